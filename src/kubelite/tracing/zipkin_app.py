@@ -1,0 +1,216 @@
+"""The Zipkin-compatible HTTP server: span intake and the Zipkin v2 query API.
+
+Routes, parameters, status codes and messages follow Zipkin's server, so the
+Zipkin UI, Zipkin reporters and scripts written against Zipkin work unchanged:
+``POST /api/v2/spans`` answers 202 (an empty body or ``[]`` too), a bad batch is a
+400 whose plain-text body is Zipkin's message, a trace that is not stored is a
+404 ``<traceId> not found``. Spans are stored before the 202, so they are
+queryable as soon as the reporter hears back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Final
+
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kubelite.tracing import bodies, responses
+from kubelite.tracing.model import Span, SpanFormatError, normalize_trace_id
+from kubelite.tracing.query import QueryError, query_from_params
+from kubelite.tracing.store import SpanStore
+from kubelite.tracing.zipkin_json import SpanListError, decode_span_list
+from kubelite.tracing.zipkin_proto import decode_list_of_spans
+
+DEFAULT_LOOKBACK_MS: Final = 86_400_000
+NAMES_MAX_AGE_S: Final = 300
+_V1_MARKER: Final = b'yAnnotations"'
+
+
+def create_zipkin_app(
+    store: SpanStore,
+    *,
+    default_lookback_ms: int = DEFAULT_LOOKBACK_MS,
+    now_ms: Callable[[], int] | None = None,
+) -> Starlette:
+    """An ASGI app serving Zipkin's v2 API over ``store``; mount it on port 9411."""
+    api = _ZipkinApi(store, default_lookback_ms, now_ms or (lambda: int(time.time() * 1000)))
+    routes = [
+        Route("/api/v2/spans", api.spans, methods=["GET", "POST"]),
+        Route("/api/v2/services", api.services, methods=["GET"]),
+        Route("/api/v2/remoteServices", api.remote_services, methods=["GET"]),
+        Route("/api/v2/traces", api.traces, methods=["GET"]),
+        Route("/api/v2/trace/{traceId}", api.trace, methods=["GET"]),
+        Route("/api/v2/traceMany", api.trace_many, methods=["GET"]),
+        Route("/api/v2/dependencies", api.dependencies, methods=["GET"]),
+        Route("/api/v2/autocompleteKeys", api.autocomplete_keys, methods=["GET"]),
+        Route("/api/v2/autocompleteValues", api.autocomplete_values, methods=["GET"]),
+        Route("/health", api.health, methods=["GET"]),
+        Route("/info", api.info, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+class _ZipkinApi:
+    def __init__(self, store: SpanStore, lookback_ms: int, now_ms: Callable[[], int]) -> None:
+        self.store = store
+        self.lookback_ms = lookback_ms
+        self.now_ms = now_ms
+
+    async def spans(self, request: Request) -> Response:
+        """One route for both verbs, so OPTIONS/405 answers list GET and POST."""
+        if request.method == "POST":
+            return await self.post_spans(request)
+        return await self.span_names(request)
+
+    # -- intake -----------------------------------------------------------------
+
+    async def post_spans(self, request: Request) -> Response:
+        try:
+            body = await bodies.read_body(request)
+        except bodies.BodyTooLarge:
+            return responses.too_large()
+        except bodies.BadEncoding as error:
+            return responses.text(400, str(error))
+        if not body or body == b"[]":
+            return responses.accepted()
+        protobuf = "protobuf" in request.headers.get("content-type", "")
+        try:
+            spans = decode_list_of_spans(body) if protobuf else _decode_json(body)
+        except SpanListError as error:
+            return responses.text(400, str(error))
+        if len(spans) > bodies.MAX_SPANS_PER_BATCH:
+            return responses.text(
+                413, f"Too many spans: {len(spans)} > {bodies.MAX_SPANS_PER_BATCH} per request"
+            )
+        await to_thread.run_sync(self.store.ingest, spans)
+        return responses.accepted()
+
+    # -- names ------------------------------------------------------------------
+
+    def _names(self, values: list[str], *, cache: bool) -> Response:
+        headers = {"Cache-Control": f"max-age={NAMES_MAX_AGE_S}, must-revalidate"}
+        return responses.json_response(values, headers=headers if cache else None)
+
+    async def services(self, request: Request) -> Response:
+        names = await to_thread.run_sync(self.store.service_names)
+        return self._names(names, cache=len(names) > 3)
+
+    async def span_names(self, request: Request) -> Response:
+        service = request.query_params.get("serviceName")
+        if service is None:
+            return _missing("serviceName")
+        names = await to_thread.run_sync(self.store.span_names, service)
+        return self._names(names, cache=len(names) > 3)
+
+    async def remote_services(self, request: Request) -> Response:
+        service = request.query_params.get("serviceName")
+        if service is None:
+            return _missing("serviceName")
+        names = await to_thread.run_sync(self.store.remote_service_names, service)
+        return self._names(names, cache=len(names) > 3)
+
+    async def autocomplete_keys(self, request: Request) -> Response:
+        return self._names(sorted(self.store.autocomplete_keys), cache=True)
+
+    async def autocomplete_values(self, request: Request) -> Response:
+        key = request.query_params.get("key")
+        if key is None:
+            return _missing("key")
+        if not key:
+            return responses.text(400, "key was empty")
+        values = await to_thread.run_sync(self.store.autocomplete_values, key)
+        return self._names(values, cache=len(values) > 3)
+
+    # -- traces -----------------------------------------------------------------
+
+    async def traces(self, request: Request) -> Response:
+        try:
+            query = query_from_params(
+                request.query_params, now_ms=self.now_ms(), default_lookback_ms=self.lookback_ms
+            )
+        except QueryError as error:
+            return responses.text(400, str(error))
+        traces = await to_thread.run_sync(self.store.find_traces, query)
+        return responses.json_response(traces)
+
+    async def trace(self, request: Request) -> Response:
+        try:
+            trace_id = normalize_trace_id(request.path_params["traceId"].strip())
+        except SpanFormatError as error:
+            return responses.text(400, error.cause)
+        body = await to_thread.run_sync(self.store.trace_json, trace_id)
+        if body is None:
+            return responses.text(404, f"{trace_id} not found")
+        return responses.json_bytes(body)
+
+    async def trace_many(self, request: Request) -> Response:
+        raw = request.query_params.get("traceIds")
+        if raw is None:
+            return _missing("traceIds")
+        if not raw:
+            return responses.text(400, "traceIds parameter is empty")
+        try:
+            trace_ids = _unique_trace_ids(raw)
+        except (SpanFormatError, QueryError) as error:
+            message = error.cause if isinstance(error, SpanFormatError) else str(error)
+            return responses.text(400, message)
+        if len(trace_ids) == 1:
+            return responses.text(
+                400, "Use /api/v2/trace/{traceId} endpoint to retrieve a single trace"
+            )
+        body = await to_thread.run_sync(self.store.traces_json, trace_ids)
+        return responses.json_bytes(body)
+
+    async def dependencies(self, request: Request) -> Response:
+        params = request.query_params
+        if params.get("endTs") is None:
+            return _missing("endTs")
+        try:
+            end_ts = int(params["endTs"])
+            lookback = int(params.get("lookback") or self.lookback_ms)
+        except ValueError:
+            return responses.text(400, "endTs and lookback must be integers")
+        if end_ts <= 0:
+            return responses.text(400, "endTs <= 0")
+        if lookback <= 0:
+            return responses.text(400, "lookback <= 0")
+        links = await to_thread.run_sync(self.store.dependencies, end_ts, lookback)
+        return responses.json_response(links)
+
+    # -- server -----------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return responses.json_response(
+            {"status": "UP", "zipkin": {"status": "UP", "details": {"SpanStore": {"status": "UP"}}}}
+        )
+
+    async def info(self, request: Request) -> Response:
+        return responses.json_response({"zipkin": {"version": "kubelite"}})
+
+
+def _decode_json(body: bytes) -> list[Span]:
+    if body[:1] != b"[":
+        raise SpanListError("Expected a JSON_V2 encoded list\n")
+    if _V1_MARKER in body:
+        raise SpanListError("Expected a JSON_V2 encoded list, but received: JSON_V1\n")
+    return decode_span_list(body)
+
+
+def _unique_trace_ids(raw: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for part in raw.split(","):
+        trace_id = normalize_trace_id(part)
+        if trace_id in seen:
+            raise QueryError(f"redundant traceId: {part}")
+        seen[trace_id] = None
+    return list(seen)
+
+
+def _missing(name: str) -> Response:
+    return responses.text(400, f"Required parameter '{name}' is missing")

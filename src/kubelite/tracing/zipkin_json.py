@@ -1,0 +1,266 @@
+"""Decoding a Zipkin v2 JSON ``List<Span>`` the way Zipkin's collector does.
+
+The whole list is decoded and validated before anything is stored: the first bad
+span aborts the batch with a :class:`~kubelite.tracing.model.SpanFormatError`
+whose message keeps Zipkin's wording (``... reading List<Span> from json``) and
+adds the JSON path of the offending field. Leniencies are Zipkin's too: unknown
+fields and nulls are skipped, negative or zero timestamps and durations are
+dropped rather than refused, numbers are accepted where a string is expected,
+and ids are padded to their canonical width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from kubelite.tracing.model import (
+    KINDS,
+    Annotation,
+    Endpoint,
+    Span,
+    SpanFormatError,
+    check_port,
+    finish_span,
+    normalize_parent_id,
+    normalize_span_id,
+    normalize_trace_id,
+    parse_ip,
+)
+
+MALFORMED: Final = "Malformed"
+
+
+class SpanListError(ValueError):
+    """A whole-batch refusal; ``str()`` is the 400 body Zipkin would send."""
+
+
+def decode_span_list(body: bytes) -> list[Span]:
+    """Decode and validate ``body``; raise :class:`SpanListError` on the first problem."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise SpanListError(f"{MALFORMED} reading List<Span> from json") from None
+    if not isinstance(raw, list):
+        raise SpanListError(f"{MALFORMED} reading List<Span> from json")
+    spans: list[Span] = []
+    for index, item in enumerate(raw):
+        try:
+            spans.append(read_span(item))
+        except SpanFormatError as error:
+            where = f"$[{index}]" + ("" if error.field == "$" else f".{error.field}")
+            raise SpanListError(
+                f"{error.cause} reading List<Span> from json (at {where})"
+            ) from None
+    return spans
+
+
+def read_span(raw: Any) -> Span:
+    """Read one span object; unknown keys are ignored as Zipkin ignores them."""
+    if type(raw) is not dict:
+        raise SpanFormatError("$", MALFORMED)
+    span: dict[str, Any] = {}
+    for key, value in raw.items():
+        reader = _READERS.get(key)
+        if reader is None:
+            continue
+        if value is None:
+            if key == "traceId" or key == "id":
+                raise SpanFormatError(key, "Expected a string but was NULL")
+            continue
+        reader(span, value)
+    return finish_span(span)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, (int, float)):
+        return "NUMBER"
+    if isinstance(value, str):
+        return "STRING"
+    if isinstance(value, list):
+        return "BEGIN_ARRAY"
+    if value is None:
+        return "NULL"
+    return "BEGIN_OBJECT"
+
+
+def as_string(value: Any, field: str) -> str:
+    """Zipkin's JSON reader hands numbers over as their text; anything else is refused."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is float:
+        return str(value)
+    raise SpanFormatError(field, f"Expected a string but was {_type_name(value)}")
+
+
+def as_long(value: Any, field: str) -> int:
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float and value.is_integer():
+        return int(value)
+    if kind is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    if kind in (float, str):
+        raise SpanFormatError(field, f"Expected a long but was {value}")
+    raise SpanFormatError(field, f"Expected a long but was {_type_name(value)}")
+
+
+def _as_bool(value: Any, field: str) -> bool:
+    if type(value) is not bool:
+        raise SpanFormatError(field, f"Expected a boolean but was {_type_name(value)}")
+    return value
+
+
+def _read_trace_id(span: dict[str, Any], value: Any) -> None:
+    span["traceId"] = normalize_trace_id(as_string(value, "traceId"))
+
+
+def _read_id(span: dict[str, Any], value: Any) -> None:
+    span["id"] = normalize_span_id(as_string(value, "id"))
+
+
+def _read_parent_id(span: dict[str, Any], value: Any) -> None:
+    parent = normalize_parent_id(as_string(value, "parentId"))
+    if parent is not None:
+        span["parentId"] = parent
+    else:
+        span.pop("parentId", None)
+
+
+def _read_kind(span: dict[str, Any], value: Any) -> None:
+    kind = as_string(value, "kind")
+    if kind not in KINDS:
+        raise SpanFormatError("kind", f"No enum constant zipkin2.Span.Kind.{kind}")
+    span["kind"] = kind
+
+
+def _read_name(span: dict[str, Any], value: Any) -> None:
+    name = as_string(value, "name")
+    if name:
+        span["name"] = name.lower()
+    else:
+        span.pop("name", None)
+
+
+def _positive_long(span: dict[str, Any], key: str, value: Any) -> None:
+    number = as_long(value, key)
+    if number > 0:
+        span[key] = number
+    else:
+        span.pop(key, None)
+
+
+def _read_timestamp(span: dict[str, Any], value: Any) -> None:
+    _positive_long(span, "timestamp", value)
+
+
+def _read_duration(span: dict[str, Any], value: Any) -> None:
+    _positive_long(span, "duration", value)
+
+
+def read_endpoint(value: Any, field: str) -> Endpoint | None:
+    if type(value) is not dict:
+        raise SpanFormatError(field, MALFORMED)
+    endpoint: dict[str, Any] = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        if key == "serviceName":
+            name = as_string(item, f"{field}.serviceName")
+            if name:
+                endpoint["serviceName"] = name.lower()
+        elif key == "ipv4" or key == "ipv6":
+            parsed = parse_ip(as_string(item, f"{field}.{key}"))
+            if parsed is not None:
+                endpoint[parsed[0]] = parsed[1]
+        elif key == "port":
+            port = check_port(as_long(item, f"{field}.port"), f"{field}.port")
+            if port is not None:
+                endpoint["port"] = port
+    if not endpoint:
+        return None
+    return {k: endpoint[k] for k in ("serviceName", "ipv4", "ipv6", "port") if k in endpoint}  # type: ignore[return-value]
+
+
+def _read_local_endpoint(span: dict[str, Any], value: Any) -> None:
+    endpoint = read_endpoint(value, "localEndpoint")
+    if endpoint is not None:
+        span["localEndpoint"] = endpoint
+
+
+def _read_remote_endpoint(span: dict[str, Any], value: Any) -> None:
+    endpoint = read_endpoint(value, "remoteEndpoint")
+    if endpoint is not None:
+        span["remoteEndpoint"] = endpoint
+
+
+def _read_annotations(span: dict[str, Any], value: Any) -> None:
+    if type(value) is not list:
+        raise SpanFormatError("annotations", MALFORMED)
+    annotations: list[Annotation] = span.setdefault("annotations", [])
+    for index, item in enumerate(value):
+        field = f"annotations[{index}]"
+        if type(item) is not dict:
+            raise SpanFormatError(field, MALFORMED)
+        timestamp, text = item.get("timestamp"), item.get("value")
+        if timestamp is None or text is None:
+            raise SpanFormatError(field, f"Incomplete annotation at $.{field}")
+        annotations.append(
+            {
+                "timestamp": as_long(timestamp, f"{field}.timestamp"),
+                "value": as_string(text, f"{field}.value"),
+            }
+        )
+    if not annotations:
+        del span["annotations"]
+
+
+def _read_tags(span: dict[str, Any], value: Any) -> None:
+    if type(value) is not dict:
+        raise SpanFormatError("tags", MALFORMED)
+    tags: dict[str, str] = span.setdefault("tags", {})
+    for key, item in value.items():
+        if type(item) is str:
+            tags[key] = item
+        elif item is None:
+            raise SpanFormatError(f"tags.{key}", f"No value at $.tags.{key}")
+        else:
+            tags[key] = as_string(item, f"tags.{key}")
+    if not tags:
+        del span["tags"]
+
+
+def _read_debug(span: dict[str, Any], value: Any) -> None:
+    if _as_bool(value, "debug"):
+        span["debug"] = True
+
+
+def _read_shared(span: dict[str, Any], value: Any) -> None:
+    if _as_bool(value, "shared"):
+        span["shared"] = True
+
+
+_READERS: Final[dict[str, Callable[[dict[str, Any], Any], None]]] = {
+    "traceId": _read_trace_id,
+    "id": _read_id,
+    "parentId": _read_parent_id,
+    "kind": _read_kind,
+    "name": _read_name,
+    "timestamp": _read_timestamp,
+    "duration": _read_duration,
+    "localEndpoint": _read_local_endpoint,
+    "remoteEndpoint": _read_remote_endpoint,
+    "annotations": _read_annotations,
+    "tags": _read_tags,
+    "debug": _read_debug,
+    "shared": _read_shared,
+}
