@@ -1,0 +1,480 @@
+"""Defaulting: the values a real cluster fills in before it validates and stores.
+
+`apply_defaults(obj)` mirrors the generated `SetObjectDefaults_<Kind>` of each
+served group/version (pkg/apis/core/v1, apps/v1, discovery/v1, scheduling/v1,
+storage/v1): the hand-written `SetDefaults_*` functions plus the declarative
+`+default=` markers. A value the user set is never overwritten.
+
+A few fields a real cluster fills *outside* defaulting are done here too,
+because users see them on every object and nothing else in kubelite owns them:
+
+- Pod `priority`/`preemptionPolicy` (the Priority admission plugin) when the pod
+  names no PriorityClass; `apply_priority_class` covers the named case.
+- Service `ipFamilies`/`ipFamilyPolicy` and `clusterIP`/`clusterIPs`
+  normalisation (the Service REST strategy and IP allocator), for the
+  single-stack IPv4 cluster kubelite always is.
+- Namespace `spec.finalizers` (the Namespace strategy's PrepareForCreate).
+
+What upstream defaults differently for a bare Pod and a Pod *template* is kept:
+`SetDefaults_Pod` (requests from limits, enableServiceLinks, host ports under
+hostNetwork) and the priority fields apply to Pods only, so a Deployment's
+`spec.template` looks exactly as `kubectl get deploy -o yaml` shows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+
+DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+TERMINATION_MESSAGE_PATH_DEFAULT = "/dev/termination-log"
+VOLUME_SOURCE_DEFAULT_MODE = 0o644  # 420: secret, configMap, downwardAPI, projected
+DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800
+DEFAULT_SERVICE_IP_FAMILY = "IPv4"
+
+
+def _sub(obj: Obj, key: str) -> Obj:
+    """obj[key] as a dict, created empty when absent or null."""
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        value = {}
+        obj[key] = value
+    return value
+
+
+def _set(obj: Obj, key: str, value: Any) -> None:
+    """Set only when the user left the field unset (absent, null or Go's zero "")."""
+    if obj.get(key) in (None, ""):
+        obj[key] = value
+
+
+def _items(obj: Obj, key: str) -> list[Obj]:
+    value = obj.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# --- image tag, as kubelet's parsers.ParseImageName sees it ---
+
+_NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE_RE = re.compile(
+    rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
+)
+
+
+def image_tag(image: str) -> str:
+    """The tag ParseImageName reports: "latest" when neither tag nor digest, "" on error."""
+    m = _REFERENCE_RE.fullmatch(image)
+    if m is None:
+        return ""
+    tag, digest = m.group("tag"), m.group("digest")
+    if not tag and not digest:
+        return "latest"
+    return tag or ""
+
+
+# --- core/v1 pieces ---
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    for key, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
+        if not probe.get(key):  # Go zero (0 or unset) means "use the default"
+            probe[key] = value
+    _default_http_get(probe.get("httpGet"))
+
+
+def _default_http_get(action: Any) -> None:
+    if isinstance(action, dict):
+        _set(action, "path", "/")
+        _set(action, "scheme", "HTTP")
+
+
+def _default_container(c: Obj) -> None:
+    if c.get("imagePullPolicy") in (None, ""):
+        tag = image_tag(c.get("image") or "")
+        c["imagePullPolicy"] = "Always" if tag == "latest" else "IfNotPresent"
+    _set(c, "terminationMessagePath", TERMINATION_MESSAGE_PATH_DEFAULT)
+    _set(c, "terminationMessagePolicy", "File")
+    for port in _items(c, "ports"):
+        _set(port, "protocol", "TCP")
+    for env in _items(c, "env"):
+        value_from = env.get("valueFrom")
+        if isinstance(value_from, dict) and isinstance(value_from.get("fieldRef"), dict):
+            _set(value_from["fieldRef"], "apiVersion", "v1")
+    # Container.Resources is a struct, not a pointer: Go always serialises it.
+    if not isinstance(c.get("resources"), dict):
+        c["resources"] = {}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(probe))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        for hook in ("postStart", "preStop"):
+            if isinstance(lifecycle.get(hook), dict):
+                _default_http_get(lifecycle[hook].get("httpGet"))
+
+
+_VOLUME_SOURCES = (
+    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
+    "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
+    "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
+    "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
+    "storageos", "csi", "ephemeral", "image",
+)  # fmt: skip
+
+
+def _default_field_ref_items(items: Any) -> None:
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("fieldRef"), dict):
+            _set(item["fieldRef"], "apiVersion", "v1")
+
+
+def _default_volume(v: Obj) -> None:
+    if not any(v.get(src) is not None for src in _VOLUME_SOURCES):
+        v["emptyDir"] = {}
+    if isinstance(v.get("hostPath"), dict) and v["hostPath"].get("type") is None:
+        v["hostPath"]["type"] = ""
+    for src in ("secret", "configMap", "downwardAPI", "projected"):
+        if isinstance(v.get(src), dict) and v[src].get("defaultMode") is None:
+            v[src]["defaultMode"] = VOLUME_SOURCE_DEFAULT_MODE
+    if isinstance(v.get("downwardAPI"), dict):
+        _default_field_ref_items(v["downwardAPI"].get("items"))
+    if isinstance(v.get("projected"), dict):
+        for source in _items(v["projected"], "sources"):
+            if isinstance(source.get("downwardAPI"), dict):
+                _default_field_ref_items(source["downwardAPI"].get("items"))
+            token = source.get("serviceAccountToken")
+            if isinstance(token, dict) and token.get("expirationSeconds") is None:
+                token["expirationSeconds"] = 3600
+    ephemeral = v.get("ephemeral")
+    if isinstance(ephemeral, dict) and isinstance(ephemeral.get("volumeClaimTemplate"), dict):
+        _default_pvc_spec(_sub(ephemeral["volumeClaimTemplate"], "spec"))
+    image = v.get("image")
+    if isinstance(image, dict) and image.get("pullPolicy") in (None, ""):
+        tag = image_tag(image.get("reference") or "")
+        image["pullPolicy"] = "Always" if tag == "latest" else "IfNotPresent"
+
+
+def _default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and the nested defaulters, shared by Pods and templates."""
+    _set(spec, "dnsPolicy", "ClusterFirst")
+    _set(spec, "restartPolicy", "Always")
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS
+    _set(spec, "schedulerName", DEFAULT_SCHEDULER_NAME)
+    for volume in _items(spec, "volumes"):
+        _default_volume(volume)
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in _items(spec, key):
+            _default_container(container)
+
+
+def _requests_from_limits(containers: list[Obj]) -> None:
+    for c in containers:
+        resources = c.get("resources")
+        if not isinstance(resources, dict) or not isinstance(resources.get("limits"), dict):
+            continue
+        requests = resources.get("requests")
+        if not isinstance(requests, dict):
+            requests = resources["requests"] = {}
+        for name, quantity in resources["limits"].items():
+            requests.setdefault(name, quantity)
+
+
+def _default_pod(pod: Obj) -> None:
+    spec = _sub(pod, "spec")
+    # SetDefaults_Pod runs before SetDefaults_PodSpec in SetObjectDefaults_Pod.
+    _requests_from_limits(_items(spec, "containers"))
+    _requests_from_limits(_items(spec, "initContainers"))
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    if spec.get("hostNetwork"):
+        for key in ("containers", "initContainers"):
+            for c in _items(spec, key):
+                for port in _items(c, "ports"):
+                    if not port.get("hostPort"):
+                        port["hostPort"] = port.get("containerPort")
+    _default_pod_spec(spec)
+    # Priority admission, for pods that name no PriorityClass and a cluster
+    # without a globalDefault class: priority 0, PreemptLowerPriority.
+    if not spec.get("priorityClassName"):
+        if spec.get("priority") is None:
+            spec["priority"] = 0
+        _set(spec, "preemptionPolicy", "PreemptLowerPriority")
+
+
+def apply_priority_class(pod: Obj, priority_class: Obj | None) -> Obj:
+    """What the Priority admission plugin does once the pod's class is looked up.
+
+    `priority_class` is the PriorityClass named by `spec.priorityClassName` (or
+    the globalDefault class when the pod names none), or None when there is no
+    such class. Conflicts (a pod `priority` that differs) are the admission
+    plugin's Forbidden error, left to the caller.
+    """
+    spec = _sub(pod, "spec")
+    if priority_class is None:
+        if spec.get("priority") is None:
+            spec["priority"] = 0
+        _set(spec, "preemptionPolicy", "PreemptLowerPriority")
+        return pod
+    if not spec.get("priorityClassName"):
+        spec["priorityClassName"] = (priority_class.get("metadata") or {}).get("name", "")
+    if spec.get("priority") is None:
+        spec["priority"] = priority_class.get("value", 0)
+    if priority_class.get("preemptionPolicy"):
+        _set(spec, "preemptionPolicy", priority_class["preemptionPolicy"])
+    return pod
+
+
+def _default_template(owner_spec: Obj) -> None:
+    template = owner_spec.get("template")
+    if isinstance(template, dict):
+        _default_pod_spec(_sub(template, "spec"))
+
+
+def _default_pvc_spec(spec: Obj) -> None:
+    _set(spec, "volumeMode", "Filesystem")
+
+
+def _default_pvc(pvc: Obj) -> None:
+    _set(_sub(pvc, "status"), "phase", "Pending")
+    _default_pvc_spec(_sub(pvc, "spec"))
+
+
+def _default_pv(pv: Obj) -> None:
+    _set(_sub(pv, "status"), "phase", "Pending")
+    spec = _sub(pv, "spec")
+    _set(spec, "persistentVolumeReclaimPolicy", "Retain")
+    _set(spec, "volumeMode", "Filesystem")
+    if isinstance(spec.get("hostPath"), dict) and spec["hostPath"].get("type") is None:
+        spec["hostPath"]["type"] = ""
+
+
+def _externally_accessible(spec: Obj) -> bool:
+    kind = spec.get("type")
+    return kind in ("LoadBalancer", "NodePort") or (
+        kind == "ClusterIP" and bool(spec.get("externalIPs"))
+    )
+
+
+def _default_service(svc: Obj) -> None:
+    spec = _sub(svc, "spec")
+    _set(spec, "sessionAffinity", "None")
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        config = spec.get("sessionAffinityConfig")
+        client_ip = config.get("clientIP") if isinstance(config, dict) else None
+        if not isinstance(client_ip, dict) or client_ip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {
+                "clientIP": {"timeoutSeconds": DEFAULT_CLIENT_IP_AFFINITY_SECONDS}
+            }
+    _set(spec, "type", "ClusterIP")
+    for port in _items(spec, "ports"):
+        _set(port, "protocol", "TCP")
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    if _externally_accessible(spec):
+        _set(spec, "externalTrafficPolicy", "Cluster")
+    if spec.get("internalTrafficPolicy") is None and spec["type"] in (
+        "NodePort",
+        "LoadBalancer",
+        "ClusterIP",
+    ):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if spec["type"] == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+    _default_service_ips(spec)
+
+
+def _default_service_ips(spec: Obj) -> None:
+    """The Service strategy's clusterIP/clusterIPs sync and initIPFamilyFields."""
+    if spec.get("type") == "ExternalName":
+        return
+    # NormalizeClusterIPs on create: an old client's singular field fills the
+    # plural one (not the other way round: new clients must send both).
+    if spec.get("clusterIP") and not spec.get("clusterIPs"):
+        spec["clusterIPs"] = [spec["clusterIP"]]
+    headless_selectorless = spec.get("clusterIP") == "None" and not spec.get("selector")
+    if spec.get("ipFamilyPolicy") is None:
+        families = spec.get("ipFamilies") or []
+        ips = spec.get("clusterIPs") or []
+        if len(families) == 2 or len(ips) == 2 or headless_selectorless:
+            spec["ipFamilyPolicy"] = "RequireDualStack"
+        else:
+            spec["ipFamilyPolicy"] = "SingleStack"
+    if not spec.get("ipFamilies"):
+        spec["ipFamilies"] = [DEFAULT_SERVICE_IP_FAMILY]
+    # A headless, selectorless service that is not SingleStack gets both
+    # families even on a single-stack cluster (it needs no cluster IP).
+    if (
+        headless_selectorless
+        and spec["ipFamilyPolicy"] != "SingleStack"
+        and len(spec["ipFamilies"]) == 1
+    ):
+        other = "IPv6" if spec["ipFamilies"][0] == "IPv4" else "IPv4"
+        spec["ipFamilies"] = [*spec["ipFamilies"], other]
+
+
+def _default_namespace(ns: Obj) -> None:
+    name = (ns.get("metadata") or {}).get("name")
+    if name:
+        labels = _sub(_sub(ns, "metadata"), "labels")
+        labels["kubernetes.io/metadata.name"] = name  # always: upstream overwrites it
+    spec = _sub(ns, "spec")
+    if not spec.get("finalizers"):
+        spec["finalizers"] = ["kubernetes"]
+    _set(_sub(ns, "status"), "phase", "Active")
+
+
+def _default_node(node: Obj) -> None:
+    status = node.get("status")
+    if (
+        isinstance(status, dict)
+        and status.get("allocatable") is None
+        and isinstance(status.get("capacity"), dict)
+    ):
+        status["allocatable"] = dict(status["capacity"])
+
+
+def _default_secret(secret: Obj) -> None:
+    _set(secret, "type", "Opaque")
+
+
+def _default_endpoints(ep: Obj) -> None:
+    for subset in _items(ep, "subsets"):
+        for port in _items(subset, "ports"):
+            _set(port, "protocol", "TCP")
+
+
+def _default_endpoint_slice(slice_: Obj) -> None:
+    for port in _items(slice_, "ports"):
+        if port.get("name") is None:
+            port["name"] = ""
+        if port.get("protocol") is None:
+            port["protocol"] = "TCP"
+
+
+# --- apps/v1 ---
+
+
+def _default_deployment(d: Obj) -> None:
+    spec = _sub(d, "spec")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    strategy = _sub(spec, "strategy")
+    _set(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _sub(strategy, "rollingUpdate")
+        if rolling.get("maxUnavailable") is None:
+            rolling["maxUnavailable"] = "25%"
+        if rolling.get("maxSurge") is None:
+            rolling["maxSurge"] = "25%"
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+    _default_template(spec)
+
+
+def _default_replica_set(rs: Obj) -> None:
+    spec = _sub(rs, "spec")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    _default_template(spec)
+
+
+def _default_stateful_set(sts: Obj) -> None:
+    spec = _sub(sts, "spec")
+    _set(spec, "podManagementPolicy", "OrderedReady")
+    strategy = _sub(spec, "updateStrategy")
+    if strategy.get("type") in (None, ""):
+        strategy["type"] = "RollingUpdate"
+        if strategy.get("rollingUpdate") is None:
+            strategy["rollingUpdate"] = {}
+    rolling = strategy.get("rollingUpdate")
+    if (
+        strategy["type"] == "RollingUpdate"
+        and isinstance(rolling, dict)
+        and rolling.get("partition") is None
+    ):
+        rolling["partition"] = 0
+    policy = _sub(spec, "persistentVolumeClaimRetentionPolicy")
+    _set(policy, "whenDeleted", "Retain")
+    _set(policy, "whenScaled", "Retain")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    _default_template(spec)
+    for claim in _items(spec, "volumeClaimTemplates"):
+        # Conversion to apps/v1 stamps the embedded PVC's TypeMeta.
+        _set(claim, "apiVersion", "v1")
+        _set(claim, "kind", "PersistentVolumeClaim")
+        _default_pvc(claim)
+
+
+# --- other groups ---
+
+
+def _default_priority_class(pc: Obj) -> None:
+    _set(pc, "preemptionPolicy", "PreemptLowerPriority")
+
+
+def _default_storage_class(sc: Obj) -> None:
+    _set(sc, "reclaimPolicy", "Delete")
+    _set(sc, "volumeBindingMode", "Immediate")
+
+
+def _no_defaults(_obj: Obj) -> None:
+    """Kinds upstream registers no defaulter for (ServiceAccount, Event, Lease, ...)."""
+
+
+_DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
+    ("v1", "Pod"): _default_pod,
+    ("v1", "Service"): _default_service,
+    ("v1", "Namespace"): _default_namespace,
+    ("v1", "Node"): _default_node,
+    ("v1", "PersistentVolume"): _default_pv,
+    ("v1", "PersistentVolumeClaim"): _default_pvc,
+    ("v1", "Secret"): _default_secret,
+    ("v1", "Endpoints"): _default_endpoints,
+    ("v1", "ConfigMap"): _no_defaults,  # data = {} upstream, omitted on the wire
+    ("v1", "ServiceAccount"): _no_defaults,
+    ("v1", "Event"): _no_defaults,
+    ("apps/v1", "Deployment"): _default_deployment,
+    ("apps/v1", "ReplicaSet"): _default_replica_set,
+    ("apps/v1", "StatefulSet"): _default_stateful_set,
+    ("discovery.k8s.io/v1", "EndpointSlice"): _default_endpoint_slice,
+    ("scheduling.k8s.io/v1", "PriorityClass"): _default_priority_class,
+    ("storage.k8s.io/v1", "StorageClass"): _default_storage_class,
+    ("coordination.k8s.io/v1", "Lease"): _no_defaults,
+    ("events.k8s.io/v1", "Event"): _no_defaults,
+}
+
+
+def apply_defaults(obj: Obj) -> Obj:
+    """Fill upstream defaults into `obj` in place and return it.
+
+    Dispatches on (apiVersion, kind); unknown kinds are returned untouched.
+    """
+    defaulter = _DEFAULTERS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+    if defaulter is not None:
+        defaulter(obj)
+    return obj

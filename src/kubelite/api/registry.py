@@ -1,0 +1,140 @@
+"""The resource types kubelite serves.
+
+One table drives routing, discovery, OpenAPI and the store's key layout, so a
+kind is added in one place. Names, short names and categories are the upstream
+ones: kubectl resolves `deploy`, `po`, `all` from what discovery says here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str  # "" for the core group
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = (
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    )
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_version(self) -> str:
+        return self.api_version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def store_prefix(self) -> str:
+        """Key prefix in the store: `/registry/<group>/<plural>/`."""
+        return f"/{self.group or 'core'}/{self.plural}/"
+
+    def key(self, namespace: str | None, name: str) -> str:
+        if self.namespaced:
+            return f"{self.store_prefix}{namespace}/{name}"
+        return f"{self.store_prefix}{name}"
+
+    def prefix(self, namespace: str | None = None) -> str:
+        if self.namespaced and namespace:
+            return f"{self.store_prefix}{namespace}/"
+        return self.store_prefix
+
+
+_ALL = ("all",)
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
+    ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",)),
+    ResourceType(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        True,
+        ("po",),
+        ("binding", "status", "log", "eviction"),
+        _ALL,
+    ),
+    ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), _ALL),
+    ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
+    ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    ResourceType("", "v1", "Secret", "secrets", True),
+    ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
+    ResourceType(
+        "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)
+    ),
+    ResourceType("", "v1", "Event", "events", True, ("ev",)),
+    ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    ResourceType(
+        "apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), _ALL
+    ),
+    ResourceType(
+        "apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), _ALL
+    ),
+    ResourceType(
+        "apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), _ALL
+    ),
+    ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
+    ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+)
+
+
+@dataclass
+class Registry:
+    """Lookup by (group, version, plural) and by (apiVersion, kind)."""
+
+    resources: tuple[ResourceType, ...] = RESOURCES
+    _by_path: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
+    _by_kind: dict[tuple[str, str], ResourceType] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rt in self.resources:
+            self._by_path[(rt.group, rt.version, rt.plural)] = rt
+            self._by_kind[(rt.api_version, rt.kind)] = rt
+
+    def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self._by_path.get((group, version, plural))
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        return self._by_kind.get((api_version, kind))
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group name -> its versions, core group under ""; in registry order."""
+        out: dict[str, list[str]] = {}
+        for rt in self.resources:
+            versions = out.setdefault(rt.group, [])
+            if rt.version not in versions:
+                versions.append(rt.version)
+        return out
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceType]:
+        return [rt for rt in self.resources if rt.group == group and rt.version == version]
+
+
+REGISTRY = Registry()

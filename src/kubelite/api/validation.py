@@ -1,0 +1,109 @@
+"""Validation of kubelite's objects with upstream field paths and messages.
+
+`validate(obj)` checks an object on create, `validate(obj, old=old)` on
+update (immutable fields included), and returns the `FieldError`s a real
+kube-apiserver would put in the 422's `details.causes`, in the order it would
+list them; `[]` means valid.
+
+Objects are expected to be defaulted first (`defaults.apply_defaults`), as
+upstream always defaults before it validates: a Pod without
+`restartPolicy`, for instance, fails here just as an undefaulted internal Pod
+fails upstream. The API server also does, before calling this, what its
+generic REST layer does: fill `metadata.namespace` from the URL for
+namespaced kinds and clear it for cluster-scoped ones, and copy the stored
+`resourceVersion` into an unconditional update.
+
+The per-kind rules live in `validation_meta` (ObjectMeta, labels,
+selectors), `validation_pod`, `validation_apps`, `validation_service`,
+`validation_storage` and `validation_misc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubelite.api import (
+    validation_apps as apps,
+)
+from kubelite.api import (
+    validation_misc as misc,
+)
+from kubelite.api import (
+    validation_pod as pod,
+)
+from kubelite.api import (
+    validation_service as svc,
+)
+from kubelite.api import (
+    validation_storage as storage,
+)
+from kubelite.api.fielderrors import FieldError
+from kubelite.api.names import validate_object_name
+from kubelite.api.validation_service import DEFAULT_NODE_PORT_RANGE
+
+Obj = dict[str, Any]
+
+__all__ = ["DEFAULT_NODE_PORT_RANGE", "validate", "validate_object_name"]
+
+_Create = Callable[[Obj], list[FieldError]]
+_Update = Callable[[Obj, Obj], list[FieldError]]
+
+_VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
+    ("v1", "Pod"): (pod.validate_pod, pod.validate_pod_update),
+    ("v1", "ConfigMap"): (misc.validate_config_map, misc.validate_config_map_update),
+    ("v1", "Secret"): (misc.validate_secret, misc.validate_secret_update),
+    ("v1", "Namespace"): (misc.validate_namespace, misc.validate_namespace_update),
+    ("v1", "Node"): (misc.validate_node, misc.validate_node_update),
+    ("v1", "ServiceAccount"): (misc.validate_service_account, misc.validate_service_account_update),
+    ("v1", "Event"): (misc.validate_event, misc.validate_event_update),
+    ("v1", "PersistentVolume"): (storage.validate_pv, storage.validate_pv_update),
+    ("v1", "PersistentVolumeClaim"): (storage.validate_pvc, storage.validate_pvc_update),
+    ("apps/v1", "Deployment"): (apps.validate_deployment, apps.validate_deployment_update),
+    ("apps/v1", "ReplicaSet"): (apps.validate_replica_set, apps.validate_replica_set_update),
+    ("apps/v1", "StatefulSet"): (apps.validate_stateful_set, apps.validate_stateful_set_update),
+    ("scheduling.k8s.io/v1", "PriorityClass"): (
+        misc.validate_priority_class,
+        misc.validate_priority_class_update,
+    ),
+    ("storage.k8s.io/v1", "StorageClass"): (
+        storage.validate_storage_class,
+        storage.validate_storage_class_update,
+    ),
+    ("coordination.k8s.io/v1", "Lease"): (misc.validate_lease, misc.validate_lease_update),
+    ("events.k8s.io/v1", "Event"): (misc.validate_event, misc.validate_event_update),
+}
+
+
+def validate(
+    obj: Obj,
+    *,
+    old: Obj | None = None,
+    node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE,
+    strict_endpoint_ips: bool = False,
+) -> list[FieldError]:
+    """Validate `obj` (create when `old` is None, else update from `old`).
+
+    `node_port_range` is the cluster's `--service-node-port-range`.
+    `strict_endpoint_ips` restores upstream's refusal of loopback endpoint
+    addresses, which kubelite allows because its pod IPs are loopback ones.
+    Kinds kubelite does not serve validate to `[]`.
+    """
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    if key == ("v1", "Service"):
+        if old is None:
+            return svc.validate_service(obj, node_port_range=node_port_range)
+        return svc.validate_service_update(obj, old, node_port_range=node_port_range)
+    if key == ("v1", "Endpoints"):
+        if old is None:
+            return svc.validate_endpoints(obj, strict_endpoint_ips=strict_endpoint_ips)
+        return svc.validate_endpoints_update(obj, old, strict_endpoint_ips=strict_endpoint_ips)
+    if key == ("discovery.k8s.io/v1", "EndpointSlice"):
+        if old is None:
+            return svc.validate_endpoint_slice(obj, strict_endpoint_ips=strict_endpoint_ips)
+        return svc.validate_endpoint_slice_update(obj, old, strict_endpoint_ips=strict_endpoint_ips)
+    validators = _VALIDATORS.get(key)
+    if validators is None:
+        return []
+    create, update = validators
+    return create(obj) if old is None else update(obj, old)
