@@ -1,0 +1,119 @@
+"""Admission: checks and mutations that need other objects.
+
+Validation (kubelite.api.validation) looks at one object alone; admission may
+read the store, as kube-apiserver's admission plugins do. Each plugin sees
+every write before it is stored and may change the object or refuse it with
+an `ApiError`; plugins run in list order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kubelite.api.registry import REGISTRY, ResourceType
+from kubelite.apiserver import errors
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.rest import RestStorage
+
+NAMESPACE = REGISTRY.by_kind("v1", "Namespace")
+PRIORITY_CLASS = REGISTRY.by_kind("scheduling.k8s.io/v1", "PriorityClass")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_PRIORITY_CLASSES = {
+    "system-cluster-critical": 2000000000,
+    "system-node-critical": 2000001000,
+}
+
+
+@dataclass(frozen=True)
+class Attributes:
+    operation: str  # CREATE | UPDATE | DELETE
+    resource: ResourceType
+    namespace: str | None
+    name: str
+    subresource: str = ""
+
+
+class AdmissionPlugin(Protocol):
+    def admit(
+        self,
+        attrs: Attributes,
+        obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        storage: RestStorage,
+    ) -> None: ...
+
+
+class NamespaceLifecycle:
+    """New content only in namespaces that exist and are not terminating."""
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        if attrs.operation == "DELETE":
+            if attrs.resource is NAMESPACE and attrs.name in SYSTEM_NAMESPACES[:1]:
+                raise errors.Forbidden(
+                    f'namespaces "{attrs.name}" is forbidden: this namespace may not be deleted'
+                )
+            return
+        if not attrs.resource.namespaced or attrs.operation != "CREATE":
+            return
+        assert NAMESPACE is not None
+        kv = storage.store.get(NAMESPACE.key(None, attrs.namespace or ""))
+        if kv is None:
+            raise errors.NotFound.object("namespaces", "", attrs.namespace or "")
+        ns = kv.obj()
+        if ns.get("status", {}).get("phase") == "Terminating" or ns["metadata"].get(
+            "deletionTimestamp"
+        ):
+            raise errors.Forbidden(
+                f'{attrs.resource.plural} "{attrs.name}" is forbidden: unable to create new '
+                f"content in namespace {attrs.namespace} because it is being terminated",
+                details={"name": attrs.name, "kind": attrs.resource.plural},
+            )
+
+
+class Priority:
+    """Resolve `priorityClassName` into `priority`, as the Priority plugin does."""
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        if attrs.operation != "CREATE" or attrs.resource.kind != "Pod" or obj is None:
+            return
+        spec = obj.setdefault("spec", {})
+        name = spec.get("priorityClassName")
+        value, policy = self._lookup(name, storage)
+        if name and value is None:
+            raise errors.Forbidden(
+                f'pods "{attrs.name}" is forbidden: no PriorityClass with name {name} was found'
+            )
+        if spec.get("priority", 0) not in (0, value or 0):
+            raise errors.Forbidden(
+                f'pods "{attrs.name}" is forbidden: the integer value of priority '
+                f"({spec['priority']}) must not be provided in pod spec; priority admission "
+                "controller computed "
+                f"{value or 0} from the given PriorityClass name"
+            )
+        spec["priority"] = value or 0
+        if policy and "preemptionPolicy" not in spec:
+            spec["preemptionPolicy"] = policy
+
+    @staticmethod
+    def _lookup(name: str | None, storage: RestStorage) -> tuple[int | None, str | None]:
+        assert PRIORITY_CLASS is not None
+        if name in SYSTEM_PRIORITY_CLASSES:
+            return SYSTEM_PRIORITY_CLASSES[name], "PreemptLowerPriority"
+        if name:
+            kv = storage.store.get(PRIORITY_CLASS.key(None, name))
+            if kv is None:
+                return None, None
+            pc = kv.obj()
+            return int(pc.get("value", 0)), pc.get("preemptionPolicy")
+        items, _, _ = storage.store.list(PRIORITY_CLASS.prefix())
+        for kv in items:
+            pc = kv.obj()
+            if pc.get("globalDefault"):
+                return int(pc.get("value", 0)), pc.get("preemptionPolicy")
+        return None, None
+
+
+def default_plugins() -> list[AdmissionPlugin]:
+    return [NamespaceLifecycle(), Priority()]

@@ -1,0 +1,102 @@
+"""Objects every cluster has from its first start.
+
+The system namespaces, the built-in PriorityClasses and the `kubernetes`
+Service exist on a real cluster before any user request; creating them here,
+through the API, lets kubectl and controllers rely on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubelite.apiserver import errors
+from kubelite.apiserver.client import LocalClient
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _priority_class(name: str, value: int, description: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+        "description": description,
+        "preemptionPolicy": "PreemptLowerPriority",
+    }
+
+
+def bootstrap_objects(api_port: int) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        for ns in SYSTEM_NAMESPACES
+    ]
+    objs += [
+        _priority_class(
+            "system-node-critical",
+            2000001000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        _priority_class(
+            "system-cluster-critical",
+            2000000000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ]
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": "127.96.0.1",
+                "clusterIPs": ["127.96.0.1"],
+                "ports": [
+                    {"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}
+                ],
+                "sessionAffinity": "None",
+            },
+        }
+    )
+    return objs
+
+
+async def bootstrap(client: LocalClient, *, api_port: int) -> None:
+    for obj in bootstrap_objects(api_port):
+        try:
+            await client.create(obj)
+        except errors.AlreadyExists:
+            continue
+        except errors.ApiError as exc:
+            log.warning(
+                "bootstrap object %s/%s not created: %s", obj["kind"], obj["metadata"]["name"], exc
+            )
+    await _kubernetes_endpoints(client, api_port)
+
+
+async def _kubernetes_endpoints(client: LocalClient, api_port: int) -> None:
+    """The API's own endpoints, refreshed with this start's port."""
+    ports = [{"name": "https", "port": api_port, "protocol": "TCP"}]
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": ports}],
+    }
+    current = await client.get_or_none("v1", "Endpoints", "kubernetes", "default")
+    try:
+        if current is None:
+            await client.create(obj)
+        else:
+            current["subsets"] = obj["subsets"]
+            await client.update(current)
+    except errors.ApiError as exc:
+        log.warning("kubernetes endpoints not written: %s", exc)

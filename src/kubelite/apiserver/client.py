@@ -1,0 +1,174 @@
+"""The in-process API client that kubelite's own parts use.
+
+The scheduler, controllers and node agents run inside the kubelite process;
+this client skips HTTP but never the API's semantics: every call goes through
+`RestStorage` (defaults, admission, validation, optimistic concurrency,
+graceful deletion) exactly as a request from kubectl would. Methods are async
+so a part written against it could as well run against a remote server.
+
+Objects passed in are never kept; objects returned are fresh copies the
+caller may change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+from kubelite.api.registry import ResourceType
+from kubelite.apiserver import errors
+from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
+from kubelite.apiserver.subresources import bind_pod
+from kubelite.apiserver.watching import WatchRequest, watch
+
+Obj = dict[str, Any]
+
+
+def _copy(value: bytes) -> Obj:
+    return orjson.loads(value)
+
+
+class LocalClient:
+    def __init__(self, storage: RestStorage, *, user_agent: str = "kubelite") -> None:
+        self.storage = storage
+        self.user_agent = user_agent
+
+    def resource(self, api_version: str, kind: str) -> ResourceType:
+        rt = self.storage.registry.by_kind(api_version, kind)
+        if rt is None:
+            raise errors.NotFound(f'no matches for kind "{kind}" in version "{api_version}"')
+        return rt
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj:
+        return _copy(self.storage.get(self.resource(api_version, kind), namespace, name).value)
+
+    async def get_or_none(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj | None:
+        try:
+            return await self.get(api_version, kind, name, namespace)
+        except errors.NotFound:
+            return None
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        rt = self.resource(api_version, kind)
+        selectors = Selectors.parse(rt, label_selector, field_selector)
+        result = self.storage.list(rt, namespace, selectors)
+        return [_copy(kv.value) for kv in result.items], str(result.resource_version)
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> AsyncIterator[tuple[str, Obj]]:
+        """(type, object) pairs; an ("ERROR", Status) pair when the revision is compacted."""
+        rt = self.resource(api_version, kind)
+        req = WatchRequest(
+            resource=rt,
+            namespace=namespace,
+            selectors=Selectors.parse(rt, label_selector, field_selector),
+            resource_version=resource_version,
+            bookmarks=True,
+        )
+        async for ev in watch(self.storage, req):
+            obj = ev.obj if ev.obj is not None else _copy(ev.raw or b"{}")
+            yield ev.type, obj
+
+    async def create(self, obj: Obj, namespace: str | None = None) -> Obj:
+        rt = self.resource(obj["apiVersion"], obj["kind"])
+        body = orjson.loads(orjson.dumps(obj))
+        ns = namespace or body.get("metadata", {}).get("namespace")
+        return _copy(self.storage.create(rt, ns if rt.namespaced else None, body).value)
+
+    async def update(self, obj: Obj, *, subresource: str = "") -> Obj:
+        rt = self.resource(obj["apiVersion"], obj["kind"])
+        md = obj["metadata"]
+        body = orjson.loads(orjson.dumps(obj))
+        kv = self.storage.update(rt, md.get("namespace"), md["name"], body, subresource=subresource)
+        return _copy(kv.value)
+
+    async def update_status(self, obj: Obj) -> Obj:
+        return await self.update(obj, subresource="status")
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        subresource: str = "",
+    ) -> Obj:
+        rt = self.resource(api_version, kind)
+        fn: Callable[[Obj], Obj]
+        if patch_type == "merge":
+            fn = lambda o: json_merge_patch(o, patch)  # noqa: E731
+        elif patch_type == "strategic":
+            fn = lambda o: strategic_merge_patch(o, patch, kind=kind)  # noqa: E731
+        elif patch_type == "json":
+            fn = lambda o: json_patch(o, patch)  # noqa: E731
+        else:
+            raise ValueError(f"unknown patch type {patch_type!r}")
+        kv = self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+        return _copy(kv.value)
+
+    async def mutate(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        fn: Callable[[Obj], Obj],
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+    ) -> Obj:
+        """Read-modify-write in one step: no other write can come in between."""
+        rt = self.resource(api_version, kind)
+        kv = self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+        return _copy(kv.value)
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+    ) -> Obj:
+        rt = self.resource(api_version, kind)
+        options = DeleteOptions(
+            grace_period_seconds=grace_period_seconds,
+            propagation_policy=propagation_policy,
+            preconditions=preconditions,
+        )
+        kv, _ = self.storage.delete(rt, namespace, name, options)
+        return _copy(kv.value)
+
+    async def finalize_namespace(self, name: str, finalizers: list[str]) -> Obj:
+        return _copy(self.storage.finalize_namespace(name, finalizers).value)
+
+    async def bind(self, namespace: str, name: str, node: str) -> Obj:
+        return _copy(bind_pod(self.storage, namespace, name, node).value)

@@ -1,0 +1,192 @@
+"""The API's error tree, rendered as Kubernetes `Status` objects.
+
+Every failure a client can meet is one of these; the HTTP layer turns it into
+a `Status` body with the upstream `reason` and `code`, so kubectl prints the
+same words it prints against a real cluster. `from_status` parses a `Status`
+back into the same tree for the in-process and SDK clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.fielderrors import FieldError, aggregate_message
+
+
+class ApiError(Exception):
+    code = 500
+    reason = "InternalError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def _details(kind: str, group: str, name: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": kind}
+    if group:
+        out["group"] = group
+    if name:
+        out["name"] = name
+    return out
+
+
+def _qualified(plural: str, group: str) -> str:
+    return f"{plural}.{group}" if group else plural
+
+
+class BadRequest(ApiError):
+    code = 400
+    reason = "BadRequest"
+
+
+class Unauthorized(ApiError):
+    code = 401
+    reason = "Unauthorized"
+
+
+class Forbidden(ApiError):
+    code = 403
+    reason = "Forbidden"
+
+
+class NotFound(ApiError):
+    code = 404
+    reason = "NotFound"
+
+    @classmethod
+    def object(cls, plural: str, group: str, name: str) -> NotFound:
+        return cls(
+            f'{_qualified(plural, group)} "{name}" not found',
+            details=_details(plural, group, name),
+        )
+
+
+class MethodNotAllowed(ApiError):
+    code = 405
+    reason = "MethodNotAllowed"
+
+
+class AlreadyExists(ApiError):
+    code = 409
+    reason = "AlreadyExists"
+
+    @classmethod
+    def object(cls, plural: str, group: str, name: str) -> AlreadyExists:
+        return cls(
+            f'{_qualified(plural, group)} "{name}" already exists',
+            details=_details(plural, group, name),
+        )
+
+
+class Conflict(ApiError):
+    code = 409
+    reason = "Conflict"
+
+    @classmethod
+    def stale(cls, plural: str, group: str, name: str) -> Conflict:
+        return cls(
+            f'Operation cannot be fulfilled on {_qualified(plural, group)} "{name}": '
+            "the object has been modified; please apply your changes to the latest "
+            "version and try again",
+            details=_details(plural, group, name),
+        )
+
+
+class Gone(ApiError):
+    code = 410
+    reason = "Expired"
+
+
+class RequestEntityTooLarge(ApiError):
+    code = 413
+    reason = "RequestEntityTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
+class Invalid(ApiError):
+    code = 422
+    reason = "Invalid"
+
+    @classmethod
+    def fields(cls, kind: str, group: str, name: str, errors: list[FieldError]) -> Invalid:
+        qualified = f"{kind}.{group}" if group else kind
+        causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
+        details = _details(kind, group, name or None)
+        details["causes"] = causes
+        return cls(
+            f'{qualified} "{name}" is invalid: {aggregate_message(errors)}',
+            details=details,
+        )
+
+
+class TooManyRequests(ApiError):
+    code = 429
+    reason = "TooManyRequests"
+
+
+class InternalError(ApiError):
+    code = 500
+    reason = "InternalError"
+
+
+class ServiceUnavailable(ApiError):
+    code = 503
+    reason = "ServiceUnavailable"
+
+
+_BY_REASON: dict[str, type[ApiError]] = {
+    c.reason: c
+    for c in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        AlreadyExists,
+        Conflict,
+        Gone,
+        RequestEntityTooLarge,
+        UnsupportedMediaType,
+        Invalid,
+        TooManyRequests,
+        InternalError,
+        ServiceUnavailable,
+    )
+}
+
+
+def from_status(status: dict[str, Any]) -> ApiError:
+    """Parse a `Status` body back into the error tree."""
+    cls = _BY_REASON.get(str(status.get("reason", "")), ApiError)
+    err = cls(str(status.get("message", "")), details=status.get("details"))
+    if cls is ApiError:
+        err.code = int(status.get("code", 500))
+        err.reason = str(status.get("reason", "Unknown"))
+    return err

@@ -1,0 +1,468 @@
+"""The Kubernetes REST API over HTTP, as an ASGI app.
+
+This layer only translates: paths and query strings into `RestStorage` calls,
+bodies into objects, results into JSON (or Tables, for kubectl), and every
+`ApiError` into a `Status`. Unknown failures are a 500 with a generic message;
+the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from kubelite.api.registry import REGISTRY, Registry, ResourceType
+from kubelite.apiserver import bodies, discovery, errors, openapi, paths, subresources
+from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
+from kubelite.apiserver.schema import TypeMismatch, check_fields
+from kubelite.apiserver.tables import to_table
+from kubelite.apiserver.watching import WatchEvent, WatchRequest, watch
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+TABLE_ACCEPT = "as=Table"
+PARTIAL_ACCEPT = "as=PartialObjectMetadata"
+
+
+class Request:
+    __slots__ = ("scope", "receive", "method", "path", "query", "headers")
+
+    def __init__(self, scope: dict[str, Any], receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
+
+    def flag(self, name: str) -> bool:
+        return self.query.get(name, "").lower() in ("1", "true")
+
+    @property
+    def accept(self) -> str:
+        return self.headers.get("accept", "")
+
+    @property
+    def wants_table(self) -> bool:
+        return TABLE_ACCEPT in self.accept
+
+    @property
+    def wants_partial(self) -> bool:
+        return PARTIAL_ACCEPT in self.accept and not self.wants_table
+
+
+class Response:
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+    async def send(self, send: Send) -> None:
+        raw = [
+            (b"content-type", self.content_type.encode()),
+            (b"content-length", str(len(self.body)).encode()),
+            (b"cache-control", b"no-cache, private"),
+        ]
+        raw += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status, headers=headers)
+
+
+def error_response(err: errors.ApiError) -> Response:
+    return json_response(err.status(), err.code, err.headers)
+
+
+class ApiApp:
+    def __init__(
+        self,
+        storage: RestStorage,
+        *,
+        token: str,
+        ready: Callable[[], bool] = lambda: True,
+        registry: Registry = REGISTRY,
+        logs: subresources.LogSource | None = None,
+    ) -> None:
+        self.storage = storage
+        self.token = token.encode()
+        self.ready = ready
+        self.registry = registry
+        self.logs = logs
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        req = Request(scope, receive)
+        try:
+            if req.path not in PUBLIC_PATHS:
+                self._authenticate(req)
+            result = await self._route(req)
+        except errors.ApiError as err:
+            result = error_response(err)
+        except Exception:
+            log.exception("internal error serving %s %s", req.method, req.path)
+            result = error_response(
+                errors.InternalError(
+                    "an error on the server has prevented the request from succeeding"
+                )
+            )
+        if isinstance(result, Response):
+            await result.send(send)
+        else:
+            await _stream(result, send)
+
+    def _authenticate(self, req: Request) -> None:
+        header = req.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), self.token
+        ):
+            raise errors.Unauthorized("Unauthorized")
+
+    async def _route(self, req: Request) -> Response | AsyncIterator[bytes]:
+        path = req.path
+        if path in ("/healthz", "/livez"):
+            return Response(b"ok", content_type="text/plain; charset=utf-8")
+        if path == "/readyz":
+            if self.ready():
+                return Response(b"ok", content_type="text/plain; charset=utf-8")
+            return Response(b"not ready", 500, content_type="text/plain; charset=utf-8")
+        if path == "/version":
+            return json_response(discovery.version_info())
+        if path.startswith("/openapi/"):
+            return self._openapi(path)
+        target = paths.parse(path, self.registry)
+        if target is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        if isinstance(target, paths.GroupPath):
+            return self._discovery(req, target)
+        return await self._resource(req, target)
+
+    # ---- discovery -----------------------------------------------------------
+
+    def _openapi(self, path: str) -> Response:
+        if path.rstrip("/") == "/openapi/v3":
+            return json_response(openapi.openapi_v3_root())
+        if path.startswith("/openapi/v3/"):
+            doc = openapi.openapi_v3_group_version(path[len("/openapi/v3/") :])
+            if doc is not None:
+                return json_response(doc)
+        if path.rstrip("/") == "/openapi/v2":
+            return json_response(openapi.openapi_v2())
+        raise errors.NotFound("the server could not find the requested resource")
+
+    def _discovery(self, req: Request, target: paths.GroupPath) -> Response:
+        if target.group is None:
+            aggregated = discovery.wants_aggregated(req.accept)
+            if aggregated:
+                doc = discovery.aggregated_discovery(core=target.core)
+                return Response(orjson.dumps(doc), content_type=aggregated)
+            doc = discovery.api_versions() if target.core else discovery.api_group_list()
+            return json_response(doc)
+        if target.version is None:
+            group = discovery.api_group(target.group)
+            if group is None:
+                raise errors.NotFound("the server could not find the requested resource")
+            return json_response(group)
+        resources = discovery.api_resource_list(target.group, target.version)
+        if resources is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        return json_response(resources)
+
+    # ---- resources -----------------------------------------------------------
+
+    async def _resource(
+        self, req: Request, target: paths.ResourcePath
+    ) -> Response | AsyncIterator[bytes]:
+        rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
+        method = req.method
+        if sub:
+            return await subresources.handle(self, req, target)
+        if name is None:
+            if method == "GET":
+                if target.legacy_watch or req.flag("watch"):
+                    return self._watch(req, rt, ns)
+                return self._list(req, rt, ns)
+            if method == "POST":
+                return await self._create(req, rt, ns)
+            if method == "DELETE":
+                return await self._delete_collection(req, rt, ns)
+            raise errors.MethodNotAllowed(
+                "the server does not allow this method on the requested resource"
+            )
+        if method == "GET":
+            if target.legacy_watch or req.flag("watch"):
+                field = f"metadata.name={name}"
+                req.query["fieldSelector"] = ",".join(
+                    s for s in (req.query.get("fieldSelector"), field) if s
+                )
+                return self._watch(req, rt, ns)
+            return self.render_one(req, rt, self.storage.get(rt, ns, name).value)
+        if method == "PUT":
+            obj = await self.read_object(req, rt)
+            kv = self.storage.update(rt, ns, name, obj, dry_run=_dry(req))
+            return Response(kv.value)
+        if method == "PATCH":
+            return await self.patch(req, rt, ns, name)
+        if method == "DELETE":
+            return await self._delete(req, rt, ns, name)
+        raise errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"
+        )
+
+    async def read_object(self, req: Request, rt: ResourceType) -> dict[str, Any]:
+        body = await bodies.read_body(req.receive)
+        obj = bodies.decode_object(body, req.headers.get("content-type"))
+        self._field_validation(req, rt, obj, body)
+        return obj
+
+    def _field_validation(
+        self, req: Request, rt: ResourceType, obj: dict[str, Any], body: bytes | None
+    ) -> None:
+        mode = req.query.get("fieldValidation", "Warn")
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise errors.BadRequest(
+                f'fieldValidation parameter unsupported: "{mode}" (must be one of '
+                '"Ignore", "Warn" or "Strict")'
+            )
+        try:
+            unknown = check_fields(rt, obj, prune=mode != "Strict")
+        except TypeMismatch as exc:
+            raise errors.BadRequest(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {exc}'
+            ) from None
+        if mode != "Strict":
+            return
+        problems = [f'unknown field "{f}"' for f in unknown]
+        if body is not None and bodies.media_type(req.headers.get("content-type")) == bodies.JSON:
+            problems += [f'duplicate field "{f}"' for f in bodies.find_duplicate_keys(body)]
+        if problems:
+            raise errors.BadRequest(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {', '.join(problems)}"
+            )
+
+    async def _create(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        obj = await self.read_object(req, rt)
+        kv = self.storage.create(rt, ns, obj, dry_run=_dry(req))
+        return Response(kv.value, 201)
+
+    async def patch(
+        self, req: Request, rt: ResourceType, ns: str | None, name: str, sub: str = ""
+    ) -> Response:
+        from kubelite.apiserver import patching
+
+        body = await bodies.read_body(req.receive)
+        kv = patching.apply_patch(self, req, rt, ns, name, body, subresource=sub)
+        return Response(kv.value, 201 if getattr(kv, "created", False) else 200)
+
+    async def _delete(self, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
+        options = await _delete_options(req)
+        kv, gone = self.storage.delete(rt, ns, name, options)
+        if not gone or rt.kind in ("Pod", "Service", "Namespace", "Node"):
+            return Response(kv.value, 200 if gone else 200)
+        obj = kv.obj()
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": name,
+                    **({"group": rt.group} if rt.group else {}),
+                    "kind": rt.plural,
+                    "uid": obj["metadata"].get("uid"),
+                },
+            }
+        )
+
+    async def _delete_collection(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        options = await _delete_options(req)
+        selectors = Selectors.parse(
+            rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
+        )
+        deleted = self.storage.delete_collection(rt, ns, selectors, options)
+        return self._list_body(rt, [kv.value for kv in deleted], self.storage.store.revision, None)
+
+    # ---- list, get, watch rendering -------------------------------------------
+
+    def _list(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        selectors = Selectors.parse(
+            rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
+        )
+        limit = _int(req.query.get("limit"), "limit")
+        result = self.storage.list(
+            rt, ns, selectors, limit=limit, continue_token=req.query.get("continue") or None
+        )
+        if req.wants_table:
+            objs = [kv.obj() for kv in result.items]
+            table = to_table(
+                rt.kind,
+                objs,
+                include_object=req.query.get("includeObject", "Metadata"),
+                list_meta=_list_meta(result.resource_version, result.continue_token),
+            )
+            return json_response(table)
+        if req.wants_partial:
+            return json_response(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": _list_meta(result.resource_version, result.continue_token),
+                    "items": [_partial(kv.obj()) for kv in result.items],
+                }
+            )
+        return self._list_body(
+            rt, [kv.value for kv in result.items], result.resource_version, result.continue_token
+        )
+
+    def _list_body(
+        self, rt: ResourceType, raws: list[bytes], rev: int, token: str | None
+    ) -> Response:
+        head = orjson.dumps(
+            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": _list_meta(rev, token)}
+        )
+        body = head[:-1] + b',"items":[' + b",".join(raws) + b"]}"
+        return Response(body)
+
+    def render_one(self, req: Request, rt: ResourceType, raw: bytes) -> Response:
+        if req.wants_table:
+            table = to_table(
+                rt.kind,
+                [orjson.loads(raw)],
+                include_object=req.query.get("includeObject", "Metadata"),
+            )
+            return json_response(table)
+        if req.wants_partial:
+            return json_response(_partial(orjson.loads(raw)))
+        return Response(raw)
+
+    def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> AsyncIterator[bytes]:
+        selectors = Selectors.parse(
+            rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
+        )
+        timeout = req.query.get("timeoutSeconds")
+        wreq = WatchRequest(
+            resource=rt,
+            namespace=ns,
+            selectors=selectors,
+            resource_version=req.query.get("resourceVersion"),
+            bookmarks=req.flag("allowWatchBookmarks"),
+            timeout_s=float(timeout) if timeout else None,
+        )
+        return _encode_events(watch(self.storage, wreq), rt, req)
+
+
+def _encode_events(
+    events: AsyncIterator[WatchEvent], rt: ResourceType, req: Request
+) -> AsyncIterator[bytes]:
+    table = req.wants_table
+    include = req.query.get("includeObject", "Metadata")
+
+    async def gen() -> AsyncIterator[bytes]:
+        async for ev in events:
+            if table and ev.type not in ("ERROR", "BOOKMARK"):
+                obj = ev.obj if ev.obj is not None else orjson.loads(ev.raw or b"{}")
+                payload = orjson.dumps(to_table(rt.kind, [obj], include_object=include))
+            elif ev.raw is not None:
+                payload = ev.raw
+            else:
+                payload = orjson.dumps(ev.obj)
+            yield b'{"type":"' + ev.type.encode() + b'","object":' + payload + b"}\n"
+
+    return gen()
+
+
+async def _stream(chunks: AsyncIterator[bytes], send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"cache-control", b"no-cache, private"),
+                (b"transfer-encoding", b"chunked"),
+            ],
+        }
+    )
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass  # the client went away
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _delete_options(req: Request) -> DeleteOptions:
+    body = await bodies.read_body(req.receive)
+    parsed = bodies.parse_json(body) if body.strip() else None
+    if parsed is not None and not isinstance(parsed, dict):
+        raise errors.BadRequest("DeleteOptions must be a JSON object")
+    return DeleteOptions.parse(parsed, req.query)
+
+
+def _dry(req: Request) -> bool:
+    return bool(req.query.get("dryRun"))
+
+
+def _int(value: str | None, name: str) -> int:
+    if not value:
+        return 0
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise errors.BadRequest(f'invalid value for {name}: "{value}"') from None
+
+
+def _list_meta(rev: int, token: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"resourceVersion": str(rev)}
+    if token:
+        out["continue"] = token
+    return out
+
+
+def _partial(obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }

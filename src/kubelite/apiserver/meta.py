@@ -1,0 +1,121 @@
+"""Object metadata the server owns: names, uids, timestamps, generations.
+
+These follow `rest.BeforeCreate`/`BeforeUpdate` in kube-apiserver: the server
+fills system fields on create and carries them over on update, so a client
+can neither forge nor lose them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+# kube-apiserver's `utilrand.String` alphabet: no vowels, no confusable digits
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_GENERATED_SUFFIX = 5
+_MAX_GENERATE_NAME_PREFIX = 63 - _GENERATED_SUFFIX
+
+# Kinds whose spec changes bump metadata.generation (they have a status.observedGeneration).
+GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
+# Kinds with a status subresource: the main resource ignores status writes.
+STATUS_KINDS = frozenset(
+    {
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "Pod",
+        "Node",
+        "Namespace",
+        "Service",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+    }
+)
+SYSTEM_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "selfLink")
+
+
+def now_rfc3339(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro(now: float) -> str:
+    """MicroTime as in Lease.spec.renewTime and events.k8s.io Events."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_rfc3339(value: str) -> float:
+    text = value.replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+def generate_name(prefix: str) -> str:
+    prefix = prefix[:_MAX_GENERATE_NAME_PREFIX]
+    suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(_GENERATED_SUFFIX))
+    return prefix + suffix
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = {}
+        obj["metadata"] = m
+    return m
+
+
+def fill_create(obj: dict[str, Any], *, now: float) -> None:
+    """Set the fields the server owns on a new object."""
+    m = meta(obj)
+    if not m.get("name") and m.get("generateName"):
+        m["name"] = generate_name(str(m["generateName"]))
+    m["uid"] = new_uid()
+    m["creationTimestamp"] = now_rfc3339(now)
+    for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        m.pop(field, None)
+    m.pop("resourceVersion", None)
+    if obj.get("kind") in GENERATION_KINDS:
+        m["generation"] = 1
+    else:
+        m.pop("generation", None)
+
+
+def carry_over(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Copy system fields from the stored object, as BeforeUpdate does."""
+    nm, om = meta(new), meta(old)
+    for field in ("uid", "creationTimestamp"):
+        if not nm.get(field) and field in om:
+            nm[field] = om[field]
+    for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        if field in om:
+            nm[field] = om[field]
+        else:
+            nm.pop(field, None)
+    nm.pop("selfLink", None)
+
+
+def bump_generation(new: dict[str, Any], old: dict[str, Any]) -> None:
+    if new.get("kind") not in GENERATION_KINDS:
+        return
+    if new.get("spec") != old.get("spec") or _deleting_now(new, old):
+        meta(new)["generation"] = int(meta(old).get("generation", 1)) + 1
+
+
+def _deleting_now(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    return bool(meta(new).get("deletionTimestamp")) and not meta(old).get("deletionTimestamp")
+
+
+def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal apart from resourceVersion: such an update writes nothing."""
+    am, bm = a.get("metadata", {}), b.get("metadata", {})
+    if {k: v for k, v in am.items() if k != "resourceVersion"} != {
+        k: v for k, v in bm.items() if k != "resourceVersion"
+    }:
+        return False
+    return {k: v for k, v in a.items() if k != "metadata"} == {
+        k: v for k, v in b.items() if k != "metadata"
+    }

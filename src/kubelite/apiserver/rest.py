@@ -1,0 +1,595 @@
+"""The API's semantics, without HTTP: what kube-apiserver's generic registry does.
+
+`RestStorage` turns a verb on a resource into store operations: it fills
+system metadata, defaults, admits and validates, checks preconditions, and
+implements graceful deletion and finalizers. The HTTP layer and the
+in-process client both call it, so every caller gets the same behaviour.
+
+All methods run on the event-loop thread (the store is single-threaded);
+none of them awaits between reading and writing an object, so a
+read-modify-write here is atomic without locks.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kubelite.api.defaults import apply_defaults
+from kubelite.api.registry import REGISTRY, Registry, ResourceType
+from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from kubelite.api.validation import validate
+from kubelite.apiserver import errors
+from kubelite.apiserver import meta as m
+from kubelite.apiserver.admission import AdmissionPlugin, Attributes, default_plugins
+from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store
+from kubelite.store import Conflict as StoreConflict
+
+log = logging.getLogger(__name__)
+
+# Field selectors each kind supports beyond metadata.name/metadata.namespace.
+FIELD_SELECTORS: dict[str, frozenset[str]] = {
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        }
+    ),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+        }
+    ),
+    "Node": frozenset({"spec.unschedulable"}),
+    "Secret": frozenset({"type"}),
+    "Namespace": frozenset({"status.phase"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Service": frozenset({"spec.clusterIP", "spec.type"}),
+}
+_BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+# Kinds whose DELETE answers with the object rather than a Status, as upstream.
+_RETURN_DELETED = frozenset({"Pod", "Service", "Namespace", "Node"})
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[KV]
+    resource_version: int
+    continue_token: str | None
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class Selectors:
+    labels: LabelSelector | None = None
+    fields: Any = None  # FieldSelector | None
+
+    @classmethod
+    def parse(cls, rt: ResourceType, label: str | None, field: str | None) -> Selectors:
+        try:
+            labels = parse_label_selector(label) if label else None
+        except ValueError as exc:
+            raise errors.BadRequest(f"unable to parse requirement: {exc}") from exc
+        fields = None
+        if field:
+            supported = _BASE_FIELDS | FIELD_SELECTORS.get(rt.kind, frozenset())
+            try:
+                fields = parse_field_selector(field, supported=set(supported))
+            except ValueError as exc:
+                raise errors.BadRequest(str(exc)) from exc
+        return cls(labels, fields)
+
+    @property
+    def empty(self) -> bool:
+        return self.labels is None and self.fields is None
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        if self.labels is not None and not self.labels.matches(
+            obj.get("metadata", {}).get("labels") or {}
+        ):
+            return False
+        return self.fields is None or self.fields.matches(obj)
+
+    def exact_name(self) -> str | None:
+        """`metadata.name=X` lets a list read one key instead of scanning."""
+        if self.fields is None:
+            return None
+        for field, op, value in self.fields.requirements:
+            if field == "metadata.name" and op in ("=", "=="):
+                return str(value)
+        return None
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    preconditions: dict[str, Any] | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: dict[str, Any] | None, query: dict[str, str]) -> DeleteOptions:
+        body = body or {}
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        policy = body.get("propagationPolicy", query.get("propagationPolicy"))
+        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
+            policy = policy or "Orphan"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.Invalid(
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
+                f'"{policy}": supported values: "Foreground", "Background", "Orphan", "nil"'
+            )
+        dry = body.get("dryRun") or query.get("dryRun")
+        return cls(
+            grace_period_seconds=None if grace is None else int(grace),
+            propagation_policy=policy,
+            preconditions=body.get("preconditions"),
+            dry_run=bool(dry),
+        )
+
+
+class RestStorage:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        registry: Registry = REGISTRY,
+        admission: list[AdmissionPlugin] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.admission = default_plugins() if admission is None else admission
+        self.clock = clock
+
+    # ---- reads ---------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> KV:
+        kv = self.store.get(rt.key(namespace, name))
+        if kv is None:
+            raise errors.NotFound.object(rt.plural, rt.group, name)
+        return kv
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        selectors: Selectors = Selectors(),
+        *,
+        limit: int = 0,
+        continue_token: str | None = None,
+    ) -> ListResult:
+        prefix = rt.prefix(namespace)
+        name = selectors.exact_name()
+        if name is not None and (namespace or not rt.namespaced):
+            kv = self.store.get(rt.key(namespace, name))
+            hits = [kv] if kv is not None and selectors.matches(kv.obj()) else []
+            return ListResult(hits, self.store.revision, None, None)
+        start_after = _decode_continue(continue_token, prefix) if continue_token else None
+        if selectors.empty:
+            items, rev, more = self.store.list(prefix, limit=limit, start_after=start_after)
+            token = _encode_continue(items[-1].key, rev) if more and items else None
+            return ListResult(items, rev, token, None)
+        return self._list_filtered(prefix, selectors, limit, start_after)
+
+    def _list_filtered(
+        self, prefix: str, selectors: Selectors, limit: int, start_after: str | None
+    ) -> ListResult:
+        items, rev, _ = self.store.list(prefix, start_after=start_after)
+        hits: list[KV] = []
+        for i, kv in enumerate(items):
+            if not selectors.matches(kv.obj()):
+                continue
+            hits.append(kv)
+            if limit and len(hits) == limit:
+                rest = items[i + 1 :]
+                more = any(selectors.matches(k.obj()) for k in rest)
+                token = _encode_continue(kv.key, rev) if more else None
+                return ListResult(hits, rev, token, None)
+        return ListResult(hits, rev, None, None)
+
+    # ---- writes --------------------------------------------------------------
+
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> KV:
+        self._check_type(rt, obj)
+        md = m.meta(obj)
+        if rt.namespaced:
+            ns = md.get("namespace") or namespace
+            if namespace and ns != namespace:
+                raise errors.BadRequest(
+                    "the namespace of the provided object does not match the namespace "
+                    "sent on the request"
+                )
+            md["namespace"] = ns
+        else:
+            md.pop("namespace", None)
+        m.fill_create(obj, now=self.clock())
+        _reset_status_on_create(obj)
+        name = str(md.get("name") or "")
+        attrs = Attributes("CREATE", rt, md.get("namespace"), name)
+        self._admit(attrs, obj, None)
+        apply_defaults(obj)
+        self._validate(rt, obj, None)
+        if dry_run:
+            if self.store.get(rt.key(md.get("namespace"), name)) is not None:
+                raise errors.AlreadyExists.object(rt.plural, rt.group, name)
+            return _dry_kv(rt.key(md.get("namespace"), name), obj)
+        try:
+            return self.store.create(rt.key(md.get("namespace"), name), obj)
+        except KeyExists:
+            raise errors.AlreadyExists.object(rt.plural, rt.group, name) from None
+
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> KV:
+        """PUT: replace the object (or only its status, for `subresource="status"`)."""
+        self._check_type(rt, obj)
+        current = self.get(rt, namespace, name)
+        md = m.meta(obj)
+        if md.get("name") and md["name"] != name:
+            raise errors.BadRequest(
+                f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+            )
+        if rt.namespaced and md.get("namespace") and md["namespace"] != namespace:
+            raise errors.BadRequest(
+                "the namespace of the provided object does not match the namespace "
+                "sent on the request"
+            )
+        rv = md.get("resourceVersion")
+        if rv not in (None, "") and str(rv) != str(current.revision):
+            raise errors.Conflict.stale(rt.plural, rt.group, name)
+        return self._replace(rt, current, obj, subresource=subresource, dry_run=dry_run)
+
+    def _replace(
+        self,
+        rt: ResourceType,
+        current: KV,
+        obj: dict[str, Any],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> KV:
+        old = current.obj()
+        new = _merge_for_subresource(rt, obj, old, subresource)
+        md = m.meta(new)
+        md["name"] = old["metadata"]["name"]
+        if rt.namespaced:
+            md["namespace"] = old["metadata"].get("namespace")
+        m.carry_over(new, old)
+        attrs = Attributes("UPDATE", rt, md.get("namespace"), md["name"], subresource=subresource)
+        md["resourceVersion"] = str(current.revision)
+        self._admit(attrs, new, old)
+        apply_defaults(new)
+        self._validate(rt, new, old)
+        m.bump_generation(new, old)
+        if m.same_content(new, old):
+            return current
+        if md.get("deletionTimestamp") and not md.get("finalizers") and _finalizable(new):
+            return self._delete_now(current, dry_run=dry_run)
+        if dry_run:
+            return _dry_kv(current.key, new)
+        try:
+            return self.store.update(current.key, new, expected_revision=current.revision)
+        except StoreConflict:
+            raise errors.Conflict.stale(rt.plural, rt.group, md["name"]) from None
+
+    def replace_with(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> KV:
+        """Read, change a copy, write: the patch verbs and the in-process client use it."""
+        current = self.get(rt, namespace, name)
+        new = mutate(orjson.loads(current.value))
+        if not isinstance(new, dict):
+            raise errors.BadRequest("the patched object is not a JSON object")
+        rv = m.meta(new).get("resourceVersion")
+        if rv not in (None, "") and str(rv) != str(current.revision):
+            raise errors.Conflict.stale(rt.plural, rt.group, name)
+        if new.get("metadata", {}).get("name", name) != name:
+            raise errors.Invalid(
+                f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: '
+                f'"{new["metadata"]["name"]}": field is immutable'
+            )
+        return self._replace(rt, current, new, subresource=subresource, dry_run=dry_run)
+
+    # ---- delete --------------------------------------------------------------
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: DeleteOptions = DeleteOptions(),
+    ) -> tuple[KV, bool]:
+        """Delete or start deleting; returns (object, deleted-now)."""
+        current = self.get(rt, namespace, name)
+        obj = orjson.loads(current.value)
+        self._check_preconditions(rt, name, obj, options.preconditions)
+        self._admit(Attributes("DELETE", rt, namespace, name), None, obj)
+        md = m.meta(obj)
+        finalizers = list(md.get("finalizers") or [])
+        finalizers += _policy_finalizers(rt, options.propagation_policy, finalizers)
+        grace = self._grace_period(rt, obj, options)
+        if rt.kind == "Namespace":
+            return self._start_namespace_deletion(current, obj, options.dry_run), False
+        if not finalizers and grace == 0:
+            return self._delete_now(current, dry_run=options.dry_run), True
+        if md.get("deletionTimestamp") and grace >= int(md.get("deletionGracePeriodSeconds") or 0):
+            return current, False
+        now = self.clock()
+        md["deletionTimestamp"] = m.now_rfc3339(now + grace)
+        md["deletionGracePeriodSeconds"] = grace
+        md["finalizers"] = finalizers
+        if not md["finalizers"]:
+            del md["finalizers"]
+        if options.dry_run:
+            return _dry_kv(current.key, obj), False
+        return self.store.update(current.key, obj, expected_revision=current.revision), False
+
+    def _start_namespace_deletion(self, current: KV, obj: dict[str, Any], dry_run: bool) -> KV:
+        md = m.meta(obj)
+        if md.get("deletionTimestamp"):
+            return current
+        md["deletionTimestamp"] = m.now_rfc3339(self.clock())
+        md["deletionGracePeriodSeconds"] = 0
+        obj.setdefault("status", {})["phase"] = "Terminating"
+        if dry_run:
+            return _dry_kv(current.key, obj)
+        return self.store.update(current.key, obj, expected_revision=current.revision)
+
+    def finalize_namespace(self, name: str, finalizers: list[str]) -> KV:
+        """The `namespaces/finalize` subresource: the namespace controller ends deletion."""
+        rt = self.registry.by_kind("v1", "Namespace")
+        assert rt is not None
+        current = self.get(rt, None, name)
+        obj = orjson.loads(current.value)
+        obj.setdefault("spec", {})["finalizers"] = finalizers
+        md = m.meta(obj)
+        if md.get("deletionTimestamp") and not finalizers and not md.get("finalizers"):
+            return self._delete_now(current)
+        return self.store.update(current.key, obj, expected_revision=current.revision)
+
+    def _delete_now(self, current: KV, *, dry_run: bool = False) -> KV:
+        if dry_run:
+            return current
+        try:
+            return self.store.delete(current.key, expected_revision=current.revision)
+        except (KeyNotFound, StoreConflict):
+            raise errors.Conflict(
+                "the object was modified while it was being deleted; try again"
+            ) from None
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        selectors: Selectors,
+        options: DeleteOptions,
+    ) -> list[KV]:
+        out = []
+        for kv in self.list(rt, namespace, selectors).items:
+            obj = kv.obj()
+            ns = obj["metadata"].get("namespace")
+            try:
+                deleted, _ = self.delete(rt, ns, obj["metadata"]["name"], options)
+            except errors.NotFound:
+                continue
+            out.append(deleted)
+        return out
+
+    def _grace_period(self, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> int:
+        """Only pods on a node wait for their kubelet; everything else goes at once."""
+        if rt.kind != "Pod":
+            return 0
+        spec, status = obj.get("spec", {}), obj.get("status", {})
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if options.grace_period_seconds is not None:
+            return max(0, options.grace_period_seconds)
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    def _check_preconditions(
+        self, rt: ResourceType, name: str, obj: dict[str, Any], pre: dict[str, Any] | None
+    ) -> None:
+        if not pre:
+            return
+        md = obj["metadata"]
+        if pre.get("uid") and pre["uid"] != md.get("uid"):
+            raise errors.Conflict(
+                f"Precondition failed: UID in precondition: {pre['uid']}, "
+                f"UID in object meta: {md.get('uid')}",
+                details={"name": name, "kind": rt.plural},
+            )
+        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != md.get("resourceVersion"):
+            raise errors.Conflict(
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                f"ResourceVersion in object meta: {md.get('resourceVersion')}",
+                details={"name": name, "kind": rt.plural},
+            )
+
+    # ---- helpers -------------------------------------------------------------
+
+    def _check_type(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if not isinstance(obj, dict):
+            raise errors.BadRequest("the body of the request must be a JSON object")
+        api_version = obj.get("apiVersion") or rt.api_version
+        kind = obj.get("kind") or rt.kind
+        if (api_version, kind) != (rt.api_version, rt.kind):
+            raise errors.BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({rt.api_version})"
+                if api_version != rt.api_version
+                else f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = api_version, kind
+
+    def _admit(
+        self, attrs: Attributes, obj: dict[str, Any] | None, old: dict[str, Any] | None
+    ) -> None:
+        for plugin in self.admission:
+            plugin.admit(attrs, obj, old, self)
+
+    def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        problems = validate(obj, old=old)
+        if problems:
+            name = str(obj.get("metadata", {}).get("name", ""))
+            raise errors.Invalid.fields(rt.kind, rt.group, name, problems)
+
+    def watch_start(self, rt: ResourceType, resource_version: int) -> None:
+        if resource_version and resource_version < self.store.compact_revision:
+            raise errors.Gone(
+                f"too old resource version: {resource_version} ({self.store.compact_revision})"
+            )
+
+
+def _reset_status_on_create(obj: dict[str, Any]) -> None:
+    """Status is the controllers' to write; create starts it afresh, as upstream."""
+    kind = obj.get("kind")
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+        obj["status"] = {}
+    elif kind == "Pod":
+        obj["status"] = {"phase": "Pending"}
+        qos = _qos_class(obj.get("spec", {}))
+        obj["status"]["qosClass"] = qos
+    elif kind == "Namespace":
+        obj["status"] = {"phase": "Active"}
+    elif kind in ("PersistentVolume", "PersistentVolumeClaim"):
+        obj["status"] = {"phase": "Pending"}
+    elif kind == "Service":
+        obj["status"] = {"loadBalancer": {}}
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    """Guaranteed / Burstable / BestEffort, as `qos.GetPodQOS` decides it."""
+    from kubelite.api.quantity import parse_quantity
+
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = dict(res.get("requests") or {}), dict(res.get("limits") or {})
+        for k, v in lim.items():
+            req.setdefault(k, v)  # requests default to limits
+        for name in ("cpu", "memory"):
+            if name in req and parse_quantity(req[name]) != 0:
+                requests[name] = True
+            if name in lim and parse_quantity(lim[name]) != 0:
+                limits[name] = True
+        if not all(k in lim for k in ("cpu", "memory")) or any(
+            parse_quantity(req[k]) != parse_quantity(lim[k]) for k in ("cpu", "memory")
+        ):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed and containers else "Burstable"
+
+
+def _merge_for_subresource(
+    rt: ResourceType, obj: dict[str, Any], old: dict[str, Any], subresource: str
+) -> dict[str, Any]:
+    """The main resource keeps the stored status; `/status` keeps everything else."""
+    if subresource == "status":
+        new = orjson.loads(orjson.dumps(old))
+        new["status"] = obj.get("status", {})
+        md = obj.get("metadata") or {}
+        if "resourceVersion" in md:
+            new["metadata"]["resourceVersion"] = md["resourceVersion"]
+        return new
+    if rt.kind in m.STATUS_KINDS and "status" in old:
+        obj["status"] = old["status"]
+    elif rt.kind in m.STATUS_KINDS:
+        obj.pop("status", None)
+    return obj
+
+
+def _finalizable(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") != "Namespace" or not (obj.get("spec") or {}).get("finalizers")
+
+
+def _policy_finalizers(rt: ResourceType, policy: str | None, existing: list[str]) -> list[str]:
+    if policy == "Orphan" and "orphan" not in existing:
+        return ["orphan"]
+    if policy == "Foreground" and "foregroundDeletion" not in existing:
+        return ["foregroundDeletion"]
+    return []
+
+
+def _dry_kv(key: str, obj: dict[str, Any]) -> KV:
+    rv = int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    return KV(key=key, revision=rv, create_revision=rv, value=orjson.dumps(obj))
+
+
+def _encode_continue(last_key: str, rev: int) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rev, "start": last_key})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str, prefix: str) -> str:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        start = str(data["start"])
+    except (ValueError, KeyError, TypeError):
+        raise errors.BadRequest(
+            "continue key is not valid: illegal base64 data at input byte 0"
+        ) from None
+    if not start.startswith(prefix):
+        raise errors.BadRequest("continue key is not valid: key does not match the list prefix")
+    return start
+
+
+__all__ = [
+    "Compacted",
+    "DeleteOptions",
+    "ListResult",
+    "RestStorage",
+    "Selectors",
+]

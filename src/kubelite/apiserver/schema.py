@@ -1,0 +1,132 @@
+"""Which fields each kind declares: for `fieldValidation` and pruning.
+
+kube-apiserver decodes bodies into typed structs, so unknown fields are
+dropped (Ignore/Warn) or refused (Strict). We get the same field sets from the
+official client's generated models, which mirror the upstream OpenAPI
+schema; they are loaded on first use, off the start-up path.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from kubelite.api.registry import ResourceType
+
+_LIST = re.compile(r"^List\[(.+)\]$", re.I)
+_DICT = re.compile(r"^Dict\[str, (.+)\]$", re.I)
+_LEAVES = frozenset({"str", "int", "float", "bool", "object", "datetime", "date", "bytes"})
+
+# Kinds whose model name is not V1<Kind>.
+_MODEL_NAMES = {
+    ("v1", "Event"): "CoreV1Event",
+    ("events.k8s.io/v1", "Event"): "EventsV1Event",
+    ("discovery.k8s.io/v1", "EndpointSlice"): "V1EndpointSlice",
+}
+
+
+def _model_name(rt: ResourceType) -> str:
+    return _MODEL_NAMES.get((rt.api_version, rt.kind), f"{rt.version.capitalize()}{rt.kind}")
+
+
+@cache
+def _models() -> Any:
+    try:
+        import kubernetes.client.models as models
+    except ImportError:  # pragma: no cover - the client is a dependency
+        return None
+    return models
+
+
+@cache
+def _fields(model_name: str) -> dict[str, str] | None:
+    """JSON field name -> type string, for one generated model."""
+    models = _models()
+    cls = getattr(models, model_name, None) if models is not None else None
+    if cls is None:
+        return None
+    return {cls.attribute_map[k]: t for k, t in cls.openapi_types.items()}
+
+
+_GO_TYPES = {
+    "str": "string",
+    "int": "int64",
+    "float": "float64",
+    "bool": "bool",
+    "datetime": "string",
+}
+_CHECKS: dict[str, Any] = {
+    "str": lambda v: isinstance(v, str),
+    "datetime": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
+
+
+class TypeMismatch(ValueError):
+    """A value of the wrong JSON type: a decode error upstream, whatever the mode."""
+
+
+def check_fields(rt: ResourceType, obj: dict[str, Any], *, prune: bool) -> list[str]:
+    """Paths of fields the kind does not declare; removed from `obj` when `prune`.
+
+    Raises `TypeMismatch` for a value whose JSON type the schema does not allow.
+    """
+    if _fields(_model_name(rt)) is None:
+        return []
+    unknown: list[str] = []
+    _walk(obj, _model_name(rt), "", unknown, prune)
+    return unknown
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool) -> None:
+    if value is None:
+        return
+    check = _CHECKS.get(type_name)
+    if check is not None and not check(value):
+        raise TypeMismatch(
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f".{path} of type {_GO_TYPES[type_name]}"
+        )
+    if type_name in _LEAVES:
+        return
+    if m := _LIST.match(type_name):
+        if not isinstance(value, list):
+            raise TypeMismatch(
+                f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+                f".{path} of type []{m.group(1)}"
+            )
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _walk(item, m.group(1), f"{path}[{i}]", unknown, prune)
+        return
+    if m := _DICT.match(type_name):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _walk(item, m.group(1), f"{path}.{key}" if path else key, unknown, prune)
+        return
+    fields = _fields(type_name)
+    if fields is None or not isinstance(value, dict):
+        return
+    for key in list(value):
+        child = f"{path}.{key}" if path else key
+        if key not in fields:
+            unknown.append(child)
+            if prune:
+                del value[key]
+            continue
+        _walk(value[key], fields[key], child, unknown, prune)

@@ -1,0 +1,256 @@
+"""Subresources: status, scale, binding, log, eviction, and namespace finalize.
+
+Each maps onto the parent object: `/status` writes only status, `/scale`
+reads and writes `spec.replicas` through an `autoscaling/v1` Scale,
+`/binding` assigns a pod to a node once, and `/log` streams from whichever
+node agent runs the pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from kubelite.api.registry import ResourceType
+from kubelite.apiserver import bodies, errors
+from kubelite.apiserver import meta as m
+from kubelite.apiserver.rest import DeleteOptions
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.http import ApiApp, Request, Response
+    from kubelite.apiserver.paths import ResourcePath
+
+
+class LogSource(Protocol):
+    """Where `pods/log` reads from: the node agent that runs the pod."""
+
+    def stream(self, pod: dict[str, Any], options: dict[str, str]) -> AsyncIterator[bytes]:
+        """Raise ApiError (e.g. BadRequest for a waiting container) or yield log bytes."""
+        ...
+
+
+async def handle(
+    app: ApiApp, req: Request, target: ResourcePath
+) -> Response | AsyncIterator[bytes]:
+    from kubelite.apiserver.http import Response
+
+    rt, ns, name, sub = target.resource, target.namespace, target.name or "", target.subresource
+    method = req.method
+    if sub == "status":
+        if method == "GET":
+            return app.render_one(req, rt, app.storage.get(rt, ns, name).value)
+        if method == "PUT":
+            obj = await app.read_object(req, rt)
+            kv = app.storage.update(rt, ns, name, obj, subresource="status", dry_run=_dry(req))
+            return Response(kv.value)
+        if method == "PATCH":
+            return await app.patch(req, rt, ns, name, "status")
+    elif sub == "scale":
+        return await _scale(app, req, rt, ns, name)
+    elif sub == "binding" and method == "POST":
+        return await _bind(app, req, rt, ns, name)
+    elif sub == "log" and method == "GET":
+        return _log(app, req, rt, ns, name)
+    elif sub == "eviction" and method == "POST":
+        await bodies.read_body(req.receive)
+        app.storage.delete(rt, ns, name, DeleteOptions())
+        return Response(
+            orjson.dumps(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                }
+            ),
+            201,
+        )
+    elif sub == "finalize" and method == "PUT":
+        obj = await app.read_object(req, rt)
+        finalizers = list((obj.get("spec") or {}).get("finalizers") or [])
+        return Response(app.storage.finalize_namespace(name, finalizers).value)
+    raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+
+
+# ---- scale -------------------------------------------------------------------
+
+
+def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj["metadata"]
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: md[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in md
+        },
+        "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 0))},
+        "status": {
+            "replicas": int((obj.get("status") or {}).get("replicas", 0)),
+            "selector": selector_string(selector),
+        },
+    }
+
+
+def selector_string(selector: dict[str, Any]) -> str:
+    """A LabelSelector in its string form, as `metav1.FormatLabelSelector` writes it."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(sorted(values))})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(sorted(values))})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+async def _scale(
+    app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str
+) -> Response:
+    from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+    from kubelite.apiserver.http import json_response
+
+    if req.method == "GET":
+        return json_response(scale_of(app.storage.get(rt, ns, name).obj()))
+    body = await bodies.read_body(req.receive)
+    current = scale_of(app.storage.get(rt, ns, name).obj())
+    if req.method == "PUT":
+        wanted = bodies.decode_object(body, req.headers.get("content-type"))
+    elif req.method == "PATCH":
+        kind = bodies.media_type(req.headers.get("content-type"))
+        patch = bodies.parse_json(body)
+        if kind == bodies.JSON_PATCH:
+            wanted = json_patch(current, patch)
+        elif kind == bodies.STRATEGIC_PATCH:
+            wanted = strategic_merge_patch(current, patch, kind="Scale")
+        else:
+            wanted = json_merge_patch(current, patch)
+    else:
+        raise errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"
+        )
+    replicas = (wanted.get("spec") or {}).get("replicas")
+    if not isinstance(replicas, int) or replicas < 0:
+        from kubelite.api.fielderrors import invalid
+
+        raise errors.Invalid.fields(
+            "Scale",
+            "autoscaling",
+            name,
+            [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+        )
+    rv = (wanted.get("metadata") or {}).get("resourceVersion")
+
+    def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("spec", {})["replicas"] = replicas
+        if rv and req.method == "PUT":
+            obj["metadata"]["resourceVersion"] = rv
+        else:
+            obj["metadata"].pop("resourceVersion", None)
+        return obj
+
+    kv = app.storage.replace_with(rt, ns, name, set_replicas, dry_run=_dry(req))
+    return json_response(scale_of(kv.obj()))
+
+
+# ---- binding -----------------------------------------------------------------
+
+
+async def _bind(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
+    from kubelite.apiserver.http import json_response
+
+    body = bodies.decode_object(
+        await bodies.read_body(req.receive), req.headers.get("content-type")
+    )
+    target = (body.get("target") or {}).get("name")
+    if not target:
+        raise errors.Invalid(f'Binding "{name}" is invalid: target.name: Required value')
+    bind_pod(app.storage, ns, name, target)
+    return json_response(
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+        201,
+    )
+
+
+def bind_pod(storage: Any, ns: str | None, name: str, node: str) -> Any:
+    """Assign a pod to a node once, with the PodScheduled condition, as upstream's assignPod."""
+    rt = storage.registry.by_kind("v1", "Pod")
+    now = m.now_rfc3339(storage.clock())
+
+    def assign(pod: dict[str, Any]) -> dict[str, Any]:
+        spec = pod.setdefault("spec", {})
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.Conflict(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+        spec["nodeName"] = node
+        return pod
+
+    def condition(pod: dict[str, Any]) -> dict[str, Any]:
+        status = pod.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now,
+            }
+        )
+        status["conditions"] = conditions
+        return pod
+
+    _bypass_spec_immutability(storage, rt, ns, name, assign)
+    return storage.replace_with(rt, ns, name, condition, subresource="status")
+
+
+def _bypass_spec_immutability(
+    storage: Any, rt: ResourceType, ns: str | None, name: str, fn: Any
+) -> None:
+    """Binding is the one writer allowed to set spec.nodeName: write it directly."""
+    current = storage.get(rt, ns, name)
+    obj = fn(orjson.loads(current.value))
+    try:
+        storage.store.update(current.key, obj, expected_revision=current.revision)
+    except Exception as exc:  # store conflict
+        raise errors.Conflict.stale(rt.plural, rt.group, name) from exc
+
+
+# ---- log ---------------------------------------------------------------------
+
+
+def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
+    pod = app.storage.get(rt, ns, name).obj()
+    containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
+    container = req.query.get("container")
+    if not container:
+        if len(containers) != 1:
+            raise errors.BadRequest(
+                f"a container name must be specified for pod {name}, choose one of: "
+                f"[{' '.join(containers)}]"
+                + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
+            )
+        container = containers[0]
+    elif container not in containers + init:
+        raise errors.BadRequest(f"container {container} is not valid for pod {name}")
+    if app.logs is None or not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.BadRequest(
+            f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+        )
+    options = dict(req.query)
+    options["container"] = container
+    return app.logs.stream(pod, options)
+
+
+def _dry(req: Request) -> bool:
+    return bool(req.query.get("dryRun"))

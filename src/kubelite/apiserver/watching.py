@@ -1,0 +1,150 @@
+"""Watch streams: the store's events, filtered and shaped as kube-apiserver sends them.
+
+A watch with no resourceVersion (or "0") first replays the current objects as
+synthetic ADDED events, then follows live changes; a watch from a revision
+replays what happened after it, or ends in a 410 `Expired` ERROR event when
+that history was compacted — which is what makes informers relist. With a
+selector, an object that stops matching arrives as DELETED and one that starts
+matching as ADDED, so a filtered watcher's picture stays exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubelite.api.registry import ResourceType
+from kubelite.apiserver import errors
+from kubelite.apiserver.rest import RestStorage, Selectors
+from kubelite.store import Compacted, WatchClosed
+
+BOOKMARK_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
+    obj: dict[str, Any] | None = None
+    raw: bytes | None = None  # the stored bytes, when the object is unchanged
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    resource: ResourceType
+    namespace: str | None
+    selectors: Selectors
+    resource_version: str | None
+    bookmarks: bool = False
+    timeout_s: float | None = None
+
+
+async def watch(storage: RestStorage, req: WatchRequest) -> AsyncIterator[WatchEvent]:
+    rt = req.resource
+    prefix = rt.prefix(req.namespace)
+    initial: list[WatchEvent] = []
+    try:
+        if req.resource_version in (None, "", "0"):
+            listed = storage.list(rt, req.namespace, req.selectors)
+            start = listed.resource_version
+            initial = [WatchEvent("ADDED", raw=kv.value) for kv in listed.items]
+        else:
+            start = _revision(req.resource_version)
+            storage.watch_start(rt, start)
+        watcher = storage.store.watch(prefix, after_revision=start)
+    except (Compacted, errors.Gone) as exc:
+        yield _expired(storage, exc)
+        return
+    deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
+    try:
+        for event in initial:
+            yield event
+        async for event in _follow(storage, watcher, req, deadline):
+            yield event
+    finally:
+        watcher.close()
+
+
+async def _follow(
+    storage: RestStorage, watcher: Any, req: WatchRequest, deadline: float | None
+) -> AsyncIterator[WatchEvent]:
+    iterator = watcher.__aiter__()
+    while True:
+        wait = BOOKMARK_INTERVAL_S
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                return
+        try:
+            event = await asyncio.wait_for(iterator.__anext__(), wait)
+        except TimeoutError:
+            if req.bookmarks and (deadline is None or deadline > time.monotonic()):
+                yield _bookmark(req.resource, storage.store.revision)
+            continue
+        except (StopAsyncIteration, WatchClosed):
+            return
+        except Compacted as exc:
+            yield _expired(storage, exc)
+            return
+        shaped = _shape(event, req.selectors)
+        if shaped is not None:
+            yield shaped
+
+
+def _shape(event: Any, selectors: Selectors) -> WatchEvent | None:
+    if selectors.empty:
+        return WatchEvent(event.type, raw=event.kv.value)
+    now = selectors.matches(event.kv.obj())
+    before = event.prev is not None and selectors.matches(event.prev.obj())
+    if event.type == "ADDED":
+        return WatchEvent("ADDED", raw=event.kv.value) if now else None
+    if event.type == "DELETED":
+        return WatchEvent("DELETED", raw=event.kv.value) if (before or now) else None
+    if now and before:
+        return WatchEvent("MODIFIED", raw=event.kv.value)
+    if now:
+        return WatchEvent("ADDED", raw=event.kv.value)
+    if before:
+        return WatchEvent("DELETED", raw=event.kv.value)
+    return None
+
+
+def _bookmark(rt: ResourceType, revision: int) -> WatchEvent:
+    return WatchEvent(
+        "BOOKMARK",
+        obj={
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(revision)},
+        },
+    )
+
+
+def _expired(storage: RestStorage, exc: Exception) -> WatchEvent:
+    if isinstance(exc, errors.Gone):
+        status = exc.status()
+    else:
+        requested = getattr(exc, "requested", "?")
+        err = errors.Gone(
+            f"too old resource version: {requested} ({storage.store.compact_revision})"
+        )
+        status = err.status()
+    return WatchEvent("ERROR", obj=status)
+
+
+def _revision(value: str) -> int:
+    try:
+        rev = int(value)
+    except ValueError:
+        raise errors.BadRequest(f'invalid resource version "{value}"') from None
+    if rev < 0:
+        raise errors.BadRequest(f'invalid resource version "{value}"')
+    return rev
+
+
+async def aclose(gen: AsyncIterator[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await gen.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,271 @@
+"""One process, the whole cluster: store, API server and every part.
+
+`kubelite up` runs this. The parts meet only through the API: each is a
+`Component` handed the in-process client, started after the API answers and
+stopped, in reverse order, before it goes away — so `kubelite down` gives
+pods their grace period while the API still serves their deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import uvicorn
+
+from kubelite.apiserver.bootstrap import bootstrap
+from kubelite.apiserver.certs import ensure_tls
+from kubelite.apiserver.client import LocalClient
+from kubelite.apiserver.http import ApiApp
+from kubelite.apiserver.rest import RestStorage
+from kubelite.cli import kubeconfig
+from kubelite.cli.datadir import DataDir, write_private
+from kubelite.store import Store
+
+log = logging.getLogger(__name__)
+
+# History kept for watches, and how often it is trimmed; tests shrink both.
+COMPACT_INTERVAL_S = float(os.environ.get("KUBELITE_COMPACT_INTERVAL", "60"))
+HISTORY_REVISIONS = int(os.environ.get("KUBELITE_HISTORY", "100000"))
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class UpOptions:
+    data_dir: DataDir
+    port: int = 6443
+    nodes: int = 1
+    host: str = "127.0.0.1"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Component(Protocol):
+    """A part of the cluster: runs until cancelled; may report listeners."""
+
+    name: str
+
+    async def run(self, client: LocalClient, ready: asyncio.Event) -> None: ...
+
+
+@dataclass
+class Listener:
+    name: str
+    app: Any
+    port: int
+    ssl: bool = False
+    sock: socket.socket | None = None
+    server: uvicorn.Server | None = None
+
+    @property
+    def bound_port(self) -> int:
+        assert self.sock is not None
+        return int(self.sock.getsockname()[1])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Cluster:
+    def __init__(self, options: UpOptions) -> None:
+        self.options = options
+        self.dir = options.data_dir
+        self.store: Store | None = None
+        self.storage: RestStorage | None = None
+        self.client: LocalClient | None = None
+        self.listeners: list[Listener] = []
+        self.components: list[Component] = []
+        self.status: dict[str, Any] = {}
+        self._ready = False
+        self._lock_fd: int | None = None
+        self.started_at = time.monotonic()
+
+    # ---- lifecycle -----------------------------------------------------------
+
+    def acquire(self) -> None:
+        self.dir.ensure()
+        fd = os.open(self.dir.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(f"kubelite is already running in {self.dir.root}") from None
+        self._lock_fd = fd
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        on_ready: Callable[[Cluster], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.acquire()
+        self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
+        self.storage = RestStorage(self.store)
+        self.client = LocalClient(self.storage)
+        tls = ensure_tls(self.dir.tls)
+        token = self.dir.token()
+        api = ApiApp(self.storage, token=token, ready=lambda: self._ready)
+        self.api_app = api
+        api_listener = Listener("api", api, self.options.port, ssl=True)
+        api_listener.sock = bind(self.options.host, self.options.port)
+        self.listeners.append(api_listener)
+        await bootstrap(self.client, api_port=api_listener.bound_port)
+        self._add_optional_components()
+        for listener in self.listeners[1:]:
+            listener.sock = bind(self.options.host, listener.port)
+
+        server_url = f"https://127.0.0.1:{api_listener.bound_port}"
+        write_private(
+            self.dir.kubeconfig, kubeconfig.render(server_url, tls.ca_cert.read_bytes(), token)
+        )
+        async with asyncio.TaskGroup() as tg:
+            for listener in self.listeners:
+                listener.server = _server(listener, tls if listener.ssl else None)
+                tg.create_task(listener.server.serve(sockets=[listener.sock]))
+            tg.create_task(self._compact_loop(stop))
+            component_tasks = []
+            for comp in self.components:
+                started = asyncio.Event()
+                component_tasks.append(
+                    (comp, tg.create_task(self._run_component(comp, started)), started)
+                )
+            await self._wait_started(component_tasks, stop)
+            self._ready = True
+            self.status = self._status(server_url)
+            write_private(
+                self.dir.state, orjson.dumps(self.status, option=orjson.OPT_INDENT_2).decode()
+            )
+            if on_ready is not None:
+                result = on_ready(self)
+                if asyncio.iscoroutine(result):
+                    await result
+            await stop.wait()
+            self._ready = False
+            for _comp, task, _ in reversed(component_tasks):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            for listener in self.listeners:
+                if listener.server is not None:
+                    listener.server.should_exit = True
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.dir.state.unlink()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _wait_started(self, component_tasks: list[Any], stop: asyncio.Event) -> None:
+        while not all(x.server and x.server.started for x in self.listeners):
+            await asyncio.sleep(0.002)
+        for comp, task, started in component_tasks:
+            waiter = asyncio.ensure_future(started.wait())
+            await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if task.done() and task.exception() is not None:
+                raise RuntimeError(f"{comp.name} failed to start") from task.exception()
+
+    async def _run_component(self, comp: Component, started: asyncio.Event) -> None:
+        assert self.client is not None
+        await comp.run(self.client, started)
+
+    async def _compact_loop(self, stop: asyncio.Event) -> None:
+        assert self.store is not None
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), COMPACT_INTERVAL_S)
+            if not stop.is_set() and self.store is not None:
+                try:
+                    self.store.compact()
+                except Exception:  # compaction is best effort; the next run retries
+                    log.exception("compaction failed")
+
+    def _add_optional_components(self) -> None:
+        """Parts that are present in this build; each registers its own listeners."""
+        from kubelite.cli import parts
+
+        for comp in parts.components(self):
+            self.components.append(comp)
+            listeners = getattr(comp, "listeners", None)
+            for name, app, port in listeners() if callable(listeners) else []:
+                self.listeners.append(Listener(name, app, port))
+
+    def _status(self, api_url: str) -> dict[str, Any]:
+        by_name = {x.name: x for x in self.listeners}
+
+        def url(name: str) -> str | None:
+            listener = by_name.get(name)
+            return f"http://127.0.0.1:{listener.bound_port}" if listener else None
+
+        status: dict[str, Any] = {
+            "pid": os.getpid(),
+            "dataDir": str(self.dir.root),
+            "kubeconfig": str(self.dir.kubeconfig),
+            "api": api_url,
+            "dashboard": url("dashboard"),
+            "zipkin": url("zipkin"),
+            "otlp": url("otlp"),
+            "dns": None,
+            "proxyMode": "none",
+            "nodes": [],
+            "startupMs": round((time.monotonic() - self.started_at) * 1000, 1),
+        }
+        for comp in self.components:
+            extra = getattr(comp, "status", None)
+            if callable(extra):
+                status.update(extra())
+        return status
+
+
+def _server(listener: Listener, tls: Any) -> uvicorn.Server:
+    kwargs: dict[str, Any] = {}
+    if tls is not None:
+        kwargs = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+    config = uvicorn.Config(
+        listener.app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="none",
+        http="httptools",
+        ws="none",
+        timeout_keep_alive=120,
+        timeout_graceful_shutdown=2,
+        **kwargs,
+    )
+    return _QuietServer(config)
+
+
+class _QuietServer(uvicorn.Server):
+    """Signals belong to the cluster, which stops the parts before the servers."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,261 @@
+"""The `kubelite` command.
+
+Every failure a user can meet ends in one clear line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from kubelite.cli.datadir import DataDir
+
+app = typer.Typer(
+    name="kubelite",
+    help="Kubernetes for one machine: a cluster in one process, pods as local processes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where the cluster keeps its state (default ~/.kubelite)."),
+]
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def read_state(data: DataDir) -> dict[str, Any] | None:
+    """The running cluster's status file, if its process is alive."""
+    try:
+        state = orjson.loads(data.state.read_bytes())
+    except (OSError, ValueError):
+        return None
+    pid = int(state.get("pid", 0))
+    if pid <= 0 or not _alive(pid):
+        return None
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = None,
+    port: Annotated[
+        int, typer.Option(help="API port; 0 picks free ports for every listener.")
+    ] = 6443,
+    nodes: Annotated[
+        int, typer.Option(min=1, max=5000, help="Nodes to register on this machine.")
+    ] = 1,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once ready; log to DIR/kubelite.log.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+) -> None:
+    """Start the whole cluster in this process."""
+    data = DataDir.at(data_dir)
+    running = read_state(data)
+    if running is not None:
+        fail(
+            f"kubelite is already running in {data.root} (pid {running['pid']}); `kubelite down` stops it"
+        )
+    if detach:
+        _detach(data, port, nodes, verbose)
+        return
+    _run_foreground(data, port, nodes, verbose)
+
+
+def _run_foreground(data: DataDir, port: int, nodes: int, verbose: bool) -> None:
+    from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
+    from kubelite.cli.logs import configure_logging
+
+    configure_logging(verbose=verbose)
+    quiet = os.environ.get("KUBELITE_DETACHED") == "1"
+
+    def announce(cluster: Cluster) -> None:
+        if not quiet:
+            _print_started(cluster.status)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        cluster = Cluster(UpOptions(data_dir=data, port=port, nodes=nodes))
+        await cluster.run(stop, on_ready=announce)
+
+    try:
+        _run_loop(main())
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot start: {exc.strerror or exc}")
+
+
+def _run_loop(coro: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(coro)
+
+
+def _print_started(status: dict[str, Any]) -> None:
+    out.print(f"[bold green]kubelite is up[/bold green] in {status.get('startupMs', 0):.0f} ms")
+    for key in ("api", "dashboard", "zipkin", "dns"):
+        if status.get(key):
+            out.print(f"  {key:<10} {status[key]}")
+    out.print(f"  {'proxy':<10} {status.get('proxyMode')}")
+    out.print(f"  {'data':<10} {status['dataDir']}")
+    out.print(f"\nexport KUBECONFIG={status['kubeconfig']}")
+
+
+def _detach(data: DataDir, port: int, nodes: int, verbose: bool) -> None:
+    data.ensure()
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubelite",
+        "up",
+        "--data-dir",
+        str(data.root),
+        "--port",
+        str(port),
+        "--nodes",
+        str(nodes),
+    ]
+    if verbose:
+        cmd.append("--verbose")
+    env = dict(os.environ, KUBELITE_DETACHED="1")
+    with contextlib_open_log(data) as log:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = read_state(data)
+        if state is not None and state.get("pid") == proc.pid:
+            _print_started(state)
+            return
+        if proc.poll() is not None:
+            tail = _tail(data.log, 5)
+            fail(
+                f"kubelite exited during start-up (code {proc.returncode}); see {data.log}:\n{tail}"
+            )
+        time.sleep(0.01)
+    proc.terminate()
+    fail(f"kubelite did not become ready within 60 s; see {data.log}")
+
+
+def contextlib_open_log(data: DataDir) -> Any:
+    fd = os.open(data.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@app.command()
+def down(
+    data_dir: DataDirOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for pods to stop.")] = 90.0,
+) -> None:
+    """Stop the cluster gracefully (pods get their grace period)."""
+    data = DataDir.at(data_dir)
+    state = read_state(data)
+    if state is None:
+        out.print(f"kubelite is not running in {data.root}")
+        return
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        out.print(f"kubelite (pid {pid}) did not stop within {timeout:.0f} s and was killed")
+        return
+    out.print(f"kubelite stopped (pid {pid})")
+
+
+@app.command()
+def status(
+    data_dir: DataDirOpt = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="json, or text for people.")
+    ] = "text",
+) -> None:
+    """Show whether the cluster runs and where every listener is."""
+    data = DataDir.at(data_dir)
+    state = read_state(data)
+    if state is None:
+        if output == "json":
+            out.print_json(orjson.dumps({"running": False, "dataDir": str(data.root)}).decode())
+            raise typer.Exit(1)
+        fail(f"kubelite is not running in {data.root}")
+        return
+    from kubelite.cli.live import live_status
+
+    state = {"running": True, **state, **live_status(data, state)}
+    if output == "json":
+        sys.stdout.write(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if output != "text":
+        fail(f'unknown output format "{output}": use json or text')
+    _print_started(state)
+    for node in state.get("nodes") or []:
+        out.print(f"  node       {node.get('name')} {node.get('status')}")
+
+
+@app.command()
+def kubeconfig(data_dir: DataDirOpt = None) -> None:
+    """Print the kubeconfig of the cluster in DATA_DIR."""
+    data = DataDir.at(data_dir)
+    try:
+        sys.stdout.write(data.kubeconfig.read_text())
+    except OSError:
+        fail(f"no kubeconfig in {data.root}: start the cluster with `kubelite up` first")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

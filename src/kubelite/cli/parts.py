@@ -1,0 +1,28 @@
+"""Which parts `kubelite up` starts, in start order.
+
+Each part is a `Component` that meets the others only through the API client
+it is handed. Listing them here (and nowhere else) keeps the composition in
+one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubelite.cli.cluster import Cluster, Component
+
+
+def components(cluster: Cluster) -> list[Component]:
+    from kubelite.controllers.namespace import NamespaceController
+    from kubelite.tracing.component import TracingCollector
+
+    pick = cluster.options.port == 0  # --port 0: free ports for every listener
+    return [
+        TracingCollector(
+            cluster.dir.traces_db,
+            zipkin_port=0 if pick else 9411,
+            otlp_port=0 if pick else 4318,
+        ),
+        NamespaceController(),
+    ]
