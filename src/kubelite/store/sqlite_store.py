@@ -51,7 +51,7 @@ import os
 import sqlite3
 from bisect import bisect_right
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -68,6 +68,9 @@ from kubelite.store.model import ADDED, DELETED, KV, MODIFIED, Event
 from kubelite.store.watch import Watcher
 
 log = logging.getLogger(__name__)
+
+# `list` is also a Store method: annotations inside the class use this alias.
+_Events: TypeAlias = list[Event]
 
 SCHEMA_VERSION = 1
 _EVENTS_PAGE = 1000
@@ -379,7 +382,7 @@ class Store:
         # delivered cannot disturb the loop in _emit.
         self._watch_targets = tuple((p, tuple(ws)) for p, ws in self._watchers.items())
 
-    def events_since(self, prefix: str, after_revision: int) -> list[Event]:
+    def events_since(self, prefix: str, after_revision: int) -> _Events:
         """Every retained event after `after_revision` for keys under `prefix`.
 
         Taken literally: 0 means from the beginning, so it raises Compacted unless
@@ -401,7 +404,7 @@ class Store:
                 return events
             cursor = page[-1].kv.revision
 
-    def _recent_since(self, prefix: str, after: int) -> list[Event] | None:
+    def _recent_since(self, prefix: str, after: int) -> _Events | None:
         """Events after `after` from the ring, or None if it does not reach back."""
         ring = self._ring
         if not ring or ring[0].kv.revision > after + 1:
@@ -411,7 +414,7 @@ class Store:
             return tail
         return [e for e in tail if e.kv.key.startswith(prefix)]
 
-    def _history_page(self, prefix: str, after: int, until: int, limit: int) -> list[Event]:
+    def _history_page(self, prefix: str, after: int, until: int, limit: int) -> _Events:
         """Up to `limit` events with after < revision <= until, read from SQLite."""
         if after < self._compact_rev:
             raise Compacted(after, self._compact_rev)
