@@ -89,6 +89,11 @@ class MethodNotAllowed(ApiError):
     reason = "MethodNotAllowed"
 
 
+class NotAcceptable(ApiError):
+    code = 406
+    reason = "NotAcceptable"
+
+
 class AlreadyExists(ApiError):
     code = 409
     reason = "AlreadyExists"
@@ -169,6 +174,7 @@ _BY_REASON: dict[str, type[ApiError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        NotAcceptable,
         AlreadyExists,
         Conflict,
         Gone,

@@ -154,7 +154,7 @@ class ApiApp:
         if path == "/version":
             return json_response(discovery.version_info())
         if path.startswith("/openapi/"):
-            return self._openapi(path)
+            return self._openapi(req, path)
         target = paths.parse(path, self.registry)
         if target is None:
             raise errors.NotFound("the server could not find the requested resource")
@@ -164,22 +164,31 @@ class ApiApp:
 
     # ---- discovery -----------------------------------------------------------
 
-    def _openapi(self, path: str) -> Response:
+    def _openapi(self, req: Request, path: str) -> Response:
         if path.rstrip("/") == "/openapi/v3":
             return json_response(openapi.openapi_v3_root())
         if path.startswith("/openapi/v3/"):
-            doc = openapi.openapi_v3_group_version(path[len("/openapi/v3/") :])
-            if doc is not None:
-                return json_response(doc)
+            gv = path[len("/openapi/v3/") :]
+            body = openapi.openapi_v3_bytes(gv)
+            if body is not None:
+                etag = openapi.openapi_v3_etag(gv) or ""
+                if etag and req.headers.get("if-none-match") == etag:
+                    return Response(b"", 304, headers={"etag": etag})
+                return Response(body, headers={"etag": etag} if etag else None)
         if path.rstrip("/") == "/openapi/v2":
-            return json_response(openapi.openapi_v2())
+            accept = req.accept
+            if accept and "json" not in accept and "*/*" not in accept:
+                raise errors.NotAcceptable("only application/json is served for /openapi/v2")
+            return Response(openapi.openapi_v2_bytes())
         raise errors.NotFound("the server could not find the requested resource")
 
     def _discovery(self, req: Request, target: paths.GroupPath) -> Response:
         if target.group is None:
             aggregated = discovery.wants_aggregated(req.accept)
             if aggregated:
-                doc = discovery.aggregated_discovery(core=target.core)
+                doc = discovery.aggregated_discovery(
+                    core=target.core, version=discovery.aggregated_version(aggregated)
+                )
                 return Response(orjson.dumps(doc), content_type=aggregated)
             doc = discovery.api_versions() if target.core else discovery.api_group_list()
             return json_response(doc)

@@ -16,18 +16,14 @@ kubectl fetches these before `apply`, `create` and `explain`:
   `x-kubernetes-group-version-kind`, then `description`, `properties`,
   `required` and `$ref`s are followed.
 
-Schemas come from the official Python client's generated models (the upstream
-OpenAPI in another form: field names, types, descriptions, required fields)
-when it is installed; without it each kind gets a minimal schema with
-apiVersion, kind, metadata, spec and status. Documents are static: built once,
-cached, and served with a content hash as upstream does (`?hash=` in the root
-document, and the ETag).
+Schemas come from `openapi_schemas`. Documents are static: built once, cached,
+and served with a content hash as upstream does (`?hash=` in the root document,
+and the ETag).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import cache
 from typing import Any
 
@@ -35,10 +31,15 @@ import orjson
 
 from kubelite.api.registry import REGISTRY, ResourceType
 from kubelite.apiserver.discovery import GIT_VERSION
+from kubelite.apiserver.openapi_schemas import (
+    META,
+    REF,
+    component_schemas,
+    group_version_kind,
+    kind_schema_id,
+    package_name,
+)
 
-REF = "#/components/schemas/"
-META = "io.k8s.apimachinery.pkg.apis.meta.v1."
-INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 PATCH_CONTENT_TYPES = (
     "application/apply-patch+yaml",
     "application/json-patch+json",
@@ -47,327 +48,15 @@ PATCH_CONTENT_TYPES = (
 _RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 
 
-# ---- schema ids and the Python client's models -------------------------------------
-
-_META_TYPES = frozenset(
-    {
-        "APIResource",
-        "APIResourceList",
-        "Condition",
-        "DeleteOptions",
-        "FieldsV1",
-        "LabelSelector",
-        "LabelSelectorRequirement",
-        "ListMeta",
-        "ManagedFieldsEntry",
-        "ObjectMeta",
-        "OwnerReference",
-        "Preconditions",
-        "Status",
-        "StatusCause",
-        "StatusDetails",
-        "WatchEvent",
-    }
-)
-# Nested types that live in a named group's package although their names do
-# not start with a kind of that group.
-_GROUP_PACKAGES = {
-    "RollingUpdateDeployment": "apps",
-    "RollingUpdateStatefulSetStrategy": "apps",
-    "Endpoint": "discovery",
-    "EndpointConditions": "discovery",
-    "EndpointHints": "discovery",
-    "ForNode": "discovery",
-    "ForZone": "discovery",
-}
-# Kinds whose Python model is not V1<Kind>.
-_MODEL_NAMES = {("v1", "Event"): "CoreV1Event", ("events.k8s.io/v1", "Event"): "EventsV1Event"}
-_PREFIX = re.compile(r"^([A-Z][a-z]+)?(V\d+(?:alpha\d+|beta\d+)?)(?=[A-Z])")
-
-
-def _package(group: str) -> str:
-    return group.split(".")[0] if group else "core"
-
-
-def kind_schema_id(group: str, version: str, kind: str) -> str:
-    """Upstream's component name, e.g. `io.k8s.api.apps.v1.Deployment`."""
-    return f"io.k8s.api.{_package(group)}.{version}.{kind}"
-
-
-def model_name(rt: ResourceType, *, list_kind: bool = False) -> str:
-    base = _MODEL_NAMES.get((rt.api_version, rt.kind), f"{rt.version.capitalize()}{rt.kind}")
-    return base + "List" if list_kind else base
-
-
-@cache
-def _models() -> Any:
-    try:
-        import kubernetes.client.models as models
-    except ImportError:  # pragma: no cover - the client ships with the test extras
-        return None
-    return models
-
-
-def _split_model(name: str) -> tuple[str, str, str]:
-    """`CoreV1EndpointPort` -> ("core", "v1", "EndpointPort"); ("", "v1", ...) when unknown."""
-    match = _PREFIX.match(name)
-    if not match:
-        return "", "v1", name
-    return (match.group(1) or "").lower(), match.group(2).lower(), name[match.end() :]
-
-
-def _schema_id(name: str, owner: ResourceType) -> str:
-    """Component name for a model reached from `owner`'s kind, upstream style."""
-    package, version, bare = _split_model(name)
-    if bare in _META_TYPES:
-        return META + bare
-    if not package:
-        if bare in _GROUP_PACKAGES:
-            package = _GROUP_PACKAGES[bare]
-        elif owner.group and bare.startswith(owner.kind):
-            package = _package(owner.group)
-        else:
-            package = "core"
-    if bare == "Scale":
-        package = "autoscaling"
-    elif bare == "Eviction":
-        package = "policy"
-    return f"io.k8s.api.{package}.{version}.{bare}"
-
-
-# ---- schemas from the models --------------------------------------------------------
-
-_LIST = re.compile(r"^List\[(.+)\]$")
-_DICT = re.compile(r"^Dict\[str, (.+)\]$")
-_SCALARS: dict[str, dict[str, Any]] = {
-    "str": {"type": "string"},
-    "int": {"type": "integer", "format": "int32"},
-    "float": {"type": "number", "format": "double"},
-    "bool": {"type": "boolean"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-    "bytes": {"type": "string", "format": "byte"},
-    "bytearray": {"type": "string", "format": "byte"},
-    "object": {"type": "object"},
-}
-
-
-def _class_description(cls: Any) -> str:
-    doc = (cls.__doc__ or "").split("Attributes:")[0]
-    return " ".join(doc.split())
-
-
-class _SchemaBuilder:
-    """Adds the component schemas reachable from a model to a shared dict."""
-
-    def __init__(self, models: Any, owner: ResourceType, schemas: dict[str, Any]) -> None:
-        self.models, self.owner, self.schemas = models, owner, schemas
-
-    def add_model(self, name: str, schema_id: str | None = None) -> str:
-        schema_id = schema_id or _schema_id(name, self.owner)
-        if schema_id not in self.schemas:
-            self.schemas[schema_id] = {}  # claim first: models refer to themselves
-            self.schemas[schema_id] = self._object(getattr(self.models, name))
-        return schema_id
-
-    def _object(self, cls: Any) -> dict[str, Any]:
-        properties: dict[str, Any] = {}
-        required: list[str] = []
-        for attr, json_name in cls.attribute_map.items():
-            field = cls.model_fields.get(attr)
-            type_name = cls.openapi_types[attr]
-            prop = self._type(type_name, field)
-            description = field.description if field is not None else None
-            if not description and hasattr(self.models, type_name):
-                # The client drops descriptions of fields that are other types;
-                # the type's own description reads well enough in `explain`.
-                description = _class_description(getattr(self.models, type_name))
-            if description:
-                prop = {"description": description, **prop}
-            properties[json_name] = prop
-            if field is not None and field.is_required():
-                required.append(json_name)
-        schema: dict[str, Any] = {"description": _class_description(cls), "type": "object"}
-        schema["properties"] = properties
-        if required:
-            schema["required"] = sorted(required)
-        return schema
-
-    def _type(self, type_name: str, field: Any = None) -> dict[str, Any]:
-        if m := _LIST.match(type_name):
-            return {"type": "array", "items": self._type(m.group(1))}
-        if m := _DICT.match(type_name):
-            return {"type": "object", "additionalProperties": self._type(m.group(1))}
-        if type_name == "object" and field is not None and _int_or_string(field.annotation):
-            self.schemas.setdefault(INT_OR_STRING, _int_or_string_schema())
-            return {"allOf": [{"$ref": REF + INT_OR_STRING}]}
-        if type_name in _SCALARS:
-            return dict(_SCALARS[type_name])
-        if hasattr(self.models, type_name):
-            return {"allOf": [{"$ref": REF + self.add_model(type_name)}], "default": {}}
-        return {"type": "object"}
-
-
-def _int_or_string(annotation: Any) -> bool:
-    text = str(annotation)
-    return "Union" in text and "int" in text and "str" in text
-
-
-def _int_or_string_schema() -> dict[str, Any]:
-    return {
-        "description": "IntOrString is a type that can hold an int32 or a string.",
-        "type": "string",
-        "format": "int-or-string",
-        "x-kubernetes-int-or-string": True,
-    }
-
-
-def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
-    return {"group": group, "version": version, "kind": kind}
-
-
-def _minimal_kind_schema(rt: ResourceType, group: str, version: str, kind: str) -> dict[str, Any]:
-    """What a kind gets without the Python client: the five top-level fields."""
-    props: dict[str, Any] = {
-        "apiVersion": {
-            "description": "APIVersion defines the versioned schema of this representation of an object.",
-            "type": "string",
-        },
-        "kind": {
-            "description": "Kind is a string value representing the REST resource this object represents.",
-            "type": "string",
-        },
-        "metadata": {
-            "description": "Standard object's metadata.",
-            "allOf": [
-                {"$ref": REF + META + ("ListMeta" if kind.endswith("List") else "ObjectMeta")}
-            ],
-            "default": {},
-        },
-    }
-    if kind.endswith("List"):
-        props["items"] = {
-            "description": f"Items is the list of {rt.kind} objects.",
-            "type": "array",
-            "items": {"allOf": [{"$ref": REF + kind_schema_id(rt.group, rt.version, rt.kind)}]},
-        }
-    else:
-        props["spec"] = {
-            "description": f"Spec defines the desired state of the {rt.kind}.",
-            "type": "object",
-        }
-        props["status"] = {
-            "description": f"Status is the observed state of the {rt.kind}.",
-            "type": "object",
-        }
-    description = f"{kind} is a Kubernetes {group or 'core'}/{version} object."
-    return {"description": description, "type": "object", "properties": props}
-
-
-_MINIMAL_META: dict[str, dict[str, Any]] = {
-    META + "ObjectMeta": {
-        "description": "ObjectMeta is metadata that all persisted resources must have.",
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "description": "Name must be unique within a namespace."},
-            "namespace": {
-                "type": "string",
-                "description": "Namespace defines the space within which each name must be unique.",
-            },
-            "labels": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Map of string keys and values that can be used to organize and categorize objects.",
-            },
-            "annotations": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Annotations is an unstructured key value map stored with a resource.",
-            },
-        },
-    },
-    META + "ListMeta": {
-        "description": "ListMeta describes metadata that synthetic resources must have.",
-        "type": "object",
-        "properties": {
-            "resourceVersion": {
-                "type": "string",
-                "description": "String that identifies the server's internal version of this object.",
-            },
-            "continue": {
-                "type": "string",
-                "description": "continue may be set if the user set a limit on the number of items returned.",
-            },
-        },
-    },
-    META + "Status": {
-        "description": "Status is a return value for calls that don't return other objects.",
-        "type": "object",
-    },
-    META + "DeleteOptions": {
-        "description": "DeleteOptions may be provided when deleting an API object.",
-        "type": "object",
-    },
-}
-_PATCH_SCHEMA = {
-    "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
-    "type": "object",
-}
-
-
-def _extra_kinds(rt: ResourceType) -> list[tuple[str, str, str, str]]:
-    """(model, group, version, kind) of the subresource bodies `rt` serves."""
-    out = []
-    if "scale" in rt.subresources:
-        out.append(("V1Scale", "autoscaling", "v1", "Scale"))
-    if "binding" in rt.subresources:
-        out.append(("V1Binding", "", "v1", "Binding"))
-    if "eviction" in rt.subresources:
-        out.append(("V1Eviction", "policy", "v1", "Eviction"))
-    return out
-
-
-def _component_schemas(rts: list[ResourceType]) -> dict[str, dict[str, Any]]:
-    """Every schema the kinds in `rts` (their lists and subresource bodies) need."""
-    models = _models()
-    schemas: dict[str, dict[str, Any]] = {META + "Patch": dict(_PATCH_SCHEMA)}
-    kinds: list[tuple[str, dict[str, str]]] = []
-    for rt in rts:
-        builder = _SchemaBuilder(models, rt, schemas)
-        for model, group, version, kind in [
-            (model_name(rt), rt.group, rt.version, rt.kind),
-            (model_name(rt, list_kind=True), rt.group, rt.version, rt.list_kind),
-            *_extra_kinds(rt),
-        ]:
-            schema_id = kind_schema_id(group, version, kind)
-            if models is not None and hasattr(models, model):
-                builder.add_model(model, schema_id)
-            else:
-                schemas.setdefault(schema_id, _minimal_kind_schema(rt, group, version, kind))
-            kinds.append((schema_id, _gvk(group, version, kind)))
-    for schema_id, gvk in kinds:
-        schema = {**schemas[schema_id], "x-kubernetes-group-version-kind": [gvk]}
-        # The client's models require the apps kinds' spec; upstream's schema does not.
-        required = [f for f in schema.pop("required", []) if f != "spec"]
-        if required:
-            schema["required"] = required
-        schemas[schema_id] = schema
-    for meta_id, meta_schema in _MINIMAL_META.items():
-        schemas.setdefault(meta_id, meta_schema)
-    return dict(sorted(schemas.items()))
-
-
 # ---- paths ------------------------------------------------------------------------------
 
 
-def _param(
-    name: str, where: str, description: str, type_: str = "string", **extra: Any
-) -> dict[str, Any]:
+def _param(name: str, where: str, description: str, type_: str = "string") -> dict[str, Any]:
     schema: dict[str, Any] = {"type": type_, "uniqueItems": True}
     param: dict[str, Any] = {"name": name, "in": where, "description": description}
     if where == "path":
         param["required"] = True
-    return {**param, "schema": schema, **extra}
+    return {**param, "schema": schema}
 
 
 _PRETTY = _param("pretty", "query", "If 'true', then the output is pretty printed.")
@@ -463,7 +152,13 @@ _DELETE_PARAMS = [
 ]
 
 
+_WRITE_PARAMS = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION]
+_PATCH_PARAMS = [*_WRITE_PARAMS, _FORCE]
+_UNAUTHORIZED = {"401": {"description": "Unauthorized"}}
+
+
 def _camel_group(group: str) -> str:
+    """The group as operation ids spell it: "" -> Core, "scheduling.k8s.io" -> Scheduling."""
     if not group:
         return "Core"
     return "".join(part.capitalize() for part in group.removesuffix(".k8s.io").split("."))
@@ -477,23 +172,35 @@ def _content(schema: dict[str, Any], types: tuple[str, ...] = _RESPONSE_TYPES) -
     return {t: {"schema": schema} for t in types}
 
 
+def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"content": {"*/*": {"schema": schema}}}
+    if required:
+        body["required"] = True
+    return body
+
+
 def _responses(schema: dict[str, Any], *codes: str) -> dict[str, Any]:
     text = {"200": "OK", "201": "Created", "202": "Accepted"}
-    out: dict[str, Any] = {
-        code: {"description": text[code], "content": _content(schema)} for code in codes
-    }
-    out["401"] = {"description": "Unauthorized"}
-    return out
+    out = {code: {"description": text[code], "content": _content(schema)} for code in codes}
+    return {**out, **_UNAUTHORIZED}
+
+
+_STATUS = _ref(META + "Status")
+_LOG_RESPONSES = {
+    "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **_UNAUTHORIZED,
+}
 
 
 class _PathBuilder:
-    """The operations of one resource, upstream style."""
+    """The path items of one resource, with upstream's operation ids and extensions."""
 
     def __init__(self, rt: ResourceType) -> None:
         self.rt = rt
         self.gv = _camel_group(rt.group) + rt.version.capitalize()
-        self.scope = "Namespaced" if rt.namespaced else ""
-        self.tag = f"{_package(rt.group) if rt.group else 'core'}_{rt.version}"
+        self.name = ("Namespaced" if rt.namespaced else "") + rt.kind
+        self.tag = f"{package_name(rt.group)}_{rt.version}"
+        self.gvk = group_version_kind(rt.group, rt.version, rt.kind)
         self.kind_ref = _ref(kind_schema_id(rt.group, rt.version, rt.kind))
         self.list_ref = _ref(kind_schema_id(rt.group, rt.version, rt.list_kind))
 
@@ -501,10 +208,11 @@ class _PathBuilder:
         self,
         action: str,
         op_id: str,
-        gvk: dict[str, str],
-        params: list[dict[str, Any]],
+        *,
         responses: dict[str, Any],
+        params: list[dict[str, Any]] | None = None,
         body: dict[str, Any] | None = None,
+        gvk: dict[str, str] | None = None,
         description: str = "",
     ) -> dict[str, Any]:
         op: dict[str, Any] = {"tags": [self.tag], "description": description, "operationId": op_id}
@@ -514,180 +222,145 @@ class _PathBuilder:
             op["requestBody"] = body
         op["responses"] = responses
         op["x-kubernetes-action"] = action
-        op["x-kubernetes-group-version-kind"] = gvk
+        op["x-kubernetes-group-version-kind"] = gvk or self.gvk
         return op
 
     def paths(self, base: str) -> dict[str, Any]:
         rt = self.rt
-        gvk = _gvk(rt.group, rt.version, rt.kind)
+        scope = [_NAMESPACE] if rt.namespaced else []
         collection = (
             f"{base}/namespaces/{{namespace}}/{rt.plural}"
             if rt.namespaced
             else f"{base}/{rt.plural}"
         )
-        scope_params = [_NAMESPACE] if rt.namespaced else []
         out: dict[str, Any] = {}
         if rt.namespaced:
             out[f"{base}/{rt.plural}"] = {
-                "get": self._op(
-                    "list",
-                    f"list{self.gv}{rt.kind}ForAllNamespaces",
-                    gvk,
-                    list(_LIST_PARAMS),
-                    _responses(self.list_ref, "200"),
-                    description=f"list or watch objects of kind {rt.kind}",
-                ),
+                "get": self._list(f"list{self.gv}{rt.kind}ForAllNamespaces"),
                 "parameters": [_PRETTY],
             }
-        out[collection] = self._collection(gvk, scope_params)
-        out[f"{collection}/{{name}}"] = self._item(gvk, scope_params)
+        out[collection] = {**self._collection(), "parameters": [*scope, _PRETTY]}
+        item = f"{collection}/{{name}}"
+        out[item] = {**self._item(), "parameters": [_NAME, *scope, _PRETTY]}
         for sub in sorted(rt.subresources):
-            out[f"{collection}/{{name}}/{sub}"] = self._subresource(sub, scope_params)
+            out[f"{item}/{sub}"] = {
+                **self._subresource(sub),
+                "parameters": [_NAME, *scope, _PRETTY],
+            }
         return out
 
-    def _collection(self, gvk: dict[str, str], scope: list[dict[str, Any]]) -> dict[str, Any]:
-        rt, name = self.rt, f"{self.scope}{self.rt.kind}"
-        body = {"content": {"*/*": {"schema": self.kind_ref}}, "required": True}
+    def _list(self, op_id: str) -> dict[str, Any]:
+        return self._op(
+            "list",
+            op_id,
+            params=list(_LIST_PARAMS),
+            responses=_responses(self.list_ref, "200"),
+            description=f"list or watch objects of kind {self.rt.kind}",
+        )
+
+    def _collection(self) -> dict[str, Any]:
+        gv, name, kind = self.gv, self.name, self.rt.kind
         return {
-            "get": self._op(
-                "list",
-                f"list{self.gv}{name}",
-                gvk,
-                list(_LIST_PARAMS),
-                _responses(self.list_ref, "200"),
-                description=f"list or watch objects of kind {rt.kind}",
-            ),
+            "get": self._list(f"list{gv}{name}"),
             "post": self._op(
                 "post",
-                f"create{self.gv}{name}",
-                gvk,
-                [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION],
-                _responses(self.kind_ref, "200", "201", "202"),
-                body,
-                f"create a {rt.kind}",
+                f"create{gv}{name}",
+                params=_WRITE_PARAMS,
+                body=_body(self.kind_ref),
+                responses=_responses(self.kind_ref, "200", "201", "202"),
+                description=f"create a {kind}",
             ),
             "delete": self._op(
                 "deletecollection",
-                f"delete{self.gv}Collection{name}",
-                gvk,
-                [*_LIST_PARAMS, *_DELETE_PARAMS],
-                _responses(_ref(META + "Status"), "200"),
-                _delete_body(),
-                f"delete collection of {rt.kind}",
+                f"delete{gv}Collection{name}",
+                params=[*_LIST_PARAMS, *_DELETE_PARAMS],
+                body=_body(_ref(META + "DeleteOptions"), required=False),
+                responses=_responses(_STATUS, "200"),
+                description=f"delete collection of {kind}",
             ),
-            "parameters": [*scope, _PRETTY],
         }
 
-    def _item(self, gvk: dict[str, str], scope: list[dict[str, Any]]) -> dict[str, Any]:
-        rt, name = self.rt, f"{self.scope}{self.rt.kind}"
+    def _item(self) -> dict[str, Any]:
+        ops = self._read_write(
+            f"{self.gv}{self.name}", self.kind_ref, f"the specified {self.rt.kind}"
+        )
+        ops["delete"] = self._op(
+            "delete",
+            f"delete{self.gv}{self.name}",
+            params=_DELETE_PARAMS,
+            body=_body(_ref(META + "DeleteOptions"), required=False),
+            responses=_responses(_STATUS, "200", "202"),
+            description=f"delete a {self.rt.kind}",
+        )
+        return ops
+
+    def _read_write(
+        self, suffix: str, ref: dict[str, Any], what: str, gvk: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """GET, PUT and PATCH of one object (or of its status or scale)."""
+        patch_body = {
+            "content": _content(_ref(META + "Patch"), PATCH_CONTENT_TYPES),
+            "required": True,
+        }
         return {
             "get": self._op(
                 "get",
-                f"read{self.gv}{name}",
-                gvk,
-                [],
-                _responses(self.kind_ref, "200"),
-                description=f"read the specified {rt.kind}",
+                f"read{suffix}",
+                responses=_responses(ref, "200"),
+                gvk=gvk,
+                description=f"read {what}",
             ),
             "put": self._op(
                 "put",
-                f"replace{self.gv}{name}",
-                gvk,
-                [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION],
-                _responses(self.kind_ref, "200", "201"),
-                {"content": {"*/*": {"schema": self.kind_ref}}, "required": True},
-                f"replace the specified {rt.kind}",
+                f"replace{suffix}",
+                params=_WRITE_PARAMS,
+                body=_body(ref),
+                responses=_responses(ref, "200", "201"),
+                gvk=gvk,
+                description=f"replace {what}",
             ),
-            "delete": self._op(
-                "delete",
-                f"delete{self.gv}{name}",
-                gvk,
-                list(_DELETE_PARAMS),
-                _responses(_ref(META + "Status"), "200", "202"),
-                _delete_body(),
-                f"delete a {rt.kind}",
+            "patch": self._op(
+                "patch",
+                f"patch{suffix}",
+                params=_PATCH_PARAMS,
+                body=patch_body,
+                responses=_responses(ref, "200", "201"),
+                gvk=gvk,
+                description=f"partially update {what}",
             ),
-            "patch": self._patch(
-                f"patch{self.gv}{name}",
-                gvk,
-                self.kind_ref,
-                f"partially update the specified {rt.kind}",
-            ),
-            "parameters": [_NAME, *scope, _PRETTY],
         }
 
-    def _patch(
-        self, op_id: str, gvk: dict[str, str], ref: dict[str, Any], description: str
-    ) -> dict[str, Any]:
-        body = {"content": _content(_ref(META + "Patch"), PATCH_CONTENT_TYPES), "required": True}
-        params = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION, _FORCE]
-        return self._op(
-            "patch", op_id, gvk, params, _responses(ref, "200", "201"), body, description
-        )
-
-    def _subresource(self, sub: str, scope: list[dict[str, Any]]) -> dict[str, Any]:
-        rt = self.rt
-        name = f"{self.scope}{rt.kind}{sub.capitalize()}"
-        item: dict[str, Any] = {}
-        if sub in ("status", "scale"):
-            if sub == "scale":
-                gvk, ref = (
-                    _gvk("autoscaling", "v1", "Scale"),
-                    _ref(kind_schema_id("autoscaling", "v1", "Scale")),
-                )
-            else:
-                gvk, ref = _gvk(rt.group, rt.version, rt.kind), self.kind_ref
-            what = f"{sub} of the specified {rt.kind}"
-            item["get"] = self._op(
+    def _subresource(self, sub: str) -> dict[str, Any]:
+        suffix = f"{self.gv}{self.name}{sub.capitalize()}"
+        kind = self.rt.kind
+        if sub == "status":
+            return self._read_write(suffix, self.kind_ref, f"status of the specified {kind}")
+        if sub == "scale":
+            scale = group_version_kind("autoscaling", "v1", "Scale")
+            ref = _ref(kind_schema_id("autoscaling", "v1", "Scale"))
+            return self._read_write(suffix, ref, f"scale of the specified {kind}", scale)
+        if sub == "log":
+            log = self._op(
                 "get",
-                f"read{self.gv}{name}",
-                gvk,
-                [],
-                _responses(ref, "200"),
-                description=f"read {what}",
-            )
-            item["put"] = self._op(
-                "put",
-                f"replace{self.gv}{name}",
-                gvk,
-                [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION],
-                _responses(ref, "200", "201"),
-                {"content": {"*/*": {"schema": ref}}, "required": True},
-                f"replace {what}",
-            )
-            item["patch"] = self._patch(
-                f"patch{self.gv}{name}", gvk, ref, f"partially update {what}"
-            )
-        elif sub == "log":
-            text = {
-                "200": {
-                    "description": "OK",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                "401": {"description": "Unauthorized"},
-            }
-            item["get"] = self._op(
-                "get",
-                f"read{self.gv}{name}",
-                _gvk("", "v1", "Pod"),
-                _LOG_PARAMS,
-                text,
+                f"read{suffix}",
+                params=_LOG_PARAMS,
+                responses=_LOG_RESPONSES,
+                gvk=group_version_kind("", "v1", "Pod"),
                 description="read log of the specified Pod",
             )
-        else:
-            group, kind = ("policy", "Eviction") if sub == "eviction" else ("", "Binding")
-            gvk, ref = _gvk(group, "v1", kind), _ref(kind_schema_id(group, "v1", kind))
-            item["post"] = self._op(
-                "post",
-                f"create{self.gv}{name}",
-                gvk,
-                [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION],
-                _responses(ref, "200", "201", "202"),
-                {"content": {"*/*": {"schema": ref}}, "required": True},
-                f"create {sub} of a {rt.kind}",
-            )
-        item["parameters"] = [_NAME, *scope, _PRETTY]
-        return item
+            return {"get": log}
+        group, body_kind = ("policy", "Eviction") if sub == "eviction" else ("", "Binding")
+        ref = _ref(kind_schema_id(group, "v1", body_kind))
+        create = self._op(
+            "post",
+            f"create{suffix}",
+            params=_WRITE_PARAMS,
+            body=_body(ref),
+            responses=_responses(ref, "200", "201", "202"),
+            gvk=group_version_kind(group, "v1", body_kind),
+            description=f"create {sub} of a {kind}",
+        )
+        return {"post": create}
 
 
 _LOG_PARAMS = [
@@ -713,10 +386,6 @@ _LOG_PARAMS = [
         "boolean",
     ),
 ]
-
-
-def _delete_body() -> dict[str, Any]:
-    return {"content": {"*/*": {"schema": _ref(META + "DeleteOptions")}}}
 
 
 # ---- documents ----------------------------------------------------------------------
@@ -817,7 +486,7 @@ def _build(path: str) -> dict[str, Any] | None:
             _discovery_schema("APIGroupList", "APIGroupList is a list of APIGroup."),
         )
     assert group is not None
-    tag = _package(group) if group else "core"
+    tag = package_name(group) if group else "core"
     if kind == "group":
         return _document(
             _discovery_get(
@@ -844,7 +513,7 @@ def _build(path: str) -> dict[str, Any] | None:
     )
     for rt in sorted(rts, key=lambda r: r.plural):
         paths.update(_PathBuilder(rt).paths(base))
-    schemas = _component_schemas(rts)
+    schemas = component_schemas(rts)
     schemas.update(
         _discovery_schema("APIResourceList", "APIResourceList is a list of APIResource.")
     )

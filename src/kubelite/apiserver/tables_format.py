@@ -62,6 +62,8 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
+    if parsed.year <= 1:  # Go's zero time: unset
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

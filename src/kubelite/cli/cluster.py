@@ -191,6 +191,16 @@ class Cluster:
         assert self.client is not None
         await comp.run(self.client, started)
 
+    async def _warm_openapi(self) -> None:
+        """Build the OpenAPI documents off the request path: kubectl apply asks first."""
+        from kubelite.apiserver import openapi
+
+        await asyncio.sleep(0.5)
+        try:
+            await asyncio.to_thread(openapi.openapi_v3_root)
+        except Exception:  # served on demand instead
+            log.exception("building the OpenAPI documents failed")
+
     async def _compact_loop(self, stop: asyncio.Event) -> None:
         assert self.store is not None
         while not stop.is_set():

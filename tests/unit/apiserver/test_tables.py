@@ -102,7 +102,11 @@ def make_pod(
     reason: str = "",
     **spec: Any,
 ) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": "web-0", "namespace": "default", "creationTimestamp": ago(minutes=5)}
+    metadata: dict[str, Any] = {
+        "name": "web-0",
+        "namespace": "default",
+        "creationTimestamp": ago(minutes=5),
+    }
     if deleting:
         metadata["deletionTimestamp"] = ago(seconds=1)
     pod_spec: dict[str, Any] = {
@@ -121,19 +125,37 @@ def make_pod(
             status[key] = value
     if reason:
         status["reason"] = reason
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec, "status": status}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": pod_spec,
+        "status": status,
+    }
 
 
-def running(name: str = "c0", *, ready: bool = True, restarts: int = 0, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "ready": ready, "restartCount": restarts, "state": {"running": {}}, **extra}
+def running(
+    name: str = "c0", *, ready: bool = True, restarts: int = 0, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ready": ready,
+        "restartCount": restarts,
+        "state": {"running": {}},
+        **extra,
+    }
 
 
-def waiting(name: str = "c0", reason: str = "", *, restarts: int = 0, **extra: Any) -> dict[str, Any]:
+def waiting(
+    name: str = "c0", reason: str = "", *, restarts: int = 0, **extra: Any
+) -> dict[str, Any]:
     state = {"waiting": {"reason": reason} if reason else {}}
     return {"name": name, "ready": False, "restartCount": restarts, "state": state, **extra}
 
 
-def terminated(name: str = "c0", *, code: int = 0, reason: str = "", signal: int = 0) -> dict[str, Any]:
+def terminated(
+    name: str = "c0", *, code: int = 0, reason: str = "", signal: int = 0
+) -> dict[str, Any]:
     term: dict[str, Any] = {"exitCode": code}
     if reason:
         term["reason"] = reason
@@ -173,21 +195,45 @@ def test_pod_columns() -> None:
             id="crashloop",
         ),
         pytest.param(
-            make_pod(statuses=[waiting(reason="ImagePullBackOff")]), "0/1", "ImagePullBackOff", id="image-pull"
+            make_pod(statuses=[waiting(reason="ImagePullBackOff")]),
+            "0/1",
+            "ImagePullBackOff",
+            id="image-pull",
         ),
         # Containers are walked last to first: the first container's state wins.
         pytest.param(
-            make_pod(containers=2, statuses=[waiting("c0", "ErrImagePull"), waiting("c1", "CrashLoopBackOff")]),
+            make_pod(
+                containers=2,
+                statuses=[waiting("c0", "ErrImagePull"), waiting("c1", "CrashLoopBackOff")],
+            ),
             "0/2",
             "ErrImagePull",
             id="first-container-wins",
         ),
         pytest.param(
-            make_pod(phase="Succeeded", statuses=[terminated(reason="Completed")]), "0/1", "Completed", id="completed"
+            make_pod(phase="Succeeded", statuses=[terminated(reason="Completed")]),
+            "0/1",
+            "Completed",
+            id="completed",
         ),
-        pytest.param(make_pod(phase="Failed", statuses=[terminated(code=1, reason="Error")]), "0/1", "Error", id="error"),
-        pytest.param(make_pod(phase="Failed", statuses=[terminated(code=2)]), "0/1", "ExitCode:2", id="exit-code"),
-        pytest.param(make_pod(phase="Failed", statuses=[terminated(code=137, signal=9)]), "0/1", "Signal:9", id="signal"),
+        pytest.param(
+            make_pod(phase="Failed", statuses=[terminated(code=1, reason="Error")]),
+            "0/1",
+            "Error",
+            id="error",
+        ),
+        pytest.param(
+            make_pod(phase="Failed", statuses=[terminated(code=2)]),
+            "0/1",
+            "ExitCode:2",
+            id="exit-code",
+        ),
+        pytest.param(
+            make_pod(phase="Failed", statuses=[terminated(code=137, signal=9)]),
+            "0/1",
+            "Signal:9",
+            id="signal",
+        ),
         pytest.param(
             make_pod(
                 containers=2,
@@ -204,7 +250,9 @@ def test_pod_columns() -> None:
             "NotReady",
             id="completed-but-one-runs-not-ready",
         ),
-        pytest.param(make_pod(statuses=[running()], deleting=True), "1/1", "Terminating", id="terminating"),
+        pytest.param(
+            make_pod(statuses=[running()], deleting=True), "1/1", "Terminating", id="terminating"
+        ),
         pytest.param(
             make_pod(phase="Succeeded", statuses=[terminated(reason="Completed")], deleting=True),
             "0/1",
@@ -212,13 +260,18 @@ def test_pod_columns() -> None:
             id="terminal-pod-not-terminating",
         ),
         pytest.param(
-            make_pod(statuses=[running()], deleting=True, reason="NodeLost"), "1/1", "Unknown", id="node-lost"
+            make_pod(statuses=[running()], deleting=True, reason="NodeLost"),
+            "1/1",
+            "Unknown",
+            id="node-lost",
         ),
         pytest.param(make_pod(phase="Failed", reason="Evicted"), "0/1", "Evicted", id="evicted"),
         pytest.param(
             make_pod(
                 phase="Pending",
-                conditions=[{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}],
+                conditions=[
+                    {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}
+                ],
             ),
             "0/1",
             "SchedulingGated",
@@ -240,15 +293,23 @@ INIT = [{"name": "setup", "image": "busybox"}, {"name": "migrate", "image": "bus
         pytest.param([running("setup", ready=False)], "Init:0/2", id="first-init-running"),
         pytest.param([waiting("setup", "PodInitializing")], "Init:0/2", id="init-pod-initializing"),
         pytest.param(
-            [terminated("setup"), running("migrate", ready=False)], "Init:1/2", id="second-init-running"
+            [terminated("setup"), running("migrate", ready=False)],
+            "Init:1/2",
+            id="second-init-running",
         ),
-        pytest.param([waiting("setup", "ImagePullBackOff")], "Init:ImagePullBackOff", id="init-waiting"),
-        pytest.param([waiting("setup", "CrashLoopBackOff")], "Init:CrashLoopBackOff", id="init-crashloop"),
+        pytest.param(
+            [waiting("setup", "ImagePullBackOff")], "Init:ImagePullBackOff", id="init-waiting"
+        ),
+        pytest.param(
+            [waiting("setup", "CrashLoopBackOff")], "Init:CrashLoopBackOff", id="init-crashloop"
+        ),
         pytest.param([terminated("setup", code=1, reason="Error")], "Init:Error", id="init-error"),
         pytest.param([terminated("setup", code=3)], "Init:ExitCode:3", id="init-exit-code"),
         pytest.param([terminated("setup", code=137, signal=9)], "Init:Signal:9", id="init-signal"),
         # Init done: the app containers decide.
-        pytest.param([terminated("setup"), terminated("migrate")], "PodInitializing", id="init-done"),
+        pytest.param(
+            [terminated("setup"), terminated("migrate")], "PodInitializing", id="init-done"
+        ),
     ],
 )
 def test_pod_init_status(init_statuses: list[dict[str, Any]], status: str) -> None:
@@ -323,7 +384,12 @@ def test_pod_ip_falls_back_to_pod_ip() -> None:
 def test_finished_pods_carry_a_completed_row_condition() -> None:
     done = to_table("Pod", [make_pod(phase="Succeeded")], now=NOW)["rows"][0]
     assert done["conditions"] == [
-        {"type": "Completed", "status": "True", "reason": "Succeeded", "message": "The pod has completed successfully."}
+        {
+            "type": "Completed",
+            "status": "True",
+            "reason": "Succeeded",
+            "message": "The pod has completed successfully.",
+        }
     ]
     failed = to_table("Pod", [make_pod(phase="Failed")], now=NOW)["rows"][0]
     assert failed["conditions"][0]["reason"] == "Failed"
@@ -339,7 +405,13 @@ def test_table_shape_with_metadata_rows() -> None:
     table = to_table("Pod", [pod], now=NOW, list_meta={"resourceVersion": "99", "continue": "abc"})
     assert table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
     assert table["metadata"] == {"resourceVersion": "99", "continue": "abc"}
-    assert set(table["columnDefinitions"][0]) == {"name", "type", "format", "description", "priority"}
+    assert set(table["columnDefinitions"][0]) == {
+        "name",
+        "type",
+        "format",
+        "description",
+        "priority",
+    }
     assert table["rows"][0]["object"] == {
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
@@ -353,7 +425,9 @@ def test_single_object_table_carries_its_resource_version() -> None:
     assert to_table("Pod", [pod], now=NOW)["metadata"] == {"resourceVersion": "7"}
 
 
-@pytest.mark.parametrize(("include", "expected"), [("Object", "full"), ("None", None), ("", "partial")])
+@pytest.mark.parametrize(
+    ("include", "expected"), [("Object", "full"), ("None", None), ("", "partial")]
+)
 def test_include_object(include: str, expected: str | None) -> None:
     pod = make_pod()
     obj = to_table("Pod", [pod], include_object=include, now=NOW)["rows"][0]["object"]
@@ -394,8 +468,16 @@ def test_naive_now_is_taken_as_utc() -> None:
 @pytest.mark.parametrize(
     ("kind", "columns", "wide"),
     [
-        ("Deployment", ["Name", "Ready", "Up-to-date", "Available", "Age"], ["Containers", "Images", "Selector"]),
-        ("ReplicaSet", ["Name", "Desired", "Current", "Ready", "Age"], ["Containers", "Images", "Selector"]),
+        (
+            "Deployment",
+            ["Name", "Ready", "Up-to-date", "Available", "Age"],
+            ["Containers", "Images", "Selector"],
+        ),
+        (
+            "ReplicaSet",
+            ["Name", "Desired", "Current", "Ready", "Age"],
+            ["Containers", "Images", "Selector"],
+        ),
         ("StatefulSet", ["Name", "Ready", "Age"], ["Containers", "Images"]),
         ("Service", ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"], ["Selector"]),
         ("Endpoints", ["Name", "Endpoints", "Age"], []),
@@ -426,7 +508,16 @@ def test_naive_now_is_taken_as_utc() -> None:
         ),
         (
             "PersistentVolumeClaim",
-            ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass", "VolumeAttributesClass", "Age"],
+            [
+                "Name",
+                "Status",
+                "Volume",
+                "Capacity",
+                "Access Modes",
+                "StorageClass",
+                "VolumeAttributesClass",
+                "Age",
+            ],
             ["VolumeMode"],
         ),
         (
@@ -438,7 +529,14 @@ def test_naive_now_is_taken_as_utc() -> None:
         ("PriorityClass", ["Name", "Value", "Global-Default", "Age"], []),
         (
             "StorageClass",
-            ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
+            [
+                "Name",
+                "Provisioner",
+                "ReclaimPolicy",
+                "VolumeBindingMode",
+                "AllowVolumeExpansion",
+                "Age",
+            ],
             [],
         ),
         ("Lease", ["Name", "Holder", "Age"], []),
@@ -457,7 +555,14 @@ def test_deployment_row() -> None:
         "spec": {
             "replicas": 3,
             "selector": {"matchLabels": {"app": "go-app", "tier": "web"}},
-            "template": {"spec": {"containers": [{"name": "go-app", "image": "go-app:latest"}, {"name": "side", "image": "s:1"}]}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "go-app", "image": "go-app:latest"},
+                        {"name": "side", "image": "s:1"},
+                    ]
+                }
+            },
         },
         "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2},
     }
@@ -474,7 +579,10 @@ def test_deployment_row() -> None:
 
 
 def test_deployment_without_status_reads_zero_ready() -> None:
-    deploy = {"metadata": {"name": "d"}, "spec": {"replicas": 2, "template": {"spec": {"containers": []}}}}
+    deploy = {
+        "metadata": {"name": "d"},
+        "spec": {"replicas": 2, "template": {"spec": {"containers": []}}},
+    }
     row = cells("Deployment", deploy)
     assert (row["Ready"], row["Up-to-date"], row["Available"], row["Selector"]) == ("0/2", 0, 0, "")
 
@@ -482,13 +590,31 @@ def test_deployment_without_status_reads_zero_ready() -> None:
 def test_replica_set_and_stateful_set_rows() -> None:
     rs = {
         "metadata": {"name": "go-app-5d4f", "creationTimestamp": ago(minutes=3)},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "go-app"}}, "template": {"spec": {"containers": [{"name": "a", "image": "a:1"}]}}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "go-app"}},
+            "template": {"spec": {"containers": [{"name": "a", "image": "a:1"}]}},
+        },
         "status": {"replicas": 3, "readyReplicas": 1},
     }
     assert to_table("ReplicaSet", [rs], now=NOW)["rows"][0]["cells"] == [
-        "go-app-5d4f", 3, 3, 1, "3m", "a", "a:1", "app=go-app"
+        "go-app-5d4f",
+        3,
+        3,
+        1,
+        "3m",
+        "a",
+        "a:1",
+        "app=go-app",
     ]
-    sts = {"metadata": {"name": "db"}, "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "pg", "image": "pg:16"}]}}}, "status": {"readyReplicas": 2}}
+    sts = {
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "template": {"spec": {"containers": [{"name": "pg", "image": "pg:16"}]}},
+        },
+        "status": {"readyReplicas": 2},
+    }
     assert cells("StatefulSet", sts)["Ready"] == "2/2"
 
 
@@ -519,24 +645,43 @@ def test_selector_string(selector: dict[str, Any] | None, expected: str) -> None
 
 def test_format_label_selector_marks_empty_and_invalid() -> None:
     assert format_label_selector({}) == "<none>"
-    assert format_label_selector({"matchExpressions": [{"key": "a", "operator": "Near"}]}) == "<error>"
+    assert (
+        format_label_selector({"matchExpressions": [{"key": "a", "operator": "Near"}]}) == "<error>"
+    )
 
 
 @pytest.mark.parametrize(
     ("spec", "status", "expected"),
     [
         (
-            {"type": "ClusterIP", "clusterIP": "127.96.0.10", "clusterIPs": ["127.96.0.10"], "ports": [{"port": 80, "protocol": "TCP"}], "selector": {"app": "web"}},
+            {
+                "type": "ClusterIP",
+                "clusterIP": "127.96.0.10",
+                "clusterIPs": ["127.96.0.10"],
+                "ports": [{"port": 80, "protocol": "TCP"}],
+                "selector": {"app": "web"},
+            },
             {},
             ["ClusterIP", "127.96.0.10", "<none>", "80/TCP", "app=web"],
         ),
         (
-            {"type": "NodePort", "clusterIP": "127.96.0.11", "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]},
+            {
+                "type": "NodePort",
+                "clusterIP": "127.96.0.11",
+                "ports": [
+                    {"port": 80, "nodePort": 30080, "protocol": "TCP"},
+                    {"port": 53, "protocol": "UDP"},
+                ],
+            },
             {},
             ["NodePort", "127.96.0.11", "<none>", "80:30080/TCP,53/UDP", "<none>"],
         ),
         (
-            {"type": "LoadBalancer", "clusterIP": "127.96.0.12", "ports": [{"port": 443, "protocol": "TCP"}]},
+            {
+                "type": "LoadBalancer",
+                "clusterIP": "127.96.0.12",
+                "ports": [{"port": 443, "protocol": "TCP"}],
+            },
             {},
             ["LoadBalancer", "127.96.0.12", "<pending>", "443/TCP", "<none>"],
         ),
@@ -559,9 +704,15 @@ def test_format_label_selector_marks_empty_and_invalid() -> None:
     ids=["cluster-ip", "node-port", "lb-pending", "lb-ingress", "external-name", "headless"],
 )
 def test_service_row(spec: dict[str, Any], status: dict[str, Any], expected: list[Any]) -> None:
-    svc = {"metadata": {"name": "web", "creationTimestamp": ago(hours=1)}, "spec": spec, "status": status}
+    svc = {
+        "metadata": {"name": "web", "creationTimestamp": ago(hours=1)},
+        "spec": spec,
+        "status": status,
+    }
     row = cells("Service", svc)
-    assert [row[c] for c in ("Type", "Cluster-IP", "External-IP", "Port(s)", "Selector")] == expected
+    assert [
+        row[c] for c in ("Type", "Cluster-IP", "External-IP", "Port(s)", "Selector")
+    ] == expected
     assert row["Age"] == "60m"
 
 
@@ -575,9 +726,15 @@ def test_endpoints_row_shows_three_then_more() -> None:
             }
         ],
     }
-    assert cells("Endpoints", ep)["Endpoints"] == "127.244.0.1:8080,127.244.0.2:8080,127.244.0.3:8080 + 1 more..."
+    assert (
+        cells("Endpoints", ep)["Endpoints"]
+        == "127.244.0.1:8080,127.244.0.2:8080,127.244.0.3:8080 + 1 more..."
+    )
     assert cells("Endpoints", {"metadata": {"name": "e"}})["Endpoints"] == "<none>"
-    v6 = {"metadata": {"name": "e"}, "subsets": [{"addresses": [{"ip": "::1"}], "ports": [{"port": 80}]}]}
+    v6 = {
+        "metadata": {"name": "e"},
+        "subsets": [{"addresses": [{"ip": "::1"}], "ports": [{"port": 80}]}],
+    }
     assert cells("Endpoints", v6)["Endpoints"] == "[::1]:80"
 
 
@@ -589,22 +746,36 @@ def test_endpoint_slice_row() -> None:
         "endpoints": [{"addresses": ["127.244.0.1"]}, {"addresses": ["127.244.0.2"]}],
     }
     row = cells("EndpointSlice", eps)
-    assert (row["AddressType"], row["Ports"], row["Endpoints"]) == ("IPv4", "8080,metrics", "127.244.0.1,127.244.0.2")
+    assert (row["AddressType"], row["Ports"], row["Endpoints"]) == (
+        "IPv4",
+        "8080,metrics",
+        "127.244.0.1,127.244.0.2",
+    )
     assert cells("EndpointSlice", {"metadata": {"name": "x"}})["Endpoints"] == "<unset>"
 
 
 def test_config_map_secret_and_service_account_rows() -> None:
     cm = {"metadata": {"name": "cfg"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}}
     assert cells("ConfigMap", cm)["Data"] == 3
-    secret = {"metadata": {"name": "s"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}
-    assert (cells("Secret", secret)["Type"], cells("Secret", secret)["Data"]) == ("kubernetes.io/tls", 2)
+    secret = {
+        "metadata": {"name": "s"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "", "tls.key": ""},
+    }
+    assert (cells("Secret", secret)["Type"], cells("Secret", secret)["Data"]) == (
+        "kubernetes.io/tls",
+        2,
+    )
     assert cells("Secret", {"metadata": {"name": "s"}})["Type"] == "Opaque"
     sa = {"metadata": {"name": "default"}, "secrets": [{"name": "tok"}]}
     assert cells("ServiceAccount", sa)["Secrets"] == 1
 
 
 def test_namespace_row() -> None:
-    ns = {"metadata": {"name": "default", "creationTimestamp": ago(days=10)}, "status": {"phase": "Active"}}
+    ns = {
+        "metadata": {"name": "default", "creationTimestamp": ago(days=10)},
+        "status": {"phase": "Active"},
+    }
     assert to_table("Namespace", [ns], now=NOW)["rows"][0]["cells"] == ["default", "Active", "10d"]
 
 
@@ -617,8 +788,14 @@ def test_node_row() -> None:
         },
         "spec": {"unschedulable": True},
         "status": {
-            "conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": "True"}],
-            "addresses": [{"type": "Hostname", "address": "node-1"}, {"type": "InternalIP", "address": "127.0.0.1"}],
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "Ready", "status": "True"},
+            ],
+            "addresses": [
+                {"type": "Hostname", "address": "node-1"},
+                {"type": "InternalIP", "address": "127.0.0.1"},
+            ],
             "nodeInfo": {"kubeletVersion": "v1.32.4", "osImage": "Debian GNU/Linux 12 (bookworm)"},
         },
     }
@@ -634,7 +811,10 @@ def test_node_row() -> None:
         "<unknown>",
         "<unknown>",
     ]
-    not_ready = {"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    not_ready = {
+        "metadata": {"name": "n"},
+        "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]},
+    }
     assert cells("Node", not_ready)["Status"] == "NotReady"
     assert cells("Node", {"metadata": {"name": "n"}})["Status"] == "Unknown"
     assert cells("Node", {"metadata": {"name": "n"}})["Roles"] == "<none>"
@@ -653,21 +833,43 @@ def test_persistent_volume_rows() -> None:
         "status": {"phase": "Bound"},
     }
     assert to_table("PersistentVolume", [pv], now=NOW)["rows"][0]["cells"] == [
-        "pv-1", "1Gi", "RWO,RWX", "Retain", "Bound", "default/data", "local", "<unset>", "", "60s", "<unset>"
+        "pv-1",
+        "1Gi",
+        "RWO,RWX",
+        "Retain",
+        "Bound",
+        "default/data",
+        "local",
+        "<unset>",
+        "",
+        "60s",
+        "<unset>",
     ]
     pv["metadata"]["deletionTimestamp"] = ago(seconds=1)
     assert cells("PersistentVolume", pv)["Status"] == "Terminating"
 
     pvc = {
-        "metadata": {"name": "data", "annotations": {"volume.beta.kubernetes.io/storage-class": "beta"}},
+        "metadata": {
+            "name": "data",
+            "annotations": {"volume.beta.kubernetes.io/storage-class": "beta"},
+        },
         "spec": {"volumeName": "pv-1", "storageClassName": "local", "volumeMode": "Filesystem"},
-        "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]},
+        "status": {
+            "phase": "Bound",
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+        },
     }
     row = cells("PersistentVolumeClaim", pvc)
-    assert [row[c] for c in ("Status", "Volume", "Capacity", "Access Modes", "StorageClass", "VolumeMode")] == [
-        "Bound", "pv-1", "1Gi", "RWO", "beta", "Filesystem"
-    ]
-    pending = {"metadata": {"name": "d"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}, "status": {"phase": "Pending"}}
+    assert [
+        row[c]
+        for c in ("Status", "Volume", "Capacity", "Access Modes", "StorageClass", "VolumeMode")
+    ] == ["Bound", "pv-1", "1Gi", "RWO", "beta", "Filesystem"]
+    pending = {
+        "metadata": {"name": "d"},
+        "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Pending"},
+    }
     row = cells("PersistentVolumeClaim", pending)
     assert (row["Capacity"], row["Access Modes"], row["StorageClass"]) == ("", "", "")
 
@@ -683,9 +885,16 @@ def test_persistent_volume_rows() -> None:
     ids=["ga", "beta", "false", "none"],
 )
 def test_storage_class_default_suffix(annotations: dict[str, str], name: str) -> None:
-    sc = {"metadata": {"name": "local", "annotations": annotations}, "provisioner": "kubelite.io/local"}
+    sc = {
+        "metadata": {"name": "local", "annotations": annotations},
+        "provisioner": "kubelite.io/local",
+    }
     assert to_table("StorageClass", [sc], now=NOW)["rows"][0]["cells"][:5] == [
-        name, "kubelite.io/local", "Delete", "Immediate", False
+        name,
+        "kubelite.io/local",
+        "Delete",
+        "Immediate",
+        False,
     ]
 
 
