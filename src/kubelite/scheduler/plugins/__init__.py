@@ -1,0 +1,1 @@
+"""One module per upstream plugin, each exporting ``NAME`` and a ``new(args, handle)`` factory."""

@@ -1,0 +1,180 @@
+"""DefaultPreemption (PostFilter): find a node where evicting lower-priority
+pods lets the pod fit, and nominate it.
+
+Dry-runs on copies of the nodes that failed with plain ``Unschedulable``:
+remove every lower-priority pod, check the filters, then reprieve pods from the
+most important down while the pod still fits. Among candidate nodes the
+upstream pickOneNodeForPreemption order decides: fewest PDB violations, lowest
+highest-victim priority, smallest priority sum, fewest victims, latest start
+of the highest-priority victims, then the first. PodDisruptionBudgets are not
+consulted (every victim counts as non-violating). The victims are returned for
+the caller to delete gracefully; the pod's nominatedNodeName is the caller's
+write too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubelite.scheduler.framework.cycle_state import CycleState
+from kubelite.scheduler.framework.diagnosis import Diagnosis, FitError, NodeToStatus
+from kubelite.scheduler.framework.interfaces import Handle, PostFilterResult
+from kubelite.scheduler.framework.status import Code, Status
+from kubelite.scheduler.framework.types import NodeInfo, PodInfo
+from kubelite.scheduler.plugins import events
+
+NAME = "DefaultPreemption"
+EVENTS: frozenset[str] = frozenset({events.ASSIGNED_POD_DELETE})
+NO_VICTIMS = "No preemption victims found for incoming pod"
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+_MAX_INT32 = 2**31 - 1
+
+
+def more_important(a: PodInfo, b: PodInfo) -> bool:
+    """Higher priority first; among equals the one running longer."""
+    if a.priority != b.priority:
+        return a.priority > b.priority
+    return a.start_time < b.start_time
+
+
+def _sort_by_importance(pods: list[PodInfo]) -> list[PodInfo]:
+    import functools
+
+    def cmp(a: PodInfo, b: PodInfo) -> int:
+        return -1 if more_important(a, b) else (1 if more_important(b, a) else 0)
+
+    return sorted(pods, key=functools.cmp_to_key(cmp))
+
+
+def _earliest_start_of_highest(victims: list[PodInfo]) -> str:
+    top = max(v.priority for v in victims)
+    return min(v.start_time for v in victims if v.priority == top)
+
+
+def pick_one_node(candidates: dict[str, list[PodInfo]]) -> str:
+    """upstream pickOneNodeForPreemption with its default score functions."""
+    funcs: list[Callable[[str], Any]] = [
+        lambda n: 0,  # PDB violations: not tracked, all equal
+        lambda n: -candidates[n][0].priority,
+        lambda n: -sum(v.priority + _MAX_INT32 + 1 for v in candidates[n]),
+        lambda n: -len(candidates[n]),
+        lambda n: _earliest_start_of_highest(candidates[n]),
+    ]
+    names = list(candidates)
+    for f in funcs:
+        best = max(f(n) for n in names)
+        names = [n for n in names if f(n) == best]
+        if len(names) == 1:
+            return names[0]
+    return names[0]
+
+
+class DefaultPreemption:
+    name = NAME
+
+    def __init__(
+        self, args: Mapping[str, Any], handle: Handle, rng: random.Random | None = None
+    ) -> None:
+        self.handle = handle
+        self.min_pct = int(args.get("minCandidateNodesPercentage", 10))
+        self.min_abs = int(args.get("minCandidateNodesAbsolute", 100))
+        self.rng = rng or random.Random()
+
+    def post_filter(
+        self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
+    ) -> tuple[PostFilterResult | None, Status | None]:
+        result, status = self._preempt(state, pod, statuses)
+        if status is not None and status.reasons:
+            return result, Status(status.code, (f"preemption: {status.message}",))
+        return result, status
+
+    def _eligible(self, pod: PodInfo, statuses: NodeToStatus) -> str:
+        if pod.pod.get("spec", {}).get("preemptionPolicy") == "Never":
+            return "not eligible due to preemptionPolicy=Never."
+        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated:
+            st = statuses.get(nominated)
+            if st is not None and st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                return ""
+            info = self.handle.cache.get(nominated)
+            if info is not None and any(
+                p.terminating and p.priority < pod.priority for p in info.pods
+            ):
+                return "not eligible due to a terminating pod on the nominated node."
+        return ""
+
+    def _num_candidates(self, n: int) -> int:
+        return min(max(n * self.min_pct // 100, self.min_abs), n)
+
+    def _preempt(
+        self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
+    ) -> tuple[PostFilterResult | None, Status | None]:
+        msg = self._eligible(pod, statuses)
+        if msg:
+            return None, Status.unschedulable(msg)
+        all_nodes = self.handle.cache.node_infos()
+        potential = [
+            n
+            for n in all_nodes
+            if (st := statuses.get(n.name)) is not None and st.code == Code.UNSCHEDULABLE
+        ]
+        candidates, dry_statuses = self._dry_run(state, pod, potential)
+        if not candidates:
+            dry_statuses.absent = Status.unresolvable(NOT_HELPFUL)
+            fit = FitError(pod.key, len(all_nodes), Diagnosis(node_to_status=dry_statuses))
+            return PostFilterResult(""), Status.unschedulable(fit.message)
+        best = pick_one_node(candidates)
+        victims = tuple(v.pod for v in candidates[best])
+        return PostFilterResult(best, victims), None
+
+    def _dry_run(
+        self, state: CycleState, pod: PodInfo, potential: list[NodeInfo]
+    ) -> tuple[dict[str, list[PodInfo]], NodeToStatus]:
+        out: dict[str, list[PodInfo]] = {}
+        statuses = NodeToStatus()
+        if not potential:
+            return out, statuses
+        offset = self.rng.randrange(len(potential))
+        want = self._num_candidates(len(potential))
+        for i in range(len(potential)):
+            node = potential[(offset + i) % len(potential)]
+            victims, status = self.select_victims(state.clone(), pod, node.clone())
+            if status is None and victims:
+                out[node.name] = victims
+                if len(out) >= want:
+                    break
+                continue
+            statuses.set(
+                node.name,
+                status or Status.error(f'expected at least one victim pod on node "{node.name}"'),
+            )
+        return out, statuses
+
+    def select_victims(
+        self, state: CycleState, pod: PodInfo, node: NodeInfo
+    ) -> tuple[list[PodInfo], Status | None]:
+        fw = self.handle.framework
+        potential = [p for p in node.pods if p.priority < pod.priority]
+        for p in potential:
+            node.remove_pod(p.key)
+            fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
+        if not potential:
+            return [], Status.unresolvable(NO_VICTIMS)
+        st = fw.run_filter(state, pod, node)
+        if st is not None:
+            return [], st
+        victims = []
+        for p in _sort_by_importance(potential):
+            node.add_pod(p)
+            fw.run_pre_filter_extension("add_pod", state, pod, p, node)
+            if fw.run_filter(state, pod, node) is not None:
+                node.remove_pod(p.key)
+                fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
+                victims.append(p)
+        return victims, None
+
+
+def new(args: dict[str, Any], handle: Handle) -> DefaultPreemption:
+    return DefaultPreemption(args, handle, getattr(handle, "rng", None))
