@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -49,6 +50,7 @@ class UpOptions:
     port: int = 6443
     nodes: int = 1
     host: str = "127.0.0.1"
+    scheduler_config: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

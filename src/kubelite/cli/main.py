@@ -80,6 +80,10 @@ def up(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Return once ready; log to DIR/kubelite.log.")
     ] = False,
+    scheduler_config: Annotated[
+        Path | None,
+        typer.Option(help="A KubeSchedulerConfiguration YAML: profiles, plugins, weights."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
     """Start the whole cluster in this process."""
@@ -87,15 +91,34 @@ def up(
     running = read_state(data)
     if running is not None:
         fail(
-            f"kubelite is already running in {data.root} (pid {running['pid']}); `kubelite down` stops it"
+            f"kubelite is already running in {data.root} (pid {running['pid']}); "
+            "`kubelite down` stops it"
         )
+    if scheduler_config is not None:
+        scheduler_config = _check_scheduler_config(scheduler_config)
+    extra = ["--scheduler-config", str(scheduler_config)] if scheduler_config else []
     if detach:
-        _detach(data, port, nodes, verbose)
+        _detach(data, port, nodes, verbose, extra)
         return
-    _run_foreground(data, port, nodes, verbose)
+    _run_foreground(data, port, nodes, verbose, scheduler_config)
 
 
-def _run_foreground(data: DataDir, port: int, nodes: int, verbose: bool) -> None:
+def _check_scheduler_config(path: Path) -> Path:
+    """Refuse a bad profile before starting anything: one clear line."""
+    from kubelite.scheduler import ProfileError, load_profiles
+
+    try:
+        load_profiles(path.read_text())
+    except OSError as exc:
+        fail(f"cannot read scheduler config {path}: {exc.strerror}")
+    except (ProfileError, ValueError) as exc:
+        fail(f"invalid scheduler config {path}: {exc}")
+    return path.resolve()
+
+
+def _run_foreground(
+    data: DataDir, port: int, nodes: int, verbose: bool, scheduler_config: Path | None = None
+) -> None:
     from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
     from kubelite.cli.logs import configure_logging
 
@@ -109,7 +132,9 @@ def _run_foreground(data: DataDir, port: int, nodes: int, verbose: bool) -> None
     async def main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        cluster = Cluster(UpOptions(data_dir=data, port=port, nodes=nodes))
+        cluster = Cluster(
+            UpOptions(data_dir=data, port=port, nodes=nodes, scheduler_config=scheduler_config)
+        )
         await cluster.run(stop, on_ready=announce)
 
     try:
@@ -139,7 +164,7 @@ def _print_started(status: dict[str, Any]) -> None:
     out.print(f"\nexport KUBECONFIG={status['kubeconfig']}")
 
 
-def _detach(data: DataDir, port: int, nodes: int, verbose: bool) -> None:
+def _detach(data: DataDir, port: int, nodes: int, verbose: bool, extra: list[str]) -> None:
     data.ensure()
     cmd = [
         sys.executable,
@@ -155,6 +180,7 @@ def _detach(data: DataDir, port: int, nodes: int, verbose: bool) -> None:
     ]
     if verbose:
         cmd.append("--verbose")
+    cmd += extra
     env = dict(os.environ, KUBELITE_DETACHED="1")
     with contextlib_open_log(data) as log:
         proc = subprocess.Popen(

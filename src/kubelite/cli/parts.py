@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def components(cluster: Cluster) -> list[Component]:
     from kubelite.controllers.namespace import NamespaceController
+    from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector
 
     pick = cluster.options.port == 0  # --port 0: free ports for every listener
@@ -25,4 +26,5 @@ def components(cluster: Cluster) -> list[Component]:
             otlp_port=0 if pick else 4318,
         ),
         NamespaceController(),
+        SchedulerComponent(config_file=cluster.options.scheduler_config),
     ]
