@@ -243,6 +243,9 @@ class Cluster:
             "proxyMode": "none",
             "nodes": [],
             "startupMs": round((time.monotonic() - self.started_at) * 1000, 1),
+            "schedulerConfig": str(self.options.scheduler_config)
+            if self.options.scheduler_config
+            else None,
         }
         for comp in self.components:
             extra = getattr(comp, "status", None)

@@ -267,6 +267,42 @@ def status(
 
 
 @app.command()
+def explain(
+    kind: Annotated[str, typer.Argument(help="pod (the only kind the scheduler places)")],
+    name: Annotated[str, typer.Argument(help="The pod's name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    data_dir: DataDirOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Show, per node, each filter's verdict and each score plugin's score for a pod."""
+    from kubelite.cli import explain as ex
+
+    if kind not in ("pod", "pods", "po"):
+        fail(f'cannot explain "{kind}": only pods are scheduled')
+    data = DataDir.at(data_dir)
+    state = read_state(data)
+    if state is None:
+        fail(f"kubelite is not running in {data.root}")
+        return
+    config = state.get("schedulerConfig")
+    try:
+        cluster_state = ex.fetch_state(data, state["api"])
+        result = ex.explain(cluster_state, namespace, name, Path(config) if config else None)
+    except ex.ExplainError as exc:
+        fail(str(exc))
+        return
+    if output == "json":
+        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    pod = next(
+        p
+        for p in cluster_state["pods"]
+        if p["metadata"]["name"] == name and p["metadata"].get("namespace") == namespace
+    )
+    out.print(ex.render(result, f"{namespace}/{name}", pod["spec"].get("nodeName")))
+
+
+@app.command()
 def kubeconfig(data_dir: DataDirOpt = None) -> None:
     """Print the kubeconfig of the cluster in DATA_DIR."""
     data = DataDir.at(data_dir)

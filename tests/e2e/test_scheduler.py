@@ -1,0 +1,93 @@
+"""The scheduler inside `kubelite up`: placement, refusals in upstream words, explain."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _node(name: str, cpu: str, *, taint: str | None = None) -> str:
+    taints = f"[{{key: {taint}, effect: NoSchedule}}]" if taint else "[]"
+    return f"""apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  labels: {{kubernetes.io/hostname: {name}, e2e-scheduler: "yes"}}
+spec:
+  taints: {taints}
+status:
+  allocatable: {{cpu: "{cpu}", memory: 8Gi, pods: "110"}}
+  capacity: {{cpu: "{cpu}", memory: 8Gi, pods: "110"}}
+  conditions: [{{type: Ready, status: "True"}}]
+"""
+
+
+def _pod(name: str, cpu: str) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeSelector: {{e2e-scheduler: "yes"}}
+  containers:
+  - name: main
+    image: python:3.11
+    resources: {{requests: {{cpu: "{cpu}"}}}}
+"""
+
+
+def _wait(fn, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_placement_refusal_and_explain(fresh_cluster):
+    c = fresh_cluster
+    nodes = "---\n".join(
+        [
+            _node("small", "1"),
+            _node("large", "4"),
+            _node("master", "8", taint="node-role.kubernetes.io/control-plane"),
+        ]
+    )
+    c.kubectl("apply", "-f", "-", input=nodes)
+    c.kubectl("apply", "-f", "-", input=_pod("web", "2"))
+    node = _wait(lambda: c.kubectl_json("get", "pod", "web")["spec"].get("nodeName"))
+    assert node == "large"  # small lacks cpu, master is tainted
+
+    c.kubectl("apply", "-f", "-", input=_pod("huge", "16"))
+
+    def failed_event():
+        events = c.kubectl_json("get", "events", "--field-selector", "involvedObject.name=huge")[
+            "items"
+        ]
+        return [e for e in events if e["reason"] == "FailedScheduling"]
+
+    message = _wait(failed_event)[0]["message"]
+    assert message.startswith("0/3 nodes are available: ")
+    assert "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }" in message
+    assert "2 Insufficient cpu" in message
+    cond = [
+        x
+        for x in c.kubectl_json("get", "pod", "huge")["status"]["conditions"]
+        if x["type"] == "PodScheduled"
+    ]
+    assert cond[0]["status"] == "False" and cond[0]["reason"] == "Unschedulable"
+
+    explained = json.loads(c.kubelite("explain", "pod", "web", "-o", "json").stdout)
+    assert explained["node"] == "large"
+    assert explained["filters"]["small"]["reasons"] == ["Insufficient cpu"]
+    assert explained["filters"]["master"]["plugin"] == "TaintToleration"
+    table = c.kubelite("explain", "pod", "huge").stdout
+    assert "unschedulable" in table and "Insufficient cpu" in table
+    missing = c.kubelite("explain", "pod", "nope", check=False)
+    assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
