@@ -14,6 +14,10 @@ because users see them on every object and nothing else in kubelite owns them:
   normalisation (the Service REST strategy and IP allocator), for the
   single-stack IPv4 cluster kubelite always is.
 - Namespace `spec.finalizers` (the Namespace strategy's PrepareForCreate).
+- Secret `stringData` merged into `data` (v1 conversion; it is write-only).
+
+`prepare_update(obj, old)` is the update-time counterpart: what
+rest.BeforeUpdate and the kind's strategy copy over from the stored object.
 
 What upstream defaults differently for a bare Pod and a Pod *template* is kept:
 `SetDefaults_Pod` (requests from limits, enableServiceLinks, host ports under
@@ -23,6 +27,7 @@ hostNetwork) and the priority fields apply to Pods only, so a Deployment's
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from typing import Any
@@ -129,12 +134,37 @@ def _default_container(c: Obj) -> None:
 
 
 _VOLUME_SOURCES = (
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
-    "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
-    "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
-    "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
-    "storageos", "csi", "ephemeral", "image",
-)  # fmt: skip
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+)
 
 
 def _default_field_ref_items(items: Any) -> None:
@@ -354,6 +384,13 @@ def _default_node(node: Obj) -> None:
 
 
 def _default_secret(secret: Obj) -> None:
+    # Conversion from v1, not defaulting upstream, but the same moment for
+    # kubelite: write-only stringData overwrites data and is never stored.
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = _sub(secret, "data")
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
     _set(secret, "type", "Opaque")
 
 
@@ -467,6 +504,41 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,
     ("events.k8s.io/v1", "Event"): _no_defaults,
 }
+
+
+def prepare_update(obj: Obj, old: Obj) -> Obj:
+    """What kube-apiserver does to an update before validating it; mutates `obj`.
+
+    The generic part of rest.BeforeUpdate (keep uid, creationTimestamp,
+    deletionTimestamp, deletionGracePeriodSeconds and generation from the
+    stored object) plus the kind-specific part kubelite users can observe:
+    a Service keeps its allocated clusterIP(s), nodePorts and IP families
+    when the client leaves them out, and a Namespace keeps its finalizers
+    (they change only through the finalize subresource).
+    """
+    meta, old_meta = _sub(obj, "metadata"), old.get("metadata") or {}
+    if not meta.get("uid") and old_meta.get("uid"):
+        meta["uid"] = old_meta["uid"]
+    for key in ("creationTimestamp", "deletionTimestamp"):
+        if old_meta.get(key):
+            meta[key] = old_meta[key]
+    if (
+        old_meta.get("deletionGracePeriodSeconds") is not None
+        and meta.get("deletionGracePeriodSeconds") is None
+    ):
+        meta["deletionGracePeriodSeconds"] = old_meta["deletionGracePeriodSeconds"]
+    if old_meta.get("generation") is not None:
+        meta["generation"] = old_meta["generation"]
+    kind = (obj.get("apiVersion"), obj.get("kind"))
+    if kind == ("v1", "Service"):
+        from kubelite.api.validation_service import prepare_service_update  # avoid a cycle
+
+        prepare_service_update(obj, old)
+    elif kind == ("v1", "Namespace"):
+        finalizers = (old.get("spec") or {}).get("finalizers")
+        if finalizers is not None:
+            _sub(obj, "spec")["finalizers"] = list(finalizers)
+    return obj
 
 
 def apply_defaults(obj: Obj) -> Obj:

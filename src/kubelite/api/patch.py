@@ -196,6 +196,14 @@ def _find(doc: Any, path: str) -> tuple[Any, str] | None:
     return node, _decode_token(parts[-1])
 
 
+def _locate(doc: Any, path: str, missing: str) -> tuple[Any, str]:
+    """_find, or the operation's "does not apply" error."""
+    found = _find(doc, path)
+    if found is None:
+        raise PatchError(f"{missing}: {_MISSING}")
+    return found
+
+
 def _atoi(key: str) -> int:
     digits = key[1:] if key[:1] in ("+", "-") else key
     if not digits or not digits.isascii() or not digits.isdigit():
@@ -244,9 +252,7 @@ def _remove(container: Any, key: str) -> None:
 
 def _op_add(doc: Any, op: dict[str, Any]) -> Any:
     path = _pointer(op, "path", "add operation failed to decode path", bare=True)
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(f'add operation does not apply: doc is missing path: "{path}": {_MISSING}')
+    found = _locate(doc, path, f'add operation does not apply: doc is missing path: "{path}"')
     try:
         _add(*found, copy.deepcopy(op.get("value")))
     except _OpError as exc:
@@ -256,11 +262,7 @@ def _op_add(doc: Any, op: dict[str, Any]) -> Any:
 
 def _op_remove(doc: Any, op: dict[str, Any]) -> Any:
     path = _pointer(op, "path", "remove operation failed to decode path", bare=True)
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(
-            f'remove operation does not apply: doc is missing path: "{path}": {_MISSING}'
-        )
+    found = _locate(doc, path, f'remove operation does not apply: doc is missing path: "{path}"')
     try:
         _remove(*found)
     except _OpError as exc:
@@ -274,11 +276,7 @@ def _op_replace(doc: Any, op: dict[str, Any]) -> Any:
     if path == "":
         # The library silently ignores a whole-document replace by a scalar.
         return value if isinstance(value, dict | list) else doc
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(
-            f"replace operation does not apply: doc is missing path: {path}: {_MISSING}"
-        )
+    found = _locate(doc, path, f"replace operation does not apply: doc is missing path: {path}")
     container, key = found
     if isinstance(container, dict):
         container[key] = value  # a missing key is added, as the library does
@@ -295,11 +293,9 @@ def _op_replace(doc: Any, op: dict[str, Any]) -> Any:
 
 def _op_move(doc: Any, op: dict[str, Any]) -> Any:
     source = _pointer(op, "from", "move operation failed to decode from")
-    found = _find(doc, source)
-    if found is None:
-        raise PatchError(
-            f"move operation does not apply: doc is missing from path: {source}: {_MISSING}"
-        )
+    found = _locate(
+        doc, source, f"move operation does not apply: doc is missing from path: {source}"
+    )
     container, key = found
     try:
         value = _get(container, key)
@@ -307,11 +303,9 @@ def _op_move(doc: Any, op: dict[str, Any]) -> Any:
     except _OpError as exc:
         raise PatchError(f"error in move for path: '{key}': {exc}") from None
     path = _pointer(op, "path", "move operation failed to decode path")
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(
-            f"move operation does not apply: doc is missing destination path: {path}: {_MISSING}"
-        )
+    found = _locate(
+        doc, path, f"move operation does not apply: doc is missing destination path: {path}"
+    )
     try:
         _add(*found, value)
     except _OpError as exc:
@@ -321,21 +315,17 @@ def _op_move(doc: Any, op: dict[str, Any]) -> Any:
 
 def _op_copy(doc: Any, op: dict[str, Any], copied: list[int]) -> Any:
     source = _pointer(op, "from", "copy operation failed to decode from")
-    found = _find(doc, source)
-    if found is None:
-        raise PatchError(
-            f"copy operation does not apply: doc is missing from path: {source}: {_MISSING}"
-        )
+    found = _locate(
+        doc, source, f"copy operation does not apply: doc is missing from path: {source}"
+    )
     try:
         value = _get(*found)
     except _OpError as exc:
         raise PatchError(f"error in copy for from: '{source}': {exc}") from None
     path = _pointer(op, "path", "copy operation failed to decode path", bare=True)
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(
-            f"copy operation does not apply: doc is missing destination path: {path}: {_MISSING}"
-        )
+    found = _locate(
+        doc, path, f"copy operation does not apply: doc is missing destination path: {path}"
+    )
     copied[0] += len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if copied[0] > COPY_SIZE_LIMIT:
         raise PatchError(
@@ -356,9 +346,7 @@ def _op_test(doc: Any, op: dict[str, Any]) -> Any:
         if not _json_equal(doc, op.get("value")):
             raise failed
         return doc
-    found = _find(doc, path)
-    if found is None:
-        raise PatchError(f"test operation does not apply: is missing path: {path}: {_MISSING}")
+    found = _locate(doc, path, f"test operation does not apply: is missing path: {path}")
     try:
         value = _get(*found)
     except _OpError as exc:
@@ -488,11 +476,6 @@ _KINDS: dict[str, _Field] = {
 _ANY_KIND = _kind()
 
 
-def patch_meta(kind: str) -> _Field:
-    """The patch metadata tree for a kind (for tests and callers that need it)."""
-    return _KINDS.get(kind, _ANY_KIND)
-
-
 # --- strategic merge patch: the algorithm ----------------------------------------------
 
 _DIRECTIVE = "$patch"
@@ -512,7 +495,9 @@ def strategic_merge_patch(
     if not isinstance(patch, dict):
         raise PatchError("invalid JSON document")
     original = copy.deepcopy(target) if isinstance(target, dict) else {}
-    return _merge_map(original, copy.deepcopy(patch), patch_meta(kind))
+    # Upstream patches the typed object, which cannot hold nulls: drop any we stored.
+    _discard_nulls(original)
+    return _merge_map(original, copy.deepcopy(patch), _KINDS.get(kind, _ANY_KIND))
 
 
 def _strategy(meta: _Field) -> str:
@@ -547,7 +532,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], meta: _Field) ->
         if value is None:
             original.pop(key, None)
             continue
-        current = original.get(key)
+        current: Any = original.get(key)
         if key not in original or _go_type(current) != _go_type(value):
             if not is_delete_list:
                 _discard_nulls(value)
@@ -788,7 +773,8 @@ def _merge_by_key(
 
 def _partition(merged: list[Any], by: list[Any], key: str) -> tuple[list[Any], list[Any]]:
     """Items present in `by` (by merge key for maps), and the rest."""
-    present, rest = [], []
+    present: list[Any] = []
+    rest: list[Any] = []
     for v in merged:
         if not key:
             found = any(_go_equal(v, b) for b in by)
@@ -887,7 +873,8 @@ def _merge_ordered_lists(original: dict[str, Any], patch: dict[str, Any], meta: 
         if not isinstance(order, list):
             raise _bad_arg_type("[]interface {}", order)
         name = _extract_key(directive, _SET_ORDER, _ERR_SET_ORDER)
-        live, wanted = original.get(name), patch.get(name)
+        live: Any = original.get(name)
+        wanted: Any = patch.get(name)
         found_live, found_patch = name in original, name in patch
         if found_live and not isinstance(live, list):
             raise _bad_arg_type("[]interface {}", live)
@@ -896,6 +883,7 @@ def _merge_ordered_lists(original: dict[str, Any], patch: dict[str, Any], meta: 
         child = meta.child(name)
         _check_set_order(wanted or [], order, child.merge_key)
         aliased = _GoSlice(live or [])
+        merged: list[Any]
         if found_live and found_patch:
             merged = _merge_list_field(live, wanted, child, is_delete_list=False, aliased=aliased)
         elif found_live:

@@ -102,18 +102,36 @@ class _F:
     repeated: bool = False
     # Pointer fields (`*bool`, `*int64`, ...) and fields without omitempty keep zero values.
     keep_zero: bool = False
+    # An embedded struct (`json:",inline"`): its fields join the parent's.
+    inline: bool = False
 
 
 def _s(name: str, *, keep: bool = False) -> _F:
     return _F(name, "string", keep_zero=keep)
 
 
+def _i(name: str, *, keep: bool = False) -> _F:
+    return _F(name, "int", keep_zero=keep)
+
+
+def _b(name: str, *, keep: bool = False) -> _F:
+    return _F(name, "bool", keep_zero=keep)
+
+
 def _m(name: str, message: str, *, repeated: bool = False) -> _F:
     return _F(name, "message", message, repeated)
 
 
+def _inline(message: str) -> _F:
+    return _F("", "message", message, inline=True)
+
+
 def _strings(name: str) -> _F:
     return _F(name, "string", repeated=True)
+
+
+def _intstr(name: str) -> _F:
+    return _F(name, "intOrString", keep_zero=True)  # pointers, or structs JSON never omits
 
 
 def _map(name: str, value: str = "string") -> _F:
@@ -212,12 +230,371 @@ _MESSAGES: dict[str, dict[int, _F]] = {
     "LocalObjectReference": {1: _s("name")},
 }
 
+# What `kubectl create <kind>` builds, and the fields commonly set next to it. A field
+# left out here is accepted only while it holds its zero value.
+_MESSAGES.update(
+    {
+        "LabelSelector": {
+            1: _map("matchLabels"),
+            2: _m("matchExpressions", "LabelSelectorRequirement", repeated=True),
+        },
+        "LabelSelectorRequirement": {
+            1: _s("key", keep=True),
+            2: _s("operator", keep=True),
+            3: _strings("values"),
+        },
+        # core/v1: Service
+        "Service": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "ServiceSpec"),
+            3: _m("status", "ServiceStatus"),
+        },
+        "ServiceSpec": {
+            1: _m("ports", "ServicePort", repeated=True),
+            2: _map("selector"),
+            3: _s("clusterIP"),
+            18: _strings("clusterIPs"),
+            4: _s("type"),
+            5: _strings("externalIPs"),
+            7: _s("sessionAffinity"),
+            8: _s("loadBalancerIP"),
+            9: _strings("loadBalancerSourceRanges"),
+            10: _s("externalName"),
+            11: _s("externalTrafficPolicy"),
+            12: _i("healthCheckNodePort"),
+            13: _b("publishNotReadyAddresses"),
+            19: _strings("ipFamilies"),
+            17: _s("ipFamilyPolicy", keep=True),
+            20: _b("allocateLoadBalancerNodePorts", keep=True),
+            21: _s("loadBalancerClass", keep=True),
+            22: _s("internalTrafficPolicy", keep=True),
+            23: _s("trafficDistribution", keep=True),
+        },
+        "ServicePort": {
+            1: _s("name"),
+            2: _s("protocol"),
+            6: _s("appProtocol", keep=True),
+            3: _i("port", keep=True),
+            4: _intstr("targetPort"),
+            5: _i("nodePort"),
+        },
+        "ServiceStatus": {1: _m("loadBalancer", "LoadBalancerStatus")},
+        "LoadBalancerStatus": {},
+        # core/v1: ResourceQuota
+        "ResourceQuota": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "ResourceQuotaSpec"),
+            3: _m("status", "ResourceQuotaStatus"),
+        },
+        "ResourceQuotaSpec": {
+            1: _map("hard", "quantity"),
+            2: _strings("scopes"),
+            3: _m("scopeSelector", "ScopeSelector"),
+        },
+        "ScopeSelector": {
+            1: _m("matchExpressions", "ScopedResourceSelectorRequirement", repeated=True)
+        },
+        "ScopedResourceSelectorRequirement": {
+            1: _s("scopeName", keep=True),
+            2: _s("operator", keep=True),
+            3: _strings("values"),
+        },
+        "ResourceQuotaStatus": {1: _map("hard", "quantity"), 2: _map("used", "quantity")},
+        # core/v1: pod templates
+        "PodTemplateSpec": {1: _m("metadata", "ObjectMeta"), 2: _m("spec", "PodSpec")},
+        "PodSpec": {
+            20: _m("initContainers", "Container", repeated=True),
+            2: _m("containers", "Container", repeated=True),
+            3: _s("restartPolicy"),
+            4: _i("terminationGracePeriodSeconds", keep=True),
+            5: _i("activeDeadlineSeconds", keep=True),
+            6: _s("dnsPolicy"),
+            7: _map("nodeSelector"),
+            8: _s("serviceAccountName"),
+            9: _s("serviceAccount"),
+            21: _b("automountServiceAccountToken", keep=True),
+            10: _s("nodeName"),
+            11: _b("hostNetwork"),
+            12: _b("hostPID"),
+            13: _b("hostIPC"),
+            27: _b("shareProcessNamespace", keep=True),
+            15: _m("imagePullSecrets", "LocalObjectReference", repeated=True),
+            16: _s("hostname"),
+            17: _s("subdomain"),
+            19: _s("schedulerName"),
+            24: _s("priorityClassName"),
+            25: _i("priority", keep=True),
+            29: _s("runtimeClassName", keep=True),
+            30: _b("enableServiceLinks", keep=True),
+            31: _s("preemptionPolicy", keep=True),
+            35: _b("setHostnameAsFQDN", keep=True),
+            37: _b("hostUsers", keep=True),
+        },
+        "Container": {
+            1: _s("name", keep=True),
+            2: _s("image"),
+            3: _strings("command"),
+            4: _strings("args"),
+            5: _s("workingDir"),
+            6: _m("ports", "ContainerPort", repeated=True),
+            19: _m("envFrom", "EnvFromSource", repeated=True),
+            7: _m("env", "EnvVar", repeated=True),
+            8: _m("resources", "ResourceRequirements"),
+            24: _s("restartPolicy", keep=True),
+            9: _m("volumeMounts", "VolumeMount", repeated=True),
+            13: _s("terminationMessagePath"),
+            20: _s("terminationMessagePolicy"),
+            14: _s("imagePullPolicy"),
+            16: _b("stdin"),
+            17: _b("stdinOnce"),
+            18: _b("tty"),
+        },
+        "ContainerPort": {
+            1: _s("name"),
+            2: _i("hostPort"),
+            3: _i("containerPort", keep=True),
+            4: _s("protocol"),
+            5: _s("hostIP"),
+        },
+        "EnvVar": {1: _s("name", keep=True), 2: _s("value"), 3: _m("valueFrom", "EnvVarSource")},
+        "EnvVarSource": {
+            1: _m("fieldRef", "ObjectFieldSelector"),
+            2: _m("resourceFieldRef", "ResourceFieldSelector"),
+            3: _m("configMapKeyRef", "KeySelector"),
+            4: _m("secretKeyRef", "KeySelector"),
+        },
+        "ObjectFieldSelector": {1: _s("apiVersion"), 2: _s("fieldPath", keep=True)},
+        "ResourceFieldSelector": {
+            1: _s("containerName"),
+            2: _s("resource", keep=True),
+            3: _F("divisor", "quantity"),
+        },
+        # ConfigMapKeySelector and SecretKeySelector share their layout
+        "KeySelector": {
+            1: _inline("LocalObjectReference"),
+            2: _s("key", keep=True),
+            3: _b("optional", keep=True),
+        },
+        "EnvFromSource": {
+            1: _s("prefix"),
+            2: _m("configMapRef", "EnvSource"),
+            3: _m("secretRef", "EnvSource"),
+        },
+        # ConfigMapEnvSource and SecretEnvSource share their layout
+        "EnvSource": {1: _inline("LocalObjectReference"), 2: _b("optional", keep=True)},
+        "ResourceRequirements": {1: _map("limits", "quantity"), 2: _map("requests", "quantity")},
+        "VolumeMount": {
+            1: _s("name", keep=True),
+            2: _b("readOnly"),
+            7: _s("recursiveReadOnly", keep=True),
+            3: _s("mountPath", keep=True),
+            4: _s("subPath"),
+            5: _s("mountPropagation", keep=True),
+            6: _s("subPathExpr"),
+        },
+        # apps/v1
+        "Deployment": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "DeploymentSpec"),
+            3: _m("status", "DeploymentStatus"),
+        },
+        "DeploymentSpec": {
+            1: _i("replicas", keep=True),
+            2: _m("selector", "LabelSelector"),
+            3: _m("template", "PodTemplateSpec"),
+            4: _m("strategy", "DeploymentStrategy"),
+            5: _i("minReadySeconds"),
+            6: _i("revisionHistoryLimit", keep=True),
+            7: _b("paused"),
+            9: _i("progressDeadlineSeconds", keep=True),
+        },
+        "DeploymentStrategy": {1: _s("type"), 2: _m("rollingUpdate", "RollingUpdateDeployment")},
+        "RollingUpdateDeployment": {1: _intstr("maxUnavailable"), 2: _intstr("maxSurge")},
+        "DeploymentStatus": {},
+        # batch/v1
+        "Job": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "JobSpec"),
+            3: _m("status", "JobStatus"),
+        },
+        "JobSpec": {
+            1: _i("parallelism", keep=True),
+            2: _i("completions", keep=True),
+            3: _i("activeDeadlineSeconds", keep=True),
+            7: _i("backoffLimit", keep=True),
+            12: _i("backoffLimitPerIndex", keep=True),
+            13: _i("maxFailedIndexes", keep=True),
+            4: _m("selector", "LabelSelector"),
+            5: _b("manualSelector", keep=True),
+            6: _m("template", "PodTemplateSpec"),
+            8: _i("ttlSecondsAfterFinished", keep=True),
+            9: _s("completionMode", keep=True),
+            10: _b("suspend", keep=True),
+            14: _s("podReplacementPolicy", keep=True),
+            15: _s("managedBy", keep=True),
+        },
+        "JobStatus": {},
+        "CronJob": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "CronJobSpec"),
+            3: _m("status", "CronJobStatus"),
+        },
+        "CronJobSpec": {
+            1: _s("schedule", keep=True),
+            8: _s("timeZone", keep=True),
+            2: _i("startingDeadlineSeconds", keep=True),
+            3: _s("concurrencyPolicy"),
+            4: _b("suspend", keep=True),
+            5: _m("jobTemplate", "JobTemplateSpec"),
+            6: _i("successfulJobsHistoryLimit", keep=True),
+            7: _i("failedJobsHistoryLimit", keep=True),
+        },
+        "JobTemplateSpec": {1: _m("metadata", "ObjectMeta"), 2: _m("spec", "JobSpec")},
+        "CronJobStatus": {},
+        # rbac.authorization.k8s.io/v1
+        "Role": {1: _m("metadata", "ObjectMeta"), 2: _m("rules", "PolicyRule", repeated=True)},
+        "ClusterRole": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("rules", "PolicyRule", repeated=True),
+            3: _m("aggregationRule", "AggregationRule"),
+        },
+        "AggregationRule": {1: _m("clusterRoleSelectors", "LabelSelector", repeated=True)},
+        "PolicyRule": {
+            1: _strings("verbs"),
+            2: _strings("apiGroups"),
+            3: _strings("resources"),
+            4: _strings("resourceNames"),
+            5: _strings("nonResourceURLs"),
+        },
+        "RoleBinding": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("subjects", "Subject", repeated=True),
+            3: _m("roleRef", "RoleRef"),
+        },
+        "Subject": {
+            1: _s("kind", keep=True),
+            2: _s("apiGroup"),
+            3: _s("name", keep=True),
+            4: _s("namespace"),
+        },
+        "RoleRef": {
+            1: _s("apiGroup", keep=True),
+            2: _s("kind", keep=True),
+            3: _s("name", keep=True),
+        },
+        # scheduling.k8s.io/v1
+        "PriorityClass": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _i("value", keep=True),
+            3: _b("globalDefault"),
+            4: _s("description"),
+            5: _s("preemptionPolicy", keep=True),
+        },
+        # policy/v1
+        "PodDisruptionBudget": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "PodDisruptionBudgetSpec"),
+            3: _m("status", "PodDisruptionBudgetStatus"),
+        },
+        "PodDisruptionBudgetSpec": {
+            1: _intstr("minAvailable"),
+            2: _m("selector", "LabelSelector"),
+            3: _intstr("maxUnavailable"),
+            4: _s("unhealthyPodEvictionPolicy", keep=True),
+        },
+        "PodDisruptionBudgetStatus": {
+            # JSON writes these counts even when zero
+            3: _i("disruptionsAllowed", keep=True),
+            4: _i("currentHealthy", keep=True),
+            5: _i("desiredHealthy", keep=True),
+            6: _i("expectedPods", keep=True),
+        },
+        "Eviction": {1: _m("metadata", "ObjectMeta"), 2: _m("deleteOptions", "DeleteOptions")},
+        "DeleteOptions": {
+            1: _i("gracePeriodSeconds", keep=True),
+            2: _m("preconditions", "Preconditions"),
+            3: _b("orphanDependents", keep=True),
+            4: _s("propagationPolicy", keep=True),
+            5: _strings("dryRun"),
+        },
+        "Preconditions": {1: _s("uid", keep=True), 2: _s("resourceVersion", keep=True)},
+        # networking.k8s.io/v1
+        "Ingress": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "IngressSpec"),
+            3: _m("status", "IngressStatus"),
+        },
+        "IngressSpec": {
+            4: _s("ingressClassName", keep=True),
+            1: _m("defaultBackend", "IngressBackend"),
+            2: _m("tls", "IngressTLS", repeated=True),
+            3: _m("rules", "IngressRule", repeated=True),
+        },
+        "IngressBackend": {
+            4: _m("service", "IngressServiceBackend"),
+            3: _m("resource", "TypedLocalObjectReference"),
+        },
+        "IngressServiceBackend": {1: _s("name", keep=True), 2: _m("port", "ServiceBackendPort")},
+        "ServiceBackendPort": {1: _s("name"), 2: _i("number")},
+        "TypedLocalObjectReference": {
+            1: _s("apiGroup", keep=True),
+            2: _s("kind", keep=True),
+            3: _s("name", keep=True),
+        },
+        "IngressTLS": {1: _strings("hosts"), 2: _s("secretName")},
+        "IngressRule": {1: _s("host"), 2: _inline("IngressRuleValue")},
+        "IngressRuleValue": {1: _m("http", "HTTPIngressRuleValue")},
+        "HTTPIngressRuleValue": {1: _m("paths", "HTTPIngressPath", repeated=True)},
+        "HTTPIngressPath": {
+            1: _s("path"),
+            3: _s("pathType", keep=True),
+            2: _m("backend", "IngressBackend"),
+        },
+        "IngressStatus": {1: _m("loadBalancer", "LoadBalancerStatus")},
+        # authentication.k8s.io/v1 (kubectl create token)
+        "TokenRequest": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "TokenRequestSpec"),
+            3: _m("status", "TokenRequestStatus"),
+        },
+        "TokenRequestSpec": {
+            1: _strings("audiences"),
+            4: _i("expirationSeconds", keep=True),
+            3: _m("boundObjectRef", "BoundObjectReference"),
+        },
+        "BoundObjectReference": {
+            1: _s("kind"),
+            2: _s("apiVersion"),
+            3: _s("name"),
+            4: _s("uid"),
+        },
+        "TokenRequestStatus": {
+            1: _s("token", keep=True),
+            2: _F("expirationTimestamp", "time", keep_zero=True),
+        },
+    }
+)
+
 # (apiVersion, kind) -> top-level message
 _KINDS: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "ConfigMap",
     ("v1", "Secret"): "Secret",
     ("v1", "Namespace"): "Namespace",
     ("v1", "ServiceAccount"): "ServiceAccount",
+    ("v1", "Service"): "Service",
+    ("v1", "ResourceQuota"): "ResourceQuota",
+    ("apps/v1", "Deployment"): "Deployment",
+    ("batch/v1", "Job"): "Job",
+    ("batch/v1", "CronJob"): "CronJob",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "PriorityClass",
+    ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("policy/v1", "Eviction"): "Eviction",
+    ("networking.k8s.io/v1", "Ingress"): "Ingress",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
 }
 
 
@@ -250,10 +627,8 @@ def _envelope(buf: bytes) -> tuple[dict[str, Any], bytes, str]:
     """runtime.Unknown: (typeMeta, raw, contentEncoding)."""
     type_meta: dict[str, Any] = {}
     raw, encoding = b"", ""
-    for number, wire, value in _fields(buf):
-        if wire != _BYTES:
-            raise ProtobufError(f"Unknown: unexpected wire type {wire} for field {number}")
-        assert isinstance(value, bytes)
+    for number, _, value in _fields(buf):
+        value = _length_delimited(value, f"Unknown field {number}")
         if number == 1:
             type_meta = _decode_message(value, "runtime.TypeMeta")
         elif number == 2:
@@ -273,7 +648,9 @@ def _decode_message(buf: bytes, message: str) -> dict[str, Any]:
                 continue  # a zero value gogo-protobuf writes for a field we do not know
             raise ProtobufError(f"{message}: unsupported field number {number}")
         decoded = _decode_field(f, wire, value, message)
-        if f.repeated:
+        if f.inline:
+            out.update(decoded)
+        elif f.repeated:
             out.setdefault(f.name, []).append(decoded)
         elif f.kind == "map":
             key, item = decoded
@@ -291,11 +668,9 @@ def _decode_field(f: _F, wire: int, value: int | bytes, where: str) -> Any:
     if wire != expected:
         raise ProtobufError(f"{where}.{f.name}: unexpected wire type {wire}")
     if f.kind == "message":
-        assert isinstance(value, bytes)
-        return _decode_message(value, f.message)
+        return _decode_message(_length_delimited(value, where), f.message)
     if f.kind == "map":
-        assert isinstance(value, bytes)
-        return _decode_map_entry(value, f.message, f"{where}.{f.name}")
+        return _decode_map_entry(_length_delimited(value, where), f.message, f"{where}.{f.name}")
     return _SCALAR_DECODERS[f.kind](value, f"{where}.{f.name}")
 
 
@@ -312,8 +687,14 @@ def _decode_map_entry(buf: bytes, value_kind: str, where: str) -> tuple[str, Any
     return key, item
 
 
+def _length_delimited(value: int | bytes, where: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise ProtobufError(f"{where}: expected a length-delimited value, got a varint")
+    return value
+
+
 def _string(value: int | bytes, where: str) -> str:
-    assert isinstance(value, bytes)
+    value = _length_delimited(value, where)
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -321,23 +702,24 @@ def _string(value: int | bytes, where: str) -> str:
 
 
 def _bytes(value: int | bytes, where: str) -> str:
-    assert isinstance(value, bytes)
+    value = _length_delimited(value, where)
     return base64.b64encode(value).decode("ascii")
 
 
 def _int(value: int | bytes, where: str) -> int:
-    assert isinstance(value, int)
+    if not isinstance(value, int):
+        raise ProtobufError(f"{where}: expected a varint, got a length-delimited value")
     return value - (1 << 64) if value >= 1 << 63 else value  # two's complement int64
 
 
 def _time(value: int | bytes, where: str) -> str | None:
     """metav1.Time {seconds, nanos} -> RFC 3339 in UTC (JSON has second precision)."""
     seconds = nanos = 0
-    for number, _, v in _fields(value if isinstance(value, bytes) else b""):
-        if number == 1 and isinstance(v, int):
+    for number, _, v in _fields(_length_delimited(value, where)):
+        if number == 1:
             seconds = _int(v, where)
-        elif number == 2 and isinstance(v, int):
-            nanos = v
+        elif number == 2:
+            nanos = _int(v, where)
     if seconds == 0 and nanos == 0:
         return None  # the zero Time marshals as null
     try:
@@ -350,9 +732,9 @@ def _time(value: int | bytes, where: str) -> str | None:
 def _fields_v1(value: int | bytes, where: str) -> Any:
     """FieldsV1 {Raw} holds JSON; decode it so the object reads as its JSON form does."""
     raw = b""
-    for number, _, v in _fields(value if isinstance(value, bytes) else b""):
-        if number == 1 and isinstance(v, bytes):
-            raw = v
+    for number, _, v in _fields(_length_delimited(value, where)):
+        if number == 1:
+            raw = _length_delimited(v, where)
     try:
         return json.loads(raw) if raw else {}
     except ValueError:
@@ -362,7 +744,7 @@ def _fields_v1(value: int | bytes, where: str) -> Any:
 def _quantity(value: int | bytes, where: str) -> str:
     """resource.Quantity {string} -> its string."""
     text = ""
-    for number, _, v in _fields(value if isinstance(value, bytes) else b""):
+    for number, _, v in _fields(_length_delimited(value, where)):
         if number == 1:
             text = _string(v, where)
     return text
@@ -371,10 +753,10 @@ def _quantity(value: int | bytes, where: str) -> str:
 def _int_or_string(value: int | bytes, where: str) -> int | str:
     """intstr.IntOrString {type, intVal, strVal} -> a JSON number or string."""
     kind, number, text = 0, 0, ""
-    for n, _, v in _fields(value if isinstance(value, bytes) else b""):
-        if n == 1 and isinstance(v, int):
-            kind = v
-        elif n == 2 and isinstance(v, int):
+    for n, _, v in _fields(_length_delimited(value, where)):
+        if n == 1:
+            kind = _int(v, where)
+        elif n == 2:
             number = _int(v, where)
         elif n == 3:
             text = _string(v, where)

@@ -102,7 +102,7 @@ def canonicalize(s: str | int | float) -> str:
     return str(parse(s))
 
 
-def format_quantity(f: Fraction | int, format: Format = "DecimalSI") -> str:  # noqa: A002
+def format_quantity(f: Fraction | int, format: Format = "DecimalSI") -> str:
     """`Quantity.String()` for a value in a format (`CanonicalizeBytes`)."""
     amount = _round_nano(Fraction(f))
     if amount == 0:

@@ -9,9 +9,10 @@ Objects are expected to be defaulted first (`defaults.apply_defaults`), as
 upstream always defaults before it validates: a Pod without
 `restartPolicy`, for instance, fails here just as an undefaulted internal Pod
 fails upstream. The API server also does, before calling this, what its
-generic REST layer does: fill `metadata.namespace` from the URL for
-namespaced kinds and clear it for cluster-scoped ones, and copy the stored
-`resourceVersion` into an unconditional update.
+generic REST layer does: generate the name from `generateName`, fill
+`metadata.namespace` from the URL for namespaced kinds and clear it for
+cluster-scoped ones; on update, call `defaults.prepare_update(new, old)` and
+copy the stored `resourceVersion` into an unconditional update.
 
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_service`,

@@ -144,8 +144,12 @@ def _template_for_replica_set(spec: Obj, path: str, owner: str) -> Errs:
             )
         )
     if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(path, "spec", "activeDeadlineSeconds"),
-                              f"activeDeadlineSeconds in {owner} is not Supported"))  # fmt: skip
+        errs.append(
+            forbidden(
+                child(path, "spec", "activeDeadlineSeconds"),
+                f"activeDeadlineSeconds in {owner} is not Supported",
+            )
+        )
     return errs
 
 
@@ -280,8 +284,13 @@ def _stateful_set_spec(spec: Obj, path: str) -> Errs:
         errs.append(required(child(path, "updateStrategy"), ""))
     elif kind == "OnDelete":
         if strategy.get("rollingUpdate") is not None:
-            errs.append(invalid(child(path, "updateStrategy", "rollingUpdate"), strategy["rollingUpdate"],
-                                "only allowed for updateStrategy 'RollingUpdate'"))  # fmt: skip
+            errs.append(
+                invalid(
+                    child(path, "updateStrategy", "rollingUpdate"),
+                    strategy["rollingUpdate"],
+                    "only allowed for updateStrategy 'RollingUpdate'",
+                )
+            )
     elif kind == "RollingUpdate":
         if isinstance(strategy.get("rollingUpdate"), dict):
             errs += _rolling_update_stateful_set(
@@ -293,8 +302,10 @@ def _stateful_set_spec(spec: Obj, path: str) -> Errs:
                 child(path, "updateStrategy"), strategy, "must be 'RollingUpdate' or 'OnDelete'"
             )
         )
-    errs += _retention_policy(spec.get("persistentVolumeClaimRetentionPolicy"),
-                              child(path, "persistentVolumeClaimRetentionPolicy"))  # fmt: skip
+    errs += _retention_policy(
+        spec.get("persistentVolumeClaimRetentionPolicy"),
+        child(path, "persistentVolumeClaimRetentionPolicy"),
+    )
     errs += nonnegative(_i(spec, "replicas"), child(path, "replicas"))
     errs += nonnegative(_i(spec, "minReadySeconds"), child(path, "minReadySeconds"))
     if isinstance(spec.get("ordinals"), dict):
@@ -322,8 +333,12 @@ def _stateful_set_spec(spec: Obj, path: str) -> Errs:
             )
         )
     if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(tpath, "spec", "activeDeadlineSeconds"),
-                              "activeDeadlineSeconds in StatefulSet is not Supported"))  # fmt: skip
+        errs.append(
+            forbidden(
+                child(tpath, "spec", "activeDeadlineSeconds"),
+                "activeDeadlineSeconds in StatefulSet is not Supported",
+            )
+        )
     return errs
 
 
@@ -352,7 +367,12 @@ def validate_stateful_set_update(new: Obj, old: Obj) -> Errs:
         else:
             new_spec.pop(field_name, None)
     if not semantic_equal(new_spec, old_spec):
-        errs.append(forbidden("spec", "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
-                              "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
-                              "'minReadySeconds' are forbidden"))  # fmt: skip
+        errs.append(
+            forbidden(
+                "spec",
+                "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                "'minReadySeconds' are forbidden",
+            )
+        )
     return errs

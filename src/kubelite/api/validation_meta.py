@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -468,3 +469,20 @@ def port_num_or_name(port: Any, path: str) -> Errs:
     if isinstance(port, str):
         return [invalid(path, port, m) for m in names.is_valid_port_name(port)]
     return [FieldError("InternalError", path, f"unknown type: {type(port).__name__}")]
+
+
+def pull_policy(policy: str, path: str) -> Errs:
+    """validatePullPolicy (containers and image volumes)."""
+    if policy in ("Always", "IfNotPresent", "Never"):
+        return []
+    if policy == "":
+        return [required(path, "")]
+    return [not_supported(path, policy, ["Always", "IfNotPresent", "Never"])]
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """The PodValidationOptions kubelite varies; the rest are fixed (see validation_pod)."""
+
+    resource_is_pod: bool = False
+    relaxed_env_names: bool = True  # RelaxedEnvironmentVariableValidation, on by default

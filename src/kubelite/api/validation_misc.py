@@ -9,6 +9,7 @@ from typing import Any
 
 from kubelite.api import names
 from kubelite.api.fielderrors import FieldError
+from kubelite.api.validation_containers import validate_quantity_value
 from kubelite.api.validation_meta import (
     Errs,
     Obj,
@@ -33,7 +34,7 @@ from kubelite.api.validation_meta import (
     validate_object_meta,
     validate_object_meta_update,
 )
-from kubelite.api.validation_pod import validate_preemption_policy, validate_quantity_value
+from kubelite.api.validation_pod import validate_preemption_policy
 
 MAX_SECRET_SIZE = 1 * 1024 * 1024  # also the ConfigMap limit
 
@@ -410,9 +411,21 @@ def validate_event_update(new: Obj, old: Obj) -> Errs:
     errs = _legacy_event(v) + validate_object_meta_update(new, old)
     if not semantic_equal(v.get("series"), ov.get("series")):
         errs += _event_series(v)
-    for field_name in ("involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
-                       "count", "reason", "type", "eventTime", "action", "reportingController",
-                       "reportingInstance"):  # fmt: skip
+    for field_name in (
+        "involvedObject",
+        "reason",
+        "message",
+        "source",
+        "firstTimestamp",
+        "lastTimestamp",
+        "count",
+        "reason",
+        "type",
+        "eventTime",
+        "action",
+        "reportingController",
+        "reportingInstance",
+    ):
         errs += immutable(v.get(field_name), ov.get(field_name), field_name)
     errs += immutable(new.get("related"), old.get("related"), "related")
     return errs
@@ -443,8 +456,13 @@ def validate_priority_class(pc: Obj) -> Errs:
     if name.startswith("system-"):
         problem = _known_system_class(name, value, pc.get("globalDefault") is True)
         if problem:
-            errs.append(forbidden("metadata.name", "priority class names with 'system-' prefix are reserved "
-                                  f"for system use only. error: {problem}"))  # fmt: skip
+            errs.append(
+                forbidden(
+                    "metadata.name",
+                    "priority class names with 'system-' prefix are reserved "
+                    f"for system use only. error: {problem}",
+                )
+            )
     elif value > HIGHEST_USER_DEFINABLE_PRIORITY:
         errs.append(
             forbidden(

@@ -179,18 +179,34 @@ def _cluster_ips_related(spec: Obj) -> Errs:
             parsed = names.parse_ip(ip)
             is_v6 = parsed is not None and parsed.version == 6
             if families[i] == "IPv4" and is_v6:
-                errs.append(invalid(idx("spec.clusterIPs", i), ip,
-                                    f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))  # fmt: skip
+                errs.append(
+                    invalid(
+                        idx("spec.clusterIPs", i),
+                        ip,
+                        f"expected an IPv4 value as indicated by `ipFamilies[{i}]`",
+                    )
+                )
             if families[i] == "IPv6" and not is_v6:
-                errs.append(invalid(idx("spec.clusterIPs", i), ip,
-                                    f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))  # fmt: skip
+                errs.append(
+                    invalid(
+                        idx("spec.clusterIPs", i),
+                        ip,
+                        f"expected an IPv6 value as indicated by `ipFamilies[{i}]`",
+                    )
+                )
     return errs
 
 
 def _go_service_port(protocol: str, port: int, node_port: int = 0) -> dict[str, Any]:
     """core.ServicePort as Go marshals the untagged internal struct."""
-    return {"Name": "", "Protocol": protocol, "AppProtocol": None, "Port": port,
-            "TargetPort": 0, "NodePort": node_port}  # fmt: skip
+    return {
+        "Name": "",
+        "Protocol": protocol,
+        "AppProtocol": None,
+        "Port": port,
+        "TargetPort": 0,
+        "NodePort": node_port,
+    }
 
 
 def _validate_service_spec(svc: Obj) -> Errs:
@@ -202,8 +218,13 @@ def _validate_service_spec(svc: Obj) -> Errs:
     if not ports and not headless and kind != "ExternalName":
         errs.append(required("spec.ports", ""))
     if kind in ("LoadBalancer", "NodePort") and headless:
-        errs.append(invalid("spec.clusterIPs[0]", _l(spec, "clusterIPs")[0],
-                            f"may not be set to 'None' for {kind} services"))  # fmt: skip
+        errs.append(
+            invalid(
+                "spec.clusterIPs[0]",
+                _l(spec, "clusterIPs")[0],
+                f"may not be set to 'None' for {kind} services",
+            )
+        )
     elif kind == "ExternalName":
         if _l(spec, "clusterIPs"):
             errs.append(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
@@ -355,8 +376,13 @@ def _traffic_policies(spec: Obj) -> Errs:
     hcnp = _i(spec, "healthCheckNodePort")
     if not _needs_health_check(spec):
         if hcnp:
-            errs.append(invalid("spec.healthCheckNodePort", hcnp,
-                                "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))  # fmt: skip
+            errs.append(
+                invalid(
+                    "spec.healthCheckNodePort",
+                    hcnp,
+                    "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+                )
+            )
     elif not hcnp:
         errs.append(required("spec.healthCheckNodePort", ""))
     else:
@@ -387,8 +413,13 @@ def _node_port_allocation(
     for i, sp in enumerate(_dl(spec, "ports")):
         np = _i(sp, "nodePort")
         if np and np not in kept and not lo <= np <= hi:
-            return [invalid(child(idx("spec.ports", i), "nodePort"), np,
-                            f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")]  # fmt: skip
+            return [
+                invalid(
+                    child(idx("spec.ports", i), "nodePort"),
+                    np,
+                    f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}",
+                )
+            ]
     return []
 
 
@@ -415,8 +446,13 @@ def _validate_service(svc: Obj) -> Errs:
         "service.kubernetes.io/topology-mode",
     )
     if hints in annotations and mode in annotations and annotations[hints] != annotations[mode]:
-        errs.append(invalid(key("metadata.annotations", mode), annotations[mode],
-                            f"must match annotations[{hints}] when both are specified"))  # fmt: skip
+        errs.append(
+            invalid(
+                key("metadata.annotations", mode),
+                annotations[mode],
+                f"must match annotations[{hints}] when both are specified",
+            )
+        )
     return errs + _validate_service_spec(svc)
 
 
@@ -483,8 +519,13 @@ def _upgrade_downgrade_cluster_ips(old_spec: Obj, spec: Obj) -> Errs:
         if old_ips and ips and ips[0] != old_ips[0]:
             errs.append(invalid("spec.clusterIPs[0]", ips, "may not change once set"))
         if len(ips) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"),
-                                "must be set to 'SingleStack' when releasing the secondary clusterIP"))  # fmt: skip
+            errs.append(
+                invalid(
+                    "spec.ipFamilyPolicy",
+                    spec.get("ipFamilyPolicy"),
+                    "must be set to 'SingleStack' when releasing the secondary clusterIP",
+                )
+            )
     elif old_ips and ips[0] != old_ips[0]:
         errs.append(invalid("spec.clusterIPs[0]", ips, "may not change once set"))
     return errs
@@ -509,8 +550,13 @@ def _upgrade_downgrade_families(old_spec: Obj, spec: Obj) -> Errs:
                 invalid("spec.ipFamilies[0]", _l(spec, "clusterIPs"), "may not change once set")
             )
         if len(new_f) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"),
-                                "must be set to 'SingleStack' when releasing the secondary ipFamily"))  # fmt: skip
+            errs.append(
+                invalid(
+                    "spec.ipFamilyPolicy",
+                    spec.get("ipFamilyPolicy"),
+                    "must be set to 'SingleStack' when releasing the secondary ipFamily",
+                )
+            )
     elif old_f and new_f and new_f[0] != old_f[0]:
         errs.append(
             invalid("spec.ipFamilies[0]", _l(spec, "clusterIPs"), "may not change once set")
@@ -551,8 +597,10 @@ def _endpoint_address(addr: Obj, path: str, strict: bool) -> Errs:
     if _s(addr, "hostname"):
         errs += dns1123_label(_s(addr, "hostname"), child(path, "hostname"))
     if addr.get("nodeName") is not None:
-        errs += [invalid(child(path, "nodeName"), _s(addr, "nodeName"), m)
-                 for m in names.name_is_dns_subdomain(_s(addr, "nodeName"))]  # fmt: skip
+        errs += [
+            invalid(child(path, "nodeName"), _s(addr, "nodeName"), m)
+            for m in names.name_is_dns_subdomain(_s(addr, "nodeName"))
+        ]
     return errs + non_special_ip(ip, child(path, "ip"), allow_loopback=not strict)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import math
 import posixpath
+from fractions import Fraction
 from typing import Any
 
 from kubelite.api import names
+from kubelite.api.validation_containers import validate_quantity_value
 from kubelite.api.validation_meta import (
     BadQuantity,
     Errs,
@@ -17,6 +19,7 @@ from kubelite.api.validation_meta import (
     _l,
     _s,
     child,
+    duplicate,
     forbidden,
     immutable,
     invalid,
@@ -27,11 +30,12 @@ from kubelite.api.validation_meta import (
     required,
     semantic_equal,
     too_long,
+    validate_label_name,
     validate_label_selector,
     validate_object_meta,
     validate_object_meta_update,
 )
-from kubelite.api.validation_pod import spec_diff, validate_node_selector, validate_quantity_value
+from kubelite.api.validation_pod import spec_diff, validate_node_selector
 
 _ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
 _VOLUME_MODES = ["Block", "Filesystem"]
@@ -123,7 +127,7 @@ def _pv_source(spec: Obj, json_key: str, path: str, node_affinity_set: bool) -> 
             errs.append(required("spec.nodeAffinity", "Local volume requires node affinity"))
         return errs
     if json_key == "csi":
-        from kubelite.api.validation_pod import _csi_driver_name
+        from kubelite.api.validation_volumes import _csi_driver_name
 
         errs = _csi_driver_name(_s(src, "driver"), child(path, "driver"))
         if not _s(src, "volumeHandle"):
@@ -202,8 +206,10 @@ def validate_pv_spec(spec: Obj, path: str = "spec") -> Errs:
             )
         )
     if _s(spec, "storageClassName"):
-        errs += [invalid(child(path, "storageClassName"), _s(spec, "storageClassName"), m)
-                 for m in names.name_is_dns_subdomain(_s(spec, "storageClassName"))]  # fmt: skip
+        errs += [
+            invalid(child(path, "storageClassName"), _s(spec, "storageClassName"), m)
+            for m in names.name_is_dns_subdomain(_s(spec, "storageClassName"))
+        ]
     if spec.get("volumeMode") is not None and spec["volumeMode"] not in _VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), spec["volumeMode"], _VOLUME_MODES))
     return errs
@@ -227,16 +233,26 @@ def validate_pv_update(new: Obj, old: Obj) -> Errs:
     ):
         new_src["csi"] = {k: v for k, v in new_csi.items() if k != "controllerExpandSecretRef"}
     if not semantic_equal(new_src, old_src):
-        errs.append(forbidden("spec.persistentvolumesource", "spec.persistentvolumesource is immutable after creation\n"
-                              + spec_diff(old_src, new_src, "core.PersistentVolumeSource")))  # fmt: skip
+        errs.append(
+            forbidden(
+                "spec.persistentvolumesource",
+                "spec.persistentvolumesource is immutable after creation\n"
+                + spec_diff(old_src, new_src, "core.PersistentVolumeSource"),
+            )
+        )
     errs += immutable(
         spec.get("volumeMode"), old_spec.get("volumeMode"), "volumeMode"
     )  # sic: upstream path
     if old_spec.get("nodeAffinity") is not None and not semantic_equal(
         spec.get("nodeAffinity"), old_spec.get("nodeAffinity")
     ):
-        errs.append(invalid("nodeAffinity", spec.get("nodeAffinity"),
-                            "field is immutable, except for updating from beta label to GA"))  # fmt: skip
+        errs.append(
+            invalid(
+                "nodeAffinity",
+                spec.get("nodeAffinity"),
+                "field is immutable, except for updating from beta label to GA",
+            )
+        )
     return errs
 
 
@@ -262,8 +278,10 @@ def validate_pvc_spec(spec: Obj, path: str) -> Errs:
         elif parsed is not None:
             errs += validate_quantity_value("storage", requests["storage"], spath)[1]
     if _s(spec, "storageClassName"):
-        errs += [invalid(child(path, "storageClassName"), _s(spec, "storageClassName"), m)
-                 for m in names.name_is_dns_subdomain(_s(spec, "storageClassName"))]  # fmt: skip
+        errs += [
+            invalid(child(path, "storageClassName"), _s(spec, "storageClassName"), m)
+            for m in names.name_is_dns_subdomain(_s(spec, "storageClassName"))
+        ]
     if spec.get("volumeMode") is not None and spec["volumeMode"] not in _VOLUME_MODES:
         errs.append(not_supported(child(path, "volumeMode"), spec["volumeMode"], _VOLUME_MODES))
     for field_name in ("dataSource", "dataSourceRef"):
@@ -332,9 +350,14 @@ def validate_pvc_update(new: Obj, old: Obj) -> Errs:
     if bound and new_clone.get("volumeAttributesClassName") is not None:
         new_clone["volumeAttributesClassName"] = old_clone.get("volumeAttributesClassName")
     if not semantic_equal(new_clone, old_clone):
-        errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
-                              "volumeAttributesClassName for bound claims\n"
-                              + spec_diff(old_clone, new_clone, "core.PersistentVolumeClaimSpec")))  # fmt: skip
+        errs.append(
+            forbidden(
+                "spec",
+                "spec is immutable after creation except resources.requests and "
+                "volumeAttributesClassName for bound claims\n"
+                + spec_diff(old_clone, new_clone, "core.PersistentVolumeClaimSpec"),
+            )
+        )
     new_size, old_size = _storage(spec), _storage(old_spec)
     if new_size is not None and old_size is not None and new_size < old_size:
         # RecoverVolumeExpansionFailure (on by default): may shrink back down
@@ -342,7 +365,7 @@ def validate_pvc_update(new: Obj, old: Obj) -> Errs:
         try:
             status_size = parse_quantity(_d(_d(new, "status"), "capacity").get("storage", "0"))
         except BadQuantity:
-            status_size = 0
+            status_size = Fraction(0)
         if new_size <= status_size:
             errs.append(
                 forbidden(
@@ -384,15 +407,36 @@ def validate_storage_class(sc: Obj) -> Errs:
         errs.append(required("volumeBindingMode", ""))
     elif mode not in ("Immediate", "WaitForFirstConsumer"):
         errs.append(not_supported("volumeBindingMode", mode, ["Immediate", "WaitForFirstConsumer"]))
-    for i, term in enumerate(_dl(sc, "allowedTopologies")):
+    return errs + _allowed_topologies(_dl(sc, "allowedTopologies"))
+
+
+def _allowed_topologies(terms: list[Obj]) -> Errs:
+    """validateAllowedTopologies / ValidateTopologySelectorTerm."""
+    errs: Errs = []
+    seen_terms: list[dict[str, frozenset[Any]]] = []
+    for i, term in enumerate(terms):
         tpath = f"allowedTopologies[{i}]"
-        if not _l(term, "matchLabelExpressions"):
-            errs.append(required(tpath, "must have at least one label expression"))
+        exprs: dict[str, frozenset[Any]] = {}
+        for j, req in enumerate(_dl(term, "matchLabelExpressions")):
+            rpath = f"{tpath}.matchLabelExpressions[{j}]"
+            values = _l(req, "values")
+            if not values:
+                errs.append(required(f"{rpath}.values", ""))
+            for k, v in enumerate(values):
+                if v in values[:k]:
+                    errs.append(duplicate(f"{rpath}.values[{k}]", v))
+            errs += validate_label_name(_s(req, "key"), f"{rpath}.key")
+            if _s(req, "key") in exprs:
+                errs.append(duplicate(f"{rpath}.key", _s(req, "key")))
+            exprs[_s(req, "key")] = frozenset(v for v in values if isinstance(v, str))
+        if exprs in seen_terms:
+            errs.append(duplicate(f"{tpath}.matchLabelExpressions", ""))
+        seen_terms.append(exprs)
     return errs
 
 
 def validate_storage_class_update(new: Obj, old: Obj) -> Errs:
-    errs = validate_object_meta_update(new, old)
+    errs = validate_storage_class(new) + validate_object_meta_update(new, old)
     if not semantic_equal(new.get("parameters"), old.get("parameters")):
         errs.append(forbidden("parameters", "updates to parameters are forbidden."))
     if _s(new, "provisioner") != _s(old, "provisioner"):
@@ -402,4 +446,4 @@ def validate_storage_class_update(new: Obj, old: Obj) -> Errs:
     errs += immutable(
         new.get("volumeBindingMode"), old.get("volumeBindingMode"), "volumeBindingMode"
     )
-    return errs + validate_storage_class(new)
+    return errs

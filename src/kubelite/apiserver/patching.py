@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request
 
 
+MAX_JSON_PATCH_OPERATIONS = 10_000  # kube-apiserver's limit
+
+
 class CreatedKV(KV):
     """A KV that came from an apply which created the object (answers 201)."""
 
@@ -67,13 +70,17 @@ def _mutator(kind: str, patch: Any, rt: ResourceType):  # type: ignore[no-untype
                 "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
             )
 
+        if len(patch) > MAX_JSON_PATCH_OPERATIONS:
+            raise errors.RequestEntityTooLarge(
+                "The allowed number of operations in a JSON patch is "
+                f"{MAX_JSON_PATCH_OPERATIONS}, got {len(patch)}"
+            )
+
         def do_json_patch(obj: dict[str, Any]) -> dict[str, Any]:
             try:
                 return json_patch(obj, patch)
             except ValueError as exc:
-                raise errors.Invalid(
-                    f"the server rejected our request due to an error in our request: {exc}"
-                ) from exc
+                raise errors.Invalid(str(exc)) from exc
 
         return do_json_patch
     if not isinstance(patch, dict):

@@ -96,7 +96,7 @@ class Selectors:
         try:
             labels = parse_label_selector(label) if label else None
         except ValueError as exc:
-            raise errors.BadRequest(f"unable to parse requirement: {exc}") from exc
+            raise errors.BadRequest(str(exc)) from exc
         fields = None
         if field:
             supported = _BASE_FIELDS | FIELD_SELECTORS.get(rt.kind, frozenset())

@@ -182,47 +182,33 @@ async def _bind(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, nam
 
 
 def bind_pod(storage: Any, ns: str | None, name: str, node: str) -> Any:
-    """Assign a pod to a node once, with the PodScheduled condition, as upstream's assignPod."""
+    """Assign a pod to a node once, with PodScheduled=True, in one write (upstream's assignPod).
+
+    Binding is the one writer allowed to set `spec.nodeName`, so it writes the
+    store directly rather than through the update path's immutability checks.
+    """
+    from kubelite.store import Conflict as StoreConflict
+
     rt = storage.registry.by_kind("v1", "Pod")
     now = m.now_rfc3339(storage.clock())
-
-    def assign(pod: dict[str, Any]) -> dict[str, Any]:
-        spec = pod.setdefault("spec", {})
-        if pod["metadata"].get("deletionTimestamp"):
-            raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-        if spec.get("nodeName"):
-            raise errors.Conflict(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
-        spec["nodeName"] = node
-        return pod
-
-    def condition(pod: dict[str, Any]) -> dict[str, Any]:
-        status = pod.setdefault("status", {})
-        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        conditions.append(
-            {
-                "type": "PodScheduled",
-                "status": "True",
-                "lastProbeTime": None,
-                "lastTransitionTime": now,
-            }
-        )
-        status["conditions"] = conditions
-        return pod
-
-    _bypass_spec_immutability(storage, rt, ns, name, assign)
-    return storage.replace_with(rt, ns, name, condition, subresource="status")
-
-
-def _bypass_spec_immutability(
-    storage: Any, rt: ResourceType, ns: str | None, name: str, fn: Any
-) -> None:
-    """Binding is the one writer allowed to set spec.nodeName: write it directly."""
     current = storage.get(rt, ns, name)
-    obj = fn(orjson.loads(current.value))
+    pod = orjson.loads(current.value)
+    spec = pod.setdefault("spec", {})
+    if pod["metadata"].get("deletionTimestamp"):
+        raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+    if spec.get("nodeName"):
+        raise errors.Conflict(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+    spec["nodeName"] = node
+    status = pod.setdefault("status", {})
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+    conditions.append(
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+    )
+    status["conditions"] = conditions
     try:
-        storage.store.update(current.key, obj, expected_revision=current.revision)
-    except Exception as exc:  # store conflict
-        raise errors.Conflict.stale(rt.plural, rt.group, name) from exc
+        return storage.store.update(current.key, pod, expected_revision=current.revision)
+    except StoreConflict:
+        raise errors.Conflict.stale(rt.plural, rt.group, name) from None
 
 
 # ---- log ---------------------------------------------------------------------

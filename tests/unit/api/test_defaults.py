@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubelite.api.defaults import apply_defaults, apply_priority_class, image_tag
+from kubelite.api.defaults import apply_defaults, apply_priority_class, image_tag, prepare_update
 
 SEED = Path(__file__).resolve().parents[4] / "shared" / "seed" / "deployment.yaml"
 # The same document, for checkouts that do not have shared/ beside them.
@@ -166,7 +166,10 @@ def test_container_ports_protocol_and_env_field_ref():
     )
     c = container(apply_defaults(pod))
     assert [p["protocol"] for p in c["ports"]] == ["TCP", "UDP"]
-    assert c["env"][0]["valueFrom"]["fieldRef"] == {"fieldPath": "metadata.name", "apiVersion": "v1"}
+    assert c["env"][0]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.name",
+        "apiVersion": "v1",
+    }
 
 
 @pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe", "startupProbe"])
@@ -182,7 +185,12 @@ def test_probe_defaults(probe):
 
 
 def test_probe_values_kept():
-    probe = {"exec": {"command": ["true"]}, "timeoutSeconds": 5, "periodSeconds": 2, "failureThreshold": 9}
+    probe = {
+        "exec": {"command": ["true"]},
+        "timeoutSeconds": 5,
+        "periodSeconds": 2,
+        "failureThreshold": 9,
+    }
     pod = make_pod(containers=[{"name": "c", "image": "x:1", "livenessProbe": dict(probe)}])
     out = container(apply_defaults(pod))["livenessProbe"]
     assert out == {**probe, "successThreshold": 1}
@@ -223,11 +231,21 @@ def test_lifecycle_http_get_defaults():
             id="hostPath",
         ),
         pytest.param(
-            {"name": "v", "downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
             {
                 "name": "v",
                 "downwardAPI": {
-                    "items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name", "apiVersion": "v1"}}],
+                    "items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]
+                },
+            },
+            {
+                "name": "v",
+                "downwardAPI": {
+                    "items": [
+                        {
+                            "path": "n",
+                            "fieldRef": {"fieldPath": "metadata.name", "apiVersion": "v1"},
+                        }
+                    ],
                     "defaultMode": 420,
                 },
             },
@@ -254,11 +272,17 @@ def test_volume_defaults(volume, expected):
 def test_pod_requests_default_from_limits():
     res = {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "100m"}}
     pod = make_pod(containers=[{"name": "c", "image": "x:1", "resources": res}])
-    assert container(apply_defaults(pod))["resources"]["requests"] == {"cpu": "100m", "memory": "64Mi"}
+    assert container(apply_defaults(pod))["resources"]["requests"] == {
+        "cpu": "100m",
+        "memory": "64Mi",
+    }
 
 
 def test_pod_host_network_defaults_host_ports():
-    pod = make_pod(hostNetwork=True, containers=[{"name": "c", "image": "x:1", "ports": [{"containerPort": 8080}]}])
+    pod = make_pod(
+        hostNetwork=True,
+        containers=[{"name": "c", "image": "x:1", "ports": [{"containerPort": 8080}]}],
+    )
     assert container(apply_defaults(pod))["ports"][0]["hostPort"] == 8080
 
 
@@ -283,7 +307,12 @@ def test_pod_values_never_overwritten():
             }
         ],
     }
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": copy.deepcopy(spec)}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": copy.deepcopy(spec),
+    }
     out = apply_defaults(pod)["spec"]
     out_container = out["containers"][0]
     for k, v in spec.items():
@@ -318,7 +347,12 @@ def make_template() -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet", "StatefulSet"])
 def test_template_gets_pod_spec_defaults_but_not_pod_only_ones(kind):
-    obj = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "w"}, "spec": {"template": make_template()}}
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "w"},
+        "spec": {"template": make_template()},
+    }
     spec = apply_defaults(obj)["spec"]["template"]["spec"]
     assert spec["restartPolicy"] == "Always"
     assert spec["terminationGracePeriodSeconds"] == 30
@@ -333,13 +367,20 @@ def test_deployment_defaults():
     d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}
     spec = apply_defaults(d)["spec"]
     assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
     assert spec["revisionHistoryLimit"] == 10
     assert spec["progressDeadlineSeconds"] == 600
 
 
 def test_deployment_recreate_gets_no_rolling_update():
-    d = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"strategy": {"type": "Recreate"}, "replicas": 0}}
+    d = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {"strategy": {"type": "Recreate"}, "replicas": 0},
+    }
     spec = apply_defaults(d)["spec"]
     assert spec["strategy"] == {"type": "Recreate"}
     assert spec["replicas"] == 0
@@ -359,7 +400,10 @@ def test_stateful_set_defaults():
             "volumeClaimTemplates": [
                 {
                     "metadata": {"name": "data"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
                 }
             ]
         },
@@ -369,7 +413,10 @@ def test_stateful_set_defaults():
     assert spec["podManagementPolicy"] == "OrderedReady"
     assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
     assert spec["revisionHistoryLimit"] == 10
-    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
     assert spec["volumeClaimTemplates"][0] == {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -384,7 +431,11 @@ def test_stateful_set_defaults():
 
 
 def test_stateful_set_on_delete_strategy_untouched():
-    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"updateStrategy": {"type": "OnDelete"}}}
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "spec": {"updateStrategy": {"type": "OnDelete"}},
+    }
     assert apply_defaults(sts)["spec"]["updateStrategy"] == {"type": "OnDelete"}
 
 
@@ -423,7 +474,9 @@ def test_service_external_traffic_policy(kind):
 
 
 def test_service_external_name_gets_no_ip_fields():
-    spec = apply_defaults(make_service(type="ExternalName", externalName="example.com", ports=[]))["spec"]
+    spec = apply_defaults(make_service(type="ExternalName", externalName="example.com", ports=[]))[
+        "spec"
+    ]
     assert "ipFamilies" not in spec
     assert "ipFamilyPolicy" not in spec
     assert "internalTrafficPolicy" not in spec
@@ -529,3 +582,57 @@ def test_set_values_kept(obj):
 def test_kinds_without_defaults_are_untouched(obj):
     before = copy.deepcopy(obj)
     assert apply_defaults(obj) == before
+
+
+def test_secret_string_data_merged_into_data():
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "data": {"a": "eA==", "b": "eA=="},
+        "stringData": {"b": "hunter2", "c": "x"},
+    }
+    out = apply_defaults(secret)
+    assert "stringData" not in out
+    assert out["data"] == {"a": "eA==", "b": "aHVudGVyMg==", "c": "eA=="}
+
+
+# --- prepare_update: what the API server copies from the stored object ---
+
+
+def test_prepare_update_keeps_server_owned_metadata():
+    old = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "c", "uid": "u1", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 3}}  # fmt: skip
+    new = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "creationTimestamp": "2030-01-01T00:00:00Z"},
+    }
+    meta = prepare_update(new, old)["metadata"]
+    assert meta == {
+        "name": "c",
+        "uid": "u1",
+        "creationTimestamp": "2024-01-01T00:00:00Z",
+        "generation": 3,
+    }
+
+
+def test_prepare_update_service_keeps_allocations():
+    old = apply_defaults(make_service(type="NodePort"))
+    old["spec"].update(clusterIP="127.96.0.7", clusterIPs=["127.96.0.7"])
+    old["spec"]["ports"][0]["nodePort"] = 30007
+    new = make_service(type="NodePort")
+    spec = prepare_update(apply_defaults(new), old)["spec"]
+    assert spec["clusterIP"] == "127.96.0.7"
+    assert spec["clusterIPs"] == ["127.96.0.7"]
+    assert spec["ports"][0]["nodePort"] == 30007
+
+
+def test_prepare_update_namespace_keeps_finalizers():
+    old = apply_defaults({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})
+    new = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "n"},
+        "spec": {"finalizers": []},
+    }
+    assert prepare_update(new, old)["spec"]["finalizers"] == ["kubernetes"]

@@ -35,7 +35,10 @@ LABEL_VALUE_MSG = (
 
 def test_regex_error_joins_examples_like_go():
     # Go: "(e.g. 'a' or 'b', regex used ...)"
-    assert names.regex_error("m", "f", "a", "b") == "m (e.g. 'a' or 'b', regex used for validation is 'f')"
+    assert (
+        names.regex_error("m", "f", "a", "b")
+        == "m (e.g. 'a' or 'b', regex used for validation is 'f')"
+    )
     assert names.regex_error("m", "f") == "m (regex used for validation is 'f')"
 
 
@@ -152,8 +155,14 @@ def test_service_name_message_is_dns1035():
     [
         pytest.param("http", [], id="valid"),
         pytest.param("a" * 16, ["must be no more than 15 characters"], id="too-long"),
-        pytest.param("HTTP", ["must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
-                              "must contain at least one letter (a-z)"], id="upper"),  # fmt: skip
+        pytest.param(
+            "HTTP",
+            [
+                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                "must contain at least one letter (a-z)",
+            ],
+            id="upper",
+        ),  # fmt: skip
         pytest.param("80", ["must contain at least one letter (a-z)"], id="digits"),
         pytest.param("a--b", ["must not contain consecutive hyphens"], id="double-hyphen"),
         pytest.param("-ab", ["must not begin or end with a hyphen"], id="leading-hyphen"),
@@ -206,9 +215,13 @@ def test_env_var_names_relaxed_and_strict():
     [
         pytest.param("10.0.0.1", [], id="v4"),
         pytest.param("2001:db8::1", [], id="v6"),
-        pytest.param("nope", ["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"], id="bad"),
+        pytest.param(
+            "nope", ["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"], id="bad"
+        ),
         pytest.param("010.0.0.1", ["must not have leading 0s"], id="leading-zero"),
-        pytest.param("2001:DB8::1", ['must be in canonical form ("2001:db8::1")'], id="non-canonical"),
+        pytest.param(
+            "2001:DB8::1", ['must be in canonical form ("2001:db8::1")'], id="non-canonical"
+        ),
     ],
 )
 def test_ip_errors(value, expected):
