@@ -74,6 +74,10 @@ FIELD_SELECTORS: dict[str, frozenset[str]] = {
 }
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
+# Kinds whose status writes may also change annotations (upstream's status
+# strategies for these keep everything but spec and labels).
+_STATUS_WRITES_ANNOTATIONS = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
+
 # Kinds whose DELETE answers with the object rather than a Status, as upstream.
 _RETURN_DELETED = frozenset({"Pod", "Service", "Namespace", "Node"})
 
@@ -541,6 +545,8 @@ def _merge_for_subresource(
         new = orjson.loads(orjson.dumps(old))
         new["status"] = obj.get("status", {})
         md = obj.get("metadata") or {}
+        if rt.kind in _STATUS_WRITES_ANNOTATIONS and "annotations" in md:
+            new["metadata"]["annotations"] = md["annotations"]
         if "resourceVersion" in md:
             new["metadata"]["resourceVersion"] = md["resourceVersion"]
         return new

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def components(cluster: Cluster) -> list[Component]:
-    from kubelite.controllers.namespace import NamespaceController
+    from kubelite.controllers import controllers
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector
 
@@ -25,6 +25,6 @@ def components(cluster: Cluster) -> list[Component]:
             zipkin_port=0 if pick else 9411,
             otlp_port=0 if pick else 4318,
         ),
-        NamespaceController(),
+        *controllers(cluster.dir.root),
         SchedulerComponent(config_file=cluster.options.scheduler_config),
     ]

@@ -1,0 +1,47 @@
+"""kubelite's controllers: the kube-controller-manager role.
+
+`controllers(data_dir)` is what `kubelite up` starts: one
+`ControllerManager` running every controller over shared informers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubelite.controllers.controller import Controller, ControllerManager
+from kubelite.controllers.deployment import DeploymentController
+from kubelite.controllers.garbagecollector import GarbageCollector
+from kubelite.controllers.informer import Handlers, Informer, InformerFactory
+from kubelite.controllers.namespace import NamespaceController
+from kubelite.controllers.replicaset import ReplicaSetController
+from kubelite.controllers.statefulset import StatefulSetController
+
+
+def all_controllers(data_dir: Path) -> list[Controller]:
+    return [
+        NamespaceController(),
+        GarbageCollector(),
+        ReplicaSetController(),
+        DeploymentController(),
+        StatefulSetController(),
+    ]
+
+
+def controllers(data_dir: Path) -> list[ControllerManager]:
+    """The Components `kubelite up` runs for the controllers."""
+    return [ControllerManager(all_controllers(data_dir))]
+
+
+__all__ = [
+    "Controller",
+    "ControllerManager",
+    "DeploymentController",
+    "GarbageCollector",
+    "Handlers",
+    "Informer",
+    "InformerFactory",
+    "NamespaceController",
+    "ReplicaSetController",
+    "StatefulSetController",
+    "controllers",
+]
