@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = REGISTRY.by_kind("v1", "Namespace")
 PRIORITY_CLASS = REGISTRY.by_kind("scheduling.k8s.io/v1", "PriorityClass")
+STORAGE_CLASS = REGISTRY.by_kind("storage.k8s.io/v1", "StorageClass")
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SYSTEM_PRIORITY_CLASSES = {
     "system-cluster-critical": 2000000000,
@@ -115,5 +117,27 @@ class Priority:
         return None, None
 
 
+class DefaultStorageClass:
+    """A claim that names no class gets the default one, as upstream's plugin does."""
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        if attrs.operation != "CREATE" or attrs.resource.kind != "PersistentVolumeClaim":
+            return
+        spec = (obj or {}).setdefault("spec", {})
+        if "storageClassName" in spec and spec["storageClassName"] is not None:
+            return
+        assert STORAGE_CLASS is not None
+        items, _, _ = storage.store.list(STORAGE_CLASS.prefix())
+        defaults = [
+            kv.obj()
+            for kv in items
+            if (kv.obj()["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION)
+            == "true"
+        ]
+        if defaults:
+            newest = max(defaults, key=lambda sc: sc["metadata"].get("creationTimestamp", ""))
+            spec["storageClassName"] = newest["metadata"]["name"]
+
+
 def default_plugins() -> list[AdmissionPlugin]:
-    return [NamespaceLifecycle(), Priority()]
+    return [NamespaceLifecycle(), Priority(), DefaultStorageClass()]

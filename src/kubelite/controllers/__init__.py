@@ -15,6 +15,7 @@ from kubelite.controllers.informer import Handlers, Informer, InformerFactory
 from kubelite.controllers.namespace import NamespaceController
 from kubelite.controllers.replicaset import ReplicaSetController
 from kubelite.controllers.statefulset import StatefulSetController
+from kubelite.controllers.volumes import PersistentVolumeController
 
 
 def all_controllers(data_dir: Path) -> list[Controller]:
@@ -24,6 +25,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         ReplicaSetController(),
         DeploymentController(),
         StatefulSetController(),
+        PersistentVolumeController(data_dir / "storage"),
     ]
 
 
@@ -41,6 +43,7 @@ __all__ = [
     "Informer",
     "InformerFactory",
     "NamespaceController",
+    "PersistentVolumeController",
     "ReplicaSetController",
     "StatefulSetController",
     "controllers",

@@ -243,6 +243,8 @@ class SchedulerComponent:
                 continue
             qpi, result = step
             try:
+                if result.scheduled and (result.volume_bindings or result.volume_provisions):
+                    await binder.prebind_volumes(qpi.pod, result)
                 await apply_result(binder, qpi.pod, result, now=binder.now())
             except errors.NotFound:
                 self.scheduler.cache.forget_pod(qpi.pod)
@@ -268,6 +270,43 @@ class ApiBinder:
         from kubelite.apiserver.meta import now_rfc3339
 
         return now_rfc3339(self.clock())
+
+    async def prebind_volumes(self, pod: Mapping[str, Any], result: Any) -> None:
+        """VolumeBinding's PreBind: claim the chosen volumes, ask for the rest.
+
+        A chosen static volume gets the claim in its `claimRef` (the PV
+        controller completes the binding); a claim to provision gets the
+        `volume.kubernetes.io/selected-node` annotation its provisioner waits for.
+        """
+        ns = pod["metadata"].get("namespace") or "default"
+        for claim, volume in result.volume_bindings.items():
+            pvc = await self.client.get("v1", "PersistentVolumeClaim", claim, ns)
+
+            def claim_ref(pv: Obj, pvc: Obj = pvc) -> Obj:
+                pv.setdefault("spec", {}).setdefault(
+                    "claimRef",
+                    {
+                        "kind": "PersistentVolumeClaim",
+                        "apiVersion": "v1",
+                        "namespace": ns,
+                        "name": pvc["metadata"]["name"],
+                        "uid": pvc["metadata"].get("uid"),
+                    },
+                )
+                pv["metadata"].pop("resourceVersion", None)
+                return pv
+
+            await self.client.mutate("v1", "PersistentVolume", volume, claim_ref)
+        for claim in result.volume_provisions:
+
+            def select(pvc: Obj) -> Obj:
+                pvc["metadata"].setdefault("annotations", {})[
+                    "volume.kubernetes.io/selected-node"
+                ] = result.node_name
+                pvc["metadata"].pop("resourceVersion", None)
+                return pvc
+
+            await self.client.mutate("v1", "PersistentVolumeClaim", claim, select, ns)
 
     async def bind(self, pod: Mapping[str, Any], node_name: str) -> None:
         md = pod["metadata"]
