@@ -1,0 +1,132 @@
+"""Kubernetes Events from inside a service: what the breaker and config center did.
+
+An operator runs `kubectl describe pod orders-7d9` and should see "circuit
+breaker default/payments opened" next to the kubelet's own events, so the SDK
+writes core/v1 Events about its pod (`POD_NAME`/`POD_NAMESPACE`, set by the
+node agent through the downward API) or about the ConfigMap it refused.
+
+Recording never blocks or fails the caller: events go to a bounded queue that
+one daemon thread drains; a full queue or an API error is logged and dropped,
+as client-go's event broadcaster does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EventRecorder", "ObjectRef", "pod_ref"]
+
+log = logging.getLogger(__name__)
+_QUEUE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The object an event is about."""
+
+    kind: str
+    name: str
+    namespace: str
+    api_version: str = "v1"
+    uid: str | None = None
+
+
+def pod_ref() -> ObjectRef | None:
+    """This process's pod, when the node agent told us who we are."""
+    name = os.environ.get("POD_NAME")
+    if not name:
+        return None
+    return ObjectRef("Pod", name, os.environ.get("POD_NAMESPACE") or "default")
+
+
+def event_body(
+    ref: ObjectRef, *, reason: str, message: str, type_: str, component: str
+) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved: dict[str, Any] = {
+        "kind": ref.kind, "name": ref.name, "namespace": ref.namespace,
+        "apiVersion": ref.api_version,
+    }  # fmt: skip
+    if ref.uid:
+        involved["uid"] = ref.uid
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{ref.name}.{uuid.uuid4().hex[:16]}", "namespace": ref.namespace},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "reportingInstance": os.environ.get("POD_NAME", ""),
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
+class EventRecorder:
+    """Posts Events in the background; `flush()` waits for the queue (tests)."""
+
+    def __init__(self, access: Any | None = None, *, component: str = "kubelite-mesh") -> None:
+        self._access = access
+        self.component = component
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(_QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def record(self, ref: ObjectRef, *, reason: str, message: str, type_: str = "Normal") -> None:
+        body = event_body(
+            ref, reason=reason, message=message, type_=type_, component=self.component
+        )
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            log.warning(
+                "event dropped (queue full): %s %s/%s %s", ref.kind, ref.namespace, ref.name, reason
+            )
+            return
+        self._ensure_thread()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        done = threading.Event()
+
+        def waiter() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="mesh-events", daemon=True)
+                self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            body = self._queue.get()
+            try:
+                self._post(body)
+            except Exception as exc:
+                involved = body["involvedObject"]
+                log.warning("event not recorded for %s %s/%s (%s): %s", involved["kind"],
+                            involved["namespace"], involved["name"], body["reason"], exc)  # fmt: skip
+            finally:
+                self._queue.task_done()
+
+    def _post(self, body: dict[str, Any]) -> None:
+        if self._access is None:
+            from kubelite.mesh.kube import connect
+
+            self._access = connect()
+        self._access.core().create_namespaced_event(body["metadata"]["namespace"], body)

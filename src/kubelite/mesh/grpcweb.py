@@ -1,0 +1,123 @@
+"""gRPC-web on the ASGI side: browsers reach gRPC services through `mesh.App`.
+
+Browsers cannot speak HTTP/2 trailers, so gRPC-web frames the same messages in
+an HTTP/1.1 body and moves the trailers into a final frame (flag 0x80). The
+bridge here does what Envoy's grpc_web filter does: it decodes the request
+frame (binary `application/grpc-web+proto` or base64 `application/grpc-web-text`),
+forwards the call to the gRPC server over a grpc.aio channel with opaque bytes
+(no generated code needed), and encodes the reply and `grpc-status` trailers.
+
+The `sonora` package was tried first: it pins `urllib3<2`, which breaks the
+`kubernetes` client kubelite depends on, so this bridge is kubelite's own.
+Unary methods only (what grpc-web clients mostly use); CORS preflight is answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from kubelite.mesh.deadline import parse_grpc_timeout
+
+__all__ = ["GrpcWebApp", "decode_frames", "encode_frame"]
+
+_TRAILER_FLAG = 0x80
+_SKIP_HEADERS = {"content-type", "content-length", "host", "connection", "accept", "user-agent",
+                 "origin", "referer", "x-grpc-web", "grpc-timeout", "accept-encoding", "te"}  # fmt: skip
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"grpc-status,grpc-message"),
+]
+
+
+def encode_frame(payload: bytes, *, trailer: bool = False) -> bytes:
+    return struct.pack(">BI", _TRAILER_FLAG if trailer else 0, len(payload)) + payload
+
+
+def decode_frames(body: bytes) -> list[tuple[int, bytes]]:
+    frames, pos = [], 0
+    while pos + 5 <= len(body):
+        flag, length = struct.unpack(">BI", body[pos : pos + 5])
+        frames.append((flag, body[pos + 5 : pos + 5 + length]))
+        pos += 5 + length
+    if pos != len(body):
+        raise ValueError("truncated gRPC-web frame")
+    return frames
+
+
+def _trailers(code: int, message: str) -> bytes:
+    return f"grpc-status:{code}\r\ngrpc-message:{message}\r\n".encode()
+
+
+class GrpcWebApp:
+    """An ASGI app bridging gRPC-web requests to the gRPC server at `target`."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._channel: Any = None
+
+    def _rpc(self, path: str) -> Any:
+        if self._channel is None:
+            import grpc
+
+            self._channel = grpc.aio.insecure_channel(self.target)
+        return self._channel.unary_unary(path)  # bytes in, bytes out
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "OPTIONS":
+            allow = [(b"access-control-allow-methods", b"POST"),
+                     (b"access-control-allow-headers", b"*")]  # fmt: skip
+            await send({"type": "http.response.start", "status": 204, "headers": _CORS + allow})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        content_type = headers.get("content-type", "")
+        text = content_type.startswith("application/grpc-web-text")
+        body = await _read_body(receive)
+        code, message, reply = await self._call(scope["path"], headers, body, text)
+        out = (encode_frame(reply) if reply is not None else b"") + encode_frame(
+            _trailers(code, message), trailer=True
+        )
+        if text:
+            out = base64.b64encode(out)
+        reply_type = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
+        response_headers = [(b"content-type", reply_type.encode()),
+                            (b"grpc-status", str(code).encode()), *_CORS]  # fmt: skip
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": out})
+
+    async def _call(
+        self, path: str, headers: dict[str, str], body: bytes, text: bool
+    ) -> tuple[int, str, bytes | None]:
+        import grpc
+
+        try:
+            frames = decode_frames(base64.b64decode(body) if text else body)
+            if len(frames) != 1 or frames[0][0] != 0:
+                return grpc.StatusCode.INTERNAL.value[0], "want exactly one message frame", None
+            timeout = headers.get("grpc-timeout")
+            seconds = parse_grpc_timeout(timeout) if timeout else None
+        except ValueError as exc:
+            return grpc.StatusCode.INVALID_ARGUMENT.value[0], str(exc), None
+        metadata = [(k, v) for k, v in headers.items() if k not in _SKIP_HEADERS]
+        try:
+            reply = await self._rpc(path)(frames[0][1], timeout=seconds, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().value[0], exc.details() or "", None
+        return 0, "", reply
+
+    async def aclose(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)

@@ -1,0 +1,64 @@
+"""Resiliency policies from a ConfigMap, reloaded without a restart.
+
+The ConfigMap holds a Dapr Resiliency document under a key ending in `.yaml`
+(for example `resiliency.yaml`). The config center watches it; each accepted
+version's target for the called app becomes the client's `CallPolicy`:
+`timeout` sets the overall deadline, `retry` the retry policy, `circuitBreaker`
+the breaker. Parts the document does not set keep the code's policy. An
+invalid document is refused like any config (last good stays, Event, counter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from kubelite.mesh.config import Config
+from kubelite.mesh.resiliency import Resiliency, parse_resiliency
+from kubelite.mesh.upstream import CallPolicy
+
+__all__ = ["bind_resiliency", "policy_for"]
+
+
+class _PolicyTarget(Protocol):
+    def set_policy(self, policy: CallPolicy) -> None: ...
+
+
+def policy_for(spec: Resiliency, app: str, base: CallPolicy | None = None) -> CallPolicy:
+    """`base` with the spec's policies for calls to `app` laid over it."""
+    policy = base or CallPolicy()
+    target = spec.for_app(app)
+    changes: dict[str, Any] = {}
+    if target.timeout is not None:
+        changes["timeout"] = target.timeout
+    if target.retry is not None:
+        changes["retry"] = target.retry
+    if target.circuit_breaker is not None:
+        changes["breaker"] = target.circuit_breaker
+        changes["adaptive_throttle"] = False
+    return dataclasses.replace(policy, **changes)
+
+
+def bind_resiliency(
+    target: _PolicyTarget,
+    configmap: str,
+    app: str,
+    *,
+    namespace: str | None = None,
+    base: CallPolicy | None = None,
+    **config_options: Any,
+) -> Config[Resiliency]:
+    """Keep `target`'s policy in step with the Resiliency spec in `configmap`."""
+    config: Config[Resiliency] = Config(
+        configmap, parse=parse_resiliency, namespace=namespace, start=False, **config_options
+    )
+
+    @config.on_change
+    def _reload(new: Resiliency, old: Resiliency | None) -> None:
+        target.set_policy(policy_for(new, app, base))
+
+    if "override" not in config_options:
+        config.start()
+    else:
+        _reload(config.value, None)
+    return config

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from kubelite.mesh.clock import FakeClock
+from kubelite.mesh.metrics import MeshMetrics
+from kubelite.mesh.serve import App, Lifecycle
+from kubelite.mesh.upstream import current_deadline
+
+
+def test_lifecycle_drains_after_delay_and_in_flight() -> None:
+    clock = FakeClock()
+    life = Lifecycle(drain_delay=2.0, drain_timeout=10.0, clock=clock)
+    assert life.ready and not life.should_exit()
+    life.in_flight = 1
+    life.begin_drain()
+    assert not life.ready
+    clock.advance(2.0)
+    assert not life.should_exit()  # delay over, one request still running
+    life.in_flight = 0
+    assert life.should_exit()
+
+
+def test_lifecycle_gives_up_at_drain_timeout() -> None:
+    clock = FakeClock()
+    life = Lifecycle(drain_delay=1.0, drain_timeout=5.0, clock=clock)
+    life.in_flight = 3
+    life.begin_drain()
+    clock.advance(5.0)
+    assert life.should_exit()
+
+
+def test_readiness_checks() -> None:
+    life = Lifecycle()
+    ok = [True]
+    life.checks.append(lambda: ok[0])
+    assert life.ready
+    ok[0] = False
+    assert not life.ready
+
+
+async def remaining(request: Request) -> JSONResponse:
+    deadline = current_deadline.get()
+    return JSONResponse({"left": None if deadline is None else round(deadline.remaining(), 1)})
+
+
+async def slow(request: Request) -> PlainTextResponse:
+    await asyncio.sleep(5)
+    return PlainTextResponse("late")
+
+
+def make_app() -> App:
+    inner = Starlette(routes=[Route("/items/{id}", remaining), Route("/slow", slow)])
+    return App(inner, tracing=False, metrics=MeshMetrics())
+
+
+def call(app: App, *requests: tuple[str, dict[str, str]]) -> list[httpx.Response]:
+    async def main() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            return [await client.get(path, headers=headers) for path, headers in requests]
+
+    return asyncio.run(main())
+
+
+def test_health_readiness_and_drain() -> None:
+    app = make_app()
+    health, ready = call(app, ("/healthz", {}), ("/readyz", {}))
+    assert (health.status_code, ready.status_code) == (200, 200)
+    app.lifecycle.begin_drain()
+    health, ready = call(app, ("/healthz", {}), ("/readyz", {}))
+    assert (health.status_code, ready.status_code) == (200, 503)
+
+
+def test_inbound_deadline_is_ambient_and_expiry_abandons_work() -> None:
+    app = make_app()
+    with_deadline, without, expired, bad = call(
+        app,
+        ("/items/1", {"x-kubelite-deadline-ms": "3000"}),
+        ("/items/1", {}),
+        ("/slow", {"grpc-timeout": "1m"}),
+        ("/items/1", {"grpc-timeout": "soon"}),
+    )
+    assert 0 < with_deadline.json()["left"] <= 3.0
+    assert without.json() == {"left": None}
+    assert expired.status_code == 504
+    assert bad.status_code == 400 and "grpc-timeout" in bad.text
+
+
+def test_metrics_label_route_templates() -> None:
+    app = make_app()
+    call(app, ("/items/1", {}), ("/items/2", {}), ("/nope", {}))
+    (metrics,) = call(app, ("/metrics", {}))
+    text = metrics.text
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert (
+        'kubelite_http_server_requests_total{code="200",method="GET",route="/items/{id}"} 2.0'
+        in text
+    )
+    assert 'route="<unmatched>"' in text
+    assert "process_cpu_seconds_total" in text or "kubelite_http_server" in text
