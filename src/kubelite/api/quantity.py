@@ -16,6 +16,7 @@ values always round away from zero in `value`/`milli_value`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -69,7 +70,12 @@ class Quantity:
 
 def parse(s: str | int | float) -> Quantity:
     """Parse like `resource.ParseQuantity`, keeping the format for printing."""
-    text = _as_text(s)
+    return _parse_text(_as_text(s))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Quantity:
+    """Cached: the same few quantities ("100m", "128Mi") recur on every pod."""
     if text == "":
         raise QuantityError(ERR_FORMAT)
     if text == "0":

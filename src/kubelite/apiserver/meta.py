@@ -7,6 +7,7 @@ can neither forge nor lose them.
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -36,8 +37,18 @@ STATUS_KINDS = frozenset(
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "selfLink")
 
 
+_last_second: list[Any] = [None, ""]
+
+
 def now_rfc3339(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 to the second; cached, since every write in a second asks for the same one."""
+    second = math.floor(now)
+    if _last_second[0] != second:
+        _last_second[:] = [
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ]
+    return str(_last_second[1])
 
 
 def now_micro(now: float) -> str:
