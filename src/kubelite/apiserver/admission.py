@@ -140,4 +140,6 @@ class DefaultStorageClass:
 
 
 def default_plugins() -> list[AdmissionPlugin]:
-    return [NamespaceLifecycle(), Priority(), DefaultStorageClass()]
+    from kubelite.apiserver.service_ips import ServiceIPAllocator
+
+    return [NamespaceLifecycle(), Priority(), DefaultStorageClass(), ServiceIPAllocator()]

@@ -127,7 +127,9 @@ class ServiceIPAllocator:
                 return []  # validation reports the mismatch
             ip = self._free_ip(taken.ips)
             if ip is None:
-                return [invalid("spec.clusterIPs", [], "failed to allocate a serviceIP: range is full")]
+                return [
+                    invalid("spec.clusterIPs", [], "failed to allocate a serviceIP: range is full")
+                ]
             spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
             return []
         if asked == old_spec.get("clusterIP"):
@@ -178,7 +180,9 @@ class ServiceIPAllocator:
             asked = int(port.get("nodePort") or 0)
             if asked and asked not in kept and lo <= asked <= hi and asked in taken.node_ports:
                 return [
-                    invalid(f"spec.ports[{i}].nodePort", asked, "provided port is already allocated")
+                    invalid(
+                        f"spec.ports[{i}].nodePort", asked, "provided port is already allocated"
+                    )
                 ]
             if not asked and allocate:
                 asked = self._free_port(used)

@@ -95,6 +95,7 @@ class Cluster:
         self.client: LocalClient | None = None
         self.listeners: list[Listener] = []
         self.components: list[Component] = []
+        self.dns: Any = None
         self.status: dict[str, Any] = {}
         self._ready = False
         self._lock_fd: int | None = None
@@ -164,6 +165,7 @@ class Cluster:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+            self.store.end_watches("server shutting down")  # streams end cleanly
             for listener in self.listeners:
                 if listener.server is not None:
                     listener.server.should_exit = True

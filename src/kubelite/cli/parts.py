@@ -15,10 +15,14 @@ if TYPE_CHECKING:
 
 def components(cluster: Cluster) -> list[Component]:
     from kubelite.controllers import controllers
+    from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector
 
     pick = cluster.options.port == 0  # --port 0: free ports for every listener
+    dns = ClusterDNS(port=53)
+    dns.bind()  # before the node agents start: pods get its address in resolv.conf
+    cluster.dns = dns
     return [
         TracingCollector(
             cluster.dir.traces_db,
@@ -27,4 +31,7 @@ def components(cluster: Cluster) -> list[Component]:
         ),
         *controllers(cluster.dir.root),
         SchedulerComponent(config_file=cluster.options.scheduler_config),
+        LoadBalancerController(),
+        ServiceProxy(table=table_name(str(cluster.dir.root))),
+        dns,
     ]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from kubelite.controllers.controller import Controller, ControllerManager
 from kubelite.controllers.deployment import DeploymentController
+from kubelite.controllers.endpoints import EndpointsController
+from kubelite.controllers.endpointslices import EndpointSliceController
 from kubelite.controllers.garbagecollector import GarbageCollector
 from kubelite.controllers.informer import Handlers, Informer, InformerFactory
 from kubelite.controllers.namespace import NamespaceController
@@ -26,6 +28,8 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         DeploymentController(),
         StatefulSetController(),
         PersistentVolumeController(data_dir / "storage"),
+        EndpointsController(),
+        EndpointSliceController(),
     ]
 
 
@@ -38,6 +42,8 @@ __all__ = [
     "Controller",
     "ControllerManager",
     "DeploymentController",
+    "EndpointSliceController",
+    "EndpointsController",
     "GarbageCollector",
     "Handlers",
     "Informer",

@@ -187,13 +187,17 @@ class Store:
 
     # ---- lifecycle -------------------------------------------------------------
 
+    def end_watches(self, reason: str = "store closed") -> None:
+        """End every open watch with WatchClosed(reason); the store stays usable."""
+        for _, watchers in list(self._watch_targets):
+            for watcher in list(watchers):
+                watcher.fail(WatchClosed(reason))
+
     def close(self) -> None:
         """End every watch with WatchClosed("store closed") and close the database."""
         if self._db is None:
             return
-        for _, watchers in self._watch_targets:
-            for watcher in watchers:
-                watcher.fail(WatchClosed("store closed"))
+        self.end_watches()
         db, self._db = self._db, None
         self._execute = _closed_execute
         db.close()

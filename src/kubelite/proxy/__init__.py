@@ -1,0 +1,31 @@
+"""Service networking: the kube-proxy, CoreDNS and ServiceLB roles.
+
+- `ServiceProxy`: forwards ClusterIP, NodePort and LoadBalancer traffic to
+  ready endpoints (nftables DNAT when root, else asyncio relays).
+- `ClusterDNS`: answers the cluster zone, forwards the rest.
+- `LoadBalancerController`: the host loopback as LoadBalancer ingress.
+- `resolv_conf(namespace)` and `service_env(services)`: what the node agent
+  puts into a starting pod.
+
+The ClusterIP/NodePort allocator is an admission plugin in
+`kubelite.apiserver.service_ips`; the Endpoints and EndpointSlice
+controllers live with the other controllers.
+"""
+
+from __future__ import annotations
+
+from kubelite.proxy.component import ServiceProxy
+from kubelite.proxy.dns import ClusterDNS, resolv_conf
+from kubelite.proxy.envvars import pod_services, service_env
+from kubelite.proxy.loadbalancer import LoadBalancerController
+from kubelite.proxy.nftables import table_name
+
+__all__ = [
+    "ClusterDNS",
+    "LoadBalancerController",
+    "ServiceProxy",
+    "pod_services",
+    "resolv_conf",
+    "service_env",
+    "table_name",
+]

@@ -1,0 +1,127 @@
+"""The service proxy component (kube-proxy's role): watch, compute, sync.
+
+It watches Services and EndpointSlices only, as kube-proxy does, and after
+any change recomputes the whole service map and hands it to the mode in use:
+`kernel` (nftables DNAT, when root and `nft` works) or `userspace` (asyncio
+relays). Changes arriving during a sync are coalesced into the next one, so
+a burst of endpoint updates costs one sync, and a failed sync is retried
+with backoff. On cancellation the kernel rules are removed and every
+listener closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from kubelite.controllers.informer import Handlers, Informer
+from kubelite.proxy import nftables
+from kubelite.proxy.servicemap import service_ports
+from kubelite.proxy.userspace import UserspaceProxy
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.client import LocalClient
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["auto", "kernel", "userspace"]
+
+
+class ServiceProxy:
+    name = "kube-proxy"
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "auto",
+        table: str = "kubelite",
+        node_ip: str = "127.0.0.1",
+        default_policy: str = "round-robin",
+    ) -> None:
+        self.requested: Mode = mode
+        self.mode: str = "none"
+        self.table = table
+        self.node_ip = node_ip
+        self.default_policy = default_policy
+        self.services = Informer("v1", "Service")
+        self.slices = Informer("discovery.k8s.io/v1", "EndpointSlice")
+        self._changed = asyncio.Event()
+        self.userspace: UserspaceProxy | None = None
+        self.kernel: nftables.NftablesProxy | None = None
+        self.syncs = 0
+
+    def status(self) -> dict[str, Any]:
+        return {"proxyMode": self.mode}
+
+    def _pick_mode(self) -> str:
+        if self.requested == "userspace":
+            return "userspace"
+        why_not = nftables.available()
+        if why_not is None:
+            return "kernel"
+        if self.requested == "kernel":
+            raise RuntimeError(f"kernel proxy mode unavailable: {why_not}")
+        log.info("service proxy: userspace mode (%s)", why_not)
+        return "userspace"
+
+    async def run(self, client: LocalClient, ready: asyncio.Event) -> None:
+        self.mode = self._pick_mode()
+        poke = Handlers(
+            on_add=lambda _o: self._changed.set(),
+            on_update=lambda _o, _n: self._changed.set(),
+            on_delete=lambda _o: self._changed.set(),
+        )
+        self.services.add_handlers(poke)
+        self.slices.add_handlers(poke)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                synced = [asyncio.Event(), asyncio.Event()]
+                tg.create_task(self.services.run(client, synced[0]))
+                tg.create_task(self.slices.run(client, synced[1]))
+                await self._start_mode(tg)
+                for ev in synced:
+                    await ev.wait()
+                await self._sync_once()
+                ready.set()
+                await self._sync_loop()
+        finally:
+            if self.kernel is not None:
+                self.kernel.remove()
+
+    async def _start_mode(self, tg: asyncio.TaskGroup) -> None:
+        if self.mode == "kernel":
+            self.kernel = nftables.NftablesProxy(self.table, node_ip=self.node_ip)
+            return
+        self.userspace = UserspaceProxy(node_ip=self.node_ip)
+        started = asyncio.Event()
+        tg.create_task(self.userspace.run(started))
+        await started.wait()
+
+    async def _sync_loop(self) -> None:
+        delay = 0.0
+        while True:
+            await self._changed.wait()
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self._sync_once()
+                delay = 0.0
+            except Exception:
+                log.exception("service proxy sync failed; will retry")
+                delay = min(max(delay * 2, 0.05), 5.0)
+                self._changed.set()
+
+    async def _sync_once(self) -> None:
+        self._changed.clear()
+        ports = service_ports(
+            self.services.list(), self.slices.list(), default_policy=self.default_policy
+        )
+        if self.kernel is not None:
+            await self.kernel.sync(ports)
+        if self.userspace is not None:
+            await self.userspace.sync(ports)
+        self.syncs += 1
+
+
+__all__ = ["ServiceProxy"]

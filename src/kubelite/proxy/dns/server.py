@@ -1,0 +1,325 @@
+"""The cluster DNS server (the CoreDNS role), over UDP and TCP.
+
+Names in the cluster zone are answered from `Records`, rebuilt lazily on the
+first query after any Service or EndpointSlice event, so an answer always
+reflects the informers' cache (which follows the API's watch). Every other
+name is forwarded to the host's resolvers (from /etc/resolv.conf). A query
+that does not parse gets FORMERR (when it has a header to answer) and the
+server carries on.
+
+Where it listens: `127.96.0.10:53` by default. When that is taken (another
+cluster on this machine) it tries port 53 on a free address of 127.53.0.0/16,
+so pods' resolv.conf (which cannot name a port) still works; without root,
+a free port on the same address. `address` tells which; `bind()` may be
+called before `run()` so the node agent knows the nameserver up front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from kubelite.controllers.informer import Handlers, Informer
+from kubelite.proxy.dns.records import NXDOMAIN, Answer, Records
+from kubelite.proxy.dns.resolvconf import resolv_conf
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.client import LocalClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.96.0.10"
+FALLBACK_NET = "127.53"
+FORWARD_TIMEOUT_S = 2.0
+MAX_FORWARDS = 256
+
+
+def host_resolvers(path: str = "/etc/resolv.conf", *, exclude: Iterable[str] = ()) -> list[str]:
+    skip = set(exclude)
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] not in skip:
+            out.append(parts[1])
+    return out
+
+
+def formerr_for(wire: bytes) -> bytes | None:
+    """A FORMERR reply echoing the query's id and opcode; None if there is no header."""
+    if len(wire) < 12:
+        return None
+    qid, flags = struct.unpack("!HH", wire[:4])
+    opcode = flags & 0x7800
+    rd = flags & 0x0100
+    return struct.pack("!HHHHHH", qid, 0x8000 | opcode | rd | dns.rcode.FORMERR, 0, 0, 0, 0)
+
+
+class ClusterDNS:
+    name = "coredns"
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 53,
+        zone: str = "cluster.local",
+        upstreams: list[str] | None = None,
+    ) -> None:
+        self.host, self.port, self.zone = host, port, zone
+        self.upstreams = upstreams
+        self.services = Informer("v1", "Service")
+        self.slices = Informer("discovery.k8s.io/v1", "EndpointSlice")
+        self._records: Records | None = None
+        self._udp: socket.socket | None = None
+        self._tcp: socket.socket | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._forwards = 0
+
+    # ---- where it listens ----------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    def status(self) -> dict[str, Any]:
+        return {"dns": f"{self.host}:{self.port}" if self._udp is not None else None}
+
+    def resolv_conf(self, namespace: str) -> str:
+        """The resolv.conf for a ClusterFirst pod in `namespace`, naming this server."""
+        return resolv_conf(namespace, nameserver=self.host, cluster_domain=self.zone)
+
+    def bind(self) -> tuple[str, int]:
+        if self._udp is not None:
+            return self.address
+        for host, port in self._candidates():
+            try:
+                self._udp, self._tcp = _bind_pair(host, port)
+            except OSError:
+                continue
+            self.host, self.port = host, self._udp.getsockname()[1]
+            return self.address
+        raise OSError(f"cluster DNS: no address to listen on (tried {self.host}:{self.port})")
+
+    def _candidates(self) -> list[tuple[str, int]]:
+        out = [(self.host, self.port)]
+        if self.port == 53:
+            rng = random.Random()
+            out += [
+                (f"{FALLBACK_NET}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", 53)
+                for _ in range(8)
+            ]
+        out += [(self.host, 0)] * 3
+        return out
+
+    # ---- running --------------------------------------------------------------------
+
+    async def run(self, client: LocalClient, ready: asyncio.Event) -> None:
+        self.bind()
+        if self.upstreams is None:
+            self.upstreams = host_resolvers(exclude={self.host, DEFAULT_HOST})
+        dirty = Handlers(
+            on_add=lambda _o: self._invalidate(),
+            on_update=lambda _o, _n: self._invalidate(),
+            on_delete=lambda _o: self._invalidate(),
+        )
+        self.services.add_handlers(dirty)
+        self.slices.add_handlers(dirty)
+        loop = asyncio.get_running_loop()
+        assert self._udp is not None and self._tcp is not None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                synced = [asyncio.Event(), asyncio.Event()]
+                tg.create_task(self.services.run(client, synced[0]))
+                tg.create_task(self.slices.run(client, synced[1]))
+                for ev in synced:
+                    await ev.wait()
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpServer(self), sock=self._udp
+                )
+                tg.create_task(self._tcp_accept(self._tcp))
+                ready.set()
+                try:
+                    await asyncio.Future()
+                finally:
+                    transport.close()
+        finally:
+            self._tg = None
+            self.close()
+
+    def close(self) -> None:
+        for sock in (self._udp, self._tcp):
+            if sock is not None:
+                sock.close()
+        self._udp = self._tcp = None
+
+    def _invalidate(self) -> None:
+        self._records = None
+
+    @property
+    def records(self) -> Records:
+        if self._records is None:
+            self._records = Records.build(self.services.list(), self.slices.list(), self.zone)
+        return self._records
+
+    # ---- answering ----------------------------------------------------------------------
+
+    def handle_local(self, wire: bytes) -> tuple[bytes | None, dns.message.Message | None]:
+        """(reply, None) when answered here; (None, query) when it must be forwarded."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return formerr_for(wire), None
+        if query.opcode() != dns.opcode.QUERY:
+            return self._reply(query, rcode=dns.rcode.NOTIMP), None
+        if len(query.question) != 1:
+            return self._reply(query, rcode=dns.rcode.FORMERR), None
+        question = query.question[0]
+        qname = question.name.to_text()
+        if not self.records.in_zone(qname) and qname.lower() not in self.records.ptr:
+            return None, query
+        qtype = dns.rdatatype.to_text(question.rdtype)
+        return self._render(query, self.records.answer(qname, qtype)), None
+
+    def _render(self, query: dns.message.Message, ans: Answer) -> bytes:
+        resp = dns.message.make_response(query)
+        resp.flags |= dns.flags.AA
+        resp.set_rcode(ans.rcode)
+        for section, rrs in ((resp.answer, ans.answer), (resp.additional, ans.additional)):
+            for rr in rrs:
+                section.append(dns.rrset.from_text(rr.name, rr.ttl, "IN", rr.rtype, rr.value))
+        if not ans.answer:
+            resp.authority.append(self._soa())
+        return bytes(resp.to_wire())
+
+    def _soa(self) -> dns.rrset.RRset:
+        zone = self.records.zone
+        return dns.rrset.from_text(
+            zone, 5, "IN", "SOA", f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 5"
+        )
+
+    def _reply(self, query: dns.message.Message, *, rcode: int) -> bytes:
+        resp = dns.message.make_response(query)
+        resp.set_rcode(rcode)
+        return bytes(resp.to_wire())
+
+    async def forward(self, query: dns.message.Message, *, tcp: bool = False) -> bytes:
+        for server in self.upstreams or []:
+            try:
+                if tcp:
+                    resp = await dns.asyncquery.tcp(query, server, timeout=FORWARD_TIMEOUT_S)
+                else:
+                    resp, _ = await dns.asyncquery.udp_with_fallback(
+                        query, server, timeout=FORWARD_TIMEOUT_S
+                    )
+                return bytes(resp.to_wire())
+            except (dns.exception.DNSException, OSError) as exc:
+                log.debug("forwarding %s to %s failed: %s", query.question, server, exc)
+        return self._reply(query, rcode=dns.rcode.SERVFAIL)
+
+    # ---- transports ---------------------------------------------------------------------
+
+    def spawn_forward(self, query: dns.message.Message, reply: Any) -> None:
+        if self._tg is None or self._forwards >= MAX_FORWARDS:
+            reply(self._reply(query, rcode=dns.rcode.SERVFAIL))
+            return
+        self._forwards += 1
+        self._tg.create_task(self._forward_then(query, reply))
+
+    async def _forward_then(self, query: dns.message.Message, reply: Any) -> None:
+        try:
+            reply(await self.forward(query))
+        finally:
+            self._forwards -= 1
+
+    async def _tcp_accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._tg is not None
+        while True:
+            conn, _ = await loop.sock_accept(sock)
+            self._tg.create_task(self._tcp_conn(conn))
+
+    async def _tcp_conn(self, conn: socket.socket) -> None:
+        reader, writer = await asyncio.open_connection(sock=conn)
+        try:
+            while True:
+                async with asyncio.timeout(10):
+                    size = struct.unpack("!H", await reader.readexactly(2))[0]
+                    wire = await reader.readexactly(size)
+                reply, query = self.handle_local(wire)
+                if query is not None:
+                    reply = await self.forward(query, tcp=True)
+                if reply is None:
+                    return
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+
+class _UdpServer(asyncio.DatagramProtocol):
+    def __init__(self, server: ClusterDNS) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(
+            asyncio.DatagramTransport, transport
+        )  # uvloop's transports are not subclasses
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            reply, query = self.server.handle_local(data)
+        except Exception:  # one bad query must not stop the server
+            log.exception("cluster DNS: query from %s failed", addr)
+            reply, query = formerr_for(data), None
+        if query is not None:
+            self.server.spawn_forward(query, lambda wire: self._send(wire, addr))
+        elif reply is not None:
+            self._send(reply, addr)
+
+    def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(wire, addr)
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        udp.bind((host, port))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((host, udp.getsockname()[1]))
+        tcp.listen(128)
+        udp.setblocking(False)
+        tcp.setblocking(False)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    return udp, tcp
+
+
+__all__ = ["ClusterDNS", "NXDOMAIN", "formerr_for", "host_resolvers"]

@@ -1,0 +1,114 @@
+"""Services + EndpointSlices -> service ports with frontends and endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubelite.proxy.nftables import render
+from kubelite.proxy.servicemap import Endpoint, service_ports
+
+
+def svc(name: str = "web", **spec: Any) -> dict[str, Any]:
+    base = {"clusterIP": "127.96.1.1", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+    return {"metadata": {"name": name, "namespace": "default"}, "spec": {**base, **spec}}
+
+
+def ep(ip: str, *, ready: bool = True, serving: bool = True, terminating: bool = False) -> dict:
+    conds = {"ready": ready, "serving": serving, "terminating": terminating}
+    return {"addresses": [ip], "conditions": conds}
+
+
+def slice_(*eps: dict, service: str = "web", port: int = 8080, name: str = "http") -> dict:
+    return {
+        "metadata": {"namespace": "default", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"name": name, "port": port, "protocol": "TCP"}],
+        "endpoints": list(eps),
+    }
+
+
+@pytest.mark.parametrize(
+    ("slices", "expected"),
+    [
+        pytest.param(
+            [slice_(ep("127.244.0.3"), ep("127.244.0.2"))],
+            ["127.244.0.2", "127.244.0.3"],
+            id="ready",
+        ),
+        pytest.param(
+            [slice_(ep("127.244.0.2", ready=False, serving=False))], [], id="not-ready-skipped"
+        ),
+        pytest.param(
+            [slice_(ep("127.244.0.2"), ep("127.244.0.3", ready=False, terminating=True))],
+            ["127.244.0.2"],
+            id="terminating-skipped-while-others-ready",
+        ),
+        pytest.param(
+            [slice_(ep("127.244.0.3", ready=False, terminating=True))],
+            ["127.244.0.3"],
+            id="serving-terminating-used-when-nothing-ready",
+        ),
+        pytest.param([slice_(ep("127.244.0.2"), name="other")], [], id="port-name-must-match"),
+        pytest.param([slice_(ep("127.244.0.2"), service="else")], [], id="other-service"),
+    ],
+)
+def test_endpoints(slices: list[dict], expected: list[str]) -> None:
+    (sp,) = service_ports([svc()], slices)
+    assert [e.ip for e in sp.endpoints] == expected
+    assert all(e.port == 8080 for e in sp.endpoints)
+
+
+@pytest.mark.parametrize(
+    ("spec", "count"),
+    [
+        pytest.param({"clusterIP": "None"}, 0, id="headless"),
+        pytest.param({"type": "ExternalName", "clusterIP": None}, 0, id="external-name"),
+        pytest.param({}, 1, id="cluster-ip"),
+    ],
+)
+def test_which_services_are_proxied(spec: dict, count: int) -> None:
+    assert len(service_ports([svc(**spec)], [])) == count
+
+
+def test_frontends_and_affinity() -> None:
+    s = svc(
+        type="LoadBalancer",
+        sessionAffinity="ClientIP",
+        sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}},
+        ports=[{"name": "http", "port": 80, "nodePort": 30080}],
+    )
+    s["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    (sp,) = service_ports([s], [])
+    assert sp.frontends("127.0.0.1") == [
+        ("127.96.1.1", 80),
+        ("127.0.0.1", 30080),
+        ("127.0.0.1", 80),
+    ]
+    assert sp.affinity_timeout == 60
+
+
+def test_nftables_ruleset_dnat_per_endpoint() -> None:
+    (sp,) = service_ports(
+        [svc(ports=[{"name": "http", "port": 80, "nodePort": 30080}])],
+        [slice_(ep("127.244.0.2"), ep("127.244.0.3"))],
+    )
+    script = render("kubelite-t", [sp])
+    # the whole table is replaced in one transaction
+    assert script.startswith(
+        "table ip kubelite-t\ndelete table ip kubelite-t\ntable ip kubelite-t {"
+    )
+    assert "type nat hook output priority -100; policy accept;" in script
+    assert "ip daddr 127.96.1.1 tcp dport 80 goto svc-0" in script
+    assert "fib daddr type local tcp dport 30080 goto svc-0" in script
+    assert (
+        "meta l4proto tcp dnat ip to numgen random mod 2 map "
+        "{ 0 : 127.244.0.2 . 8080, 1 : 127.244.0.3 . 8080 }"
+    ) in script
+    assert Endpoint("127.244.0.2", 8080) in sp.endpoints
+
+
+def test_nftables_no_rule_without_endpoints() -> None:
+    script = render("kubelite-t", service_ports([svc()], []))
+    assert "goto" not in script  # no listener on the ClusterIP: the kernel refuses at once
