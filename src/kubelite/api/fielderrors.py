@@ -30,7 +30,7 @@ _NO_VALUE = object()
 
 
 def render_value(value: Any) -> str:
-    """Render a bad value the way Go's `%#v`-ish printing in field.Error does."""
+    """Render a bad value as apimachinery does: `%q` for strings, JSON for structures."""
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, bool):
@@ -39,13 +39,8 @@ def render_value(value: Any) -> str:
         return "null"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, dict):
-        if all(isinstance(v, str) for v in value.values()):
-            inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(value.items()))
-            return "map[string]string{" + inner + "}"
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, list):
-        return "[]" + json.dumps(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
     return str(value)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from kubelite.api.defaults import apply_defaults
+from kubelite.api.defaults import apply_defaults, prepare_update
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from kubelite.api.validation import validate
@@ -301,6 +301,7 @@ class RestStorage:
         if rt.namespaced:
             md["namespace"] = old["metadata"].get("namespace")
         m.carry_over(new, old)
+        prepare_update(new, old)
         attrs = Attributes("UPDATE", rt, md.get("namespace"), md["name"], subresource=subresource)
         md["resourceVersion"] = str(current.revision)
         self._admit(attrs, new, old)

@@ -739,7 +739,7 @@ def test_pod_update_toleration_removal_forbidden():
 
 # --- Deployment / ReplicaSet / StatefulSet ---
 
-MISMATCH = 'spec.template.metadata.labels: Invalid value: map[string]string{"app":"x"}: `selector` does not match template `labels`'
+MISMATCH = 'spec.template.metadata.labels: Invalid value: {"app":"x"}: `selector` does not match template `labels`'
 
 
 @pytest.mark.parametrize(

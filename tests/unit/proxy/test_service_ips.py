@@ -32,13 +32,13 @@ async def test_allocates_distinct_ips_in_range_and_skips_taken(client: LocalClie
     [
         pytest.param(
             "127.96.0.1",
-            'Service "b" is invalid: spec.clusterIPs: Invalid value: []["127.96.0.1"]: '
+            'Service "b" is invalid: spec.clusterIPs: Invalid value: ["127.96.0.1"]: '
             "failed to allocate IP 127.96.0.1: provided IP is already allocated",
             id="taken-by-kubernetes",
         ),
         pytest.param(
             "10.0.0.5",
-            'Service "b" is invalid: spec.clusterIPs: Invalid value: []["10.0.0.5"]: '
+            'Service "b" is invalid: spec.clusterIPs: Invalid value: ["10.0.0.5"]: '
             "failed to allocate IP 10.0.0.5: the provided IP (10.0.0.5) is not in the valid "
             "range. The range of valid IPs is 127.96.0.0/16",
             id="out-of-range",
