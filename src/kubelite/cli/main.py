@@ -303,6 +303,34 @@ def explain(
 
 
 @app.command()
+def build(
+    context: Annotated[Path, typer.Argument(help="Directory holding the Dockerfile.")],
+    tag: Annotated[str, typer.Option("--tag", "-t", help="NAME:TAG of the image to build.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Build a local image from CONTEXT/Dockerfile."""
+    from kubelite.cli import build_cmd
+
+    data = DataDir.at(data_dir)
+    data.ensure()
+    try:
+        digest = build_cmd.build(tag, context, data.root)
+    except build_cmd.BuildFailed as exc:
+        fail(str(exc))
+        return
+    out.print(f"built {tag} {digest}")
+
+
+@app.command()
+def images(data_dir: DataDirOpt = None) -> None:
+    """List the local images."""
+    from kubelite.cli import build_cmd
+
+    data = DataDir.at(data_dir)
+    sys.stdout.write(build_cmd.format_images(build_cmd.list_images(data.root)) + "\n")
+
+
+@app.command()
 def kubeconfig(data_dir: DataDirOpt = None) -> None:
     """Print the kubeconfig of the cluster in DATA_DIR."""
     data = DataDir.at(data_dir)

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 def components(cluster: Cluster) -> list[Component]:
     from kubelite.controllers import controllers
+    from kubelite.dashboard import DASHBOARD_PORT, Dashboard
+    from kubelite.kubelet import LogRouter, node_agents
     from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector
@@ -23,6 +25,20 @@ def components(cluster: Cluster) -> list[Component]:
     dns = ClusterDNS(port=53)
     dns.bind()  # before the node agents start: pods get its address in resolv.conf
     cluster.dns = dns
+    agents = node_agents(
+        cluster.options.nodes,
+        cluster.dir.root,
+        cluster.options.extra.get("config"),
+        **cluster.options.extra.get("kubelet", {}),
+    )
+    cluster.api_app.logs = LogRouter(agents)
+
+    def zipkin_url() -> str | None:  # read per request: the port is known only after binding
+        for listener in cluster.listeners:
+            if listener.name == "zipkin" and listener.sock is not None:
+                return f"http://127.0.0.1:{listener.bound_port}"
+        return None
+
     return [
         TracingCollector(
             cluster.dir.traces_db,
@@ -34,4 +50,10 @@ def components(cluster: Cluster) -> list[Component]:
         LoadBalancerController(),
         ServiceProxy(table=table_name(str(cluster.dir.root))),
         dns,
+        Dashboard(
+            0 if pick else DASHBOARD_PORT,
+            zipkin_url=zipkin_url,
+            logs=lambda: getattr(getattr(cluster, "api_app", None), "logs", None),
+        ),
+        *agents,  # last: cancelled first on shutdown, while the API still serves them
     ]

@@ -1,0 +1,202 @@
+"""Pod start-up latency and idle cost of the node agent.
+
+Creates N pods (a tiny Python HTTP app with a readiness probe) at once on a
+fresh in-process cluster, and measures from each create to Running (the
+container process started) and to Ready (the probe passed); the floor is a
+bare fork+exec of the same command in the same run. Then, with every pod
+running, the process's RSS and CPU while idle. Prints one JSON object last.
+
+    python benchmarks/pod_startup.py [--pods 100] [--idle-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubelite.cli import parts
+from kubelite.cli.cluster import Cluster, UpOptions
+from kubelite.cli.datadir import DataDir
+from kubelite.kubelet import LogRouter, NodeAgent, node_agents
+
+PY = "{}.{}".format(*sys.version_info[:2])
+APP = (
+    "import http.server, os\n"
+    "http.server.ThreadingHTTPServer((os.environ['POD_IP'], 8080), http.server.BaseHTTPRequestHandler)"
+    ".serve_forever()\n"
+)
+
+
+def pod(i: int, node: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"bench-{i}", "namespace": "default", "labels": {"app": "bench"}},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": f"python:{PY}",
+                    "command": ["python3", "-c", APP],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def floor_ms(runs: int) -> float:
+    """Bare fork+exec of the same command: Popen returns once exec succeeded."""
+    times = []
+    env = dict(os.environ, POD_IP="127.0.0.1")
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "pass"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        times.append((time.perf_counter() - start) * 1000)
+        proc.wait()
+    return statistics.median(times)
+
+
+async def measure(cluster: Cluster, node: str, n: int, idle_s: float) -> dict[str, Any]:
+    client = cluster.client
+    assert client is not None
+    _, rv = await client.list("v1", "Pod", "default")
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    ready: dict[str, float] = {}
+
+    async def watch() -> None:
+        async for _type, obj in client.watch("v1", "Pod", "default", resource_version=rv):
+            name = obj.get("metadata", {}).get("name", "")
+            status = obj.get("status") or {}
+            now = time.perf_counter()
+            if status.get("phase") == "Running":
+                running.setdefault(name, now)
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            ):
+                ready.setdefault(name, now)
+            if len(ready) == n:
+                return
+
+    watcher = asyncio.create_task(watch())
+    for i in range(n):
+        created[f"bench-{i}"] = time.perf_counter()
+        await client.create(pod(i, node), "default")
+    await asyncio.wait_for(watcher, 120)
+    to_running = [(running[k] - created[k]) * 1000 for k in created]
+    to_ready = [(ready[k] - created[k]) * 1000 for k in created]
+
+    await asyncio.sleep(2)  # let the start-up burst settle
+    cpu0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    await asyncio.sleep(idle_s)
+    cpu = (_cpu_seconds() - cpu0) / (time.perf_counter() - t0) * 100
+    rss_mb = _rss_kb() / 1024
+    floor = floor_ms(20)
+    return {
+        "pods": n,
+        "running_p50_ms": round(percentile(to_running, 0.5), 1),
+        "running_p99_ms": round(percentile(to_running, 0.99), 1),
+        "ready_p50_ms": round(percentile(to_ready, 0.5), 1),
+        "ready_p99_ms": round(percentile(to_ready, 0.99), 1),
+        "floor_p50_ms": round(floor, 1),
+        "overhead_p50_ms": round(percentile(to_running, 0.5) - floor, 1),
+        "idle_rss_mb": round(rss_mb, 1),
+        "idle_cpu_percent": round(cpu, 2),
+    }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+SHUTDOWN_S = 30.0
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    loop = asyncio.new_event_loop()
+    return loop.run_until_complete(main(args))
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = tempfile.mkdtemp(prefix="kubelite-bench-")
+    data = DataDir.at(tmp)
+    agents: list[NodeAgent] = []
+    original = parts.components
+
+    def components(cluster: Cluster) -> list[Any]:
+        comps = list(original(cluster))
+        if not any(isinstance(c, NodeAgent) for c in comps):
+            agents.extend(node_agents(1, cluster.dir.root, None))
+            cluster.api_app.logs = LogRouter(agents)
+            comps.extend(agents)
+        else:
+            agents.extend(c for c in comps if isinstance(c, NodeAgent))
+        return comps
+
+    parts.components = components  # type: ignore[assignment]
+    stop = asyncio.Event()
+    result: dict[str, Any] = {}
+    measured = asyncio.Event()
+
+    async def on_ready(cluster: Cluster) -> None:
+        async def run() -> None:
+            try:
+                result.update(await measure(cluster, agents[0].name, args.pods, args.idle_seconds))
+            finally:
+                measured.set()
+
+        tasks.append(asyncio.create_task(run()))
+
+    tasks: list[asyncio.Task[None]] = []
+    cluster = Cluster(UpOptions(data_dir=data, port=0))
+    running = asyncio.create_task(cluster.run(stop, on_ready=on_ready))
+    await asyncio.wait(
+        {running, asyncio.create_task(measured.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
+    stop.set()
+    # The pods stop with the node agent; a slow shutdown elsewhere must not hold the result.
+    done, _ = await asyncio.wait({running}, timeout=SHUTDOWN_S)
+    result["clean_shutdown"] = bool(done)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=100)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    print(json.dumps(_run(parser.parse_args())), flush=True)
+    os._exit(0)  # do not wait for parts that would not stop

@@ -1,0 +1,335 @@
+"""The node agent: registers a Node, keeps it fresh, and runs the pods bound to it.
+
+One `NodeAgent` per node. It watches pods with `spec.nodeName` equal to its
+name and keeps one `PodRunner` per pod uid (per-object serial processing,
+many pods in parallel). The Node's status and its Lease in kube-node-lease
+are renewed every 10 s. On cancellation (`kubelite down`) every pod is
+stopped gracefully before `run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
+from kubelite.kubelet import cgroups, sandbox
+from kubelite.kubelet.backoff import Backoff
+from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
+from kubelite.kubelet.events import Recorder
+from kubelite.kubelet.images import ImageStore
+from kubelite.kubelet.ipam import IpPool
+from kubelite.kubelet.node import (
+    lease_object,
+    machine_capacity,
+    node_info,
+    node_object,
+    node_status,
+)
+from kubelite.kubelet.pod import PodRunner
+from kubelite.kubelet.process import Exit, Process
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+HEARTBEAT_S = 10.0
+KINDS = {
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "PersistentVolumeClaim": "v1",
+    "PersistentVolume": "v1",
+}
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        name: str,
+        *,
+        data_dir: Path,
+        pod_cidr: str,
+        capacity: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        taints: list[Obj] | None = None,
+        crashloop_base_s: float = 10.0,
+        crashloop_max_s: float = 300.0,
+        clock: Clock | None = None,
+        share: int = 1,
+        isolate: bool | None = None,
+        volume_sync_s: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.data_dir = data_dir
+        self.pod_cidr = pod_cidr
+        self.capacity = capacity or machine_capacity(data_dir, share)
+        self.labels = labels or {}
+        self.taints = taints or []
+        self.clock: Clock = clock or SystemClock()
+        self.backoff = Backoff(crashloop_base_s, crashloop_max_s)
+        self.ipam = IpPool(pod_cidr)
+        self.images = ImageStore(data_dir)
+        self.pods_dir = data_dir / "nodes" / name / "pods"
+        self.host_ip = "127.0.0.1"
+        self.isolate = sandbox_supported() if isolate is None else isolate
+        self.volume_sync_s = volume_sync_s
+        self.cgroups = cgroups.Manager.detect(f"kubelite/{name}")
+        self.runners: dict[str, PodRunner] = {}
+        self.client: Any = None
+        self.recorder: Recorder = None  # type: ignore[assignment]
+        self._node_uid = ""
+        self._shutdown = asyncio.Event()
+
+    @property
+    def allocatable(self) -> dict[str, str]:
+        return self.capacity
+
+    # ---- Component -----------------------------------------------------------------
+
+    async def run(self, client: Any, ready: asyncio.Event) -> None:
+        self.client = client
+        self.recorder = Recorder(client, self.name, self.clock)
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        await self._register()
+        await self._renew_lease()
+        ready.set()
+        cancelled = False
+        # Pod runners live in their own group so that on cancellation they can
+        # still stop their containers gracefully before `run` returns.
+        async with asyncio.TaskGroup() as pods:
+            self._tg = pods
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._heartbeat())
+                    tg.create_task(self._watch_pods())
+            except asyncio.CancelledError:
+                cancelled = True
+                self._shutdown.set()
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    # ---- the Node and its Lease ---------------------------------------------------------
+
+    async def _register(self) -> None:
+        now = self.clock.wall()
+        info = node_info(self.data_dir)
+        body = node_object(
+            self.name,
+            pod_cidr=self.pod_cidr,
+            capacity=self.capacity,
+            labels=self.labels,
+            taints=self.taints,
+            info=info,
+            now=now,
+        )
+        try:
+            node = await self.client.create(body)
+        except AlreadyExists:
+            node = await self.client.get("v1", "Node", self.name)
+        self._node_uid = node["metadata"]["uid"]
+        self._info = info
+        await self._update_node_status()
+
+    async def _update_node_status(self) -> None:
+        now = self.clock.wall()
+
+        def apply(node: Obj) -> Obj:
+            node["status"] = node_status(
+                self.name,
+                capacity=self.capacity,
+                info=self._info,
+                now=now,
+                previous=node.get("status"),
+            )
+            return node
+
+        await self.client.mutate("v1", "Node", self.name, apply, subresource="status")
+
+    async def _renew_lease(self) -> None:
+        now = self.clock.wall()
+        try:
+            await self.client.mutate(
+                "coordination.k8s.io/v1",
+                "Lease",
+                self.name,
+                lambda lease: _renew(lease, self.name, now),
+                "kube-node-lease",
+            )
+        except NotFound:
+            with contextlib.suppress(AlreadyExists):
+                await self.client.create(
+                    lease_object(self.name, self._node_uid, now), "kube-node-lease"
+                )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self.clock.sleep(HEARTBEAT_S)
+            try:
+                await self._renew_lease()
+                await self._update_node_status()
+            except NotFound:
+                await self._register()
+            except ApiError as exc:
+                log.warning("node %s heartbeat failed: %s", self.name, exc)
+
+    # ---- pods -----------------------------------------------------------------------
+
+    async def _watch_pods(self) -> None:
+        selector = f"spec.nodeName={self.name}"
+        while True:
+            pods, rv = await self.client.list("v1", "Pod", field_selector=selector)
+            seen = {p["metadata"]["uid"] for p in pods}
+            for pod in pods:
+                self._upsert(pod)
+            for uid, runner in list(self.runners.items()):
+                if uid not in seen:
+                    runner.request_termination(deleted=True)
+            async for type_, obj in self.client.watch(
+                "v1", "Pod", resource_version=rv, field_selector=selector
+            ):
+                if type_ == "ERROR":
+                    break
+                if type_ == "BOOKMARK":
+                    continue
+                if type_ == "DELETED":
+                    runner = self.runners.get(obj["metadata"]["uid"])
+                    if runner is not None:
+                        runner.request_termination(
+                            obj["metadata"].get("deletionGracePeriodSeconds"), deleted=True
+                        )
+                    continue
+                self._upsert(obj)
+
+    def _upsert(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        runner = self.runners.get(uid)
+        if runner is not None:
+            runner.update(pod)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+            return  # finished before we came: nothing to run
+        runner = PodRunner(self, pod)
+        self.runners[uid] = runner
+        runner.update(pod)
+        self._tg.create_task(self._run_pod(runner))
+
+    async def _run_pod(self, runner: PodRunner) -> None:
+        try:
+            await runner.run(shutdown=self._shutdown)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod %s/%s failed in the agent", runner.ns, runner.name)
+        finally:
+            if self.runners.get(runner.uid) is runner and not self._shutdown.is_set():
+                del self.runners[runner.uid]
+
+    # ---- services for pod runners ---------------------------------------------------
+
+    async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        ns = namespace if kind != "PersistentVolume" else None
+        return await self.client.get_or_none(KINDS[kind], kind, name, ns)
+
+    async def exec_in(
+        self, proc: Process, command: list[str], timeout: float | None, where: tuple[str, str]
+    ) -> tuple[int | None, bytes]:
+        """Run a command in a container's filesystem view (exec probes, preStop)."""
+        root, cwd = where
+        preexec = sandbox.joiner(proc.pid, root, cwd) if self.isolate and root else None
+        try:
+            child = await asyncio.create_subprocess_exec(
+                *command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                preexec_fn=preexec,
+                start_new_session=True,
+                env=_proc_env(proc.pid),
+            )
+        except OSError as exc:
+            return 126, str(exc).encode()
+        try:
+            out, _ = await asyncio.wait_for(child.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, 9)
+            await child.wait()
+            return None, b""
+        return child.returncode, out
+
+    def cgroups_prepare(self, runner: PodRunner, container: Obj) -> list[Path]:
+        """The cgroup.procs files the container's process writes itself into before exec."""
+        if self.cgroups is None:
+            return []
+        return self.cgroups.prepare(runner.uid, container)
+
+    def cgroups_oom(self, runner: PodRunner, name: str, exit_: Exit) -> bool:
+        return self.cgroups is not None and self.cgroups.oom_killed(
+            runner.uid, name, exit_.signal == 9
+        )
+
+    def cgroups_remove(self, runner: PodRunner) -> None:
+        if self.cgroups is not None:
+            self.cgroups.remove(runner.uid)
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+
+def _proc_env(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return dict(os.environ)
+    return dict(
+        item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
+    )
+
+
+def _renew(lease: Obj, name: str, now: float) -> Obj:
+    spec = lease.setdefault("spec", {})
+    spec["holderIdentity"] = name
+    spec["leaseDurationSeconds"] = 40
+    spec["renewTime"] = rfc3339_micro(now)
+    return lease
+
+
+def sandbox_supported() -> bool:
+    """Mount namespaces are the only way kubelite gives a container its own view."""
+    return os.geteuid() == 0 or Path("/proc/self/ns/user").exists()
+
+
+def node_agents(
+    count: int, data_dir: Path, config: dict[str, Any] | None = None, **kwargs: Any
+) -> list[NodeAgent]:
+    """`kubelite up --nodes N`: `<hostname>` for one node, `<hostname>-1..N` for several."""
+    host = socket.gethostname().split(".")[0].lower() or "kubelite"
+    per_node = {n.get("name"): n for n in (config or {}).get("nodes") or []}
+    agents = []
+    for i in range(count):
+        name = host if count == 1 else f"{host}-{i + 1}"
+        conf = (
+            per_node.get(name) or ((config or {}).get("nodes") or [{}] * count)[i]
+            if (config or {}).get("nodes")
+            else {}
+        )
+        agents.append(
+            NodeAgent(
+                name,
+                data_dir=data_dir,
+                pod_cidr=f"127.244.{i}.0/24",
+                capacity=conf.get("capacity"),
+                labels=conf.get("labels"),
+                taints=conf.get("taints"),
+                share=count,
+                **kwargs,
+            )
+        )
+    return agents

@@ -1,0 +1,203 @@
+"""Execute a parsed Dockerfile into the local image store.
+
+`FROM python:X.Y` is the host's own interpreter (an error if the version
+differs) with a per-image virtualenv in which RUN lines execute, so
+`RUN pip install -r requirements.txt` installs into the image and nowhere
+else. `FROM scratch` has no interpreter. COPY places files under the image's
+`rootfs/` at the paths the Dockerfile names; inside a container they appear
+at those same absolute paths.
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from kubelite.kubelet import dockerfile as df
+from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.imageconfig import content_digest, oci_config, tree_digest
+from kubelite.kubelet.images import (
+    DEFAULT_PATH,
+    Image,
+    ImageStore,
+    base_python,
+    host_python_version,
+    normalize,
+    python_version,
+)
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+class _State:
+    def __init__(self, image_dir: Path) -> None:
+        self.dir = image_dir
+        self.rootfs = image_dir / "rootfs"
+        self.env: dict[str, str] = {}
+        self.workdir = "/"
+        self.entrypoint: list[str] | None = None
+        self.cmd: list[str] | None = None
+        self.cmd_from_base = False
+        self.exposed: list[str] = []
+        self.venv: Path | None = None
+
+    def host_path(self, container_path: str) -> Path:
+        rel = PurePosixPath(container_path)
+        if not rel.is_absolute():
+            rel = PurePosixPath(self.workdir) / rel
+        return self.rootfs / str(rel).lstrip("/")
+
+
+def build(
+    store: ImageStore, ref: str, context: Path, *, say: Callable[[str], None] = lambda s: None
+) -> Image:
+    dockerfile = context / "Dockerfile"
+    if not dockerfile.is_file():
+        raise BuildError(f"no Dockerfile in {context}")
+    parsed = df.parse(dockerfile.read_text())
+    image_dir = store.root / "store" / uuid.uuid4().hex
+    state = _State(image_dir)
+    state.rootfs.mkdir(parents=True)
+    try:
+        total = len(parsed.instructions) + 1
+        say(f"STEP 1/{total}: FROM {parsed.base}")
+        _from(
+            state,
+            parsed.base,
+            needs_pip=any(i.keyword == "RUN" and "pip" in i.args for i in parsed.instructions),
+        )
+        for n, instr in enumerate(parsed.instructions, start=2):
+            say(f"STEP {n}/{total}: {instr.keyword} {instr.args}")
+            _apply(state, instr, context)
+        return _commit(store, ref, state)
+    except BaseException:
+        shutil.rmtree(image_dir, ignore_errors=True)
+        raise
+
+
+def _from(state: _State, base: str, *, needs_pip: bool) -> None:
+    if base == "scratch":
+        state.env["PATH"] = DEFAULT_PATH
+        return
+    version = python_version(normalize(base))
+    if version is None:
+        raise BuildError(
+            f"Dockerfile line 1: base image {base!r} is not supported "
+            "(use FROM python:X.Y for the host's Python, or FROM scratch)"
+        )
+    host = host_python_version()
+    if version != host:
+        raise BuildError(
+            f"Dockerfile line 1: FROM {base} asks for Python {version[0]}.{version[1]} "
+            f"but this machine has Python {host[0]}.{host[1]}"
+        )
+    venv = state.dir / "venv"
+    cmd = [base_python(), "-m", "venv", str(venv)]
+    if not needs_pip:
+        cmd.insert(3, "--without-pip")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"creating the image's virtualenv failed: {proc.stderr.strip()}")
+    state.venv = venv
+    state.env.update(
+        PATH=f"{venv}/bin:{DEFAULT_PATH}",
+        VIRTUAL_ENV=str(venv),
+        PYTHON_VERSION=f"{host[0]}.{host[1]}",
+    )
+    state.cmd = ["python3"]
+    state.cmd_from_base = True
+
+
+def _apply(state: _State, instr: df.Instruction, context: Path) -> None:
+    kw, args, line = instr.keyword, instr.args, instr.line
+    if kw == "WORKDIR":
+        path = df.substitute(args, state.env)
+        state.workdir = str(PurePosixPath(state.workdir) / path)
+        state.host_path(state.workdir).mkdir(parents=True, exist_ok=True)
+    elif kw == "ENV":
+        state.env.update(df.parse_env(line, args, state.env))
+    elif kw == "EXPOSE":
+        state.exposed.extend(df.parse_expose(line, args, state.env))
+    elif kw == "COPY":
+        sources, dest = df.parse_copy(line, args, state.env)
+        _copy(state, line, context, sources, dest)
+    elif kw == "RUN":
+        _run(state, line, df.shell_or_exec(instr))
+    elif kw == "ENTRYPOINT":
+        state.entrypoint = df.shell_or_exec(instr)
+        if state.cmd_from_base:
+            state.cmd = None
+    elif kw == "CMD":
+        state.cmd = df.shell_or_exec(instr)
+        state.cmd_from_base = False
+
+
+def _copy(state: _State, line: int, context: Path, sources: list[str], dest: str) -> None:
+    ctx = context.resolve()
+    target = state.host_path(dest)
+    matches: list[Path] = []
+    for src in sources:
+        found = (
+            sorted(glob.glob(str(ctx / src))) if any(c in src for c in "*?[") else [str(ctx / src)]
+        )
+        for item in found:
+            path = Path(item).resolve()
+            if path != ctx and ctx not in path.parents:
+                raise BuildError(f"Dockerfile line {line}: COPY {src}: outside the build context")
+            if not path.exists():
+                raise BuildError(f"Dockerfile line {line}: COPY {src}: no such file or directory")
+            matches.append(path)
+    if not matches:
+        raise BuildError(f"Dockerfile line {line}: COPY {' '.join(sources)}: no source files")
+    to_dir = dest.endswith("/") or len(matches) > 1 or target.is_dir()
+    for path in matches:
+        if path.is_dir():
+            shutil.copytree(path, target, dirs_exist_ok=True, symlinks=True)
+        elif to_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / path.name)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def _run(state: _State, line: int, argv: list[str]) -> None:
+    cwd = state.host_path(state.workdir)
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = dict(state.env, HOME=str(state.dir / "home"))
+    proc = subprocess.run(argv, cwd=cwd, env=env)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"Dockerfile line {line}: RUN {' '.join(argv)} failed with exit code {proc.returncode}"
+        )
+
+
+def _commit(store: ImageStore, ref: str, state: _State) -> Image:
+    diff_id, size = tree_digest(state.dir)
+    created = rfc3339(time.time())
+    config = oci_config(
+        env=[f"{k}={v}" for k, v in state.env.items()],
+        entrypoint=state.entrypoint,
+        cmd=state.cmd,
+        working_dir=state.workdir if state.workdir != "/" else "",
+        exposed=state.exposed,
+        diff_id=diff_id,
+    )
+    digest = content_digest(config)
+    config["created"] = created
+    (state.dir / "config.json").write_text(df_json(config))
+    store.record(ref, state.dir, digest, size, created)
+    return store.resolve(ref)
+
+
+def df_json(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=2)

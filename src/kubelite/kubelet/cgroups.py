@@ -1,0 +1,139 @@
+"""Resource limits through cgroups, v2 or v1, whichever this machine lets us write.
+
+Each container gets a cgroup `kubelite/<node>/pod<uid>/<container>` in the
+memory, cpu and pids hierarchies: `limits.memory` is the memory limit (the
+kernel's OOM killer then ends the container, reported as OOMKilled with exit
+code 137), `limits.cpu` a CFS quota over a 100 ms period, and a pids limit
+stops fork bombs. The process writes itself into `cgroup.procs` before exec,
+so nothing it does escapes the limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from kubelite.api.quantity import milli_value, value
+
+log = logging.getLogger(__name__)
+ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+DEFAULT_PIDS_MAX = 4096
+
+
+def limits_of(container: dict[str, Any]) -> dict[str, int]:
+    """Bytes of memory and millicores of cpu from `resources.limits`."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    out: dict[str, int] = {}
+    if limits.get("memory") is not None:
+        out["memory"] = value(limits["memory"])
+    if limits.get("cpu") is not None:
+        out["cpu"] = milli_value(limits["cpu"])
+    return out
+
+
+def cfs_quota_us(millicores: int) -> int:
+    # upstream MilliCPUToQuota: at least 1 ms per period
+    return max(1000, millicores * CFS_PERIOD_US // 1000)
+
+
+class Manager:
+    def __init__(self, version: int, prefix: str, pids_max: int = DEFAULT_PIDS_MAX) -> None:
+        self.version = version
+        self.prefix = prefix
+        self.pids_max = pids_max
+
+    @classmethod
+    def detect(cls, prefix: str, root: Path = ROOT) -> Manager | None:
+        if (root / "cgroup.controllers").exists():
+            controllers = (root / "cgroup.controllers").read_text().split()
+            if {"memory", "pids"} <= set(controllers) and os.access(root, os.W_OK):
+                return cls(2, prefix)
+        if all(
+            (root / c).is_dir() and os.access(root / c, os.W_OK) for c in ("memory", "cpu", "pids")
+        ):
+            return cls(1, prefix)
+        return None
+
+    def _dirs(self, *parts: str) -> list[Path]:
+        rel = Path(self.prefix, *parts)
+        if self.version == 2:
+            return [ROOT / rel]
+        return [ROOT / c / rel for c in ("memory", "cpu", "pids")]
+
+    def prepare(self, uid: str, container: dict[str, Any]) -> list[Path]:
+        name = container["name"]
+        dirs = self._dirs(f"pod{uid}", name)
+        try:
+            for d in dirs:
+                if self.version == 2:
+                    self._enable_v2(d)
+                d.mkdir(parents=True, exist_ok=True)
+            self._limit(dirs, limits_of(container))
+        except OSError as exc:
+            log.warning("cgroup for container %s of pod %s not set up: %s", name, uid, exc)
+            return []
+        return [d / "cgroup.procs" for d in dirs]
+
+    def _enable_v2(self, leaf: Path) -> None:
+        """Turn the controllers on down the path (cgroup v2's subtree_control)."""
+        path = ROOT
+        for part in leaf.relative_to(ROOT).parts:
+            with contextlib.suppress(OSError):
+                (path / "cgroup.subtree_control").write_text("+memory +cpu +pids")
+            path = path / part
+            path.mkdir(exist_ok=True)
+
+    def _limit(self, dirs: list[Path], limits: dict[str, int]) -> None:
+        if self.version == 2:
+            d = dirs[0]
+            if "memory" in limits:
+                (d / "memory.max").write_text(str(limits["memory"]))
+                with contextlib.suppress(OSError):
+                    (d / "memory.swap.max").write_text("0")
+            if "cpu" in limits:
+                (d / "cpu.max").write_text(f"{cfs_quota_us(limits['cpu'])} {CFS_PERIOD_US}")
+            (d / "pids.max").write_text(str(self.pids_max))
+            return
+        memory, cpu, pids = dirs
+        if "memory" in limits:
+            (memory / "memory.limit_in_bytes").write_text(str(limits["memory"]))
+        if "cpu" in limits:
+            (cpu / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+            (cpu / "cpu.cfs_quota_us").write_text(str(cfs_quota_us(limits["cpu"])))
+        (pids / "pids.max").write_text(str(self.pids_max))
+
+    def oom_killed(self, uid: str, name: str, killed: bool) -> bool:
+        if not killed:
+            return False
+        d = self._dirs(f"pod{uid}", name)[0]
+        path = d / ("memory.events" if self.version == 2 else "memory.oom_control")
+        try:
+            for line in path.read_text().splitlines():
+                key, _, count = line.partition(" ")
+                if key == "oom_kill" and int(count) > 0:
+                    return True
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def remove(self, uid: str) -> None:
+        for pod_dir in self._dirs(f"pod{uid}"):
+            if not pod_dir.is_dir():
+                continue
+            for child in [c for c in pod_dir.iterdir() if c.is_dir()]:
+                _kill_and_rmdir(child)
+            _kill_and_rmdir(pod_dir)
+
+
+def _kill_and_rmdir(d: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid in (d / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        d.rmdir()

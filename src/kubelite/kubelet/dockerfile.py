@@ -1,0 +1,159 @@
+"""Parse the Dockerfile subset kubelite builds from.
+
+Only FROM, WORKDIR, COPY, ENV, RUN, EXPOSE, ENTRYPOINT and CMD are known;
+anything else is a `DockerfileError` naming the line, so a user sees at once
+which line kubelite cannot honour instead of getting a silently different
+image. Parsing is pure: the builder executes the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+
+SUPPORTED = ("FROM", "WORKDIR", "COPY", "ENV", "RUN", "EXPOSE", "ENTRYPOINT", "CMD")
+
+
+class DockerfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int
+    keyword: str
+    args: str
+    # Exec form ["a", "b"] parsed; None for shell form.
+    exec_form: tuple[str, ...] | None = None
+
+
+@dataclass
+class Dockerfile:
+    base: str
+    instructions: list[Instruction] = field(default_factory=list)
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join backslash continuations; drop comments and blank lines; keep first line numbers."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if buf and stripped.startswith("#"):
+            continue
+        if not buf:
+            start = number
+        if stripped.endswith("\\"):
+            buf.append(stripped[:-1].rstrip())
+            continue
+        buf.append(stripped)
+        out.append((start, " ".join(p for p in buf if p)))
+        buf = []
+    if buf:
+        out.append((start, " ".join(p for p in buf if p)))
+    return out
+
+
+def parse(text: str) -> Dockerfile:
+    instructions: list[Instruction] = []
+    for number, line in logical_lines(text):
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        rest = rest.strip()
+        if keyword not in SUPPORTED:
+            raise DockerfileError(
+                f"Dockerfile line {number}: unsupported instruction {keyword} "
+                f"(kubelite builds {', '.join(SUPPORTED)})"
+            )
+        if not rest:
+            raise DockerfileError(f"Dockerfile line {number}: {keyword} needs an argument")
+        exec_form = _exec_form(number, keyword, rest)
+        instructions.append(Instruction(number, keyword, rest, exec_form))
+    if not instructions or instructions[0].keyword != "FROM":
+        line = instructions[0].line if instructions else 1
+        raise DockerfileError(f"Dockerfile line {line}: the first instruction must be FROM")
+    froms = [i for i in instructions if i.keyword == "FROM"]
+    if len(froms) > 1:
+        raise DockerfileError(
+            f"Dockerfile line {froms[1].line}: multi-stage builds are not supported"
+        )
+    base = instructions[0].args.split()[0]
+    return Dockerfile(base=base, instructions=instructions[1:])
+
+
+def _exec_form(number: int, keyword: str, rest: str) -> tuple[str, ...] | None:
+    if keyword not in ("RUN", "CMD", "ENTRYPOINT") or not rest.startswith("["):
+        return None
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        return None  # Docker treats an unparsable array as shell form too.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DockerfileError(f"Dockerfile line {number}: {keyword} exec form must be strings")
+    return tuple(value)
+
+
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def substitute(value: str, env: dict[str, str]) -> str:
+    """Dockerfile `$VAR` / `${VAR}` substitution from earlier ENV lines."""
+    return _VAR.sub(lambda m: env.get(m.group("braced") or m.group("bare"), ""), value)
+
+
+def parse_env(number: int, args: str, env: dict[str, str]) -> list[tuple[str, str]]:
+    """`ENV a=1 b="two words"` or the legacy `ENV key value with spaces`."""
+    try:
+        words = shlex.split(args, posix=True)
+    except ValueError as exc:
+        raise DockerfileError(f"Dockerfile line {number}: ENV: {exc}") from None
+    if words and "=" not in words[0]:
+        key, _, value = args.partition(" ")
+        return [(key, substitute(value.strip(), env))]
+    pairs = []
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise DockerfileError(f"Dockerfile line {number}: ENV expects KEY=VALUE, got {word!r}")
+        pairs.append((key, substitute(value, env)))
+    return pairs
+
+
+def parse_copy(number: int, args: str, env: dict[str, str]) -> tuple[list[str], str]:
+    if args.startswith("["):
+        try:
+            words = list(json.loads(args))
+        except ValueError:
+            raise DockerfileError(f"Dockerfile line {number}: COPY: bad JSON array") from None
+    else:
+        words = shlex.split(args)
+    flags = [w for w in words if w.startswith("--")]
+    for flag in flags:
+        if flag.startswith("--from"):
+            raise DockerfileError(f"Dockerfile line {number}: COPY --from is not supported")
+    words = [substitute(w, env) for w in words if not w.startswith("--")]
+    if len(words) < 2:
+        raise DockerfileError(f"Dockerfile line {number}: COPY needs a source and a destination")
+    return words[:-1], words[-1]
+
+
+def parse_expose(number: int, args: str, env: dict[str, str]) -> list[str]:
+    ports = []
+    for word in substitute(args, env).split():
+        port, _, proto = word.partition("/")
+        if not port.isdigit():
+            raise DockerfileError(f"Dockerfile line {number}: EXPOSE: bad port {word!r}")
+        ports.append(f"{port}/{(proto or 'tcp').lower()}")
+    return ports
+
+
+def shell_or_exec(instr: Instruction) -> list[str]:
+    """CMD/ENTRYPOINT/RUN as an argv: exec form as is, shell form through /bin/sh -c."""
+    if instr.exec_form is not None:
+        return list(instr.exec_form)
+    return ["/bin/sh", "-c", instr.args]

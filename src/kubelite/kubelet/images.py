@@ -1,0 +1,150 @@
+"""The local image store: what `image: NAME:TAG` means on this machine.
+
+An image is a directory (`rootfs/` with the files the Dockerfile copied, and
+for Python images a `venv/`) plus a config JSON with the OCI image-config
+fields and a content digest. References (`NAME:TAG` -> build directory) live
+in `refs/`, so a rebuild never pulls files from under a running pod.
+Images named `python:X.Y` need no build: they stand for the host interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PYTHON_REF = re.compile(r"^(?:docker\.io/)?(?:library/)?python:(\d+)\.(\d+)(?:[.\-][\w.\-]*)?$")
+
+
+class ImageNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Image:
+    ref: str
+    root: Path  # the image directory
+    config: dict[str, Any]  # OCI image config: {"config": {...}, ...}
+    digest: str  # "sha256:<hex>"
+
+    @property
+    def rootfs(self) -> Path:
+        return self.root / "rootfs"
+
+    @property
+    def venv(self) -> Path | None:
+        venv = self.root / "venv"
+        return venv if venv.is_dir() else None
+
+    @property
+    def run_config(self) -> dict[str, Any]:
+        return dict(self.config.get("config") or {})
+
+    @property
+    def env(self) -> list[str]:
+        return list(self.run_config.get("Env") or [])
+
+    @property
+    def image_id(self) -> str:
+        return self.digest
+
+
+def normalize(ref: str) -> str:
+    """`app` means `app:latest`; a docker.io/library prefix is dropped."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    last = ref.rsplit("/", 1)[-1]
+    if "@" not in last and ":" not in last:
+        ref += ":latest"
+    return ref
+
+
+def python_version(ref: str) -> tuple[int, int] | None:
+    m = _PYTHON_REF.match(ref)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def host_python_version() -> tuple[int, int]:
+    return sys.version_info[:2]
+
+
+def base_python() -> str:
+    """The host interpreter itself, not kubelite's own virtualenv."""
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    return str(Path(base).resolve())
+
+
+class ImageStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "images"
+
+    @property
+    def refs(self) -> Path:
+        return self.root / "refs"
+
+    def ref_file(self, ref: str) -> Path:
+        return self.refs / (normalize(ref).replace("/", "%2F") + ".json")
+
+    def resolve(self, ref: str) -> Image:
+        ref = normalize(ref)
+        path = self.ref_file(ref)
+        if path.exists():
+            entry = json.loads(path.read_text())
+            root = Path(entry["dir"])
+            config = json.loads((root / "config.json").read_text())
+            return Image(ref=ref, root=root, config=config, digest=entry["digest"])
+        version = python_version(ref)
+        if version is not None and version == host_python_version():
+            return self._builtin_python(ref, version)
+        raise ImageNotFound(ref)
+
+    def _builtin_python(self, ref: str, version: tuple[int, int]) -> Image:
+        from kubelite.kubelet.imageconfig import content_digest, oci_config
+
+        root = self.root / "builtin" / f"python-{version[0]}.{version[1]}"
+        bindir = root / "rootfs-bin"
+        if not (bindir / "python").exists():
+            bindir.mkdir(parents=True, exist_ok=True)
+            (root / "rootfs").mkdir(exist_ok=True)
+            for name in ("python", "python3", f"python{version[0]}.{version[1]}"):
+                link = bindir / name
+                if not link.is_symlink():
+                    os.symlink(base_python(), link)
+        env = [f"PATH={bindir}:{DEFAULT_PATH}", f"PYTHON_VERSION={version[0]}.{version[1]}"]
+        config = oci_config(env=env, cmd=["python3"])
+        return Image(ref=ref, root=root, config=config, digest=content_digest(config))
+
+    def list(self) -> list[dict[str, Any]]:
+        images = []
+        if not self.refs.is_dir():
+            return images
+        for path in sorted(self.refs.glob("*.json")):
+            entry = json.loads(path.read_text())
+            images.append(entry)
+        return images
+
+    def record(self, ref: str, image_dir: Path, digest: str, size: int, created: str) -> None:
+        from kubelite.cli.datadir import write_private
+
+        self.refs.mkdir(parents=True, exist_ok=True)
+        name, _, tag = normalize(ref).rpartition(":")
+        entry = {
+            "ref": normalize(ref),
+            "repository": name,
+            "tag": tag,
+            "digest": digest,
+            "dir": str(image_dir),
+            "size": size,
+            "created": created,
+        }
+        write_private(self.ref_file(ref), json.dumps(entry, indent=2))
+
+
+def how_to_build(ref: str) -> str:
+    return f"build it with: kubelite build -t {normalize(ref)} DIR"

@@ -1,0 +1,175 @@
+"""`pods/log`: the API server asks the node agent that runs the pod.
+
+`NodeLogs.stream` checks the request at once (raising the API error upstream
+returns, e.g. a container still waiting to start) and hands back an async
+iterator over the CRI log: tail, since, timestamps, limitBytes, previous,
+and follow until the container instance ends. `LogRouter` picks the agent
+by `spec.nodeName`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubelite.apiserver.errors import BadRequest
+from kubelite.kubelet import criolog
+from kubelite.kubelet.criolog import Entry, Limiter, ReadOptions
+
+if TYPE_CHECKING:
+    from kubelite.kubelet.agent import NodeAgent
+
+Obj = dict[str, Any]
+POLL_S = 0.1
+
+
+class NodeLogs:
+    def __init__(self, agent: NodeAgent) -> None:
+        self.agent = agent
+
+    def stream(self, pod: Obj, options: dict[str, str]) -> AsyncIterator[bytes]:
+        md = pod["metadata"]
+        name = options.get("container") or _only_container(pod)
+        runner = self.agent.runners.get(md.get("uid", ""))
+        rec = runner.record(name) if runner else None
+        previous = options.get("previous") in ("true", "1", "True")
+        if runner is None or rec is None:
+            raise BadRequest(
+                f'container "{name}" in pod "{md["name"]}" is waiting to start: ContainerCreating'
+            )
+        if previous:
+            if rec.restart_count == 0:
+                raise BadRequest(
+                    f'previous terminated container "{name}" in pod "{md["name"]}" not found'
+                )
+        elif (
+            "waiting" in rec.state
+            and rec.restart_count == 0
+            and not runner.log_path(name, previous=False).exists()
+        ):
+            reason = rec.state["waiting"].get("reason", "ContainerCreating")
+            raise BadRequest(
+                f'container "{name}" in pod "{md["name"]}" is waiting to start: {reason}'
+            )
+        path = runner.log_path(name, previous=previous)
+        opts = ReadOptions.from_query(options, time.time())
+        follow = options.get("follow") in ("true", "1", "True") and not previous
+        restart = rec.restart_count
+
+        def live() -> bool:
+            proc = runner.procs.get(name)
+            return proc is not None and not proc.exited and rec.restart_count == restart
+
+        return read(path, opts, follow=follow, live=live)
+
+
+def _only_container(pod: Obj) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return containers[0]["name"] if containers else ""
+
+
+async def read(
+    path: Path, opts: ReadOptions, *, follow: bool, live: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    limiter = Limiter(opts.limit_bytes)
+    if not follow:
+        for chunk in _render(criolog.read_entries(path, opts), opts):
+            data, done = limiter.take(chunk)
+            yield data
+            if done:
+                return
+        return
+    async for chunk in _follow(path, opts, live):
+        data, done = limiter.take(chunk)
+        yield data
+        if done:
+            return
+
+
+def _render(items: Iterable[Entry], opts: ReadOptions) -> Iterable[bytes]:
+    batch: list[bytes] = []
+    size = 0
+    for e in items:
+        piece = criolog.render(e, opts.timestamps)
+        batch.append(piece)
+        size += len(piece)
+        if size >= 32768:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+async def _follow(path: Path, opts: ReadOptions, live: Callable[[], bool]) -> AsyncIterator[bytes]:
+    while not path.exists():
+        if not live():
+            return
+        await asyncio.sleep(POLL_S)
+    fh = path.open("rb")
+    try:
+        history = [e for f in criolog.rotated(path) for e in criolog.entries(_lines(f))]
+        history += list(criolog.entries(fh.readlines()))
+        if opts.since is not None:
+            history = [e for e in history if e.time >= opts.since]
+        if opts.tail_lines is not None:
+            history = criolog._tail(history, opts.tail_lines)
+        for chunk in _render(history, opts):
+            yield chunk
+        pending = b""
+        while True:
+            line = fh.readline()
+            if line:
+                pending += line
+                if pending.endswith(b"\n"):
+                    entry = criolog.parse_line(pending)
+                    pending = b""
+                    if entry is not None and (opts.since is None or entry.time >= opts.since):
+                        yield criolog.render(entry, opts.timestamps)
+                continue
+            if _rotated_away(path, fh):
+                fh.close()
+                fh = path.open("rb")
+                continue
+            if not live():
+                rest = fh.read()
+                for entry in criolog.entries(rest.splitlines(keepends=True)):
+                    yield criolog.render(entry, opts.timestamps)
+                return
+            await asyncio.sleep(POLL_S)
+    finally:
+        fh.close()
+
+
+def _lines(path: Path) -> Iterable[bytes]:
+    try:
+        return path.read_bytes().splitlines(keepends=True)
+    except OSError:
+        return []
+
+
+def _rotated_away(path: Path, fh: Any) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+class LogRouter:
+    """The API server's LogSource: the agent named by the pod's spec.nodeName answers."""
+
+    def __init__(self, agents: Iterable[NodeAgent]) -> None:
+        self.by_node = {a.name: NodeLogs(a) for a in agents}
+
+    def stream(self, pod: Obj, options: dict[str, str]) -> AsyncIterator[bytes]:
+        node = (pod.get("spec") or {}).get("nodeName", "")
+        logs = self.by_node.get(node)
+        if logs is None:
+            name = options.get("container") or _only_container(pod)
+            raise BadRequest(
+                f'container "{name}" in pod "{pod["metadata"]["name"]}" is waiting to start: ContainerCreating'
+            )
+        return logs.stream(pod, options)

@@ -1,0 +1,559 @@
+"""One pod on this node, from ContainerCreating to its removal.
+
+A `PodRunner` owns the pod's IP, volumes and container processes. Its
+lifecycle: set up volumes, run init containers one at a time to completion,
+then supervise every container (restart policy, CrashLoopBackOff, probes)
+until the pod is deleted or the agent stops. Termination is upstream's:
+preStop hook, SIGTERM, the grace period, SIGKILL; then, for a deleted pod,
+the object is removed with grace 0. Status is written whenever something
+changes, coalesced, through the status subresource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+from typing import TYPE_CHECKING, Any
+
+from kubelite.apiserver.errors import ApiError, NotFound
+from kubelite.kubelet import criolog, probes
+from kubelite.kubelet.backoff import go_duration
+from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.envvars import Sources, referenced_objects
+from kubelite.kubelet.events import NORMAL, WARNING, container_path
+from kubelite.kubelet.prepare import Context, PrepareError, build_spec, container_id, resolve_image
+from kubelite.kubelet.process import Exit, Process, StartError, start
+from kubelite.kubelet.status import WAITING_INITIALIZING, ContainerRecord, pod_status
+from kubelite.kubelet.volumes import PodVolumes, VolumeError
+
+if TYPE_CHECKING:
+    from kubelite.kubelet.agent import NodeAgent
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+CONFIG_RETRY_S = 2.0
+
+
+def pod_ref(pod: Obj) -> str:
+    """Upstream's format.Pod: name_namespace(uid)."""
+    md = pod["metadata"]
+    return f"{md['name']}_{md.get('namespace', 'default')}({md.get('uid', '')})"
+
+
+class PodRunner:
+    def __init__(self, agent: NodeAgent, pod: Obj) -> None:
+        self.agent = agent
+        self.pod = pod
+        md = pod["metadata"]
+        self.uid: str = md["uid"]
+        self.ns: str = md.get("namespace", "default")
+        self.name: str = md["name"]
+        self.dir = agent.pods_dir / f"{self.ns}_{self.name}_{self.uid}"
+        spec = pod.get("spec") or {}
+        self.inits = [
+            ContainerRecord(c["name"], c.get("image", ""), init=True)
+            for c in spec.get("initContainers") or []
+        ]
+        self.containers = [
+            ContainerRecord(c["name"], c.get("image", "")) for c in spec.get("containers") or []
+        ]
+        if self.inits:
+            for rec in self.containers:
+                rec.waiting(WAITING_INITIALIZING)
+        self.procs: dict[str, Process] = {}
+        self.volumes = PodVolumes(self.dir, allocatable=agent.allocatable)
+        self.ip = ""
+        self.sandbox_ready = False
+        self.phase_override: str | None = None
+        self.start_time = rfc3339(agent.clock.wall())
+        self.terminating = asyncio.Event()
+        self.deleted = False  # the API object is gone already
+        self.grace: float | None = None
+        self._dirty = asyncio.Event()
+        self._liveness_killed: set[str] = set()
+
+    # ---- called by the agent ---------------------------------------------------
+
+    def update(self, pod: Obj) -> None:
+        self.pod = pod
+        if pod["metadata"].get("deletionTimestamp"):
+            self.request_termination(pod["metadata"].get("deletionGracePeriodSeconds"))
+
+    def request_termination(self, grace: float | None = None, *, deleted: bool = False) -> None:
+        self.deleted = self.deleted or deleted
+        if grace is not None:
+            self.grace = float(grace) if self.grace is None else min(self.grace, float(grace))
+        self.terminating.set()
+
+    def record(self, name: str) -> ContainerRecord | None:
+        return next((r for r in self.inits + self.containers if r.name == name), None)
+
+    # ---- lifecycle ---------------------------------------------------------------
+
+    async def run(self, *, shutdown: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            status_task = tg.create_task(self._status_loop())
+            life = tg.create_task(self._lifecycle())
+            stop = tg.create_task(self._wait_stop(shutdown))
+            await stop
+            life.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await life
+            await self._terminate(from_shutdown=shutdown.is_set() and not self.terminating.is_set())
+            status_task.cancel()
+
+    async def _wait_stop(self, shutdown: asyncio.Event) -> None:
+        t1 = asyncio.ensure_future(self.terminating.wait())
+        t2 = asyncio.ensure_future(shutdown.wait())
+        try:
+            await asyncio.wait({t1, t2}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            t1.cancel()
+            t2.cancel()
+
+    async def _lifecycle(self) -> None:
+        self.ip = self.agent.ipam.allocate(self.uid)
+        self.mark()
+        await self._setup_volumes()
+        self.sandbox_ready = True
+        self.mark()
+        spec = self.pod.get("spec") or {}
+        for c in spec.get("initContainers") or []:
+            if not await self._run_init(c):
+                return
+        for rec in self.containers:
+            rec.waiting("ContainerCreating")
+        self.mark()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._refresh_volumes())
+            for c in spec.get("containers") or []:
+                tg.create_task(self._supervise(c))
+
+    async def _setup_volumes(self) -> None:
+        while True:
+            try:
+                await self.volumes.setup(
+                    self.pod, self.agent.lookup, pod_ip=self.ip, host_ip=self.agent.host_ip
+                )
+                return
+            except VolumeError as exc:
+                await self.event(WARNING, "FailedMount", str(exc))
+                await self.agent.clock.sleep(CONFIG_RETRY_S * 2)
+
+    async def _refresh_volumes(self) -> None:
+        """Keep configMap/secret volumes current (the kubelet's periodic sync)."""
+        if not any(
+            k in v
+            for v in (self.pod.get("spec") or {}).get("volumes") or []
+            for k in ("configMap", "secret", "projected", "downwardAPI")
+        ):
+            return
+        while True:
+            await self.agent.clock.sleep(self.agent.volume_sync_s)
+            await self.volumes.refresh(
+                self.pod, self.agent.lookup, pod_ip=self.ip, host_ip=self.agent.host_ip
+            )
+
+    async def _run_init(self, c: Obj) -> bool:
+        rec = self.record(c["name"])
+        assert rec is not None
+        policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        while True:
+            exit_ = await self._start_and_wait(c, rec)
+            if exit_ is not None and exit_.code == 0:
+                return True
+            if policy == "Never":
+                self.mark()
+                return False
+            await self._before_restart(c, rec)
+
+    async def _supervise(self, c: Obj) -> None:
+        rec = self.record(c["name"])
+        assert rec is not None
+        policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        while True:
+            exit_ = await self._start_and_wait(c, rec)
+            failed = exit_ is None or exit_.code != 0
+            if policy == "Never" or (policy == "OnFailure" and not failed):
+                self.mark()
+                return
+            await self._before_restart(c, rec)
+
+    async def _before_restart(self, c: Obj, rec: ContainerRecord) -> None:
+        """CrashLoopBackOff wait before the next start, as upstream's doBackOff."""
+        key = f"{self.uid}/{rec.name}"
+        terminated = rec.state.get("terminated") or {}
+        finished = terminated.get("_finished", self.agent.clock.monotonic())
+        rec.last_state = {"terminated": _public(terminated)} if terminated else rec.last_state
+        backoff = self.agent.backoff
+        remaining = backoff.remaining(key, finished_at=finished, now=self.agent.clock.monotonic())
+        if remaining > 0:
+            delay = go_duration(backoff.current(key))
+            rec.waiting(
+                "CrashLoopBackOff",
+                f"back-off {delay} restarting failed container={rec.name} pod={pod_ref(self.pod)}",
+            )
+            self.mark()
+            await self.event(
+                WARNING,
+                "BackOff",
+                f"Back-off restarting failed container {rec.name} in pod {pod_ref(self.pod)}",
+                rec.name,
+            )
+            await self.agent.clock.sleep(remaining)
+        backoff.restarted(key, self.agent.clock.monotonic())
+        rec.restart_count += 1
+
+    async def _start_and_wait(self, c: Obj, rec: ContainerRecord) -> Exit | None:
+        """One container instance; None when it could not start."""
+        proc = await self._start(c, rec)
+        if proc is None:
+            return None
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(self._probe_loop(c, rec, proc, kind))
+                for kind in _probe_kinds(c, rec)
+            ]
+            exit_ = await proc.wait()
+            for task in tasks:
+                task.cancel()
+        self.procs.pop(rec.name, None)
+        self._finish(rec, exit_)
+        return exit_
+
+    async def _start(self, c: Obj, rec: ContainerRecord) -> Process | None:
+        while True:
+            try:
+                image = resolve_image(self.agent.images, c)
+                rec.image_id = image.image_id
+                spec = build_spec(
+                    await self._context(c), c, image, self._log_path(rec.name, rec.restart_count)
+                )
+                break
+            except PrepareError as exc:
+                rec.waiting(exc.reason, exc.message)
+                self.mark()
+                await self.event(
+                    WARNING,
+                    exc.reason if exc.reason.startswith("ErrImage") else "Failed",
+                    _event_text(exc),
+                    rec.name,
+                )
+                await self.agent.clock.sleep(CONFIG_RETRY_S)
+        await self.event(
+            NORMAL,
+            "Pulled",
+            f'Container image "{c.get("image")}" already present on machine',
+            rec.name,
+        )
+        rec.container_id = container_id(self.uid, rec.name, rec.restart_count)
+        await self.event(NORMAL, "Created", f"Created container: {rec.name}", rec.name)
+        self._prune_logs(rec)
+        spec.cgroup_procs = self.agent.cgroups_prepare(self, c)
+        try:
+            proc = await start(spec)
+        except StartError as exc:
+            now = self.agent.clock.wall()
+            rec.state = {
+                "terminated": {
+                    "exitCode": 128,
+                    "reason": "StartError",
+                    "message": str(exc),
+                    "startedAt": "1970-01-01T00:00:00Z",
+                    "finishedAt": rfc3339(now),
+                    "containerID": rec.container_id,
+                    "_finished": self.agent.clock.monotonic(),
+                }
+            }
+            rec.ready = rec.started = False
+            self.mark()
+            await self.event(WARNING, "Failed", f"Error: {exc}", rec.name)
+            return None
+        self.procs[rec.name] = proc
+        rec.state = {"running": {"startedAt": rfc3339(self.agent.clock.wall())}}
+        rec.started = "startupProbe" not in c
+        rec.ready = rec.started and "readinessProbe" not in c and not rec.init
+        self.mark()
+        await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
+        return proc
+
+    def _finish(self, rec: ContainerRecord, exit_: Exit) -> None:
+        now = self.agent.clock.wall()
+        started = (rec.state.get("running") or {}).get("startedAt") or rfc3339(now)
+        oom = self.agent.cgroups_oom(self, rec.name, exit_)
+        reason = "OOMKilled" if oom else "Completed" if exit_.code == 0 else "Error"
+        terminated: Obj = {
+            "exitCode": exit_.code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": rfc3339(now),
+            "containerID": rec.container_id,
+            "_finished": self.agent.clock.monotonic(),
+        }
+        rec.state = {"terminated": terminated}
+        rec.ready = False
+        rec.started = False
+        self.mark()
+
+    async def _context(self, c: Obj) -> Context:
+        cms, secrets = referenced_objects(c)
+        sources = Sources(
+            configmaps={n: await self.agent.lookup("ConfigMap", self.ns, n) for n in cms},
+            secrets={n: await self.agent.lookup("Secret", self.ns, n) for n in secrets},
+            node_allocatable=self.agent.allocatable,
+        )
+        return Context(
+            pod=self.pod,
+            pod_dir=self.dir,
+            pod_ip=self.ip,
+            host_ip=self.agent.host_ip,
+            volumes=self.volumes.paths,
+            sources=sources,
+            data_dir=self.agent.data_dir,
+            isolate=self.agent.isolate,
+        )
+
+    # ---- logs --------------------------------------------------------------------
+
+    def _log_path(self, name: str, restart: int) -> Any:
+        return self.dir / "logs" / name / f"{restart}.log"
+
+    def log_path(self, name: str, *, previous: bool) -> Any:
+        rec = self.record(name)
+        if rec is None:
+            return None
+        restart = rec.restart_count - 1 if previous else rec.restart_count
+        if restart < 0:
+            return None
+        return self._log_path(name, restart)
+
+    def _prune_logs(self, rec: ContainerRecord) -> None:
+        """Keep the current and the previous instance's logs, as the kubelet does."""
+        for old in range(rec.restart_count - 2, -1, -1):
+            path = self._log_path(rec.name, old)
+            if not path.exists() and not criolog.rotated(path):
+                break
+            for f in criolog.files(path):
+                f.unlink(missing_ok=True)
+
+    # ---- probes ------------------------------------------------------------------
+
+    async def _probe_loop(self, c: Obj, rec: ContainerRecord, proc: Process, kind: str) -> None:
+        probe = c[kind]
+        timing = probes.Timing.of(probe)
+        initial = {"readinessProbe": False, "livenessProbe": True, "startupProbe": None}[kind]
+        result = probes.ProbeResult(timing, initial)
+        clock = self.agent.clock
+        if kind != "startupProbe":
+            while "startupProbe" in c and not rec.started:
+                await clock.sleep(0.05)
+        await clock.sleep(timing.initial_delay)
+        label = {
+            "readinessProbe": "Readiness",
+            "livenessProbe": "Liveness",
+            "startupProbe": "Startup",
+        }[kind]
+        while not proc.exited:
+            ok, message = await probes.run_probe(probe, c, self.ip, self._exec_runner(proc))
+            if not ok and not proc.exited:
+                await self.event(
+                    WARNING, "Unhealthy", f"{label} probe failed: {message}".rstrip(), rec.name
+                )
+            if result.observe(ok) or kind == "readinessProbe":
+                await self._probe_changed(c, rec, proc, kind, result, ok)
+                if kind == "startupProbe" and result.value:
+                    return
+            await clock.sleep(timing.period)
+
+    async def _probe_changed(
+        self,
+        c: Obj,
+        rec: ContainerRecord,
+        proc: Process,
+        kind: str,
+        result: probes.ProbeResult,
+        ok: bool,
+    ) -> None:
+        if kind == "readinessProbe":
+            if rec.ready != bool(result.value) and rec.running:
+                rec.ready = bool(result.value)
+                self.mark()
+            return
+        if kind == "startupProbe" and result.value:
+            rec.started = True
+            rec.ready = "readinessProbe" not in c
+            self.mark()
+            return
+        if result.value is False:
+            label = "liveness" if kind == "livenessProbe" else "startup"
+            await self.event(
+                NORMAL,
+                "Killing",
+                f"Container {rec.name} failed {label} probe, will be restarted",
+                rec.name,
+            )
+            await self._stop_container(c, rec, proc, self._grace())
+
+    def _exec_runner(self, proc: Process) -> probes.ExecRunner:
+        async def run(command: list[str], timeout: float) -> tuple[int | None, bytes]:
+            return await self.agent.exec_in(proc, command, timeout, self._workdir_of(proc))
+
+        return run
+
+    def _workdir_of(self, proc: Process) -> tuple[str, str]:
+        for name, p in self.procs.items():
+            if p is proc:
+                return str(self.dir / "root" / name), "/"
+        return "", "/"
+
+    # ---- termination -------------------------------------------------------------
+
+    def _grace(self) -> float:
+        spec = self.pod.get("spec") or {}
+        default = float(spec.get("terminationGracePeriodSeconds", 30))
+        return default if self.grace is None else self.grace
+
+    async def _stop_container(
+        self, c: Obj | None, rec: ContainerRecord, proc: Process, grace: float
+    ) -> None:
+        clock = self.agent.clock
+        deadline = clock.monotonic() + grace
+        hook = ((c or {}).get("lifecycle") or {}).get("preStop")
+        if hook and not proc.exited and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pre_stop(c or {}, rec, proc, hook), timeout=grace)
+        proc.signal_group(signal.SIGTERM)
+        remaining = max(0.0, deadline - clock.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout=max(remaining, 0.001))
+        if not proc.exited:
+            proc.signal_group(signal.SIGKILL)
+            await proc.wait()
+
+    async def _pre_stop(self, c: Obj, rec: ContainerRecord, proc: Process, hook: Obj) -> None:
+        if "exec" in hook:
+            code, out = await self.agent.exec_in(
+                proc, list(hook["exec"].get("command") or []), None, self._workdir_of(proc)
+            )
+            if code != 0:
+                await self.event(
+                    WARNING,
+                    "FailedPreStopHook",
+                    f"PreStopHook failed: command '{' '.join(hook['exec'].get('command') or [])}' exited with {code}: {out.decode(errors='replace')}",
+                    rec.name,
+                )
+        elif "httpGet" in hook:
+            ok, message = await probes.http_get(hook["httpGet"], c, self.ip, timeout=3600)
+            if not ok:
+                await self.event(
+                    WARNING, "FailedPreStopHook", f"PreStopHook failed: {message}", rec.name
+                )
+        elif "sleep" in hook:
+            await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
+
+    async def _terminate(self, *, from_shutdown: bool) -> None:
+        grace = self._grace()
+        specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("containers") or []}
+        specs.update(
+            {c["name"]: c for c in (self.pod.get("spec") or {}).get("initContainers") or []}
+        )
+        stops = []
+        for name, proc in list(self.procs.items()):
+            rec = self.record(name)
+            if rec is None or proc.exited:
+                continue
+            await self.event(NORMAL, "Killing", f"Stopping container {name}", name)
+            stops.append(self._stop_and_record(specs.get(name), rec, proc, grace))
+        await asyncio.gather(*stops)
+        self.volumes.teardown()
+        self.agent.cgroups_remove(self)
+        if from_shutdown:
+            return
+        self.agent.ipam.release(self.uid)
+        if not self.deleted:
+            await self._write_status()
+            with contextlib.suppress(NotFound):
+                await self.agent.client.delete(
+                    "v1",
+                    "Pod",
+                    self.name,
+                    self.ns,
+                    grace_period_seconds=0,
+                    preconditions={"uid": self.uid},
+                )
+        self.agent.recorder.forget(self.uid)
+        self.agent.backoff.forget(self.uid + "/")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def _stop_and_record(
+        self, c: Obj | None, rec: ContainerRecord, proc: Process, grace: float
+    ) -> None:
+        await self._stop_container(c, rec, proc, grace)
+        exit_ = await proc.wait()
+        self._finish(rec, exit_)
+
+    # ---- status and events -------------------------------------------------------
+
+    def mark(self) -> None:
+        self._dirty.set()
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._write_status()
+            await asyncio.sleep(0.01)
+
+    async def _write_status(self) -> None:
+        if self.deleted:
+            return
+        now = rfc3339(self.agent.clock.wall())
+
+        def apply(pod: Obj) -> Obj:
+            if pod["metadata"].get("uid") != self.uid:
+                raise NotFound(f'pods "{self.name}" not found')
+            pod["status"] = pod_status(
+                pod,
+                self.inits,
+                self.containers,
+                pod_ip=self.ip,
+                host_ip=self.agent.host_ip,
+                start_time=self.start_time,
+                now=now,
+                sandbox_ready=self.sandbox_ready,
+                phase_override=self.phase_override,
+            )
+            return pod
+
+        try:
+            await self.agent.client.mutate(
+                "v1", "Pod", self.name, apply, self.ns, subresource="status"
+            )
+        except NotFound:
+            self.deleted = True
+        except ApiError as exc:
+            log.debug("status of pod %s/%s not written: %s", self.ns, self.name, exc)
+            self._dirty.set()
+
+    async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
+        path = container_path(self.pod, container) if container else ""
+        await self.agent.recorder.emit(self.pod, type_, reason, message, path)
+
+
+def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:
+    if rec.init:
+        return []
+    return [k for k in ("startupProbe", "livenessProbe", "readinessProbe") if c.get(k)]
+
+
+def _public(terminated: Obj) -> Obj:
+    return {k: v for k, v in terminated.items() if not k.startswith("_")}
+
+
+def _event_text(exc: PrepareError) -> str:
+    if exc.reason.startswith("ErrImage"):
+        return exc.message
+    return f"Error: {exc.message}"

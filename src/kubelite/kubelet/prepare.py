@@ -1,0 +1,122 @@
+"""Turn a container spec into a process spec: image, environment, argv, filesystem view.
+
+Errors come back as `PrepareError(reason, message)` with the waiting reason
+the kubelet would show: ErrImageNeverPull/ErrImagePull for a missing image,
+CreateContainerConfigError for a missing ConfigMap/Secret key or a volume
+mount without a volume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kubelite.kubelet import sandbox
+from kubelite.kubelet.command import expand_all, resolve_argv
+from kubelite.kubelet.envvars import EnvError, Sources, container_env
+from kubelite.kubelet.images import Image, ImageNotFound, ImageStore, how_to_build
+from kubelite.kubelet.process import Spec
+
+Obj = dict[str, Any]
+
+
+class PrepareError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def image_missing(container: Obj) -> PrepareError:
+    image = container.get("image", "")
+    policy = container.get("imagePullPolicy") or "IfNotPresent"
+    if policy == "Never":
+        return PrepareError(
+            "ErrImageNeverPull",
+            f'Container image "{image}" is not present with pull policy of Never; {how_to_build(image)}',
+        )
+    return PrepareError(
+        "ErrImagePull",
+        f'failed to pull image "{image}": kubelite runs only local images; {how_to_build(image)}',
+    )
+
+
+def resolve_image(store: ImageStore, container: Obj) -> Image:
+    try:
+        return store.resolve(container.get("image", ""))
+    except ImageNotFound:
+        raise image_missing(container) from None
+
+
+def container_id(uid: str, name: str, restart: int) -> str:
+    digest = hashlib.sha256(f"{uid}/{name}/{restart}/{os.urandom(8).hex()}".encode()).hexdigest()
+    return f"kubelite://{digest}"
+
+
+@dataclass
+class Context:
+    pod: Obj
+    pod_dir: Path
+    pod_ip: str
+    host_ip: str
+    volumes: dict[str, str]  # volume name -> host path
+    sources: Sources
+    data_dir: Path
+    isolate: bool
+
+
+def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Spec:
+    try:
+        env, defined = container_env(
+            ctx.pod,
+            container,
+            image_env=image.env,
+            pod_ip=ctx.pod_ip,
+            host_ip=ctx.host_ip,
+            sources=ctx.sources,
+        )
+    except EnvError as exc:
+        raise PrepareError("CreateContainerConfigError", str(exc)) from None
+    argv = expand_all(resolve_argv(container, image.run_config), defined)
+    if not argv:
+        raise PrepareError("CreateContainerError", "no command specified")
+    workdir = container.get("workingDir") or image.run_config.get("WorkingDir") or "/"
+    mounts = _mounts(ctx, container)
+    name = container["name"]
+    plan = None
+    cwd = workdir
+    if ctx.isolate:
+        plan = sandbox.plan(
+            root=ctx.pod_dir / "root" / name,
+            scratch=ctx.pod_dir / "scratch" / name,
+            image_rootfs=image.rootfs if image.rootfs.is_dir() else None,
+            volumes=mounts,
+            visible=[ctx.data_dir / "images"],
+            hostname=ctx.pod["metadata"]["name"][:63],
+            workdir=workdir,
+        )
+    else:
+        # No filesystem view of its own: run in the image directory's copy of workdir.
+        cwd = str(image.rootfs / str(PurePosixPath(workdir)).lstrip("/"))
+    return Spec(argv=argv, env=env, cwd=cwd, log_path=log_path, plan=plan)
+
+
+def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
+    out = []
+    for vm in container.get("volumeMounts") or []:
+        vol = vm["name"]
+        if vol not in ctx.volumes:
+            raise PrepareError(
+                "CreateContainerConfigError",
+                f'cannot find volume "{vol}" to mount into container "{container["name"]}"',
+            )
+        source = Path(ctx.volumes[vol])
+        if vm.get("subPath"):
+            source = source / vm["subPath"]
+            if not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+        out.append(sandbox.VolumeMount(str(source), vm["mountPath"], bool(vm.get("readOnly"))))
+    return out

@@ -1,0 +1,204 @@
+"""Probes: liveness, readiness and startup, with upstream's handlers, timing and messages.
+
+`ProbeResult` is the pure threshold logic of upstream's probe worker: a
+result only flips after `failureThreshold` failures or `successThreshold`
+successes in a row. The handlers (httpGet, tcpSocket, exec, grpc) each
+return `(ok, message)` with the text the kubelet puts in its `Unhealthy`
+event ("HTTP probe failed with statuscode: 500", "dial tcp ...: connect:
+connection refused", the exec command's output).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+USER_AGENT = "kube-probe/1.32"
+
+
+@dataclass(frozen=True)
+class Timing:
+    initial_delay: float = 0.0
+    period: float = 10.0
+    timeout: float = 1.0
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+    @classmethod
+    def of(cls, probe: Obj) -> Timing:
+        return cls(
+            initial_delay=float(probe.get("initialDelaySeconds") or 0),
+            period=float(probe.get("periodSeconds") or 10),
+            timeout=float(probe.get("timeoutSeconds") or 1),
+            success_threshold=int(probe.get("successThreshold") or 1),
+            failure_threshold=int(probe.get("failureThreshold") or 3),
+        )
+
+
+class ProbeResult:
+    """Upstream's worker: the reported result flips only after a threshold run."""
+
+    def __init__(self, timing: Timing, initial: bool | None) -> None:
+        self.timing = timing
+        self.value = initial
+        self._last: bool | None = None
+        self._run = 0
+
+    def observe(self, ok: bool) -> bool:
+        """Record one attempt; True when the reported value changed."""
+        if ok == self._last:
+            self._run += 1
+        else:
+            self._last = ok
+            self._run = 1
+        needed = self.timing.success_threshold if ok else self.timing.failure_threshold
+        if self._run < needed or self.value == ok:
+            return False
+        self.value = ok
+        return True
+
+    def reset_run(self) -> None:
+        """After a restart the next failures count from zero."""
+        self._run = 0
+
+
+def resolve_port(port: Any, container: Obj) -> int:
+    """A port number or a containerPort name."""
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return int(p["containerPort"])
+    raise ValueError(f"unable to find port {port!r}: container does not declare it")
+
+
+async def http_get(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
+    scheme = (action.get("scheme") or "HTTP").lower()
+    host = action.get("host") or pod_ip
+    try:
+        port = resolve_port(action.get("port"), container)
+    except ValueError as exc:
+        return False, str(exc)
+    path = action.get("path") or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    url = f"{scheme}://{host}:{port}{path}"
+    headers = {"Host": f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*"}
+    for h in action.get("httpHeaders") or []:
+        headers[h["name"]] = h["value"]
+    try:
+        return await asyncio.wait_for(_http(scheme, host, port, path, headers), timeout)
+    except TimeoutError:
+        return (
+            False,
+            f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
+        )
+    except OSError as exc:
+        return False, f'Get "{url}": {_dial_error(host, port, exc)}'
+
+
+async def _http(
+    scheme: str, host: str, port: int, path: str, headers: dict[str, str]
+) -> tuple[bool, str]:
+    ctx = None
+    if scheme == "https":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(f"GET {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await reader.readline()
+    finally:
+        writer.close()
+    parts = status_line.decode(errors="replace").split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return False, "HTTP probe failed: malformed HTTP response"
+    code = int(parts[1])
+    if 200 <= code < 400:
+        return True, ""
+    return False, f"HTTP probe failed with statuscode: {code}"
+
+
+def _dial_error(host: str, port: int, exc: OSError) -> str:
+    text = {111: "connection refused", 113: "no route to host", 101: "network is unreachable"}.get(
+        exc.errno or 0, (exc.strerror or str(exc)).lower()
+    )
+    return f"dial tcp {host}:{port}: connect: {text}"
+
+
+async def tcp_socket(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
+    host = action.get("host") or pod_ip
+    try:
+        port = resolve_port(action.get("port"), container)
+    except ValueError as exc:
+        return False, str(exc)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        return False, f"dial tcp {host}:{port}: i/o timeout"
+    except OSError as exc:
+        return False, _dial_error(host, port, exc)
+    writer.close()
+    return True, ""
+
+
+ExecRunner = Callable[[list[str], float], Awaitable[tuple[int | None, bytes]]]
+
+
+async def exec_probe(action: Obj, run: ExecRunner, timeout: float) -> tuple[bool, str]:
+    command = list(action.get("command") or [])
+    code, output = await run(command, timeout)
+    text = output.decode(errors="replace")
+    if code is None:
+        return False, f'command "{" ".join(command)}" timed out'
+    return code == 0, text
+
+
+async def grpc_probe(action: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
+    """grpc.health.v1.Health/Check by hand-encoded protobuf (field 1: service, status)."""
+    try:
+        import grpc  # type: ignore[import-not-found]
+    except ImportError:
+        return False, "grpc probes need the grpcio package on the node"
+    port = int(action.get("port", 0))
+    service = (action.get("service") or "").encode()
+    request = (b"\x0a" + bytes([len(service)]) + service) if service else b""
+    target = f"{pod_ip}:{port}"
+    async with grpc.aio.insecure_channel(target) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        try:
+            reply = await check(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return False, f"timeout: health rpc did not complete within {timeout:g}s"
+            return (
+                False,
+                f"rpc error: code = {exc.code().name.title().replace('_', '')} desc = {exc.details()}",
+            )
+    status = reply[1] if len(reply) >= 2 and reply[0] == 0x08 else 0
+    names = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+    if status == 1:
+        return True, ""
+    return False, f'service unhealthy (responded with "{names.get(status, "UNKNOWN")}")'
+
+
+async def run_probe(
+    probe: Obj, container: Obj, pod_ip: str, exec_runner: ExecRunner
+) -> tuple[bool, str]:
+    timeout = float(probe.get("timeoutSeconds") or 1)
+    if "httpGet" in probe:
+        return await http_get(probe["httpGet"], container, pod_ip, timeout)
+    if "tcpSocket" in probe:
+        return await tcp_socket(probe["tcpSocket"], container, pod_ip, timeout)
+    if "exec" in probe:
+        return await exec_probe(probe["exec"], exec_runner, timeout)
+    if "grpc" in probe:
+        return await grpc_probe(probe["grpc"], pod_ip, timeout)
+    return True, ""

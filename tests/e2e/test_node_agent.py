@@ -1,0 +1,362 @@
+"""The node agent end to end: pods applied with the real kubectl run on this machine.
+
+Every test reads what a user would read: `kubectl get`, `describe`, `logs`,
+events, and what the app itself observed (through a hostPath file).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.e2e
+PY = "{}.{}".format(*sys.version_info[:2])
+NODE = socket.gethostname().split(".")[0].lower()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return cluster.kubectl_json("get", "pod", name, "-n", ns)
+
+
+def container_status(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    statuses = pod(cluster, ns, name).get("status", {}).get("containerStatuses") or [{}]
+    return statuses[0]
+
+
+def apply(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> None:
+    manifest.setdefault("spec", {}).setdefault("nodeName", NODE)
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+
+
+def simple_pod(name: str, command: list[str], **extra: Any) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "image": f"python:{PY}",
+        "command": command,
+        **extra.pop("container", {}),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [container], **extra},
+    }
+
+
+def events(cluster: Cluster, ns: str, name: str) -> list[dict[str, Any]]:
+    items = cluster.kubectl_json(
+        "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return items
+
+
+def build_image(cluster: Cluster, tag: str, context: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from kubelite.cli.build_cmd import build; "
+        "print(build(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), quiet=True))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, tag, str(context), str(cluster.data_dir)],
+        check=True,
+        timeout=120,
+    )
+
+
+def test_node_is_registered_ready_with_capacity(cluster: Cluster) -> None:
+    node = wait_for(
+        lambda: cluster.kubectl("get", "node", NODE, check=False).returncode == 0, what="node"
+    )
+    node = cluster.kubectl_json("get", "node", NODE)
+    conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert conditions == {
+        "MemoryPressure": "False",
+        "DiskPressure": "False",
+        "PIDPressure": "False",
+        "Ready": "True",
+    }
+    assert node["status"]["capacity"]["pods"] == "110"
+    assert node["spec"]["podCIDR"] == "127.244.0.0/24"
+    lease = cluster.kubectl_json("get", "lease", NODE, "-n", "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == NODE
+
+
+def test_built_image_runs_ready_with_files_at_their_paths(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "app"
+    ctx.mkdir()
+    (ctx / "app.py").write_text(
+        "import http.server, os\n"
+        "print('serving', os.getcwd(), os.environ['HOSTNAME'], flush=True)\n"
+        "http.server.ThreadingHTTPServer((os.environ['POD_IP'], 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+    )
+    (ctx / "Dockerfile").write_text(
+        f'FROM python:{PY}\nWORKDIR /srv/app\nCOPY app.py .\nCMD ["python", "-u", "/srv/app/app.py"]\n'
+    )
+    build_image(cluster, "e2e-web:1", ctx)
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "e2e-web:1",
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {
+                        "httpGet": {"port": "http", "path": "/"},
+                        "periodSeconds": 1,
+                    },
+                }
+            ]
+        },
+    }
+    apply(cluster, namespace, manifest)
+    wait_for(lambda: container_status(cluster, namespace, "web").get("ready"), what="web ready")
+    status = pod(cluster, namespace, "web")["status"]
+    assert status["phase"] == "Running"
+    assert status["podIP"].startswith("127.244.")
+    assert status["containerStatuses"][0]["imageID"].startswith("sha256:")
+    logs = cluster.kubectl("logs", "web", "-n", namespace).stdout
+    assert "serving /srv/app web" in logs
+    # every field the official client requires of a container status is there
+    required = {"name", "image", "imageID", "ready", "restartCount"}
+    assert required <= set(status["containerStatuses"][0])
+
+
+def test_logs_follow_and_previous(cluster: Cluster, namespace: str) -> None:
+    script = "for i in 1 2 3; do echo line-$i; sleep 0.3; done; exit 1"
+    apply(cluster, namespace, simple_pod("counter", ["sh", "-c", script]))
+    follow = cluster.kubectl("logs", "-f", "counter", "-n", namespace, timeout=30).stdout
+    assert follow.splitlines()[:3] == ["line-1", "line-2", "line-3"]
+    wait_for(
+        lambda: container_status(cluster, namespace, "counter").get("restartCount", 0) >= 1,
+        what="restart",
+    )
+    previous = cluster.kubectl("logs", "--previous", "counter", "-n", namespace).stdout
+    assert previous.splitlines() == ["line-1", "line-2", "line-3"]
+    tail = cluster.kubectl(
+        "logs", "--previous", "--tail=1", "--timestamps", "counter", "-n", namespace
+    ).stdout
+    assert tail.strip().endswith("Z line-3")
+
+
+def test_waiting_container_logs_say_why(cluster: Cluster, namespace: str) -> None:
+    apply(
+        cluster,
+        namespace,
+        simple_pod(
+            "nopull", ["true"], container={"image": "never-built:1", "imagePullPolicy": "Never"}
+        ),
+    )
+    wait_for(
+        lambda: (
+            container_status(cluster, namespace, "nopull")
+            .get("state", {})
+            .get("waiting", {})
+            .get("reason")
+            == "ErrImageNeverPull"
+        ),
+        what="ErrImageNeverPull",
+    )
+    message = container_status(cluster, namespace, "nopull")["state"]["waiting"]["message"]
+    assert "kubelite build -t never-built:1" in message
+    out = cluster.kubectl("logs", "nopull", "-n", namespace, check=False)
+    assert "is waiting to start: ErrImageNeverPull" in out.stderr
+
+
+def test_liveness_failure_restarts_with_upstream_event(cluster: Cluster, namespace: str) -> None:
+    manifest = simple_pod(
+        "liveness",
+        ["sh", "-c", "touch /tmp/healthy; sleep 1; rm /tmp/healthy; sleep 600"],
+        container={
+            "livenessProbe": {
+                "exec": {"command": ["cat", "/tmp/healthy"]},
+                "periodSeconds": 1,
+                "failureThreshold": 1,
+            }
+        },
+        terminationGracePeriodSeconds=1,
+    )
+    apply(cluster, namespace, manifest)
+    wait_for(
+        lambda: container_status(cluster, namespace, "liveness").get("restartCount", 0) >= 1,
+        what="restart",
+    )
+    messages = {e["reason"]: e["message"] for e in events(cluster, namespace, "liveness")}
+    assert messages["Unhealthy"].startswith(
+        "Liveness probe failed: cat: /tmp/healthy: No such file or directory"
+    )
+    assert messages["Killing"] == "Container main failed liveness probe, will be restarted"
+
+
+def test_crash_loop_backs_off(cluster: Cluster, namespace: str) -> None:
+    apply(cluster, namespace, simple_pod("crasher", ["sh", "-c", "exit 2"]))
+    wait_for(
+        lambda: (
+            container_status(cluster, namespace, "crasher")
+            .get("state", {})
+            .get("waiting", {})
+            .get("reason")
+            == "CrashLoopBackOff"
+        ),
+        what="CrashLoopBackOff",
+    )
+    cs = container_status(cluster, namespace, "crasher")
+    assert cs["lastState"]["terminated"]["exitCode"] == 2
+    assert cs["lastState"]["terminated"]["reason"] == "Error"
+    assert (
+        "back-off 10s restarting failed container=main pod=crasher_"
+        in cs["state"]["waiting"]["message"]
+    )
+    backoff = [e for e in events(cluster, namespace, "crasher") if e["reason"] == "BackOff"]
+    assert backoff and backoff[0]["message"].startswith(
+        "Back-off restarting failed container main in pod crasher_"
+    )
+    assert "CrashLoopBackOff" in cluster.kubectl("get", "pod", "crasher", "-n", namespace).stdout
+
+
+def test_memory_hog_is_oom_killed(cluster: Cluster, namespace: str) -> None:
+    hog = "x = []\nwhile True: x.append(bytearray(8 * 2**20))"
+    apply(
+        cluster,
+        namespace,
+        simple_pod(
+            "hog",
+            ["python3", "-c", hog],
+            restartPolicy="Never",
+            container={"resources": {"limits": {"memory": "48Mi"}}},
+        ),
+    )
+    terminated = wait_for(
+        lambda: container_status(cluster, namespace, "hog").get("state", {}).get("terminated"),
+        what="hog end",
+    )
+    assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
+
+
+def test_configmap_update_reaches_running_app(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("create", "configmap", "conf", "-n", namespace, "--from-literal=mode=one")
+    manifest = simple_pod(
+        "reader",
+        ["sh", "-c", "while true; do cat /etc/conf/mode; echo; sleep 0.3; done"],
+        volumes=[{"name": "conf", "configMap": {"name": "conf"}}],
+        container={"volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}]},
+    )
+    apply(cluster, namespace, manifest)
+    wait_for(
+        lambda: "one" in cluster.kubectl("logs", "reader", "-n", namespace, check=False).stdout,
+        what="v1",
+    )
+    cluster.kubectl("patch", "configmap", "conf", "-n", namespace, "-p", '{"data":{"mode":"two"}}')
+    wait_for(
+        lambda: "two" in cluster.kubectl("logs", "reader", "-n", namespace).stdout,
+        timeout=30,
+        what="v2",
+    )
+
+
+def test_termination_order_prestop_sigterm_sigkill(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    trace.chmod(0o777)
+    app = "trap 'echo term >> /trace/order' TERM; echo started >> /trace/order; while true; do sleep 0.1; done"
+    manifest = simple_pod(
+        "graceful",
+        ["sh", "-c", app],
+        terminationGracePeriodSeconds=2,
+        volumes=[{"name": "trace", "hostPath": {"path": str(trace)}}],
+        container={
+            "volumeMounts": [{"name": "trace", "mountPath": "/trace"}],
+            "lifecycle": {
+                "preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /trace/order"]}}
+            },
+        },
+    )
+    apply(cluster, namespace, manifest)
+    wait_for(lambda: (trace / "order").exists(), what="app start")
+    start = time.monotonic()
+    cluster.kubectl("delete", "pod", "graceful", "-n", namespace, "--wait=true", timeout=60)
+    elapsed = time.monotonic() - start
+    # the app ignores SIGTERM, so only SIGKILL at the end of the 2 s grace stops it
+    assert (trace / "order").read_text().split() == ["started", "prestop", "term"]
+    assert elapsed >= 1.9
+    assert cluster.kubectl("get", "pod", "graceful", "-n", namespace, check=False).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "reason", "text"),
+    [
+        (
+            "nocmd",
+            {"command": ["no-such-binary"]},
+            "StartError",
+            'exec: "no-such-binary": executable file not found in $PATH',
+        ),
+        (
+            "badwd",
+            {"command": ["true"], "workingDir": "/no/such/dir"},
+            "StartError",
+            'chdir to cwd ("/no/such/dir")',
+        ),
+    ],
+)
+def test_bad_commands_end_in_clear_status(
+    cluster: Cluster, namespace: str, name: str, container: dict, reason: str, text: str
+) -> None:
+    apply(
+        cluster,
+        namespace,
+        simple_pod(name, container.pop("command"), restartPolicy="Never", container=container),
+    )
+    terminated = wait_for(
+        lambda: container_status(cluster, namespace, name).get("state", {}).get("terminated"),
+        what=name,
+    )
+    assert terminated["reason"] == reason
+    assert text in terminated["message"]
+    assert pod(cluster, namespace, name)["status"]["phase"] == "Failed"
+
+
+def test_missing_configmap_key_is_create_container_config_error(
+    cluster: Cluster, namespace: str
+) -> None:
+    env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]
+    apply(cluster, namespace, simple_pod("cfgerr", ["true"], container={"env": env}))
+    waiting = wait_for(
+        lambda: (
+            container_status(cluster, namespace, "cfgerr")
+            .get("state", {})
+            .get("waiting", {})
+            .get("message")
+        ),
+        what="waiting",
+    )
+    assert (
+        container_status(cluster, namespace, "cfgerr")["state"]["waiting"]["reason"]
+        == "CreateContainerConfigError"
+    )
+    assert waiting == 'configmap "absent" not found'
