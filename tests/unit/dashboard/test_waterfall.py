@@ -1,0 +1,106 @@
+"""Traces nest by parentId the way the Zipkin UI shows them."""
+
+from __future__ import annotations
+
+import pytest
+from dash_builders import make_span
+
+from kubelite.dashboard.waterfall import format_us, summarize, waterfall
+
+ROOT, CALL, DB = "1" * 16, "2" * 16, "3" * 16
+
+
+def _shape(spans: list[dict]) -> list[tuple[str, str, int]]:
+    return [
+        (r.span["localEndpoint"]["serviceName"], r.span["name"], r.depth) for r in waterfall(spans)
+    ]
+
+
+def test_shared_server_span_sits_under_its_client_and_takes_the_children() -> None:
+    spans = [
+        # A 100 ms request: frontend calls orders (client span 10-60 ms), which
+        # serves it (shared server span 12-58 ms) and queries the database.
+        make_span(ROOT, service="frontend", name="get /", duration_ms=100),
+        make_span(
+            CALL,
+            parent=ROOT,
+            service="frontend",
+            name="call orders",
+            kind="CLIENT",
+            start_ms=10,
+            duration_ms=50,
+        ),  # fmt: skip
+        make_span(
+            CALL,
+            parent=ROOT,
+            service="orders",
+            name="get /orders",
+            shared=True,
+            start_ms=12,
+            duration_ms=46,
+        ),  # fmt: skip
+        make_span(
+            DB,
+            parent=CALL,
+            service="orders",
+            name="select",
+            kind="CLIENT",
+            start_ms=20,
+            duration_ms=30,
+        ),  # fmt: skip
+    ]
+    assert _shape(spans) == [
+        ("frontend", "get /", 0),
+        ("frontend", "call orders", 1),
+        ("orders", "get /orders", 2),
+        ("orders", "select", 3),
+    ]
+    rows = waterfall(spans)
+    # offset = start / 100 ms, width = duration / 100 ms
+    assert [(round(r.offset, 2), round(r.width, 2)) for r in rows] == [
+        (0.0, 1.0), (0.1, 0.5), (0.12, 0.46), (0.2, 0.3),
+    ]  # fmt: skip
+
+
+def test_siblings_by_start_time_and_orphans_become_roots() -> None:
+    spans = [
+        make_span(ROOT, name="root", duration_ms=10),
+        make_span(DB, parent=ROOT, name="second", start_ms=5, duration_ms=1),
+        make_span(CALL, parent=ROOT, name="first", start_ms=1, duration_ms=1),
+        make_span("4" * 16, parent="9" * 16, name="orphan", start_ms=2, duration_ms=1),
+    ]
+    assert [(r.span["name"], r.depth) for r in waterfall(spans)] == [
+        ("root", 0), ("first", 1), ("second", 1), ("orphan", 0),
+    ]  # fmt: skip
+
+
+def test_a_parent_cycle_still_shows_every_span_once() -> None:
+    spans = [
+        make_span(ROOT, parent=CALL, name="a"),
+        make_span(CALL, parent=ROOT, name="b", start_ms=1),
+    ]
+    assert sorted(r.span["name"] for r in waterfall(spans)) == ["a", "b"]
+
+
+def test_summary() -> None:
+    spans = [
+        make_span(ROOT, service="frontend", name="get /", duration_ms=100),
+        make_span(CALL, parent=ROOT, service="orders", start_ms=10, duration_ms=120, error=True),
+    ]
+    t = summarize(spans)
+    # The child runs past the root: the trace lasts 10 + 120 = 130 ms.
+    assert (t.root_service, t.root_name, t.duration_us, t.spans, t.errors) == (
+        "frontend",
+        "get /",
+        130_000,
+        2,
+        1,
+    )
+    assert t.services == {"frontend": 1, "orders": 1}
+
+
+@pytest.mark.parametrize(
+    ("micros", "text"), [(850, "850µs"), (12_345, "12.3ms"), (1_520_000, "1.52s"), (0, "0µs")]
+)
+def test_format_us(micros: int, text: str) -> None:
+    assert format_us(micros) == text
