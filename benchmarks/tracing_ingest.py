@@ -12,6 +12,7 @@ fresh database. Prints one JSON object on its last line.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import random
@@ -29,6 +30,9 @@ import orjson
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _http import Conn  # noqa: E402
 
 from kubelite.tracing import SpanStore, create_zipkin_app  # noqa: E402
 from kubelite.tracing import schema as span_schema  # noqa: E402
@@ -90,23 +94,41 @@ def start_server(store: SpanStore, port: int) -> uvicorn.Server:
     return server
 
 
-def client_worker(port: int, bodies: list[bytes], queue: Any) -> None:
-    """One posting client (its own process, so client CPU does not share our GIL)."""
-    url = f"http://127.0.0.1:{port}/api/v2/spans"
-    headers = {"Content-Type": "application/json"}
-    with httpx.Client(timeout=60) as client:
-        for body in bodies:
-            response = client.post(url, content=body, headers=headers)
-            if response.status_code != 202:
-                raise RuntimeError(response.text)
+def client_worker(port: int, bodies: list[bytes], connections: int, queue: Any) -> None:
+    """One client process posting over ``connections`` keep-alive connections.
+
+    Uses the raw asyncio client from ``_http``: a general-purpose client spends more
+    CPU per request than the collector does, and on two cores it would compete with
+    the server, so the figure would measure the client.
+    """
+
+    async def post_all(share: list[bytes]) -> None:
+        conn = await Conn(f"http://127.0.0.1:{port}").open()
+        try:
+            for body in share:
+                status, answer = await conn.request("POST", "/api/v2/spans", body)
+                if status != 202:
+                    raise RuntimeError(answer.decode())
+        finally:
+            conn.close()
+
+    async def run() -> None:
+        async with asyncio.TaskGroup() as group:
+            for i in range(connections):
+                group.create_task(post_all(bodies[i::connections]))
+
+    asyncio.run(run())
     queue.put(len(bodies))
 
 
-def measure_ingest(port: int, batches: list[bytes], clients: int) -> float:
+def measure_ingest(port: int, batches: list[bytes], *, clients: int, processes: int) -> float:
+    """Spans/s from the first request to the last 202 (every span is then committed)."""
     queue: Any = multiprocessing.Queue()
-    shares = [batches[i::clients] for i in range(clients)]
+    per_process = max(1, clients // processes)
+    shares = [batches[i::processes] for i in range(processes)]
     workers = [
-        multiprocessing.Process(target=client_worker, args=(port, share, queue)) for share in shares
+        multiprocessing.Process(target=client_worker, args=(port, share, per_process, queue))
+        for share in shares
     ]
     started = time.perf_counter()
     for worker in workers:
@@ -164,7 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000, help="spans stored for latency")
     parser.add_argument("--ingest-spans", type=int, default=200_000, help="spans posted over HTTP")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--processes", type=int, default=1, help="client processes")
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
     rng = random.Random(7)
@@ -174,10 +197,15 @@ def main() -> None:
         store = SpanStore(Path(directory) / "spans.db", max_spans=10 * args.spans)
         port = free_port()
         server = start_server(store, port)
-        ingest = measure_ingest(port, batches, args.clients)
+        ingest = measure_ingest(port, batches, clients=args.clients, processes=args.processes)
         queryable = store.count()
         floor = measure_floor(batches, directory)
-        sample = fill(store, args.spans, rng)
+        posted = [
+            orjson.loads(body)[0]["traceId"] for body in batches[:: max(1, len(batches) // 100)]
+        ]
+        sample = (
+            fill(store, args.spans, rng) + posted
+        )  # posted: --spans may be below the ingest count
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             lookups = [f"/api/v2/trace/{rng.choice(sample)}" for _ in range(args.queries)]
             searches = [

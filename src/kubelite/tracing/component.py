@@ -20,7 +20,9 @@ RETENTION_INTERVAL_S = 60.0
 class TracingCollector:
     name = "tracing-collector"
 
-    def __init__(self, db: Path, *, zipkin_port: int = ZIPKIN_PORT, otlp_port: int = OTLP_PORT) -> None:
+    def __init__(
+        self, db: Path, *, zipkin_port: int = ZIPKIN_PORT, otlp_port: int = OTLP_PORT
+    ) -> None:
         self.store = SpanStore(db)
         self.zipkin_port, self.otlp_port = zipkin_port, otlp_port
 

@@ -21,6 +21,7 @@ PRAGMAS: Final = (
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA wal_autocheckpoint=10000",
 )
 
 SCHEMA: Final = (

@@ -1,8 +1,9 @@
 """SpanStore: the collector's SQLite span store (its own file, WAL, batched writes).
 
-Writes go through one connection under a lock; each :meth:`SpanStore.ingest` call
-is one transaction, so a batch is stored whole or not at all (callers validate the
-whole batch before calling). Reads use one connection per thread, which WAL lets
+Writes go through one connection under a lock; concurrent :meth:`SpanStore.ingest`
+calls share a transaction (group commit, see :mod:`kubelite.tracing.group_commit`),
+yet each batch is stored whole or not at all and the call returns only once it is
+committed (callers validate the whole batch before calling). Reads use one connection per thread, which WAL lets
 run beside the writer. Methods are synchronous and short; the HTTP layer runs them
 in worker threads. Retention is not a background task: the owner calls
 :meth:`SpanStore.enforce_retention` on its own schedule, and time comes from the
@@ -16,6 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import orjson
 
 from kubelite.tracing import schema
 from kubelite.tracing.dependencies import DependencyLink, DependencyLinker
+from kubelite.tracing.group_commit import GroupCommit
 from kubelite.tracing.model import Span
 from kubelite.tracing.query import QueryRequest
 from kubelite.tracing.stats import SERVED_KINDS, ServiceStats, stats_from_samples
@@ -55,6 +58,7 @@ class SpanStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._writer = self._connect()
+        self._group: GroupCommit[_Batch] = GroupCommit(self._commit, lock=self._write_lock)
         with self._writer:
             for statement in schema.SCHEMA:
                 self._writer.execute(statement)
@@ -85,37 +89,53 @@ class SpanStore:
     # -- writes ---------------------------------------------------------------
 
     def ingest(self, spans: Sequence[Span]) -> int:
-        """Store a validated batch in one transaction; returns the number stored."""
+        """Store a validated batch whole; returns once it is committed.
+
+        Concurrent calls share transactions (see :mod:`kubelite.tracing.group_commit`),
+        but each batch is still stored entirely or not at all.
+        """
         if not spans:
             return 0
         received = self.now_us()
-        rows = [_row(span, received) for span in spans]
-        names = _names(spans, received)
-        tags = self._autocomplete_rows(spans, received)
-        with self._write_lock:
-            self._writer.execute("BEGIN")
-            try:
-                self._writer.executemany(schema.INSERT_SPAN, rows)
-                self._writer.executemany(schema.UPSERT_NAME, names)
-                if tags:
-                    self._writer.executemany(schema.UPSERT_AUTOCOMPLETE, tags)
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
-        log.debug("ingest spans=%d", len(rows))
-        return len(rows)
+        batch = _Batch(
+            rows=[_row(span, received) for span in spans],
+            names=_names(spans, received),
+            tags=self._autocomplete_rows(spans, received),
+        )
+        self._group.submit(batch)
+        log.debug("ingest spans=%d", len(batch.rows))
+        return len(batch.rows)
 
-    def _autocomplete_rows(self, spans: Sequence[Span], received: int) -> list[tuple[Any, ...]]:
+    def _commit(self, batches: Sequence[_Batch]) -> None:
+        """One transaction for ``batches``; the caller holds the write lock."""
+        names: dict[tuple[Any, ...], int] = {}
+        tags: dict[tuple[Any, ...], int] = {}
+        for batch in batches:
+            _merge_latest(names, batch.names)
+            _merge_latest(tags, batch.tags)
+        self._writer.execute("BEGIN")
+        try:
+            for batch in batches:
+                self._writer.executemany(schema.INSERT_SPAN, batch.rows)
+            self._writer.executemany(schema.UPSERT_NAME, _upsert_rows(names))
+            if tags:
+                self._writer.executemany(schema.UPSERT_AUTOCOMPLETE, _upsert_rows(tags))
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        self._writer.execute("COMMIT")
+
+    def _autocomplete_rows(
+        self, spans: Sequence[Span], received: int
+    ) -> dict[tuple[Any, ...], int]:
         if not self.autocomplete_keys:
-            return []
-        pairs = {
-            (key, value)
+            return {}
+        return {
+            (key, value): received
             for span in spans
             for key, value in span.get("tags", {}).items()
             if key in self.autocomplete_keys
         }
-        return [(key, value, received) for key, value in pairs]
 
     def enforce_retention(self) -> int:
         """Drop spans older than ``max_age_s`` and the oldest beyond ``max_spans``."""
@@ -312,7 +332,27 @@ def _row(span: Span, received: int) -> tuple[Any, ...]:
     )
 
 
-def _names(spans: Sequence[Span], received: int) -> list[tuple[str, str, str, int]]:
+@dataclass(frozen=True)
+class _Batch:
+    """One ingest call's rows, and its name/autocomplete keys with their ``received``."""
+
+    rows: list[tuple[Any, ...]]
+    names: dict[tuple[Any, ...], int]
+    tags: dict[tuple[Any, ...], int]
+
+
+def _merge_latest(into: dict[tuple[Any, ...], int], keys: dict[tuple[Any, ...], int]) -> None:
+    for key, received in keys.items():
+        if into.get(key, -1) < received:
+            into[key] = received
+
+
+def _upsert_rows(keys: dict[tuple[Any, ...], int]) -> list[tuple[Any, ...]]:
+    """Sorted, so every transaction touches the side tables' pages in the same order."""
+    return [(*key, received) for key, received in sorted(keys.items())]
+
+
+def _names(spans: Sequence[Span], received: int) -> dict[tuple[Any, ...], int]:
     found: set[tuple[str, str, str]] = set()
     for span in spans:
         local = span.get("localEndpoint")
@@ -327,4 +367,4 @@ def _names(spans: Sequence[Span], received: int) -> list[tuple[str, str, str, in
         remote_name = remote.get("serviceName") if remote else None
         if remote_name is not None:
             found.add((service, "r", remote_name))
-    return [(service, kind, value, received) for service, kind, value in sorted(found)]
+    return dict.fromkeys(found, received)
