@@ -73,7 +73,9 @@ def test_placement_refusal_and_explain(fresh_cluster):
         return [e for e in events if e["reason"] == "FailedScheduling"]
 
     message = _wait(failed_event)[0]["message"]
-    assert message.startswith("0/3 nodes are available: ")
+    # the cluster's own node (from its node agent) fails the nodeSelector
+    assert message.startswith("0/4 nodes are available: ")
+    assert "1 node(s) didn't match Pod's node affinity/selector" in message
     assert "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }" in message
     assert "2 Insufficient cpu" in message
     cond = [

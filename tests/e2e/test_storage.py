@@ -127,7 +127,8 @@ spec:
 
     assert os.path.isdir(path)
     terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
-    assert terms[0]["matchExpressions"][0]["values"] == ["storage-node"]
+    node = c.kubectl_json("get", "pod", "user")["spec"]["nodeName"]
+    assert terms[0]["matchExpressions"][0]["values"] == [node]
     c.kubectl("delete", "pod", "user", "--grace-period=0", "--force", check=False)
     c.kubectl("delete", "pvc", "data")
     assert _wait(lambda: c.kubectl("get", "pv", volume, check=False).returncode != 0)

@@ -133,7 +133,8 @@ class ApiApp:
         if isinstance(result, Response):
             await result.send(send)
         else:
-            await _stream(result, send)
+            text = req.path.endswith("/log")
+            await _stream(result, send, b"text/plain" if text else b"application/json")
 
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")
@@ -407,13 +408,15 @@ def _encode_events(
     return gen()
 
 
-async def _stream(chunks: AsyncIterator[bytes], send: Send) -> None:
+async def _stream(
+    chunks: AsyncIterator[bytes], send: Send, content_type: bytes = b"application/json"
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": 200,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"cache-control", b"no-cache, private"),
                 (b"transfer-encoding", b"chunked"),
             ],
