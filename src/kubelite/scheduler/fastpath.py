@@ -16,7 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+else:
+
+    class _LazyNumpy:
+        """numpy loads when the first pod is scheduled, not at start-up (idle memory)."""
+
+        def __getattr__(self, name: str) -> Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _LazyNumpy()
 
 from kubelite.scheduler.framework.cache import Cache
 from kubelite.scheduler.framework.cycle_state import CycleState
