@@ -271,9 +271,15 @@ def test_three_hop_trace_nests_in_the_collector(
     def find_trace() -> list[dict[str, Any]] | None:
         traces = httpx.get(f"{zipkin}/api/v2/traces",
                            params={"serviceName": f"frontend-{namespace}", "limit": 5}).json()  # fmt: skip
+        wanted = {f"{name}-{namespace}" for name in ("frontend", "orders", "payments")}
         for spans in traces:
-            services = {s.get("localEndpoint", {}).get("serviceName") for s in spans}
-            if f"payments-{namespace}" in services and len(spans) >= 5:
+            # each service exports on its own schedule: wait for every server span
+            servers = {
+                s.get("localEndpoint", {}).get("serviceName")
+                for s in spans
+                if s.get("kind") == "SERVER"
+            }
+            if wanted <= servers and len(spans) >= 5:
                 return spans
         return None
 
