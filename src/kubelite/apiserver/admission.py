@@ -128,11 +128,11 @@ class DefaultStorageClass:
             return
         assert STORAGE_CLASS is not None
         items, _, _ = storage.store.list(STORAGE_CLASS.prefix())
+        classes = [kv.obj() for kv in items]
         defaults = [
-            kv.obj()
-            for kv in items
-            if (kv.obj()["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION)
-            == "true"
+            sc
+            for sc in classes
+            if (sc["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"
         ]
         if defaults:
             newest = max(defaults, key=lambda sc: sc["metadata"].get("creationTimestamp", ""))

@@ -18,7 +18,7 @@ import orjson
 
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import bodies, discovery, errors, openapi, paths, subresources
-from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
+from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.tables import to_table
 from kubelite.apiserver.watching import WatchEvent, WatchRequest, watch
@@ -293,8 +293,8 @@ class ApiApp:
     async def _delete(self, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
         options = await _delete_options(req)
         kv, gone = self.storage.delete(rt, ns, name, options)
-        if not gone or rt.kind in ("Pod", "Service", "Namespace", "Node"):
-            return Response(kv.value, 200 if gone else 200)
+        if not gone or rt.kind in RETURN_DELETED:
+            return Response(kv.value)
         obj = kv.obj()
         return json_response(
             {

@@ -34,7 +34,6 @@ STATUS_KINDS = frozenset(
         "PersistentVolumeClaim",
     }
 )
-SYSTEM_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "selfLink")
 
 
 _last_second: list[Any] = [None, ""]

@@ -79,7 +79,7 @@ _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 _STATUS_WRITES_ANNOTATIONS = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
 
 # Kinds whose DELETE answers with the object rather than a Status, as upstream.
-_RETURN_DELETED = frozenset({"Pod", "Service", "Namespace", "Node"})
+RETURN_DELETED = frozenset({"Pod", "Service", "Namespace", "Node"})
 
 
 @dataclass(frozen=True)

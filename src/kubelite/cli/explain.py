@@ -103,8 +103,8 @@ def explain(
             and phase not in ("Succeeded", "Failed")
         ):
             sched.cache.add_pod(other)
-    candidate = {**pod, "spec": {**pod["spec"], "nodeName": ""}}
-    candidate["spec"].pop("nodeName")
+    spec = {k: v for k, v in pod["spec"].items() if k != "nodeName"}
+    candidate = {**pod, "spec": spec}
     return sched.schedule_one(candidate, assume=False)
 
 
