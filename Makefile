@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/kubelite up
+	$(VENV)/bin/kubelite demo
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -331,6 +331,36 @@ def images(data_dir: DataDirOpt = None) -> None:
 
 
 @app.command()
+def demo(
+    data_dir: DataDirOpt = None,
+    port: Annotated[
+        int, typer.Option(help="API port if a cluster must be started; 0 picks free ports.")
+    ] = 6443,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the services to become available.")
+    ] = 300.0,
+) -> None:
+    """Deploy the sample shop (starting a cluster if none runs) and print the URLs to open."""
+    from rich.markup import escape
+
+    from kubelite.cli import demo as demo_cmd
+
+    data = DataDir.at(data_dir)
+    try:
+        demo_cmd.run(
+            data,
+            start=lambda: _detach(data, port, 1, False, []),
+            read_state=lambda: read_state(data),
+            out=sys.stdout.write,
+            err=console,
+            timeout=timeout,
+        )
+    except demo_cmd.DemoError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)  # one line
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def kubeconfig(data_dir: DataDirOpt = None) -> None:
     """Print the kubeconfig of the cluster in DATA_DIR."""
     data = DataDir.at(data_dir)
