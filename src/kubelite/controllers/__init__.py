@@ -15,6 +15,7 @@ from kubelite.controllers.endpointslices import EndpointSliceController
 from kubelite.controllers.garbagecollector import GarbageCollector
 from kubelite.controllers.informer import Handlers, Informer, InformerFactory
 from kubelite.controllers.namespace import NamespaceController
+from kubelite.controllers.nodelifecycle import NodeLifecycleController
 from kubelite.controllers.replicaset import ReplicaSetController
 from kubelite.controllers.statefulset import StatefulSetController
 from kubelite.controllers.volumes import PersistentVolumeController
@@ -30,6 +31,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         PersistentVolumeController(data_dir / "storage"),
         EndpointsController(),
         EndpointSliceController(),
+        NodeLifecycleController(),
     ]
 
 
@@ -49,6 +51,7 @@ __all__ = [
     "Informer",
     "InformerFactory",
     "NamespaceController",
+    "NodeLifecycleController",
     "PersistentVolumeController",
     "ReplicaSetController",
     "StatefulSetController",
