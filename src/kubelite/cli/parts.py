@@ -7,10 +7,33 @@ one place.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kubelite.cli.cluster import Cluster, Component
+
+log = logging.getLogger(__name__)
+
+
+def pod_nameservers(host: str, port: int) -> tuple[str, ...]:
+    """The node agents' --cluster-dns: empty when resolv.conf could not reach the server.
+
+    resolv.conf names no port, so a DNS server that had to take another port
+    than 53 is of no use to pods: they fall back to the host's resolvers (the
+    node agent records MissingClusterDNS on each ClusterFirst pod), and the
+    log says why once.
+    """
+    if port == 53:
+        return (host,)
+    log.warning(
+        "cluster DNS listens on %s:%d, not port 53, which resolv.conf cannot name: "
+        "ClusterFirst pods fall back to the host's resolv.conf "
+        "(port 53 needs root or CAP_NET_BIND_SERVICE)",
+        host,
+        port,
+    )
+    return ()
 
 
 def components(cluster: Cluster) -> list[Component]:
@@ -23,13 +46,17 @@ def components(cluster: Cluster) -> list[Component]:
 
     pick = cluster.options.port == 0  # --port 0: free ports for every listener
     dns = ClusterDNS(port=53)
-    dns.bind()  # before the node agents start: pods get its address in resolv.conf
+    dns_host, dns_port = dns.bind()  # before the node agents: pods name it in resolv.conf
     cluster.dns = dns
     agents = node_agents(
         cluster.options.nodes,
         cluster.dir.root,
         cluster.options.extra.get("config"),
-        **cluster.options.extra.get("kubelet", {}),
+        **{
+            "cluster_dns": pod_nameservers(dns_host, dns_port),
+            "cluster_domain": dns.zone,
+            **cluster.options.extra.get("kubelet", {}),
+        },
     )
     cluster.api_app.logs = LogRouter(agents)
 

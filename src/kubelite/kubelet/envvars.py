@@ -1,8 +1,10 @@
 """The environment a container sees, built as upstream's kubelet builds it.
 
 Order: the image's Env, then what kubelite always sets (HOSTNAME, POD_IP,
-OTEL_SERVICE_NAME), then `envFrom` sources in order, then `env` entries in
-order, each `$(VAR)`-expanded against the entries before it. A missing
+OTEL_SERVICE_NAME), then the Service variables (`Sources.services`), then
+`envFrom` sources in order, then `env` entries in order, each
+`$(VAR)`-expanded against the entries before it (Service variables
+included), so a container's own `env` overrides a Service variable. A missing
 ConfigMap/Secret or key is an `EnvError` carrying upstream's message (the
 container waits with CreateContainerConfigError) unless marked optional.
 """
@@ -36,6 +38,7 @@ class Sources:
     configmaps: Mapping[str, Obj | None] = field(default_factory=dict)
     secrets: Mapping[str, Obj | None] = field(default_factory=dict)
     node_allocatable: Mapping[str, str] = field(default_factory=dict)
+    services: Mapping[str, str] = field(default_factory=dict)  # Service env, see services.py
 
 
 def referenced_objects(container: Obj) -> tuple[set[str], set[str]]:
@@ -74,6 +77,8 @@ def container_env(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(full process env, the kubelet-defined part used for `$(VAR)` in command/args)."""
     defined = kubelite_env(pod, pod_ip)
+    for name, value in sources.services.items():
+        defined.setdefault(name, value)
     ns = pod["metadata"].get("namespace", "default")
     for src in container.get("envFrom") or []:
         defined.update(_env_from(src, ns, sources))

@@ -21,6 +21,7 @@ from kubelite.kubelet.images import Image, ImageNotFound, ImageStore, how_to_bui
 from kubelite.kubelet.process import Spec
 
 Obj = dict[str, Any]
+RESOLV_CONF = "/etc/resolv.conf"  # a volumeMount of the user's at this path wins
 
 
 class PrepareError(Exception):
@@ -66,6 +67,7 @@ class Context:
     sources: Sources
     data_dir: Path
     isolate: bool
+    resolv_conf: Path | None = None  # the pod's resolv.conf, bound over /etc/resolv.conf
 
 
 def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Spec:
@@ -119,4 +121,6 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
             if not source.exists():
                 source.mkdir(parents=True, exist_ok=True)
         out.append(sandbox.VolumeMount(str(source), vm["mountPath"], bool(vm.get("readOnly"))))
+    if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
+        out.append(sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF))
     return out

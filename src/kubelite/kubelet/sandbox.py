@@ -253,6 +253,11 @@ def _apply(op: Op) -> None:
         os.makedirs(op.target, exist_ok=True)
     elif op.kind == "touch":
         os.makedirs(os.path.dirname(op.target), exist_ok=True)
+        if os.path.islink(op.target):
+            # A link (the host's /etc/resolv.conf often is one) would carry the
+            # bind mount outside the container's root; the copy-on-write layer
+            # lets us replace it with a plain file.
+            os.unlink(op.target)
         if not os.path.exists(op.target):
             os.close(os.open(op.target, os.O_CREAT | os.O_WRONLY, 0o644))
     elif op.kind == "symlink":

@@ -4,19 +4,18 @@
   ready endpoints (nftables DNAT when root, else asyncio relays).
 - `ClusterDNS`: answers the cluster zone, forwards the rest.
 - `LoadBalancerController`: the host loopback as LoadBalancer ingress.
-- `resolv_conf(namespace)` and `service_env(services)`: what the node agent
-  puts into a starting pod.
 
-The ClusterIP/NodePort allocator is an admission plugin in
-`kubelite.apiserver.service_ips`; the Endpoints and EndpointSlice
-controllers live with the other controllers.
+What a starting pod gets from these (its resolv.conf and Service variables)
+is the node agent's business (`kubelite.kubelet.dns`,
+`kubelite.kubelet.services`). The ClusterIP/NodePort allocator is an
+admission plugin in `kubelite.apiserver.service_ips`; the Endpoints and
+EndpointSlice controllers live with the other controllers.
 """
 
 from __future__ import annotations
 
 from kubelite.proxy.component import ServiceProxy
-from kubelite.proxy.dns import ClusterDNS, resolv_conf
-from kubelite.proxy.envvars import pod_services, service_env
+from kubelite.proxy.dns import ClusterDNS
 from kubelite.proxy.loadbalancer import LoadBalancerController
 from kubelite.proxy.nftables import table_name
 
@@ -24,8 +23,5 @@ __all__ = [
     "ClusterDNS",
     "LoadBalancerController",
     "ServiceProxy",
-    "pod_services",
-    "resolv_conf",
-    "service_env",
     "table_name",
 ]

@@ -7,12 +7,17 @@ relays). Changes arriving during a sync are coalesced into the next one, so
 a burst of endpoint updates costs one sync, and a failed sync is retried
 with backoff. On cancellation the kernel rules are removed and every
 listener closed.
+
+The mode is chosen like kube-proxy's `--proxy-mode`: `auto` unless the
+`KUBELITE_PROXY_MODE` environment variable of `kubelite up` says `kernel`
+or `userspace` (how tests and benchmarks run both modes on one machine).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from kubelite.controllers.informer import Handlers, Informer
@@ -26,6 +31,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "kernel", "userspace"]
+MODES: tuple[Mode, ...] = ("auto", "kernel", "userspace")
+MODE_ENV = "KUBELITE_PROXY_MODE"
+
+
+def mode_from_env() -> Mode:
+    value = os.environ.get(MODE_ENV, "") or "auto"
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"{MODE_ENV}={value!r}: must be one of {', '.join(MODES)}")
 
 
 class ServiceProxy:
@@ -34,12 +49,12 @@ class ServiceProxy:
     def __init__(
         self,
         *,
-        mode: Mode = "auto",
+        mode: Mode | None = None,
         table: str = "kubelite",
         node_ip: str = "127.0.0.1",
         default_policy: str = "round-robin",
     ) -> None:
-        self.requested: Mode = mode
+        self.requested: Mode = mode or mode_from_env()
         self.mode: str = "none"
         self.table = table
         self.node_ip = node_ip

@@ -1,11 +1,16 @@
 """Kernel proxy mode: DNAT rules in an nftables table kubelite owns.
 
 As kube-proxy's nftables mode: a `nat` chain on the `output` hook (every
-client here is a local process) dispatches each frontend (ClusterIP:port,
-nodePort on any local address, load-balancer ingress) to a per-service chain
-that picks an endpoint with `numgen random mod N` and DNATs to it. A service
-with no endpoints gets no rule: its loopback address has no listener, so the
-kernel refuses the connection at once.
+client here is a local process) dispatches each frontend through verdict
+maps (`service-ips` for ClusterIP:port and load-balancer ingress,
+`service-nodeports` for a nodePort on any local address) to a per-service
+chain that picks an endpoint with `numgen random mod N` and DNATs to it.
+The maps make dispatch one hash lookup whatever the number of Services, and
+only a connection's first packet meets these rules at all: conntrack
+translates the rest, so with kept-alive connections kernel mode costs about
+what direct traffic does. A service with no endpoints gets no element: its
+loopback address has no listener, so the kernel refuses the connection at
+once.
 
 Every sync replaces the whole table in one `nft -f` transaction (add, delete,
 re-create), so readers never see a half-written ruleset; the table is
@@ -54,33 +59,46 @@ def available() -> str | None:
 
 def render(table: str, ports: list[ServicePort], *, node_ip: str = "127.0.0.1") -> str:
     """The `nft -f` script that replaces `table` with rules for `ports`."""
-    dispatch: list[str] = []
+    service_ips: dict[str, str] = {}  # "ip . proto . port" -> "goto chain"
+    node_ports: dict[str, str] = {}  # "proto . port" -> "goto chain"
     chains: list[str] = []
     for i, sp in enumerate(p for p in ports if p.endpoints and p.protocol in _L4):
         chain = f"svc-{i}"
         l4 = _L4[sp.protocol]
-        dispatch.append(f"    ip daddr {sp.cluster_ip} {l4} dport {sp.port} goto {chain}")
+        for ip in (sp.cluster_ip, *sp.ingress_ips):
+            # First one wins a clash (two load balancers on one host port), as the
+            # first matching rule would; a duplicate element would fail the transaction.
+            service_ips.setdefault(f"{ip} . {l4} . {sp.port}", f"goto {chain}")
         if sp.node_port:
-            dispatch.append(f"    fib daddr type local {l4} dport {sp.node_port} goto {chain}")
-        dispatch += [
-            f"    ip daddr {ip} {l4} dport {sp.port} goto {chain}" for ip in sp.ingress_ips
-        ]
+            node_ports.setdefault(f"{l4} . {sp.node_port}", f"goto {chain}")
         chains.append(_service_chain(chain, sp))
     body = [
         f"table {FAMILY} {table} {{",
         '  comment "kubelite service proxy rules"',
+        *_map("service-ips", "ipv4_addr . inet_proto . inet_service", service_ips),
+        *_map("service-nodeports", "inet_proto . inet_service", node_ports),
         "  chain output {",
         "    type nat hook output priority -100; policy accept;",
         "    jump services",
         "  }",
         "  chain services {",
-        *dispatch,
+        "    ip daddr . meta l4proto . th dport vmap @service-ips",
+        "    fib daddr type local meta l4proto . th dport vmap @service-nodeports",
         "  }",
         *chains,
         "}",
     ]
     # add-then-delete makes the delete safe when the table does not exist yet.
     return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n" + "\n".join(body) + "\n"
+
+
+def _map(name: str, key_type: str, elements: dict[str, str]) -> list[str]:
+    """A verdict map: one hash lookup per new connection, however many Services."""
+    lines = [f"  map {name} {{", f"    type {key_type} : verdict"]
+    if elements:
+        items = ", ".join(f"{k} : {v}" for k, v in elements.items())
+        lines.append(f"    elements = {{ {items} }}")
+    return [*lines, "  }"]
 
 
 def _service_chain(chain: str, sp: ServicePort) -> str:

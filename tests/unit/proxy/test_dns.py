@@ -1,4 +1,4 @@
-"""Cluster DNS: the record schema, wire answers, FORMERR, forwarding, resolv.conf."""
+"""Cluster DNS: the record schema, wire answers, FORMERR, forwarding."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import dns.rdatatype
 import pytest
 
 from kubelite.apiserver.client import LocalClient
-from kubelite.proxy.dns import ClusterDNS, Records, resolv_conf
+from kubelite.proxy.dns import ClusterDNS, Records
 from kubelite.proxy.dns.server import formerr_for
 
 from .conftest import make_service
@@ -89,14 +89,6 @@ def test_records(name: str, qtype: str, rcode: int, values: list[str]) -> None:
     ans = RECORDS.answer(name, qtype)
     assert ans.rcode == rcode
     assert [rr.value for rr in ans.answer] == values
-
-
-def test_resolv_conf() -> None:
-    assert resolv_conf("shop") == (
-        "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
-        "nameserver 127.96.0.10\n"
-        "options ndots:5\n"
-    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubelite.proxy.nftables import render
-from kubelite.proxy.servicemap import Endpoint, service_ports
+from kubelite.proxy.servicemap import Endpoint, ServicePort, service_ports
 
 
 def svc(name: str = "web", **spec: Any) -> dict[str, Any]:
@@ -100,8 +100,11 @@ def test_nftables_ruleset_dnat_per_endpoint() -> None:
         "table ip kubelite-t\ndelete table ip kubelite-t\ntable ip kubelite-t {"
     )
     assert "type nat hook output priority -100; policy accept;" in script
-    assert "ip daddr 127.96.1.1 tcp dport 80 goto svc-0" in script
-    assert "fib daddr type local tcp dport 30080 goto svc-0" in script
+    # dispatch is one verdict-map lookup per new connection, as kube-proxy's nftables mode
+    assert "ip daddr . meta l4proto . th dport vmap @service-ips" in script
+    assert "fib daddr type local meta l4proto . th dport vmap @service-nodeports" in script
+    assert "elements = { 127.96.1.1 . tcp . 80 : goto svc-0 }" in script
+    assert "elements = { tcp . 30080 : goto svc-0 }" in script
     assert (
         "meta l4proto tcp dnat ip to numgen random mod 2 map "
         "{ 0 : 127.244.0.2 . 8080, 1 : 127.244.0.3 . 8080 }"
@@ -112,3 +115,41 @@ def test_nftables_ruleset_dnat_per_endpoint() -> None:
 def test_nftables_no_rule_without_endpoints() -> None:
     script = render("kubelite-t", service_ports([svc()], []))
     assert "goto" not in script  # no listener on the ClusterIP: the kernel refuses at once
+    assert "elements" not in script  # an empty map is declared without any
+
+
+def test_nftables_first_frontend_wins_a_clash() -> None:
+    """Two load balancers on one host port: a duplicate map element would fail
+    the whole transaction, so the first keeps it (as the first rule would)."""
+    a, b = (
+        ServicePort(
+            "ns", name, "", "TCP", ip, 80, ingress_ips=("127.0.0.1",),
+            endpoints=(Endpoint("127.244.0.2", 8080),),
+        )
+        for name, ip in (("a", "127.96.1.1"), ("b", "127.96.1.2"))
+    )  # fmt: skip
+    script = render("kubelite-t", [a, b])
+    assert script.count("127.0.0.1 . tcp . 80 :") == 1
+    assert "127.0.0.1 . tcp . 80 : goto svc-0" in script
+
+
+def test_nftables_ruleset_is_accepted_by_the_kernel() -> None:
+    """`nft -c` parses and checks the script against the kernel without applying it."""
+    import shutil
+    import subprocess
+
+    from kubelite.proxy.nftables import available
+
+    why = available()
+    if why is not None or shutil.which("nft") is None:
+        pytest.skip(f"kernel mode cannot run here: {why}")
+    ports = service_ports(
+        [svc(ports=[{"name": "http", "port": 80, "nodePort": 30080}])],
+        [slice_(ep("127.244.0.2"), ep("127.244.0.3"))],
+    )
+    assert ports and ports[0].endpoints
+    for script in (render("kubelite-check", ports), render("kubelite-check", [])):
+        proc = subprocess.run(
+            ["nft", "-c", "-f", "-"], input=script, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kubelite.proxy.dns.records import Records
-from kubelite.proxy.dns.resolvconf import DEFAULT_NAMESERVER, resolv_conf
 from kubelite.proxy.dns.server import ClusterDNS
 
-__all__ = ["DEFAULT_NAMESERVER", "ClusterDNS", "Records", "resolv_conf"]
+__all__ = ["ClusterDNS", "Records"]

@@ -11,7 +11,8 @@ Where it listens: `127.96.0.10:53` by default. When that is taken (another
 cluster on this machine) it tries port 53 on a free address of 127.53.0.0/16,
 so pods' resolv.conf (which cannot name a port) still works; without root,
 a free port on the same address. `address` tells which; `bind()` may be
-called before `run()` so the node agent knows the nameserver up front.
+called before `run()` so the node agents can be configured with it
+(`kubelite.cli.parts` passes it on as their cluster DNS, only when on port 53).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import dns.rrset
 
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.proxy.dns.records import NXDOMAIN, Answer, Records
-from kubelite.proxy.dns.resolvconf import resolv_conf
 
 if TYPE_CHECKING:
     from kubelite.apiserver.client import LocalClient
@@ -103,10 +103,6 @@ class ClusterDNS:
 
     def status(self) -> dict[str, Any]:
         return {"dns": f"{self.host}:{self.port}" if self._udp is not None else None}
-
-    def resolv_conf(self, namespace: str) -> str:
-        """The resolv.conf for a ClusterFirst pod in `namespace`, naming this server."""
-        return resolv_conf(namespace, nameserver=self.host, cluster_domain=self.zone)
 
     def bind(self) -> tuple[str, int]:
         if self._udp is not None:
