@@ -80,7 +80,9 @@ def floor_ms(runs: int) -> float:
     return statistics.median(times)
 
 
-async def measure(cluster: Cluster, node: str, n: int, idle_s: float) -> dict[str, Any]:
+async def measure(
+    cluster: Cluster, node: str, n: int, idle_s: float, shim_pid: Any = None
+) -> dict[str, Any]:
     client = cluster.client
     assert client is not None
     _, rv = await client.list("v1", "Pod", "default")
@@ -112,10 +114,13 @@ async def measure(cluster: Cluster, node: str, n: int, idle_s: float) -> dict[st
     to_ready = [(ready[k] - created[k]) * 1000 for k in created]
 
     await asyncio.sleep(2)  # let the start-up burst settle
-    cpu0 = _cpu_seconds()
+    pid = shim_pid() if shim_pid else None
+    cpu0, shim0 = _cpu_seconds(), _proc_cpu_seconds(pid)
     t0 = time.perf_counter()
     await asyncio.sleep(idle_s)
-    cpu = (_cpu_seconds() - cpu0) / (time.perf_counter() - t0) * 100
+    elapsed = time.perf_counter() - t0
+    cpu = (_cpu_seconds() - cpu0) / elapsed * 100
+    shim_cpu = (_proc_cpu_seconds(pid) - shim0) / elapsed * 100
     rss_mb = _rss_kb() / 1024
     floor = floor_ms(20)
     return {
@@ -128,6 +133,9 @@ async def measure(cluster: Cluster, node: str, n: int, idle_s: float) -> dict[st
         "overhead_p50_ms": round(percentile(to_running, 0.5) - floor, 1),
         "idle_rss_mb": round(rss_mb, 1),
         "idle_cpu_percent": round(cpu, 2),
+        # the node's container shim (parent of the pods, writer of their logs), apart
+        "shim_rss_mb": round(_rss_kb(pid) / 1024, 1) if pid else None,
+        "shim_idle_cpu_percent": round(shim_cpu, 2) if pid else None,
     }
 
 
@@ -136,8 +144,15 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _proc_cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_kb(pid: int | None = None) -> int:
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
@@ -175,7 +190,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     async def on_ready(cluster: Cluster) -> None:
         async def run() -> None:
             try:
-                result.update(await measure(cluster, agents[0].name, args.pods, args.idle_seconds))
+                result.update(
+                    await measure(
+                        cluster,
+                        agents[0].name,
+                        args.pods,
+                        args.idle_seconds,
+                        lambda: _shim(agents[0]),
+                    )
+                )
             finally:
                 measured.set()
 
@@ -192,6 +215,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     done, _ = await asyncio.wait({running}, timeout=SHUTDOWN_S)
     result["clean_shutdown"] = bool(done)
     return result
+
+
+def _shim(agent: NodeAgent) -> int | None:
+    child = getattr(agent.runtime, "_child", None)
+    return child.pid if child is not None else None
 
 
 if __name__ == "__main__":

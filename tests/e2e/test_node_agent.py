@@ -7,6 +7,8 @@ events, and what the app itself observed (through a hostPath file).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -317,6 +319,12 @@ def test_termination_order_prestop_sigterm_sigkill(
             'exec: "no-such-binary": executable file not found in $PATH',
         ),
         (
+            "noexec",
+            {"command": ["/etc/passwd"]},
+            "StartError",
+            'exec: "/etc/passwd": permission denied',
+        ),
+        (
             "badwd",
             {"command": ["true"], "workingDir": "/no/such/dir"},
             "StartError",
@@ -339,6 +347,8 @@ def test_bad_commands_end_in_clear_status(
     assert terminated["reason"] == reason
     assert text in terminated["message"]
     assert pod(cluster, namespace, name)["status"]["phase"] == "Failed"
+    failed = [e for e in events(cluster, namespace, name) if e["reason"] == "Failed"]
+    assert failed and text in failed[0]["message"] and failed[0]["type"] == "Warning"
 
 
 def test_missing_configmap_key_is_create_container_config_error(
@@ -360,3 +370,252 @@ def test_missing_configmap_key_is_create_container_config_error(
         == "CreateContainerConfigError"
     )
     assert waiting == 'configmap "absent" not found'
+
+
+def test_missing_configmap_key_names_the_key(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("create", "configmap", "partial", "-n", namespace, "--from-literal=a=1")
+    env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "partial", "key": "k"}}}]
+    apply(cluster, namespace, simple_pod("keyerr", ["true"], container={"env": env}))
+    waiting = wait_for(
+        lambda: container_status(cluster, namespace, "keyerr").get("state", {}).get("waiting"),
+        what="waiting",
+    )
+    assert waiting == {
+        "reason": "CreateContainerConfigError",
+        "message": f"couldn't find key k in ConfigMap {namespace}/partial",
+    }
+    failed = [e for e in events(cluster, namespace, "keyerr") if e["reason"] == "Failed"]
+    assert failed and failed[0]["type"] == "Warning"
+
+
+def test_probe_on_undeclared_port_name_keeps_pod_unready(cluster: Cluster, namespace: str) -> None:
+    probe = {"httpGet": {"port": "nope", "path": "/"}, "periodSeconds": 1}
+    apply(
+        cluster,
+        namespace,
+        simple_pod("noport", ["sleep", "3600"], container={"readinessProbe": probe}),
+    )
+    unhealthy = wait_for(
+        lambda: [e for e in events(cluster, namespace, "noport") if e["reason"] == "Unhealthy"],
+        what="Unhealthy event",
+    )
+    assert "Readiness probe failed: unable to find port 'nope'" in unhealthy[0]["message"]
+    cs = container_status(cluster, namespace, "noport")
+    assert "running" in cs["state"] and cs["ready"] is False
+
+
+# ---- bad input: floods and fork bombs leave the node and other pods unharmed ---------------
+
+
+def _log_files(cluster: Cluster, ns: str, name: str, container: str = "main") -> list[Path]:
+    pods = cluster.data_dir / "nodes" / NODE / "pods"
+    (pod_dir,) = [d for d in pods.iterdir() if d.name.startswith(f"{ns}_{name}_")]
+    return sorted((pod_dir / "logs" / container).iterdir())
+
+
+def test_log_flood_is_rotated_and_bounded(cluster: Cluster, namespace: str) -> None:
+    apply(
+        cluster,
+        namespace,
+        simple_pod("calm", ["sh", "-c", "while true; do echo calm; sleep 0.2; done"]),
+    )
+    flood = (
+        "import sys, time\n"
+        "w = sys.stdout.buffer.write\n"
+        "line = b'x' * 1000 + b'\\n'\n"
+        "for _ in range(75_000): w(line)\n"  # ~75 MB as fast as it goes
+        "sys.stdout.flush(); print('done', flush=True); time.sleep(3600)\n"
+    )
+    apply(cluster, namespace, simple_pod("flood", ["python3", "-c", flood]))
+    wait_for(
+        lambda: (
+            cluster.kubectl("logs", "flood", "-n", namespace, "--tail", "1", check=False).stdout
+            == "done\n"
+        ),
+        timeout=120,
+        what="the flood to end",
+    )
+    files = _log_files(cluster, namespace, "flood")
+    assert len(files) <= 5
+    assert all(f.stat().st_size <= 10 * 1024 * 1024 + 2048 for f in files)
+    assert sum(f.stat().st_size for f in files) > 30 * 1024 * 1024  # it did rotate, keeping 5
+    # the flooding pod itself, its neighbour and the node go on
+    assert container_status(cluster, namespace, "flood")["restartCount"] == 0
+    before = cluster.kubectl("logs", "calm", "-n", namespace).stdout.count("calm")
+    wait_for(
+        lambda: cluster.kubectl("logs", "calm", "-n", namespace).stdout.count("calm") > before,
+        what="calm pod still logging",
+    )
+    node = cluster.kubectl_json("get", "node", NODE)
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+
+
+@pytest.fixture(scope="module")
+def tuned_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A cluster with a 12 s node-monitor grace period and a pids limit of 64 per container."""
+    tmp = tmp_path_factory.mktemp("tuned")
+    (tmp / "cache").mkdir()
+    c = Cluster(data_dir=tmp / "data", cache_dir=tmp / "cache")
+    saved = dict(os.environ)
+    os.environ.update(KUBELITE_NODE_MONITOR_GRACE_PERIOD="12", KUBELITE_POD_PIDS_LIMIT="64")
+    try:
+        c.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _conditions(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in node.get("status", {}).get("conditions") or []}
+
+
+def test_fork_bomb_stops_at_pids_limit(tuned_cluster: Cluster) -> None:
+    c = tuned_cluster
+    node = wait_for(lambda: c.kubectl_json("get", "node", NODE), what="node")
+    if "CgroupsUnavailable" in _conditions(node):
+        pytest.skip("cgroups are not writable on this machine: no pids limit to stop a fork bomb")
+    c.kubectl("create", "namespace", "bomb")
+    apply(c, "bomb", simple_pod("neighbour", ["sleep", "3600"]))
+    bomb = (
+        "import os, sys, time\n"
+        "main = os.getpid()\n"
+        "while True:\n"
+        "    try:\n"
+        "        os.fork()\n"
+        "    except OSError as exc:\n"
+        "        if os.getpid() == main:\n"
+        "            print('fork failed:', exc, flush=True)\n"
+        "            sys.exit(1)\n"
+        "        time.sleep(1)\n"
+    )
+    apply(c, "bomb", simple_pod("bomb", ["python3", "-c", bomb], restartPolicy="Never"))
+    terminated = wait_for(
+        lambda: container_status(c, "bomb", "bomb").get("state", {}).get("terminated"),
+        timeout=60,
+        what="bomb end",
+    )
+    assert (terminated["reason"], terminated["exitCode"]) == ("Error", 1)
+    assert terminated["message"].startswith("the container reached its pids limit (64)")
+    found = [e for e in events(c, "bomb", "bomb") if e["reason"] == "PidsLimitReached"]
+    assert found and found[0]["type"] == "Warning"
+    assert "fork failed" in c.kubectl("logs", "bomb", "-n", "bomb").stdout
+    assert container_status(c, "bomb", "neighbour").get("state", {}).get("running")
+    assert _conditions(c.kubectl_json("get", "node", NODE))["Ready"]["status"] == "True"
+
+
+def test_node_without_heartbeat_goes_unknown_and_tainted(tuned_cluster: Cluster) -> None:
+    c = tuned_cluster
+    c.kubectl(
+        "create",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ghost"}}),
+    )
+
+    def unknown() -> dict[str, Any] | None:
+        n = c.kubectl_json("get", "node", "ghost")
+        return n if _conditions(n).get("Ready", {}).get("status") == "Unknown" else None
+
+    node = wait_for(unknown, timeout=60, what="ghost node Unknown")
+    assert _conditions(node)["Ready"]["reason"] == "NodeStatusNeverUpdated"
+    taints = {(t["key"], t["effect"]) for t in node["spec"]["taints"]}
+    assert taints == {
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+    }
+    assert "NotReady" in c.kubectl("get", "node", "ghost").stdout
+    # the real node heartbeats every 10 s, within the 12 s grace: it stays Ready and untainted
+    real = c.kubectl_json("get", "node", NODE)
+    assert _conditions(real)["Ready"]["status"] == "True"
+    assert not real["spec"].get("taints")
+
+
+# ---- kubelite restarts: pods survive a crash and are re-adopted ------------------------------
+
+# `$$$$` is the shell's `$$`: in a command, `$$` escapes `$` as upstream expands it
+TICKER = (
+    "echo $$$$ > /out/pid; while true; do date +%s.%N >> /out/ticks; echo tick; sleep 0.2; done"
+)
+
+
+def _ticker(cluster: Cluster, tmp_path: Path) -> tuple[Path, int]:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    manifest = simple_pod(
+        "ticker",
+        ["sh", "-c", TICKER],
+        volumes=[{"name": "out", "hostPath": {"path": str(out)}}],
+        container={"volumeMounts": [{"name": "out", "mountPath": "/out"}]},
+    )
+    apply(cluster, "default", manifest)
+    wait_for(lambda: (out / "pid").exists() and (out / "pid").read_text().strip(), what="pid")
+    return out, int((out / "pid").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _crash_kubelite(cluster: Cluster) -> None:
+    pid = json.loads((cluster.data_dir / "kubelite.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid), what="kubelite gone")
+
+
+def _ticks(out: Path) -> int:
+    return len((out / "ticks").read_text().splitlines())
+
+
+def test_pods_survive_kubelite_crash_and_are_readopted(
+    fresh_cluster: Cluster, tmp_path: Path
+) -> None:
+    c = fresh_cluster
+    out, pid = _ticker(c, tmp_path)
+    _crash_kubelite(c)
+    assert _alive(pid)
+    ticks = _ticks(out)
+    wait_for(lambda: _ticks(out) > ticks + 3, what="the app going on while kubelite is down")
+
+    c.start()
+    cs = wait_for(
+        lambda: (s := container_status(c, "default", "ticker")).get("ready") and s,
+        what="re-adopted",
+    )
+    assert cs["restartCount"] == 0 and "running" in cs["state"]
+    assert int((out / "pid").read_text()) == pid and _alive(pid)
+    # the log went on through the crash: every tick is in it, none lost
+    ticks = _ticks(out)
+    assert c.kubectl("logs", "ticker").stdout.count("tick") >= ticks - 1
+    for _ in range(5):  # and the status stays true
+        time.sleep(0.5)
+        cs = container_status(c, "default", "ticker")
+        assert (cs["ready"], cs["restartCount"]) == (True, 0)
+    assert _conditions(pod(c, "default", "ticker"))["Ready"]["status"] == "True"
+
+
+def test_pod_that_died_while_kubelite_was_down_is_restarted(
+    fresh_cluster: Cluster, tmp_path: Path
+) -> None:
+    c = fresh_cluster
+    out, pid = _ticker(c, tmp_path)
+    _crash_kubelite(c)
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid), what="the app gone")
+
+    c.start()
+    cs = wait_for(
+        lambda: (s := container_status(c, "default", "ticker")).get("restartCount") == 1 and s,
+        what="restart",
+    )
+    assert cs["lastState"]["terminated"]["exitCode"] == 137
+    wait_for(lambda: int((out / "pid").read_text()) != pid, what="a new process")
+    assert wait_for(lambda: container_status(c, "default", "ticker").get("ready"), what="ready")

@@ -5,6 +5,11 @@ name and keeps one `PodRunner` per pod uid (per-object serial processing,
 many pods in parallel). The Node's status and its Lease in kube-node-lease
 are renewed every 10 s. On cancellation (`kubelite down`) every pod is
 stopped gracefully before `run` returns.
+
+Containers are started through the node's shim (`shim.py`), which parents
+them and writes their logs, so a crash of kubelite leaves them running. At
+start the agent reads the pod checkpoints and what the shim still holds,
+and re-adopts each pod still bound to it (`adopt.py`).
 """
 
 from __future__ import annotations
@@ -18,21 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
-from kubelite.kubelet import cgroups, sandbox
+from kubelite.kubelet import adopt, cgroups, checkpoint, sandbox
 from kubelite.kubelet.backoff import Backoff
 from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
-from kubelite.kubelet.events import Recorder
+from kubelite.kubelet.dns import DNSConfig
+from kubelite.kubelet.events import WARNING, Recorder
 from kubelite.kubelet.images import ImageStore
 from kubelite.kubelet.ipam import IpPool
 from kubelite.kubelet.node import (
     lease_object,
+    limits_condition,
     machine_capacity,
+    node_images,
     node_info,
     node_object,
     node_status,
 )
 from kubelite.kubelet.pod import PodRunner
-from kubelite.kubelet.process import Exit, Process
+from kubelite.kubelet.process import Exit
+from kubelite.kubelet.runtime import ContainerProcess, LocalRuntime, Runtime, ShimRuntime
+from kubelite.kubelet.services import ServiceCache
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -61,6 +71,9 @@ class NodeAgent:
         share: int = 1,
         isolate: bool | None = None,
         volume_sync_s: float = 1.0,
+        shim: bool = True,
+        cluster_dns: tuple[str, ...] = (),
+        cluster_domain: str = "cluster.local",
     ) -> None:
         self.name = name
         self.data_dir = data_dir
@@ -76,8 +89,19 @@ class NodeAgent:
         self.host_ip = "127.0.0.1"
         self.isolate = sandbox_supported() if isolate is None else isolate
         self.volume_sync_s = volume_sync_s
-        self.cgroups = cgroups.Manager.detect(f"kubelite/{name}")
+        self.cgroups = cgroups.Manager.detect(
+            f"kubelite/{name}", pids_max=cgroups.pids_max_from_env()
+        )
         self.runners: dict[str, PodRunner] = {}
+        # kubelet's --cluster-dns/--cluster-domain, and its Service lister (Service env).
+        self.dns = DNSConfig(tuple(cluster_dns), cluster_domain)
+        self.services = ServiceCache()
+        # Containers are parented by the node's shim so they outlive a kubelite crash.
+        self.runtime: Runtime = ShimRuntime(data_dir / "nodes" / name) if shim else LocalRuntime()
+        self._saved: dict[str, tuple[Path, Obj]] = {}
+        self._images_version: int | None = None
+        self._images_cache: list[Obj] = []
+        self._held: dict[str, Obj] = {}
         self.client: Any = None
         self.recorder: Recorder = None  # type: ignore[assignment]
         self._node_uid = ""
@@ -95,7 +119,26 @@ class NodeAgent:
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         await self._register()
         await self._renew_lease()
+        await self._connect_runtime()
         ready.set()
+        async with asyncio.TaskGroup() as outer:
+            shim = outer.create_task(self.runtime.run())
+            try:
+                await self._run_pods()
+            finally:
+                shim.cancel()
+
+    async def _connect_runtime(self) -> None:
+        """Reach the shim and read what a previous kubelite left: the basis of re-adoption."""
+        if isinstance(self.runtime, ShimRuntime):
+            try:
+                self._held = await self.runtime.connect()
+            except OSError as exc:
+                log.warning("node %s runs containers in-process: %s", self.name, exc)
+                self.runtime = LocalRuntime()
+        self._saved = checkpoint.load_all(self.pods_dir)
+
+    async def _run_pods(self) -> None:
         cancelled = False
         # Pod runners live in their own group so that on cancellation they can
         # still stop their containers gracefully before `run` returns.
@@ -104,6 +147,7 @@ class NodeAgent:
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._heartbeat())
+                    tg.create_task(self.services.run(self.client))
                     tg.create_task(self._watch_pods())
             except asyncio.CancelledError:
                 cancelled = True
@@ -135,9 +179,15 @@ class NodeAgent:
         self._node_uid = node["metadata"]["uid"]
         self._info = info
         await self._update_node_status()
+        if self.cgroups is None:
+            await self.recorder.emit(
+                node, WARNING, cgroups.UNENFORCED_REASON, cgroups.UNENFORCED_MESSAGE
+            )
 
     async def _update_node_status(self) -> None:
         now = self.clock.wall()
+        images = self._node_images()
+        extra = limits_condition(self.cgroups is not None)
 
         def apply(node: Obj) -> Obj:
             node["status"] = node_status(
@@ -146,10 +196,20 @@ class NodeAgent:
                 info=self._info,
                 now=now,
                 previous=node.get("status"),
+                images=images,
+                extra_conditions=extra,
             )
             return node
 
         await self.client.mutate("v1", "Node", self.name, apply, subresource="status")
+
+    def _node_images(self) -> list[Obj]:
+        """status.images, re-read only when the image store changed (a build or removal)."""
+        version = self.images.version()
+        if version != self._images_version:
+            self._images_cache = node_images(self.images.list())
+            self._images_version = version
+        return self._images_cache
 
     async def _renew_lease(self) -> None:
         now = self.clock.wall()
@@ -187,6 +247,7 @@ class NodeAgent:
             seen = {p["metadata"]["uid"] for p in pods}
             for pod in pods:
                 self._upsert(pod)
+            self._stop_leftovers()
             for uid, runner in list(self.runners.items()):
                 if uid not in seen:
                     runner.request_termination(deleted=True)
@@ -216,6 +277,9 @@ class NodeAgent:
         if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
             return  # finished before we came: nothing to run
         runner = PodRunner(self, pod)
+        saved = self._saved.pop(uid, None)
+        if saved is not None:
+            self._restore(runner, saved[1])
         self.runners[uid] = runner
         runner.update(pod)
         self._tg.create_task(self._run_pod(runner))
@@ -231,6 +295,21 @@ class NodeAgent:
             if self.runners.get(runner.uid) is runner and not self._shutdown.is_set():
                 del self.runners[runner.uid]
 
+    def _restore(self, runner: PodRunner, saved: Obj) -> None:
+        if saved.get("podIP"):
+            self.ipam.reserve(runner.uid, saved["podIP"])
+        runner.restore(saved, adopt.adopt(saved, self._held, self.runtime))
+        log.info("node %s re-adopted pod %s/%s", self.name, runner.ns, runner.name)
+
+    def _stop_leftovers(self) -> None:
+        """After the first list: what the last kubelite ran for pods no longer here."""
+        if not self._saved and not self._held:
+            return
+        for uid in adopt.stop_leftovers(self._saved, self._held, self.runtime):
+            if self.cgroups is not None:
+                self.cgroups.remove(uid)
+        self._saved, self._held = {}, {}
+
     # ---- services for pod runners ---------------------------------------------------
 
     async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
@@ -238,7 +317,11 @@ class NodeAgent:
         return await self.client.get_or_none(KINDS[kind], kind, name, ns)
 
     async def exec_in(
-        self, proc: Process, command: list[str], timeout: float | None, where: tuple[str, str]
+        self,
+        proc: ContainerProcess,
+        command: list[str],
+        timeout: float | None,
+        where: tuple[str, str],
     ) -> tuple[int | None, bytes]:
         """Run a command in a container's filesystem view (exec probes, preStop)."""
         root, cwd = where
@@ -274,6 +357,12 @@ class NodeAgent:
         return self.cgroups is not None and self.cgroups.oom_killed(
             runner.uid, name, exit_.signal == 9
         )
+
+    def cgroups_pids_limit(self, runner: PodRunner, name: str) -> int | None:
+        """The pids limit, if the container ran into it."""
+        if self.cgroups is not None and self.cgroups.pids_limit_reached(runner.uid, name):
+            return self.cgroups.pids_max
+        return None
 
     def cgroups_remove(self, runner: PodRunner) -> None:
         if self.cgroups is not None:

@@ -23,6 +23,22 @@ log = logging.getLogger(__name__)
 ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
 DEFAULT_PIDS_MAX = 4096
+PIDS_ENV = "KUBELITE_POD_PIDS_LIMIT"  # the kubelet's podPidsLimit, per container here
+
+
+def pids_max_from_env() -> int:
+    try:
+        return int(os.environ.get(PIDS_ENV, "") or DEFAULT_PIDS_MAX)
+    except ValueError:
+        return DEFAULT_PIDS_MAX
+
+
+# Said on the Node (a condition and a Warning event) when no hierarchy is writable.
+UNENFORCED_REASON = "CgroupsNotWritable"
+UNENFORCED_MESSAGE = (
+    "cgroups are not writable (neither a v2 hierarchy with the memory and pids controllers "
+    "nor v1 memory, cpu and pids hierarchies): memory, cpu and pids limits are not enforced"
+)
 
 
 def limits_of(container: dict[str, Any]) -> dict[str, int]:
@@ -42,28 +58,33 @@ def cfs_quota_us(millicores: int) -> int:
 
 
 class Manager:
-    def __init__(self, version: int, prefix: str, pids_max: int = DEFAULT_PIDS_MAX) -> None:
+    def __init__(
+        self, version: int, prefix: str, pids_max: int = DEFAULT_PIDS_MAX, root: Path = ROOT
+    ) -> None:
         self.version = version
         self.prefix = prefix
         self.pids_max = pids_max
+        self.root = root
 
     @classmethod
-    def detect(cls, prefix: str, root: Path = ROOT) -> Manager | None:
+    def detect(
+        cls, prefix: str, root: Path = ROOT, pids_max: int = DEFAULT_PIDS_MAX
+    ) -> Manager | None:
         if (root / "cgroup.controllers").exists():
             controllers = (root / "cgroup.controllers").read_text().split()
             if {"memory", "pids"} <= set(controllers) and os.access(root, os.W_OK):
-                return cls(2, prefix)
+                return cls(2, prefix, pids_max, root=root)
         if all(
             (root / c).is_dir() and os.access(root / c, os.W_OK) for c in ("memory", "cpu", "pids")
         ):
-            return cls(1, prefix)
+            return cls(1, prefix, pids_max, root=root)
         return None
 
     def _dirs(self, *parts: str) -> list[Path]:
         rel = Path(self.prefix, *parts)
         if self.version == 2:
-            return [ROOT / rel]
-        return [ROOT / c / rel for c in ("memory", "cpu", "pids")]
+            return [self.root / rel]
+        return [self.root / c / rel for c in ("memory", "cpu", "pids")]
 
     def prepare(self, uid: str, container: dict[str, Any]) -> list[Path]:
         name = container["name"]
@@ -81,8 +102,8 @@ class Manager:
 
     def _enable_v2(self, leaf: Path) -> None:
         """Turn the controllers on down the path (cgroup v2's subtree_control)."""
-        path = ROOT
-        for part in leaf.relative_to(ROOT).parts:
+        path = self.root
+        for part in leaf.relative_to(self.root).parts:
             with contextlib.suppress(OSError):
                 (path / "cgroup.subtree_control").write_text("+memory +cpu +pids")
             path = path / part
@@ -116,6 +137,18 @@ class Manager:
             for line in path.read_text().splitlines():
                 key, _, count = line.partition(" ")
                 if key == "oom_kill" and int(count) > 0:
+                    return True
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def pids_limit_reached(self, uid: str, name: str) -> bool:
+        """Whether a fork in the container failed on the pids limit (pids.events `max`)."""
+        d = self._dirs(f"pod{uid}", name)[-1]  # v1: the pids hierarchy comes last
+        try:
+            for line in (d / "pids.events").read_text().splitlines():
+                key, _, count = line.partition(" ")
+                if key == "max" and int(count) > 0:
                     return True
         except (OSError, ValueError):
             pass

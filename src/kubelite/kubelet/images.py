@@ -120,6 +120,13 @@ class ImageStore:
         config = oci_config(env=env, cmd=["python3"])
         return Image(ref=ref, root=root, config=config, digest=content_digest(config))
 
+    def version(self) -> int:
+        """Changes whenever a reference is added, replaced or removed (the refs dir's mtime)."""
+        try:
+            return self.refs.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
     def list(self) -> list[dict[str, Any]]:
         images = []
         if not self.refs.is_dir():

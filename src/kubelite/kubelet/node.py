@@ -22,6 +22,7 @@ KUBELET_VERSION = "v1.32.4"
 RUNTIME_VERSION = "kubelite://0.1.0"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_S = 40
+MAX_IMAGES = 50  # the kubelet's nodeStatusMaxImages
 
 CONDITIONS = (
     (
@@ -102,12 +103,20 @@ def _os_image() -> str:
     return "Linux"
 
 
+# kubelite's own node condition, present only when limits cannot be enforced
+# (upstream has none for this; node-problem-detector adds conditions the same way).
+LIMITS_CONDITION = "CgroupsUnavailable"
+
+
 def conditions(
-    now: float, previous: list[Obj] | None = None, extra: list[Obj] | None = None
+    now: float,
+    previous: list[Obj] | None = None,
+    extra: list[tuple[str, str, str, str]] | None = None,
 ) -> list[Obj]:
+    """The node conditions, each keeping its lastTransitionTime while its status holds."""
     prev = {c.get("type"): c for c in previous or []}
     out = []
-    for type_, status, reason, message in CONDITIONS:
+    for type_, status, reason, message in (*CONDITIONS, *(extra or [])):
         old = prev.get(type_)
         transition = (
             old["lastTransitionTime"] if old and old.get("status") == status else rfc3339(now)
@@ -122,7 +131,40 @@ def conditions(
                 "message": message,
             }
         )
-    return out + list(extra or [])
+    return out
+
+
+def limits_condition(enforced: bool) -> list[tuple[str, str, str, str]]:
+    """The extra condition for a node whose cgroups are not writable (none otherwise)."""
+    from kubelite.kubelet.cgroups import UNENFORCED_MESSAGE, UNENFORCED_REASON
+
+    if enforced:
+        return []
+    return [(LIMITS_CONDITION, "True", UNENFORCED_REASON, UNENFORCED_MESSAGE)]
+
+
+def node_images(entries: list[Obj], limit: int = MAX_IMAGES) -> list[Obj]:
+    """status.images as the kubelet reports them: by size, largest first, at most `limit`.
+
+    One entry per image content (digest), named by its digests then its tags.
+    """
+    by_digest: dict[str, Obj] = {}
+    for e in entries:
+        digest = e.get("digest") or ""
+        repo, ref = e.get("repository") or "", e.get("ref") or ""
+        image = by_digest.setdefault(
+            digest, {"digests": [], "tags": [], "size": int(e.get("size") or 0)}
+        )
+        if repo and digest and f"{repo}@{digest}" not in image["digests"]:
+            image["digests"].append(f"{repo}@{digest}")
+        if ref:
+            image["tags"].append(ref)
+    images = [
+        {"names": sorted(i["digests"]) + sorted(i["tags"]), "sizeBytes": i["size"]}
+        for i in by_digest.values()
+    ]
+    images.sort(key=lambda i: (-i["sizeBytes"], i["names"]))
+    return images[:limit] if limit >= 0 else images
 
 
 def node_object(
@@ -169,19 +211,21 @@ def node_status(
     info: dict[str, str],
     now: float,
     previous: Obj | None = None,
+    images: list[Obj] | None = None,
+    extra_conditions: list[tuple[str, str, str, str]] | None = None,
 ) -> Obj:
     prev = previous or {}
     return {
         "capacity": dict(capacity),
         "allocatable": dict(capacity),
-        "conditions": conditions(now, prev.get("conditions")),
+        "conditions": conditions(now, prev.get("conditions"), extra_conditions),
         "addresses": [
             {"type": "InternalIP", "address": "127.0.0.1"},
             {"type": "Hostname", "address": name},
         ],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         "nodeInfo": info,
-        "images": prev.get("images") or [],
+        "images": images if images is not None else prev.get("images") or [],
     }
 
 

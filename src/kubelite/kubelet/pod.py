@@ -19,13 +19,15 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import ApiError, NotFound
-from kubelite.kubelet import criolog, probes
+from kubelite.kubelet import checkpoint, criolog, probes
 from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.dns import write_pod_resolv_conf
 from kubelite.kubelet.envvars import Sources, referenced_objects
 from kubelite.kubelet.events import NORMAL, WARNING, container_path
 from kubelite.kubelet.prepare import Context, PrepareError, build_spec, container_id, resolve_image
-from kubelite.kubelet.process import Exit, Process, StartError, start
+from kubelite.kubelet.process import Exit, StartError
+from kubelite.kubelet.runtime import ContainerProcess
 from kubelite.kubelet.status import WAITING_INITIALIZING, ContainerRecord, pod_status
 from kubelite.kubelet.volumes import PodVolumes, VolumeError
 
@@ -63,7 +65,10 @@ class PodRunner:
         if self.inits:
             for rec in self.containers:
                 rec.waiting(WAITING_INITIALIZING)
-        self.procs: dict[str, Process] = {}
+        self.procs: dict[str, ContainerProcess] = {}
+        # Containers found running (or ended) when kubelite restarted: re-attached, not started.
+        self.adopted: dict[str, ContainerProcess] = {}
+        self.restored_ip = ""
         self.volumes = PodVolumes(self.dir, allocatable=agent.allocatable)
         self.ip = ""
         self.sandbox_ready = False
@@ -91,6 +96,37 @@ class PodRunner:
     def record(self, name: str) -> ContainerRecord | None:
         return next((r for r in self.inits + self.containers if r.name == name), None)
 
+    def restore(self, saved: Obj, adopted: dict[str, ContainerProcess]) -> None:
+        """Take up a pod a previous kubelite ran: its IP, start time and container records."""
+        self.restored_ip = saved.get("podIP", "")
+        self.start_time = saved.get("startTime") or self.start_time
+        for entry in saved.get("containers") or []:
+            rec = self.record(entry.get("name", ""))
+            if rec is not None:
+                checkpoint.restore_record(rec, entry)
+        self.adopted = adopted
+
+    def save(self) -> None:
+        """The checkpoint a restarted kubelite re-adopts this pod from."""
+        entries = [
+            checkpoint.container_entry(
+                rec, self.procs[rec.name].pid if rec.name in self.procs else None
+            )
+            for rec in self.inits + self.containers
+        ]
+        data = {
+            "uid": self.uid,
+            "namespace": self.ns,
+            "name": self.name,
+            "podIP": self.ip,
+            "startTime": self.start_time,
+            "containers": entries,
+        }
+        try:
+            checkpoint.save(self.dir, data)
+        except OSError as exc:
+            log.warning("checkpoint of pod %s/%s not written: %s", self.ns, self.name, exc)
+
     # ---- lifecycle ---------------------------------------------------------------
 
     async def run(self, *, shutdown: asyncio.Event) -> None:
@@ -115,6 +151,8 @@ class PodRunner:
             t2.cancel()
 
     async def _lifecycle(self) -> None:
+        if self.restored_ip:
+            self.agent.ipam.reserve(self.uid, self.restored_ip)
         self.ip = self.agent.ipam.allocate(self.uid)
         self.mark()
         await self._setup_volumes()
@@ -125,7 +163,8 @@ class PodRunner:
             if not await self._run_init(c):
                 return
         for rec in self.containers:
-            rec.waiting("ContainerCreating")
+            if rec.name not in self.adopted:
+                rec.waiting("ContainerCreating")
         self.mark()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._refresh_volumes())
@@ -161,6 +200,8 @@ class PodRunner:
         rec = self.record(c["name"])
         assert rec is not None
         policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        if rec.name not in self.adopted and (rec.terminated or {}).get("exitCode") == 0:
+            return True  # completed before kubelite restarted
         while True:
             exit_ = await self._start_and_wait(c, rec)
             if exit_ is not None and exit_.code == 0:
@@ -209,7 +250,11 @@ class PodRunner:
 
     async def _start_and_wait(self, c: Obj, rec: ContainerRecord) -> Exit | None:
         """One container instance; None when it could not start."""
-        proc = await self._start(c, rec)
+        proc = self.adopted.pop(rec.name, None)
+        if proc is not None:
+            self.procs[rec.name] = proc
+        else:
+            proc = await self._start(c, rec)
         if proc is None:
             return None
         async with asyncio.TaskGroup() as tg:
@@ -220,11 +265,15 @@ class PodRunner:
             exit_ = await proc.wait()
             for task in tasks:
                 task.cancel()
-        self.procs.pop(rec.name, None)
         self._finish(rec, exit_)
+        self.procs.pop(rec.name, None)
+        self.save()
+        proc.release()
+        if exit_.message.startswith(PIDS_PREFIX):
+            await self.event(WARNING, "PidsLimitReached", exit_.message, rec.name)
         return exit_
 
-    async def _start(self, c: Obj, rec: ContainerRecord) -> Process | None:
+    async def _start(self, c: Obj, rec: ContainerRecord) -> ContainerProcess | None:
         while True:
             try:
                 image = resolve_image(self.agent.images, c)
@@ -254,7 +303,7 @@ class PodRunner:
         self._prune_logs(rec)
         spec.cgroup_procs = self.agent.cgroups_prepare(self, c)
         try:
-            proc = await start(spec)
+            proc = await self.agent.runtime.start(rec.container_id, spec)
         except StartError as exc:
             now = self.agent.clock.wall()
             rec.state = {
@@ -276,6 +325,7 @@ class PodRunner:
         rec.state = {"running": {"startedAt": rfc3339(self.agent.clock.wall())}}
         rec.started = "startupProbe" not in c
         rec.ready = rec.started and "readinessProbe" not in c and not rec.init
+        self.save()
         self.mark()
         await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
         return proc
@@ -285,9 +335,13 @@ class PodRunner:
         started = (rec.state.get("running") or {}).get("startedAt") or rfc3339(now)
         oom = self.agent.cgroups_oom(self, rec.name, exit_)
         reason = "OOMKilled" if oom else "Completed" if exit_.code == 0 else "Error"
+        pids = self.agent.cgroups_pids_limit(self, rec.name)
+        if pids is not None and not exit_.message:
+            exit_.message = pids_message(pids)
         terminated: Obj = {
             "exitCode": exit_.code,
-            "reason": reason,
+            "reason": exit_.reason or reason,
+            **({"message": exit_.message} if exit_.message else {}),
             "startedAt": started,
             "finishedAt": rfc3339(now),
             "containerID": rec.container_id,
@@ -304,7 +358,13 @@ class PodRunner:
             configmaps={n: await self.agent.lookup("ConfigMap", self.ns, n) for n in cms},
             secrets={n: await self.agent.lookup("Secret", self.ns, n) for n in secrets},
             node_allocatable=self.agent.allocatable,
+            services=await self.agent.services.env_for(self.pod),
         )
+        resolv = None
+        if self.agent.isolate:  # without a mount namespace there is nowhere to bind it
+            resolv, warnings = write_pod_resolv_conf(self.pod, self.dir, self.agent.dns)
+            for w in warnings:
+                await self.event(WARNING, w.reason, w.message)
         return Context(
             pod=self.pod,
             pod_dir=self.dir,
@@ -314,6 +374,7 @@ class PodRunner:
             sources=sources,
             data_dir=self.agent.data_dir,
             isolate=self.agent.isolate,
+            resolv_conf=resolv,
         )
 
     # ---- logs --------------------------------------------------------------------
@@ -341,7 +402,9 @@ class PodRunner:
 
     # ---- probes ------------------------------------------------------------------
 
-    async def _probe_loop(self, c: Obj, rec: ContainerRecord, proc: Process, kind: str) -> None:
+    async def _probe_loop(
+        self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, kind: str
+    ) -> None:
         probe = c[kind]
         timing = probes.Timing.of(probe)
         initial = {"readinessProbe": False, "livenessProbe": True, "startupProbe": None}[kind]
@@ -372,7 +435,7 @@ class PodRunner:
         self,
         c: Obj,
         rec: ContainerRecord,
-        proc: Process,
+        proc: ContainerProcess,
         kind: str,
         result: probes.ProbeResult,
         ok: bool,
@@ -397,13 +460,13 @@ class PodRunner:
             )
             await self._stop_container(c, rec, proc, self._grace())
 
-    def _exec_runner(self, proc: Process) -> probes.ExecRunner:
+    def _exec_runner(self, proc: ContainerProcess) -> probes.ExecRunner:
         async def run(command: list[str], timeout: float) -> tuple[int | None, bytes]:
             return await self.agent.exec_in(proc, command, timeout, self._workdir_of(proc))
 
         return run
 
-    def _workdir_of(self, proc: Process) -> tuple[str, str]:
+    def _workdir_of(self, proc: ContainerProcess) -> tuple[str, str]:
         for name, p in self.procs.items():
             if p is proc:
                 return str(self.dir / "root" / name), "/"
@@ -417,7 +480,7 @@ class PodRunner:
         return default if self.grace is None else self.grace
 
     async def _stop_container(
-        self, c: Obj | None, rec: ContainerRecord, proc: Process, grace: float
+        self, c: Obj | None, rec: ContainerRecord, proc: ContainerProcess, grace: float
     ) -> None:
         clock = self.agent.clock
         deadline = clock.monotonic() + grace
@@ -433,7 +496,9 @@ class PodRunner:
             proc.signal_group(signal.SIGKILL)
             await proc.wait()
 
-    async def _pre_stop(self, c: Obj, rec: ContainerRecord, proc: Process, hook: Obj) -> None:
+    async def _pre_stop(
+        self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, hook: Obj
+    ) -> None:
         if "exec" in hook:
             code, out = await self.agent.exec_in(
                 proc, list(hook["exec"].get("command") or []), None, self._workdir_of(proc)
@@ -455,6 +520,9 @@ class PodRunner:
             await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
 
     async def _terminate(self, *, from_shutdown: bool) -> None:
+        for name, proc in self.adopted.items():  # re-attached but not yet supervised
+            self.procs.setdefault(name, proc)
+        self.adopted.clear()
         grace = self._grace()
         specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("containers") or []}
         specs.update(
@@ -470,6 +538,7 @@ class PodRunner:
         await asyncio.gather(*stops)
         self.volumes.teardown()
         self.agent.cgroups_remove(self)
+        checkpoint.remove(self.dir)  # stopped on purpose: nothing to re-adopt
         if from_shutdown:
             return
         self.agent.ipam.release(self.uid)
@@ -489,11 +558,12 @@ class PodRunner:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     async def _stop_and_record(
-        self, c: Obj | None, rec: ContainerRecord, proc: Process, grace: float
+        self, c: Obj | None, rec: ContainerRecord, proc: ContainerProcess, grace: float
     ) -> None:
         await self._stop_container(c, rec, proc, grace)
         exit_ = await proc.wait()
         self._finish(rec, exit_)
+        proc.release()
 
     # ---- status and events -------------------------------------------------------
 
@@ -541,6 +611,13 @@ class PodRunner:
     async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
         path = container_path(self.pod, container) if container else ""
         await self.agent.recorder.emit(self.pod, type_, reason, message, path)
+
+
+PIDS_PREFIX = "the container reached its pids limit"
+
+
+def pids_message(limit: int) -> str:
+    return f"{PIDS_PREFIX} ({limit}): a fork failed with EAGAIN (resource temporarily unavailable)"
 
 
 def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:

@@ -1,9 +1,9 @@
 """One container instance as a local process group, its exit and its output.
 
 A container is spawned in a new session (so a signal reaches every process
-it started), with stdout and stderr on pipes the agent copies into the CRI
-log, and an exit watched through a pidfd on the event loop: no thread per
-container. When the main process exits, the rest of its group is killed, as
+it started), with stdout and stderr on pipes copied into the CRI log, and an
+exit watched through a pidfd on the event loop: no thread per container.
+This runs in the node's shim process (`shim.py`), which outlives kubelite. When the main process exits, the rest of its group is killed, as
 a container runtime tears down a container's PID namespace.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubelite.kubelet import sandbox
 from kubelite.kubelet.criolog import LogWriter
@@ -39,10 +41,40 @@ class Spec:
     cgroup_procs: list[Path] = field(default_factory=list)
 
 
+def spec_to_wire(spec: Spec) -> dict[str, object]:
+    """A Spec as JSON for the shim (`shim.py`), which spawns the container."""
+    return {
+        "argv": spec.argv,
+        "env": spec.env,
+        "cwd": spec.cwd,
+        "log_path": str(spec.log_path),
+        "plan": dataclasses.asdict(spec.plan) if spec.plan is not None else None,
+        "cgroup_procs": [str(p) for p in spec.cgroup_procs],
+    }
+
+
+def spec_from_wire(wire: dict[str, Any]) -> Spec:
+    plan = None
+    if wire.get("plan") is not None:
+        raw = dict(wire["plan"])
+        ops = [sandbox.Op(**{**op, "lowers": tuple(op["lowers"])}) for op in raw.pop("ops")]
+        plan = sandbox.Plan(**raw, ops=ops)
+    return Spec(
+        argv=list(wire["argv"]),
+        env=dict(wire["env"]),
+        cwd=wire["cwd"],
+        log_path=Path(wire["log_path"]),
+        plan=plan,
+        cgroup_procs=[Path(p) for p in wire.get("cgroup_procs") or []],
+    )
+
+
 @dataclass
 class Exit:
     code: int
     signal: int = 0
+    reason: str = ""  # set when the agent knows better than the exit code (a lost container)
+    message: str = ""
 
 
 def _error_text(exc: OSError, argv0: str, env: dict[str, str]) -> str:

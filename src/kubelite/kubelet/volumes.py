@@ -119,14 +119,13 @@ class PodVolumes:
 
     def _empty_dir(self, target: Path, spec: Obj) -> str:
         target.mkdir(parents=True, exist_ok=True)
+        # Already mounted (by a kubelite before a restart) is still the pod's to unmount.
         if (
             spec.get("medium") == "Memory"
             and target not in self._tmpfs
-            and not os.path.ismount(target)
+            and (os.path.ismount(target) or _mount_tmpfs(target, spec.get("sizeLimit")))
         ):
-            size = spec.get("sizeLimit")
-            if _mount_tmpfs(target, size):
-                self._tmpfs.append(target)
+            self._tmpfs.append(target)
         return str(target)
 
     def teardown(self) -> None:

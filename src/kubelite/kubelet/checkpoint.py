@@ -1,0 +1,99 @@
+"""What a pod runner writes under the data dir so a restarted kubelite can re-adopt its pod.
+
+One `checkpoint.json` per pod directory: the pod IP and start time, and per
+container its id, restart count, state, lastState and the pid with the
+process start time from /proc/PID/stat (the pair identifies a process even
+after its pid is reused). Written whenever a container starts or ends,
+atomically (write and rename); removed when the pod is stopped on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from kubelite.kubelet.status import ContainerRecord
+
+Obj = dict[str, Any]
+FILE = "checkpoint.json"
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: clock ticks after boot at which the process started."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None  # a zombie is as good as gone
+    return int(fields[19])
+
+
+def same_process(pid: int, start_time: int | None) -> bool:
+    return pid > 0 and start_time is not None and proc_start_time(pid) == start_time
+
+
+def _public(state: Obj) -> Obj:
+    return {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in state.items()}
+
+
+def container_entry(rec: ContainerRecord, pid: int | None) -> Obj:
+    return {
+        "name": rec.name,
+        "init": rec.init,
+        "containerID": rec.container_id,
+        "imageID": rec.image_id,
+        "restartCount": rec.restart_count,
+        "state": _public(rec.state),
+        "lastState": _public(rec.last_state),
+        "started": rec.started,
+        "ready": rec.ready,
+        "pid": pid,
+        "pidStartTime": proc_start_time(pid) if pid else None,
+    }
+
+
+def restore_record(rec: ContainerRecord, entry: Obj) -> None:
+    rec.container_id = entry.get("containerID", "")
+    rec.image_id = entry.get("imageID", "")
+    rec.restart_count = int(entry.get("restartCount", 0))
+    rec.state = dict(entry.get("state") or rec.state)
+    rec.last_state = dict(entry.get("lastState") or {})
+    rec.started = bool(entry.get("started"))
+    rec.ready = bool(entry.get("ready"))
+
+
+def save(pod_dir: Path, data: Obj) -> None:
+    pod_dir.mkdir(parents=True, exist_ok=True)
+    tmp = pod_dir / (FILE + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, pod_dir / FILE)
+
+
+def load(pod_dir: Path) -> Obj | None:
+    try:
+        data = json.loads((pod_dir / FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def remove(pod_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (pod_dir / FILE).unlink()
+
+
+def load_all(pods_dir: Path) -> dict[str, tuple[Path, Obj]]:
+    """Every pod this node ran when kubelite last stopped, by uid."""
+    out: dict[str, tuple[Path, Obj]] = {}
+    if not pods_dir.is_dir():
+        return out
+    for pod_dir in pods_dir.iterdir():
+        data = load(pod_dir)
+        if data is not None and data.get("uid"):
+            out[data["uid"]] = (pod_dir, data)
+    return out

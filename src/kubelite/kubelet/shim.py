@@ -1,0 +1,142 @@
+"""The container shim: the process that parents a node's containers and owns their logs.
+
+kubelite is both the kubelet and the container runtime, so without a shim a
+crash of kubelite would take the containers' stdout/stderr pipes with it (the
+next write would raise SIGPIPE) and nobody would be left to reap them and
+keep their exit codes. This small process plays containerd-shim's part for
+one node: it spawns each container (sandbox and cgroup set-up happen in its
+child, as before), copies the container's output into the CRI log with
+rotation, reaps it, and keeps its exit status until the agent has read it.
+It runs in a session of its own, so it outlives kubelite; a restarted
+kubelite reconnects to it, lists what runs, and re-attaches.
+
+Wire format: one JSON object per line over a Unix socket, one client at a
+time. Requests carry `op` and a `seq` the reply repeats:
+`hello`, `start` (a serialised `process.Spec`), `list`, `forget`, and `bye`
+(the agent stops cleanly; ended containers need not be kept).
+Unsolicited `{"ev": "exit", "id", "code", "signal"}` lines tell the client a
+container ended (after its logs are flushed). With no client and no
+container left, the shim exits.
+
+Run as `python -I shim.py SOCKET`; it loads only the modules it needs
+(process, sandbox, criolog) so it stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def _load_runtime() -> types.ModuleType:
+    """Import kubelet.process without the package's __init__ (which pulls in the agent)."""
+    here = Path(__file__).resolve().parent
+    for name, path in (("kubelite", here.parent), ("kubelite.kubelet", here)):
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__path__ = [str(path)]
+            sys.modules[name] = module
+    from kubelite.kubelet import process
+
+    return process
+
+
+class Shim:
+    def __init__(self, socket_path: Path, process: types.ModuleType) -> None:
+        self.path = socket_path
+        self.process = process
+        self.containers: dict[str, Obj] = {}  # id -> {"pid", "exit": None | {...}}
+        self.writer: asyncio.StreamWriter | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.idle = asyncio.Event()
+
+    async def serve(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        server = await asyncio.start_unix_server(self._client, path=str(self.path))
+        os.chmod(self.path, 0o600)
+        async with server:
+            await self.idle.wait()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _check_idle(self) -> None:
+        if self.writer is None and not self.containers:
+            self.idle.set()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.writer is not None:  # a newer agent replaces a stale connection
+            self.writer.close()
+        self.writer = writer
+        try:
+            while line := await reader.readline():
+                request = json.loads(line)
+                task = asyncio.create_task(self._handle(request))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        except (ConnectionError, ValueError):
+            pass
+        finally:
+            if self.writer is writer:
+                self.writer = None
+            writer.close()
+            self._check_idle()
+
+    def _send(self, message: Obj) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(json.dumps(message).encode() + b"\n")
+
+    async def _handle(self, request: Obj) -> None:
+        op, seq = request.get("op"), request.get("seq")
+        if op == "hello":
+            self._send({"seq": seq, "pid": os.getpid()})
+        elif op == "list":
+            self._send({"seq": seq, "containers": self.containers})
+        elif op == "forget":
+            entry = self.containers.get(request["id"])
+            if entry is not None and entry["exit"] is not None:
+                del self.containers[request["id"]]
+            self._send({"seq": seq})
+            self._check_idle()
+        elif op == "bye":  # the agent stops cleanly: nobody will ask for these exits
+            for cid in [c for c, e in self.containers.items() if e["exit"] is not None]:
+                del self.containers[cid]
+            self._check_idle()
+        elif op == "start":
+            await self._start(seq, request)
+
+    async def _start(self, seq: Any, request: Obj) -> None:
+        cid = request["id"]
+        try:
+            proc = await self.process.start(self.process.spec_from_wire(request["spec"]))
+        except self.process.StartError as exc:
+            self._send({"seq": seq, "error": str(exc)})
+            return
+        entry = {"pid": proc.pid, "exit": None}
+        self.containers[cid] = entry
+        self._send({"seq": seq, "pid": proc.pid})
+        exit_ = await proc.wait()
+        entry["exit"] = {"code": exit_.code, "signal": exit_.signal}
+        self._send({"ev": "exit", "id": cid, **entry["exit"]})
+
+
+def main(argv: list[str]) -> int:
+    process = _load_runtime()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the agent decides when containers stop
+    socket_path = Path(argv[1])
+    os.chdir(socket_path.parent)  # bind by a relative name: socket paths max out at 108 bytes
+    asyncio.run(Shim(Path(socket_path.name), process).serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
