@@ -133,3 +133,39 @@ spec:
     c.kubectl("delete", "pvc", "data")
     assert _wait(lambda: c.kubectl("get", "pv", volume, check=False).returncode != 0)
     assert not os.path.exists(path)
+
+
+def test_claim_no_volume_fits_stays_pending_with_event(fresh_cluster, tmp_path):
+    """Static volumes all too small, and the class names no StorageClass to provision from."""
+    c = fresh_cluster
+    small = f"""apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: small}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {{path: {tmp_path / "small"}}}
+"""
+    c.kubectl("apply", "-f", "-", input=small)
+    claim = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: greedy}
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 5Gi}}
+"""
+    c.kubectl("apply", "-f", "-", input=claim)
+
+    def events():
+        items = c.kubectl_json("get", "events", "--field-selector", "involvedObject.name=greedy")[
+            "items"
+        ]
+        return [e for e in items if e["reason"] == "ProvisioningFailed"]
+
+    [event] = _wait(events)
+    assert event["type"] == "Warning"
+    assert event["message"] == 'storageclass.storage.k8s.io "manual" not found'
+    assert _phase(c, "pvc", "greedy") == "Pending"
+    assert _phase(c, "pv", "small") == "Available"

@@ -136,7 +136,7 @@ class Harness:
 
 
 def _api_version(kind: str) -> str:
-    return "apps/v1" if kind in ("Deployment", "ReplicaSet", "StatefulSet") else "v1"
+    return "apps/v1" if kind in ("Deployment", "ReplicaSet", "StatefulSet", "ControllerRevision") else "v1"
 
 
 async def drain(h: Harness, *controllers: Controller, ready: bool = False, rounds: int = 50) -> None:

@@ -44,7 +44,10 @@ def new_pod(sts: Obj, index: int, revision: str) -> Obj:
     spec["hostname"] = name
     if sts["spec"].get("serviceName"):
         spec["subdomain"] = sts["spec"]["serviceName"]
-    claims = {meta(t)["name"]: claim_name(t, sts, index) for t in sts["spec"].get("volumeClaimTemplates") or []}
+    claims = {
+        meta(t)["name"]: claim_name(t, sts, index)
+        for t in sts["spec"].get("volumeClaimTemplates") or []
+    }
     volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
     volumes += [{"name": v, "persistentVolumeClaim": {"claimName": c}} for v, c in claims.items()]
     if volumes:
@@ -55,7 +58,10 @@ def new_pod(sts: Obj, index: int, revision: str) -> Obj:
 def new_claim(sts: Obj, template: dict[str, Any], index: int) -> Obj:
     claim_labels = dict(labels(template))
     claim_labels.update((sts["spec"].get("selector") or {}).get("matchLabels") or {})
-    md: dict[str, Any] = {"name": claim_name(template, sts, index), "namespace": meta(sts)["namespace"]}
+    md: dict[str, Any] = {
+        "name": claim_name(template, sts, index),
+        "namespace": meta(sts)["namespace"],
+    }
     if claim_labels:
         md["labels"] = claim_labels
     policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
