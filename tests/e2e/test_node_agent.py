@@ -97,7 +97,14 @@ def test_node_is_registered_ready_with_capacity(cluster: Cluster) -> None:
         "Ready": "True",
     }
     assert node["status"]["capacity"]["pods"] == "110"
-    assert node["spec"]["podCIDR"] == "127.244.0.0/24"
+    base = int((cluster.data_dir / "pod-subnet").read_text())
+    assert node["spec"]["podCIDR"] == f"127.244.{base}.0/24"  # this cluster's own /24
+    pod_ip = cluster.kubectl_json("get", "pods", "-A", "-o", "json")["items"]
+    assert all(
+        p["status"]["podIP"].startswith(f"127.244.{base}.")
+        for p in pod_ip
+        if p["status"].get("podIP")
+    )
     lease = cluster.kubectl_json("get", "lease", NODE, "-n", "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == NODE
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 from pathlib import Path
 from typing import Any
@@ -402,6 +403,7 @@ def node_agents(
     host = socket.gethostname().split(".")[0].lower() or "kubelite"
     per_node = {n.get("name"): n for n in (config or {}).get("nodes") or []}
     agents = []
+    base = _subnet_base(Path(data_dir))
     for i in range(count):
         name = host if count == 1 else f"{host}-{i + 1}"
         conf = (
@@ -413,7 +415,7 @@ def node_agents(
             NodeAgent(
                 name,
                 data_dir=data_dir,
-                pod_cidr=f"127.244.{i}.0/24",
+                pod_cidr=f"127.244.{(base + i) % 256}.0/24",
                 capacity=conf.get("capacity"),
                 labels=conf.get("labels"),
                 taints=conf.get("taints"),
@@ -422,3 +424,21 @@ def node_agents(
             )
         )
     return agents
+
+
+def _subnet_base(data_dir: Path) -> int:
+    """The first of this cluster's /24s in 127.244.0.0/16, picked once per data dir.
+
+    A random start keeps clusters running side by side (tests, several data
+    dirs) from handing out the same pod IP, which would make their pods fight
+    over ports; keeping it in the data dir gives re-adopted pods their IPs back.
+    """
+    path = data_dir / "pod-subnet"
+    try:
+        return int(path.read_text().strip()) % 256
+    except (OSError, ValueError):
+        # A data dir whose nodes ran before this file existed keeps 127.244.0.0/24.
+        base = 0 if (data_dir / "nodes").exists() else random.randrange(256)
+        with contextlib.suppress(OSError):
+            path.write_text(f"{base}\n")
+        return base
