@@ -35,7 +35,10 @@ def deployment(replicas: int) -> dict[str, Any]:
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "app:v1"}]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "app:v1"}]},
+            },
         },
     }
 
@@ -53,7 +56,10 @@ async def kubelet(client: LocalClient, delay: float) -> None:
 async def _start(client: LocalClient, name: str, delay: float) -> None:
     await asyncio.sleep(delay)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}
+    status = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+    }
     try:
         await client.bind("default", name, "node-1")
         await client.patch("v1", "Pod", name, {"status": status}, "default", subresource="status")
@@ -83,16 +89,23 @@ async def run(replicas: int, delay: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "db")
         client = LocalClient(RestStorage(store))
-        await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        await client.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+        )
         async with asyncio.TaskGroup() as tg:
             ready = asyncio.Event()
             [manager] = controllers(Path(tmp))
-            tasks = [tg.create_task(manager.run(client, ready)), tg.create_task(kubelet(client, delay))]
+            tasks = [
+                tg.create_task(manager.run(client, ready)),
+                tg.create_task(kubelet(client, delay)),
+            ]
             await ready.wait()
             await client.create(deployment(replicas))
             await complete(client, 1, replicas)
             rev0, cpu0, t0 = store.revision, time.process_time(), time.perf_counter()
-            patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}
+            patch = {
+                "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}
+            }
             d = await client.patch("apps/v1", "Deployment", "bench", patch, "default")
             await complete(client, d["metadata"]["generation"], replicas)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -112,7 +125,9 @@ async def run(replicas: int, delay: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=50)
-    parser.add_argument("--start-delay", type=float, default=0.2, help="simulated pod start floor (s)")
+    parser.add_argument(
+        "--start-delay", type=float, default=0.2, help="simulated pod start floor (s)"
+    )
     args = parser.parse_args()
     result = asyncio.run(_guarded(args.replicas, args.start_delay))
     print(json.dumps(result))

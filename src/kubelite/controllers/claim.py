@@ -55,7 +55,9 @@ async def adopt(client: LocalClient, owner: Obj, obj: Obj) -> Obj | None:
     def add_ref(live: dict[str, Any]) -> dict[str, Any]:
         if meta(live).get("uid") != uid or controller_ref(live) is not None:
             raise _Skip
-        refs = [r for r in meta(live).get("ownerReferences") or [] if r.get("uid") != meta(owner)["uid"]]
+        refs = [
+            r for r in meta(live).get("ownerReferences") or [] if r.get("uid") != meta(owner)["uid"]
+        ]
         live["metadata"]["ownerReferences"] = [*refs, owner_ref_for(owner)]
         return live
 

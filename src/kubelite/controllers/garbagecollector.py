@@ -52,7 +52,9 @@ class GarbageCollector(Controller):
             if rt.kind in _SKIPPED_KINDS:
                 continue
             inf = self.informers.informer(rt.api_version, rt.kind)
-            inf.add_handlers(Handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted))
+            inf.add_handlers(
+                Handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+            )
             self.watched.append(inf)
 
     # ---- the graph -------------------------------------------------------------------
@@ -69,9 +71,9 @@ class GarbageCollector(Controller):
 
     def _updated(self, old: Obj, obj: Obj) -> None:
         om, nm = meta(old), meta(obj)
-        if (
-            om.get("ownerReferences") != nm.get("ownerReferences")
-            or (_gc_finalizers(obj) and (deleting(obj) != deleting(old) or om.get("finalizers") != nm.get("finalizers")))
+        if om.get("ownerReferences") != nm.get("ownerReferences") or (
+            _gc_finalizers(obj)
+            and (deleting(obj) != deleting(old) or om.get("finalizers") != nm.get("finalizers"))
         ):
             self.enqueue(item_key(obj))
 
@@ -129,11 +131,17 @@ class GarbageCollector(Controller):
         else:
             policy = "Background"
         md = meta(obj)
-        log.debug("gc: deleting %s %s/%s (%s)", obj["kind"], md.get("namespace"), md["name"], policy)
+        log.debug(
+            "gc: deleting %s %s/%s (%s)", obj["kind"], md.get("namespace"), md["name"], policy
+        )
         with contextlib.suppress(errors.NotFound, errors.Conflict):
             await self.client.delete(
-                obj["apiVersion"], obj["kind"], md["name"], md.get("namespace"),
-                propagation_policy=policy, preconditions={"uid": md["uid"]},
+                obj["apiVersion"],
+                obj["kind"],
+                md["name"],
+                md.get("namespace"),
+                propagation_policy=policy,
+                preconditions={"uid": md["uid"]},
             )
 
     async def _owner_state(self, obj: Obj, ref: dict[str, Any]) -> str:
@@ -159,7 +167,9 @@ class GarbageCollector(Controller):
 
         md = meta(obj)
         with contextlib.suppress(errors.NotFound):
-            await self.client.mutate(obj["apiVersion"], obj["kind"], md["name"], drop, md.get("namespace"))
+            await self.client.mutate(
+                obj["apiVersion"], obj["kind"], md["name"], drop, md.get("namespace")
+            )
 
     async def _orphan_dependents(self, owner: Obj) -> None:
         uid = meta(owner)["uid"]
@@ -188,7 +198,9 @@ class GarbageCollector(Controller):
 
         md = meta(obj)
         with contextlib.suppress(errors.NotFound):
-            await self.client.mutate(obj["apiVersion"], obj["kind"], md["name"], remove, md.get("namespace"))
+            await self.client.mutate(
+                obj["apiVersion"], obj["kind"], md["name"], remove, md.get("namespace")
+            )
 
 
 def _gc_finalizers(obj: Obj) -> bool:

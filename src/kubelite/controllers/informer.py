@@ -59,7 +59,9 @@ class Informer:
         key = self._by_uid.get(uid)
         return None if key is None else self._items.get(key)
 
-    def list(self, namespace: str | None = None, selector: LabelSelector | None = None) -> list[Obj]:
+    def list(
+        self, namespace: str | None = None, selector: LabelSelector | None = None
+    ) -> list[Obj]:
         keys: Iterable[str] = self._items if namespace is None else self._by_ns.get(namespace, ())
         out = [self._items[k] for k in keys]
         if selector is not None:

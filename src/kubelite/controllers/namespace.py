@@ -28,7 +28,9 @@ class NamespaceController(Controller):
 
     def setup(self) -> None:
         self.ns_informer = self.informers.informer("v1", "Namespace")
-        self.ns_informer.add_handlers(Handlers(on_add=self._changed, on_update=lambda _o, n: self._changed(n)))
+        self.ns_informer.add_handlers(
+            Handlers(on_add=self._changed, on_update=lambda _o, n: self._changed(n))
+        )
 
     def _changed(self, ns: Obj) -> None:
         if deleting(ns):
@@ -55,11 +57,16 @@ class NamespaceController(Controller):
                     continue
                 with contextlib.suppress(errors.NotFound, errors.Conflict):
                     await client.delete(
-                        rt.api_version, rt.kind, obj["metadata"]["name"], name,
+                        rt.api_version,
+                        rt.kind,
+                        obj["metadata"]["name"],
+                        name,
                         propagation_policy="Background",
                     )
         if remaining == 0:
-            finalizers = [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
+            finalizers = [
+                f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER
+            ]
             with contextlib.suppress(errors.NotFound):
                 await client.finalize_namespace(name, finalizers)
         return remaining

@@ -42,7 +42,12 @@ def pod_from_template(owner: Obj, template: dict[str, Any], *, name: str | None 
         if tmeta.get(field):
             md[field] = copy({"v": tmeta[field]})["v"]
     md["ownerReferences"] = [owner_ref_for(owner)]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy(template.get("spec") or {})}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": md,
+        "spec": copy(template.get("spec") or {}),
+    }
 
 
 class PodControl:
@@ -55,7 +60,9 @@ class PodControl:
             created = await self.client.create(pod, meta(owner).get("namespace"))
         except errors.ApiError as exc:
             if not _namespace_terminating(exc):
-                await self.recorder.event(owner, WARNING, FAILED_CREATE, f"Error creating: {exc.message}")
+                await self.recorder.event(
+                    owner, WARNING, FAILED_CREATE, f"Error creating: {exc.message}"
+                )
             raise
         await self.recorder.event(
             owner, NORMAL, SUCCESSFUL_CREATE, f"Created pod: {meta(created)['name']}"
@@ -69,7 +76,9 @@ class PodControl:
         except errors.NotFound:
             raise
         except errors.ApiError as exc:
-            await self.recorder.event(owner, WARNING, FAILED_DELETE, f"Error deleting: {exc.message}")
+            await self.recorder.event(
+                owner, WARNING, FAILED_DELETE, f"Error deleting: {exc.message}"
+            )
             raise
         await self.recorder.event(owner, NORMAL, SUCCESSFUL_DELETE, f"Deleted pod: {name}")
 

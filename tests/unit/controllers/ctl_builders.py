@@ -27,20 +27,32 @@ def container(image: str = "app:v1") -> Obj:
 
 
 def template(labels: dict[str, str] | None = None, image: str = "app:v1") -> Obj:
-    return {"metadata": {"labels": labels or {"app": "web"}}, "spec": {"containers": [container(image)]}}
+    return {
+        "metadata": {"labels": labels or {"app": "web"}},
+        "spec": {"containers": [container(image)]},
+    }
 
 
-def make_rs(name: str = "web", replicas: int = 3, *, labels: dict[str, str] | None = None, **spec: Any) -> Obj:
+def make_rs(
+    name: str = "web", replicas: int = 3, *, labels: dict[str, str] | None = None, **spec: Any
+) -> Obj:
     labels = labels or {"app": "web"}
     return {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template(labels), **spec},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": template(labels),
+            **spec,
+        },
     }
 
 
-def make_deployment(name: str = "web", replicas: int = 3, *, image: str = "app:v1", **spec: Any) -> Obj:
+def make_deployment(
+    name: str = "web", replicas: int = 3, *, image: str = "app:v1", **spec: Any
+) -> Obj:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -55,14 +67,21 @@ def make_deployment(name: str = "web", replicas: int = 3, *, image: str = "app:v
     }
 
 
-def make_pod(name: str, *, labels: dict[str, str] | None = None, node: str = "", **meta: Any) -> Obj:
+def make_pod(
+    name: str, *, labels: dict[str, str] | None = None, node: str = "", **meta: Any
+) -> Obj:
     spec: Obj = {"containers": [container()]}
     if node:
         spec["nodeName"] = node
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": labels or {"app": "web"}, **meta},
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": labels or {"app": "web"},
+            **meta,
+        },
         "spec": spec,
     }
 
@@ -77,7 +96,9 @@ class Harness:
         self.informers = InformerFactory()
 
     async def start(self) -> None:
-        await self.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        await self.client.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -101,7 +122,9 @@ class Harness:
         return items
 
     async def pods(self, **kw: Any) -> list[Obj]:
-        return [p for p in await self.list("Pod", **kw) if not p["metadata"].get("deletionTimestamp")]
+        return [
+            p for p in await self.list("Pod", **kw) if not p["metadata"].get("deletionTimestamp")
+        ]
 
     async def set_ready(self, pod: Obj, ready: bool = True, *, node: str = "node-1") -> None:
         """Play scheduler and kubelet: bind the pod and report it Running (and Ready)."""
@@ -116,30 +139,45 @@ class Harness:
                 {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now}
             ],
         }
-        await self.client.patch("v1", "Pod", name, {"status": status}, "default", subresource="status")
+        await self.client.patch(
+            "v1", "Pod", name, {"status": status}, "default", subresource="status"
+        )
 
     async def ready_all(self, **kw: Any) -> None:
         for pod in await self.pods(**kw):
-            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or []):
+            if not any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in pod.get("status", {}).get("conditions") or []
+            ):
                 await self.set_ready(pod)
 
     async def finish_deletions(self) -> None:
         """Play kubelet: pods being deleted gracefully are gone once their containers stop."""
         for pod in await self.list("Pod"):
             if pod["metadata"].get("deletionTimestamp"):
-                await self.client.delete("v1", "Pod", pod["metadata"]["name"], "default", grace_period_seconds=0)
+                await self.client.delete(
+                    "v1", "Pod", pod["metadata"]["name"], "default", grace_period_seconds=0
+                )
 
     async def events(self, reason: str | None = None) -> list[str]:
         out = [e for e in await self.list("Event") if reason is None or e["reason"] == reason]
-        out.sort(key=lambda e: e["metadata"]["resourceVersion"] and int(e["metadata"]["resourceVersion"]))
+        out.sort(
+            key=lambda e: e["metadata"]["resourceVersion"] and int(e["metadata"]["resourceVersion"])
+        )
         return [e["message"] for e in out]
 
 
 def _api_version(kind: str) -> str:
-    return "apps/v1" if kind in ("Deployment", "ReplicaSet", "StatefulSet", "ControllerRevision") else "v1"
+    return (
+        "apps/v1"
+        if kind in ("Deployment", "ReplicaSet", "StatefulSet", "ControllerRevision")
+        else "v1"
+    )
 
 
-async def drain(h: Harness, *controllers: Controller, ready: bool = False, rounds: int = 50) -> None:
+async def drain(
+    h: Harness, *controllers: Controller, ready: bool = False, rounds: int = 50
+) -> None:
     """Run every queued key of every controller until nothing is left to do.
 
     With `ready`, every pod turns Running and Ready between rounds and pods

@@ -19,7 +19,10 @@ async def setup(h: Harness, **spec: object) -> tuple[DeploymentController, Repli
 
 
 async def rs_by_revision(h: Harness) -> dict[str, dict]:
-    return {r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: r for r in await h.list("ReplicaSet")}
+    return {
+        r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: r
+        for r in await h.list("ReplicaSet")
+    }
 
 
 def conditions(d: dict) -> dict[str, tuple[str, str]]:
@@ -52,7 +55,11 @@ async def test_reaches_complete_status(h: Harness) -> None:
     await drain(h, dc, rc, ready=True)
     d = await h.get("Deployment", "web")
     assert {k: v for k, v in d["status"].items() if k != "conditions"} == {
-        "observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
+        "observedGeneration": 1,
+        "replicas": 3,
+        "updatedReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
     }
     assert conditions(d) == {
         "Available": ("True", "MinimumReplicasAvailable"),
@@ -66,11 +73,24 @@ async def test_reaches_complete_status(h: Harness) -> None:
 async def test_rolling_update_stays_within_surge_and_availability(h: Harness) -> None:
     dc, rc = await setup(h, replicas=4)  # 25%: surge 1, unavailable 1
     await drain(h, dc, rc, ready=True)
-    await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}, "default")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}},
+        "default",
+    )
     for _ in range(40):
         await drain(h, dc, rc)
         pods = await h.pods()
-        ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+        ready = [
+            p
+            for p in pods
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", [])
+            )
+        ]
         assert len(pods) <= 5, "more than replicas + maxSurge"
         assert len(ready) >= 3, "fewer than replicas - maxUnavailable available"
         pending = [p for p in pods if p not in ready]
@@ -83,7 +103,11 @@ async def test_rolling_update_stays_within_surge_and_availability(h: Harness) ->
     assert revs["1"]["spec"]["replicas"] == 0 and revs["2"]["spec"]["replicas"] == 4
     old, new = revs["1"]["metadata"]["name"], revs["2"]["metadata"]["name"]
     events = await h.events("ScalingReplicaSet")
-    assert events[:3] == [f"Scaled up replica set {old} to 4", f"Scaled up replica set {new} to 1", f"Scaled down replica set {old} to 3 from 4"]
+    assert events[:3] == [
+        f"Scaled up replica set {old} to 4",
+        f"Scaled up replica set {new} to 1",
+        f"Scaled down replica set {old} to 3 from 4",
+    ]
     assert events[-1] == f"Scaled down replica set {old} to 0 from 1"
 
 
@@ -91,44 +115,74 @@ async def test_undo_reuses_old_replica_set(h: Harness) -> None:
     dc, rc = await setup(h)
     await drain(h, dc, rc, ready=True)
     v1_template = (await h.get("Deployment", "web"))["spec"]["template"]
-    await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}, "default")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}},
+        "default",
+    )
     await drain(h, dc, rc, ready=True)
     # kubectl rollout undo: the revision-1 template back, as a JSON patch, hash label removed.
     old = (await rs_by_revision(h))["1"]
     template = old["spec"]["template"]
     del template["metadata"]["labels"]["pod-template-hash"]
     template["metadata"]["creationTimestamp"] = None
-    await h.client.patch("apps/v1", "Deployment", "web", [{"op": "replace", "path": "/spec/template", "value": template}], "default", patch_type="json")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        [{"op": "replace", "path": "/spec/template", "value": template}],
+        "default",
+        patch_type="json",
+    )
     await drain(h, dc, rc, ready=True)
     revs = await rs_by_revision(h)
     assert sorted(revs) == ["2", "3"]
     assert revs["3"]["metadata"]["name"] == old["metadata"]["name"]
     assert revs["3"]["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
     assert revs["3"]["spec"]["replicas"] == 3 and revs["2"]["spec"]["replicas"] == 0
-    assert (await h.get("Deployment", "web"))["spec"]["template"]["spec"]["containers"][0]["image"] == v1_template["spec"]["containers"][0]["image"]
+    assert (await h.get("Deployment", "web"))["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ] == v1_template["spec"]["containers"][0]["image"]
 
 
-@pytest.mark.parametrize("sizes", [pytest.param([5, 2], id="3-5-2"), pytest.param([0, 1], id="3-0-1")])
+@pytest.mark.parametrize(
+    "sizes", [pytest.param([5, 2], id="3-5-2"), pytest.param([0, 1], id="3-0-1")]
+)
 async def test_scale(h: Harness, sizes: list[int]) -> None:
     dc, rc = await setup(h)
     await drain(h, dc, rc, ready=True)
     for n in sizes:
-        await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": n}}, "default", subresource="")
+        await h.client.patch(
+            "apps/v1", "Deployment", "web", {"spec": {"replicas": n}}, "default", subresource=""
+        )
         await drain(h, dc, rc, ready=True)
         assert len(await h.pods()) == n
         d = await h.get("Deployment", "web")
         assert d["status"].get("availableReplicas", 0) == n
     [rs] = await h.list("ReplicaSet")
-    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == str(sizes[-1])
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == str(
+        sizes[-1]
+    )
 
 
 async def test_proportional_scaling_during_rollout(h: Harness) -> None:
     dc, rc = await setup(h, replicas=10)
     await drain(h, dc, rc, ready=True)
-    await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}, "default")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}},
+        "default",
+    )
     await drain(h, dc, rc)  # new pods never become ready: the rollout is stuck mid-way
     revs = await rs_by_revision(h)
-    assert (revs["1"]["spec"]["replicas"], revs["2"]["spec"]["replicas"]) == (8, 5)  # 10+3 surge, 10-2 unavailable
+    assert (revs["1"]["spec"]["replicas"], revs["2"]["spec"]["replicas"]) == (
+        8,
+        5,
+    )  # 10+3 surge, 10-2 unavailable
     await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": 20}}, "default")
     await drain(h, dc, rc)
     revs = await rs_by_revision(h)
@@ -139,7 +193,13 @@ async def test_proportional_scaling_during_rollout(h: Harness) -> None:
 async def test_recreate_scales_old_to_zero_before_new(h: Harness) -> None:
     dc, rc = await setup(h, strategy={"type": "Recreate"})
     await drain(h, dc, rc, ready=True)
-    await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}, "default")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}},
+        "default",
+    )
     await h.sync(dc)
     assert len(await h.list("ReplicaSet")) == 1  # the old one at 0, no new one yet
     await drain(h, dc, rc)
@@ -170,20 +230,43 @@ async def test_progress_deadline_exceeded(h: Harness) -> None:
 async def test_paused_deployment_does_not_roll(h: Harness) -> None:
     dc, rc = await setup(h)
     await drain(h, dc, rc, ready=True)
-    await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"paused": True, "template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}, "default")
+    await h.client.patch(
+        "apps/v1",
+        "Deployment",
+        "web",
+        {
+            "spec": {
+                "paused": True,
+                "template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}},
+            }
+        },
+        "default",
+    )
     await drain(h, dc, rc, ready=True)
     assert len(await h.list("ReplicaSet")) == 1
-    assert conditions(await h.get("Deployment", "web"))["Progressing"] == ("Unknown", "DeploymentPaused")
+    assert conditions(await h.get("Deployment", "web"))["Progressing"] == (
+        "Unknown",
+        "DeploymentPaused",
+    )
     await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"paused": False}}, "default")
     await drain(h, dc, rc, ready=True)
     assert len(await h.list("ReplicaSet")) == 2
-    assert conditions(await h.get("Deployment", "web"))["Progressing"] == ("True", "NewReplicaSetAvailable")
+    assert conditions(await h.get("Deployment", "web"))["Progressing"] == (
+        "True",
+        "NewReplicaSetAvailable",
+    )
 
 
 async def test_revision_history_limit_cleans_old_replica_sets(h: Harness) -> None:
     dc, rc = await setup(h, revisionHistoryLimit=1)
     for image in ("app:v2", "app:v3", "app:v4"):
         await drain(h, dc, rc, ready=True)
-        await h.client.patch("apps/v1", "Deployment", "web", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}, "default")
+        await h.client.patch(
+            "apps/v1",
+            "Deployment",
+            "web",
+            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}},
+            "default",
+        )
     await drain(h, dc, rc, ready=True)
     assert sorted(await rs_by_revision(h)) == ["3", "4"]

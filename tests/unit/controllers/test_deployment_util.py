@@ -13,7 +13,10 @@ from kubelite.controllers.deployment.sync import new_rs_replicas, proportion_for
 
 def rolling(replicas: int, surge: int | str, unavailable: int | str) -> dict:
     d = make_deployment(replicas=replicas)
-    d["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}
+    d["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+    }
     return d
 
 
@@ -30,7 +33,9 @@ def rolling(replicas: int, surge: int | str, unavailable: int | str) -> dict:
         pytest.param(3, 2, "50%", (2, 1), id="ints-and-50%-of-3=1.5-floor-1"),
     ],
 )
-def test_fenceposts(replicas: int, surge: int | str, unavailable: int | str, expected: tuple[int, int]) -> None:
+def test_fenceposts(
+    replicas: int, surge: int | str, unavailable: int | str, expected: tuple[int, int]
+) -> None:
     assert u.fenceposts(rolling(replicas, surge, unavailable)) == expected
 
 
@@ -84,7 +89,9 @@ def rs(replicas: int, max_replicas: int | None = None) -> dict:
         pytest.param(0, 13, 12, 0, 0, id="empty-rs-gets-nothing"),
     ],
 )
-def test_proportion(rs_replicas: int, annotated: int, to_add: int, added: int, expected: int) -> None:
+def test_proportion(
+    rs_replicas: int, annotated: int, to_add: int, added: int, expected: int
+) -> None:
     d = rolling(20, "25%", "25%")
     assert proportion_for(rs(rs_replicas, annotated), d, to_add, added) == expected
 

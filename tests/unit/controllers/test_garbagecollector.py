@@ -23,7 +23,9 @@ async def with_rs(h: Harness) -> tuple[GarbageCollector, ReplicaSetController]:
 
 async def test_background_deletes_dependents(h: Harness) -> None:
     gc, rc = await with_rs(h)
-    await h.client.delete("apps/v1", "ReplicaSet", "web", "default", propagation_policy="Background")
+    await h.client.delete(
+        "apps/v1", "ReplicaSet", "web", "default", propagation_policy="Background"
+    )
     await drain(h, gc, rc)
     assert await h.list("Pod") == []
 
@@ -44,7 +46,9 @@ async def test_foreground_deletes_dependents_before_owner(h: Harness) -> None:
     h.bind(gc, rc, dc)
     await h.create(make_deployment(replicas=2))
     await drain(h, gc, rc, dc, ready=True)  # pods bound to a node: graceful deletion
-    await h.client.delete("apps/v1", "Deployment", "web", "default", propagation_policy="Foreground")
+    await h.client.delete(
+        "apps/v1", "Deployment", "web", "default", propagation_policy="Foreground"
+    )
     await drain(h, gc, rc, dc)
     # Pods are terminating; the deployment and its ReplicaSet wait for them.
     d = await h.get("Deployment", "web")
@@ -61,7 +65,13 @@ async def test_dangling_owner_uid_mismatch_is_collected(h: Harness) -> None:
     gc = GarbageCollector(clock=h.clock)
     h.bind(gc)
     await h.create(make_rs(replicas=0))
-    stale = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "not-the-current-uid", "controller": True}
+    stale = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "web",
+        "uid": "not-the-current-uid",
+        "controller": True,
+    }
     await h.create(make_pod("p", ownerReferences=[stale]))
     await drain(h, gc)
     assert await h.list("Pod") == []
@@ -73,7 +83,12 @@ async def test_dependent_with_another_live_owner_survives(h: Harness) -> None:
     live = await h.create(make_rs(name="keep", replicas=0))
     refs = [
         {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "u-gone"},
-        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "keep", "uid": live["metadata"]["uid"]},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": "keep",
+            "uid": live["metadata"]["uid"],
+        },
     ]
     await h.create(make_pod("p", ownerReferences=refs))
     await drain(h, gc)

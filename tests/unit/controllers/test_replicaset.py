@@ -31,7 +31,14 @@ async def test_creates_missing_pods_with_owner_and_generate_name(h: Harness) -> 
         assert pod["metadata"]["generateName"] == "web-"
         assert pod["metadata"]["name"].startswith("web-")
         assert pod["metadata"]["ownerReferences"] == [
-            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": rs["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": "web",
+                "uid": rs["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
         ]
     names = sorted(p["metadata"]["name"] for p in pods)
     assert sorted(await h.events("SuccessfulCreate")) == [f"Created pod: {n}" for n in names]
@@ -53,7 +60,12 @@ async def test_status_counts_ready_and_available(h: Harness) -> None:
     await h.set_ready(pods[1], ready=False)
     after = await h.sync(ctrl)
     status = (await h.get("ReplicaSet", "web"))["status"]
-    assert status == {"replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 1, "observedGeneration": 1}
+    assert status == {
+        "replicas": 3,
+        "fullyLabeledReplicas": 3,
+        "readyReplicas": 1,
+        "observedGeneration": 1,
+    }
     assert after is None  # not all ready: nothing to wait for
     await h.set_ready(pods[1])
     await h.set_ready(pods[2])
@@ -70,7 +82,9 @@ async def test_adopts_orphans_and_releases_mismatches(h: Harness) -> None:
     pods = await h.pods()
     assert [p["metadata"]["name"] for p in pods] == ["orphan"]
     assert pods[0]["metadata"]["ownerReferences"][0]["name"] == "web"
-    await h.client.patch("v1", "Pod", "orphan", {"metadata": {"labels": {"app": "other"}}}, "default")
+    await h.client.patch(
+        "v1", "Pod", "orphan", {"metadata": {"labels": {"app": "other"}}}, "default"
+    )
     await h.sync(ctrl)
     released = await h.get("Pod", "orphan")
     assert "ownerReferences" not in released["metadata"]
@@ -78,7 +92,13 @@ async def test_adopts_orphans_and_releases_mismatches(h: Harness) -> None:
 
 
 async def test_does_not_adopt_pods_controlled_by_others(h: Harness) -> None:
-    other = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": "u-1", "controller": True}
+    other = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "x",
+        "uid": "u-1",
+        "controller": True,
+    }
     await h.create(make_pod("taken", ownerReferences=[other]))
     ctrl = await rs_setup(h, replicas=1)
     await h.sync(ctrl)
@@ -94,7 +114,9 @@ async def test_does_not_adopt_pods_controlled_by_others(h: Harness) -> None:
         pytest.param({"a": "cost-0", "b": "cost--5"}, ["b"], id="negative-cost-first"),
     ],
 )
-async def test_scale_down_victim_order(h: Harness, setup: dict[str, str], expected_victims: list[str]) -> None:
+async def test_scale_down_victim_order(
+    h: Harness, setup: dict[str, str], expected_victims: list[str]
+) -> None:
     for name, state in setup.items():
         meta: dict[str, object] = {}
         if state.startswith("cost-"):
@@ -114,7 +136,9 @@ class QuotaClient(LocalClient):
 
     async def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         if obj.get("kind") == "Pod":
-            raise errors.Forbidden('pods "web-x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0')
+            raise errors.Forbidden(
+                'pods "web-x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0'
+            )
         return await super().create(obj, namespace)
 
 
@@ -125,7 +149,9 @@ async def test_failed_create_sets_replica_failure_and_recovers(h: Harness) -> No
     with pytest.raises(RuntimeError):
         await h.sync(ctrl)
     status = (await h.get("ReplicaSet", "web"))["status"]
-    assert [(c["type"], c["reason"]) for c in status["conditions"]] == [("ReplicaFailure", "FailedCreate")]
+    assert [(c["type"], c["reason"]) for c in status["conditions"]] == [
+        ("ReplicaFailure", "FailedCreate")
+    ]
     assert await h.events("FailedCreate") == [
         'Error creating: pods "web-x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0'
     ]

@@ -53,7 +53,9 @@ class DeploymentController(Controller):
             )
         )
         self.rs_informer.add_handlers(
-            Handlers(on_add=self._rs_changed, on_update=self._rs_updated, on_delete=self._rs_changed)
+            Handlers(
+                on_add=self._rs_changed, on_update=self._rs_updated, on_delete=self._rs_changed
+            )
         )
         self.pod_informer.add_handlers(Handlers(on_delete=self._pod_deleted))
 
@@ -131,7 +133,9 @@ class DeploymentController(Controller):
         if paused and (cond is None or cond.get("reason") != u.PAUSED):
             new = u.new_condition(u.PROGRESSING, "Unknown", u.PAUSED, "Deployment is paused", s.now)
         elif not paused and cond is not None and cond.get("reason") == u.PAUSED:
-            new = u.new_condition(u.PROGRESSING, "Unknown", u.RESUMED, "Deployment is resumed", s.now)
+            new = u.new_condition(
+                u.PROGRESSING, "Unknown", u.RESUMED, "Deployment is resumed", s.now
+            )
         else:
             return
         u.set_condition(status, new)

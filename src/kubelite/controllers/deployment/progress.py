@@ -39,12 +39,20 @@ async def sync_rollout_status(s: Sync, all_rss: list[Obj | None], new: Obj | Non
     return None
 
 
-def _set_progressing(s: Sync, status: dict[str, object], new: Obj | None, current: dict[str, object] | None) -> None:
+def _set_progressing(
+    s: Sync, status: dict[str, object], new: Obj | None, current: dict[str, object] | None
+) -> None:
     d = s.d
-    what = f'ReplicaSet "{meta(new)["name"]}"' if new is not None else f'Deployment "{meta(d)["name"]}"'
+    what = (
+        f'ReplicaSet "{meta(new)["name"]}"'
+        if new is not None
+        else f'Deployment "{meta(d)["name"]}"'
+    )
     if u.complete(d, status):
         msg = f"{what} has successfully progressed."
-        u.set_condition(status, u.new_condition(u.PROGRESSING, "True", u.NEW_RS_AVAILABLE, msg, s.now))
+        u.set_condition(
+            status, u.new_condition(u.PROGRESSING, "True", u.NEW_RS_AVAILABLE, msg, s.now)
+        )
     elif u.progressing(d, status):
         msg = f"{what} is progressing."
         cond = u.new_condition(u.PROGRESSING, "True", u.RS_UPDATED, msg, s.now)

@@ -57,7 +57,9 @@ class Sync:
         new = await self._new_replica_set(existing, old, create=create)
         return new, self.old_replica_sets(new)
 
-    async def _new_replica_set(self, existing: Obj | None, old: list[Obj], *, create: bool) -> Obj | None:
+    async def _new_replica_set(
+        self, existing: Obj | None, old: list[Obj], *, create: bool
+    ) -> Obj | None:
         new_revision = u.max_revision(old) + 1
         if existing is not None:
             await self._sync_existing(existing, new_revision)
@@ -79,7 +81,9 @@ class Sync:
         needs_update = await self.set_deployment_revision(u.annotations_revision(rs))
         if get_condition(status, u.PROGRESSING) is None:
             msg = f'Found new replica set "{meta(rs)["name"]}"'
-            u.set_condition(status, u.new_condition(u.PROGRESSING, "True", u.FOUND_NEW_RS, msg, self.now))
+            u.set_condition(
+                status, u.new_condition(u.PROGRESSING, "True", u.FOUND_NEW_RS, msg, self.now)
+            )
             needs_update = True
         if needs_update:
             await self.write_status(status)
@@ -126,7 +130,9 @@ class Sync:
             await self.scaled_event("up", created, u.replicas(created), None)
         await self.set_deployment_revision(u.annotations_revision(created))
         msg = f'Created new replica set "{meta(created)["name"]}"'
-        u.set_condition(status, u.new_condition(u.PROGRESSING, "True", u.NEW_RS_CREATED, msg, self.now))
+        u.set_condition(
+            status, u.new_condition(u.PROGRESSING, "True", u.NEW_RS_CREATED, msg, self.now)
+        )
         await self.write_status(status)
         self.rss.append(created)
         return created
@@ -134,16 +140,24 @@ class Sync:
     async def _collision(self, rs: Obj) -> Obj:
         """A ReplicaSet of that name exists: ours but not yet cached, or a hash collision."""
         d = self.d
-        existing = await self.ctrl.client.get_or_none("apps/v1", "ReplicaSet", meta(rs)["name"], meta(d)["namespace"])
+        existing = await self.ctrl.client.get_or_none(
+            "apps/v1", "ReplicaSet", meta(rs)["name"], meta(d)["namespace"]
+        )
         ref = (existing or {}).get("metadata", {}).get("ownerReferences") or []
         ours = any(r.get("uid") == meta(d)["uid"] and r.get("controller") for r in ref)
-        if existing is not None and ours and u.equal_ignore_hash(existing["spec"]["template"], d["spec"]["template"]):
+        if (
+            existing is not None
+            and ours
+            and u.equal_ignore_hash(existing["spec"]["template"], d["spec"]["template"])
+        ):
             self.rss.append(existing)
             return existing
         status = d.setdefault("status", {})
         status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
         await self.write_status(status)
-        raise RuntimeError(f"hash collision for replica set {meta(rs)['name']}; retrying with a new name")
+        raise RuntimeError(
+            f"hash collision for replica set {meta(rs)['name']}; retrying with a new name"
+        )
 
     async def set_deployment_revision(self, revision: str | None) -> bool:
         """Mirror the new ReplicaSet's revision on the deployment (`SetDeploymentRevision`)."""
@@ -157,7 +171,9 @@ class Sync:
             live["metadata"].setdefault("annotations", {})[u.REVISION] = revision
             return live
 
-        updated = await self.ctrl.client.mutate("apps/v1", "Deployment", meta(self.d)["name"], stamp, meta(self.d)["namespace"])
+        updated = await self.ctrl.client.mutate(
+            "apps/v1", "Deployment", meta(self.d)["name"], stamp, meta(self.d)["namespace"]
+        )
         self.d["metadata"] = updated["metadata"]
         return True
 
@@ -176,7 +192,9 @@ class Sync:
         u.set_replicas_annotations(rs_copy, desired, most)
         _replace(rs, await self.ctrl.client.update(rs_copy))
         if size_changed:
-            await self.scaled_event("up" if new_scale > old_scale else "down", rs, new_scale, old_scale)
+            await self.scaled_event(
+                "up" if new_scale > old_scale else "down", rs, new_scale, old_scale
+            )
         return size_changed
 
     async def scale_and_record(self, rs: Obj, new_scale: int) -> bool:
@@ -245,7 +263,9 @@ class Sync:
             if int(meta(rs).get("generation") or 0) > int(st.get("observedGeneration") or 0):
                 continue
             with contextlib.suppress(errors.NotFound):
-                await self.ctrl.client.delete("apps/v1", "ReplicaSet", meta(rs)["name"], meta(rs)["namespace"])
+                await self.ctrl.client.delete(
+                    "apps/v1", "ReplicaSet", meta(rs)["name"], meta(rs)["namespace"]
+                )
 
     # ---- status ------------------------------------------------------------------------
 
@@ -267,9 +287,21 @@ class Sync:
         if old_status.get("conditions"):
             status["conditions"] = copy({"c": old_status["conditions"]})["c"]
         if available >= u.replicas(d) - u.max_unavailable(d):
-            cond = u.new_condition(u.AVAILABLE, "True", u.MIN_AVAILABLE, "Deployment has minimum availability.", self.now)
+            cond = u.new_condition(
+                u.AVAILABLE,
+                "True",
+                u.MIN_AVAILABLE,
+                "Deployment has minimum availability.",
+                self.now,
+            )
         else:
-            cond = u.new_condition(u.AVAILABLE, "False", u.MIN_UNAVAILABLE, "Deployment does not have minimum availability.", self.now)
+            cond = u.new_condition(
+                u.AVAILABLE,
+                "False",
+                u.MIN_UNAVAILABLE,
+                "Deployment does not have minimum availability.",
+                self.now,
+            )
         u.set_condition(status, cond)
         return status
 
@@ -368,7 +400,15 @@ def _round_half_away(x: float) -> int:
     return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
 
 
-_STATUS_FIELDS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas", "collisionCount")
+_STATUS_FIELDS = (
+    "observedGeneration",
+    "replicas",
+    "updatedReplicas",
+    "readyReplicas",
+    "availableReplicas",
+    "unavailableReplicas",
+    "collisionCount",
+)
 
 
 def status_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -33,7 +33,9 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 ROLLBACK_TO = "deprecated.deployment.rollback.to"
 MAX_REV_HISTORY_CHARS = 2000
 # Annotations the deployment keeps to itself rather than copying onto its ReplicaSets.
-_NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, ROLLBACK_TO})
+_NOT_COPIED = frozenset(
+    {LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, ROLLBACK_TO}
+)
 
 # Condition types and reasons, upstream's wording.
 AVAILABLE = "Available"
@@ -130,7 +132,9 @@ def replicas(obj: Mapping[str, Any]) -> int:
 
 
 def is_rolling(d: Mapping[str, Any]) -> bool:
-    return ((d.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+    return ((d.get("spec") or {}).get("strategy") or {}).get(
+        "type", "RollingUpdate"
+    ) == "RollingUpdate"
 
 
 def fenceposts(d: Mapping[str, Any]) -> tuple[int, int]:
@@ -241,7 +245,9 @@ def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool) 
         if old:
             history = ann.get(REVISION_HISTORY, "")
             ann[REVISION_HISTORY] = f"{history},{old}" if history else old
-            while len(ann[REVISION_HISTORY]) > MAX_REV_HISTORY_CHARS and "," in ann[REVISION_HISTORY]:
+            while (
+                len(ann[REVISION_HISTORY]) > MAX_REV_HISTORY_CHARS and "," in ann[REVISION_HISTORY]
+            ):
                 ann[REVISION_HISTORY] = ann[REVISION_HISTORY].split(",", 1)[1]
     if not exists and set_replicas_annotations(rs, replicas(d), replicas(d) + max_surge(d)):
         changed = True
@@ -280,7 +286,11 @@ def new_condition(kind: str, status: str, reason: str, message: str, now: float)
 def set_condition(status: dict[str, Any], cond: dict[str, Any]) -> None:
     """Replace the condition of that type; keep lastTransitionTime while status holds."""
     current = get_condition(status, cond["type"])
-    if current is not None and current["status"] == cond["status"] and current.get("reason") == cond["reason"]:
+    if (
+        current is not None
+        and current["status"] == cond["status"]
+        and current.get("reason") == cond["reason"]
+    ):
         return
     if current is not None and current["status"] == cond["status"]:
         cond["lastTransitionTime"] = current.get("lastTransitionTime")

@@ -57,7 +57,9 @@ class ReplicaSetController(Controller):
             )
         )
         self.pod_informer.add_handlers(
-            Handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+            Handlers(
+                on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted
+            )
         )
 
     @property
@@ -140,7 +142,11 @@ class ReplicaSetController(Controller):
         spec = rs.get("spec") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         wanted = int(spec.get("replicas") or 0)
-        if min_ready and status["readyReplicas"] == wanted and status["availableReplicas"] != wanted:
+        if (
+            min_ready
+            and status["readyReplicas"] == wanted
+            and status["availableReplicas"] != wanted
+        ):
             return float(min_ready)
         return None
 
@@ -158,7 +164,12 @@ class ReplicaSetController(Controller):
 
         with contextlib.suppress(errors.NotFound):
             await self.client.mutate(
-                "apps/v1", "ReplicaSet", meta(rs)["name"], put, meta(rs)["namespace"], subresource="status"
+                "apps/v1",
+                "ReplicaSet",
+                meta(rs)["name"],
+                put,
+                meta(rs)["namespace"],
+                subresource="status",
             )
 
     async def _manage_replicas(self, key: str, rs: Obj, pods: list[Obj]) -> tuple[str, str] | None:
@@ -185,7 +196,9 @@ class ReplicaSetController(Controller):
             batch *= 2
         return None
 
-    async def _delete_pods(self, key: str, rs: Obj, pods: list[Obj], count: int) -> tuple[str, str] | None:
+    async def _delete_pods(
+        self, key: str, rs: Obj, pods: list[Obj], count: int
+    ) -> tuple[str, str] | None:
         victims = pods_to_delete(pods, self._related_pods(rs), count, now=self.clock())
         self.expectations.expect_deletions(key, [key_of(p) for p in victims])
         failure: tuple[str, str] | None = None

@@ -32,7 +32,9 @@ def calculate_status(
     """`error` is (reason, message) of a failed manageReplicas, or None."""
     spec = rs.get("spec") or {}
     status = copy(rs.get("status") or {})
-    template_labels = selector_from_set((spec.get("template") or {}).get("metadata", {}).get("labels"))
+    template_labels = selector_from_set(
+        (spec.get("template") or {}).get("metadata", {}).get("labels")
+    )
     min_ready = int(spec.get("minReadySeconds") or 0)
     status["replicas"] = len(pods)
     status["fullyLabeledReplicas"] = sum(1 for p in pods if template_labels.matches(labels(p)))

@@ -41,7 +41,9 @@ class Ranked:
 def pods_to_delete(pods: list[Obj], related: list[Obj], count: int, *, now: float) -> list[Obj]:
     if count >= len(pods):
         return list(pods)
-    on_node = Counter(p.get("spec", {}).get("nodeName") for p in related if p.get("spec", {}).get("nodeName"))
+    on_node = Counter(
+        p.get("spec", {}).get("nodeName") for p in related if p.get("spec", {}).get("nodeName")
+    )
     ranked = [Ranked(p, on_node.get(p.get("spec", {}).get("nodeName"), 0)) for p in pods]
     ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare(a, b, now)))
     return [r.pod for r in ranked[:count]]
