@@ -9,14 +9,18 @@ state with a generous limit; nothing asserts on elapsed time.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ from kubelite.mesh.kube import connect
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PY = "{}.{}".format(*sys.version_info[:2])
+ECHO_IMAGE = "mesh-echo:e2e"
 
 
 def free_port(host: str) -> int:
@@ -96,7 +102,7 @@ def base_env(cluster: Any, namespace: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def publish(cluster: Any, namespace: str, service: str, backends: list[Backend]) -> None:
+def publish(cluster: Any, namespace: str, service: str, backends: list[Any]) -> None:
     """A selector-less Service and one EndpointSlice listing the backends as ready."""
     port = backends[0].port if backends else 8080
     docs = [
@@ -161,6 +167,115 @@ def test_discovery_follows_scale_up_and_down(
     wait_for(lambda: len(eset.ready()) == 1, "the first endpoint to leave")
     assert pods_answering(client, 3) == {"echo-3": 3}
     disc.close()
+
+
+def test_each_balancer_spreads_calls_as_it_should(
+    cluster: Any, namespace: str, procs: list[Backend], tmp_path: Path
+) -> None:
+    env = base_env(cluster, namespace, tmp_path)
+    port = free_port("127.0.0.1")
+    procs += [
+        Backend(EXAMPLES / "echo.py", f"127.0.0.{i}", env, f"lb-{i}", port) for i in (11, 12, 13)
+    ]
+    publish(cluster, namespace, "lb", procs)
+    disc = discovery_for(cluster)
+
+    def pods(balancer: str, keys: list[str]) -> list[tuple[str, str]]:
+        policy = mesh.CallPolicy(balancer=balancer, hash_header="x-user", retry=None)
+
+        async def main() -> list[tuple[str, str]]:
+            async with mesh.http("lb", namespace=namespace, discovery=disc, policy=policy,
+                                 tracing=False) as client:  # fmt: skip
+                return [
+                    (key, (await client.get("/", headers={"x-user": key})).json()["pod"])
+                    for key in keys
+                ]
+
+        return asyncio.run(main())
+
+    every = {"lb-11", "lb-12", "lb-13"}
+    assert Counter(p for _, p in pods("round_robin", ["k"] * 30)) == {p: 10 for p in every}
+    for balancer in ("random", "least_request"):  # P(a pod below 10 of 90) ~ 1e-6
+        spread = Counter(p for _, p in pods(balancer, ["k"] * 90))
+        assert set(spread) == every and min(spread.values()) >= 10, (balancer, spread)
+    sticky = pods("ring_hash", [f"user-{i % 3}" for i in range(30)])
+    assert all(len({p for k, p in sticky if k == key}) == 1 for key in {k for k, _ in sticky})
+    many = Counter(p for _, p in pods("ring_hash", [f"user-{i}" for i in range(60)]))
+    assert set(many) == every, many  # distinct keys land on every pod
+    disc.close()
+
+
+def test_retry_budget_caps_amplification_end_to_end(
+    cluster: Any, namespace: str, procs: list[Backend], tmp_path: Path
+) -> None:
+    env = base_env(cluster, namespace, tmp_path)
+    procs.append(Backend(EXAMPLES / "echo.py", "127.0.0.14", env, "overloaded-0"))
+    publish(cluster, namespace, "overloaded", procs)
+    retry = mesh.RetryPolicy(max_attempts=5, base=0.001, cap=0.002)  # up to 4 retries a call
+    policy = mesh.CallPolicy(retry=retry, retry_budget_ratio=0.2, retry_budget_min_per_s=0,
+                             breaker=None, outlier=None)  # fmt: skip
+
+    disc = discovery_for(cluster)
+
+    async def main() -> list[int]:
+        async with mesh.http("overloaded", namespace=namespace, discovery=disc,
+                             policy=policy, tracing=False) as client:  # fmt: skip
+            return [(await client.get("/status/503")).status_code for _ in range(50)]
+
+    assert asyncio.run(main()) == [503] * 50
+    disc.close()
+    served = httpx.get(f"http://{procs[0].ip}:{procs[0].port}/stats").json()["served"]
+    # without the budget 50 calls would make 250 tries; the budget allows 20 % more
+    assert 50 < served <= 60, served
+
+
+def test_grpc_channel_balances_and_follows_discovery(cluster: Any, namespace: str) -> None:
+    import grpc
+
+    from kubelite.mesh.balancers import Endpoint
+
+    @dataclass
+    class GrpcBackend:
+        ip: str
+        port: int
+        name: str
+        server: Any = None
+
+    async def main() -> tuple[Counter[str], Counter[str]]:
+        port = free_port("127.0.0.21")
+        backends = [GrpcBackend(f"127.0.0.{i}", port, f"g-{i}") for i in (21, 22)]
+        for b in backends:
+            reply = b.name.encode()
+
+            async def handle(request: bytes, context: Any, reply: bytes = reply) -> bytes:
+                return reply
+
+            b.server = grpc.aio.server()
+            b.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+                "test.Who", {"Am": grpc.unary_unary_rpc_method_handler(handle)}),))  # fmt: skip
+            b.server.add_insecure_port(f"{b.ip}:{port}")
+            await b.server.start()
+        await asyncio.to_thread(publish, cluster, namespace, "who", backends)
+        disc = discovery_for(cluster)
+        channel = mesh.grpc_channel(f"who:{port}", namespace=namespace, discovery=disc)
+        rpc = channel.unary_unary("/test.Who/Am")
+        both = Counter([(await rpc(b"", timeout=10)).decode() for _ in range(10)])
+        await asyncio.to_thread(publish, cluster, namespace, "who", backends[1:])  # scale down
+        eset = disc.endpoint_set("who", namespace, port)
+        await asyncio.to_thread(
+            wait_for, lambda: eset.ready() == (Endpoint(backends[1].ip, port, name="g-22"),),
+            "the scale-down to reach discovery",
+        )  # fmt: skip
+        one = Counter([(await rpc(b"", timeout=10)).decode() for _ in range(4)])
+        await channel.close()
+        disc.close()
+        for b in backends:
+            await b.server.stop(None)
+        return both, one
+
+    both, one = asyncio.run(main())
+    assert both == {"g-21": 5, "g-22": 5}  # round robin across the slice's endpoints
+    assert one == {"g-22": 4}
 
 
 def test_unknown_service_and_no_endpoints_fail_fast(cluster: Any, namespace: str) -> None:
@@ -301,3 +416,252 @@ def test_three_hop_trace_nests_in_the_collector(
         while ancestor.get("parentId") and ancestor["id"] != servers[parent]["id"]:
             ancestor = by_id[ancestor["parentId"]]
         assert ancestor["id"] == servers[parent]["id"]
+
+
+# ---- the echo as pods: built with `kubelite build`, run by Deployments -------------
+
+
+@pytest.fixture(scope="module")
+def echo_image(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """examples/echo.py in an image, given this checkout's SDK as `kubelite demo` does."""
+    from kubelite.cli.demo import sdk_path
+
+    ctx = tmp_path_factory.mktemp("echo-image")
+    shutil.copy(EXAMPLES / "echo.py", ctx / "echo.py")
+    (ctx / "Dockerfile").write_text(
+        f"FROM python:{PY}\nENV PYTHONPATH={':'.join(sdk_path())}\nWORKDIR /app\n"
+        "COPY echo.py /app/\nENV PYTHONUNBUFFERED=1 PORT=8080\nEXPOSE 8080\n"
+        'CMD ["python", "/app/echo.py"]\n'
+    )
+    code = (
+        "import sys; from pathlib import Path; from kubelite.cli.build_cmd import build; "
+        "build(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), quiet=True)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, ECHO_IMAGE, str(ctx), str(cluster.data_dir)],
+        check=True,
+        timeout=120,
+    )
+    return ECHO_IMAGE
+
+
+def echo_container(image: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "echo", "image": image, "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 1},
+        **extra,
+    }  # fmt: skip
+
+
+def deploy_echo(cluster: Any, namespace: str, name: str, image: str, replicas: int) -> None:
+    """A Deployment of the echo and a ClusterIP Service selecting it."""
+    docs = [
+        {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"terminationGracePeriodSeconds": 20,
+                             "containers": [echo_container(image)]},
+                },
+            },
+        },
+        {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"app": name},
+                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        },
+    ]  # fmt: skip
+    for doc in docs:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+    rollout(cluster, namespace, name)
+
+
+def rollout(cluster: Any, namespace: str, name: str) -> None:
+    cluster.kubectl("rollout", "status", "-n", namespace, f"deployment/{name}",
+                    "--timeout=180s", timeout=210)  # fmt: skip
+
+
+def live_pods(cluster: Any, namespace: str, app: str) -> set[str]:
+    pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", f"app={app}")["items"]
+    return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def all_pods(cluster: Any, namespace: str, app: str) -> set[str]:
+    pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", f"app={app}")["items"]
+    return {p["metadata"]["name"] for p in pods}
+
+
+class RequestStream:
+    """Clients sending GET / through the mesh without pause, on a thread of their own."""
+
+    def __init__(self, make_client: Callable[[], httpx.AsyncClient], workers: int = 6) -> None:
+        self.served: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._make_client = make_client
+        self._workers = workers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> RequestStream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    @property
+    def total(self) -> int:
+        return sum(self.served.values())
+
+    async def _main(self) -> None:
+        async with self._make_client() as client:
+            await asyncio.gather(*(self._worker(client) for _ in range(self._workers)))
+
+    async def _worker(self, client: httpx.AsyncClient) -> None:
+        while not self._stop.is_set():
+            try:
+                # slow answers: SIGTERM finds requests in flight on the old pods
+                reply = await client.get("/", params={"sleep_ms": "200"})
+            except Exception as exc:  # every failure is a finding
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if reply.status_code == 200:
+                self.served[reply.json()["pod"]] += 1
+            else:
+                self.failures.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
+
+
+def test_graceful_drain_during_a_rollout_drops_nothing(
+    cluster: Any, namespace: str, echo_image: str
+) -> None:
+    deploy_echo(cluster, namespace, "echo", echo_image, replicas=3)
+    old = live_pods(cluster, namespace, "echo")
+    disc = discovery_for(cluster)
+
+    def client() -> httpx.AsyncClient:
+        return mesh.http("echo", namespace=namespace, discovery=disc, tracing=False, timeout=10)
+
+    with RequestStream(client) as stream:
+        wait_for(lambda: len(stream.served) == 3, "every old pod to answer", limit=60)
+        cluster.kubectl("rollout", "restart", "-n", namespace, "deployment/echo")
+        rollout(cluster, namespace, "echo")
+        new = live_pods(cluster, namespace, "echo")
+        # keep calling until the old pods have drained and exited
+        try:
+            wait_for(lambda: all_pods(cluster, namespace, "echo") == new, "old pods", limit=120)
+        except AssertionError:
+            pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "wide").stdout
+            message = f"old pods still there:\n{pods}\nfailures: {stream.failures[:5]}"
+            raise AssertionError(message) from None
+        before = stream.total
+        wait_for(lambda: stream.total > before + 20, "requests after the rollout", limit=60)
+    disc.close()
+    assert stream.failures == []
+    assert old.isdisjoint(new) and len(new) == 3
+    assert set(stream.served) & old and set(stream.served) & new, stream.served
+    assert set(stream.served) <= old | new
+
+
+RESILIENCY = """\
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {name: caller}
+spec:
+  policies:
+    retries:
+      never: {policy: constant, duration: 10ms, maxRetries: 0}
+    circuitBreakers:
+      fast: {maxRequests: 1, timeout: 3s, trip: consecutiveFailures >= 5}
+  targets:
+    apps:
+      down: {retry: never, circuitBreaker: fast}
+"""
+
+
+def test_breaker_state_changes_are_events_on_the_caller_pod(
+    cluster: Any, namespace: str, echo_image: str
+) -> None:
+    deploy_echo(cluster, namespace, "down", echo_image, replicas=1)
+    (down_pod,) = live_pods(cluster, namespace, "down")
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "caller-resiliency", "namespace": namespace},
+              "data": {"resiliency.yaml": RESILIENCY}}  # fmt: skip
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "api-access", "namespace": namespace},
+              "data": {"kubeconfig": base64.b64encode(cluster.kubeconfig.read_bytes()).decode()}}  # fmt: skip
+    env = [{"name": "KUBECONFIG", "value": "/etc/kubelite/kubeconfig"},
+           {"name": "MESH_RESILIENCY", "value": "caller-resiliency"}]  # fmt: skip
+    mounts = [{"name": "api-access", "mountPath": "/etc/kubelite", "readOnly": True}]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "caller", "namespace": namespace},
+           "spec": {"containers": [echo_container(echo_image, env=env, volumeMounts=mounts)],
+                    "volumes": [{"name": "api-access", "secret": {"secretName": "api-access"}}]}}  # fmt: skip
+    for doc in (config, secret, pod):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/caller",
+                    "--timeout=120s", timeout=150)  # fmt: skip
+
+    def base(name: str) -> str:
+        ip = cluster.kubectl_json("get", "pod", name, "-n", namespace)["status"]["podIP"]
+        return f"http://{ip}:8080"
+
+    caller, down = base("caller"), base(down_pod)
+
+    def call(path: str) -> dict[str, Any]:
+        reply = httpx.get(f"{caller}/call/down/{path}", timeout=30)
+        return {"code": reply.status_code, **reply.json()}
+
+    outcomes = [call("status/500") for _ in range(6)]
+    assert [o.get("error") for o in outcomes] == [None] * 5 + ["CircuitOpenError"], outcomes
+    assert [o["code"] for o in outcomes[:5]] == [500] * 5
+
+    # while open, calls fail fast with the typed error and never reach the downstream
+    served = httpx.get(f"{down}/stats", timeout=10).json()["served"]
+    costs = []
+    for _ in range(20):
+        start = time.perf_counter()
+        assert call("status/500")["error"] == "CircuitOpenError"
+        costs.append(time.perf_counter() - start)
+    assert httpx.get(f"{down}/stats", timeout=10).json()["served"] == served
+    costs.sort()
+    print(f"caller round trip while open: p50 {costs[10] * 1000:.1f} ms, "
+          f"max {costs[-1] * 1000:.1f} ms")  # fmt: skip
+
+    def caller_events() -> dict[str, dict[str, Any]]:
+        items = cluster.kubectl_json("get", "events", "-n", namespace,
+                                     "--field-selector", "involvedObject.name=caller")["items"]  # fmt: skip
+        return {e["reason"]: e for e in items if e["reason"].startswith("CircuitBreaker")}
+
+    opened = wait_for(lambda: caller_events().get("CircuitBreakerOpened"), "the opened event")
+    assert opened["type"] == "Warning"
+    assert opened["message"] == (
+        f"circuit breaker {namespace}/down: closed -> open (after 5 consecutive failures)"
+    )
+    assert opened["involvedObject"]["kind"] == "Pod"
+
+    # recovery: after the open timeout one trial call succeeds and the breaker closes
+    wait_for(lambda: call("").get("code") == 200, "a call to go through again", limit=30)
+    events = wait_for(
+        lambda: (
+            (e := caller_events())
+            and {"CircuitBreakerHalfOpen", "CircuitBreakerClosed"} <= set(e)
+            and e
+        ),
+        "the half-open and closed events",
+    )
+    half_open, closed = events["CircuitBreakerHalfOpen"], events["CircuitBreakerClosed"]
+    assert half_open["type"] == closed["type"] == "Normal"
+    assert half_open["message"] == (
+        f"circuit breaker {namespace}/down: open -> half_open (after 3s open, allowing 1 trial call)"
+    )
+    assert closed["message"] == (
+        f"circuit breaker {namespace}/down: half_open -> closed (after 1 successful trial call)"
+    )
+    cluster.kubectl("delete", "pod", "caller", "-n", namespace, "--wait=false")

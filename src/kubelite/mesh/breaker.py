@@ -66,7 +66,11 @@ class State(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """One transition, handed to listeners (metrics, logs, Kubernetes Events)."""
+    """One transition, handed to listeners (metrics, logs, Kubernetes Events).
+
+    `reason` completes a sentence whose verb is the new state, for example
+    "opened after 5 consecutive failures" or "closed after 1 successful trial call".
+    """
 
     name: str
     from_state: State
@@ -248,7 +252,11 @@ class CircuitBreaker:
             now = self._now()
             if now < self._open_until:
                 raise CircuitOpenError(self.name, state.value, self._open_until - now)
-            self._transition(State.HALF_OPEN, "open wait elapsed")
+            permitted = self.config.permitted_number_of_calls_in_half_open_state
+            waited = self.config.open_wait(self._attempts)
+            self._transition(
+                State.HALF_OPEN, f"after {waited:g}s open, allowing {_calls(permitted, 'trial')}"
+            )
         if self._half_open_left <= 0:
             raise CircuitOpenError(self.name, State.HALF_OPEN.value)
         self._half_open_left -= 1
@@ -289,7 +297,7 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Back to CLOSED with empty statistics (an operator action)."""
         self._attempts = 0
-        self._transition(State.CLOSED, "reset")
+        self._transition(State.CLOSED, "by a reset")
 
     def retry_after(self) -> float | None:
         if self.state is State.OPEN:
@@ -340,12 +348,12 @@ class CircuitBreaker:
         )
         if self.state is State.CLOSED:
             if above:
-                self._open("failure or slow-call rate above threshold")
+                self._open(_rate_reason(cfg, calls, failed, slow, "over the last"))
         elif above:
-            self._open("half-open calls above thresholds")
+            self._open(_rate_reason(cfg, calls, failed, slow, "in"))
         else:
             self._attempts = 0
-            self._transition(State.CLOSED, "half-open calls below thresholds")
+            self._transition(State.CLOSED, f"after {_calls(calls, 'successful trial')}")
 
     def _record_counts(self, ok: bool) -> None:
         counts = self.counts
@@ -361,15 +369,16 @@ class CircuitBreaker:
             counts.consecutive_failures = 0
             if self.state is State.HALF_OPEN and counts.consecutive_successes >= self._min_calls:
                 self._attempts = 0
-                self._transition(State.CLOSED, "half-open probes succeeded")
+                ok_calls = _calls(counts.consecutive_successes, "successful trial")
+                self._transition(State.CLOSED, f"after {ok_calls}")
             return
         counts.total_failures += 1
         counts.consecutive_failures += 1
         counts.consecutive_successes = 0
         if self.state is State.HALF_OPEN:
-            self._open("half-open probe failed")
+            self._open("after a failed trial call")
         elif self._trip is not None and self._trip(counts):
-            self._open("trip condition met")
+            self._open(_counts_reason(counts))
 
     # -- transitions ------------------------------------------------------------------
 
@@ -421,6 +430,28 @@ class CircuitBreaker:
                 listener(change)
             except Exception:
                 log.exception("circuit breaker %s: state listener failed", self.name)
+
+
+def _calls(n: int, kind: str) -> str:
+    return f"{n} {kind} call{'' if n == 1 else 's'}"
+
+
+def _rate_reason(cfg: CircuitBreakerConfig, calls: int, failed: int, slow: int, where: str) -> str:
+    """Why a window tripped, in numbers: "after a failure rate of 60% over the last 10 calls"."""
+    if failed * 100 >= cfg.failure_rate_threshold * calls:
+        what, rate, threshold = "failure", 100 * failed / calls, cfg.failure_rate_threshold
+    else:
+        what, rate, threshold = "slow-call", 100 * slow / calls, cfg.slow_call_rate_threshold
+    return f"after a {what} rate of {rate:.0f}% {where} {calls} calls (threshold {threshold:g}%)"
+
+
+def _counts_reason(counts: Counts) -> str:
+    """Why a trip condition fired: "after 5 consecutive failures"."""
+    streak = counts.consecutive_failures
+    text = f"after {streak} consecutive failure{'' if streak == 1 else 's'}"
+    if counts.total_failures != streak or counts.requests != streak:
+        text += f" ({counts.total_failures} of {counts.requests} requests failed)"
+    return text
 
 
 # -- per-endpoint: outlier detection --------------------------------------------------

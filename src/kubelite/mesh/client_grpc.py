@@ -1,100 +1,355 @@
-"""`mesh.grpc_channel("orders:50051")`: a gRPC channel to a Service's ready endpoints.
+"""`mesh.grpc_channel("orders:50051")`: gRPC calls under the same per-call policies as HTTP.
 
-grpcio cannot load a Python name resolver, so the mesh resolves instead: the
-channel target is the list of ready endpoints (`ipv4:a:p,b:p`) with gRPC's own
-`round_robin` policy, and a new channel replaces the old one whenever discovery
-publishes a new endpoint set (checked on each call, a version compare). The
-old channel is closed once its calls had time to finish.
+grpcio cannot load a Python name resolver or balancer, so the mesh does both:
+it keeps one plain grpc.aio channel per ready endpoint (target `ip:port`, so
+gRPC itself neither resolves nor balances) and runs every unary call through
+the service's `Upstream`, the policy objects the HTTP client uses:
 
-Per call the mesh adds what gRPC lacks natively here: the service breaker
-(UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and RESOURCE_EXHAUSTED count
-as failures) and the ambient deadline, sent as `grpc-timeout` by grpc itself.
-Only gRPC's balancers apply (round_robin, pick_first); the HTTP client has the rest.
+1. the deadline is the earliest of the policy's timeout, the ambient deadline
+   of the request being served, and the stub's own `timeout=`;
+2. per try: an endpoint is picked by the balancer among those outlier
+   detection has not ejected, the breaker and the bulkhead admit the call, and
+   it is sent with `timeout` = min(per-try timeout, deadline left), which
+   grpc-core sends on as `grpc-timeout`;
+3. the status feeds outlier detection mapped to HTTP as Envoy maps it
+   (UNAVAILABLE 503, DEADLINE_EXCEEDED 504, INTERNAL 500, ...), and the
+   breaker, for which UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN,
+   DATA_LOSS and RESOURCE_EXHAUSTED are failures;
+4. a try that ended with a retryable code (`RetryPolicy.retry_on_grpc_codes`,
+   UNAVAILABLE by default) or a per-try timeout is retried with full-jitter
+   backoff, within the retry budget and the deadline, when the method is
+   idempotent. gRPC methods carry no verb, so `idempotent=` says which are
+   (every method by default, as an Envoy route's retry policy applies to all
+   its methods). A call that never reached a server (connection refused) is
+   retried whatever the method.
+
+Errors: the server's answer surfaces as the usual `grpc.aio.AioRpcError`;
+local refusals raise the mesh's typed errors (`CircuitOpenError`,
+`BulkheadFullError`, `NoEndpointsError`), and a call whose overall deadline
+passed raises `DeadlineExceededError` (a `TimeoutError`), as the HTTP client does.
+
+Streaming methods are balanced (and refused by an open breaker) but not
+retried: their outcome is known only at the stream's end.
+When an endpoint leaves, its channel is closed after a grace period that lets
+its calls finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
+from kubelite.mesh.balancers import Endpoint
+from kubelite.mesh.clock import SYSTEM_CLOCK, Clock, Sleep
+from kubelite.mesh.deadline import Deadline
+from kubelite.mesh.errors import DeadlineExceededError
+from kubelite.mesh.retry import NotSentError, RetryPolicy, call_with_retries
 from kubelite.mesh.upstream import CallPolicy, Upstream
 
-__all__ = ["MeshChannel", "grpc_channel"]
+__all__ = ["GRPC_TO_HTTP", "MeshChannel", "grpc_channel"]
 
-_FAILURE_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "RESOURCE_EXHAUSTED"}
-_CLOSE_OLD_AFTER_S = 30.0
+# Envoy's mapping of gRPC status codes to HTTP statuses (grpc-status -> :status).
+GRPC_TO_HTTP = {
+    "OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429, "FAILED_PRECONDITION": 400,
+    "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500,
+    "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+}  # fmt: skip
+_BREAKER_FAILURES = frozenset(
+    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "DATA_LOSS", "RESOURCE_EXHAUSTED"}
+)
+# What grpc-core says when no connection could be made: the request was never sent.
+_NOT_SENT_HINTS = ("failed to connect", "connection refused", "connections to all backends failing")
+_CLOSE_GRACE_S = 30.0
+_NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class _RetryableRpcError(ConnectionError):
+    """Carries a retryable RPC error through the retry loop, which retries ConnectionError."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _code_name(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    value = code() if callable(code) else None
+    return str(getattr(value, "name", "UNKNOWN"))
+
+
+def _never_sent(exc: BaseException, code: str) -> bool:
+    if code != "UNAVAILABLE":
+        return False
+    details = getattr(exc, "details", None)
+    text = str(details() if callable(details) else exc).lower()
+    return any(hint in text for hint in _NOT_SENT_HINTS)
+
+
+class _Channels:
+    """One grpc.aio channel per endpoint; channels of departed endpoints close after a grace."""
+
+    def __init__(self, options: list[tuple[str, Any]]) -> None:
+        self._options = options
+        self._open: dict[tuple[str, int], Any] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, endpoint: Endpoint) -> Any:
+        key = (endpoint.address, endpoint.port)
+        channel = self._open.get(key)
+        if channel is None:
+            import grpc
+
+            target = f"{endpoint.address}:{endpoint.port}"
+            channel = self._open[key] = grpc.aio.insecure_channel(target, options=self._options)
+        return channel
+
+    def keep_only(self, endpoints: Collection[Endpoint]) -> None:
+        keep = {(e.address, e.port) for e in endpoints}
+        for key in [k for k in self._open if k not in keep]:
+            task = asyncio.get_running_loop().create_task(self._open.pop(key).close(_CLOSE_GRACE_S))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        channels, self._open = list(self._open.values()), {}
+        for channel in channels:
+            await channel.close()
+        for task in list(self._closing):
+            task.cancel()
 
 
 class MeshChannel:
-    """The subset of `grpc.aio.Channel` generated stubs use for unary calls."""
+    """The part of `grpc.aio.Channel` that generated stubs use, with the mesh's policies."""
 
-    def __init__(self, upstream: Upstream, eset: Any, discovery: Any, port: int) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        eset: Any,
+        discovery: Any,
+        *,
+        idempotent: bool | Collection[str] = True,
+        clock: Clock = SYSTEM_CLOCK,
+        sleep: Sleep = asyncio.sleep,
+        metrics: Any | None = None,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
         self.upstream = upstream
         self._eset = eset
         self._discovery = discovery
-        self._port = port
+        self._idempotent = idempotent
+        self._clock = clock
+        self._sleep = sleep
+        self._metrics = metrics
+        self._channels = _Channels(list(options or []))
         self._version = -1
-        self._channel: Any = None
-        self._old: set[asyncio.Task[None]] = set()
 
-    def _current(self) -> Any:
-        import grpc
+    def set_policy(self, policy: CallPolicy) -> None:
+        """Hot reload (see `resiliency_watch`): the upstream takes the new policy."""
+        self.upstream.set_policy(policy)
 
-        if self._eset.version != self._version or self._channel is None:
-            endpoints = self._eset.ready()  # NoEndpointsError names the service
-            target = "ipv4:" + ",".join(f"{e.address}:{e.port}" for e in endpoints)
-            options = [("grpc.lb_policy_name", "round_robin")]
-            old, self._channel = self._channel, grpc.aio.insecure_channel(target, options=options)
+    def is_idempotent(self, method: str) -> bool:
+        if isinstance(self._idempotent, bool):
+            return self._idempotent
+        return method in self._idempotent
+
+    def _ready(self) -> tuple[Endpoint, ...]:
+        endpoints = self._eset.ready()  # NoEndpointsError names the service
+        if self._eset.version != self._version:
             self._version = self._eset.version
-            if old is not None:
-                task = asyncio.get_running_loop().create_task(_close_later(old))
-                self._old.add(task)
-                task.add_done_callback(self._old.discard)
-        return self._channel
+            self._channels.keep_only(endpoints)
+        return endpoints  # type: ignore[no-any-return]
 
     def unary_unary(
         self,
         method: str,
-        request_serializer: Any = None,
-        response_deserializer: Any = None,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
         **_: Any,
-    ) -> Any:
+    ) -> Callable[..., Any]:
         async def call(request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
             await self._discovery.wait_synced(self._eset)
-            deadline = self.upstream.deadline()
+            extra = None if timeout is None else Deadline.after(timeout, self._clock)
+            rpc = _UnaryCall(self, method, request_serializer, response_deserializer)
+            return await rpc.run(request, self.upstream.deadline(extra), kwargs)
+
+        return call
+
+    def unary_stream(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, **_: Any) -> Callable[..., Any]:  # fmt: skip
+        return self._streaming("unary_stream", method, request_serializer, response_deserializer)
+
+    def stream_unary(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, **_: Any) -> Callable[..., Any]:  # fmt: skip
+        return self._streaming("stream_unary", method, request_serializer, response_deserializer)
+
+    def stream_stream(self, method: str, request_serializer: Any = None,
+                      response_deserializer: Any = None, **_: Any) -> Callable[..., Any]:  # fmt: skip
+        return self._streaming("stream_stream", method, request_serializer, response_deserializer)
+
+    def _streaming(
+        self, kind: str, method: str, serializer: Any, deserializer: Any
+    ) -> Callable[..., Any]:
+        def call(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
+            up = self.upstream
+            if not self._eset.synced.is_set():
+                # a stream is opened synchronously: the first one may wait for the first list
+                self._eset.synced.wait(getattr(self._discovery, "sync_timeout", 5.0))
+            endpoint = up.choose(self._ready())
+            if up.breaker is not None:
+                up.breaker.try_acquire()  # an open breaker refuses the stream...
+                up.breaker.on_cancel()  # ...whose outcome it never learns: no trial used up
+            extra = None if timeout is None else Deadline.after(timeout, self._clock)
+            deadline = up.deadline(extra)
             if deadline is not None:
-                left = deadline.remaining()
-                timeout = left if timeout is None else min(timeout, left)
-            breaker = self.upstream.breaker
-            if breaker is not None:
-                breaker.try_acquire()
-            rpc = self._current().unary_unary(method, request_serializer, response_deserializer)
-            start = time.monotonic()
-            try:
-                response = await rpc(request, timeout=timeout, **kwargs)
-            except Exception as exc:
-                code = getattr(getattr(exc, "code", lambda: None)(), "name", "UNKNOWN")
-                if breaker is not None:
-                    elapsed = time.monotonic() - start
-                    (breaker.on_failure if code in _FAILURE_CODES else breaker.on_success)(elapsed)
-                raise
-            if breaker is not None:
-                breaker.on_success(time.monotonic() - start)
-            return response
+                timeout = max(0.0, deadline.remaining(self._clock))
+            factory = getattr(self._channels.get(endpoint), kind)
+            return factory(method, serializer, deserializer)(request, timeout=timeout, **kwargs)
 
         return call
 
     async def close(self) -> None:
-        for task in list(self._old):
-            task.cancel()
-        if self._channel is not None:
-            await self._channel.close()
+        await self._channels.close()
+
+    async def __aenter__(self) -> MeshChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
-async def _close_later(channel: Any) -> None:
-    await asyncio.sleep(_CLOSE_OLD_AFTER_S)
-    await channel.close()
+class _UnaryCall:
+    """One logical unary call: its tries and what each told the policies."""
+
+    def __init__(
+        self, channel: MeshChannel, method: str, serializer: Any, deserializer: Any
+    ) -> None:
+        self.ch = channel
+        self.up = channel.upstream
+        self.method = method
+        self.serializer = serializer
+        self.deserializer = deserializer
+        self.idempotent = channel.is_idempotent(method)
+        self.deadline_bound = False
+
+    async def run(self, request: Any, deadline: Deadline | None, kwargs: dict[str, Any]) -> Any:
+        self.request, self.deadline, self.kwargs = request, deadline, kwargs
+        metrics, start = self.ch._metrics, self.ch._clock.now()
+        code = "OK"
+        try:
+            return await call_with_retries(
+                self.attempt, self.up.retry or _NO_RETRY, deadline, self.ch._clock,
+                self.ch._sleep, idempotent=True,  # `attempt` lets only retryable errors through
+                local_timeouts=False,  # grpc-core enforces each try's timeout
+            )  # fmt: skip
+        except (_RetryableRpcError, NotSentError) as exc:
+            code = _code_name(exc.original)
+            raise exc.original from None
+        except BaseException as exc:
+            code = type(exc).__name__ if not hasattr(exc, "code") else _code_name(exc)
+            raise
+        finally:
+            if metrics is not None:
+                metrics.upstream_requests.labels(self.up.service, code).inc()
+                metrics.upstream_latency.labels(self.up.service).observe(
+                    self.ch._clock.now() - start
+                )
+
+    def _try_timeout(self) -> float | None:
+        """min(per-try timeout, deadline left); notes which of the two bounds this try."""
+        timeout = (self.up.retry or _NO_RETRY).per_try_timeout
+        self.deadline_bound = False
+        if self.deadline is not None:
+            left = max(0.0, self.deadline.remaining(self.ch._clock))
+            if timeout is None or left <= timeout:
+                timeout, self.deadline_bound = left, True
+        return timeout
+
+    def _hash_key(self) -> str | None:
+        """ring_hash keys on the metadata entry named by the policy's `hash_header`."""
+        header = self.up.policy.hash_header
+        if header is None:
+            return None
+        for key, value in self.kwargs.get("metadata") or ():
+            if key == header:
+                return str(value)
+        return None
+
+    async def attempt(self, n: int) -> Any:
+        up = self.up
+        if n and self.ch._metrics is not None:
+            self.ch._metrics.retries.labels(up.service).inc()
+        endpoint = up.choose(self.ch._ready(), self._hash_key())
+        breaker, bulkhead = up.breaker, up.bulkhead
+        if breaker is not None:
+            breaker.try_acquire()
+        if bulkhead is not None:
+            try:
+                await bulkhead.acquire()
+            except BaseException:
+                if breaker is not None:
+                    breaker.on_cancel()
+                raise
+        try:
+            return await self._send(endpoint)
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
+
+    async def _send(self, endpoint: Endpoint) -> Any:
+        up, breaker = self.up, self.up.breaker
+        rpc = self.ch._channels.get(endpoint).unary_unary(
+            self.method, self.serializer, self.deserializer
+        )
+        up.balancer.on_start(endpoint)
+        start = time.monotonic()
+        try:
+            response = await rpc(self.request, timeout=self._try_timeout(), **self.kwargs)
+        except asyncio.CancelledError:
+            if breaker is not None:
+                breaker.on_cancel()
+            raise
+        except Exception as exc:
+            self._failed(endpoint, exc, time.monotonic() - start)
+            raise self._classify(exc) from exc
+        finally:
+            up.balancer.on_done(endpoint)
+        up.record(endpoint, 200)
+        if breaker is not None:
+            breaker.on_success(time.monotonic() - start)
+        return response
+
+    def _failed(self, endpoint: Endpoint, exc: Exception, elapsed: float) -> None:
+        code = _code_name(exc)
+        up = self.up
+        if _never_sent(exc, code) and up.outlier is not None:
+            up.outlier.on_local_failure(endpoint)
+        else:
+            up.record(endpoint, GRPC_TO_HTTP.get(code, 500))
+        if up.breaker is not None:
+            failed = code in _BREAKER_FAILURES
+            (up.breaker.on_failure if failed else up.breaker.on_success)(elapsed)
+
+    def _classify(self, exc: Exception) -> BaseException:
+        """The error to raise into the retry loop: retryable ones wrapped, the rest as they are."""
+        code = _code_name(exc)
+        if code == "DEADLINE_EXCEEDED":
+            if self.deadline_bound:  # the overall deadline, not a per-try timeout, ran out
+                return DeadlineExceededError(f"gRPC call {self.method}")
+            if self.idempotent:
+                return TimeoutError(f"per-try timeout of {self.method}")  # retryable
+            return exc
+        if _never_sent(exc, code):
+            return NotSentError(exc)
+        codes = (self.up.retry or _NO_RETRY).retry_on_grpc_codes
+        value = getattr(getattr(exc, "code", lambda: None)(), "value", None)
+        number = value[0] if isinstance(value, tuple) else value
+        if self.idempotent and number in codes:
+            return _RetryableRpcError(exc)
+        return exc
 
 
 def grpc_channel(
@@ -102,15 +357,39 @@ def grpc_channel(
     *,
     namespace: str | None = None,
     policy: CallPolicy | None = None,
+    resiliency: str | None = None,
     discovery: Any | None = None,
+    idempotent: bool | Collection[str] = True,
+    options: list[tuple[str, Any]] | None = None,
 ) -> MeshChannel:
-    """A channel to `service:port` (the port is the Service port or the target port)."""
+    """A channel to `service:port` (the Service port or the target port; 50051 when omitted).
+
+    Use it as a grpc.aio channel: `OrdersStub(mesh.grpc_channel("orders:50051"))`.
+    `idempotent` is True (every method may be retried), False, or the full
+    method names ("/shop.Orders/Get") that may be. `resiliency` names a
+    ConfigMap with a Dapr Resiliency spec whose target for this service is laid
+    over `policy`, now and on every change.
+    """
+    from kubelite.mesh.metrics import METRICS
     from kubelite.mesh.runtime import default_discovery, wire_upstream_events
 
     service, _, port_text = target.partition(":")
     port = int(port_text) if port_text else 50051
     disc = discovery if discovery is not None else default_discovery()
     ns = namespace or disc.namespace
-    up = Upstream(service, ns, policy or CallPolicy(retry=None, outlier=None))
+    metrics = METRICS()
+    up = Upstream(
+        service, ns, policy or CallPolicy(), on_breaker_change=[metrics.on_breaker_change],
+        on_ejection=[metrics.on_ejection(service)],
+    )  # fmt: skip
+    metrics.breaker_created(up.name)
     wire_upstream_events(up)
-    return MeshChannel(up, disc.endpoint_set(service, ns, port), disc, port)
+    channel = MeshChannel(
+        up, disc.endpoint_set(service, ns, port), disc, idempotent=idempotent, metrics=metrics,
+        options=options,
+    )  # fmt: skip
+    if resiliency is not None:
+        from kubelite.mesh.resiliency_watch import bind_resiliency
+
+        bind_resiliency(channel, resiliency, service, namespace=ns, base=policy)
+    return channel

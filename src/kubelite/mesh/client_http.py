@@ -15,7 +15,10 @@ Per request the transport
    ejected outliers, picks one with the balancer, asks the breaker and the
    bulkhead, sends with the remaining deadline in `x-kubelite-deadline-ms`,
    and records the outcome (5xx and transport errors are failures);
-4. retries per `RetryPolicy` within the retry budget and the deadline.
+4. retries per `RetryPolicy` within the retry budget and the deadline:
+   idempotent methods on retryable statuses and transport errors, any
+   method when the connection was refused (the request never left), so an
+   endpoint that vanished mid-rollout costs a retry, not an error.
 
 Local refusals raise the mesh's typed errors (`CircuitOpenError`,
 `BulkheadFullError`, `DeadlineExceededError`, `NoEndpointsError`); transport
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +45,7 @@ from kubelite.mesh.errors import (
     MeshError,
     NoEndpointsError,
 )
-from kubelite.mesh.retry import RetryPolicy, call_with_retries
+from kubelite.mesh.retry import NotSentError, RetryPolicy, call_with_retries
 from kubelite.mesh.upstream import CallPolicy, Upstream
 
 __all__ = ["MeshTransport", "http", "split_service_host"]
@@ -49,6 +53,7 @@ __all__ = ["MeshTransport", "http", "split_service_host"]
 HASH_KEY_EXTENSION = "kubelite.hash_key"
 DEADLINE_EXTENSION = "kubelite.deadline"
 _NO_RETRY = RetryPolicy(max_attempts=1)
+_POLICY_WAIT_S = 10.0  # as long as Config.value waits for a first read
 _REJECT_REASONS: tuple[tuple[type[MeshError], str], ...] = (
     (CircuitOpenError, "circuit_open"),  # ThrottledError included
     (BulkheadFullError, "bulkhead_full"),
@@ -107,16 +112,19 @@ class MeshTransport(httpx.AsyncBaseTransport):
         self._sleep = sleep
         self._metrics = metrics
         self._on_upstream = on_upstream
+        self._policy_loaded: threading.Event | None = None
         self.upstreams: dict[tuple[str, str], Upstream] = {}
 
     def upstream(self, service: str, namespace: str) -> Upstream:
         key = (service, namespace)
         up = self.upstreams.get(key)
         if up is None:
-            listeners = [] if self._metrics is None else [self._metrics.on_breaker_change]
+            metrics = self._metrics
             up = self.upstreams[key] = Upstream(
-                service, namespace, self._policy, clock=self._clock, on_breaker_change=listeners
-            )
+                service, namespace, self._policy, clock=self._clock,
+                on_breaker_change=[] if metrics is None else [metrics.on_breaker_change],
+                on_ejection=[] if metrics is None else [metrics.on_ejection(service)],
+            )  # fmt: skip
             if self._metrics is not None:
                 self._metrics.breaker_created(up.name)
             if self._on_upstream is not None:
@@ -129,11 +137,22 @@ class MeshTransport(httpx.AsyncBaseTransport):
         for up in self.upstreams.values():
             up.set_policy(policy)
 
+    def wait_for_policy(self, loaded: threading.Event) -> None:
+        """Hold the first calls until `loaded` is set (a policy ConfigMap's first read).
+
+        Without this the first calls would run under the code's policy and a
+        breaker declared in the ConfigMap would start counting late.
+        """
+        self._policy_loaded = loaded
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         namespace = self._namespace or self._discovery.namespace
         target = split_service_host(request.url.host, namespace)
         if target is None:
             return await self._inner.handle_async_request(request)
+        loaded = self._policy_loaded
+        if loaded is not None and not loaded.is_set():
+            await asyncio.to_thread(loaded.wait, _POLICY_WAIT_S)
         up = self.upstream(*target)
         eset = self._discovery.endpoint_set(target[0], target[1], self._port)
         await self._discovery.wait_synced(eset)
@@ -176,7 +195,7 @@ class _Call:
                 self.attempt, self.up.retry or _NO_RETRY, self.deadline, self.t._clock,
                 self.t._sleep, method=self.request.method,
             )  # fmt: skip
-        except _RetryableTransportError as exc:
+        except (_RetryableTransportError, NotSentError) as exc:
             self._count("error")
             raise exc.original from None
         except MeshError as exc:
@@ -240,6 +259,8 @@ class _Call:
                 up.outlier.on_local_failure(endpoint, timeout=timed_out)
             if breaker is not None:
                 breaker.on_failure(clock.now() - start)
+            if isinstance(exc, httpx.ConnectError):
+                raise NotSentError(exc) from exc  # refused: the request never left
             if isinstance(exc, httpx.TransportError):
                 raise _RetryableTransportError(exc) from exc
             raise
@@ -297,14 +318,16 @@ def http(
 
     disc = discovery if discovery is not None else default_discovery()
     ns = namespace or disc.namespace
-    transport: httpx.AsyncBaseTransport = MeshTransport(
+    mesh_transport = MeshTransport(
         discovery=disc, policy=policy, inner=inner, namespace=ns, port=port,
         metrics=METRICS(), on_upstream=wire_upstream_events,
     )  # fmt: skip
+    transport: httpx.AsyncBaseTransport = mesh_transport
     if resiliency is not None:
         from kubelite.mesh.resiliency_watch import bind_resiliency
 
-        bind_resiliency(transport, resiliency, service, namespace=ns, base=policy)  # type: ignore[arg-type]
+        config = bind_resiliency(mesh_transport, resiliency, service, namespace=ns, base=policy)
+        mesh_transport.wait_for_policy(config.loaded)
     if tracing:
         from kubelite.mesh.tracing import traced_transport
 

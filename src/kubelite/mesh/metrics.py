@@ -12,10 +12,11 @@ the shape Envoy and resilience4j export, so a dashboard can plot the state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kubelite.mesh.breaker import StateChange
+    from kubelite.mesh.breaker import EjectionEvent, StateChange
 
 __all__ = ["METRICS", "MeshMetrics"]
 
@@ -98,6 +99,16 @@ class MeshMetrics:
         self.breaker_transitions.labels(
             change.name, change.from_state.value, change.to_state.value
         ).inc()
+
+    def on_ejection(self, upstream: str) -> Callable[[EjectionEvent], None]:
+        """A listener counting `upstream`'s outlier ejections."""
+        counter = self.ejections.labels(upstream)
+
+        def listener(event: EjectionEvent) -> None:
+            if event.action == "eject":
+                counter.inc()
+
+        return listener
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition format and its content type."""

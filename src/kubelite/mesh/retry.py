@@ -29,6 +29,7 @@ from kubelite.mesh.errors import CircuitOpenError, DeadlineExceededError
 __all__ = [
     "Backoff",
     "IDEMPOTENT_METHODS",
+    "NotSentError",
     "RETRYABLE_STATUSES",
     "RetryBudget",
     "RetryPolicy",
@@ -41,6 +42,19 @@ T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Envoy's retriable-status-codes for "gateway-error" plus 429 (shed load, try elsewhere).
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class NotSentError(ConnectionError):
+    """A try that failed before the request left (connection refused): safe to retry any method.
+
+    Clients raise it (wrapping the transport's error in `original`) so the
+    retry loop may repeat even a POST: nothing reached a server, as Envoy's
+    `connect-failure` and gRPC's transparent retries assume.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 class Backoff:
@@ -197,9 +211,16 @@ async def call_with_retries(
     sleep: Sleep = asyncio.sleep,
     *,
     method: str = "GET",
+    idempotent: bool | None = None,
+    local_timeouts: bool = True,
 ) -> T:
     """Call `fn(attempt)` until it gives a non-retryable outcome or retries run out.
 
+    Whether the call may be repeated comes from `method` (HTTP) unless
+    `idempotent` says so directly (gRPC, whose methods carry no such verb).
+    With `local_timeouts` False the tries are not timed here: the transport
+    enforces the per-try timeout and the deadline itself (gRPC's own timeout),
+    so a timeout has one cause and one outcome.
     Returns the last result (possibly a retryable status once retries are
     exhausted) or raises the last error. Raises `DeadlineExceededError` when
     the deadline passes before or during a try.
@@ -208,8 +229,8 @@ async def call_with_retries(
         policy.budget.on_request()
     attempt = 0
     while True:
-        result, error = await _one_try(fn, attempt, policy, deadline, clock)
-        if not _should_retry(policy, method, attempt, result, error):
+        result, error = await _one_try(fn, attempt, policy, deadline, clock, local_timeouts)
+        if not _should_retry(policy, method, idempotent, attempt, result, error):
             break
         delay = policy.backoff.delay(attempt)
         if deadline is not None and delay >= deadline.remaining(clock):
@@ -224,11 +245,18 @@ async def call_with_retries(
 
 
 def _should_retry(
-    policy: RetryPolicy, method: str, attempt: int, result: Any, error: BaseException | None
+    policy: RetryPolicy,
+    method: str,
+    idempotent: bool | None,
+    attempt: int,
+    result: Any,
+    error: BaseException | None,
 ) -> bool:
     if policy.max_attempts is not None and attempt + 1 >= policy.max_attempts:
         return False
-    if not policy.can_retry_method(method):
+    if isinstance(error, NotSentError):
+        return True  # nothing was sent: no method is harmed by another try
+    if not (policy.can_retry_method(method) if idempotent is None else idempotent):
         return False
     return policy.is_retryable(result=result, error=error)
 
@@ -239,13 +267,15 @@ async def _one_try(
     policy: RetryPolicy,
     deadline: Deadline | None,
     clock: Clock,
+    local_timeouts: bool = True,
 ) -> tuple[T | None, BaseException | None]:
-    timeout = policy.per_try_timeout
+    timeout = policy.per_try_timeout if local_timeouts else None
     if deadline is not None:
         remaining = deadline.remaining(clock)
         if remaining <= 0:
             raise DeadlineExceededError(f"attempt {attempt + 1}", overdue=-remaining)
-        timeout = remaining if timeout is None else min(timeout, remaining)
+        if local_timeouts:
+            timeout = remaining if timeout is None else min(timeout, remaining)
     try:
         if timeout is None or math.isinf(timeout):
             return await fn(attempt), None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubelite.mesh.breaker import StateChange
+from kubelite.mesh.breaker import State, StateChange
 from kubelite.mesh.events import EventRecorder, pod_ref
 from kubelite.mesh.upstream import Upstream
 
 __all__ = [
+    "BREAKER_EVENT_REASONS",
+    "breaker_event",
     "default_access",
     "default_discovery",
     "default_events",
@@ -62,8 +64,25 @@ def _lazy_access() -> Any:
     return default_access()
 
 
-_BREAKER_REASONS = {"open": "CircuitBreakerOpened", "half_open": "CircuitBreakerHalfOpen",
-                    "closed": "CircuitBreakerClosed"}  # fmt: skip
+# Event reasons and message form are a contract: the dashboard reads breaker
+# states back from these Events (kubelite.dashboard.breakers). The message is
+# "circuit breaker <namespace>/<service>: <from> -> <to> (<why>)", the why
+# completing the new state's verb, e.g. "(after 5 consecutive failures)".
+BREAKER_EVENT_REASONS = {
+    State.OPEN: "CircuitBreakerOpened",
+    State.HALF_OPEN: "CircuitBreakerHalfOpen",
+    State.CLOSED: "CircuitBreakerClosed",
+}
+
+
+def breaker_event(up: Upstream, change: StateChange) -> tuple[str, str, str]:
+    """(reason, message, type) of the Event for one breaker state change."""
+    message = (
+        f"circuit breaker {up.name}: {change.from_state.value} -> {change.to_state.value} "
+        f"({change.reason})"
+    )
+    type_ = "Warning" if change.to_state is State.OPEN else "Normal"
+    return BREAKER_EVENT_REASONS[change.to_state], message, type_
 
 
 def wire_upstream_events(up: Upstream) -> None:
@@ -73,13 +92,7 @@ def wire_upstream_events(up: Upstream) -> None:
         return
 
     def on_change(change: StateChange) -> None:
-        warning = change.to_state.value == "open"
-        default_events().record(
-            ref,
-            reason=_BREAKER_REASONS[change.to_state.value],
-            message=f"circuit breaker {change.name}: {change.from_state.value} -> "
-            f"{change.to_state.value} ({change.reason})",
-            type_="Warning" if warning else "Normal",
-        )
+        reason, message, type_ = breaker_event(up, change)
+        default_events().record(ref, reason=reason, message=message, type_=type_)
 
     up.add_breaker_listener(on_change)

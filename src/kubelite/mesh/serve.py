@@ -19,6 +19,15 @@ pod; the server keeps serving for `drain_delay` seconds while that news
 travels; then it waits for in-flight requests to finish (at most
 `drain_timeout`), and only then closes its listener and exits. The decisions
 live in `Lifecycle`, a sync state machine with an injectable clock.
+
+The pod's `terminationGracePeriodSeconds` bounds all of it: the node agent
+runs any preStop hook, then sends SIGTERM, and kills the process when the
+grace period (counted from the start of preStop) runs out. A container does
+not see that number, so keep preStop + `drain_delay` + `drain_timeout` below
+it: the defaults (2 s + at most 25 s) fit Kubernetes' default 30 s; a pod with
+a shorter grace period sets `KUBELITE_DRAIN_TIMEOUT` (and `KUBELITE_DRAIN_DELAY`)
+in its environment. A preStop `sleep` is not needed: readiness turns false at
+SIGTERM and the drain delay keeps serving while the endpoint update spreads.
 """
 
 from __future__ import annotations
@@ -248,11 +257,13 @@ def serve(
     if json_logs:
         configure_logging()
     server = MeshServer(app, host=host, port=port, **options)
+    life = server.lifecycle
     env_delay = os.environ.get("KUBELITE_DRAIN_DELAY")
+    env_timeout = os.environ.get("KUBELITE_DRAIN_TIMEOUT")
     if drain_delay is not None or env_delay:
-        server.lifecycle.drain_delay = drain_delay if drain_delay is not None else float(env_delay)
-    if drain_timeout is not None:
-        server.lifecycle.drain_timeout = drain_timeout
+        life.drain_delay = drain_delay if drain_delay is not None else float(env_delay)
+    if drain_timeout is not None or env_timeout:
+        life.drain_timeout = drain_timeout if drain_timeout is not None else float(env_timeout)
     try:
         server.run()
     finally:

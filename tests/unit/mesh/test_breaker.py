@@ -214,7 +214,7 @@ def test_reset_closes_and_clears() -> None:
     feed(breaker, "fffff")
     breaker.reset()
     assert breaker.state is State.CLOSED and breaker.failure_rate == -1.0
-    assert changes[-1].reason == "reset"
+    assert changes[-1].reason == "by a reset"
 
 
 # -- gobreaker-style trip (Dapr) ----------------------------------------------------------

@@ -134,6 +134,35 @@ def test_connect_errors_are_retried_then_surface_as_httpx_errors() -> None:
     assert len(sent) == 3
 
 
+@pytest.mark.parametrize(
+    ("error", "tries"),
+    [
+        (httpx.ConnectError, 2),  # refused: the POST never left, another endpoint gets it
+        (httpx.ReadError, 1),  # the POST may have been processed: not repeated
+    ],
+    ids=["refused", "read-error"],
+)
+def test_post_is_retried_only_when_it_never_left(
+    error: type[httpx.TransportError], tries: int
+) -> None:
+    answers = iter([error, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if isinstance(answer, type):
+            raise answer("boom", request=request)
+        return httpx.Response(answer)
+
+    policy = CallPolicy(retry=RetryPolicy(max_attempts=3), breaker=None, outlier=None)
+    client, _, sent = make_client(handler, policy)
+    if tries == 2:
+        assert run(client.post("/", content=b"x")).status_code == 200
+    else:
+        with pytest.raises(error):
+            run(client.post("/", content=b"x"))
+    assert len(sent) == tries
+
+
 def test_body_is_resent_on_retry() -> None:
     answers = iter([503, 200])
     policy = CallPolicy(retry=RetryPolicy(max_attempts=2), breaker=None, outlier=None)
