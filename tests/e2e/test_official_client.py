@@ -21,12 +21,14 @@ def test_create_list_patch_delete_configmap(cluster, namespace):
     created = core.create_namespaced_config_map(namespace, body)
     assert created.metadata.uid and created.metadata.resource_version
     items = core.list_namespaced_config_map(namespace).items
-    assert [cm.metadata.name for cm in items] == ["app"]
+    # every namespace also holds the cluster CA, as upstream
+    assert [cm.metadata.name for cm in items] == ["app", "kube-root-ca.crt"]
     patched = core.patch_namespaced_config_map("app", namespace, {"data": {"mode": "slow"}})
     assert patched.data == {"mode": "slow"}
     assert int(patched.metadata.resource_version) > int(created.metadata.resource_version)
     core.delete_namespaced_config_map("app", namespace)
-    assert core.list_namespaced_config_map(namespace).items == []
+    items = core.list_namespaced_config_map(namespace).items
+    assert [cm.metadata.name for cm in items] == ["kube-root-ca.crt"]
 
 
 def test_deployment_round_trip(cluster, namespace):
@@ -63,6 +65,8 @@ def test_watch_sends_existing_objects_then_changes(cluster, namespace):
 
     def consume() -> None:
         for ev in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=15):
+            if ev["object"].metadata.name == "kube-root-ca.crt":
+                continue  # every namespace has it, as upstream
             events.append((ev["type"], ev["object"].metadata.name))
             if len(events) >= 3:
                 w.stop()
@@ -108,7 +112,7 @@ def test_limit_and_continue(cluster, namespace):
     second = core.list_namespaced_config_map(namespace, limit=2, _continue=first.metadata._continue)
     assert [c.metadata.name for c in second.items] == ["cm-2", "cm-3"]
     third = core.list_namespaced_config_map(namespace, limit=2, _continue=second.metadata._continue)
-    assert [c.metadata.name for c in third.items] == ["cm-4"]
+    assert [c.metadata.name for c in third.items] == ["cm-4", "kube-root-ca.crt"]
     assert not third.metadata._continue
 
 
@@ -123,7 +127,7 @@ def test_generate_name_and_deletecollection(cluster, namespace):
         )
         assert cm.metadata.name.startswith("gen-") and len(cm.metadata.name) == 9
     core.delete_collection_namespaced_config_map(namespace, label_selector="batch=1")
-    assert core.list_namespaced_config_map(namespace).items == []
+    assert core.list_namespaced_config_map(namespace, label_selector="batch=1").items == []
 
 
 def test_finalizers_hold_deletion_until_removed(cluster, namespace):

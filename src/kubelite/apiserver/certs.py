@@ -54,6 +54,23 @@ def ensure_tls(directory: Path) -> TlsFiles:
     return files
 
 
+def service_account_key(directory: Path) -> ec.EllipticCurvePrivateKey:
+    """The key that signs service-account tokens (`sa.key`, 0600), made at first start.
+
+    Kept apart from the CA key, as upstream's --service-account-key-file: tokens
+    stay valid across restarts, and rotating one key leaves the other alone.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / "sa.key"
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key
+    key = ec.generate_private_key(ec.SECP256R1())
+    _write(path, _key_pem(key))
+    return key
+
+
 def _ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubelite-ca")])
     now = datetime.datetime.now(datetime.UTC)

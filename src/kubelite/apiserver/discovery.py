@@ -106,6 +106,8 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
         return "", "v1", "Binding", ("create",)
     if sub == "eviction":
         return "policy", "v1", "Eviction", ("create",)
+    if sub == "token":
+        return "authentication.k8s.io", "v1", "TokenRequest", ("create",)
     return rt.group, rt.version, rt.kind, ("get",)
 
 

@@ -349,7 +349,10 @@ class _PathBuilder:
                 description="read log of the specified Pod",
             )
             return {"get": log}
-        group, body_kind = ("policy", "Eviction") if sub == "eviction" else ("", "Binding")
+        group, body_kind = {
+            "eviction": ("policy", "Eviction"),
+            "token": ("authentication.k8s.io", "TokenRequest"),
+        }.get(sub, ("", "Binding"))
         ref = _ref(kind_schema_id(group, "v1", body_kind))
         create = self._op(
             "post",

@@ -298,6 +298,8 @@ def _extra_kinds(rt: ResourceType) -> list[tuple[str, str, str, str]]:
         out.append(("V1Binding", "", "v1", "Binding"))
     if "eviction" in rt.subresources:
         out.append(("V1Eviction", "policy", "v1", "Eviction"))
+    if "token" in rt.subresources:
+        out.append(("AuthenticationV1TokenRequest", "authentication.k8s.io", "v1", "TokenRequest"))
     return out
 
 

@@ -24,11 +24,13 @@ from typing import Any, Protocol
 import orjson
 import uvicorn
 
+from kubelite.apiserver.admission import server_plugins
 from kubelite.apiserver.bootstrap import bootstrap
-from kubelite.apiserver.certs import ensure_tls
+from kubelite.apiserver.certs import ensure_tls, service_account_key
 from kubelite.apiserver.client import LocalClient
 from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
+from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from kubelite.cli import kubeconfig
 from kubelite.cli.datadir import DataDir, write_private
 from kubelite.store import Store
@@ -120,11 +122,12 @@ class Cluster:
     ) -> None:
         self.acquire()
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
-        self.storage = RestStorage(self.store)
-        self.client = LocalClient(self.storage)
+        self.storage = RestStorage(self.store, admission=server_plugins())
         tls = ensure_tls(self.dir.tls)
+        sa_tokens = ServiceAccountTokens(service_account_key(self.dir.tls))
+        self.client = LocalClient(self.storage, tokens=sa_tokens)
         token = self.dir.token()
-        api = ApiApp(self.storage, token=token, ready=lambda: self._ready)
+        api = ApiApp(self.storage, token=token, ready=lambda: self._ready, tokens=sa_tokens)
         self.api_app = api
         api_listener = Listener("api", api, self.options.port, ssl=True)
         api_listener.sock = bind(self.options.host, self.options.port)

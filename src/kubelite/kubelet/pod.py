@@ -69,7 +69,11 @@ class PodRunner:
         # Containers found running (or ended) when kubelite restarted: re-attached, not started.
         self.adopted: dict[str, ContainerProcess] = {}
         self.restored_ip = ""
-        self.volumes = PodVolumes(self.dir, allocatable=agent.allocatable)
+        self.volumes = PodVolumes(
+            self.dir,
+            allocatable=agent.allocatable,
+            tokens=lambda ns, sa, request: agent.client.create_token(ns, sa, request),
+        )
         self.ip = ""
         self.sandbox_ready = False
         self.phase_override: str | None = None

@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubelite.kubelet.rootpath import resolve_in_root
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWUSER = 0x10000000
@@ -79,6 +81,10 @@ def plan(
 ) -> Plan:
     """Mount operations for one container; `visible` are host paths that must stay reachable."""
     r = str(root)
+    layers = [layer for layer in (image_rootfs, host_root) if layer is not None]
+    volumes = [
+        VolumeMount(v.source, resolve_in_root(v.target, layers), v.read_only) for v in volumes
+    ]
     p = Plan(root=r, scratch=str(scratch), hostname=hostname, workdir=workdir or "/")
     p.ops.append(Op("tmpfs", str(scratch)))
     p.ops.append(Op("tmpfs", r))

@@ -6,6 +6,11 @@ projected with the atomic writer and refreshed while the pod runs; hostPath
 and persistentVolumeClaim resolve to existing host paths. A volume that
 cannot be set up is a `VolumeError` with upstream's FailedMount wording; the
 pod then waits in ContainerCreating.
+
+A projected `serviceAccountToken` source is a token the agent asks the
+TokenRequest API for (the pod's service account, the source's audience and
+lifetime, bound to the pod), as the kubelet's token manager does: it is kept
+and asked for again once 80 % of its lifetime has passed (or after 24 h).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import contextlib
 import ctypes
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,10 @@ from kubelite.kubelet.envvars import EnvError, field_value, resource_value
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Getter = Callable[[str, str, str], Awaitable[Obj | None]]  # (kind, namespace, name)
+# (namespace, service account, TokenRequest) -> the TokenRequest with its status
+TokenRequester = Callable[[str, str, Obj], Awaitable[Obj]]
+TOKEN_REFRESH_FRACTION = 0.8  # of a token's lifetime, as the kubelet's token manager
+TOKEN_MAX_AGE_S = 24 * 3600
 
 
 class VolumeError(Exception):
@@ -41,12 +53,39 @@ def projected_kinds() -> tuple[str, ...]:
     return ("configMap", "secret", "downwardAPI", "projected")
 
 
+@dataclass(frozen=True)
+class ServiceAccountToken:
+    token: str
+    fetched: float  # when we got it (seconds since the epoch)
+    expires: float
+
+    def needs_refresh(self, now: float) -> bool:
+        lifetime = self.expires - self.fetched
+        return (
+            now >= self.fetched + TOKEN_REFRESH_FRACTION * lifetime
+            or now >= self.fetched + TOKEN_MAX_AGE_S
+        )
+
+    def valid(self, now: float) -> bool:
+        return now < self.expires
+
+
 class PodVolumes:
-    def __init__(self, pod_dir: Path, *, allocatable: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        pod_dir: Path,
+        *,
+        allocatable: dict[str, str] | None = None,
+        tokens: TokenRequester | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.dir = pod_dir / "volumes"
         self.allocatable = allocatable or {}
         self.paths: dict[str, str] = {}
         self._tmpfs: list[Path] = []
+        self._request_token = tokens
+        self._now = now
+        self._tokens: dict[tuple[str, str, str, int], ServiceAccountToken] = {}
 
     async def setup(self, pod: Obj, get: Getter, *, pod_ip: str, host_ip: str) -> None:
         for vol in (pod.get("spec") or {}).get("volumes") or []:
@@ -83,19 +122,72 @@ class PodVolumes:
             return await _object_payload(name, vol, get, ns)
         if "downwardAPI" in vol:
             return self._downward(name, pod, vol["downwardAPI"], pod_ip=pod_ip, host_ip=host_ip)
+        if "serviceAccountToken" in vol:
+            return await self._service_account_token(pod, name, vol["serviceAccountToken"] or {})
         if "projected" in vol:
             spec = vol["projected"] or {}
             payload: dict[str, FileProjection] = {}
             for src in spec.get("sources") or []:
                 sub = {"name": name, **src}
                 if "defaultMode" in spec:
-                    for key in ("configMap", "secret", "downwardAPI"):
+                    for key in ("configMap", "secret", "downwardAPI", "serviceAccountToken"):
                         if key in sub:
                             sub[key] = {"defaultMode": spec["defaultMode"], **(sub[key] or {})}
                 part = await self._payload(pod, sub, get, ns, pod_ip=pod_ip, host_ip=host_ip)
                 payload.update(part or {})
             return payload
         return None
+
+    async def _service_account_token(
+        self, pod: Obj, name: str, spec: Obj
+    ) -> dict[str, FileProjection]:
+        """The token file of a projected `serviceAccountToken` source, fetched when due."""
+        md = pod["metadata"]
+        ns = md.get("namespace", "default")
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        audience = str(spec.get("audience") or "")
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        key = (name, account, audience, seconds)
+        now = self._now()
+        held = self._tokens.get(key)
+        if held is None or held.needs_refresh(now):
+            try:
+                held = await self._fetch_token(pod, ns, account, audience, seconds)
+                self._tokens[key] = held
+            except Exception as exc:  # an API error, or no API at all
+                if held is None or not held.valid(now):
+                    raise VolumeError(failed_mount(name, f"failed to fetch token: {exc}")) from None
+                log.warning("pod %s/%s: token refresh failed: %s", ns, md.get("name"), exc)
+        mode = int(spec.get("defaultMode", 0o644))
+        return {spec.get("path") or "token": FileProjection(held.token.encode(), mode)}
+
+    async def _fetch_token(
+        self, pod: Obj, ns: str, account: str, audience: str, seconds: int
+    ) -> ServiceAccountToken:
+        if self._request_token is None:
+            raise RuntimeError("this node agent cannot request service account tokens")
+        md = pod["metadata"]
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "audiences": [audience] if audience else [],
+                "expirationSeconds": seconds,
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": md.get("name", ""),
+                    "uid": md.get("uid", ""),
+                },
+            },
+        }
+        fetched = self._now()
+        answer = await self._request_token(ns, account, request)
+        status = answer.get("status") or {}
+        stamp = str(status.get("expirationTimestamp") or "").replace("Z", "+00:00")
+        expires = datetime.fromisoformat(stamp).timestamp()
+        log.debug("pod %s/%s: fetched a token for %s", ns, md.get("name"), account)
+        return ServiceAccountToken(str(status.get("token") or ""), fetched, expires)
 
     def _downward(
         self, name: str, pod: Obj, spec: Obj, *, pod_ip: str, host_ip: str

@@ -1,0 +1,312 @@
+"""Service-account tokens: the JWT we sign, what we accept, and the TokenRequest subresource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kubelite.apiserver import errors, jws
+from kubelite.apiserver.certs import service_account_key
+from kubelite.apiserver.rest import RestStorage
+from kubelite.apiserver.serviceaccount_tokens import (
+    ISSUER,
+    InvalidToken,
+    ServiceAccountTokens,
+    store_lookup,
+)
+from kubelite.apiserver.tokenrequest import create_token
+from kubelite.store import Store
+
+Obj = dict[str, Any]
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sa(name: str = "default", ns: str = "default", uid: str = "sa-uid") -> Obj:
+    return {"metadata": {"name": name, "namespace": ns, "uid": uid}}
+
+
+def pod(name: str = "web", uid: str = "pod-uid", **md: Any) -> Obj:
+    return {"metadata": {"name": name, "namespace": "default", "uid": uid, **md}}
+
+
+def lookup_of(*objs: tuple[str, Obj]) -> Any:
+    table = {
+        (kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for kind, o in objs
+    }
+    return lambda kind, ns, name: table.get((kind, ns, name))
+
+
+def payload(token: str) -> Obj:
+    return orjson.loads(jws.b64url_decode(token.split(".")[1]))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tokens(clock: Clock) -> ServiceAccountTokens:
+    return ServiceAccountTokens(ec.generate_private_key(ec.SECP256R1()), clock=clock)
+
+
+# ---- the JWT -------------------------------------------------------------------------
+
+
+def test_issued_token_carries_upstream_claims(tokens: ServiceAccountTokens) -> None:
+    issued = tokens.issue(sa(), audiences=["vault"], expiration_s=3600, bound={"pod": pod()})
+    header = orjson.loads(jws.b64url_decode(issued.token.split(".")[0]))
+    claims = payload(issued.token)
+    assert header == {"alg": "ES256", "kid": jws.key_id(tokens.public_key)}
+    assert claims["iss"] == ISSUER == "https://kubernetes.default.svc.cluster.local"
+    assert claims["sub"] == "system:serviceaccount:default:default"
+    assert claims["aud"] == ["vault"]
+    assert (claims["iat"], claims["nbf"], claims["exp"]) == (T0, T0, T0 + 3600)
+    assert issued.expires == T0 + 3600
+    assert claims["kubernetes.io"] == {
+        "namespace": "default",
+        "serviceaccount": {"name": "default", "uid": "sa-uid"},
+        "pod": {"name": "web", "uid": "pod-uid"},
+    }
+
+
+def test_signature_verifies_and_tampering_does_not(tokens: ServiceAccountTokens) -> None:
+    token = tokens.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    assert jws.verify(token, tokens.public_key)["sub"] == "system:serviceaccount:default:default"
+    head, body, sig = token.split(".")
+    forged = dict(payload(token), sub="system:serviceaccount:kube-system:admin")
+    with pytest.raises(InvalidToken, match="invalid signature"):
+        jws.verify(f"{head}.{jws.b64url(orjson.dumps(forged))}.{sig}", tokens.public_key)
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    with pytest.raises(InvalidToken):
+        jws.verify(token, other)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("garbage", id="not-a-jws"),
+        pytest.param("a.b.c", id="bad-json"),
+        pytest.param(
+            jws.b64url(b'{"alg":"none"}') + "." + jws.b64url(b'{"sub":"x"}') + ".", id="alg-none"
+        ),
+        pytest.param(
+            jws.b64url(b'{"alg":"HS256"}') + "." + jws.b64url(b'{"sub":"x"}') + ".AAAA",
+            id="alg-hmac",
+        ),
+    ],
+)
+def test_malformed_or_unsigned_tokens_are_refused(tokens: ServiceAccountTokens, token: str) -> None:
+    with pytest.raises(InvalidToken):
+        tokens.authenticate(token, lookup_of(("ServiceAccount", sa())))
+
+
+@pytest.mark.parametrize(
+    ("step", "ok"),
+    [
+        pytest.param(0, True, id="fresh"),
+        pytest.param(600 + 60, True, id="at-expiry-plus-leeway"),  # exp + 60 s leeway
+        pytest.param(600 + 61, False, id="expired"),
+        pytest.param(-61, False, id="not-yet-valid"),  # nbf - 60 s leeway
+    ],
+)
+def test_lifetime_with_upstream_leeway(
+    tokens: ServiceAccountTokens, clock: Clock, step: float, ok: bool
+) -> None:
+    token = tokens.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    clock.now += step
+    lookup = lookup_of(("ServiceAccount", sa()))
+    if ok:
+        assert tokens.authenticate(token, lookup) == "system:serviceaccount:default:default"
+    else:
+        with pytest.raises(InvalidToken):
+            tokens.authenticate(token, lookup)
+
+
+def test_token_for_another_audience_does_not_authenticate(tokens: ServiceAccountTokens) -> None:
+    token = tokens.issue(sa(), audiences=["vault"], expiration_s=600).token
+    with pytest.raises(InvalidToken, match="audiences"):
+        tokens.authenticate(token, lookup_of(("ServiceAccount", sa())))
+
+
+def test_token_of_another_issuer_is_refused(clock: Clock) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    theirs = ServiceAccountTokens(key, issuer="https://elsewhere", clock=clock)
+    ours = ServiceAccountTokens(key, clock=clock)
+    token = theirs.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    with pytest.raises(InvalidToken, match="not issued"):
+        ours.authenticate(token, lookup_of(("ServiceAccount", sa())))
+
+
+@pytest.mark.parametrize(
+    ("present", "ok"),
+    [
+        pytest.param([("ServiceAccount", sa()), ("Pod", pod())], True, id="both-exist"),
+        pytest.param([("Pod", pod())], False, id="service-account-deleted"),
+        pytest.param([("ServiceAccount", sa(uid="new")), ("Pod", pod())], False, id="sa-recreated"),
+        pytest.param([("ServiceAccount", sa())], False, id="pod-deleted"),
+        pytest.param(
+            [("ServiceAccount", sa()), ("Pod", pod(uid="new"))], False, id="pod-recreated"
+        ),
+        pytest.param(
+            [("ServiceAccount", sa()), ("Pod", pod(deletionTimestamp="2027-01-15T07:58:00Z"))],
+            False,
+            id="pod-deleted-over-60s-ago",  # T0 - 120 s
+        ),
+    ],
+)
+def test_bound_token_needs_its_objects(
+    tokens: ServiceAccountTokens, present: list[tuple[str, Obj]], ok: bool
+) -> None:
+    token = tokens.issue(sa(), audiences=[ISSUER], expiration_s=600, bound={"pod": pod()}).token
+    if ok:
+        assert tokens.authenticate(token, lookup_of(*present))
+    else:
+        with pytest.raises(InvalidToken):
+            tokens.authenticate(token, lookup_of(*present))
+
+
+def test_key_is_kept_private_and_reused(tmp_path: Path) -> None:
+    first = service_account_key(tmp_path / "tls")
+    again = service_account_key(tmp_path / "tls")
+    assert (tmp_path / "tls" / "sa.key").stat().st_mode & 0o777 == 0o600
+    assert jws.key_id(first.public_key()) == jws.key_id(again.public_key())
+
+
+# ---- TokenRequest ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Any:
+    store = Store(tmp_path / "db")
+    storage = RestStorage(store, clock=lambda: T0)
+    reg = storage.registry
+    storage.create(
+        reg.by_kind("v1", "Namespace"),
+        None,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
+    )
+    storage.create(
+        reg.by_kind("v1", "ServiceAccount"),
+        "default",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+    )
+    storage.create(
+        reg.by_kind("v1", "ServiceAccount"),
+        "default",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}},
+    )
+    storage.create(
+        reg.by_kind("v1", "Pod"),
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web"},
+            "spec": {
+                "serviceAccountName": "default",
+                "containers": [{"name": "c", "image": "app:v1"}],
+            },
+        },
+    )
+    yield storage
+    store.close()
+
+
+def request(**spec: Any) -> Obj:
+    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+
+
+def test_token_request_defaults_and_answer(storage: Any, tokens: ServiceAccountTokens) -> None:
+    out = create_token(storage, tokens, "default", "default", request())
+    assert out["kind"] == "TokenRequest" and out["apiVersion"] == "authentication.k8s.io/v1"
+    assert out["spec"]["expirationSeconds"] == 3600
+    assert out["spec"]["audiences"] == [ISSUER]
+    assert out["status"]["expirationTimestamp"] == "2027-01-15T09:00:00Z"  # T0 (08:00) + 3600 s
+    claims = payload(out["status"]["token"])
+    assert claims["exp"] - claims["iat"] == 3600
+    assert tokens.authenticate(out["status"]["token"], store_lookup(storage))
+
+
+def test_pod_bound_token_names_the_pod(storage: Any, tokens: ServiceAccountTokens) -> None:
+    uid = storage.get(storage.registry.by_kind("v1", "Pod"), "default", "web").obj()["metadata"][
+        "uid"
+    ]
+    ref = {"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": uid}
+    out = create_token(storage, tokens, "default", "default", request(boundObjectRef=ref))
+    assert payload(out["status"]["token"])["kubernetes.io"]["pod"] == {"name": "web", "uid": uid}
+    lookup = store_lookup(storage)
+    assert tokens.authenticate(out["status"]["token"], lookup)
+    storage.store.delete(storage.registry.by_kind("v1", "Pod").key("default", "web"))
+    with pytest.raises(InvalidToken, match="deleted"):
+        tokens.authenticate(out["status"]["token"], lookup)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "error", "message"),
+    [
+        pytest.param(
+            "default",
+            {"expirationSeconds": 599},
+            errors.Invalid,
+            'TokenRequest.authentication.k8s.io "default" is invalid: spec.expirationSeconds: '
+            "Invalid value: 599: may not specify a duration less than 10 minutes",
+            id="too-short",
+        ),
+        pytest.param(
+            "default",
+            {"expirationSeconds": (1 << 32) + 1},
+            errors.Invalid,
+            "may not specify a duration larger than 2^32 seconds",
+            id="too-long",
+        ),
+        pytest.param("ghost", {}, errors.NotFound, 'serviceaccounts "ghost" not found', id="no-sa"),
+        pytest.param(
+            "builder",
+            {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "web"}},
+            errors.BadRequest,
+            'cannot bind token for serviceaccount "builder" to pod running with serviceaccount '
+            '"default"',
+            id="pod-of-another-sa",
+        ),
+        pytest.param(
+            "default",
+            {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": "stale"}},
+            errors.Conflict,
+            "does not match the UID in record",
+            id="stale-uid",
+        ),
+        pytest.param(
+            "default",
+            {"boundObjectRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}},
+            errors.BadRequest,
+            "cannot bind token to object of type apps/v1, Kind=Deployment",
+            id="unbindable-kind",
+        ),
+        pytest.param(
+            "default",
+            {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "gone"}},
+            errors.NotFound,
+            'pods "gone" not found',
+            id="missing-pod",
+        ),
+    ],
+)
+def test_token_request_refusals(
+    storage: Any, tokens: ServiceAccountTokens, name: str, spec: Obj, error: type, message: str
+) -> None:
+    with pytest.raises(error) as info:
+        create_token(storage, tokens, "default", name, request(**spec))
+    assert message in info.value.message
