@@ -93,3 +93,45 @@ def test_placement_refusal_and_explain(fresh_cluster):
     assert "unschedulable" in table and "Insufficient cpu" in table
     missing = c.kubelite("explain", "pod", "nope", check=False)
     assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
+
+
+def test_scheduled_event_carries_node_and_score(fresh_cluster):
+    c = fresh_cluster
+    c.kubectl("apply", "-f", "-", input="---\n".join([_node("a", "4"), _node("b", "4")]))
+    c.kubectl("apply", "-f", "-", input=_pod("scored", "1"))
+    node = _wait(lambda: c.kubectl_json("get", "pod", "scored")["spec"].get("nodeName"))
+
+    def scheduled():
+        events = c.kubectl_json("get", "events", "--field-selector", "involvedObject.name=scored")[
+            "items"
+        ]
+        return [e for e in events if e["reason"] == "Scheduled"]
+
+    event = _wait(scheduled)[0]
+    assert event["message"] == f"Successfully assigned default/scored to {node}"
+    annotations = event["metadata"]["annotations"]
+    assert annotations["kubelite.io/node"] == node
+    # two equal empty nodes fit: TaintToleration 3 * 100 plus the resource scores
+    assert annotations["kubelite.io/score"].isdigit()
+    assert int(annotations["kubelite.io/score"]) > 300
+
+
+def test_pod_disruption_budgets_are_served(fresh_cluster):
+    c = fresh_cluster
+    pdb = """apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: web}}
+"""
+    c.kubectl("apply", "-f", "-", input=pdb)
+    got = c.kubectl_json("get", "pdb", "web")
+    assert got["spec"]["minAvailable"] == 2 and got["metadata"]["generation"] == 1
+    table = c.kubectl("get", "poddisruptionbudgets").stdout
+    assert "MIN AVAILABLE" in table and "ALLOWED DISRUPTIONS" in table
+    both = pdb.replace("minAvailable: 2", "minAvailable: 2\n  maxUnavailable: 1")
+    refused = c.kubectl("apply", "-f", "-", input=both, check=False)
+    assert refused.returncode != 0
+    assert "minAvailable and maxUnavailable cannot be both set" in refused.stderr

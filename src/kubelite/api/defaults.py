@@ -503,6 +503,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("storage.k8s.io/v1", "StorageClass"): _default_storage_class,
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,
     ("events.k8s.io/v1", "Event"): _no_defaults,
+    ("policy/v1", "PodDisruptionBudget"): _no_defaults,
 }
 
 

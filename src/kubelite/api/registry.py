@@ -87,7 +87,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)
     ),
     ResourceType("", "v1", "Event", "events", True, ("ev",)),
-    ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",)),
     ResourceType(
         "apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), _ALL
     ),
@@ -102,6 +102,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
+    ResourceType(
+        "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
+    ),
     ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
 )
 

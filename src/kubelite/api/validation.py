@@ -34,6 +34,9 @@ from kubelite.api import (
     validation_pod as pod,
 )
 from kubelite.api import (
+    validation_policy as policy,
+)
+from kubelite.api import (
     validation_service as svc,
 )
 from kubelite.api import (
@@ -73,6 +76,10 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ),
     ("coordination.k8s.io/v1", "Lease"): (misc.validate_lease, misc.validate_lease_update),
     ("events.k8s.io/v1", "Event"): (misc.validate_event, misc.validate_event_update),
+    ("policy/v1", "PodDisruptionBudget"): (
+        policy.validate_pod_disruption_budget,
+        policy.validate_pod_disruption_budget_update,
+    ),
 }
 
 

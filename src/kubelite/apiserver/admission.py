@@ -75,7 +75,15 @@ class NamespaceLifecycle:
 
 
 class Priority:
-    """Resolve `priorityClassName` into `priority`, as the Priority plugin does."""
+    """Resolve `priorityClassName` into `priority`, as the Priority plugin does.
+
+    The global default class is remembered until a PriorityClass is written,
+    so a pod create does not list and parse every class (upstream reads them
+    from an informer cache).
+    """
+
+    def __init__(self) -> None:
+        self._default: tuple[Any, int, tuple[int | None, str | None]] | None = None
 
     def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
         if attrs.operation != "CREATE" or attrs.resource.kind != "Pod" or obj is None:
@@ -98,8 +106,7 @@ class Priority:
         if policy and "preemptionPolicy" not in spec:
             spec["preemptionPolicy"] = policy
 
-    @staticmethod
-    def _lookup(name: str | None, storage: RestStorage) -> tuple[int | None, str | None]:
+    def _lookup(self, name: str | None, storage: RestStorage) -> tuple[int | None, str | None]:
         assert PRIORITY_CLASS is not None
         if name in SYSTEM_PRIORITY_CLASSES:
             return SYSTEM_PRIORITY_CLASSES[name], "PreemptLowerPriority"
@@ -109,12 +116,19 @@ class Priority:
                 return None, None
             pc = kv.obj()
             return int(pc.get("value", 0)), pc.get("preemptionPolicy")
+        revision = storage.store.kind_revision(PRIORITY_CLASS.prefix())
+        cached = self._default
+        if cached is not None and cached[0] is storage.store and cached[1] == revision:
+            return cached[2]
+        found: tuple[int | None, str | None] = (None, None)
         items, _, _ = storage.store.list(PRIORITY_CLASS.prefix())
         for kv in items:
             pc = kv.obj()
             if pc.get("globalDefault"):
-                return int(pc.get("value", 0)), pc.get("preemptionPolicy")
-        return None, None
+                found = int(pc.get("value", 0)), pc.get("preemptionPolicy")
+                break
+        self._default = (storage.store, revision, found)
+        return found
 
 
 class DefaultStorageClass:
@@ -143,3 +157,15 @@ def default_plugins() -> list[AdmissionPlugin]:
     from kubelite.apiserver.service_ips import ServiceIPAllocator
 
     return [NamespaceLifecycle(), Priority(), DefaultStorageClass(), ServiceIPAllocator()]
+
+
+def server_plugins() -> list[AdmissionPlugin]:
+    """The chain `kubelite up` serves with: the defaults plus ServiceAccount (after
+    NamespaceLifecycle, as upstream orders it). ServiceAccount needs the
+    service-account controller, so in-process test APIs without controllers keep
+    `default_plugins`, as upstream's integration tests disable it."""
+    from kubelite.apiserver.serviceaccount_admission import ServiceAccountAdmission
+
+    plugins = default_plugins()
+    plugins.insert(1, ServiceAccountAdmission())
+    return plugins

@@ -13,6 +13,7 @@ caller may change.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import orjson
@@ -21,7 +22,9 @@ from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_pat
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
+from kubelite.apiserver.serviceaccount_admission import await_service_account
 from kubelite.apiserver.subresources import bind_pod
+from kubelite.apiserver.tokenrequest import create_token
 from kubelite.apiserver.watching import WatchRequest, watch
 
 Obj = dict[str, Any]
@@ -32,9 +35,12 @@ def _copy(value: bytes) -> Obj:
 
 
 class LocalClient:
-    def __init__(self, storage: RestStorage, *, user_agent: str = "kubelite") -> None:
+    def __init__(
+        self, storage: RestStorage, *, user_agent: str = "kubelite", tokens: Any = None
+    ) -> None:
         self.storage = storage
         self.user_agent = user_agent
+        self.tokens = tokens  # ServiceAccountTokens: what `create_token` signs with
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
         rt = self.storage.registry.by_kind(api_version, kind)
@@ -93,10 +99,25 @@ class LocalClient:
             yield ev.type, obj
 
     async def create(self, obj: Obj, namespace: str | None = None) -> Obj:
+        return _copy((await self._create(obj, namespace)).value)
+
+    async def create_only(self, obj: Obj, namespace: str | None = None) -> None:
+        """`create` for a caller that does not read the stored object back (no copy)."""
+        await self._create(obj, namespace)
+
+    async def _create(self, obj: Obj, namespace: str | None) -> Any:
         rt = self.resource(obj["apiVersion"], obj["kind"])
         body = orjson.loads(orjson.dumps(obj))
         ns = namespace or body.get("metadata", {}).get("namespace")
-        return _copy(self.storage.create(rt, ns if rt.namespaced else None, body).value)
+        if rt.kind == "Pod":
+            await await_service_account(self.storage, ns, body)
+        return self.storage.create(rt, ns if rt.namespaced else None, body)
+
+    async def create_token(self, namespace: str, name: str, request: Obj) -> Obj:
+        """POST serviceaccounts/NAME/token: a TokenRequest answered with its token."""
+        if self.tokens is None:
+            raise errors.ServiceUnavailable("service account token issuing is not configured")
+        return create_token(self.storage, self.tokens, namespace, name, request)
 
     async def update(self, obj: Obj, *, subresource: str = "") -> Obj:
         rt = self.resource(obj["apiVersion"], obj["kind"])
@@ -170,5 +191,13 @@ class LocalClient:
     async def finalize_namespace(self, name: str, finalizers: list[str]) -> Obj:
         return _copy(self.storage.finalize_namespace(name, finalizers).value)
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes made inside commit together (see `Store.batch`)."""
+        return self.storage.store.batch()
+
     async def bind(self, namespace: str, name: str, node: str) -> Obj:
         return _copy(bind_pod(self.storage, namespace, name, node).value)
+
+    async def bind_only(self, namespace: str, name: str, node: str) -> None:
+        """`bind` for a caller that does not read the bound pod back (no copy)."""
+        bind_pod(self.storage, namespace, name, node)

@@ -17,11 +17,14 @@ from urllib.parse import parse_qsl
 import orjson
 
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
-from kubelite.apiserver import bodies, discovery, errors, openapi, paths, subresources
+from kubelite.apiserver import bodies, discovery, errors, jws, openapi, paths, subresources
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
+from kubelite.apiserver.serviceaccount_admission import await_service_account
+from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens, store_lookup
 from kubelite.apiserver.tables import to_table
-from kubelite.apiserver.watching import WatchEvent, WatchRequest, watch
+from kubelite.apiserver.tokenrequest import handle as token_request
+from kubelite.apiserver.watching import WatchEvent, WatchRequest, watch_batches
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +106,13 @@ class ApiApp:
         ready: Callable[[], bool] = lambda: True,
         registry: Registry = REGISTRY,
         logs: subresources.LogSource | None = None,
+        tokens: ServiceAccountTokens | None = None,
     ) -> None:
         self.storage = storage
         self.token = token.encode()
+        # Service-account tokens also authenticate (no RBAC: any authenticated user may do anything).
+        self.tokens = tokens
+        self._lookup = store_lookup(storage)
         self.ready = ready
         self.registry = registry
         self.logs = logs
@@ -139,10 +146,17 @@ class ApiApp:
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), self.token
-        ):
+        if scheme.lower() != "bearer":
             raise errors.Unauthorized("Unauthorized")
+        if hmac.compare_digest(value.strip().encode(), self.token):
+            return
+        if self.tokens is not None and jws.looks_like_jws(value.strip()):
+            try:
+                self.tokens.authenticate(value.strip(), self._lookup)
+                return
+            except jws.InvalidToken as exc:
+                log.debug("service account token refused: %s", exc)
+        raise errors.Unauthorized("Unauthorized")
 
     async def _route(self, req: Request) -> Response | AsyncIterator[bytes]:
         path = req.path
@@ -210,6 +224,8 @@ class ApiApp:
     ) -> Response | AsyncIterator[bytes]:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
+        if sub == "token" and rt.kind == "ServiceAccount":
+            return await token_request(self, req, target)
         if sub:
             return await subresources.handle(self, req, target)
         if name is None:
@@ -278,6 +294,8 @@ class ApiApp:
 
     async def _create(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
         obj = await self.read_object(req, rt)
+        if rt.kind == "Pod":
+            await await_service_account(self.storage, ns, obj)
         kv = self.storage.create(rt, ns, obj, dry_run=_dry(req))
         return Response(kv.value, 201)
 
@@ -385,25 +403,29 @@ class ApiApp:
             bookmarks=req.flag("allowWatchBookmarks"),
             timeout_s=float(timeout) if timeout else None,
         )
-        return _encode_events(watch(self.storage, wreq), rt, req)
+        return _encode_events(watch_batches(self.storage, wreq), rt, req)
 
 
 def _encode_events(
-    events: AsyncIterator[WatchEvent], rt: ResourceType, req: Request
+    batches: AsyncIterator[list[WatchEvent]], rt: ResourceType, req: Request
 ) -> AsyncIterator[bytes]:
+    """One chunk per batch of ready events: a busy watch is written, not dripped."""
     table = req.wants_table
     include = req.query.get("includeObject", "Metadata")
 
+    def line(ev: WatchEvent) -> bytes:
+        if table and ev.type not in ("ERROR", "BOOKMARK"):
+            obj = ev.obj if ev.obj is not None else orjson.loads(ev.raw or b"{}")
+            payload = orjson.dumps(to_table(rt.kind, [obj], include_object=include))
+        elif ev.raw is not None:
+            payload = ev.raw
+        else:
+            payload = orjson.dumps(ev.obj)
+        return b'{"type":"' + ev.type.encode() + b'","object":' + payload + b"}\n"
+
     async def gen() -> AsyncIterator[bytes]:
-        async for ev in events:
-            if table and ev.type not in ("ERROR", "BOOKMARK"):
-                obj = ev.obj if ev.obj is not None else orjson.loads(ev.raw or b"{}")
-                payload = orjson.dumps(to_table(rt.kind, [obj], include_object=include))
-            elif ev.raw is not None:
-                payload = ev.raw
-            else:
-                payload = orjson.dumps(ev.obj)
-            yield b'{"type":"' + ev.type.encode() + b'","object":' + payload + b"}\n"
+        async for batch in batches:
+            yield b"".join([line(ev) for ev in batch])
 
     return gen()
 

@@ -19,7 +19,7 @@ _GENERATED_SUFFIX = 5
 _MAX_GENERATE_NAME_PREFIX = 63 - _GENERATED_SUFFIX
 
 # Kinds whose spec changes bump metadata.generation (they have a status.observedGeneration).
-GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
+GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget"})
 # Kinds with a status subresource: the main resource ignores status writes.
 STATUS_KINDS = frozenset(
     {
@@ -32,6 +32,7 @@ STATUS_KINDS = frozenset(
         "Service",
         "PersistentVolume",
         "PersistentVolumeClaim",
+        "PodDisruptionBudget",
     }
 )
 

@@ -497,7 +497,7 @@ class RestStorage:
 def _reset_status_on_create(obj: dict[str, Any]) -> None:
     """Status is the controllers' to write; create starts it afresh, as upstream."""
     kind = obj.get("kind")
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget"):
         obj["status"] = {}
     elif kind == "Pod":
         obj["status"] = {"phase": "Pending"}

@@ -93,6 +93,18 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+@cache
+def _shape(type_name: str) -> tuple[str, str]:
+    """("leaf" | "list" | "dict" | "model", element type): the type string parsed once."""
+    if type_name in _LEAVES:
+        return "leaf", ""
+    if m := _LIST.match(type_name):
+        return "list", m.group(1)
+    if m := _DICT.match(type_name):
+        return "dict", m.group(1)
+    return "model", ""
+
+
 def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool) -> None:
     if value is None:
         return
@@ -102,22 +114,22 @@ def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool
             f"json: cannot unmarshal {_json_type(value)} into Go struct field "
             f".{path} of type {_GO_TYPES[type_name]}"
         )
-    if type_name in _LEAVES:
+    shape, inner = _shape(type_name)
+    if shape == "leaf":
         return
-    if m := _LIST.match(type_name):
+    if shape == "list":
         if not isinstance(value, list):
             raise TypeMismatch(
                 f"json: cannot unmarshal {_json_type(value)} into Go struct field "
-                f".{path} of type []{m.group(1)}"
+                f".{path} of type []{inner}"
             )
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                _walk(item, m.group(1), f"{path}[{i}]", unknown, prune)
+        for i, item in enumerate(value):
+            _walk(item, inner, f"{path}[{i}]", unknown, prune)
         return
-    if m := _DICT.match(type_name):
+    if shape == "dict":
         if isinstance(value, dict):
             for key, item in value.items():
-                _walk(item, m.group(1), f"{path}.{key}" if path else key, unknown, prune)
+                _walk(item, inner, f"{path}.{key}" if path else key, unknown, prune)
         return
     fields = _fields(type_name)
     if fields is None or not isinstance(value, dict):

@@ -23,6 +23,7 @@ from kubelite.apiserver.tables_pod import POD
 from kubelite.apiserver.tables_printers import (
     AGE,
     CONFIG_MAP,
+    CONTROLLER_REVISION,
     DEPLOYMENT,
     ENDPOINT_SLICE,
     ENDPOINTS,
@@ -33,6 +34,7 @@ from kubelite.apiserver.tables_printers import (
     NODE,
     PERSISTENT_VOLUME,
     PERSISTENT_VOLUME_CLAIM,
+    POD_DISRUPTION_BUDGET,
     PRIORITY_CLASS,
     REPLICA_SET,
     SECRET,
@@ -63,6 +65,7 @@ PRINTERS: dict[str, Printer] = {
     "Deployment": DEPLOYMENT,
     "ReplicaSet": REPLICA_SET,
     "StatefulSet": STATEFUL_SET,
+    "ControllerRevision": CONTROLLER_REVISION,
     "Service": SERVICE,
     "Endpoints": ENDPOINTS,
     "EndpointSlice": ENDPOINT_SLICE,
@@ -77,6 +80,7 @@ PRINTERS: dict[str, Printer] = {
     "PriorityClass": PRIORITY_CLASS,
     "StorageClass": STORAGE_CLASS,
     "Lease": LEASE,
+    "PodDisruptionBudget": POD_DISRUPTION_BUDGET,
 }
 
 

@@ -182,6 +182,28 @@ STATEFUL_SET = Printer(
 )
 
 
+def _controller_revision(obj: Obj, now: datetime) -> Row:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    ref = next((r for r in refs if r.get("controller")), None)
+    controller = NONE
+    if ref is not None:
+        group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+        kind = f"{ref.get('kind', '')}.{group}" if group else str(ref.get("kind", ""))
+        controller = f"{kind.lower()}/{ref.get('name', '')}"
+    return [_name(obj), controller, obj.get("revision", 0), _age(obj, now)], None
+
+
+CONTROLLER_REVISION = Printer(
+    (
+        NAME,
+        col("Controller", "Controller of the object"),
+        col("Revision", "Revision indicates the revision of the state represented by Data."),
+        AGE,
+    ),
+    _controller_revision,
+)
+
+
 # ---- services and endpoints -----------------------------------------------------
 
 _LOAD_BALANCER_WIDTH = 16
@@ -495,6 +517,35 @@ PRIORITY_CLASS = Printer(
 
 def _lease(obj: Obj, now: datetime) -> Row:
     return [_name(obj), _spec(obj).get("holderIdentity") or "", _age(obj, now)], None
+
+
+def _pod_disruption_budget(obj: Obj, now: datetime) -> Row:
+    spec, status = _spec(obj), obj.get("status") or {}
+    min_available = spec.get("minAvailable")
+    max_unavailable = spec.get("maxUnavailable")
+    cells = [
+        _name(obj),
+        "N/A" if min_available is None else str(min_available),
+        "N/A" if max_unavailable is None else str(max_unavailable),
+        int(status.get("disruptionsAllowed") or 0),
+    ]
+    return [*cells, _age(obj, now)], None
+
+
+POD_DISRUPTION_BUDGET = Printer(
+    (
+        NAME,
+        col("Min Available", "The minimum number of pods that must be available."),
+        col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+        col(
+            "Allowed Disruptions",
+            "Calculated number of pods that may be disrupted at this time.",
+            "integer",
+        ),
+        AGE,
+    ),
+    _pod_disruption_budget,
+)
 
 
 LEASE = Printer(

@@ -10,7 +10,6 @@ matching as ADDED, so a filtered watcher's picture stays exact.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -42,7 +41,21 @@ class WatchRequest:
     timeout_s: float | None = None
 
 
+MAX_BATCH = 256  # events handed on together when they are already queued
+
+
 async def watch(storage: RestStorage, req: WatchRequest) -> AsyncIterator[WatchEvent]:
+    async for batch in watch_batches(storage, req):
+        for event in batch:
+            yield event
+
+
+async def watch_batches(storage: RestStorage, req: WatchRequest) -> AsyncIterator[list[WatchEvent]]:
+    """The watch as lists of the events ready at once (never empty).
+
+    A server writing a watch response flushes once per list, as kube-apiserver
+    flushes only when no further event is pending.
+    """
     rt = req.resource
     prefix = rt.prefix(req.namespace)
     initial: list[WatchEvent] = []
@@ -56,22 +69,21 @@ async def watch(storage: RestStorage, req: WatchRequest) -> AsyncIterator[WatchE
             storage.watch_start(rt, start)
         watcher = storage.store.watch(prefix, after_revision=start)
     except (Compacted, errors.Gone) as exc:
-        yield _expired(storage, exc)
+        yield [_expired(storage, exc)]
         return
     deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
     try:
-        for event in initial:
-            yield event
-        async for event in _follow(storage, watcher, req, deadline):
-            yield event
+        for i in range(0, len(initial), MAX_BATCH):
+            yield initial[i : i + MAX_BATCH]
+        async for batch in _follow(storage, watcher, req, deadline):
+            yield batch
     finally:
         watcher.close()
 
 
 async def _follow(
     storage: RestStorage, watcher: Any, req: WatchRequest, deadline: float | None
-) -> AsyncIterator[WatchEvent]:
-    iterator = watcher.__aiter__()
+) -> AsyncIterator[list[WatchEvent]]:
     while True:
         wait = BOOKMARK_INTERVAL_S
         if deadline is not None:
@@ -79,19 +91,33 @@ async def _follow(
             if wait <= 0:
                 return
         try:
-            event = await asyncio.wait_for(iterator.__anext__(), wait)
-        except TimeoutError:
-            if req.bookmarks and (deadline is None or deadline > time.monotonic()):
-                yield _bookmark(req.resource, storage.store.revision)
-            continue
+            # Events already queued are taken without a timer: a timed wait per
+            # event is what a busy watch would otherwise spend most on.
+            event = watcher.next_nowait()
+            if event is None and not await watcher.wait(wait):
+                if req.bookmarks and (deadline is None or deadline > time.monotonic()):
+                    yield [_bookmark(req.resource, storage.store.revision)]
+                continue
+            if event is None:
+                continue
         except (StopAsyncIteration, WatchClosed):
             return
         except Compacted as exc:
-            yield _expired(storage, exc)
+            yield [_expired(storage, exc)]
             return
-        shaped = _shape(event, req.selectors)
-        if shaped is not None:
-            yield shaped
+        batch: list[WatchEvent] = []
+        while event is not None:
+            shaped = _shape(event, req.selectors)
+            if shaped is not None:
+                batch.append(shaped)
+            if len(batch) >= MAX_BATCH:
+                break
+            try:
+                event = watcher.next_nowait()
+            except (StopAsyncIteration, WatchClosed, Compacted):
+                break  # the next turn reports how the watch ended
+        if batch:
+            yield batch
 
 
 def _shape(event: Any, selectors: Selectors) -> WatchEvent | None:

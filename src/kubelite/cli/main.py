@@ -119,6 +119,7 @@ def _check_scheduler_config(path: Path) -> Path:
 def _run_foreground(
     data: DataDir, port: int, nodes: int, verbose: bool, scheduler_config: Path | None = None
 ) -> None:
+    from kubelite.apiserver.gctuning import freeze_startup_heap, tune_collector
     from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
     from kubelite.cli.logs import configure_logging
 
@@ -126,6 +127,7 @@ def _run_foreground(
     quiet = os.environ.get("KUBELITE_DETACHED") == "1"
 
     def announce(cluster: Cluster) -> None:
+        freeze_startup_heap()
         if not quiet:
             _print_started(cluster.status)
 
@@ -137,6 +139,7 @@ def _run_foreground(
         )
         await cluster.run(stop, on_ready=announce)
 
+    tune_collector()
     try:
         _run_loop(main())
     except AlreadyRunning as exc:

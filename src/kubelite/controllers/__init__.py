@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubelite.controllers.controller import Controller, ControllerManager
 from kubelite.controllers.deployment import DeploymentController
+from kubelite.controllers.disruption import DisruptionController
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslices import EndpointSliceController
 from kubelite.controllers.garbagecollector import GarbageCollector
@@ -17,6 +18,8 @@ from kubelite.controllers.informer import Handlers, Informer, InformerFactory
 from kubelite.controllers.namespace import NamespaceController
 from kubelite.controllers.nodelifecycle import NodeLifecycleController
 from kubelite.controllers.replicaset import ReplicaSetController
+from kubelite.controllers.rootca import RootCACertPublisher, read_root_ca
+from kubelite.controllers.serviceaccounts import ServiceAccountsController
 from kubelite.controllers.statefulset import StatefulSetController
 from kubelite.controllers.volumes import PersistentVolumeController
 
@@ -32,6 +35,9 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         EndpointsController(),
         EndpointSliceController(),
         NodeLifecycleController(),
+        ServiceAccountsController(),
+        DisruptionController(),
+        RootCACertPublisher(read_root_ca(data_dir)),
     ]
 
 
@@ -44,6 +50,7 @@ __all__ = [
     "Controller",
     "ControllerManager",
     "DeploymentController",
+    "DisruptionController",
     "EndpointSliceController",
     "EndpointsController",
     "GarbageCollector",
@@ -54,6 +61,8 @@ __all__ = [
     "NodeLifecycleController",
     "PersistentVolumeController",
     "ReplicaSetController",
+    "RootCACertPublisher",
+    "ServiceAccountsController",
     "StatefulSetController",
     "controllers",
 ]

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from kubelite.scheduler.result import ScheduleResult
 
 __all__ = [
+    "ANNOTATION_NODE",
+    "ANNOTATION_SCORE",
     "Binder",
     "REASON_SCHEDULER_ERROR",
     "REASON_UNSCHEDULABLE",
@@ -24,12 +26,17 @@ __all__ = [
     "failed_scheduling_message",
     "pod_scheduled_condition",
     "preempted_message",
+    "scheduled_annotations",
     "scheduled_message",
 ]
 
 Obj = Mapping[str, Any]
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCHEDULER_ERROR = "SchedulerError"
+# On the Scheduled event: where the pod went and the winning total score, for
+# tools that trace decisions without re-running the algorithm.
+ANNOTATION_NODE = "kubelite.io/node"
+ANNOTATION_SCORE = "kubelite.io/score"
 
 
 class Binder(Protocol):
@@ -46,6 +53,7 @@ class Binder(Protocol):
         action: str,
         note: str,
         related: Obj | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None: ...
 
     async def update_pod_condition(
@@ -65,6 +73,11 @@ def _ref(pod: Obj) -> tuple[str, str]:
 def scheduled_message(pod: Obj, node_name: str) -> str:
     ns, name = _ref(pod)
     return f"Successfully assigned {ns}/{name} to {node_name}"
+
+
+def scheduled_annotations(result: ScheduleResult) -> dict[str, str]:
+    """The Scheduled event's annotations: chosen node and its total weighted score."""
+    return {ANNOTATION_NODE: result.node_name, ANNOTATION_SCORE: str(int(result.node_score))}
 
 
 def failed_scheduling_message(result: ScheduleResult) -> str:
@@ -102,6 +115,7 @@ async def apply_result(binder: Binder, pod: Obj, result: ScheduleResult, *, now:
             reason="Scheduled",
             action="Binding",
             note=scheduled_message(pod, result.node_name),
+            annotations=scheduled_annotations(result),
         )
         return
     for victim in result.victims:

@@ -4,6 +4,11 @@ Reflectors keep the scheduler's cache and queue fed from watches of nodes,
 pods, namespaces, volumes and the owners whose selectors drive the default
 spreading; one loop pops pods and writes each decision through the API
 (`pods/binding`, events, the PodScheduled condition), as kube-scheduler does.
+
+The loop shares the event loop with the API server and the other parts: when
+pods are waiting it schedules and binds them for up to ``SLICE_S`` before
+yielding, so a burst of creates does not starve it to one pod per turn, and
+events go to a background writer (:mod:`kubelite.scheduler.recorder`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from kubelite.apiserver.client import LocalClient
 from kubelite.scheduler.binder import apply_result
 from kubelite.scheduler.plugins import events as ev
 from kubelite.scheduler.profile import load_profiles
+from kubelite.scheduler.recorder import EventRecorder
 from kubelite.scheduler.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+SLICE_S = 0.02  # scheduling time per turn of the event loop while pods wait
 Obj = dict[str, Any]
 Handler = Callable[[str, Obj], None]
 COMPONENT = "default-scheduler"
@@ -129,26 +136,37 @@ class SchedulerComponent:
         self.volumes = VolumeCache()
         self.owners = OwnerSelectors()
         self.namespaces: dict[str, Mapping[str, str]] = {}
+        self.pdbs: dict[str, Obj] = {}
         self.scheduler = Scheduler(
             profiles=profiles,
             volumes=self.volumes,
             namespace_labels=self._namespace_labels,
             spread_selector=self.owners.selector_for,
+            pdbs=lambda: list(self.pdbs.values()),
         )
         self.clock = clock
-        self.wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        self.recorder: EventRecorder | None = None
+
+    def _wake(self) -> None:
+        """Something the queue may care about changed: end the loop's idle wait."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         return self.namespaces.get(namespace, {"kubernetes.io/metadata.name": namespace})
 
     async def run(self, client: LocalClient, ready: asyncio.Event) -> None:
-        binder = ApiBinder(client, self.clock)
+        recorder = self.recorder = EventRecorder(client)
+        binder = ApiBinder(client, self.clock, recorder)
         syncs = {name: asyncio.Event() for name in ("nodes", "pods")}
         async with asyncio.TaskGroup() as tg:
             tg.create_task(reflect(client, "v1", "Node", self._on_node, syncs["nodes"]))
             await syncs["nodes"].wait()
             tg.create_task(reflect(client, "v1", "Pod", self._on_pod, syncs["pods"]))
             tg.create_task(reflect(client, "v1", "Namespace", self._on_namespace))
+            tg.create_task(reflect(client, "policy/v1", "PodDisruptionBudget", self._on_pdb))
             for api_version, kind in (
                 ("v1", "PersistentVolumeClaim"),
                 ("v1", "PersistentVolume"),
@@ -163,6 +181,7 @@ class SchedulerComponent:
                 tg.create_task(reflect(client, api_version, kind, self._on_owner))
             await syncs["pods"].wait()
             ready.set()
+            tg.create_task(recorder.run())
             tg.create_task(self._loop(binder))
 
     # ---- informer handlers ---------------------------------------------------
@@ -175,7 +194,7 @@ class SchedulerComponent:
             s.on_node_update(node)
         else:
             s.on_node_delete(node)
-        self.wake.set()
+        self._wake()
 
     def _on_pod(self, kind: str, pod: Obj) -> None:
         s = self.scheduler
@@ -187,7 +206,7 @@ class SchedulerComponent:
             s.on_pod_add(pod)
         else:
             s.on_pod_update(pod)
-        self.wake.set()
+        self._wake()
 
     def _on_namespace(self, kind: str, ns: Obj) -> None:
         name = ns["metadata"]["name"]
@@ -198,6 +217,12 @@ class SchedulerComponent:
                 "kubernetes.io/metadata.name": name,
                 **(ns["metadata"].get("labels") or {}),
             }
+
+    def _on_pdb(self, kind: str, pdb: Obj) -> None:
+        if kind == "DELETED":
+            self.pdbs.pop(_key(pdb), None)
+        else:
+            self.pdbs[_key(pdb)] = pdb
 
     def _on_volume(self, kind: str, obj: Obj) -> None:
         md, v = obj["metadata"], self.volumes
@@ -216,7 +241,7 @@ class SchedulerComponent:
             return
         table[key] = obj
         self.scheduler.on_volume_event(add_event if kind == "ADDED" else update_event)
-        self.wake.set()
+        self._wake()
 
     def _on_owner(self, kind: str, obj: Obj) -> None:
         table = self.owners.by_kind[obj["kind"]]
@@ -230,17 +255,34 @@ class SchedulerComponent:
 
     async def _loop(self, binder: ApiBinder) -> None:
         queue = self.scheduler.queue
+        loop = asyncio.get_running_loop()
         while True:
             queue.flush_backoff_completed()
             queue.flush_unschedulable_leftover()
+            with binder.client.batch():  # the slice's bindings commit together
+                scheduled = await self._schedule_slice(binder)
+            if scheduled:
+                await asyncio.sleep(0)  # let watches and requests in between slices
+                continue
+            wakeup = queue.next_wakeup()
+            timeout = 1.0 if wakeup is None else max(0.001, min(1.0, wakeup - time.monotonic()))
+            self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._wake)
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+
+    async def _schedule_slice(self, binder: ApiBinder) -> int:
+        """Schedule and bind waiting pods for up to SLICE_S; how many were tried."""
+        deadline = time.monotonic() + SLICE_S
+        done = 0
+        while True:
             step = self.scheduler.schedule_next()
             if step is None:
-                self.wake.clear()
-                wakeup = queue.next_wakeup()
-                timeout = 1.0 if wakeup is None else max(0.001, min(1.0, wakeup - time.monotonic()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout)
-                continue
+                return done
+            done += 1
             qpi, result = step
             try:
                 if result.scheduled and (result.volume_bindings or result.volume_provisions):
@@ -252,7 +294,8 @@ class SchedulerComponent:
                 log.warning("binding %s failed: %s", qpi.key, exc)
                 if result.scheduled:
                     self.scheduler.binding_failed(qpi)
-            await asyncio.sleep(0)  # let watches deliver between pods
+            if time.monotonic() >= deadline:
+                return done
 
 
 def _terminal(pod: Obj) -> bool:
@@ -262,9 +305,15 @@ def _terminal(pod: Obj) -> bool:
 class ApiBinder:
     """The scheduler's API writes, through the in-process client."""
 
-    def __init__(self, client: LocalClient, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        client: LocalClient,
+        clock: Callable[[], float],
+        recorder: EventRecorder | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
+        self.recorder = recorder
 
     def now(self) -> str:
         from kubelite.apiserver.meta import now_rfc3339
@@ -310,7 +359,7 @@ class ApiBinder:
 
     async def bind(self, pod: Mapping[str, Any], node_name: str) -> None:
         md = pod["metadata"]
-        await self.client.bind(md.get("namespace") or "default", md["name"], node_name)
+        await self.client.bind_only(md.get("namespace") or "default", md["name"], node_name)
 
     async def record_event(
         self,
@@ -321,16 +370,20 @@ class ApiBinder:
         action: str,
         note: str,
         related: Mapping[str, Any] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         from kubelite.apiserver.meta import generate_name, now_micro
 
         md = regarding["metadata"]
         ns = md.get("namespace") or "default"
         now = self.now()
+        meta: Obj = {"name": generate_name(f"{md['name']}."), "namespace": ns}
+        if annotations:
+            meta["annotations"] = dict(annotations)
         event: Obj = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": generate_name(f"{md['name']}."), "namespace": ns},
+            "metadata": meta,
             "involvedObject": {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -351,6 +404,9 @@ class ApiBinder:
             "eventTime": now_micro(self.clock()),
             "count": 1,
         }
+        if self.recorder is not None:
+            self.recorder.record(event)
+            return
         try:
             await self.client.create(event)
         except errors.ApiError as exc:  # events are best effort, as upstream's recorder

@@ -3,7 +3,7 @@
 Most pods ask for cpu/memory and maybe a nodeSelector, nothing else. For them
 the default profile reduces to NodeUnschedulable + TaintToleration +
 NodeAffinity(selector) + NodeResourcesFit filters and LeastAllocated +
-BalancedAllocation + TaintToleration (+ a zero ImageLocality) scores, which
+BalancedAllocation + TaintToleration + ImageLocality scores, which
 numpy evaluates over arrays of node allocatable/requested kept current from
 cache events. Rejected nodes get their status from the reference filters, so
 verdicts, scores, the rotating start index and the tie-breaking RNG calls are
@@ -101,6 +101,15 @@ class _Arrays:
         self.nz_cpu = np.zeros(n, dtype=np.int64)
         self.nz_mem = np.zeros(n, dtype=np.int64)
         self.num_pods = np.zeros(n, dtype=np.int64)
+        # What is left, kept beside the totals so a filter is one comparison.
+        self.free_cpu = self.alloc_cpu.copy()
+        self.free_mem = self.alloc_mem.copy()
+        self.free_pods = self.alloc_pods.copy()
+        # Rows (cpu, memory) for the score math over both resources at once.
+        self.alloc2 = np.stack((self.alloc_cpu, self.alloc_mem))
+        self.nz2 = np.zeros((2, n), dtype=np.int64)
+        self.req2 = np.zeros((2, n), dtype=np.int64)
+        self.all_alloc_positive = bool((self.alloc2 > 0).all()) if n else False
         self.unschedulable = np.array([i.unschedulable for i in infos], dtype=bool)
         self.tainted = np.flatnonzero(np.array([bool(i.taints) for i in infos], dtype=bool))
         self.selector_masks: dict[tuple[str, str], np.ndarray] = {}
@@ -108,11 +117,17 @@ class _Arrays:
             self.update(i, info)
 
     def update(self, i: int, info: NodeInfo) -> None:
-        self.req_cpu[i] = info.requested.milli_cpu
-        self.req_mem[i] = info.requested.memory
-        self.nz_cpu[i] = info.non_zero_requested.milli_cpu
-        self.nz_mem[i] = info.non_zero_requested.memory
-        self.num_pods[i] = len(info.pods)
+        cpu, mem = info.requested.milli_cpu, info.requested.memory
+        nz_cpu, nz_mem = info.non_zero_requested.milli_cpu, info.non_zero_requested.memory
+        pods = len(info.pods)
+        self.req_cpu[i] = self.req2[0, i] = cpu
+        self.req_mem[i] = self.req2[1, i] = mem
+        self.nz_cpu[i] = self.nz2[0, i] = nz_cpu
+        self.nz_mem[i] = self.nz2[1, i] = nz_mem
+        self.num_pods[i] = pods
+        self.free_cpu[i] = self.alloc_cpu[i] - cpu
+        self.free_mem[i] = self.alloc_mem[i] - mem
+        self.free_pods[i] = self.alloc_pods[i] - pods
 
     def selector_mask(self, key: str, value: str) -> np.ndarray:
         mask = self.selector_masks.get((key, value))
@@ -221,10 +236,7 @@ class FastPath:
             return False
         if self.cache.pods_with_affinity or self.cache.pods_with_required_anti_affinity:
             return False
-        if spec.get("topologySpreadConstraints") or fw.handle.spread_selector(pi.pod):
-            return False
-        images = self.cache._images  # noqa: SLF001 - same package, read-only
-        return not any(img in images for img in pod_images(pi))
+        return not (spec.get("topologySpreadConstraints") or fw.handle.spread_selector(pi.pod))
 
     # -- the step ------------------------------------------------------------
     def try_schedule(
@@ -236,15 +248,21 @@ class FastPath:
         n = len(arr.infos)
         fits, taint_counts = self._filter_mask(arr, pi)
         start = sched.next_start_node_index
-        order = (start + np.arange(n)) % n
-        passed = np.flatnonzero(fits[order])
-        if passed.size == 0:
+        # The nodes that pass, in the order the reference path visits them:
+        # from the rotating start index round to just before it.
+        passing = np.flatnonzero(fits)
+        if passing.size == 0:
             return False  # let the reference path build the diagnosis and preempt
+        split = int(np.searchsorted(passing, start))
         to_find = num_feasible_nodes_to_find(sched.percentage_for(fw), n)
-        processed = int(passed[to_find - 1]) + 1 if passed.size >= to_find else n
-        feasible = order[passed[:to_find]]
+        after = passing[split : split + to_find]
+        if after.size < to_find:  # wrap round to the nodes before the start index
+            feasible = np.concatenate((after, passing[: min(split, to_find - after.size)]))
+        else:
+            feasible = after
+        processed = (int(feasible[-1]) - start) % n + 1 if feasible.size >= to_find else n
         sched.next_start_node_index = (start + processed) % n
-        self._record_verdicts(fw, state, pi, arr, order[:processed], fits, res)
+        self._record_verdicts(fw, state, pi, arr, start, processed, fits, res)
         res.fast_path = True
         res.evaluated_nodes = processed
         res.feasible_nodes = len(feasible)
@@ -258,11 +276,11 @@ class FastPath:
         spec = pi.pod.get("spec", {})
         tols = spec.get("tolerations") or ()
         req = pi.request
-        fits = arr.num_pods + 1 <= arr.alloc_pods
+        fits = arr.free_pods >= 1
         if req.milli_cpu > 0:
-            fits &= req.milli_cpu <= arr.alloc_cpu - arr.req_cpu
+            fits &= arr.free_cpu >= req.milli_cpu
         if req.memory > 0:
-            fits &= req.memory <= arr.alloc_mem - arr.req_mem
+            fits &= arr.free_mem >= req.memory
         if not any(tolerates(t, _CORDON) for t in tols):
             fits &= ~arr.unschedulable
         for key, value in (spec.get("nodeSelector") or {}).items():
@@ -282,15 +300,27 @@ class FastPath:
         state: CycleState,
         pi: PodInfo,
         arr: _Arrays,
-        evaluated: np.ndarray,
+        start: int,
+        processed: int,
         fits: np.ndarray,
         res: ScheduleResult,
     ) -> None:
-        failed = evaluated[~fits[evaluated]].tolist()
-        statuses = {i: fw.run_filter(state, pi, arr.infos[i]) for i in failed}
-        idx = evaluated.tolist()
+        """Reference statuses for the evaluated nodes that failed; the rest pass."""
+        n = len(fits)
+        end = start + processed
+        failing = np.flatnonzero(~fits)
+        if end <= n:
+            failed = failing[(failing >= start) & (failing < end)]
+        else:
+            failed = failing[(failing >= start) | (failing < end - n)]
+        statuses = {i: fw.run_filter(state, pi, arr.infos[i]) for i in failed.tolist()}
+
+        def evaluated() -> list[int]:
+            return [(start + k) % n for k in range(processed)]
+
         res.filter_verdicts = _LazyColumn(  # type: ignore[assignment]
-            lambda: [arr.names[i] for i in idx], lambda: [statuses.get(i) for i in idx]
+            lambda: [arr.names[i] for i in evaluated()],
+            lambda: [statuses.get(i) for i in evaluated()],
         )
 
     def _score(
@@ -302,30 +332,42 @@ class FastPath:
         res: ScheduleResult,
         sched: Scheduler,
     ) -> None:
-        fit_s = _least_allocated(
-            [(arr.alloc_cpu[feasible], arr.nz_cpu[feasible] + pi.non_zero_cpu),
-             (arr.alloc_mem[feasible], arr.nz_mem[feasible] + pi.non_zero_mem)]
-        )  # fmt: skip
-        bal_s = _balanced(
-            [(arr.alloc_cpu[feasible], arr.req_cpu[feasible] + pi.request.milli_cpu),
-             (arr.alloc_mem[feasible], arr.req_mem[feasible] + pi.request.memory)]
-        )  # fmt: skip
+        if arr.all_alloc_positive:
+            # Feasible nodes are mostly one run of neighbours: a slice, not a gather.
+            first, count = int(feasible[0]), len(feasible)
+            cols: slice | np.ndarray = feasible
+            if int(feasible[-1]) - first == count - 1:
+                cols = slice(first, first + count)
+            alloc2 = arr.alloc2[:, cols]
+            nz2 = arr.nz2[:, cols] + np.array([[pi.non_zero_cpu], [pi.non_zero_mem]])
+            req2 = arr.req2[:, cols] + np.array([[pi.request.milli_cpu], [pi.request.memory]])
+            fit_s = _least_allocated_positive(alloc2, nz2)
+            bal_s = _balanced_positive(alloc2, req2)
+        else:
+            fit_s = _least_allocated(
+                [(arr.alloc_cpu[feasible], arr.nz_cpu[feasible] + pi.non_zero_cpu),
+                 (arr.alloc_mem[feasible], arr.nz_mem[feasible] + pi.non_zero_mem)]
+            )  # fmt: skip
+            bal_s = _balanced(
+                [(arr.alloc_cpu[feasible], arr.req_cpu[feasible] + pi.request.milli_cpu),
+                 (arr.alloc_mem[feasible], arr.req_mem[feasible] + pi.request.memory)]
+            )  # fmt: skip
         taint_raw = np.zeros(len(feasible), dtype=np.int64)
+        max_count = 0
         if taint_counts:
             taint_raw = np.array(
                 [taint_counts.get(i, 0) for i in feasible.tolist()], dtype=np.int64
             )
-        max_count = max(int(taint_raw.max()), 0)
+            max_count = max(int(taint_raw.max()), 0)
         if max_count == 0:
             taint_s = np.full(len(feasible), 100, dtype=np.int64)
         else:
             taint_s = 100 - (100 * taint_raw) // max_count
-        zeros = np.zeros(len(feasible), dtype=np.int64)
-        totals = taint_s * 3 + fit_s + bal_s
-        idx = feasible.tolist()
+        image_s = self._image_locality(pi, arr, feasible)
+        totals = taint_s * 3 + fit_s + bal_s + image_s
 
         def names() -> list[str]:
-            return [arr.names[i] for i in idx]
+            return [arr.names[i] for i in feasible.tolist()]
 
         res.scores = _LazyScores(
             names,
@@ -333,13 +375,66 @@ class FastPath:
                 taint_toleration.NAME: (taint_raw, taint_s, 3),
                 fit.NAME: (fit_s, fit_s, 1),
                 balanced.NAME: (bal_s, bal_s, 1),
-                image_locality.NAME: (zeros, zeros, 1),
+                image_locality.NAME: (image_s, image_s, 1),
             },
         )  # type: ignore[assignment]
         res.total_scores = _LazyColumn(names, totals.tolist)  # type: ignore[assignment]
         ties = np.flatnonzero(totals == totals.max())
         pick = int(ties[0]) if len(ties) == 1 else int(ties[sched.rng.randrange(len(ties))])
-        res.node_name = arr.names[idx[pick]]
+        res.node_name = arr.names[int(feasible[pick])]
+        res.node_score = int(totals[pick])
+
+    def _image_locality(self, pi: PodInfo, arr: _Arrays, feasible: np.ndarray) -> np.ndarray:
+        """ImageLocality over the feasible nodes, from the cache's image index.
+
+        upstream ImageLocality: per node the sum of scaledImageScore over the
+        pod's images present there, then calculatePriority.
+        """
+        images = pod_images(pi)
+        known = self.cache._images  # noqa: SLF001 - same package, read-only
+        present = [known[name] for name in images if name in known]
+        if not present:
+            return np.zeros(len(feasible), dtype=np.int64)
+        total_nodes = len(arr.infos)
+        sums = np.zeros(total_nodes, dtype=np.int64)
+        for state in present:
+            scaled = image_locality.scaled_image_score(state.size, len(state.nodes), total_nodes)
+            rows = [i for name in state.nodes if (i := arr.index.get(name)) is not None]
+            sums[rows] += scaled
+        return _image_priority(sums[feasible], len(images))
+
+
+def _image_priority(sums: np.ndarray, num_containers: int) -> np.ndarray:
+    """upstream ImageLocality calculatePriority, over an array of sums."""
+    if num_containers == 0:
+        return np.zeros(len(sums), dtype=np.int64)
+    low, high = image_locality.MIN_THRESHOLD, image_locality.MAX_CONTAINER_THRESHOLD
+    high *= num_containers
+    clamped = np.clip(sums, low, high)
+    return (image_locality.MAX_NODE_SCORE * (clamped - low)) // (high - low)
+
+
+def _least_allocated_positive(alloc2: np.ndarray, req2: np.ndarray) -> np.ndarray:
+    """LeastAllocated over (cpu, memory) rows when every node has both.
+
+    upstream leastResourceScorer: per resource (alloc - req) * 100 / alloc,
+    0 when the request exceeds it, then the weighted mean (weights 1, 1).
+    """
+    free = np.maximum(alloc2 - req2, 0)
+    free *= 100
+    free //= alloc2
+    return (free[0] + free[1]) // 2
+
+
+def _balanced_positive(alloc2: np.ndarray, req2: np.ndarray) -> np.ndarray:
+    """BalancedAllocation over (cpu, memory) rows when every node has both.
+
+    upstream balancedResourceScorer with two resources: std = |f0 - f1| / 2 of
+    the requested fractions (each capped at 1); score = (1 - std) * 100.
+    """
+    frac = np.minimum(req2 / alloc2, 1.0)
+    std = np.abs(frac[0] - frac[1]) / 2
+    return ((1 - std) * 100).astype(np.int64)
 
 
 def _least_allocated(columns: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

@@ -19,12 +19,15 @@ class ScheduleResult:
 
     ``filter_verdicts`` has every node the filters ran on: ``None`` when it
     passed, else the first failing plugin's status. ``scores`` maps node ->
-    plugin -> raw/normalized/weighted score; ``total_scores`` the weighted sums.
+    plugin -> raw/normalized/weighted score; ``total_scores`` the weighted sums;
+    ``node_score`` the chosen node's total (0 when a single feasible node made
+    scoring unnecessary, as upstream skips it then).
     """
 
     pod_key: str
     scheduler_name: str = ""
     node_name: str = ""
+    node_score: int = 0
     evaluated_nodes: int = 0
     feasible_nodes: int = 0
     filter_verdicts: dict[str, Status | None] = field(default_factory=dict)
@@ -61,6 +64,7 @@ class ScheduleResult:
             "pod": self.pod_key,
             "schedulerName": self.scheduler_name,
             "node": self.node_name or None,
+            "score": self.node_score if self.node_name else None,
             "message": self.message or None,
             "evaluatedNodes": self.evaluated_nodes,
             "feasibleNodes": self.feasible_nodes,

@@ -25,7 +25,7 @@ from kubelite.scheduler.framework.interfaces import Handle, VolumeLister
 from kubelite.scheduler.framework.queue import QueuedPodInfo, SchedulingQueue
 from kubelite.scheduler.framework.runtime import Framework, num_feasible_nodes_to_find
 from kubelite.scheduler.framework.status import Code, Status, as_status
-from kubelite.scheduler.framework.types import NodeInfo, PodInfo
+from kubelite.scheduler.framework.types import NodeInfo, PodInfo, pod_key
 from kubelite.scheduler.plugins import events
 from kubelite.scheduler.plugins.volume_binding import STATE_KEY as VOLUME_STATE_KEY
 from kubelite.scheduler.profile import (
@@ -66,6 +66,7 @@ class Scheduler:
         percentage_of_nodes_to_score: int = 0,
         namespace_labels: Callable[[str], Mapping[str, str] | None] | None = None,
         spread_selector: Callable[[Obj], Obj | None] | None = None,
+        pdbs: Callable[[], list[Obj]] | None = None,
         volumes: VolumeLister | None = None,
         clock: Callable[[], float] = time.monotonic,
         fast_path: bool = True,
@@ -81,6 +82,8 @@ class Scheduler:
                 handle.namespace_labels = namespace_labels
             if spread_selector is not None:
                 handle.spread_selector = spread_selector
+            if pdbs is not None:
+                handle.pdbs = pdbs
             self.frameworks[prof.scheduler_name] = build_framework(prof, handle, registry=registry)
         first = next(iter(self.frameworks.values()))
         self.queue = SchedulingQueue(first.queue_sort.less, clock=clock, plugin_events=EVENTS)
@@ -93,9 +96,14 @@ class Scheduler:
             pod.get("spec", {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME
         )
 
-    def schedule_one(self, pod: Obj, *, assume: bool = True) -> ScheduleResult:
-        """Decide where ``pod`` goes; with ``assume`` account it there at once."""
-        pi = PodInfo(pod)
+    def schedule_one(
+        self, pod: Obj, *, assume: bool = True, pod_info: PodInfo | None = None
+    ) -> ScheduleResult:
+        """Decide where ``pod`` goes; with ``assume`` account it there at once.
+
+        ``pod_info`` is the queue's parse of the same pod, when there is one.
+        """
+        pi = pod_info if pod_info is not None and pod_info.pod is pod else PodInfo(pod)
         fw = self.framework_for(pod)
         res = ScheduleResult(pi.key, scheduler_name=fw.scheduler_name if fw else "")
         if fw is None:
@@ -209,6 +217,7 @@ class Scheduler:
         res.scores = scores
         res.total_scores = {n: sum(p.weighted for p in per.values()) for n, per in scores.items()}
         res.node_name = select_host(list(res.total_scores.items()), self.rng)
+        res.node_score = res.total_scores[res.node_name]
 
     def _fail(
         self,
@@ -255,7 +264,7 @@ class Scheduler:
         if qpi is None:
             return None
         cycle = self.queue.scheduling_cycle
-        res = self.schedule_one(qpi.pod)
+        res = self.schedule_one(qpi.pod, pod_info=qpi.pod_info)
         if res.scheduled:
             self.queue.done(qpi.key)
         else:
@@ -301,7 +310,7 @@ class Scheduler:
             self.queue.update(pod)
 
     def on_pod_delete(self, pod: Obj) -> None:
-        if pod.get("spec", {}).get("nodeName") or self.cache.pod_info(PodInfo(pod).key):
+        if pod.get("spec", {}).get("nodeName") or self.cache.pod_info(pod_key(pod)):
             self.cache.remove_pod(pod)
             self.queue.move_all_to_active_or_backoff(events.ASSIGNED_POD_DELETE)
         self.queue.delete(pod)

@@ -46,10 +46,12 @@ even when the newest rows were compacted away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 from bisect import bisect_right
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -151,6 +153,8 @@ class Store:
         self._ring: list[Event] = []
         self._watchers: dict[str, list[Watcher]] = {}
         self._watch_targets: tuple[tuple[str, tuple[Watcher, ...]], ...] = ()
+        self._written: dict[str, int] = {}  # "/group/plural/" -> revision of its last write
+        self._opened_rev = 0
         try:
             self._load()
         except BaseException:
@@ -177,6 +181,7 @@ class Store:
         self._keys = KeyIndex(list(self._current))
         self._compact_rev = int(meta.get("compact_revision", 0))
         self._rev = max(seq[0] if seq else 0, self._compact_rev)
+        self._opened_rev = self._rev
         log.info(
             "store opened path=%s revision=%d compact_revision=%d keys=%d",
             self.path,
@@ -235,6 +240,11 @@ class Store:
     def count(self, prefix: str) -> int:
         return self._keys.count(prefix)
 
+    def kind_revision(self, prefix: str) -> int:
+        """A revision that changes whenever a key under `prefix` (one kind's
+        `/group/plural/`) is written: for caches of what a list would return."""
+        return self._written.get(prefix, self._opened_rev)
+
     # ---- writes ----------------------------------------------------------------
     # Each write: check against memory, encode, insert (committed), then update
     # memory and notify watchers. A failed insert leaves memory untouched. The
@@ -284,6 +294,31 @@ class Store:
         log.debug("delete key=%s revision=%d prev=%d", key, rev, cur.revision)
         return tomb
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit the writes made inside as one SQLite transaction (group commit).
+
+        Each write is still checked, applied to memory and sent to watchers at
+        once; only the commit is shared, which makes a burst of small writes
+        (events, bindings) about three times cheaper. Nested batches join the
+        outer one. Meant for synchronous runs of writes: an `await` inside lets
+        other writers join the transaction until it ends.
+        """
+        if self._db is None or self._db.in_transaction:
+            yield
+            return
+        try:
+            self._execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot begin a batch: {exc}") from exc
+        try:
+            yield
+        finally:
+            try:
+                self._execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"batch commit failed: {exc}") from exc
+
     def _current_for_write(self, key: str, expected_revision: int | None) -> KV:
         cur = self._current.get(key)
         if cur is None:
@@ -320,12 +355,13 @@ class Store:
         return int(row[0] or 0)
 
     def _emit(self, event: Event) -> None:
+        key = event.kv.key
+        self._written[key[: key.find("/", key.find("/", 1) + 1) + 1]] = event.kv.revision
         if self._event_buffer:
             ring = self._ring
             ring.append(event)
             if len(ring) > 2 * self._event_buffer:  # trim in batches: amortized O(1)
                 del ring[: len(ring) - self._event_buffer]
-        key = event.kv.key
         for prefix, watchers in self._watch_targets:
             if key.startswith(prefix):
                 for watcher in watchers:
@@ -449,6 +485,8 @@ class Store:
         if self._db is None:
             raise StoreError("store is closed")
         execute = self._execute
+        if self._db.in_transaction:  # inside a batch: compact another time
+            return old
         try:
             execute("BEGIN IMMEDIATE")
             try:

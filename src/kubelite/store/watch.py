@@ -71,7 +71,7 @@ class Watcher:
         self._live: deque[Event] = deque()
         self._max_queue = max_queue
         self._skip_through = max(after_revision, until)  # a watch from a future revision
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self._closed = False
         self._error: StoreError | None = None
         self._on_close = on_close
@@ -114,7 +114,7 @@ class Watcher:
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
 
     # ---- the consumer's side ---------------------------------------------------
 
@@ -131,6 +131,23 @@ class Watcher:
                 await self._waiter
             finally:
                 self._waiter = None
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until an event may be ready or the watch ended; False on timeout.
+
+        One future and one timer per wait, and no task: cheaper than
+        ``asyncio.wait_for(__anext__())`` on a watch that is always busy.
+        """
+        if self._closed or self._backlog or self._live or self._pager is not None:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def next_nowait(self) -> Event | None:
         """The next event if one is ready, else None; raises when the watch ended."""
@@ -159,3 +176,8 @@ class Watcher:
         if page:
             self._cursor = page[-1].kv.revision
             self._backlog.extend(page)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)

@@ -40,10 +40,11 @@ def test_node_update_keeps_pods_and_images_are_counted_per_node() -> None:
     cache.add_node(make_node("a", images=[(["nginx:latest"], 100 * MB)]))
     cache.add_node(make_node("b", images=[(["nginx:latest"], 100 * MB)]))
     cache.add_pod(make_pod("p", cpu="1", node="a"))
-    assert cache.get("a").image_states["nginx:latest"].nodes == {"a", "b"}
+    nginx = "docker.io/library/nginx:latest"  # images are keyed by the qualified name
+    assert cache.get("a").image_states[nginx].nodes == {"a", "b"}
     cache.update_node(make_node("a", cpu="8"))  # image gone from a, pods stay
     assert cache.get("a").allocatable.milli_cpu == 8000 and len(cache.get("a").pods) == 1
-    assert cache.get("b").image_states["nginx:latest"].nodes == {"b"}
+    assert cache.get("b").image_states[nginx].nodes == {"b"}
 
 
 def test_removed_node_with_pods_leaves_the_list() -> None:
@@ -54,3 +55,31 @@ def test_removed_node_with_pods_leaves_the_list() -> None:
     assert cache.get("a") is None and len(cache) == 0
     cache.add_node(make_node("a"))  # comes back: its pod is still accounted
     assert len(cache.get("a").pods) == 1
+
+
+def test_binding_seen_on_the_watch_confirms_the_assumed_pod() -> None:
+    cache = Cache()
+    cache.add_node(make_node("n", cpu="4"))
+    pod = make_pod("p", cpu="1", labels={"app": "web"})
+    assumed = cache.assume_pod(pod, "n")
+    parsed = cache.pod_info("default/p")
+    assert cache.is_assumed("default/p") and parsed is not None
+    bound = {**pod, "spec": {**pod["spec"], "nodeName": "n"}}
+    cache.add_pod(bound)
+    confirmed = cache.pod_info("default/p")
+    assert not cache.is_assumed("default/p")
+    assert confirmed is not None and confirmed.pod is bound  # the watched object is kept
+    assert confirmed.request is parsed.request  # ... with the parse of the assumed one
+    assert assumed["spec"] == bound["spec"]
+    assert cache.get("n").requested.milli_cpu == 1000
+
+
+def test_a_changed_pod_on_the_watch_is_parsed_afresh() -> None:
+    cache = Cache()
+    cache.add_node(make_node("n", cpu="4"))
+    pod = make_pod("p", cpu="1")
+    cache.assume_pod(pod, "n")
+    changed = make_pod("p", cpu="2", node="n")  # what was stored differs from the assumption
+    cache.add_pod(changed)
+    assert cache.get("n").requested.milli_cpu == 2000
+    assert cache.pod_info("default/p").request.milli_cpu == 2000

@@ -100,14 +100,24 @@ def test_preemption_then_placement_on_the_nominated_node() -> None:
 class FakeBinder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.annotations: list[dict[str, str]] = []
 
     async def bind(self, pod: Any, node_name: str) -> None:
         self.calls.append(("bind", node_name))
 
     async def record_event(
-        self, *, regarding: Any, type: str, reason: str, action: str, note: str, related: Any = None
-    ) -> None:  # noqa: A002
+        self,
+        *,
+        regarding: Any,
+        type: str,  # noqa: A002
+        reason: str,
+        action: str,
+        note: str,
+        related: Any = None,
+        annotations: Any = None,
+    ) -> None:
         self.calls.append(("event", (regarding["metadata"]["name"], type, reason, note)))
+        self.annotations.append(dict(annotations or {}))
 
     async def update_pod_condition(
         self, pod: Any, condition: Any, *, nominated_node_name: str | None = None
@@ -131,6 +141,29 @@ def test_binder_success_writes_binding_and_event() -> None:
         ),
     ]
     assert scheduled_message(pod, "node-2") == "Successfully assigned default/web-1 to node-2"
+    # one feasible node: nothing was scored, as upstream skips scoring then
+    assert binder.annotations == [{"kubelite.io/node": "node-2", "kubelite.io/score": "0"}]
+
+
+def test_scheduled_event_carries_the_winning_total_score() -> None:
+    nodes = [make_node("n1"), make_node("n2"), make_node("n3")]
+    existing = [
+        make_pod("a", cpu="3", memory="8Gi", node="n1"),
+        make_pod("b", cpu="1", memory="2Gi", node="n2"),
+    ]
+    pod = make_pod("p", cpu="1", memory="1Gi")
+    res = make_scheduler(nodes, existing).schedule_one(pod)
+    # n3 (empty, 4 cpu / 32Gi) after p: TaintToleration 100*3 = 300;
+    # Fit LeastAllocated cpu (4-1)/4 = 75, mem (32-1)/32 = 96 -> (75+96)//2 = 85;
+    # BalancedAllocation fractions 0.25, 1/32: std = |0.25-0.03125|/2 = 0.109 -> 89;
+    # ImageLocality 0 (no images); the pod has no affinity or spreading to score.
+    # total = 300 + 85 + 89 = 474
+    assert res.node_name == "n3"
+    assert res.node_score == res.total_scores["n3"] == 474
+    binder = FakeBinder()
+    asyncio.run(apply_result(binder, pod, res))
+    assert binder.annotations == [{"kubelite.io/node": "n3", "kubelite.io/score": "474"}]
+    assert binder.calls[-1][1][3] == "Successfully assigned default/p to n3"
 
 
 def test_binder_failure_writes_warning_condition_and_evicts_victims() -> None:

@@ -113,6 +113,40 @@ def test_fast_path_matches_reference(kind: str, nodes: int, pods: int, pct: int)
     assert not any(r[-1] for r in ref)
 
 
+MB = 1024 * 1024
+
+
+def _cluster_with_images(n: int) -> list[dict[str, Any]]:
+    """Nodes as the node agent reports them: some hold the app images, in mixed spellings."""
+    nodes = _cluster(n)
+    for i, node in enumerate(nodes):
+        images = []
+        if i % 3 == 0:
+            images.append({"names": ["docker.io/library/web:1"], "sizeBytes": 600 * MB})
+        if i % 4 == 1:
+            images.append({"names": ["web:1", "sidecar:2"], "sizeBytes": 300 * MB})
+        if i % 5 == 2:
+            images.append({"names": ["docker.io/library/sidecar:2"], "sizeBytes": 80 * MB})
+        node["status"]["images"] = images
+    return nodes
+
+
+def test_fast_path_scores_image_locality_like_the_plugin() -> None:
+    def pod(i: int) -> dict[str, Any]:
+        p = make_pod(f"p{i}", cpu="200m", memory="256Mi", image="web:1" if i % 2 else "other:1")
+        if i % 3 == 0:
+            p["spec"]["containers"].append({"name": "side", "image": "sidecar:2"})
+        return p
+
+    cluster, batch = _cluster_with_images(120), [pod(i) for i in range(80)]
+    fast = _run(True, cluster, batch, 0)
+    ref = _run(False, cluster, batch, 0)
+    assert [f[:-1] for f in fast] == [r[:-1] for r in ref]
+    assert all(f[-1] for f in fast), "image-holding pods should stay on the fast path"
+    scored = [s["ImageLocality"].score for f in fast for s in f[5].values()]
+    assert max(scored) > 0, "some node must have scored for its images"
+
+
 def test_fast_path_steps_aside_for_affinity() -> None:
     cluster = _cluster(10)
     pod = make_pod(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sched_builders import filter_all, make_node, make_pod, plugin_for, score_all, taint
 
+from kubelite.scheduler.framework.images import normalized_image_name
 from kubelite.scheduler.plugins import (
     image_locality,
     node_affinity,
@@ -261,3 +262,72 @@ def test_image_locality() -> None:
     }
     # big:1 on 1 of 3: int(3000MB / 3) = 1000MB, clamped to 1000MB -> 100 on a
     assert score_all(pl, cache, make_pod("p", image="big:1"))["a"] == (100, 100)
+
+
+@pytest.mark.parametrize(
+    ("name", "qualified"),
+    [
+        ("nginx", "docker.io/library/nginx:latest"),
+        ("nginx:1.25", "docker.io/library/nginx:1.25"),
+        ("library/nginx", "docker.io/library/nginx:latest"),
+        ("index.docker.io/nginx:1", "docker.io/library/nginx:1"),
+        ("docker.io/library/nginx:latest", "docker.io/library/nginx:latest"),
+        ("me/app", "docker.io/me/app:latest"),
+        ("localhost/app", "localhost/app:latest"),
+        ("localhost:5000/app", "localhost:5000/app:latest"),
+        ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9"),
+        ("nginx@sha256:abcd", "docker.io/library/nginx@sha256:abcd"),
+    ],
+)
+def test_image_names_are_compared_fully_qualified(name: str, qualified: str) -> None:
+    assert normalized_image_name(name) == qualified
+
+
+def _kubelet_node(name: str, images: list[tuple[list[str], int]]) -> dict:
+    """A Node as kubelet reports it: status.images with names (digest + tags) and sizeBytes."""
+    node = make_node(name)
+    node["status"]["images"] = [{"names": n, "sizeBytes": size} for n, size in images]
+    return node
+
+
+def test_image_locality_from_node_status_images() -> None:
+    nodes = [
+        _kubelet_node(
+            "a",
+            [
+                (["docker.io/library/nginx@sha256:1111", "docker.io/library/nginx:1.25"], 500 * MB),
+                (["registry.k8s.io/pause:3.9"], 1 * MB),
+            ],
+        ),
+        _kubelet_node("b", [(["nginx:1.25"], 500 * MB), (["redis:7"], 200 * MB)]),
+        _kubelet_node("c", [(["redis:7"], 200 * MB)]),
+        _kubelet_node("d", []),
+    ]
+    pl, cache = plugin_for(image_locality, nodes)
+    # the pod says nginx:1.25; a and b report it in other spellings: 2 of 4 nodes
+    # scaled = int(500MB * 2/4) = 250MB; 1 container: max threshold 1000MB
+    # score = 100 * (250MB - 23MB) // (1000MB - 23MB) = 100 * 227 // 977 = 23
+    assert score_all(pl, cache, make_pod("p", image="nginx:1.25")) == {
+        "a": (23, 23),
+        "b": (23, 23),
+        "c": (0, 0),
+        "d": (0, 0),
+    }
+    # two containers (nginx:1.25, redis:7): max threshold 2 * 1000MB = 2000MB
+    # b: 250MB + int(200MB * 2/4) = 350MB -> 100 * (350 - 23) // (2000 - 23) = 32700 // 1977 = 16
+    # a: 250MB -> 100 * 227 // 1977 = 11 ; c: 100MB -> 100 * 77 // 1977 = 3 ; d: 0
+    two = make_pod("q", image="nginx:1.25")
+    two["spec"]["containers"].append({"name": "cache", "image": "docker.io/library/redis:7"})
+    assert score_all(pl, cache, two) == {"a": (11, 11), "b": (16, 16), "c": (3, 3), "d": (0, 0)}
+    # a small image everywhere it is stays below the 23MB floor: 0
+    assert score_all(pl, cache, make_pod("r", image="registry.k8s.io/pause:3.9"))["a"] == (0, 0)
+
+
+def test_image_locality_init_containers_count() -> None:
+    nodes = [_kubelet_node("a", [(["tools:1"], 1200 * MB)]), _kubelet_node("b", [])]
+    pl, cache = plugin_for(image_locality, nodes)
+    pod = make_pod("p", image="app:1")
+    pod["spec"]["initContainers"] = [{"name": "init", "image": "tools:1"}]
+    # 2 containers (init + app): max 2000MB; tools on 1 of 2: int(1200MB / 2) = 600MB
+    # 100 * (600 - 23) // (2000 - 23) = 57700 // 1977 = 29
+    assert score_all(pl, cache, pod) == {"a": (29, 29), "b": (0, 0)}

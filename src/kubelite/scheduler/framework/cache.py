@@ -14,7 +14,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from kubelite.scheduler.framework.types import ImageState, NodeInfo, PodInfo
+from kubelite.scheduler.framework.images import normalized_image_name
+from kubelite.scheduler.framework.types import ImageState, NodeInfo, PodInfo, pod_key
 
 __all__ = ["Cache", "CacheObserver"]
 
@@ -95,7 +96,8 @@ class Cache:
     def _add_images(self, info: NodeInfo) -> None:
         states: dict[str, ImageState] = {}
         for image in (info.node.get("status") or {}).get("images") or ():
-            for name in image.get("names") or ():
+            for raw in image.get("names") or ():
+                name = normalized_image_name(raw)
                 state = self._images.get(name)
                 if state is None:
                     state = self._images[name] = ImageState(int(image.get("sizeBytes") or 0))
@@ -113,20 +115,49 @@ class Cache:
     # -- pods ------------------------------------------------------------
     def add_pod(self, pod: Obj) -> None:
         """A pod bound to a node (``spec.nodeName`` set) was seen by the watch."""
-        pi = PodInfo(pod)
-        if not pi.node_name:
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
             return
+        key = pod_key(pod)
+        pi = self._confirm_assumed(key, pod, node_name) or PodInfo(pod)
         if pi.key in self._pods:
             self._remove(pi.key)
         self._assumed.discard(pi.key)
         self._add(pi)
 
+    def _confirm_assumed(self, key: str, pod: Obj, node_name: str) -> PodInfo | None:
+        """The watch confirming an assumed placement: reuse its parsed PodInfo.
+
+        Only when nothing the plugins read changed (same spec, labels, status
+        start time and deletion state); otherwise the pod is parsed afresh.
+        """
+        if key not in self._assumed:
+            return None
+        entry = self._pods.get(key)
+        if entry is None or entry[0] != node_name:
+            return None
+        old = entry[1]
+        meta = pod.get("metadata", {})
+        same = (
+            pod.get("spec") == old.pod.get("spec")
+            and (meta.get("labels") or {}) == old.labels
+            and (meta.get("deletionTimestamp") is not None) == old.terminating
+            and meta.get("uid", old.uid) == old.uid
+        )
+        if not same:
+            return None
+        start = (pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp", "")
+        pi = old.bound_to(pod, node_name)
+        pi.start_time = start
+        return pi
+
     def update_pod(self, pod: Obj) -> None:
         self.add_pod(pod)
 
     def remove_pod(self, pod: Obj) -> None:
-        self._remove(PodInfo(pod).key)
-        self._assumed.discard(PodInfo(pod).key)
+        key = pod_key(pod)
+        self._remove(key)
+        self._assumed.discard(key)
 
     def assume_pod(self, pod: Obj, node_name: str, pod_info: PodInfo | None = None) -> Obj:
         """Account the pod on ``node_name`` before its binding is confirmed."""
@@ -140,7 +171,7 @@ class Cache:
         return assumed
 
     def forget_pod(self, pod: Obj) -> None:
-        key = PodInfo(pod).key
+        key = pod_key(pod)
         if key in self._assumed:
             self._assumed.discard(key)
             self._remove(key)

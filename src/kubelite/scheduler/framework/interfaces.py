@@ -158,6 +158,10 @@ def _no_selector(pod: Obj) -> Obj | None:
     return None
 
 
+def _no_pdbs() -> list[Obj]:
+    return []
+
+
 @dataclass
 class Handle:
     """What a plugin may reach at build time: the snapshot and the listers."""
@@ -165,6 +169,7 @@ class Handle:
     cache: Cache
     namespace_labels: Callable[[str], Mapping[str, str] | None] = _no_namespaces
     spread_selector: Callable[[Obj], Obj | None] = _no_selector
+    pdbs: Callable[[], list[Obj]] = _no_pdbs  # the PodDisruptionBudgets, for preemption
     volumes: VolumeLister | None = None
     rng: random.Random | None = None
     framework: Any = field(default=None, repr=False)  # the Framework, set once built

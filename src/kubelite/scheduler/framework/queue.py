@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.scheduler.framework.types import PodInfo
+from kubelite.scheduler.framework.types import PodInfo, pod_key
 
 __all__ = ["QueuedPodInfo", "SchedulingQueue"]
 
@@ -103,19 +103,20 @@ class SchedulingQueue:
     # -- adding ------------------------------------------------------------
     def add(self, pod: Obj) -> None:
         """A new pending pod: straight to activeQ."""
-        pi = PodInfo(pod)
-        if pi.key in self._where:
+        if pod_key(pod) in self._where:
             self.update(pod)
             return
         now = self.clock()
-        self._push_active(QueuedPodInfo(pi, now, seq=next(self._seq)))
+        self._push_active(QueuedPodInfo(PodInfo(pod), now, seq=next(self._seq)))
 
     def update(self, pod: Obj) -> None:
-        pi = PodInfo(pod)
-        place = self._where.get(pi.key)
+        place = self._where.get(pod_key(pod))
         if place is None:
             self.add(pod)
             return
+        if place == "inflight":
+            return  # being scheduled now; its outcome requeues the stored copy
+        pi = PodInfo(pod)
         if place == "unschedulable":
             qpi = self._unschedulable.pop(pi.key)
             qpi.pod_info = pi
@@ -126,7 +127,7 @@ class SchedulingQueue:
                 qpi.pod_info = pi
 
     def delete(self, pod: Obj) -> None:
-        key = PodInfo(pod).key
+        key = pod_key(pod)
         place = self._where.pop(key, None)
         if place == "unschedulable":
             self._unschedulable.pop(key, None)

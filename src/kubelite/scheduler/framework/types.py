@@ -22,7 +22,14 @@ from kubelite.scheduler.framework.resources import (
     requests_to_resource,
 )
 
-__all__ = ["AffinityTerm", "ImageState", "NodeInfo", "PodInfo", "WeightedAffinityTerm"]
+__all__ = [
+    "AffinityTerm",
+    "ImageState",
+    "NodeInfo",
+    "PodInfo",
+    "WeightedAffinityTerm",
+    "pod_key",
+]
 
 Obj = Mapping[str, Any]
 
@@ -80,6 +87,12 @@ _REQ = "requiredDuringSchedulingIgnoredDuringExecution"
 _PREF = "preferredDuringSchedulingIgnoredDuringExecution"
 
 
+def pod_key(pod: Obj) -> str:
+    """``namespace/name``, as :attr:`PodInfo.key`, without parsing the rest."""
+    meta = pod.get("metadata", {})
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
+
+
 class PodInfo:
     """A pod dict plus everything the plugins derive from it."""
 
@@ -100,10 +113,7 @@ class PodInfo:
         self.uid: str = meta.get("uid") or self.key
         self.labels: dict[str, str] = meta.get("labels") or {}
         self.priority = pod_priority(pod)
-        self.request = requests_to_resource(pod_requests(pod))
-        non_zero = pod_requests(pod, non_zero=True)
-        self.non_zero_cpu = requests_to_resource({CPU: non_zero[CPU]}).milli_cpu
-        self.non_zero_mem = requests_to_resource({MEMORY: non_zero[MEMORY]}).memory
+        self.request, self.non_zero_cpu, self.non_zero_mem = _pod_resources(pod)
         affinity = spec.get("affinity") or {}
         pa = affinity.get("podAffinity") or {}
         paa = affinity.get("podAntiAffinity") or {}
@@ -135,6 +145,54 @@ class PodInfo:
             or self.preferred_affinity
             or self.preferred_anti_affinity
         )
+
+
+def _requests_key(containers: Any) -> tuple[Any, ...]:
+    return tuple(
+        (
+            c.get("restartPolicy"),
+            tuple(sorted(((c.get("resources") or {}).get("requests") or {}).items())),
+        )
+        for c in containers or ()
+    )
+
+
+def _pod_resources(pod: Obj) -> tuple[Resource, int, int]:
+    """(effective request, non-zero milli-CPU, non-zero memory) of the pod.
+
+    Pods of one workload ask for the same amounts, and quantity arithmetic is
+    exact (slow) fractions, so the result is remembered by the requests alone.
+    """
+    spec = pod.get("spec", {})
+    try:
+        key = (
+            _requests_key(spec.get("containers")),
+            _requests_key(spec.get("initContainers")),
+            tuple(sorted((spec.get("overhead") or {}).items())),
+        )
+        hash(key)
+    except TypeError:  # unhashable quantities: compute without the memo
+        return _compute_resources(pod)
+    cached = _RESOURCES_MEMO.get(key)
+    if cached is None:
+        cached = _compute_resources(pod)
+        if len(_RESOURCES_MEMO) >= _RESOURCES_MEMO_SIZE:
+            _RESOURCES_MEMO.clear()
+        _RESOURCES_MEMO[key] = cached
+    request, cpu, mem = cached
+    return request.copy(), cpu, mem
+
+
+def _compute_resources(pod: Obj) -> tuple[Resource, int, int]:
+    request = requests_to_resource(pod_requests(pod))
+    non_zero = pod_requests(pod, non_zero=True)
+    cpu = requests_to_resource({CPU: non_zero[CPU]}).milli_cpu
+    mem = requests_to_resource({MEMORY: non_zero[MEMORY]}).memory
+    return request, cpu, mem
+
+
+_RESOURCES_MEMO: dict[tuple[Any, ...], tuple[Resource, int, int]] = {}
+_RESOURCES_MEMO_SIZE = 4096
 
 
 def _host_ports(spec: Obj) -> list[tuple[str, str, int]]:

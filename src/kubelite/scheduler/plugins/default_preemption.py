@@ -2,14 +2,15 @@
 pods lets the pod fit, and nominate it.
 
 Dry-runs on copies of the nodes that failed with plain ``Unschedulable``:
-remove every lower-priority pod, check the filters, then reprieve pods from the
-most important down while the pod still fits. Among candidate nodes the
-upstream pickOneNodeForPreemption order decides: fewest PDB violations, lowest
-highest-victim priority, smallest priority sum, fewest victims, latest start
-of the highest-priority victims, then the first. PodDisruptionBudgets are not
-consulted (every victim counts as non-violating). The victims are returned for
-the caller to delete gracefully; the pod's nominatedNodeName is the caller's
-write too.
+remove every lower-priority pod, check the filters, then reprieve pods while
+the pod still fits - first those whose eviction would violate a
+PodDisruptionBudget, then the others, each group from the most important down
+(upstream SelectVictimsOnNode), so a budget is broken only when nothing else
+makes room. Among candidate nodes the upstream pickOneNodeForPreemption order
+decides: fewest PDB violations, lowest highest-victim priority, smallest
+priority sum, fewest victims, latest start of the highest-priority victims,
+then the first. The victims are returned for the caller to delete gracefully;
+the pod's nominatedNodeName is the caller's write too.
 """
 
 from __future__ import annotations
@@ -53,10 +54,58 @@ def _earliest_start_of_highest(victims: list[PodInfo]) -> str:
     return min(v.start_time for v in victims if v.priority == top)
 
 
-def pick_one_node(candidates: dict[str, list[PodInfo]]) -> str:
+def filter_pods_with_pdb_violation(
+    pods: list[PodInfo], pdbs: list[Mapping[str, Any]]
+) -> tuple[list[PodInfo], list[PodInfo]]:
+    """upstream filterPodsWithPDBViolation: (violating, non-violating), order kept.
+
+    Each budget starts from its ``status.disruptionsAllowed``; every matching
+    pod (not already in ``status.disruptedPods``) takes one, and a pod that
+    drives any budget below zero is violating. A budget with a nil or empty
+    selector matches nothing here, as upstream.
+    """
+    from kubelite.api.selectors import SelectorError, selector_from_dict
+
+    budgets = []
+    for pdb in pdbs:
+        sel_raw = (pdb.get("spec") or {}).get("selector")
+        if not sel_raw or not (sel_raw.get("matchLabels") or sel_raw.get("matchExpressions")):
+            continue
+        try:
+            selector = selector_from_dict(sel_raw)
+        except SelectorError:
+            continue
+        status = pdb.get("status") or {}
+        budgets.append(
+            [
+                pdb["metadata"].get("namespace") or "default",
+                selector,
+                set(status.get("disruptedPods") or ()),
+                int(status.get("disruptionsAllowed") or 0),
+            ]
+        )
+    violating: list[PodInfo] = []
+    non_violating: list[PodInfo] = []
+    for pi in pods:
+        violated = False
+        if pi.labels:
+            for budget in budgets:
+                namespace, selector, disrupted, _ = budget
+                if namespace != pi.namespace or not selector.matches(pi.labels):
+                    continue
+                if pi.name in disrupted:
+                    continue  # the API already counted this eviction
+                budget[3] -= 1
+                if budget[3] < 0:
+                    violated = True
+        (violating if violated else non_violating).append(pi)
+    return violating, non_violating
+
+
+def pick_one_node(candidates: dict[str, list[PodInfo]], violations: dict[str, int]) -> str:
     """upstream pickOneNodeForPreemption with its default score functions."""
     funcs: list[Callable[[str], Any]] = [
-        lambda n: 0,  # PDB violations: not tracked, all equal
+        lambda n: -violations.get(n, 0),
         lambda n: -candidates[n][0].priority,
         lambda n: -sum(v.priority + _MAX_INT32 + 1 for v in candidates[n]),
         lambda n: -len(candidates[n]),
@@ -120,60 +169,87 @@ class DefaultPreemption:
             for n in all_nodes
             if (st := statuses.get(n.name)) is not None and st.code == Code.UNSCHEDULABLE
         ]
-        candidates, dry_statuses = self._dry_run(state, pod, potential)
+        candidates, violations, dry_statuses = self._dry_run(state, pod, potential)
         if not candidates:
             dry_statuses.absent = Status.unresolvable(NOT_HELPFUL)
             fit = FitError(pod.key, len(all_nodes), Diagnosis(node_to_status=dry_statuses))
             return PostFilterResult(""), Status.unschedulable(fit.message)
-        best = pick_one_node(candidates)
+        best = pick_one_node(candidates, violations)
         victims = tuple(v.pod for v in candidates[best])
         return PostFilterResult(best, victims), None
 
     def _dry_run(
         self, state: CycleState, pod: PodInfo, potential: list[NodeInfo]
-    ) -> tuple[dict[str, list[PodInfo]], NodeToStatus]:
-        out: dict[str, list[PodInfo]] = {}
+    ) -> tuple[dict[str, list[PodInfo]], dict[str, int], NodeToStatus]:
+        """Candidates (non-violating first, as upstream returns them) and their violations.
+
+        Stops once there is a candidate that breaks no budget and enough in all.
+        """
+        non_violating: dict[str, list[PodInfo]] = {}
+        violating: dict[str, list[PodInfo]] = {}
+        violations: dict[str, int] = {}
         statuses = NodeToStatus()
         if not potential:
-            return out, statuses
+            return {}, violations, statuses
+        pdbs = self.handle.pdbs()
         offset = self.rng.randrange(len(potential))
         want = self._num_candidates(len(potential))
         for i in range(len(potential)):
             node = potential[(offset + i) % len(potential)]
-            victims, status = self.select_victims(state.clone(), pod, node.clone())
+            victims, num_violating, status = self.select_victims(
+                state.clone(), pod, node.clone(), pdbs
+            )
             if status is None and victims:
-                out[node.name] = victims
-                if len(out) >= want:
+                violations[node.name] = num_violating
+                (violating if num_violating else non_violating)[node.name] = victims
+                if non_violating and len(non_violating) + len(violating) >= want:
                     break
                 continue
             statuses.set(
                 node.name,
                 status or Status.error(f'expected at least one victim pod on node "{node.name}"'),
             )
-        return out, statuses
+        return {**non_violating, **violating}, violations, statuses
 
     def select_victims(
-        self, state: CycleState, pod: PodInfo, node: NodeInfo
-    ) -> tuple[list[PodInfo], Status | None]:
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        node: NodeInfo,
+        pdbs: list[Mapping[str, Any]] | None = None,
+    ) -> tuple[list[PodInfo], int, Status | None]:
+        """upstream SelectVictimsOnNode: (victims, how many violate a PDB, status)."""
         fw = self.handle.framework
         potential = [p for p in node.pods if p.priority < pod.priority]
         for p in potential:
             node.remove_pod(p.key)
             fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
         if not potential:
-            return [], Status.unresolvable(NO_VICTIMS)
+            return [], 0, Status.unresolvable(NO_VICTIMS)
         st = fw.run_filter(state, pod, node)
         if st is not None:
-            return [], st
-        victims = []
-        for p in _sort_by_importance(potential):
+            return [], 0, st
+        violating, non_violating = filter_pods_with_pdb_violation(
+            _sort_by_importance(potential), pdbs or []
+        )
+        victims: list[PodInfo] = []
+
+        def reprieve(p: PodInfo) -> bool:
             node.add_pod(p)
             fw.run_pre_filter_extension("add_pod", state, pod, p, node)
-            if fw.run_filter(state, pod, node) is not None:
-                node.remove_pod(p.key)
-                fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
-                victims.append(p)
-        return victims, None
+            if fw.run_filter(state, pod, node) is None:
+                return True
+            node.remove_pod(p.key)
+            fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
+            victims.append(p)
+            return False
+
+        num_violating = sum(1 for p in violating if not reprieve(p))
+        for p in non_violating:
+            reprieve(p)
+        if violating and non_violating:
+            victims = _sort_by_importance(victims)
+        return victims, num_violating, None
 
 
 def new(args: dict[str, Any], handle: Handle) -> DefaultPreemption:
