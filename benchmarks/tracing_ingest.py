@@ -2,9 +2,12 @@
 then trace-lookup and search latency with many spans stored.
 
 Runs the Zipkin listener in-process (uvicorn in a thread, on a free port); client
-processes post pre-encoded batches of 100 Zipkin JSON spans concurrently. The floor
-is a plain ``executemany`` of the same rows, same schema, one transaction, in a
-fresh database. Prints one JSON object on its last line.
+processes post pre-encoded batches of 100 Zipkin JSON spans concurrently; the rate
+counts from the first request to the last 202, and the store answers 202 only once
+a batch is committed, so every span counted is queryable. The floor is a plain
+``executemany`` of the same rows (built by the store's own row builder), same
+schema, indexes and pragmas, one transaction, in a fresh database, best of three.
+Prints one JSON object on its last line.
 
     python benchmarks/tracing_ingest.py --spans 200000
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import random
@@ -36,7 +40,7 @@ from _http import Conn  # noqa: E402
 
 from kubelite.tracing import SpanStore, create_zipkin_app  # noqa: E402
 from kubelite.tracing import schema as span_schema  # noqa: E402
-from kubelite.tracing.store import _row  # noqa: E402
+from kubelite.tracing.store import _rows  # noqa: E402
 from kubelite.tracing.zipkin_json import decode_span_list  # noqa: E402
 
 SERVICES = [f"svc-{i}" for i in range(20)]
@@ -141,20 +145,30 @@ def measure_ingest(port: int, batches: list[bytes], *, clients: int, processes: 
     return len(batches) * BATCH / elapsed
 
 
-def measure_floor(batches: list[bytes], directory: str) -> float:
-    """Raw SQLite: the same rows, same schema, executemany in one transaction."""
+def measure_floor(batches: list[bytes], directory: str, *, runs: int = 3) -> float:
+    """Raw SQLite: the same rows, same schema, indexes and pragmas, executemany in one
+    transaction into a fresh file; the best of ``runs`` (the machine is shared, and a
+    floor is what SQLite can do, so noise must not lower it)."""
     received = int(time.time() * 1e6)
-    rows = [_row(span, received) for body in batches for span in decode_span_list(body)]
-    connection = sqlite3.connect(os.path.join(directory, "floor.db"), isolation_level=None)
-    for statement in (*span_schema.PRAGMAS, *span_schema.SCHEMA):
-        connection.execute(statement)
-    started = time.perf_counter()
-    connection.execute("BEGIN")
-    connection.executemany(span_schema.INSERT_SPAN, rows)
-    connection.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return len(rows) / elapsed
+    spans = [span for body in batches for span in decode_span_list(body)]
+    rows, _ = _rows(spans, received)
+    best = 0.0
+    for run in range(runs):
+        path = os.path.join(directory, f"floor-{run}.db")
+        connection = sqlite3.connect(path, isolation_level=None)
+        for statement in (*span_schema.PRAGMAS, *span_schema.SCHEMA):
+            connection.execute(statement)
+        started = time.perf_counter()
+        connection.execute("BEGIN")
+        connection.executemany(span_schema.INSERT_SPAN, rows)
+        connection.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + suffix)
+        best = max(best, len(rows) / elapsed)
+    return best
 
 
 def fill(store: SpanStore, total: int, rng: random.Random) -> list[str]:

@@ -42,7 +42,7 @@ def components(cluster: Cluster) -> list[Component]:
     from kubelite.kubelet import LogRouter, node_agents
     from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
     from kubelite.scheduler.component import SchedulerComponent
-    from kubelite.tracing.component import TracingCollector
+    from kubelite.tracing.component import TracingCollector, retention_settings
 
     pick = cluster.options.port == 0  # --port 0: free ports for every listener
     dns = ClusterDNS(port=53)
@@ -71,6 +71,7 @@ def components(cluster: Cluster) -> list[Component]:
             cluster.dir.traces_db,
             zipkin_port=0 if pick else 9411,
             otlp_port=0 if pick else 4318,
+            retention=retention_settings(cluster.options.extra.get("tracing")),
         ),
         *controllers(cluster.dir.root),
         SchedulerComponent(config_file=cluster.options.scheduler_config),

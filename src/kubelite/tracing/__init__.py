@@ -7,6 +7,8 @@ Public surface (everything else in this package may change):
 - :func:`create_zipkin_app`, :func:`create_otlp_app` — ASGI apps for ports 9411 / 4318.
 - :func:`serve`, :func:`uvicorn_configs`, :func:`retention_loop` — running them.
 - :func:`dependency_links`, :func:`service_stats` — aggregations for the dashboard.
+- :class:`PlatformTracer` — the control plane's own spans (pod lives, rollouts), which
+  the collector component runs against the API client it is handed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from kubelite.tracing.dependencies import DependencyLink, dependency_links
 from kubelite.tracing.model import Span
 from kubelite.tracing.otlp_app import create_otlp_app
+from kubelite.tracing.platform import PlatformTracer
 from kubelite.tracing.query import QueryRequest
 from kubelite.tracing.serve import OTLP_PORT, ZIPKIN_PORT, retention_loop, serve, uvicorn_configs
 from kubelite.tracing.stats import ServiceStats, service_stats
@@ -24,6 +27,7 @@ __all__ = [
     "OTLP_PORT",
     "ZIPKIN_PORT",
     "DependencyLink",
+    "PlatformTracer",
     "QueryRequest",
     "ServiceStats",
     "Span",

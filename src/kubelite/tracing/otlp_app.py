@@ -10,7 +10,6 @@ the Zipkin query API serves both.
 from __future__ import annotations
 
 import orjson
-from anyio import to_thread
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,7 +41,7 @@ def create_otlp_app(store: SpanStore) -> Starlette:
             return _status(media, 400, str(error))
         if len(spans) > bodies.MAX_SPANS_PER_BATCH:
             return _status(media, 413, f"Too many spans: {len(spans)}")
-        await to_thread.run_sync(store.ingest, spans)
+        await store.ingest_async(spans)
         return _success(media)
 
     return Starlette(routes=[Route("/v1/traces", export, methods=["POST"])])

@@ -22,8 +22,13 @@ def text(status: int, message: str) -> Response:
     return Response(message, status_code=status, media_type="text/plain; charset=utf-8")
 
 
+_ACCEPTED_RESPONSE = Response(status_code=ACCEPTED)
+
+
 def accepted() -> Response:
-    return Response(status_code=ACCEPTED)
+    """The intake's answer; one shared instance (a Response is not changed by sending it),
+    since every accepted batch needs exactly this one."""
+    return _ACCEPTED_RESPONSE
 
 
 def too_large() -> Response:

@@ -1,11 +1,21 @@
 """The span store's SQLite schema: one row per span, indexed for the Zipkin queries.
 
 A row holds the span's Zipkin JSON (served as-is by trace lookups) next to the
-columns the queries filter on. Indexes: ``trace_id`` for lookups, ``(service, ts)``
-for searches by service (the common case), ``ts`` for searches without one and for
-dependency windows. Names for the ``services``/``spans``/``remoteServices`` and
-autocomplete endpoints live in small side tables so those answers never scan
-spans; each name remembers when it was last seen so retention can drop it too.
+columns the queries filter on. Indexes: ``trace_key`` for lookups, ``(service, ts)``
+for searches by service and, one stream per service merged, for searches without
+one and for dependency windows. There is deliberately no index on ``ts`` alone:
+spans arrive out of ``ts`` order, so every index dirties a random page per span,
+and those pages are what each commit writes. Names for the ``services``/``spans``/
+``remoteServices`` and autocomplete endpoints live in small side tables so those
+answers never scan spans; each name remembers when it was last seen so retention
+can drop it too.
+
+``trace_key`` is the low 64 bits of the trace id as a signed integer: an integer
+index is smaller and cheaper to insert into than one over 32-character text, which
+is what ingest pays for on every span. Lookups match ``trace_key`` through the
+index and then the full ``trace_id`` (a 128-bit id's high half) in the row.
+:data:`VERSION` is kept in ``PRAGMA user_version``; a span file written under
+another layout is emptied at open (spans are telemetry, not records).
 ``received`` is the store clock at ingest and drives age-based retention; rows are
 appended in ``received`` order, so the rowid doubles as an age index.
 """
@@ -14,6 +24,8 @@ from __future__ import annotations
 
 from typing import Final
 
+VERSION: Final = 2
+
 PRAGMAS: Final = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -21,12 +33,16 @@ PRAGMAS: Final = (
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
     "PRAGMA busy_timeout=5000",
+    # A background thread checkpoints (see kubelite.tracing.checkpoint); this inline
+    # one is the backstop that lets the WAL restart, and finds little left to copy.
     "PRAGMA wal_autocheckpoint=10000",
+    "PRAGMA journal_size_limit=67108864",
 )
 
 SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS spans (
         row INTEGER PRIMARY KEY,
+        trace_key INTEGER NOT NULL,
         trace_id TEXT NOT NULL,
         service TEXT,
         remote_service TEXT,
@@ -38,9 +54,8 @@ SCHEMA: Final = (
         received INTEGER NOT NULL,
         json BLOB NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id)",
+    "CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_key)",
     "CREATE INDEX IF NOT EXISTS spans_service_ts ON spans(service, ts)",
-    "CREATE INDEX IF NOT EXISTS spans_ts ON spans(ts)",
     # kind: 's' service marker (value ''), 'n' span name, 'r' remote service name.
     """CREATE TABLE IF NOT EXISTS names (
         service TEXT NOT NULL,
@@ -58,8 +73,8 @@ SCHEMA: Final = (
 )
 
 INSERT_SPAN: Final = (
-    "INSERT INTO spans (trace_id, service, remote_service, name, kind, ts, duration,"
-    " error, received, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO spans (trace_key, trace_id, service, remote_service, name, kind, ts,"
+    " duration, error, received, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPSERT_NAME: Final = (
     "INSERT INTO names (service, kind, value, last_received) VALUES (?, ?, ?, ?)"
@@ -69,3 +84,12 @@ UPSERT_AUTOCOMPLETE: Final = (
     "INSERT INTO autocomplete (key, value, last_received) VALUES (?, ?, ?)"
     " ON CONFLICT DO UPDATE SET last_received = excluded.last_received"
 )
+
+TABLES: Final = ("spans", "names", "autocomplete")
+_HIGH_BIT: Final = 1 << 63
+
+
+def trace_key(trace_id: str) -> int:
+    """The low 64 bits of a (normalized, lower-hex) trace id, as SQLite's signed integer."""
+    value = int(trace_id[-16:], 16)
+    return value - (_HIGH_BIT << 1) if value >= _HIGH_BIT else value

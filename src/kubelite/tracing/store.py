@@ -1,17 +1,20 @@
 """SpanStore: the collector's SQLite span store (its own file, WAL, batched writes).
 
-Writes go through one connection under a lock; concurrent :meth:`SpanStore.ingest`
-calls share a transaction (group commit, see :mod:`kubelite.tracing.group_commit`),
-yet each batch is stored whole or not at all and the call returns only once it is
-committed (callers validate the whole batch before calling). Reads use one connection per thread, which WAL lets
-run beside the writer. Methods are synchronous and short; the HTTP layer runs them
-in worker threads. Retention is not a background task: the owner calls
-:meth:`SpanStore.enforce_retention` on its own schedule, and time comes from the
-injected ``clock`` so tests can age data deterministically.
+Writes go through one connection, owned by a writer thread; concurrent
+:meth:`SpanStore.ingest` / :meth:`SpanStore.ingest_async` calls share a transaction
+(group commit, see :mod:`kubelite.tracing.group_commit`), yet each batch is stored
+whole or not at all and the call returns only once it is committed (callers
+validate the whole batch before calling). Reads use one connection per thread,
+which WAL lets run beside the writer; the HTTP layer runs them in worker threads.
+WAL checkpoints run mostly on a thread of their own (see
+:mod:`kubelite.tracing.checkpoint`). Retention is not a hidden task: the owner
+calls :meth:`SpanStore.enforce_retention` on its own schedule, from a thread, and
+time comes from the injected ``clock`` so tests can age data deterministically.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import sqlite3
 import threading
@@ -24,6 +27,7 @@ from typing import Any
 import orjson
 
 from kubelite.tracing import schema
+from kubelite.tracing.checkpoint import Checkpointer
 from kubelite.tracing.dependencies import DependencyLink, DependencyLinker
 from kubelite.tracing.group_commit import GroupCommit
 from kubelite.tracing.model import Span
@@ -34,7 +38,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE_S = 7 * 86400
 DEFAULT_MAX_SPANS = 5_000_000
+PRUNE_CHUNK = 2_000
+SIZE_HEADROOM = 0.9
 _CANDIDATE_PAGE = 64
+_KEYS_PER_QUERY = 500
 
 
 class SpanStore:
@@ -46,12 +53,14 @@ class SpanStore:
         *,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         max_spans: int = DEFAULT_MAX_SPANS,
+        max_bytes: int | None = None,
         autocomplete_keys: Collection[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = str(path)
         self.max_age_s = max_age_s
         self.max_spans = max_spans
+        self.max_bytes = max_bytes
         self.autocomplete_keys = frozenset(autocomplete_keys)
         self.clock = clock
         self._write_lock = threading.Lock()
@@ -59,9 +68,18 @@ class SpanStore:
         self._readers: list[sqlite3.Connection] = []
         self._writer = self._connect()
         self._group: GroupCommit[_Batch] = GroupCommit(self._commit, lock=self._write_lock)
+        self._checkpointer = Checkpointer(self._connect)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        (version,) = self._writer.execute("PRAGMA user_version").fetchone()
         with self._writer:
+            if version != schema.VERSION:
+                for table in schema.TABLES:  # an older layout: start afresh
+                    self._writer.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in schema.SCHEMA:
                 self._writer.execute(statement)
+            self._writer.execute(f"PRAGMA user_version={schema.VERSION}")
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -79,6 +97,8 @@ class SpanStore:
         return connection
 
     def close(self) -> None:
+        self._group.close()
+        self._checkpointer.close()
         for connection in self._readers:
             connection.close()
         self._writer.close()
@@ -96,27 +116,33 @@ class SpanStore:
         """
         if not spans:
             return 0
+        self._group.submit(self._batch(spans))
+        return len(spans)
+
+    async def ingest_async(self, spans: Sequence[Span]) -> int:
+        """:meth:`ingest` for an event loop: awaits the commit without a worker thread."""
+        if not spans:
+            return 0
+        await self._group.submit_async(self._batch(spans))
+        return len(spans)
+
+    def _batch(self, spans: Sequence[Span]) -> _Batch:
         received = self.now_us()
-        batch = _Batch(
-            rows=[_row(span, received) for span in spans],
-            names=_names(spans, received),
-            tags=self._autocomplete_rows(spans, received),
-        )
-        self._group.submit(batch)
-        log.debug("ingest spans=%d", len(batch.rows))
-        return len(batch.rows)
+        rows, names = _rows(spans, received)
+        return _Batch(rows, names, self._autocomplete_rows(spans, received))
 
     def _commit(self, batches: Sequence[_Batch]) -> None:
         """One transaction for ``batches``; the caller holds the write lock."""
         names: dict[tuple[Any, ...], int] = {}
         tags: dict[tuple[Any, ...], int] = {}
+        rows: list[tuple[Any, ...]] = []
         for batch in batches:
+            rows += batch.rows
             _merge_latest(names, batch.names)
             _merge_latest(tags, batch.tags)
         self._writer.execute("BEGIN")
         try:
-            for batch in batches:
-                self._writer.executemany(schema.INSERT_SPAN, batch.rows)
+            self._writer.executemany(schema.INSERT_SPAN, rows)
             self._writer.executemany(schema.UPSERT_NAME, _upsert_rows(names))
             if tags:
                 self._writer.executemany(schema.UPSERT_AUTOCOMPLETE, _upsert_rows(tags))
@@ -124,6 +150,8 @@ class SpanStore:
             self._writer.execute("ROLLBACK")
             raise
         self._writer.execute("COMMIT")
+        self._checkpointer.written()
+        log.debug("committed spans=%d batches=%d", len(rows), len(batches))
 
     def _autocomplete_rows(
         self, spans: Sequence[Span], received: int
@@ -137,67 +165,145 @@ class SpanStore:
             if key in self.autocomplete_keys
         }
 
+    # -- retention ------------------------------------------------------------
+
     def enforce_retention(self) -> int:
-        """Drop spans older than ``max_age_s`` and the oldest beyond ``max_spans``."""
+        """Drop spans older than ``max_age_s``, then the oldest traces beyond the size bounds.
+
+        The size bounds (``max_spans``, ``max_bytes``) drop whole traces, oldest
+        first (by when their first span arrived), so no trace is left half-pruned.
+        Work goes in short transactions of at most :data:`PRUNE_CHUNK` traces, so
+        intake waits at most one chunk; call it from a background thread.
+        """
         cutoff = self.now_us() - int(self.max_age_s * 1_000_000)
+        deleted = 0
+        first_kept = self._first_row_since(cutoff)
+        while True:
+            with self._write_lock:
+                dropped = self._delete_rows_before(first_kept)
+            deleted += dropped
+            if dropped < PRUNE_CHUNK:
+                break
+        excess = self._excess_spans()
+        while excess > 0:
+            with self._write_lock:
+                dropped = self._delete_oldest_traces(excess)
+            if not dropped:
+                break
+            deleted += dropped
+            excess -= dropped
         with self._write_lock:
-            self._writer.execute("BEGIN")
-            try:
-                deleted = self._delete_older_than(cutoff) + self._delete_over_count()
-                self._prune_names(cutoff)
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
-        log.info("retention deleted spans=%d", deleted)
+            self._in_transaction(lambda: self._prune_names(cutoff))
+        if deleted:
+            log.info("retention deleted spans=%d", deleted)
         return deleted
 
-    def _delete_older_than(self, cutoff: int) -> int:
-        first_kept = self._writer.execute(
+    def _in_transaction(self, work: Callable[[], int | None]) -> int:
+        self._writer.execute("BEGIN")
+        try:
+            result = work() or 0
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        self._writer.execute("COMMIT")
+        return result
+
+    def _first_row_since(self, cutoff: int) -> int:
+        """The first row received at or after ``cutoff`` (rows are in arrival order).
+
+        The scan starts at the oldest row, so it is short unless much has expired.
+        """
+        reader = self._reader()
+        found = reader.execute(
             "SELECT row FROM spans WHERE received >= ? ORDER BY row LIMIT 1", (cutoff,)
         ).fetchone()
-        if first_kept is None:
-            return self._writer.execute("DELETE FROM spans").rowcount
-        return self._writer.execute("DELETE FROM spans WHERE row < ?", first_kept).rowcount
+        if found is not None:
+            return int(found[0])
+        (last,) = reader.execute("SELECT max(row) FROM spans").fetchone()
+        return (last or 0) + 1  # everything expired, or nothing is stored
 
-    def _delete_over_count(self) -> int:
-        (count,) = self._writer.execute("SELECT count(*) FROM spans").fetchone()
+    def _delete_rows_before(self, row: int) -> int:
+        """One chunk of the rows before ``row``."""
+        sql = (
+            "DELETE FROM spans WHERE row IN"
+            " (SELECT row FROM spans WHERE row < ? ORDER BY row LIMIT ?)"
+        )
+        return self._in_transaction(lambda: self._writer.execute(sql, (row, PRUNE_CHUNK)).rowcount)
+
+    def _excess_spans(self) -> int:
+        """How many spans to drop to meet ``max_spans`` and ``max_bytes``."""
+        (count,) = self._reader().execute("SELECT count(*) FROM spans").fetchone()
         excess = count - self.max_spans
-        if excess <= 0:
-            return 0
-        return self._writer.execute(
-            "DELETE FROM spans WHERE row IN (SELECT row FROM spans ORDER BY row LIMIT ?)",
-            (excess,),
-        ).rowcount
+        if self.max_bytes is not None and count:
+            used = self.size_bytes()
+            if used > self.max_bytes:
+                # Aim below the bound so the next round does not prune again at once.
+                keep = int(count * self.max_bytes * SIZE_HEADROOM / used)
+                excess = max(excess, count - keep)
+        return excess
+
+    def size_bytes(self) -> int:
+        """Bytes of the span file in use (free pages, reused by new spans, not counted)."""
+        cursor = self._reader()
+        (pages,) = cursor.execute("PRAGMA page_count").fetchone()
+        (free,) = cursor.execute("PRAGMA freelist_count").fetchone()
+        (page_size,) = cursor.execute("PRAGMA page_size").fetchone()
+        return int((pages - free) * page_size)
+
+    def _delete_oldest_traces(self, excess: int) -> int:
+        """One chunk: the traces owning the oldest ``excess`` spans, whole."""
+        keys = [
+            key
+            for (key,) in self._writer.execute(
+                "SELECT trace_key FROM spans ORDER BY row LIMIT ?", (min(excess, PRUNE_CHUNK),)
+            )
+        ]
+        unique = list(dict.fromkeys(keys))
+        marks = ",".join("?" * len(unique))
+        return self._in_transaction(
+            lambda: (
+                self._writer.execute(
+                    f"DELETE FROM spans WHERE trace_key IN ({marks})", unique
+                ).rowcount
+            )
+        )
 
     def _prune_names(self, cutoff: int) -> None:
-        oldest = self._writer.execute("SELECT min(received) FROM spans").fetchone()[0]
-        keep_from = max(cutoff, oldest) if oldest is not None else None
+        oldest = self._writer.execute("SELECT received FROM spans ORDER BY row LIMIT 1").fetchone()
+        keep_from = max(cutoff, oldest[0]) if oldest is not None else None
         for table in ("names", "autocomplete"):
             if keep_from is None:
                 self._writer.execute(f"DELETE FROM {table}")
             else:
                 self._writer.execute(f"DELETE FROM {table} WHERE last_received < ?", (keep_from,))
+        # Names last seen after the oldest span may still belong to a service whose
+        # traces were all pruned by size; the (service, ts) index answers this cheaply.
+        self._writer.execute(
+            "DELETE FROM names WHERE NOT EXISTS"
+            " (SELECT 1 FROM spans WHERE spans.service = names.service)"
+        )
 
     # -- reads ----------------------------------------------------------------
 
     def count(self) -> int:
         return self._reader().execute("SELECT count(*) FROM spans").fetchone()[0]
 
+    def _trace_blobs(self, trace_id: str) -> list[bytes]:
+        rows = self._reader().execute(
+            "SELECT json FROM spans WHERE trace_key = ? AND trace_id = ?",
+            (schema.trace_key(trace_id), trace_id),
+        )
+        return [blob for (blob,) in rows]
+
     def trace_json(self, trace_id: str) -> bytes | None:
         """The trace as a JSON array (bytes), or None when no span has this id."""
-        blobs = (
-            self._reader()
-            .execute("SELECT json FROM spans WHERE trace_id = ?", (trace_id,))
-            .fetchall()
-        )
+        blobs = self._trace_blobs(trace_id)
         if not blobs:
             return None
-        return b"[" + b",".join(blob for (blob,) in blobs) + b"]"
+        return b"[" + b",".join(blobs) + b"]"
 
     def get_trace(self, trace_id: str) -> list[Span]:
-        blobs = self._reader().execute("SELECT json FROM spans WHERE trace_id = ?", (trace_id,))
-        return [orjson.loads(blob) for (blob,) in blobs]
+        return [orjson.loads(blob) for blob in self._trace_blobs(trace_id)]
 
     def traces_json(self, trace_ids: Iterable[str]) -> bytes:
         parts = [self.trace_json(trace_id) for trace_id in trace_ids]
@@ -253,46 +359,59 @@ class SpanStore:
 
     def _candidate_trace_ids(self, request: QueryRequest) -> Iterator[str]:
         begin, end = request.begin_ts * 1000, request.end_ts * 1000
-        if request.service_name is not None:
-            sql = (
-                "SELECT trace_id FROM spans WHERE service = ? AND ts BETWEEN ? AND ?"
-                " ORDER BY ts DESC"
-            )
-            rows = self._reader().execute(sql, (request.service_name, begin, end))
-        else:
-            sql = "SELECT trace_id FROM spans WHERE ts BETWEEN ? AND ? ORDER BY ts DESC"
-            rows = self._reader().execute(sql, (begin, end))
         seen: set[str] = set()
-        for (trace_id,) in rows:
+        for _, trace_id in self._newest_first(begin, end, request.service_name):
             if trace_id not in seen:
                 seen.add(trace_id)
                 yield trace_id
+
+    def _newest_first(
+        self, begin: int, end: int, service: str | None = None
+    ) -> Iterator[tuple[int, str]]:
+        """``(ts, trace_id)`` of spans in ``[begin, end]``, newest first.
+
+        There is no index on ``ts`` alone (every index costs ingest); without a
+        service, the per-service streams of the ``(service, ts)`` index are merged,
+        plus the spans that name no service.
+        """
+        reader = self._reader()
+        select = "SELECT ts, trace_id FROM spans WHERE service {} AND ts BETWEEN ? AND ?"
+        order = " ORDER BY ts DESC"
+        if service is not None:
+            yield from reader.execute(select.format("= ?") + order, (service, begin, end))
+            return
+        services = [name for (name,) in reader.execute("SELECT DISTINCT service FROM names")]
+        streams = [
+            reader.execute(select.format("= ?") + order, (name, begin, end)) for name in services
+        ]
+        streams.append(reader.execute(select.format("IS NULL") + order, (begin, end)))
+        yield from heapq.merge(*streams, key=_first, reverse=True)
 
     def _load_traces(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
         traces: dict[str, list[Span]] = {}
         if not trace_ids:
             return traces
-        marks = ",".join("?" * len(trace_ids))
+        wanted = set(trace_ids)
+        keys = {schema.trace_key(trace_id) for trace_id in wanted}
+        marks = ",".join("?" * len(keys))
         rows = self._reader().execute(
-            f"SELECT trace_id, json FROM spans WHERE trace_id IN ({marks})", tuple(trace_ids)
+            f"SELECT trace_id, json FROM spans WHERE trace_key IN ({marks})", tuple(keys)
         )
         for trace_id, blob in rows:
-            traces.setdefault(trace_id, []).append(orjson.loads(blob))
+            if trace_id in wanted:
+                traces.setdefault(trace_id, []).append(orjson.loads(blob))
         return traces
 
     def dependencies(self, end_ts_ms: int, lookback_ms: int) -> list[DependencyLink]:
         """Links over traces with a span timestamp in ``[endTs - lookback, endTs]``."""
         begin, end = (end_ts_ms - lookback_ms) * 1000, end_ts_ms * 1000
-        rows = self._reader().execute(
-            "SELECT trace_id, json FROM spans WHERE trace_id IN"
-            " (SELECT DISTINCT trace_id FROM spans WHERE ts BETWEEN ? AND ?)"
-            " ORDER BY trace_id",
-            (begin, end),
+        keys = sorted(
+            {schema.trace_key(trace_id) for _, trace_id in self._newest_first(begin, end)}
         )
         linker = DependencyLinker()
         current: str | None = None
         trace: list[Span] = []
-        for trace_id, blob in rows:
+        for trace_id, blob in self._spans_of_keys(keys):
             if trace_id != current and trace:
                 linker.put_trace(trace)
                 trace = []
@@ -300,6 +419,17 @@ class SpanStore:
             trace.append(orjson.loads(blob))
         linker.put_trace(trace)
         return linker.links()
+
+    def _spans_of_keys(self, keys: Sequence[int]) -> Iterator[tuple[str, bytes]]:
+        """``(trace_id, json)`` of every span of ``keys``, grouped by trace."""
+        reader = self._reader()
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            yield from reader.execute(
+                f"SELECT trace_id, json FROM spans WHERE trace_key IN ({','.join('?' * len(chunk))})"
+                " ORDER BY trace_key, trace_id",
+                chunk,
+            )
 
     def service_stats(self, service: str, *, end_ts_ms: int, lookback_ms: int) -> ServiceStats:
         """Request rate, error rate and latency percentiles of ``service`` in a window."""
@@ -314,22 +444,55 @@ class SpanStore:
         )
 
 
-def _row(span: Span, received: int) -> tuple[Any, ...]:
-    local = span.get("localEndpoint")
-    remote = span.get("remoteEndpoint")
-    tags = span.get("tags")
-    return (
-        span["traceId"],
-        local.get("serviceName") if local else None,
-        remote.get("serviceName") if remote else None,
-        span.get("name"),
-        span.get("kind"),
-        span.get("timestamp"),
-        span.get("duration"),
-        1 if tags and "error" in tags else 0,
-        received,
-        orjson.dumps(span),
-    )
+def _first(row: tuple[int, str]) -> int:
+    return row[0]
+
+
+def _rows(
+    spans: Sequence[Span], received: int
+) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], int]]:
+    """The span rows of a batch, and the names it mentions, in one pass over the spans.
+
+    This runs for every span the collector accepts, so it reads each field once
+    and keeps the per-span work to building one tuple and one JSON blob.
+    """
+    rows: list[tuple[Any, ...]] = []
+    names: set[tuple[str, str, str]] = set()
+    keys: dict[str, int] = {}
+    dumps = orjson.dumps
+    for span in spans:
+        trace_id = span["traceId"]
+        key = keys.get(trace_id)
+        if key is None:
+            key = keys[trace_id] = schema.trace_key(trace_id)
+        local = span.get("localEndpoint")
+        service = local.get("serviceName") if local else None
+        remote = span.get("remoteEndpoint")
+        remote_name = remote.get("serviceName") if remote else None
+        name = span.get("name")
+        tags = span.get("tags")
+        rows.append(
+            (
+                key,
+                trace_id,
+                service,
+                remote_name,
+                name,
+                span.get("kind"),
+                span.get("timestamp"),
+                span.get("duration"),
+                1 if tags and "error" in tags else 0,
+                received,
+                dumps(span),
+            )
+        )
+        if service is not None:
+            names.add((service, "s", ""))
+            if name is not None:
+                names.add((service, "n", name))
+            if remote_name is not None:
+                names.add((service, "r", remote_name))
+    return rows, dict.fromkeys(names, received)
 
 
 @dataclass(frozen=True)
@@ -350,21 +513,3 @@ def _merge_latest(into: dict[tuple[Any, ...], int], keys: dict[tuple[Any, ...], 
 def _upsert_rows(keys: dict[tuple[Any, ...], int]) -> list[tuple[Any, ...]]:
     """Sorted, so every transaction touches the side tables' pages in the same order."""
     return [(*key, received) for key, received in sorted(keys.items())]
-
-
-def _names(spans: Sequence[Span], received: int) -> dict[tuple[Any, ...], int]:
-    found: set[tuple[str, str, str]] = set()
-    for span in spans:
-        local = span.get("localEndpoint")
-        service = local.get("serviceName") if local else None
-        if service is None:
-            continue
-        found.add((service, "s", ""))
-        name = span.get("name")
-        if name is not None:
-            found.add((service, "n", name))
-        remote = span.get("remoteEndpoint")
-        remote_name = remote.get("serviceName") if remote else None
-        if remote_name is not None:
-            found.add((service, "r", remote_name))
-    return dict.fromkeys(found, received)

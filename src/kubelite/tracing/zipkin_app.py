@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kubelite.tracing import bodies, responses
 from kubelite.tracing.model import Span, SpanFormatError, normalize_trace_id
@@ -30,6 +31,7 @@ from kubelite.tracing.zipkin_proto import decode_list_of_spans
 DEFAULT_LOOKBACK_MS: Final = 86_400_000
 NAMES_MAX_AGE_S: Final = 300
 _V1_MARKER: Final = b'yAnnotations"'
+_SPANS: Final = "/api/v2/spans"
 
 
 def create_zipkin_app(
@@ -41,7 +43,7 @@ def create_zipkin_app(
     """An ASGI app serving Zipkin's v2 API over ``store``; mount it on port 9411."""
     api = _ZipkinApi(store, default_lookback_ms, now_ms or (lambda: int(time.time() * 1000)))
     routes = [
-        Route("/api/v2/spans", api.spans, methods=["GET", "POST"]),
+        Route(_SPANS, api.spans, methods=["GET", "POST"]),
         Route("/api/v2/services", api.services, methods=["GET"]),
         Route("/api/v2/remoteServices", api.remote_services, methods=["GET"]),
         Route("/api/v2/traces", api.traces, methods=["GET"]),
@@ -53,7 +55,26 @@ def create_zipkin_app(
         Route("/health", api.health, methods=["GET"]),
         Route("/info", api.info, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return _ZipkinServer(api, routes=routes)
+
+
+class _ZipkinServer(Starlette):
+    """Starlette, except that span intake skips the router and middleware stack.
+
+    Intake is the one hot route (every reporter posts there, query traffic is
+    rare), and the generic dispatch cost as much per request as storing the spans.
+    """
+
+    def __init__(self, api: _ZipkinApi, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == _SPANS:
+            response = await self._api.post_spans(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _ZipkinApi:
@@ -88,7 +109,7 @@ class _ZipkinApi:
             return responses.text(
                 413, f"Too many spans: {len(spans)} > {bodies.MAX_SPANS_PER_BATCH} per request"
             )
-        await to_thread.run_sync(self.store.ingest, spans)
+        await self.store.ingest_async(spans)
         return responses.accepted()
 
     # -- names ------------------------------------------------------------------

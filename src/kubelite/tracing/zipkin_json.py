@@ -54,6 +54,7 @@ _HEX_DIGITS: Final = "0123456789abcdef"
 _MAX_PORT: Final = 0xFFFF
 _ENDPOINT_ORDER: Final = ("serviceName", "ipv4", "ipv6", "port")
 _NOT_PLAIN: Final[Any] = object()
+_STR_TYPE: Final = frozenset({str})
 
 
 class SpanListError(ValueError):
@@ -69,8 +70,9 @@ def decode_span_list(body: bytes) -> list[Span]:
     if not isinstance(raw, list):
         raise SpanListError(f"{MALFORMED} reading List<Span> from json")
     spans: list[Span] = []
+    endpoints: dict[Any, Any] = {}
     for index, item in enumerate(raw):
-        span = plain_span(item) if type(item) is dict else None
+        span = plain_span(item, endpoints) if type(item) is dict else None
         if span is not None:
             spans.append(span)
             continue
@@ -84,7 +86,7 @@ def decode_span_list(body: bytes) -> list[Span]:
     return spans
 
 
-def plain_span(raw: dict[str, Any]) -> Span | None:
+def plain_span(raw: dict[str, Any], endpoints: dict[Any, Any] | None = None) -> Span | None:
     """The common, clean span in one pass; None sends it through :func:`read_span`.
 
     Decoding dominated ingest, and nearly every span a reporter sends is already
@@ -92,48 +94,84 @@ def plain_span(raw: dict[str, Any]) -> Span | None:
     handles exactly that shape inline and gives up on anything else — bad input,
     padding, numbers for strings, unknown keys — leaving the error wording and every
     leniency to the generic reader. The result must equal :func:`read_span`'s.
+
+    ``endpoints`` memoizes endpoints across the spans of one batch: a batch names
+    a handful of them many times, so equal ones are read once and then shared
+    (spans are never changed after decoding).
     """
-    if not _PLAIN_KEYS.issuperset(raw):
+    if not raw.keys() <= _PLAIN_KEYS:
         return None
-    trace_id, span_id = raw.get("traceId"), raw.get("id")
-    if type(trace_id) is not str or not _is_id(span_id):
+    get = raw.get
+    trace_id, span_id = get("traceId"), get("id")
+    # Checks are inlined: this runs for every span the collector accepts.
+    if (
+        type(span_id) is not str
+        or len(span_id) != 16
+        or span_id.strip(_HEX_DIGITS)
+        or span_id == _ZERO_ID
+        or type(trace_id) is not str
+    ):
         return None
-    if len(trace_id) == 32 and trace_id[:16] == _ZERO_ID:
-        trace_id = trace_id[16:]
-    if not _is_id(trace_id) and not (len(trace_id) == 32 and _is_hex(trace_id)):
+    if len(trace_id) == 32:
+        if trace_id.strip(_HEX_DIGITS):
+            return None
+        if trace_id[:16] == _ZERO_ID:
+            trace_id = trace_id[16:]
+            if trace_id == _ZERO_ID:
+                return None
+    elif len(trace_id) != 16 or trace_id.strip(_HEX_DIGITS) or trace_id == _ZERO_ID:
         return None
     span: dict[str, Any] = {"traceId": trace_id}
-    parent = raw.get("parentId")
+    parent = get("parentId")
     if parent is not None:
         if not _is_id(parent):
             return None
         if parent != span_id:
             span["parentId"] = parent
     span["id"] = span_id
-    kind = raw.get("kind")
+    kind = get("kind")
     if kind is not None:
         if type(kind) is not str or kind not in KINDS:
             return None
         span["kind"] = kind
-    if not _plain_scalars(raw, span):
-        return None
+    name = get("name")
+    if name is not None:
+        if type(name) is not str:
+            return None
+        if name:
+            span["name"] = name if name.islower() else name.lower()
+    timestamp, duration = get("timestamp"), get("duration")
+    if timestamp is not None:
+        if type(timestamp) is not int:
+            return None
+        if timestamp > 0:
+            span["timestamp"] = timestamp
+    if duration is not None:
+        if type(duration) is not int:
+            return None
+        if duration > 0:
+            span["duration"] = duration
     for key in ("localEndpoint", "remoteEndpoint"):
-        value = raw.get(key)
+        value = get(key)
         if value is not None:
-            endpoint = _plain_endpoint(value)
+            endpoint = _memo_endpoint(value, endpoints) if endpoints is not None else None
+            if endpoint is None:
+                endpoint = _plain_endpoint(value)
             if endpoint is _NOT_PLAIN:
                 return None
             if endpoint:
                 span[key] = endpoint
-    if raw.get("annotations") is not None:
+    if get("annotations") is not None:
         return None
-    tags = raw.get("tags")
+    tags = get("tags")
     if tags is not None:
-        if type(tags) is not dict or not all(type(v) is str for v in tags.values()):
+        if type(tags) is not dict or not set(map(type, tags.values())) <= _STR_TYPE:
             return None
         if tags:
             span["tags"] = dict(sorted(tags.items())) if len(tags) > 1 else dict(tags)
-    return _plain_flags(raw, span)
+    if "debug" in raw or "shared" in raw:
+        return _plain_flags(raw, span)
+    return span  # type: ignore[return-value]
 
 
 def _is_hex(value: str) -> bool:
@@ -145,24 +183,23 @@ def _is_id(value: Any) -> bool:
     return type(value) is str and len(value) == 16 and _is_hex(value) and value != _ZERO_ID
 
 
-def _plain_scalars(raw: dict[str, Any], span: dict[str, Any]) -> bool:
-    name = raw.get("name")
-    if name is not None:
-        if type(name) is not str:
-            return False
-        if name:
-            span["name"] = name.lower()
-    for key in ("timestamp", "duration"):
-        number = raw.get(key)
-        if number is not None:
-            if type(number) is not int:
-                return False
-            if number > 0:
-                span[key] = number
-    return True
+def _memo_endpoint(value: Any, endpoints: dict[Any, Any]) -> Any:
+    """The endpoint read earlier from an equal ``value``; None when not seen (or odd)."""
+    if type(value) is not dict:
+        return _NOT_PLAIN
+    if type(value.get("port", 0)) is not int:  # True and 80.0 would equal 1 and 80 below
+        return _NOT_PLAIN
+    try:
+        key = tuple(value.items())
+        endpoint = endpoints.get(key)
+    except TypeError:  # an unhashable value: not a plain endpoint anyway
+        return _NOT_PLAIN
+    if endpoint is None:
+        endpoint = endpoints[key] = _plain_endpoint(value)
+    return endpoint
 
 
-def _plain_endpoint(value: Any) -> dict[str, Any] | None:
+def _plain_endpoint(value: Any) -> Any:
     if type(value) is not dict:
         return _NOT_PLAIN
     endpoint: dict[str, Any] = {}

@@ -11,6 +11,7 @@ def test_exports() -> None:
             "OTLP_PORT",
             "ZIPKIN_PORT",
             "DependencyLink",
+            "PlatformTracer",
             "QueryRequest",
             "ServiceStats",
             "Span",
