@@ -45,6 +45,10 @@ def pod_ref(pod: Obj) -> str:
     return f"{md['name']}_{md.get('namespace', 'default')}({md.get('uid', '')})"
 
 
+SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"
+SERVICE_ACCOUNT_SYNC_S = 60.0
+
+
 class PodRunner:
     def __init__(self, agent: NodeAgent, pod: Obj) -> None:
         self.agent = agent
@@ -188,14 +192,21 @@ class PodRunner:
 
     async def _refresh_volumes(self) -> None:
         """Keep configMap/secret volumes current (the kubelet's periodic sync)."""
-        if not any(
-            k in v
+        refreshed = [
+            v
             for v in (self.pod.get("spec") or {}).get("volumes") or []
-            for k in ("configMap", "secret", "projected", "downwardAPI")
-        ):
+            if any(k in v for k in ("configMap", "secret", "projected", "downwardAPI"))
+        ]
+        if not refreshed:
             return
+        # The service-account volume every pod gets changes only when its token
+        # nears expiry (80 % of an hour): a minute is plenty, and keeps 100 idle
+        # pods from re-reading it every second.
+        period = self.agent.volume_sync_s
+        if all(v["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX) for v in refreshed):
+            period = max(period, SERVICE_ACCOUNT_SYNC_S)
         while True:
-            await self.agent.clock.sleep(self.agent.volume_sync_s)
+            await self.agent.clock.sleep(period)
             await self.volumes.refresh(
                 self.pod, self.agent.lookup, pod_ip=self.ip, host_ip=self.agent.host_ip
             )
