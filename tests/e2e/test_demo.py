@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 SERVICES = {"frontend", "orders", "payments"}
-
-
-def wait_for(check: Callable[[], Any], what: str, limit: float = 60.0) -> Any:
-    deadline = time.monotonic() + limit
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"gave up waiting for {what}; last: {last!r}")
 
 
 def printed_url(stdout: str, label: str) -> str:
@@ -138,4 +127,4 @@ def test_demo_deploys_the_shop_idempotently_until_down(demo_cluster: Cluster) ->
             return True
         return False
 
-    wait_for(frontend_gone, "the frontend to stop answering", limit=30)
+    wait_for(frontend_gone, "the frontend to stop answering", timeout=30)

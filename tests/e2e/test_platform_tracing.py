@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 SERVICE = "kubelite-control-plane"
 SLEEP = ["python", "-c", "import time; time.sleep(3600)"]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def find_traces(zipkin: str, span_name: str) -> list[list[dict[str, Any]]]:
@@ -58,7 +46,9 @@ def test_a_pod_life_and_a_rollout_are_traces_in_the_collector(
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/traced", "--timeout=90s")
 
-    traces = wait_for(lambda: find_traces(zipkin, f"pod {namespace}/traced"), "the pod's trace")
+    traces = wait_for(
+        lambda: find_traces(zipkin, f"pod {namespace}/traced"), "the pod's trace", timeout=90
+    )
     assert len(traces) == 1
     spans = {span["name"]: span for span in traces[0]}
     assert {"pod " + f"{namespace}/traced", "schedule", "start", "ready"} <= spans.keys()
@@ -104,7 +94,7 @@ def test_a_pod_life_and_a_rollout_are_traces_in_the_collector(
         found = find_traces(zipkin, f"rollout {namespace}/roll")
         return found if len(found) == 2 else []
 
-    rollouts = wait_for(both_rollouts, "a trace per rollout revision")
+    rollouts = wait_for(both_rollouts, "a trace per rollout revision", timeout=90)
     by_revision = {
         next(s for s in trace if "parentId" not in s)["tags"]["revision"]: trace
         for trace in rollouts

@@ -16,30 +16,19 @@ import sys
 import sysconfig
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 from cryptography import x509
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 PY = "{}.{}".format(*sys.version_info[:2])
 NODE = socket.gethostname().split(".")[0].lower()
 MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def python_pod(name: str, code: str, **spec: Any) -> dict[str, Any]:
