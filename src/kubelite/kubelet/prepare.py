@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -96,7 +97,7 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
             scratch=ctx.pod_dir / "scratch" / name,
             image_rootfs=image.rootfs if image.rootfs.is_dir() else None,
             volumes=mounts,
-            visible=[ctx.data_dir / "images"],
+            visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
             hostname=ctx.pod["metadata"]["name"][:63],
             workdir=workdir,
         )
@@ -124,3 +125,16 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
     if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
         out.append(sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF))
     return out
+
+
+def _interpreter_paths(env: dict[str, str]) -> list[Path]:
+    """Host paths a `FROM python` image may load code from: this installation's
+    environment and package source, and the container's PYTHONPATH.
+
+    The container's /tmp is private, so when these live under the host's /tmp
+    (a checkout or virtualenv there) they are bound in read-only; elsewhere the
+    host's top-level directories already show them.
+    """
+    paths = [Path(sys.prefix), Path(__file__).resolve().parents[2]]
+    paths += [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return [p for p in dict.fromkeys(paths) if p.is_absolute() and p.is_dir()]
