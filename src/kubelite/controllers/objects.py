@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from kubelite.api.selectors import LabelSelector, SelectorError, nothing, selector_from_dict
+from kubelite.apiserver import errors
 from kubelite.apiserver.meta import now_rfc3339, parse_rfc3339
 
 Obj = dict[str, Any]
@@ -151,3 +152,22 @@ def remove_condition(status: dict[str, Any], kind: str) -> None:
         status["conditions"] = conds
     else:
         status.pop("conditions", None)
+
+
+def namespace_terminating(exc: errors.ApiError) -> bool:
+    """The refusal to create in a namespace that is being deleted (NamespaceLifecycle)."""
+    return isinstance(exc, errors.Forbidden) and "being terminated" in exc.message
+
+
+async def create_if_absent(client: Any, obj: Obj) -> bool:
+    """Create `obj`; False when it exists already (a stale cache) or its namespace
+    is gone or going away: none of those is an error for a controller."""
+    try:
+        await client.create(obj)
+    except (errors.AlreadyExists, errors.NotFound):
+        return False
+    except errors.Forbidden as exc:
+        if not namespace_terminating(exc):
+            raise
+        return False
+    return True

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver import errors
 from kubelite.controllers.events import NORMAL, WARNING, EventRecorder
-from kubelite.controllers.objects import Obj, copy, meta, owner_ref_for
+from kubelite.controllers.objects import Obj, copy, meta, namespace_terminating, owner_ref_for
 
 if TYPE_CHECKING:
     from kubelite.apiserver.client import LocalClient
@@ -59,7 +59,7 @@ class PodControl:
         try:
             created = await self.client.create(pod, meta(owner).get("namespace"))
         except errors.ApiError as exc:
-            if not _namespace_terminating(exc):
+            if not namespace_terminating(exc):
                 await self.recorder.event(
                     owner, WARNING, FAILED_CREATE, f"Error creating: {exc.message}"
                 )
@@ -81,7 +81,3 @@ class PodControl:
             )
             raise
         await self.recorder.event(owner, NORMAL, SUCCESSFUL_DELETE, f"Deleted pod: {name}")
-
-
-def _namespace_terminating(exc: errors.ApiError) -> bool:
-    return isinstance(exc, errors.Forbidden) and "being terminated" in exc.message

@@ -17,7 +17,7 @@ from kubelite.apiserver import errors
 from kubelite.controllers.clock import Clock, system_clock
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.informer import Handlers
-from kubelite.controllers.objects import Obj, annotations, copy, meta
+from kubelite.controllers.objects import Obj, annotations, copy, create_if_absent, meta
 from kubelite.controllers.serviceaccounts import active
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,8 @@ class RootCACertPublisher(Controller):
             },
             "data": self.wanted_data(),
         }
-        try:
-            await self.client.create(cm)
+        if await create_if_absent(self.client, cm):
             log.info("published ConfigMap %s/%s", namespace, CONFIGMAP_NAME)
-        except (errors.AlreadyExists, errors.NotFound):
-            pass  # a stale cache, or the namespace went away meanwhile
-        except errors.Forbidden as exc:
-            if "being terminated" not in exc.message:
-                raise
 
 
 __all__ = ["CONFIGMAP_NAME", "DESCRIPTION", "RootCACertPublisher", "read_root_ca"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from kubelite.apiserver import errors
 from kubelite.controllers.clock import Clock, system_clock
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.informer import Handlers
-from kubelite.controllers.objects import Obj, deleting, meta
+from kubelite.controllers.objects import Obj, create_if_absent, deleting, meta
 
 log = logging.getLogger(__name__)
 DEFAULT_SERVICE_ACCOUNTS = ("default",)
@@ -64,14 +63,8 @@ class ServiceAccountsController(Controller):
                 "kind": "ServiceAccount",
                 "metadata": {"name": name, "namespace": key},
             }
-            try:
-                await self.client.create(sa)
+            if await create_if_absent(self.client, sa):
                 log.info("created ServiceAccount %s/%s", key, name)
-            except (errors.AlreadyExists, errors.NotFound):
-                pass  # a stale cache, or the namespace went away meanwhile
-            except errors.Forbidden as exc:
-                if "being terminated" not in exc.message:
-                    raise
         return None
 
 

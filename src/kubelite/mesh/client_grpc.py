@@ -283,16 +283,7 @@ class _UnaryCall:
         if n and self.ch._metrics is not None:
             self.ch._metrics.retries.labels(up.service).inc()
         endpoint = up.choose(self.ch._ready(), self._hash_key())
-        breaker, bulkhead = up.breaker, up.bulkhead
-        if breaker is not None:
-            breaker.try_acquire()
-        if bulkhead is not None:
-            try:
-                await bulkhead.acquire()
-            except BaseException:
-                if breaker is not None:
-                    breaker.on_cancel()
-                raise
+        bulkhead = await up.admit()
         try:
             return await self._send(endpoint)
         finally:

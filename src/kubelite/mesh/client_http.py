@@ -228,17 +228,7 @@ class _Call:
             self.t._metrics.retries.labels(self.up.service).inc()
         up = self.up
         endpoint = up.choose(self.eset.ready(), self.key)
-        breaker = up.breaker
-        if breaker is not None:
-            breaker.try_acquire()
-        bulkhead = up.bulkhead
-        if bulkhead is not None:
-            try:
-                await bulkhead.acquire()
-            except BaseException:
-                if breaker is not None:
-                    breaker.on_cancel()
-                raise
+        bulkhead = await up.admit()
         try:
             self.last = await self._send(endpoint)
         finally:

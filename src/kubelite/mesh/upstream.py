@@ -181,6 +181,21 @@ class Upstream:
                 candidates = kept if len(kept) != len(endpoints) else endpoints
         return self.balancer.pick(candidates, key=key)
 
+    async def admit(self) -> Bulkhead | None:
+        """Pass the breaker and take a bulkhead slot; the caller releases the bulkhead
+        it got back (the policy may be replaced meanwhile)."""
+        breaker, bulkhead = self.breaker, self.bulkhead
+        if breaker is not None:
+            breaker.try_acquire()
+        if bulkhead is not None:
+            try:
+                await bulkhead.acquire()
+            except BaseException:
+                if breaker is not None:
+                    breaker.on_cancel()
+                raise
+        return bulkhead
+
     def record(self, endpoint: Endpoint, status: int) -> None:
         """Outlier detection sees every answer's status (local failures mapped by the caller)."""
         if self.outlier is not None:

@@ -163,7 +163,7 @@ def finish_span(span: dict[str, Any]) -> Span:
     tags = span.get("tags")
     if tags is not None and len(tags) > 1:
         span["tags"] = dict(sorted(tags.items()))
-    return {key: span[key] for key in _KEY_ORDER if key in span}  # type: ignore[return-value]
+    return {key: span[key] for key in KEY_ORDER if key in span}  # type: ignore[return-value]
 
 
 def sorted_annotations(annotations: list[Annotation]) -> list[Annotation]:
@@ -172,7 +172,8 @@ def sorted_annotations(annotations: list[Annotation]) -> list[Annotation]:
     return [{"timestamp": ts, "value": value} for ts, value in sorted(unique)]
 
 
-_KEY_ORDER: Final = (
+# The field order Zipkin writes a span in (also the set of fields a span may have).
+KEY_ORDER: Final = (
     "traceId",
     "parentId",
     "id",

@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 
 from kubelite.tracing.model import (
+    KEY_ORDER,
     KINDS,
     Annotation,
     Endpoint,
@@ -32,23 +33,7 @@ from kubelite.tracing.model import (
 
 MALFORMED: Final = "Malformed"
 
-_PLAIN_KEYS: Final = frozenset(
-    {
-        "traceId",
-        "parentId",
-        "id",
-        "kind",
-        "name",
-        "timestamp",
-        "duration",
-        "localEndpoint",
-        "remoteEndpoint",
-        "annotations",
-        "tags",
-        "debug",
-        "shared",
-    }
-)
+_PLAIN_KEYS: Final = frozenset(KEY_ORDER)
 _ZERO_ID: Final = "0" * 16
 _HEX_DIGITS: Final = "0123456789abcdef"
 _MAX_PORT: Final = 0xFFFF
