@@ -10,26 +10,18 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import httpx
 import pytest
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for as _wait_for
 
 pytestmark = pytest.mark.e2e
 PY = "{}.{}".format(*sys.version_info[:2])
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+wait_for = partial(_wait_for, interval=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -13,27 +13,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for as _wait_for
 
 pytestmark = pytest.mark.e2e
 PY = "{}.{}".format(*sys.version_info[:2])
 NODE = socket.gethostname().split(".")[0].lower()
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+wait_for = partial(_wait_for, timeout=30, interval=0.2)
 
 
 def pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
