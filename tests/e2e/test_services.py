@@ -35,25 +35,7 @@ POD_IPS = ["127.244.99.2", "127.244.99.3", "127.244.99.4"]
 
 @pytest.fixture(scope="module")
 def backends() -> Iterator[dict[str, int]]:
-    servers = {}
-    for ip in POD_IPS:
-
-        class Handler(BaseHTTPRequestHandler):
-            me = ip
-
-            def do_GET(self) -> None:
-                body = self.me.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        srv = ThreadingHTTPServer((ip, 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers[ip] = srv
+    servers = _start_backends(POD_IPS)
     yield {ip: s.server_address[1] for ip, s in servers.items()}
     for s in servers.values():
         s.shutdown()
