@@ -48,6 +48,7 @@ from kubelite.kubelet.services import ServiceCache
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HEARTBEAT_S = 10.0
+EVENT_FLUSH_S = 5.0  # on stop, how long queued events may take to be written
 KINDS = {
     "ConfigMap": "v1",
     "Secret": "v1",
@@ -124,10 +125,15 @@ class NodeAgent:
         ready.set()
         async with asyncio.TaskGroup() as outer:
             shim = outer.create_task(self.runtime.run())
+            events = outer.create_task(self.recorder.run())
             try:
                 await self._run_pods()
             finally:
                 shim.cancel()
+                events.cancel()
+                # What the pods' termination said is still written.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self.recorder.flush()), EVENT_FLUSH_S)
 
     async def _connect_runtime(self) -> None:
         """Reach the shim and read what a previous kubelite left: the basis of re-adoption."""
@@ -349,7 +355,7 @@ class NodeAgent:
         return child.returncode, out
 
     def cgroups_prepare(self, runner: PodRunner, container: Obj) -> list[Path]:
-        """The cgroup.procs files the container's process writes itself into before exec."""
+        """The cgroup files the container's process writes itself into before exec."""
         if self.cgroups is None:
             return []
         return self.cgroups.prepare(runner.uid, container)

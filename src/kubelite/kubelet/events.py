@@ -3,13 +3,19 @@
 `kubectl describe pod` lists events by `involvedObject.uid`; repeats of the
 same reason and message on the same object bump `count` and
 `lastTimestamp` instead of adding rows, as the kubelet's event correlator does.
+
+As upstream's broadcaster, recording never waits on the API: `emit` queues
+(a bounded queue; beyond it events are dropped) and `run` writes them in
+order, so a burst of pods starting is not held up by their events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from typing import Any
 
 from kubelite.apiserver.errors import ApiError
@@ -20,6 +26,8 @@ Obj = dict[str, Any]
 
 NORMAL = "Normal"
 WARNING = "Warning"
+MAX_QUEUED_EVENTS = 1000  # upstream's broadcaster queue
+WRITES_PER_TURN = 16  # then the writer yields to the rest of the loop
 
 
 def involved(pod: Obj, field_path: str = "") -> Obj:
@@ -47,19 +55,65 @@ def container_path(pod: Obj, name: str) -> str:
 
 
 class Recorder:
-    def __init__(self, client: Any, node: str, clock: Clock) -> None:
+    def __init__(
+        self, client: Any, node: str, clock: Clock, *, max_queued: int = MAX_QUEUED_EVENTS
+    ) -> None:
         self.client = client
         self.node = node
         self.clock = clock
+        self.max_queued = max_queued
+        self.dropped = 0
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int]] = {}
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._wake: asyncio.Event | None = None
 
     async def emit(
         self, obj: Obj, type_: str, reason: str, message: str, field_path: str = ""
     ) -> None:
+        """Queue the event; `run` writes it."""
+        if len(self._queue) >= self.max_queued:
+            self.dropped += 1
+            log.debug("event queue full, dropping %s", reason)
+            return
         ref = involved(obj, field_path)
+        self._push(("emit", ref, type_, reason, message, field_path, self.clock.wall()))
+
+    def forget(self, uid: str) -> None:
+        """Drop the correlation state of a removed pod (after its queued events)."""
+        self._push(("forget", uid))
+
+    def _push(self, item: tuple[Any, ...]) -> None:
+        self._queue.append(item)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self.flush(yield_every=WRITES_PER_TURN)
+        finally:
+            self._wake = None
+
+    async def flush(self, yield_every: int = 0) -> None:
+        written = 0
+        while self._queue:
+            item = self._queue.popleft()
+            if item[0] == "forget":
+                self._forget(item[1])
+                continue
+            await self._write(*item[1:])
+            written += 1
+            if yield_every and written % yield_every == 0:
+                await asyncio.sleep(0)
+
+    async def _write(
+        self, ref: Obj, type_: str, reason: str, message: str, field_path: str, now: float
+    ) -> None:
         ns = ref.get("namespace") or "default"
         key = (ref.get("uid", ""), field_path, reason, message)
-        now = self.clock.wall()
         try:
             if key in self._seen:
                 name, event_ns, count = self._seen[key]
@@ -95,7 +149,7 @@ class Recorder:
             "reportingInstance": self.node,
         }
 
-    def forget(self, uid: str) -> None:
+    def _forget(self, uid: str) -> None:
         for key in [k for k in self._seen if k[0] == uid]:
             del self._seen[key]
 
