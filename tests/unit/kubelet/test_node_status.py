@@ -100,3 +100,18 @@ def test_v1_needs_all_three_hierarchies(tmp_path: Path, missing: str) -> None:
         if c != missing:
             (tmp_path / c).mkdir()
     assert cgroups.Manager.detect("kubelite/n1", root=tmp_path) is None
+
+
+def test_v1_containers_join_by_thread_id_in_each_hierarchy(tmp_path: Path) -> None:
+    for c in ("memory", "cpu", "pids"):
+        (tmp_path / c).mkdir()
+    manager = cgroups.Manager.detect("kubelite/n1", root=tmp_path)
+    assert manager is not None and manager.version == 1
+    procs = manager.prepare("uid1", {"name": "app", "resources": {"limits": {"cpu": "250m"}}})
+    # `tasks`, not `cgroup.procs`: moving one thread needs no RCU grace period
+    assert procs == [
+        tmp_path / c / "kubelite" / "n1" / "poduid1" / "app" / "tasks"
+        for c in ("memory", "cpu", "pids")
+    ]
+    cpu = tmp_path / "cpu" / "kubelite" / "n1" / "poduid1" / "app"
+    assert (cpu / "cpu.cfs_quota_us").read_text() == "25000"

@@ -30,7 +30,11 @@ def log_text(path: Path) -> str:
 
 
 def test_spec_survives_the_wire() -> None:
-    plan = Plan(root="/r", scratch="/s", ops=[Op("overlay", "/r/app", lowers=("/a", "/b"))])
+    ops = [
+        Op("overlay", "/r/app", lowers=("/a", "/b"), upper="/u", work="/w"),
+        Op("bind_ro", "/r/etc", source="/etc", read_only=True),
+    ]
+    plan = Plan(root="/r", scratch="/s", ops=ops, hostname="web-0", workdir="/app")
     original = Spec(["a"], {"K": "V"}, "/", Path("/l/0.log"), plan, [Path("/cg/cgroup.procs")])
     assert spec_from_wire(spec_to_wire(original)) == original
 
