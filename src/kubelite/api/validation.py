@@ -89,15 +89,20 @@ def validate(
     old: Obj | None = None,
     node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE,
     strict_endpoint_ips: bool = False,
+    subresource: str = "",
 ) -> list[FieldError]:
     """Validate `obj` (create when `old` is None, else update from `old`).
 
     `node_port_range` is the cluster's `--service-node-port-range`.
     `strict_endpoint_ips` restores upstream's refusal of loopback endpoint
     addresses, which kubelite allows because its pod IPs are loopback ones.
+    `subresource="status"` validates a Pod's status write as upstream's
+    status strategy does (the spec it cannot change is not re-checked).
     Kinds kubelite does not serve validate to `[]`.
     """
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    if key == ("v1", "Pod") and old is not None and subresource == "status":
+        return pod.validate_pod_status_update(obj, old)
     if key == ("v1", "Service"):
         if old is None:
             return svc.validate_service(obj, node_port_range=node_port_range)

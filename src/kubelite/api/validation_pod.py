@@ -732,6 +732,87 @@ def validate_pod_update(new: Obj, old: Obj) -> Errs:
     return errs
 
 
+def validate_pod_status_update(new: Obj, old: Obj) -> Errs:
+    """ValidatePodStatusUpdate: `pods/status` writes change only status, so the spec is not re-checked.
+
+    (Upstream names the conditions' path under `metadata`; so does this.)
+    """
+    errs = validate_object_meta_update(new, old)
+    spec = _d(new, "spec")
+    errs += _pod_specific_annotations(
+        _d(new, "metadata").get("annotations"), spec, "metadata.annotations"
+    )
+    status, old_status = _d(new, "status"), _d(old, "status")
+    for i, cond in enumerate(_dl(status, "conditions")):
+        type_ = _s(cond, "type")
+        if type_ not in _SYSTEM_POD_CONDITIONS:
+            errs += qualified_name(type_, f"metadata.conditions[{i}].Type")
+    nominated = _s(status, "nominatedNodeName")
+    if nominated and nominated != _s(old_status, "nominatedNodeName"):
+        errs += [
+            invalid("status.nominatedNodeName", nominated, m)
+            for m in names.name_is_dns_subdomain(nominated, False)
+        ]
+    if _s(status, "qosClass") != _s(old_status, "qosClass"):
+        errs.append(invalid("status.qosClass", _s(status, "qosClass"), "field is immutable"))
+    old_spec = _d(old, "spec")
+    policy = _s(old_spec, "restartPolicy") or "Always"
+    for key_ in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+        errs += _state_transitions(
+            _dl(status, key_),
+            _dl(old_status, key_),
+            f"status.{key_}",
+            "Never" if key_ == "ephemeralContainerStatuses" else policy,
+            old_spec,
+        )
+    errs += _status_ips(status, "podIPs") + _status_ips(status, "hostIPs")
+    return errs
+
+
+_SYSTEM_POD_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized"})
+
+
+def _state_transitions(new: list[Obj], old: list[Obj], path: str, policy: str, spec: Obj) -> Errs:
+    """A container that may not restart stays terminated (Validate*ContainerStateTransition).
+
+    Indexed by the old status, as upstream reports it.
+    """
+    if policy == "Always":
+        return []
+    sidecars = {
+        _s(c, "name") for c in _dl(spec, "initContainers") if _s(c, "restartPolicy") == "Always"
+    }
+    now_running = {_s(c, "name") for c in new if not _d(_d(c, "state"), "terminated")}
+    errs: Errs = []
+    for i, before in enumerate(old):
+        terminated = _d(_d(before, "state"), "terminated")
+        if not terminated:
+            continue
+        if _i(terminated, "exitCode") != 0 and policy == "OnFailure":
+            continue
+        if _s(before, "name") in sidecars and path.endswith("initContainerStatuses"):
+            continue
+        if _s(before, "name") in now_running:
+            errs.append(
+                forbidden(f"{path}[{i}].state", "may not be transitioned to non-terminated state")
+            )
+    return errs
+
+
+def _status_ips(status: Obj, field_name: str) -> Errs:
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, entry in enumerate(_dl(status, field_name)):
+        ip = _s(entry, "ip")
+        path = f"status.{field_name}[{i}].ip"
+        problems = ip_address(ip, path)
+        errs += problems
+        if not problems and ip in seen:
+            errs.append(duplicate(path, ip))
+        seen.add(ip)
+    return errs
+
+
 def _munge_updatable(new_spec: Obj, old_spec: Obj) -> Obj:
     import copy
 

@@ -306,7 +306,7 @@ class RestStorage:
         md["resourceVersion"] = str(current.revision)
         self._admit(attrs, new, old)
         apply_defaults(new)
-        self._validate(rt, new, old)
+        self._validate(rt, new, old, subresource)
         m.bump_generation(new, old)
         if m.same_content(new, old):
             return current
@@ -481,8 +481,14 @@ class RestStorage:
         for plugin in self.admission:
             plugin.admit(attrs, obj, old, self)
 
-    def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        problems = validate(obj, old=old)
+    def _validate(
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        subresource: str = "",
+    ) -> None:
+        problems = validate(obj, old=old, subresource=subresource)
         if problems:
             name = str(obj.get("metadata", {}).get("name", ""))
             raise errors.Invalid.fields(rt.kind, rt.group, name, problems)
@@ -545,6 +551,11 @@ def _merge_for_subresource(
     if subresource == "status":
         new = orjson.loads(orjson.dumps(old))
         new["status"] = obj.get("status", {})
+        if rt.kind == "Pod" and isinstance(new["status"], dict):
+            # QoS is set at creation and immutable; a write that leaves it out keeps it.
+            old_qos = (old.get("status") or {}).get("qosClass")
+            if not new["status"].get("qosClass") and old_qos:
+                new["status"]["qosClass"] = old_qos
         md = obj.get("metadata") or {}
         if rt.kind in _STATUS_WRITES_ANNOTATIONS and "annotations" in md:
             new["metadata"]["annotations"] = md["annotations"]

@@ -1411,3 +1411,65 @@ def test_node_taints_unique_by_key_and_effect():
             "taints must be unique by key and effect pair",
         )
     ]
+
+
+# --- Pod status (the pods/status subresource) ---
+
+
+def status_errors(old: Obj, status: Obj) -> list[str]:
+    return update_errors(old, setter("status", status), subresource="status")
+
+
+def running_pod(policy: str, state: Obj) -> Obj:
+    pod = make_pod(restartPolicy=policy)
+    pod["spec"]["nodeName"] = "node-1"
+    pod["status"] = {
+        "qosClass": "BestEffort",
+        "containerStatuses": [{"name": "app", "state": state}],
+    }
+    return pod
+
+
+def test_pod_status_update_does_not_recheck_the_spec():
+    pod = running_pod("Always", {"running": {}})
+    pod["spec"]["containers"][0]["image"] = " nginx "  # invalid, but not this write's concern
+    ok = {"qosClass": "BestEffort", "phase": "Running", "podIP": "127.244.0.5"}
+    ok["podIPs"] = [{"ip": "127.244.0.5"}]
+    assert status_errors(pod, ok) == []
+    assert update_errors(pod, setter("status", ok)) != []  # a plain update still checks it
+
+
+@pytest.mark.parametrize(
+    ("policy", "exit_code", "allowed"),
+    [("Never", 1, False), ("OnFailure", 0, False), ("OnFailure", 1, True), ("Always", 0, True)],
+)
+def test_pod_status_terminated_container_may_only_restart_per_policy(policy, exit_code, allowed):
+    pod = running_pod(policy, {"terminated": {"exitCode": exit_code}})
+    status = {
+        "qosClass": "BestEffort",
+        "containerStatuses": [{"name": "app", "state": {"running": {}}}],
+    }
+    out = status_errors(pod, status)
+    expected = "status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state"
+    assert out == ([] if allowed else [expected])
+
+
+def test_pod_status_rejects_bad_ips_qos_change_and_condition_types():
+    pod = running_pod("Always", {"running": {}})
+    status = {
+        "qosClass": "Guaranteed",
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "bad type!", "status": "True"},
+        ],
+        "podIPs": [{"ip": "127.244.0.5"}, {"ip": "127.244.0.5"}, {"ip": "nope"}],
+    }
+    out = status_errors(pod, status)
+    assert out[0].startswith(
+        'metadata.conditions[1].Type: Invalid value: "bad type!": name part must'
+    )
+    assert out[1:] == [
+        'status.qosClass: Invalid value: "Guaranteed": field is immutable',
+        'status.podIPs[1].ip: Duplicate value: "127.244.0.5"',
+        'status.podIPs[2].ip: Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+    ]
