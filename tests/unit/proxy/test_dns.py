@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -136,6 +137,12 @@ async def test_server_follows_the_api(client: LocalClient) -> None:
         # no upstream to forward to: SERVFAIL, not a hang
         other = await asyncio.to_thread(_query, addr, "example.com")
         assert other.rcode() == dns.rcode.SERVFAIL
+        # ...but loopback reverse names (pod IPs) are answered here, never forwarded
+        pod_ptr = await asyncio.to_thread(_query, addr, "9.0.244.127.in-addr.arpa", "PTR")
+        assert pod_ptr.rcode() == dns.rcode.NXDOMAIN and pod_ptr.flags & dns.flags.AA
+        assert [rr.name.to_text() for rr in pod_ptr.authority] == ["127.in-addr.arpa."]
+        local = await asyncio.to_thread(_query, addr, "1.0.0.127.in-addr.arpa", "PTR")
+        assert [r.to_text() for rr in local.answer for r in rr] == ["localhost."]
         reply = await asyncio.to_thread(_query, addr, "kubernetes.default.svc.cluster.local")
         assert [r.to_text() for rr in reply.answer for r in rr] == ["127.96.0.1"]
         task.cancel()

@@ -57,6 +57,10 @@ class _Service:
     endpoints: list[tuple[str, str]] = field(default_factory=list)  # (host label, ip), ready
 
 
+LOOPBACK_REVERSE_ZONE = "127.in-addr.arpa."
+LOCALHOST_PTR = "1.0.0.127.in-addr.arpa."
+
+
 def dashed(ip: str) -> str:
     return ip.replace(".", "-").replace(":", "-")
 
@@ -118,12 +122,25 @@ class Records:
         q = qname.lower()
         return q == self.zone or q.endswith("." + self.zone)
 
+    @staticmethod
+    def loopback_reverse(qname: str) -> bool:
+        """`127.in-addr.arpa` is served locally, never forwarded (RFC 6303's locally served zones).
+
+        Pod IPs are loopback addresses here, and apps look their own up (Python's
+        HTTPServer does, through getfqdn): an upstream resolver has nothing to say
+        about them, and on a machine without one each lookup would wait for a timeout.
+        """
+        q = qname.lower()
+        return q == LOOPBACK_REVERSE_ZONE or q.endswith("." + LOOPBACK_REVERSE_ZONE)
+
     def answer(self, qname: str, qtype: str) -> Answer:
         q = qname.lower()
         if not q.endswith("."):
             q += "."
         if q.endswith(".in-addr.arpa."):
             target = self.ptr.get(q)
+            if target is None and q == LOCALHOST_PTR:
+                target = "localhost."
             if target is None:
                 return Answer(NXDOMAIN)
             return Answer(NOERROR, (RR(q, "PTR", target),) if qtype in ("PTR", "ANY") else ())

@@ -2,7 +2,8 @@
 
 Names in the cluster zone are answered from `Records`, rebuilt lazily on the
 first query after any Service or EndpointSlice event, so an answer always
-reflects the informers' cache (which follows the API's watch). Every other
+reflects the informers' cache (which follows the API's watch), and so is
+`127.in-addr.arpa` (pod IPs are loopback addresses). Every other
 name is forwarded to the host's resolvers (from /etc/resolv.conf). A query
 that does not parse gets FORMERR (when it has a header to answer) and the
 server carries on.
@@ -37,7 +38,7 @@ import dns.rdatatype
 import dns.rrset
 
 from kubelite.controllers.informer import Handlers, Informer
-from kubelite.proxy.dns.records import NXDOMAIN, Answer, Records
+from kubelite.proxy.dns.records import LOOPBACK_REVERSE_ZONE, NXDOMAIN, Answer, Records
 
 if TYPE_CHECKING:
     from kubelite.apiserver.client import LocalClient
@@ -192,12 +193,14 @@ class ClusterDNS:
             return self._reply(query, rcode=dns.rcode.FORMERR), None
         question = query.question[0]
         qname = question.name.to_text()
-        if not self.records.in_zone(qname) and qname.lower() not in self.records.ptr:
+        loopback = Records.loopback_reverse(qname)
+        if not (loopback or self.records.in_zone(qname) or qname.lower() in self.records.ptr):
             return None, query
         qtype = dns.rdatatype.to_text(question.rdtype)
-        return self._render(query, self.records.answer(qname, qtype)), None
+        answer = self.records.answer(qname, qtype)
+        return self._render(query, answer, LOOPBACK_REVERSE_ZONE if loopback else None), None
 
-    def _render(self, query: dns.message.Message, ans: Answer) -> bytes:
+    def _render(self, query: dns.message.Message, ans: Answer, zone: str | None = None) -> bytes:
         resp = dns.message.make_response(query)
         resp.flags |= dns.flags.AA
         resp.set_rcode(ans.rcode)
@@ -205,11 +208,10 @@ class ClusterDNS:
             for rr in rrs:
                 section.append(dns.rrset.from_text(rr.name, rr.ttl, "IN", rr.rtype, rr.value))
         if not ans.answer:
-            resp.authority.append(self._soa())
+            resp.authority.append(self._soa(zone or self.records.zone))
         return bytes(resp.to_wire())
 
-    def _soa(self) -> dns.rrset.RRset:
-        zone = self.records.zone
+    def _soa(self, zone: str) -> dns.rrset.RRset:
         return dns.rrset.from_text(
             zone, 5, "IN", "SOA", f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 5"
         )
