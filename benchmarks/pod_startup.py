@@ -4,7 +4,9 @@ Creates N pods (a tiny Python HTTP app with a readiness probe) at once on a
 fresh in-process cluster, and measures from each create to Running (the
 container process started) and to Ready (the probe passed); the floor is a
 bare fork+exec of the same command in the same run. Then, with every pod
-running, the process's RSS and CPU while idle. Prints one JSON object last.
+running, the process's RSS and CPU while idle; last, a few pods created one
+at a time (each once the previous runs), for the start path without a
+queue. Prints one JSON object last.
 
     python benchmarks/pod_startup.py [--pods 100] [--idle-seconds 10]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -123,6 +126,7 @@ async def measure(
     shim_cpu = (_proc_cpu_seconds(pid) - shim0) / elapsed * 100
     rss_mb = _rss_kb() / 1024
     floor = floor_ms(20)
+    single = await one_at_a_time(client, node, SINGLE_PODS)
     return {
         "pods": n,
         "running_p50_ms": round(percentile(to_running, 0.5), 1),
@@ -133,10 +137,36 @@ async def measure(
         "overhead_p50_ms": round(percentile(to_running, 0.5) - floor, 1),
         "idle_rss_mb": round(rss_mb, 1),
         "idle_cpu_percent": round(cpu, 2),
+        # a pod created alone (the burst queues pods behind each other): median of a few
+        "single_running_ms": round(statistics.median(single), 1),
+        "single_overhead_ms": round(statistics.median(single) - floor, 1),
         # the node's container shim (parent of the pods, writer of their logs), apart
         "shim_rss_mb": round(_rss_kb(pid) / 1024, 1) if pid else None,
         "shim_idle_cpu_percent": round(shim_cpu, 2) if pid else None,
     }
+
+
+SINGLE_PODS = 5
+
+
+async def one_at_a_time(client: Any, node: str, n: int) -> list[float]:
+    """Create to Running for pods created one by one, each once the previous runs."""
+    times = []
+    for i in range(n):
+        body = pod(1000 + i, node)
+        body["metadata"]["name"] = f"single-{i}"
+        _, rv = await client.list("v1", "Pod", "default")
+        start = time.perf_counter()
+        await client.create(body, "default")
+        events = client.watch("v1", "Pod", "default", resource_version=rv)
+        async with contextlib.aclosing(events):
+            async for _type, obj in events:
+                if obj["metadata"]["name"] == body["metadata"]["name"] and (
+                    (obj.get("status") or {}).get("phase") == "Running"
+                ):
+                    times.append((time.perf_counter() - start) * 1000)
+                    break
+    return times
 
 
 def _cpu_seconds() -> float:
