@@ -192,3 +192,27 @@ def test_api_resources_short_names(cluster):
     assert "po" in rows["pods"]
     assert "cm" in rows["configmaps"]
     assert "sts" in rows["statefulsets"]
+
+
+def test_apply_of_a_list_as_kubectl_get_writes_it(cluster, namespace, tmp_path):
+    """A `kind: List` (what `kubectl get -o yaml` prints) makes kubectl fetch /openapi/v2 in protobuf."""
+    for name in ("one", "two"):
+        cluster.kubectl("create", "configmap", name, "--from-literal=k=v", "-n", namespace)
+    exported = cluster.kubectl("get", "configmaps", "one", "two", "-n", namespace, "-o", "yaml")
+    assert "kind: List" in exported.stdout
+    cluster.kubectl("delete", "configmap", "one", "two", "-n", namespace)
+    manifest = tmp_path / "list.yaml"
+    manifest.write_text(exported.stdout)
+    applied = cluster.kubectl("apply", "-f", str(manifest), "-n", namespace)
+    assert "configmap/one created" in applied.stdout
+    assert "configmap/two created" in applied.stdout
+    # each item still gets strict field validation on the server
+    manifest.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: three}\n  bogus: 1\n"
+    )
+    refused = cluster.kubectl("apply", "-f", str(manifest), "-n", namespace, check=False)
+    assert refused.returncode != 0
+    assert 'unknown field "bogus"' in refused.stderr
+    missing = cluster.kubectl("get", "configmap", "three", "-n", namespace, check=False)
+    assert missing.returncode != 0

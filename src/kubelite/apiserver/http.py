@@ -192,6 +192,9 @@ class ApiApp:
                 return Response(body, headers={"etag": etag} if etag else None)
         if path.rstrip("/") == "/openapi/v2":
             accept = req.accept
+            wants_protobuf = any(t in accept for t in openapi.V2_PROTOBUF_ACCEPTED)
+            if accept and wants_protobuf and "json" not in accept:
+                return Response(openapi.openapi_v2_protobuf(), content_type=openapi.V2_PROTOBUF)
             if accept and "json" not in accept and "*/*" not in accept:
                 raise errors.NotAcceptable("only application/json is served for /openapi/v2")
             return Response(openapi.openapi_v2_bytes())

@@ -647,3 +647,51 @@ def openapi_v2() -> dict[str, Any]:
 def openapi_v2_bytes() -> bytes:
     """`openapi_v2()` serialised."""
     return _swagger()
+
+
+# What kubectl asks for (the older "@v1.0" spelling) and what it is answered with:
+# Go's media-type parser refuses the "@", so the reply uses the ".v1.0" spelling.
+V2_PROTOBUF_ACCEPTED = (
+    "com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "com.github.proto-openapi.spec.v2.v1.0+protobuf",
+)
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+@cache
+def openapi_v2_protobuf() -> bytes:
+    """`/openapi/v2` in the protobuf form kubectl asks for (an `openapi.v2.Document`).
+
+    kubectl reads it only to validate the items of a `kind: List` on the
+    client side, and skips the kinds the document does not define. This form
+    carries the document's header alone: the items go to the server, which
+    validates each of them (strict field validation) as it does any object.
+    The JSON form has the full document.
+    """
+    document = _v2_document_class()()
+    document.swagger = "2.0"
+    document.info.title = "Kubernetes"
+    document.info.version = GIT_VERSION
+    return bytes(document.SerializeToString())
+
+
+def _v2_document_class() -> Any:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    string = descriptor_pb2.FieldDescriptorProto.TYPE_STRING
+    message = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
+    optional = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+    file = descriptor_pb2.FileDescriptorProto(
+        name="kubelite/openapi_v2_header.proto", package="openapi.v2", syntax="proto3"
+    )
+    info = file.message_type.add(name="Info")
+    info.field.add(name="title", number=1, type=string, label=optional)
+    info.field.add(name="version", number=2, type=string, label=optional)
+    document = file.message_type.add(name="Document")
+    document.field.add(name="swagger", number=1, type=string, label=optional)
+    document.field.add(
+        name="info", number=2, type=message, label=optional, type_name=".openapi.v2.Info"
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("openapi.v2.Document"))
