@@ -37,6 +37,7 @@ its calls finish.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -146,10 +147,33 @@ class MeshChannel:
         self._metrics = metrics
         self._channels = _Channels(list(options or []))
         self._version = -1
+        self._policy_loaded: threading.Event | None = None
 
     def set_policy(self, policy: CallPolicy) -> None:
         """Hot reload (see `resiliency_watch`): the upstream takes the new policy."""
         self.upstream.set_policy(policy)
+
+    def wait_for_policy(self, loaded: threading.Event) -> None:
+        """Hold the first calls until `loaded` is set (a policy ConfigMap's first read).
+
+        Without this the first calls would run under the code's policy and a
+        breaker declared in the ConfigMap would start counting late.
+        """
+        self._policy_loaded = loaded
+
+    async def _policy_ready(self) -> None:
+        loaded = self._policy_loaded
+        if loaded is not None and not loaded.is_set():
+            from kubelite.mesh.resiliency_watch import POLICY_WAIT_S
+
+            await asyncio.to_thread(loaded.wait, POLICY_WAIT_S)
+
+    def _policy_ready_blocking(self) -> None:
+        loaded = self._policy_loaded
+        if loaded is not None and not loaded.is_set():
+            from kubelite.mesh.resiliency_watch import POLICY_WAIT_S
+
+            loaded.wait(POLICY_WAIT_S)
 
     def is_idempotent(self, method: str) -> bool:
         if isinstance(self._idempotent, bool):
@@ -171,6 +195,7 @@ class MeshChannel:
         **_: Any,
     ) -> Callable[..., Any]:
         async def call(request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
+            await self._policy_ready()
             await self._discovery.wait_synced(self._eset)
             extra = None if timeout is None else Deadline.after(timeout, self._clock)
             rpc = _UnaryCall(self, method, request_serializer, response_deserializer)
@@ -194,6 +219,7 @@ class MeshChannel:
         self, kind: str, method: str, serializer: Any, deserializer: Any
     ) -> Callable[..., Any]:
         def call(request: Any = None, *, timeout: float | None = None, **kwargs: Any) -> Any:
+            self._policy_ready_blocking()  # a stream is opened synchronously
             up = self.upstream
             if not self._eset.synced.is_set():
                 # a stream is opened synchronously: the first one may wait for the first list
@@ -382,5 +408,6 @@ def grpc_channel(
     if resiliency is not None:
         from kubelite.mesh.resiliency_watch import bind_resiliency
 
-        bind_resiliency(channel, resiliency, service, namespace=ns, base=policy)
+        config = bind_resiliency(channel, resiliency, service, namespace=ns, base=policy)
+        channel.wait_for_policy(config.loaded)
     return channel

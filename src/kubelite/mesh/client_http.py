@@ -53,7 +53,6 @@ __all__ = ["MeshTransport", "http", "split_service_host"]
 HASH_KEY_EXTENSION = "kubelite.hash_key"
 DEADLINE_EXTENSION = "kubelite.deadline"
 _NO_RETRY = RetryPolicy(max_attempts=1)
-_POLICY_WAIT_S = 10.0  # as long as Config.value waits for a first read
 _REJECT_REASONS: tuple[tuple[type[MeshError], str], ...] = (
     (CircuitOpenError, "circuit_open"),  # ThrottledError included
     (BulkheadFullError, "bulkhead_full"),
@@ -152,7 +151,9 @@ class MeshTransport(httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         loaded = self._policy_loaded
         if loaded is not None and not loaded.is_set():
-            await asyncio.to_thread(loaded.wait, _POLICY_WAIT_S)
+            from kubelite.mesh.resiliency_watch import POLICY_WAIT_S
+
+            await asyncio.to_thread(loaded.wait, POLICY_WAIT_S)
         up = self.upstream(*target)
         eset = self._discovery.endpoint_set(target[0], target[1], self._port)
         await self._discovery.wait_synced(eset)

@@ -17,7 +17,11 @@ from kubelite.mesh.config import Config
 from kubelite.mesh.resiliency import Resiliency, parse_resiliency
 from kubelite.mesh.upstream import CallPolicy
 
-__all__ = ["bind_resiliency", "policy_for"]
+__all__ = ["POLICY_WAIT_S", "bind_resiliency", "policy_for"]
+
+# How long a client holds its first calls for the policy ConfigMap's first read
+# (as long as `Config.value` waits for one).
+POLICY_WAIT_S = 10.0
 
 
 class _PolicyTarget(Protocol):

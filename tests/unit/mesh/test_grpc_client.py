@@ -372,3 +372,28 @@ def test_streams_are_balanced_and_refused_by_an_open_breaker() -> None:
     got, state = run(2, body)
     assert got == [[b"b0", b"b0"], [b"b1", b"b1"]]
     assert state == "open"
+
+
+def test_first_calls_wait_for_the_resiliency_configmap_and_run_under_its_policy() -> None:
+    import threading
+
+    async def body(backends: list[Backend]) -> tuple[bool, list[str]]:
+        backends[0].fail = grpc.StatusCode.UNAVAILABLE
+        # the code's policy would retry onto the healthy backend; the ConfigMap's does not
+        policy = CallPolicy(breaker=None, outlier=None, retry=RetryPolicy(max_attempts=4))
+        channel, _ = channel_for([b.endpoint for b in backends], policy)
+        loaded = threading.Event()
+        channel.wait_for_policy(loaded)
+        pending = asyncio.ensure_future(calls(channel, 1))
+        await asyncio.sleep(0.2)
+        held = not pending.done() and backends[0].hits + backends[1].hits == 0
+        channel.set_policy(NO_POLICIES)
+        loaded.set()
+        with pytest.raises(grpc.aio.AioRpcError):
+            await pending  # round robin starts on the failing backend, and nothing retries
+        await channel.close()
+        return held, [b.name for b in backends if b.hits]
+
+    held, hit = run(2, body)
+    assert held
+    assert hit == ["b0"]
