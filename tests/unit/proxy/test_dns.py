@@ -141,6 +141,11 @@ async def test_server_follows_the_api(client: LocalClient) -> None:
         pod_ptr = await asyncio.to_thread(_query, addr, "9.0.244.127.in-addr.arpa", "PTR")
         assert pod_ptr.rcode() == dns.rcode.NXDOMAIN and pod_ptr.flags & dns.flags.AA
         assert [rr.name.to_text() for rr in pod_ptr.authority] == ["127.in-addr.arpa."]
+        soa = pod_ptr.authority[0][0]
+        assert (soa.mname.to_text(), soa.rname.to_text()) == (
+            "ns.dns.cluster.local.",
+            "hostmaster.cluster.local.",
+        )
         local = await asyncio.to_thread(_query, addr, "1.0.0.127.in-addr.arpa", "PTR")
         assert [r.to_text() for rr in local.answer for r in rr] == ["localhost."]
         reply = await asyncio.to_thread(_query, addr, "kubernetes.default.svc.cluster.local")

@@ -19,6 +19,7 @@ called before `run()` so the node agents can be configured with it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import socket
@@ -212,9 +213,7 @@ class ClusterDNS:
         return bytes(resp.to_wire())
 
     def _soa(self, zone: str) -> dns.rrset.RRset:
-        return dns.rrset.from_text(
-            zone, 5, "IN", "SOA", f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 5"
-        )
+        return _soa_rrset(zone, self.records.zone)
 
     def _reply(self, query: dns.message.Message, *, rcode: int) -> bytes:
         resp = dns.message.make_response(query)
@@ -301,6 +300,18 @@ class _UdpServer(asyncio.DatagramProtocol):
     def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(wire, addr)
+
+
+@functools.lru_cache(maxsize=16)
+def _soa_rrset(owner: str, cluster_zone: str) -> dns.rrset.RRset:
+    """The SOA of a zone answered here (built once: parsing it is most of a negative answer)."""
+    return dns.rrset.from_text(
+        owner,
+        5,
+        "IN",
+        "SOA",
+        f"ns.dns.{cluster_zone} hostmaster.{cluster_zone} 1 7200 1800 86400 5",
+    )
 
 
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
