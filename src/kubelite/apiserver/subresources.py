@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors
+from kubelite.apiserver import bodies, errors, eviction
 from kubelite.apiserver import meta as m
-from kubelite.apiserver.rest import DeleteOptions
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
@@ -54,20 +53,7 @@ async def handle(
     elif sub == "log" and method == "GET":
         return _log(app, req, rt, ns, name)
     elif sub == "eviction" and method == "POST":
-        await bodies.read_body(req.receive)
-        app.storage.delete(rt, ns, name, DeleteOptions())
-        return Response(
-            orjson.dumps(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                }
-            ),
-            201,
-        )
+        return await eviction.handle(app.storage, req, ns, name)
     elif sub == "finalize" and method == "PUT":
         obj = await app.read_object(req, rt)
         finalizers = list((obj.get("spec") or {}).get("finalizers") or [])
