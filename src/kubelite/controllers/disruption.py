@@ -14,6 +14,14 @@ controller does. The scheduler's preemption and evictions read the result.
 disruptionsAllowed = currentHealthy - desiredHealthy, never below 0, and 0
 when no pod is expected.
 
+`status.disruptedPods` holds the pods the eviction subresource approved
+(pod name -> time). Until such a pod is being deleted it still counts as
+unhealthy, so a second eviction cannot spend the same disruption before
+the first pod is seen going. An entry is dropped once its pod is being
+deleted or gone, or after `DELETION_TIMEOUT` (the pod was not deleted after
+all; a `NotDeleted` warning says so); the budget is looked at again when
+the oldest entry expires.
+
 The owners' scale is the `spec.replicas` of each distinct controller of the
 matched pods (ReplicaSet - or the Deployment owning it - and StatefulSet);
 pods with no controller at all are unmanaged and left out of the scale. A
@@ -28,6 +36,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kubelite.apiserver import errors
@@ -40,6 +49,7 @@ from kubelite.controllers.objects import (
     get_condition,
     key_of,
     meta,
+    parse_time,
     pod_ready,
     selector_of,
     split_key,
@@ -51,6 +61,18 @@ CONDITION = "DisruptionAllowed"
 SUFFICIENT_PODS = "SufficientPods"
 INSUFFICIENT_PODS = "InsufficientPods"
 SYNC_FAILED = "SyncFailed"
+# How long an approved eviction may take to show up as a deleting pod.
+DELETION_TIMEOUT = 2 * 60.0
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The counters a budget's status reports."""
+
+    expected: int
+    current: int
+    desired: int
+    allowed: int
 
 
 class ScaleUnknown(Exception):
@@ -93,6 +115,45 @@ def desired_healthy(spec: Mapping[str, Any], pods: list[Obj], scale: Any) -> tup
 def disruptions_allowed(expected: int, current_healthy: int, desired: int) -> int:
     allowed = current_healthy - desired
     return 0 if expected <= 0 or allowed <= 0 else allowed
+
+
+@dataclass(frozen=True)
+class DisruptedPods:
+    """The entries of `status.disruptedPods` still pending, and what became of the rest."""
+
+    pending: dict[str, str]  # pod name -> RFC 3339 time the eviction was approved
+    expired: list[Obj]  # pods that outlived their entry: never deleted after all
+    recheck_after: float | None  # seconds until the oldest pending entry expires
+
+
+def pending_disruptions(pods: list[Obj], recorded: Mapping[str, str], now: float) -> DisruptedPods:
+    """upstream buildDisruptedPodMap: keep entries for pods that exist, are not yet
+    being deleted, and were approved less than DELETION_TIMEOUT ago."""
+    pending: dict[str, str] = {}
+    expired: list[Obj] = []
+    recheck: float | None = None
+    for pod in pods:
+        name = meta(pod).get("name", "")
+        if deleting(pod) or name not in recorded:
+            continue
+        try:
+            approved = parse_time(recorded[name]) or 0.0
+        except ValueError:
+            approved = 0.0  # an unreadable time has expired
+        deadline = approved + DELETION_TIMEOUT
+        if deadline <= now:
+            expired.append(pod)
+            continue
+        pending[name] = recorded[name]
+        recheck = deadline - now if recheck is None else min(recheck, deadline - now)
+    return DisruptedPods(pending, expired, recheck)
+
+
+def count_healthy(pods: list[Obj], pending: Mapping[str, str]) -> int:
+    """Ready pods not being deleted and not about to be (upstream countHealthyPods)."""
+    return sum(
+        1 for p in pods if not deleting(p) and meta(p).get("name") not in pending and pod_ready(p)
+    )
 
 
 class DisruptionController(Controller):
@@ -191,37 +252,48 @@ class DisruptionController(Controller):
             (p for p in self.pods.list(ns) if selector.matches(meta(p).get("labels") or {})),
             key=lambda p: meta(p).get("name", ""),
         )
-        current = sum(1 for p in pods if pod_ready(p) and not deleting(p))
+        recorded = (pdb.get("status") or {}).get("disruptedPods") or {}
+        disrupted = pending_disruptions(pods, recorded, self.clock())
+        for pod in disrupted.expired:
+            await self.recorder.event(
+                pod,
+                "Warning",
+                "NotDeleted",
+                f"Pod was expected by PDB {ns}/{meta(pdb).get('name')} to be deleted but it wasn't",
+            )
+        current = count_healthy(pods, disrupted.pending)
         try:
             expected, desired = desired_healthy(pdb.get("spec") or {}, pods, self._scale)
         except ScaleUnknown as exc:
-            await self._write(pdb, 0, current, 0, 0, SYNC_FAILED, str(exc))
+            await self._write(
+                pdb, Counts(0, current, 0, 0), disrupted.pending, SYNC_FAILED, str(exc)
+            )
             return None
         allowed = disruptions_allowed(expected, current, desired)
         reason = SUFFICIENT_PODS if allowed > 0 else INSUFFICIENT_PODS
-        await self._write(pdb, expected, current, desired, allowed, reason, "")
-        return None
+        await self._write(
+            pdb, Counts(expected, current, desired, allowed), disrupted.pending, reason, ""
+        )
+        return disrupted.recheck_after
 
     async def _write(
         self,
         pdb: Obj,
-        expected: int,
-        current: int,
-        desired: int,
-        allowed: int,
+        counts: Counts,
+        disrupted: dict[str, str],
         reason: str,
         message: str,
     ) -> None:
         old = pdb.get("status") or {}
         status: dict[str, Any] = {
             "observedGeneration": meta(pdb).get("generation", 1),
-            "disruptionsAllowed": allowed,
-            "currentHealthy": current,
-            "desiredHealthy": desired,
-            "expectedPods": expected,
+            "disruptionsAllowed": counts.allowed,
+            "currentHealthy": counts.current,
+            "desiredHealthy": counts.desired,
+            "expectedPods": counts.expected,
         }
-        if old.get("disruptedPods"):
-            status["disruptedPods"] = old["disruptedPods"]
+        if disrupted:
+            status["disruptedPods"] = disrupted
         truth = "True" if reason == SUFFICIENT_PODS else "False"
         cond = get_condition(old, CONDITION)
         transition = (
@@ -241,17 +313,18 @@ class DisruptionController(Controller):
         ]
         if status == old:
             return
-        md = meta(pdb)
-        body = {"metadata": {"resourceVersion": md.get("resourceVersion")}, "status": status}
+        # A whole-status PUT (not a merge patch), so dropped disruptedPods entries go;
+        # the resourceVersion makes it lose to an eviction that wrote in between.
+        body = {**pdb, "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "status": status}
         with contextlib.suppress(errors.NotFound, errors.Conflict):
-            await self.client.patch(
-                "policy/v1",
-                "PodDisruptionBudget",
-                md["name"],
-                body,
-                md.get("namespace"),
-                subresource="status",
-            )
+            await self.client.update_status(body)
 
 
-__all__ = ["DisruptionController", "desired_healthy", "disruptions_allowed", "scaled_value"]
+__all__ = [
+    "DisruptionController",
+    "count_healthy",
+    "desired_healthy",
+    "disruptions_allowed",
+    "pending_disruptions",
+    "scaled_value",
+]
