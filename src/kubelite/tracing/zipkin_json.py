@@ -7,6 +7,10 @@ adds the JSON path of the offending field. Leniencies are Zipkin's too: unknown
 fields and nulls are skipped, negative or zero timestamps and durations are
 dropped rather than refused, numbers are accepted where a string is expected,
 and ids are padded to their canonical width.
+
+Batches that are canonical already (nearly all) are decoded by
+:mod:`kubelite.tracing.zipkin_json_fast` instead, which stores exactly what this
+reader would and hands every other batch to it.
 """
 
 from __future__ import annotations
