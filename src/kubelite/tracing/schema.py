@@ -22,6 +22,7 @@ appended in ``received`` order, so the rowid doubles as an age index.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 VERSION: Final = 2
@@ -33,11 +34,19 @@ PRAGMAS: Final = (
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
     "PRAGMA busy_timeout=5000",
-    # A background thread checkpoints (see kubelite.tracing.checkpoint); this inline
-    # one is the backstop that lets the WAL restart, and finds little left to copy.
+    # A background thread checkpoints (see kubelite.tracing.checkpoint); the inline
+    # one is the backstop that lets the WAL restart. The span writer raises it, see
+    # WRITER_AUTOCHECKPOINT below.
     "PRAGMA wal_autocheckpoint=10000",
     "PRAGMA journal_size_limit=67108864",
 )
+
+# The span writer's own automatic checkpoint threshold (the PRAGMAS above say 10000
+# for every other connection). Checkpoints are mostly the background thread's job:
+# one run inline in a commit stalls intake for its fsyncs, tens of milliseconds. The
+# writer's is a backstop that lets the WAL start over; by the time it runs, the
+# background thread has copied nearly everything, so it is short.
+WRITER_AUTOCHECKPOINT: Final = "PRAGMA wal_autocheckpoint=40000"
 
 SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS spans (
@@ -84,6 +93,36 @@ UPSERT_AUTOCOMPLETE: Final = (
     "INSERT INTO autocomplete (key, value, last_received) VALUES (?, ?, ?)"
     " ON CONFLICT DO UPDATE SET last_received = excluded.last_received"
 )
+
+# Rows per multi-row statement, at most: 2048 spans are 22,528 parameters, under
+# SQLite's default limit of 32,766 (a build with a lower limit gets smaller chunks).
+MAX_ROWS_PER_STATEMENT: Final = 2048
+
+
+@functools.cache
+def many_rows(statement: str, rows: int) -> str:
+    """``statement`` (one ``VALUES (...)`` row) with ``rows`` value rows.
+
+    The writer inserts a whole group in a few such statements instead of one step
+    per row: SQLite runs a step without the GIL, and a thread that has to take the
+    GIL back after every row waits on the event loop's thread each time.
+    """
+    head, values = statement.split(" VALUES ", 1)
+    tuple_end = values.index(")") + 1
+    row, tail = values[:tuple_end], values[tuple_end:]
+    return f"{head} VALUES {','.join([row] * rows)}{tail}"
+
+
+def chunk_sizes(rows: int, largest: int = MAX_ROWS_PER_STATEMENT) -> list[int]:
+    """Split ``rows`` into powers of two (at most ``largest``), so few statement
+    texts exist and each is prepared once and then served from the statement cache."""
+    sizes = []
+    while rows:
+        size = min(largest, 1 << (rows.bit_length() - 1))
+        sizes.append(size)
+        rows -= size
+    return sizes
+
 
 TABLES: Final = ("spans", "names", "autocomplete")
 _HIGH_BIT: Final = 1 << 63

@@ -2,12 +2,14 @@
 
 Writes go through one connection, owned by a writer thread; concurrent
 :meth:`SpanStore.ingest` / :meth:`SpanStore.ingest_async` calls share a transaction
-(group commit, see :mod:`kubelite.tracing.group_commit`), yet each batch is stored
-whole or not at all and the call returns only once it is committed (callers
-validate the whole batch before calling). Reads use one connection per thread,
+(group commit, see :mod:`kubelite.tracing.group_commit`; how a group is written is
+:mod:`kubelite.tracing.writer`), yet each batch is stored whole or not at all and
+the call returns only once it is committed (callers validate the whole batch before
+calling). Rows are built on the caller's thread (:mod:`kubelite.tracing.rows`), so
+the writer thread spends its time in SQLite. Reads use one connection per thread,
 which WAL lets run beside the writer; the HTTP layer runs them in worker threads.
 WAL checkpoints run mostly on a thread of their own (see
-:mod:`kubelite.tracing.checkpoint`). Retention is not a hidden task: the owner
+:mod:`kubelite.tracing.checkpoint` and :data:`schema.WRITER_AUTOCHECKPOINT`). Retention is not a hidden task: the owner
 calls :meth:`SpanStore.enforce_retention` on its own schedule, from a thread, and
 time comes from the injected ``clock`` so tests can age data deterministically.
 """
@@ -20,7 +22,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ from kubelite.tracing.dependencies import DependencyLink, DependencyLinker
 from kubelite.tracing.group_commit import GroupCommit
 from kubelite.tracing.model import Span
 from kubelite.tracing.query import QueryRequest
+from kubelite.tracing.rows import rows_from_spans, rows_from_wire
 from kubelite.tracing.stats import SERVED_KINDS, ServiceStats, stats_from_samples
+from kubelite.tracing.writer import CACHED_STATEMENTS, NAME_REFRESH_US, Batch, SpanWriter
+from kubelite.tracing.zipkin_json_fast import WireSpan
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,10 @@ class SpanStore:
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
-        self._writer = self._connect()
-        self._group: GroupCommit[_Batch] = GroupCommit(self._commit, lock=self._write_lock)
+        self._writer = self._connect(cached_statements=CACHED_STATEMENTS)
+        self._writer.execute(schema.WRITER_AUTOCHECKPOINT)
+        self._span_writer = SpanWriter(self._writer)
+        self._group: GroupCommit[Batch] = GroupCommit(self._commit, lock=self._write_lock)
         self._checkpointer = Checkpointer(self._connect)
         self._create_schema()
 
@@ -81,8 +87,13 @@ class SpanStore:
                 self._writer.execute(statement)
             self._writer.execute(f"PRAGMA user_version={schema.VERSION}")
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+    def _connect(self, *, cached_statements: int = 128) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            check_same_thread=False,
+            isolation_level=None,
+            cached_statements=cached_statements,
+        )
         for pragma in schema.PRAGMAS:
             connection.execute(pragma)
         return connection
@@ -126,42 +137,38 @@ class SpanStore:
         await self._group.submit_async(self._batch(spans))
         return len(spans)
 
-    def _batch(self, spans: Sequence[Span]) -> _Batch:
+    async def ingest_wire_async(self, spans: Sequence[WireSpan]) -> int:
+        """:meth:`ingest_async` for canonical spans from the JSON fast path."""
+        if not spans:
+            return 0
         received = self.now_us()
-        rows, names = _rows(spans, received)
-        return _Batch(rows, names, self._autocomplete_rows(spans, received))
+        values, names = rows_from_wire(spans, received)
+        tags = self._autocomplete_rows((span.tags for span in spans), received)
+        await self._group.submit_async(Batch(values, names, tags))
+        return len(spans)
 
-    def _commit(self, batches: Sequence[_Batch]) -> None:
+    def _batch(self, spans: Sequence[Span]) -> Batch:
+        received = self.now_us()
+        values, names = rows_from_spans(spans, received)
+        tags = self._autocomplete_rows((span.get("tags") for span in spans), received)
+        return Batch(values, names, tags)
+
+    def _commit(self, batches: Sequence[Batch]) -> None:
         """One transaction for ``batches``; the caller holds the write lock."""
-        names: dict[tuple[Any, ...], int] = {}
-        tags: dict[tuple[Any, ...], int] = {}
-        rows: list[tuple[Any, ...]] = []
-        for batch in batches:
-            rows += batch.rows
-            _merge_latest(names, batch.names)
-            _merge_latest(tags, batch.tags)
-        self._writer.execute("BEGIN")
-        try:
-            self._writer.executemany(schema.INSERT_SPAN, rows)
-            self._writer.executemany(schema.UPSERT_NAME, _upsert_rows(names))
-            if tags:
-                self._writer.executemany(schema.UPSERT_AUTOCOMPLETE, _upsert_rows(tags))
-        except BaseException:
-            self._writer.execute("ROLLBACK")
-            raise
-        self._writer.execute("COMMIT")
+        spans = self._span_writer.write(batches)
         self._checkpointer.written()
-        log.debug("committed spans=%d batches=%d", len(rows), len(batches))
+        log.debug("committed spans=%d batches=%d", spans, len(batches))
 
     def _autocomplete_rows(
-        self, spans: Sequence[Span], received: int
+        self, tag_maps: Iterable[dict[str, str] | None], received: int
     ) -> dict[tuple[Any, ...], int]:
         if not self.autocomplete_keys:
             return {}
         return {
             (key, value): received
-            for span in spans
-            for key, value in span.get("tags", {}).items()
+            for tags in tag_maps
+            if tags
+            for key, value in tags.items()
             if key in self.autocomplete_keys
         }
 
@@ -194,6 +201,7 @@ class SpanStore:
             excess -= dropped
         with self._write_lock:
             self._in_transaction(lambda: self._prune_names(cutoff))
+            self._span_writer.forget_names()
         if deleted:
             log.info("retention deleted spans=%d", deleted)
         return deleted
@@ -269,8 +277,14 @@ class SpanStore:
         )
 
     def _prune_names(self, cutoff: int) -> None:
+        """Drop names no stored span mentions any more.
+
+        Intake refreshes a name's ``last_received`` at most every
+        :data:`NAME_REFRESH_US` (see :mod:`kubelite.tracing.writer`), so a name may
+        read up to that much older than its newest span: it is kept that much longer.
+        """
         oldest = self._writer.execute("SELECT received FROM spans ORDER BY row LIMIT 1").fetchone()
-        keep_from = max(cutoff, oldest[0]) if oldest is not None else None
+        keep_from = max(cutoff, oldest[0]) - NAME_REFRESH_US if oldest is not None else None
         for table in ("names", "autocomplete"):
             if keep_from is None:
                 self._writer.execute(f"DELETE FROM {table}")
@@ -446,70 +460,3 @@ class SpanStore:
 
 def _first(row: tuple[int, str]) -> int:
     return row[0]
-
-
-def _rows(
-    spans: Sequence[Span], received: int
-) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], int]]:
-    """The span rows of a batch, and the names it mentions, in one pass over the spans.
-
-    This runs for every span the collector accepts, so it reads each field once
-    and keeps the per-span work to building one tuple and one JSON blob.
-    """
-    rows: list[tuple[Any, ...]] = []
-    names: set[tuple[str, str, str]] = set()
-    keys: dict[str, int] = {}
-    dumps = orjson.dumps
-    for span in spans:
-        trace_id = span["traceId"]
-        key = keys.get(trace_id)
-        if key is None:
-            key = keys[trace_id] = schema.trace_key(trace_id)
-        local = span.get("localEndpoint")
-        service = local.get("serviceName") if local else None
-        remote = span.get("remoteEndpoint")
-        remote_name = remote.get("serviceName") if remote else None
-        name = span.get("name")
-        tags = span.get("tags")
-        rows.append(
-            (
-                key,
-                trace_id,
-                service,
-                remote_name,
-                name,
-                span.get("kind"),
-                span.get("timestamp"),
-                span.get("duration"),
-                1 if tags and "error" in tags else 0,
-                received,
-                dumps(span),
-            )
-        )
-        if service is not None:
-            names.add((service, "s", ""))
-            if name is not None:
-                names.add((service, "n", name))
-            if remote_name is not None:
-                names.add((service, "r", remote_name))
-    return rows, dict.fromkeys(names, received)
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """One ingest call's rows, and its name/autocomplete keys with their ``received``."""
-
-    rows: list[tuple[Any, ...]]
-    names: dict[tuple[Any, ...], int]
-    tags: dict[tuple[Any, ...], int]
-
-
-def _merge_latest(into: dict[tuple[Any, ...], int], keys: dict[tuple[Any, ...], int]) -> None:
-    for key, received in keys.items():
-        if into.get(key, -1) < received:
-            into[key] = received
-
-
-def _upsert_rows(keys: dict[tuple[Any, ...], int]) -> list[tuple[Any, ...]]:
-    """Sorted, so every transaction touches the side tables' pages in the same order."""
-    return [(*key, received) for key, received in sorted(keys.items())]

@@ -11,8 +11,8 @@ queryable as soon as the reporter hears back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -26,12 +26,14 @@ from kubelite.tracing.model import Span, SpanFormatError, normalize_trace_id
 from kubelite.tracing.query import QueryError, query_from_params
 from kubelite.tracing.store import SpanStore
 from kubelite.tracing.zipkin_json import SpanListError, decode_span_list
+from kubelite.tracing.zipkin_json_fast import decode_canonical
 from kubelite.tracing.zipkin_proto import decode_list_of_spans
 
 DEFAULT_LOOKBACK_MS: Final = 86_400_000
 NAMES_MAX_AGE_S: Final = 300
 _V1_MARKER: Final = b'yAnnotations"'
 _SPANS: Final = "/api/v2/spans"
+_S = TypeVar("_S")
 
 
 def create_zipkin_app(
@@ -102,14 +104,26 @@ class _ZipkinApi:
             return responses.accepted()
         protobuf = "protobuf" in request.headers.get("content-type", "")
         try:
-            spans = decode_list_of_spans(body) if protobuf else _decode_json(body)
+            if protobuf:
+                spans: Sequence[Span] = decode_list_of_spans(body)
+            else:
+                _check_json_v2(body)
+                wire = decode_canonical(body)
+                if wire is not None:
+                    return await self._store(wire, self.store.ingest_wire_async)
+                spans = decode_span_list(body)
         except SpanListError as error:
             return responses.text(400, str(error))
+        return await self._store(spans, self.store.ingest_async)
+
+    async def _store(
+        self, spans: Sequence[_S], ingest: Callable[[Sequence[_S]], Awaitable[int]]
+    ) -> Response:
         if len(spans) > bodies.MAX_SPANS_PER_BATCH:
             return responses.text(
                 413, f"Too many spans: {len(spans)} > {bodies.MAX_SPANS_PER_BATCH} per request"
             )
-        await self.store.ingest_async(spans)
+        await ingest(spans)
         return responses.accepted()
 
     # -- names ------------------------------------------------------------------
@@ -215,12 +229,11 @@ class _ZipkinApi:
         return responses.json_response({"zipkin": {"version": "kubelite"}})
 
 
-def _decode_json(body: bytes) -> list[Span]:
+def _check_json_v2(body: bytes) -> None:
     if body[:1] != b"[":
         raise SpanListError("Expected a JSON_V2 encoded list\n")
     if _V1_MARKER in body:
         raise SpanListError("Expected a JSON_V2 encoded list, but received: JSON_V1\n")
-    return decode_span_list(body)
 
 
 def _unique_trace_ids(raw: str) -> list[str]:
