@@ -447,11 +447,12 @@ def _pb_varint(number: int, value: int) -> bytes:
     return bytes([number << 3, value])
 
 
-def test_a_protobuf_eviction_with_delete_options(api: Api) -> None:
+@pytest.mark.parametrize("version", ["policy/v1", "policy/v1beta1"])
+def test_a_protobuf_eviction_with_delete_options(api: Api, version: str) -> None:
     api.add_pod("web-0")
     meta = _pb_field(1, b"web-0") + _pb_field(3, b"default")
     eviction = _pb_field(1, meta) + _pb_field(2, _pb_varint(1, 0))  # gracePeriodSeconds: 0
-    type_meta = _pb_field(1, b"policy/v1") + _pb_field(2, b"Eviction")
+    type_meta = _pb_field(1, version.encode()) + _pb_field(2, b"Eviction")
     body = b"k8s\x00" + _pb_field(1, type_meta) + _pb_field(2, eviction)
     resp = api.post(
         "/api/v1/namespaces/default/pods/web-0/eviction",
