@@ -161,13 +161,6 @@ class MeshChannel:
         """
         self._policy_loaded = loaded
 
-    async def _policy_ready(self) -> None:
-        loaded = self._policy_loaded
-        if loaded is not None and not loaded.is_set():
-            from kubelite.mesh.resiliency_watch import POLICY_WAIT_S
-
-            await asyncio.to_thread(loaded.wait, POLICY_WAIT_S)
-
     def _policy_ready_blocking(self) -> None:
         loaded = self._policy_loaded
         if loaded is not None and not loaded.is_set():
@@ -195,7 +188,10 @@ class MeshChannel:
         **_: Any,
     ) -> Callable[..., Any]:
         async def call(request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
-            await self._policy_ready()
+            if self._policy_loaded is not None:
+                from kubelite.mesh.resiliency_watch import wait_for_first_read
+
+                await wait_for_first_read(self._policy_loaded)
             await self._discovery.wait_synced(self._eset)
             extra = None if timeout is None else Deadline.after(timeout, self._clock)
             rpc = _UnaryCall(self, method, request_serializer, response_deserializer)

@@ -149,11 +149,10 @@ class MeshTransport(httpx.AsyncBaseTransport):
         target = split_service_host(request.url.host, namespace)
         if target is None:
             return await self._inner.handle_async_request(request)
-        loaded = self._policy_loaded
-        if loaded is not None and not loaded.is_set():
-            from kubelite.mesh.resiliency_watch import POLICY_WAIT_S
+        if self._policy_loaded is not None:
+            from kubelite.mesh.resiliency_watch import wait_for_first_read
 
-            await asyncio.to_thread(loaded.wait, POLICY_WAIT_S)
+            await wait_for_first_read(self._policy_loaded)
         up = self.upstream(*target)
         eset = self._discovery.endpoint_set(target[0], target[1], self._port)
         await self._discovery.wait_synced(eset)

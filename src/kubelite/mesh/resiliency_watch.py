@@ -10,18 +10,26 @@ invalid document is refused like any config (last good stays, Event, counter).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 from typing import Any, Protocol
 
 from kubelite.mesh.config import Config
 from kubelite.mesh.resiliency import Resiliency, parse_resiliency
 from kubelite.mesh.upstream import CallPolicy
 
-__all__ = ["POLICY_WAIT_S", "bind_resiliency", "policy_for"]
+__all__ = ["POLICY_WAIT_S", "bind_resiliency", "policy_for", "wait_for_first_read"]
 
 # How long a client holds its first calls for the policy ConfigMap's first read
 # (as long as `Config.value` waits for one).
 POLICY_WAIT_S = 10.0
+
+
+async def wait_for_first_read(loaded: threading.Event | None) -> None:
+    """Hold a call until the policy ConfigMap has been read once (no-op without one)."""
+    if loaded is not None and not loaded.is_set():
+        await asyncio.to_thread(loaded.wait, POLICY_WAIT_S)
 
 
 class _PolicyTarget(Protocol):

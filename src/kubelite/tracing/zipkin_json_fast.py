@@ -113,23 +113,16 @@ def decode_canonical(body: bytes) -> list[WireSpan] | None:
         name = span.name
         if name is not None and not name.islower():
             span.name = name.lower() or None
-        local, remote = span.localEndpoint, span.remoteEndpoint
-        if local is not None:
-            settled = endpoints.get(local, _UNSEEN)
-            if settled is _UNSEEN:
-                settled = endpoints[local] = _settle_endpoint(local)
-            if settled is not local:
-                if settled is _NOT_CANONICAL:
-                    return None
-                span.localEndpoint = settled
-        if remote is not None:
-            settled = endpoints.get(remote, _UNSEEN)
-            if settled is _UNSEEN:
-                settled = endpoints[remote] = _settle_endpoint(remote)
-            if settled is not remote:
-                if settled is _NOT_CANONICAL:
-                    return None
-                span.remoteEndpoint = settled
+        if span.localEndpoint is not None:
+            settled = _settled(span.localEndpoint, endpoints)
+            if settled is _NOT_CANONICAL:
+                return None
+            span.localEndpoint = settled
+        if span.remoteEndpoint is not None:
+            settled = _settled(span.remoteEndpoint, endpoints)
+            if settled is _NOT_CANONICAL:
+                return None
+            span.remoteEndpoint = settled
         if span.shared and span.kind == "CLIENT":
             span.shared = False
         if span.annotations is not None and not _settle_annotations(span):
@@ -168,6 +161,14 @@ def _settle_annotations(span: WireSpan) -> bool:
             return False  # Zipkin sorts and de-duplicates: the careful reader does that
         previous = annotation
     return True
+
+
+def _settled(endpoint: Any, endpoints: dict[Any, Any]) -> Any:
+    """`_settle_endpoint`, once per distinct endpoint of a batch."""
+    settled = endpoints.get(endpoint, _UNSEEN)
+    if settled is _UNSEEN:
+        settled = endpoints[endpoint] = _settle_endpoint(endpoint)
+    return settled
 
 
 def _settle_endpoint(endpoint: WireEndpoint) -> Any:
