@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -44,6 +45,7 @@ from kubelite.kubelet.pod import PodRunner
 from kubelite.kubelet.process import Exit
 from kubelite.kubelet.runtime import ContainerProcess, LocalRuntime, Runtime, ShimRuntime
 from kubelite.kubelet.services import ServiceCache
+from kubelite.kubelet.startlane import StartLane
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -95,6 +97,8 @@ class NodeAgent:
             f"kubelite/{name}", pids_max=cgroups.pids_max_from_env()
         )
         self.runners: dict[str, PodRunner] = {}
+        self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
+        self._orders = itertools.count()
         # kubelet's --cluster-dns/--cluster-domain, and its Service lister (Service env).
         self.dns = DNSConfig(tuple(cluster_dns), cluster_domain)
         self.services = ServiceCache()
@@ -117,7 +121,7 @@ class NodeAgent:
 
     async def run(self, client: Any, ready: asyncio.Event) -> None:
         self.client = client
-        self.recorder = Recorder(client, self.name, self.clock)
+        self.recorder = Recorder(client, self.name, self.clock, quiet=self.lane.idle)
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         await self._register()
         await self._renew_lease()
@@ -318,6 +322,9 @@ class NodeAgent:
         self._saved, self._held = {}, {}
 
     # ---- services for pod runners ---------------------------------------------------
+
+    def next_order(self) -> int:
+        return next(self._orders)
 
     async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
         ns = namespace if kind != "PersistentVolume" else None

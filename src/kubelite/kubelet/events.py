@@ -6,7 +6,10 @@ same reason and message on the same object bump `count` and
 
 As upstream's broadcaster, recording never waits on the API: `emit` queues
 (a bounded queue; beyond it events are dropped) and `run` writes them in
-order, so a burst of pods starting is not held up by their events.
+order, so a burst of pods starting is not held up by their events. Given a
+`quiet` event, `run` waits for it (at most QUIET_WAIT_S) before writing: the
+agent sets it while no pod is starting, so event writes fill the gaps after
+a burst instead of sharing the loop with it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ NORMAL = "Normal"
 WARNING = "Warning"
 MAX_QUEUED_EVENTS = 1000  # upstream's broadcaster queue
 WRITES_PER_TURN = 16  # then the writer yields to the rest of the loop
+QUIET_WAIT_S = 1.0  # longest queued events wait for the agent to be quiet
 
 
 def involved(pod: Obj, field_path: str = "") -> Obj:
@@ -56,9 +60,16 @@ def container_path(pod: Obj, name: str) -> str:
 
 class Recorder:
     def __init__(
-        self, client: Any, node: str, clock: Clock, *, max_queued: int = MAX_QUEUED_EVENTS
+        self,
+        client: Any,
+        node: str,
+        clock: Clock,
+        *,
+        max_queued: int = MAX_QUEUED_EVENTS,
+        quiet: asyncio.Event | None = None,
     ) -> None:
         self.client = client
+        self.quiet = quiet
         self.node = node
         self.clock = clock
         self.max_queued = max_queued
@@ -92,6 +103,9 @@ class Recorder:
         try:
             while True:
                 await self._wake.wait()
+                if self.quiet is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.quiet.wait(), QUIET_WAIT_S)
                 self._wake.clear()
                 await self.flush(yield_every=WRITES_PER_TURN)
         finally:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import shutil
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import ApiError, NotFound
@@ -28,6 +29,7 @@ from kubelite.kubelet.events import NORMAL, WARNING, container_path
 from kubelite.kubelet.prepare import Context, PrepareError, build_spec, container_id, resolve_image
 from kubelite.kubelet.process import Exit, StartError
 from kubelite.kubelet.runtime import ContainerProcess
+from kubelite.kubelet.startlane import Releaser
 from kubelite.kubelet.status import WAITING_INITIALIZING, ContainerRecord, pod_status
 from kubelite.kubelet.volumes import PodVolumes, VolumeError
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 CONFIG_RETRY_S = 2.0
+STATUS_HOLD_S = 1.0  # longest a starting pod's first status write waits for the start
 
 
 def pod_ref(pod: Obj) -> str:
@@ -86,6 +89,9 @@ class PodRunner:
         self.deleted = False  # the API object is gone already
         self.grace: float | None = None
         self._dirty = asyncio.Event()
+        self._settled = asyncio.Event()
+        self.order = agent.next_order()  # the lane serves pods in the order they came
+        self._lane: Releaser | None = None  # held from set-up to the first spawn request
         self._liveness_killed: set[str] = set()
 
     # ---- called by the agent ---------------------------------------------------
@@ -113,6 +119,8 @@ class PodRunner:
             if rec is not None:
                 checkpoint.restore_record(rec, entry)
         self.adopted = adopted
+        if adopted:
+            self._settled.set()
 
     def save(self) -> None:
         """The checkpoint a restarted kubelite re-adopts this pod from."""
@@ -159,6 +167,19 @@ class PodRunner:
             t2.cancel()
 
     async def _lifecycle(self) -> None:
+        # Set-up through the first spawn request runs in the node's start lane.
+        self._lane = await self.agent.lane.take(self.order)
+        try:
+            await self._set_up_and_run()
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        release, self._lane = self._lane, None
+        if release is not None:
+            release()
+
+    async def _set_up_and_run(self) -> None:
         if self.restored_ip:
             self.agent.ipam.reserve(self.uid, self.restored_ip)
         self.ip = self.agent.ipam.allocate(self.uid)
@@ -182,11 +203,15 @@ class PodRunner:
     async def _setup_volumes(self) -> None:
         while True:
             try:
+                if self._lane is None:
+                    self._lane = await self.agent.lane.take(self.order)
                 await self.volumes.setup(
                     self.pod, self.agent.lookup, pod_ip=self.ip, host_ip=self.agent.host_ip
                 )
                 return
             except VolumeError as exc:
+                self._let_go()
+                self.mark(settled=True)
                 await self.event(WARNING, "FailedMount", str(exc))
                 await self.agent.clock.sleep(CONFIG_RETRY_S * 2)
 
@@ -267,6 +292,7 @@ class PodRunner:
         """One container instance; None when it could not start."""
         proc = self.adopted.pop(rec.name, None)
         if proc is not None:
+            self._let_go()  # re-attached: nothing to start
             self.procs[rec.name] = proc
         else:
             proc = await self._start(c, rec)
@@ -290,23 +316,35 @@ class PodRunner:
 
     async def _start(self, c: Obj, rec: ContainerRecord) -> ContainerProcess | None:
         while True:
+            # The lane the pod took for its set-up, or a fresh turn (restarts, more containers).
+            release, self._lane = self._lane, None
+            if release is None:
+                release = await self.agent.lane.take(self.order)
             try:
-                image = resolve_image(self.agent.images, c)
-                rec.image_id = image.image_id
-                spec = build_spec(
-                    await self._context(c), c, image, self._log_path(rec.name, rec.restart_count)
-                )
-                break
+                return await self._start_once(c, rec, release)
             except PrepareError as exc:
-                rec.waiting(exc.reason, exc.message)
-                self.mark()
-                await self.event(
-                    WARNING,
-                    exc.reason if exc.reason.startswith("ErrImage") else "Failed",
-                    _event_text(exc),
-                    rec.name,
-                )
-                await self.agent.clock.sleep(CONFIG_RETRY_S)
+                failure = exc
+            finally:
+                release()
+            rec.waiting(failure.reason, failure.message)
+            self.mark(settled=True)
+            await self.event(
+                WARNING,
+                failure.reason if failure.reason.startswith("ErrImage") else "Failed",
+                _event_text(failure),
+                rec.name,
+            )
+            await self.agent.clock.sleep(CONFIG_RETRY_S)
+
+    async def _start_once(
+        self, c: Obj, rec: ContainerRecord, sent: Callable[[], None]
+    ) -> ContainerProcess | None:
+        """Prepare and spawn; the lane is let go once the spawn request is out."""
+        image = resolve_image(self.agent.images, c)
+        rec.image_id = image.image_id
+        spec = build_spec(
+            await self._context(c), c, image, self._log_path(rec.name, rec.restart_count)
+        )
         await self.event(
             NORMAL,
             "Pulled",
@@ -318,8 +356,9 @@ class PodRunner:
         self._prune_logs(rec)
         spec.cgroup_procs = self.agent.cgroups_prepare(self, c)
         try:
-            proc = await self.agent.runtime.start(rec.container_id, spec)
+            proc = await self.agent.runtime.start(rec.container_id, spec, sent)
         except StartError as exc:
+            sent()
             now = self.agent.clock.wall()
             rec.state = {
                 "terminated": {
@@ -333,7 +372,7 @@ class PodRunner:
                 }
             }
             rec.ready = rec.started = False
-            self.mark()
+            self.mark(settled=True)
             await self.event(WARNING, "Failed", f"Error: {exc}", rec.name)
             return None
         self.procs[rec.name] = proc
@@ -341,7 +380,7 @@ class PodRunner:
         rec.started = "startupProbe" not in c
         rec.ready = rec.started and "readinessProbe" not in c and not rec.init
         self.save()
-        self.mark()
+        self.mark(settled=True)
         await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
         return proc
 
@@ -582,10 +621,18 @@ class PodRunner:
 
     # ---- status and events -------------------------------------------------------
 
-    def mark(self) -> None:
+    def mark(self, *, settled: bool = False) -> None:
+        """Status changed; `settled` once the start has an outcome worth showing."""
         self._dirty.set()
+        if settled:
+            self._settled.set()
 
     async def _status_loop(self) -> None:
+        # While the pod starts, the steps on the way (IP, volumes, ContainerCreating)
+        # are not written one by one: in a burst those writes would hold up every
+        # pod's start. The first write waits for the start's outcome, or STATUS_HOLD_S.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), STATUS_HOLD_S)
         while True:
             await self._dirty.wait()
             self._dirty.clear()

@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,7 +56,11 @@ class ContainerProcess(Protocol):
 
 
 class Runtime(Protocol):
-    async def start(self, cid: str, spec: Spec) -> ContainerProcess: ...
+    async def start(
+        self, cid: str, spec: Spec, sent: Callable[[], None] | None = None
+    ) -> ContainerProcess:
+        """Start the container; `sent` is called once the request has left the agent's hands."""
+        ...
 
     async def run(self) -> None: ...
 
@@ -132,8 +137,13 @@ class LocalProcess:
 
 
 class LocalRuntime:
-    async def start(self, cid: str, spec: Spec) -> ContainerProcess:
-        return LocalProcess(await process.start(spec))
+    async def start(
+        self, cid: str, spec: Spec, sent: Callable[[], None] | None = None
+    ) -> ContainerProcess:
+        started = process.start(spec)
+        if sent is not None:
+            sent()
+        return LocalProcess(await started)
 
     async def run(self) -> None:
         await asyncio.Event().wait()
@@ -274,7 +284,7 @@ class ShimRuntime:
             proc.ended(LOST)
         self.procs.clear()
 
-    async def _call(self, request: Obj) -> Obj:
+    async def _call(self, request: Obj, sent: Callable[[], None] | None = None) -> Obj:
         if not self._connected.is_set():
             await self.connect()
         assert self._writer is not None
@@ -282,14 +292,20 @@ class ShimRuntime:
         future: asyncio.Future[Obj] = asyncio.get_running_loop().create_future()
         self._replies[self._seq] = future
         self._writer.write(json.dumps({**request, "seq": self._seq}).encode() + b"\n")
+        if sent is not None:
+            sent()
         return await future
 
     # ---- containers ------------------------------------------------------------------
 
-    async def start(self, cid: str, spec: Spec) -> ContainerProcess:
+    async def start(
+        self, cid: str, spec: Spec, sent: Callable[[], None] | None = None
+    ) -> ContainerProcess:
         self._starting.add(cid)
         try:
-            reply = await self._call({"op": "start", "id": cid, "spec": process.spec_to_wire(spec)})
+            reply = await self._call(
+                {"op": "start", "id": cid, "spec": process.spec_to_wire(spec)}, sent
+            )
         except OSError as exc:
             raise StartError(process.start_message(str(exc))) from None
         finally:
