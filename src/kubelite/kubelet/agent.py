@@ -361,10 +361,10 @@ class NodeAgent:
             return None, b""
         return child.returncode, out
 
-    def cgroups_prepare(self, runner: PodRunner, container: Obj) -> list[Path]:
+    def cgroups_prepare(self, runner: PodRunner, container: Obj) -> cgroups.Placement:
         """The cgroup files the container's process writes itself into before exec."""
         if self.cgroups is None:
-            return []
+            return cgroups.Placement()
         return self.cgroups.prepare(runner.uid, container)
 
     def cgroups_oom(self, runner: PodRunner, name: str, exit_: Exit) -> bool:

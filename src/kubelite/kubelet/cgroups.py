@@ -4,12 +4,17 @@ Each container gets a cgroup `kubelite/<node>/pod<uid>/<container>` in the
 memory, cpu and pids hierarchies: `limits.memory` is the memory limit (the
 kernel's OOM killer then ends the container, reported as OOMKilled with exit
 code 137), `limits.cpu` a CFS quota over a 100 ms period, and a pids limit
-stops fork bombs. The process writes itself into its cgroups before exec,
-so nothing it does escapes the limits. On v1 it writes its thread id to
-`tasks` rather than `cgroup.procs`: the child is single-threaded then, so the
-effect is the same, but a `cgroup.procs` write moves a whole thread group,
-which makes the kernel wait for an RCU grace period (~15 ms, and every fork on
-the machine waits with it) where a `tasks` write takes microseconds.
+stops fork bombs.
+
+The agent only describes the cgroups (`Placement`); the container's process
+creates them, sets the limits and joins them itself, before exec, so nothing
+it does escapes the limits, and a burst of starts does the work in parallel
+in the children rather than one after another on the agent's event loop.
+On v1 it joins by writing its thread id to `tasks` rather than
+`cgroup.procs`: the child is single-threaded then, so the effect is the
+same, but a `cgroup.procs` write moves a whole thread group, which makes the
+kernel wait for an RCU grace period (~15 ms, and every fork on the machine
+waits with it) where a `tasks` write takes microseconds.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import logging
 import os
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,19 @@ def limits_of(container: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+@dataclass
+class Placement:
+    """A container's cgroups as steps its process takes itself, before exec.
+
+    `ops` create the cgroups and set their limits: ("mkdir", dir), ("write",
+    file, value), or ("try", file, value) for a write that may fail. Then the
+    process joins through `procs`.
+    """
+
+    ops: list[tuple[str, str, str]] = field(default_factory=list)
+    procs: list[str] = field(default_factory=list)
+
+
 def cfs_quota_us(millicores: int) -> int:
     # upstream MilliCPUToQuota: at least 1 ms per period
     return max(1000, millicores * CFS_PERIOD_US // 1000)
@@ -90,47 +109,43 @@ class Manager:
             return [self.root / rel]
         return [self.root / c / rel for c in ("memory", "cpu", "pids")]
 
-    def prepare(self, uid: str, container: dict[str, Any]) -> list[Path]:
-        name = container["name"]
-        dirs = self._dirs(f"pod{uid}", name)
-        try:
-            for d in dirs:
-                if self.version == 2:
-                    self._enable_v2(d)
-                d.mkdir(parents=True, exist_ok=True)
-            self._limit(dirs, limits_of(container))
-        except OSError as exc:
-            log.warning("cgroup for container %s of pod %s not set up: %s", name, uid, exc)
-            return []
-        return [d / ("cgroup.procs" if self.version == 2 else "tasks") for d in dirs]
+    def prepare(self, uid: str, container: dict[str, Any]) -> Placement:
+        """The steps; nothing is touched here (the container's process takes them)."""
+        dirs = self._dirs(f"pod{uid}", container["name"])
+        ops: list[tuple[str, str, str]] = []
+        if self.version == 2:
+            path = self.root
+            for part in dirs[0].relative_to(self.root).parts:
+                ops.append(("try", str(path / "cgroup.subtree_control"), "+memory +cpu +pids"))
+                path = path / part
+                ops.append(("mkdir", str(path), ""))
+        else:
+            ops.extend(("mkdir", str(d), "") for d in dirs)
+        ops.extend(self._limits(dirs, limits_of(container)))
+        join = "cgroup.procs" if self.version == 2 else "tasks"
+        return Placement(ops, [str(d / join) for d in dirs])
 
-    def _enable_v2(self, leaf: Path) -> None:
-        """Turn the controllers on down the path (cgroup v2's subtree_control)."""
-        path = self.root
-        for part in leaf.relative_to(self.root).parts:
-            with contextlib.suppress(OSError):
-                (path / "cgroup.subtree_control").write_text("+memory +cpu +pids")
-            path = path / part
-            path.mkdir(exist_ok=True)
-
-    def _limit(self, dirs: list[Path], limits: dict[str, int]) -> None:
+    def _limits(self, dirs: list[Path], limits: dict[str, int]) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, Path, str]] = []
         if self.version == 2:
             d = dirs[0]
             if "memory" in limits:
-                (d / "memory.max").write_text(str(limits["memory"]))
-                with contextlib.suppress(OSError):
-                    (d / "memory.swap.max").write_text("0")
+                out.append(("write", d / "memory.max", str(limits["memory"])))
+                out.append(("try", d / "memory.swap.max", "0"))
             if "cpu" in limits:
-                (d / "cpu.max").write_text(f"{cfs_quota_us(limits['cpu'])} {CFS_PERIOD_US}")
-            (d / "pids.max").write_text(str(self.pids_max))
-            return
-        memory, cpu, pids = dirs
-        if "memory" in limits:
-            (memory / "memory.limit_in_bytes").write_text(str(limits["memory"]))
-        if "cpu" in limits:
-            (cpu / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
-            (cpu / "cpu.cfs_quota_us").write_text(str(cfs_quota_us(limits["cpu"])))
-        (pids / "pids.max").write_text(str(self.pids_max))
+                out.append(
+                    ("write", d / "cpu.max", f"{cfs_quota_us(limits['cpu'])} {CFS_PERIOD_US}")
+                )
+            out.append(("write", d / "pids.max", str(self.pids_max)))
+        else:
+            memory, cpu, pids = dirs
+            if "memory" in limits:
+                out.append(("write", memory / "memory.limit_in_bytes", str(limits["memory"])))
+            if "cpu" in limits:
+                out.append(("write", cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US)))
+                out.append(("write", cpu / "cpu.cfs_quota_us", str(cfs_quota_us(limits["cpu"]))))
+            out.append(("write", pids / "pids.max", str(self.pids_max)))
+        return [(kind, str(path), value) for kind, path, value in out]
 
     def oom_killed(self, uid: str, name: str, killed: bool) -> bool:
         if not killed:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 from collections.abc import Callable
@@ -354,7 +355,8 @@ class PodRunner:
         rec.container_id = container_id(self.uid, rec.name, rec.restart_count)
         await self.event(NORMAL, "Created", f"Created container: {rec.name}", rec.name)
         self._prune_logs(rec)
-        spec.cgroup_procs = self.agent.cgroups_prepare(self, c)
+        placement = self.agent.cgroups_prepare(self, c)
+        spec.cgroup_ops, spec.cgroup_procs = placement.ops, placement.procs
         try:
             proc = await self.agent.runtime.start(rec.container_id, spec, sent)
         except StartError as exc:
@@ -376,6 +378,13 @@ class PodRunner:
             await self.event(WARNING, "Failed", f"Error: {exc}", rec.name)
             return None
         self.procs[rec.name] = proc
+        if spec.cgroup_procs and not os.path.exists(spec.cgroup_procs[0]):
+            log.warning(
+                "cgroups for container %s of pod %s/%s not made: limits not enforced",
+                rec.name,
+                self.ns,
+                self.name,
+            )
         rec.state = {"running": {"startedAt": rfc3339(self.agent.clock.wall())}}
         rec.started = "startupProbe" not in c
         rec.ready = rec.started and "readinessProbe" not in c and not rec.init

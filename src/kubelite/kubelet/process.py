@@ -2,26 +2,27 @@
 
 A container is spawned in a new session (so a signal reaches every process
 it started), with stdout and stderr on pipes copied into the CRI log, and an
-exit watched through a pidfd on the event loop: no thread per container.
-This runs in the node's shim process (`shim.py`), which outlives kubelite. When the main process exits, the rest of its group is killed, as
-a container runtime tears down a container's PID namespace.
+exit watched through a pidfd on the event loop: no thread per container,
+and none per start either (`forkexec`). This runs in the node's shim
+process (`shim.py`), which outlives kubelite. When the main process exits,
+the rest of its group is killed, as a container runtime tears down a
+container's PID namespace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
+import errno
 import logging
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.kubelet import sandbox
+from kubelite.kubelet import forkexec, sandbox
 from kubelite.kubelet.criolog import LogWriter
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ class Spec:
     cwd: str
     log_path: Path
     plan: sandbox.Plan | None = None
-    cgroup_procs: list[Path] = field(default_factory=list)
+    # cgroups (see cgroups.Placement): set-up steps and the files to join through
+    cgroup_ops: list[tuple[str, str, str]] = field(default_factory=list)
+    cgroup_procs: list[str] = field(default_factory=list)
 
 
 def spec_to_wire(spec: Spec) -> dict[str, object]:
@@ -49,7 +52,8 @@ def spec_to_wire(spec: Spec) -> dict[str, object]:
         "cwd": spec.cwd,
         "log_path": str(spec.log_path),
         "plan": _plan_to_wire(spec.plan) if spec.plan is not None else None,
-        "cgroup_procs": [str(p) for p in spec.cgroup_procs],
+        "cgroup_ops": spec.cgroup_ops,
+        "cgroup_procs": spec.cgroup_procs,
     }
 
 
@@ -88,7 +92,8 @@ def spec_from_wire(wire: dict[str, Any]) -> Spec:
         cwd=wire["cwd"],
         log_path=Path(wire["log_path"]),
         plan=plan,
-        cgroup_procs=[Path(p) for p in wire.get("cgroup_procs") or []],
+        cgroup_ops=[(k, p, v) for k, p, v in wire.get("cgroup_ops") or []],
+        cgroup_procs=list(wire.get("cgroup_procs") or []),
     )
 
 
@@ -119,9 +124,10 @@ def start_message(detail: str) -> str:
 
 
 class Process:
-    def __init__(self, popen: subprocess.Popen[bytes], writer: LogWriter) -> None:
-        self.popen = popen
-        self.pid = popen.pid
+    def __init__(self, child: forkexec.Child, writer: LogWriter) -> None:
+        self.pid = child.pid
+        self.returncode: int | None = None
+        self._fds = (child.stdout, child.stderr)
         self.writer = writer
         self._exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self._streams_open = 2
@@ -140,10 +146,8 @@ class Process:
 
     def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        for fd, stream in ((self.popen.stdout, "stdout"), (self.popen.stderr, "stderr")):
-            assert fd is not None
-            os.set_blocking(fd.fileno(), False)
-            loop.add_reader(fd.fileno(), self._pump, fd.fileno(), stream)
+        for fd, stream in zip(self._fds, ("stdout", "stderr"), strict=True):
+            loop.add_reader(fd, self._pump, fd, stream)
         try:
             pidfd = os.pidfd_open(self.pid)
         except OSError:
@@ -182,7 +186,7 @@ class Process:
             asyncio.get_running_loop().call_later(0.05, self._poll)
             return
         self._status = status
-        self.popen.returncode = os.waitstatus_to_exitcode(status)
+        self.returncode = os.waitstatus_to_exitcode(status)
         # The rest of the container goes with its main process.
         self.signal_group(signal.SIGKILL)
         self._maybe_done()
@@ -190,10 +194,9 @@ class Process:
     def _maybe_done(self) -> None:
         if self._status is None or self._streams_open > 0 or self._exit.done():
             return
-        for pipe in (self.popen.stdout, self.popen.stderr):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self.writer.close()
         status = self._status
         if os.WIFSIGNALED(status):
@@ -203,103 +206,104 @@ class Process:
             self._exit.set_result(Exit(os.WEXITSTATUS(status)))
 
 
-def spawn(spec: Spec) -> Process:
-    """Start the container process; StartError carries upstream's message."""
-    writer = LogWriter(spec.log_path)
-    proc = Process(_popen(spec, writer), writer)
-    proc._watch()
-    return proc
-
-
 async def start(spec: Spec) -> Process:
-    """`spawn` without blocking the event loop while the child sets up its sandbox.
+    """Fork the container's process and wait, on the loop, until it is ready to exec.
 
-    Popen returns only once the child has exec'd, and the mount namespace is
-    built in the child before that: done on a thread, many containers start
-    in parallel and the agent keeps serving its other pods meanwhile.
+    The cgroups and the mount namespace are set up in the child, and the
+    executable found; the caller's loop serves its other work meanwhile
+    (`forkexec`).
     """
     writer = LogWriter(spec.log_path)
-    popen = await asyncio.get_running_loop().run_in_executor(_spawners(), _popen, spec, writer)
-    proc = Process(popen, writer)
+    try:
+        setup, join = _hooks(spec)
+        child = await forkexec.spawn(
+            spec.argv, spec.env, None if spec.plan else spec.cwd, setup, join
+        )
+    except forkexec.ChildFailed as exc:
+        writer.close()
+        raise StartError(start_message(_failure_text(exc, spec))) from None
+    except OSError as exc:  # no pipe or fork for it: the node is out of resources
+        writer.close()
+        raise StartError(start_message(_error_text(exc, spec.argv[0], spec.env))) from None
+    proc = Process(child, writer)
     proc._watch()
     return proc
 
 
-_SPAWNERS: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _spawners() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads that wait for children to exec: a start-up burst of 100 pods spawns
-    in parallel instead of queueing behind asyncio's default handful of workers."""
-    global _SPAWNERS
-    if _SPAWNERS is None:
-        _SPAWNERS = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="spawn")
-    return _SPAWNERS
-
-
-def _popen(spec: Spec, writer: LogWriter) -> subprocess.Popen[bytes]:
-    err_r, err_w = os.pipe()
-    preexec = _preexec(spec, err_w)
-    try:
-        popen = subprocess.Popen(
-            spec.argv,
-            env=spec.env,
-            cwd=None if spec.plan else spec.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=preexec,
-            close_fds=True,
-        )
-    except subprocess.SubprocessError:
-        os.close(err_w)
-        detail = os.read(err_r, 4096).decode(errors="replace") or "container setup failed"
-        os.close(err_r)
-        writer.close()
-        raise StartError(start_message(detail)) from None
-    except OSError as exc:
-        os.close(err_w)
-        os.close(err_r)
-        writer.close()
-        if (
-            spec.plan is None
-            and exc.filename == spec.cwd
-            and isinstance(exc, FileNotFoundError | NotADirectoryError)
-        ):
-            raise StartError(
-                start_message(
-                    f'chdir to cwd ("{spec.cwd}") set in config.json failed: no such file or directory'
-                )
-            ) from None
-        raise StartError(start_message(_error_text(exc, spec.argv[0], spec.env))) from None
-    os.close(err_w)
-    os.close(err_r)
-    return popen
-
-
-def _preexec(spec: Spec, err_fd: int) -> Callable[[], None] | None:
-    procs = [str(p) for p in spec.cgroup_procs]
-    plan = spec.plan
-    if not procs and plan is None:
-        return None
-    as_root = os.geteuid() == 0
-
-    def run() -> None:
-        try:
-            # Open the cgroups first (their paths vanish behind the chroot) but join
-            # them last: the sandbox is built at the node agent's CPU weight, not
-            # squeezed in beside every already-busy container of a start-up burst.
-            fds = [os.open(path, os.O_WRONLY) for path in procs]
-            if plan is not None:
-                sandbox.enter(plan, as_root=as_root)
-            for fd in fds:
-                os.write(fd, b"0")
-                os.close(fd)
-        except OSError as exc:
-            os.write(
-                err_fd, str(exc.strerror if isinstance(exc, sandbox.SandboxError) else exc).encode()
+def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
+    if exc.step == forkexec.SETUP:
+        return exc.detail.decode(errors="replace") or "container setup failed"
+    err = OSError(exc.errno, os.strerror(exc.errno))
+    if exc.step == forkexec.CHDIR:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return (
+                f'chdir to cwd ("{spec.cwd}") set in config.json failed: no such file or directory'
             )
-            raise
+        return f'chdir to cwd ("{spec.cwd}") set in config.json failed: {err.strerror}'
+    return _error_text(err, spec.argv[0], spec.env)
 
-    return run
+
+def _hooks(spec: Spec) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
+    """What the child does before it reports ready (its cgroups made and opened, its
+    filesystem view) and after (joining the cgroups, right before exec)."""
+    ops = [(kind, path, value.encode()) for kind, path, value in spec.cgroup_ops]
+    procs = spec.cgroup_procs
+    plan = spec.plan
+    as_root = os.geteuid() == 0
+    fds: list[int] = []
+
+    def setup() -> None:
+        # The join files are opened here: their paths vanish behind the chroot.
+        fds.extend(_cgroups(ops, procs))
+        if plan is not None:
+            try:
+                sandbox.enter(plan, as_root=as_root)
+            except sandbox.SandboxError as exc:
+                raise forkexec.SetupFailed(exc.strerror) from None
+
+    def join() -> None:
+        # Past `ready` a failure here cannot fail the start any more: the
+        # container runs, and its log says which limit is missing.
+        for fd, path in zip(fds, procs, strict=False):
+            try:
+                os.write(fd, b"0")
+            except OSError as exc:
+                os.write(2, f"kubelite: not placed in cgroup {path}: {exc.strerror}\n".encode())
+            os.close(fd)
+
+    if not procs and plan is None:
+        return None, None
+    return setup, (join if procs else None)
+
+
+def _cgroups(ops: list[tuple[str, str, bytes]], procs: list[str]) -> list[int]:
+    """Create the cgroups and open their join files; none if they cannot be made.
+
+    A machine that shows the hierarchies writable but refuses to create in
+    them runs its containers without limits (the agent logs it), rather than
+    not at all.
+    """
+    try:
+        for kind, path, value in ops:
+            if kind == "mkdir":
+                os.makedirs(path, exist_ok=True)
+            elif kind == "write":
+                _write(path, value)
+            else:
+                _write_quietly(path, value)
+        return [os.open(path, os.O_WRONLY) for path in procs]
+    except OSError:
+        return []
+
+
+def _write(path: str, value: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value)
+    finally:
+        os.close(fd)
+
+
+def _write_quietly(path: str, value: bytes) -> None:
+    with contextlib.suppress(OSError):
+        _write(path, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from kubelite.kubelet import cgroups
 from kubelite.kubelet.images import ImageStore
 from kubelite.kubelet.node import LIMITS_CONDITION, limits_condition, node_images, node_status
+from kubelite.kubelet.process import _cgroups
 
 
 def ref(name: str, tag: str, digest: str, size: int) -> dict:
@@ -84,11 +86,13 @@ def test_writable_v2_root_means_no_condition_and_limits_under_that_root(tmp_path
     manager = cgroups.Manager.detect("kubelite/n1", root=tmp_path)
     assert manager is not None and manager.version == 2
     assert limits_condition(True) == []
-    procs = manager.prepare(
+    placement = manager.prepare(
         "uid1", {"name": "app", "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}
     )
     leaf = tmp_path / "kubelite" / "n1" / "poduid1" / "app"
-    assert procs == [leaf / "cgroup.procs"]
+    assert not leaf.exists()  # the agent only describes; the container's process makes them
+    assert placement.procs == [str(leaf / "cgroup.procs")]
+    _take_steps(placement)
     assert (leaf / "memory.max").read_text() == str(64 * 2**20)
     assert (leaf / "cpu.max").read_text() == "50000 100000"
     assert (leaf / "pids.max").read_text() == str(cgroups.DEFAULT_PIDS_MAX)
@@ -107,11 +111,40 @@ def test_v1_containers_join_by_thread_id_in_each_hierarchy(tmp_path: Path) -> No
         (tmp_path / c).mkdir()
     manager = cgroups.Manager.detect("kubelite/n1", root=tmp_path)
     assert manager is not None and manager.version == 1
-    procs = manager.prepare("uid1", {"name": "app", "resources": {"limits": {"cpu": "250m"}}})
+    placement = manager.prepare("uid1", {"name": "app", "resources": {"limits": {"cpu": "250m"}}})
     # `tasks`, not `cgroup.procs`: moving one thread needs no RCU grace period
-    assert procs == [
-        tmp_path / c / "kubelite" / "n1" / "poduid1" / "app" / "tasks"
+    assert placement.procs == [
+        str(tmp_path / c / "kubelite" / "n1" / "poduid1" / "app" / "tasks")
         for c in ("memory", "cpu", "pids")
     ]
+    _take_steps(placement)
     cpu = tmp_path / "cpu" / "kubelite" / "n1" / "poduid1" / "app"
     assert (cpu / "cpu.cfs_quota_us").read_text() == "25000"
+
+
+def _take_steps(placement: cgroups.Placement) -> None:
+    """The steps as a cgroupfs would take them (its knob files exist once the dir does)."""
+    for kind, path, value in placement.ops:
+        if kind == "mkdir":
+            Path(path).mkdir(parents=True, exist_ok=True)
+        elif Path(path).parent.is_dir():
+            Path(path).write_text(value)
+        else:
+            assert kind == "try", f"a required write outside a made cgroup: {path}"
+
+
+def test_a_cgroup_that_cannot_be_made_means_no_join_not_a_failed_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    ops = [("mkdir", str(blocker / "sub"), b"")]
+    assert _cgroups(ops, [str(tmp_path / "tasks")]) == []
+
+
+def test_an_optional_write_may_fail_a_required_one_may_not(tmp_path: Path) -> None:
+    (tmp_path / "tasks").write_text("")
+    missing = str(tmp_path / "no" / "such" / "file")
+    fds = _cgroups([("try", missing, b"0")], [str(tmp_path / "tasks")])
+    assert len(fds) == 1
+    for fd in fds:
+        os.close(fd)
+    assert _cgroups([("write", missing, b"0")], [str(tmp_path / "tasks")]) == []

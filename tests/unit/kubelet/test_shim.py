@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -35,8 +36,16 @@ def test_spec_survives_the_wire() -> None:
         Op("bind_ro", "/r/etc", source="/etc", read_only=True),
     ]
     plan = Plan(root="/r", scratch="/s", ops=ops, hostname="web-0", workdir="/app")
-    original = Spec(["a"], {"K": "V"}, "/", Path("/l/0.log"), plan, [Path("/cg/cgroup.procs")])
-    assert spec_from_wire(spec_to_wire(original)) == original
+    original = Spec(
+        ["a"],
+        {"K": "V"},
+        "/",
+        Path("/l/0.log"),
+        plan,
+        cgroup_ops=[("mkdir", "/cg", ""), ("write", "/cg/pids.max", "4096")],
+        cgroup_procs=["/cg/cgroup.procs"],
+    )
+    assert spec_from_wire(json.loads(json.dumps(spec_to_wire(original)))) == original
 
 
 def test_exit_code_and_log_come_through_the_shim(tmp_path: Path) -> None:

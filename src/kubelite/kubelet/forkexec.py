@@ -1,0 +1,232 @@
+"""Fork a container's process, and learn on the event loop when it has started.
+
+`subprocess.Popen` returns only once its child has exec'd, so starting many
+containers at once needs a thread per start in flight, and in the shim those
+threads and its event loop take turns at one GIL: a start-up burst of 100
+pods then spent most of its time waiting for the GIL, not forking. Here the
+caller forks and is free at once; the child reports on a status pipe.
+
+The child does what `Popen(..., start_new_session=True, close_fds=True,
+restore_signals=True)` does before exec: a new session (at nice 0, whatever
+the parent's), stdin from
+/dev/null, stdout and stderr on pipes, SIGPIPE and SIGXFSZ back to their
+defaults (and SIGINT, which the shim ignores), the working directory; then
+the `setup` hook (the container's filesystem view), and it finds the
+executable in the `PATH` of the given environment, as `runc create` does.
+Any failure so far is reported, by step, and the start fails. Otherwise the
+child reports `ready` (the start is done, as `runc start` is done once it
+has told the container's init to go), runs the `join` hook (its cgroups)
+and execs. A failure after `ready` is rare (the file changed in between, or
+its format is one the kernel cannot run) and is the container's own: its
+message goes to the container's stderr and it exits with 126, the shell's
+code for a command found but not executable.
+
+Reporting before the join matters in a burst: once in its cgroup the child
+shares the CPU with every container already starting up, and with 100 of
+them its last few steps before exec waited tens to hundreds of ms.
+Every descriptor but 0, 1 and 2 is close-on-exec (PEP 446).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# What failed in the child: the set-up hook (its message follows), chdir or exec (an errno).
+SETUP, CHDIR, EXEC = b"setup", b"chdir", b"exec"
+READY = b"ready"
+CANNOT_EXECUTE = 126
+_RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
+
+
+@dataclass
+class Child:
+    pid: int
+    stdout: int  # read ends of the output pipes, non-blocking
+    stderr: int
+
+
+class SetupFailed(Exception):
+    """Raised by a set-up hook: its text is what the start error says."""
+
+
+class ChildFailed(Exception):
+    def __init__(self, step: bytes, detail: bytes) -> None:
+        super().__init__(step.decode(), detail.decode(errors="replace"))
+        self.step = step
+        self.detail = detail
+
+    @property
+    def errno(self) -> int:
+        try:
+            return int(self.detail)
+        except ValueError:
+            return errno.EINVAL
+
+
+def _candidates(argv0: str, env: dict[str, str]) -> list[bytes]:
+    exe = os.fsencode(argv0)
+    if os.path.dirname(exe):
+        return [exe]
+    return [os.path.join(os.fsencode(d), exe) for d in os.get_exec_path(env)]
+
+
+def fork(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    setup: Callable[[], None] | None,
+    join: Callable[[], None] | None = None,
+) -> tuple[int, int, int, int]:
+    """Start the child; returns its pid, its stdout and stderr, and its status pipe."""
+    paths = _candidates(argv[0], env)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    st_r, st_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns
+        _child(argv, env, cwd, setup, join, paths, out_w, err_w, st_w)
+    for fd in (out_w, err_w, st_w):
+        os.close(fd)
+    for fd in (out_r, err_r, st_r):
+        os.set_blocking(fd, False)
+    return pid, out_r, err_r, st_r
+
+
+def _child(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    setup: Callable[[], None] | None,
+    join: Callable[[], None] | None,
+    paths: list[bytes],
+    out_w: int,
+    err_w: int,
+    st_w: int,
+) -> None:  # pragma: no cover - the child execs or exits
+    try:
+        os.setsid()
+        if os.getpriority(os.PRIO_PROCESS, 0) != 0:
+            os.setpriority(
+                os.PRIO_PROCESS, 0, 0
+            )  # a runtime's raised priority is not the container's
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for sig in _RESET:
+            signal.signal(sig, signal.SIG_DFL)
+        if cwd:
+            try:
+                os.chdir(cwd)
+            except OSError as exc:
+                _fail(st_w, CHDIR, str(exc.errno or errno.ENOENT).encode())
+        if setup is not None:
+            try:
+                setup()
+            except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
+                _fail(st_w, SETUP, (str(exc) or "container setup failed").encode())
+        path, err = _look_up(paths)
+        if path is None:
+            _fail(st_w, EXEC, str(err).encode())
+        os.write(st_w, READY)
+        os.close(st_w)
+        if join is not None:
+            join()
+        os.execve(path, argv, env)  # type: ignore[arg-type]
+    except OSError as exc:
+        text = f'exec: "{argv[0]}": {exc.strerror or exc}\n'
+        os.write(2, text.encode(errors="replace"))
+        os._exit(CANNOT_EXECUTE)
+    except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
+        _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
+    finally:
+        os._exit(255)
+
+
+def _look_up(paths: list[bytes]) -> tuple[bytes | None, int]:
+    """The first candidate exec could run, or the errno exec would have failed with.
+
+    As execvpe: ENOENT and ENOTDIR move on to the next directory; the first
+    other error is the one reported if nothing is found.
+    """
+    saved = 0
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            err = exc.errno or errno.ENOENT
+        else:
+            if not stat.S_ISDIR(st.st_mode) and os.access(path, os.X_OK):
+                return path, 0
+            err = errno.EACCES
+        if err not in (errno.ENOENT, errno.ENOTDIR) and not saved:
+            saved = err
+    return None, saved or errno.ENOENT
+
+
+def _fail(fd: int, step: bytes, detail: bytes) -> None:  # pragma: no cover - in the child
+    os.write(fd, step + b":" + detail)
+    os._exit(255)
+
+
+async def spawn(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | None = None,
+    setup: Callable[[], None] | None = None,
+    join: Callable[[], None] | None = None,
+) -> Child:
+    """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there."""
+    pid, out_r, err_r, st_r = fork(argv, env, cwd, setup, join)
+    try:
+        report = await _read_to_end(st_r)
+    finally:
+        os.close(st_r)
+    if report != READY:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        _reap(pid)
+        step, _, detail = report.partition(b":")
+        if not report:
+            step, detail = SETUP, b"container process ended before it started"
+        raise ChildFailed(step, detail)
+    return Child(pid, out_r, err_r)
+
+
+async def _read_to_end(fd: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[bytes] = loop.create_future()
+    chunks: list[bytes] = []
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            chunks.append(data)
+            return
+        loop.remove_reader(fd)
+        if not done.done():
+            done.set_result(b"".join(chunks))
+
+    loop.add_reader(fd, readable)
+    try:
+        return await done
+    finally:
+        loop.remove_reader(fd)
+
+
+def _reap(pid: int) -> None:
+    """The failed child exits right after writing its report."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
