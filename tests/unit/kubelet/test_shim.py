@@ -8,7 +8,9 @@ import os
 import signal
 from pathlib import Path
 
-from kubelite.kubelet import checkpoint, criolog
+import pytest
+
+from kubelite.kubelet import checkpoint, criolog, shim
 from kubelite.kubelet.adopt import adopt
 from kubelite.kubelet.process import Spec, spec_from_wire, spec_to_wire
 from kubelite.kubelet.runtime import LOST, ShimRuntime
@@ -151,3 +153,24 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     }
     checkpoint.remove(tmp_path / "p1")
     assert checkpoint.load_all(tmp_path) == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority needs root (CAP_SYS_NICE)")
+def test_the_shim_runs_ahead_of_its_containers_which_run_at_nice_0(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        runtime = ShimRuntime(tmp_path / "node")
+        await runtime.connect()
+        pump = asyncio.create_task(runtime.run())
+        assert runtime._child is not None
+        shim_nice = int(
+            Path(f"/proc/{runtime._child.pid}/stat").read_text().rsplit(")", 1)[1].split()[16]
+        )
+        proc = await runtime.start("n", spec(tmp_path, "cut -d' ' -f19 /proc/$$/stat", "n"))
+        exit_ = await asyncio.wait_for(proc.wait(), 20)
+        assert (shim_nice, exit_.code) == (shim.RUNTIME_NICE, 0)
+        assert log_text(tmp_path / "logs" / "n" / "0.log").strip() == "0"
+        proc.release()
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+
+    asyncio.run(scenario())
