@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from kubelite.kubelet.pod import PROBE_GRID_S, _on_grid
 from kubelite.kubelet.probes import ProbeResult, Timing, exec_probe, resolve_port
 
 
@@ -66,3 +67,12 @@ def test_exec_probe_reports_output() -> None:
         False,
         'command "sleep 9" timed out',
     )
+
+
+def test_probe_waits_end_on_a_shared_grid_never_sooner_than_the_period() -> None:
+    for now in (1000.0, 1000.013, 1000.049, 1000.05, 1234.5678):
+        wait = _on_grid(now, 1.0)
+        assert 1.0 <= wait + 1e-9 < 1.0 + PROBE_GRID_S
+    # two pods whose probes ran a few ms apart wake up together
+    a, b = 1000.011, 1000.032
+    assert abs((a + _on_grid(a, 1.0)) - (b + _on_grid(b, 1.0))) < 1e-9
