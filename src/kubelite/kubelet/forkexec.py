@@ -7,8 +7,8 @@ pods then spent most of its time waiting for the GIL, not forking. Here the
 caller forks and is free at once; the child reports on a status pipe.
 
 The child does what `Popen(..., start_new_session=True, close_fds=True,
-restore_signals=True)` does before exec: a new session (at nice 0, whatever
-the parent's), stdin from
+restore_signals=True)` does before exec: a new session (back at nice 0 if
+the parent's priority was raised), stdin from
 /dev/null, stdout and stderr on pipes, SIGPIPE and SIGXFSZ back to their
 defaults (and SIGINT, which the shim ignores), the working directory; then
 the `setup` hook (the container's filesystem view), and it finds the
@@ -37,6 +37,7 @@ import signal
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 # What failed in the child: the set-up hook (its message follows), chdir or exec (an errno).
 SETUP, CHDIR, EXEC = b"setup", b"chdir", b"exec"
@@ -111,43 +112,57 @@ def _child(
     st_w: int,
 ) -> None:  # pragma: no cover - the child execs or exits
     try:
-        os.setsid()
-        if os.getpriority(os.PRIO_PROCESS, 0) != 0:
-            os.setpriority(
-                os.PRIO_PROCESS, 0, 0
-            )  # a runtime's raised priority is not the container's
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        for sig in _RESET:
-            signal.signal(sig, signal.SIG_DFL)
-        if cwd:
-            try:
-                os.chdir(cwd)
-            except OSError as exc:
-                _fail(st_w, CHDIR, str(exc.errno or errno.ENOENT).encode())
-        if setup is not None:
-            try:
-                setup()
-            except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
-                _fail(st_w, SETUP, (str(exc) or "container setup failed").encode())
-        path, err = _look_up(paths)
-        if path is None:
-            _fail(st_w, EXEC, str(err).encode())
+        path = _prepare(cwd, setup, paths, out_w, err_w, st_w)
+    except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
+        _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
+    try:
         os.write(st_w, READY)
         os.close(st_w)
         if join is not None:
             join()
-        os.execve(path, argv, env)  # type: ignore[arg-type]
+        os.execve(path, argv, env)
     except OSError as exc:
         text = f'exec: "{argv[0]}": {exc.strerror or exc}\n'
         os.write(2, text.encode(errors="replace"))
         os._exit(CANNOT_EXECUTE)
-    except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
-        _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
     finally:
         os._exit(255)
+
+
+def _prepare(
+    cwd: str | None,
+    setup: Callable[[], None] | None,
+    paths: list[bytes],
+    out_w: int,
+    err_w: int,
+    st_w: int,
+) -> bytes:  # pragma: no cover - in the child
+    """Everything up to `ready`: a failure here is reported and fails the start."""
+    os.setsid()
+    if os.getpriority(os.PRIO_PROCESS, 0) < 0:
+        # A runtime's raised priority is not the container's (a lowered one, as
+        # under `nice kubelite up`, is kept: only root could undo it anyway).
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    for sig in _RESET:
+        signal.signal(sig, signal.SIG_DFL)
+    if cwd:
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            _fail(st_w, CHDIR, str(exc.errno or errno.ENOENT).encode())
+    if setup is not None:
+        try:
+            setup()
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
+            _fail(st_w, SETUP, (str(exc) or "container setup failed").encode())
+    path, err = _look_up(paths)
+    if path is None:
+        _fail(st_w, EXEC, str(err).encode())
+    return path
 
 
 def _look_up(paths: list[bytes]) -> tuple[bytes | None, int]:
@@ -171,7 +186,7 @@ def _look_up(paths: list[bytes]) -> tuple[bytes | None, int]:
     return None, saved or errno.ENOENT
 
 
-def _fail(fd: int, step: bytes, detail: bytes) -> None:  # pragma: no cover - in the child
+def _fail(fd: int, step: bytes, detail: bytes) -> NoReturn:  # pragma: no cover - in the child
     os.write(fd, step + b":" + detail)
     os._exit(255)
 

@@ -191,3 +191,29 @@ def test_the_parent_is_not_blocked_while_the_child_sets_up() -> None:
     finally:
         os.close(release_r)
         os.close(release_w)
+
+
+def test_a_lowered_parent_priority_is_kept_and_the_start_does_not_fail() -> None:
+    """Under `nice kubelite up` an unprivileged child could not go back to 0: it must not try."""
+
+    async def main() -> None:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - a throwaway process that lowers its own priority
+            code = 1
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, 5)
+                if os.geteuid() == 0:
+                    os.setuid(65534)  # nobody: no way back to a lower nice value
+                child = asyncio.run(
+                    forkexec.spawn(["sh", "-c", "cut -d' ' -f19 /proc/$$/stat"], ENV)
+                )
+                _, status = os.waitpid(child.pid, 0)
+                out = _drain(child.stdout)
+                code = 0 if (os.waitstatus_to_exitcode(status), int(out)) == (0, 5) else 2
+            finally:
+                os._exit(code)
+        loop = asyncio.get_running_loop()
+        _, status = await loop.run_in_executor(None, os.waitpid, pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+    run(main())
