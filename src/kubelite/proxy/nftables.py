@@ -22,6 +22,7 @@ ClientIP session affinity is not implemented in this mode (see issue notes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -131,7 +132,16 @@ class NftablesProxy:
             stdin=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        _, err = await proc.communicate(script.encode())
+        try:
+            _, err = await proc.communicate(script.encode())
+        except asyncio.CancelledError:
+            # Stopping mid-sync: `remove()` runs next, and an nft still running would
+            # put the table back after it. End it first (its transaction is
+            # all-or-nothing), and wait until it is gone.
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
         if proc.returncode != 0:
             raise RuntimeError(f"nft -f failed: {err.decode().strip()}")
         self.last = script
