@@ -8,11 +8,11 @@ caller forks and is free at once; the child reports on a status pipe.
 
 The child does what `Popen(..., start_new_session=True, close_fds=True,
 restore_signals=True)` does before exec: a new session (back at nice 0 if
-the parent's priority was raised), stdin from
-/dev/null, stdout and stderr on pipes, SIGPIPE and SIGXFSZ back to their
-defaults (and SIGINT, which the shim ignores), the working directory; then
-the `setup` hook (the container's filesystem view), and it finds the
-executable in the `PATH` of the given environment, as `runc create` does.
+the parent's priority was raised), stdin from /dev/null, stdout and stderr
+on pipes, SIGPIPE and SIGXFSZ back to their defaults (and SIGINT, which the
+shim ignores), the working directory; then the `setup` hook (the
+container's filesystem view), and it finds the executable in the `PATH` of
+the given environment, as `runc create` does.
 Any failure so far is reported, by step, and the start fails. Otherwise the
 child reports `ready` (the start is done, as `runc start` is done once it
 has told the container's init to go), runs the `join` hook (its cgroups)
