@@ -270,9 +270,9 @@ class NodeAgent:
                 if type_ == "BOOKMARK":
                     continue
                 if type_ == "DELETED":
-                    runner = self.runners.get(obj["metadata"]["uid"])
-                    if runner is not None:
-                        runner.request_termination(
+                    gone = self.runners.get(obj["metadata"]["uid"])
+                    if gone is not None:
+                        gone.request_termination(
                             obj["metadata"].get("deletionGracePeriodSeconds"), deleted=True
                         )
                     continue

@@ -75,8 +75,8 @@ def parse(text: str) -> Dockerfile:
         exec_form = _exec_form(number, keyword, rest)
         instructions.append(Instruction(number, keyword, rest, exec_form))
     if not instructions or instructions[0].keyword != "FROM":
-        line = instructions[0].line if instructions else 1
-        raise DockerfileError(f"Dockerfile line {line}: the first instruction must be FROM")
+        first = instructions[0].line if instructions else 1
+        raise DockerfileError(f"Dockerfile line {first}: the first instruction must be FROM")
     froms = [i for i in instructions if i.keyword == "FROM"]
     if len(froms) > 1:
         raise DockerfileError(

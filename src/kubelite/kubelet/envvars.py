@@ -85,9 +85,10 @@ def container_env(
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" in (var or {}):
-            value = _value_from(pod, container, var["valueFrom"], ns, pod_ip, host_ip, sources)
-            if value is None:
+            found = _value_from(pod, container, var["valueFrom"], ns, pod_ip, host_ip, sources)
+            if found is None:
                 continue
+            value = found
         else:
             value = expand(var.get("value") or "", defined)
         defined[name] = value

@@ -128,7 +128,7 @@ class ImageStore:
             return 0
 
     def list(self) -> list[dict[str, Any]]:
-        images = []
+        images: list[dict[str, Any]] = []
         if not self.refs.is_dir():
             return images
         for path in sorted(self.refs.glob("*.json")):
