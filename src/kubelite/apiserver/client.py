@@ -12,6 +12,7 @@ caller may change.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -188,7 +189,7 @@ class LocalClient:
         kv, _ = self.storage.delete(rt, namespace, name, options)
         return _copy(kv.value)
 
-    async def finalize_namespace(self, name: str, finalizers: list[str]) -> Obj:
+    async def finalize_namespace(self, name: str, finalizers: builtins.list[str]) -> Obj:
         return _copy(self.storage.finalize_namespace(name, finalizers).value)
 
     def batch(self) -> AbstractContextManager[None]:

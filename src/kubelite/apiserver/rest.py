@@ -13,6 +13,7 @@ read-modify-write here is atomic without locks.
 from __future__ import annotations
 
 import base64
+import builtins
 import logging
 import time
 from collections.abc import Callable
@@ -389,7 +390,7 @@ class RestStorage:
             return _dry_kv(current.key, obj)
         return self.store.update(current.key, obj, expected_revision=current.revision)
 
-    def finalize_namespace(self, name: str, finalizers: list[str]) -> KV:
+    def finalize_namespace(self, name: str, finalizers: builtins.list[str]) -> KV:
         """The `namespaces/finalize` subresource: the namespace controller ends deletion."""
         rt = self.registry.by_kind("v1", "Namespace")
         assert rt is not None
@@ -417,7 +418,7 @@ class RestStorage:
         namespace: str | None,
         selectors: Selectors,
         options: DeleteOptions,
-    ) -> list[KV]:
+    ) -> builtins.list[KV]:
         out = []
         for kv in self.list(rt, namespace, selectors).items:
             obj = kv.obj()

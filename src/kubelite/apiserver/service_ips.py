@@ -185,10 +185,10 @@ class ServiceIPAllocator:
                     )
                 ]
             if not asked and allocate:
-                asked = self._free_port(used)
-                if asked is None:
+                free = self._free_port(used)
+                if free is None:
                     return [invalid(f"spec.ports[{i}].nodePort", 0, "range is full")]
-                port["nodePort"] = asked
+                port["nodePort"] = asked = free
             used.add(asked)
         if self._needs_health_check(spec) and not spec.get("healthCheckNodePort"):
             free = self._free_port(used)

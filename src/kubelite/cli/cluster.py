@@ -144,6 +144,7 @@ class Cluster:
         async with asyncio.TaskGroup() as tg:
             for listener in self.listeners:
                 listener.server = _server(listener, tls if listener.ssl else None)
+                assert listener.sock is not None
                 tg.create_task(listener.server.serve(sockets=[listener.sock]))
             tg.create_task(self._compact_loop(stop))
             component_tasks = []

@@ -399,7 +399,7 @@ def run(
     *,
     start: Callable[[], None],
     read_state: Callable[[], Obj | None],
-    out: Callable[[str], None],
+    out: Callable[[str], object],
     err: Console,
     timeout: float,
 ) -> None:

@@ -176,7 +176,7 @@ def _place(group: Group, slices: list[Obj], template: Obj, most: int, plan: Plan
     left = dict(group.endpoints)
     kept: list[tuple[Obj, list[Obj]]] = []
     for s in slices:
-        eps = []
+        eps: list[Obj] = []
         for old in s.get("endpoints") or []:
             addr = (old.get("addresses") or [""])[0]
             if addr in left and len(eps) < most:

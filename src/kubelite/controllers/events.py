@@ -64,7 +64,7 @@ class EventRecorder:
             "apiVersion": obj.get("apiVersion"),
             "resourceVersion": md.get("resourceVersion"),
         }
-        event = {
+        event: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": name, "namespace": ns},

@@ -112,7 +112,8 @@ class GarbageCollector(Controller):
         return None
 
     async def _attempt_to_delete(self, obj: Obj) -> None:
-        solid, gone = [], []
+        solid: list[dict[str, Any]] = []
+        gone: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
         for ref in meta(obj).get("ownerReferences") or []:
             state = await self._owner_state(obj, ref)

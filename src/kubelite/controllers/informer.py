@@ -14,6 +14,7 @@ Cached objects are shared: callers must `objects.copy()` before changing one.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -31,9 +32,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Handlers:
-    on_add: Callable[[Obj], None] | None = None
-    on_update: Callable[[Obj, Obj], None] | None = None
-    on_delete: Callable[[Obj], None] | None = None
+    on_add: Callable[[Obj], object] | None = None
+    on_update: Callable[[Obj, Obj], object] | None = None
+    on_delete: Callable[[Obj], object] | None = None
 
 
 class Informer:
@@ -68,7 +69,7 @@ class Informer:
             out = [o for o in out if selector.matches(meta(o).get("labels"))]
         return out
 
-    def owned_by(self, uid: str) -> list[Obj]:
+    def owned_by(self, uid: str) -> builtins.list[Obj]:
         return [self._items[k] for k in self._by_owner.get(uid, ())]
 
     def __len__(self) -> int:
@@ -93,7 +94,7 @@ class Informer:
         else:
             self._notify_update(old, obj)
 
-    def replace(self, items: list[Obj], resource_version: str) -> None:
+    def replace(self, items: builtins.list[Obj], resource_version: str) -> None:
         """A fresh list: emit deletes for what vanished, adds/updates for the rest."""
         fresh = {key_of(o): o for o in items}
         for key in [k for k in self._items if k not in fresh]:

@@ -5,8 +5,7 @@ dicts, so a controller `copy()`s before it changes anything; the helpers
 here only read.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the name belongs to annotations() below.
 from collections.abc import Mapping
 from typing import Any
 

@@ -17,7 +17,8 @@ from kubelite.apiserver import errors
 from kubelite.controllers.clock import Clock, system_clock
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.informer import Handlers
-from kubelite.controllers.objects import Obj, annotations, copy, create_if_absent, meta
+from kubelite.controllers.objects import Obj, copy, create_if_absent, meta
+from kubelite.controllers.objects import annotations as annotations_of
 from kubelite.controllers.serviceaccounts import active
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class RootCACertPublisher(Controller):
         if cm is None:
             await self._create(key)
             return None
-        if cm.get("data") == self.wanted_data() and annotations(cm).get(DESCRIPTION_ANNOTATION):
+        if cm.get("data") == self.wanted_data() and annotations_of(cm).get(DESCRIPTION_ANNOTATION):
             return None
         fixed = copy(cm)
         fixed["data"] = self.wanted_data()

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubelite.apiserver import errors
 from kubelite.dashboard import views_cluster, views_config, views_traces, views_workloads
@@ -128,7 +127,7 @@ class _Guard:
             await response(scope, receive, send)
             return
 
-        async def send_with_headers(event: dict[str, Any]) -> None:
+        async def send_with_headers(event: Message) -> None:
             if event["type"] == "http.response.start":
                 headers = list(event.get("headers") or [])
                 present = {k.lower() for k, _ in headers}

@@ -40,7 +40,7 @@ def _now_ms(ctx: Context) -> int:
 
 
 def _choice(value: str | None, allowed: Sequence[str], default: str) -> str:
-    return value if value in allowed else default
+    return value if value is not None and value in allowed else default
 
 
 def _ago(start_us: int, now: datetime) -> str:

@@ -213,8 +213,10 @@ class RingHash(_Base):
     without a key gets a random endpoint, as Envoy does.
     """
 
-    __slots__ = ("minimum_ring_size", "maximum_ring_size", "_hash", "_rng", "_seen", "_sig")
-    __slots__ += ("_hashes", "_owners")
+    __slots__ = (
+        "minimum_ring_size", "maximum_ring_size", "_hash", "_rng", "_seen", "_sig",
+        "_hashes", "_owners",
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -215,6 +215,14 @@ class CircuitBreaker:
         "_fails", "_slows", "_timed", "_min_calls", "_slow_threshold", "_open_until",
         "_attempts", "_half_open_left", "counts", "_counts_expiry", "_trip",
     )  # fmt: skip
+    state: State
+    _permit: Permit
+    _fast: bool
+    _seq: int
+    _size: int
+    _timed: _TimeWindow | None
+    _min_calls: int
+    _counts_expiry: float
 
     def __init__(
         self,
@@ -491,8 +499,10 @@ class EjectionEvent:
 
 
 class _Monitor:
-    __slots__ = ("consecutive_5xx", "consecutive_gateway", "ejected", "num_ejections")
-    __slots__ += ("backoff", "last_ejection", "last_unejection", "jitter")
+    __slots__ = (
+        "consecutive_5xx", "consecutive_gateway", "ejected", "num_ejections",
+        "backoff", "last_ejection", "last_unejection", "jitter",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.consecutive_5xx = 0

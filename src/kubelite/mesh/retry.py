@@ -103,8 +103,10 @@ class RetryBudget:
     thousandths to stay exact.
     """
 
-    __slots__ = ("ratio", "min_retries_per_s", "window_s", "_now", "_slices", "_slice_s")
-    __slots__ += ("_head", "_sum", "_deposit", "_reserve")
+    __slots__ = (
+        "ratio", "min_retries_per_s", "window_s", "_now", "_slices", "_slice_s",
+        "_head", "_sum", "_deposit", "_reserve",
+    )  # fmt: skip
 
     _SCALE = 1000
     _SLICES = 10

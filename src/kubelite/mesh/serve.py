@@ -260,10 +260,14 @@ def serve(
     life = server.lifecycle
     env_delay = os.environ.get("KUBELITE_DRAIN_DELAY")
     env_timeout = os.environ.get("KUBELITE_DRAIN_TIMEOUT")
-    if drain_delay is not None or env_delay:
-        life.drain_delay = drain_delay if drain_delay is not None else float(env_delay)
-    if drain_timeout is not None or env_timeout:
-        life.drain_timeout = drain_timeout if drain_timeout is not None else float(env_timeout)
+    if drain_delay is not None:
+        life.drain_delay = drain_delay
+    elif env_delay:
+        life.drain_delay = float(env_delay)
+    if drain_timeout is not None:
+        life.drain_timeout = drain_timeout
+    elif env_timeout:
+        life.drain_timeout = float(env_timeout)
     try:
         server.run()
     finally:

@@ -25,7 +25,7 @@ All OpenTelemetry imports are inside functions: importing the SDK stays light.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -44,7 +44,7 @@ def _propagators(names: Sequence[str]) -> list[Any]:
     from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    known = {
+    known: dict[str, Callable[[], Any]] = {
         "tracecontext": TraceContextTextMapPropagator,
         "baggage": W3CBaggagePropagator,
         "b3": B3SingleFormat,

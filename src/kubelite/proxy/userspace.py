@@ -59,7 +59,7 @@ class _Pipe(asyncio.Protocol):
             asyncio.Transport, transport
         )  # uvloop's transports are not subclasses
         if self.pending:
-            transport.writelines(self.pending)
+            self.transport.writelines(self.pending)
             self.pending.clear()
 
     def write(self, data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from fractions import Fraction
 from functools import lru_cache
 
@@ -46,6 +47,7 @@ def _local_parse(text: str | int | float) -> Fraction:
     return base * _DECIMAL[suffix]
 
 
+_shared_parse: Callable[[str], Fraction] | None
 try:  # the shared parser, once it lands
     from kubelite.api.quantity import parse_quantity as _shared_parse  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the tree

@@ -105,7 +105,7 @@ class OwnerSelectors:
             "StatefulSet": {},
         }
 
-    def selector_for(self, pod: Obj) -> Obj | None:
+    def selector_for(self, pod: Mapping[str, Any]) -> Obj | None:
         from kubelite.api.selectors import selector_from_dict
 
         ns = pod["metadata"].get("namespace", "")

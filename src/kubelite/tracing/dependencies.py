@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from kubelite.tracing.model import Span, local_service, remote_service
 
@@ -252,9 +252,9 @@ def merge_trace(spans: Sequence[Span]) -> list[Span]:
         return list(spans)
     ordered = sorted(spans, key=_cleanup_order)
     trace_id = ordered[0]["traceId"]
-    for span in ordered[1:]:
+    for other in ordered[1:]:
         if len(trace_id) != 32:
-            trace_id = span["traceId"]
+            trace_id = other["traceId"]
     result: list[Span] = []
     i = 0
     while i < len(ordered):
@@ -293,10 +293,11 @@ def _merge_into(span: dict[str, Any], source: Span) -> None:
     for key in ("parentId", "kind", "name", "timestamp", "duration"):
         if span.get(key) is None and source.get(key) is not None:
             span[key] = source[key]  # type: ignore[literal-required]
-    for key in ("localEndpoint", "remoteEndpoint"):
-        theirs = source.get(key)
+    side: Literal["localEndpoint", "remoteEndpoint"]
+    for side in ("localEndpoint", "remoteEndpoint"):
+        theirs = source.get(side)
         if theirs:
-            span[key] = {**theirs, **span.get(key, {})}
+            span[side] = {**theirs, **span.get(side, {})}
     if source.get("annotations"):
         span["annotations"] = [*span.get("annotations", []), *source["annotations"]]
     if source.get("tags"):

@@ -52,7 +52,7 @@ class _Ticket(Generic[T]):
         self.done = True
         if self.event is not None:
             self.event.set()
-        elif self.loop is not None:
+        elif self.loop is not None and self.future is not None:
             # The item goes along, so its last reference dies on the loop's thread:
             # freeing a batch's many small objects is work the writer need not do.
             item, self.item = self.item, None  # type: ignore[assignment]

@@ -10,12 +10,16 @@ without any other event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kubelite.controllers.deployment import util as u
 from kubelite.controllers.deployment.sync import Sync, status_equal
 from kubelite.controllers.objects import Obj, get_condition, meta, parse_time, remove_condition
 
 
-async def sync_rollout_status(s: Sync, all_rss: list[Obj | None], new: Obj | None) -> float | None:
+async def sync_rollout_status(
+    s: Sync, all_rss: Sequence[Obj | None], new: Obj | None
+) -> float | None:
     d = s.d
     status = s.calculate_status(all_rss, new)
     if not u.has_progress_deadline(d):
@@ -65,7 +69,7 @@ def _set_progressing(
         u.set_condition(status, u.new_condition(u.PROGRESSING, "False", u.TIMED_OUT, msg, s.now))
 
 
-def _replica_failures(all_rss: list[Obj | None], new: Obj | None) -> dict[str, object] | None:
+def _replica_failures(all_rss: Sequence[Obj | None], new: Obj | None) -> dict[str, object] | None:
     """A ReplicaFailure on the new ReplicaSet (else any) shows on the deployment."""
     ordered = [new, *[rs for rs in all_rss if rs is not new]]
     for rs in ordered:

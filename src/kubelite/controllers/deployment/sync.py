@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver import errors
@@ -269,7 +270,7 @@ class Sync:
 
     # ---- status ------------------------------------------------------------------------
 
-    def calculate_status(self, rss: list[Obj | None], new: Obj | None) -> dict[str, Any]:
+    def calculate_status(self, rss: Sequence[Obj | None], new: Obj | None) -> dict[str, Any]:
         d = self.d
         old_status = d.get("status") or {}
         available = u.available_replicas(rss)

@@ -17,12 +17,12 @@ import orjson
 
 from kubelite.controllers.objects import (
     Obj,
-    annotations,
     created_at,
     get_condition,
     meta,
     timestamp,
 )
+from kubelite.controllers.objects import annotations as annotations_of
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -192,7 +192,7 @@ def by_creation(rss: Iterable[Obj]) -> list[Obj]:
 
 def revision(rs: Mapping[str, Any]) -> int:
     try:
-        return int(annotations(rs).get(REVISION, "0"))
+        return int(annotations_of(rs).get(REVISION, "0"))
     except ValueError:
         return 0
 
@@ -222,7 +222,7 @@ def set_replicas_annotations(rs: Obj, desired: int, max_replicas: int) -> bool:
 
 
 def replicas_annotations_need_update(rs: Obj, desired: int, max_replicas: int) -> bool:
-    ann = annotations(rs)
+    ann = annotations_of(rs)
     return ann.get(DESIRED_REPLICAS) != str(desired) or ann.get(MAX_REPLICAS) != str(max_replicas)
 
 
@@ -230,7 +230,7 @@ def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool) 
     """Copy the deployment's annotations and stamp the revision; True if anything changed."""
     ann = _annotations(rs)
     changed = False
-    for key, value in annotations(d).items():
+    for key, value in annotations_of(d).items():
         if key not in _NOT_COPIED and ann.get(key) != value:
             ann[key] = value
             changed = True
@@ -256,14 +256,14 @@ def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool) 
 
 def max_replicas_annotation(rs: Mapping[str, Any]) -> int | None:
     try:
-        return int(annotations(rs)[MAX_REPLICAS])
+        return int(annotations_of(rs)[MAX_REPLICAS])
     except (KeyError, ValueError):
         return None
 
 
 def desired_replicas_annotation(rs: Mapping[str, Any]) -> int | None:
     try:
-        return int(annotations(rs)[DESIRED_REPLICAS])
+        return int(annotations_of(rs)[DESIRED_REPLICAS])
     except (KeyError, ValueError):
         return None
 
@@ -348,4 +348,4 @@ def created_at_of(rs: Mapping[str, Any]) -> float:
 
 
 def annotations_revision(rs: Mapping[str, Any]) -> str | None:
-    return annotations(rs).get(REVISION)
+    return annotations_of(rs).get(REVISION)

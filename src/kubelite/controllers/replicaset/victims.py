@@ -21,12 +21,12 @@ from typing import Any
 
 from kubelite.controllers.objects import (
     Obj,
-    annotations,
     created_at,
     meta,
     pod_condition,
     pod_ready,
 )
+from kubelite.controllers.objects import annotations as annotations_of
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -50,7 +50,7 @@ def pods_to_delete(pods: list[Obj], related: list[Obj], count: int, *, now: floa
 
 
 def deletion_cost(pod: Mapping[str, Any]) -> int:
-    value = annotations(pod).get(DELETION_COST)
+    value = annotations_of(pod).get(DELETION_COST)
     try:
         return int(value) if value is not None else 0
     except ValueError:

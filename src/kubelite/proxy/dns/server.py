@@ -204,7 +204,7 @@ class ClusterDNS:
     def _render(self, query: dns.message.Message, ans: Answer, zone: str | None = None) -> bytes:
         resp = dns.message.make_response(query)
         resp.flags |= dns.flags.AA
-        resp.set_rcode(ans.rcode)
+        resp.set_rcode(cast(dns.rcode.Rcode, ans.rcode))
         for section, rrs in ((resp.answer, ans.answer), (resp.additional, ans.additional)):
             for rr in rrs:
                 section.append(dns.rrset.from_text(rr.name, rr.ttl, "IN", rr.rtype, rr.value))
@@ -215,7 +215,7 @@ class ClusterDNS:
     def _soa(self, zone: str) -> dns.rrset.RRset:
         return _soa_rrset(zone, self.records.zone)
 
-    def _reply(self, query: dns.message.Message, *, rcode: int) -> bytes:
+    def _reply(self, query: dns.message.Message, *, rcode: dns.rcode.Rcode) -> bytes:
         resp = dns.message.make_response(query)
         resp.set_rcode(rcode)
         return bytes(resp.to_wire())

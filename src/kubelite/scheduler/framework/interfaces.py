@@ -9,7 +9,7 @@ protocols. Plugins receive a :class:`PodInfo` (the parsed pod) and
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -145,7 +145,7 @@ class VolumeLister(Protocol):
 
     def pv(self, name: str) -> Obj | None: ...
 
-    def pvs(self) -> list[Obj]: ...
+    def pvs(self) -> Sequence[Obj]: ...
 
     def storage_class(self, name: str) -> Obj | None: ...
 

@@ -66,7 +66,7 @@ def filter_pods_with_pdb_violation(
     """
     from kubelite.api.selectors import SelectorError, selector_from_dict
 
-    budgets = []
+    budgets: list[list[Any]] = []
     for pdb in pdbs:
         sel_raw = (pdb.get("spec") or {}).get("selector")
         if not sel_raw or not (sel_raw.get("matchLabels") or sel_raw.get("matchExpressions")):

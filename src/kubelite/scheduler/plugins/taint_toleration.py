@@ -3,6 +3,7 @@ untolerated PreferNoSchedule taints score higher (normalized, reversed)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubelite.scheduler.framework.cycle_state import CycleState
@@ -19,7 +20,7 @@ DO_NOT_SCHEDULE = frozenset({"NoSchedule", "NoExecute"})
 _PRE_SCORE_KEY = "PreScore" + NAME
 
 
-def untolerated_taint_reason(taint: dict[str, Any]) -> str:
+def untolerated_taint_reason(taint: Mapping[str, Any]) -> str:
     return f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"
 
 
