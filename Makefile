@@ -47,6 +47,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m mypy src/kubelite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
