@@ -11,6 +11,7 @@ it, so a verifier with several keys could pick the right one.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import Any
 
@@ -49,9 +50,15 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     return b64url(hashlib.sha256(der).digest())
 
 
-def sign(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
-    header = {"alg": ALGORITHM, "kid": key_id(key.public_key())}
-    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
+@functools.lru_cache(maxsize=8)
+def _header(kid: str) -> str:
+    return b64url(orjson.dumps({"alg": ALGORITHM, "kid": kid}))
+
+
+def sign(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey, *, kid: str = "") -> str:
+    """`claims` signed with `key`; pass `kid` (`key_id` of its public key) to skip deriving it."""
+    header = _header(kid or key_id(key.public_key()))
+    signing_input = f"{header}.{b64url(orjson.dumps(claims))}"
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
     raw = r.to_bytes(_COORD, "big") + s.to_bytes(_COORD, "big")
     return f"{signing_input}.{b64url(raw)}"

@@ -64,6 +64,7 @@ class ServiceAccountTokens:
     ) -> None:
         self.key = key
         self.public_key = key.public_key()
+        self.kid = jws.key_id(self.public_key)  # derived once: it is in every token's header
         self.issuer = issuer
         self.audiences = audiences
         self.clock = clock
@@ -108,7 +109,7 @@ class ServiceAccountTokens:
         bound: dict[str, Obj] | None = None,
     ) -> Issued:
         claims = self.claims(sa, audiences=audiences, expiration_s=expiration_s, bound=bound)
-        return Issued(jws.sign(claims, self.key), float(claims["exp"]))
+        return Issued(jws.sign(claims, self.key, kid=self.kid), float(claims["exp"]))
 
     # ---- authenticating -----------------------------------------------------------
 

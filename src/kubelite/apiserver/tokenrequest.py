@@ -10,6 +10,8 @@ the request with `status.token` and `status.expirationTimestamp` filled in.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api.fielderrors import invalid
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
     from kubelite.apiserver.paths import ResourcePath
     from kubelite.apiserver.rest import RestStorage
+    from kubelite.store.model import KV
 
 Obj = dict[str, Any]
 API_VERSION = "authentication.k8s.io/v1"
@@ -71,8 +74,17 @@ def create_token(
             "creationTimestamp": m.now_rfc3339(storage.clock()),
         },
         "spec": spec,
-        "status": {"token": issued.token, "expirationTimestamp": m.now_rfc3339(issued.expires)},
+        "status": {
+            "token": issued.token,
+            "expirationTimestamp": _rfc3339(math.floor(issued.expires)),
+        },
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _rfc3339(second: int) -> str:
+    """An expiry stamp: `now_rfc3339` keeps one second only, and that one is for writes."""
+    return m.now_rfc3339(second)
 
 
 def _expiration(spec: Obj, name: str) -> int:
@@ -132,5 +144,17 @@ def _bound_objects(storage: RestStorage, namespace: str, sa_name: str, ref: Obj)
         node_rt = storage.registry.by_kind("v1", "Node")
         kv = storage.store.get(node_rt.key(None, node_name)) if node_rt is not None else None
         if kv is not None:
-            bound["node"] = kv.obj()
+            bound["node"] = _node_ref(kv)
     return bound
+
+
+_last_node: list[Any] = [None, None]  # the stored node last asked for, and its _node_ref
+
+
+def _node_ref(kv: KV) -> Obj:
+    """The node's name and uid (all a token names of it), parsed again only when it changed."""
+    if _last_node[0] is not kv:  # a write stores a new KV, so identity means same content
+        md = kv.obj()["metadata"]
+        _last_node[:] = [kv, {"metadata": {"name": md["name"], "uid": md.get("uid", "")}}]
+    ref: Obj = _last_node[1]
+    return ref

@@ -5,10 +5,15 @@ The payload goes into a fresh hidden directory `..<timestamp>`; a symlink
 ..data/name`. An update writes a new hidden directory and renames a new
 `..data` link over the old one: a reader sees the old set or the new set,
 never a mix. This is why a running app sees a ConfigMap change.
+
+Every pod projects at least its API-access volume when it starts, so the
+first write into a directory this call created takes a short path: nothing
+to compare, swap or clean up. Plain `os` calls, not pathlib, keep each write cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA = "..data"
+DATA_TMP = "..data_tmp"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -25,17 +32,28 @@ class FileProjection:
 
 
 def current(target: Path) -> dict[str, FileProjection]:
-    data = target / DATA
-    if not data.is_symlink():
+    """What `..data` holds now; empty when there is no `..data` link."""
+    try:
+        link = os.readlink(os.path.join(target, DATA))
+    except OSError:  # missing, or not a symlink
         return {}
-    base = target / os.readlink(data)
-    out = {}
-    for path in base.rglob("*"):
-        if path.is_file():
-            out[path.relative_to(base).as_posix()] = FileProjection(
-                path.read_bytes(), path.stat().st_mode & 0o7777
-            )
+    out: dict[str, FileProjection] = {}
+    try:
+        _read_tree(os.path.join(target, link), "", out)
+    except (FileNotFoundError, NotADirectoryError):  # a dangling link holds nothing
+        return {}
     return out
+
+
+def _read_tree(base: str, prefix: str, out: dict[str, FileProjection]) -> None:
+    with os.scandir(base) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _read_tree(entry.path, f"{prefix}{entry.name}/", out)
+            elif entry.is_file():
+                out[prefix + entry.name] = FileProjection(
+                    _read(entry.path), entry.stat().st_mode & 0o7777
+                )
 
 
 def write(target: Path, payload: dict[str, FileProjection]) -> bool:
@@ -43,38 +61,92 @@ def write(target: Path, payload: dict[str, FileProjection]) -> bool:
     for rel in payload:
         if rel.startswith("..") or rel.startswith("/") or "/../" in f"/{rel}/":
             raise ValueError(f"invalid path {rel!r}: must be relative and may not contain '..'")
-    target.mkdir(parents=True, exist_ok=True)
-    if current(target) == payload and (target / DATA).is_symlink():
+    base = os.fspath(target)
+    if _make_dir(base):
+        _write_fresh(base, payload)
+        return True
+    try:
+        old: str | None = os.readlink(os.path.join(base, DATA))
+    except OSError:  # missing, or not a symlink
+        old = None
+    if old is not None and current(target) == payload:
         return False
-    stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.") + f"{time.time_ns() % 10**9:09d}"
-    fresh = target / stamp
-    fresh.mkdir(mode=0o755)
-    for rel, item in payload.items():
-        path = fresh / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(item.data)
-        os.chmod(path, item.mode)
-    old = os.readlink(target / DATA) if (target / DATA).is_symlink() else None
-    tmp_link = target / "..data_tmp"
-    tmp_link.unlink(missing_ok=True)
+    stamp = _write_payload(base, payload)
+    tmp_link = os.path.join(base, DATA_TMP)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp_link)
     os.symlink(stamp, tmp_link)
-    os.replace(tmp_link, target / DATA)
-    _link_visible(target, payload)
+    os.replace(tmp_link, os.path.join(base, DATA))
+    _link_visible(base, payload)
     if old and old != stamp:
-        shutil.rmtree(target / old, ignore_errors=True)
+        shutil.rmtree(os.path.join(base, old), ignore_errors=True)
     return True
 
 
-def _link_visible(target: Path, payload: dict[str, FileProjection]) -> None:
+def _make_dir(path: str) -> bool:
+    """Create `path` (and its parents); True when this call created it, so it is empty."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return False
+    return True
+
+
+def _write_fresh(base: str, payload: dict[str, FileProjection]) -> None:
+    """The first projection into an empty directory: no old set a reader could see."""
+    stamp = _write_payload(base, payload)
+    os.symlink(stamp, os.path.join(base, DATA))
+    for name in {rel.split("/", 1)[0] for rel in payload}:
+        os.symlink(f"{DATA}/{name}", os.path.join(base, name))
+
+
+def _write_payload(base: str, payload: dict[str, FileProjection]) -> str:
+    """Write `payload` into a new hidden directory of `base`; return its name."""
+    stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.") + f"{time.time_ns() % 10**9:09d}"
+    fresh = os.path.join(base, stamp)
+    os.mkdir(fresh, 0o755)
+    for rel, item in payload.items():
+        if "/" in rel:
+            rel = os.path.normpath(rel)  # "a//b", "a/./b", "a/" as pathlib reads them
+            os.makedirs(os.path.dirname(os.path.join(fresh, rel)), exist_ok=True)
+        path = os.path.join(fresh, rel)
+        fd = os.open(path, _CREATE, 0o600)
+        try:
+            view = memoryview(item.data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, item.mode)
+        finally:
+            os.close(fd)
+    return stamp
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb", buffering=0) as f:
+        return f.read()
+
+
+def _link_visible(base: str, payload: dict[str, FileProjection]) -> None:
     tops = {rel.split("/", 1)[0] for rel in payload}
     for name in tops:
-        link = target / name
-        if not link.is_symlink():
-            if link.exists():
-                shutil.rmtree(link) if link.is_dir() else link.unlink()
+        link = os.path.join(base, name)
+        if not os.path.islink(link):
+            if os.path.isdir(link):
+                shutil.rmtree(link)
+            elif os.path.lexists(link):
+                os.unlink(link)
             os.symlink(f"{DATA}/{name}", link)
-    for entry in target.iterdir():
-        if entry.name.startswith(".."):
-            continue
-        if entry.name not in tops and entry.is_symlink():
-            entry.unlink()
+    with os.scandir(base) as entries:
+        stale = [
+            e.path
+            for e in entries
+            if not e.name.startswith("..") and e.name not in tops and e.is_symlink()
+        ]
+    for path in stale:
+        os.unlink(path)

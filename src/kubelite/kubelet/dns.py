@@ -19,11 +19,14 @@ kubelite passes no cluster DNS when its server could not get port 53; a
 ClusterFirst pod then gets the host's resolv.conf and a `MissingClusterDNS`
 warning, exactly as on a kubelet started without `--cluster-dns`.
 The file is written once per pod into its directory and bind-mounted over
-/etc/resolv.conf in each container's mount namespace.
+/etc/resolv.conf in each container's mount namespace. The host's file is
+parsed again only when its inode, size or mtime changes, since a burst of
+pods would otherwise parse the same file once each.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,11 +98,24 @@ def parse_resolv_conf(text: str) -> Resolver:
     return out
 
 
+# host resolv.conf path -> ((st_dev, st_ino, st_size, st_mtime_ns), its parse)
+_host_cache: dict[str, tuple[tuple[int, int, int, int], Resolver]] = {}
+
+
 def read_host(path: str) -> Resolver:
+    """The host's resolver (a fresh copy: callers may change it); empty if unreadable."""
     try:
-        return parse_resolv_conf(Path(path).read_text())
+        st = os.stat(path)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = _host_cache.get(path)
+        if cached is None or cached[0] != stamp:
+            with open(path, encoding="utf-8") as f:
+                cached = (stamp, parse_resolv_conf(f.read()))
+            _host_cache[path] = cached
     except OSError:
         return Resolver()
+    host = cached[1]
+    return Resolver(list(host.servers), list(host.searches), list(host.options))
 
 
 def dns_type(pod: Obj) -> str:
@@ -216,14 +232,28 @@ def write_pod_resolv_conf(
 ) -> tuple[Path, list[DNSWarning]]:
     """The pod's resolv.conf, written on first use; warnings only when it is written."""
     path = pod_dir / FILE_NAME
-    if path.exists():
+    if os.path.exists(path):
         return path, []
     resolver, warnings = pod_resolver(pod, config, read_host(config.host_resolv_conf))
-    pod_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(resolver.render())
-    tmp.replace(path)
+    tmp = os.path.join(pod_dir, "resolv.tmp")
+    data = resolver.render().encode()
+    try:
+        _write_file(tmp, data)
+    except FileNotFoundError:  # no pod directory yet
+        os.makedirs(pod_dir, exist_ok=True)
+        _write_file(tmp, data)
+    os.replace(tmp, path)
     return path, warnings
+
+
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 __all__ = [

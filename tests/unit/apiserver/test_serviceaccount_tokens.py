@@ -178,6 +178,16 @@ def test_bound_token_needs_its_objects(
             tokens.authenticate(token, lookup_of(*present))
 
 
+def test_given_key_id_signs_the_same_header(tokens: ServiceAccountTokens) -> None:
+    claims = {"sub": "x"}
+    derived = jws.sign(claims, tokens.key).split(".")[0]
+    assert jws.sign(claims, tokens.key, kid=tokens.kid).split(".")[0] == derived
+    assert tokens.kid == jws.key_id(tokens.public_key)
+    other = ec.generate_private_key(ec.SECP256R1())
+    header = orjson.loads(jws.b64url_decode(jws.sign(claims, other).split(".")[0]))
+    assert header == {"alg": "ES256", "kid": jws.key_id(other.public_key())}
+
+
 def test_key_is_kept_private_and_reused(tmp_path: Path) -> None:
     first = service_account_key(tmp_path / "tls")
     again = service_account_key(tmp_path / "tls")
@@ -310,3 +320,49 @@ def test_token_request_refusals(
     with pytest.raises(error) as info:
         create_token(storage, tokens, "default", name, request(**spec))
     assert message in info.value.message
+
+
+def test_token_for_a_scheduled_pod_names_its_node(
+    storage: Any, tokens: ServiceAccountTokens
+) -> None:
+    reg = storage.registry
+    pods, nodes = reg.by_kind("v1", "Pod"), reg.by_kind("v1", "Node")
+    spec = {
+        "serviceAccountName": "default",
+        "nodeName": "node-1",
+        "containers": [{"name": "c", "image": "db:v1"}],
+    }
+    storage.create(
+        pods,
+        "default",
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db"}, "spec": spec},
+    )
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+
+    def node_claim() -> Obj:
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": "db"}
+        out = create_token(storage, tokens, "default", "default", request(boundObjectRef=ref))
+        return dict(payload(out["status"]["token"])["kubernetes.io"]["node"])
+
+    first_uid = storage.create(nodes, None, dict(node)).obj()["metadata"]["uid"]
+    assert node_claim() == node_claim() == {"name": "node-1", "uid": first_uid}
+    storage.store.delete(nodes.key(None, "node-1"))
+    second_uid = storage.create(nodes, None, dict(node)).obj()["metadata"]["uid"]
+    assert second_uid != first_uid
+    assert node_claim() == {"name": "node-1", "uid": second_uid}
+
+
+def test_expiration_timestamps_follow_the_clock(
+    storage: Any, tokens: ServiceAccountTokens, clock: Clock
+) -> None:
+    stamps = []
+    for step in (0, 0.5, 1, 3600):
+        clock.now = T0 + step
+        out = create_token(storage, tokens, "default", "default", request())
+        stamps.append(out["status"]["expirationTimestamp"])
+    assert stamps == [
+        "2027-01-15T09:00:00Z",
+        "2027-01-15T09:00:00Z",
+        "2027-01-15T09:00:01Z",
+        "2027-01-15T10:00:00Z",
+    ]

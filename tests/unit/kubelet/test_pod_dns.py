@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from kubelite.kubelet.dns import (
     dns_type,
     parse_resolv_conf,
     pod_resolver,
+    read_host,
     write_pod_resolv_conf,
 )
 from kubelite.kubelet.envvars import Sources
@@ -220,3 +222,37 @@ def test_touch_replaces_a_symlink_so_the_bind_stays_inside_the_root(tmp_path: Pa
     _apply(Op("touch", str(target)))
     assert not target.is_symlink() and target.is_file()
     assert outside.read_text() == "host\n"
+
+
+def test_host_resolv_conf_changes_are_picked_up(tmp_path: Path) -> None:
+    host = tmp_path / "host-resolv.conf"
+    host.write_text("nameserver 10.0.0.2\n")
+    config = DNSConfig(host_resolv_conf=str(host))
+
+    def written(n: int) -> str:
+        path, _ = write_pod_resolv_conf(make_pod(), tmp_path / f"pod{n}", config)
+        return path.read_text()
+
+    assert written(1) == "nameserver 10.0.0.2\n"
+    host.write_text("nameserver 10.0.0.2\nsearch lan\n")  # another size
+    assert written(2) == "search lan\nnameserver 10.0.0.2\n"
+    stamp = host.stat().st_mtime_ns
+    host.write_text("nameserver 10.0.0.9\nsearch lan\n")  # same size, another mtime
+    os.utime(host, ns=(stamp + 10**9, stamp + 10**9))
+    assert written(3) == "search lan\nnameserver 10.0.0.9\n"
+    new = tmp_path / "new-resolv.conf"
+    new.write_text("nameserver 10.0.0.7\nsearch lan\n")  # same size and mtime, another file
+    os.utime(new, ns=(stamp + 10**9, stamp + 10**9))
+    new.replace(host)
+    assert written(4) == "search lan\nnameserver 10.0.0.7\n"
+    host.unlink()
+    assert written(5) == ""
+
+
+def test_host_resolver_is_a_copy_each_time(tmp_path: Path) -> None:
+    host = tmp_path / "host-resolv.conf"
+    host.write_text("nameserver 10.0.0.2\nsearch lan\noptions edns0\n")
+    first = read_host(str(host))
+    first.servers.append("6.6.6.6")
+    first.searches.clear()
+    assert read_host(str(host)) == Resolver(["10.0.0.2"], ["lan"], ["edns0"])
