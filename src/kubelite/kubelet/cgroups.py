@@ -20,6 +20,7 @@ waits with it) where a `tasks` write takes microseconds.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -111,41 +112,41 @@ class Manager:
 
     def prepare(self, uid: str, container: dict[str, Any]) -> Placement:
         """The steps; nothing is touched here (the container's process takes them)."""
-        dirs = self._dirs(f"pod{uid}", container["name"])
-        ops: list[tuple[str, str, str]] = []
+        bases, node_ops = _layout(self.version, self.root, self.prefix)
+        dirs = [f"{base}/pod{uid}/{container['name']}" for base in bases]
+        ops = list(node_ops)
         if self.version == 2:
-            path = self.root
-            for part in dirs[0].relative_to(self.root).parts:
-                ops.append(("try", str(path / "cgroup.subtree_control"), "+memory +cpu +pids"))
-                path = path / part
-                ops.append(("mkdir", str(path), ""))
+            node, pod = bases[0], f"{bases[0]}/pod{uid}"
+            for parent, child in ((node, pod), (pod, dirs[0])):
+                ops.append(("try", f"{parent}/cgroup.subtree_control", _SUBTREE))
+                ops.append(("mkdir", child, ""))
         else:
-            ops.extend(("mkdir", str(d), "") for d in dirs)
+            ops.extend(("mkdir", d, "") for d in dirs)
         ops.extend(self._limits(dirs, limits_of(container)))
         join = "cgroup.procs" if self.version == 2 else "tasks"
-        return Placement(ops, [str(d / join) for d in dirs])
+        return Placement(ops, [f"{d}/{join}" for d in dirs])
 
-    def _limits(self, dirs: list[Path], limits: dict[str, int]) -> list[tuple[str, str, str]]:
-        out: list[tuple[str, Path, str]] = []
+    def _limits(self, dirs: list[str], limits: dict[str, int]) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, str, str]] = []
         if self.version == 2:
             d = dirs[0]
             if "memory" in limits:
-                out.append(("write", d / "memory.max", str(limits["memory"])))
-                out.append(("try", d / "memory.swap.max", "0"))
+                out.append(("write", f"{d}/memory.max", str(limits["memory"])))
+                out.append(("try", f"{d}/memory.swap.max", "0"))
             if "cpu" in limits:
                 out.append(
-                    ("write", d / "cpu.max", f"{cfs_quota_us(limits['cpu'])} {CFS_PERIOD_US}")
+                    ("write", f"{d}/cpu.max", f"{cfs_quota_us(limits['cpu'])} {CFS_PERIOD_US}")
                 )
-            out.append(("write", d / "pids.max", str(self.pids_max)))
+            out.append(("write", f"{d}/pids.max", str(self.pids_max)))
         else:
             memory, cpu, pids = dirs
             if "memory" in limits:
-                out.append(("write", memory / "memory.limit_in_bytes", str(limits["memory"])))
+                out.append(("write", f"{memory}/memory.limit_in_bytes", str(limits["memory"])))
             if "cpu" in limits:
-                out.append(("write", cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US)))
-                out.append(("write", cpu / "cpu.cfs_quota_us", str(cfs_quota_us(limits["cpu"]))))
-            out.append(("write", pids / "pids.max", str(self.pids_max)))
-        return [(kind, str(path), value) for kind, path, value in out]
+                out.append(("write", f"{cpu}/cpu.cfs_period_us", str(CFS_PERIOD_US)))
+                out.append(("write", f"{cpu}/cpu.cfs_quota_us", str(cfs_quota_us(limits["cpu"]))))
+            out.append(("write", f"{pids}/pids.max", str(self.pids_max)))
+        return out
 
     def oom_killed(self, uid: str, name: str, killed: bool) -> bool:
         if not killed:
@@ -180,6 +181,29 @@ class Manager:
             for child in [c for c in pod_dir.iterdir() if c.is_dir()]:
                 _kill_and_rmdir(child)
             _kill_and_rmdir(pod_dir)
+
+
+_SUBTREE = "+memory +cpu +pids"
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(
+    version: int, root: Path, prefix: str
+) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    """The node's cgroup directories (one per hierarchy) and, on v2, the steps making them.
+
+    Worked out once per node rather than with Paths on every container start.
+    """
+    rel = Path(prefix)
+    if version != 2:
+        return tuple(str(root / c / rel) for c in ("memory", "cpu", "pids")), ()
+    ops: list[tuple[str, str, str]] = []
+    path = root
+    for part in (root / rel).relative_to(root).parts:
+        ops.append(("try", str(path / "cgroup.subtree_control"), _SUBTREE))
+        path = path / part
+        ops.append(("mkdir", str(path), ""))
+    return (str(root / rel),), tuple(ops)
 
 
 def _kill_and_rmdir(d: Path) -> None:

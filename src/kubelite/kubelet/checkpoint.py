@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kubelite.kubelet.status import ContainerRecord
 
 Obj = dict[str, Any]
@@ -24,11 +26,17 @@ FILE = "checkpoint.json"
 def proc_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat: clock ticks after boot at which the process started."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
+    try:
+        stat = os.read(fd, 4096)  # the whole line: a command name is at most 15 bytes
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    fields = stat.rsplit(b")", 1)[1].split()
+    if fields[0] == b"Z":
         return None  # a zombie is as good as gone
     return int(fields[19])
 
@@ -68,15 +76,30 @@ def restore_record(rec: ContainerRecord, entry: Obj) -> None:
 
 
 def save(pod_dir: Path, data: Obj) -> None:
-    pod_dir.mkdir(parents=True, exist_ok=True)
-    tmp = pod_dir / (FILE + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, pod_dir / FILE)
+    """Write a temporary file and rename it over the checkpoint: never half a checkpoint."""
+    try:
+        body = orjson.dumps(data)  # saved on every container start and exit
+    except TypeError:
+        body = json.dumps(data).encode()  # what orjson refuses (non-str keys, huge ints)
+    tmp = os.path.join(pod_dir, FILE + ".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileNotFoundError:
+        pod_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, os.path.join(pod_dir, FILE))
 
 
 def load(pod_dir: Path) -> Obj | None:
     try:
-        data = json.loads((pod_dir / FILE).read_text())
+        data = json.loads((pod_dir / FILE).read_bytes())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

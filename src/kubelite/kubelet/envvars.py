@@ -76,9 +76,11 @@ def container_env(
     pod: Obj, container: Obj, *, image_env: list[str], pod_ip: str, host_ip: str, sources: Sources
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(full process env, the kubelet-defined part used for `$(VAR)` in command/args)."""
-    defined = kubelite_env(pod, pod_ip)
-    for name, value in sources.services.items():
-        defined.setdefault(name, value)
+    own = kubelite_env(pod, pod_ip)
+    # Service variables after kubelite's own, which win (seven per Service: in bulk).
+    defined = dict(own)
+    defined.update(sources.services)
+    defined.update(own)
     ns = pod["metadata"].get("namespace", "default")
     for src in container.get("envFrom") or []:
         defined.update(_env_from(src, ns, sources))

@@ -9,10 +9,12 @@ Images named `python:X.Y` need no build: they stand for the host interpreter.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ class Image:
     config: dict[str, Any]  # OCI image config: {"config": {...}, ...}
     digest: str  # "sha256:<hex>"
 
-    @property
+    @functools.cached_property
     def rootfs(self) -> Path:
         return self.root / "rootfs"
 
@@ -80,9 +82,36 @@ def base_python() -> str:
     return str(Path(base).resolve())
 
 
+# A file changed this recently may change again without its stat moving
+# (timestamps advance in clock ticks), so what was read from it is not kept.
+SETTLE_NS = 2_000_000_000
+
+
+def _file_key(path: Path | str) -> tuple[int, ...] | None:
+    """What identifies a file's version: None when it is missing or changed just now."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if max(st.st_mtime_ns, st.st_ctime_ns) >= time.time_ns() - SETTLE_NS:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    image: Image
+    ref_key: tuple[int, ...]
+    config_key: tuple[int, ...]
+
+
 class ImageStore:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "images"
+        # Every container start resolves its image: built images by the stat of
+        # their two files, built-in ones (nothing on disk but the interpreter links) by ref.
+        self._built: dict[str, _Resolved] = {}
+        self._builtin: dict[str, tuple[Image, str]] = {}  # and its python link
 
     @property
     def refs(self) -> Path:
@@ -93,16 +122,38 @@ class ImageStore:
 
     def resolve(self, ref: str) -> Image:
         ref = normalize(ref)
-        path = self.ref_file(ref)
-        if path.exists():
-            entry = json.loads(path.read_text())
-            root = Path(entry["dir"])
-            config = json.loads((root / "config.json").read_text())
-            return Image(ref=ref, root=root, config=config, digest=entry["digest"])
+        # as ref_file(), without building Paths: a built image of the name wins
+        path = f"{self.root}/refs/{ref.replace('/', '%2F')}.json"
+        if os.path.exists(path):
+            return self._resolve_built(ref, Path(path))
         version = python_version(ref)
         if version is not None and version == host_python_version():
-            return self._builtin_python(ref, version)
+            seen = self._builtin.get(ref)
+            if seen is not None and os.path.exists(seen[1]):
+                return seen[0]
+            image = self._builtin_python(ref, version)
+            self._builtin[ref] = (image, str(image.root / "rootfs-bin" / "python"))
+            return image
         raise ImageNotFound(ref)
+
+    def _resolve_built(self, ref: str, path: Path) -> Image:
+        seen = self._built.get(ref)
+        ref_key = _file_key(path)
+        if (
+            seen is not None
+            and ref_key == seen.ref_key
+            and _file_key(seen.image.root / "config.json") == seen.config_key
+        ):
+            return seen.image
+        entry = json.loads(path.read_text())
+        root = Path(entry["dir"])
+        config_path = root / "config.json"
+        config_key = _file_key(config_path)
+        config = json.loads(config_path.read_text())
+        image = Image(ref=ref, root=root, config=config, digest=entry["digest"])
+        if ref_key is not None and config_key is not None:
+            self._built[ref] = _Resolved(image, ref_key, config_key)
+        return image
 
     def _builtin_python(self, ref: str, version: tuple[int, int]) -> Image:
         from kubelite.kubelet.imageconfig import content_digest, oci_config

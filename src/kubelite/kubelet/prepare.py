@@ -8,6 +8,7 @@ mount without a volume.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -92,10 +93,11 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     plan = None
     cwd = workdir
     if ctx.isolate:
+        rootfs = image.rootfs
         plan = sandbox.plan(
-            root=ctx.pod_dir / "root" / name,
-            scratch=ctx.pod_dir / "scratch" / name,
-            image_rootfs=image.rootfs if image.rootfs.is_dir() else None,
+            root=os.path.join(ctx.pod_dir, "root", name),
+            scratch=os.path.join(ctx.pod_dir, "scratch", name),
+            image_rootfs=rootfs if os.path.isdir(rootfs) else None,
             volumes=mounts,
             visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
             hostname=ctx.pod["metadata"]["name"][:63],
@@ -127,6 +129,13 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
     return out
 
 
+@functools.cache
+def _own_paths() -> dict[Path, None]:
+    """This installation's environment and package source: fixed while kubelite runs."""
+    paths = dict.fromkeys([Path(sys.prefix), Path(__file__).resolve().parents[2]])
+    return {p: None for p in paths if p.is_absolute() and p.is_dir()}
+
+
 def _interpreter_paths(env: dict[str, str]) -> list[Path]:
     """Host paths a `FROM python` image may load code from: this installation's
     environment and package source, and the container's PYTHONPATH.
@@ -135,6 +144,6 @@ def _interpreter_paths(env: dict[str, str]) -> list[Path]:
     (a checkout or virtualenv there) they are bound in read-only; elsewhere the
     host's top-level directories already show them.
     """
-    paths = [Path(sys.prefix), Path(__file__).resolve().parents[2]]
-    paths += [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return [p for p in dict.fromkeys(paths) if p.is_absolute() and p.is_dir()]
+    own = _own_paths()
+    extra = dict.fromkeys(Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+    return [*own, *(p for p in extra if p not in own and p.is_absolute() and p.is_dir())]

@@ -10,7 +10,10 @@ where the container's processes will look.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -25,15 +28,24 @@ def resolve_in_root(target: str, layers: Sequence[Path]) -> str:
     it is (a link there is replaced by the mount, as for `/etc/resolv.conf`).
     Too many links leave `target` as it was.
     """
-    path = PurePosixPath(target)
-    if len(path.parts) < 3:
+    parts = path_parts(target)
+    if len(parts) < 3:
         return target
-    parent = _resolve(str(path.parent), layers)
-    return target if parent is None else str(PurePosixPath(parent) / path.name)
+    prefixes = [s if s.endswith("/") else s + "/" for s in map(str, layers)]
+    parent = _resolve(parts[1:-1], prefixes)
+    if parent is None:
+        return target
+    return ("" if parent == "/" else parent) + "/" + parts[-1]
 
 
-def _resolve(target: str, layers: Sequence[Path]) -> str | None:
-    pending = list(PurePosixPath(target).parts[1:])
+@functools.lru_cache(maxsize=1024)
+def path_parts(path: str) -> tuple[str, ...]:
+    """`PurePosixPath(path).parts`, kept: mount targets and links recur with every container."""
+    return PurePosixPath(path).parts
+
+
+def _resolve(names: Sequence[str], prefixes: Sequence[str]) -> str | None:
+    pending = list(names)
     resolved: list[str] = []
     links = 0
     while pending:
@@ -44,27 +56,40 @@ def _resolve(target: str, layers: Sequence[Path]) -> str | None:
             if resolved:
                 resolved.pop()
             continue
-        link = _read_link(layers, "/".join([*resolved, part]))
+        link = _read_link(prefixes, "/".join([*resolved, part]))
         if link is None:
             resolved.append(part)
             continue
         links += 1
         if links > _MAX_LINKS:
             return None
-        link_path = PurePosixPath(link)
-        if link_path.is_absolute():
+        link_parts = path_parts(link)
+        if link.startswith("/"):  # absolute: from the container's root
             resolved = []
-            pending = list(link_path.parts[1:]) + pending
+            pending = list(link_parts[1:]) + pending
         else:
-            pending = list(link_path.parts) + pending
+            pending = list(link_parts) + pending
     return "/" + "/".join(resolved)
 
 
-def _read_link(layers: Sequence[Path], relative: str) -> str | None:
-    for layer in layers:
-        path = layer / relative
-        if path.is_symlink():
-            return os.readlink(path)
-        if path.exists():
-            return None
+# What makes a name absent from a layer rather than an error (as pathlib treats them).
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _read_link(prefixes: Sequence[str], relative: str) -> str | None:
+    """The link at `relative` in the first layer that has the name, or None.
+
+    One lstat per layer: a mount's target is resolved on every container start.
+    """
+    for prefix in prefixes:
+        path = prefix + relative
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as exc:
+            if exc.errno in _ABSENT:
+                continue
+            raise
+        except ValueError:  # a NUL in the name: no such file
+            continue
+        return os.readlink(path) if stat.S_ISLNK(mode) else None
     return None

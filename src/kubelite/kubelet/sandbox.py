@@ -20,10 +20,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubelite.kubelet.rootpath import resolve_in_root
+from kubelite.kubelet.rootpath import path_parts, resolve_in_root
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -58,6 +59,22 @@ class Op:
     work: str = ""
     read_only: bool = False
 
+    def __init__(
+        self,
+        kind: str,
+        target: str,
+        source: str = "",
+        lowers: tuple[str, ...] = (),
+        upper: str = "",
+        work: str = "",
+        read_only: bool = False,
+    ) -> None:
+        # The generated frozen __init__ sets each field through object.__setattr__,
+        # three times slower; a container's plan has some sixty ops.
+        d = self.__dict__
+        d["kind"], d["target"], d["source"], d["lowers"] = kind, target, source, lowers
+        d["upper"], d["work"], d["read_only"] = upper, work, read_only
+
 
 @dataclass
 class Plan:
@@ -70,8 +87,8 @@ class Plan:
 
 def plan(
     *,
-    root: Path,
-    scratch: Path,
+    root: str | Path,
+    scratch: str | Path,
     image_rootfs: Path | None,
     volumes: list[VolumeMount],
     visible: list[Path],
@@ -80,36 +97,99 @@ def plan(
     host_root: Path = Path("/"),
 ) -> Plan:
     """Mount operations for one container; `visible` are host paths that must stay reachable."""
-    r = str(root)
+    r, s = os.fspath(root), os.fspath(scratch)
     layers = [layer for layer in (image_rootfs, host_root) if layer is not None]
     volumes = [
         VolumeMount(v.source, resolve_in_root(v.target, layers), v.read_only) for v in volumes
     ]
-    p = Plan(root=r, scratch=str(scratch), hostname=hostname, workdir=workdir or "/")
-    p.ops.append(Op("tmpfs", str(scratch)))
-    p.ops.append(Op("tmpfs", r))
-    image_top = _entries(image_rootfs) if image_rootfs else {}
-    host_top = _entries(host_root)
-    volume_tops = {Path(v.target).parts[1] for v in volumes if len(Path(v.target).parts) > 1}
-    for name in sorted(set(host_top) | set(image_top)):
-        p.ops.extend(
-            _top_level(
-                name, host_root, image_rootfs, host_top, image_top, volume_tops, r, str(scratch)
-            )
-        )
+    p = Plan(root=r, scratch=s, hostname=hostname, workdir=workdir or "/")
+    ops = p.ops
+    ops.append(Op("tmpfs", s))
+    ops.append(Op("tmpfs", r))
+    image = _listing(str(image_rootfs)) if image_rootfs else _NOTHING
+    host = _listing(str(host_root))
+    volume_tops = frozenset(parts[1] for v in volumes if len(parts := path_parts(v.target)) > 1)
+    for kind, name, source, lowers, read_only in _top_steps(host, image, volume_tops):
+        target = f"{r}/{name}"
+        if kind == "overlay":
+            upper, work = f"{s}/upper/{name}", f"{s}/work/{name}"
+            ops.append(Op("mkdir", upper))
+            ops.append(Op("mkdir", work))
+            ops.append(Op("overlay", target, lowers=lowers, upper=upper, work=work))
+        else:
+            ops.append(Op(kind, target, source=source, read_only=read_only))
     for path in visible:
         parts = path.parts
         if len(parts) > 1 and parts[1] in PRIVATE_TMPFS:
-            p.ops.append(Op("mkdir", r + str(path)))
-            p.ops.append(Op("rbind", r + str(path), source=str(path), read_only=True))
+            ops.append(Op("mkdir", r + str(path)))
+            ops.append(Op("rbind", r + str(path), source=str(path), read_only=True))
     for v in volumes:
         kind = "touch" if os.path.isfile(v.source) else "mkdir"
-        p.ops.append(Op(kind, r + v.target))
-        p.ops.append(Op("rbind", r + v.target, source=v.source, read_only=v.read_only))
+        ops.append(Op(kind, r + v.target))
+        ops.append(Op("rbind", r + v.target, source=v.source, read_only=v.read_only))
     return p
 
 
-def _entries(path: Path) -> dict[str, str]:
+# A directory changed this recently may change again without its timestamps
+# moving (they advance in clock ticks, or whole seconds on some filesystems),
+# so its listing is read afresh until it has been still for this long.
+SETTLE_NS = 2_000_000_000
+_MAX_CACHED = 64
+
+
+class _Listing:
+    """A directory's top level as of one stat of it; link targets are read on demand.
+
+    Each container start looks at the host's `/` and its image's rootfs, which
+    seldom change; adding, removing or replacing an entry moves the
+    directory's mtime and ctime, so a listing is reused while its stat is the same.
+    """
+
+    __slots__ = ("prefix", "key", "kinds", "settled", "_links")
+
+    def __init__(self, path: str, key: tuple[int, ...], kinds: dict[str, str]) -> None:
+        self.prefix = path if path.endswith("/") else path + "/"
+        self.key = key
+        self.kinds = kinds
+        self.settled = False  # long unchanged, so kept in _listings
+        self._links: dict[str, str] = {}
+
+    def link(self, name: str) -> str:
+        target = self._links.get(name)
+        if target is None:
+            target = self._links[name] = os.readlink(self.prefix + name)
+        return target
+
+
+_NOTHING = _Listing("", (), {})
+_NOTHING.settled = True
+_listings: dict[str, _Listing] = {}
+
+# What each top-level name becomes, with the container's root and scratch left out:
+# (kind, name, source, lowers, read_only); an "overlay" step also makes its upper and work dirs.
+_Step = tuple[str, str, str, tuple[str, ...], bool]
+_steps: dict[tuple[_Listing, _Listing, frozenset[str]], list[_Step]] = {}
+
+
+def _listing(path: str) -> _Listing:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return _NOTHING
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    cached = _listings.get(path)
+    if cached is not None and cached.key == key:
+        return cached
+    listing = _Listing(path, key, _entries(path))
+    if max(st.st_mtime_ns, st.st_ctime_ns) < time.time_ns() - SETTLE_NS:
+        if len(_listings) >= _MAX_CACHED:
+            _listings.clear()  # image directories of rebuilt images
+        listing.settled = True
+        _listings[path] = listing
+    return listing
+
+
+def _entries(path: str | Path) -> dict[str, str]:
     """Top-level names: 'dir', 'file' or 'link'."""
     out: dict[str, str] = {}
     try:
@@ -121,51 +201,44 @@ def _entries(path: Path) -> dict[str, str]:
     return out
 
 
+def _top_steps(host: _Listing, image: _Listing, volume_tops: frozenset[str]) -> list[_Step]:
+    key = (host, image, volume_tops)
+    steps = _steps.get(key)
+    if steps is None:
+        steps = []
+        for name in sorted(host.kinds.keys() | image.kinds.keys()):
+            steps.extend(_top_level(name, host, image, volume_tops))
+        if host.settled and image.settled:
+            if len(_steps) >= _MAX_CACHED:
+                _steps.clear()
+            _steps[key] = steps
+    return steps
+
+
 def _top_level(
-    name: str,
-    host_root: Path,
-    image_rootfs: Path | None,
-    host_top: dict[str, str],
-    image_top: dict[str, str],
-    volume_tops: set[str],
-    r: str,
-    scratch: str,
-) -> list[Op]:
-    target = f"{r}/{name}"
-    host_kind, image_kind = host_top.get(name), image_top.get(name)
-    host_path = str(host_root / name)
-    if image_kind == "file" or (image_kind == "link"):
-        src = str(image_rootfs / name)  # type: ignore[operator]
-        if image_kind == "link":
-            return [Op("symlink", target, source=os.readlink(src))]
-        return [Op("touch", target), Op("rbind", target, source=src, read_only=True)]
+    name: str, host: _Listing, image: _Listing, volume_tops: frozenset[str]
+) -> list[_Step]:
+    host_kind, image_kind = host.kinds.get(name), image.kinds.get(name)
+    if image_kind == "link":
+        return [("symlink", name, image.link(name), (), False)]
+    if image_kind == "file":
+        return [("touch", name, "", (), False), ("rbind", name, image.prefix + name, (), True)]
     if host_kind == "link" and image_kind is None:
-        return [Op("symlink", target, source=os.readlink(host_path))]
+        return [("symlink", name, host.link(name), (), False)]
     if name in PRIVATE_TMPFS and image_kind is None:
-        return [Op("mkdir", target), Op("tmpfs", target)]
+        return [("mkdir", name, "", (), False), ("tmpfs", name, "", (), False)]
     if name in PASSTHROUGH:
-        return [Op("mkdir", target), Op("rbind", target, source=host_path)]
+        return [("mkdir", name, "", (), False), ("rbind", name, host.prefix + name, (), False)]
     if host_kind == "file":
-        return [Op("touch", target), Op("rbind", target, source=host_path, read_only=True)]
+        return [("touch", name, "", (), False), ("rbind", name, host.prefix + name, (), True)]
+    if image_kind is None and name not in volume_tops:
+        return [("mkdir", name, "", (), False), ("rbind", name, host.prefix + name, (), True)]
     lowers = []
     if image_kind == "dir":
-        lowers.append(str(image_rootfs / name))  # type: ignore[operator]
+        lowers.append(image.prefix + name)
     if host_kind == "dir":
-        lowers.append(host_path)
-    if image_kind is None and name not in volume_tops:
-        return [Op("mkdir", target), Op("rbind", target, source=host_path, read_only=True)]
-    return [
-        Op("mkdir", target),
-        Op("mkdir", f"{scratch}/upper/{name}"),
-        Op("mkdir", f"{scratch}/work/{name}"),
-        Op(
-            "overlay",
-            target,
-            lowers=tuple(lowers),
-            upper=f"{scratch}/upper/{name}",
-            work=f"{scratch}/work/{name}",
-        ),
-    ]
+        lowers.append(host.prefix + name)
+    return [("mkdir", name, "", (), False), ("overlay", name, "", tuple(lowers), False)]
 
 
 # ---- in the child, before exec ----------------------------------------------------

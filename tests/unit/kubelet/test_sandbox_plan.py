@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from kubelite.kubelet import sandbox
 from kubelite.kubelet.sandbox import Op, VolumeMount, plan
 
 
@@ -57,3 +61,99 @@ def test_plan_layers_image_over_host_and_keeps_host_read_only(tmp_path: Path) ->
     assert ops["/r/bin"] == [Op("symlink", "/r/bin", source="usr/bin")]
     # the image store stays reachable even under the private /tmp
     assert ops["/r/tmp/data/images"][-1].source == "/tmp/data/images"
+
+
+# ---- the top-level listings kept between plans ----------------------------------------
+
+
+@pytest.fixture
+def kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listings are kept from the first plan on (not only once a directory has been still)."""
+    monkeypatch.setattr(sandbox, "SETTLE_NS", -(10**18))
+    monkeypatch.setattr(sandbox, "_listings", {})
+    monkeypatch.setattr(sandbox, "_steps", {})
+
+
+def plan_of(host: Path, image: Path) -> dict[str, list[Op]]:
+    p = plan(
+        root=Path("/r"),
+        scratch=Path("/s"),
+        image_rootfs=image,
+        volumes=[VolumeMount("/vol/cfg", "/home/cfg", True)],
+        visible=[],
+        hostname="web-1",
+        workdir="/",
+        host_root=host,
+    )
+    by_target: dict[str, list[Op]] = {}
+    for op in p.ops:
+        by_target.setdefault(op.target, []).append(op)
+    return by_target
+
+
+def still_host_and_image(tmp_path: Path) -> tuple[Path, Path]:
+    host, image = fake_host(tmp_path), tmp_path / "img"
+    (image / "app").mkdir(parents=True)
+    for d in (host, image):
+        os.utime(d, ns=(0, 0))  # long unchanged: the next change moves the stat
+    return host, image
+
+
+def test_a_new_top_level_directory_shows_up_in_the_next_plan(tmp_path: Path, kept: None) -> None:
+    host, image = still_host_and_image(tmp_path)
+    before = plan_of(host, image)
+    assert str(host) in sandbox._listings and str(image) in sandbox._listings
+    assert "/r/opt" not in before and "/r/lib" not in before
+    (host / "opt").mkdir()
+    (image / "lib").mkdir()
+    after = plan_of(host, image)
+    assert after["/r/opt"] == [
+        Op("mkdir", "/r/opt"),
+        Op("rbind", "/r/opt", source=str(host / "opt"), read_only=True),
+    ]
+    assert after["/r/lib"][-1].lowers == (str(image / "lib"),)
+
+
+def test_a_directory_replaced_by_a_link_shows_up_in_the_next_plan(
+    tmp_path: Path, kept: None
+) -> None:
+    host, image = still_host_and_image(tmp_path)
+    assert plan_of(host, image)["/r/usr"][0].kind == "mkdir"
+    (host / "usr").rmdir()
+    (host / "usr").symlink_to("etc")
+    assert plan_of(host, image)["/r/usr"] == [Op("symlink", "/r/usr", source="etc")]
+
+
+def test_an_unchanged_directory_is_listed_once(
+    tmp_path: Path, kept: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, image = still_host_and_image(tmp_path)
+    listed: list[str] = []
+    entries = sandbox._entries
+    monkeypatch.setattr(sandbox, "_entries", lambda path: listed.append(path) or entries(path))
+    first = plan_of(host, image)
+    assert plan_of(host, image) == first
+    assert sorted(listed) == sorted([str(host), str(image)])
+
+
+def test_a_directory_changed_just_now_is_listed_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its timestamps may not move with a change made within the same clock tick.
+    monkeypatch.setattr(sandbox, "_listings", {})
+    monkeypatch.setattr(sandbox, "_steps", {})
+    host, image = fake_host(tmp_path), tmp_path / "img"
+    (image / "app").mkdir(parents=True)
+    plan_of(host, image)
+    (host / "opt").mkdir()
+    assert "/r/opt" in plan_of(host, image)
+    assert sandbox._listings == {} and sandbox._steps == {}
+
+
+def test_kept_listings_give_the_same_plan_as_fresh_ones(tmp_path: Path, kept: None) -> None:
+    host, image = still_host_and_image(tmp_path)
+    fresh = plan_of(host, image)
+    assert plan_of(host, image) == fresh  # from the kept listings and steps
+    sandbox._listings.clear()
+    sandbox._steps.clear()
+    assert plan_of(host, image) == fresh
