@@ -6,11 +6,13 @@ kernel's OOM killer then ends the container, reported as OOMKilled with exit
 code 137), `limits.cpu` a CFS quota over a 100 ms period, and a pids limit
 stops fork bombs.
 
-The agent only describes the cgroups (`Placement`); the container's process
-creates them, sets the limits and joins them itself, before exec, so nothing
-it does escapes the limits, and a burst of starts does the work in parallel
-in the children rather than one after another on the agent's event loop.
-On v1 it joins by writing its thread id to `tasks` rather than
+The agent only describes the cgroups (`Placement`). The shim creates them
+and sets the limits just before it forks the container's process, which
+joins them itself right before exec, so nothing it does escapes the limits.
+Creating a cgroup takes the kernel's one cgroup lock: made one after
+another by the shim, a container's cgroups take ~0.1 ms; made by a burst of
+children at once, each of which could be preempted holding the lock, they
+took ~100 ms each. On v1 the child joins by writing its thread id to `tasks` rather than
 `cgroup.procs`: the child is single-threaded then, so the effect is the
 same, but a `cgroup.procs` write moves a whole thread group, which makes the
 kernel wait for an RCU grace period (~15 ms, and every fork on the machine

@@ -81,9 +81,8 @@ class LogWriter:
         self.max_files = max_files
         self.now_ns = now_ns
         self._pending: dict[str, bytes] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the container
-        self._size = self._fh.tell()
+        self._fd = open_log(path)  # lives as long as the container
+        self._size = os.lseek(self._fd, 0, os.SEEK_END)
 
     def feed(self, stream: str, data: bytes) -> None:
         buf = self._pending.get(stream, b"") + data
@@ -104,7 +103,9 @@ class LogWriter:
     def close(self) -> None:
         for stream in list(self._pending):
             self.flush(stream)
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def _records(self, stream: str, line: bytes, *, final: bool) -> bytes:
         ns = self.now_ns()
@@ -119,17 +120,34 @@ class LogWriter:
             return
         if self._size and self._size + len(data) > self.max_size:
             self._rotate()
-        self._fh.write(data)
+        os.write(self._fd, data)
         self._size += len(data)
 
     def _rotate(self) -> None:
-        self._fh.close()
+        os.close(self._fd)
+        self._fd = -1
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S.%f")
         os.replace(self.path, self.path.with_name(f"{self.path.name}.{stamp}"))
         for old in rotated(self.path)[: -(self.max_files - 1) or None]:
             old.unlink(missing_ok=True)
-        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        self._fd = open_log(self.path)
         self._size = 0
+
+
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def open_log(path: Path) -> int:
+    """The log file's descriptor for appending; the file and its directories are made if missing.
+
+    At the os level: a container start opens one, and pathlib's mkdir and
+    open() cost more than the system calls they make.
+    """
+    try:
+        return os.open(path, _LOG_FLAGS, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, _LOG_FLAGS, 0o666)
 
 
 def rotated(path: Path) -> list[Path]:

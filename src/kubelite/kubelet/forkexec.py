@@ -4,7 +4,9 @@
 containers at once needs a thread per start in flight, and in the shim those
 threads and its event loop take turns at one GIL: a start-up burst of 100
 pods then spent most of its time waiting for the GIL, not forking. Here the
-caller forks and is free at once; the child reports on a status pipe.
+loop forks, at its next turn, every child asked for meanwhile, one after
+the other (`_fork_queued`), and is free at once; each child reports on a
+status pipe.
 
 The child does what `Popen(..., start_new_session=True, close_fds=True,
 restore_signals=True)` does before exec: a new session (back at nice 0 if
@@ -32,12 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
+import functools
 import os
 import signal
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # What failed in the child: the set-up hook (its message follows), chdir or exec (an errno).
 SETUP, CHDIR, EXEC = b"setup", b"chdir", b"exec"
@@ -71,11 +75,18 @@ class ChildFailed(Exception):
             return errno.EINVAL
 
 
-def _candidates(argv0: str, env: dict[str, str]) -> list[bytes]:
+def _candidates(argv0: str, env: dict[str, str]) -> tuple[bytes, ...]:
+    """The paths exec tries, in order: as `os.get_exec_path`, without its warnings
+    machinery, and remembered (a node starts the same commands with the same PATH)."""
+    return _paths(argv0, env.get("PATH", os.defpath))
+
+
+@functools.lru_cache(maxsize=256)
+def _paths(argv0: str, search: str) -> tuple[bytes, ...]:
     exe = os.fsencode(argv0)
-    if os.path.dirname(exe):
-        return [exe]
-    return [os.path.join(os.fsencode(d), exe) for d in os.get_exec_path(env)]
+    if b"/" in exe:
+        return (exe,)
+    return tuple(os.path.join(os.fsencode(d), exe) for d in search.split(os.pathsep))
 
 
 def fork(
@@ -84,6 +95,7 @@ def fork(
     cwd: str | None,
     setup: Callable[[], None] | None,
     join: Callable[[], None] | None = None,
+    first: Callable[[], None] | None = None,
 ) -> tuple[int, int, int, int]:
     """Start the child; returns its pid, its stdout and stderr, and its status pipe."""
     paths = _candidates(argv[0], env)
@@ -92,11 +104,12 @@ def fork(
     st_r, st_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
-        _child(argv, env, cwd, setup, join, paths, out_w, err_w, st_w)
+        _child(argv, env, cwd, setup, join, first, paths, out_w, err_w, st_w)
     for fd in (out_w, err_w, st_w):
         os.close(fd)
     for fd in (out_r, err_r, st_r):
-        os.set_blocking(fd, False)
+        # A read end's flags are known: one system call, not set_blocking's two.
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_RDONLY | os.O_NONBLOCK)
     return pid, out_r, err_r, st_r
 
 
@@ -106,12 +119,15 @@ def _child(
     cwd: str | None,
     setup: Callable[[], None] | None,
     join: Callable[[], None] | None,
-    paths: list[bytes],
+    first: Callable[[], None] | None,
+    paths: tuple[bytes, ...],
     out_w: int,
     err_w: int,
     st_w: int,
 ) -> None:  # pragma: no cover - the child execs or exits
     try:
+        if first is not None:
+            first()
         path = _prepare(cwd, setup, paths, out_w, err_w, st_w)
     except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
         _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
@@ -132,7 +148,7 @@ def _child(
 def _prepare(
     cwd: str | None,
     setup: Callable[[], None] | None,
-    paths: list[bytes],
+    paths: tuple[bytes, ...],
     out_w: int,
     err_w: int,
     st_w: int,
@@ -165,7 +181,7 @@ def _prepare(
     return path
 
 
-def _look_up(paths: list[bytes]) -> tuple[bytes | None, int]:
+def _look_up(paths: tuple[bytes, ...]) -> tuple[bytes | None, int]:
     """The first candidate exec could run, or the errno exec would have failed with.
 
     As execvpe: ENOENT and ENOTDIR move on to the next directory; the first
@@ -197,13 +213,16 @@ async def spawn(
     cwd: str | None = None,
     setup: Callable[[], None] | None = None,
     join: Callable[[], None] | None = None,
+    first: Callable[[], None] | None = None,
 ) -> Child:
-    """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there."""
-    pid, out_r, err_r, st_r = fork(argv, env, cwd, setup, join)
-    try:
-        report = await _read_to_end(st_r)
-    finally:
-        os.close(st_r)
+    """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there.
+
+    `first` runs in the child before anything else, whatever fails next.
+    """
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[tuple[int, int, int, bytes]] = loop.create_future()
+    _enqueue(loop, (argv, env, cwd, setup, join, first), started)
+    pid, out_r, err_r, report = await started
     if report != READY:
         for fd in (out_r, err_r):
             os.close(fd)
@@ -215,30 +234,90 @@ async def spawn(
     return Child(pid, out_r, err_r)
 
 
-async def _read_to_end(fd: int) -> bytes:
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[bytes] = loop.create_future()
+_Args = tuple[
+    list[str],
+    dict[str, str],
+    str | None,
+    Callable[[], None] | None,
+    Callable[[], None] | None,
+    Callable[[], None] | None,
+]
+_Queue = tuple[asyncio.AbstractEventLoop, list[tuple[_Args, asyncio.Future[Any]]]]
+_queue: _Queue | None = None
+
+
+def _enqueue(loop: asyncio.AbstractEventLoop, args: _Args, started: asyncio.Future[Any]) -> None:
+    global _queue
+    if _queue is None or _queue[0] is not loop:
+        _queue = (loop, [])
+        loop.call_soon(_fork_queued, _queue)
+    _queue[1].append((args, started))
+
+
+def _fork_queued(queue: _Queue) -> None:
+    """Fork every start asked for since the loop's last turn, back to back.
+
+    A fork write-protects the caller's memory, and each page the caller
+    writes next costs it a fault (and a copy while the child has not exec'd).
+    So little runs between two forks; the rest of each start (watching for
+    its report, then the caller's own work) comes once they are all made,
+    and touches those pages once per burst rather than once per start.
+    """
+    global _queue
+    if _queue is queue:
+        _queue = None
+    loop, requests = queue
+    forked: list[tuple[tuple[int, int, int, int] | Exception, asyncio.Future[Any]]] = []
+    for args, started in requests:
+        if started.cancelled():
+            continue
+        try:
+            forked.append((fork(*args), started))
+        except Exception as exc:  # noqa: BLE001 - out of pipes or processes: that start fails
+            forked.append((exc, started))
+    for result, started in forked:
+        if isinstance(result, Exception):
+            if not started.done():
+                started.set_exception(result)
+        else:
+            _watch_report(loop, *result, started)
+
+
+def _watch_report(
+    loop: asyncio.AbstractEventLoop,
+    pid: int,
+    out_r: int,
+    err_r: int,
+    st_r: int,
+    started: asyncio.Future[tuple[int, int, int, bytes]],
+) -> None:
+    """Resolve `started` with what the child reports: `ready` as soon as it comes
+    (the child writes nothing after it), a failure once the child has exited."""
     chunks: list[bytes] = []
 
     def readable() -> None:
         try:
-            data = os.read(fd, 4096)
+            data = os.read(st_r, 4096)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         if data:
             chunks.append(data)
+            if data != READY or len(chunks) > 1:
+                return
+        loop.remove_reader(st_r)
+        os.close(st_r)
+        if started.done():  # the start was cancelled: nobody will watch this child
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            os.close(out_r)
+            os.close(err_r)
+            _reap(pid)
             return
-        loop.remove_reader(fd)
-        if not done.done():
-            done.set_result(b"".join(chunks))
+        started.set_result((pid, out_r, err_r, b"".join(chunks)))
 
-    loop.add_reader(fd, readable)
-    try:
-        return await done
-    finally:
-        loop.remove_reader(fd)
+    loop.add_reader(st_r, readable)
 
 
 def _reap(pid: int) -> None:

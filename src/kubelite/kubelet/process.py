@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
+import functools
 import logging
 import os
 import signal
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.kubelet import forkexec, sandbox
+from kubelite.kubelet import criolog, forkexec, sandbox
 from kubelite.kubelet.criolog import LogWriter
 
 log = logging.getLogger(__name__)
@@ -81,20 +83,38 @@ def _plan_to_wire(plan: sandbox.Plan) -> dict[str, object]:
 
 
 def spec_from_wire(wire: dict[str, Any]) -> Spec:
+    """The Spec a decoded request carries; it takes over the request's lists and dicts."""
     plan = None
-    if wire.get("plan") is not None:
-        raw = dict(wire["plan"])
-        ops = [sandbox.Op(**{**op, "lowers": tuple(op["lowers"])}) for op in raw.pop("ops")]
-        plan = sandbox.Plan(**raw, ops=ops)
+    raw = wire.get("plan")
+    if raw is not None:
+        plan = sandbox.Plan(**{**raw, "ops": [_op_from_wire(op) for op in raw["ops"]]})
     return Spec(
-        argv=list(wire["argv"]),
-        env=dict(wire["env"]),
+        argv=wire["argv"],
+        env=wire["env"],
         cwd=wire["cwd"],
         log_path=Path(wire["log_path"]),
         plan=plan,
         cgroup_ops=[(k, p, v) for k, p, v in wire.get("cgroup_ops") or []],
-        cgroup_procs=list(wire.get("cgroup_procs") or []),
+        cgroup_procs=wire.get("cgroup_procs") or [],
     )
+
+
+_OP_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(sandbox.Op)
+    if f.default is not dataclasses.MISSING
+}
+
+
+def _op_from_wire(raw: dict[str, Any]) -> sandbox.Op:
+    # A plan has dozens of ops: filled in directly, as the frozen dataclass's
+    # own __init__ sets each field through object.__setattr__, five times slower.
+    op: sandbox.Op = object.__new__(sandbox.Op)
+    fields = op.__dict__
+    fields.update(_OP_DEFAULTS)
+    fields.update(raw)
+    fields["lowers"] = tuple(raw.get("lowers", ()))
+    return op
 
 
 @dataclass
@@ -209,25 +229,63 @@ class Process:
 async def start(spec: Spec) -> Process:
     """Fork the container's process and wait, on the loop, until it is ready to exec.
 
-    The cgroups and the mount namespace are set up in the child, and the
-    executable found; the caller's loop serves its other work meanwhile
-    (`forkexec`).
+    The cgroups are made here, one start after another (see `cgroups`); the
+    child inherits their open join files and joins after `ready`. It sets up
+    its mount namespace and finds the executable while the caller's loop
+    serves its other work (`forkexec`).
     """
-    writer = LogWriter(spec.log_path)
+    log_path = spec.log_path
+    joins = _cgroups(
+        [(kind, path, value.encode()) for kind, path, value in spec.cgroup_ops],
+        spec.cgroup_procs,
+    )
     try:
-        setup, join = _hooks(spec)
+        setup, join = _hooks(spec, joins)
         child = await forkexec.spawn(
-            spec.argv, spec.env, None if spec.plan else spec.cwd, setup, join
+            spec.argv,
+            spec.env,
+            None if spec.plan else spec.cwd,
+            setup,
+            join,
+            first=functools.partial(_make_log, log_path),
         )
     except forkexec.ChildFailed as exc:
-        writer.close()
+        _make_log(log_path)  # a container that failed to start has an empty log
         raise StartError(start_message(_failure_text(exc, spec))) from None
     except OSError as exc:  # no pipe or fork for it: the node is out of resources
-        writer.close()
+        _make_log(log_path)
         raise StartError(start_message(_error_text(exc, spec.argv[0], spec.env))) from None
+    finally:
+        for fd in joins:
+            os.close(fd)
+    try:
+        writer = LogWriter(log_path)
+    except OSError as exc:
+        _abandon(child)
+        raise StartError(start_message(f"open {log_path}: {exc.strerror or exc}")) from None
     proc = Process(child, writer)
     proc._watch()
     return proc
+
+
+def _make_log(path: Path) -> None:
+    """Create the log file (and its directory) if need be.
+
+    The child does it first thing, so that in a burst of starts these file
+    system updates run beside the caller's loop rather than on it; the caller
+    then only opens the file.
+    """
+    with contextlib.suppress(OSError):
+        os.close(criolog.open_log(path))
+
+
+def _abandon(child: forkexec.Child) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(child.pid, 0)
+    os.close(child.stdout)
+    os.close(child.stderr)
 
 
 def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
@@ -243,18 +301,16 @@ def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
     return _error_text(err, spec.argv[0], spec.env)
 
 
-def _hooks(spec: Spec) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
-    """What the child does before it reports ready (its cgroups made and opened, its
-    filesystem view) and after (joining the cgroups, right before exec)."""
-    ops = [(kind, path, value.encode()) for kind, path, value in spec.cgroup_ops]
+def _hooks(
+    spec: Spec, fds: list[int]
+) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
+    """What the child does before it reports ready (its filesystem view) and after
+    (joining its cgroups through `fds`, the open join files, right before exec)."""
     procs = spec.cgroup_procs
     plan = spec.plan
     as_root = os.geteuid() == 0
-    fds: list[int] = []
 
     def setup() -> None:
-        # The join files are opened here: their paths vanish behind the chroot.
-        fds.extend(_cgroups(ops, procs))
         if plan is not None:
             try:
                 sandbox.enter(plan, as_root=as_root)
@@ -271,9 +327,7 @@ def _hooks(spec: Spec) -> tuple[Callable[[], None] | None, Callable[[], None] | 
                 os.write(2, f"kubelite: not placed in cgroup {path}: {exc.strerror}\n".encode())
             os.close(fd)
 
-    if not procs and plan is None:
-        return None, None
-    return setup, (join if procs else None)
+    return (setup if plan is not None else None), (join if fds else None)
 
 
 def _cgroups(ops: list[tuple[str, str, bytes]], procs: list[str]) -> list[int]:

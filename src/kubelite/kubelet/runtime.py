@@ -253,7 +253,7 @@ class ShimRuntime:
         assert self._reader is not None
         try:
             while line := await self._reader.readline():
-                self._dispatch(json.loads(line))
+                self._dispatch(orjson.loads(line))
         except (OSError, ValueError) as exc:
             log.warning("container shim connection failed: %s", exc)
 

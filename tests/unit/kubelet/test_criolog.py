@@ -62,6 +62,16 @@ def test_unterminated_output_is_flushed_on_close(tmp_path: Path) -> None:
     assert (tmp_path / "0.log").read_text().endswith("stdout F no newline\n")
 
 
+def test_a_writer_makes_its_directory_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "c" / "0.log"
+    clock = itertools.count(T0, 1_000_000_000)
+    for text in (b"one\n", b"two\n"):
+        w = LogWriter(path, now_ns=lambda: next(clock))
+        w.feed("stdout", text)
+        w.close()
+    assert [e.content for e in criolog.read_entries(path, ReadOptions())] == [b"one", b"two"]
+
+
 def test_rotation_keeps_max_files(tmp_path: Path) -> None:
     w = writer(tmp_path, max_size=200, max_files=3)
     for i in range(40):

@@ -217,3 +217,59 @@ def test_a_lowered_parent_priority_is_kept_and_the_start_does_not_fail() -> None
         assert os.waitstatus_to_exitcode(status) == 0
 
     run(main())
+
+
+def test_starts_asked_for_together_each_get_their_own_report(tmp_path: Path) -> None:
+    """They are forked one after the other at the loop's next turn."""
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *(forkexec.spawn(["sh", "-c", f"echo {i}"], ENV) for i in range(5)),
+            forkexec.spawn(["no-such-binary-here"], ENV),
+            forkexec.spawn(["true"], ENV, cwd=str(tmp_path / "nope")),
+            return_exceptions=True,
+        )
+        for i, child in enumerate(results[:5]):
+            assert isinstance(child, forkexec.Child)
+            code, out, _ = await finish(child)
+            assert (code, out) == (0, f"{i}\n".encode())
+        missing, no_dir = results[5:]
+        assert isinstance(missing, forkexec.ChildFailed) and missing.step == forkexec.EXEC
+        assert isinstance(no_dir, forkexec.ChildFailed) and no_dir.step == forkexec.CHDIR
+
+    run(main())
+
+
+def test_the_first_hook_runs_even_when_the_start_fails(tmp_path: Path) -> None:
+    marker = tmp_path / "first"
+
+    def first() -> None:
+        marker.write_text("yes")
+
+    async def main() -> None:
+        with pytest.raises(forkexec.ChildFailed) as info:
+            await forkexec.spawn(["true"], ENV, cwd=str(tmp_path / "nope"), first=first)
+        assert info.value.step == forkexec.CHDIR
+        assert marker.read_text() == "yes"
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("argv0", "env"),
+    [
+        ("sleep", {"PATH": "/usr/local/bin:/usr/bin/:/bin"}),
+        ("sleep", {"PATH": ":/bin::"}),
+        ("sleep", {}),
+        ("./run", {"PATH": "/bin"}),
+        ("/bin/sh", {"PATH": "/nowhere"}),
+    ],
+)
+def test_exec_candidates_are_those_of_the_path(argv0: str, env: dict[str, str]) -> None:
+    exe = os.fsencode(argv0)
+    expected = (
+        [exe]
+        if os.path.dirname(exe)
+        else [os.path.join(os.fsencode(d), exe) for d in os.get_exec_path(env)]
+    )
+    assert list(forkexec._candidates(argv0, env)) == expected

@@ -12,7 +12,7 @@ import pytest
 
 from kubelite.kubelet import checkpoint, criolog, shim
 from kubelite.kubelet.adopt import adopt
-from kubelite.kubelet.process import Spec, spec_from_wire, spec_to_wire
+from kubelite.kubelet.process import Spec, StartError, spec_from_wire, spec_to_wire
 from kubelite.kubelet.runtime import LOST, ShimRuntime
 from kubelite.kubelet.sandbox import Op, Plan
 
@@ -48,6 +48,38 @@ def test_spec_survives_the_wire() -> None:
         cgroup_procs=["/cg/cgroup.procs"],
     )
     assert spec_from_wire(json.loads(json.dumps(spec_to_wire(original)))) == original
+
+
+def test_an_op_missing_fields_on_the_wire_takes_their_defaults() -> None:
+    wire = spec_to_wire(spec(Path("/t"), "true"))
+    wire["plan"] = {
+        "root": "/r",
+        "scratch": "/s",
+        "ops": [{"kind": "mkdir", "target": "/r/x"}],
+        "hostname": "",
+        "workdir": "/",
+    }
+    plan = spec_from_wire(wire).plan
+    assert plan is not None and plan.ops == [Op("mkdir", "/r/x")]
+
+
+def test_a_start_that_fails_leaves_an_empty_log(tmp_path: Path) -> None:
+    """As a container runtime's: `kubectl logs` then shows nothing rather than "waiting"."""
+
+    async def scenario() -> None:
+        runtime = ShimRuntime(tmp_path / "node")
+        await runtime.connect()
+        pump = asyncio.create_task(runtime.run())
+        failed = spec(tmp_path, "unused", "f")
+        failed.argv = ["no-such-binary-here"]
+        with pytest.raises(StartError) as info:
+            await runtime.start("f", failed)
+        assert 'exec: "no-such-binary-here": executable file not found in $PATH' in str(info.value)
+        assert (tmp_path / "logs" / "f" / "0.log").read_bytes() == b""
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+
+    asyncio.run(scenario())
 
 
 def test_exit_code_and_log_come_through_the_shim(tmp_path: Path) -> None:
@@ -174,3 +206,47 @@ def test_the_shim_runs_ahead_of_its_containers_which_run_at_nice_0(tmp_path: Pat
         await asyncio.gather(pump, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_the_starter_makes_the_cgroups_and_the_child_joins_them_after_ready(
+    tmp_path: Path,
+) -> None:
+    """Plain files stand in for a hierarchy: the dirs and limits are written before
+    the fork, and the container's own process writes itself ("0") into `tasks`."""
+    from kubelite.kubelet import process
+
+    cg = tmp_path / "cg" / "pod1" / "c"
+    tasks = cg / "tasks"
+    s = spec(tmp_path, "exit 0")
+    s.cgroup_ops = [("mkdir", str(cg), ""), ("write", str(cg / "pids.max"), "4096")]
+    s.cgroup_procs = [str(tasks)]
+    cg.mkdir(parents=True)
+    tasks.write_bytes(b"")
+    (cg / "pids.max").write_bytes(b"")
+
+    async def scenario() -> None:
+        proc = await process.start(s)
+        assert (cg / "pids.max").read_text() == "4096"  # made before the child ran
+        exit_ = await asyncio.wait_for(proc.wait(), 20)
+        assert exit_.code == 0
+
+    asyncio.run(scenario())
+    assert tasks.read_bytes() == b"0"
+
+
+def test_cgroups_that_cannot_be_made_leave_the_container_unplaced_but_running(
+    tmp_path: Path,
+) -> None:
+    from kubelite.kubelet import process
+
+    s = spec(tmp_path, "exit 0")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    s.cgroup_ops = [("mkdir", str(blocker / "pod1"), "")]  # a file where a dir must go
+    s.cgroup_procs = [str(blocker / "pod1" / "tasks")]
+
+    async def scenario() -> int:
+        proc = await process.start(s)
+        return (await asyncio.wait_for(proc.wait(), 20)).code
+
+    assert asyncio.run(scenario()) == 0
