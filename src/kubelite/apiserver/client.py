@@ -169,6 +169,20 @@ class LocalClient:
         kv = self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
         return _copy(kv.value)
 
+    async def mutate_only(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        fn: Callable[[Obj], Obj],
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+    ) -> None:
+        """`mutate` for a caller that does not read the stored object back (no copy)."""
+        rt = self.resource(api_version, kind)
+        self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+
     async def delete(
         self,
         api_version: str,

@@ -132,12 +132,14 @@ class Recorder:
             if key in self._seen:
                 name, event_ns, count = self._seen[key]
                 self._seen[key] = (name, event_ns, count + 1)
-                await self.client.mutate(
+                await self.client.mutate_only(
                     "v1", "Event", name, _bump(count + 1, rfc3339(now)), event_ns
                 )
                 return
             name = f"{ref['name']}.{secrets.token_hex(8)}"
-            await self.client.create(self._event(name, ns, ref, type_, reason, message, now), ns)
+            await self.client.create_only(
+                self._event(name, ns, ref, type_, reason, message, now), ns
+            )
             self._seen[key] = (name, ns, 1)
         except ApiError as exc:
             log.debug("event %s for %s/%s not recorded: %s", reason, ns, ref["name"], exc)

@@ -148,16 +148,22 @@ class PodRunner:
     # ---- lifecycle ---------------------------------------------------------------
 
     async def run(self, *, shutdown: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as tg:
-            status_task = tg.create_task(self._status_loop())
-            life = tg.create_task(self._lifecycle())
-            stop = tg.create_task(self._wait_stop(shutdown))
-            await stop
-            life.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await life
-            await self._terminate(from_shutdown=shutdown.is_set() and not self.terminating.is_set())
-            status_task.cancel()
+        self.agent.lane.settling(self.uid)  # until the first status write
+        try:
+            async with asyncio.TaskGroup() as tg:
+                status_task = tg.create_task(self._status_loop())
+                life = tg.create_task(self._lifecycle())
+                stop = tg.create_task(self._wait_stop(shutdown))
+                await stop
+                life.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await life
+                await self._terminate(
+                    from_shutdown=shutdown.is_set() and not self.terminating.is_set()
+                )
+                status_task.cancel()
+        finally:
+            self.agent.lane.settled(self.uid)
 
     async def _wait_stop(self, shutdown: asyncio.Event) -> None:
         t1 = asyncio.ensure_future(self.terminating.wait())
@@ -647,6 +653,7 @@ class PodRunner:
             await self._dirty.wait()
             self._dirty.clear()
             await self._write_status()
+            self.agent.lane.settled(self.uid)
             await asyncio.sleep(0.01)
 
     async def _write_status(self) -> None:
@@ -671,7 +678,7 @@ class PodRunner:
             return pod
 
         try:
-            await self.agent.client.mutate(
+            await self.agent.client.mutate_only(
                 "v1", "Pod", self.name, apply, self.ns, subresource="status"
             )
         except NotFound:

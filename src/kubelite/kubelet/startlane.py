@@ -12,8 +12,10 @@ the agent's for the next. A pod takes the lane before its first step and
 keeps it across its awaits: were it let go between steps, every other
 pod's queued step would run before the pod's next one.
 
-`idle` is set while nobody holds or waits for the lane; work that can wait
-(event writes) waits for it.
+`idle` is set while nobody holds or waits for the lane and no pod's start
+is still settling (spawned, its first status not yet written); work that
+can wait (event writes) waits for it, so it does not share the loop with
+the status writes that make the burst's last pods Running.
 """
 
 from __future__ import annotations
@@ -28,12 +30,23 @@ class StartLane:
         self._held = False
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._tie = itertools.count()
+        self._settling: set[object] = set()
         self.idle = asyncio.Event()
         self.idle.set()
 
     @property
     def busy(self) -> bool:
-        return self._held or bool(self._waiters)
+        return self._held or bool(self._waiters) or bool(self._settling)
+
+    def settling(self, key: object) -> None:
+        """A pod's start is under way until `settled(key)`: the lane is not idle."""
+        self._settling.add(key)
+        self.idle.clear()
+
+    def settled(self, key: object) -> None:
+        self._settling.discard(key)
+        if not self.busy:
+            self.idle.set()
 
     async def acquire(self, order: int) -> None:
         if not self._held and not self._waiters:
@@ -59,7 +72,8 @@ class StartLane:
                 future.set_result(None)  # handed over: still held
                 return
         self._held = False
-        self.idle.set()
+        if not self.busy:
+            self.idle.set()
 
     def _forget(self, future: asyncio.Future[None]) -> None:
         self._waiters = [w for w in self._waiters if w[2] is not future]

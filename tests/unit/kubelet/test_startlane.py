@@ -82,3 +82,23 @@ def test_a_waiter_cancelled_just_as_it_is_granted_passes_the_lane_on() -> None:
         assert not lane.busy
 
     run(main())
+
+
+def test_the_lane_is_not_idle_while_a_start_settles_after_its_turn() -> None:
+    async def main() -> None:
+        lane = StartLane()
+        lane.settling("pod-a")
+        lane.settling("pod-b")
+        assert not lane.idle.is_set()
+        release = await lane.take(0)  # a free lane is still taken at once
+        release()
+        assert lane.busy and not lane.idle.is_set()  # both starts still settle
+        lane.settled("pod-a")
+        lane.settled("pod-a")  # twice is harmless
+        assert not lane.idle.is_set()
+        lane.settled("pod-b")
+        assert lane.idle.is_set() and not lane.busy
+        lane.settled("never-started")
+        assert lane.idle.is_set()
+
+    run(main())
