@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,19 +327,24 @@ def enter(p: Plan, *, as_root: bool) -> None:
 
 def _apply(op: Op) -> None:
     if op.kind == "tmpfs":
-        os.makedirs(op.target, exist_ok=True)
+        _mkdir(op.target)
         _mount("tmpfs", op.target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     elif op.kind == "mkdir":
-        os.makedirs(op.target, exist_ok=True)
+        _mkdir(op.target)
     elif op.kind == "touch":
-        os.makedirs(os.path.dirname(op.target), exist_ok=True)
-        if os.path.islink(op.target):
+        _mkdir(os.path.dirname(op.target))
+        try:
+            st: os.stat_result | None = os.lstat(op.target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):
             # A link (the host's /etc/resolv.conf often is one) would carry the
             # bind mount outside the container's root; the copy-on-write layer
             # lets us replace it with a plain file.
             os.unlink(op.target)
-        if not os.path.exists(op.target):
-            os.close(os.open(op.target, os.O_CREAT | os.O_WRONLY, 0o644))
+            st = None
+        if st is None:
+            os.close(os.open(op.target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
     elif op.kind == "symlink":
         os.symlink(op.source, op.target)
     elif op.kind == "rbind":
@@ -348,6 +354,19 @@ def _apply(op: Op) -> None:
     elif op.kind == "overlay":
         data = f"lowerdir={':'.join(op.lowers)},upperdir={op.upper},workdir={op.work}"
         _mount("overlay", op.target, "overlay", 0, data)
+
+
+def _mkdir(path: str) -> None:
+    """`os.makedirs(path, exist_ok=True)`, in one system call when the parent
+    exists, as it nearly always does (a plan makes parents first): a plan has
+    some twenty directories, made in each container's process before it starts."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
 
 
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
