@@ -3,7 +3,8 @@
 Creates N pods (a tiny Python HTTP app with a readiness probe) at once on a
 fresh in-process cluster, and measures from each create to Running (the
 container process started) and to Ready (the probe passed); the floor is a
-bare fork+exec of the same command in the same run. Then, with every pod
+bare fork+exec of the same command in the same run, and the burst floor the
+median wait when the same number of bare fork+execs run back to back. Then, with every pod
 running, the process's RSS and CPU while idle; last, a few pods created one
 at a time (each once the previous runs), for the start path without a
 queue. Prints one JSON object last.
@@ -66,6 +67,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+def burst_floor_ms(n: int) -> float:
+    """The same burst done bare: the pods' command, n fork+execs back to back
+    (Popen returns once exec succeeded), each measured from the burst's start
+    as each pod is from its create. Each app listens on an address of its own."""
+    procs, times = [], []
+    start = time.perf_counter()
+    for i in range(n):
+        env = dict(os.environ, POD_IP=f"127.99.{i // 250}.{i % 250 + 1}")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", APP],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        times.append((time.perf_counter() - start) * 1000)
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+    return statistics.median(times)
+
+
 def floor_ms(runs: int) -> float:
     """Bare fork+exec of the same command: Popen returns once exec succeeded."""
     times = []
@@ -91,6 +116,7 @@ async def measure(
     _, rv = await client.list("v1", "Pod", "default")
     created: dict[str, float] = {}
     running: dict[str, float] = {}
+    burst_cpu: dict[str, float] = {}
     ready: dict[str, float] = {}
 
     async def watch() -> None:
@@ -98,8 +124,11 @@ async def measure(
             name = obj.get("metadata", {}).get("name", "")
             status = obj.get("status") or {}
             now = time.perf_counter()
-            if status.get("phase") == "Running":
-                running.setdefault(name, now)
+            if status.get("phase") == "Running" and name not in running:
+                running[name] = now
+                if len(running) == n:
+                    burst_cpu["agent"] = _cpu_seconds()
+                    burst_cpu["shim"] = _proc_cpu_seconds(shim_pid() if shim_pid else None)
             if any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or []
@@ -109,10 +138,16 @@ async def measure(
                 return
 
     watcher = asyncio.create_task(watch())
+    pid = shim_pid() if shim_pid else None
+    agent0, shim0 = _cpu_seconds(), _proc_cpu_seconds(pid)
     for i in range(n):
         created[f"bench-{i}"] = time.perf_counter()
         await client.create(pod(i, node), "default")
     await asyncio.wait_for(watcher, 120)
+    # CPU of this process (API server, agent and this client) and of the shim
+    # until the burst's last pod was Running, per pod.
+    agent_cpu = (burst_cpu["agent"] - agent0) / n * 1000
+    shim_cpu_burst = (burst_cpu["shim"] - shim0) / n * 1000
     to_running = [(running[k] - created[k]) * 1000 for k in created]
     to_ready = [(ready[k] - created[k]) * 1000 for k in created]
 
@@ -120,7 +155,6 @@ async def measure(
     # tracer reports each pod's start (2 s after it is ready), which is start-up
     # work, not idling.
     await asyncio.sleep(SETTLE_S)
-    pid = shim_pid() if shim_pid else None
     cpu0, shim0 = _cpu_seconds(), _proc_cpu_seconds(pid)
     t0 = time.perf_counter()
     await asyncio.sleep(idle_s)
@@ -129,6 +163,7 @@ async def measure(
     shim_cpu = (_proc_cpu_seconds(pid) - shim0) / elapsed * 100
     rss_mb = _rss_kb() / 1024
     floor = floor_ms(20)
+    burst_floor = burst_floor_ms(n)
     single = await one_at_a_time(client, node, SINGLE_PODS)
     return {
         "pods": n,
@@ -138,6 +173,10 @@ async def measure(
         "ready_p99_ms": round(percentile(to_ready, 0.99), 1),
         "floor_p50_ms": round(floor, 1),
         "overhead_p50_ms": round(percentile(to_running, 0.5) - floor, 1),
+        # the same number of bare fork+execs back to back: the median's wait
+        "burst_floor_p50_ms": round(burst_floor, 1),
+        "burst_cpu_ms_per_pod": round(agent_cpu, 2),
+        "burst_shim_cpu_ms_per_pod": round(shim_cpu_burst, 2),
         "idle_rss_mb": round(rss_mb, 1),
         "idle_cpu_percent": round(cpu, 2),
         # a pod created alone (the burst queues pods behind each other): median of a few
