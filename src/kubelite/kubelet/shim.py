@@ -4,8 +4,8 @@ kubelite is both the kubelet and the container runtime, so without a shim a
 crash of kubelite would take the containers' stdout/stderr pipes with it (the
 next write would raise SIGPIPE) and nobody would be left to reap them and
 keep their exit codes. This small process plays containerd-shim's part for
-one node: it spawns each container (sandbox and cgroup set-up happen in its
-child, as before), copies the container's output into the CRI log with
+one node: it makes each container's cgroups and spawns it (the sandbox is
+set up in the child), copies the container's output into the CRI log with
 rotation, reaps it, and keeps its exit status until the agent has read it.
 It runs in a session of its own, so it outlives kubelite; a restarted
 kubelite reconnects to it, lists what runs, and re-attaches.
