@@ -115,16 +115,34 @@ def _write_payload(base: str, payload: dict[str, FileProjection]) -> str:
         if "/" in rel:
             rel = os.path.normpath(rel)  # "a//b", "a/./b", "a/" as pathlib reads them
             os.makedirs(os.path.dirname(os.path.join(fresh, rel)), exist_ok=True)
-        path = os.path.join(fresh, rel)
-        fd = os.open(path, _CREATE, 0o600)
-        try:
-            view = memoryview(item.data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fchmod(fd, item.mode)
-        finally:
-            os.close(fd)
+        write_file(os.path.join(fresh, rel), item.data, 0o600, chmod=item.mode)
     return stamp
+
+
+def write_file(path: str, data: bytes, mode: int = 0o666, *, chmod: int | None = None) -> None:
+    """Create or truncate `path` and write all of `data`; `chmod` sets the exact
+    mode, whatever the umask."""
+    fd = os.open(path, _CREATE, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if chmod is not None:
+            os.fchmod(fd, chmod)
+    finally:
+        os.close(fd)
+
+
+def replace_file(directory: str | Path, name: str, data: bytes, tmp: str) -> None:
+    """Write `directory/tmp` and rename it over `directory/name`, so neither a
+    reader nor a crash ever sees half the file; `directory` is made if need be."""
+    tmp_path = os.path.join(directory, tmp)
+    try:
+        write_file(tmp_path, data)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        write_file(tmp_path, data)
+    os.replace(tmp_path, os.path.join(directory, name))
 
 
 def _read(path: str) -> bytes:

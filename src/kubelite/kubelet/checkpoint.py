@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from kubelite.kubelet.atomic_writer import replace_file
 from kubelite.kubelet.status import ContainerRecord
 
 Obj = dict[str, Any]
@@ -81,20 +82,7 @@ def save(pod_dir: Path, data: Obj) -> None:
         body = orjson.dumps(data)  # saved on every container start and exit
     except TypeError:
         body = json.dumps(data).encode()  # what orjson refuses (non-str keys, huge ints)
-    tmp = os.path.join(pod_dir, FILE + ".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o666)
-    except FileNotFoundError:
-        pod_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o666)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, os.path.join(pod_dir, FILE))
+    replace_file(pod_dir, FILE, body, FILE + ".tmp")
 
 
 def load(pod_dir: Path) -> Obj | None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubelite.kubelet.atomic_writer import replace_file
+
 Obj = dict[str, Any]
 
 CLUSTER_FIRST = "ClusterFirst"
@@ -235,25 +237,8 @@ def write_pod_resolv_conf(
     if os.path.exists(path):
         return path, []
     resolver, warnings = pod_resolver(pod, config, read_host(config.host_resolv_conf))
-    tmp = os.path.join(pod_dir, "resolv.tmp")
-    data = resolver.render().encode()
-    try:
-        _write_file(tmp, data)
-    except FileNotFoundError:  # no pod directory yet
-        os.makedirs(pod_dir, exist_ok=True)
-        _write_file(tmp, data)
-    os.replace(tmp, path)
+    replace_file(pod_dir, FILE_NAME, resolver.render().encode(), "resolv.tmp")
     return path, warnings
-
-
-def _write_file(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 __all__ = [

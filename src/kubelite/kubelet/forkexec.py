@@ -309,15 +309,21 @@ def _watch_report(
         loop.remove_reader(st_r)
         os.close(st_r)
         if started.done():  # the start was cancelled: nobody will watch this child
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            os.close(out_r)
-            os.close(err_r)
-            _reap(pid)
+            abandon(Child(pid, out_r, err_r))
             return
         started.set_result((pid, out_r, err_r, b"".join(chunks)))
 
     loop.add_reader(st_r, readable)
+
+
+def abandon(child: Child) -> None:
+    """Kill a started child nobody will watch (its session: it may have exec'd and
+    forked), reap it and close its output."""
+    with contextlib.suppress(OSError):
+        os.killpg(child.pid, signal.SIGKILL)
+    os.close(child.stdout)
+    os.close(child.stderr)
+    _reap(child.pid)
 
 
 def _reap(pid: int) -> None:

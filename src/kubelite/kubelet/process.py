@@ -261,7 +261,7 @@ async def start(spec: Spec) -> Process:
     try:
         writer = LogWriter(log_path)
     except OSError as exc:
-        _abandon(child)
+        forkexec.abandon(child)
         raise StartError(start_message(f"open {log_path}: {exc.strerror or exc}")) from None
     proc = Process(child, writer)
     proc._watch()
@@ -277,15 +277,6 @@ def _make_log(path: Path) -> None:
     """
     with contextlib.suppress(OSError):
         os.close(criolog.open_log(path))
-
-
-def _abandon(child: forkexec.Child) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(child.pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(child.pid, 0)
-    os.close(child.stdout)
-    os.close(child.stderr)
 
 
 def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
