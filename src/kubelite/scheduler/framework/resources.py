@@ -1,9 +1,6 @@
 """Pod resource requests the way the scheduler counts them.
 
-The effective request is ``max(sum(containers) + sidecars, max init step)``
-plus ``spec.overhead``, where an init step of a regular init container costs
-its own request plus every restartable (sidecar) init container started before
-it (upstream ``resourcehelper.PodRequests``, v1.32). For scoring, a container
+The effective request is `kubelite.api.resources.pod_requests`. For scoring, a container
 that sets no cpu/memory request counts as 100m / 200MiB (the "non-zero"
 defaults), so best-effort pods still spread.
 """
@@ -15,6 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from kubelite.api.resources import pod_requests as api_pod_requests
 from kubelite.scheduler._quantity import milli_value, parse_quantity, value
 
 __all__ = [
@@ -88,46 +86,6 @@ def requests_to_resource(reqs: Mapping[str, Fraction], *, allocatable: bool = Fa
     return out
 
 
-def _container_requests(c: Mapping[str, Any], non_zero: bool) -> dict[str, Fraction]:
-    raw = (c.get("resources") or {}).get("requests") or {}
-    reqs = {name: parse_quantity(q) for name, q in raw.items()}
-    if non_zero:
-        for name, default in _NON_ZERO.items():
-            reqs.setdefault(name, default)
-    return reqs
-
-
-def _add(into: dict[str, Fraction], other: Mapping[str, Fraction]) -> None:
-    for name, q in other.items():
-        into[name] = into.get(name, Fraction(0)) + q
-
-
-def _max(into: dict[str, Fraction], other: Mapping[str, Fraction]) -> None:
-    for name, q in other.items():
-        if name not in into or q > into[name]:
-            into[name] = q
-
-
 def pod_requests(pod: Mapping[str, Any], *, non_zero: bool = False) -> dict[str, Fraction]:
     """The pod's effective request per resource name (exact quantities)."""
-    spec = pod.get("spec", {})
-    reqs: dict[str, Fraction] = {}
-    for c in spec.get("containers") or ():
-        _add(reqs, _container_requests(c, non_zero))
-    sidecars: dict[str, Fraction] = {}
-    init_max: dict[str, Fraction] = {}
-    for c in spec.get("initContainers") or ():
-        creqs = _container_requests(c, non_zero)
-        if c.get("restartPolicy") == "Always":
-            _add(reqs, creqs)
-            _add(sidecars, creqs)
-            step = dict(sidecars)
-        else:
-            step = dict(creqs)
-            _add(step, sidecars)
-        _max(init_max, step)
-    _max(reqs, init_max)
-    overhead = spec.get("overhead")
-    if overhead:
-        _add(reqs, {name: parse_quantity(q) for name, q in overhead.items()})
-    return reqs
+    return api_pod_requests(pod, defaults=_NON_ZERO if non_zero else None)
