@@ -258,6 +258,53 @@ def test_memory_hog_is_oom_killed(cluster: Cluster, namespace: str) -> None:
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
 
 
+# Prints the CPU weight of its own cgroup, of the pod's and of the QoS tier's.
+WEIGHTS_APP = """
+import json, os, time
+lines = [line.rstrip("\\n").split(":", 2) for line in open("/proc/self/cgroup")]
+v1 = [path for _, controllers, path in lines if "cpu" in controllers.split(",")]
+if v1:
+    d, knob = "/sys/fs/cgroup/cpu" + v1[0], "cpu.shares"
+else:
+    d, knob = "/sys/fs/cgroup" + next(p for _, c, p in lines if c == ""), "cpu.weight"
+out = {}
+for level in ("container", "pod", "tier"):
+    out[level] = [os.path.basename(d), open(os.path.join(d, knob)).read().strip()]
+    d = os.path.dirname(d)
+print(json.dumps(out), flush=True)
+time.sleep(3600)
+"""
+
+
+def test_cpu_requests_weigh_the_pods_cgroups(cluster: Cluster, namespace: str) -> None:
+    node = cluster.kubectl_json("get", "node", NODE)
+    if "CgroupsUnavailable" in _conditions(node):
+        pytest.skip("cgroups are not writable on this machine: no CPU weights to read")
+    requests = {"resources": {"requests": {"cpu": "250m"}}}
+    apply(
+        cluster,
+        namespace,
+        simple_pod("weighed", ["python3", "-c", WEIGHTS_APP], container=requests),
+    )
+    apply(cluster, namespace, simple_pod("unweighed", ["python3", "-c", WEIGHTS_APP]))
+
+    def seen(name: str) -> dict[str, list[str]] | None:
+        out = cluster.kubectl("logs", name, "-n", namespace, check=False).stdout.strip()
+        return json.loads(out.splitlines()[0]) if out.startswith("{") else None
+
+    weighed = wait_for(lambda: seen("weighed"), what="weighed pod's cgroups")
+    unweighed = wait_for(lambda: seen("unweighed"), what="unweighed pod's cgroups")
+    v2 = not Path("/sys/fs/cgroup/cpu").is_dir()
+    share = (lambda s: str(1 + (s - 2) * 9999 // 262142)) if v2 else str
+    uid = pod(cluster, namespace, "weighed")["metadata"]["uid"]
+    assert weighed["container"] == ["main", share(256)]  # 250m: 1024 shares a core
+    assert weighed["pod"] == [f"pod{uid}", share(256)]
+    assert weighed["tier"][0] == "burstable" and int(weighed["tier"][1]) >= int(share(256))
+    assert pod(cluster, namespace, "unweighed")["status"]["qosClass"] == "BestEffort"
+    assert unweighed["container"][1] == unweighed["pod"][1] == share(2)
+    assert unweighed["tier"] == ["besteffort", share(2)]
+
+
 def test_configmap_update_reaches_running_app(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "configmap", "conf", "-n", namespace, "--from-literal=mode=one")
     manifest = simple_pod(

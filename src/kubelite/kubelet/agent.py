@@ -24,6 +24,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from kubelite.api.quantity import milli_value
+from kubelite.api.resources import pod_requests
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
 from kubelite.kubelet import adopt, cgroups, checkpoint, sandbox
 from kubelite.kubelet.backoff import Backoff
@@ -97,6 +99,7 @@ class NodeAgent:
             f"kubelite/{name}", pids_max=cgroups.pids_max_from_env()
         )
         self.runners: dict[str, PodRunner] = {}
+        self._cpu_requests: dict[str, tuple[str, int]] = {}  # uid -> QoS class, millicores
         self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
         self._orders = itertools.count()
         # kubelet's --cluster-dns/--cluster-domain, and its Service lister (Service env).
@@ -365,7 +368,31 @@ class NodeAgent:
         """The cgroup files the container's process writes itself into before exec."""
         if self.cgroups is None:
             return cgroups.Placement()
-        return self.cgroups.prepare(runner.uid, container)
+        qos, millis = self._cpu_request(runner)
+        weights = cgroups.CpuWeights(
+            qos, millis, self._burstable_millis(), milli_value(self.allocatable.get("cpu") or 0)
+        )
+        return self.cgroups.prepare(runner.uid, container, weights)
+
+    def _cpu_request(self, runner: PodRunner) -> tuple[str, int]:
+        """The pod's QoS class and CPU request in millicores, worked out once per pod."""
+        known = self._cpu_requests.get(runner.uid)
+        if known is None:
+            requests = pod_requests(runner.pod)
+            qos = (runner.pod.get("status") or {}).get("qosClass") or (
+                "Burstable" if requests else "BestEffort"
+            )
+            known = self._cpu_requests[runner.uid] = (qos, milli_value(requests.get("cpu", 0)))
+        return known
+
+    def _burstable_millis(self) -> int:
+        """The CPU requests of the node's Burstable pods together (the tier's weight)."""
+        total = 0
+        for uid in self.runners:
+            qos, millis = self._cpu_requests.get(uid) or ("", 0)
+            if qos == "Burstable":
+                total += millis
+        return total
 
     def cgroups_oom(self, runner: PodRunner, name: str, exit_: Exit) -> bool:
         return self.cgroups is not None and self.cgroups.oom_killed(
@@ -381,6 +408,8 @@ class NodeAgent:
     def cgroups_remove(self, runner: PodRunner) -> None:
         if self.cgroups is not None:
             self.cgroups.remove(runner.uid)
+            if self._cpu_requests.pop(runner.uid, ("", 0))[0] == "Burstable":
+                self.cgroups.set_burstable(self._burstable_millis())
 
     def status(self) -> dict[str, Any]:
         return {}

@@ -1,10 +1,18 @@
 """Resource limits through cgroups, v2 or v1, whichever this machine lets us write.
 
-Each container gets a cgroup `kubelite/<node>/pod<uid>/<container>` in the
-memory, cpu and pids hierarchies: `limits.memory` is the memory limit (the
-kernel's OOM killer then ends the container, reported as OOMKilled with exit
-code 137), `limits.cpu` a CFS quota over a 100 ms period, and a pids limit
-stops fork bombs.
+The layout is the kubelet's cgroup per QoS class: under the node's cgroup
+`kubelite/<node>` (upstream's `kubepods`), Guaranteed pods directly,
+Burstable pods under `burstable/`, BestEffort pods under `besteffort/`; each
+container in `pod<uid>/<container>` in the memory, cpu and pids hierarchies.
+`limits.memory` is the memory limit (the kernel's OOM killer then ends the
+container, reported as OOMKilled with exit code 137), `limits.cpu` a CFS
+quota over a 100 ms period, and a pids limit stops fork bombs.
+
+CPU is weighed as upstream weighs it: cpu.shares (cpu.weight on v2) of
+the node from its allocatable CPU, of `burstable/` from its pods' requests
+together, 2 for `besteffort/`, and of each pod and container from its
+request. A BestEffort pod thus gets CPU that nothing else wants, and a burst
+of starting pods cannot starve the API server and the agent.
 
 The agent only describes the cgroups (`Placement`). The shim creates them
 and sets the limits just before it forks the container's process, which
@@ -36,6 +44,8 @@ log = logging.getLogger(__name__)
 ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
 DEFAULT_PIDS_MAX = 4096
+MIN_SHARES, MAX_SHARES = 2, 262144  # the kernel's bounds for cpu.shares
+QOS_TIERS = {"Guaranteed": "", "Burstable": "burstable", "BestEffort": "besteffort"}
 PIDS_ENV = "KUBELITE_POD_PIDS_LIMIT"  # the kubelet's podPidsLimit, per container here
 
 
@@ -65,6 +75,30 @@ def limits_of(container: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+def milli_cpu_to_shares(millicores: int) -> int:
+    """upstream MilliCPUToShares: 1024 shares a core, within the kernel's bounds."""
+    if millicores <= 0:
+        return MIN_SHARES
+    return min(MAX_SHARES, max(MIN_SHARES, millicores * 1024 // 1000))
+
+
+def shares_to_weight(shares: int) -> int:
+    """cgroup v2's cpu.weight for v1 cpu.shares, as runc converts them."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+@dataclass(frozen=True)
+class CpuWeights:
+    """What a pod's CPU share is weighed by: its QoS class and request, the
+    requests of the node's Burstable pods together, and the node's allocatable
+    CPU (0 leaves the node's weight as it is)."""
+
+    qos: str = "BestEffort"
+    pod_millis: int = 0
+    burstable_millis: int = 0
+    node_millis: int = 0
+
+
 @dataclass
 class Placement:
     """A container's cgroups as steps its process takes itself, before exec.
@@ -91,6 +125,8 @@ class Manager:
         self.prefix = prefix
         self.pids_max = pids_max
         self.root = root
+        self._pods: dict[str, str] = {}  # uid -> the pod's cgroup below the node's
+        self._written: dict[str, str] = {}  # the node's and tiers' weights as last set
 
     @classmethod
     def detect(
@@ -112,21 +148,104 @@ class Manager:
             return [self.root / rel]
         return [self.root / c / rel for c in ("memory", "cpu", "pids")]
 
-    def prepare(self, uid: str, container: dict[str, Any]) -> Placement:
-        """The steps; nothing is touched here (the container's process takes them)."""
+    def _pod_rel(self, uid: str) -> str:
+        """The pod's cgroup below the node's; after a restart, found where it is."""
+        rel = self._pods.get(uid)
+        if rel is None:
+            first = self._dirs()[0]
+            rel = next(
+                (
+                    f"{tier}/pod{uid}".lstrip("/")
+                    for tier in QOS_TIERS.values()
+                    if (first / tier / f"pod{uid}").is_dir()
+                ),
+                f"pod{uid}",
+            )
+        return rel
+
+    def prepare(
+        self, uid: str, container: dict[str, Any], weights: CpuWeights | None = None
+    ) -> Placement:
+        """The steps; nothing is touched here (the shim takes them before the fork)."""
+        weights = weights or CpuWeights()
         bases, node_ops = _layout(self.version, self.root, self.prefix)
-        dirs = [f"{base}/pod{uid}/{container['name']}" for base in bases]
+        tier = QOS_TIERS.get(weights.qos, "besteffort")
+        pod_rel = f"{tier}/pod{uid}" if tier else f"pod{uid}"
+        self._pods[uid] = pod_rel
+        dirs = [f"{base}/{pod_rel}/{container['name']}" for base in bases]
         ops = list(node_ops)
         if self.version == 2:
-            node, pod = bases[0], f"{bases[0]}/pod{uid}"
-            for parent, child in ((node, pod), (pod, dirs[0])):
+            node = bases[0]
+            chain = [node, f"{node}/{tier}"] if tier else [node]
+            chain += [f"{node}/{pod_rel}", dirs[0]]
+            for parent, child in zip(chain, chain[1:], strict=False):
                 ops.append(("try", f"{parent}/cgroup.subtree_control", _SUBTREE))
                 ops.append(("mkdir", child, ""))
         else:
             ops.extend(("mkdir", d, "") for d in dirs)
+        ops.extend(self._weights(bases, tier, pod_rel, dirs, container, weights))
         ops.extend(self._limits(dirs, limits_of(container)))
         join = "cgroup.procs" if self.version == 2 else "tasks"
         return Placement(ops, [f"{d}/{join}" for d in dirs])
+
+    def _weights(
+        self,
+        bases: tuple[str, ...],
+        tier: str,
+        pod_rel: str,
+        dirs: list[str],
+        container: dict[str, Any],
+        weights: CpuWeights,
+    ) -> list[tuple[str, str, str]]:
+        """cpu.shares (v1) or cpu.weight (v2) from the node down to the container.
+
+        The node's and the tiers' are written when they change; a pod's and a
+        container's with each start (a pod's cgroup may be new)."""
+        node = bases[0] if self.version == 2 else bases[1]
+        knob = "cpu.weight" if self.version == 2 else "cpu.shares"
+        out: list[tuple[str, str, str]] = []
+
+        def put(path: str, shares: int, once: bool) -> None:
+            text = str(shares_to_weight(shares) if self.version == 2 else shares)
+            if once and self._written.get(path) == text:
+                return
+            if once:
+                self._written[path] = text
+            out.append(("try", f"{path}/{knob}", text))
+
+        if weights.node_millis > 0:
+            put(node, milli_cpu_to_shares(weights.node_millis), True)
+        if tier == "burstable":
+            put(f"{node}/{tier}", milli_cpu_to_shares(weights.burstable_millis), True)
+        elif tier:
+            put(f"{node}/{tier}", MIN_SHARES, True)
+        put(f"{node}/{pod_rel}", milli_cpu_to_shares(weights.pod_millis), False)
+        request = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
+        cpu_dir = dirs[0] if self.version == 2 else dirs[1]
+        put(cpu_dir, milli_cpu_to_shares(milli_value(request) if request else 0), False)
+        return out
+
+    def set_burstable(self, millis: int) -> None:
+        """The Burstable tier's weight after its pods changed (a pod left)."""
+        node = self._dirs()[0 if self.version == 2 else 1]
+        path = str(node / "burstable")
+        if not os.path.isdir(path):
+            return
+        shares = milli_cpu_to_shares(millis)
+        knob, text = (
+            ("cpu.weight", str(shares_to_weight(shares)))
+            if self.version == 2
+            else ("cpu.shares", str(shares))
+        )
+        if self._written.get(path) == text:
+            return
+        try:
+            with open(f"{path}/{knob}", "w") as f:
+                f.write(text)
+        except OSError as exc:
+            log.debug("cannot weigh %s: %s", path, exc)
+            return
+        self._written[path] = text
 
     def _limits(self, dirs: list[str], limits: dict[str, int]) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
@@ -153,7 +272,7 @@ class Manager:
     def oom_killed(self, uid: str, name: str, killed: bool) -> bool:
         if not killed:
             return False
-        d = self._dirs(f"pod{uid}", name)[0]
+        d = self._dirs(self._pod_rel(uid), name)[0]
         path = d / ("memory.events" if self.version == 2 else "memory.oom_control")
         try:
             for line in path.read_text().splitlines():
@@ -166,7 +285,7 @@ class Manager:
 
     def pids_limit_reached(self, uid: str, name: str) -> bool:
         """Whether a fork in the container failed on the pids limit (pids.events `max`)."""
-        d = self._dirs(f"pod{uid}", name)[-1]  # v1: the pids hierarchy comes last
+        d = self._dirs(self._pod_rel(uid), name)[-1]  # v1: the pids hierarchy comes last
         try:
             for line in (d / "pids.events").read_text().splitlines():
                 key, _, count = line.partition(" ")
@@ -177,12 +296,13 @@ class Manager:
         return False
 
     def remove(self, uid: str) -> None:
-        for pod_dir in self._dirs(f"pod{uid}"):
+        for pod_dir in self._dirs(self._pod_rel(uid)):
             if not pod_dir.is_dir():
                 continue
             for child in [c for c in pod_dir.iterdir() if c.is_dir()]:
                 _kill_and_rmdir(child)
             _kill_and_rmdir(pod_dir)
+        self._pods.pop(uid, None)
 
 
 _SUBTREE = "+memory +cpu +pids"

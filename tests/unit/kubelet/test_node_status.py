@@ -87,9 +87,11 @@ def test_writable_v2_root_means_no_condition_and_limits_under_that_root(tmp_path
     assert manager is not None and manager.version == 2
     assert limits_condition(True) == []
     placement = manager.prepare(
-        "uid1", {"name": "app", "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}
+        "uid1",
+        {"name": "app", "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}},
+        cgroups.CpuWeights("Guaranteed", 500),
     )
-    leaf = tmp_path / "kubelite" / "n1" / "poduid1" / "app"
+    leaf = tmp_path / "kubelite" / "n1" / "poduid1" / "app"  # Guaranteed: no tier
     assert not leaf.exists()  # the agent only describes; the container's process makes them
     assert placement.procs == [str(leaf / "cgroup.procs")]
     _take_steps(placement)
@@ -111,14 +113,18 @@ def test_v1_containers_join_by_thread_id_in_each_hierarchy(tmp_path: Path) -> No
         (tmp_path / c).mkdir()
     manager = cgroups.Manager.detect("kubelite/n1", root=tmp_path)
     assert manager is not None and manager.version == 1
-    placement = manager.prepare("uid1", {"name": "app", "resources": {"limits": {"cpu": "250m"}}})
+    placement = manager.prepare(
+        "uid1",
+        {"name": "app", "resources": {"limits": {"cpu": "250m"}}},
+        cgroups.CpuWeights("Burstable", 250),
+    )
     # `tasks`, not `cgroup.procs`: moving one thread needs no RCU grace period
     assert placement.procs == [
-        str(tmp_path / c / "kubelite" / "n1" / "poduid1" / "app" / "tasks")
+        str(tmp_path / c / "kubelite" / "n1" / "burstable" / "poduid1" / "app" / "tasks")
         for c in ("memory", "cpu", "pids")
     ]
     _take_steps(placement)
-    cpu = tmp_path / "cpu" / "kubelite" / "n1" / "poduid1" / "app"
+    cpu = tmp_path / "cpu" / "kubelite" / "n1" / "burstable" / "poduid1" / "app"
     assert (cpu / "cpu.cfs_quota_us").read_text() == "25000"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kubelite.kubelet import checkpoint, images
-from kubelite.kubelet.cgroups import Manager
+from kubelite.kubelet.cgroups import CpuWeights, Manager, milli_cpu_to_shares, shares_to_weight
 from kubelite.kubelet.envvars import Sources, container_env
 from kubelite.kubelet.images import ImageStore, host_python_version
 
@@ -108,8 +108,15 @@ def test_start_time_of_this_process() -> None:
 
 
 def test_v2_steps(tmp_path: Path) -> None:
-    c = {"name": "app", "resources": {"limits": {"memory": "64Mi", "cpu": "250m"}}}
-    placement = Manager(2, "kubelite/n1", pids_max=50, root=tmp_path).prepare("u1", c)
+    c = {
+        "name": "app",
+        "resources": {
+            "requests": {"memory": "64Mi", "cpu": "250m"},
+            "limits": {"memory": "64Mi", "cpu": "250m"},
+        },
+    }
+    weights = CpuWeights("Guaranteed", pod_millis=250, node_millis=2000)
+    placement = Manager(2, "kubelite/n1", pids_max=50, root=tmp_path).prepare("u1", c, weights)
     r = str(tmp_path)
     subtree = "+memory +cpu +pids"
     assert placement.ops == [
@@ -121,6 +128,10 @@ def test_v2_steps(tmp_path: Path) -> None:
         ("mkdir", f"{r}/kubelite/n1/podu1", ""),
         ("try", f"{r}/kubelite/n1/podu1/cgroup.subtree_control", subtree),
         ("mkdir", f"{r}/kubelite/n1/podu1/app", ""),
+        # weights: 2048 shares for two cores, 256 for 250m, as runc converts them
+        ("try", f"{r}/kubelite/n1/cpu.weight", "79"),
+        ("try", f"{r}/kubelite/n1/podu1/cpu.weight", "10"),
+        ("try", f"{r}/kubelite/n1/podu1/app/cpu.weight", "10"),
         ("write", f"{r}/kubelite/n1/podu1/app/memory.max", str(64 * 2**20)),
         ("try", f"{r}/kubelite/n1/podu1/app/memory.swap.max", "0"),
         ("write", f"{r}/kubelite/n1/podu1/app/cpu.max", "25000 100000"),
@@ -129,19 +140,81 @@ def test_v2_steps(tmp_path: Path) -> None:
     assert placement.procs == [f"{r}/kubelite/n1/podu1/app/cgroup.procs"]
 
 
+def test_v2_best_effort_pods_sit_in_their_tier(tmp_path: Path) -> None:
+    manager = Manager(2, "kubelite/n1", pids_max=50, root=tmp_path)
+    placement = manager.prepare("u1", {"name": "app"}, CpuWeights("BestEffort"))
+    node = f"{tmp_path}/kubelite/n1"
+    assert placement.procs == [f"{node}/besteffort/podu1/app/cgroup.procs"]
+    made = [path for kind, path, _ in placement.ops if kind == "mkdir"]
+    assert made[-3:] == [f"{node}/besteffort", f"{node}/besteffort/podu1", placement.procs[0][:-13]]
+    assert ("try", f"{node}/besteffort/cpu.weight", "1") in placement.ops
+
+
 def test_v1_steps(tmp_path: Path) -> None:
-    c = {"name": "app", "resources": {"limits": {"cpu": "2"}}}
-    placement = Manager(1, "kubelite/n1", pids_max=50, root=tmp_path).prepare("u1", c)
-    mem, cpu, pids = (f"{tmp_path}/{h}/kubelite/n1/podu1/app" for h in ("memory", "cpu", "pids"))
+    c = {"name": "app", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}}
+    weights = CpuWeights("Burstable", pod_millis=2000, burstable_millis=2100, node_millis=2000)
+    placement = Manager(1, "kubelite/n1", pids_max=50, root=tmp_path).prepare("u1", c, weights)
+    mem, cpu, pids = (
+        f"{tmp_path}/{h}/kubelite/n1/burstable/podu1/app" for h in ("memory", "cpu", "pids")
+    )
+    node = f"{tmp_path}/cpu/kubelite/n1"
     assert placement.ops == [
         ("mkdir", mem, ""),
         ("mkdir", cpu, ""),
         ("mkdir", pids, ""),
+        ("try", f"{node}/cpu.shares", "2048"),
+        ("try", f"{node}/burstable/cpu.shares", "2150"),
+        ("try", f"{node}/burstable/podu1/cpu.shares", "2048"),
+        ("try", f"{cpu}/cpu.shares", "2048"),
         ("write", f"{cpu}/cpu.cfs_period_us", "100000"),
         ("write", f"{cpu}/cpu.cfs_quota_us", "200000"),
         ("write", f"{pids}/pids.max", "50"),
     ]
     assert placement.procs == [f"{mem}/tasks", f"{cpu}/tasks", f"{pids}/tasks"]
+
+
+def test_node_and_tier_weights_are_written_when_they_change(tmp_path: Path) -> None:
+    manager = Manager(1, "kubelite/n1", root=tmp_path)
+    node = f"{tmp_path}/cpu/kubelite/n1"
+
+    def shares(uid: str, burstable: int) -> dict[str, str]:
+        c = {"name": "app", "resources": {"requests": {"cpu": "100m"}}}
+        weights = CpuWeights("Burstable", 100, burstable, 2000)
+        ops = manager.prepare(uid, c, weights).ops
+        return {path: value for _, path, value in ops if path.endswith("cpu.shares")}
+
+    first = shares("a", 100)
+    assert first[f"{node}/cpu.shares"] == "2048"
+    assert first[f"{node}/burstable/cpu.shares"] == "102"
+    second = shares("b", 200)
+    assert f"{node}/cpu.shares" not in second  # unchanged: not written again
+    assert second[f"{node}/burstable/cpu.shares"] == "204"
+    assert second[f"{node}/burstable/podb/cpu.shares"] == "102"  # each pod's every time
+    assert f"{node}/burstable/cpu.shares" not in shares("c", 200)
+
+
+def test_shares_and_weights_as_upstream_converts_them() -> None:
+    assert [milli_cpu_to_shares(m) for m in (0, 1, 100, 1000, 10**6)] == [2, 2, 102, 1024, 262144]
+    assert [shares_to_weight(s) for s in (2, 1024, 262144)] == [1, 39, 10000]
+
+
+def test_a_pod_is_found_in_its_tier_after_a_restart(tmp_path: Path) -> None:
+    for h in ("memory", "cpu", "pids"):
+        (tmp_path / h / "kubelite" / "n1" / "burstable" / "podu1" / "app").mkdir(parents=True)
+    fresh = Manager(1, "kubelite/n1", root=tmp_path)  # knows nothing of u1
+    fresh.remove("u1")
+    assert not (tmp_path / "cpu" / "kubelite" / "n1" / "burstable" / "podu1").exists()
+    assert (tmp_path / "cpu" / "kubelite" / "n1" / "burstable").is_dir()
+
+
+def test_the_burstable_tier_is_reweighed_when_a_pod_leaves(tmp_path: Path) -> None:
+    manager = Manager(1, "kubelite/n1", root=tmp_path)
+    tier = tmp_path / "cpu" / "kubelite" / "n1" / "burstable"
+    manager.set_burstable(500)  # no tier yet: nothing to weigh
+    assert not tier.exists()
+    tier.mkdir(parents=True)
+    manager.set_burstable(500)
+    assert (tier / "cpu.shares").read_text() == "512"
 
 
 # ---- environment ------------------------------------------------------------------------
