@@ -224,16 +224,39 @@ print('PODS', ns, sorted(p.metadata.name for p in pods.items))
 """
 
 
+def service_ip(cluster: Cluster) -> str:
+    svc = cluster.kubectl_json("get", "svc", "kubernetes", "-n", "default")
+    return str(svc["spec"]["clusterIP"])
+
+
 def test_pod_lists_pods_with_in_cluster_config(cluster: Cluster, namespace: str) -> None:
     create(cluster, namespace, python_pod("incluster", IN_CLUSTER))
     log = finished_log(cluster, namespace, "incluster")
-    assert "API 127.96.0.1 443" in log
+    assert f"API {service_ip(cluster)} 443" in log
     assert f"PODS {namespace} ['incluster']" in log
+
+
+def test_two_running_clusters_each_reach_their_own_api(
+    cluster: Cluster, fresh_cluster: Cluster, namespace: str
+) -> None:
+    # Both run at once: the proxy's rules for one cluster's address would catch
+    # the other's pods if the two shared it.
+    first, second = service_ip(cluster), service_ip(fresh_cluster)
+    assert first != second and second.startswith("127.96.")
+    assert (fresh_cluster.data_dir / "service-ip").read_text().strip() == second
+    fresh_cluster.kubectl("create", "namespace", namespace)
+    for c, name in ((cluster, "mine"), (fresh_cluster, "theirs")):
+        create(c, namespace, python_pod(name, IN_CLUSTER))
+    for c, name, ip in ((cluster, "mine", first), (fresh_cluster, "theirs", second)):
+        log = finished_log(c, namespace, name)
+        assert f"API {ip} 443" in log
+        assert f"PODS {namespace} ['{name}']" in log
 
 
 def test_kubernetes_service_routes_to_the_api(cluster: Cluster) -> None:
     svc = cluster.kubectl_json("get", "svc", "kubernetes", "-n", "default")
-    assert svc["spec"]["clusterIP"] == "127.96.0.1"
+    assert svc["spec"]["clusterIP"] == (cluster.data_dir / "service-ip").read_text().strip()
+    assert svc["spec"]["clusterIP"].startswith("127.96.")
     assert [p["port"] for p in svc["spec"]["ports"]] == [443]
     api_port = urlparse(cluster.status["api"]).port
     ep = cluster.kubectl_json("get", "endpoints", "kubernetes", "-n", "default")
@@ -252,7 +275,7 @@ def test_serving_certificate_names_the_service(cluster: Cluster) -> None:
         .extensions.get_extension_for_class(x509.SubjectAlternativeName)
         .value
     )
-    assert "127.96.0.1" in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    assert service_ip(cluster) in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
     assert {
         "kubernetes",
         "kubernetes.default",

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from kubelite.apiserver import errors
+from kubelite.apiserver.certs import SERVICE_IP
 from kubelite.apiserver.client import LocalClient
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def _priority_class(name: str, value: int, description: str) -> dict[str, Any]:
     }
 
 
-def bootstrap_objects(api_port: int) -> list[dict[str, Any]]:
+def bootstrap_objects(api_port: int, service_ip: str = SERVICE_IP) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
         for ns in SYSTEM_NAMESPACES
@@ -57,8 +58,8 @@ def bootstrap_objects(api_port: int) -> list[dict[str, Any]]:
             },
             "spec": {
                 "type": "ClusterIP",
-                "clusterIP": "127.96.0.1",
-                "clusterIPs": ["127.96.0.1"],
+                "clusterIP": service_ip,
+                "clusterIPs": [service_ip],
                 "ports": [
                     {"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}
                 ],
@@ -69,8 +70,8 @@ def bootstrap_objects(api_port: int) -> list[dict[str, Any]]:
     return objs
 
 
-async def bootstrap(client: LocalClient, *, api_port: int) -> None:
-    for obj in bootstrap_objects(api_port):
+async def bootstrap(client: LocalClient, *, api_port: int, service_ip: str = SERVICE_IP) -> None:
+    for obj in bootstrap_objects(api_port, service_ip):
         try:
             await client.create(obj)
         except errors.AlreadyExists:

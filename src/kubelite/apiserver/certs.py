@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-SERVICE_IP = "127.96.0.1"  # the `kubernetes` Service's ClusterIP
+SERVICE_IP = "127.96.0.1"  # the `kubernetes` Service's ClusterIP, unless the cluster picked another
 DNS_NAMES = (
     "localhost",
     "kubernetes",
@@ -27,7 +27,7 @@ DNS_NAMES = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-IP_SANS = ("127.0.0.1", SERVICE_IP, "::1")
+LOOPBACK_SANS = ("127.0.0.1", "::1")
 _VALID_DAYS = 3650
 
 
@@ -38,7 +38,8 @@ class TlsFiles:
     key: Path
 
 
-def ensure_tls(directory: Path) -> TlsFiles:
+def ensure_tls(directory: Path, service_ip: str = SERVICE_IP) -> TlsFiles:
+    """The CA and serving certificate, made at first start (naming `service_ip`) and kept."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = TlsFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
     if files.ca_cert.exists() and files.cert.exists() and files.key.exists():
@@ -46,7 +47,7 @@ def ensure_tls(directory: Path) -> TlsFiles:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _ca(ca_key)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _serving(key, ca_key, ca_cert)
+    cert = _serving(key, ca_key, ca_cert, service_ip)
     _write(directory / "ca.key", _key_pem(ca_key))
     _write(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM))
     _write(files.key, _key_pem(key))
@@ -103,11 +104,15 @@ def _ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
 
 
 def _serving(
-    key: ec.EllipticCurvePrivateKey, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
+    key: ec.EllipticCurvePrivateKey,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca: x509.Certificate,
+    service_ip: str,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in DNS_NAMES]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in IP_SANS]
+    ips = (LOOPBACK_SANS[0], service_ip, LOOPBACK_SANS[1])
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))

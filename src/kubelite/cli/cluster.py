@@ -33,6 +33,7 @@ from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from kubelite.cli import kubeconfig
 from kubelite.cli.datadir import DataDir, write_private
+from kubelite.cli.service_ip import ServiceIPClaim
 from kubelite.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Cluster:
         self.status: dict[str, Any] = {}
         self._ready = False
         self._lock_fd: int | None = None
+        self.service_ip = ServiceIPClaim(self.dir)
         self.started_at = time.monotonic()
 
     # ---- lifecycle -----------------------------------------------------------
@@ -121,9 +123,10 @@ class Cluster:
         on_ready: Callable[[Cluster], Awaitable[None] | None] | None = None,
     ) -> None:
         self.acquire()
+        service_ip = self.service_ip.acquire()  # before the store: a new data dir has none
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
         self.storage = RestStorage(self.store, admission=server_plugins())
-        tls = ensure_tls(self.dir.tls)
+        tls = ensure_tls(self.dir.tls, service_ip)
         sa_tokens = ServiceAccountTokens(service_account_key(self.dir.tls))
         self.client = LocalClient(self.storage, tokens=sa_tokens)
         token = self.dir.token()
@@ -132,7 +135,7 @@ class Cluster:
         api_listener = Listener("api", api, self.options.port, ssl=True)
         api_listener.sock = bind(self.options.host, self.options.port)
         self.listeners.append(api_listener)
-        await bootstrap(self.client, api_port=api_listener.bound_port)
+        await bootstrap(self.client, api_port=api_listener.bound_port, service_ip=service_ip)
         self._add_optional_components()
         for listener in self.listeners[1:]:
             listener.sock = bind(self.options.host, listener.port)
@@ -181,6 +184,7 @@ class Cluster:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.service_ip.release()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

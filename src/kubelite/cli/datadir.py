@@ -53,6 +53,11 @@ class DataDir:
         return self.root / "kubelite.lock"
 
     @property
+    def service_ip(self) -> Path:
+        """The `kubernetes` Service's address, picked at first start (`service_ip.py`)."""
+        return self.root / "service-ip"
+
+    @property
     def traces_db(self) -> Path:
         return self.root / "traces.db"
 
