@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -351,9 +352,10 @@ class NodeAgent:
                 stdin=asyncio.subprocess.DEVNULL,
                 preexec_fn=preexec,
                 start_new_session=True,
-                env=_proc_env(proc.pid),
+                env=proc_env(proc.pid),
+                cwd=None if preexec or not os.path.isdir(cwd) else cwd,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             return 126, str(exc).encode()
         try:
             out, _ = await asyncio.wait_for(child.communicate(), timeout)
@@ -415,7 +417,8 @@ class NodeAgent:
         return {}
 
 
-def _proc_env(pid: int) -> dict[str, str]:
+def proc_env(pid: int) -> dict[str, str]:
+    """A running process's environment (what a command run beside it gets)."""
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:

@@ -539,8 +539,36 @@ class PodRunner:
     def _workdir_of(self, proc: ContainerProcess) -> tuple[str, str]:
         for name, p in self.procs.items():
             if p is proc:
-                return str(self.dir / "root" / name), "/"
+                return self._where(name)
         return "", "/"
+
+    def exec_target(self, name: str) -> tuple[ContainerProcess, str, str] | None:
+        """Container `name` if it runs: its process, its root on the host, its working dir."""
+        rec, proc = self.record(name), self.procs.get(name)
+        if rec is None or proc is None or "running" not in rec.state:
+            return None
+        return (proc, *self._where(name))
+
+    def _where(self, name: str) -> tuple[str, str]:
+        """Where a command run in the container starts: its root and working dir, as the
+        container's own process; without a filesystem view, the image directory's copy."""
+        spec = self.pod.get("spec") or {}
+        c: Obj = next(
+            (
+                c
+                for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+                if c.get("name") == name
+            ),
+            {},
+        )
+        try:
+            image = resolve_image(self.agent.images, c)
+        except PrepareError:
+            return (str(self.dir / "root" / name), "/") if self.agent.isolate else ("", "/")
+        workdir = c.get("workingDir") or image.run_config.get("WorkingDir") or "/"
+        if self.agent.isolate:
+            return str(self.dir / "root" / name), workdir
+        return "", str(image.rootfs / workdir.lstrip("/"))
 
     # ---- termination -------------------------------------------------------------
 

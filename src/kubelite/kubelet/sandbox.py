@@ -17,6 +17,7 @@ is ever mounted elsewhere instead.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -372,13 +373,24 @@ def _mkdir(path: str) -> None:
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 
-def joiner(pid: int, root: str, cwd: str):  # type: ignore[no-untyped-def]
-    """A preexec function entering a running container's namespaces and root (exec probes, hooks)."""
+def joiner(pid: int, root: str, cwd: str, cgroups: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """A preexec function entering a running container's cgroups, namespaces and root
+    (exec probes, hooks, `kubectl exec`).
+
+    `cgroups` are `cgroup.procs` files to join first, while the host's paths
+    still hold. A container made without root has a user namespace of its
+    own: joined first, it gives the rights to join the rest."""
     paths = [(f"/proc/{pid}/ns/mnt", CLONE_NEWNS), (f"/proc/{pid}/ns/uts", CLONE_NEWUTS)]
+    with contextlib.suppress(OSError):
+        if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
+            paths.insert(0, (f"/proc/{pid}/ns/user", CLONE_NEWUSER))
 
     def run() -> None:
-        for path, kind in paths:
-            fd = os.open(path, os.O_RDONLY)
+        for procs in cgroups:
+            with contextlib.suppress(OSError), open(procs, "w") as f:
+                f.write("0")
+        fds = [(os.open(path, os.O_RDONLY), path, kind) for path, kind in paths]
+        for fd, path, kind in fds:
             try:
                 _check(_libc.setns(fd, kind), f"setns {path}")
             finally:
