@@ -104,6 +104,8 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
         return "", "v1", "Pod", ("get",)
     if sub == "binding":
         return "", "v1", "Binding", ("create",)
+    if sub == "exec":
+        return "", "v1", "PodExecOptions", ("create", "get")
     if sub == "eviction":
         return "policy", "v1", "Eviction", ("create",)
     if sub == "token":

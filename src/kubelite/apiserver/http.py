@@ -17,7 +17,16 @@ from urllib.parse import parse_qsl
 import orjson
 
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
-from kubelite.apiserver import bodies, discovery, errors, jws, openapi, paths, subresources
+from kubelite.apiserver import (
+    bodies,
+    discovery,
+    errors,
+    exec_stream,
+    jws,
+    openapi,
+    paths,
+    subresources,
+)
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -106,6 +115,7 @@ class ApiApp:
         ready: Callable[[], bool] = lambda: True,
         registry: Registry = REGISTRY,
         logs: subresources.LogSource | None = None,
+        execs: exec_stream.ExecSource | None = None,
         tokens: ServiceAccountTokens | None = None,
     ) -> None:
         self.storage = storage
@@ -116,10 +126,14 @@ class ApiApp:
         self.ready = ready
         self.registry = registry
         self.logs = logs
+        self.execs = execs
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -142,6 +156,20 @@ class ApiApp:
         else:
             text = req.path.endswith("/log")
             await _stream(result, send, b"text/plain" if text else b"application/json")
+
+    async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Streaming subresources (`pods/exec`) come as WebSocket upgrades."""
+        req = Request({**scope, "method": "GET"}, receive)
+        try:
+            self._authenticate(req)
+            target = paths.parse(req.path, self.registry)
+            if not isinstance(target, paths.ResourcePath) or not target.subresource:
+                raise errors.NotFound("the server could not find the requested resource")
+        except errors.ApiError as err:
+            await receive()  # the connect, answered with the error
+            await exec_stream.deny(send, err)
+            return
+        await exec_stream.serve(self, target, scope, receive, send)
 
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")

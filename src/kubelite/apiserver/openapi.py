@@ -349,6 +349,19 @@ class _PathBuilder:
                 description="read log of the specified Pod",
             )
             return {"get": log}
+        if sub == "exec":
+            gvk = group_version_kind("", "v1", "PodExecOptions")
+            return {
+                verb: self._op(
+                    "connect",
+                    f"connect{verb.capitalize()}{suffix}",
+                    params=_EXEC_PARAMS,
+                    responses=_EXEC_RESPONSES,
+                    gvk=gvk,
+                    description=f"connect {verb.upper()} requests to exec of Pod",
+                )
+                for verb in ("get", "post")
+            }
         group, body_kind = {
             "eviction": ("policy", "Eviction"),
             "token": ("authentication.k8s.io", "TokenRequest"),
@@ -365,6 +378,44 @@ class _PathBuilder:
         )
         return {"post": create}
 
+
+_EXEC_PARAMS = [
+    _param(
+        "command",
+        "query",
+        "Command is the remote command to execute. argv array. Not executed within a shell.",
+    ),
+    _param(
+        "container",
+        "query",
+        "Container in which to execute the command. Defaults to only container if there is only one container in the pod.",
+    ),
+    _param(
+        "stderr", "query", "Redirect the standard error stream of the pod for this call.", "boolean"
+    ),
+    _param(
+        "stdin",
+        "query",
+        "Redirect the standard input stream of the pod for this call. Defaults to false.",
+        "boolean",
+    ),
+    _param(
+        "stdout",
+        "query",
+        "Redirect the standard output stream of the pod for this call.",
+        "boolean",
+    ),
+    _param(
+        "tty",
+        "query",
+        "TTY if true indicates that a tty will be allocated for the exec call. Defaults to false.",
+        "boolean",
+    ),
+]
+_EXEC_RESPONSES = {
+    "200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}},
+    **_UNAUTHORIZED,
+}
 
 _LOG_PARAMS = [
     _param("container", "query", "The container for which to stream logs."),

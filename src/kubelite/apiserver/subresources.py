@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors, eviction
+from kubelite.apiserver import bodies, errors, eviction, exec_stream
 from kubelite.apiserver import meta as m
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ async def handle(
         return await _bind(app, req, rt, ns, name)
     elif sub == "log" and method == "GET":
         return _log(app, req, rt, ns, name)
+    elif sub == "exec" and method in ("GET", "POST"):
+        # Checked as the WebSocket upgrade is; with nothing wrong, a plain request is refused.
+        exec_stream.parse(app, target, req.scope.get("query_string", b""))
+        raise errors.BadRequest("Upgrade request required")
     elif sub == "eviction" and method == "POST":
         return await eviction.handle(app.storage, req, ns, name)
     elif sub == "finalize" and method == "PUT":
@@ -200,21 +204,26 @@ def bind_pod(storage: Any, ns: str | None, name: str, node: str) -> Any:
 # ---- log ---------------------------------------------------------------------
 
 
-def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
-    pod = app.storage.get(rt, ns, name).obj()
+def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
+    """The container a log or exec request is for: the one named, or the only one."""
     containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
     init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
-    container = req.query.get("container")
-    if not container:
+    if not requested:
         if len(containers) != 1:
             raise errors.BadRequest(
                 f"a container name must be specified for pod {name}, choose one of: "
                 f"[{' '.join(containers)}]"
                 + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
             )
-        container = containers[0]
-    elif container not in containers + init:
-        raise errors.BadRequest(f"container {container} is not valid for pod {name}")
+        return containers[0]
+    if requested not in containers + init:
+        raise errors.BadRequest(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
+    pod = app.storage.get(rt, ns, name).obj()
+    container = container_of(pod, name, req.query.get("container"))
     if app.logs is None or not (pod.get("spec") or {}).get("nodeName"):
         raise errors.BadRequest(
             f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib.util
 import logging
 import os
 import signal
@@ -264,6 +265,14 @@ class Cluster:
         return status
 
 
+# uvicorn's newer WebSocket implementation where it has one (the older one warns).
+_WS = (
+    "websockets-sansio"
+    if importlib.util.find_spec("uvicorn.protocols.websockets.websockets_sansio_impl")
+    else "websockets"
+)
+
+
 def _server(listener: Listener, tls: Any) -> uvicorn.Server:
     kwargs: dict[str, Any] = {}
     if tls is not None:
@@ -275,7 +284,7 @@ def _server(listener: Listener, tls: Any) -> uvicorn.Server:
         lifespan="off",
         loop="none",
         http="httptools",
-        ws="none",
+        ws=_WS if listener.ssl else "none",  # the API's pods/exec
         timeout_keep_alive=120,
         timeout_graceful_shutdown=2,
         **kwargs,

@@ -1,0 +1,225 @@
+"""`pods/exec`: a command in a running container, over the WebSocket channel protocol.
+
+kubectl (1.30 and later) and the official client upgrade the request to a
+WebSocket and speak `v5.channel.k8s.io` (kubectl) or `v4.channel.k8s.io`
+(the Python client): every binary message starts with a channel byte, 0
+stdin, 1 stdout, 2 stderr, 3 the error channel, 4 terminal resizes
+(`{"Width": w, "Height": h}`); v5 adds 255, by which the client says it
+closed one of its streams (`[255, 0]`: no more stdin). When the command
+ends, the error channel carries a `Status`: Success, or Failure with reason
+`NonZeroExitCode` and the code as the `ExitCode` cause, from which kubectl
+takes its own exit code. Then the server closes the connection normally.
+
+The request is checked before the upgrade, as upstream checks it before
+proxying to the kubelet: a bad request gets an HTTP error (`Status` body),
+on which kubectl gives up the WebSocket and retries over SPDY; that plain
+request gets the same error, and when nothing is wrong, upstream's
+"Upgrade request required". The node agent that runs the pod starts the
+process (`ExecSource`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl
+
+import orjson
+
+from kubelite.apiserver import errors
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.http import ApiApp, Receive, Send
+    from kubelite.apiserver.paths import ResourcePath
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+class ExecSession(Protocol):
+    """A started command: its output as (channel, bytes), its input, its end."""
+
+    def output(self) -> AsyncIterator[tuple[int, bytes]]: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    def resize(self, width: int, height: int) -> None: ...
+
+    async def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class ExecSource(Protocol):
+    """Where `pods/exec` runs: the node agent that runs the pod."""
+
+    def check(self, pod: dict[str, Any], container: str) -> None:
+        """Raise ApiError when the container does not run (refused before the upgrade)."""
+        ...
+
+    async def start(
+        self, pod: dict[str, Any], container: str, command: list[str], *, stdin: bool, tty: bool
+    ) -> ExecSession:
+        """Start the command, or raise ApiError (sent on the error channel)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    pod: dict[str, Any]
+    container: str
+    command: list[str]
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+
+
+def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> ExecRequest:
+    """The checked request, or the ApiError upstream answers with."""
+    from kubelite.apiserver.subresources import container_of
+
+    if target.resource.kind != "Pod" or not target.name:
+        raise errors.NotFound("the server could not find the requested resource")
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    query: dict[str, str] = {}
+    command = []
+    for key, value in pairs:
+        if key == "command":
+            command.append(value)
+        else:
+            query[key] = value
+    pod = app.storage.get(target.resource, target.namespace, target.name).obj()
+    container = container_of(pod, target.name, query.get("container"))
+    if not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.BadRequest(f"pod {target.name} does not have a host assigned")
+    if not command:
+        raise errors.BadRequest("you must specify at least one command for the container")
+
+    def flag(name: str) -> bool:
+        return query.get(name, "").lower() in ("true", "1")
+
+    request = ExecRequest(
+        pod, container, command, flag("stdin"), flag("stdout"), flag("stderr"), flag("tty")
+    )
+    if not (request.stdin or request.stdout or request.stderr):
+        raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+    if request.tty and request.stderr:
+        request = ExecRequest(pod, container, command, request.stdin, request.stdout, False, True)
+    if app.execs is None:
+        raise errors.BadRequest(f'container not found ("{container}")')
+    app.execs.check(pod, container)
+    return request
+
+
+async def serve(
+    app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    """One WebSocket connection, from the upgrade to the close."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    offered = list(scope.get("subprotocols") or [])
+    protocol = next((p for p in PROTOCOLS if p in offered), None)
+    try:
+        if target.subresource != "exec":
+            raise errors.NotFound("the server could not find the requested resource")
+        request = parse(app, target, scope.get("query_string", b""))
+        if protocol is None:
+            raise errors.BadRequest(
+                f"none of the offered subprotocols {offered} is one of {list(PROTOCOLS)}"
+            )
+    except errors.ApiError as err:
+        await deny(send, err)
+        return
+    await send({"type": "websocket.accept", "subprotocol": protocol})
+    assert app.execs is not None
+    try:
+        session = await app.execs.start(
+            request.pod, request.container, request.command, stdin=request.stdin, tty=request.tty
+        )
+    except errors.ApiError as err:  # as upstream: the upgrade is done, the error channel says it
+        await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    await _relay(session, request, receive, send)
+
+
+async def deny(send: Send, err: errors.ApiError) -> None:
+    body = orjson.dumps(err.status())
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": err.code, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def _relay(session: ExecSession, request: ExecRequest, receive: Receive, send: Send) -> None:
+    lock = asyncio.Lock()
+    closed = asyncio.Event()
+
+    async def emit(message: dict[str, Any]) -> None:
+        async with lock:
+            if not closed.is_set():
+                await send(message)
+
+    async def outputs() -> None:
+        async for channel, data in session.output():
+            if (channel == STDOUT and request.stdout) or (channel == STDERR and request.stderr):
+                await emit({"type": "websocket.send", "bytes": bytes([channel]) + data})
+
+    async def inputs() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                closed.set()
+                session.kill()  # the client went away (Ctrl-C): so does the command
+                return
+            data = message.get("bytes") or (message.get("text") or "").encode()
+            if not data:
+                continue
+            channel, payload = data[0], data[1:]
+            if channel == STDIN and request.stdin:
+                await session.write(payload)
+            elif channel == RESIZE:
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    size = orjson.loads(payload)
+                    session.resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
+            elif channel == CLOSE and payload[:1] == bytes([STDIN]):
+                session.close_stdin()
+
+    reader = asyncio.create_task(inputs())
+    try:
+        await outputs()
+        code = await session.wait()
+        await emit(
+            {"type": "websocket.send", "bytes": bytes([ERROR]) + _exit_status(code, request)}
+        )
+        await emit({"type": "websocket.close", "code": 1000})
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        session.kill()
+
+
+def _exit_status(code: int, request: ExecRequest) -> bytes:
+    if code == 0:
+        return orjson.dumps({"metadata": {}, "status": "Success"})
+    return orjson.dumps(
+        {
+            "metadata": {},
+            "status": "Failure",
+            "message": (
+                f"command terminated with non-zero exit code: error executing command "
+                f"[{' '.join(request.command)}], exit code {code}"
+            ),
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+        }
+    )

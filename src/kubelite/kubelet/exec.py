@@ -1,0 +1,259 @@
+"""`kubectl exec`: a command started beside a running container's process.
+
+As `runc exec` does, the command joins the container's cgroups, namespaces
+(mount, UTS, and the user namespace of a container made without root) and
+root, starts in its working directory with its environment, and with `-t`
+gets a terminal of its own (stderr then goes to the terminal too). The API
+server relays its streams (`kubelite.apiserver.exec_stream`); `ExecRouter`
+finds the node agent by the pod's `spec.nodeName`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import termios
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubelite.apiserver.errors import BadRequest, InternalError
+from kubelite.kubelet import sandbox
+
+if TYPE_CHECKING:
+    from kubelite.kubelet.agent import NodeAgent
+    from kubelite.kubelet.runtime import ContainerProcess
+
+Obj = dict[str, Any]
+STDOUT, STDERR = 1, 2
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_READ = 32768
+
+
+class ExecRouter:
+    """The API server's ExecSource: the agent named by the pod's spec.nodeName runs it."""
+
+    def __init__(self, agents: Iterable[NodeAgent]) -> None:
+        self.by_node = {a.name: a for a in agents}
+
+    def _target(self, pod: Obj, container: str) -> tuple[NodeAgent, ContainerProcess, str, str]:
+        agent = self.by_node.get((pod.get("spec") or {}).get("nodeName", ""))
+        runner = agent.runners.get(pod["metadata"].get("uid", "")) if agent else None
+        target = runner.exec_target(container) if runner else None
+        if agent is None or target is None:
+            raise BadRequest(f'container not found ("{container}")')
+        return (agent, *target)
+
+    def check(self, pod: Obj, container: str) -> None:
+        self._target(pod, container)
+
+    async def start(
+        self, pod: Obj, container: str, command: list[str], *, stdin: bool, tty: bool
+    ) -> Session:
+        agent, proc, root, cwd = self._target(pod, container)
+        return await Session.start(agent, proc, root, cwd, command, stdin=stdin, tty=tty)
+
+
+class Session:
+    """One started command: its pipes (or terminal) and its exit."""
+
+    def __init__(self, child: asyncio.subprocess.Process, master: int | None) -> None:
+        self.child = child
+        self.master = master  # the terminal's controlling side, with -t
+
+    @classmethod
+    async def start(
+        cls,
+        agent: NodeAgent,
+        proc: ContainerProcess,
+        root: str,
+        cwd: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+    ) -> Session:
+        isolated = agent.isolate and bool(root)
+        joiner = sandbox.joiner(proc.pid, root, cwd, container_cgroups(proc.pid))
+        master = slave = None
+        if tty:
+            master, slave = os.openpty()
+            os.set_blocking(master, False)
+            streams: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
+        else:
+            pipe = asyncio.subprocess.PIPE
+            streams = {
+                "stdin": pipe if stdin else asyncio.subprocess.DEVNULL,
+                "stdout": pipe,
+                "stderr": pipe,
+            }
+
+        def setup() -> None:
+            joiner() if isolated else _join_cgroups(container_cgroups(proc.pid))
+            if slave is not None:
+                # The terminal becomes the command's own. By the slave's own number:
+                # uvloop runs this hook before it moves the streams to 0, 1 and 2.
+                if os.getsid(0) != os.getpid():
+                    os.setsid()
+                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        from kubelite.kubelet.agent import proc_env
+
+        try:
+            child = await asyncio.create_subprocess_exec(
+                *command,
+                **streams,
+                preexec_fn=setup,
+                start_new_session=True,
+                env=proc_env(proc.pid),
+                cwd=None if isolated or not os.path.isdir(cwd) else cwd,
+            )
+        except FileNotFoundError:
+            _close(master, slave)
+            raise _exec_failed(
+                f'exec: "{command[0]}": executable file not found in $PATH'
+            ) from None
+        except (OSError, subprocess.SubprocessError) as exc:
+            _close(master, slave)
+            raise _exec_failed(str(exc)) from None
+        _close(slave)
+        return cls(child, master)
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self.master is not None:
+            async for data in _read_fd(self.master):
+                yield STDOUT, data
+            return
+        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+
+        async def pump(channel: int, stream: asyncio.StreamReader | None) -> None:
+            try:
+                while stream is not None and (data := await stream.read(_READ)):
+                    await queue.put((channel, data))
+            finally:
+                await queue.put(None)
+
+        tasks = [
+            asyncio.create_task(pump(STDOUT, self.child.stdout)),
+            asyncio.create_task(pump(STDERR, self.child.stderr)),
+        ]
+        try:
+            ended = 0
+            while ended < len(tasks):
+                item = await queue.get()
+                if item is None:
+                    ended += 1
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def write(self, data: bytes) -> None:
+        if self.master is not None:
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(self.master, view) :]
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+                except OSError:
+                    return
+        elif self.child.stdin is not None and not self.child.stdin.is_closing():
+            with contextlib.suppress(ConnectionError):
+                self.child.stdin.write(data)
+                await self.child.stdin.drain()
+
+    def close_stdin(self) -> None:
+        if self.master is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.master, b"\x04")  # end of file, as a terminal says it
+        elif self.child.stdin is not None:
+            self.child.stdin.close()
+
+    def resize(self, width: int, height: int) -> None:
+        if self.master is not None and width > 0 and height > 0:
+            with contextlib.suppress(OSError):
+                size = struct.pack("HHHH", height, width, 0, 0)
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+
+    async def wait(self) -> int:
+        code = await self.child.wait()
+        if self.master is not None:
+            _close(self.master)
+            self.master = None
+        return code if code >= 0 else 128 - code  # killed by a signal: as a shell reports it
+
+    def kill(self) -> None:
+        if self.child.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child.pid, signal.SIGKILL)
+
+
+def _exec_failed(detail: str) -> InternalError:
+    return InternalError(
+        "Internal error occurred: error executing command in container: "
+        f"failed to exec in container: {detail}"
+    )
+
+
+def container_cgroups(pid: int) -> tuple[str, ...]:
+    """The `cgroup.procs` files of the cgroups kubelite put the container's process in."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return ()
+    out = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if not path.startswith("/kubelite/"):
+            continue
+        base = CGROUP_ROOT / controllers if controllers else CGROUP_ROOT
+        procs = base / path.lstrip("/") / "cgroup.procs"
+        if procs.exists():
+            out.append(str(procs))
+    return tuple(out)
+
+
+def _join_cgroups(files: tuple[str, ...]) -> None:
+    for procs in files:
+        with contextlib.suppress(OSError), open(procs, "w") as f:
+            f.write("0")
+
+
+async def _read_fd(fd: int) -> AsyncIterator[bytes]:
+    """A terminal's output until it closes (EIO once the last writer is gone)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _wake, ready)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            data = os.read(fd, _READ)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        yield data
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
