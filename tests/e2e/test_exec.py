@@ -111,3 +111,17 @@ def test_official_client_stream(cluster: Cluster, running: str) -> None:
     assert resp.read_stdout() == "out\n"
     assert resp.read_stderr() == "err\n"
     assert resp.returncode == 5
+
+
+def test_kubectl_cp_both_ways(cluster: Cluster, running: str, tmp_path: Any) -> None:
+    # kubectl cp is tar over exec, with the container's own tar (the host's, read-only).
+    source = tmp_path / "in.txt"
+    source.write_text("payload\n")
+    cluster.kubectl("cp", str(source), f"{running}/box:/tmp/in.txt")
+    assert (
+        cluster.kubectl("exec", "box", "-n", running, "--", "cat", "/tmp/in.txt").stdout
+        == "payload\n"
+    )
+    back = tmp_path / "back.txt"
+    cluster.kubectl("cp", f"{running}/box:/tmp/in.txt", str(back))
+    assert back.read_text() == "payload\n"
