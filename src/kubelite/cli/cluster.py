@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib.util
 import logging
 import os
 import signal
@@ -265,12 +264,9 @@ class Cluster:
         return status
 
 
-# uvicorn's newer WebSocket implementation where it has one (the older one warns).
-_WS = (
-    "websockets-sansio"
-    if importlib.util.find_spec("uvicorn.protocols.websockets.websockets_sansio_impl")
-    else "websockets"
-)
+# wsproto takes the subprotocol kubectl's port-forward asks for
+# (`SPDY/3.1+portforward.k8s.io`), which the websockets library refuses as no token.
+_WS = "wsproto"
 
 
 def _server(listener: Listener, tls: Any) -> uvicorn.Server:
@@ -284,7 +280,7 @@ def _server(listener: Listener, tls: Any) -> uvicorn.Server:
         lifespan="off",
         loop="none",
         http="httptools",
-        ws=_WS if listener.ssl else "none",  # the API's pods/exec
+        ws=_WS if listener.ssl else "none",  # the API's pods/exec and pods/portforward
         timeout_keep_alive=120,
         timeout_graceful_shutdown=2,
         **kwargs,
