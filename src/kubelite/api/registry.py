@@ -75,7 +75,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         "pods",
         True,
         ("po",),
-        ("binding", "status", "log", "eviction", "exec"),
+        ("binding", "status", "log", "eviction", "exec", "portforward"),
         _ALL,
     ),
     ResourceType("", "v1", "Service", "services", True, ("svc",), ("status",), _ALL),

@@ -25,6 +25,7 @@ from kubelite.apiserver import (
     jws,
     openapi,
     paths,
+    portforward,
     subresources,
 )
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
@@ -158,7 +159,7 @@ class ApiApp:
             await _stream(result, send, b"text/plain" if text else b"application/json")
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """Streaming subresources (`pods/exec`) come as WebSocket upgrades."""
+        """Streaming subresources (`pods/exec`, `pods/portforward`) come as WebSocket upgrades."""
         req = Request({**scope, "method": "GET"}, receive)
         try:
             self._authenticate(req)
@@ -169,7 +170,10 @@ class ApiApp:
             await receive()  # the connect, answered with the error
             await exec_stream.deny(send, err)
             return
-        await exec_stream.serve(self, target, scope, receive, send)
+        if target.subresource == "portforward":
+            await portforward.serve(self, target, scope, receive, send)
+        else:
+            await exec_stream.serve(self, target, scope, receive, send)
 
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")

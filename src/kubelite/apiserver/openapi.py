@@ -349,16 +349,19 @@ class _PathBuilder:
                 description="read log of the specified Pod",
             )
             return {"get": log}
-        if sub == "exec":
-            gvk = group_version_kind("", "v1", "PodExecOptions")
+        if sub in ("exec", "portforward"):
+            kind_name, params = {
+                "exec": ("PodExecOptions", _EXEC_PARAMS),
+                "portforward": ("PodPortForwardOptions", _PORTFORWARD_PARAMS),
+            }[sub]
             return {
                 verb: self._op(
                     "connect",
                     f"connect{verb.capitalize()}{suffix}",
-                    params=_EXEC_PARAMS,
-                    responses=_EXEC_RESPONSES,
-                    gvk=gvk,
-                    description=f"connect {verb.upper()} requests to exec of Pod",
+                    params=params,
+                    responses=_CONNECT_RESPONSES,
+                    gvk=group_version_kind("", "v1", kind_name),
+                    description=f"connect {verb.upper()} requests to {sub} of Pod",
                 )
                 for verb in ("get", "post")
             }
@@ -412,7 +415,10 @@ _EXEC_PARAMS = [
         "boolean",
     ),
 ]
-_EXEC_RESPONSES = {
+_PORTFORWARD_PARAMS = [
+    _param("ports", "query", "List of ports to forward Required when using WebSockets", "integer"),
+]
+_CONNECT_RESPONSES = {
     "200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}},
     **_UNAUTHORIZED,
 }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors, eviction, exec_stream
+from kubelite.apiserver import bodies, errors, eviction, exec_stream, portforward
 from kubelite.apiserver import meta as m
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ async def handle(
     elif sub == "exec" and method in ("GET", "POST"):
         # Checked as the WebSocket upgrade is; with nothing wrong, a plain request is refused.
         exec_stream.parse(app, target, req.scope.get("query_string", b""))
+        raise errors.BadRequest("Upgrade request required")
+    elif sub == "portforward" and method in ("GET", "POST"):
+        portforward.check(app, target, req.scope.get("query_string", b""))
         raise errors.BadRequest("Upgrade request required")
     elif sub == "eviction" and method == "POST":
         return await eviction.handle(app.storage, req, ns, name)
