@@ -130,6 +130,7 @@ async def _dial(ip: str, port: int, pod: str) -> tuple[asyncio.StreamReader, asy
 
 @dataclass
 class _Pair:
+    request: str
     port: int
     error: int = 0  # stream ids
     data: int = 0
@@ -170,7 +171,13 @@ class _Tunnel:
             for frame in frames:
                 if frame.kind == spdy.GOAWAY:
                     return
-                await self._frame(frame)
+                try:
+                    await self._frame(frame)
+                except (
+                    ConnectionError,
+                    OSError,
+                ) as exc:  # one connection's trouble, not the tunnel's
+                    log.debug("port-forward stream %d: %s", frame.stream, exc)
 
     async def _frame(self, frame: spdy.Frame) -> None:
         if frame.kind == spdy.PING:
@@ -181,16 +188,19 @@ class _Tunnel:
             pair = self.by_stream.get(frame.stream)
             if pair is None or frame.stream != pair.data:
                 return  # the error stream carries nothing from the client
-            if frame.data:
-                if pair.writer is None:
-                    pair.pending.append(frame.data)
-                else:
-                    pair.writer.write(frame.data)
-                    await pair.writer.drain()
-            if frame.fin:
-                pair.client_done = True
-                if pair.writer is not None and pair.writer.can_write_eof():
-                    pair.writer.write_eof()
+            try:
+                if frame.data:
+                    if pair.writer is None:
+                        pair.pending.append(frame.data)
+                    else:
+                        pair.writer.write(frame.data)
+                        await pair.writer.drain()
+                if frame.fin:
+                    pair.client_done = True
+                    if pair.writer is not None and pair.writer.can_write_eof():
+                        pair.writer.write_eof()
+            except (ConnectionError, OSError):
+                pass  # the pod's side has closed: this connection ends, not the tunnel
         elif frame.kind == spdy.RST_STREAM:
             pair = self.by_stream.get(frame.stream)
             if pair is not None and pair.task is not None:
@@ -208,7 +218,7 @@ class _Tunnel:
             await self.write(self.writer.rst_stream(frame.stream, spdy.RST_PROTOCOL_ERROR))
             return
         await self.write(self.writer.syn_reply(frame.stream))
-        pair = self.pairs.setdefault(request, _Pair(port))
+        pair = self.pairs.setdefault(request, _Pair(request, port))
         self.by_stream[frame.stream] = pair
         if kind == "error":
             pair.error = frame.stream
@@ -224,6 +234,7 @@ class _Tunnel:
             await self.write(self.writer.data(pair.error, str(exc).encode()))
             await self.write(self.writer.data(pair.error, b"", fin=True))
             await self.write(self.writer.data(pair.data, b"", fin=True))
+            self._drop(pair)
             return
         pair.writer = writer
         try:
@@ -242,6 +253,13 @@ class _Tunnel:
             with contextlib.suppress(Exception):
                 await self.write(self.writer.data(pair.data, b"", fin=True))
                 await self.write(self.writer.data(pair.error, b"", fin=True))
+            self._drop(pair)
+
+    def _drop(self, pair: _Pair) -> None:
+        """A connection that ended: its streams are forgotten (a later frame is ignored)."""
+        self.pairs.pop(pair.request, None)
+        self.by_stream.pop(pair.data, None)
+        self.by_stream.pop(pair.error, None)
 
     async def close(self) -> None:
         for pair in self.pairs.values():
@@ -295,8 +313,8 @@ class _Channels:
             if writer is None:  # still connecting: sent once it is
                 self.backlog.setdefault(index, []).append(data[1:])
                 continue
-            writer.write(data[1:])
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(data[1:])
                 await writer.drain()
 
     async def _forward(self, index: int, port: int) -> None:
