@@ -30,6 +30,9 @@ class ResourceType:
         "update",
         "watch",
     )
+    # False for views computed on request (metrics.k8s.io): nothing in the store,
+    # no watch, no OpenAPI; controllers that walk every kind leave them out.
+    stored: bool = True
 
     @property
     def singular(self) -> str:
@@ -106,6 +109,19 @@ RESOURCES: tuple[ResourceType, ...] = (
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
     ),
     ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # metrics-server's API, for `kubectl top`: usage the node agents measure on request.
+    ResourceType(
+        "metrics.k8s.io",
+        "v1beta1",
+        "NodeMetrics",
+        "nodes",
+        False,
+        verbs=("get", "list"),
+        stored=False,
+    ),
+    ResourceType(
+        "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list"), stored=False
+    ),
 )
 
 

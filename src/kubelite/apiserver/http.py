@@ -23,6 +23,7 @@ from kubelite.apiserver import (
     errors,
     exec_stream,
     jws,
+    metrics_api,
     openapi,
     paths,
     portforward,
@@ -117,6 +118,7 @@ class ApiApp:
         registry: Registry = REGISTRY,
         logs: subresources.LogSource | None = None,
         execs: exec_stream.ExecSource | None = None,
+        metrics: metrics_api.MetricsSource | None = None,
         tokens: ServiceAccountTokens | None = None,
     ) -> None:
         self.storage = storage
@@ -128,6 +130,7 @@ class ApiApp:
         self.registry = registry
         self.logs = logs
         self.execs = execs
+        self.metrics = metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -259,6 +262,8 @@ class ApiApp:
     ) -> Response | AsyncIterator[bytes]:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
+        if not rt.stored:
+            return metrics_api.handle(self, req, rt, ns, name)
         if sub == "token" and rt.kind == "ServiceAccount":
             return await token_request(self, req, target)
         if sub:

@@ -469,7 +469,11 @@ def _base(group: str, version: str) -> str:
 def _served_paths() -> dict[str, tuple[str, str | None, str | None]]:
     """Root-relative document path -> (kind of document, group, version)."""
     out: dict[str, tuple[str, str | None, str | None]] = {}
-    groups = REGISTRY.groups()
+    groups = {
+        group: [v for v in versions if any(rt.stored for rt in REGISTRY.in_group_version(group, v))]
+        for group, versions in REGISTRY.groups().items()
+    }
+    groups = {group: versions for group, versions in groups.items() if versions}
     out["api"] = ("versions", None, None)
     for version in groups.get("", []):
         out[f"api/{version}"] = ("gv", "", version)
@@ -563,7 +567,7 @@ def _build(path: str) -> dict[str, Any] | None:
         )
     assert version is not None
     base = _base(group, version)
-    rts = REGISTRY.in_group_version(group, version)
+    rts = [rt for rt in REGISTRY.in_group_version(group, version) if rt.stored]
     paths = _discovery_get(
         f"{base}/",
         f"get{_camel_group(group)}{version.capitalize()}APIResources",

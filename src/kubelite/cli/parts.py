@@ -39,7 +39,7 @@ def pod_nameservers(host: str, port: int) -> tuple[str, ...]:
 def components(cluster: Cluster) -> list[Component]:
     from kubelite.controllers import controllers
     from kubelite.dashboard import DASHBOARD_PORT, Dashboard
-    from kubelite.kubelet import ExecRouter, LogRouter, node_agents
+    from kubelite.kubelet import ExecRouter, LogRouter, MetricsRouter, node_agents
     from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector, retention_settings
@@ -60,6 +60,7 @@ def components(cluster: Cluster) -> list[Component]:
     )
     cluster.api_app.logs = LogRouter(agents)
     cluster.api_app.execs = ExecRouter(agents)
+    cluster.api_app.metrics = MetricsRouter(agents)
 
     def zipkin_url() -> str | None:  # read per request: the port is known only after binding
         for listener in cluster.listeners:

@@ -49,7 +49,7 @@ class GarbageCollector(Controller):
     def setup(self) -> None:
         self.watched: list[Informer] = []
         for rt in REGISTRY.resources:
-            if rt.kind in _SKIPPED_KINDS:
+            if rt.kind in _SKIPPED_KINDS or not rt.stored:
                 continue
             inf = self.informers.informer(rt.api_version, rt.kind)
             inf.add_handlers(

@@ -48,7 +48,7 @@ class NamespaceController(Controller):
             return 0
         remaining = 0
         for rt in REGISTRY.resources:
-            if not rt.namespaced:
+            if not rt.namespaced or not rt.stored:
                 continue
             items, _ = await client.list(rt.api_version, rt.kind, name)
             for obj in items:

@@ -2,7 +2,8 @@
 
 Public surface: `NodeAgent` (a cluster Component), `node_agents` (one per
 `--nodes`), `LogRouter`/`NodeLogs` (the API server's `pods/log` source),
-`ExecRouter` (its `pods/exec` source) and
+`ExecRouter` (its `pods/exec` source), `MetricsRouter` (its `metrics.k8s.io`
+source) and
 the image store used by `kubelite build` and `kubelite images`.
 """
 
@@ -12,6 +13,7 @@ from kubelite.kubelet.agent import NodeAgent, node_agents
 from kubelite.kubelet.exec import ExecRouter
 from kubelite.kubelet.images import Image, ImageNotFound, ImageStore
 from kubelite.kubelet.logs import LogRouter, NodeLogs
+from kubelite.kubelet.metrics import MetricsRouter
 
 __all__ = [
     "ExecRouter",
@@ -19,6 +21,7 @@ __all__ = [
     "ImageNotFound",
     "ImageStore",
     "LogRouter",
+    "MetricsRouter",
     "NodeAgent",
     "NodeLogs",
     "node_agents",

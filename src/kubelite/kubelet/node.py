@@ -37,6 +37,18 @@ CONDITIONS = (
 )
 
 
+def node_labels(name: str, labels: dict[str, str]) -> dict[str, str]:
+    """The well-known labels a kubelet puts on its Node, then the configured ones."""
+    return {
+        "beta.kubernetes.io/arch": arch(),
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": arch(),
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        **labels,
+    }
+
+
 def arch() -> str:
     machine = platform.machine()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
@@ -182,14 +194,7 @@ def node_object(
         "kind": "Node",
         "metadata": {
             "name": name,
-            "labels": {
-                "beta.kubernetes.io/arch": arch(),
-                "beta.kubernetes.io/os": "linux",
-                "kubernetes.io/arch": arch(),
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                **labels,
-            },
+            "labels": node_labels(name, labels),
             "annotations": {
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",

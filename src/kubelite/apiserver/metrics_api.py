@@ -1,0 +1,59 @@
+"""`metrics.k8s.io/v1beta1`: what `kubectl top` reads, as metrics-server serves it.
+
+NodeMetrics and PodMetrics are not stored: each GET asks the node agents
+(`MetricsSource`) for usage measured now over their last window. Lists take
+label selectors (`kubectl top pod -l app=web`) and `metadata.name` field
+selectors; a single object that has no usage yet is NotFound, with
+metrics-server's wording. Only get and list are served.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kubelite.api.registry import ResourceType
+from kubelite.apiserver import errors
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.http import ApiApp, Request, Response
+
+GROUP_VERSION = "metrics.k8s.io/v1beta1"
+
+
+class MetricsSource(Protocol):
+    """Usage measured by the node agents, as NodeMetrics and PodMetrics objects."""
+
+    def nodes(self) -> list[dict[str, Any]]: ...
+
+    def pods(self, namespace: str | None) -> list[dict[str, Any]]: ...
+
+
+def handle(
+    app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str | None
+) -> Response:
+    from kubelite.apiserver.http import json_response
+    from kubelite.apiserver.rest import Selectors
+
+    if req.method != "GET" or req.flag("watch"):
+        raise errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"
+        )
+    source: MetricsSource | None = app.metrics
+    items = (
+        [] if source is None else (source.nodes() if rt.kind == "NodeMetrics" else source.pods(ns))
+    )
+    if name is not None:
+        for item in items:
+            if item["metadata"]["name"] == name:
+                return json_response(item)
+        resource = "nodemetrics" if rt.kind == "NodeMetrics" else "podmetrics"
+        raise errors.NotFound(f'{resource}.metrics.k8s.io "{name}" not found')
+    selectors = Selectors.parse(rt, req.query.get("labelSelector"), req.query.get("fieldSelector"))
+    chosen = [item for item in items if selectors.matches(item)]
+    body = {
+        "kind": rt.list_kind,
+        "apiVersion": GROUP_VERSION,
+        "metadata": {},
+        "items": chosen,
+    }
+    return json_response(body)

@@ -1,0 +1,268 @@
+"""Resource usage for `kubectl top`: the API server's `metrics.k8s.io` source.
+
+As metrics-server reports them: a container's CPU is the rate of its
+processes' CPU time over the window since the previous reading (over its
+whole life at the first reading), in nanocores; its memory is the working
+set, the memory cgroup's usage less its inactive file cache (without
+cgroups, the processes' resident memory). A node's usage is the machine's
+(`/proc/stat`, `/proc/meminfo`), split evenly between the nodes of this
+machine, as their capacity is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubelite.api.quantity import format_quantity
+from kubelite.kubelet.backoff import go_duration
+from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.node import node_labels
+
+if TYPE_CHECKING:
+    from kubelite.kubelet.agent import NodeAgent
+
+Obj = dict[str, Any]
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+TICKS = os.sysconf("SC_CLK_TCK")
+KEEP_S = 60.0  # readings older than this no longer start a window
+MIN_WINDOW_S = 1.0
+
+
+class Rates:
+    """CPU seconds turned into a rate over the window since an earlier reading."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.readings: dict[str, list[tuple[float, float]]] = {}
+
+    def rate(self, key: str, cpu_s: float, lifetime_s: float) -> tuple[float, float]:
+        """(cores, window in seconds); `lifetime_s` is the window of a first reading."""
+        now = self.clock()
+        kept = [r for r in self.readings.get(key, []) if now - r[0] <= KEEP_S]
+        earlier = [r for r in kept if now - r[0] >= MIN_WINDOW_S]
+        self.readings[key] = [*kept, (now, cpu_s)][-8:]
+        if earlier:
+            t0, cpu0 = earlier[0]
+            return max(0.0, cpu_s - cpu0) / (now - t0), now - t0
+        window = max(lifetime_s, 1e-3)
+        return cpu_s / window, window
+
+    def forget(self, keep: Iterable[str]) -> None:
+        wanted = set(keep)
+        for key in [k for k in self.readings if k not in wanted]:
+            del self.readings[key]
+
+
+class MetricsRouter:
+    """NodeMetrics and PodMetrics of every node agent of this process."""
+
+    def __init__(self, agents: Iterable[NodeAgent]) -> None:
+        self.agents = list(agents)
+        self.rates = Rates()
+        self.rates.rate("node", *machine_cpu_seconds())  # the first `top node` gets a window
+
+    def nodes(self) -> list[Obj]:
+        share = max(1, len(self.agents))
+        cpu_s, uptime_s = machine_cpu_seconds()
+        cores, window = self.rates.rate("node", cpu_s, uptime_s)
+        memory = machine_memory_used()
+        now = rfc3339(time.time())
+        return [
+            {
+                "kind": "NodeMetrics",
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {
+                    "name": agent.name,
+                    "creationTimestamp": now,
+                    "labels": node_labels(agent.name, agent.labels),
+                },
+                "timestamp": now,
+                "window": _window(window),
+                "usage": _usage(cores / share, memory // share),
+            }
+            for agent in self.agents
+        ]
+
+    def pods(self, namespace: str | None) -> list[Obj]:
+        out, seen = [], []
+        now = rfc3339(time.time())
+        for agent in self.agents:
+            for runner in list(agent.runners.values()):
+                md = runner.pod.get("metadata") or {}
+                if namespace and md.get("namespace") != namespace:
+                    continue
+                containers, windows = [], []
+                for name, proc in list(runner.procs.items()):
+                    key = f"{md.get('uid')}/{name}/{proc.pid}"
+                    usage = container_usage(proc.pid)
+                    if usage is None:
+                        continue
+                    cpu_s, lifetime_s, memory = usage
+                    cores, window = self.rates.rate(key, cpu_s, lifetime_s)
+                    seen.append(key)
+                    windows.append(window)
+                    containers.append({"name": name, "usage": _usage(cores, memory)})
+                if not containers:
+                    continue
+                out.append(
+                    {
+                        "kind": "PodMetrics",
+                        "apiVersion": "metrics.k8s.io/v1beta1",
+                        "metadata": {
+                            "name": md.get("name", ""),
+                            "namespace": md.get("namespace", ""),
+                            "creationTimestamp": now,
+                            "labels": dict(md.get("labels") or {}),
+                        },
+                        "timestamp": now,
+                        "window": _window(max(windows)),
+                        "containers": containers,
+                    }
+                )
+        if namespace is None:
+            self.rates.forget([*seen, "node"])
+        return out
+
+
+def _usage(cores: float, memory: int) -> dict[str, str]:
+    nanocores = round(cores * 1e9)
+    return {
+        "cpu": format_quantity(Fraction(nanocores, 10**9)),
+        "memory": format_quantity(max(0, memory), "BinarySI"),
+    }
+
+
+def _window(seconds: float) -> str:
+    if seconds >= 60:
+        return go_duration(seconds)
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+# ---- readings ---------------------------------------------------------------------------
+
+
+def container_usage(pid: int) -> tuple[float, float, int] | None:
+    """(CPU seconds of its processes, seconds since it started, working set bytes)."""
+    groups = _cgroups(pid)
+    pids = _cgroup_pids(groups) or [pid]
+    cpu_s = sum(_cpu_seconds(p) for p in pids)
+    started = _started(pid)
+    if started is None:
+        return None
+    memory = _working_set(groups)
+    if memory is None:
+        memory = sum(_rss(p) for p in pids)
+    return cpu_s, max(0.0, _uptime() - started), memory
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the machine spent busy since boot, seconds since boot)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0, 1.0
+    ticks = [int(f) for f in fields]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # all but idle, iowait
+    if len(ticks) > 8:
+        busy -= ticks[8] + (ticks[9] if len(ticks) > 9 else 0)  # guest time is in user already
+    return busy / TICKS, _uptime()
+
+
+def machine_memory_used() -> int:
+    values: dict[str, int] = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            values[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return values.get("MemTotal", 0) - values.get("MemAvailable", 0)
+
+
+def _cgroups(pid: int) -> dict[str, str]:
+    """Controller ("" on v2) -> the directory of kubelite's cgroup the process is in."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if not path.startswith("/kubelite/"):
+            continue
+        base = CGROUP_ROOT / controllers if controllers else CGROUP_ROOT
+        for controller in controllers.split(",") if controllers else [""]:
+            out[controller] = str(base / path.lstrip("/"))
+    return out
+
+
+def _cgroup_pids(groups: dict[str, str]) -> list[int]:
+    for controller in ("pids", "memory", ""):
+        if controller in groups:
+            try:
+                text = Path(groups[controller], "cgroup.procs").read_text()
+            except OSError:
+                continue
+            return [int(p) for p in text.split()]
+    return []
+
+
+def _working_set(groups: dict[str, str]) -> int | None:
+    """Usage less inactive file cache, as the kubelet's cAdvisor counts the working set."""
+    if "memory" in groups:
+        usage_file, inactive_key = "memory.usage_in_bytes", "total_inactive_file"
+        d = groups["memory"]
+    elif "" in groups:
+        usage_file, inactive_key = "memory.current", "inactive_file"
+        d = groups[""]
+    else:
+        return None
+    try:
+        usage = int(Path(d, usage_file).read_text())
+        inactive = 0
+        for line in Path(d, "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == inactive_key:
+                inactive = int(value)
+    except (OSError, ValueError):
+        return None
+    return max(0, usage - inactive)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    # utime, stime, and the children's it waited for (fields 14-17 of stat)
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICKS
+
+
+def _started(pid: int) -> float | None:
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19]) / TICKS
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _uptime() -> float:
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -1,0 +1,75 @@
+"""`kubectl top`'s figures: CPU rates over a window, quantities as metrics-server writes them."""
+
+from __future__ import annotations
+
+import os
+
+from kubelite.kubelet import metrics
+from kubelite.kubelet.metrics import Rates, _usage, _window
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_first_reading_is_the_lifetime_average_then_a_window() -> None:
+    clock = Clock()
+    rates = Rates(clock)
+    assert rates.rate("c", cpu_s=2.0, lifetime_s=8.0) == (0.25, 8.0)
+    clock.now += 0.5  # too soon for a window of its own: still the lifetime
+    assert rates.rate("c", cpu_s=2.1, lifetime_s=8.5)[1] == 8.5
+    clock.now += 9.5
+    cores, window = rates.rate("c", cpu_s=7.0, lifetime_s=18.0)
+    assert (round(cores, 6), window) == (0.5, 10.0)  # 5 s of CPU over the 10 s window
+
+
+def test_old_readings_no_longer_start_a_window() -> None:
+    clock = Clock()
+    rates = Rates(clock)
+    rates.rate("c", 1.0, 1.0)
+    clock.now += metrics.KEEP_S + 1
+    assert rates.rate("c", 2.0, 100.0) == (0.02, 100.0)
+
+
+def test_gone_containers_are_forgotten() -> None:
+    rates = Rates(Clock())
+    rates.rate("a", 1.0, 1.0)
+    rates.rate("b", 1.0, 1.0)
+    rates.forget(["b"])
+    assert list(rates.readings) == ["b"]
+
+
+def test_usage_in_nanocores_and_binary_bytes() -> None:
+    # canonical quantities, as a Quantity's String() writes them
+    assert _usage(0.0123, 12 * 1024 * 1024) == {"cpu": "12300u", "memory": "12Mi"}
+    assert _usage(0.002257574, 5000 * 1024) == {"cpu": "2257574n", "memory": "5000Ki"}
+    assert _usage(0.0, 1000) == {"cpu": "0", "memory": "1k"}  # below 1Ki: decimal, as upstream
+    assert _usage(2.0, 0) == {"cpu": "2", "memory": "0"}
+
+
+def test_windows_as_go_durations() -> None:
+    assert _window(15.046) == "15.046s"
+    assert _window(10.0) == "10s"
+    assert _window(75) == "1m15s"
+
+
+def test_this_process_reads_as_a_container_without_cgroups() -> None:
+    usage = metrics.container_usage(os.getpid())
+    assert usage is not None
+    cpu_s, lifetime_s, memory = usage
+    assert cpu_s > 0 and lifetime_s > 0
+    assert memory > 1024 * 1024  # a Python interpreter's resident memory at least
+
+
+def test_a_process_that_is_gone_has_no_usage() -> None:
+    assert metrics.container_usage(2**22 + 1) is None  # above any pid_max
+
+
+def test_the_machine_is_busy_some_of_the_time() -> None:
+    busy, uptime = metrics.machine_cpu_seconds()
+    assert 0 < busy < uptime * (os.cpu_count() or 1) + 1
+    assert metrics.machine_memory_used() > 0
