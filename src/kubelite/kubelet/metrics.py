@@ -91,6 +91,14 @@ class MetricsRouter:
     def pods(self, namespace: str | None) -> list[Obj]:
         out, seen = [], []
         now = rfc3339(time.time())
+        scanned: dict[int, list[int]] | None = None
+
+        def by_session() -> dict[int, list[int]]:  # read once, and only when needed
+            nonlocal scanned
+            if scanned is None:
+                scanned = sessions()
+            return scanned
+
         for agent in self.agents:
             for runner in list(agent.runners.values()):
                 md = runner.pod.get("metadata") or {}
@@ -99,7 +107,7 @@ class MetricsRouter:
                 containers, windows = [], []
                 for name, proc in list(runner.procs.items()):
                     key = f"{md.get('uid')}/{name}/{proc.pid}"
-                    usage = container_usage(proc.pid)
+                    usage = container_usage(proc.pid, by_session)
                     if usage is None:
                         continue
                     cpu_s, lifetime_s, memory = usage
@@ -146,10 +154,15 @@ def _window(seconds: float) -> str:
 # ---- readings ---------------------------------------------------------------------------
 
 
-def container_usage(pid: int) -> tuple[float, float, int] | None:
-    """(CPU seconds of its processes, seconds since it started, working set bytes)."""
+def container_usage(
+    pid: int, sessions: Callable[[], dict[int, list[int]]] | None = None
+) -> tuple[float, float, int] | None:
+    """(CPU seconds of its processes, seconds since it started, working set bytes).
+
+    Its processes are those of its cgroup; without one, those of its session
+    (the container's process leads one), read from `sessions` when given."""
     groups = _cgroups(pid)
-    pids = _cgroup_pids(groups) or [pid]
+    pids = _cgroup_pids(groups) or (sessions().get(pid) if sessions else None) or [pid]
     cpu_s = sum(_cpu_seconds(p) for p in pids)
     started = _started(pid)
     if started is None:
@@ -158,6 +171,17 @@ def container_usage(pid: int) -> tuple[float, float, int] | None:
     if memory is None:
         memory = sum(_rss(p) for p in pids)
     return cpu_s, max(0.0, _uptime() - started), memory
+
+
+def sessions() -> dict[int, list[int]]:
+    """Session id -> its processes, from one pass over /proc."""
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None:
+                out.setdefault(int(fields[3]), []).append(int(entry))
+    return out
 
 
 def machine_cpu_seconds() -> tuple[float, float]:

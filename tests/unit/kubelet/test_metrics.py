@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from kubelite.kubelet import metrics
 from kubelite.kubelet.metrics import Rates, _usage, _window
@@ -73,3 +77,26 @@ def test_the_machine_is_busy_some_of_the_time() -> None:
     busy, uptime = metrics.machine_cpu_seconds()
     assert 0 < busy < uptime * (os.cpu_count() or 1) + 1
     assert metrics.machine_memory_used() > 0
+
+
+def test_without_a_cgroup_a_container_is_its_session() -> None:
+    busy_child = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'while True: pass']); time.sleep(30)"
+    )
+    leader = subprocess.Popen([sys.executable, "-c", busy_child], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30  # a bound on a busy machine, not a measurement
+        extra = 0.0
+        while extra < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            table = metrics.sessions()
+            alone = metrics.container_usage(leader.pid)
+            together = metrics.container_usage(leader.pid, metrics.sessions)
+            assert alone is not None and together is not None
+            extra = together[0] - alone[0]
+        assert len(table[leader.pid]) == 2  # the leader and the busy child
+        assert extra >= 0.2  # the child's CPU counts too
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
