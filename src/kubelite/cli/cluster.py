@@ -264,9 +264,19 @@ class Cluster:
         return status
 
 
-# wsproto takes the subprotocol kubectl's port-forward asks for
-# (`SPDY/3.1+portforward.k8s.io`), which the websockets library refuses as no token.
-_WS = "wsproto"
+class _WebSockets:
+    """uvicorn's wsproto protocol, imported with the first WebSocket (exec, port-forward):
+    a cluster nobody execs into does not carry its 4 MB. wsproto takes the subprotocol
+    kubectl's port-forward asks for (`SPDY/3.1+portforward.k8s.io`), which the
+    websockets library refuses as no token."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+
+        return WSProtocol(*args, **kwargs)
+
+
+_WS: Any = _WebSockets
 
 
 def _server(listener: Listener, tls: Any) -> uvicorn.Server:
