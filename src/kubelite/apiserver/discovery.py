@@ -108,6 +108,9 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
         return "", "v1", "PodExecOptions", ("create", "get")
     if sub == "portforward":
         return "", "v1", "PodPortForwardOptions", ("create", "get")
+    if sub == "proxy":
+        kind = "PodProxyOptions" if rt.kind == "Pod" else "ServiceProxyOptions"
+        return "", "v1", kind, ("create", "delete", "get", "patch", "update")
     if sub == "eviction":
         return "policy", "v1", "Eviction", ("create",)
     if sub == "token":

@@ -27,6 +27,7 @@ from kubelite.apiserver import (
     openapi,
     paths,
     portforward,
+    proxy,
     subresources,
 )
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
@@ -155,7 +156,7 @@ class ApiApp:
                     "an error on the server has prevented the request from succeeding"
                 )
             )
-        if isinstance(result, Response):
+        if isinstance(result, Response | proxy.Streamed):
             await result.send(send)
         else:
             text = req.path.endswith("/log")
@@ -193,7 +194,7 @@ class ApiApp:
                 log.debug("service account token refused: %s", exc)
         raise errors.Unauthorized("Unauthorized")
 
-    async def _route(self, req: Request) -> Response | AsyncIterator[bytes]:
+    async def _route(self, req: Request) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         path = req.path
         if path in ("/healthz", "/livez"):
             return Response(b"ok", content_type="text/plain; charset=utf-8")
@@ -259,11 +260,13 @@ class ApiApp:
 
     async def _resource(
         self, req: Request, target: paths.ResourcePath
-    ) -> Response | AsyncIterator[bytes]:
+    ) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
         if not rt.stored:
             return metrics_api.handle(self, req, rt, ns, name)
+        if sub == "proxy":
+            return await proxy.handle(self, req, target)
         if sub == "token" and rt.kind == "ServiceAccount":
             return await token_request(self, req, target)
         if sub:

@@ -349,10 +349,15 @@ class _PathBuilder:
                 description="read log of the specified Pod",
             )
             return {"get": log}
-        if sub in ("exec", "portforward"):
-            kind_name, params = {
-                "exec": ("PodExecOptions", _EXEC_PARAMS),
-                "portforward": ("PodPortForwardOptions", _PORTFORWARD_PARAMS),
+        if sub in ("exec", "portforward", "proxy"):
+            kind_name, params, verbs = {
+                "exec": ("PodExecOptions", _EXEC_PARAMS, ("get", "post")),
+                "portforward": ("PodPortForwardOptions", _PORTFORWARD_PARAMS, ("get", "post")),
+                "proxy": (
+                    f"{kind}ProxyOptions",
+                    _PROXY_PARAMS,
+                    ("delete", "get", "head", "options", "patch", "post", "put"),
+                ),
             }[sub]
             return {
                 verb: self._op(
@@ -361,9 +366,9 @@ class _PathBuilder:
                     params=params,
                     responses=_CONNECT_RESPONSES,
                     gvk=group_version_kind("", "v1", kind_name),
-                    description=f"connect {verb.upper()} requests to {sub} of Pod",
+                    description=f"connect {verb.upper()} requests to {sub} of {kind}",
                 )
-                for verb in ("get", "post")
+                for verb in verbs
             }
         group, body_kind = {
             "eviction": ("policy", "Eviction"),
@@ -417,6 +422,9 @@ _EXEC_PARAMS = [
 ]
 _PORTFORWARD_PARAMS = [
     _param("ports", "query", "List of ports to forward Required when using WebSockets", "integer"),
+]
+_PROXY_PARAMS = [
+    _param("path", "query", "Path is the URL path to use for the current proxy request."),
 ]
 _CONNECT_RESPONSES = {
     "200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}},

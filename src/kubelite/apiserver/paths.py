@@ -20,6 +20,7 @@ class ResourcePath:
     name: str | None
     subresource: str = ""
     legacy_watch: bool = False
+    proxy_path: str = ""  # `pods/<name>/proxy/<this>`: what is asked of the pod
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,10 @@ def _resource(group: str, version: str, rest: list[str], registry: Registry) -> 
         )
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else ""
+    if sub == "proxy" and sub in rt.subresources:
+        if namespace is not None and not rt.namespaced:
+            raise errors.NotFound("the server could not find the requested resource")
+        return ResourcePath(rt, namespace, name, sub, proxy_path="/" + "/".join(rest[3:]))
     if len(rest) > 3 or (sub and sub not in rt.subresources and not _namespace_sub(rt, sub)):
         raise errors.NotFound("the server could not find the requested resource")
     if namespace is not None and not rt.namespaced:
