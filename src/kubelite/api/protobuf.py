@@ -572,6 +572,98 @@ _MESSAGES.update(
             1: _s("token", keep=True),
             2: _F("expirationTimestamp", "time", keep_zero=True),
         },
+        # authentication.k8s.io/v1 and authorization.k8s.io/v1 reviews (kubectl auth)
+        "TokenReview": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "TokenReviewSpec"),
+            3: _m("status", "TokenReviewStatus"),
+        },
+        "TokenReviewSpec": {1: _s("token"), 2: _strings("audiences")},
+        "TokenReviewStatus": {
+            1: _b("authenticated"),
+            2: _m("user", "UserInfo"),
+            4: _strings("audiences"),
+            3: _s("error"),
+        },
+        "UserInfo": {
+            1: _s("username"),
+            2: _s("uid"),
+            3: _strings("groups"),
+            4: _map("extra", "stringList"),
+        },
+        "SelfSubjectReview": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("status", "SelfSubjectReviewStatus"),
+        },
+        "SelfSubjectReviewStatus": {1: _m("userInfo", "UserInfo")},
+        "SelfSubjectAccessReview": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "SelfSubjectAccessReviewSpec"),
+            3: _m("status", "SubjectAccessReviewStatus"),
+        },
+        "SelfSubjectAccessReviewSpec": {
+            1: _m("resourceAttributes", "ResourceAttributes"),
+            2: _m("nonResourceAttributes", "NonResourceAttributes"),
+        },
+        "SubjectAccessReview": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "SubjectAccessReviewSpec"),
+            3: _m("status", "SubjectAccessReviewStatus"),
+        },
+        "SubjectAccessReviewSpec": {
+            1: _m("resourceAttributes", "ResourceAttributes"),
+            2: _m("nonResourceAttributes", "NonResourceAttributes"),
+            3: _s("user"),
+            4: _strings("groups"),
+            5: _map("extra", "stringList"),
+            6: _s("uid"),
+        },
+        "ResourceAttributes": {
+            1: _s("namespace"),
+            2: _s("verb"),
+            3: _s("group"),
+            4: _s("version"),
+            5: _s("resource"),
+            6: _s("subresource"),
+            7: _s("name"),
+            8: _m("fieldSelector", "FieldSelectorAttributes"),
+            9: _m("labelSelector", "LabelSelectorAttributes"),
+        },
+        "FieldSelectorAttributes": {
+            1: _s("rawSelector"),
+            2: _m("requirements", "FieldSelectorRequirement", repeated=True),
+        },
+        "LabelSelectorAttributes": {
+            1: _s("rawSelector"),
+            2: _m("requirements", "LabelSelectorRequirement", repeated=True),
+        },
+        "FieldSelectorRequirement": {1: _s("key"), 2: _s("operator"), 3: _strings("values")},
+        "NonResourceAttributes": {1: _s("path"), 2: _s("verb")},
+        "SubjectAccessReviewStatus": {
+            1: _b("allowed"),
+            4: _b("denied"),
+            2: _s("reason"),
+            3: _s("evaluationError"),
+        },
+        "SelfSubjectRulesReview": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "SelfSubjectRulesReviewSpec"),
+            3: _m("status", "SubjectRulesReviewStatus"),
+        },
+        "SelfSubjectRulesReviewSpec": {1: _s("namespace")},
+        "SubjectRulesReviewStatus": {
+            1: _m("resourceRules", "ResourceRule", repeated=True),
+            2: _m("nonResourceRules", "NonResourceRule", repeated=True),
+            3: _b("incomplete"),
+            4: _s("evaluationError"),
+        },
+        "ResourceRule": {
+            1: _strings("verbs"),
+            2: _strings("apiGroups"),
+            3: _strings("resources"),
+            4: _strings("resourceNames"),
+        },
+        "NonResourceRule": {1: _strings("verbs"), 2: _strings("nonResourceURLs")},
     }
 )
 
@@ -596,6 +688,12 @@ _KINDS: dict[tuple[str, str], str] = {
     ("policy/v1beta1", "Eviction"): "Eviction",  # same message; older clients send it
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io/v1", "TokenReview"): "TokenReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "SubjectAccessReview",
 }
 
 
@@ -768,6 +866,15 @@ def _bool(value: int | bytes, where: str) -> bool:
     return bool(value)
 
 
+def _string_list(value: int | bytes, where: str) -> list[str]:
+    """An `ExtraValue` (a message of one repeated string field) as its JSON list."""
+    return [
+        _string(item, where)
+        for number, _, item in _fields(_length_delimited(value, where))
+        if number == 1
+    ]
+
+
 _SCALAR_DECODERS: dict[str, Callable[[int | bytes, str], Any]] = {
     "string": _string,
     "bytes": _bytes,
@@ -777,4 +884,5 @@ _SCALAR_DECODERS: dict[str, Callable[[int | bytes, str], Any]] = {
     "fieldsV1": _fields_v1,
     "quantity": _quantity,
     "intOrString": _int_or_string,
+    "stringList": _string_list,
 }

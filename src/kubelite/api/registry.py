@@ -109,6 +109,18 @@ RESOURCES: tuple[ResourceType, ...] = (
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
     ),
     ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # Reviews: asked, answered, never stored (`kubectl auth can-i`, `kubectl auth whoami`).
+    *(
+        ResourceType(group, "v1", kind, plural, namespaced, verbs=("create",), stored=False)
+        for group, kind, plural, namespaced in (
+            ("authentication.k8s.io", "TokenReview", "tokenreviews", False),
+            ("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", False),
+            ("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False),
+            ("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False),
+            ("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", False),
+            ("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", True),
+        )
+    ),
     # metrics-server's API, for `kubectl top`: usage the node agents measure on request.
     ResourceType(
         "metrics.k8s.io",

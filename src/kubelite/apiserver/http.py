@@ -28,6 +28,7 @@ from kubelite.apiserver import (
     paths,
     portforward,
     proxy,
+    reviews,
     subresources,
 )
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
@@ -49,7 +50,7 @@ PARTIAL_ACCEPT = "as=PartialObjectMetadata"
 
 
 class Request:
-    __slots__ = ("scope", "receive", "method", "path", "query", "headers")
+    __slots__ = ("scope", "receive", "method", "path", "query", "headers", "user")
 
     def __init__(self, scope: dict[str, Any], receive: Receive) -> None:
         self.scope = scope
@@ -60,6 +61,7 @@ class Request:
         self.headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
         }
+        self.user: reviews.User | None = None  # set once authenticated
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("1", "true")
@@ -182,17 +184,21 @@ class ApiApp:
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer":
+        user = self.user_for(value.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
             raise errors.Unauthorized("Unauthorized")
-        if hmac.compare_digest(value.strip().encode(), self.token):
-            return
-        if self.tokens is not None and jws.looks_like_jws(value.strip()):
+        req.user = user
+
+    def user_for(self, token: str) -> reviews.User | None:
+        """Who a bearer token stands for: the cluster's admin or a service account; None if no one."""
+        if hmac.compare_digest(token.encode(), self.token):
+            return reviews.ADMIN
+        if self.tokens is not None and jws.looks_like_jws(token):
             try:
-                self.tokens.authenticate(value.strip(), self._lookup)
-                return
+                return reviews.service_account_user(self.tokens.authenticate(token, self._lookup))
             except jws.InvalidToken as exc:
                 log.debug("service account token refused: %s", exc)
-        raise errors.Unauthorized("Unauthorized")
+        return None
 
     async def _route(self, req: Request) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         path = req.path
@@ -264,7 +270,9 @@ class ApiApp:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
         if not rt.stored:
-            return metrics_api.handle(self, req, rt, ns, name)
+            if rt.group == "metrics.k8s.io":
+                return metrics_api.handle(self, req, rt, ns, name)
+            return await reviews.handle(self, req, rt, ns)
         if sub == "proxy":
             return await proxy.handle(self, req, target)
         if sub == "token" and rt.kind == "ServiceAccount":

@@ -382,6 +382,28 @@ def test_bodies_kubectl_sends(command: str, body: str, expected: dict[str, Any])
     assert decode_k8s_protobuf(data) == expected
 
 
+def test_access_review_as_kubectl_auth_can_i_sends_it() -> None:
+    resource = msg(1, raw(1, "default"), raw(2, "create"), raw(3, ""), raw(5, "pods"), raw(7, ""))
+    body = meta() + msg(2, resource) + msg(3, num(1, False), num(4, False), raw(2, ""), raw(3, ""))
+    obj = decode_k8s_protobuf(envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", body))
+    assert obj["spec"] == {
+        "resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}
+    }
+    assert obj["status"] == {}  # gogo's zero values, dropped as omitempty would
+
+
+def test_token_review_and_user_extra() -> None:
+    user = msg(2, raw(1, "alice"), raw(3, "dev"), entry(4, "scopes", raw(1, "a") + raw(1, "b")))
+    body = meta() + msg(2, raw(1, "tok"), raw(2, "api")) + msg(3, num(1, True), user)
+    obj = decode_k8s_protobuf(envelope("authentication.k8s.io/v1", "TokenReview", body))
+    assert obj["spec"] == {"token": "tok", "audiences": ["api"]}
+    assert obj["status"]["user"] == {
+        "username": "alice",
+        "groups": ["dev"],
+        "extra": {"scopes": ["a", "b"]},
+    }
+
+
 def test_supported_kinds_cover_kubectl_create() -> None:
     kinds = {kind for _, kind in supported_kinds()}
     assert {"ConfigMap", "Secret", "Namespace", "ServiceAccount", "Deployment", "Service"} <= kinds

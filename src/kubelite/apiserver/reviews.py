@@ -1,0 +1,111 @@
+"""Who is asking, and may they: the review APIs kubectl and tools call before acting.
+
+kubelite authorizes every authenticated user for everything (no RBAC), as
+kube-apiserver does with `--authorization-mode=AlwaysAllow`, and says so when
+asked: SelfSubjectAccessReview and (Local)SubjectAccessReview answer
+`allowed: true` (`kubectl auth can-i`), and SelfSubjectRulesReview lists the
+one rule that allows everything (`kubectl auth can-i --list`).
+SelfSubjectReview tells the caller who they are (`kubectl auth whoami`):
+`system:admin` in `system:masters` for the kubeconfig's token, a service
+account's user and groups for its token. TokenReview checks a token for
+another party (auth proxies in front of a pod's metrics, webhooks).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kubelite.api.fielderrors import invalid
+from kubelite.api.registry import ResourceType
+from kubelite.apiserver import bodies, errors
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.http import ApiApp, Request, Response
+
+AUTHENTICATED = "system:authenticated"
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"username": self.username}
+        if self.uid:
+            out["uid"] = self.uid
+        out["groups"] = list(self.groups)
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+
+ADMIN = User("system:admin", ("system:masters", AUTHENTICATED))
+
+
+def service_account_user(username: str) -> User:
+    """`system:serviceaccount:NS:NAME` and its groups, as upstream's token authenticator has them."""
+    namespace = username.split(":")[2] if username.count(":") >= 3 else ""
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED)
+    return User(username, groups)
+
+
+async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) -> Response:
+    from kubelite.apiserver.http import json_response
+
+    if req.method != "POST":
+        raise errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"
+        )
+    obj = bodies.decode_object(await bodies.read_body(req.receive), req.headers.get("content-type"))
+    if obj.get("kind") not in (None, rt.kind) or obj.get("apiVersion") not in (
+        None,
+        rt.api_version,
+    ):
+        raise errors.BadRequest(
+            f"the body of the request was in an unknown format - expected {rt.api_version}, "
+            f"Kind={rt.kind}, got {obj.get('apiVersion')}, Kind={obj.get('kind')}"
+        )
+    spec = obj.get("spec") or {}
+    if rt.kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
+        if not (spec.get("resourceAttributes") or spec.get("nonResourceAttributes")):
+            message = "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+            raise errors.Invalid.fields(
+                rt.kind, rt.group, "", [invalid("spec.resourceAttributes", "null", message)]
+            )
+        status: dict[str, Any] = {"allowed": True}
+    elif rt.kind == "SelfSubjectRulesReview":
+        status = {
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": False,
+        }
+    elif rt.kind == "SelfSubjectReview":
+        status = {"userInfo": req.user.info() if req.user else ADMIN.info()}
+    elif rt.kind == "TokenReview":
+        status = _review_token(app, str(spec.get("token") or ""), spec.get("audiences"))
+    else:
+        raise errors.NotFound("the server could not find the requested resource")
+    metadata = dict(obj.get("metadata") or {})
+    metadata["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if rt.namespaced:
+        metadata["namespace"] = ns
+    body = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
+    if "spec" in obj or rt.kind != "SelfSubjectReview":
+        body["spec"] = spec
+    body["status"] = status
+    return json_response(body, 201)
+
+
+def _review_token(app: ApiApp, token: str, audiences: Any) -> dict[str, Any]:
+    user = app.user_for(token)
+    if user is None:
+        return {"authenticated": False, "user": {}, "error": "invalid bearer token"}
+    out: dict[str, Any] = {"authenticated": True, "user": user.info()}
+    if audiences:
+        out["audiences"] = list(audiences)
+    return out
