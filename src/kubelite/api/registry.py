@@ -109,6 +109,13 @@ RESOURCES: tuple[ResourceType, ...] = (
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
     ),
     ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # Stored and served, never enforced: every authenticated user may do all (AlwaysAllow).
+    ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    ResourceType(
+        "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False
+    ),
     # Reviews: asked, answered, never stored (`kubectl auth can-i`, `kubectl auth whoami`).
     *(
         ResourceType(group, "v1", kind, plural, namespaced, verbs=("create",), stored=False)

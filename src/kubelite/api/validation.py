@@ -37,6 +37,9 @@ from kubelite.api import (
     validation_policy as policy,
 )
 from kubelite.api import (
+    validation_rbac as rbac,
+)
+from kubelite.api import (
     validation_service as svc,
 )
 from kubelite.api import (
@@ -80,6 +83,17 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         policy.validate_pod_disruption_budget,
         policy.validate_pod_disruption_budget_update,
     ),
+    **{
+        ("rbac.authorization.k8s.io/v1", kind): (rbac.validate_role, rbac.validate_role_update)
+        for kind in ("Role", "ClusterRole")
+    },
+    **{
+        ("rbac.authorization.k8s.io/v1", kind): (
+            rbac.validate_binding,
+            rbac.validate_binding_update,
+        )
+        for kind in ("RoleBinding", "ClusterRoleBinding")
+    },
 }
 
 

@@ -22,6 +22,7 @@ from kubelite.apiserver.tables_format import human_duration, since
 from kubelite.apiserver.tables_pod import POD
 from kubelite.apiserver.tables_printers import (
     AGE,
+    CLUSTER_ROLE_BINDING,
     CONFIG_MAP,
     CONTROLLER_REVISION,
     DEPLOYMENT,
@@ -37,6 +38,8 @@ from kubelite.apiserver.tables_printers import (
     POD_DISRUPTION_BUDGET,
     PRIORITY_CLASS,
     REPLICA_SET,
+    ROLE,
+    ROLE_BINDING,
     SECRET,
     SERVICE,
     SERVICE_ACCOUNT,
@@ -81,6 +84,10 @@ PRINTERS: dict[str, Printer] = {
     "StorageClass": STORAGE_CLASS,
     "Lease": LEASE,
     "PodDisruptionBudget": POD_DISRUPTION_BUDGET,
+    "Role": ROLE,
+    "ClusterRole": ROLE,
+    "RoleBinding": ROLE_BINDING,
+    "ClusterRoleBinding": CLUSTER_ROLE_BINDING,
 }
 
 

@@ -558,6 +558,57 @@ LEASE = Printer(
 )
 
 
+# ---- rbac ----------------------------------------------------------------------------
+
+
+def _role(obj: Obj, now: datetime) -> Row:
+    return [_name(obj), _meta(obj).get("creationTimestamp") or ""], None
+
+
+ROLE = Printer((NAME, col("Created At", AGE_DOC, "date")), _role)
+
+
+def _binding(obj: Obj, now: datetime) -> Row:
+    ref = obj.get("roleRef") or {}
+    users, groups, accounts = [], [], []
+    for subject in obj.get("subjects") or []:
+        kind, name = subject.get("kind"), subject.get("name", "")
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}/{name}")
+    role = f"{ref.get('kind', '')}/{ref.get('name', '')}"
+    cells = [_name(obj), role, _age(obj, now)]
+    return [*cells, ", ".join(users), ", ".join(groups), ", ".join(accounts)], None
+
+
+def _binding_printer(kind: str) -> Printer:
+    role_doc = (
+        "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef "
+        "cannot be resolved, the Authorizer must return an error. This field is immutable."
+        if kind == "clusterRoleBinding"
+        else "RoleRef can reference a Role in the current namespace or a ClusterRole in the "
+        "global namespace. If the RoleRef cannot be resolved, the Authorizer must return an "
+        "error. This field is immutable."
+    )
+    return Printer(
+        (
+            NAME,
+            col("Role", role_doc),
+            AGE,
+            col("Users", f"Users in the {kind}", priority=1),
+            col("Groups", f"Groups in the {kind}", priority=1),
+            col("ServiceAccounts", f"ServiceAccounts in the {kind}", priority=1),
+        ),
+        _binding,
+    )
+
+
+ROLE_BINDING = _binding_printer("roleBinding")
+CLUSTER_ROLE_BINDING = _binding_printer("clusterRoleBinding")
+
 # ---- storage ---------------------------------------------------------------------
 
 _BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
