@@ -89,7 +89,7 @@ class MetricsRouter:
         ]
 
     def pods(self, namespace: str | None) -> list[Obj]:
-        out, seen = [], []
+        out = []
         now = rfc3339(time.time())
         scanned: dict[int, list[int]] | None = None
 
@@ -106,13 +106,12 @@ class MetricsRouter:
                     continue
                 containers, windows = [], []
                 for name, proc in list(runner.procs.items()):
-                    key = f"{md.get('uid')}/{name}/{proc.pid}"
+                    key = _key(runner.pod, name, proc.pid)
                     usage = container_usage(proc.pid, by_session)
                     if usage is None:
                         continue
                     cpu_s, lifetime_s, memory = usage
                     cores, window = self.rates.rate(key, cpu_s, lifetime_s)
-                    seen.append(key)
                     windows.append(window)
                     containers.append({"name": name, "usage": _usage(cores, memory)})
                 if not containers:
@@ -132,9 +131,20 @@ class MetricsRouter:
                         "containers": containers,
                     }
                 )
-        if namespace is None:
-            self.rates.forget([*seen, "node"])
+        # Readings of containers that are gone (in any namespace) are dropped.
+        live = [
+            _key(runner.pod, name, proc.pid)
+            for agent in self.agents
+            for runner in list(agent.runners.values())
+            for name, proc in list(runner.procs.items())
+        ]
+        self.rates.forget([*live, "node"])
         return out
+
+
+def _key(pod: Obj, container: str, pid: int) -> str:
+    """A container instance's readings: a restart (a new pid) starts afresh."""
+    return f"{(pod.get('metadata') or {}).get('uid')}/{container}/{pid}"
 
 
 def _usage(cores: float, memory: int) -> dict[str, str]:

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
+from typing import Any
 
 from kubelite.kubelet import metrics
 from kubelite.kubelet.metrics import Rates, _usage, _window
@@ -100,3 +102,26 @@ def test_without_a_cgroup_a_container_is_its_session() -> None:
     finally:
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
+
+
+def test_pods_are_reported_and_gone_containers_forgotten() -> None:
+    pod = {"metadata": {"name": "p", "namespace": "a", "uid": "u1", "labels": {"app": "x"}}}
+    runner = SimpleNamespace(pod=pod, procs={"main": SimpleNamespace(pid=os.getpid())})
+    agent: Any = SimpleNamespace(name="n1", labels={}, runners={"u1": runner})
+    router = metrics.MetricsRouter([agent])
+    [item] = router.pods("a")
+    assert item["metadata"] == {
+        "name": "p",
+        "namespace": "a",
+        "creationTimestamp": item["timestamp"],
+        "labels": {"app": "x"},
+    }
+    assert [c["name"] for c in item["containers"]] == ["main"]
+    assert router.pods("b") == []  # another namespace
+    assert f"u1/main/{os.getpid()}" in router.rates.readings
+    agent.runners.clear()  # the pod went away
+    router.pods("b")
+    assert set(router.rates.readings) == {"node"}
+    [node] = router.nodes()
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "n1"
+    assert set(node["usage"]) == {"cpu", "memory"}
