@@ -271,7 +271,7 @@ class ApiApp:
         method = req.method
         if not rt.stored:
             if rt.group == "metrics.k8s.io":
-                return metrics_api.handle(self, req, rt, ns, name)
+                return await metrics_api.handle(self, req, rt, ns, name)
             return await reviews.handle(self, req, rt, ns)
         if sub == "proxy":
             return await proxy.handle(self, req, target)

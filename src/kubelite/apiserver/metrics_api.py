@@ -23,12 +23,12 @@ GROUP_VERSION = "metrics.k8s.io/v1beta1"
 class MetricsSource(Protocol):
     """Usage measured by the node agents, as NodeMetrics and PodMetrics objects."""
 
-    def nodes(self) -> list[dict[str, Any]]: ...
+    async def nodes(self) -> list[dict[str, Any]]: ...
 
-    def pods(self, namespace: str | None) -> list[dict[str, Any]]: ...
+    async def pods(self, namespace: str | None) -> list[dict[str, Any]]: ...
 
 
-def handle(
+async def handle(
     app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str | None
 ) -> Response:
     from kubelite.apiserver.http import json_response
@@ -39,9 +39,12 @@ def handle(
             "the server does not allow this method on the requested resource"
         )
     source: MetricsSource | None = app.metrics
-    items = (
-        [] if source is None else (source.nodes() if rt.kind == "NodeMetrics" else source.pods(ns))
-    )
+    if source is None:
+        items: list[dict[str, Any]] = []
+    elif rt.kind == "NodeMetrics":
+        items = await source.nodes()
+    else:
+        items = await source.pods(ns)
     if name is not None:
         for item in items:
             if item["metadata"]["name"] == name:

@@ -1,16 +1,18 @@
 """Resource usage for `kubectl top`: the API server's `metrics.k8s.io` source.
 
 As metrics-server reports them: a container's CPU is the rate of its
-processes' CPU time over the window since the previous reading (over its
-whole life at the first reading), in nanocores; its memory is the working
-set, the memory cgroup's usage less its inactive file cache (without
-cgroups, the processes' resident memory). A node's usage is the machine's
+processes' CPU time over the window since the previous reading, in
+nanocores (one not read before is read twice, a quarter of a second apart,
+rather than averaged over a life whose start-up would weigh on it); its
+memory is the working set, the memory cgroup's usage less its inactive file
+cache (without cgroups, the processes' resident memory). A node's usage is the machine's
 (`/proc/stat`, `/proc/meminfo`), split evenly between the nodes of this
 machine, as their capacity is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +32,8 @@ Obj = dict[str, Any]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 TICKS = os.sysconf("SC_CLK_TCK")
 KEEP_S = 60.0  # readings older than this no longer start a window
-MIN_WINDOW_S = 1.0
+MIN_WINDOW_S = 0.2  # shorter windows say more about scheduling than about use
+FIRST_WINDOW_S = 0.25  # a container not read before is read twice this far apart
 
 
 class Rates:
@@ -52,6 +55,11 @@ class Rates:
         window = max(lifetime_s, 1e-3)
         return cpu_s / window, window
 
+    def known(self, key: str) -> bool:
+        """Whether a reading of `key` is recent enough to start a window from."""
+        now = self.clock()
+        return any(now - t <= KEEP_S for t, _ in self.readings.get(key, []))
+
     def forget(self, keep: Iterable[str]) -> None:
         wanted = set(keep)
         for key in [k for k in self.readings if k not in wanted]:
@@ -66,7 +74,7 @@ class MetricsRouter:
         self.rates = Rates()
         self.rates.rate("node", *machine_cpu_seconds())  # the first `top node` gets a window
 
-    def nodes(self) -> list[Obj]:
+    async def nodes(self) -> list[Obj]:
         share = max(1, len(self.agents))
         cpu_s, uptime_s = machine_cpu_seconds()
         cores, window = self.rates.rate("node", cpu_s, uptime_s)
@@ -88,49 +96,62 @@ class MetricsRouter:
             for agent in self.agents
         ]
 
-    def pods(self, namespace: str | None) -> list[Obj]:
-        out = []
-        now = rfc3339(time.time())
+    async def pods(self, namespace: str | None) -> list[Obj]:
         scanned: dict[int, list[int]] | None = None
 
-        def by_session() -> dict[int, list[int]]:  # read once, and only when needed
+        def by_session() -> dict[int, list[int]]:  # read once per pass, and only when needed
             nonlocal scanned
             if scanned is None:
                 scanned = sessions()
             return scanned
 
-        for agent in self.agents:
-            for runner in list(agent.runners.values()):
-                md = runner.pod.get("metadata") or {}
-                if namespace and md.get("namespace") != namespace:
-                    continue
-                containers, windows = [], []
-                for name, proc in list(runner.procs.items()):
-                    key = _key(runner.pod, name, proc.pid)
-                    usage = container_usage(proc.pid, by_session)
-                    if usage is None:
-                        continue
-                    cpu_s, lifetime_s, memory = usage
-                    cores, window = self.rates.rate(key, cpu_s, lifetime_s)
-                    windows.append(window)
-                    containers.append({"name": name, "usage": _usage(cores, memory)})
-                if not containers:
-                    continue
-                out.append(
-                    {
-                        "kind": "PodMetrics",
-                        "apiVersion": "metrics.k8s.io/v1beta1",
-                        "metadata": {
-                            "name": md.get("name", ""),
-                            "namespace": md.get("namespace", ""),
-                            "creationTimestamp": now,
-                            "labels": dict(md.get("labels") or {}),
-                        },
-                        "timestamp": now,
-                        "window": _window(max(windows)),
-                        "containers": containers,
-                    }
-                )
+        targets = [
+            (runner, name, proc.pid)
+            for agent in self.agents
+            for runner in list(agent.runners.values())
+            if not namespace or (runner.pod.get("metadata") or {}).get("namespace") == namespace
+            for name, proc in list(runner.procs.items())
+        ]
+        fresh = [t for t in targets if not self.rates.known(_key(t[0].pod, t[1], t[2]))]
+        if fresh:
+            # Not read before: a first reading now and the rate over a short window,
+            # rather than an average over a life whose start-up would weigh on it.
+            for runner, name, pid in fresh:
+                usage = container_usage(pid, by_session)
+                if usage is not None:
+                    self.rates.rate(_key(runner.pod, name, pid), usage[0], usage[1])
+            await asyncio.sleep(FIRST_WINDOW_S)
+            scanned = None
+        out: list[Obj] = []
+        by_pod: dict[int, tuple[Obj, list[Obj], list[float]]] = {}
+        now = rfc3339(time.time())
+        for runner, name, pid in targets:
+            usage = container_usage(pid, by_session)
+            if usage is None:
+                continue
+            cpu_s, lifetime_s, memory = usage
+            cores, window = self.rates.rate(_key(runner.pod, name, pid), cpu_s, lifetime_s)
+            md = runner.pod.get("metadata") or {}
+            if id(runner) not in by_pod:
+                item: Obj = {
+                    "kind": "PodMetrics",
+                    "apiVersion": "metrics.k8s.io/v1beta1",
+                    "metadata": {
+                        "name": md.get("name", ""),
+                        "namespace": md.get("namespace", ""),
+                        "creationTimestamp": now,
+                        "labels": dict(md.get("labels") or {}),
+                    },
+                    "timestamp": now,
+                    "window": "",
+                    "containers": [],
+                }
+                by_pod[id(runner)] = (item, item["containers"], [])
+                out.append(item)
+            item, containers, windows = by_pod[id(runner)]
+            containers.append({"name": name, "usage": _usage(cores, memory)})
+            windows.append(window)
+            item["window"] = _window(max(windows))
         # Readings of containers that are gone (in any namespace) are dropped.
         live = [
             _key(runner.pod, name, proc.pid)

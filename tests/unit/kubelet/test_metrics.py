@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -26,9 +27,9 @@ def test_the_first_reading_is_the_lifetime_average_then_a_window() -> None:
     clock = Clock()
     rates = Rates(clock)
     assert rates.rate("c", cpu_s=2.0, lifetime_s=8.0) == (0.25, 8.0)
-    clock.now += 0.5  # too soon for a window of its own: still the lifetime
-    assert rates.rate("c", cpu_s=2.1, lifetime_s=8.5)[1] == 8.5
-    clock.now += 9.5
+    clock.now += 0.1  # too soon for a window of its own: still the lifetime
+    assert rates.rate("c", cpu_s=2.1, lifetime_s=8.1)[1] == 8.1
+    clock.now += 9.9
     cores, window = rates.rate("c", cpu_s=7.0, lifetime_s=18.0)
     assert (round(cores, 6), window) == (0.5, 10.0)  # 5 s of CPU over the 10 s window
 
@@ -109,7 +110,7 @@ def test_pods_are_reported_and_gone_containers_forgotten() -> None:
     runner = SimpleNamespace(pod=pod, procs={"main": SimpleNamespace(pid=os.getpid())})
     agent: Any = SimpleNamespace(name="n1", labels={}, runners={"u1": runner})
     router = metrics.MetricsRouter([agent])
-    [item] = router.pods("a")
+    [item] = asyncio.run(router.pods("a"))
     assert item["metadata"] == {
         "name": "p",
         "namespace": "a",
@@ -117,11 +118,15 @@ def test_pods_are_reported_and_gone_containers_forgotten() -> None:
         "labels": {"app": "x"},
     }
     assert [c["name"] for c in item["containers"]] == ["main"]
-    assert router.pods("b") == []  # another namespace
-    assert f"u1/main/{os.getpid()}" in router.rates.readings
+    # read twice a short window apart, not averaged over this process's life
+    key = f"u1/main/{os.getpid()}"
+    assert len(router.rates.readings[key]) == 2
+    assert metrics.FIRST_WINDOW_S <= float(item["window"].rstrip("s")) < metrics.KEEP_S
+    assert asyncio.run(router.pods("b")) == []  # another namespace
+    assert key in router.rates.readings
     agent.runners.clear()  # the pod went away
-    router.pods("b")
+    asyncio.run(router.pods("b"))
     assert set(router.rates.readings) == {"node"}
-    [node] = router.nodes()
+    [node] = asyncio.run(router.nodes())
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "n1"
     assert set(node["usage"]) == {"cpu", "memory"}
