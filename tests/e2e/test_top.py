@@ -41,7 +41,7 @@ def test_top_pod_shows_cpu_and_memory(cluster: Cluster, busy: str) -> None:
 
     rows = wait_for(measured, what="pod metrics")
     cpu, memory = rows["burner"]
-    assert cpu.endswith("m") and int(cpu[:-1]) > 100  # a busy loop uses a good part of a core
+    assert cpu.endswith("m") and int(cpu[:-1]) > 20  # a busy loop: well above an idle pod
     assert memory.endswith("Mi") and int(memory[:-2]) >= 40  # its 40 MiB are in its working set
     assert rows["sleeper"][0] in ("0m", "1m")
 
