@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 from tests.e2e.conftest import KUBECTL, Cluster
-from tests.e2e.test_node_agent import apply, pod, simple_pod, wait_for
+from tests.e2e.test_node_agent import apply, ready, simple_pod, wait_for
 
 pytestmark = pytest.mark.e2e
 SERVE = (
@@ -31,12 +31,7 @@ def app(cluster: Cluster) -> str:
     manifest["metadata"]["labels"] = {"app": "web"}
     apply(cluster, ns, manifest)
     cluster.kubectl("expose", "pod", "web", "-n", ns, "--port", "80", "--target-port", "http")
-
-    def ready() -> bool:
-        conditions = pod(cluster, ns, "web").get("status", {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    wait_for(ready, what="web ready")
+    wait_for(lambda: ready(cluster, ns, "web"), what="web ready")
     return ns
 
 

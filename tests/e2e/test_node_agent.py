@@ -33,6 +33,11 @@ def pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     return cluster.kubectl_json("get", "pod", name, "-n", ns)
 
 
+def ready(cluster: Cluster, ns: str, name: str) -> bool:
+    conditions = pod(cluster, ns, name).get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def container_status(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     statuses = pod(cluster, ns, name).get("status", {}).get("containerStatuses") or [{}]
     return statuses[0]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import KUBECTL, Cluster
-from tests.e2e.test_node_agent import apply, pod, simple_pod, wait_for
+from tests.e2e.test_node_agent import apply, pod, ready, simple_pod, wait_for
 
 pytestmark = pytest.mark.e2e
 SERVE = "cd /tmp && head -c 300000 /dev/urandom > blob && echo hello > index.html && exec python3 -m http.server 8080 --bind $POD_IP"
@@ -27,12 +27,7 @@ def web(cluster: Cluster) -> str:
     manifest["metadata"]["labels"] = {"app": "web"}
     apply(cluster, ns, manifest)
     cluster.kubectl("expose", "pod", "web", "-n", ns, "--port", "80", "--target-port", "8080")
-
-    def ready() -> bool:
-        conditions = pod(cluster, ns, "web").get("status", {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    wait_for(ready, what="web ready")
+    wait_for(lambda: ready(cluster, ns, "web"), what="web ready")
     return ns
 
 

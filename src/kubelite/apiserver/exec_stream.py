@@ -126,16 +126,11 @@ async def serve(
     """One WebSocket connection, from the upgrade to the close."""
     if (await receive())["type"] != "websocket.connect":
         return
-    offered = list(scope.get("subprotocols") or [])
-    protocol = next((p for p in PROTOCOLS if p in offered), None)
     try:
         if target.subresource != "exec":
             raise errors.NotFound("the server could not find the requested resource")
         request = parse(app, target, scope.get("query_string", b""))
-        if protocol is None:
-            raise errors.BadRequest(
-                f"none of the offered subprotocols {offered} is one of {list(PROTOCOLS)}"
-            )
+        protocol = subprotocol(scope, PROTOCOLS)
     except errors.ApiError as err:
         await deny(send, err)
         return
@@ -150,6 +145,17 @@ async def serve(
         await send({"type": "websocket.close", "code": 1000})
         return
     await _relay(session, request, receive, send)
+
+
+def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:
+    """The first of ours the client offered, in our order of preference."""
+    offered = list(scope.get("subprotocols") or [])
+    for protocol in supported:
+        if protocol in offered:
+            return protocol
+    raise errors.BadRequest(
+        f"none of the offered subprotocols {offered} is one of {list(supported)}"
+    )
 
 
 async def deny(send: Send, err: errors.ApiError) -> None:

@@ -78,24 +78,16 @@ def check(app: ApiApp, target: ResourcePath, query_string: bytes) -> None:
 async def serve(
     app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
 ) -> None:
-    from kubelite.apiserver.exec_stream import deny
+    from kubelite.apiserver.exec_stream import deny, subprotocol
 
     if (await receive())["type"] != "websocket.connect":
         return
-    offered = list(scope.get("subprotocols") or [])
     try:
         pod = _pod_of(app, target)
         ports = _ports(scope.get("query_string", b""))
-        if SPDY_TUNNEL in offered:
-            protocol = SPDY_TUNNEL
-        elif CHANNELS in offered:
-            protocol = CHANNELS
-            if not ports:
-                raise errors.BadRequest('query parameter "port" is required')
-        else:
-            raise errors.BadRequest(
-                f"none of the offered subprotocols {offered} is one of {[SPDY_TUNNEL, CHANNELS]}"
-            )
+        protocol = subprotocol(scope, (SPDY_TUNNEL, CHANNELS))
+        if protocol == CHANNELS and not ports:
+            raise errors.BadRequest('query parameter "port" is required')
     except errors.ApiError as err:
         await deny(send, err)
         return

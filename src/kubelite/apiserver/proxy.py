@@ -141,7 +141,7 @@ async def handle(app: ApiApp, req: Request, target: ResourcePath) -> Streamed:
         ip, port = _pod_target(app, target.namespace, name, port)
     else:
         ip, port = _service_target(app, target.namespace, name, port)
-    url = f"{scheme or 'http'}://{ip}:{port}{_raw_rest(req)}"
+    url = f"{scheme or 'http'}://{ip}:{port}{_raw_rest(req, target)}"
     query = req.scope.get("query_string", b"")
     if query:
         url += "?" + query.decode("latin-1")
@@ -188,12 +188,13 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _raw_rest(req: Request) -> str:
+def _raw_rest(req: Request, target: ResourcePath) -> str:
     """What follows `/proxy` in the path, as the client wrote it (encoding, trailing slash)."""
-    raw: bytes = req.scope.get("raw_path") or req.path.encode()
+    raw: bytes | None = req.scope.get("raw_path")
+    if raw is None:
+        return target.proxy_path
     segments = raw.split(b"?", 1)[0].split(b"/")
     for i in range(4, len(segments)):
         if segments[i] == b"proxy":
-            rest = b"/".join(segments[i + 1 :])
-            return "/" + rest.decode("latin-1")
-    return "/"
+            return "/" + b"/".join(segments[i + 1 :]).decode("latin-1")
+    return target.proxy_path

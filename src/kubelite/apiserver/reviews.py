@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kubelite.api.fielderrors import invalid
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import bodies, errors
+from kubelite.apiserver.meta import now_rfc3339
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
@@ -91,7 +92,7 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
     else:
         raise errors.NotFound("the server could not find the requested resource")
     metadata = dict(obj.get("metadata") or {})
-    metadata["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    metadata["creationTimestamp"] = now_rfc3339(time.time())
     if rt.namespaced:
         metadata["namespace"] = ns
     body = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}

@@ -112,6 +112,26 @@ class Placement:
     procs: list[str] = field(default_factory=list)
 
 
+def process_cgroups(pid: int, root: Path = ROOT) -> dict[str, str]:
+    """Controller ("" on v2) -> the directory of the kubelite cgroup `pid` is in.
+
+    What a command run beside a container joins (exec) and what its usage is
+    read from (kubectl top)."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if not path.startswith("/kubelite/"):
+            continue
+        base = root / controllers if controllers else root
+        for controller in controllers.split(",") if controllers else [""]:
+            out[controller] = str(base / path.lstrip("/"))
+    return out
+
+
 def cfs_quota_us(millicores: int) -> int:
     # upstream MilliCPUToQuota: at least 1 ms per period
     return max(1000, millicores * CFS_PERIOD_US // 1000)
@@ -202,11 +222,10 @@ class Manager:
         The node's and the tiers' are written when they change; a pod's and a
         container's with each start (a pod's cgroup may be new)."""
         node = bases[0] if self.version == 2 else bases[1]
-        knob = "cpu.weight" if self.version == 2 else "cpu.shares"
         out: list[tuple[str, str, str]] = []
 
         def put(path: str, shares: int, once: bool) -> None:
-            text = str(shares_to_weight(shares) if self.version == 2 else shares)
+            knob, text = self._knob(shares)
             if once and self._written.get(path) == text:
                 return
             if once:
@@ -225,18 +244,19 @@ class Manager:
         put(cpu_dir, milli_cpu_to_shares(milli_value(request) if request else 0), False)
         return out
 
+    def _knob(self, shares: int) -> tuple[str, str]:
+        """The file and the value that weigh a cgroup: cpu.shares, or cpu.weight on v2."""
+        if self.version == 2:
+            return "cpu.weight", str(shares_to_weight(shares))
+        return "cpu.shares", str(shares)
+
     def set_burstable(self, millis: int) -> None:
         """The Burstable tier's weight after its pods changed (a pod left)."""
         node = self._dirs()[0 if self.version == 2 else 1]
         path = str(node / "burstable")
         if not os.path.isdir(path):
             return
-        shares = milli_cpu_to_shares(millis)
-        knob, text = (
-            ("cpu.weight", str(shares_to_weight(shares)))
-            if self.version == 2
-            else ("cpu.shares", str(shares))
-        )
+        knob, text = self._knob(milli_cpu_to_shares(millis))
         if self._written.get(path) == text:
             return
         try:

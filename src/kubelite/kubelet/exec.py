@@ -19,11 +19,11 @@ import struct
 import subprocess
 import termios
 from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import BadRequest, InternalError
 from kubelite.kubelet import sandbox
+from kubelite.kubelet.cgroups import process_cgroups
 
 if TYPE_CHECKING:
     from kubelite.kubelet.agent import NodeAgent
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 STDOUT, STDERR = 1, 2
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 _READ = 32768
 
 
@@ -79,7 +78,8 @@ class Session:
         tty: bool,
     ) -> Session:
         isolated = agent.isolate and bool(root)
-        joiner = sandbox.joiner(proc.pid, root, cwd, container_cgroups(proc.pid))
+        groups = container_cgroups(proc.pid)
+        joiner = sandbox.joiner(proc.pid, root, cwd, groups)
         master = slave = None
         if tty:
             master, slave = os.openpty()
@@ -94,7 +94,7 @@ class Session:
             }
 
         def setup() -> None:
-            joiner() if isolated else _join_cgroups(container_cgroups(proc.pid))
+            joiner() if isolated else _join_cgroups(groups)
             if slave is not None:
                 # The terminal becomes the command's own. By the slave's own number:
                 # uvloop runs this hook before it moves the streams to 0, 1 and 2.
@@ -204,20 +204,8 @@ def _exec_failed(detail: str) -> InternalError:
 
 def container_cgroups(pid: int) -> tuple[str, ...]:
     """The `cgroup.procs` files of the cgroups kubelite put the container's process in."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return ()
-    out = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if not path.startswith("/kubelite/"):
-            continue
-        base = CGROUP_ROOT / controllers if controllers else CGROUP_ROOT
-        procs = base / path.lstrip("/") / "cgroup.procs"
-        if procs.exists():
-            out.append(str(procs))
-    return tuple(out)
+    dirs = dict.fromkeys(process_cgroups(pid).values())  # a v1 hierarchy may hold several
+    return tuple(f"{d}/cgroup.procs" for d in dirs if os.path.exists(f"{d}/cgroup.procs"))
 
 
 def _join_cgroups(files: tuple[str, ...]) -> None:

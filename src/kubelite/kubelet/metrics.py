@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubelite.api.quantity import format_quantity
 from kubelite.kubelet.backoff import go_duration
+from kubelite.kubelet.cgroups import process_cgroups
 from kubelite.kubelet.clock import rfc3339
 from kubelite.kubelet.node import node_labels
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from kubelite.kubelet.agent import NodeAgent
 
 Obj = dict[str, Any]
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 TICKS = os.sysconf("SC_CLK_TCK")
 KEEP_S = 60.0  # readings older than this no longer start a window
 MIN_WINDOW_S = 0.2  # shorter windows say more about scheduling than about use
@@ -192,12 +192,13 @@ def container_usage(
 
     Its processes are those of its cgroup; without one, those of its session
     (the container's process leads one), read from `sessions` when given."""
-    groups = _cgroups(pid)
-    pids = _cgroup_pids(groups) or (sessions().get(pid) if sessions else None) or [pid]
-    cpu_s = sum(_cpu_seconds(p) for p in pids)
-    started = _started(pid)
-    if started is None:
+    main = _stat(pid)
+    if main is None:
         return None
+    groups = process_cgroups(pid)
+    pids = _cgroup_pids(groups) or (sessions().get(pid) if sessions else None) or [pid]
+    cpu_s = sum(_cpu_of(main if p == pid else _stat(p)) for p in pids)
+    started = int(main[19]) / TICKS
     memory = _working_set(groups)
     if memory is None:
         memory = sum(_rss(p) for p in pids)
@@ -237,23 +238,6 @@ def machine_memory_used() -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return values.get("MemTotal", 0) - values.get("MemAvailable", 0)
-
-
-def _cgroups(pid: int) -> dict[str, str]:
-    """Controller ("" on v2) -> the directory of kubelite's cgroup the process is in."""
-    out: dict[str, str] = {}
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if not path.startswith("/kubelite/"):
-            continue
-        base = CGROUP_ROOT / controllers if controllers else CGROUP_ROOT
-        for controller in controllers.split(",") if controllers else [""]:
-            out[controller] = str(base / path.lstrip("/"))
-    return out
 
 
 def _cgroup_pids(groups: dict[str, str]) -> list[int]:
@@ -296,17 +280,11 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = _stat(pid)
+def _cpu_of(fields: list[str] | None) -> float:
+    """utime, stime, and the children's it waited for (fields 14-17 of stat), in seconds."""
     if fields is None:
         return 0.0
-    # utime, stime, and the children's it waited for (fields 14-17 of stat)
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICKS
-
-
-def _started(pid: int) -> float | None:
-    fields = _stat(pid)
-    return None if fields is None else int(fields[19]) / TICKS
 
 
 def _rss(pid: int) -> int:
