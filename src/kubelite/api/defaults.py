@@ -467,6 +467,87 @@ def _default_stateful_set(sts: Obj) -> None:
         _default_pvc(claim)
 
 
+# --- batch/v1 ---
+
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+LEGACY_JOB_NAME_LABEL = "job-name"
+LEGACY_CONTROLLER_UID_LABEL = "controller-uid"
+MAX_INT32 = 2**31 - 1
+
+
+def _default_job(job: Obj) -> None:
+    spec = _sub(job, "spec")
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6
+    _set(spec, "completionMode", "NonIndexed")
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    policy = spec.get("podFailurePolicy")
+    if isinstance(policy, dict):
+        for rule in _items(policy, "rules"):
+            for pattern in _items(rule, "onPodConditions"):
+                _set(pattern, "status", "True")
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = "Failed" if policy is not None else "TerminatingOrFailed"
+    if spec.get("manualSelector") is None:
+        spec["manualSelector"] = False
+    _default_template(spec)
+    meta = _sub(job, "metadata")
+    if not meta.get("resourceVersion") and meta.get("uid") and not spec["manualSelector"]:
+        generate_job_selector(job)
+    # A Job without labels takes its template's. Upstream defaults every read
+    # too, so the labels the selector generation added show on the Job as well.
+    template = spec.get("template")
+    template_labels = (template.get("metadata") or {}).get("labels") if template else None
+    if isinstance(template_labels, dict) and not meta.get("labels"):
+        meta["labels"] = dict(template_labels)
+
+
+def generate_job_selector(job: Obj) -> None:
+    """The Job strategy's generateSelector, run on create only.
+
+    Labels the user already set are left alone: a conflict is for validation
+    to report, as upstream.
+    """
+    meta, spec = _sub(job, "metadata"), _sub(job, "spec")
+    labels = _sub(_sub(_sub(spec, "template"), "metadata"), "labels")
+    name, uid = meta.get("name") or "", meta.get("uid") or ""
+    for key, value in (
+        (LEGACY_JOB_NAME_LABEL, name),
+        (JOB_NAME_LABEL, name),
+        (LEGACY_CONTROLLER_UID_LABEL, uid),
+        (CONTROLLER_UID_LABEL, uid),
+    ):
+        labels.setdefault(key, value)
+    match_labels = _sub(_sub(spec, "selector"), "matchLabels")
+    match_labels.setdefault(CONTROLLER_UID_LABEL, uid)
+
+
+def _default_cron_job(cj: Obj) -> None:
+    spec = _sub(cj, "spec")
+    _set(spec, "concurrencyPolicy", "Allow")
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    job_template = spec.get("jobTemplate")
+    if isinstance(job_template, dict) and isinstance(job_template.get("spec"), dict):
+        job_spec = job_template["spec"]
+        _default_template(job_spec)
+        policy = job_spec.get("podFailurePolicy")
+        if isinstance(policy, dict):
+            for rule in _items(policy, "rules"):
+                for pattern in _items(rule, "onPodConditions"):
+                    _set(pattern, "status", "True")
+
+
 # --- other groups ---
 
 
@@ -504,6 +585,8 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,
     ("events.k8s.io/v1", "Event"): _no_defaults,
     ("policy/v1", "PodDisruptionBudget"): _no_defaults,
+    ("batch/v1", "Job"): _default_job,
+    ("batch/v1", "CronJob"): _default_cron_job,
 }
 
 

@@ -101,6 +101,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         "apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), _ALL
     ),
     ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True),
+    ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), _ALL),
+    ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), _ALL),
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),

@@ -16,7 +16,7 @@ copy the stored `resourceVersion` into an unconditional update.
 
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_service`,
-`validation_storage` and `validation_misc`.
+`validation_storage`, `validation_batch` and `validation_misc`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from typing import Any
 
 from kubelite.api import (
     validation_apps as apps,
+)
+from kubelite.api import (
+    validation_batch as batch,
 )
 from kubelite.api import (
     validation_misc as misc,
@@ -83,6 +86,8 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         policy.validate_pod_disruption_budget,
         policy.validate_pod_disruption_budget_update,
     ),
+    ("batch/v1", "Job"): (batch.validate_job, batch.validate_job_update),
+    ("batch/v1", "CronJob"): (batch.validate_cron_job, batch.validate_cron_job_update),
     **{
         ("rbac.authorization.k8s.io/v1", kind): (rbac.validate_role, rbac.validate_role_update)
         for kind in ("Role", "ClusterRole")

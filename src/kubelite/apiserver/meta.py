@@ -19,7 +19,9 @@ _GENERATED_SUFFIX = 5
 _MAX_GENERATE_NAME_PREFIX = 63 - _GENERATED_SUFFIX
 
 # Kinds whose spec changes bump metadata.generation (they have a status.observedGeneration).
-GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget"})
+GENERATION_KINDS = frozenset(
+    {"Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget", "Job", "CronJob"}
+)
 # Kinds with a status subresource: the main resource ignores status writes.
 STATUS_KINDS = frozenset(
     {
@@ -33,6 +35,8 @@ STATUS_KINDS = frozenset(
         "PersistentVolume",
         "PersistentVolumeClaim",
         "PodDisruptionBudget",
+        "Job",
+        "CronJob",
     }
 )
 

@@ -53,6 +53,22 @@ _GROUP_PACKAGES = {
     "EndpointHints": "discovery",
     "ForNode": "discovery",
     "ForZone": "discovery",
+    **{
+        bare: "batch"
+        for bare in (
+            "JobSpec",
+            "JobStatus",
+            "JobCondition",
+            "JobTemplateSpec",
+            "PodFailurePolicy",
+            "PodFailurePolicyRule",
+            "PodFailurePolicyOnExitCodesRequirement",
+            "PodFailurePolicyOnPodConditionsPattern",
+            "SuccessPolicy",
+            "SuccessPolicyRule",
+            "UncountedTerminatedPods",
+        )
+    },
 }
 # Kinds whose Python model is not V1<Kind>.
 _MODEL_NAMES = {("v1", "Event"): "CoreV1Event", ("events.k8s.io/v1", "Event"): "EventsV1Event"}

@@ -504,7 +504,7 @@ class RestStorage:
 def _reset_status_on_create(obj: dict[str, Any]) -> None:
     """Status is the controllers' to write; create starts it afresh, as upstream."""
     kind = obj.get("kind")
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget"):
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget", "Job", "CronJob"):
         obj["status"] = {}
     elif kind == "Pod":
         obj["status"] = {"phase": "Pending"}
@@ -575,6 +575,8 @@ def _finalizable(obj: dict[str, Any]) -> bool:
 
 
 def _policy_finalizers(rt: ResourceType, policy: str | None, existing: list[str]) -> list[str]:
+    if policy is None and (rt.group, rt.kind) == ("batch", "Job"):
+        policy = "Orphan"  # batch/v1's default GC policy, kept for backward compatibility
     if policy == "Orphan" and "orphan" not in existing:
         return ["orphan"]
     if policy == "Foreground" and "foregroundDeletion" not in existing:

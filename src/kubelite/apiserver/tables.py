@@ -25,10 +25,12 @@ from kubelite.apiserver.tables_printers import (
     CLUSTER_ROLE_BINDING,
     CONFIG_MAP,
     CONTROLLER_REVISION,
+    CRON_JOB,
     DEPLOYMENT,
     ENDPOINT_SLICE,
     ENDPOINTS,
     EVENT,
+    JOB,
     LEASE,
     NAME,
     NAMESPACE,
@@ -88,6 +90,8 @@ PRINTERS: dict[str, Printer] = {
     "ClusterRole": ROLE,
     "RoleBinding": ROLE_BINDING,
     "ClusterRoleBinding": CLUSTER_ROLE_BINDING,
+    "Job": JOB,
+    "CronJob": CRON_JOB,
 }
 
 

@@ -23,6 +23,7 @@ from kubelite.apiserver.tables_format import (
     container_cells,
     format_label_selector,
     format_labels,
+    human_duration,
     join_host_port,
     list_with_more,
     parse_time,
@@ -555,6 +556,138 @@ LEASE = Printer(
         AGE,
     ),
     _lease,
+)
+
+
+# ---- batch ----------------------------------------------------------------------------
+
+
+def _condition_true(obj: Obj, kind: str) -> bool:
+    return any(
+        c.get("type") == kind and c.get("status") == "True"
+        for c in _status(obj).get("conditions") or []
+    )
+
+
+def _job_status(obj: Obj) -> str:
+    if _condition_true(obj, "Complete"):
+        return "Complete"
+    if _condition_true(obj, "Failed"):
+        return "Failed"
+    if _meta(obj).get("deletionTimestamp"):
+        return "Terminating"
+    if _condition_true(obj, "Suspended"):
+        return "Suspended"
+    if _condition_true(obj, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def _job_completions(obj: Obj) -> str:
+    spec, succeeded = _spec(obj), _status(obj).get("succeeded", 0)
+    if spec.get("completions") is not None:
+        return f"{succeeded}/{spec['completions']}"
+    parallelism = spec.get("parallelism") or 0
+    return f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
+
+
+def _job_duration(obj: Obj, now: datetime) -> str:
+    start = parse_time(_status(obj).get("startTime"))
+    if start is None:
+        return ""
+    end = parse_time(_status(obj).get("completionTime")) or now
+    return human_duration((end - start).total_seconds())
+
+
+def _job(obj: Obj, now: datetime) -> Row:
+    names, images = container_cells(_template_containers(obj))
+    cells = [_name(obj), _job_status(obj), _job_completions(obj), _job_duration(obj, now)]
+    selector = format_label_selector(_spec(obj).get("selector"))
+    return [*cells, _age(obj, now), names, images, selector], None
+
+
+_JOB_SELECTOR_DOC = (
+    "A label query over pods that should match the pod count. Normally, the system sets this "
+    "field for you. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
+)
+_JOB_SELECTOR = col("Selector", _JOB_SELECTOR_DOC, priority=1)
+
+JOB = Printer(
+    (
+        NAME,
+        col("Status", "Status of the job."),
+        col(
+            "Completions",
+            "The number of pods which reached phase Succeeded. The value increases "
+            "monotonically for a given spec. However, it may decrease in reaction to scale "
+            "down of elastic indexed jobs.",
+        ),
+        col("Duration", "Time required to complete the job."),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        _JOB_SELECTOR,
+    ),
+    _job,
+)
+
+
+def _cron_job(obj: Obj, now: datetime) -> Row:
+    spec, status = _spec(obj), _status(obj)
+    last = status.get("lastScheduleTime")
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = container_cells(
+        ((job_spec.get("template") or {}).get("spec") or {}).get("containers")
+    )
+    suspend = spec.get("suspend")
+    cells = [
+        _name(obj),
+        spec.get("schedule", ""),
+        spec.get("timeZone") if spec.get("timeZone") is not None else NONE,
+        UNSET if suspend is None else ("True" if suspend else "False"),
+        len(status.get("active") or []),
+        since(last, now) if last else NONE,
+        _age(obj, now),
+    ]
+    return [*cells, names, images, format_label_selector(job_spec.get("selector"))], None
+
+
+CRON_JOB = Printer(
+    (
+        NAME,
+        col("Schedule", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+        col(
+            "Timezone",
+            "The time zone name for the given schedule, see "
+            "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, "
+            "this will default to the time zone of the kube-controller-manager process. The set "
+            "of valid time zone names and the time zone offset is loaded from the system-wide "
+            "time zone database by the API server during CronJob validation and the controller "
+            "manager during execution. If no system-wide time zone database can be found a "
+            "bundled version of the database is used instead. If the time zone name becomes "
+            "invalid during the lifetime of a CronJob or due to a change in host configuration, "
+            "the controller will stop creating new new Jobs and will create a system event with "
+            "the reason UnknownTimeZone. More information can be found in "
+            "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones",
+        ),
+        col(
+            "Suspend",
+            "This flag tells the controller to suspend subsequent executions, it does not apply "
+            "to already started executions.  Defaults to false.",
+            "boolean",
+        ),
+        col("Active", "A list of pointers to currently running jobs.", "integer"),
+        col(
+            "Last Schedule",
+            "Information when was the last time the job was successfully scheduled.",
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        _JOB_SELECTOR,
+    ),
+    _cron_job,
 )
 
 

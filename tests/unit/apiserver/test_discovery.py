@@ -275,7 +275,7 @@ def test_api_group() -> None:
         "storage.k8s.io",
         "storage.k8s.io/v1",
     )
-    assert api_group("batch") is None
+    assert api_group("extensions") is None
     assert api_group("") is None
 
 
@@ -317,5 +317,5 @@ def test_legacy_subresource_entries() -> None:
 
 
 def test_unknown_group_version_has_no_resource_list() -> None:
-    assert api_resource_list("batch", "v1") is None
+    assert api_resource_list("extensions", "v1beta1") is None
     assert api_resource_list("", "v2") is None

@@ -110,7 +110,7 @@ def test_hash_is_the_sha512_of_the_served_bytes() -> None:
 
 
 def test_unknown_documents() -> None:
-    assert openapi_v3_group_version("apis/batch/v1") is None
+    assert openapi_v3_group_version("apis/extensions/v1beta1") is None
     assert openapi_v3_bytes("apis/nope/v1") is None
     assert openapi_v3_hash("api/v2") is None
 
