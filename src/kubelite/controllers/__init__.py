@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubelite.controllers.controller import Controller, ControllerManager
+from kubelite.controllers.cronjob import CronJobController
 from kubelite.controllers.deployment import DeploymentController
 from kubelite.controllers.disruption import DisruptionController
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslices import EndpointSliceController
 from kubelite.controllers.garbagecollector import GarbageCollector
 from kubelite.controllers.informer import Handlers, Informer, InformerFactory
+from kubelite.controllers.job import JobController, TTLAfterFinishedController
 from kubelite.controllers.namespace import NamespaceController
 from kubelite.controllers.nodelifecycle import NodeLifecycleController
 from kubelite.controllers.replicaset import ReplicaSetController
@@ -37,6 +39,9 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         NodeLifecycleController(),
         ServiceAccountsController(),
         DisruptionController(),
+        JobController(),
+        TTLAfterFinishedController(),
+        CronJobController(),
         RootCACertPublisher(read_root_ca(data_dir)),
     ]
 
@@ -49,6 +54,7 @@ def controllers(data_dir: Path) -> list[ControllerManager]:
 __all__ = [
     "Controller",
     "ControllerManager",
+    "CronJobController",
     "DeploymentController",
     "DisruptionController",
     "EndpointSliceController",
@@ -57,6 +63,7 @@ __all__ = [
     "Handlers",
     "Informer",
     "InformerFactory",
+    "JobController",
     "NamespaceController",
     "NodeLifecycleController",
     "PersistentVolumeController",
@@ -64,5 +71,6 @@ __all__ = [
     "RootCACertPublisher",
     "ServiceAccountsController",
     "StatefulSetController",
+    "TTLAfterFinishedController",
     "controllers",
 ]

@@ -1,0 +1,5 @@
+"""The CronJob controller."""
+
+from kubelite.controllers.cronjob.controller import CronJobController
+
+__all__ = ["CronJobController"]
