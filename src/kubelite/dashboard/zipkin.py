@@ -10,9 +10,10 @@ failure — no collector, refused connection, an error status — becomes one
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 Span = dict[str, Any]
 TIMEOUT_S = 5.0
@@ -36,6 +37,8 @@ class ZipkinClient:
         base = self._base_url()
         if not base:
             raise TracesUnavailable("the tracing collector is not running")
+        import httpx  # with the first trace page: an idle cluster does not carry it (5 MB)
+
         try:
             async with httpx.AsyncClient(
                 base_url=base, transport=self._transport, timeout=TIMEOUT_S
