@@ -10,14 +10,12 @@ the Zipkin query API serves both.
 from __future__ import annotations
 
 import orjson
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from kubelite.tracing import bodies, responses
-from kubelite.tracing.otlp import OtlpError, decode_json, decode_protobuf
 from kubelite.tracing.store import SpanStore
 
 PROTOBUF = "application/x-protobuf"
@@ -32,12 +30,16 @@ def create_otlp_app(store: SpanStore) -> Starlette:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in (PROTOBUF, JSON):
             return responses.text(415, f"Unsupported content type: {media or 'none'}")
+        # The protobuf runtime and OTLP's messages load with the first export:
+        # a cluster nobody sends OTLP to does not carry them (9 MB).
+        from kubelite.tracing import otlp
+
         try:
             body = await bodies.read_body(request)
-            spans = decode_protobuf(body) if media == PROTOBUF else decode_json(body)
+            spans = otlp.decode_protobuf(body) if media == PROTOBUF else otlp.decode_json(body)
         except bodies.BodyTooLarge:
             return responses.too_large()
-        except (bodies.BadEncoding, OtlpError) as error:
+        except (bodies.BadEncoding, otlp.OtlpError) as error:
             return _status(media, 400, str(error))
         if len(spans) > bodies.MAX_SPANS_PER_BATCH:
             return _status(media, 413, f"Too many spans: {len(spans)}")
@@ -49,6 +51,10 @@ def create_otlp_app(store: SpanStore) -> Starlette:
 
 def _success(media: str) -> Response:
     if media == PROTOBUF:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceResponse,
+        )
+
         return Response(ExportTraceServiceResponse().SerializeToString(), media_type=PROTOBUF)
     return responses.json_bytes(b"{}")
 
