@@ -78,7 +78,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         "pods",
         True,
         ("po",),
-        ("binding", "status", "log", "eviction", "exec", "portforward", "proxy"),
+        ("binding", "status", "log", "eviction", "exec", "attach", "portforward", "proxy"),
         _ALL,
     ),
     ResourceType("", "v1", "Service", "services", True, ("svc",), ("status", "proxy"), _ALL),

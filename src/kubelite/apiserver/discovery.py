@@ -106,6 +106,8 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
         return "", "v1", "Binding", ("create",)
     if sub == "exec":
         return "", "v1", "PodExecOptions", ("create", "get")
+    if sub == "attach":
+        return "", "v1", "PodAttachOptions", ("create", "get")
     if sub == "portforward":
         return "", "v1", "PodPortForwardOptions", ("create", "get")
     if sub == "proxy":

@@ -15,7 +15,8 @@ proxying to the kubelet: a bad request gets an HTTP error (`Status` body),
 on which kubectl gives up the WebSocket and retries over SPDY; that plain
 request gets the same error, and when nothing is wrong, upstream's
 "Upgrade request required". The node agent that runs the pod starts the
-process (`ExecSource`).
+process (`ExecSource`). `pods/attach` (`attach_stream`) relays a session on
+a running container's own streams the same way (`relay`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
@@ -58,8 +59,21 @@ class ExecSession(Protocol):
     def kill(self) -> None: ...
 
 
+class Wanted(Protocol):
+    """Which streams the client asked for."""
+
+    @property
+    def stdin(self) -> bool: ...
+
+    @property
+    def stdout(self) -> bool: ...
+
+    @property
+    def stderr(self) -> bool: ...
+
+
 class ExecSource(Protocol):
-    """Where `pods/exec` runs: the node agent that runs the pod."""
+    """Where `pods/exec` runs and `pods/attach` attaches: the node agent that runs the pod."""
 
     def check(self, pod: dict[str, Any], container: str) -> None:
         """Raise ApiError when the container does not run (refused before the upgrade)."""
@@ -69,6 +83,16 @@ class ExecSource(Protocol):
         self, pod: dict[str, Any], container: str, command: list[str], *, stdin: bool, tty: bool
     ) -> ExecSession:
         """Start the command, or raise ApiError (sent on the error channel)."""
+        ...
+
+    def check_attach(self, pod: dict[str, Any], container: str) -> None:
+        """Raise ApiError when the container does not run (refused before the upgrade)."""
+        ...
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> ExecSession:
+        """A session on the container's streams, or raise ApiError (on the error channel)."""
         ...
 
 
@@ -89,35 +113,43 @@ def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> ExecRequest
 
     if target.resource.kind != "Pod" or not target.name:
         raise errors.NotFound("the server could not find the requested resource")
-    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    query: dict[str, str] = {}
-    command = []
-    for key, value in pairs:
-        if key == "command":
-            command.append(value)
-        else:
-            query[key] = value
+    query, command = split_query(query_string)
     pod = app.storage.get(target.resource, target.namespace, target.name).obj()
     container = container_of(pod, target.name, query.get("container"))
     if not (pod.get("spec") or {}).get("nodeName"):
         raise errors.BadRequest(f"pod {target.name} does not have a host assigned")
     if not command:
         raise errors.BadRequest("you must specify at least one command for the container")
-
-    def flag(name: str) -> bool:
-        return query.get(name, "").lower() in ("true", "1")
-
-    request = ExecRequest(
-        pod, container, command, flag("stdin"), flag("stdout"), flag("stderr"), flag("tty")
-    )
-    if not (request.stdin or request.stdout or request.stderr):
-        raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
-    if request.tty and request.stderr:
-        request = ExecRequest(pod, container, command, request.stdin, request.stdout, False, True)
+    stdin, stdout, stderr, tty = stream_flags(query)
+    request = ExecRequest(pod, container, command, stdin, stdout, stderr, tty)
     if app.execs is None:
         raise errors.BadRequest(f'container not found ("{container}")')
     app.execs.check(pod, container)
     return request
+
+
+def split_query(query_string: bytes) -> tuple[dict[str, str], list[str]]:
+    """The query's parameters, and its `command` ones (repeated) in order."""
+    query: dict[str, str] = {}
+    command = []
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key == "command":
+            command.append(value)
+        else:
+            query[key] = value
+    return query, command
+
+
+def stream_flags(query: dict[str, str]) -> tuple[bool, bool, bool, bool]:
+    """(stdin, stdout, stderr, tty), checked as the kubelet checks them."""
+
+    def flag(name: str) -> bool:
+        return query.get(name, "").lower() in ("true", "1")
+
+    stdin, stdout, stderr, tty = flag("stdin"), flag("stdout"), flag("stderr"), flag("tty")
+    if not (stdin or stdout or stderr):
+        raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
+    return stdin, stdout, stderr and not tty, tty  # a terminal has no stderr of its own
 
 
 async def serve(
@@ -144,7 +176,7 @@ async def serve(
         await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
         await send({"type": "websocket.close", "code": 1000})
         return
-    await _relay(session, request, receive, send)
+    await relay(session, request, receive, send, lambda code: _exit_status(code, request))
 
 
 def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:
@@ -165,7 +197,17 @@ async def deny(send: Send, err: errors.ApiError) -> None:
     await send({"type": "websocket.http.response.body", "body": body})
 
 
-async def _relay(session: ExecSession, request: ExecRequest, receive: Receive, send: Send) -> None:
+async def relay(
+    session: ExecSession,
+    request: Wanted,
+    receive: Receive,
+    send: Send,
+    final: Callable[[int], bytes],
+) -> None:
+    """Frames both ways until the session ends, then `final(code)` on the error channel.
+
+    If the client goes away first, the session is ended (`kill`).
+    """
     lock = asyncio.Lock()
     closed = asyncio.Event()
 
@@ -184,7 +226,7 @@ async def _relay(session: ExecSession, request: ExecRequest, receive: Receive, s
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 closed.set()
-                session.kill()  # the client went away (Ctrl-C): so does the command
+                session.kill()  # the client went away (Ctrl-C): the session ends too
                 return
             data = message.get("bytes") or (message.get("text") or "").encode()
             if not data:
@@ -203,9 +245,7 @@ async def _relay(session: ExecSession, request: ExecRequest, receive: Receive, s
     try:
         await outputs()
         code = await session.wait()
-        await emit(
-            {"type": "websocket.send", "bytes": bytes([ERROR]) + _exit_status(code, request)}
-        )
+        await emit({"type": "websocket.send", "bytes": bytes([ERROR]) + final(code)})
         await emit({"type": "websocket.close", "code": 1000})
     finally:
         reader.cancel()

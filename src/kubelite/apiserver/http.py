@@ -165,7 +165,8 @@ class ApiApp:
             await _stream(result, send, b"text/plain" if text else b"application/json")
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """Streaming subresources (`pods/exec`, `pods/portforward`) come as WebSocket upgrades."""
+        """Streaming subresources (`pods/exec`, `pods/attach`, `pods/portforward`) come as
+        WebSocket upgrades."""
         req = Request({**scope, "method": "GET"}, receive)
         try:
             self._authenticate(req)
@@ -178,6 +179,10 @@ class ApiApp:
             return
         if target.subresource == "portforward":
             await portforward.serve(self, target, scope, receive, send)
+        elif target.subresource == "attach":
+            from kubelite.apiserver import attach_stream
+
+            await attach_stream.serve(self, target, scope, receive, send)
         else:
             await exec_stream.serve(self, target, scope, receive, send)
 

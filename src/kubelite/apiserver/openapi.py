@@ -349,9 +349,10 @@ class _PathBuilder:
                 description="read log of the specified Pod",
             )
             return {"get": log}
-        if sub in ("exec", "portforward", "proxy"):
+        if sub in ("exec", "attach", "portforward", "proxy"):
             kind_name, params, verbs = {
                 "exec": ("PodExecOptions", _EXEC_PARAMS, ("get", "post")),
+                "attach": ("PodAttachOptions", _ATTACH_PARAMS, ("get", "post")),
                 "portforward": ("PodPortForwardOptions", _PORTFORWARD_PARAMS, ("get", "post")),
                 "proxy": (
                     f"{kind}ProxyOptions",
@@ -420,6 +421,8 @@ _EXEC_PARAMS = [
         "boolean",
     ),
 ]
+# The same, less the command: attach joins the container's own process.
+_ATTACH_PARAMS = [p for p in _EXEC_PARAMS if p["name"] != "command"]
 _PORTFORWARD_PARAMS = [
     _param("ports", "query", "List of ports to forward Required when using WebSockets", "integer"),
 ]

@@ -56,6 +56,11 @@ async def handle(
         # Checked as the WebSocket upgrade is; with nothing wrong, a plain request is refused.
         exec_stream.parse(app, target, req.scope.get("query_string", b""))
         raise errors.BadRequest("Upgrade request required")
+    elif sub == "attach" and method in ("GET", "POST"):
+        from kubelite.apiserver import attach_stream
+
+        attach_stream.parse(app, target, req.scope.get("query_string", b""))
+        raise errors.BadRequest("Upgrade request required")
     elif sub == "portforward" and method in ("GET", "POST"):
         portforward.check(app, target, req.scope.get("query_string", b""))
         raise errors.BadRequest("Upgrade request required")

@@ -2,9 +2,9 @@
 
 Public surface: `NodeAgent` (a cluster Component), `node_agents` (one per
 `--nodes`), `LogRouter`/`NodeLogs` (the API server's `pods/log` source),
-`ExecRouter` (its `pods/exec` source), `MetricsRouter` (its `metrics.k8s.io`
-source) and
-the image store used by `kubelite build` and `kubelite images`.
+`ExecRouter` (its `pods/exec` and `pods/attach` source), `MetricsRouter`
+(its `metrics.k8s.io` source) and the image store used by `kubelite build`
+and `kubelite images`.
 """
 
 from __future__ import annotations

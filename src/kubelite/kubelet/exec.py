@@ -5,7 +5,8 @@ As `runc exec` does, the command joins the container's cgroups, namespaces
 root, starts in its working directory with its environment, and with `-t`
 gets a terminal of its own (stderr then goes to the terminal too). The API
 server relays its streams (`kubelite.apiserver.exec_stream`); `ExecRouter`
-finds the node agent by the pod's `spec.nodeName`.
+finds the node agent by the pod's `spec.nodeName`. It also opens `kubectl
+attach` sessions on a container's own streams (`attach`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import BadRequest, InternalError
 from kubelite.kubelet import sandbox
+from kubelite.kubelet.attach import AttachSession, NotRunning
 from kubelite.kubelet.cgroups import process_cgroups
 
 if TYPE_CHECKING:
@@ -56,6 +58,27 @@ class ExecRouter:
     ) -> Session:
         agent, proc, root, cwd = self._target(pod, container)
         return await Session.start(agent, proc, root, cwd, command, stdin=stdin, tty=tty)
+
+    def _attach_target(self, pod: Obj, container: str) -> ContainerProcess:
+        try:
+            return self._target(pod, container)[1]
+        except BadRequest:
+            md = pod["metadata"]
+            # upstream's kubelet names the pod as `name_namespace`
+            pod_name = f"{md['name']}_{md.get('namespace', 'default')}"
+            raise BadRequest(f"container {container} not found in pod {pod_name}") from None
+
+    def check_attach(self, pod: Obj, container: str) -> None:
+        self._attach_target(pod, container)
+
+    async def attach(
+        self, pod: Obj, container: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> AttachSession:
+        proc = self._attach_target(pod, container)
+        try:
+            return await proc.open_streams(stdin=stdin, stdout=stdout, stderr=stderr)
+        except NotRunning as exc:
+            raise InternalError(f"error attaching to container: {exc}") from None
 
 
 class Session:

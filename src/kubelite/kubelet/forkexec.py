@@ -11,8 +11,11 @@ status pipe.
 The child does what `Popen(..., start_new_session=True, close_fds=True,
 restore_signals=True)` does before exec: a new session (back at nice 0 if
 the parent's priority was raised), stdin from /dev/null, stdout and stderr
-on pipes, SIGPIPE and SIGXFSZ back to their defaults (and SIGINT, which the
-shim ignores), the working directory; then the `setup` hook (the
+on pipes (a container with `stdin: true` reads a pipe whose write end the
+caller keeps; one with `tty: true` gets a terminal for all three, as its
+controlling terminal, and the caller keeps the terminal's other side),
+SIGPIPE and SIGXFSZ back to their defaults (and SIGINT, which the shim
+ignores), the working directory; then the `setup` hook (the
 container's filesystem view), and it finds the executable in the `PATH` of
 the given environment, as `runc create` does.
 Any failure so far is reported, by step, and the start fails. Otherwise the
@@ -39,6 +42,7 @@ import functools
 import os
 import signal
 import stat
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -46,6 +50,8 @@ from typing import Any, NoReturn
 # What failed in the child: the set-up hook (its message follows), chdir or exec (an errno).
 SETUP, CHDIR, EXEC = b"setup", b"chdir", b"exec"
 READY = b"ready"
+# What the container's stdin is: /dev/null (most containers), a pipe, or a terminal.
+NO_STDIN, STDIN_PIPE, STDIN_TTY = 0, 1, 2
 CANNOT_EXECUTE = 126
 _RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
 
@@ -53,8 +59,12 @@ _RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
 @dataclass
 class Child:
     pid: int
-    stdout: int  # read ends of the output pipes, non-blocking
-    stderr: int
+    stdout: int  # read ends of the output pipes, non-blocking (with a terminal: its master)
+    stderr: int  # -1 with a terminal: its output is all one stream
+    stdin: int = -1  # the write end of its stdin (a copy of the master with a terminal)
+
+    def fds(self) -> tuple[int, ...]:
+        return tuple(fd for fd in (self.stdout, self.stderr, self.stdin) if fd >= 0)
 
 
 class SetupFailed(Exception):
@@ -96,21 +106,41 @@ def fork(
     setup: Callable[[], None] | None,
     join: Callable[[], None] | None = None,
     first: Callable[[], None] | None = None,
-) -> tuple[int, int, int, int]:
-    """Start the child; returns its pid, its stdout and stderr, and its status pipe."""
+    stdin: int = NO_STDIN,
+) -> tuple[int, Child, int]:
+    """Start the child; returns its pid, the caller's ends of its streams, and its status pipe."""
     paths = _candidates(argv[0], env)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    if stdin == NO_STDIN:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ours, theirs = Child(0, out_r, err_r), (-1, out_w, err_w)
+    else:
+        ours, theirs = _stdio(stdin)
     st_r, st_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
-        _child(argv, env, cwd, setup, join, first, paths, out_w, err_w, st_w)
-    for fd in (out_w, err_w, st_w):
+        _child(argv, env, cwd, setup, join, first, paths, theirs, stdin == STDIN_TTY, st_w)
+    for fd in {*theirs, st_w} - {-1}:  # a terminal's one side stands for all three
         os.close(fd)
-    for fd in (out_r, err_r, st_r):
-        # A read end's flags are known: one system call, not set_blocking's two.
-        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_RDONLY | os.O_NONBLOCK)
-    return pid, out_r, err_r, st_r
+    for fd in (ours.stdout, ours.stderr, st_r):
+        if fd >= 0:
+            # A read end's flags are known: one system call, not set_blocking's two.
+            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_RDONLY | os.O_NONBLOCK)
+    if ours.stdin >= 0:
+        os.set_blocking(ours.stdin, False)
+    ours.pid = pid
+    return pid, ours, st_r
+
+
+def _stdio(stdin: int) -> tuple[Child, tuple[int, int, int]]:
+    """The caller's and the child's ends for a container that reads stdin."""
+    if stdin == STDIN_TTY:
+        master, slave = os.openpty()
+        return Child(0, master, -1, os.dup(master)), (slave, slave, slave)
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return Child(0, out_r, err_r, in_w), (in_r, out_w, err_w)
 
 
 def _child(
@@ -121,14 +151,14 @@ def _child(
     join: Callable[[], None] | None,
     first: Callable[[], None] | None,
     paths: tuple[bytes, ...],
-    out_w: int,
-    err_w: int,
+    stdio: tuple[int, int, int],
+    tty: bool,
     st_w: int,
 ) -> None:  # pragma: no cover - the child execs or exits
     try:
         if first is not None:
             first()
-        path = _prepare(cwd, setup, paths, out_w, err_w, st_w)
+        path = _prepare(cwd, setup, paths, stdio, tty, st_w)
     except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
         _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
     try:
@@ -149,8 +179,8 @@ def _prepare(
     cwd: str | None,
     setup: Callable[[], None] | None,
     paths: tuple[bytes, ...],
-    out_w: int,
-    err_w: int,
+    stdio: tuple[int, int, int],
+    tty: bool,
     st_w: int,
 ) -> bytes:  # pragma: no cover - in the child
     """Everything up to `ready`: a failure here is reported and fails the start."""
@@ -159,10 +189,12 @@ def _prepare(
         # A runtime's raised priority is not the container's (a lowered one, as
         # under `nice kubelite up`, is kept: only root could undo it anyway).
         os.setpriority(os.PRIO_PROCESS, 0, 0)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
+    in_r, out_w, err_w = stdio
+    os.dup2(os.open(os.devnull, os.O_RDONLY) if in_r < 0 else in_r, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
+    if tty:  # the new session's controlling terminal, as a shell in a terminal has
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     for sig in _RESET:
         signal.signal(sig, signal.SIG_DFL)
     if cwd:
@@ -214,24 +246,25 @@ async def spawn(
     setup: Callable[[], None] | None = None,
     join: Callable[[], None] | None = None,
     first: Callable[[], None] | None = None,
+    stdin: int = NO_STDIN,
 ) -> Child:
     """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there.
 
     `first` runs in the child before anything else, whatever fails next.
     """
     loop = asyncio.get_running_loop()
-    started: asyncio.Future[tuple[int, int, int, bytes]] = loop.create_future()
-    _enqueue(loop, (argv, env, cwd, setup, join, first), started)
-    pid, out_r, err_r, report = await started
+    started: asyncio.Future[tuple[Child, bytes]] = loop.create_future()
+    _enqueue(loop, (argv, env, cwd, setup, join, first, stdin), started)
+    child, report = await started
     if report != READY:
-        for fd in (out_r, err_r):
+        for fd in child.fds():
             os.close(fd)
-        _reap(pid)
+        _reap(child.pid)
         step, _, detail = report.partition(b":")
         if not report:
             step, detail = SETUP, b"container process ended before it started"
         raise ChildFailed(step, detail)
-    return Child(pid, out_r, err_r)
+    return child
 
 
 _Args = tuple[
@@ -241,6 +274,7 @@ _Args = tuple[
     Callable[[], None] | None,
     Callable[[], None] | None,
     Callable[[], None] | None,
+    int,
 ]
 _Queue = tuple[asyncio.AbstractEventLoop, list[tuple[_Args, asyncio.Future[Any]]]]
 _queue: _Queue | None = None
@@ -267,7 +301,7 @@ def _fork_queued(queue: _Queue) -> None:
     if _queue is queue:
         _queue = None
     loop, requests = queue
-    forked: list[tuple[tuple[int, int, int, int] | Exception, asyncio.Future[Any]]] = []
+    forked: list[tuple[tuple[int, Child, int] | Exception, asyncio.Future[Any]]] = []
     for args, started in requests:
         if started.cancelled():
             continue
@@ -286,10 +320,9 @@ def _fork_queued(queue: _Queue) -> None:
 def _watch_report(
     loop: asyncio.AbstractEventLoop,
     pid: int,
-    out_r: int,
-    err_r: int,
+    child: Child,
     st_r: int,
-    started: asyncio.Future[tuple[int, int, int, bytes]],
+    started: asyncio.Future[tuple[Child, bytes]],
 ) -> None:
     """Resolve `started` with what the child reports: `ready` as soon as it comes
     (the child writes nothing after it), a failure once the child has exited."""
@@ -309,9 +342,9 @@ def _watch_report(
         loop.remove_reader(st_r)
         os.close(st_r)
         if started.done():  # the start was cancelled: nobody will watch this child
-            abandon(Child(pid, out_r, err_r))
+            abandon(child)
             return
-        started.set_result((pid, out_r, err_r, b"".join(chunks)))
+        started.set_result((child, b"".join(chunks)))
 
     loop.add_reader(st_r, readable)
 
@@ -321,8 +354,8 @@ def abandon(child: Child) -> None:
     forked), reap it and close its output."""
     with contextlib.suppress(OSError):
         os.killpg(child.pid, signal.SIGKILL)
-    os.close(child.stdout)
-    os.close(child.stderr)
+    for fd in child.fds():
+        os.close(fd)
     _reap(child.pid)
 
 

@@ -106,7 +106,12 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     else:
         # No filesystem view of its own: run in the image directory's copy of workdir.
         cwd = str(image.rootfs / str(PurePosixPath(workdir)).lstrip("/"))
-    return Spec(argv=argv, env=env, cwd=cwd, log_path=log_path, plan=plan)
+    spec = Spec(argv=argv, env=env, cwd=cwd, log_path=log_path, plan=plan)
+    if container.get("stdin") or container.get("tty"):  # for `kubectl attach`
+        spec.stdin = bool(container.get("stdin"))
+        spec.stdin_once = spec.stdin and bool(container.get("stdinOnce"))
+        spec.tty = bool(container.get("tty"))
+    return spec
 
 
 def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:

@@ -1,7 +1,9 @@
 """One container instance as a local process group, its exit and its output.
 
 A container is spawned in a new session (so a signal reaches every process
-it started), with stdout and stderr on pipes copied into the CRI log, and an
+it started), with stdout and stderr on pipes copied into the CRI log (and to
+attached clients, `containerio`; with `tty` a terminal's output is the
+stdout stream), stdin from /dev/null unless it asked for stdin, and an
 exit watched through a pidfd on the event loop: no thread per container,
 and none per start either (`forkexec`). This runs in the node's shim
 process (`shim.py`), which outlives kubelite. When the main process exits,
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.kubelet import criolog, forkexec, sandbox
+from kubelite.kubelet import containerio, criolog, forkexec, sandbox
 from kubelite.kubelet.criolog import LogWriter
 
 log = logging.getLogger(__name__)
@@ -44,11 +46,15 @@ class Spec:
     # cgroups (see cgroups.Placement): set-up steps and the files to join through
     cgroup_ops: list[tuple[str, str, str]] = field(default_factory=list)
     cgroup_procs: list[str] = field(default_factory=list)
+    # the container's `stdin`, `stdinOnce` and `tty`
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
 
 
 def spec_to_wire(spec: Spec) -> dict[str, object]:
     """A Spec as JSON for the shim (`shim.py`), which spawns the container."""
-    return {
+    wire: dict[str, object] = {
         "argv": spec.argv,
         "env": spec.env,
         "cwd": spec.cwd,
@@ -57,6 +63,9 @@ def spec_to_wire(spec: Spec) -> dict[str, object]:
         "cgroup_ops": spec.cgroup_ops,
         "cgroup_procs": spec.cgroup_procs,
     }
+    if spec.stdin or spec.tty:  # only then: most containers' requests stay as they were
+        wire["io"] = [spec.stdin, spec.stdin_once, spec.tty]
+    return wire
 
 
 def _plan_to_wire(plan: sandbox.Plan) -> dict[str, object]:
@@ -88,7 +97,7 @@ def spec_from_wire(wire: dict[str, Any]) -> Spec:
     raw = wire.get("plan")
     if raw is not None:
         plan = sandbox.Plan(**{**raw, "ops": [_op_from_wire(op) for op in raw["ops"]]})
-    return Spec(
+    spec = Spec(
         argv=wire["argv"],
         env=wire["env"],
         cwd=wire["cwd"],
@@ -97,6 +106,10 @@ def spec_from_wire(wire: dict[str, Any]) -> Spec:
         cgroup_ops=[(k, p, v) for k, p, v in wire.get("cgroup_ops") or []],
         cgroup_procs=wire.get("cgroup_procs") or [],
     )
+    io = wire.get("io")
+    if io:
+        spec.stdin, spec.stdin_once, spec.tty = (bool(x) for x in io)
+    return spec
 
 
 _OP_DEFAULTS = {
@@ -144,13 +157,20 @@ def start_message(detail: str) -> str:
 
 
 class Process:
-    def __init__(self, child: forkexec.Child, writer: LogWriter) -> None:
+    def __init__(
+        self,
+        child: forkexec.Child,
+        writer: LogWriter,
+        io: containerio.ContainerIO | None = None,
+    ) -> None:
         self.pid = child.pid
         self.returncode: int | None = None
-        self._fds = (child.stdout, child.stderr)
+        # With a terminal, one stream: what the terminal shows is logged as stdout.
+        self._fds = (child.stdout, child.stderr) if child.stderr >= 0 else (child.stdout,)
         self.writer = writer
+        self.io = io  # its streams for attach sessions; made at the first one if need be
         self._exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
-        self._streams_open = 2
+        self._streams_open = len(self._fds)
         self._status: int | None = None
 
     def signal_group(self, sig: int) -> None:
@@ -164,9 +184,16 @@ class Process:
     def exited(self) -> bool:
         return self._exit.done()
 
+    def attach_io(self) -> containerio.ContainerIO:
+        """Its streams for an attach session (output only, for a container without stdin)."""
+        if self.io is None:
+            self.io = containerio.ContainerIO()
+            self.io.over = self._streams_open == 0
+        return self.io
+
     def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        for fd, stream in zip(self._fds, ("stdout", "stderr"), strict=True):
+        for fd, stream in zip(self._fds, ("stdout", "stderr"), strict=False):
             loop.add_reader(fd, self._pump, fd, stream)
         try:
             pidfd = os.pidfd_open(self.pid)
@@ -186,6 +213,8 @@ class Process:
             data = b""
         if data:
             self.writer.feed(stream, data)
+            if self.io is not None:
+                self.io.publish(stream, data)
             return
         asyncio.get_running_loop().remove_reader(fd)
         self.writer.flush(stream)
@@ -218,6 +247,8 @@ class Process:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.writer.close()
+        if self.io is not None:
+            self.io.ended()
         status = self._status
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
@@ -248,6 +279,7 @@ async def start(spec: Spec) -> Process:
             setup,
             join,
             first=functools.partial(_make_log, log_path),
+            stdin=_stdin_kind(spec),
         )
     except forkexec.ChildFailed as exc:
         _make_log(log_path)  # a container that failed to start has an empty log
@@ -263,9 +295,20 @@ async def start(spec: Spec) -> Process:
     except OSError as exc:
         forkexec.abandon(child)
         raise StartError(start_message(f"open {log_path}: {exc.strerror or exc}")) from None
-    proc = Process(child, writer)
+    io = None
+    if child.stdin >= 0:
+        io = containerio.ContainerIO(
+            child.stdin, has_stdin=spec.stdin, tty=spec.tty, once=spec.stdin_once
+        )
+    proc = Process(child, writer, io)
     proc._watch()
     return proc
+
+
+def _stdin_kind(spec: Spec) -> int:
+    if spec.tty:
+        return forkexec.STDIN_TTY
+    return forkexec.STDIN_PIPE if spec.stdin else forkexec.NO_STDIN
 
 
 def _make_log(path: Path) -> None:

@@ -6,7 +6,8 @@ and hands out `RemoteProcess`es with the interface of `process.Process`
 connection. After a kubelite crash, `connect` returns what the shim still
 holds, running or ended, so the agent can re-attach or restart per policy.
 If the shim connection breaks, every attached container is reported lost
-(exit 137) and a new shim is started for the next container.
+(exit 137) and a new shim is started for the next container. An attach
+session on a container's streams (`attach`) is a connection of its own.
 
 `LocalRuntime` spawns in-process (the shim's own code path) for machines or
 tests where a separate shim is not wanted; its containers die with kubelite.
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,7 +30,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from kubelite.kubelet import process, shim
+from kubelite.kubelet import containerio, process, shim
+from kubelite.kubelet.attach import AttachSession, NotRunning, open_session
 from kubelite.kubelet.process import Exit, Spec, StartError
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,10 @@ class ContainerProcess(Protocol):
     def exited(self) -> bool: ...
 
     def release(self) -> None: ...
+
+    async def open_streams(self, *, stdin: bool, stdout: bool, stderr: bool) -> AttachSession:
+        """An attach session on its streams; NotRunning once it has ended."""
+        ...
 
 
 class Runtime(Protocol):
@@ -97,6 +104,11 @@ class RemoteProcess:
         """The agent has recorded the exit: the shim may drop it."""
         self.runtime.forget(self.id)
 
+    async def open_streams(self, *, stdin: bool, stdout: bool, stderr: bool) -> AttachSession:
+        if self.exited:
+            raise NotRunning("container is not running")
+        return await self.runtime.open_streams(self.id, stdin=stdin, stdout=stdout, stderr=stderr)
+
 
 class EndedProcess:
     """A container that ended while nobody watched: only its exit remains."""
@@ -118,11 +130,15 @@ class EndedProcess:
     def release(self) -> None:
         pass
 
+    async def open_streams(self, *, stdin: bool, stdout: bool, stderr: bool) -> AttachSession:
+        raise NotRunning("container is not running")
+
 
 class LocalProcess:
     def __init__(self, proc: process.Process) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self._sessions: set[asyncio.Task[None]] = set()
 
     def signal_group(self, sig: int) -> None:
         self.proc.signal_group(sig)
@@ -136,6 +152,21 @@ class LocalProcess:
 
     def release(self) -> None:
         pass
+
+    async def open_streams(self, *, stdin: bool, stdout: bool, stderr: bool) -> AttachSession:
+        """The shim's session code, in-process: over a socket pair instead of the shim's socket."""
+        if self.proc.exited:
+            raise NotRunning("container is not running")
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_unix_connection(sock=theirs)
+        session = asyncio.create_task(
+            containerio.serve(
+                self.proc.attach_io(), reader, writer, stdin=stdin, stdout=stdout, stderr=stderr
+            )
+        )
+        self._sessions.add(session)  # it ends with the connection or the container
+        session.add_done_callback(self._sessions.discard)
+        return AttachSession(*await asyncio.open_unix_connection(sock=ours))
 
 
 class LocalRuntime:
@@ -332,6 +363,17 @@ class ShimRuntime:
         else:
             self.procs[cid] = proc
         return proc
+
+    async def open_streams(
+        self, cid: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> AttachSession:
+        """A session on a container's streams, over a connection of its own to the shim."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(_short(self.socket))
+        except OSError as exc:
+            raise NotRunning(f"container shim not reachable: {exc}") from None
+        request = {"op": "attach", "id": cid, "stdin": stdin, "stdout": stdout, "stderr": stderr}
+        return await open_session(reader, writer, request)
 
     def forget(self, cid: str) -> None:
         if self._writer is None or self._writer.is_closing() or not self._connected.is_set():

@@ -18,9 +18,17 @@ Unsolicited `{"ev": "exit", "id", "code", "signal"}` lines tell the client a
 container ended (after its logs are flushed). With no client and no
 container left, the shim exits.
 
+A connection whose first line is `{"op": "attach", "id", "stdin", "stdout",
+"stderr"}` is not the agent's: it is one attach session on a running
+container's streams (`containerio`), answered `{}` (or `{"error"}`) and
+then spoken in frames. Sessions come on connections of their own: the
+agent's connection carries nothing for them, and a kubelite restarted
+after a crash reaches the streams of the containers it re-adopts the same
+way.
+
 Run as `python -I shim.py SOCKET`; it loads only the modules it needs
-(process, forkexec, sandbox, criolog, and orjson) so it stays small: each
-container start forks it.
+(process, forkexec, sandbox, criolog, containerio, and orjson) so it stays
+small: each container start forks it.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ class Shim:
         self.path = socket_path
         self.process = process
         self.containers: dict[str, Obj] = {}  # id -> {"pid", "exit": None | {...}}
+        self.running: dict[str, Any] = {}  # id -> its process.Process, while it runs
         self.writer: asyncio.StreamWriter | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.idle = asyncio.Event()
@@ -90,15 +99,29 @@ class Shim:
             self.idle.set()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            first = orjson.loads(line) if line else None
+        except (ConnectionError, ValueError):
+            first = None
+        if not isinstance(first, dict):
+            writer.close()
+            return
+        if first.get("op") == "attach":
+            await self._attach(first, reader, writer)
+            return
         if self.writer is not None:  # a newer agent replaces a stale connection
             self.writer.close()
         self.writer = writer
+        request: Obj = first
         try:
-            while line := await reader.readline():
-                request = orjson.loads(line)
+            while True:
                 task = asyncio.create_task(self._handle(request))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+                if not (line := await reader.readline()):
+                    break
+                request = orjson.loads(line)
         except (ConnectionError, ValueError):
             pass
         finally:
@@ -139,10 +162,30 @@ class Shim:
             return
         entry = {"pid": proc.pid, "exit": None}
         self.containers[cid] = entry
+        self.running[cid] = proc
         self._send({"seq": seq, "pid": proc.pid})
         exit_ = await proc.wait()
+        self.running.pop(cid, None)
         entry["exit"] = {"code": exit_.code, "signal": exit_.signal}
         self._send({"ev": "exit", "id": cid, **entry["exit"]})
+
+    async def _attach(
+        self, request: Obj, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        proc = self.running.get(request.get("id", ""))
+        if proc is None or proc.exited:
+            writer.write(b'{"error": "container is not running"}\n')
+            writer.close()
+            return
+        writer.write(b"{}\n")
+        await self.process.containerio.serve(
+            proc.attach_io(),
+            reader,
+            writer,
+            stdin=bool(request.get("stdin")),
+            stdout=bool(request.get("stdout")),
+            stderr=bool(request.get("stderr")),
+        )
 
 
 RUNTIME_NICE = -10

@@ -1,0 +1,97 @@
+"""`pods/attach`: a session on a running container's own stdin and output, over WebSocket.
+
+The same upgrade, subprotocols and channels as `pods/exec` (`exec_stream`),
+without a command: the client is joined to the container's main process.
+As upstream, the request is checked before the upgrade (the container must
+be one of the pod's, the pod bound to a node, and the container running
+there: otherwise `container C not found in pod NAME_NAMESPACE`, the
+kubelet's words). Whether the container has a terminal is the container's
+own setting (`tty`), not the request's: with one, all its output comes on
+stdout. When the session ends (the container exited, or the client's stdin
+ended and the container was left running) the error channel carries
+Success; the container's exit code is not the session's (`kubectl run`
+reads it from the pod's status).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from kubelite.apiserver import errors
+from kubelite.apiserver.exec_stream import (
+    ERROR,
+    PROTOCOLS,
+    deny,
+    relay,
+    split_query,
+    stream_flags,
+    subprotocol,
+)
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.http import ApiApp, Receive, Send
+    from kubelite.apiserver.paths import ResourcePath
+
+SUCCESS = orjson.dumps({"metadata": {}, "status": "Success"})
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    pod: dict[str, Any]
+    container: str
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+
+
+def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> AttachRequest:
+    """The checked request, or the ApiError upstream answers with."""
+    from kubelite.apiserver.subresources import container_of
+
+    if target.resource.kind != "Pod" or not target.name:
+        raise errors.NotFound("the server could not find the requested resource")
+    query, _ = split_query(query_string)
+    pod = app.storage.get(target.resource, target.namespace, target.name).obj()
+    container = container_of(pod, target.name, query.get("container"))
+    if not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.BadRequest(f"pod {target.name} does not have a host assigned")
+    request = AttachRequest(pod, container, *stream_flags(query))
+    if app.execs is None:
+        raise errors.BadRequest(
+            f"container {container} not found in pod {target.name}_{target.namespace}"
+        )
+    app.execs.check_attach(pod, container)
+    return request
+
+
+async def serve(
+    app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    """One WebSocket connection, from the upgrade to the close."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    try:
+        request = parse(app, target, scope.get("query_string", b""))
+        protocol = subprotocol(scope, PROTOCOLS)
+    except errors.ApiError as err:
+        await deny(send, err)
+        return
+    await send({"type": "websocket.accept", "subprotocol": protocol})
+    assert app.execs is not None
+    try:
+        session = await app.execs.attach(
+            request.pod,
+            request.container,
+            stdin=request.stdin,
+            stdout=request.stdout,
+            stderr=request.stderr,
+        )
+    except errors.ApiError as err:  # as upstream: the upgrade is done, the error channel says it
+        await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    await relay(session, request, receive, send, lambda _code: SUCCESS)
