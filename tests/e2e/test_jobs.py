@@ -194,16 +194,16 @@ def test_invalid_jobs_are_refused(jobs_cluster: Cluster, ns: str, tmp_path: Path
     assert c.kubectl_json("get", "pods", "-n", ns)["items"] == []
 
 
-def test_indexed_job_pods_know_their_index(jobs_cluster: Cluster, ns: str) -> None:
+def test_indexed_job_pods_know_their_index_and_hostname(jobs_cluster: Cluster, ns: str) -> None:
     c = jobs_cluster
-    code = "import os; print('index', os.environ['JOB_COMPLETION_INDEX'])"
+    code = "import os, socket; print('index', os.environ['JOB_COMPLETION_INDEX'], socket.gethostname())"
     apply(c, ns, job("idx", code, completions=3, parallelism=3, completionMode="Indexed"))
     wait(c, ns, "idx", "complete")
     pods = c.kubectl_json("get", "pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=idx")
     logs = sorted(
         c.kubectl("logs", "-n", ns, p["metadata"]["name"]).stdout.strip() for p in pods["items"]
     )
-    assert logs == ["index 0", "index 1", "index 2"]
+    assert logs == ["index 0 idx-0", "index 1 idx-1", "index 2 idx-2"]  # spec.hostname
     assert c.kubectl_json("get", "job", "idx", "-n", ns)["status"]["completedIndexes"] == "0-2"
 
 

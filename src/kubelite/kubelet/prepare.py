@@ -100,7 +100,7 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
             image_rootfs=rootfs if os.path.isdir(rootfs) else None,
             volumes=mounts,
             visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
-            hostname=ctx.pod["metadata"]["name"][:63],
+            hostname=pod_hostname(ctx.pod),
             workdir=workdir,
         )
     else:
@@ -152,3 +152,9 @@ def _interpreter_paths(env: dict[str, str]) -> list[Path]:
     own = _own_paths()
     extra = dict.fromkeys(Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
     return [*own, *(p for p in extra if p not in own and p.is_absolute() and p.is_dir())]
+
+
+def pod_hostname(pod: Obj) -> str:
+    """`spec.hostname` when set (an Indexed Job's `<job>-<index>`), else the pod's
+    name cut to a DNS label, as the kubelet names a pod's host."""
+    return (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"][:63]

@@ -18,7 +18,7 @@ from kubelite.kubelet.dns import (
     write_pod_resolv_conf,
 )
 from kubelite.kubelet.envvars import Sources
-from kubelite.kubelet.prepare import Context, _mounts
+from kubelite.kubelet.prepare import Context, _mounts, pod_hostname
 from kubelite.kubelet.sandbox import Op, VolumeMount, _apply, plan
 
 HOST = parse_resolv_conf(
@@ -256,3 +256,10 @@ def test_host_resolver_is_a_copy_each_time(tmp_path: Path) -> None:
     first.servers.append("6.6.6.6")
     first.searches.clear()
     assert read_host(str(host)) == Resolver(["10.0.0.2"], ["lan"], ["edns0"])
+
+
+def test_pod_hostname_is_spec_hostname_when_set() -> None:
+    indexed = {"metadata": {"name": "work-2-x7k2p"}, "spec": {"hostname": "work-2"}}
+    plain = {"metadata": {"name": "n" * 70}, "spec": {}}
+    assert pod_hostname(indexed) == "work-2"
+    assert pod_hostname(plain) == "n" * 63
