@@ -467,6 +467,21 @@ def _default_stateful_set(sts: Obj) -> None:
         _default_pvc(claim)
 
 
+def _default_daemon_set(ds: Obj) -> None:
+    spec = _sub(ds, "spec")
+    strategy = _sub(spec, "updateStrategy")
+    _set(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _sub(strategy, "rollingUpdate")
+        if rolling.get("maxUnavailable") is None:
+            rolling["maxUnavailable"] = 1
+        if rolling.get("maxSurge") is None:
+            rolling["maxSurge"] = 0
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    _default_template(spec)
+
+
 # --- batch/v1 ---
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -560,6 +575,12 @@ def _default_storage_class(sc: Obj) -> None:
     _set(sc, "volumeBindingMode", "Immediate")
 
 
+def _default_ingress_class(ic: Obj) -> None:
+    params = (ic.get("spec") or {}).get("parameters")
+    if isinstance(params, dict) and params.get("scope") is None:  # "" stays, and fails validation
+        params["scope"] = "Cluster"
+
+
 def _no_defaults(_obj: Obj) -> None:
     """Kinds upstream registers no defaulter for (ServiceAccount, Event, Lease, ...)."""
 
@@ -579,9 +600,12 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("apps/v1", "Deployment"): _default_deployment,
     ("apps/v1", "ReplicaSet"): _default_replica_set,
     ("apps/v1", "StatefulSet"): _default_stateful_set,
+    ("apps/v1", "DaemonSet"): _default_daemon_set,
     ("discovery.k8s.io/v1", "EndpointSlice"): _default_endpoint_slice,
     ("scheduling.k8s.io/v1", "PriorityClass"): _default_priority_class,
     ("storage.k8s.io/v1", "StorageClass"): _default_storage_class,
+    ("networking.k8s.io/v1", "Ingress"): _no_defaults,  # pathType is required, not defaulted
+    ("networking.k8s.io/v1", "IngressClass"): _default_ingress_class,
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,
     ("events.k8s.io/v1", "Event"): _no_defaults,
     ("policy/v1", "PodDisruptionBudget"): _no_defaults,

@@ -100,12 +100,15 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), _ALL
     ),
+    ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), _ALL),
     ResourceType("apps", "v1", "ControllerRevision", "controllerrevisions", True),
     ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), _ALL),
     ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), _ALL),
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
+    ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
     ResourceType(
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)

@@ -15,8 +15,9 @@ cluster-scoped ones; on update, call `defaults.prepare_update(new, old)` and
 copy the stored `resourceVersion` into an unconditional update.
 
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
-selectors), `validation_pod`, `validation_apps`, `validation_service`,
-`validation_storage`, `validation_batch` and `validation_misc`.
+selectors), `validation_pod`, `validation_apps`, `validation_daemonset`, `validation_service`,
+`validation_storage`, `validation_batch`, `validation_networking` and
+`validation_misc`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from kubelite.api import (
     validation_batch as batch,
 )
 from kubelite.api import (
+    validation_daemonset as daemonset,
+)
+from kubelite.api import (
     validation_misc as misc,
+)
+from kubelite.api import (
+    validation_networking as networking,
 )
 from kubelite.api import (
     validation_pod as pod,
@@ -72,6 +79,7 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("apps/v1", "Deployment"): (apps.validate_deployment, apps.validate_deployment_update),
     ("apps/v1", "ReplicaSet"): (apps.validate_replica_set, apps.validate_replica_set_update),
     ("apps/v1", "StatefulSet"): (apps.validate_stateful_set, apps.validate_stateful_set_update),
+    ("apps/v1", "DaemonSet"): (daemonset.validate_daemon_set, daemonset.validate_daemon_set_update),
     ("scheduling.k8s.io/v1", "PriorityClass"): (
         misc.validate_priority_class,
         misc.validate_priority_class_update,
@@ -88,6 +96,14 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ),
     ("batch/v1", "Job"): (batch.validate_job, batch.validate_job_update),
     ("batch/v1", "CronJob"): (batch.validate_cron_job, batch.validate_cron_job_update),
+    ("networking.k8s.io/v1", "Ingress"): (
+        networking.validate_ingress,
+        networking.validate_ingress_update,
+    ),
+    ("networking.k8s.io/v1", "IngressClass"): (
+        networking.validate_ingress_class,
+        networking.validate_ingress_class_update,
+    ),
     **{
         ("rbac.authorization.k8s.io/v1", kind): (rbac.validate_role, rbac.validate_role_update)
         for kind in ("Role", "ClusterRole")

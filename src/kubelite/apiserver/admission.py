@@ -153,10 +153,48 @@ class DefaultStorageClass:
             spec["storageClassName"] = newest["metadata"]["name"]
 
 
+INGRESS_CLASS = REGISTRY.by_kind("networking.k8s.io/v1", "IngressClass")
+DEFAULT_INGRESS_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+
+
+class DefaultIngressClass:
+    """An Ingress created with no class gets the default one (upstream's DefaultIngressClass).
+
+    Neither `ingressClassName` nor the deprecated annotation set: the newest
+    class annotated as default (ties by name) is filled in; none, nothing.
+    """
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        if attrs.operation != "CREATE" or attrs.resource.kind != "Ingress" or attrs.subresource:
+            return
+        spec = (obj or {}).setdefault("spec", {})
+        annotations = (obj or {}).get("metadata", {}).get("annotations") or {}
+        if spec.get("ingressClassName") is not None or "kubernetes.io/ingress.class" in annotations:
+            return
+        assert INGRESS_CLASS is not None
+        items, _, _ = storage.store.list(INGRESS_CLASS.prefix())
+        defaults = [
+            ic["metadata"]
+            for ic in (kv.obj() for kv in items)
+            if (ic["metadata"].get("annotations") or {}).get(DEFAULT_INGRESS_CLASS_ANNOTATION)
+            == "true"
+        ]
+        if defaults:
+            defaults.sort(key=lambda m: m.get("name", ""))
+            newest = max(defaults, key=lambda m: m.get("creationTimestamp", ""))
+            spec["ingressClassName"] = newest["name"]
+
+
 def default_plugins() -> list[AdmissionPlugin]:
     from kubelite.apiserver.service_ips import ServiceIPAllocator
 
-    return [NamespaceLifecycle(), Priority(), DefaultStorageClass(), ServiceIPAllocator()]
+    return [
+        NamespaceLifecycle(),
+        Priority(),
+        DefaultStorageClass(),
+        DefaultIngressClass(),
+        ServiceIPAllocator(),
+    ]
 
 
 def server_plugins() -> list[AdmissionPlugin]:

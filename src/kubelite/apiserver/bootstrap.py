@@ -1,7 +1,8 @@
 """Objects every cluster has from its first start.
 
 The system namespaces, the built-in PriorityClasses and the `kubernetes`
-Service exist on a real cluster before any user request; creating them here,
+Service exist on a real cluster before any user request (and, as on k3s, the
+default IngressClass of the bundled ingress controller); creating them here,
 through the API, lets kubectl and controllers rely on them.
 """
 
@@ -30,6 +31,24 @@ def _priority_class(name: str, value: int, description: str) -> dict[str, Any]:
     }
 
 
+# The class the built-in ingress controller (kubelite.proxy.ingress) serves, the
+# default one as k3s makes its bundled controller's class the default.
+INGRESS_CLASS_NAME = "kubelite"
+INGRESS_CONTROLLER = "kubelite.io/ingress"
+
+
+def _default_ingress_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {
+            "name": INGRESS_CLASS_NAME,
+            "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
+        },
+        "spec": {"controller": INGRESS_CONTROLLER},
+    }
+
+
 def bootstrap_objects(api_port: int, service_ip: str = SERVICE_IP) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
@@ -47,6 +66,7 @@ def bootstrap_objects(api_port: int, service_ip: str = SERVICE_IP) -> list[dict[
             "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
         ),
     ]
+    objs.append(_default_ingress_class())
     objs.append(
         {
             "apiVersion": "v1",

@@ -20,7 +20,17 @@ _MAX_GENERATE_NAME_PREFIX = 63 - _GENERATED_SUFFIX
 
 # Kinds whose spec changes bump metadata.generation (they have a status.observedGeneration).
 GENERATION_KINDS = frozenset(
-    {"Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget", "Job", "CronJob"}
+    {
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "PodDisruptionBudget",
+        "Job",
+        "CronJob",
+        "Ingress",
+        "IngressClass",
+    }
 )
 # Kinds with a status subresource: the main resource ignores status writes.
 STATUS_KINDS = frozenset(
@@ -28,6 +38,7 @@ STATUS_KINDS = frozenset(
         "Deployment",
         "ReplicaSet",
         "StatefulSet",
+        "DaemonSet",
         "Pod",
         "Node",
         "Namespace",
@@ -37,6 +48,7 @@ STATUS_KINDS = frozenset(
         "PodDisruptionBudget",
         "Job",
         "CronJob",
+        "Ingress",
     }
 )
 
@@ -97,6 +109,8 @@ def fill_create(obj: dict[str, Any], *, now: float) -> None:
         m["generation"] = 1
     else:
         m.pop("generation", None)
+    if obj.get("kind") == "DaemonSet":
+        _set_template_generation(obj, max(1, _template_generation(obj)))
 
 
 def carry_over(new: dict[str, Any], old: dict[str, Any]) -> None:
@@ -118,6 +132,31 @@ def bump_generation(new: dict[str, Any], old: dict[str, Any]) -> None:
         return
     if new.get("spec") != old.get("spec") or _deleting_now(new, old):
         meta(new)["generation"] = int(meta(old).get("generation", 1)) + 1
+    if new.get("kind") == "DaemonSet":
+        template_changed = (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get(
+            "template"
+        )
+        _set_template_generation(new, _template_generation(old) + int(template_changed))
+
+
+# A DaemonSet's template generation: server-owned, kept in this annotation in
+# apps/v1 (an internal spec field upstream); its pods carry it as a label.
+TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(obj: dict[str, Any]) -> int:
+    value = (meta(obj).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _set_template_generation(obj: dict[str, Any], generation: int) -> None:
+    annotations = meta(obj).get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = meta(obj)["annotations"] = {}
+    annotations[TEMPLATE_GENERATION_ANNOTATION] = str(generation)
 
 
 def _deleting_now(new: dict[str, Any], old: dict[str, Any]) -> bool:

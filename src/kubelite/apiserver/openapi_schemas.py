@@ -48,11 +48,15 @@ _META_TYPES = frozenset(
 _GROUP_PACKAGES = {
     "RollingUpdateDeployment": "apps",
     "RollingUpdateStatefulSetStrategy": "apps",
+    "RollingUpdateDaemonSet": "apps",
     "Endpoint": "discovery",
     "EndpointConditions": "discovery",
     "EndpointHints": "discovery",
     "ForNode": "discovery",
     "ForZone": "discovery",
+    "HTTPIngressRuleValue": "networking",
+    "HTTPIngressPath": "networking",
+    "ServiceBackendPort": "networking",
     **{
         bare: "batch"
         for bare in (

@@ -504,7 +504,15 @@ class RestStorage:
 def _reset_status_on_create(obj: dict[str, Any]) -> None:
     """Status is the controllers' to write; create starts it afresh, as upstream."""
     kind = obj.get("kind")
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "PodDisruptionBudget", "Job", "CronJob"):
+    if kind in (
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "PodDisruptionBudget",
+        "Job",
+        "CronJob",
+    ):
         obj["status"] = {}
     elif kind == "Pod":
         obj["status"] = {"phase": "Pending"}
@@ -514,7 +522,7 @@ def _reset_status_on_create(obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Active"}
     elif kind in ("PersistentVolume", "PersistentVolumeClaim"):
         obj["status"] = {"phase": "Pending"}
-    elif kind == "Service":
+    elif kind in ("Service", "Ingress"):
         obj["status"] = {"loadBalancer": {}}
 
 

@@ -26,10 +26,13 @@ from kubelite.apiserver.tables_printers import (
     CONFIG_MAP,
     CONTROLLER_REVISION,
     CRON_JOB,
+    DAEMON_SET,
     DEPLOYMENT,
     ENDPOINT_SLICE,
     ENDPOINTS,
     EVENT,
+    INGRESS,
+    INGRESS_CLASS,
     JOB,
     LEASE,
     NAME,
@@ -70,6 +73,7 @@ PRINTERS: dict[str, Printer] = {
     "Deployment": DEPLOYMENT,
     "ReplicaSet": REPLICA_SET,
     "StatefulSet": STATEFUL_SET,
+    "DaemonSet": DAEMON_SET,
     "ControllerRevision": CONTROLLER_REVISION,
     "Service": SERVICE,
     "Endpoints": ENDPOINTS,
@@ -92,6 +96,8 @@ PRINTERS: dict[str, Printer] = {
     "ClusterRoleBinding": CLUSTER_ROLE_BINDING,
     "Job": JOB,
     "CronJob": CRON_JOB,
+    "Ingress": INGRESS,
+    "IngressClass": INGRESS_CLASS,
 }
 
 

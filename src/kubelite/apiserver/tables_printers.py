@@ -183,6 +183,81 @@ STATEFUL_SET = Printer(
 )
 
 
+def _daemon_set(obj: Obj, now: datetime) -> Row:
+    status = _status(obj)
+    counts = [
+        status.get(k, 0)
+        for k in (
+            "desiredNumberScheduled",
+            "currentNumberScheduled",
+            "numberReady",
+            "updatedNumberScheduled",
+            "numberAvailable",
+        )
+    ]
+    template_spec = (_spec(obj).get("template") or {}).get("spec") or {}
+    node_selector = format_labels(template_spec.get("nodeSelector"))
+    names, images = container_cells(_template_containers(obj))
+    selector = format_label_selector(_spec(obj).get("selector"))
+    return [_name(obj), *counts, node_selector, _age(obj, now), names, images, selector], None
+
+
+# Descriptions are the DaemonSetStatus, PodSpec and DaemonSetSpec field docs, as upstream.
+DAEMON_SET = Printer(
+    (
+        NAME,
+        col(
+            "Desired",
+            "The total number of nodes that should be running the daemon pod (including nodes "
+            "correctly running the daemon pod). More info: "
+            "https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+            "integer",
+        ),
+        col(
+            "Current",
+            "The number of nodes that are running at least 1 daemon pod and are supposed to run "
+            "the daemon pod. More info: "
+            "https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+            "integer",
+        ),
+        col(
+            "Ready",
+            "numberReady is the number of nodes that should be running the daemon pod and have "
+            "one or more of the daemon pod running with a Ready Condition.",
+            "integer",
+        ),
+        col(
+            "Up-to-date",
+            "The total number of nodes that are running updated daemon pod",
+            "integer",
+        ),
+        col(
+            "Available",
+            "The number of nodes that should be running the daemon pod and have one or more of "
+            "the daemon pod running and available (ready for at least spec.minReadySeconds)",
+            "integer",
+        ),
+        col(
+            "Node Selector",
+            "NodeSelector is a selector which must be true for the pod to fit on a node. "
+            "Selector which must match a node's labels for the pod to be scheduled on that node. "
+            "More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/",
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        col(
+            "Selector",
+            "A label query over pods that are managed by the daemon set. Must match in order to "
+            "be controlled. It must match the pod template's labels. More info: "
+            "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+            priority=1,
+        ),
+    ),
+    _daemon_set,
+)
+
+
 def _controller_revision(obj: Obj, now: datetime) -> Row:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     ref = next((r for r in refs if r.get("controller")), None)
@@ -741,6 +816,76 @@ def _binding_printer(kind: str) -> Printer:
 
 ROLE_BINDING = _binding_printer("roleBinding")
 CLUSTER_ROLE_BINDING = _binding_printer("clusterRoleBinding")
+
+# ---- ingress ---------------------------------------------------------------------
+
+
+def _ingress_hosts(rules: list[Mapping[str, Any]]) -> str:
+    """formatHosts: the first three hosts, then how many rules follow."""
+    hosts: list[str] = []
+    more = False
+    for rule in rules:
+        if len(hosts) == 3:
+            more = True
+        if not more and rule.get("host"):
+            hosts.append(rule["host"])
+    if not hosts:
+        return "*"
+    text = ",".join(hosts)
+    return f"{text} + {len(rules) - 3} more..." if more else text
+
+
+def _ingress(obj: Obj, now: datetime) -> Row:
+    spec = _spec(obj)
+    class_name = spec.get("ingressClassName")
+    cells = [
+        _name(obj),
+        NONE if class_name is None else class_name,
+        _ingress_hosts(spec.get("rules") or []),
+        _load_balancer_ips(_status(obj), True),  # the server renders wide cells
+        "80, 443" if spec.get("tls") else "80",
+    ]
+    return [*cells, _age(obj, now)], None
+
+
+INGRESS = Printer(
+    (
+        NAME,
+        col(
+            "Class",
+            "The name of the IngressClass resource that should be used for additional configuration",
+        ),
+        col("Hosts", "Hosts that incoming requests are matched against before the ingress rule"),
+        col("Address", "Address is a list containing ingress points for the load-balancer"),
+        col("Ports", "Ports of TLS configurations that open"),
+        AGE,
+    ),
+    _ingress,
+)
+
+
+def _ingress_class(obj: Obj, now: datetime) -> Row:
+    spec = _spec(obj)
+    params = spec.get("parameters")
+    parameters = NONE
+    if isinstance(params, Mapping):
+        parameters = params.get("kind") or ""
+        if params.get("apiGroup") is not None:
+            parameters += "." + params["apiGroup"]
+        parameters += "/" + (params.get("name") or "")
+    return [_name(obj), spec.get("controller", ""), parameters, _age(obj, now)], None
+
+
+INGRESS_CLASS = Printer(
+    (
+        NAME,
+        col("Controller", "Controller that is responsible for handling this class"),
+        col("Parameters", "A reference to a resource with additional parameters"),
+        AGE,
+    ),
+    _ingress_class,
+)
+
 
 # ---- storage ---------------------------------------------------------------------
 
