@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubelite.controllers.controller import Controller, ControllerManager
 from kubelite.controllers.cronjob import CronJobController
+from kubelite.controllers.daemonset import DaemonSetController
 from kubelite.controllers.deployment import DeploymentController
 from kubelite.controllers.disruption import DisruptionController
 from kubelite.controllers.endpoints import EndpointsController
@@ -33,6 +34,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         ReplicaSetController(),
         DeploymentController(),
         StatefulSetController(),
+        DaemonSetController(),
         PersistentVolumeController(data_dir / "storage"),
         EndpointsController(),
         EndpointSliceController(),
@@ -55,6 +57,7 @@ __all__ = [
     "Controller",
     "ControllerManager",
     "CronJobController",
+    "DaemonSetController",
     "DeploymentController",
     "DisruptionController",
     "EndpointSliceController",

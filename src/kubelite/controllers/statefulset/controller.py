@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.apiserver import errors
+from kubelite.controllers import history
 from kubelite.controllers.claim import claim
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.events import NORMAL, WARNING
@@ -40,7 +41,6 @@ from kubelite.controllers.objects import (
     selector_of,
     split_key,
 )
-from kubelite.controllers.statefulset import history
 from kubelite.controllers.statefulset import identity as ident
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,14 @@
-"""A StatefulSet's history: one ControllerRevision per distinct pod template.
+"""A workload's history: one ControllerRevision per distinct pod template.
 
-A revision holds the patch that turns the set back into that template
-(`{"spec": {"template": {..., "$patch": "replace"}}}`), so `kubectl rollout
-undo statefulset/NAME` can apply it as a strategic merge patch. It is named
-`SET-HASH` (FNV-32 of the patch bytes, plus the collision count), labelled
-with the template's labels and `controller-revision-hash: HASH`, controlled
-by the set, carries the set's annotations, and has a revision number that
-grows with every new template; going back to an old template renumbers its
-revision rather than making a copy.
+Shared by the StatefulSet and DaemonSet controllers, as upstream's
+pkg/controller/history. A revision holds the patch that turns the owner back
+into that template (`{"spec": {"template": {..., "$patch": "replace"}}}`), so
+`kubectl rollout undo statefulset/NAME` (or `daemonset/NAME`) can apply it as
+a strategic merge patch. It is named `OWNER-HASH` (FNV-32 of the patch bytes,
+plus the collision count), labelled with the template's labels and
+`controller-revision-hash: HASH`, controlled by the owner, carries the owner's
+annotations, and has a revision number that grows with every new template;
+going back to an old template renumbers its revision rather than making a copy.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def fnv32(data: bytes) -> int:
     return h
 
 
-def patch_of(sts: Obj) -> dict[str, Any]:
-    """The patch that restores this set's pod template exactly."""
-    template = copy(sts["spec"]["template"])
+def patch_of(owner: Obj) -> dict[str, Any]:
+    """The patch that restores this owner's pod template exactly."""
+    template = copy(owner["spec"]["template"])
     template["$patch"] = "replace"
     return {"spec": {"template": template}}
 
@@ -58,18 +59,18 @@ def revision_name(prefix: str, hash_: str) -> str:
     return f"{prefix[:_MAX_PREFIX]}-{hash_}"
 
 
-def new_revision(sts: Obj, number: int, collision_count: int) -> Obj:
-    """The revision the set's current template would be stored as."""
-    data = patch_of(sts)
+def new_revision(owner: Obj, number: int, collision_count: int) -> Obj:
+    """The revision the owner's current template would be stored as."""
+    data = patch_of(owner)
     hash_ = hash_of(data, collision_count)
     md: dict[str, Any] = {
-        "name": revision_name(meta(sts)["name"], hash_),
-        "namespace": meta(sts)["namespace"],
-        "labels": {**labels(sts["spec"]["template"]), HASH_LABEL: hash_},
-        "ownerReferences": [owner_ref_for(sts)],
+        "name": revision_name(meta(owner)["name"], hash_),
+        "namespace": meta(owner)["namespace"],
+        "labels": {**labels(owner["spec"]["template"]), HASH_LABEL: hash_},
+        "ownerReferences": [owner_ref_for(owner)],
     }
-    if meta(sts).get("annotations"):
-        md["annotations"] = dict(meta(sts)["annotations"])
+    if meta(owner).get("annotations"):
+        md["annotations"] = dict(meta(owner)["annotations"])
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
@@ -79,11 +80,11 @@ def new_revision(sts: Obj, number: int, collision_count: int) -> Obj:
     }
 
 
-def rename_for(revision: Obj, sts: Obj, collision_count: int) -> Obj:
+def rename_for(revision: Obj, owner: Obj, collision_count: int) -> Obj:
     """The same revision named for another collision count (after a name clash)."""
     out = copy(revision)
     out["metadata"]["name"] = revision_name(
-        meta(sts)["name"], hash_of(revision["data"], collision_count)
+        meta(owner)["name"], hash_of(revision["data"], collision_count)
     )
     return out
 
@@ -111,12 +112,12 @@ def find_equal(revisions: list[Obj], target: Obj) -> list[Obj]:
     return [r for r in revisions if equal(r, target)]
 
 
-def apply_revision(sts: Obj, revision: Obj) -> Obj:
-    """The set as it was at `revision`: its template restored from the revision's patch."""
-    return strategic_merge_patch(sts, copy(revision["data"]), kind="StatefulSet")
+def apply_revision(owner: Obj, revision: Obj) -> Obj:
+    """The owner as it was at `revision`: its template restored from the revision's patch."""
+    return strategic_merge_patch(owner, copy(revision["data"]), kind=str(owner["kind"]))
 
 
 def truncatable(revisions: list[Obj], live: set[str], limit: int) -> list[Obj]:
-    """The oldest revisions no pod, current or update revision uses, beyond `limit`."""
+    """The oldest revisions not in `live` (names in use), beyond `limit`."""
     history = [r for r in revisions if meta(r)["name"] not in live]
     return history[: max(0, len(history) - limit)]
