@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from ssl import SSLContext
 from typing import Any, Protocol
 
 import orjson
@@ -70,7 +71,9 @@ class Listener:
     name: str
     app: Any
     port: int
-    ssl: bool = False
+    ssl: bool = False  # the cluster's own certificate (the API)
+    # A part's own TLS (the ingress's certificate per host), made when it starts serving.
+    context: Callable[[], SSLContext] | None = None
     sock: socket.socket | None = None
     server: uvicorn.Server | None = None
 
@@ -231,8 +234,8 @@ class Cluster:
         for comp in parts.components(self):
             self.components.append(comp)
             listeners = getattr(comp, "listeners", None)
-            for name, app, port in listeners() if callable(listeners) else []:
-                self.listeners.append(Listener(name, app, port))
+            for name, app, port, *context in listeners() if callable(listeners) else []:
+                self.listeners.append(Listener(name, app, port, context=next(iter(context), None)))
 
     def _status(self, api_url: str) -> dict[str, Any]:
         by_name = {x.name: x for x in self.listeners}
@@ -280,22 +283,33 @@ _WS: Any = _WebSockets
 
 
 def _server(listener: Listener, tls: Any) -> uvicorn.Server:
-    kwargs: dict[str, Any] = {}
+    common: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "off",
+        "loop": "none",
+        "http": "httptools",
+        "ws": _WS if listener.ssl else "none",  # the API's pods/exec, attach and portforward
+        "timeout_keep_alive": 120,
+        "timeout_graceful_shutdown": 2,
+    }
+    if listener.context is not None:
+        return _QuietServer(_ContextConfig(listener.app, listener.context, **common))
     if tls is not None:
-        kwargs = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
-    config = uvicorn.Config(
-        listener.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        loop="none",
-        http="httptools",
-        ws=_WS if listener.ssl else "none",  # the API's pods/exec and pods/portforward
-        timeout_keep_alive=120,
-        timeout_graceful_shutdown=2,
-        **kwargs,
-    )
-    return _QuietServer(config)
+        common |= {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+    return _QuietServer(uvicorn.Config(listener.app, **common))
+
+
+class _ContextConfig(uvicorn.Config):
+    """A uvicorn config whose SSL context the listener's part makes, not loaded from files."""
+
+    def __init__(self, app: Any, context: Callable[[], SSLContext], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._context = context
+
+    def load(self) -> None:
+        super().load()
+        self.ssl = self._context()
 
 
 class _QuietServer(uvicorn.Server):

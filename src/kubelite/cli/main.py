@@ -157,11 +157,21 @@ def _run_loop(coro: Any) -> None:
         asyncio.run(coro)
 
 
+LISTENER_LABELS = (
+    ("api", "api"),
+    ("dashboard", "dashboard"),
+    ("zipkin", "zipkin"),
+    ("ingress", "ingress"),
+    ("ingressHttps", "ingress"),
+    ("dns", "dns"),
+)
+
+
 def _print_started(status: dict[str, Any]) -> None:
     out.print(f"[bold green]kubelite is up[/bold green] in {status.get('startupMs', 0):.0f} ms")
-    for key in ("api", "dashboard", "zipkin", "dns"):
+    for key, label in LISTENER_LABELS:
         if status.get(key):
-            out.print(f"  {key:<10} {status[key]}")
+            out.print(f"  {label:<10} {status[key]}")
     out.print(f"  {'proxy':<10} {status.get('proxyMode')}")
     out.print(f"  {'data':<10} {status['dataDir']}")
     out.print(f"\nexport KUBECONFIG={status['kubeconfig']}")

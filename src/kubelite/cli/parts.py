@@ -11,6 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kubelite.cli.cluster import Cluster, Component
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ def components(cluster: Cluster) -> list[Component]:
     from kubelite.dashboard import DASHBOARD_PORT, Dashboard
     from kubelite.kubelet import ExecRouter, LogRouter, MetricsRouter, node_agents
     from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
+    from kubelite.proxy.ingress import IngressController, default_port, default_tls_port
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector, retention_settings
 
@@ -68,6 +71,15 @@ def components(cluster: Cluster) -> list[Component]:
                 return f"http://127.0.0.1:{listener.bound_port}"
         return None
 
+    def bound_port(name: str) -> Callable[[], int | None]:
+        def port() -> int | None:  # read once the cluster has bound the listener
+            for listener in cluster.listeners:
+                if listener.name == name and listener.sock is not None:
+                    return listener.bound_port
+            return None
+
+        return port
+
     return [
         TracingCollector(
             cluster.dir.traces_db,
@@ -79,6 +91,12 @@ def components(cluster: Cluster) -> list[Component]:
         SchedulerComponent(config_file=cluster.options.scheduler_config),
         LoadBalancerController(),
         ServiceProxy(table=table_name(str(cluster.dir.root))),
+        IngressController(
+            0 if pick else default_port(cluster.options.host),
+            bound_port=bound_port("ingress"),
+            tls_port=0 if pick else default_tls_port(cluster.options.host),
+            bound_tls_port=bound_port("ingress-https"),
+        ),
         dns,
         Dashboard(
             0 if pick else DASHBOARD_PORT,

@@ -1,0 +1,225 @@
+"""The reverse proxy: one ASGI app that forwards each request to a pod.
+
+uvicorn (httptools) parses the client side; `upstream.UpstreamPool` keeps
+keep-alive connections to the pods and parses their answers with httptools.
+Bodies stream both ways, never held whole. The request keeps its Host header and gains X-Forwarded-For/-Proto/
+-Host and X-Real-IP; hop-by-hop headers (RFC 9110 7.6.1, and whatever
+`Connection` names) are dropped in both directions; everything else,
+tracing headers included, passes untouched.
+
+Answers of its own: 404 when no rule and no default backend match, 503 when
+the backend has no ready endpoint, 502 when the pod cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from kubelite.proxy.ingress.endpoints import Endpoints
+from kubelite.proxy.ingress.routes import Backend, RouteTable
+from kubelite.proxy.ingress.upstream import UpstreamError, UpstreamPool
+from kubelite.proxy.servicemap import Endpoint
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+_OWN_HEADERS = frozenset({b"date", b"server"})
+_FORWARDED = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"}
+)
+
+
+def strip_hop_by_hop(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Drop hop-by-hop headers and those the Connection header lists."""
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    }
+    return [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP and n.lower() not in named]
+
+
+def forwarded_headers(
+    headers: list[tuple[bytes, bytes]], *, client_ip: str, scheme: str
+) -> list[tuple[bytes, bytes]]:
+    """The request's end-to-end headers plus the X-Forwarded-* set a proxy adds."""
+    kept = strip_hop_by_hop(headers)
+    prior = [v for n, v in kept if n.lower() == b"x-forwarded-for"]
+    host = next((v for n, v in kept if n.lower() == b"host"), b"")
+    out = [(n, v) for n, v in kept if n.lower() not in _FORWARDED]
+    chain = b", ".join([*prior, client_ip.encode()]) if client_ip else b", ".join(prior)
+    if chain:
+        out.append((b"x-forwarded-for", chain))
+    out.append((b"x-forwarded-proto", scheme.encode()))
+    if host:
+        out.append((b"x-forwarded-host", host))
+    if client_ip:
+        out.append((b"x-real-ip", client_ip.encode()))
+    return out
+
+
+def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The pod's response headers minus hop-by-hop ones and Date and Server, which the
+    listener sets itself (as nginx hides an upstream's by default)."""
+    return [(n, v) for n, v in strip_hop_by_hop(headers) if n.lower() not in _OWN_HEADERS]
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class IngressApp:
+    """ASGI app over a route table the controller swaps in (`table`, `endpoints`)."""
+
+    def __init__(self, *, refresh: Callable[[], None] = lambda: None) -> None:
+        self.table = RouteTable()
+        self.endpoints = Endpoints()
+        self._refresh = refresh  # called per request: rebuilds only after a change
+        self.upstream = UpstreamPool()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self._refresh()
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        host = next((v for n, v in headers if n == b"host"), b"").decode("latin-1")
+        backend = self.table.backend_for(host, scope.get("path") or "/")
+        if backend is None:
+            await _plain(send, 404, "404 page not found\n")
+            return
+        endpoint = self.endpoints.pick(backend)
+        if endpoint is None:
+            await _plain(send, 503, f"503 no ready endpoints for {backend}\n")
+            return
+        await self._forward(scope, receive, send, backend, endpoint, headers)
+
+    async def aclose(self) -> None:
+        self.upstream.close()
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        backend: Backend,
+        endpoint: Endpoint,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        client_ip = (scope.get("client") or ("", 0))[0]
+        out = forwarded_headers(headers, client_ip=client_ip, scheme=scope.get("scheme", "http"))
+        out = [(n, v) for n, v in out if n.lower() != b"expect"]  # the listener answered it
+        chunked = any(n.lower() == b"transfer-encoding" for n, _ in headers)
+        has_body = chunked or any(n.lower() == b"content-length" for n, _ in headers)
+        if chunked:
+            out = [(n, v) for n, v in out if n.lower() != b"content-length"]
+            out.append((b"transfer-encoding", b"chunked"))
+        target = scope.get("raw_path") or scope.get("path", "/").encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        try:
+            response = await self.upstream.request(
+                endpoint,
+                scope["method"],
+                target,
+                out,
+                _request_body(receive) if has_body else None,
+                chunked=chunked,
+            )
+        except UpstreamError as exc:
+            log.info("ingress: %s via %s failed: %s", backend, endpoint, exc)
+            await _plain(send, 502, f"502 bad gateway: {backend} did not answer\n")
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": response_headers(response.headers),
+            }
+        )
+        relay = _relay(response.body, send)
+        bounded = any(n.lower() == b"content-length" for n, _ in response.headers)
+        try:
+            # A body of known length ends by itself; a stream (chunked, or until
+            # close) may not, so it also ends when the client goes away.
+            complete = await (relay if bounded else _unless_disconnected(relay, receive))
+        except (OSError, TimeoutError, UpstreamError) as exc:
+            log.info("ingress: %s via %s broke off: %s", backend, endpoint, exc)
+            complete = False
+        if complete:
+            await send({"type": "http.response.body", "body": b""})
+        # else: the response stays incomplete, and the server drops the
+        # connection, so the client cannot take a cut body for a whole one.
+
+
+async def _relay(body: AsyncIterator[bytes], send: Send) -> bool:
+    async for chunk in body:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    return True
+
+
+async def _unless_disconnected(relay: Coroutine[Any, Any, bool], receive: Receive) -> bool:
+    """Run `relay` until it ends (its result) or the client disconnects (False)."""
+    relaying = asyncio.ensure_future(relay)
+    watching = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relaying, watching):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return relaying.result() if not relaying.cancelled() else False
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+__all__ = [
+    "HOP_BY_HOP",
+    "IngressApp",
+    "forwarded_headers",
+    "response_headers",
+    "strip_hop_by_hop",
+]

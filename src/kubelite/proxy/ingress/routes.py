@@ -1,0 +1,200 @@
+"""The routing table: which backend answers a request, from the Ingresses alone.
+
+Pure and synchronous, so tests check the precedence rules directly. The
+rules follow the Ingress spec as controllers implement it:
+
+- host: an exact rule host first, then a `*.` wildcard matching exactly one
+  leading label, then rules without a host (they match every host); a group
+  whose paths all miss falls through to the next one, as each Ingress rule is
+  a route of its own;
+- path: the longest matching path wins, Exact before Prefix of the same
+  length; Prefix matches whole path elements (`/foo` matches `/foo` and
+  `/foo/bar`, not `/foobar`; a trailing `/` is ignored);
+  ImplementationSpecific is treated as Prefix (empty means `/`);
+- equal routes from several Ingresses: the oldest Ingress wins;
+- nothing matches: the oldest `defaultBackend` among the Ingresses, else none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Obj = Mapping[str, Any]
+
+INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+_TYPE_RANK = {"Exact": 0, "Prefix": 1}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A Service port in a namespace (`port` is a number or a port name), or a resource."""
+
+    namespace: str
+    service: str = ""
+    port: int | str = 0
+    resource: str = ""  # `kind/name` of a resource backend, which kubelite does not serve
+
+    def __str__(self) -> str:
+        if self.resource:
+            return f"{self.namespace}/{self.resource}"
+        return f"{self.namespace}/{self.service}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Route:
+    host: str  # "" (any host), "foo.com" or "*.foo.com"
+    path: str
+    exact: bool
+    backend: Backend
+    ingress: str  # namespace/name, for logs
+    age_key: tuple[str, str] = ("", "")  # (creationTimestamp, namespace/name): oldest first
+
+    def matches_path(self, path: str) -> bool:
+        if self.exact:
+            return path == self.path
+        prefix = self.path.rstrip("/")
+        return not prefix or path == prefix or path.startswith(prefix + "/")
+
+    @property
+    def order(self) -> tuple[int, int, tuple[str, str]]:
+        return (-len(self.path), 0 if self.exact else 1, self.age_key)
+
+
+def backend_of(namespace: str, backend: Obj) -> Backend:
+    service = backend.get("service")
+    if isinstance(service, Mapping):
+        port = service.get("port") or {}
+        return Backend(
+            namespace, service.get("name") or "", port.get("name") or port.get("number") or 0
+        )
+    resource = backend.get("resource") or {}
+    return Backend(namespace, resource=f"{resource.get('kind', '')}/{resource.get('name', '')}")
+
+
+def _age_key(ingress: Obj) -> tuple[str, str]:
+    md = ingress.get("metadata") or {}
+    return md.get("creationTimestamp") or "", f"{md.get('namespace', '')}/{md.get('name', '')}"
+
+
+def routes_of(ingress: Obj) -> list[Route]:
+    md, spec = ingress.get("metadata") or {}, ingress.get("spec") or {}
+    namespace, age = md.get("namespace") or "", _age_key(ingress)
+    out: list[Route] = []
+    for rule in spec.get("rules") or []:
+        host = (rule.get("host") or "").lower()
+        for entry in (rule.get("http") or {}).get("paths") or []:
+            path_type = entry.get("pathType") or "ImplementationSpecific"
+            out.append(
+                Route(
+                    host=host,
+                    path=entry.get("path") or "/",
+                    exact=path_type == "Exact",
+                    backend=backend_of(namespace, entry.get("backend") or {}),
+                    ingress=age[1],
+                    age_key=age,
+                )
+            )
+    return out
+
+
+def request_host(value: str) -> str:
+    """The Host header without its port, lower case (`[::1]:80` -> `[::1]`)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value.split("]", 1)[0] + "]"
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class RouteTable:
+    """Routes grouped by host, each group sorted by precedence."""
+
+    def __init__(self, ingresses: Iterable[Obj] = ()) -> None:
+        self.exact: dict[str, list[Route]] = {}
+        self.wildcard: dict[str, list[Route]] = {}  # keyed by the suffix after `*.`
+        self.any_host: list[Route] = []
+        self.default: Backend | None = None
+        default_age: tuple[str, str] | None = None
+        for ingress in ingresses:
+            for route in routes_of(ingress):
+                self._add(route)
+            backend = (ingress.get("spec") or {}).get("defaultBackend")
+            age = _age_key(ingress)
+            if isinstance(backend, Mapping) and (default_age is None or age < default_age):
+                namespace = (ingress.get("metadata") or {}).get("namespace") or ""
+                self.default, default_age = backend_of(namespace, backend), age
+        for group in [*self.exact.values(), *self.wildcard.values(), self.any_host]:
+            group.sort(key=lambda r: r.order)
+
+    def _add(self, route: Route) -> None:
+        if not route.host:
+            self.any_host.append(route)
+        elif route.host.startswith("*."):
+            self.wildcard.setdefault(route.host[2:], []).append(route)
+        else:
+            self.exact.setdefault(route.host, []).append(route)
+
+    def groups(self, host: str) -> list[list[Route]]:
+        """The route groups a host may use, most specific first."""
+        out = []
+        if host in self.exact:
+            out.append(self.exact[host])
+        _, dot, parent = host.partition(".")
+        if dot and parent in self.wildcard:
+            out.append(self.wildcard[parent])
+        out.append(self.any_host)
+        return out
+
+    def match(self, host: str, path: str) -> Route | None:
+        """The route for a request, or None (then `default`, if any, answers)."""
+        host = request_host(host)
+        for group in self.groups(host):
+            for route in group:
+                if route.matches_path(path):
+                    return route
+        return None
+
+    def backend_for(self, host: str, path: str) -> Backend | None:
+        route = self.match(host, path)
+        return route.backend if route is not None else self.default
+
+    def backends(self) -> set[Backend]:
+        every = [*self.any_host]
+        for group in [*self.exact.values(), *self.wildcard.values()]:
+            every += group
+        out = {r.backend for r in every}
+        if self.default is not None:
+            out.add(self.default)
+        return out
+
+
+def served_classes(ingress_classes: Iterable[Obj], controller: str) -> set[str]:
+    """Names of the IngressClasses whose `spec.controller` is ours."""
+    return {
+        (ic.get("metadata") or {}).get("name", "")
+        for ic in ingress_classes
+        if (ic.get("spec") or {}).get("controller") == controller
+    }
+
+
+def is_served(ingress: Obj, classes: set[str]) -> bool:
+    """By `spec.ingressClassName`, else by the deprecated `kubernetes.io/ingress.class`."""
+    name = (ingress.get("spec") or {}).get("ingressClassName")
+    if name is None:
+        name = ((ingress.get("metadata") or {}).get("annotations") or {}).get(
+            INGRESS_CLASS_ANNOTATION
+        )
+    return name in classes
+
+
+__all__ = [
+    "Backend",
+    "Route",
+    "RouteTable",
+    "backend_of",
+    "is_served",
+    "request_host",
+    "routes_of",
+    "served_classes",
+]
