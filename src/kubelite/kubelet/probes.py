@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import select
@@ -149,15 +150,13 @@ async def tcp_socket(action: Obj, container: Obj, pod_ip: str, timeout: float) -
     loop = asyncio.get_running_loop()
     try:
         addr: tuple[Any, ...] = (host, port)
-        try:
-            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-        except ValueError:  # a host name: resolve it (off the loop)
+        family = _address_family(host)
+        if family is None:  # a host name: resolve it (off the loop)
             family, _, _, _, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
     except OSError as exc:
         return False, _dial_error(host, port, exc)
     try:
-        sock.setblocking(False)
         code = _connect_now(sock, addr)
         if code is None:  # still in progress: wait for it on the loop
             async with asyncio.timeout(timeout):
@@ -184,11 +183,25 @@ def _connect_now(sock: socket.socket, addr: tuple[Any, ...]) -> int | None:
     code = sock.connect_ex(addr)
     if code not in (errno.EINPROGRESS, errno.EAGAIN):
         return code
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT)
-    if not poller.poll(0):
-        return None
+    _POLLER.register(sock, select.POLLOUT)
+    try:
+        if not _POLLER.poll(0):
+            return None
+    finally:
+        _POLLER.unregister(sock)
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+
+_POLLER = select.poll()  # the loop's one thread polls one socket at a time on it
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_family(host: str) -> socket.AddressFamily | None:
+    """AF_INET or AF_INET6 for an IP address, None for a name; pod IPs repeat every period."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
 
 
 ExecRunner = Callable[[list[str], float], Awaitable[tuple[int | None, bytes]]]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
+from kubelite.kubelet import probes
 from kubelite.kubelet.pod import PROBE_GRID_S, _on_grid
 from kubelite.kubelet.probes import ProbeResult, Timing, exec_probe, resolve_port
 
@@ -76,3 +78,41 @@ def test_probe_waits_end_on_a_shared_grid_never_sooner_than_the_period() -> None
     # two pods whose probes ran a few ms apart wake up together
     a, b = 1000.011, 1000.032
     assert abs((a + _on_grid(a, 1.0)) - (b + _on_grid(b, 1.0))) < 1e-9
+
+
+def _listening(host: str) -> socket.socket:
+    """A listener where a probe to `host` dials: a name's first address."""
+    family, _, _, _, addr = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    srv = socket.socket(family)
+    srv.bind(addr)
+    srv.listen(8)
+    return srv
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_tcp_probe_connects_by_address_or_name_and_port_name(host: str) -> None:
+    srv = _listening(host)
+    port = srv.getsockname()[1]
+    container = {"ports": [{"name": "http", "containerPort": port}]}
+    try:
+        by_number = asyncio.run(probes.tcp_socket({"host": host, "port": port}, container, "", 1))
+        by_name = asyncio.run(probes.tcp_socket({"port": "http"}, container, host, 1))
+    finally:
+        srv.close()
+    assert by_number == (True, "")
+    assert by_name == (True, "")
+
+
+def test_tcp_probe_refused_reads_as_the_kubelets_dial_error() -> None:
+    srv = _listening("127.0.0.1")
+    port = srv.getsockname()[1]
+    srv.close()  # nothing listens there now
+    ok, message = asyncio.run(probes.tcp_socket({"port": port}, {}, "127.0.0.1", 1))
+    assert not ok
+    assert message == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+
+
+def test_tcp_probe_unknown_port_name_fails_without_dialing() -> None:
+    ok, message = asyncio.run(probes.tcp_socket({"port": "metrics"}, {}, "127.0.0.1", 1))
+    assert not ok
+    assert "unable to find port 'metrics'" in message
