@@ -5,7 +5,8 @@ fresh in-process cluster, and measures from each create to Running (the
 container process started) and to Ready (the probe passed); the floor is a
 bare fork+exec of the same command in the same run, and the burst floor the
 median wait when the same number of bare fork+execs run back to back. Then, with every pod
-running, the process's RSS and CPU while idle; last, a few pods created one
+running, the process's RSS and CPU while idle, beside the CPU of the pods'
+probes done bare (a connect to each pod every second); last, a few pods created one
 at a time (each once the previous runs), for the start path without a
 queue. Prints one JSON object last.
 
@@ -162,6 +163,10 @@ async def measure(
     cpu = (_cpu_seconds() - cpu0) / elapsed * 100
     shim_cpu = (_proc_cpu_seconds(pid) - shim0) / elapsed * 100
     rss_mb = _rss_kb() / 1024
+    pods, _ = await client.list("v1", "Pod", "default")
+    probe_floor = await asyncio.to_thread(
+        probe_floor_percent, [p["status"]["podIP"] for p in pods], PROBE_FLOOR_S
+    )
     floor = floor_ms(20)
     burst_floor = burst_floor_ms(n)
     single = await one_at_a_time(client, node, SINGLE_PODS)
@@ -179,6 +184,8 @@ async def measure(
         "burst_shim_cpu_ms_per_pod": round(shim_cpu_burst, 2),
         "idle_rss_mb": round(rss_mb, 1),
         "idle_cpu_percent": round(cpu, 2),
+        # the readiness probes alone, done bare: a TCP connect to each pod every second
+        "probe_floor_cpu_percent": round(probe_floor, 2),
         # a pod created alone (the burst queues pods behind each other): median of a few
         "single_running_ms": round(statistics.median(single), 1),
         "single_overhead_ms": round(statistics.median(single) - floor, 1),
@@ -190,6 +197,35 @@ async def measure(
 
 SINGLE_PODS = 5
 SETTLE_S = 5.0
+PROBE_FLOOR_S = 5.0
+PROBE_FLOOR = """
+import resource, socket, sys, time
+ips, seconds = sys.argv[1].split(","), float(sys.argv[2])
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+c0, t0 = cpu(), time.monotonic()
+while time.monotonic() - t0 < seconds:
+    for batch in range(10):  # ten groups a second, as probes fall due on a grid
+        for ip in ips[batch::10]:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            s.connect_ex((ip, 8080))
+            s.close()
+        time.sleep(0.1)
+print((cpu() - c0) / (time.monotonic() - t0) * 100)
+"""
+
+
+def probe_floor_percent(ips: list[str], seconds: float) -> float:
+    """CPU of a bare process doing what the pods' readiness probes do (a TCP
+    connect to each pod once a second): the floor of the idle figure's probing."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE_FLOOR, ",".join(ips), str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
 
 
 async def one_at_a_time(client: Any, node: str, n: int) -> list[float]:
