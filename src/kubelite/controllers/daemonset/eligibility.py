@@ -14,12 +14,16 @@ meet only at the API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from kubelite.api.nodeaffinity import (
+    NODE_NAME_FIELD,
+    find_untolerated_taint,
+    required_affinity_matches,
+)
 from kubelite.controllers.objects import Obj, copy, meta
 
-NODE_NAME_FIELD = "metadata.name"
 NO_SCHEDULE = "NoSchedule"
 NO_EXECUTE = "NoExecute"
 
@@ -67,86 +71,6 @@ def daemon_pod_spec(ds: Obj, node_name: str) -> dict[str, Any]:
     return spec
 
 
-# ---- node affinity and taints ------------------------------------------------------
-
-
-def _requirement(value: str | None, op: str, values: list[str]) -> bool:
-    if op == "In":
-        return value is not None and value in values
-    if op == "NotIn":
-        return value is None or value not in values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if op in ("Gt", "Lt") and value is not None and len(values) == 1:
-        try:
-            have, want = int(value), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _term_matches(term: Mapping[str, Any], node: Obj) -> bool:
-    exprs = term.get("matchExpressions") or []
-    fields = term.get("matchFields") or []
-    if not exprs and not fields:
-        return False  # an empty term matches no node
-    node_labels = meta(node).get("labels") or {}
-    for e in exprs:
-        if not _requirement(
-            node_labels.get(e.get("key")), e.get("operator"), e.get("values") or []
-        ):
-            return False
-    for f in fields:
-        if f.get("key") != NODE_NAME_FIELD or f.get("operator") not in ("In", "NotIn"):
-            return False
-        if not _requirement(meta(node).get("name"), f["operator"], f.get("values") or []):
-            return False
-    return True
-
-
-def required_affinity_matches(spec: Mapping[str, Any], node: Obj) -> bool:
-    """nodeaffinity.GetRequiredNodeAffinity(pod).Match(node): nodeSelector and terms."""
-    node_labels = meta(node).get("labels") or {}
-    for k, v in (spec.get("nodeSelector") or {}).items():
-        if node_labels.get(k) != v:
-            return False
-    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    )
-    if required is None:
-        return True
-    return any(_term_matches(t, node) for t in required.get("nodeSelectorTerms") or [])
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """Toleration.ToleratesTaint."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def untolerated_taint(
-    taints: Iterable[Mapping[str, Any]],
-    tolerations: Iterable[Mapping[str, Any]],
-    effects: frozenset[str],
-) -> Mapping[str, Any] | None:
-    tols = list(tolerations)
-    for taint in taints:
-        if taint.get("effect") in effects and not any(tolerates(t, taint) for t in tols):
-            return taint
-    return None
-
-
 def node_should_run(node: Obj, ds: Obj) -> tuple[bool, bool]:
     """(should run, should continue running) a daemon pod of `ds` on `node`."""
     name = meta(node).get("name") or ""
@@ -158,9 +82,9 @@ def node_should_run(node: Obj, ds: Obj) -> tuple[bool, bool]:
         return False, False
     taints = (node.get("spec") or {}).get("taints") or []
     tolerations = spec.get("tolerations") or []
-    if untolerated_taint(taints, tolerations, frozenset({NO_SCHEDULE, NO_EXECUTE})) is None:
+    if find_untolerated_taint(taints, tolerations, frozenset({NO_SCHEDULE, NO_EXECUTE})) is None:
         return True, True
-    return False, untolerated_taint(taints, tolerations, frozenset({NO_EXECUTE})) is None
+    return False, find_untolerated_taint(taints, tolerations, frozenset({NO_EXECUTE})) is None
 
 
 # ---- pinning pods to nodes ---------------------------------------------------------

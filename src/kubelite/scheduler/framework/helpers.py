@@ -9,8 +9,15 @@ tolerates every taint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from kubelite.api.nodeaffinity import (
+    find_untolerated_taint,
+    match_node_selector_terms,
+    required_affinity_matches,
+    tolerates,
+)
 
 __all__ = [
     "Selector",
@@ -77,93 +84,9 @@ def compile_label_selector(sel: Obj | None) -> Selector:
     return Selector(dict(sel.get("matchLabels") or {}), exprs)
 
 
-def _node_requirement(value: str | None, op: str, values: list[str]) -> bool:
-    if op == "In":
-        return value is not None and value in values
-    if op == "NotIn":
-        return value is None or value not in values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if op in ("Gt", "Lt") and value is not None and len(values) == 1:
-        try:
-            have, want = int(value), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _term_matches(term: Obj, node: Obj) -> bool:
-    exprs = term.get("matchExpressions") or ()
-    fields = term.get("matchFields") or ()
-    if not exprs and not fields:
-        return False  # an empty term matches no objects
-    labels = node.get("metadata", {}).get("labels") or {}
-    for e in exprs:
-        if not _node_requirement(labels.get(e["key"]), e["operator"], e.get("values") or []):
-            return False
-    name = node.get("metadata", {}).get("name")
-    for f in fields:
-        if f["key"] != "metadata.name":
-            return False
-        if not _node_requirement(name, f["operator"], f.get("values") or []):
-            return False
-    return True
-
-
-def match_node_selector_terms(terms: Iterable[Obj], node: Obj) -> bool:
-    """Terms are ORed; requirements inside a term are ANDed."""
-    return any(_term_matches(t, node) for t in terms)
-
-
 def required_node_affinity_matches(pod: Obj, node: Obj) -> bool:
     """The pod's nodeSelector and requiredDuringScheduling node affinity both hold."""
-    spec = pod.get("spec", {})
-    selector = spec.get("nodeSelector")
-    if selector:
-        labels = node.get("metadata", {}).get("labels") or {}
-        for key, val in selector.items():
-            if labels.get(key) != val:
-                return False
-    required = (
-        (spec.get("affinity") or {})
-        .get("nodeAffinity", {})
-        .get("requiredDuringSchedulingIgnoredDuringExecution")
-    )
-    if required is not None:
-        return match_node_selector_terms(required.get("nodeSelectorTerms") or (), node)
-    return True
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """v1.Toleration.ToleratesTaint."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def find_untolerated_taint(
-    taints: Iterable[Obj], tolerations: Iterable[Obj], effects: frozenset[str]
-) -> Obj | None:
-    """The first taint with one of ``effects`` that no toleration tolerates."""
-    tols = list(tolerations)
-    for taint in taints:
-        if taint.get("effect") not in effects:
-            continue
-        if not any(tolerates(t, taint) for t in tols):
-            return taint
-    return None
+    return required_affinity_matches(pod.get("spec", {}), node)
 
 
 def pod_priority(pod: Obj) -> int:
