@@ -25,8 +25,8 @@ from kubelite.apiserver.exec_stream import (
     ERROR,
     PROTOCOLS,
     deny,
+    pod_container,
     relay,
-    split_query,
     stream_flags,
     subprotocol,
 )
@@ -50,15 +50,7 @@ class AttachRequest:
 
 def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> AttachRequest:
     """The checked request, or the ApiError upstream answers with."""
-    from kubelite.apiserver.subresources import container_of
-
-    if target.resource.kind != "Pod" or not target.name:
-        raise errors.NotFound("the server could not find the requested resource")
-    query, _ = split_query(query_string)
-    pod = app.storage.get(target.resource, target.namespace, target.name).obj()
-    container = container_of(pod, target.name, query.get("container"))
-    if not (pod.get("spec") or {}).get("nodeName"):
-        raise errors.BadRequest(f"pod {target.name} does not have a host assigned")
+    pod, container, query, _ = pod_container(app, target, query_string)
     request = AttachRequest(pod, container, *stream_flags(query))
     if app.execs is None:
         raise errors.BadRequest(

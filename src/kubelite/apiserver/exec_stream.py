@@ -107,8 +107,11 @@ class ExecRequest:
     tty: bool
 
 
-def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> ExecRequest:
-    """The checked request, or the ApiError upstream answers with."""
+def pod_container(
+    app: ApiApp, target: ResourcePath, query_string: bytes
+) -> tuple[dict[str, Any], str, dict[str, str], list[str]]:
+    """The pod and container an exec or attach names, checked as upstream checks both,
+    with the query's parameters and its command."""
     from kubelite.apiserver.subresources import container_of
 
     if target.resource.kind != "Pod" or not target.name:
@@ -118,6 +121,12 @@ def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> ExecRequest
     container = container_of(pod, target.name, query.get("container"))
     if not (pod.get("spec") or {}).get("nodeName"):
         raise errors.BadRequest(f"pod {target.name} does not have a host assigned")
+    return pod, container, query, command
+
+
+def parse(app: ApiApp, target: ResourcePath, query_string: bytes) -> ExecRequest:
+    """The checked request, or the ApiError upstream answers with."""
+    pod, container, query, command = pod_container(app, target, query_string)
     if not command:
         raise errors.BadRequest("you must specify at least one command for the container")
     stdin, stdout, stderr, tty = stream_flags(query)
