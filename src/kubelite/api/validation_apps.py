@@ -136,6 +136,12 @@ def _template_for_replica_set(spec: Obj, path: str, owner: str) -> Errs:
     template = spec["template"]
     errs = _selector_matches_template(spec.get("selector"), template, path)
     errs += validate_pod_template_spec(template, path)
+    return errs + runs_until_replaced(template, path, owner)
+
+
+def runs_until_replaced(template: Obj, path: str, owner: str) -> Errs:
+    """A workload's pods restart Always and have no deadline: the controller replaces them."""
+    errs: Errs = []
     template_spec = _d(template, "spec")
     if _s(template_spec, "restartPolicy") != "Always":
         errs.append(
@@ -323,23 +329,7 @@ def _stateful_set_spec(spec: Obj, path: str) -> Errs:
         errs += _pod_specific_annotations(
             meta.get("annotations"), _d(template, "spec"), child(tpath, "annotations")
         )
-    template_spec = _d(template, "spec")
-    if _s(template_spec, "restartPolicy") != "Always":
-        errs.append(
-            not_supported(
-                child(tpath, "spec", "restartPolicy"),
-                _s(template_spec, "restartPolicy"),
-                ["Always"],
-            )
-        )
-    if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(
-            forbidden(
-                child(tpath, "spec", "activeDeadlineSeconds"),
-                "activeDeadlineSeconds in StatefulSet is not Supported",
-            )
-        )
-    return errs
+    return errs + runs_until_replaced(template, tpath, "StatefulSet")
 
 
 def validate_stateful_set(obj: Obj) -> Errs:

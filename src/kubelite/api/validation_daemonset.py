@@ -18,6 +18,7 @@ from kubelite.api.validation_apps import (
     _selector_converts,
     _selector_matches_template,
     _zero_if_none,
+    runs_until_replaced,
 )
 from kubelite.api.validation_meta import (
     Errs,
@@ -26,7 +27,6 @@ from kubelite.api.validation_meta import (
     _i,
     _s,
     child,
-    forbidden,
     immutable,
     invalid,
     nonnegative,
@@ -85,22 +85,7 @@ def _daemon_set_spec(spec: Obj, path: str) -> Errs:
             invalid(child(path, "selector"), selector, "empty selector is invalid for daemonset")
         )
     errs += validate_pod_template_spec(template, tpath)
-    template_spec = _d(template, "spec")
-    if _s(template_spec, "restartPolicy") != "Always":
-        errs.append(
-            not_supported(
-                child(tpath, "spec", "restartPolicy"),
-                _s(template_spec, "restartPolicy"),
-                ["Always"],
-            )
-        )
-    if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(
-            forbidden(
-                child(tpath, "spec", "activeDeadlineSeconds"),
-                "activeDeadlineSeconds in DaemonSet is not Supported",
-            )
-        )
+    errs += runs_until_replaced(template, tpath, "DaemonSet")
     errs += nonnegative(_i(spec, "minReadySeconds"), child(path, "minReadySeconds"))
     errs += _update_strategy(_d(spec, "updateStrategy"), child(path, "updateStrategy"))
     if spec.get("revisionHistoryLimit") is not None:
