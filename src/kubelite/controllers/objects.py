@@ -7,7 +7,7 @@ here only read.
 
 # No `from __future__ import annotations`: the name belongs to annotations() below.
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -80,6 +80,37 @@ def controller_ref(obj: Mapping[str, Any]) -> dict[str, Any] | None:
         if ref.get("controller"):
             return dict(ref)
     return None
+
+
+class OwnerCache(Protocol):
+    """What owner lookups need of an informer."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+
+def owner_key(obj: Mapping[str, Any], kind: str, owners: OwnerCache) -> str | None:
+    """The key of `obj`'s controller of `kind`, when `owners` holds that very object
+    (the uid matches): upstream's resolveControllerRef."""
+    ref = controller_ref(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    key = f"{meta(obj).get('namespace')}/{ref.get('name')}"
+    owner = owners.get(key)
+    if owner is None or meta(owner).get("uid") != ref.get("uid"):
+        return None
+    return key
+
+
+def matching_owners(obj: Mapping[str, Any], owners: OwnerCache) -> list[str]:
+    """Keys of the owners in `obj`'s namespace whose selector matches it: those that
+    may adopt an orphan."""
+    return [
+        key_of(o)
+        for o in owners.list(meta(obj).get("namespace"))
+        if selector_of(o).matches(labels(obj))
+    ]
 
 
 def owner_ref_for(owner: Mapping[str, Any], *, controller: bool = True) -> dict[str, Any]:

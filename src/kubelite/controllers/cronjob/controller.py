@@ -39,6 +39,7 @@ from kubelite.controllers.objects import (
     key_of,
     meta,
     namespace_terminating,
+    owner_key,
     timestamp,
 )
 
@@ -68,17 +69,11 @@ class CronJobController(Controller):
 
     # ---- event handlers: enqueue keys only ------------------------------------------
 
-    def _owner_key(self, job: Obj, ref: dict[str, Any] | None) -> str | None:
-        if ref is None or ref.get("kind") != "CronJob":
-            return None
-        key = f"{meta(job).get('namespace')}/{ref.get('name')}"
-        cj = self.cronjobs.get(key)
-        if cj is None or meta(cj).get("uid") != ref.get("uid"):
-            return None
-        return key
+    def _owner_key(self, job: Obj) -> str | None:
+        return owner_key(job, "CronJob", self.cronjobs)
 
     def _job_seen(self, job: Obj) -> None:
-        key = self._owner_key(job, controller_ref(job))
+        key = self._owner_key(job)
         if key is not None:
             self.enqueue(key)
 
@@ -90,7 +85,7 @@ class CronJobController(Controller):
             return  # a resync: nothing happened to this Job
         old_ref, ref = controller_ref(old), controller_ref(job)
         if old_ref != ref:
-            old_key = self._owner_key(old, old_ref)
+            old_key = self._owner_key(old)
             if old_key is not None:
                 self.enqueue(old_key)
         self._job_seen(job)

@@ -41,8 +41,10 @@ from kubelite.controllers.objects import (
     deleting,
     key_of,
     labels,
+    matching_owners,
     meta,
     namespace_terminating,
+    owner_key,
     pod_phase,
     pod_ready,
     selector_of,
@@ -113,18 +115,11 @@ class DaemonSetController(Controller):
         self.enqueue(key_of(ds))
 
     def _owner_key(self, obj: Obj) -> str | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return None
-        ds = self.ds_informer.get(f"{meta(obj).get('namespace')}/{ref.get('name')}")
-        if ds is None or meta(ds).get("uid") != ref.get("uid"):
-            return None
-        return key_of(ds)
+        return owner_key(obj, "DaemonSet", self.ds_informer)
 
     def _enqueue_matching(self, obj: Obj) -> None:
-        for ds in self.ds_informer.list(meta(obj).get("namespace")):
-            if selector_of(ds).matches(labels(obj)):
-                self.enqueue(key_of(ds))
+        for key in matching_owners(obj, self.ds_informer):
+            self.enqueue(key)
 
     def _pod_added(self, pod: Obj) -> None:
         if deleting(pod):

@@ -26,8 +26,9 @@ from kubelite.controllers.objects import (
     deleting,
     get_condition,
     key_of,
-    labels,
+    matching_owners,
     meta,
+    owner_key,
     selector_of,
     split_key,
 )
@@ -62,22 +63,15 @@ class DeploymentController(Controller):
     # ---- handlers ------------------------------------------------------------------
 
     def _owner_key(self, rs: Obj) -> str | None:
-        ref = controller_ref(rs)
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.d_informer.get(f"{meta(rs).get('namespace')}/{ref.get('name')}")
-        if d is None or meta(d).get("uid") != ref.get("uid"):
-            return None
-        return key_of(d)
+        return owner_key(rs, "Deployment", self.d_informer)
 
     def _rs_changed(self, rs: Obj) -> None:
         key = self._owner_key(rs)
         if key is not None:
             self.enqueue(key)
         elif controller_ref(rs) is None:
-            for d in self.d_informer.list(meta(rs).get("namespace")):
-                if selector_of(d).matches(labels(rs)):
-                    self.enqueue(key_of(d))
+            for d in matching_owners(rs, self.d_informer):
+                self.enqueue(d)
 
     def _rs_updated(self, old: Obj, rs: Obj) -> None:
         old_key = self._owner_key(old)

@@ -32,7 +32,7 @@ from kubelite.controllers.objects import (
     copy,
     deleting,
     key_of,
-    labels,
+    matching_owners,
     meta,
     selector_of,
     split_key,
@@ -168,9 +168,8 @@ class JobController(Controller):
             self.enqueue(key)
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        for job in self.job_informer.list(meta(pod).get("namespace")):
-            if selector_of(job).matches(labels(pod)):
-                self.enqueue(key_of(job))
+        for key in matching_owners(pod, self.job_informer):
+            self.enqueue(key)
 
     # ---- reconcile -------------------------------------------------------------------
 

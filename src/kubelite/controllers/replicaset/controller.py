@@ -24,8 +24,9 @@ from kubelite.controllers.objects import (
     controller_ref,
     deleting,
     key_of,
-    labels,
+    matching_owners,
     meta,
+    owner_key,
     pod_active,
     pod_ready,
     selector_of,
@@ -73,18 +74,11 @@ class ReplicaSetController(Controller):
         self.enqueue(key_of(rs))
 
     def _owner_key(self, pod: Obj) -> str | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return None
-        rs = self.rs_informer.get(f"{meta(pod).get('namespace')}/{ref.get('name')}")
-        if rs is None or meta(rs).get("uid") != ref.get("uid"):
-            return None
-        return key_of(rs)
+        return owner_key(pod, "ReplicaSet", self.rs_informer)
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        for rs in self.rs_informer.list(meta(pod).get("namespace")):
-            if selector_of(rs).matches(labels(pod)):
-                self.enqueue(key_of(rs))
+        for key in matching_owners(pod, self.rs_informer):
+            self.enqueue(key)
 
     def _pod_added(self, pod: Obj) -> None:
         if deleting(pod):
