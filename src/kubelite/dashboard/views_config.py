@@ -15,6 +15,7 @@ from kubelite.dashboard import summaries as s
 from kubelite.dashboard.context import Context
 from kubelite.dashboard.html import Markup, badge, dl, link, section, table, tag, url
 from kubelite.dashboard.layout import View
+from kubelite.dashboard.printed import printed_table
 
 Obj = Mapping[str, Any]
 SHOWN_ADDRESSES = 6
@@ -61,7 +62,12 @@ async def services(ctx: Context, request: Request) -> View:
         "addresses",
         "age",
     ]
-    return View("Services", table(headers, rows, empty="No Services."), path="/services")
+    ingresses = await ctx.items("networking.k8s.io/v1", "Ingress", ns)
+    body = Markup(
+        section("Services", table(headers, rows, empty="No Services."))
+        + section("Ingresses", printed_table("Ingress", ingresses, now, empty="No Ingresses."))
+    )
+    return View("Services", body, path="/services")
 
 
 async def config(ctx: Context, request: Request) -> View:

@@ -1,4 +1,5 @@
-"""Workloads and pods: Deployments, ReplicaSets, StatefulSets, the pod list and one pod.
+"""Workloads and pods: Deployments, StatefulSets, DaemonSets, Jobs, CronJobs,
+ReplicaSets, the pod list and one pod.
 
 The pod page's log viewer streams `pods/log` from the cluster's log source
 through `/pods/{ns}/{name}/log` as plain text; a few lines of script read the
@@ -21,6 +22,7 @@ from kubelite.dashboard import summaries as s
 from kubelite.dashboard.context import Context
 from kubelite.dashboard.html import Markup, badge, dl, link, section, table, tag, url
 from kubelite.dashboard.layout import View
+from kubelite.dashboard.printed import printed_table
 from kubelite.dashboard.views_cluster import events_table, pod_link
 
 log = logging.getLogger(__name__)
@@ -102,11 +104,24 @@ async def workloads(ctx: Context, request: Request) -> View:
     deployments = await ctx.items("apps/v1", "Deployment", ns)
     replicasets = await ctx.items("apps/v1", "ReplicaSet", ns)
     statefulsets = await ctx.items("apps/v1", "StatefulSet", ns)
+    daemonsets = await ctx.items("apps/v1", "DaemonSet", ns)
+    jobs = await ctx.items("batch/v1", "Job", ns)
+    cronjobs = await ctx.items("batch/v1", "CronJob", ns)
+
+    def pods_of(obj: Obj) -> Markup:
+        return _pods_link(s.meta(obj).get("namespace", ""), obj, s.meta(obj).get("name"))
+
     # Old ReplicaSets scaled to zero are history, not workload: list them last.
     replicasets.sort(key=lambda rs: (rs.get("spec") or {}).get("replicas", 1) == 0)
     body = Markup(
         section("Deployments", _deployments(deployments, now))
         + section("StatefulSets", _statefulsets(statefulsets, now))
+        + section(
+            "DaemonSets",
+            printed_table("DaemonSet", daemonsets, now, name=pods_of, empty="No DaemonSets."),
+        )
+        + section("Jobs", printed_table("Job", jobs, now, name=pods_of, empty="No Jobs."))
+        + section("CronJobs", printed_table("CronJob", cronjobs, now, empty="No CronJobs."))
         + section("ReplicaSets", _replicasets(replicasets, now))
     )
     return View("Workloads", body, path="/workloads")

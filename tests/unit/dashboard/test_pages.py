@@ -213,3 +213,47 @@ async def test_an_unexpected_failure_is_a_generic_message(context: Context) -> N
     assert response.status_code == 500
     assert "could not build this page" in response.text
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
+
+
+def _template(name: str, restart: str = "Always") -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": name}},
+        "spec": {
+            "restartPolicy": restart,
+            "containers": [{"name": "app", "image": f"{name}:v1"}],
+        },
+    }
+
+
+async def test_workloads_show_daemonsets_jobs_and_cronjobs_as_kubectl_prints_them(
+    http: httpx.AsyncClient, client: LocalClient
+) -> None:
+    await client.create({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": _template("agent")},
+    })  # fmt: skip
+    job = await client.create({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": "default"},
+        "spec": {"completions": 3, "template": _template("migrate", "Never")},
+    })  # fmt: skip
+    job["status"] = {"succeeded": 1, "active": 1}
+    await client.update_status(job)
+    await client.create({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "default"},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": _template("nightly", "Never")}}},
+    })  # fmt: skip
+    page = (await http.get("/workloads")).text
+    assert "DaemonSets" in page and 'href="/pods?ns=default&amp;selector=app%3Dagent"' in page
+    assert "migrate" in page and "Running" in page and "1/3" in page  # STATUS, COMPLETIONS
+    assert "nightly" in page and "0 3 * * *" in page  # SCHEDULE
+
+
+async def test_services_page_lists_ingresses(http: httpx.AsyncClient, client: LocalClient) -> None:
+    await client.create({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {"ingressClassName": "kubelite", "rules": [{"host": "shop.local", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix",
+             "backend": {"service": {"name": "frontend", "port": {"number": 80}}}}]}}]},
+    })  # fmt: skip
+    page = (await http.get("/services")).text
+    assert "Ingresses" in page and "shop.local" in page and "kubelite" in page
