@@ -566,6 +566,40 @@ def _default_cron_job(cj: Obj) -> None:
 # --- other groups ---
 
 
+def _default_scaling_rules(rules: Obj, *, up: bool) -> None:
+    """Fill what a given scaleUp/scaleDown leaves out (upstream GenerateHPAScale*Rules)."""
+    if not rules.get("policies"):
+        if up:
+            rules["policies"] = [
+                {"type": "Pods", "value": 4, "periodSeconds": 15},
+                {"type": "Percent", "value": 100, "periodSeconds": 15},
+            ]
+        else:
+            rules["policies"] = [{"type": "Percent", "value": 100, "periodSeconds": 15}]
+    if rules.get("stabilizationWindowSeconds") is None:
+        rules["stabilizationWindowSeconds"] = 0 if up else 300
+    _set(rules, "selectPolicy", "Max")
+
+
+def _default_hpa(hpa: Obj) -> None:
+    spec = _sub(hpa, "spec")
+    _set(spec, "minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 80},
+                },
+            }
+        ]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):  # defaulted only when given, as upstream
+        _default_scaling_rules(_sub(behavior, "scaleUp"), up=True)
+        _default_scaling_rules(_sub(behavior, "scaleDown"), up=False)
+
+
 def _default_priority_class(pc: Obj) -> None:
     _set(pc, "preemptionPolicy", "PreemptLowerPriority")
 
@@ -611,6 +645,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("policy/v1", "PodDisruptionBudget"): _no_defaults,
     ("batch/v1", "Job"): _default_job,
     ("batch/v1", "CronJob"): _default_cron_job,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): _default_hpa,
 }
 
 

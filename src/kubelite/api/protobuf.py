@@ -667,6 +667,35 @@ _MESSAGES.update(
     }
 )
 
+# k8s.io/api/autoscaling/v1: what `kubectl autoscale` sends.
+_MESSAGES.update(
+    {
+        "autoscaling.v1.HorizontalPodAutoscaler": {
+            1: _m("metadata", "ObjectMeta"),
+            2: _m("spec", "autoscaling.v1.HorizontalPodAutoscalerSpec"),
+            3: _m("status", "autoscaling.v1.HorizontalPodAutoscalerStatus"),
+        },
+        "autoscaling.v1.HorizontalPodAutoscalerSpec": {
+            1: _m("scaleTargetRef", "autoscaling.v1.CrossVersionObjectReference"),
+            2: _i("minReplicas", keep=True),
+            3: _i("maxReplicas", keep=True),
+            4: _i("targetCPUUtilizationPercentage", keep=True),
+        },
+        "autoscaling.v1.CrossVersionObjectReference": {
+            1: _s("kind", keep=True),
+            2: _s("name", keep=True),
+            3: _s("apiVersion"),
+        },
+        "autoscaling.v1.HorizontalPodAutoscalerStatus": {
+            1: _i("observedGeneration"),
+            2: _F("lastScaleTime", "time"),
+            3: _i("currentReplicas", keep=True),
+            4: _i("desiredReplicas", keep=True),
+            5: _i("currentCPUUtilizationPercentage", keep=True),
+        },
+    }
+)
+
 # (apiVersion, kind) -> top-level message
 _KINDS: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "ConfigMap",
@@ -685,6 +714,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): "PriorityClass",
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("policy/v1", "Eviction"): "Eviction",
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): "autoscaling.v1.HorizontalPodAutoscaler",
     ("policy/v1beta1", "Eviction"): "Eviction",  # same message; older clients send it
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",

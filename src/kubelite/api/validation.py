@@ -16,7 +16,7 @@ copy the stored `resourceVersion` into an unconditional update.
 
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_daemonset`, `validation_service`,
-`validation_storage`, `validation_batch`, `validation_networking` and
+`validation_storage`, `validation_batch`, `validation_autoscaling`, `validation_networking` and
 `validation_misc`.
 """
 
@@ -27,6 +27,9 @@ from typing import Any
 
 from kubelite.api import (
     validation_apps as apps,
+)
+from kubelite.api import (
+    validation_autoscaling as autoscaling,
 )
 from kubelite.api import (
     validation_batch as batch,
@@ -96,6 +99,10 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ),
     ("batch/v1", "Job"): (batch.validate_job, batch.validate_job_update),
     ("batch/v1", "CronJob"): (batch.validate_cron_job, batch.validate_cron_job_update),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): (
+        autoscaling.validate_hpa,
+        autoscaling.validate_hpa_update,
+    ),
     ("networking.k8s.io/v1", "Ingress"): (
         networking.validate_ingress,
         networking.validate_ingress_update,

@@ -22,6 +22,7 @@ from kubelite.apiserver import (
     discovery,
     errors,
     exec_stream,
+    hpa_v1,
     jws,
     metrics_api,
     openapi,
@@ -277,6 +278,8 @@ class ApiApp:
         if not rt.stored:
             if rt.group == "metrics.k8s.io":
                 return await metrics_api.handle(self, req, rt, ns, name)
+            if rt.group == "autoscaling":
+                return await hpa_v1.handle(self, req, rt, ns, name)
             return await reviews.handle(self, req, rt, ns)
         if sub == "proxy":
             return await proxy.handle(self, req, target)

@@ -49,6 +49,7 @@ STATUS_KINDS = frozenset(
         "Job",
         "CronJob",
         "Ingress",
+        "HorizontalPodAutoscaler",
     }
 )
 

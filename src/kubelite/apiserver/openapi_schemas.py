@@ -58,6 +58,29 @@ _GROUP_PACKAGES = {
     "HTTPIngressPath": "networking",
     "ServiceBackendPort": "networking",
     **{
+        bare: "autoscaling"
+        for bare in (
+            "ContainerResourceMetricSource",
+            "ContainerResourceMetricStatus",
+            "CrossVersionObjectReference",
+            "ExternalMetricSource",
+            "ExternalMetricStatus",
+            "HPAScalingPolicy",
+            "HPAScalingRules",
+            "MetricIdentifier",
+            "MetricSpec",
+            "MetricStatus",
+            "MetricTarget",
+            "MetricValueStatus",
+            "ObjectMetricSource",
+            "ObjectMetricStatus",
+            "PodsMetricSource",
+            "PodsMetricStatus",
+            "ResourceMetricSource",
+            "ResourceMetricStatus",
+        )
+    },
+    **{
         bare: "batch"
         for bare in (
             "JobSpec",

@@ -512,6 +512,7 @@ def _reset_status_on_create(obj: dict[str, Any]) -> None:
         "PodDisruptionBudget",
         "Job",
         "CronJob",
+        "HorizontalPodAutoscaler",
     ):
         obj["status"] = {}
     elif kind == "Pod":

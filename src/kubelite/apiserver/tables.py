@@ -19,6 +19,7 @@ from typing import Any
 
 from kubelite.apiserver import errors
 from kubelite.apiserver.tables_format import human_duration, since
+from kubelite.apiserver.tables_hpa import HORIZONTAL_POD_AUTOSCALER
 from kubelite.apiserver.tables_pod import POD
 from kubelite.apiserver.tables_printers import (
     AGE,
@@ -98,6 +99,7 @@ PRINTERS: dict[str, Printer] = {
     "CronJob": CRON_JOB,
     "Ingress": INGRESS,
     "IngressClass": INGRESS_CLASS,
+    "HorizontalPodAutoscaler": HORIZONTAL_POD_AUTOSCALER,
 }
 
 
