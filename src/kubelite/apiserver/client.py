@@ -21,10 +21,11 @@ import orjson
 
 from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import errors
+from kubelite.apiserver import errors, metrics_api
+from kubelite.apiserver.metrics_api import MetricsSource
 from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.serviceaccount_admission import await_service_account
-from kubelite.apiserver.subresources import bind_pod
+from kubelite.apiserver.subresources import bind_pod, scale_of
 from kubelite.apiserver.tokenrequest import create_token
 from kubelite.apiserver.watching import WatchRequest, watch
 
@@ -42,6 +43,8 @@ class LocalClient:
         self.storage = storage
         self.user_agent = user_agent
         self.tokens = tokens  # ServiceAccountTokens: what `create_token` signs with
+        # What metrics.k8s.io answers from (set when the node agents start); None: no usage.
+        self.metrics: MetricsSource | None = None
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
         rt = self.storage.registry.by_kind(api_version, kind)
@@ -73,6 +76,8 @@ class LocalClient:
     ) -> tuple[list[Obj], str]:
         rt = self.resource(api_version, kind)
         selectors = Selectors.parse(rt, label_selector, field_selector)
+        if not rt.stored and rt.group == "metrics.k8s.io":
+            return await metrics_api.items_of(self.metrics, rt, namespace, selectors), ""
         result = self.storage.list(rt, namespace, selectors)
         return [_copy(kv.value) for kv in result.items], str(result.resource_version)
 
@@ -202,6 +207,38 @@ class LocalClient:
         )
         kv, _ = self.storage.delete(rt, namespace, name, options)
         return _copy(kv.value)
+
+    async def get_scale(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj:
+        """GET .../NAME/scale: the autoscaling/v1 Scale of a scalable object."""
+        rt = self._scalable(api_version, kind)
+        return scale_of(self.storage.get(rt, namespace, name).obj())
+
+    async def update_scale(
+        self, api_version: str, kind: str, scale: Obj, replicas: int, namespace: str | None = None
+    ) -> Obj:
+        """PUT .../NAME/scale with `replicas`, conditional on the Scale's resourceVersion."""
+        rt = self._scalable(api_version, kind)
+        md = scale.get("metadata") or {}
+        rv = md.get("resourceVersion")
+
+        def set_replicas(obj: Obj) -> Obj:
+            obj.setdefault("spec", {})["replicas"] = replicas
+            if rv:
+                obj["metadata"]["resourceVersion"] = rv
+            return obj
+
+        kv = self.storage.replace_with(rt, namespace, md["name"], set_replicas)
+        return scale_of(_copy(kv.value))
+
+    def _scalable(self, api_version: str, kind: str) -> ResourceType:
+        rt = self.resource(api_version, kind)
+        if "scale" not in rt.subresources:
+            raise errors.NotFound(
+                f"{rt.plural}.{rt.group or 'core'} does not have a scale subresource"
+            )
+        return rt
 
     async def finalize_namespace(self, name: str, finalizers: builtins.list[str]) -> Obj:
         return _copy(self.storage.finalize_namespace(name, finalizers).value)

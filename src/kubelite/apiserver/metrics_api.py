@@ -16,6 +16,7 @@ from kubelite.apiserver import errors
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
+    from kubelite.apiserver.rest import Selectors
 
 GROUP_VERSION = "metrics.k8s.io/v1beta1"
 
@@ -26,6 +27,19 @@ class MetricsSource(Protocol):
     async def nodes(self) -> list[dict[str, Any]]: ...
 
     async def pods(self, namespace: str | None) -> list[dict[str, Any]]: ...
+
+
+async def items_of(
+    source: MetricsSource | None, rt: ResourceType, ns: str | None, selectors: Selectors
+) -> list[dict[str, Any]]:
+    """The NodeMetrics or PodMetrics a list request with `selectors` answers."""
+    if source is None:
+        items: list[dict[str, Any]] = []
+    elif rt.kind == "NodeMetrics":
+        items = await source.nodes()
+    else:
+        items = await source.pods(ns)
+    return [item for item in items if selectors.matches(item)]
 
 
 async def handle(
@@ -39,24 +53,17 @@ async def handle(
             "the server does not allow this method on the requested resource"
         )
     source: MetricsSource | None = app.metrics
-    if source is None:
-        items: list[dict[str, Any]] = []
-    elif rt.kind == "NodeMetrics":
-        items = await source.nodes()
-    else:
-        items = await source.pods(ns)
     if name is not None:
-        for item in items:
+        for item in await items_of(source, rt, ns, Selectors.parse(rt, None, None)):
             if item["metadata"]["name"] == name:
                 return json_response(item)
         resource = "nodemetrics" if rt.kind == "NodeMetrics" else "podmetrics"
         raise errors.NotFound(f'{resource}.metrics.k8s.io "{name}" not found')
     selectors = Selectors.parse(rt, req.query.get("labelSelector"), req.query.get("fieldSelector"))
-    chosen = [item for item in items if selectors.matches(item)]
     body = {
         "kind": rt.list_kind,
         "apiVersion": GROUP_VERSION,
         "metadata": {},
-        "items": chosen,
+        "items": await items_of(source, rt, ns, selectors),
     }
     return json_response(body)

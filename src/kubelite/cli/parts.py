@@ -63,7 +63,10 @@ def components(cluster: Cluster) -> list[Component]:
     )
     cluster.api_app.logs = LogRouter(agents)
     cluster.api_app.execs = ExecRouter(agents)
-    cluster.api_app.metrics = MetricsRouter(agents)
+    metrics = MetricsRouter(agents)
+    cluster.api_app.metrics = metrics
+    if cluster.client is not None:  # controllers read PodMetrics through it
+        cluster.client.metrics = metrics
 
     def zipkin_url() -> str | None:  # read per request: the port is known only after binding
         for listener in cluster.listeners:

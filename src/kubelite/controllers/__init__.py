@@ -16,6 +16,7 @@ from kubelite.controllers.disruption import DisruptionController
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslices import EndpointSliceController
 from kubelite.controllers.garbagecollector import GarbageCollector
+from kubelite.controllers.hpa import HorizontalPodAutoscalerController
 from kubelite.controllers.informer import Handlers, Informer, InformerFactory
 from kubelite.controllers.job import JobController, TTLAfterFinishedController
 from kubelite.controllers.namespace import NamespaceController
@@ -44,6 +45,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         JobController(),
         TTLAfterFinishedController(),
         CronJobController(),
+        HorizontalPodAutoscalerController(),
         RootCACertPublisher(read_root_ca(data_dir)),
     ]
 
@@ -64,6 +66,7 @@ __all__ = [
     "EndpointsController",
     "GarbageCollector",
     "Handlers",
+    "HorizontalPodAutoscalerController",
     "Informer",
     "InformerFactory",
     "JobController",
