@@ -9,6 +9,7 @@ metrics-server's wording. Only get and list are served.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kubelite.api.registry import ResourceType
@@ -26,7 +27,11 @@ class MetricsSource(Protocol):
 
     async def nodes(self) -> list[dict[str, Any]]: ...
 
-    async def pods(self, namespace: str | None) -> list[dict[str, Any]]: ...
+    async def pods(
+        self, namespace: str | None, wanted: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """PodMetrics of the pods `wanted(pod)` keeps: only their containers are read."""
+        ...
 
 
 async def items_of(
@@ -38,7 +43,9 @@ async def items_of(
     elif rt.kind == "NodeMetrics":
         items = await source.nodes()
     else:
-        items = await source.pods(ns)
+        # A PodMetrics carries its pod's name, namespace and labels: the selectors
+        # pick the pods before their usage is read, not after.
+        return await source.pods(ns, selectors.matches)
     return [item for item in items if selectors.matches(item)]
 
 
@@ -54,7 +61,8 @@ async def handle(
         )
     source: MetricsSource | None = app.metrics
     if name is not None:
-        for item in await items_of(source, rt, ns, Selectors.parse(rt, None, None)):
+        one = Selectors.parse(rt, None, f"metadata.name={name}")
+        for item in await items_of(source, rt, ns, one):
             if item["metadata"]["name"] == name:
                 return json_response(item)
         resource = "nodemetrics" if rt.kind == "NodeMetrics" else "podmetrics"

@@ -96,7 +96,9 @@ class MetricsRouter:
             for agent in self.agents
         ]
 
-    async def pods(self, namespace: str | None) -> list[Obj]:
+    async def pods(
+        self, namespace: str | None, wanted: Callable[[Obj], bool] | None = None
+    ) -> list[Obj]:
         scanned: dict[int, list[int]] | None = None
 
         def by_session() -> dict[int, list[int]]:  # read once per pass, and only when needed
@@ -110,6 +112,7 @@ class MetricsRouter:
             for agent in self.agents
             for runner in list(agent.runners.values())
             if not namespace or (runner.pod.get("metadata") or {}).get("namespace") == namespace
+            if wanted is None or wanted(runner.pod)
             for name, proc in list(runner.procs.items())
         ]
         fresh = [t for t in targets if not self.rates.known(_key(t[0].pod, t[1], t[2]))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,8 +25,10 @@ class FakeMetrics:
     async def nodes(self) -> list[dict[str, Any]]:
         return []
 
-    async def pods(self, namespace: str | None) -> list[dict[str, Any]]:
-        return [
+    async def pods(
+        self, namespace: str | None, wanted: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        items = [
             {
                 "kind": "PodMetrics",
                 "apiVersion": "metrics.k8s.io/v1beta1",
@@ -36,6 +39,7 @@ class FakeMetrics:
             }
             for name, milli in self.cpu.items()
         ]
+        return [m for m in items if wanted is None or wanted(m)]
 
 
 def hpa(**spec: Any) -> dict[str, Any]:
