@@ -22,13 +22,10 @@ import orjson
 
 from kubelite.apiserver import errors
 from kubelite.apiserver.exec_stream import (
-    ERROR,
-    PROTOCOLS,
-    deny,
+    ExecSession,
     pod_container,
-    relay,
+    serve_session,
     stream_flags,
-    subprotocol,
 )
 
 if TYPE_CHECKING:
@@ -64,26 +61,22 @@ async def serve(
     app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
 ) -> None:
     """One WebSocket connection, from the upgrade to the close."""
-    if (await receive())["type"] != "websocket.connect":
-        return
-    try:
-        request = parse(app, target, scope.get("query_string", b""))
-        protocol = subprotocol(scope, PROTOCOLS)
-    except errors.ApiError as err:
-        await deny(send, err)
-        return
-    await send({"type": "websocket.accept", "subprotocol": protocol})
-    assert app.execs is not None
-    try:
-        session = await app.execs.attach(
+
+    async def start(request: AttachRequest) -> ExecSession:
+        assert app.execs is not None
+        return await app.execs.attach(
             request.pod,
             request.container,
             stdin=request.stdin,
             stdout=request.stdout,
             stderr=request.stderr,
         )
-    except errors.ApiError as err:  # as upstream: the upgrade is done, the error channel says it
-        await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
-        await send({"type": "websocket.close", "code": 1000})
-        return
-    await relay(session, request, receive, send, lambda _code: SUCCESS)
+
+    await serve_session(
+        scope,
+        receive,
+        send,
+        lambda: parse(app, target, scope.get("query_string", b"")),
+        start,
+        lambda _code, _request: SUCCESS,
+    )

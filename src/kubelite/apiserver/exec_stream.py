@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -165,27 +165,51 @@ async def serve(
     app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
 ) -> None:
     """One WebSocket connection, from the upgrade to the close."""
+
+    def checked() -> ExecRequest:
+        if target.subresource != "exec":
+            raise errors.NotFound("the server could not find the requested resource")
+        return parse(app, target, scope.get("query_string", b""))
+
+    async def start(request: ExecRequest) -> ExecSession:
+        assert app.execs is not None
+        return await app.execs.start(
+            request.pod, request.container, request.command, stdin=request.stdin, tty=request.tty
+        )
+
+    await serve_session(scope, receive, send, checked, start, _exit_status)
+
+
+R = TypeVar("R", bound="Wanted")
+
+
+async def serve_session(
+    scope: dict[str, Any],
+    receive: Receive,
+    send: Send,
+    checked: Callable[[], R],
+    start: Callable[[R], Awaitable[ExecSession]],
+    final: Callable[[int, R], bytes],
+) -> None:
+    """The connection of an exec or an attach: the request checked before the upgrade
+    (refused as a plain HTTP Status), the session opened after it (refused on the error
+    channel, as upstream), then relayed until it ends."""
     if (await receive())["type"] != "websocket.connect":
         return
     try:
-        if target.subresource != "exec":
-            raise errors.NotFound("the server could not find the requested resource")
-        request = parse(app, target, scope.get("query_string", b""))
+        request = checked()
         protocol = subprotocol(scope, PROTOCOLS)
     except errors.ApiError as err:
         await deny(send, err)
         return
     await send({"type": "websocket.accept", "subprotocol": protocol})
-    assert app.execs is not None
     try:
-        session = await app.execs.start(
-            request.pod, request.container, request.command, stdin=request.stdin, tty=request.tty
-        )
-    except errors.ApiError as err:  # as upstream: the upgrade is done, the error channel says it
+        session = await start(request)
+    except errors.ApiError as err:
         await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
         await send({"type": "websocket.close", "code": 1000})
         return
-    await relay(session, request, receive, send, lambda code: _exit_status(code, request))
+    await relay(session, request, receive, send, lambda code: final(code, request))
 
 
 def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:
