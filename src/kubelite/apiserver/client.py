@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from kubelite.apiserver.metrics_api import MetricsSource
 from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.serviceaccount_admission import await_service_account
 from kubelite.apiserver.subresources import bind_pod, scale_of
+from kubelite.apiserver.tables import to_table
 from kubelite.apiserver.tokenrequest import create_token
 from kubelite.apiserver.watching import WatchRequest, watch
 
@@ -207,6 +209,21 @@ class LocalClient:
         )
         kv, _ = self.storage.delete(rt, namespace, name, options)
         return _copy(kv.value)
+
+    async def table(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> Obj:
+        """The list as `kubectl get` asks for it (`as=Table`, includeObject=Object): the
+        kind's printed columns, each row carrying its object."""
+        items, rv = await self.list(api_version, kind, namespace)
+        return to_table(
+            kind, items, include_object="Object", list_meta={"resourceVersion": rv}, now=now
+        )
 
     async def get_scale(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

@@ -54,6 +54,12 @@ class Context:
         )
         return sorted(found, key=_ns_name)
 
+    async def table(self, api_version: str, kind: str, namespace: str = "") -> Obj:
+        """The kind as `kubectl get` prints it (the API's Table), rows sorted as `items`."""
+        printed = await self.client.table(api_version, kind, namespace or None, now=self.now())
+        printed["rows"].sort(key=lambda row: _ns_name(row["object"]))
+        return printed
+
 
 def _ns_name(obj: Mapping[str, Any]) -> tuple[str, str]:
     md = obj.get("metadata") or {}

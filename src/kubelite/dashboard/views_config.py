@@ -62,10 +62,10 @@ async def services(ctx: Context, request: Request) -> View:
         "addresses",
         "age",
     ]
-    ingresses = await ctx.items("networking.k8s.io/v1", "Ingress", ns)
+    ingresses = await ctx.table("networking.k8s.io/v1", "Ingress", ns)
     body = Markup(
         section("Services", table(headers, rows, empty="No Services."))
-        + section("Ingresses", printed_table("Ingress", ingresses, now, empty="No Ingresses."))
+        + section("Ingresses", printed_table(ingresses, empty="No Ingresses."))
     )
     return View("Services", body, path="/services")
 

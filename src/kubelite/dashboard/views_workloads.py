@@ -104,9 +104,9 @@ async def workloads(ctx: Context, request: Request) -> View:
     deployments = await ctx.items("apps/v1", "Deployment", ns)
     replicasets = await ctx.items("apps/v1", "ReplicaSet", ns)
     statefulsets = await ctx.items("apps/v1", "StatefulSet", ns)
-    daemonsets = await ctx.items("apps/v1", "DaemonSet", ns)
-    jobs = await ctx.items("batch/v1", "Job", ns)
-    cronjobs = await ctx.items("batch/v1", "CronJob", ns)
+    daemonsets = await ctx.table("apps/v1", "DaemonSet", ns)
+    jobs = await ctx.table("batch/v1", "Job", ns)
+    cronjobs = await ctx.table("batch/v1", "CronJob", ns)
 
     def pods_of(obj: Obj) -> Markup:
         return _pods_link(s.meta(obj).get("namespace", ""), obj, s.meta(obj).get("name"))
@@ -118,10 +118,10 @@ async def workloads(ctx: Context, request: Request) -> View:
         + section("StatefulSets", _statefulsets(statefulsets, now))
         + section(
             "DaemonSets",
-            printed_table("DaemonSet", daemonsets, now, name=pods_of, empty="No DaemonSets."),
+            printed_table(daemonsets, name=pods_of, empty="No DaemonSets."),
         )
-        + section("Jobs", printed_table("Job", jobs, now, name=pods_of, empty="No Jobs."))
-        + section("CronJobs", printed_table("CronJob", cronjobs, now, empty="No CronJobs."))
+        + section("Jobs", printed_table(jobs, name=pods_of, empty="No Jobs."))
+        + section("CronJobs", printed_table(cronjobs, empty="No CronJobs."))
         + section("ReplicaSets", _replicasets(replicasets, now))
     )
     return View("Workloads", body, path="/workloads")
