@@ -129,13 +129,19 @@ class Certificates:
         self._default: ssl.SSLContext | None = None
 
     def default(self) -> ssl.SSLContext:
+        """The self-signed context, made with the first handshake that needs it."""
         if self._default is None:
             self._default = context_from_pem(*self_signed_pem())
-            self._default.sni_callback = self._choose
         return self._default
 
     def context(self) -> ssl.SSLContext:
-        return self.default()
+        """The listener's context: no certificate of its own; every handshake (with a
+        server name or without) is switched to the host's context or the default one, so
+        the default certificate costs the cluster's start-up nothing."""
+        listener = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        listener.set_alpn_protocols(["http/1.1"])
+        listener.sni_callback = self._choose
+        return listener
 
     def update(self, ingresses: Iterable[Obj], secret: Callable[[SecretRef], Obj | None]) -> None:
         hosts = tls_hosts(ingresses)
@@ -168,9 +174,7 @@ class Certificates:
         return self._contexts.get(ref) if ref is not None else None
 
     def _choose(self, sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-        chosen = self.for_name(server_name)
-        if chosen is not None:
-            sock.context = chosen
+        sock.context = self.for_name(server_name) or self.default()
 
 
 __all__ = [
