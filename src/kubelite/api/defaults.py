@@ -598,6 +598,9 @@ def _default_hpa(hpa: Obj) -> None:
     if isinstance(behavior, dict):  # defaulted only when given, as upstream
         _default_scaling_rules(_sub(behavior, "scaleUp"), up=True)
         _default_scaling_rules(_sub(behavior, "scaleDown"), up=False)
+    # desiredReplicas is a non-omitempty int32 upstream: 0 until the first sync says
+    # otherwise. The official client refuses a status without it.
+    _set(_sub(hpa, "status"), "desiredReplicas", 0)
 
 
 def _default_priority_class(pc: Obj) -> None:

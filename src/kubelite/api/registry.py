@@ -33,6 +33,17 @@ class ResourceType:
     # False for views computed on request (metrics.k8s.io): nothing in the store,
     # no watch, no OpenAPI; controllers that walk every kind leave them out.
     stored: bool = True
+    # Set (with stored=False) on a version served by converting to and from the
+    # stored version of the same group and kind, named here: one object, two
+    # views (autoscaling/v1 HPAs are v2 HPAs). Served with every verb, watched
+    # and documented like a stored type; controllers still walk only the
+    # stored version, so each object is seen once.
+    storage_version: str = ""
+
+    @property
+    def has_objects(self) -> bool:
+        """True when objects of this type live in the store, as themselves or converted."""
+        return self.stored or bool(self.storage_version)
 
     @property
     def singular(self) -> str:
@@ -114,7 +125,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status",),
         _ALL,
     ),
-    # What `kubectl autoscale` POSTs: created as a view of the stored v2 object, never stored.
+    # What `kubectl autoscale` POSTs and many manifests still say: the stored v2
+    # objects, converted (see apiserver/conversion.py). v2 stays the preferred version.
     ResourceType(
         "autoscaling",
         "v1",
@@ -122,8 +134,10 @@ RESOURCES: tuple[ResourceType, ...] = (
         "horizontalpodautoscalers",
         True,
         ("hpa",),
-        verbs=("create",),
+        ("status",),
+        _ALL,
         stored=False,
+        storage_version="v2",
     ),
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),

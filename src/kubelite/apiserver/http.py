@@ -19,10 +19,10 @@ import orjson
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import (
     bodies,
+    converted,
     discovery,
     errors,
     exec_stream,
-    hpa_v1,
     jws,
     metrics_api,
     openapi,
@@ -276,10 +276,10 @@ class ApiApp:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
         if not rt.stored:
+            if rt.storage_version:
+                return await converted.handle(self, req, target)
             if rt.group == "metrics.k8s.io":
                 return await metrics_api.handle(self, req, rt, ns, name)
-            if rt.group == "autoscaling":
-                return await hpa_v1.handle(self, req, rt, ns, name)
             return await reviews.handle(self, req, rt, ns)
         if sub == "proxy":
             return await proxy.handle(self, req, target)
@@ -309,7 +309,7 @@ class ApiApp:
             return self.render_one(req, rt, self.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await self.read_object(req, rt)
-            kv = self.storage.update(rt, ns, name, obj, dry_run=_dry(req))
+            kv = self.storage.update(rt, ns, name, obj, dry_run=dry_run(req))
             return Response(kv.value)
         if method == "PATCH":
             return await self.patch(req, rt, ns, name)
@@ -355,7 +355,7 @@ class ApiApp:
         obj = await self.read_object(req, rt)
         if rt.kind == "Pod":
             await await_service_account(self.storage, ns, obj)
-        kv = self.storage.create(rt, ns, obj, dry_run=_dry(req))
+        kv = self.storage.create(rt, ns, obj, dry_run=dry_run(req))
         return Response(kv.value, 201)
 
     async def patch(
@@ -368,28 +368,14 @@ class ApiApp:
         return Response(kv.value, 201 if getattr(kv, "created", False) else 200)
 
     async def _delete(self, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
-        options = await _delete_options(req)
+        options = await delete_options(req)
         kv, gone = self.storage.delete(rt, ns, name, options)
         if not gone or rt.kind in RETURN_DELETED:
             return Response(kv.value)
-        obj = kv.obj()
-        return json_response(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": {
-                    "name": name,
-                    **({"group": rt.group} if rt.group else {}),
-                    "kind": rt.plural,
-                    "uid": obj["metadata"].get("uid"),
-                },
-            }
-        )
+        return json_response(deleted_status(rt, name, kv.obj()["metadata"].get("uid")))
 
     async def _delete_collection(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
-        options = await _delete_options(req)
+        options = await delete_options(req)
         selectors = Selectors.parse(
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
@@ -402,7 +388,7 @@ class ApiApp:
         selectors = Selectors.parse(
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
-        limit = _int(req.query.get("limit"), "limit")
+        limit = int_param(req.query.get("limit"), "limit")
         result = self.storage.list(
             rt, ns, selectors, limit=limit, continue_token=req.query.get("continue") or None
         )
@@ -412,7 +398,7 @@ class ApiApp:
                 rt.kind,
                 objs,
                 include_object=req.query.get("includeObject", "Metadata"),
-                list_meta=_list_meta(result.resource_version, result.continue_token),
+                list_meta=list_meta(result.resource_version, result.continue_token),
             )
             return json_response(table)
         if req.wants_partial:
@@ -420,8 +406,8 @@ class ApiApp:
                 {
                     "kind": "PartialObjectMetadataList",
                     "apiVersion": "meta.k8s.io/v1",
-                    "metadata": _list_meta(result.resource_version, result.continue_token),
-                    "items": [_partial(kv.obj()) for kv in result.items],
+                    "metadata": list_meta(result.resource_version, result.continue_token),
+                    "items": [partial_metadata(kv.obj()) for kv in result.items],
                 }
             )
         return self._list_body(
@@ -432,7 +418,7 @@ class ApiApp:
         self, rt: ResourceType, raws: list[bytes], rev: int, token: str | None
     ) -> Response:
         head = orjson.dumps(
-            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": _list_meta(rev, token)}
+            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta(rev, token)}
         )
         body = head[:-1] + b',"items":[' + b",".join(raws) + b"]}"
         return Response(body)
@@ -446,7 +432,7 @@ class ApiApp:
             )
             return json_response(table)
         if req.wants_partial:
-            return json_response(_partial(orjson.loads(raw)))
+            return json_response(partial_metadata(orjson.loads(raw)))
         return Response(raw)
 
     def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> AsyncIterator[bytes]:
@@ -525,7 +511,23 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def _delete_options(req: Request) -> DeleteOptions:
+def deleted_status(rt: ResourceType, name: str, uid: str | None) -> dict[str, Any]:
+    """The `Status` a DELETE answers with once the object is gone."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": name,
+            **({"group": rt.group} if rt.group else {}),
+            "kind": rt.plural,
+            "uid": uid,
+        },
+    }
+
+
+async def delete_options(req: Request) -> DeleteOptions:
     body = await bodies.read_body(req.receive)
     parsed = bodies.parse_json(body) if body.strip() else None
     if parsed is not None and not isinstance(parsed, dict):
@@ -533,11 +535,11 @@ async def _delete_options(req: Request) -> DeleteOptions:
     return DeleteOptions.parse(parsed, req.query)
 
 
-def _dry(req: Request) -> bool:
+def dry_run(req: Request) -> bool:
     return bool(req.query.get("dryRun"))
 
 
-def _int(value: str | None, name: str) -> int:
+def int_param(value: str | None, name: str) -> int:
     if not value:
         return 0
     try:
@@ -546,14 +548,14 @@ def _int(value: str | None, name: str) -> int:
         raise errors.BadRequest(f'invalid value for {name}: "{value}"') from None
 
 
-def _list_meta(rev: int, token: str | None) -> dict[str, Any]:
+def list_meta(rev: int, token: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"resourceVersion": str(rev)}
     if token:
         out["continue"] = token
     return out
 
 
-def _partial(obj: dict[str, Any]) -> dict[str, Any]:
+def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",

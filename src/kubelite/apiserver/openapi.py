@@ -481,7 +481,9 @@ def _served_paths() -> dict[str, tuple[str, str | None, str | None]]:
     """Root-relative document path -> (kind of document, group, version)."""
     out: dict[str, tuple[str, str | None, str | None]] = {}
     groups = {
-        group: [v for v in versions if any(rt.stored for rt in REGISTRY.in_group_version(group, v))]
+        group: [
+            v for v in versions if any(rt.has_objects for rt in REGISTRY.in_group_version(group, v))
+        ]
         for group, versions in REGISTRY.groups().items()
     }
     groups = {group: versions for group, versions in groups.items() if versions}
@@ -578,7 +580,7 @@ def _build(path: str) -> dict[str, Any] | None:
         )
     assert version is not None
     base = _base(group, version)
-    rts = [rt for rt in REGISTRY.in_group_version(group, version) if rt.stored]
+    rts = [rt for rt in REGISTRY.in_group_version(group, version) if rt.has_objects]
     paths = _discovery_get(
         f"{base}/",
         f"get{_camel_group(group)}{version.capitalize()}APIResources",

@@ -361,7 +361,7 @@ def _all_kinds() -> dict[str, dict[str, str]]:
     return {
         kind_schema_id(g, v, k): group_version_kind(g, v, k)
         for rt in REGISTRY.resources
-        if rt.stored
+        if rt.has_objects
         for _, g, v, k in _kinds(rt)
     }
 

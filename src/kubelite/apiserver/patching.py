@@ -4,11 +4,16 @@ JSON merge, JSON patch and strategic merge change a copy of the stored
 object, which then goes through the same update path as a PUT (defaults,
 admission, validation, optimistic concurrency). Server-side apply creates the
 object when it is absent and records the applier in `managedFields`.
+
+For a version served by conversion (`conversion.Conversion`), every patch
+applies to the served view of the stored object, which is then converted
+back and written: the patch means what it says in the version it was sent to.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,10 +25,13 @@ from kubelite.apiserver import meta as m
 from kubelite.store import KV
 
 if TYPE_CHECKING:
+    from kubelite.apiserver.conversion import Conversion
     from kubelite.apiserver.http import ApiApp, Request
 
 
 MAX_JSON_PATCH_OPERATIONS = 10_000  # kube-apiserver's limit
+
+Mutate = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class CreatedKV(KV):
@@ -41,7 +49,12 @@ def apply_patch(
     body: bytes,
     *,
     subresource: str = "",
+    conversion: Conversion | None = None,
 ) -> KV:
+    """Patch `rt`'s object; with a `conversion`, `rt` is the served version.
+
+    Returns the stored object as written (callers convert it for the answer).
+    """
     kind = bodies.media_type(req.headers.get("content-type"))
     if kind not in bodies.PATCH_TYPES:
         raise errors.UnsupportedMediaType(
@@ -50,7 +63,7 @@ def apply_patch(
         )
     dry = bool(req.query.get("dryRun"))
     if kind == bodies.APPLY_PATCH:
-        return _server_side_apply(app, req, rt, ns, name, body, subresource, dry)
+        return _server_side_apply(app, req, rt, ns, name, body, subresource, dry, conversion)
     patch = bodies.parse_json(body)
     mutate = _mutator(kind, patch, rt)
 
@@ -60,7 +73,25 @@ def apply_patch(
             app._field_validation(req, rt, new, None)
         return new
 
-    return app.storage.replace_with(rt, ns, name, checked, subresource=subresource, dry_run=dry)
+    storage_rt = rt if conversion is None else conversion.storage
+    return app.storage.replace_with(
+        storage_rt, ns, name, _through(conversion, checked), subresource=subresource, dry_run=dry
+    )
+
+
+def _through(conversion: Conversion | None, mutate: Mutate) -> Mutate:
+    """`mutate` applied to the served view of a stored object, the result stored again."""
+    if conversion is None:
+        return mutate
+
+    def converted(stored: dict[str, Any]) -> dict[str, Any]:
+        new = mutate(conversion.from_storage(stored))
+        if not isinstance(new, dict):
+            return new  # replace_with refuses it
+        conversion.check_kind(new)
+        return conversion.to_storage(new)
+
+    return converted
 
 
 def _mutator(kind: str, patch: Any, rt: ResourceType):  # type: ignore[no-untyped-def]
@@ -106,6 +137,7 @@ def _server_side_apply(
     body: bytes,
     subresource: str,
     dry: bool,
+    conversion: Conversion | None = None,
 ) -> KV:
     manager = req.query.get("fieldManager")
     if not manager:
@@ -123,15 +155,20 @@ def _server_side_apply(
             f"the name on the URL ({name})"
         )
     app._field_validation(req, rt, applied, None)
+    # The entry names the version applied (upstream records the request's version).
     entry = managed_entry(manager, "Apply", rt, applied, subresource)
-    existing = app.storage.store.get(rt.key(ns, name))
+    storage_rt = rt if conversion is None else conversion.storage
+    existing = app.storage.store.get(storage_rt.key(ns, name))
     if existing is None:
         if subresource:
             raise errors.NotFound.object(rt.plural, rt.group, name)
         obj = orjson.loads(orjson.dumps(applied))
         m.meta(obj)["name"] = name
         m.meta(obj)["managedFields"] = [entry]
-        kv = app.storage.create(rt, ns, obj, dry_run=dry)
+        if conversion is not None:
+            conversion.check_kind(obj)
+            obj = conversion.to_storage(obj)
+        kv = app.storage.create(storage_rt, ns, obj, dry_run=dry)
         return CreatedKV(kv.key, kv.revision, kv.create_revision, kv.value)
 
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +183,9 @@ def _server_side_apply(
         m.meta(merged)["managedFields"] = [*fields, entry]
         return merged
 
-    return app.storage.replace_with(rt, ns, name, mutate, subresource=subresource, dry_run=dry)
+    return app.storage.replace_with(
+        storage_rt, ns, name, _through(conversion, mutate), subresource=subresource, dry_run=dry
+    )
 
 
 def managed_entry(
