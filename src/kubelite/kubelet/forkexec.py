@@ -26,6 +26,10 @@ its format is one the kernel cannot run) and is the container's own: its
 message goes to the container's stderr and it exits with 126, the shell's
 code for a command found but not executable.
 
+With `listen`, the child's last step before `ready` makes a file descriptor
+(the bind filter's listener, `podbind`) that travels to the caller with the
+report: the report channel is a socket pair for that reason.
+
 Reporting before the join matters in a burst: once in its cgroup the child
 shares the CPU with every container already starting up, and with 100 of
 them its last few steps before exec waited tens to hundreds of ms.
@@ -41,6 +45,7 @@ import fcntl
 import functools
 import os
 import signal
+import socket
 import stat
 import termios
 from collections.abc import Callable
@@ -62,9 +67,10 @@ class Child:
     stdout: int  # read ends of the output pipes, non-blocking (with a terminal: its master)
     stderr: int  # -1 with a terminal: its output is all one stream
     stdin: int = -1  # the write end of its stdin (a copy of the master with a terminal)
+    listener: int = -1  # what its `listen` hook made, sent with its report
 
     def fds(self) -> tuple[int, ...]:
-        return tuple(fd for fd in (self.stdout, self.stderr, self.stdin) if fd >= 0)
+        return tuple(fd for fd in (self.stdout, self.stderr, self.stdin, self.listener) if fd >= 0)
 
 
 class SetupFailed(Exception):
@@ -107,8 +113,10 @@ def fork(
     join: Callable[[], None] | None = None,
     first: Callable[[], None] | None = None,
     stdin: int = NO_STDIN,
-) -> tuple[int, Child, int]:
-    """Start the child; returns its pid, the caller's ends of its streams, and its status pipe."""
+    listen: Callable[[], int] | None = None,
+) -> tuple[int, Child, socket.socket]:
+    """Start the child; returns its pid, the caller's ends of its streams, and its
+    report channel."""
     paths = _candidates(argv[0], env)
     if stdin == NO_STDIN:
         out_r, out_w = os.pipe()
@@ -116,13 +124,16 @@ def fork(
         ours, theirs = Child(0, out_r, err_r), (-1, out_w, err_w)
     else:
         ours, theirs = _stdio(stdin)
-    st_r, st_w = os.pipe()
+    st_r, st_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
-        _child(argv, env, cwd, setup, join, first, paths, theirs, stdin == STDIN_TTY, st_w)
-    for fd in {*theirs, st_w} - {-1}:  # a terminal's one side stands for all three
+        hooks = (setup, join, first, listen)
+        _child(argv, env, cwd, hooks, paths, theirs, stdin == STDIN_TTY, st_w.fileno())
+    st_w.close()
+    for fd in set(theirs) - {-1}:  # a terminal's one side stands for all three
         os.close(fd)
-    for fd in (ours.stdout, ours.stderr, st_r):
+    st_r.setblocking(False)
+    for fd in (ours.stdout, ours.stderr):
         if fd >= 0:
             # A read end's flags are known: one system call, not set_blocking's two.
             fcntl.fcntl(fd, fcntl.F_SETFL, os.O_RDONLY | os.O_NONBLOCK)
@@ -143,27 +154,41 @@ def _stdio(stdin: int) -> tuple[Child, tuple[int, int, int]]:
     return Child(0, out_r, err_r, in_w), (in_r, out_w, err_w)
 
 
+_Hooks = tuple[
+    Callable[[], None] | None,  # setup
+    Callable[[], None] | None,  # join
+    Callable[[], None] | None,  # first
+    Callable[[], int] | None,  # listen
+]
+
+
 def _child(
     argv: list[str],
     env: dict[str, str],
     cwd: str | None,
-    setup: Callable[[], None] | None,
-    join: Callable[[], None] | None,
-    first: Callable[[], None] | None,
+    hooks: _Hooks,
     paths: tuple[bytes, ...],
     stdio: tuple[int, int, int],
     tty: bool,
     st_w: int,
 ) -> None:  # pragma: no cover - the child execs or exits
+    setup, join, first, listen = hooks
     try:
         if first is not None:
             first()
         path = _prepare(cwd, setup, paths, stdio, tty, st_w)
+        listener = listen() if listen is not None else -1
     except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
         _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
     try:
-        os.write(st_w, READY)
-        os.close(st_w)
+        if listener >= 0:
+            channel = socket.socket(fileno=st_w)
+            socket.send_fds(channel, [READY], [listener])
+            channel.close()
+            os.close(listener)
+        else:
+            os.write(st_w, READY)
+            os.close(st_w)
         if join is not None:
             join()
         os.execve(path, argv, env)
@@ -247,14 +272,17 @@ async def spawn(
     join: Callable[[], None] | None = None,
     first: Callable[[], None] | None = None,
     stdin: int = NO_STDIN,
+    listen: Callable[[], int] | None = None,
 ) -> Child:
     """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there.
 
-    `first` runs in the child before anything else, whatever fails next.
+    `first` runs in the child before anything else, whatever fails next;
+    `listen` last before `ready`, and the descriptor it returns (unless -1)
+    becomes the Child's `listener`.
     """
     loop = asyncio.get_running_loop()
     started: asyncio.Future[tuple[Child, bytes]] = loop.create_future()
-    _enqueue(loop, (argv, env, cwd, setup, join, first, stdin), started)
+    _enqueue(loop, (argv, env, cwd, setup, join, first, stdin, listen), started)
     child, report = await started
     if report != READY:
         for fd in child.fds():
@@ -275,6 +303,7 @@ _Args = tuple[
     Callable[[], None] | None,
     Callable[[], None] | None,
     int,
+    Callable[[], int] | None,
 ]
 _Queue = tuple[asyncio.AbstractEventLoop, list[tuple[_Args, asyncio.Future[Any]]]]
 _queue: _Queue | None = None
@@ -301,7 +330,7 @@ def _fork_queued(queue: _Queue) -> None:
     if _queue is queue:
         _queue = None
     loop, requests = queue
-    forked: list[tuple[tuple[int, Child, int] | Exception, asyncio.Future[Any]]] = []
+    forked: list[tuple[tuple[int, Child, socket.socket] | Exception, asyncio.Future[Any]]] = []
     for args, started in requests:
         if started.cancelled():
             continue
@@ -321,7 +350,7 @@ def _watch_report(
     loop: asyncio.AbstractEventLoop,
     pid: int,
     child: Child,
-    st_r: int,
+    st_r: socket.socket,
     started: asyncio.Future[tuple[Child, bytes]],
 ) -> None:
     """Resolve `started` with what the child reports: `ready` as soon as it comes
@@ -330,17 +359,19 @@ def _watch_report(
 
     def readable() -> None:
         try:
-            data = os.read(st_r, 4096)
+            data, fds, _, _ = socket.recv_fds(st_r, 4096, 1, socket.MSG_CMSG_CLOEXEC)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
+            data, fds = b"", []
+        for fd in fds:
+            child.listener = fd
         if data:
             chunks.append(data)
             if data != READY or len(chunks) > 1:
                 return
         loop.remove_reader(st_r)
-        os.close(st_r)
+        st_r.close()
         if started.done():  # the start was cancelled: nobody will watch this child
             abandon(child)
             return

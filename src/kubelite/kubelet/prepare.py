@@ -107,6 +107,8 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
         # No filesystem view of its own: run in the image directory's copy of workdir.
         cwd = str(image.rootfs / str(PurePosixPath(workdir)).lstrip("/"))
     spec = Spec(argv=argv, env=env, cwd=cwd, log_path=log_path, plan=plan)
+    if not (ctx.pod.get("spec") or {}).get("hostNetwork"):
+        spec.pod_ip = ctx.pod_ip  # its wildcard binds go there, as into a network of its own
     if container.get("stdin") or container.get("tty"):  # for `kubectl attach`
         spec.stdin = bool(container.get("stdin"))
         spec.stdin_once = spec.stdin and bool(container.get("stdinOnce"))

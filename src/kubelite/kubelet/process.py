@@ -8,7 +8,8 @@ exit watched through a pidfd on the event loop: no thread per container,
 and none per start either (`forkexec`). This runs in the node's shim
 process (`shim.py`), which outlives kubelite. When the main process exits,
 the rest of its group is killed, as a container runtime tears down a
-container's PID namespace.
+container's PID namespace. A container with a pod IP has its wildcard
+binds put on that IP (`podbind`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.kubelet import containerio, criolog, forkexec, sandbox
+from kubelite.kubelet import containerio, criolog, forkexec, podbind, sandbox
 from kubelite.kubelet.criolog import LogWriter
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Spec:
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
+    # where its wildcard binds go (`podbind`); empty: the host's network as it is
+    pod_ip: str = ""
 
 
 def spec_to_wire(spec: Spec) -> dict[str, object]:
@@ -65,6 +68,8 @@ def spec_to_wire(spec: Spec) -> dict[str, object]:
     }
     if spec.stdin or spec.tty:  # only then: most containers' requests stay as they were
         wire["io"] = [spec.stdin, spec.stdin_once, spec.tty]
+    if spec.pod_ip:
+        wire["pod_ip"] = spec.pod_ip
     return wire
 
 
@@ -105,6 +110,7 @@ def spec_from_wire(wire: dict[str, Any]) -> Spec:
         plan=plan,
         cgroup_ops=[(k, p, v) for k, p, v in wire.get("cgroup_ops") or []],
         cgroup_procs=wire.get("cgroup_procs") or [],
+        pod_ip=wire.get("pod_ip") or "",
     )
     io = wire.get("io")
     if io:
@@ -162,8 +168,10 @@ class Process:
         child: forkexec.Child,
         writer: LogWriter,
         io: containerio.ContainerIO | None = None,
+        pod_ip: str = "",
     ) -> None:
         self.pid = child.pid
+        self._binds = podbind.Listener(child.listener, pod_ip) if child.listener >= 0 else None
         self.returncode: int | None = None
         # With a terminal, one stream: what the terminal shows is logged as stdout.
         self._fds = (child.stdout, child.stderr) if child.stderr >= 0 else (child.stdout,)
@@ -193,6 +201,8 @@ class Process:
 
     def _watch(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._binds is not None:
+            self._binds.watch(loop)
         for fd, stream in zip(self._fds, ("stdout", "stderr"), strict=False):
             loop.add_reader(fd, self._pump, fd, stream)
         try:
@@ -246,6 +256,8 @@ class Process:
         for fd in self._fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if self._binds is not None:
+            self._binds.close()
         self.writer.close()
         if self.io is not None:
             self.io.ended()
@@ -270,6 +282,9 @@ async def start(spec: Spec) -> Process:
         [(kind, path, value.encode()) for kind, path, value in spec.cgroup_ops],
         spec.cgroup_procs,
     )
+    listen = None
+    if spec.pod_ip and podbind.available():
+        listen = podbind.install
     try:
         setup, join = _hooks(spec, joins)
         child = await forkexec.spawn(
@@ -280,6 +295,7 @@ async def start(spec: Spec) -> Process:
             join,
             first=functools.partial(_make_log, log_path),
             stdin=_stdin_kind(spec),
+            listen=listen,
         )
     except forkexec.ChildFailed as exc:
         _make_log(log_path)  # a container that failed to start has an empty log
@@ -300,7 +316,7 @@ async def start(spec: Spec) -> Process:
         io = containerio.ContainerIO(
             child.stdin, has_stdin=spec.stdin, tty=spec.tty, once=spec.stdin_once
         )
-    proc = Process(child, writer, io)
+    proc = Process(child, writer, io, spec.pod_ip)
     proc._watch()
     return proc
 

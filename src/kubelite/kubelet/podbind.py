@@ -1,0 +1,287 @@
+"""Wildcard binds land on the pod's IP: `0.0.0.0:8080` in a pod means `$POD_IP:8080`.
+
+Pods share this machine's network namespace. On a cluster each pod has a
+network of its own, so an app listens on all addresses (`0.0.0.0`, `::`, or
+`python -m http.server`'s default) and two replicas never meet; here two
+replicas doing so would collide on the same port. So each container's
+`bind` calls are watched, as gVisor or a seccomp-notify supervisor watch
+them: the container's process installs a seccomp filter, just before exec,
+that stops every IPv4- or IPv6-sized `bind` (the filter cannot read the
+address: it only sees its length) and hands it to the runtime (the shim).
+The runtime reads the address from the process's memory; a wildcard address
+with a port is bound, on a duplicate of the process's socket, to the pod's
+IP (an IPv6 socket that also takes IPv4 gets `::ffff:<pod IP>`); anything
+else continues as the process asked. The app sees its bind succeed, and
+`getsockname` tells the truth.
+
+The filter is installed only where the process may (root, or root in its
+user namespace); elsewhere binds are left alone, as before. Only `bind` is
+stopped: every other system call runs at full speed, and a process that
+does not bind never meets the runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import functools
+import ipaddress
+import logging
+import os
+import platform
+import select
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# linux/seccomp.h and linux/filter.h
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
+NOTIF_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif): 80 bytes
+NOTIF_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp): 24 bytes
+NOTIF_ID_VALID = 0x40082102  # _IOW('!', 2, __u64)
+_NOTIF = struct.Struct("=QII iI Q 6Q")  # id, pid, flags, data: nr, arch, ip, args
+_RESP = struct.Struct("=QqiI")  # id, val, error, flags
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
+SYS_PIDFD_GETFD = 438  # the same number on every architecture
+
+SOCKADDR_IN_LEN, SOCKADDR_IN6_LEN = 16, 28
+
+
+@dataclass(frozen=True)
+class _Arch:
+    audit: int  # AUDIT_ARCH_*
+    seccomp: int  # __NR_seccomp
+    bind: int  # __NR_bind
+
+
+_ARCHES = {
+    "x86_64": _Arch(0xC000003E, 317, 49),
+    "aarch64": _Arch(0xC00000B7, 277, 200),
+}
+
+
+class _Filter(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def program(arch: int, bind_nr: int) -> bytes:
+    """The filter: a `bind` of an IPv4 or IPv6 address's length goes to the runtime."""
+
+    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    return b"".join(
+        (
+            op(BPF_LD_W_ABS, 4),  # 0: seccomp_data.arch
+            op(BPF_JEQ_K, arch, 0, 6),  # 1: another ABI: allow
+            op(BPF_LD_W_ABS, 0),  # 2: seccomp_data.nr
+            op(BPF_JEQ_K, bind_nr, 0, 4),  # 3: not bind: allow
+            op(BPF_LD_W_ABS, 32),  # 4: the low word of args[2], the address length
+            op(BPF_JEQ_K, SOCKADDR_IN_LEN, 1, 0),  # 5
+            op(BPF_JEQ_K, SOCKADDR_IN6_LEN, 0, 1),  # 6
+            op(BPF_RET_K, SECCOMP_RET_USER_NOTIF),  # 7
+            op(BPF_RET_K, SECCOMP_RET_ALLOW),  # 8
+        )
+    )
+
+
+@functools.cache
+def _prepared() -> tuple[Callable[..., int], int, ctypes.Array[ctypes.c_char], _Filter] | None:
+    """Everything the child needs, made in the runtime before it forks (none on
+    machines without user notification)."""
+    arch = _ARCHES.get(platform.machine())
+    try:
+        with open("/proc/sys/kernel/seccomp/actions_avail") as f:
+            actions = f.read().split()
+    except OSError:
+        return None
+    if arch is None or "user_notif" not in actions:
+        return None
+    code = program(arch.audit, arch.bind)
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = _Filter(len(code) // 8, ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall, arch.seccomp, buf, prog
+
+
+def available() -> bool:
+    return _prepared() is not None
+
+
+def warm() -> None:
+    """Make the filter before forking, so that the child only installs it."""
+    _prepared()
+
+
+def install() -> int:
+    """In the container's process, last before exec: the filter's listener, or -1
+    when this process may not install one (then its binds are its own)."""
+    prepared = _prepared()
+    if prepared is None:
+        return -1
+    syscall, nr, _, prog = prepared
+    fd = syscall(
+        ctypes.c_long(nr),
+        ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        ctypes.byref(prog),
+    )
+    return int(fd) if fd >= 0 else -1
+
+
+# ---- the runtime's side --------------------------------------------------------------------
+
+
+def target(raw: bytes, pod_ip: str, dual_stack: Callable[[], bool]) -> tuple[object, ...] | None:
+    """Where a bind of the address `raw` (a sockaddr) should go instead, or None
+    to let it be. `dual_stack` says whether an IPv6 socket also takes IPv4."""
+    if len(raw) < 2:
+        return None
+    family = struct.unpack_from("=H", raw)[0]
+    if family == socket.AF_INET and len(raw) >= SOCKADDR_IN_LEN:
+        port = struct.unpack_from("!H", raw, 2)[0]
+        if port and raw[4:8] == b"\0\0\0\0":
+            return (pod_ip, port)
+    elif family == socket.AF_INET6 and len(raw) >= SOCKADDR_IN6_LEN:
+        port, flowinfo = struct.unpack_from("!HI", raw, 2)
+        scope = struct.unpack_from("=I", raw, 24)[0]
+        if port and raw[8:24] == bytes(16) and dual_stack():
+            return (f"::ffff:{pod_ip}", port, flowinfo, scope)
+    return None
+
+
+class Listener:
+    """Serves one container's stopped binds on the event loop, until it is closed."""
+
+    def __init__(self, fd: int, pod_ip: str) -> None:
+        self.fd = fd
+        self.pod_ip = str(ipaddress.IPv4Address(pod_ip))
+        self._watching = False
+
+    def watch(self, loop: object) -> None:
+        add_reader = loop.add_reader  # type: ignore[attr-defined]
+        add_reader(self.fd, self._serve)
+        self._watching = True
+        self._loop = loop
+
+    def close(self) -> None:
+        if self._watching:
+            self._loop.remove_reader(self.fd)  # type: ignore[attr-defined]
+            self._watching = False
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def _serve(self) -> None:
+        buf = bytearray(_NOTIF.size)
+        try:
+            fcntl.ioctl(self.fd, NOTIF_RECV, buf, True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.EINTR, errno.EAGAIN):
+                self._stop_if_hung_up()
+                return
+            log.warning("bind listener: %s", exc)
+            self._stop_watching()
+            return
+        nid, pid, _flags, _nr, _arch, _ip, fd, addr, length, *_ = _NOTIF.unpack(buf)
+        try:
+            error, cont = self._answer(nid, pid, fd, addr, length)
+        except _Gone:
+            return
+        resp = _RESP.pack(nid, 0, error, SECCOMP_USER_NOTIF_FLAG_CONTINUE if cont else 0)
+        with contextlib.suppress(OSError):  # the process went away meanwhile
+            fcntl.ioctl(self.fd, NOTIF_SEND, bytearray(resp), True)
+
+    def _answer(self, nid: int, pid: int, fd: int, addr: int, length: int) -> tuple[int, bool]:
+        """(error, continue): 0 and False when bound here, 0 and True to let it be."""
+        length = min(length, 128)
+        try:
+            with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+                raw = os.pread(mem.fileno(), length, addr)
+        except OSError:
+            return 0, True  # cannot read it: the kernel will say what is wrong with it
+        self._still_valid(nid)  # the pid was the caller's when we read its memory
+        sock: socket.socket | None = None
+
+        def dual_stack() -> bool:
+            nonlocal sock
+            sock = sock or _their_socket(pid, fd)
+            return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+
+        try:
+            where = target(raw, self.pod_ip, dual_stack)
+            if where is None:
+                return 0, True
+            sock = sock or _their_socket(pid, fd)
+            sock.bind(where)
+            return 0, False
+        except OSError as exc:
+            return -(exc.errno or errno.EINVAL), False
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def _still_valid(self, nid: int) -> None:
+        try:
+            fcntl.ioctl(self.fd, NOTIF_ID_VALID, struct.pack("=Q", nid))
+        except OSError:
+            raise _Gone from None
+
+    def _stop_if_hung_up(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0)):
+            self._stop_watching()  # nobody uses the filter any more
+
+    def _stop_watching(self) -> None:
+        if self._watching:
+            self._loop.remove_reader(self.fd)  # type: ignore[attr-defined]
+            self._watching = False
+
+
+class _Gone(Exception):
+    """The bind's caller was killed before it got an answer."""
+
+
+def _their_socket(pid: int, fd: int) -> socket.socket:
+    """A duplicate of the caller's socket `fd`: binding it binds theirs."""
+    pidfd = _pidfd(pid)
+    try:
+        dup = _syscall()(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=dup)
+
+
+def _pidfd(tid: int) -> int:
+    """A pidfd for the thread `tid`'s process (pidfd_open takes only a process's id)."""
+    try:
+        return os.pidfd_open(tid)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):  # kernels differ in which
+            raise
+    with open(f"/proc/{tid}/status") as f:
+        for line in f:
+            if line.startswith("Tgid:"):
+                return os.pidfd_open(int(line.split()[1]))
+    raise OSError(errno.ESRCH, os.strerror(errno.ESRCH))
+
+
+@functools.cache
+def _syscall() -> Callable[..., int]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall  # type: ignore[no-any-return]

@@ -1,0 +1,156 @@
+"""Wildcard binds land on the pod's IP: the address rule, and real containers' binds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubelite.kubelet import podbind, process
+
+POD_IP = "127.244.9.2"
+
+
+def sockaddr_in(host: str, port: int) -> bytes:
+    return (
+        struct.pack("=H", socket.AF_INET)
+        + struct.pack("!H", port)
+        + socket.inet_aton(host)
+        + bytes(8)
+    )
+
+
+def sockaddr_in6(host: str, port: int, scope: int = 0) -> bytes:
+    packed = socket.inet_pton(socket.AF_INET6, host)
+    return (
+        struct.pack("=H", socket.AF_INET6)
+        + struct.pack("!HI", port, 0)
+        + packed
+        + struct.pack("=I", scope)
+    )
+
+
+def always(answer: bool):  # type: ignore[no-untyped-def]
+    return lambda: answer
+
+
+def test_an_ipv4_wildcard_with_a_port_goes_to_the_pod_ip() -> None:
+    assert podbind.target(sockaddr_in("0.0.0.0", 8080), POD_IP, always(True)) == (POD_IP, 8080)
+
+
+def test_a_named_address_or_port_0_is_left_alone() -> None:
+    assert podbind.target(sockaddr_in("127.0.0.1", 8080), POD_IP, always(True)) is None
+    assert podbind.target(sockaddr_in(POD_IP, 8080), POD_IP, always(True)) is None
+    assert podbind.target(sockaddr_in("0.0.0.0", 0), POD_IP, always(True)) is None
+
+
+def test_an_ipv6_wildcard_goes_to_the_mapped_pod_ip_only_on_a_dual_stack_socket() -> None:
+    raw = sockaddr_in6("::", 50051)
+    assert podbind.target(raw, POD_IP, always(True)) == (f"::ffff:{POD_IP}", 50051, 0, 0)
+    # an IPV6_V6ONLY socket cannot take an IPv4 address: its bind is its own
+    assert podbind.target(raw, POD_IP, always(False)) is None
+    assert podbind.target(sockaddr_in6("::1", 50051), POD_IP, always(True)) is None
+
+
+def test_other_families_and_short_addresses_are_left_alone() -> None:
+    unix = struct.pack("=H", socket.AF_UNIX) + b"/tmp/sock".ljust(14, b"\0")
+    assert podbind.target(unix, POD_IP, always(True)) is None
+    assert podbind.target(b"\x02", POD_IP, always(True)) is None
+    assert podbind.target(sockaddr_in("0.0.0.0", 80)[:8], POD_IP, always(True)) is None
+
+
+def test_the_filter_stops_only_binds_of_an_inet_sized_address() -> None:
+    code = podbind.program(0xC000003E, 49)
+    ops = [struct.unpack("=HBBI", code[i : i + 8]) for i in range(0, len(code), 8)]
+    assert ops[-2] == (podbind.BPF_RET_K, 0, 0, podbind.SECCOMP_RET_USER_NOTIF)
+    assert ops[-1] == (podbind.BPF_RET_K, 0, 0, podbind.SECCOMP_RET_ALLOW)
+    compared = {k for code_, _, _, k in ops if code_ == podbind.BPF_JEQ_K}
+    assert compared == {0xC000003E, 49, 16, 28}
+
+
+needs_filter = pytest.mark.skipif(
+    not podbind.available() or os.geteuid() != 0,
+    reason="needs root and a kernel with seccomp user notification "
+    "(/proc/sys/kernel/seccomp/actions_avail lists user_notif)",
+)
+
+APP = """
+import socket, sys, threading
+out = []
+def bind(family, address, v6only=None):
+    s = socket.socket(family)
+    if v6only is not None:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    try:
+        s.bind(address)
+    except OSError as exc:
+        out.append(f"error {exc.errno}")
+        return None
+    out.append(str(s.getsockname()[:2]))
+    return s
+port = int(sys.argv[1])
+keep = [bind(socket.AF_INET, ("0.0.0.0", port))]
+keep.append(bind(socket.AF_INET, ("", port)))  # the same port again: in use
+keep.append(bind(socket.AF_INET6, ("::", port + 1), v6only=0))
+keep.append(bind(socket.AF_INET, ("127.0.0.1", 0)))
+t = threading.Thread(target=lambda: keep.append(bind(socket.AF_INET, ("0.0.0.0", port + 2))))
+t.start(); t.join()
+print("|".join(out), flush=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@needs_filter
+def test_two_containers_bind_the_same_wildcard_port_each_on_its_own_pod_ip(tmp_path: Path) -> None:
+    port = _free_port()
+
+    async def main() -> list[str]:
+        procs = []
+        for i, ip in enumerate(("127.244.9.2", "127.244.9.3")):
+            spec = process.Spec(
+                argv=[sys.executable, "-c", APP, str(port)],
+                env=dict(os.environ),
+                cwd="/",
+                log_path=tmp_path / f"c{i}.log",
+                pod_ip=ip,
+            )
+            procs.append(await process.start(spec))
+        for proc in procs:
+            assert (await proc.wait()).code == 0
+        return [(tmp_path / f"c{i}.log").read_text() for i in range(2)]
+
+    logs = asyncio.run(main())
+    for ip, log in zip(("127.244.9.2", "127.244.9.3"), logs, strict=True):
+        line = log.strip().split(" ", 3)[3]
+        first, again, dual, named, threaded = line.split("|")
+        assert first == str((ip, port))
+        assert again == "error 98"  # EADDRINUSE, as the app would get it
+        assert dual == str((f"::ffff:{ip}", port + 1))
+        assert named.startswith("('127.0.0.1', ")  # a named address is the app's own
+        assert threaded == str((ip, port + 2))  # a bind from another thread too
+
+
+@needs_filter
+def test_a_container_without_a_pod_ip_has_no_filter(tmp_path: Path) -> None:
+    async def main() -> str:
+        spec = process.Spec(
+            argv=["sh", "-c", "grep ^Seccomp: /proc/self/status"],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd="/",
+            log_path=tmp_path / "c.log",
+        )
+        proc = await process.start(spec)
+        await proc.wait()
+        return (tmp_path / "c.log").read_text()
+
+    assert "Seccomp:\t0" in asyncio.run(main())
