@@ -268,10 +268,10 @@ class Cluster:
 
 
 class _WebSockets:
-    """uvicorn's wsproto protocol, imported with the first WebSocket (exec, port-forward):
-    a cluster nobody execs into does not carry its 4 MB. wsproto takes the subprotocol
-    kubectl's port-forward asks for (`SPDY/3.1+portforward.k8s.io`), which the
-    websockets library refuses as no token."""
+    """uvicorn's wsproto protocol, imported with the first WebSocket (exec, port-forward,
+    one through the ingress): a cluster nobody execs into does not carry its 4 MB.
+    wsproto takes the subprotocol kubectl's port-forward asks for
+    (`SPDY/3.1+portforward.k8s.io`), which the websockets library refuses as no token."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
@@ -283,13 +283,15 @@ _WS: Any = _WebSockets
 
 
 def _server(listener: Listener, tls: Any) -> uvicorn.Server:
+    # The API's (pods/exec, attach, portforward), and an app's that asks (the ingress's).
+    websockets = listener.ssl or getattr(listener.app, "serves_websockets", False)
     common: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,
         "lifespan": "off",
         "loop": "none",
         "http": "httptools",
-        "ws": _WS if listener.ssl else "none",  # the API's pods/exec, attach and portforward
+        "ws": _WS if websockets else "none",
         "timeout_keep_alive": 120,
         "timeout_graceful_shutdown": 2,
     }

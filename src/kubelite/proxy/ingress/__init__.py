@@ -1,4 +1,4 @@
-"""The built-in ingress controller: networking.k8s.io/v1 Ingresses over HTTP.
+"""The built-in ingress controller: networking.k8s.io/v1 Ingresses over HTTP and WebSocket.
 
 What k3s's bundled controller gives, the kubelite way: `IngressController`
 is a part of `kubelite up` that serves the Ingresses of the `kubelite` class
@@ -11,6 +11,7 @@ ready endpoints of the backend Services.
 - `endpoints`: backend Service port to ready endpoints, round robin;
 - `forwarding`: the reverse proxy (an ASGI app on the listener);
 - `upstream`: keep-alive HTTP/1.1 connections to the pods;
+- `websocket`: WebSocket upgrades, relayed message by message to the pod;
 - `tls`: the HTTPS listener's context, a certificate per host chosen by SNI;
 - `status`: the address written to each served Ingress;
 - `controller`: the component that watches and ties these together.

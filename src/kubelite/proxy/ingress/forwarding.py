@@ -9,6 +9,9 @@ tracing headers included, passes untouched.
 
 Answers of its own: 404 when no rule and no default backend match, 503 when
 the backend has no ready endpoint, 502 when the pod cannot be reached.
+
+WebSocket upgrades take the same routes and answers; `websocket` relays them
+(imported with the first one).
 """
 
 from __future__ import annotations
@@ -95,6 +98,13 @@ async def _plain(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+NOT_FOUND = "404 page not found\n"
+
+
+def no_endpoints(backend: Backend) -> str:
+    return f"503 no ready endpoints for {backend}\n"
+
+
 class IngressApp:
     """ASGI app over a route table the controller swaps in (`table`, `endpoints`)."""
 
@@ -104,21 +114,45 @@ class IngressApp:
         self._refresh = refresh  # called per request: rebuilds only after a change
         self.upstream = UpstreamPool()
 
+    # Tells the cluster to serve WebSocket scopes on this app's listeners, not refuse them.
+    serves_websockets = True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await self._websocket(scope, receive, send)
             return
         self._refresh()
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
         host = next((v for n, v in headers if n == b"host"), b"").decode("latin-1")
         backend = self.table.backend_for(host, scope.get("path") or "/")
         if backend is None:
-            await _plain(send, 404, "404 page not found\n")
+            await _plain(send, 404, NOT_FOUND)
             return
         endpoint = self.endpoints.pick(backend)
         if endpoint is None:
-            await _plain(send, 503, f"503 no ready endpoints for {backend}\n")
+            await _plain(send, 503, no_endpoints(backend))
             return
         await self._forward(scope, receive, send, backend, endpoint, headers)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same routes and answers as HTTP; the relay once a pod is picked."""
+        # Imported with the first WebSocket: an ingress that serves none does not load wsproto.
+        from kubelite.proxy.ingress import websocket
+
+        self._refresh()
+        upgrade = websocket.upgrade_of(scope)
+        backend = self.table.backend_for(upgrade.host, scope.get("path") or "/")
+        if backend is None:
+            await websocket.refuse(scope, receive, send, 404, NOT_FOUND)
+            return
+        endpoint = self.endpoints.pick(backend)
+        if endpoint is None:
+            await websocket.refuse(scope, receive, send, 503, no_endpoints(backend))
+            return
+        await websocket.relay(
+            scope, receive, send, upgrade=upgrade, backend=backend, endpoint=endpoint
+        )
 
     async def aclose(self) -> None:
         self.upstream.close()
