@@ -139,12 +139,15 @@ def validate(
     `strict_endpoint_ips` restores upstream's refusal of loopback endpoint
     addresses, which kubelite allows because its pod IPs are loopback ones.
     `subresource="status"` validates a Pod's status write as upstream's
-    status strategy does (the spec it cannot change is not re-checked).
+    status strategy does (the spec it cannot change is not re-checked);
+    `subresource="ephemeralcontainers"` a write of its ephemeral containers.
     Kinds kubelite does not serve validate to `[]`.
     """
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
     if key == ("v1", "Pod") and old is not None and subresource == "status":
         return pod.validate_pod_status_update(obj, old)
+    if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
+        return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):
         if old is None:
             return svc.validate_service(obj, node_port_range=node_port_range)

@@ -22,6 +22,7 @@ from kubelite.api.validation_containers import (
     _init_containers,
     _seccomp_profile,
 )
+from kubelite.api.validation_ephemeral import validate_ephemeral_containers
 from kubelite.api.validation_meta import (
     Errs,
     Obj,
@@ -54,6 +55,8 @@ from kubelite.api.validation_meta import (
     validate_object_meta_update,
 )
 from kubelite.api.validation_volumes import validate_volumes
+
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 
 # --- pod-level fields ---
 
@@ -439,6 +442,9 @@ def validate_pod_spec(spec: Obj, path: str, opts: PodOptions) -> Errs:
         restart_policy,
         host_users,
     )
+    errs += validate_ephemeral_containers(
+        _dl(spec, "ephemeralContainers"), spec, vols, child(path, "ephemeralContainers"), opts
+    )
     if spec.get("hostNetwork") is True:
         for i, c in enumerate(_dl(spec, "containers")):
             for j, port in enumerate(_dl(c, "ports")):
@@ -536,7 +542,7 @@ def validate_preemption_policy(policy: Any, path: str) -> Errs:
 def _pod_specific_annotations(annotations: Any, spec: Obj, path: str) -> Errs:
     annotations = annotations if isinstance(annotations, dict) else {}
     errs: Errs = []
-    mirror = "kubernetes.io/config.mirror"
+    mirror = MIRROR_POD_ANNOTATION
     if mirror in annotations and not _s(spec, "nodeName"):
         errs.append(
             invalid(
@@ -766,6 +772,44 @@ def validate_pod_status_update(new: Obj, old: Obj) -> Errs:
             old_spec,
         )
     errs += _status_ips(status, "podIPs") + _status_ips(status, "hostIPs")
+    return errs
+
+
+def validate_pod_ephemeral_containers_update(new: Obj, old: Obj) -> Errs:
+    """ValidatePodEphemeralContainersUpdate: a `pods/ephemeralcontainers` write.
+
+    `new` differs from `old` only in `spec.ephemeralContainers` (the API
+    server keeps everything else from the stored pod); the whole pod is
+    re-validated, then existing ephemeral containers must be kept unchanged.
+    """
+    errs = validate_object_meta_update(new, old)
+    errs += _pod_metadata_and_spec(new)
+    if MIRROR_POD_ANNOTATION in _d(_d(old, "metadata"), "annotations"):
+        return [forbidden("", "static pods do not support ephemeral containers")]
+    return errs + _ephemeral_container_changes(
+        _dl(_d(new, "spec"), "ephemeralContainers"), _dl(_d(old, "spec"), "ephemeralContainers")
+    )
+
+
+def _ephemeral_container_changes(new: list[Obj], old: list[Obj]) -> Errs:
+    """Existing ephemeral containers, matched by name (a patch need not keep the order)."""
+    path = "spec.ephemeralContainers"
+    by_name = {_s(c, "name"): c for c in new}
+    errs: Errs = []
+    for before in old:
+        name = _s(before, "name")
+        after = by_name.get(name)
+        if after is None:
+            errs.append(
+                forbidden(path, f'existing ephemeral containers "{name}" may not be removed\n')
+            )
+        elif not semantic_equal(before, after):
+            diff = spec_diff(before, after, "core.EphemeralContainer")
+            errs.append(
+                forbidden(
+                    path, f'existing ephemeral containers "{name}" may not be changed\n{diff}'
+                )
+            )
     return errs
 
 

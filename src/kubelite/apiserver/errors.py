@@ -37,19 +37,25 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
-        if self.details:
+        # Field order as upstream's Status marshals it: details sit before code.
+        if self.details is not None:
             body["details"] = self.details
+        body["code"] = self.code
         return body
 
 
+GENERIC_NOT_FOUND = "the server could not find the requested resource"
+
+
 def _details(kind: str, group: str, name: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": kind}
-    if group:
-        out["group"] = group
+    # Keys in StatusDetails' field order (name, group, kind), as upstream writes them.
+    out: dict[str, Any] = {}
     if name:
         out["name"] = name
+    if group:
+        out["group"] = group
+    out["kind"] = kind
     return out
 
 
@@ -73,8 +79,24 @@ class Forbidden(ApiError):
 
 
 class NotFound(ApiError):
+    """Always carries `details`, as every upstream NotFound does.
+
+    A 404 for a path the server does not serve has empty details (`{}`):
+    kubectl reads `details.name` to tell it from a missing object, and
+    `kubectl debug` dereferences `details` without a nil check.
+    """
+
     code = 404
     reason = "NotFound"
+
+    def __init__(
+        self,
+        message: str = GENERIC_NOT_FOUND,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details={} if details is None else details, headers=headers)
 
     @classmethod
     def object(cls, plural: str, group: str, name: str) -> NotFound:

@@ -333,8 +333,8 @@ class _PathBuilder:
     def _subresource(self, sub: str) -> dict[str, Any]:
         suffix = f"{self.gv}{self.name}{sub.capitalize()}"
         kind = self.rt.kind
-        if sub == "status":
-            return self._read_write(suffix, self.kind_ref, f"status of the specified {kind}")
+        if sub in ("status", "ephemeralcontainers"):
+            return self._read_write(suffix, self.kind_ref, f"{sub} of the specified {kind}")
         if sub == "scale":
             scale = group_version_kind("autoscaling", "v1", "Scale")
             ref = _ref(kind_schema_id("autoscaling", "v1", "Scale"))

@@ -557,7 +557,10 @@ def _qos_class(spec: dict[str, Any]) -> str:
 def _merge_for_subresource(
     rt: ResourceType, obj: dict[str, Any], old: dict[str, Any], subresource: str
 ) -> dict[str, Any]:
-    """The main resource keeps the stored status; `/status` keeps everything else."""
+    """The main resource keeps the stored status; `/status` keeps everything else, and
+    `pods/ephemeralcontainers` everything but `spec.ephemeralContainers`."""
+    if subresource == "ephemeralcontainers":
+        return _ephemeral_containers_only(obj, old)
     if subresource == "status":
         new = orjson.loads(orjson.dumps(old))
         new["status"] = obj.get("status", {})
@@ -577,6 +580,27 @@ def _merge_for_subresource(
     elif rt.kind in m.STATUS_KINDS:
         obj.pop("status", None)
     return obj
+
+
+def _ephemeral_containers_only(obj: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`pods/ephemeralcontainers`: the stored pod with only the new `spec.ephemeralContainers`.
+
+    Every other change in the body is dropped, not refused, as upstream's
+    ephemeralContainersStrategy does; the resourceVersion sent still guards
+    the write.
+    """
+    new = orjson.loads(orjson.dumps(old))
+    spec = new.setdefault("spec", {})
+    wanted = (obj.get("spec") or {}).get("ephemeralContainers")
+    if wanted:
+        spec["ephemeralContainers"] = wanted
+    else:
+        spec.pop("ephemeralContainers", None)
+    md = obj.get("metadata") or {}
+    for field in ("resourceVersion", "uid"):  # a different uid is then refused as immutable
+        if md.get(field):
+            new["metadata"][field] = md[field]
+    return new
 
 
 def _finalizable(obj: dict[str, Any]) -> bool:

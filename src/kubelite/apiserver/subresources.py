@@ -1,6 +1,8 @@
-"""Subresources: status, scale, binding, log, eviction, and namespace finalize.
+"""Subresources: status, ephemeralcontainers, scale, binding, log, eviction, and
+namespace finalize.
 
-Each maps onto the parent object: `/status` writes only status, `/scale`
+Each maps onto the parent object: `/status` writes only status,
+`pods/ephemeralcontainers` only `spec.ephemeralContainers`, `/scale`
 reads and writes `spec.replicas` through an `autoscaling/v1` Scale,
 `/binding` assigns a pod to a node once, and `/log` streams from whichever
 node agent runs the pod.
@@ -37,15 +39,17 @@ async def handle(
 
     rt, ns, name, sub = target.resource, target.namespace, target.name or "", target.subresource
     method = req.method
-    if sub == "status":
+    if sub in ("status", "ephemeralcontainers"):
+        # Both read and write the whole object; the storage layer keeps all but
+        # the part the subresource owns (see `rest._merge_for_subresource`).
         if method == "GET":
             return app.render_one(req, rt, app.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await app.read_object(req, rt)
-            kv = app.storage.update(rt, ns, name, obj, subresource="status", dry_run=_dry(req))
+            kv = app.storage.update(rt, ns, name, obj, subresource=sub, dry_run=_dry(req))
             return Response(kv.value)
         if method == "PATCH":
-            return await app.patch(req, rt, ns, name, "status")
+            return await app.patch(req, rt, ns, name, sub)
     elif sub == "scale":
         return await _scale(app, req, rt, ns, name)
     elif sub == "binding" and method == "POST":
@@ -214,8 +218,10 @@ def bind_pod(storage: Any, ns: str | None, name: str, node: str) -> Any:
 
 def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
     """The container a log or exec request is for: the one named, or the only one."""
-    containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
-    init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
+    spec = pod.get("spec") or {}
+    containers = [c["name"] for c in spec.get("containers") or []]
+    init = [c["name"] for c in spec.get("initContainers") or []]
+    ephemeral = [c["name"] for c in spec.get("ephemeralContainers") or []]
     if not requested:
         if len(containers) != 1:
             raise errors.BadRequest(
@@ -224,7 +230,7 @@ def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
                 + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
             )
         return containers[0]
-    if requested not in containers + init:
+    if requested not in containers + init + ephemeral:
         raise errors.BadRequest(f"container {requested} is not valid for pod {name}")
     return requested
 
