@@ -55,6 +55,8 @@ def container_path(pod: Obj, name: str) -> str:
     spec = pod.get("spec") or {}
     if any(c["name"] == name for c in spec.get("initContainers") or []):
         return f"spec.initContainers{{{name}}}"
+    if any(c["name"] == name for c in spec.get("ephemeralContainers") or []):
+        return f"spec.ephemeralContainers{{{name}}}"
     return f"spec.containers{{{name}}}"
 
 

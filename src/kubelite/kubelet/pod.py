@@ -3,7 +3,9 @@
 A `PodRunner` owns the pod's IP, volumes and container processes. Its
 lifecycle: set up volumes, run init containers one at a time to completion,
 then supervise every container (restart policy, CrashLoopBackOff, probes)
-until the pod is deleted or the agent stops. Termination is upstream's:
+until the pod is deleted or the agent stops. Ephemeral containers (`kubectl
+debug`) start once the pod's volumes are ready, whatever its init containers
+do, and are never restarted, as upstream's kubelet runs them. Termination is upstream's:
 preStop hook, SIGTERM, the grace period, SIGKILL; then, for a deleted pod,
 the object is removed with grace 0. Status is written whenever something
 changes, coalesced, through the status subresource.
@@ -71,6 +73,12 @@ class PodRunner:
         self.containers = [
             ContainerRecord(c["name"], c.get("image", "")) for c in spec.get("containers") or []
         ]
+        self.ephemerals = [
+            ContainerRecord(c["name"], c.get("image", ""), ephemeral=True)
+            for c in spec.get("ephemeralContainers") or []
+        ]
+        self._ephemeral_runs: dict[str, asyncio.Task[None]] = {}
+        self._sandbox = asyncio.Event()  # set once its IP and volumes are ready
         if self.inits:
             for rec in self.containers:
                 rec.waiting(WAITING_INITIALIZING)
@@ -102,6 +110,8 @@ class PodRunner:
         self.pod = pod
         if pod["metadata"].get("deletionTimestamp"):
             self.request_termination(pod["metadata"].get("deletionGracePeriodSeconds"))
+        elif not self.terminating.is_set():
+            self._start_ephemerals()
 
     def request_termination(self, grace: float | None = None, *, deleted: bool = False) -> None:
         self.deleted = self.deleted or deleted
@@ -110,7 +120,9 @@ class PodRunner:
         self.terminating.set()
 
     def record(self, name: str) -> ContainerRecord | None:
-        return next((r for r in self.inits + self.containers if r.name == name), None)
+        return next(
+            (r for r in self.inits + self.containers + self.ephemerals if r.name == name), None
+        )
 
     def restore(self, saved: Obj, adopted: dict[str, ContainerProcess]) -> None:
         """Take up a pod a previous kubelite ran: its IP, start time and container records."""
@@ -130,7 +142,7 @@ class PodRunner:
             checkpoint.container_entry(
                 rec, self.procs[rec.name].pid if rec.name in self.procs else None
             )
-            for rec in self.inits + self.containers
+            for rec in self.inits + self.containers + self.ephemerals
         ]
         data = {
             "uid": self.uid,
@@ -158,6 +170,7 @@ class PodRunner:
                 life.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await life
+                await self._stop_ephemeral_runs()
                 await self._terminate(
                     from_shutdown=shutdown.is_set() and not self.terminating.is_set()
                 )
@@ -194,6 +207,7 @@ class PodRunner:
         self.mark()
         await self._setup_volumes()
         self.sandbox_ready = True
+        self._sandbox.set()
         self.mark()
         spec = self.pod.get("spec") or {}
         for c in spec.get("initContainers") or []:
@@ -243,6 +257,38 @@ class PodRunner:
             await self.volumes.refresh(
                 self.pod, self.agent.lookup, pod_ip=self.ip, host_ip=self.agent.host_ip
             )
+
+    def _start_ephemerals(self) -> None:
+        """Run each ephemeral container the pod gained (the API only ever adds them);
+        none in a pod that has finished, as upstream's kubelet."""
+        if (self.pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        for c in (self.pod.get("spec") or {}).get("ephemeralContainers") or []:
+            name = c["name"]
+            if name in self._ephemeral_runs:
+                continue
+            if self.record(name) is None:
+                self.ephemerals.append(ContainerRecord(name, c.get("image", ""), ephemeral=True))
+                self.mark()
+            self._ephemeral_runs[name] = asyncio.get_running_loop().create_task(
+                self._run_ephemeral(c)
+            )
+
+    async def _run_ephemeral(self, c: Obj) -> None:
+        rec = self.record(c["name"])
+        assert rec is not None
+        if rec.terminated is not None and rec.name not in self.adopted:
+            return  # it ran, and ended, before kubelite restarted: never run again
+        await self._sandbox.wait()
+        await self._start_and_wait(c, rec)
+        self.mark()
+
+    async def _stop_ephemeral_runs(self) -> None:
+        """Before termination stops the containers: their processes stay for it to stop."""
+        runs = list(self._ephemeral_runs.values())
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
 
     async def _run_init(self, c: Obj) -> bool:
         rec = self.record(c["name"])
@@ -394,7 +440,8 @@ class PodRunner:
             )
         rec.state = {"running": {"startedAt": rfc3339(self.agent.clock.wall())}}
         rec.started = "startupProbe" not in c
-        rec.ready = rec.started and "readinessProbe" not in c and not rec.init
+        # Init and ephemeral containers are never ready, as upstream reports them.
+        rec.ready = rec.started and "readinessProbe" not in c and not (rec.init or rec.ephemeral)
         self.save()
         self.mark(settled=True)
         await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
@@ -556,7 +603,8 @@ class PodRunner:
         c: Obj = next(
             (
                 c
-                for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+                for kind in ("initContainers", "containers", "ephemeralContainers")
+                for c in spec.get(kind) or []
                 if c.get("name") == name
             ),
             {},
@@ -702,6 +750,7 @@ class PodRunner:
                 now=now,
                 sandbox_ready=self.sandbox_ready,
                 phase_override=self.phase_override,
+                ephemerals=self.ephemerals,
             )
             return pod
 

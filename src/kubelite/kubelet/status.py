@@ -23,6 +23,7 @@ class ContainerRecord:
     name: str
     image: str
     init: bool = False
+    ephemeral: bool = False  # started once on request (`kubectl debug`), never restarted
     image_id: str = ""
     container_id: str = ""
     state: Obj = field(default_factory=lambda: {"waiting": {"reason": WAITING_CREATING}})
@@ -174,6 +175,7 @@ def pod_status(
     now: str,
     sandbox_ready: bool,
     phase_override: str | None = None,
+    ephemerals: list[ContainerRecord] | None = None,
 ) -> Obj:
     old = dict(pod.get("status") or {})
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
@@ -194,6 +196,8 @@ def pod_status(
     status["containerStatuses"] = [r.to_status() for r in containers]
     if inits:
         status["initContainerStatuses"] = [r.to_status() for r in inits]
+    if ephemerals:  # not part of the phase or the conditions, as upstream
+        status["ephemeralContainerStatuses"] = [r.to_status() for r in ephemerals]
     for key in ("reason", "message"):
         status.pop(key, None)
     return status
