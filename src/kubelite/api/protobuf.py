@@ -1,12 +1,14 @@
 """Request bodies in `application/vnd.kubernetes.protobuf`, decoded to JSON-shaped dicts.
 
 kubectl 1.32's typed clients send their creates as protobuf (`kubectl create
-configmap|secret|namespace|...`): the magic bytes `k8s\\x00`, then a
-`runtime.Unknown` whose `raw` field holds the object's message. We decode the
-protobuf wire format by hand (varints and length-delimited fields are all
-Kubernetes uses) against a small table of the upstream field numbers, taken
-from the `generated.proto` files of k8s.io/api and k8s.io/apimachinery v0.32.
-No generated code is involved.
+configmap|secret|namespace|...`, and the Pods of `kubectl debug`): the magic
+bytes `k8s\\x00`, then a `runtime.Unknown` whose `raw` field holds the object's
+message. We decode the protobuf wire format by hand (varints and
+length-delimited fields are all Kubernetes uses) against a table of the
+upstream field numbers, taken from the `generated.proto` files of k8s.io/api
+and k8s.io/apimachinery v0.32. No generated code is involved. The field
+descriptors are in `protobuf_schema.py`, the Pod's tables (the largest) in
+`protobuf_core.py`.
 
 The result is what the JSON form of the same object would be: gogo-protobuf
 writes every non-pointer field even when empty, so empty strings, zero numbers
@@ -24,8 +26,21 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from kubelite.api.protobuf_core import CORE_MESSAGES
+from kubelite.api.protobuf_schema import (
+    _F,
+    Schema,
+    _b,
+    _i,
+    _inline,
+    _intstr,
+    _m,
+    _map,
+    _s,
+    _strings,
+)
 
 MAGIC = b"k8s\x00"
 
@@ -90,55 +105,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
 
 # --- the schema ------------------------------------------------------------------------
 
-# Field kinds: scalar decoders, "message", or "map" (entries with key 1, value 2).
-_SCALARS = ("string", "bytes", "bool", "int", "time", "fieldsV1", "quantity", "intOrString")
-
-
-@dataclass(frozen=True)
-class _F:
-    name: str  # the JSON name
-    kind: str  # one of _SCALARS, "message" or "map"
-    message: str = ""  # for "message": the message name; for "map": the value kind
-    repeated: bool = False
-    # Pointer fields (`*bool`, `*int64`, ...) and fields without omitempty keep zero values.
-    keep_zero: bool = False
-    # An embedded struct (`json:",inline"`): its fields join the parent's.
-    inline: bool = False
-
-
-def _s(name: str, *, keep: bool = False) -> _F:
-    return _F(name, "string", keep_zero=keep)
-
-
-def _i(name: str, *, keep: bool = False) -> _F:
-    return _F(name, "int", keep_zero=keep)
-
-
-def _b(name: str, *, keep: bool = False) -> _F:
-    return _F(name, "bool", keep_zero=keep)
-
-
-def _m(name: str, message: str, *, repeated: bool = False) -> _F:
-    return _F(name, "message", message, repeated)
-
-
-def _inline(message: str) -> _F:
-    return _F("", "message", message, inline=True)
-
-
-def _strings(name: str) -> _F:
-    return _F(name, "string", repeated=True)
-
-
-def _intstr(name: str) -> _F:
-    return _F(name, "intOrString", keep_zero=True)  # pointers, or structs JSON never omits
-
-
-def _map(name: str, value: str = "string") -> _F:
-    return _F(name, "map", value)
-
-
-_MESSAGES: dict[str, dict[int, _F]] = {
+_MESSAGES: dict[str, Schema] = {
     # k8s.io/apimachinery/pkg/runtime (the envelope's runtime.Unknown is decoded by hand)
     "runtime.TypeMeta": {1: _s("apiVersion"), 2: _s("kind")},
     # k8s.io/apimachinery/pkg/apis/meta/v1
@@ -300,98 +267,6 @@ _MESSAGES.update(
             3: _strings("values"),
         },
         "ResourceQuotaStatus": {1: _map("hard", "quantity"), 2: _map("used", "quantity")},
-        # core/v1: pod templates
-        "PodTemplateSpec": {1: _m("metadata", "ObjectMeta"), 2: _m("spec", "PodSpec")},
-        "PodSpec": {
-            20: _m("initContainers", "Container", repeated=True),
-            2: _m("containers", "Container", repeated=True),
-            3: _s("restartPolicy"),
-            4: _i("terminationGracePeriodSeconds", keep=True),
-            5: _i("activeDeadlineSeconds", keep=True),
-            6: _s("dnsPolicy"),
-            7: _map("nodeSelector"),
-            8: _s("serviceAccountName"),
-            9: _s("serviceAccount"),
-            21: _b("automountServiceAccountToken", keep=True),
-            10: _s("nodeName"),
-            11: _b("hostNetwork"),
-            12: _b("hostPID"),
-            13: _b("hostIPC"),
-            27: _b("shareProcessNamespace", keep=True),
-            15: _m("imagePullSecrets", "LocalObjectReference", repeated=True),
-            16: _s("hostname"),
-            17: _s("subdomain"),
-            19: _s("schedulerName"),
-            24: _s("priorityClassName"),
-            25: _i("priority", keep=True),
-            29: _s("runtimeClassName", keep=True),
-            30: _b("enableServiceLinks", keep=True),
-            31: _s("preemptionPolicy", keep=True),
-            35: _b("setHostnameAsFQDN", keep=True),
-            37: _b("hostUsers", keep=True),
-        },
-        "Container": {
-            1: _s("name", keep=True),
-            2: _s("image"),
-            3: _strings("command"),
-            4: _strings("args"),
-            5: _s("workingDir"),
-            6: _m("ports", "ContainerPort", repeated=True),
-            19: _m("envFrom", "EnvFromSource", repeated=True),
-            7: _m("env", "EnvVar", repeated=True),
-            8: _m("resources", "ResourceRequirements"),
-            24: _s("restartPolicy", keep=True),
-            9: _m("volumeMounts", "VolumeMount", repeated=True),
-            13: _s("terminationMessagePath"),
-            20: _s("terminationMessagePolicy"),
-            14: _s("imagePullPolicy"),
-            16: _b("stdin"),
-            17: _b("stdinOnce"),
-            18: _b("tty"),
-        },
-        "ContainerPort": {
-            1: _s("name"),
-            2: _i("hostPort"),
-            3: _i("containerPort", keep=True),
-            4: _s("protocol"),
-            5: _s("hostIP"),
-        },
-        "EnvVar": {1: _s("name", keep=True), 2: _s("value"), 3: _m("valueFrom", "EnvVarSource")},
-        "EnvVarSource": {
-            1: _m("fieldRef", "ObjectFieldSelector"),
-            2: _m("resourceFieldRef", "ResourceFieldSelector"),
-            3: _m("configMapKeyRef", "KeySelector"),
-            4: _m("secretKeyRef", "KeySelector"),
-        },
-        "ObjectFieldSelector": {1: _s("apiVersion"), 2: _s("fieldPath", keep=True)},
-        "ResourceFieldSelector": {
-            1: _s("containerName"),
-            2: _s("resource", keep=True),
-            3: _F("divisor", "quantity"),
-        },
-        # ConfigMapKeySelector and SecretKeySelector share their layout
-        "KeySelector": {
-            1: _inline("LocalObjectReference"),
-            2: _s("key", keep=True),
-            3: _b("optional", keep=True),
-        },
-        "EnvFromSource": {
-            1: _s("prefix"),
-            2: _m("configMapRef", "EnvSource"),
-            3: _m("secretRef", "EnvSource"),
-        },
-        # ConfigMapEnvSource and SecretEnvSource share their layout
-        "EnvSource": {1: _inline("LocalObjectReference"), 2: _b("optional", keep=True)},
-        "ResourceRequirements": {1: _map("limits", "quantity"), 2: _map("requests", "quantity")},
-        "VolumeMount": {
-            1: _s("name", keep=True),
-            2: _b("readOnly"),
-            7: _s("recursiveReadOnly", keep=True),
-            3: _s("mountPath", keep=True),
-            4: _s("subPath"),
-            5: _s("mountPropagation", keep=True),
-            6: _s("subPathExpr"),
-        },
         # apps/v1
         "Deployment": {
             1: _m("metadata", "ObjectMeta"),
@@ -696,8 +571,11 @@ _MESSAGES.update(
     }
 )
 
+_MESSAGES.update(CORE_MESSAGES)
+
 # (apiVersion, kind) -> top-level message
 _KINDS: dict[tuple[str, str], str] = {
+    ("v1", "Pod"): "Pod",
     ("v1", "ConfigMap"): "ConfigMap",
     ("v1", "Secret"): "Secret",
     ("v1", "Namespace"): "Namespace",

@@ -422,7 +422,7 @@ def test_is_k8s_protobuf() -> None:
     ("body", "message"),
     [
         (b'{"kind":"Pod"}', "the body does not start with the Kubernetes protobuf magic bytes"),
-        (envelope("v1", "Pod", meta(raw(1, "p"))), "decoding v1, Kind=Pod from protobuf is not supported"),
+        (envelope("v1", "Node", meta(raw(1, "n"))), "decoding v1, Kind=Node from protobuf is not supported"),
         (b"k8s\x00", "decoding an object without a type from protobuf is not supported"),
         (envelope("v1", "ConfigMap", b"", encoding="gzip"), "unsupported content encoding 'gzip'"),
         (b"k8s\x00\x0a\x05\x0a\x02", "field 1: length 5 runs past the end of the message"),
