@@ -448,7 +448,7 @@ def node_agents(
     host = socket.gethostname().split(".")[0].lower() or "kubelite"
     per_node = {n.get("name"): n for n in (config or {}).get("nodes") or []}
     agents = []
-    base = _subnet_base(Path(data_dir))
+    base = _subnet_base(Path(data_dir), count)
     for i in range(count):
         name = host if count == 1 else f"{host}-{i + 1}"
         conf = (
@@ -471,19 +471,49 @@ def node_agents(
     return agents
 
 
-def _subnet_base(data_dir: Path) -> int:
+def _subnet_base(data_dir: Path, count: int = 1) -> int:
     """The first of this cluster's /24s in 127.244.0.0/16, picked once per data dir.
 
-    A random start keeps clusters running side by side (tests, several data
-    dirs) from handing out the same pod IP, which would make their pods fight
-    over ports; keeping it in the data dir gives re-adopted pods their IPs back.
+    A random start, among the /24s where nothing listens now, keeps clusters
+    running side by side (tests, several data dirs) from handing out the same
+    pod IP, which would make their pods fight over ports; keeping it in the
+    data dir gives re-adopted pods their IPs back.
     """
     path = data_dir / "pod-subnet"
     try:
         return int(path.read_text().strip()) % 256
     except (OSError, ValueError):
-        # A data dir whose nodes ran before this file existed keeps 127.244.0.0/24.
-        base = 0 if (data_dir / "nodes").exists() else random.randrange(256)
-        with contextlib.suppress(OSError):
-            path.write_text(f"{base}\n")
-        return base
+        pass
+    if (data_dir / "nodes").exists():
+        base = 0  # a data dir whose nodes ran before this file existed keeps 127.244.0.0/24
+    else:
+        busy = busy_pod_subnets()
+        free = [b for b in range(256) if not any((b + i) % 256 in busy for i in range(count))]
+        base = random.choice(free or range(256))
+    with contextlib.suppress(OSError):
+        path.write_text(f"{base}\n")
+    return base
+
+
+_TABLES = ("/proc/net/tcp", "/proc/net/udp", "/proc/net/tcp6", "/proc/net/udp6")
+_V4_MAPPED = "0000000000000000FFFF0000"  # ::ffff:a.b.c.d as /proc/net/tcp6 shows it
+
+
+def busy_pod_subnets(tables: tuple[str, ...] = _TABLES) -> set[int]:
+    """The /24s of 127.244.0.0/16 where some socket is bound now (another cluster's pods)."""
+    busy: set[int] = set()
+    for table in tables:
+        try:
+            with open(table) as f:
+                next(f, None)  # the header
+                for line in f:
+                    # "0100007F:1F90": the address in host (little-endian) order
+                    local = line.split(None, 2)[1].split(":", 1)[0]
+                    if len(local) == 32 and local.startswith(_V4_MAPPED):
+                        local = local[24:]
+                    addr = int(local, 16) if len(local) == 8 else 0
+                    if addr & 0xFFFF == 0xF47F:  # 127.244.x.x
+                        busy.add((addr >> 16) & 0xFF)
+        except (OSError, IndexError, ValueError):
+            continue
+    return busy

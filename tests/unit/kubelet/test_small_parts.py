@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.kubelet import agent as agent_module
 from kubelite.kubelet import atomic_writer
 from kubelite.kubelet.atomic_writer import FileProjection
 from kubelite.kubelet.cgroups import cfs_quota_us, limits_of
@@ -74,3 +75,30 @@ def test_limits_of(resources: dict, expected: dict) -> None:
 def test_cfs_quota(milli: int, quota: int) -> None:
     # quota = millicores x 100 ms period / 1000, at least 1 ms
     assert cfs_quota_us(milli) == quota
+
+
+def test_busy_pod_subnets_are_read_from_the_socket_tables(tmp_path: Path) -> None:
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st\n"
+        "   0: 0705F47F:1F90 00000000:0000 0A\n"  # 127.244.5.7:8080
+        "   1: 0100007F:1F90 00000000:0000 0A\n"  # 127.0.0.1:8080
+        "   2: 0209F47F:0050 00000000:0000 0A\n"  # 127.244.9.2:80
+        "   3: 0000000000000000FFFF00000311F47F:1F90 00000000000000000000000000000000:0000 0A\n"
+        "   4: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A\n"
+    )
+    assert agent_module.busy_pod_subnets((str(table), str(tmp_path / "missing"))) == {
+        5,
+        9,
+        17,
+    }  # ::ffff:127.244.17.3 too, not ::1
+
+
+def test_a_new_data_dir_takes_a_pod_subnet_where_nothing_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent_module, "busy_pod_subnets", lambda: set(range(256)) - {40, 41})
+    assert agent_module._subnet_base(tmp_path, 2) == 40  # the only start with two free /24s
+    assert (tmp_path / "pod-subnet").read_text() == "40\n"
+    monkeypatch.setattr(agent_module, "busy_pod_subnets", lambda: set())
+    assert agent_module._subnet_base(tmp_path, 2) == 40  # kept once picked
