@@ -219,14 +219,20 @@ class Listener:
             return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
 
         try:
-            where = target(raw, self.pod_ip, dual_stack)
-            if where is None:
+            try:
+                where = target(raw, self.pod_ip, dual_stack)
+                if where is None:
+                    return 0, True
+                sock = sock or _their_socket(pid, fd)
+            except OSError:
+                # Not ours to look at (a process that made itself undumpable, or
+                # not a socket): the kernel runs the bind as asked, and answers it.
                 return 0, True
-            sock = sock or _their_socket(pid, fd)
-            sock.bind(where)
+            try:
+                sock.bind(where)
+            except OSError as exc:
+                return -(exc.errno or errno.EINVAL), False
             return 0, False
-        except OSError as exc:
-            return -(exc.errno or errno.EINVAL), False
         finally:
             if sock is not None:
                 sock.close()

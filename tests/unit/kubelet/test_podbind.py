@@ -154,3 +154,31 @@ def test_a_container_without_a_pod_ip_has_no_filter(tmp_path: Path) -> None:
         return (tmp_path / "c.log").read_text()
 
     assert "Seccomp:\t0" in asyncio.run(main())
+
+
+NOT_A_SOCKET = """
+import ctypes, os, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+addr = struct.pack("=H", socket.AF_INET) + struct.pack("!H", 8080) + bytes(12)
+fd = os.open("/dev/null", os.O_RDONLY)
+rc = libc.bind(fd, addr, len(addr))
+print(rc, ctypes.get_errno(), flush=True)
+"""
+
+
+@needs_filter
+def test_a_bind_the_runtime_cannot_take_over_gets_the_kernels_answer(tmp_path: Path) -> None:
+    async def main() -> str:
+        spec = process.Spec(
+            argv=[sys.executable, "-c", NOT_A_SOCKET],
+            env=dict(os.environ),
+            cwd="/",
+            log_path=tmp_path / "c.log",
+            pod_ip=POD_IP,
+        )
+        proc = await process.start(spec)
+        await proc.wait()
+        return (tmp_path / "c.log").read_text()
+
+    out = asyncio.run(main()).strip().split(" ", 3)[3]
+    assert out == "-1 88"  # ENOTSOCK, as without the filter
