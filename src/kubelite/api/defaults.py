@@ -32,6 +32,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api.crd.validation import default_crd
+from kubelite.api.defaults_policy import default_limit_range, default_network_policy
+
 Obj = dict[str, Any]
 
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
@@ -624,6 +627,7 @@ def _no_defaults(_obj: Obj) -> None:
 
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("v1", "Pod"): _default_pod,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): default_crd,
     ("v1", "Service"): _default_service,
     ("v1", "Namespace"): _default_namespace,
     ("v1", "Node"): _default_node,
@@ -649,6 +653,10 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("batch/v1", "Job"): _default_job,
     ("batch/v1", "CronJob"): _default_cron_job,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): _default_hpa,
+    ("v1", "PodTemplate"): _default_template,  # a PodTemplate holds `template` at the top
+    ("v1", "LimitRange"): default_limit_range,
+    ("v1", "ResourceQuota"): _no_defaults,
+    ("networking.k8s.io/v1", "NetworkPolicy"): default_network_policy,
 }
 
 

@@ -7,7 +7,9 @@ ones: kubectl resolves `deploy`, `po`, `all` from what discovery says here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ResourceType:
     # and documented like a stored type; controllers still walk only the
     # stored version, so each object is seen once.
     storage_version: str = ""
+    # What a type served for a CustomResourceDefinition carries (`api.crd.types.CustomResource`):
+    # its schema, subresources and printer columns. None for built-in kinds.
+    custom: Any = field(default=None, compare=False, repr=False)
 
     @property
     def has_objects(self) -> bool:
@@ -47,7 +52,7 @@ class ResourceType:
 
     @property
     def singular(self) -> str:
-        return self.kind.lower()
+        return self.custom.singular if self.custom is not None else self.kind.lower()
 
     @property
     def api_version(self) -> str:
@@ -59,7 +64,7 @@ class ResourceType:
 
     @property
     def list_kind(self) -> str:
-        return self.kind + "List"
+        return self.custom.list_kind if self.custom is not None else self.kind + "List"
 
     @property
     def store_prefix(self) -> str:
@@ -106,6 +111,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", "v1", "Secret", "secrets", True),
+    ResourceType("", "v1", "LimitRange", "limitranges", True, ("limits",)),
+    ResourceType("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",)),
+    ResourceType("", "v1", "PodTemplate", "podtemplates", True),
     ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
     ResourceType(
         "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)
@@ -154,6 +162,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    # Stored and served, never enforced (as a network plugin without policy support).
+    ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
     ResourceType(
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
@@ -165,6 +175,16 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     ResourceType(
         "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False
+    ),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        False,
+        ("crd", "crds"),
+        ("status",),
+        ("api-extensions",),
     ),
     # Reviews: asked, answered, never stored (`kubectl auth can-i`, `kubectl auth whoami`).
     *(
@@ -196,16 +216,59 @@ RESOURCES: tuple[ResourceType, ...] = (
 
 @dataclass
 class Registry:
-    """Lookup by (group, version, plural) and by (apiVersion, kind)."""
+    """Lookup by (group, version, plural) and by (apiVersion, kind).
+
+    Built-in types are fixed; types served for CustomResourceDefinitions come
+    and go through `set_dynamic`, each set owned by one CRD name. Built-in
+    types win any clash, as kube-apiserver's handlers come before the CRD
+    handler. Listeners hear which groups changed, so cached discovery and
+    OpenAPI documents are rebuilt only then: nothing polls.
+    """
 
     resources: tuple[ResourceType, ...] = RESOURCES
     _by_path: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
     _by_kind: dict[tuple[str, str], ResourceType] = field(default_factory=dict)
+    _builtin: tuple[ResourceType, ...] = ()
+    _dynamic: dict[str, tuple[ResourceType, ...]] = field(default_factory=dict)
+    _listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for rt in self.resources:
-            self._by_path[(rt.group, rt.version, rt.plural)] = rt
-            self._by_kind[(rt.api_version, rt.kind)] = rt
+        self._builtin = self.resources
+        self._index()
+
+    def _index(self) -> None:
+        by_path: dict[tuple[str, str, str], ResourceType] = {}
+        by_kind: dict[tuple[str, str], ResourceType] = {}
+        for rt in (*self.dynamic_resources(), *self._builtin):
+            by_path[(rt.group, rt.version, rt.plural)] = rt
+            by_kind[(rt.api_version, rt.kind)] = rt
+        self._by_path, self._by_kind = by_path, by_kind
+
+    def dynamic_resources(self) -> tuple[ResourceType, ...]:
+        return tuple(rt for owner in sorted(self._dynamic) for rt in self._dynamic[owner])
+
+    def set_dynamic(self, owner: str, rts: Iterable[ResourceType]) -> None:
+        """Serve `rts` for `owner` (a CRD name) instead of what it served before; () stops."""
+        new = tuple(rts)
+        old = self._dynamic.get(owner, ())
+        if new == old and all(a.custom is b.custom for a, b in zip(new, old, strict=True)):
+            return
+        if new:
+            self._dynamic[owner] = new
+        else:
+            self._dynamic.pop(owner, None)
+        self.resources = (*self._builtin, *self.dynamic_resources())
+        self._index()
+        groups = frozenset(rt.group for rt in (*old, *new))
+        for listener in list(self._listeners):
+            listener(groups)
+
+    def subscribe(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """Call `listener(groups)` whenever the dynamic types of those groups change."""
+        self._listeners.append(listener)
+
+    def is_builtin(self, rt: ResourceType) -> bool:
+        return rt.custom is None
 
     def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))

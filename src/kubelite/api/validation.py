@@ -44,10 +44,19 @@ from kubelite.api import (
     validation_networking as networking,
 )
 from kubelite.api import (
+    validation_networkpolicy as netpol,
+)
+from kubelite.api import (
     validation_pod as pod,
 )
 from kubelite.api import (
+    validation_podtemplate as podtemplate,
+)
+from kubelite.api import (
     validation_policy as policy,
+)
+from kubelite.api import (
+    validation_quota as quota,
 )
 from kubelite.api import (
     validation_rbac as rbac,
@@ -58,6 +67,7 @@ from kubelite.api import (
 from kubelite.api import (
     validation_storage as storage,
 )
+from kubelite.api.crd import validation as crd
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.names import validate_object_name
 from kubelite.api.validation_service import DEFAULT_NODE_PORT_RANGE
@@ -71,6 +81,10 @@ _Update = Callable[[Obj, Obj], list[FieldError]]
 
 _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("v1", "Pod"): (pod.validate_pod, pod.validate_pod_update),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (
+        crd.validate_crd,
+        crd.validate_crd_update,
+    ),
     ("v1", "ConfigMap"): (misc.validate_config_map, misc.validate_config_map_update),
     ("v1", "Secret"): (misc.validate_secret, misc.validate_secret_update),
     ("v1", "Namespace"): (misc.validate_namespace, misc.validate_namespace_update),
@@ -79,6 +93,16 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("v1", "Event"): (misc.validate_event, misc.validate_event_update),
     ("v1", "PersistentVolume"): (storage.validate_pv, storage.validate_pv_update),
     ("v1", "PersistentVolumeClaim"): (storage.validate_pvc, storage.validate_pvc_update),
+    ("v1", "LimitRange"): (quota.validate_limit_range, quota.validate_limit_range_update),
+    ("v1", "ResourceQuota"): (quota.validate_resource_quota, quota.validate_resource_quota_update),
+    ("v1", "PodTemplate"): (
+        podtemplate.validate_pod_template,
+        podtemplate.validate_pod_template_update,
+    ),
+    ("networking.k8s.io/v1", "NetworkPolicy"): (
+        netpol.validate_network_policy,
+        netpol.validate_network_policy_update,
+    ),
     ("apps/v1", "Deployment"): (apps.validate_deployment, apps.validate_deployment_update),
     ("apps/v1", "ReplicaSet"): (apps.validate_replica_set, apps.validate_replica_set_update),
     ("apps/v1", "StatefulSet"): (apps.validate_stateful_set, apps.validate_stateful_set_update),
@@ -146,6 +170,8 @@ def validate(
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
     if key == ("v1", "Pod") and old is not None and subresource == "status":
         return pod.validate_pod_status_update(obj, old)
+    if key == ("v1", "ResourceQuota") and old is not None and subresource == "status":
+        return quota.validate_resource_quota_status_update(obj, old)
     if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
         return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):

@@ -373,9 +373,18 @@ def _validate_meta_common(meta: Obj, namespaced: bool, path: str) -> Errs:
 
 
 def validate_object_meta(
-    obj: Obj, *, namespaced: bool, name_fn: NameFn, path: str = "metadata"
+    obj: Obj,
+    *,
+    namespaced: bool,
+    name_fn: NameFn,
+    path: str = "metadata",
+    kube_finalizers: bool = True,
 ) -> Errs:
-    """core/validation.ValidateObjectMeta: create-time metadata rules."""
+    """core/validation.ValidateObjectMeta: create-time metadata rules.
+
+    `kube_finalizers=False` is apimachinery's generic version (CRDs and custom
+    resources): finalizer names need not be standard or contain a slash.
+    """
     meta = _d(obj, "metadata")
     errs: Errs = []
     generate_name, name = _s(meta, "generateName"), _s(meta, "name")
@@ -389,12 +398,15 @@ def validate_object_meta(
     else:
         errs += [invalid(child(path, "name"), name, m) for m in name_fn(name, False)]
     errs += _validate_meta_common(meta, namespaced, path)
-    errs += _validate_kube_finalizers(_l(meta, "finalizers"), child(path, "finalizers"))
+    if kube_finalizers:
+        errs += _validate_kube_finalizers(_l(meta, "finalizers"), child(path, "finalizers"))
     return errs
 
 
-def validate_object_meta_update(new: Obj, old: Obj, path: str = "metadata") -> Errs:
-    """core/validation.ValidateObjectMetaUpdate."""
+def validate_object_meta_update(
+    new: Obj, old: Obj, path: str = "metadata", *, kube_finalizers: bool = True
+) -> Errs:
+    """core/validation.ValidateObjectMetaUpdate (`kube_finalizers` as in `validate_object_meta`)."""
     meta, old_meta = _d(new, "metadata"), _d(old, "metadata")
     errs: Errs = []
     if old_meta.get("deletionTimestamp"):
@@ -426,7 +438,8 @@ def validate_object_meta_update(new: Obj, old: Obj, path: str = "metadata") -> E
     errs += validate_labels(meta.get("labels"), child(path, "labels"))
     errs += validate_annotations(meta.get("annotations"), child(path, "annotations"))
     errs += _validate_owner_references(_l(meta, "ownerReferences"), child(path, "ownerReferences"))
-    errs += _validate_kube_finalizers(_l(meta, "finalizers"), child(path, "finalizers"))
+    if kube_finalizers:
+        errs += _validate_kube_finalizers(_l(meta, "finalizers"), child(path, "finalizers"))
     return errs
 
 

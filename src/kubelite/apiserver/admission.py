@@ -9,7 +9,7 @@ an `ApiError`; plugins run in list order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kubelite.api.registry import REGISTRY, ResourceType
 from kubelite.apiserver import errors
@@ -42,6 +42,20 @@ class AdmissionPlugin(Protocol):
         self,
         attrs: Attributes,
         obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        storage: RestStorage,
+    ) -> None: ...
+
+
+@runtime_checkable
+class ValidatingPlugin(Protocol):
+    """A plugin that also checks the defaulted, validated object just before it is
+    stored (upstream's ValidationInterface): LimitRanger's bounds, ResourceQuota."""
+
+    def validate(
+        self,
+        attrs: Attributes,
+        obj: dict[str, Any],
         old: dict[str, Any] | None,
         storage: RestStorage,
     ) -> None: ...
@@ -186,14 +200,18 @@ class DefaultIngressClass:
 
 
 def default_plugins() -> list[AdmissionPlugin]:
+    from kubelite.apiserver.limitranger import LimitRanger
+    from kubelite.apiserver.resourcequota_admission import ResourceQuotaAdmission
     from kubelite.apiserver.service_ips import ServiceIPAllocator
 
     return [
         NamespaceLifecycle(),
+        LimitRanger(),
         Priority(),
         DefaultStorageClass(),
         DefaultIngressClass(),
         ServiceIPAllocator(),
+        ResourceQuotaAdmission(),  # last, as upstream: it charges what the others admitted
     ]
 
 

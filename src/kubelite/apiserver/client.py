@@ -48,6 +48,13 @@ class LocalClient:
         # What metrics.k8s.io answers from (set when the node agents start); None: no usage.
         self.metrics: MetricsSource | None = None
 
+    def served_types(self) -> list[ResourceType]:
+        """Every type the API serves now, custom resources included: discovery, in process."""
+        return list(self.storage.registry.resources)
+
+    def find_resource(self, api_version: str, kind: str) -> ResourceType | None:
+        return self.storage.registry.by_kind(api_version, kind)
+
     def resource(self, api_version: str, kind: str) -> ResourceType:
         rt = self.storage.registry.by_kind(api_version, kind)
         if rt is None:

@@ -10,8 +10,9 @@ shapes exist upstream and both are served:
 - the legacy form (`APIVersions`, `APIGroupList`, `APIGroup`, then one
   `APIResourceList` per group version), with subresources as `pods/status`.
 
-Everything here is static, so each document is built once and cached; callers
-must not mutate what they get back (serialise it as is).
+Each document is built once and cached until a CustomResourceDefinition
+changes the served types (the registry tells us); callers must not mutate
+what they get back (serialise it as is).
 """
 
 from __future__ import annotations
@@ -316,3 +317,13 @@ def _resource_list(group: str, version: str) -> dict[str, Any] | None:
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     """`APIResourceList` for `/api/v1` (group "") or `/apis/<group>/<version>`."""
     return _resource_list(group, version)
+
+
+def _forget(_groups: frozenset[str]) -> None:
+    """The served types changed: rebuild the documents on their next request."""
+    _aggregated.cache_clear()
+    _group_list.cache_clear()
+    _resource_list.cache_clear()
+
+
+REGISTRY.subscribe(_forget)

@@ -20,6 +20,7 @@ from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import (
     bodies,
     converted,
+    customresources,
     discovery,
     errors,
     exec_stream,
@@ -310,7 +311,7 @@ class ApiApp:
         if method == "PUT":
             obj = await self.read_object(req, rt)
             kv = self.storage.update(rt, ns, name, obj, dry_run=dry_run(req))
-            return Response(kv.value)
+            return Response(self.served(rt, kv.value))
         if method == "PATCH":
             return await self.patch(req, rt, ns, name)
         if method == "DELETE":
@@ -335,7 +336,10 @@ class ApiApp:
                 '"Ignore", "Warn" or "Strict")'
             )
         try:
-            unknown = check_fields(rt, obj, prune=mode != "Strict")
+            if rt.custom is not None:
+                unknown = customresources.prune_unknown(rt, obj, remove=mode != "Strict")
+            else:
+                unknown = check_fields(rt, obj, prune=mode != "Strict")
         except TypeMismatch as exc:
             raise errors.BadRequest(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {exc}'
@@ -356,7 +360,7 @@ class ApiApp:
         if rt.kind == "Pod":
             await await_service_account(self.storage, ns, obj)
         kv = self.storage.create(rt, ns, obj, dry_run=dry_run(req))
-        return Response(kv.value, 201)
+        return Response(self.served(rt, kv.value), 201)
 
     async def patch(
         self, req: Request, rt: ResourceType, ns: str | None, name: str, sub: str = ""
@@ -365,13 +369,13 @@ class ApiApp:
 
         body = await bodies.read_body(req.receive)
         kv = patching.apply_patch(self, req, rt, ns, name, body, subresource=sub)
-        return Response(kv.value, 201 if getattr(kv, "created", False) else 200)
+        return Response(self.served(rt, kv.value), 201 if getattr(kv, "created", False) else 200)
 
     async def _delete(self, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
         options = await delete_options(req)
         kv, gone = self.storage.delete(rt, ns, name, options)
-        if not gone or rt.kind in RETURN_DELETED:
-            return Response(kv.value)
+        if not gone or (rt.kind in RETURN_DELETED and rt.custom is None):
+            return Response(self.served(rt, kv.value))
         return json_response(deleted_status(rt, name, kv.obj()["metadata"].get("uid")))
 
     async def _delete_collection(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
@@ -393,12 +397,13 @@ class ApiApp:
             rt, ns, selectors, limit=limit, continue_token=req.query.get("continue") or None
         )
         if req.wants_table:
-            objs = [kv.obj() for kv in result.items]
+            objs = [orjson.loads(self.served(rt, kv.value)) for kv in result.items]
             table = to_table(
                 rt.kind,
                 objs,
                 include_object=req.query.get("includeObject", "Metadata"),
                 list_meta=list_meta(result.resource_version, result.continue_token),
+                resource=rt,
             )
             return json_response(table)
         if req.wants_partial:
@@ -411,7 +416,10 @@ class ApiApp:
                 }
             )
         return self._list_body(
-            rt, [kv.value for kv in result.items], result.resource_version, result.continue_token
+            rt,
+            [self.served(rt, kv.value) for kv in result.items],
+            result.resource_version,
+            result.continue_token,
         )
 
     def _list_body(
@@ -423,12 +431,18 @@ class ApiApp:
         body = head[:-1] + b',"items":[' + b",".join(raws) + b"]}"
         return Response(body)
 
+    def served(self, rt: ResourceType, raw: bytes) -> bytes:
+        """A stored object as `rt` answers with it (custom resources: version and defaults)."""
+        return raw if rt.custom is None else customresources.served(rt, raw)
+
     def render_one(self, req: Request, rt: ResourceType, raw: bytes) -> Response:
+        raw = self.served(rt, raw)
         if req.wants_table:
             table = to_table(
                 rt.kind,
                 [orjson.loads(raw)],
                 include_object=req.query.get("includeObject", "Metadata"),
+                resource=rt,
             )
             return json_response(table)
         if req.wants_partial:
@@ -459,9 +473,11 @@ def _encode_events(
     include = req.query.get("includeObject", "Metadata")
 
     def line(ev: WatchEvent) -> bytes:
+        if rt.custom is not None and ev.type not in ("ERROR", "BOOKMARK"):
+            ev = _served_event(rt, ev)
         if table and ev.type not in ("ERROR", "BOOKMARK"):
             obj = ev.obj if ev.obj is not None else orjson.loads(ev.raw or b"{}")
-            payload = orjson.dumps(to_table(rt.kind, [obj], include_object=include))
+            payload = orjson.dumps(to_table(rt.kind, [obj], include_object=include, resource=rt))
         elif ev.raw is not None:
             payload = ev.raw
         else:
@@ -473,6 +489,11 @@ def _encode_events(
             yield b"".join([line(ev) for ev in batch])
 
     return gen()
+
+
+def _served_event(rt: ResourceType, ev: WatchEvent) -> WatchEvent:
+    raw = ev.raw if ev.raw is not None else orjson.dumps(ev.obj)
+    return WatchEvent(ev.type, raw=customresources.served(rt, raw))
 
 
 async def _stream(

@@ -21,6 +21,7 @@ _MAX_GENERATE_NAME_PREFIX = 63 - _GENERATED_SUFFIX
 # Kinds whose spec changes bump metadata.generation (they have a status.observedGeneration).
 GENERATION_KINDS = frozenset(
     {
+        "CustomResourceDefinition",
         "Deployment",
         "ReplicaSet",
         "StatefulSet",
@@ -50,6 +51,7 @@ STATUS_KINDS = frozenset(
         "CronJob",
         "Ingress",
         "HorizontalPodAutoscaler",
+        "ResourceQuota",
     }
 )
 

@@ -16,9 +16,10 @@ kubectl fetches these before `apply`, `create` and `explain`:
   `x-kubernetes-group-version-kind`, then `description`, `properties`,
   `required` and `$ref`s are followed.
 
-Schemas come from `openapi_schemas`. Documents are static: built once, cached,
-and served with a content hash as upstream does (`?hash=` in the root document,
-and the ETag).
+Schemas come from `openapi_schemas` (`openapi_crds` for custom resources).
+Documents are built once, cached, and served with a content hash as upstream
+does (`?hash=` in the root document, and the ETag); a CRD that changes the
+served types drops the cached documents of its group only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import orjson
 
 from kubelite.api.registry import REGISTRY, ResourceType
 from kubelite.apiserver.discovery import GIT_VERSION
+from kubelite.apiserver.openapi_crds import custom_schemas
 from kubelite.apiserver.openapi_schemas import (
     META,
     REF,
@@ -534,8 +536,36 @@ def _discovery_schema(name: str, description: str) -> dict[str, Any]:
     return {META + name: {"description": description, "type": "object"}}
 
 
-@cache
+_documents: dict[str, dict[str, Any] | None] = {}
+_bytes: dict[str, bytes | None] = {}
+
+
 def _build(path: str) -> dict[str, Any] | None:
+    if path not in _documents:
+        _documents[path] = _make(path)
+    return _documents[path]
+
+
+def _forget(groups: frozenset[str]) -> None:
+    """CRDs changed the types of `groups`: drop those documents (and the v2 one)."""
+    for cache_ in (_documents, _bytes):
+        for path in list(cache_):
+            if path.split("/")[0] == "apis" and path.count("/") and path.split("/")[1] in groups:
+                del cache_[path]
+    _swagger.cache_clear()
+
+
+REGISTRY.subscribe(_forget)
+
+
+def clear_caches() -> None:
+    """Drop every cached document (tests that change how schemas are made)."""
+    _documents.clear()
+    _bytes.clear()
+    _swagger.cache_clear()
+
+
+def _make(path: str) -> dict[str, Any] | None:
     what = _served_paths().get(path)
     if what is None:
         return None
@@ -590,17 +620,21 @@ def _build(path: str) -> dict[str, Any] | None:
     )
     for rt in sorted(rts, key=lambda r: r.plural):
         paths.update(_PathBuilder(rt).paths(base))
-    schemas = component_schemas(rts)
+    if any(rt.custom is not None for rt in rts):
+        schemas = custom_schemas([rt for rt in rts if rt.custom is not None])
+    else:
+        schemas = component_schemas(rts)
     schemas.update(
         _discovery_schema("APIResourceList", "APIResourceList is a list of APIResource.")
     )
     return _document(dict(sorted(paths.items())), dict(sorted(schemas.items())))
 
 
-@cache
 def _serialized(path: str) -> bytes | None:
-    doc = _build(path)
-    return None if doc is None else orjson.dumps(doc)
+    if path not in _bytes:
+        doc = _build(path)
+        _bytes[path] = None if doc is None else orjson.dumps(doc)
+    return _bytes[path]
 
 
 def openapi_v3_hash(path: str) -> str | None:

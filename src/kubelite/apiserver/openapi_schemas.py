@@ -57,6 +57,7 @@ _GROUP_PACKAGES = {
     "HTTPIngressRuleValue": "networking",
     "HTTPIngressPath": "networking",
     "ServiceBackendPort": "networking",
+    "IPBlock": "networking",
     **{
         bare: "autoscaling"
         for bare in (

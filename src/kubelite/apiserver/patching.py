@@ -61,6 +61,10 @@ def apply_patch(
             f"the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(bodies.PATCH_TYPES)}"
         )
+    if kind == bodies.STRATEGIC_PATCH and rt.custom is not None:
+        from kubelite.apiserver.customresources import unsupported_patch
+
+        raise unsupported_patch()
     dry = bool(req.query.get("dryRun"))
     if kind == bodies.APPLY_PATCH:
         return _server_side_apply(app, req, rt, ns, name, body, subresource, dry, conversion)
@@ -174,7 +178,10 @@ def _server_side_apply(
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
         patch = orjson.loads(orjson.dumps(applied))
         m.meta(patch).pop("resourceVersion", None)
-        merged = strategic_merge_patch(obj, patch, kind=rt.kind)
+        if rt.custom is not None:  # no Go types: maps merge, lists are atomic, as upstream
+            merged = json_merge_patch(obj, patch)
+        else:
+            merged = strategic_merge_patch(obj, patch, kind=rt.kind)
         fields = [
             f
             for f in (m.meta(merged).get("managedFields") or [])

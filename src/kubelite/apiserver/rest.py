@@ -26,9 +26,15 @@ from kubelite.api.defaults import apply_defaults, prepare_update
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from kubelite.api.validation import validate
-from kubelite.apiserver import errors
+from kubelite.apiserver import customresources, errors
 from kubelite.apiserver import meta as m
-from kubelite.apiserver.admission import AdmissionPlugin, Attributes, default_plugins
+from kubelite.apiserver.admission import (
+    AdmissionPlugin,
+    Attributes,
+    ValidatingPlugin,
+    default_plugins,
+)
+from kubelite.apiserver.crds import CrdRegistrar
 from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store
 from kubelite.store import Conflict as StoreConflict
 
@@ -104,7 +110,8 @@ class Selectors:
             raise errors.BadRequest(str(exc)) from exc
         fields = None
         if field:
-            supported = _BASE_FIELDS | FIELD_SELECTORS.get(rt.kind, frozenset())
+            extra = FIELD_SELECTORS.get(rt.kind, frozenset()) if rt.custom is None else frozenset()
+            supported = _BASE_FIELDS | extra
             try:
                 fields = parse_field_selector(field, supported=set(supported))
             except ValueError as exc:
@@ -172,7 +179,13 @@ class RestStorage:
         self.store = store
         self.registry = registry
         self.admission = default_plugins() if admission is None else admission
+        # Picked once: an isinstance check against a runtime Protocol costs microseconds,
+        # and every write (a pod's status among them) would pay it per plugin.
+        self._validating = [p for p in self.admission if isinstance(p, ValidatingPlugin)]
         self.clock = clock
+        # CRDs define types: those stored are served again from the start.
+        self.crds = CrdRegistrar(store, registry)
+        self.crds.load()
 
     # ---- reads ---------------------------------------------------------------
 
@@ -243,20 +256,27 @@ class RestStorage:
         else:
             md.pop("namespace", None)
         m.fill_create(obj, now=self.clock())
-        _reset_status_on_create(obj)
+        if rt.custom is not None:
+            customresources.prepare_create(rt, obj)
         name = str(md.get("name") or "")
         attrs = Attributes("CREATE", rt, md.get("namespace"), name)
         self._admit(attrs, obj, None)
-        apply_defaults(obj)
+        if rt.custom is None:  # PrepareForCreate: after mutating admission (QoS sees its limits)
+            _reset_status_on_create(obj)
+        self._default(rt, obj)
         self._validate(rt, obj, None)
+        self._admit_validate(attrs, obj, None)
+        self._before_write(rt, obj, None)
         if dry_run:
             if self.store.get(rt.key(md.get("namespace"), name)) is not None:
                 raise errors.AlreadyExists.object(rt.plural, rt.group, name)
             return _dry_kv(rt.key(md.get("namespace"), name), obj)
         try:
-            return self.store.create(rt.key(md.get("namespace"), name), obj)
+            kv = self.store.create(rt.key(md.get("namespace"), name), obj)
         except KeyExists:
             raise errors.AlreadyExists.object(rt.plural, rt.group, name) from None
+        self._after_write(rt, kv)
+        return kv
 
     def update(
         self,
@@ -306,9 +326,14 @@ class RestStorage:
         attrs = Attributes("UPDATE", rt, md.get("namespace"), md["name"], subresource=subresource)
         md["resourceVersion"] = str(current.revision)
         self._admit(attrs, new, old)
-        apply_defaults(new)
+        self._default(rt, new)
         self._validate(rt, new, old, subresource)
-        m.bump_generation(new, old)
+        self._admit_validate(attrs, new, old)
+        if rt.custom is not None:
+            customresources.bump_generation(rt, new, old)
+        else:
+            m.bump_generation(new, old)
+        self._before_write(rt, new, old)
         if m.same_content(new, old):
             return current
         if md.get("deletionTimestamp") and not md.get("finalizers") and _finalizable(new):
@@ -316,9 +341,11 @@ class RestStorage:
         if dry_run:
             return _dry_kv(current.key, new)
         try:
-            return self.store.update(current.key, new, expected_revision=current.revision)
+            kv = self.store.update(current.key, new, expected_revision=current.revision)
         except StoreConflict:
             raise errors.Conflict.stale(rt.plural, rt.group, md["name"]) from None
+        self._after_write(rt, kv)
+        return kv
 
     def replace_with(
         self,
@@ -377,7 +404,10 @@ class RestStorage:
             del md["finalizers"]
         if options.dry_run:
             return _dry_kv(current.key, obj), False
-        return self.store.update(current.key, obj, expected_revision=current.revision), False
+        self._before_write(rt, obj, current.obj())
+        kv = self.store.update(current.key, obj, expected_revision=current.revision)
+        self._after_write(rt, kv)
+        return kv, False
 
     def _start_namespace_deletion(self, current: KV, obj: dict[str, Any], dry_run: bool) -> KV:
         md = m.meta(obj)
@@ -406,11 +436,14 @@ class RestStorage:
         if dry_run:
             return current
         try:
-            return self.store.delete(current.key, expected_revision=current.revision)
+            kv = self.store.delete(current.key, expected_revision=current.revision)
         except (KeyNotFound, StoreConflict):
             raise errors.Conflict(
                 "the object was modified while it was being deleted; try again"
             ) from None
+        if self.crds.crd_type is not None and current.key.startswith(self.crds.crd_type.prefix()):
+            self.crds.deleted(current.key.rsplit("/", 1)[-1])
+        return kv
 
     def delete_collection(
         self,
@@ -476,11 +509,37 @@ class RestStorage:
             )
         obj["apiVersion"], obj["kind"] = api_version, kind
 
+    def _default(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.custom is not None:
+            customresources.default(rt, obj)
+        else:
+            apply_defaults(obj)
+
+    def _before_write(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """Last changes the server makes to an object it is about to store."""
+        if rt.custom is not None:
+            customresources.to_storage(rt, obj)
+        elif self.crds.is_crd(rt):
+            self.crds.prepare(obj, old, now=self.clock())
+
+    def _after_write(self, rt: ResourceType, kv: KV) -> None:
+        if self.crds.is_crd(rt):
+            self.crds.written(kv.obj())
+
     def _admit(
         self, attrs: Attributes, obj: dict[str, Any] | None, old: dict[str, Any] | None
     ) -> None:
         for plugin in self.admission:
             plugin.admit(attrs, obj, old, self)
+
+    def _admit_validate(
+        self, attrs: Attributes, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """Validating admission: runs on the defaulted, valid object, as upstream orders it."""
+        for plugin in self._validating:
+            plugin.validate(attrs, obj, old, self)
 
     def _validate(
         self,
@@ -489,7 +548,10 @@ class RestStorage:
         old: dict[str, Any] | None,
         subresource: str = "",
     ) -> None:
-        problems = validate(obj, old=old, subresource=subresource)
+        if rt.custom is not None:
+            problems = customresources.validate(rt, obj, old)
+        else:
+            problems = validate(obj, old=old, subresource=subresource)
         if problems:
             name = str(obj.get("metadata", {}).get("name", ""))
             raise errors.Invalid.fields(rt.kind, rt.group, name, problems)
@@ -513,6 +575,7 @@ def _reset_status_on_create(obj: dict[str, Any]) -> None:
         "Job",
         "CronJob",
         "HorizontalPodAutoscaler",
+        "ResourceQuota",
     ):
         obj["status"] = {}
     elif kind == "Pod":
@@ -575,9 +638,10 @@ def _merge_for_subresource(
         if "resourceVersion" in md:
             new["metadata"]["resourceVersion"] = md["resourceVersion"]
         return new
-    if rt.kind in m.STATUS_KINDS and "status" in old:
+    has_status = rt.custom.status if rt.custom is not None else rt.kind in m.STATUS_KINDS
+    if has_status and "status" in old:
         obj["status"] = old["status"]
-    elif rt.kind in m.STATUS_KINDS:
+    elif has_status:
         obj.pop("status", None)
     return obj
 

@@ -47,7 +47,7 @@ async def handle(
         if method == "PUT":
             obj = await app.read_object(req, rt)
             kv = app.storage.update(rt, ns, name, obj, subresource=sub, dry_run=_dry(req))
-            return Response(kv.value)
+            return Response(app.served(rt, kv.value))
         if method == "PATCH":
             return await app.patch(req, rt, ns, name, sub)
     elif sub == "scale":
@@ -121,10 +121,17 @@ async def _scale(
     from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
     from kubelite.apiserver.http import json_response
 
+    if rt.custom is not None:
+        from kubelite.apiserver import customresources
+
+        def scale_view(obj: dict[str, Any]) -> dict[str, Any]:
+            return customresources.scale_of(rt, obj)
+    else:
+        scale_view = scale_of
     if req.method == "GET":
-        return json_response(scale_of(app.storage.get(rt, ns, name).obj()))
+        return json_response(scale_view(app.storage.get(rt, ns, name).obj()))
     body = await bodies.read_body(req.receive)
-    current = scale_of(app.storage.get(rt, ns, name).obj())
+    current = scale_view(app.storage.get(rt, ns, name).obj())
     if req.method == "PUT":
         wanted = bodies.decode_object(body, req.headers.get("content-type"))
     elif req.method == "PATCH":
@@ -132,7 +139,7 @@ async def _scale(
         patch = bodies.parse_json(body)
         if kind == bodies.JSON_PATCH:
             wanted = json_patch(current, patch)
-        elif kind == bodies.STRATEGIC_PATCH:
+        elif kind == bodies.STRATEGIC_PATCH and rt.custom is None:
             wanted = strategic_merge_patch(current, patch, kind="Scale")
         else:
             wanted = json_merge_patch(current, patch)
@@ -153,7 +160,12 @@ async def _scale(
     rv = (wanted.get("metadata") or {}).get("resourceVersion")
 
     def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
-        obj.setdefault("spec", {})["replicas"] = replicas
+        if rt.custom is not None:
+            from kubelite.apiserver import customresources
+
+            customresources.set_replicas(rt, obj, replicas)
+        else:
+            obj.setdefault("spec", {})["replicas"] = replicas
         if rv and req.method == "PUT":
             obj["metadata"]["resourceVersion"] = rv
         else:
@@ -161,7 +173,7 @@ async def _scale(
         return obj
 
     kv = app.storage.replace_with(rt, ns, name, set_replicas, dry_run=_dry(req))
-    return json_response(scale_of(kv.obj()))
+    return json_response(scale_view(kv.obj()))
 
 
 # ---- binding -----------------------------------------------------------------

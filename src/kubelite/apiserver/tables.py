@@ -17,10 +17,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
+from kubelite.apiserver.tables_custom import CUSTOM_RESOURCE_DEFINITION, printer_for
 from kubelite.apiserver.tables_format import human_duration, since
 from kubelite.apiserver.tables_hpa import HORIZONTAL_POD_AUTOSCALER
 from kubelite.apiserver.tables_pod import POD
+from kubelite.apiserver.tables_policy import (
+    LIMIT_RANGE,
+    NETWORK_POLICY,
+    POD_TEMPLATE,
+    RESOURCE_QUOTA,
+)
 from kubelite.apiserver.tables_printers import (
     AGE,
     CLUSTER_ROLE_BINDING,
@@ -100,6 +108,11 @@ PRINTERS: dict[str, Printer] = {
     "Ingress": INGRESS,
     "IngressClass": INGRESS_CLASS,
     "HorizontalPodAutoscaler": HORIZONTAL_POD_AUTOSCALER,
+    "CustomResourceDefinition": CUSTOM_RESOURCE_DEFINITION,
+    "NetworkPolicy": NETWORK_POLICY,
+    "LimitRange": LIMIT_RANGE,
+    "ResourceQuota": RESOURCE_QUOTA,
+    "PodTemplate": POD_TEMPLATE,
 }
 
 
@@ -146,6 +159,7 @@ def to_table(
     list_meta: dict[str, Any] | None = None,
     now: datetime | None = None,
     include_columns: bool = True,
+    resource: ResourceType | None = None,
 ) -> dict[str, Any]:
     """A `meta.k8s.io/v1` Table of `objects`, all of kind `kind`.
 
@@ -155,11 +169,15 @@ def to_table(
     `include_columns=False` leaves `columnDefinitions` empty, as upstream's
     `TableOptions.noHeaders`; watch events may use it after the first event,
     but kubectl copes with both, so sending them every time is fine.
+    `resource` matters for custom resources only: their CRD's printer columns.
     """
     include_object = include_object or "Metadata"
     if include_object not in INCLUDE_OBJECT:
         raise errors.BadRequest(f'unrecognized includeObject value: "{include_object}"')
-    printer = PRINTERS.get(kind, GENERIC)
+    if resource is not None and resource.custom is not None:
+        printer = printer_for(resource.custom.columns)
+    else:
+        printer = PRINTERS.get(kind, GENERIC)
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -175,6 +193,6 @@ def to_table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": _table_metadata(objects, list_meta),
-        "columnDefinitions": columns_for(kind) if include_columns else [],
+        "columnDefinitions": [dict(c) for c in printer.columns] if include_columns else [],
         "rows": rows,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubelite.controllers.controller import Controller, ControllerManager
+from kubelite.controllers.crdcleanup import CustomResourceCleanupController
 from kubelite.controllers.cronjob import CronJobController
 from kubelite.controllers.daemonset import DaemonSetController
 from kubelite.controllers.deployment import DeploymentController
@@ -22,6 +23,7 @@ from kubelite.controllers.job import JobController, TTLAfterFinishedController
 from kubelite.controllers.namespace import NamespaceController
 from kubelite.controllers.nodelifecycle import NodeLifecycleController
 from kubelite.controllers.replicaset import ReplicaSetController
+from kubelite.controllers.resourcequota import ResourceQuotaController
 from kubelite.controllers.rootca import RootCACertPublisher, read_root_ca
 from kubelite.controllers.serviceaccounts import ServiceAccountsController
 from kubelite.controllers.statefulset import StatefulSetController
@@ -32,6 +34,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
     return [
         NamespaceController(),
         GarbageCollector(),
+        CustomResourceCleanupController(),
         ReplicaSetController(),
         DeploymentController(),
         StatefulSetController(),
@@ -46,6 +49,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         TTLAfterFinishedController(),
         CronJobController(),
         HorizontalPodAutoscalerController(),
+        ResourceQuotaController(),
         RootCACertPublisher(read_root_ca(data_dir)),
     ]
 
@@ -59,6 +63,7 @@ __all__ = [
     "Controller",
     "ControllerManager",
     "CronJobController",
+    "CustomResourceCleanupController",
     "DaemonSetController",
     "DeploymentController",
     "DisruptionController",
@@ -74,6 +79,7 @@ __all__ = [
     "NodeLifecycleController",
     "PersistentVolumeController",
     "ReplicaSetController",
+    "ResourceQuotaController",
     "RootCACertPublisher",
     "ServiceAccountsController",
     "StatefulSetController",

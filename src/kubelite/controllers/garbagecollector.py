@@ -23,7 +23,7 @@ import contextlib
 import logging
 from typing import Any
 
-from kubelite.api.registry import REGISTRY
+from kubelite.api.crd.types import CRD_API_VERSION, CRD_KIND, resource_types
 from kubelite.apiserver import errors
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.informer import Handlers, Informer
@@ -48,14 +48,45 @@ class GarbageCollector(Controller):
 
     def setup(self) -> None:
         self.watched: list[Informer] = []
-        for rt in REGISTRY.resources:
-            if rt.kind in _SKIPPED_KINDS or not rt.stored:
+        # Custom resources are watched while their CRD serves them (see `_crd_changed`).
+        self._custom: dict[str, tuple[str, str]] = {}
+        for rt in self.client.served_types():
+            if rt.kind in _SKIPPED_KINDS or not rt.stored or rt.custom is not None:
                 continue
-            inf = self.informers.informer(rt.api_version, rt.kind)
-            inf.add_handlers(
-                Handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+            self._watch(rt.api_version, rt.kind)
+        crds = self.informers.informer(CRD_API_VERSION, CRD_KIND)
+        crds.add_handlers(
+            Handlers(
+                on_add=self._crd_changed,
+                on_update=lambda _old, crd: self._crd_changed(crd),
+                on_delete=self._crd_gone,
             )
-            self.watched.append(inf)
+        )
+
+    def _watch(self, api_version: str, kind: str) -> None:
+        inf = self.informers.informer(api_version, kind)
+        inf.add_handlers(
+            Handlers(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
+        )
+        self.watched.append(inf)
+
+    def _crd_changed(self, crd: Obj) -> None:
+        name = meta(crd)["name"]
+        served = resource_types(crd)
+        wanted = (served[0].api_version, served[0].kind) if served else None
+        if self._custom.get(name) == wanted:
+            return
+        self._crd_gone(crd)
+        if wanted is not None:
+            self._custom[name] = wanted
+            self._watch(*wanted)
+
+    def _crd_gone(self, crd: Obj) -> None:
+        watched = self._custom.pop(meta(crd)["name"], None)
+        if watched is None:
+            return
+        self.watched = [inf for inf in self.watched if (inf.api_version, inf.kind) != watched]
+        self.informers.drop(*watched)
 
     # ---- the graph -------------------------------------------------------------------
 
@@ -146,7 +177,7 @@ class GarbageCollector(Controller):
             )
 
     async def _owner_state(self, obj: Obj, ref: dict[str, Any]) -> str:
-        rt = REGISTRY.by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        rt = self.client.find_resource(ref.get("apiVersion", ""), ref.get("kind", ""))
         if rt is None:
             return "solid"  # a kind we do not serve: never guess it is gone
         ns = meta(obj).get("namespace") if rt.namespaced else None

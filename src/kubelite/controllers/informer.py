@@ -187,16 +187,40 @@ class Informer:
 
 
 class InformerFactory:
-    """One informer per kind, shared by every controller that asks for it."""
+    """One informer per kind, shared by every controller that asks for it.
+
+    Kinds asked for once the factory runs (custom resources, as their CRDs
+    appear) start at once; `drop` stops one whose type went away.
+    """
 
     def __init__(self) -> None:
         self._informers: dict[tuple[str, str], Informer] = {}
+        self._running: tuple[asyncio.TaskGroup, LocalClient] | None = None
+        self._late: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def informer(self, api_version: str, kind: str) -> Informer:
         inf = self._informers.get((api_version, kind))
         if inf is None:
             inf = self._informers[(api_version, kind)] = Informer(api_version, kind)
+            if self._running is not None:
+                tg, client = self._running
+                self._late[(api_version, kind)] = tg.create_task(self._run_late(inf, client))
         return inf
+
+    async def _run_late(self, inf: Informer, client: LocalClient) -> None:
+        from kubelite.apiserver import errors
+
+        try:
+            await inf.run(client, asyncio.Event())
+        except errors.NotFound:  # the type went away before we were told
+            log.debug("informer for %s %s: type no longer served", inf.api_version, inf.kind)
+
+    def drop(self, api_version: str, kind: str) -> None:
+        """Stop and forget the informer of a kind no longer served."""
+        self._informers.pop((api_version, kind), None)
+        task = self._late.pop((api_version, kind), None)
+        if task is not None:
+            task.cancel()
 
     def __iter__(self) -> Iterator[Informer]:
         return iter(list(self._informers.values()))
@@ -209,12 +233,16 @@ class InformerFactory:
         """Run every informer asked for so far; `synced` once all have listed."""
         informers = list(self)
         events = [asyncio.Event() for _ in informers]
-        async with asyncio.TaskGroup() as tg:
-            for inf, ev in zip(informers, events, strict=True):
-                tg.create_task(inf.run(client, ev))
-            for ev in events:
-                await ev.wait()
-            synced.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._running = (tg, client)
+                for inf, ev in zip(informers, events, strict=True):
+                    tg.create_task(inf.run(client, ev))
+                for ev in events:
+                    await ev.wait()
+                synced.set()
+        finally:
+            self._running = None
 
 
 __all__ = ["Handlers", "Informer", "InformerFactory"]

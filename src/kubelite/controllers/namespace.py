@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from kubelite.api.registry import REGISTRY
 from kubelite.apiserver import errors
 from kubelite.controllers.controller import Controller
 from kubelite.controllers.informer import Handlers
@@ -47,9 +46,13 @@ class NamespaceController(Controller):
         if ns is None or not deleting(ns):
             return 0
         remaining = 0
-        for rt in REGISTRY.resources:
-            if not rt.namespaced or not rt.stored:
+        # Asked each time: custom resources come and go with their CRDs. Their
+        # versions share one store, so each (group, resource) is listed once.
+        seen: set[tuple[str, str]] = set()
+        for rt in client.served_types():
+            if not rt.namespaced or not rt.stored or (rt.group, rt.plural) in seen:
                 continue
+            seen.add((rt.group, rt.plural))
             items, _ = await client.list(rt.api_version, rt.kind, name)
             for obj in items:
                 remaining += 1

@@ -57,9 +57,9 @@ def supports_field_validation(doc: dict[str, Any], group: str, version: str, kin
 def refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "$ref":
+            if key == "$ref" and isinstance(value, str):
                 yield value
-            else:
+            else:  # a dict under "$ref" is JSONSchemaProps' own `$ref` property
                 yield from refs(value)
     elif isinstance(node, list):
         for value in node:
@@ -245,9 +245,7 @@ def test_int_or_string_fields() -> None:
 
 
 def test_minimal_schemas_without_the_python_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    caches = (openapi._build, openapi._serialized, openapi._swagger)
-    for fn in caches:
-        fn.cache_clear()
+    openapi.clear_caches()
     monkeypatch.setattr(openapi_schemas, "_models", lambda: None)
     try:
         for rt in STORED:
@@ -261,8 +259,7 @@ def test_minimal_schemas_without_the_python_client(monkeypatch: pytest.MonkeyPat
             )
     finally:
         monkeypatch.undo()
-        for fn in caches:
-            fn.cache_clear()
+        openapi.clear_caches()
 
 
 # ---- swagger 2.0 ---------------------------------------------------------------------------------------
