@@ -33,7 +33,12 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api.crd.validation import default_crd
+from kubelite.api.defaults_admissionregistration import (
+    default_mutating_webhook_configuration,
+    default_validating_webhook_configuration,
+)
 from kubelite.api.defaults_policy import default_limit_range, default_network_policy
+from kubelite.api.defaults_replicationcontroller import default_replication_controller
 
 Obj = dict[str, Any]
 
@@ -654,9 +659,18 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("batch/v1", "CronJob"): _default_cron_job,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): _default_hpa,
     ("v1", "PodTemplate"): _default_template,  # a PodTemplate holds `template` at the top
+    ("v1", "ReplicationController"): default_replication_controller,
     ("v1", "LimitRange"): default_limit_range,
     ("v1", "ResourceQuota"): _no_defaults,
     ("networking.k8s.io/v1", "NetworkPolicy"): default_network_policy,
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ): default_mutating_webhook_configuration,
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+    ): default_validating_webhook_configuration,
 }
 
 

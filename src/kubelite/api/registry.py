@@ -114,6 +114,16 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     ResourceType("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",)),
     ResourceType("", "v1", "PodTemplate", "podtemplates", True),
+    ResourceType(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        True,
+        ("rc",),
+        ("status", "scale"),
+        _ALL,
+    ),
     ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
     ResourceType(
         "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)
@@ -162,6 +172,22 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        False,
+        categories=("api-extensions",),
+    ),
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        False,
+        categories=("api-extensions",),
+    ),
     # Stored and served, never enforced (as a network plugin without policy support).
     ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
@@ -197,6 +223,17 @@ RESOURCES: tuple[ResourceType, ...] = (
             ("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", False),
             ("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", True),
         )
+    ),
+    # Deprecated upstream, still what `kubectl get cs` asks: health computed on request.
+    ResourceType(
+        "",
+        "v1",
+        "ComponentStatus",
+        "componentstatuses",
+        False,
+        ("cs",),
+        verbs=("get", "list"),
+        stored=False,
     ),
     # metrics-server's API, for `kubectl top`: usage the node agents measure on request.
     ResourceType(

@@ -26,6 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import (
+    validation_admissionregistration as admissionregistration,
+)
+from kubelite.api import (
     validation_apps as apps,
 )
 from kubelite.api import (
@@ -60,6 +63,9 @@ from kubelite.api import (
 )
 from kubelite.api import (
     validation_rbac as rbac,
+)
+from kubelite.api import (
+    validation_replicationcontroller as rc,
 )
 from kubelite.api import (
     validation_service as svc,
@@ -99,6 +105,10 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         podtemplate.validate_pod_template,
         podtemplate.validate_pod_template_update,
     ),
+    ("v1", "ReplicationController"): (
+        rc.validate_replication_controller,
+        rc.validate_replication_controller_update,
+    ),
     ("networking.k8s.io/v1", "NetworkPolicy"): (
         netpol.validate_network_policy,
         netpol.validate_network_policy_update,
@@ -134,6 +144,14 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("networking.k8s.io/v1", "IngressClass"): (
         networking.validate_ingress_class,
         networking.validate_ingress_class_update,
+    ),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): (
+        admissionregistration.validate_mutating_webhook_configuration,
+        admissionregistration.validate_mutating_webhook_configuration_update,
+    ),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): (
+        admissionregistration.validate_validating_webhook_configuration,
+        admissionregistration.validate_validating_webhook_configuration_update,
     ),
     **{
         ("rbac.authorization.k8s.io/v1", kind): (rbac.validate_role, rbac.validate_role_update)
@@ -172,6 +190,8 @@ def validate(
         return pod.validate_pod_status_update(obj, old)
     if key == ("v1", "ResourceQuota") and old is not None and subresource == "status":
         return quota.validate_resource_quota_status_update(obj, old)
+    if key == ("v1", "ReplicationController") and old is not None and subresource == "status":
+        return rc.validate_replication_controller_status_update(obj, old)
     if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
         return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):

@@ -126,7 +126,7 @@ class LocalClient:
         ns = namespace or body.get("metadata", {}).get("namespace")
         if rt.kind == "Pod":
             await await_service_account(self.storage, ns, body)
-        return self.storage.create(rt, ns if rt.namespaced else None, body)
+        return await self.storage.acreate(rt, ns if rt.namespaced else None, body)
 
     async def create_token(self, namespace: str, name: str, request: Obj) -> Obj:
         """POST serviceaccounts/NAME/token: a TokenRequest answered with its token."""
@@ -138,7 +138,9 @@ class LocalClient:
         rt = self.resource(obj["apiVersion"], obj["kind"])
         md = obj["metadata"]
         body = orjson.loads(orjson.dumps(obj))
-        kv = self.storage.update(rt, md.get("namespace"), md["name"], body, subresource=subresource)
+        kv = await self.storage.aupdate(
+            rt, md.get("namespace"), md["name"], body, subresource=subresource
+        )
         return _copy(kv.value)
 
     async def update_status(self, obj: Obj) -> Obj:
@@ -165,7 +167,7 @@ class LocalClient:
             fn = lambda o: json_patch(o, patch)  # noqa: E731
         else:
             raise ValueError(f"unknown patch type {patch_type!r}")
-        kv = self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+        kv = await self.storage.areplace_with(rt, namespace, name, fn, subresource=subresource)
         return _copy(kv.value)
 
     async def mutate(
@@ -180,7 +182,7 @@ class LocalClient:
     ) -> Obj:
         """Read-modify-write in one step: no other write can come in between."""
         rt = self.resource(api_version, kind)
-        kv = self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+        kv = await self.storage.areplace_with(rt, namespace, name, fn, subresource=subresource)
         return _copy(kv.value)
 
     async def mutate_only(
@@ -195,7 +197,7 @@ class LocalClient:
     ) -> None:
         """`mutate` for a caller that does not read the stored object back (no copy)."""
         rt = self.resource(api_version, kind)
-        self.storage.replace_with(rt, namespace, name, fn, subresource=subresource)
+        await self.storage.areplace_with(rt, namespace, name, fn, subresource=subresource)
 
     async def delete(
         self,
@@ -214,7 +216,7 @@ class LocalClient:
             propagation_policy=propagation_policy,
             preconditions=preconditions,
         )
-        kv, _ = self.storage.delete(rt, namespace, name, options)
+        kv, _ = await self.storage.adelete(rt, namespace, name, options)
         return _copy(kv.value)
 
     async def table(

@@ -74,7 +74,7 @@ async def handle(
         return _one(req, conv, app.storage.get(conv.storage, ns, name).obj())
     if method == "PUT":
         obj = await _read_object(app, req, conv)
-        kv = app.storage.update(conv.storage, ns, name, obj, dry_run=_dry(req))
+        kv = await app.storage.aupdate(conv.storage, ns, name, obj, dry_run=_dry(req))
         return _one(req, conv, kv.obj())
     if method == "PATCH":
         return await _patch(app, req, conv, ns, name)
@@ -174,7 +174,7 @@ def _list(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Respon
 
 async def _create(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Response:
     obj = await _read_object(app, req, conv)
-    kv = app.storage.create(conv.storage, ns, obj, dry_run=_dry(req))
+    kv = await app.storage.acreate(conv.storage, ns, obj, dry_run=_dry(req))
     return _one(req, conv, kv.obj(), 201)
 
 
@@ -182,7 +182,7 @@ async def _patch(
     app: ApiApp, req: Request, conv: Conversion, ns: str | None, name: str, sub: str = ""
 ) -> Response:
     body = await bodies.read_body(req.receive)
-    kv = patching.apply_patch(
+    kv = await patching.apply_patch(
         app, req, conv.served, ns, name, body, subresource=sub, conversion=conv
     )
     return _one(req, conv, kv.obj(), 201 if getattr(kv, "created", False) else 200)
@@ -195,7 +195,7 @@ async def _status(
         return _one(req, conv, app.storage.get(conv.storage, ns, name).obj())
     if req.method == "PUT":
         obj = await _read_object(app, req, conv)
-        kv = app.storage.update(
+        kv = await app.storage.aupdate(
             conv.storage, ns, name, obj, subresource="status", dry_run=_dry(req)
         )
         return _one(req, conv, kv.obj())
@@ -210,7 +210,7 @@ async def _delete(
     from kubelite.apiserver.http import delete_options, deleted_status, json_response
 
     options = await delete_options(req)
-    kv, gone = app.storage.delete(conv.storage, ns, name, options)
+    kv, gone = await app.storage.adelete(conv.storage, ns, name, options)
     if not gone:
         return _one(req, conv, kv.obj())
     return json_response(deleted_status(conv.served, name, kv.obj()["metadata"].get("uid")))
@@ -222,7 +222,7 @@ async def _delete_collection(
     from kubelite.apiserver.http import delete_options, list_meta
 
     options = await delete_options(req)
-    deleted = app.storage.delete_collection(conv.storage, ns, _selectors(req, conv), options)
+    deleted = await app.storage.adelete_collection(conv.storage, ns, _selectors(req, conv), options)
     meta = list_meta(app.storage.store.revision, None)
     return _list_response(conv, [kv.obj() for kv in deleted], meta)
 

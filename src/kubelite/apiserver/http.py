@@ -19,11 +19,13 @@ import orjson
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import (
     bodies,
+    componentstatus,
     converted,
     customresources,
     discovery,
     errors,
     exec_stream,
+    healthz,
     jws,
     metrics_api,
     openapi,
@@ -33,6 +35,7 @@ from kubelite.apiserver import (
     reviews,
     subresources,
 )
+from kubelite.apiserver.request_context import collect_warnings, set_user, warning_header
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -82,7 +85,7 @@ class Request:
 
 
 class Response:
-    __slots__ = ("status", "body", "content_type", "headers")
+    __slots__ = ("status", "body", "content_type", "headers", "warnings")
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class Response:
     ) -> None:
         self.status, self.body, self.content_type = status, body, content_type
         self.headers = headers or {}
+        self.warnings: list[str] = []  # admission warnings, one `Warning` header each
 
     async def send(self, send: Send) -> None:
         raw = [
@@ -101,6 +105,7 @@ class Response:
             (b"cache-control", b"no-cache, private"),
         ]
         raw += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        raw += [(b"warning", warning_header(w).encode()) for w in self.warnings]
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
 
@@ -132,6 +137,8 @@ class ApiApp:
         self.tokens = tokens
         self._lookup = store_lookup(storage)
         self.ready = ready
+        # What /livez and /readyz check; `kubelite up` adds its parts' own checks.
+        self.health = healthz.Health.basic(store_closed=lambda: storage.store.closed, started=ready)
         self.registry = registry
         self.logs = logs
         self.execs = execs
@@ -147,8 +154,9 @@ class ApiApp:
         if scope["type"] != "http":
             return
         req = Request(scope, receive)
+        warnings = collect_warnings()
         try:
-            if req.path not in PUBLIC_PATHS:
+            if req.path not in PUBLIC_PATHS and not healthz.is_health_path(req.path):
                 self._authenticate(req)
             result = await self._route(req)
         except errors.ApiError as err:
@@ -160,6 +168,8 @@ class ApiApp:
                     "an error on the server has prevented the request from succeeding"
                 )
             )
+        if isinstance(result, Response):
+            result.warnings = warnings
         if isinstance(result, Response | proxy.Streamed):
             await result.send(send)
         else:
@@ -195,6 +205,7 @@ class ApiApp:
         if user is None:
             raise errors.Unauthorized("Unauthorized")
         req.user = user
+        set_user(user.info())
 
     def user_for(self, token: str) -> reviews.User | None:
         """Who a bearer token stands for: the cluster's admin or a service account; None if no one."""
@@ -209,12 +220,9 @@ class ApiApp:
 
     async def _route(self, req: Request) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         path = req.path
-        if path in ("/healthz", "/livez"):
-            return Response(b"ok", content_type="text/plain; charset=utf-8")
-        if path == "/readyz":
-            if self.ready():
-                return Response(b"ok", content_type="text/plain; charset=utf-8")
-            return Response(b"not ready", 500, content_type="text/plain; charset=utf-8")
+        if healthz.is_health_path(path):
+            code, text = healthz.respond(self.health, path, req.scope.get("query_string", b""))
+            return Response(text.encode(), code, content_type=healthz.TEXT)
         if path == "/version":
             return json_response(discovery.version_info())
         if path.startswith("/openapi/"):
@@ -277,6 +285,8 @@ class ApiApp:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
         if not rt.stored:
+            if rt.kind == "ComponentStatus":
+                return await componentstatus.handle(self, req, rt, name)
             if rt.storage_version:
                 return await converted.handle(self, req, target)
             if rt.group == "metrics.k8s.io":
@@ -310,7 +320,7 @@ class ApiApp:
             return self.render_one(req, rt, self.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await self.read_object(req, rt)
-            kv = self.storage.update(rt, ns, name, obj, dry_run=dry_run(req))
+            kv = await self.storage.aupdate(rt, ns, name, obj, dry_run=dry_run(req))
             return Response(self.served(rt, kv.value))
         if method == "PATCH":
             return await self.patch(req, rt, ns, name)
@@ -359,7 +369,7 @@ class ApiApp:
         obj = await self.read_object(req, rt)
         if rt.kind == "Pod":
             await await_service_account(self.storage, ns, obj)
-        kv = self.storage.create(rt, ns, obj, dry_run=dry_run(req))
+        kv = await self.storage.acreate(rt, ns, obj, dry_run=dry_run(req))
         return Response(self.served(rt, kv.value), 201)
 
     async def patch(
@@ -368,12 +378,12 @@ class ApiApp:
         from kubelite.apiserver import patching
 
         body = await bodies.read_body(req.receive)
-        kv = patching.apply_patch(self, req, rt, ns, name, body, subresource=sub)
+        kv = await patching.apply_patch(self, req, rt, ns, name, body, subresource=sub)
         return Response(self.served(rt, kv.value), 201 if getattr(kv, "created", False) else 200)
 
     async def _delete(self, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
         options = await delete_options(req)
-        kv, gone = self.storage.delete(rt, ns, name, options)
+        kv, gone = await self.storage.adelete(rt, ns, name, options)
         if not gone or (rt.kind in RETURN_DELETED and rt.custom is None):
             return Response(self.served(rt, kv.value))
         return json_response(deleted_status(rt, name, kv.obj()["metadata"].get("uid")))
@@ -383,7 +393,7 @@ class ApiApp:
         selectors = Selectors.parse(
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
-        deleted = self.storage.delete_collection(rt, ns, selectors, options)
+        deleted = await self.storage.adelete_collection(rt, ns, selectors, options)
         return self._list_body(rt, [kv.value for kv in deleted], self.storage.store.revision, None)
 
     # ---- list, get, watch rendering -------------------------------------------

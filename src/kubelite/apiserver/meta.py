@@ -24,6 +24,7 @@ GENERATION_KINDS = frozenset(
         "CustomResourceDefinition",
         "Deployment",
         "ReplicaSet",
+        "ReplicationController",
         "StatefulSet",
         "DaemonSet",
         "PodDisruptionBudget",
@@ -38,6 +39,7 @@ STATUS_KINDS = frozenset(
     {
         "Deployment",
         "ReplicaSet",
+        "ReplicationController",
         "StatefulSet",
         "DaemonSet",
         "Pod",

@@ -58,6 +58,10 @@ _GROUP_PACKAGES = {
     "HTTPIngressPath": "networking",
     "ServiceBackendPort": "networking",
     "IPBlock": "networking",
+    "MutatingWebhook": "admissionregistration",
+    "ValidatingWebhook": "admissionregistration",
+    "RuleWithOperations": "admissionregistration",
+    "MatchCondition": "admissionregistration",
     **{
         bare: "autoscaling"
         for bare in (

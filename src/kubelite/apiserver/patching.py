@@ -40,7 +40,7 @@ class CreatedKV(KV):
     created = True
 
 
-def apply_patch(
+async def apply_patch(
     app: ApiApp,
     req: Request,
     rt: ResourceType,
@@ -67,7 +67,7 @@ def apply_patch(
         raise unsupported_patch()
     dry = bool(req.query.get("dryRun"))
     if kind == bodies.APPLY_PATCH:
-        return _server_side_apply(app, req, rt, ns, name, body, subresource, dry, conversion)
+        return await _server_side_apply(app, req, rt, ns, name, body, subresource, dry, conversion)
     patch = bodies.parse_json(body)
     mutate = _mutator(kind, patch, rt)
 
@@ -78,7 +78,7 @@ def apply_patch(
         return new
 
     storage_rt = rt if conversion is None else conversion.storage
-    return app.storage.replace_with(
+    return await app.storage.areplace_with(
         storage_rt, ns, name, _through(conversion, checked), subresource=subresource, dry_run=dry
     )
 
@@ -132,7 +132,7 @@ def _mutator(kind: str, patch: Any, rt: ResourceType):  # type: ignore[no-untype
     return do_strategic
 
 
-def _server_side_apply(
+async def _server_side_apply(
     app: ApiApp,
     req: Request,
     rt: ResourceType,
@@ -172,7 +172,7 @@ def _server_side_apply(
         if conversion is not None:
             conversion.check_kind(obj)
             obj = conversion.to_storage(obj)
-        kv = app.storage.create(storage_rt, ns, obj, dry_run=dry)
+        kv = await app.storage.acreate(storage_rt, ns, obj, dry_run=dry)
         return CreatedKV(kv.key, kv.revision, kv.create_revision, kv.value)
 
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def _server_side_apply(
         m.meta(merged)["managedFields"] = [*fields, entry]
         return merged
 
-    return app.storage.replace_with(
+    return await app.storage.areplace_with(
         storage_rt, ns, name, _through(conversion, mutate), subresource=subresource, dry_run=dry
     )
 

@@ -16,9 +16,9 @@ import base64
 import builtins
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -35,10 +35,19 @@ from kubelite.apiserver.admission import (
     default_plugins,
 )
 from kubelite.apiserver.crds import CrdRegistrar
+from kubelite.apiserver.webhook_rules import Request as WebhookRequest
+from kubelite.apiserver.webhooks import Webhooks, WebhookStep, operation_options
 from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store
 from kubelite.store import Conflict as StoreConflict
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A write as a generator: it yields where admission webhooks are called and
+# receives the object they leave (see `webhooks`); returns the write's result.
+Steps = Generator[WebhookStep, dict[str, Any] | None, T]
+# Retries of a write whose object changed while its webhooks were awaited.
+_WEBHOOK_RETRIES = 3
 
 # Field selectors each kind supports beyond metadata.name/metadata.namespace.
 FIELD_SELECTORS: dict[str, frozenset[str]] = {
@@ -77,13 +86,16 @@ FIELD_SELECTORS: dict[str, frozenset[str]] = {
     "Secret": frozenset({"type"}),
     "Namespace": frozenset({"status.phase"}),
     "ReplicaSet": frozenset({"status.replicas"}),
+    "ReplicationController": frozenset({"status.replicas"}),
     "Service": frozenset({"spec.clusterIP", "spec.type"}),
 }
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
 # Kinds whose status writes may also change annotations (upstream's status
 # strategies for these keep everything but spec and labels).
-_STATUS_WRITES_ANNOTATIONS = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
+_STATUS_WRITES_ANNOTATIONS = frozenset(
+    {"Deployment", "ReplicaSet", "ReplicationController", "StatefulSet"}
+)
 
 # Kinds whose DELETE answers with the object rather than a Status, as upstream.
 RETURN_DELETED = frozenset({"Pod", "Service", "Namespace", "Node"})
@@ -166,6 +178,17 @@ class DeleteOptions:
             dry_run=bool(dry),
         )
 
+    def webhook_options(self) -> dict[str, Any]:
+        """The DeleteOptions fields a webhook's review carries under `options`."""
+        out: dict[str, Any] = {}
+        if self.grace_period_seconds is not None:
+            out["gracePeriodSeconds"] = self.grace_period_seconds
+        if self.propagation_policy is not None:
+            out["propagationPolicy"] = self.propagation_policy
+        if self.preconditions:
+            out["preconditions"] = self.preconditions
+        return out
+
 
 class RestStorage:
     def __init__(
@@ -182,7 +205,12 @@ class RestStorage:
         # Picked once: an isinstance check against a runtime Protocol costs microseconds,
         # and every write (a pod's status among them) would pay it per plugin.
         self._validating = [p for p in self.admission if isinstance(p, ValidatingPlugin)]
+        # Allocators read what is taken from the store: they run after the webhooks,
+        # right before the write, so an await cannot let two writes take the same thing.
+        self._late = [p for p in self.admission if getattr(p, "after_webhooks", False)]
+        self._early = [p for p in self.admission if p not in self._late]
         self.clock = clock
+        self.webhooks = Webhooks(store, registry=registry)
         # CRDs define types: those stored are served again from the start.
         self.crds = CrdRegistrar(store, registry)
         self.crds.load()
@@ -243,6 +271,28 @@ class RestStorage:
         *,
         dry_run: bool = False,
     ) -> KV:
+        """Create without calling webhooks (kubelite's own synchronous writes)."""
+        return _run_now(self._create(rt, namespace, obj, dry_run=dry_run))
+
+    async def acreate(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> KV:
+        """Create as a client's request is served: admission webhooks included."""
+        return await self._run(lambda: self._create(rt, namespace, obj, dry_run=dry_run))
+
+    def _create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> Steps[KV]:
         self._check_type(rt, obj)
         md = m.meta(obj)
         if rt.namespaced:
@@ -261,10 +311,14 @@ class RestStorage:
         name = str(md.get("name") or "")
         attrs = Attributes("CREATE", rt, md.get("namespace"), name)
         self._admit(attrs, obj, None)
+        obj = yield from self._webhook_mutate(attrs, obj, None, dry_run)
+        md = m.meta(obj)
+        self._admit_late(attrs, obj, None)
         if rt.custom is None:  # PrepareForCreate: after mutating admission (QoS sees its limits)
             _reset_status_on_create(obj)
         self._default(rt, obj)
         self._validate(rt, obj, None)
+        yield from self._webhook_validate(attrs, obj, None, dry_run)
         self._admit_validate(attrs, obj, None)
         self._before_write(rt, obj, None)
         if dry_run:
@@ -288,7 +342,45 @@ class RestStorage:
         subresource: str = "",
         dry_run: bool = False,
     ) -> KV:
-        """PUT: replace the object (or only its status, for `subresource="status"`)."""
+        """PUT: replace the object (or only its status, for `subresource="status"`);
+        no webhooks (kubelite's own synchronous writes)."""
+        return _run_now(
+            self._update(rt, namespace, name, obj, subresource=subresource, dry_run=dry_run)
+        )
+
+    async def aupdate(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> KV:
+        """PUT as a client's request is served: admission webhooks included."""
+        if not (self.webhooks.active(mutating=True) or self.webhooks.active(mutating=False)):
+            # Nothing to await, so no retry: skip the copy a retry would need.
+            return _run_now(
+                self._update(rt, namespace, name, obj, subresource=subresource, dry_run=dry_run)
+            )
+        body = orjson.dumps(obj)  # a retry starts again from the body as sent
+        return await self._run(
+            lambda: self._update(
+                rt, namespace, name, orjson.loads(body), subresource=subresource, dry_run=dry_run
+            )
+        )
+
+    def _update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Steps[KV]:
         self._check_type(rt, obj)
         current = self.get(rt, namespace, name)
         md = m.meta(obj)
@@ -304,7 +396,9 @@ class RestStorage:
         rv = md.get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(current.revision):
             raise errors.Conflict.stale(rt.plural, rt.group, name)
-        return self._replace(rt, current, obj, subresource=subresource, dry_run=dry_run)
+        return (
+            yield from self._replace(rt, current, obj, subresource=subresource, dry_run=dry_run)
+        )
 
     def _replace(
         self,
@@ -314,7 +408,7 @@ class RestStorage:
         *,
         subresource: str = "",
         dry_run: bool = False,
-    ) -> KV:
+    ) -> Steps[KV]:
         old = current.obj()
         new = _merge_for_subresource(rt, obj, old, subresource)
         md = m.meta(new)
@@ -326,8 +420,12 @@ class RestStorage:
         attrs = Attributes("UPDATE", rt, md.get("namespace"), md["name"], subresource=subresource)
         md["resourceVersion"] = str(current.revision)
         self._admit(attrs, new, old)
+        new = yield from self._webhook_mutate(attrs, new, old, dry_run)
+        md = m.meta(new)
+        self._admit_late(attrs, new, old)
         self._default(rt, new)
         self._validate(rt, new, old, subresource)
+        yield from self._webhook_validate(attrs, new, old, dry_run)
         self._admit_validate(attrs, new, old)
         if rt.custom is not None:
             customresources.bump_generation(rt, new, old)
@@ -357,7 +455,40 @@ class RestStorage:
         subresource: str = "",
         dry_run: bool = False,
     ) -> KV:
-        """Read, change a copy, write: the patch verbs and the in-process client use it."""
+        """Read, change a copy, write: the patch verbs and the in-process client use it.
+        No webhooks (kubelite's own synchronous writes); `areplace_with` calls them."""
+        return _run_now(
+            self._replace_with(
+                rt, namespace, name, mutate, subresource=subresource, dry_run=dry_run
+            )
+        )
+
+    async def areplace_with(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> KV:
+        return await self._run(
+            lambda: self._replace_with(
+                rt, namespace, name, mutate, subresource=subresource, dry_run=dry_run
+            )
+        )
+
+    def _replace_with(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Steps[KV]:
         current = self.get(rt, namespace, name)
         new = mutate(orjson.loads(current.value))
         if not isinstance(new, dict):
@@ -370,7 +501,9 @@ class RestStorage:
                 f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: '
                 f'"{new["metadata"]["name"]}": field is immutable'
             )
-        return self._replace(rt, current, new, subresource=subresource, dry_run=dry_run)
+        return (
+            yield from self._replace(rt, current, new, subresource=subresource, dry_run=dry_run)
+        )
 
     # ---- delete --------------------------------------------------------------
 
@@ -381,11 +514,39 @@ class RestStorage:
         name: str,
         options: DeleteOptions = DeleteOptions(),
     ) -> tuple[KV, bool]:
-        """Delete or start deleting; returns (object, deleted-now)."""
+        """Delete or start deleting; returns (object, deleted-now). No webhooks."""
+        return _run_now(self._delete(rt, namespace, name, options))
+
+    async def adelete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: DeleteOptions = DeleteOptions(),
+    ) -> tuple[KV, bool]:
+        """DELETE as a client's request is served: admission webhooks included."""
+        return await self._run(lambda: self._delete(rt, namespace, name, options))
+
+    def _delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: DeleteOptions,
+    ) -> Steps[tuple[KV, bool]]:
         current = self.get(rt, namespace, name)
         obj = orjson.loads(current.value)
         self._check_preconditions(rt, name, obj, options.preconditions)
-        self._admit(Attributes("DELETE", rt, namespace, name), None, obj)
+        attrs = Attributes("DELETE", rt, namespace, name)
+        self._admit(attrs, None, obj)
+        extra = options.webhook_options()
+        yield from self._webhook_mutate(attrs, None, obj, options.dry_run, extra)
+        yield from self._webhook_validate(attrs, None, obj, options.dry_run, extra)
+        latest = self.store.get(current.key)  # the webhooks may have been awaited
+        if latest is None:
+            raise errors.NotFound.object(rt.plural, rt.group, name)
+        if latest.revision != current.revision:
+            raise errors.Conflict.stale(rt.plural, rt.group, name)
         md = m.meta(obj)
         finalizers = list(md.get("finalizers") or [])
         finalizers += _policy_finalizers(rt, options.propagation_policy, finalizers)
@@ -463,6 +624,25 @@ class RestStorage:
             out.append(deleted)
         return out
 
+    async def adelete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        selectors: Selectors,
+        options: DeleteOptions,
+    ) -> builtins.list[KV]:
+        """DELETE on a collection: each object's delete goes through the webhooks."""
+        out = []
+        for kv in self.list(rt, namespace, selectors).items:
+            obj = kv.obj()
+            ns = obj["metadata"].get("namespace")
+            try:
+                deleted, _ = await self.adelete(rt, ns, obj["metadata"]["name"], options)
+            except errors.NotFound:
+                continue
+            out.append(deleted)
+        return out
+
     def _grace_period(self, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> int:
         """Only pods on a node wait for their kubelet; everything else goes at once."""
         if rt.kind != "Pod":
@@ -531,8 +711,94 @@ class RestStorage:
     def _admit(
         self, attrs: Attributes, obj: dict[str, Any] | None, old: dict[str, Any] | None
     ) -> None:
-        for plugin in self.admission:
+        for plugin in self._early:
             plugin.admit(attrs, obj, old, self)
+
+    def _admit_late(
+        self, attrs: Attributes, obj: dict[str, Any] | None, old: dict[str, Any] | None
+    ) -> None:
+        for plugin in self._late:
+            plugin.admit(attrs, obj, old, self)
+
+    def _webhook_step(
+        self,
+        mutating: bool,
+        attrs: Attributes,
+        obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        dry_run: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> WebhookStep | None:
+        """The step to yield, or None (no webhooks of this sort: nothing to await)."""
+        if not self.webhooks.active(mutating=mutating):
+            return None
+        request = WebhookRequest(
+            attrs.operation,
+            attrs.resource,
+            attrs.subresource,
+            attrs.namespace,
+            attrs.name,
+            obj,
+            old,
+        )
+        options = operation_options(attrs.operation, dry_run=dry_run, extra=extra)
+        return WebhookStep(mutating, request, dry_run, options)
+
+    def _webhook_mutate(
+        self,
+        attrs: Attributes,
+        obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        dry_run: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> Generator[WebhookStep, dict[str, Any] | None, Any]:
+        step = self._webhook_step(True, attrs, obj, old, dry_run, extra)
+        if step is None:
+            return obj
+        changed = yield step
+        if obj is None or changed is None:
+            return obj
+        # Webhooks may not move an object: name and namespace stay as requested.
+        md, new_md = m.meta(obj), m.meta(changed)
+        for field in ("name", "namespace"):
+            if field in md:
+                new_md[field] = md[field]
+            else:
+                new_md.pop(field, None)
+        return changed
+
+    def _webhook_validate(
+        self,
+        attrs: Attributes,
+        obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        dry_run: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> Generator[WebhookStep, dict[str, Any] | None, None]:
+        step = self._webhook_step(False, attrs, obj, old, dry_run, extra)
+        if step is not None:
+            yield step
+
+    async def _run(self, start: Callable[[], Steps[T]]) -> T:
+        """Drive a write, awaiting its webhooks. A write that waited may find the
+        object changed meanwhile (a conflict on the expected revision): it starts
+        again from a fresh read, as upstream's GuaranteedUpdate retries."""
+        for attempt in range(_WEBHOOK_RETRIES + 1):
+            steps = start()
+            waited = False
+            try:
+                step = next(steps)
+                while True:
+                    waited = True
+                    step = steps.send(await self.webhooks.run(step))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            except errors.Conflict:
+                if not waited or attempt == _WEBHOOK_RETRIES:
+                    raise
+            finally:
+                steps.close()
+        raise AssertionError("unreachable")
 
     def _admit_validate(
         self, attrs: Attributes, obj: dict[str, Any], old: dict[str, Any] | None
@@ -563,12 +829,23 @@ class RestStorage:
             )
 
 
+def _run_now(steps: Steps[T]) -> T:
+    """Drive a write without webhooks: each step passes its object through unchanged."""
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(step.request.obj)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
 def _reset_status_on_create(obj: dict[str, Any]) -> None:
     """Status is the controllers' to write; create starts it afresh, as upstream."""
     kind = obj.get("kind")
     if kind in (
         "Deployment",
         "ReplicaSet",
+        "ReplicationController",
         "StatefulSet",
         "DaemonSet",
         "PodDisruptionBudget",

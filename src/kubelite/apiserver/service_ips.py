@@ -64,6 +64,10 @@ def taken_by(services: Iterable[Obj]) -> Taken:
 class ServiceIPAllocator:
     """Admission plugin: fills and checks `clusterIP(s)`, `nodePort`, `healthCheckNodePort`."""
 
+    # Runs after the admission webhooks, just before the write (as upstream allocates
+    # in the Service storage): nothing awaited can come between choosing and storing.
+    after_webhooks = True
+
     cidr: str = DEFAULT_SERVICE_CIDR
     node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
     reserved: tuple[str, ...] = (DNS_SERVICE_IP,)

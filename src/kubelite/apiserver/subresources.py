@@ -46,7 +46,7 @@ async def handle(
             return app.render_one(req, rt, app.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await app.read_object(req, rt)
-            kv = app.storage.update(rt, ns, name, obj, subresource=sub, dry_run=_dry(req))
+            kv = await app.storage.aupdate(rt, ns, name, obj, subresource=sub, dry_run=_dry(req))
             return Response(app.served(rt, kv.value))
         if method == "PATCH":
             return await app.patch(req, rt, ns, name, sub)
@@ -83,6 +83,8 @@ async def handle(
 def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
     md = obj["metadata"]
     selector = (obj.get("spec") or {}).get("selector") or {}
+    if obj.get("kind") == "ReplicationController":  # a plain map, as labels.SelectorFromSet
+        selector = {"matchLabels": selector}
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

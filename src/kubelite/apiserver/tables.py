@@ -19,9 +19,11 @@ from typing import Any
 
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
+from kubelite.apiserver.tables_admission import WEBHOOK_CONFIGURATION
 from kubelite.apiserver.tables_custom import CUSTOM_RESOURCE_DEFINITION, printer_for
 from kubelite.apiserver.tables_format import human_duration, since
 from kubelite.apiserver.tables_hpa import HORIZONTAL_POD_AUTOSCALER
+from kubelite.apiserver.tables_legacy import COMPONENT_STATUS, REPLICATION_CONTROLLER
 from kubelite.apiserver.tables_pod import POD
 from kubelite.apiserver.tables_policy import (
     LIMIT_RANGE,
@@ -113,6 +115,10 @@ PRINTERS: dict[str, Printer] = {
     "LimitRange": LIMIT_RANGE,
     "ResourceQuota": RESOURCE_QUOTA,
     "PodTemplate": POD_TEMPLATE,
+    "ReplicationController": REPLICATION_CONTROLLER,
+    "ComponentStatus": COMPONENT_STATUS,
+    "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION,
+    "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION,
 }
 
 

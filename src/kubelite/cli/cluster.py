@@ -29,6 +29,7 @@ from kubelite.apiserver.admission import server_plugins
 from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.certs import ensure_tls, service_account_key
 from kubelite.apiserver.client import LocalClient
+from kubelite.apiserver.healthz import Health, part_check
 from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens
@@ -159,6 +160,7 @@ class Cluster:
                 component_tasks.append(
                     (comp, tg.create_task(self._run_component(comp, started)), started)
                 )
+            _watch_parts(api.health, component_tasks, stop)
             await self._wait_started(component_tasks, stop)
             self._ready = True
             self.status = self._status(server_url)
@@ -176,6 +178,9 @@ class Cluster:
                 with contextlib.suppress(BaseException):
                     await task
             self.store.end_watches("server shutting down")  # streams end cleanly
+            if self.storage is not None:  # admission webhooks' pooled connections
+                with contextlib.suppress(Exception):
+                    await self.storage.webhooks.aclose()
             for listener in self.listeners:
                 if listener.server is not None:
                     listener.server.should_exit = True
@@ -265,6 +270,19 @@ class Cluster:
             if callable(extra):
                 status.update(extra())
         return status
+
+
+def _watch_parts(health: Health, parts: list[Any], stop: asyncio.Event) -> None:
+    """`kubectl get cs` and /readyz report the parts' real state: whether the
+    scheduler's and the controller manager's tasks run, and whether we are stopping."""
+    from kubelite.controllers import ControllerManager
+    from kubelite.scheduler.component import COMPONENT as SCHEDULER
+
+    names = {SCHEDULER: "scheduler", ControllerManager.name: "controller-manager"}
+    for comp, task, started in parts:
+        if comp.name in names:
+            health.components[names[comp.name]] = part_check(comp.name, task, started)
+    health.readyz["shutdown"] = lambda: "the cluster is shutting down" if stop.is_set() else None
 
 
 class _WebSockets:

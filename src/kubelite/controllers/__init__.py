@@ -23,6 +23,7 @@ from kubelite.controllers.job import JobController, TTLAfterFinishedController
 from kubelite.controllers.namespace import NamespaceController
 from kubelite.controllers.nodelifecycle import NodeLifecycleController
 from kubelite.controllers.replicaset import ReplicaSetController
+from kubelite.controllers.replication import ReplicationManager
 from kubelite.controllers.resourcequota import ResourceQuotaController
 from kubelite.controllers.rootca import RootCACertPublisher, read_root_ca
 from kubelite.controllers.serviceaccounts import ServiceAccountsController
@@ -36,6 +37,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         GarbageCollector(),
         CustomResourceCleanupController(),
         ReplicaSetController(),
+        ReplicationManager(),
         DeploymentController(),
         StatefulSetController(),
         DaemonSetController(),
@@ -79,6 +81,7 @@ __all__ = [
     "NodeLifecycleController",
     "PersistentVolumeController",
     "ReplicaSetController",
+    "ReplicationManager",
     "ResourceQuotaController",
     "RootCACertPublisher",
     "ServiceAccountsController",

@@ -6,7 +6,7 @@ here only read.
 """
 
 # No `from __future__ import annotations`: the name belongs to annotations() below.
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -103,13 +103,19 @@ def owner_key(obj: Mapping[str, Any], kind: str, owners: OwnerCache) -> str | No
     return key
 
 
-def matching_owners(obj: Mapping[str, Any], owners: OwnerCache) -> list[str]:
+def matching_owners(
+    obj: Mapping[str, Any],
+    owners: OwnerCache,
+    *,
+    selector: Callable[[dict[str, Any]], LabelSelector] = selector_of,
+) -> list[str]:
     """Keys of the owners in `obj`'s namespace whose selector matches it: those that
-    may adopt an orphan."""
+    may adopt an orphan. `selector` reads an owner's selector (a map, for a
+    ReplicationController)."""
     return [
         key_of(o)
         for o in owners.list(meta(obj).get("namespace"))
-        if selector_of(o).matches(labels(obj))
+        if selector(o).matches(labels(obj))
     ]
 
 

@@ -215,6 +215,11 @@ class Store:
         self.close()
 
     @property
+    def closed(self) -> bool:
+        """True once `close()` ran: what the API's etcd health check reports."""
+        return self._db is None
+
+    @property
     def revision(self) -> int:
         """The current global revision: that of the newest write (0 when empty)."""
         return self._rev

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from typing import Any
 
+from kubelite.api.selectors import LabelSelector
 from kubelite.apiserver import errors
 from kubelite.controllers.claim import claim
 from kubelite.controllers.controller import Controller
@@ -43,12 +44,20 @@ NAME = "replicaset-controller"
 
 
 class ReplicaSetController(Controller):
+    """Subclasses may run another kind the same way (see `replication`): they set
+    `api_version` and `kind` and say how to read the kind's selector."""
+
     name = NAME
     workers = 5
+    api_version = "apps/v1"
+    kind = "ReplicaSet"
+
+    def selector(self, owner: Obj) -> LabelSelector:
+        return selector_of(owner)
 
     def setup(self) -> None:
         self.expectations = Expectations(clock=self.clock)
-        self.rs_informer: Informer = self.informers.informer("apps/v1", "ReplicaSet")
+        self.rs_informer: Informer = self.informers.informer(self.api_version, self.kind)
         self.pod_informer: Informer = self.informers.informer("v1", "Pod")
         self.rs_informer.add_handlers(
             Handlers(
@@ -74,10 +83,10 @@ class ReplicaSetController(Controller):
         self.enqueue(key_of(rs))
 
     def _owner_key(self, pod: Obj) -> str | None:
-        return owner_key(pod, "ReplicaSet", self.rs_informer)
+        return owner_key(pod, self.kind, self.rs_informer)
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        for key in matching_owners(pod, self.rs_informer):
+        for key in matching_owners(pod, self.rs_informer, selector=self.selector):
             self.enqueue(key)
 
     def _pod_added(self, pod: Obj) -> None:
@@ -125,14 +134,14 @@ class ReplicaSetController(Controller):
         needs_sync = self.expectations.satisfied(key)
         ns, _ = split_key(key)
         candidates = [p for p in self.pod_informer.list(ns) if pod_active(p)]
-        pods = await claim(self.client, rs, selector_of(rs), candidates)
+        pods = await claim(self.client, rs, self.selector(rs), candidates)
         error: tuple[str, str] | None = None
         if needs_sync and not deleting(rs):
             error = await self._manage_replicas(key, rs, pods)
         status = calculate_status(rs, pods, error=error, now=self.clock())
         await self._write_status(rs, status)
         if error is not None:
-            raise RuntimeError(f"ReplicaSet {key}: {error[1]}")
+            raise RuntimeError(f"{self.kind} {key}: {error[1]}")
         spec = rs.get("spec") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         wanted = int(spec.get("replicas") or 0)
@@ -158,8 +167,8 @@ class ReplicaSetController(Controller):
 
         with contextlib.suppress(errors.NotFound):
             await self.client.mutate(
-                "apps/v1",
-                "ReplicaSet",
+                self.api_version,
+                self.kind,
                 meta(rs)["name"],
                 put,
                 meta(rs)["namespace"],
