@@ -29,8 +29,16 @@ from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
 from kubelite.kubelet.dns import write_pod_resolv_conf
 from kubelite.kubelet.envvars import Sources, referenced_objects
+from kubelite.kubelet.etchosts import write_pod_hosts
 from kubelite.kubelet.events import NORMAL, WARNING, container_path
-from kubelite.kubelet.prepare import Context, PrepareError, build_spec, container_id, resolve_image
+from kubelite.kubelet.prepare import (
+    Context,
+    PrepareError,
+    build_spec,
+    container_id,
+    pod_hostname,
+    resolve_image,
+)
 from kubelite.kubelet.process import Exit, StartError
 from kubelite.kubelet.runtime import ContainerProcess
 from kubelite.kubelet.startlane import Releaser
@@ -438,14 +446,53 @@ class PodRunner:
                 self.ns,
                 self.name,
             )
-        rec.state = {"running": {"startedAt": rfc3339(self.agent.clock.wall())}}
+        started_at = rfc3339(self.agent.clock.wall())
+        hook = (c.get("lifecycle") or {}).get("postStart")
+        if hook:
+            # Running only once its postStart hook returns, as upstream reports it.
+            self.save()  # its process, should kubelite stop meanwhile
+            await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
+            if not await self._post_start(c, rec, proc, hook):
+                return proc  # killed: its exit is reported, and restarted per the policy
+        rec.state = {"running": {"startedAt": started_at}}
         rec.started = "startupProbe" not in c
         # Init and ephemeral containers are never ready, as upstream reports them.
         rec.ready = rec.started and "readinessProbe" not in c and not (rec.init or rec.ephemeral)
         self.save()
         self.mark(settled=True)
-        await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
+        if not hook:
+            await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
         return proc
+
+    async def _post_start(
+        self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, hook: Obj
+    ) -> bool:
+        """Run the postStart hook; on failure kill the container as upstream's kubelet
+        does (the event does not carry the hook's output: it may hold secrets)."""
+        self.mark(settled=True)  # ContainerCreating while the hook runs
+        failure = ""
+        if "exec" in hook:
+            command = list(hook["exec"].get("command") or [])
+            code, out = await self.agent.exec_in(proc, command, None, self._workdir_of(proc))
+            if code != 0:
+                failure = (
+                    f"Exec lifecycle hook ({_go_list(command)}) for Container {rec.name!r} in Pod "
+                    f"{pod_ref(self.pod)!r} failed - error: command '{' '.join(command)}' exited "
+                    f"with {code}: , message: {out.decode(errors='replace')!r}"
+                )
+        elif "httpGet" in hook:
+            ok, message = await probes.http_get(hook["httpGet"], c, self.ip, timeout=3600)
+            if not ok:
+                failure = f"HTTP lifecycle hook failed for Container {rec.name!r}: {message}"
+        elif "sleep" in hook:
+            await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
+        if not failure or proc.exited:
+            return not failure
+        log.info("pod %s/%s: %s", self.ns, self.name, failure)
+        await self.event(WARNING, "FailedPostStartHook", "PostStartHook failed", rec.name)
+        await self.event(NORMAL, "Killing", "FailedPostStartHook", rec.name)
+        await self._stop_container(c, rec, proc, self._grace())
+        return False
 
     def _finish(self, rec: ContainerRecord, exit_: Exit) -> None:
         now = self.agent.clock.wall()
@@ -477,11 +524,18 @@ class PodRunner:
             node_allocatable=self.agent.allocatable,
             services=await self.agent.services.env_for(self.pod),
         )
-        resolv = None
-        if self.agent.isolate:  # without a mount namespace there is nowhere to bind it
+        resolv = hosts = None
+        if self.agent.isolate:  # without a mount namespace there is nowhere to bind them
             resolv, warnings = write_pod_resolv_conf(self.pod, self.dir, self.agent.dns)
             for w in warnings:
                 await self.event(WARNING, w.reason, w.message)
+            hosts = write_pod_hosts(
+                self.pod,
+                self.dir,
+                self.ip,
+                pod_hostname(self.pod),
+                self.agent.dns.cluster_domain,
+            )
         return Context(
             pod=self.pod,
             pod_dir=self.dir,
@@ -492,6 +546,7 @@ class PodRunner:
             data_dir=self.agent.data_dir,
             isolate=self.agent.isolate,
             resolv_conf=resolv,
+            hosts=hosts,
         )
 
     # ---- logs --------------------------------------------------------------------
@@ -791,6 +846,11 @@ def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:
     if rec.init:
         return []
     return [k for k in ("startupProbe", "livenessProbe", "readinessProbe") if c.get(k)]
+
+
+def _go_list(items: list[str]) -> str:
+    """A list of strings as Go's %v prints it: [a b c]."""
+    return "[" + " ".join(items) + "]"
 
 
 def _public(terminated: Obj) -> Obj:

@@ -24,6 +24,7 @@ from kubelite.kubelet.process import Spec
 
 Obj = dict[str, Any]
 RESOLV_CONF = "/etc/resolv.conf"  # a volumeMount of the user's at this path wins
+ETC_HOSTS = "/etc/hosts"  # likewise
 
 
 class PrepareError(Exception):
@@ -70,6 +71,7 @@ class Context:
     data_dir: Path
     isolate: bool
     resolv_conf: Path | None = None  # the pod's resolv.conf, bound over /etc/resolv.conf
+    hosts: Path | None = None  # the pod's hosts file, bound over /etc/hosts
 
 
 def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Spec:
@@ -133,6 +135,8 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
         out.append(sandbox.VolumeMount(str(source), vm["mountPath"], bool(vm.get("readOnly"))))
     if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
         out.append(sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF))
+    if ctx.hosts is not None and not any(m.target == ETC_HOSTS for m in out):
+        out.append(sandbox.VolumeMount(str(ctx.hosts), ETC_HOSTS))
     return out
 
 

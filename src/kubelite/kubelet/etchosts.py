@@ -1,0 +1,84 @@
+"""The pod's /etc/hosts, as the kubelet manages it.
+
+Every container of a pod sees the same hosts file: localhost, the pod's IP
+under its host name (fully qualified when the pod has a subdomain), and the
+pod's `hostAliases`. So `socket.gethostbyname(socket.gethostname())` answers
+the pod IP inside a pod, as it does on a cluster. A hostNetwork pod gets the
+machine's own hosts file with its aliases added. A container that mounts a
+volume at /etc/hosts keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from kubelite.kubelet.atomic_writer import replace_file
+
+Obj = dict[str, Any]
+ETC_HOSTS = "/etc/hosts"
+FILE_NAME = "etc-hosts"
+HEADER = "# Kubernetes-managed hosts file.\n"
+HOST_NETWORK_HEADER = "# Kubernetes-managed hosts file (host network).\n"
+_LOCAL = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "fe00::0\tip6-mcastprefix\n"
+    "fe00::1\tip6-allnodes\n"
+    "fe00::2\tip6-allrouters\n"
+)
+
+
+def managed_hosts(
+    pod_ips: list[str], hostname: str, domain: str, aliases: list[Obj] | None = None
+) -> str:
+    """A pod's hosts file: `domain` is `<subdomain>.<namespace>.svc.<cluster domain>`
+    for a pod with a subdomain, else empty."""
+    lines = [HEADER, _LOCAL]
+    for ip in pod_ips:
+        lines.append(
+            f"{ip}\t{hostname}.{domain}\t{hostname}\n" if domain else f"{ip}\t{hostname}\n"
+        )
+    lines.append(_alias_entries(aliases))
+    return "".join(lines)
+
+
+def host_network_hosts(host_file: str, aliases: list[Obj] | None = None) -> str:
+    return HOST_NETWORK_HEADER + host_file + _alias_entries(aliases)
+
+
+def _alias_entries(aliases: list[Obj] | None) -> str:
+    if not aliases:
+        return ""
+    lines = ["\n# Entries added by HostAliases.\n"]
+    for alias in aliases:
+        names = "\t".join(alias.get("hostnames") or [])
+        lines.append(f"{alias.get('ip', '')}\t{names}\n")
+    return "".join(lines)
+
+
+def write_pod_hosts(
+    pod: Obj, pod_dir: Path, pod_ip: str, hostname: str, cluster_domain: str
+) -> Path:
+    """The pod's hosts file, written once (its IP and names do not change)."""
+    path = pod_dir / FILE_NAME
+    if os.path.exists(path):
+        return path
+    spec = pod.get("spec") or {}
+    aliases = spec.get("hostAliases") or []
+    if spec.get("hostNetwork"):
+        try:
+            with open(ETC_HOSTS, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        content = host_network_hosts(text, aliases)
+    else:
+        subdomain = spec.get("subdomain") or ""
+        ns = pod["metadata"].get("namespace", "default")
+        domain = f"{subdomain}.{ns}.svc.{cluster_domain}" if subdomain else ""
+        content = managed_hosts([pod_ip] if pod_ip else [], hostname, domain, aliases)
+    replace_file(pod_dir, FILE_NAME, content.encode(), "etc-hosts.tmp")
+    return path
