@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class SyncError(Exception):
+    """A sync that failed in a way already reported to the user (an event, a status
+    condition): retried with backoff and logged in one line, without a traceback."""
+
+
 class Controller:
     """Subclasses set `name`, implement `setup` and `reconcile`."""
 
@@ -102,6 +107,9 @@ class Controller:
             except errors.Conflict:
                 # A stale cache: the watch catches up, the retry reads fresh state.
                 log.debug("%s: %s changed while syncing; will retry", self.name, key)
+                self.queue.add_rate_limited(key)
+            except SyncError as exc:
+                log.warning("%s: syncing %s failed; will retry: %s", self.name, key, exc)
                 self.queue.add_rate_limited(key)
             except Exception:
                 log.exception("%s: syncing %s failed; will retry", self.name, key)

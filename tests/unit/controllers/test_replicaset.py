@@ -9,6 +9,7 @@ from ctl_builders import Harness, make_pod, make_rs
 
 from kubelite.apiserver import errors
 from kubelite.apiserver.client import LocalClient
+from kubelite.controllers.controller import SyncError
 from kubelite.controllers.replicaset import ReplicaSetController
 
 pytestmark = pytest.mark.anyio
@@ -146,7 +147,7 @@ async def test_failed_create_sets_replica_failure_and_recovers(h: Harness) -> No
     ctrl = ReplicaSetController(clock=h.clock)
     ctrl.bind(QuotaClient(h.storage), h.informers)
     await h.create(make_rs(replicas=2))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SyncError):
         await h.sync(ctrl)
     status = (await h.get("ReplicaSet", "web"))["status"]
     assert [(c["type"], c["reason"]) for c in status["conditions"]] == [

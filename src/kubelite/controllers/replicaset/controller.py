@@ -17,7 +17,7 @@ from typing import Any
 from kubelite.api.selectors import LabelSelector
 from kubelite.apiserver import errors
 from kubelite.controllers.claim import claim
-from kubelite.controllers.controller import Controller
+from kubelite.controllers.controller import Controller, SyncError
 from kubelite.controllers.expectations import Expectations
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.controllers.objects import (
@@ -141,7 +141,7 @@ class ReplicaSetController(Controller):
         status = calculate_status(rs, pods, error=error, now=self.clock())
         await self._write_status(rs, status)
         if error is not None:
-            raise RuntimeError(f"{self.kind} {key}: {error[1]}")
+            raise SyncError(f"{self.kind} {key}: {error[1]}")
         spec = rs.get("spec") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         wanted = int(spec.get("replicas") or 0)
