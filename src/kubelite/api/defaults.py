@@ -32,7 +32,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kubelite.api.crd.validation import default_crd
 from kubelite.api.defaults_admissionregistration import (
     default_mutating_webhook_configuration,
     default_validating_webhook_configuration,
@@ -630,9 +629,15 @@ def _no_defaults(_obj: Obj) -> None:
     """Kinds upstream registers no defaulter for (ServiceAccount, Event, Lease, ...)."""
 
 
+def _default_crd(crd: Obj) -> None:
+    from kubelite.api.crd.validation import default_crd  # with the first CRD written
+
+    default_crd(crd)
+
+
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("v1", "Pod"): _default_pod,
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): default_crd,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _default_crd,
     ("v1", "Service"): _default_service,
     ("v1", "Namespace"): _default_namespace,
     ("v1", "Node"): _default_node,

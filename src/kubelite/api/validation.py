@@ -73,7 +73,6 @@ from kubelite.api import (
 from kubelite.api import (
     validation_storage as storage,
 )
-from kubelite.api.crd import validation as crd
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.names import validate_object_name
 from kubelite.api.validation_service import DEFAULT_NODE_PORT_RANGE
@@ -85,11 +84,26 @@ __all__ = ["DEFAULT_NODE_PORT_RANGE", "validate", "validate_object_name"]
 _Create = Callable[[Obj], list[FieldError]]
 _Update = Callable[[Obj, Obj], list[FieldError]]
 
+
+def _validate_crd(obj: Obj) -> list[FieldError]:
+    # Loaded with the first CRD written: a cluster without CRDs never carries the
+    # structural-schema checks.
+    from kubelite.api.crd.validation import validate_crd
+
+    return validate_crd(obj)
+
+
+def _validate_crd_update(obj: Obj, old: Obj) -> list[FieldError]:
+    from kubelite.api.crd.validation import validate_crd_update
+
+    return validate_crd_update(obj, old)
+
+
 _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("v1", "Pod"): (pod.validate_pod, pod.validate_pod_update),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): (
-        crd.validate_crd,
-        crd.validate_crd_update,
+        _validate_crd,
+        _validate_crd_update,
     ),
     ("v1", "ConfigMap"): (misc.validate_config_map, misc.validate_config_map_update),
     ("v1", "Secret"): (misc.validate_secret, misc.validate_secret_update),

@@ -18,7 +18,6 @@ import orjson
 from kubelite.api import names
 from kubelite.api.crd.defaulting import apply_defaults
 from kubelite.api.crd.pruning import prune
-from kubelite.api.crd.schema_validation import validate_value
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.registry import ResourceType
 from kubelite.api.validation_meta import validate_object_meta, validate_object_meta_update
@@ -69,6 +68,9 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
     else:
         errs = validate_object_meta_update(obj, old, kube_finalizers=False)
     body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    # Loaded with the first custom resource checked: a cluster without CRDs never needs it.
+    from kubelite.api.crd.schema_validation import validate_value
+
     errs += validate_value(body, {**rt.custom.schema, "required": _required(rt)}, "")
     return errs
 

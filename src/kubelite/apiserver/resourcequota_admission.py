@@ -38,10 +38,26 @@ _CHARGED_ON_UPDATE = frozenset({("", "services"), ("", "persistentvolumeclaims")
 Obj = dict[str, Any]
 
 
-def quotas_in(storage: RestStorage, namespace: str) -> list[Obj]:
-    assert RESOURCE_QUOTA is not None
-    items, _, _ = storage.store.list(RESOURCE_QUOTA.prefix(namespace))
-    return [kv.obj() for kv in items]
+class _Quotas:
+    """Every namespace's quotas, re-read only after a quota was written: most writes
+    land in namespaces without any, and a list per write grew with the store."""
+
+    def __init__(self) -> None:
+        self._seen: tuple[object, int] | None = None
+        self._by_namespace: dict[str, list[Obj]] = {}
+
+    def of(self, storage: RestStorage, namespace: str) -> list[Obj]:
+        assert RESOURCE_QUOTA is not None
+        store = storage.store
+        seen = (store, store.kind_revision(RESOURCE_QUOTA.prefix()))
+        if self._seen is None or seen[0] is not self._seen[0] or seen[1] != self._seen[1]:
+            items, _, _ = store.list(RESOURCE_QUOTA.prefix())
+            by_namespace: dict[str, list[Obj]] = {}
+            for kv in items:
+                quota = kv.obj()
+                by_namespace.setdefault(quota["metadata"].get("namespace", ""), []).append(quota)
+            self._by_namespace, self._seen = by_namespace, seen
+        return self._by_namespace.get(namespace, [])
 
 
 def _forbidden(attrs: Attributes, message: str) -> errors.Forbidden:
@@ -54,6 +70,9 @@ def _forbidden(attrs: Attributes, message: str) -> errors.Forbidden:
 
 class ResourceQuotaAdmission:
     """Upstream's ResourceQuota plugin, counting usage live from the store."""
+
+    def __init__(self) -> None:
+        self._quotas = _Quotas()  # shared lists: read them, never change them
 
     def admit(
         self, attrs: Attributes, obj: Obj | None, old: Obj | None, storage: RestStorage
@@ -69,7 +88,7 @@ class ResourceQuotaAdmission:
             attrs.operation == "UPDATE" and key in _CHARGED_ON_UPDATE
         ):
             return
-        quotas = quotas_in(storage, attrs.namespace)
+        quotas = self._quotas.of(storage, attrs.namespace)
         matched: list[tuple[Obj, rl.ResourceList, set[str]]] = []
         for quota in quotas:
             hard = rl.parse_list((quota.get("spec") or {}).get("hard"))
