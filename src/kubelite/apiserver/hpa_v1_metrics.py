@@ -141,24 +141,37 @@ def _identity(metric: Obj, selector_key: str = "selector") -> Obj:
     )
 
 
+_SOURCES = ("object", "pods", "resource", "containerResource", "external")
+
+
+def _by_source(metric: Obj, converters: tuple[Callable[[Obj], Obj], ...], *, lenient: bool) -> Obj:
+    """A metric's type and each source it has, converted by the converter at the
+    source's place in `_SOURCES`; `lenient` reads an annotation's decoded JSON,
+    where any field may have the wrong type and is then left out."""
+    out: Obj = {"type": _str(_get(metric, "type")) if lenient else metric.get("type") or ""}
+    for field, convert in zip(_SOURCES, converters, strict=True):
+        source = _opt_obj(_get(metric, field)) if lenient else metric.get(field)
+        if source is not None:
+            out[field] = convert(source)
+    return out
+
+
 # ---- metric specs: v2 -> v1 (for the annotation) ------------------------------------
 
 
 def metric_spec_to_v1(metric: Obj) -> Obj:
     """A v2 MetricSpec as autoscaling/v1's MetricSpec (the metrics annotation's items)."""
-    converters: tuple[tuple[str, Callable[[Obj], Obj]], ...] = (
-        ("object", _object_source_to_v1),
-        ("pods", _pods_source_to_v1),
-        ("resource", _resource_source_to_v1),
-        ("containerResource", _container_source_to_v1),
-        ("external", _external_source_to_v1),
+    return _by_source(
+        metric,
+        (
+            _object_source_to_v1,
+            _pods_source_to_v1,
+            _resource_source_to_v1,
+            _container_source_to_v1,
+            _external_source_to_v1,
+        ),
+        lenient=False,
     )
-    out: Obj = {"type": metric.get("type") or ""}
-    for field, convert in converters:
-        source = metric.get(field)
-        if source is not None:
-            out[field] = convert(source)
-    return out
 
 
 def _object_source_to_v1(source: Obj) -> Obj:
@@ -209,19 +222,17 @@ def _external_source_to_v1(source: Obj) -> Obj:
 
 def metric_spec_from_v1(metric: Obj) -> Obj:
     """An item of the metrics annotation as a v2 MetricSpec."""
-    converters: tuple[tuple[str, Callable[[Obj], Obj]], ...] = (
-        ("object", _object_source_from_v1),
-        ("pods", _pods_source_from_v1),
-        ("resource", _resource_source_from_v1),
-        ("containerResource", _container_source_from_v1),
-        ("external", _external_source_from_v1),
+    return _by_source(
+        metric,
+        (
+            _object_source_from_v1,
+            _pods_source_from_v1,
+            _resource_source_from_v1,
+            _container_source_from_v1,
+            _external_source_from_v1,
+        ),
+        lenient=True,
     )
-    out: Obj = {"type": _str(_get(metric, "type"))}
-    for field, convert in converters:
-        source = _opt_obj(_get(metric, field))
-        if source is not None:
-            out[field] = convert(source)
-    return out
 
 
 def _target(kind: str, *pairs: tuple[str, Any]) -> Obj:
@@ -284,19 +295,17 @@ def _external_source_from_v1(source: Obj) -> Obj:
 
 def metric_status_to_v1(metric: Obj) -> Obj:
     """A v2 MetricStatus as autoscaling/v1's MetricStatus (the current-metrics annotation)."""
-    converters: tuple[tuple[str, Callable[[Obj], Obj]], ...] = (
-        ("object", _object_status_to_v1),
-        ("pods", _pods_status_to_v1),
-        ("resource", _resource_status_to_v1),
-        ("containerResource", _container_status_to_v1),
-        ("external", _external_status_to_v1),
+    return _by_source(
+        metric,
+        (
+            _object_status_to_v1,
+            _pods_status_to_v1,
+            _resource_status_to_v1,
+            _container_status_to_v1,
+            _external_status_to_v1,
+        ),
+        lenient=False,
     )
-    out: Obj = {"type": metric.get("type") or ""}
-    for field, convert in converters:
-        source = metric.get(field)
-        if source is not None:
-            out[field] = convert(source)
-    return out
 
 
 def _object_status_to_v1(source: Obj) -> Obj:
@@ -344,19 +353,17 @@ def _external_status_to_v1(source: Obj) -> Obj:
 
 def metric_status_from_v1(metric: Obj) -> Obj:
     """An item of the current-metrics annotation as a v2 MetricStatus."""
-    converters: tuple[tuple[str, Callable[[Obj], Obj]], ...] = (
-        ("object", _object_status_from_v1),
-        ("pods", _pods_status_from_v1),
-        ("resource", _resource_status_from_v1),
-        ("containerResource", _container_status_from_v1),
-        ("external", _external_status_from_v1),
+    return _by_source(
+        metric,
+        (
+            _object_status_from_v1,
+            _pods_status_from_v1,
+            _resource_status_from_v1,
+            _container_status_from_v1,
+            _external_status_from_v1,
+        ),
+        lenient=True,
     )
-    out: Obj = {"type": _str(_get(metric, "type"))}
-    for field, convert in converters:
-        source = _opt_obj(_get(metric, field))
-        if source is not None:
-            out[field] = convert(source)
-    return out
 
 
 def _object_status_from_v1(source: Obj) -> Obj:

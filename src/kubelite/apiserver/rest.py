@@ -614,14 +614,11 @@ class RestStorage:
         options: DeleteOptions,
     ) -> builtins.list[KV]:
         out = []
-        for kv in self.list(rt, namespace, selectors).items:
-            obj = kv.obj()
-            ns = obj["metadata"].get("namespace")
+        for ns, name in self._collection(rt, namespace, selectors):
             try:
-                deleted, _ = self.delete(rt, ns, obj["metadata"]["name"], options)
+                out.append(self.delete(rt, ns, name, options)[0])
             except errors.NotFound:
                 continue
-            out.append(deleted)
         return out
 
     async def adelete_collection(
@@ -633,14 +630,21 @@ class RestStorage:
     ) -> builtins.list[KV]:
         """DELETE on a collection: each object's delete goes through the webhooks."""
         out = []
-        for kv in self.list(rt, namespace, selectors).items:
-            obj = kv.obj()
-            ns = obj["metadata"].get("namespace")
+        for ns, name in self._collection(rt, namespace, selectors):
             try:
-                deleted, _ = await self.adelete(rt, ns, obj["metadata"]["name"], options)
+                out.append((await self.adelete(rt, ns, name, options))[0])
             except errors.NotFound:
                 continue
-            out.append(deleted)
+        return out
+
+    def _collection(
+        self, rt: ResourceType, namespace: str | None, selectors: Selectors
+    ) -> builtins.list[tuple[str | None, str]]:
+        """(namespace, name) of each object a collection delete takes, gone or not by then."""
+        out = []
+        for kv in self.list(rt, namespace, selectors).items:
+            md = kv.obj()["metadata"]
+            out.append((md.get("namespace"), md["name"]))
         return out
 
     def _grace_period(self, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> int:

@@ -470,25 +470,10 @@ class PodRunner:
         """Run the postStart hook; on failure kill the container as upstream's kubelet
         does (the event does not carry the hook's output: it may hold secrets)."""
         self.mark(settled=True)  # ContainerCreating while the hook runs
-        failure = ""
-        if "exec" in hook:
-            command = list(hook["exec"].get("command") or [])
-            code, out = await self.agent.exec_in(proc, command, None, self._workdir_of(proc))
-            if code != 0:
-                failure = (
-                    f"Exec lifecycle hook ({_go_list(command)}) for Container {rec.name!r} in Pod "
-                    f"{pod_ref(self.pod)!r} failed - error: command '{' '.join(command)}' exited "
-                    f"with {code}: , message: {out.decode(errors='replace')!r}"
-                )
-        elif "httpGet" in hook:
-            ok, message = await probes.http_get(hook["httpGet"], c, self.ip, timeout=3600)
-            if not ok:
-                failure = f"HTTP lifecycle hook failed for Container {rec.name!r}: {message}"
-        elif "sleep" in hook:
-            await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
+        failure = await self._run_handler(c, proc, hook)
         if not failure or proc.exited:
             return not failure
-        log.info("pod %s/%s: %s", self.ns, self.name, failure)
+        log.info("pod %s/%s: PostStartHook of %s failed: %s", self.ns, self.name, rec.name, failure)
         await self.event(WARNING, "FailedPostStartHook", "PostStartHook failed", rec.name)
         await self.event(NORMAL, "Killing", "FailedPostStartHook", rec.name)
         await self._stop_container(c, rec, proc, self._grace())
@@ -700,25 +685,27 @@ class PodRunner:
     async def _pre_stop(
         self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, hook: Obj
     ) -> None:
-        if "exec" in hook:
-            code, out = await self.agent.exec_in(
-                proc, list(hook["exec"].get("command") or []), None, self._workdir_of(proc)
+        failure = await self._run_handler(c, proc, hook)
+        if failure:
+            await self.event(
+                WARNING, "FailedPreStopHook", f"PreStopHook failed: {failure}", rec.name
             )
+
+    async def _run_handler(self, c: Obj, proc: ContainerProcess, hook: Obj) -> str:
+        """Run a lifecycle handler (exec, httpGet or sleep); what failed, or ""."""
+        if "exec" in hook:
+            command = list(hook["exec"].get("command") or [])
+            code, out = await self.agent.exec_in(proc, command, None, self._workdir_of(proc))
             if code != 0:
-                await self.event(
-                    WARNING,
-                    "FailedPreStopHook",
-                    f"PreStopHook failed: command '{' '.join(hook['exec'].get('command') or [])}' exited with {code}: {out.decode(errors='replace')}",
-                    rec.name,
-                )
+                output = out.decode(errors="replace")
+                return f"command '{' '.join(command)}' exited with {code}: {output}"
         elif "httpGet" in hook:
             ok, message = await probes.http_get(hook["httpGet"], c, self.ip, timeout=3600)
             if not ok:
-                await self.event(
-                    WARNING, "FailedPreStopHook", f"PreStopHook failed: {message}", rec.name
-                )
+                return message
         elif "sleep" in hook:
             await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
+        return ""
 
     async def _terminate(self, *, from_shutdown: bool) -> None:
         for name, proc in self.adopted.items():  # re-attached but not yet supervised
@@ -846,11 +833,6 @@ def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:
     if rec.init:
         return []
     return [k for k in ("startupProbe", "livenessProbe", "readinessProbe") if c.get(k)]
-
-
-def _go_list(items: list[str]) -> str:
-    """A list of strings as Go's %v prints it: [a b c]."""
-    return "[" + " ".join(items) + "]"
 
 
 def _public(terminated: Obj) -> Obj:

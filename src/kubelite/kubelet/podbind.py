@@ -109,9 +109,7 @@ def _prepared() -> tuple[Callable[..., int], int, ctypes.Array[ctypes.c_char], _
     code = program(arch.audit, arch.bind)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _Filter(len(code) // 8, ctypes.addressof(buf))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return libc.syscall, arch.seccomp, buf, prog
+    return _syscall(), arch.seccomp, buf, prog
 
 
 def available() -> bool:
