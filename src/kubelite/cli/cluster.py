@@ -33,7 +33,7 @@ from kubelite.apiserver.healthz import Health, part_check
 from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens
-from kubelite.cli import kubeconfig
+from kubelite.cli import control_plane_cgroup, kubeconfig
 from kubelite.cli.datadir import DataDir, write_private
 from kubelite.cli.service_ip import ServiceIPClaim
 from kubelite.store import Store
@@ -127,6 +127,7 @@ class Cluster:
         on_ready: Callable[[Cluster], Awaitable[None] | None] | None = None,
     ) -> None:
         self.acquire()
+        moving = control_plane_cgroup.join_soon()
         service_ip = self.service_ip.acquire()  # before the store: a new data dir has none
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
         self.storage = RestStorage(self.store, admission=server_plugins())
@@ -148,6 +149,7 @@ class Cluster:
         write_private(
             self.dir.kubeconfig, kubeconfig.render(server_url, tls.ca_cert.read_bytes(), token)
         )
+        moving.join()  # done long since; before the node's shim is forked, as it inherits it
         async with asyncio.TaskGroup() as tg:
             for listener in self.listeners:
                 listener.server = _server(listener, tls if listener.ssl else None)
