@@ -548,7 +548,9 @@ def test_statefulset_comes_up_in_order_and_keeps_its_data(cluster, namespace):
         assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == (f"web-{i}", "web")
         assert boots(cluster, namespace, f"data-web-{i}") == [f"web-{i} boot 0"]
     old_uid = cluster.kubectl_json("get", "pod", "web-1", "-n", namespace)["metadata"]["uid"]
-    cluster.kubectl("delete", "pod", "web-1", "-n", namespace, timeout=120)
+    # Not waiting in kubectl: its wait for the deletion lists by name, and a
+    # replacement made between its get and its list hides the deletion from it.
+    cluster.kubectl("delete", "pod", "web-1", "-n", namespace, "--wait=false")
 
     def recreated() -> bool:
         pod = cluster.kubectl_json(
