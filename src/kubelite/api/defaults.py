@@ -32,6 +32,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api import defaults_admission_policy as vap
 from kubelite.api.defaults_admissionregistration import (
     default_mutating_webhook_configuration,
     default_validating_webhook_configuration,
@@ -676,6 +677,14 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
         "admissionregistration.k8s.io/v1",
         "ValidatingWebhookConfiguration",
     ): default_validating_webhook_configuration,
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+    ): vap.default_validating_admission_policy,
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+    ): vap.default_validating_admission_policy_binding,
 }
 
 

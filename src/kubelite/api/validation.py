@@ -26,6 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import (
+    validation_admission_policy as vap,
+)
+from kubelite.api import (
     validation_admissionregistration as admissionregistration,
 )
 from kubelite.api import (
@@ -166,6 +169,14 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): (
         admissionregistration.validate_validating_webhook_configuration,
         admissionregistration.validate_validating_webhook_configuration_update,
+    ),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): (
+        vap.validate_validating_admission_policy,
+        vap.validate_validating_admission_policy_update,
+    ),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
+        vap.validate_validating_admission_policy_binding,
+        vap.validate_validating_admission_policy_binding_update,
     ),
     **{
         ("rbac.authorization.k8s.io/v1", kind): (rbac.validate_role, rbac.validate_role_update)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from kubelite.api import names
 from kubelite.api.fielderrors import duplicate, invalid, not_supported, required
+from kubelite.api.validation_match_conditions import validate_match_conditions
 from kubelite.api.validation_meta import (
     Errs,
     Obj,
@@ -270,6 +271,7 @@ def validate_webhook(hook: Obj, path: str, *, mutating: bool) -> Errs:
     for selector in ("namespaceSelector", "objectSelector"):
         errs += validate_label_selector(hook.get(selector), child(path, selector))
     errs += validate_client_config(hook.get("clientConfig"), child(path, "clientConfig"))
+    errs += validate_match_conditions(hook.get("matchConditions"), child(path, "matchConditions"))
     return errs
 
 

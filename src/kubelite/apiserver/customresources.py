@@ -23,6 +23,7 @@ from kubelite.api.registry import ResourceType
 from kubelite.api.validation_meta import validate_object_meta, validate_object_meta_update
 from kubelite.apiserver import errors
 from kubelite.apiserver import meta as m
+from kubelite.apiserver.request_context import add_warning
 
 Obj = dict[str, Any]
 
@@ -72,7 +73,24 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
     from kubelite.api.crd.schema_validation import validate_value
 
     errs += validate_value(body, {**rt.custom.schema, "required": _required(rt)}, "")
+    if rt.custom.has_rules:
+        errs += _rules(rt, obj, old, errs)
     return errs
+
+
+def _rules(rt: ResourceType, obj: Obj, old: Obj | None, errs: list[FieldError]) -> list[FieldError]:
+    """x-kubernetes-validations, unless the object's shape is already wrong (as upstream)."""
+    from kubelite.api.crd import cel_rules
+
+    if any(e.reason in ("FieldValueTypeInvalid", "FieldValueNotSupported") for e in errs):
+        return [cel_rules.blocked_error()]
+    validator = cel_rules.validator_for(rt.custom, rt.custom.schema)
+    if validator is None:
+        return []
+    outcome = cel_rules.validate_rules(validator, obj, old)
+    for warning in outcome.warnings:
+        add_warning(warning)
+    return outcome.errors
 
 
 def _required(rt: ResourceType) -> list[str]:

@@ -62,6 +62,20 @@ _GROUP_PACKAGES = {
     "ValidatingWebhook": "admissionregistration",
     "RuleWithOperations": "admissionregistration",
     "MatchCondition": "admissionregistration",
+    **dict.fromkeys(
+        (
+            "MatchResources",
+            "NamedRuleWithOperations",
+            "ParamKind",
+            "ParamRef",
+            "Validation",
+            "AuditAnnotation",
+            "Variable",
+            "TypeChecking",
+            "ExpressionWarning",
+        ),
+        "admissionregistration",
+    ),
     **{
         bare: "autoscaling"
         for bare in (

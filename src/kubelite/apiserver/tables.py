@@ -20,6 +20,8 @@ from typing import Any
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver.tables_admission import WEBHOOK_CONFIGURATION
+from kubelite.apiserver.tables_admission_policy import BINDING as VAP_BINDING
+from kubelite.apiserver.tables_admission_policy import POLICY as VAP
 from kubelite.apiserver.tables_custom import CUSTOM_RESOURCE_DEFINITION, printer_for
 from kubelite.apiserver.tables_format import human_duration, since
 from kubelite.apiserver.tables_hpa import HORIZONTAL_POD_AUTOSCALER
@@ -119,6 +121,8 @@ PRINTERS: dict[str, Printer] = {
     "ComponentStatus": COMPONENT_STATUS,
     "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION,
     "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION,
+    "ValidatingAdmissionPolicy": VAP,
+    "ValidatingAdmissionPolicyBinding": VAP_BINDING,
 }
 
 

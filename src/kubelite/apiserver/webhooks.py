@@ -14,6 +14,9 @@ webhooks in order, each JSONPatch applied before the next; those with
 object. Validating webhooks run in parallel. Denials and failures keep
 upstream's messages (`admission webhook "NAME" denied the request: ...`,
 `failed calling webhook "NAME": failed to call webhook: Post "URL": ...`).
+A webhook with `matchConditions` is called only when they all hold
+(`webhook_match`). ValidatingAdmissionPolicies (`admission_policy`) are
+checked in the validating step, before the validating webhooks.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,6 +50,9 @@ from kubelite.apiserver.webhook_rules import (
     rules_match,
 )
 from kubelite.store import Store
+
+if TYPE_CHECKING:  # loaded once a policy binding exists: most clusters never need it
+    from kubelite.apiserver.admission_policy import Policies
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +126,10 @@ class Webhooks:
         self._seen: tuple[int, ...] = ()
         self._mutating: list[Hook] = []
         self._validating: list[Hook] = []
+        self._registry = registry
+        self._bindings = registry.by_kind(GROUP, "ValidatingAdmissionPolicyBinding")
+        self._no_bindings_at = -1  # the bindings' revision at which none were stored
+        self._policies: Policies | None = None
 
     # ---- the configurations, re-read only after a write to them ----------------
 
@@ -143,9 +153,29 @@ class Webhooks:
         ]
 
     def active(self, *, mutating: bool) -> bool:
-        """The cheap check every write makes: is there any webhook of this sort at all?"""
+        """The cheap check every write makes: is there any webhook of this sort at all?
+        (Validating admission policies run in the validating step too.)"""
         self._refresh()
-        return bool(self._mutating if mutating else self._validating)
+        if mutating:
+            return bool(self._mutating)
+        return bool(self._validating) or self.policies() is not None
+
+    def policies(self) -> Policies | None:
+        """The bound ValidatingAdmissionPolicies, or None while no binding is stored."""
+        if self._policies is None:
+            if self._bindings is None:
+                return None
+            revision = self.store.kind_revision(self._bindings.prefix())
+            if revision == self._no_bindings_at:
+                return None
+            items, _, _ = self.store.list(self._bindings.prefix())
+            if not items:
+                self._no_bindings_at = revision
+                return None
+            from kubelite.apiserver.admission_policy import Policies
+
+            self._policies = Policies(self.store, self._registry)
+        return self._policies if self._policies.active() else None
 
     # ---- matching ---------------------------------------------------------------
 
@@ -206,12 +236,24 @@ class Webhooks:
         return verdict
 
     async def _decide(self, hook: Hook, step: WebhookStep) -> Verdict | None:
-        """The verdict, or None when the call failed and failurePolicy is Ignore."""
+        """The verdict, or None when the webhook is skipped: its matchConditions say
+        so, or the call failed and failurePolicy is Ignore."""
+        if hook.spec.get("matchConditions") and not self._conditions_match(hook, step):
+            return None
         try:
             return await self.call(hook, step)
         except (CallFailed, BadResponse) as exc:
             self._failed(hook, str(exc))
             return None
+
+    def _conditions_match(self, hook: Hook, step: WebhookStep) -> bool:
+        from kubelite.apiserver.webhook_match import match_conditions, refused
+
+        outcome = match_conditions(hook.spec, step.request, _admission_request(step))
+        if outcome.error:
+            log.warning("webhook %s: match conditions failed, failing closed", hook.name)
+            raise refused(step.request, outcome.error)
+        return outcome.matches
 
     def _failed(self, hook: Hook, reason: str) -> None:
         if hook.spec.get("failurePolicy", "Fail") == "Ignore":
@@ -223,6 +265,10 @@ class Webhooks:
         """Call the webhooks a step reaches; returns the (possibly changed) object."""
         if step.mutating:
             return await self._mutate(step)
+        # Upstream's ValidatingAdmissionPolicy plugin runs before the validating webhooks.
+        policies = self.policies()
+        if policies is not None:
+            policies.check(step.request, _admission_request(step))
         await self._validate(step)
         return step.request.obj
 
@@ -294,6 +340,14 @@ class Webhooks:
 
     async def aclose(self) -> None:
         await self.clients.aclose()
+
+
+def _admission_request(step: WebhookStep) -> Obj:
+    """The AdmissionRequest CEL expressions see as `request` (without the objects)."""
+    review = review_request(
+        "", step.request, user=user_info(), dry_run=step.dry_run, options=step.options
+    )
+    return {k: v for k, v in review["request"].items() if k not in ("object", "oldObject")}
 
 
 __all__ = [

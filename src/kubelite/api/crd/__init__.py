@@ -4,7 +4,8 @@ What kube-apiserver's apiextensions part decides without HTTP: whether a CRD
 is valid (`validation`), whether its schemas are structural (`structural`),
 which names it may use (`status`), and, for the custom resources it
 defines, how a body is pruned (`pruning`), defaulted (`defaulting`) and
-validated against the schema (`schema_validation`). `types` turns an
+validated against the schema (`schema_validation`) and its CEL rules
+(`cel_rules`, with `field_path` for a rule's `fieldPath`). `types` turns an
 established CRD into the `ResourceType`s the API server serves.
 """
 

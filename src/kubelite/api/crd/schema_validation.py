@@ -5,7 +5,8 @@ path "in body"), turned into field errors as apiextensions does, so kubectl
 prints `spec.replicas: Invalid value: "string": spec.replicas in body must
 be of type integer: "string"` as against a real cluster. A node whose type
 is wrong is not checked further, as upstream stops there too.
-CEL rules (`x-kubernetes-validations`) are not evaluated.
+CEL rules (`x-kubernetes-validations`) are evaluated after these checks, by
+`cel_rules`, and only on an object whose shape these checks accept.
 """
 
 from __future__ import annotations

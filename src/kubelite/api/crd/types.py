@@ -43,6 +43,7 @@ class CustomResource:
     columns: tuple[Obj, ...] = ()
     terminating: bool = False
     has_defaults: bool = False
+    has_rules: bool = False  # x-kubernetes-validations anywhere: CEL runs on writes
 
 
 def condition(crd: Obj, kind: str) -> Obj | None:
@@ -72,6 +73,18 @@ def _has_default(schema: Any) -> bool:
     children = list((schema.get("properties") or {}).values())
     children += [schema.get("items"), schema.get("additionalProperties")]
     return any(_has_default(c) for c in children)
+
+
+def has_rules(schema: Any) -> bool:
+    """Whether any node of `schema` carries `x-kubernetes-validations` (no CEL needed)."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("x-kubernetes-validations"):
+        return True
+    children = list((schema.get("properties") or {}).values())
+    children += [schema.get("items"), schema.get("additionalProperties")]
+    children += list(schema.get("allOf") or [])
+    return any(has_rules(c) for c in children)
 
 
 def _scale(version: Obj) -> Scale | None:
@@ -128,6 +141,7 @@ def resource_types(crd: Obj) -> tuple[ResourceType, ...]:
             columns=tuple(version.get("additionalPrinterColumns") or ()),
             terminating=terminating,
             has_defaults=_has_default(schema),
+            has_rules=has_rules(schema),
         )
         out.append(
             ResourceType(

@@ -15,6 +15,7 @@ from typing import Any
 
 from kubelite.api import names
 from kubelite.api.crd.structural import check_structural
+from kubelite.api.crd.types import has_rules
 from kubelite.api.fielderrors import (
     FieldError,
     duplicate,
@@ -170,6 +171,27 @@ def _validate_version(version: Obj, path: str) -> Errs:
     return errs
 
 
+def _validate_rules(crd: Obj) -> Errs:
+    """CEL rules of each version's schema, once it is structural (as upstream orders it)."""
+    versions = [v for v in (crd.get("spec") or {}).get("versions") or [] if isinstance(v, dict)]
+    schemas = [(v.get("schema") or {}).get("openAPIV3Schema") for v in versions]
+    if not any(has_rules(s) for s in schemas):
+        return []
+    # Loaded only for a CRD that has rules: compiling them needs CEL.
+    from kubelite.api.crd.cel_rules import check_rules, schema_path
+
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, schema in enumerate(schemas):
+        path = schema_path(crd, i)
+        if path in seen or not has_rules(schema):
+            continue
+        seen.add(path)
+        if not check_structural(schema, path):
+            errs += check_rules(schema, path)
+    return errs
+
+
 def _validate_scale(scale: Obj, path: str) -> Errs:
     errs: Errs = []
     for key, root in (("specReplicasPath", ".spec."), ("statusReplicasPath", ".status.")):
@@ -279,6 +301,7 @@ def validate_crd(crd: Obj) -> Errs:
     elif scope not in ("Cluster", "Namespaced"):
         errs.append(not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
     errs += _validate_versions(spec.get("versions"), "spec.versions")
+    errs += _validate_rules(crd)
     errs += _validate_conversion(spec.get("conversion"), "spec.conversion")
     return errs
 
