@@ -23,6 +23,7 @@ from typing import Any
 
 from kubelite.kubelet.checkpoint import same_process
 from kubelite.kubelet.runtime import LOST, ContainerProcess, EndedProcess, ShimRuntime
+from kubelite.kubelet.volumes import release_mounts
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -63,6 +64,7 @@ def stop_leftovers(
             pid = int(entry.get("pid") or 0)
             if cid in held or same_process(pid, entry.get("pidStartTime")):
                 _kill_group(pid)
+        release_mounts(pod_dir)
         shutil.rmtree(pod_dir, ignore_errors=True)
     for cid, entry in held.items():
         if entry.get("exit") is None:

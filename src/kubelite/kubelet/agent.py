@@ -95,6 +95,8 @@ class NodeAgent:
         self.pods_dir = data_dir / "nodes" / name / "pods"
         self.host_ip = "127.0.0.1"
         self.isolate = sandbox_supported() if isolate is None else isolate
+        # Why containers cannot have a /dev of their own here (None: they can); probed in `run`.
+        self.private_dev_error: str | None = None if self.isolate else NO_MOUNT_NAMESPACE
         self.volume_sync_s = volume_sync_s
         self.cgroups = cgroups.Manager.detect(
             f"kubelite/{name}", pids_max=cgroups.pids_max_from_env()
@@ -127,6 +129,13 @@ class NodeAgent:
         self.client = client
         self.recorder = Recorder(client, self.name, self.clock, quiet=self.lane.idle)
         self.pods_dir.mkdir(parents=True, exist_ok=True)
+        if self.isolate:
+            # a fork and a few mounts (some ms): off the loop, which serves the API meanwhile
+            probe = self.pods_dir.parent / "dev-probe"
+            problem = await asyncio.to_thread(sandbox.probe_private_dev, probe)
+            self.private_dev_error = problem or None
+            if problem:
+                log.warning("node %s: containers see the host's /dev: %s", self.name, problem)
         await self._register()
         await self._renew_lease()
         await self._connect_runtime()
@@ -434,6 +443,9 @@ def _renew(lease: Obj, name: str, now: float) -> Obj:
     spec["leaseDurationSeconds"] = 40
     spec["renewTime"] = rfc3339_micro(now)
     return lease
+
+
+NO_MOUNT_NAMESPACE = "containers have no mount namespace of their own on this node"
 
 
 def sandbox_supported() -> bool:

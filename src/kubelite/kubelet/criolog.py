@@ -223,6 +223,38 @@ def _tail(items: Iterable[Entry], n: int) -> list[Entry]:
     return out + current
 
 
+TAIL_READ = 64 * 1024
+
+
+def last_output(path: Path, *, lines: int, limit: int) -> bytes:
+    """The last `limit` bytes of what `kubectl logs --tail=<lines>` shows of an
+    instance (stdout and stderr together): a failed container's termination
+    message when it wrote none.
+
+    Only the files' last 64 KiB are read: 81 records fit in them unless the
+    records are long, and then the last few already hold `limit` bytes.
+    """
+    chunks: list[bytes] = []
+    need = TAIL_READ
+    for f in reversed(files(path)):
+        try:
+            with f.open("rb") as fh:
+                start = max(0, fh.seek(0, os.SEEK_END) - need)
+                fh.seek(start)
+                data = fh.read()
+        except FileNotFoundError:
+            continue
+        if start > 0:
+            data = data[data.find(b"\n") + 1 :]  # the first record was cut
+        chunks.append(data)
+        need -= len(data)
+        if start > 0 or need <= 0:
+            break
+    raw = b"".join(reversed(chunks))
+    picked = _tail(entries(raw.splitlines(keepends=True)), lines)
+    return b"".join(render(e, False) for e in picked)[-limit:] if limit > 0 else b""
+
+
 def _lines(path: Path) -> Iterator[bytes]:
     try:
         with path.open("rb") as fh:

@@ -21,10 +21,11 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import ApiError, NotFound
-from kubelite.kubelet import checkpoint, criolog, probes
+from kubelite.kubelet import checkpoint, criolog, probes, termination
 from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
 from kubelite.kubelet.dns import write_pod_resolv_conf
@@ -98,7 +99,9 @@ class PodRunner:
             self.dir,
             allocatable=agent.allocatable,
             tokens=lambda ns, sa, request: agent.client.create_token(ns, sa, request),
+            shm=agent.private_dev_error is None,
         )
+        self._dev_warned: set[str] = set()  # containers told their message is not collected
         self.ip = ""
         self.sandbox_ready = False
         self.phase_override: str | None = None
@@ -404,8 +407,9 @@ class PodRunner:
         """Prepare and spawn; the lane is let go once the spawn request is out."""
         image = resolve_image(self.agent.images, c)
         rec.image_id = image.image_id
+        cid = container_id(self.uid, rec.name, rec.restart_count)
         spec = build_spec(
-            await self._context(c), c, image, self._log_path(rec.name, rec.restart_count)
+            await self._context(c, rec, cid), c, image, self._log_path(rec.name, rec.restart_count)
         )
         await self.event(
             NORMAL,
@@ -413,7 +417,7 @@ class PodRunner:
             f'Container image "{c.get("image")}" already present on machine',
             rec.name,
         )
-        rec.container_id = container_id(self.uid, rec.name, rec.restart_count)
+        rec.container_id = cid
         await self.event(NORMAL, "Created", f"Created container: {rec.name}", rec.name)
         self._prune_logs(rec)
         placement = self.agent.cgroups_prepare(self, c)
@@ -487,10 +491,14 @@ class PodRunner:
         pids = self.agent.cgroups_pids_limit(self, rec.name)
         if pids is not None and not exit_.message:
             exit_.message = pids_message(pids)
+        message = exit_.message
+        written = "" if exit_.reason else self._termination_message(rec, exit_)
+        if written:  # after the runtime's own message, as upstream joins them
+            message = f"{message}: {written}" if message else written
         terminated: Obj = {
             "exitCode": exit_.code,
             "reason": exit_.reason or reason,
-            **({"message": exit_.message} if exit_.message else {}),
+            **({"message": message} if message else {}),
             "startedAt": started,
             "finishedAt": rfc3339(now),
             "containerID": rec.container_id,
@@ -501,7 +509,38 @@ class PodRunner:
         rec.started = False
         self.mark()
 
-    async def _context(self, c: Obj) -> Context:
+    def _termination_message(self, rec: ContainerRecord, exit_: Exit) -> str:
+        """What the ended instance left in its termination-message file, or its log."""
+        c = self._container_spec(rec.name)
+        bound = self.agent.private_dev_error is None and termination.message_path(c)
+        return termination.read_message(
+            termination.host_file(self.dir, rec.name, rec.container_id) if bound else None,
+            self._log_path(rec.name, rec.restart_count),
+            fallback=exit_.code != 0
+            and c.get("terminationMessagePolicy") == termination.FALLBACK_TO_LOGS,
+        )
+
+    async def _termination_log(self, c: Obj, rec: ContainerRecord, cid: str) -> Path | None:
+        """The host file bound at the container's terminationMessagePath, if any."""
+        if not termination.message_path(c):
+            return None
+        problem = self.agent.private_dev_error
+        if problem is None:
+            if rec.restart_count > 0:
+                termination.prune(self.dir, rec.name)
+            return termination.host_file(self.dir, rec.name, cid)  # made by the container's child
+        if rec.name not in self._dev_warned:
+            self._dev_warned.add(rec.name)
+            await self.event(
+                WARNING,
+                "TerminationMessageNotCollected",
+                f"Termination message of container {rec.name} is not collected: {problem}; "
+                "the container sees the host's /dev",
+                rec.name,
+            )
+        return None
+
+    async def _context(self, c: Obj, rec: ContainerRecord, cid: str) -> Context:
         cms, secrets = referenced_objects(c)
         sources = Sources(
             configmaps={n: await self.agent.lookup("ConfigMap", self.ns, n) for n in cms},
@@ -532,6 +571,8 @@ class PodRunner:
             isolate=self.agent.isolate,
             resolv_conf=resolv,
             hosts=hosts,
+            shm=self.volumes.shm,
+            termination_log=await self._termination_log(c, rec, cid),
         )
 
     # ---- logs --------------------------------------------------------------------
@@ -639,16 +680,7 @@ class PodRunner:
     def _where(self, name: str) -> tuple[str, str]:
         """Where a command run in the container starts: its root and working dir, as the
         container's own process; without a filesystem view, the image directory's copy."""
-        spec = self.pod.get("spec") or {}
-        c: Obj = next(
-            (
-                c
-                for kind in ("initContainers", "containers", "ephemeralContainers")
-                for c in spec.get(kind) or []
-                if c.get("name") == name
-            ),
-            {},
-        )
+        c = self._container_spec(name)
         try:
             image = resolve_image(self.agent.images, c)
         except PrepareError:
@@ -657,6 +689,18 @@ class PodRunner:
         if self.agent.isolate:
             return str(self.dir / "root" / name), workdir
         return "", str(image.rootfs / workdir.lstrip("/"))
+
+    def _container_spec(self, name: str) -> Obj:
+        spec = self.pod.get("spec") or {}
+        return next(
+            (
+                c
+                for kind in ("initContainers", "containers", "ephemeralContainers")
+                for c in spec.get(kind) or []
+                if c.get("name") == name
+            ),
+            {},
+        )
 
     # ---- termination -------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kubelite.kubelet import sandbox
+from kubelite.kubelet import sandbox, termination
 from kubelite.kubelet.command import expand_all, resolve_argv
 from kubelite.kubelet.envvars import EnvError, Sources, container_env
 from kubelite.kubelet.images import Image, ImageNotFound, ImageStore, how_to_build
@@ -72,6 +72,9 @@ class Context:
     isolate: bool
     resolv_conf: Path | None = None  # the pod's resolv.conf, bound over /etc/resolv.conf
     hosts: Path | None = None  # the pod's hosts file, bound over /etc/hosts
+    shm: str | None = None  # the pod's /dev/shm; None: the container sees the host's /dev
+    # bound at its terminationMessagePath (the container's child makes the file)
+    termination_log: Path | None = None
 
 
 def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Spec:
@@ -104,6 +107,7 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
             visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
             hostname=pod_hostname(ctx.pod),
             workdir=workdir,
+            shm=ctx.shm,
         )
     else:
         # No filesystem view of its own: run in the image directory's copy of workdir.
@@ -137,6 +141,9 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
         out.append(sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF))
     if ctx.hosts is not None and not any(m.target == ETC_HOSTS for m in out):
         out.append(sandbox.VolumeMount(str(ctx.hosts), ETC_HOSTS))
+    if ctx.termination_log is not None:  # last, as the kubelet adds it
+        target = termination.message_path(container)
+        out.append(sandbox.VolumeMount(str(ctx.termination_log), target, create=True))
     return out
 
 

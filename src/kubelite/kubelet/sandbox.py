@@ -8,6 +8,17 @@ private `/tmp`. Overlays take their writable layer from a tmpfs of the
 container's own, so a pod never changes a host file. A UTS namespace makes
 the hostname the pod name.
 
+`/dev` is private too, as container runtimes make it: a small tmpfs with
+the host's null, zero, full, random, urandom and tty bound in (a user
+namespace may bind device nodes but not make them), the host's `/dev/pts`
+(terminals the shim and `kubectl exec -t` open on the host are the
+container's: `tty` names them), `ptmx` linked to `pts/ptmx`, the pod's
+shared `/dev/shm`, the `fd`, `stdin`, `stdout` and `stderr` links, and
+then whatever the pod binds there (its termination-log file, volumes).
+`probe_private_dev` tells at start whether the machine allows it; where it
+does not, containers get the host's `/dev` as before, and the agent binds
+nothing of its own (no termination-log file) under it.
+
 `plan()` is pure (what to mount where); `enter()` runs in the forked child
 before exec and performs it with raw syscalls. As a non-root user the child
 first enters a user namespace mapping it to root. If the kernel refuses,
@@ -39,9 +50,20 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 
-# Directories every container gets from the host as they are (devices, kernel views).
+# Directories every container gets from the host as they are (devices, kernel views);
+# `/dev` only where the machine cannot give it a private one.
 PASSTHROUGH = ("dev", "proc", "sys")
 PRIVATE_TMPFS = ("tmp",)
+# A private /dev: the host's nodes bound in, the links runtimes make, and its size.
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+)
+DEV_TMPFS = "mode=755,size=65536k"
 
 
 @dataclass(frozen=True)
@@ -49,11 +71,16 @@ class VolumeMount:
     source: str  # host path
     target: str  # absolute path in the container
     read_only: bool = False
+    # the source is an empty file the child makes first (a termination-log file):
+    # made there, beside the caller's loop rather than on it
+    create: bool = False
 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str  # tmpfs, rbind, bind_ro, overlay, symlink, mkdir, touch
+    # tmpfs, rbind, overlay, symlink, mkdir, touch, dev (source: the pod's shm),
+    # file (source: a host file to make, mode 0666)
+    kind: str
     target: str
     source: str = ""
     lowers: tuple[str, ...] = ()
@@ -97,12 +124,18 @@ def plan(
     hostname: str,
     workdir: str,
     host_root: Path = Path("/"),
+    shm: str | None = None,
 ) -> Plan:
-    """Mount operations for one container; `visible` are host paths that must stay reachable."""
+    """Mount operations for one container; `visible` are host paths that must stay reachable.
+
+    With `shm` (the pod's shared directory for `/dev/shm`) the container gets a
+    private `/dev`; without, the host's.
+    """
     r, s = os.fspath(root), os.fspath(scratch)
     layers = [layer for layer in (image_rootfs, host_root) if layer is not None]
     volumes = [
-        VolumeMount(v.source, resolve_in_root(v.target, layers), v.read_only) for v in volumes
+        VolumeMount(v.source, resolve_in_root(v.target, layers), v.read_only, v.create)
+        for v in volumes
     ]
     p = Plan(root=r, scratch=s, hostname=hostname, workdir=workdir or "/")
     ops = p.ops
@@ -118,6 +151,8 @@ def plan(
             ops.append(Op("mkdir", upper))
             ops.append(Op("mkdir", work))
             ops.append(Op("overlay", target, lowers=lowers, upper=upper, work=work))
+        elif name == "dev" and kind == "rbind" and shm is not None:
+            ops.append(Op("dev", target, source=shm))  # one op: the plan travels to the shim
         else:
             ops.append(Op(kind, target, source=source, read_only=read_only))
     for path in visible:
@@ -126,7 +161,10 @@ def plan(
             ops.append(Op("mkdir", r + str(path)))
             ops.append(Op("rbind", r + str(path), source=str(path), read_only=True))
     for v in volumes:
-        kind = "touch" if os.path.isfile(v.source) else "mkdir"
+        if v.create:
+            ops.append(Op("file", r + v.target, source=v.source))
+        # a file or a device node (hostPath /dev/fuse) is bound onto a file
+        kind = "touch" if v.create or not os.path.isdir(v.source) else "mkdir"
         ops.append(Op(kind, r + v.target))
         ops.append(Op("rbind", r + v.target, source=v.source, read_only=v.read_only))
     return p
@@ -355,6 +393,89 @@ def _apply(op: Op) -> None:
     elif op.kind == "overlay":
         data = f"lowerdir={':'.join(op.lowers)},upperdir={op.upper},workdir={op.work}"
         _mount("overlay", op.target, "overlay", 0, data)
+    elif op.kind == "dev":
+        private_dev(op.target, op.source)
+    elif op.kind == "file":
+        _new_file(op.source)
+
+
+def _new_file(path: str) -> None:
+    """An empty host file any user may write (0666, past the umask), its directory
+    made if need be."""
+    flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    try:
+        os.fchmod(fd, 0o666)
+    finally:
+        os.close(fd)
+
+
+def private_dev(target: str, shm: str) -> None:
+    """A container's own `/dev` at `target` (an existing directory), from the host's
+    `/dev` as seen before the chroot. A node the host lacks is left out."""
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID, DEV_TMPFS)
+    for name in DEV_NODES:
+        path = f"{target}/{name}"
+        os.mknod(path, stat.S_IFREG | 0o666)  # a mount point: a plain file, one call
+        if not _bind_if_there(f"/dev/{name}", path):
+            os.unlink(path)
+    _mkdir(f"{target}/pts")
+    _bind_if_there("/dev/pts", f"{target}/pts")
+    _mkdir(f"{target}/shm")
+    _mount(shm, f"{target}/shm", None, MS_BIND)
+    for name, link in DEV_LINKS:
+        os.symlink(link, f"{target}/{name}")
+
+
+def _bind_if_there(source: str, target: str) -> bool:
+    try:
+        _mount(source, target, None, MS_BIND)
+    except SandboxError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def probe_private_dev(work: Path) -> str:
+    """Whether this machine lets a container have its own `/dev`: "" if so, else why not.
+
+    A forked child does in a mount namespace of its own what each container
+    will do; `work` (an empty directory) only serves as its mount point.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    as_root = os.geteuid() == 0
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits
+        os.close(r)
+        code = 0
+        try:
+            unshare(as_root)
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", str(work), "tmpfs", MS_NOSUID, "mode=755")
+            os.mkdir(f"{work}/dev")
+            os.mkdir(f"{work}/shm")
+            private_dev(f"{work}/dev", f"{work}/shm")
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
+            os.write(w, (str(exc) or type(exc).__name__).encode(errors="replace"))
+            code = 1
+        os._exit(code)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as f:
+            reason = f.read().decode(errors="replace")
+    finally:
+        _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        work.rmdir()
+    if not reason and os.waitstatus_to_exitcode(status) != 0:
+        reason = "the test container ended abnormally"
+    return reason
 
 
 def _mkdir(path: str) -> None:

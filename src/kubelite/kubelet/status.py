@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.kubelet.termination import per_status_budget, truncate
+
 Obj = dict[str, Any]
 
 WAITING_CREATING = "ContainerCreating"
@@ -45,7 +47,8 @@ class ContainerRecord:
         self.ready = False
         self.started = False
 
-    def to_status(self) -> Obj:
+    def to_status(self, message_budget: int | None = None) -> Obj:
+        """Its containerStatus; terminated messages cut to `message_budget` bytes."""
         status: Obj = {
             "name": self.name,
             "image": self.image,
@@ -53,17 +56,21 @@ class ContainerRecord:
             "ready": self.ready,
             "restartCount": self.restart_count,
             "started": self.started,
-            "state": _public(self.state),
-            "lastState": _public(self.last_state),
+            "state": _public(self.state, message_budget),
+            "lastState": _public(self.last_state, message_budget),
         }
         if self.container_id:
             status["containerID"] = self.container_id
         return status
 
 
-def _public(state: Obj) -> Obj:
+def _public(state: Obj, message_budget: int | None = None) -> Obj:
     """Drop the agent's private bookkeeping keys (leading underscore)."""
-    return {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in state.items()}
+    out = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in state.items()}
+    terminated = out.get("terminated")
+    if message_budget is not None and terminated and "message" in terminated:
+        terminated["message"] = truncate(terminated["message"], message_budget)
+    return out
 
 
 def _succeeded(rec: ContainerRecord) -> bool:
@@ -193,11 +200,12 @@ def pod_status(
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]
     status["startTime"] = old.get("startTime") or start_time
-    status["containerStatuses"] = [r.to_status() for r in containers]
+    budget = per_status_budget(pod)  # the pod's 12 KiB of messages, shared evenly
+    status["containerStatuses"] = [r.to_status(budget) for r in containers]
     if inits:
-        status["initContainerStatuses"] = [r.to_status() for r in inits]
+        status["initContainerStatuses"] = [r.to_status(budget) for r in inits]
     if ephemerals:  # not part of the phase or the conditions, as upstream
-        status["ephemeralContainerStatuses"] = [r.to_status() for r in ephemerals]
+        status["ephemeralContainerStatuses"] = [r.to_status(budget) for r in ephemerals]
     for key in ("reason", "message"):
         status.pop(key, None)
     return status

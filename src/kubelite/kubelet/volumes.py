@@ -11,6 +11,10 @@ A projected `serviceAccountToken` source is a token the agent asks the
 TokenRequest API for (the pod's service account, the source's audience and
 lifetime, bound to the pod), as the kubelet's token manager does: it is kept
 and asked for again once 80 % of its lifetime has passed (or after 24 h).
+
+With `shm`, the pod also gets the directory its containers share as
+`/dev/shm` (as a pod's IPC namespace shares it upstream): a 64 MiB tmpfs,
+containerd's default, where the agent may mount, else a plain directory.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ Getter = Callable[[str, str, str], Awaitable[Obj | None]]  # (kind, namespace, n
 TokenRequester = Callable[[str, str, Obj], Awaitable[Obj]]
 TOKEN_REFRESH_FRACTION = 0.8  # of a token's lifetime, as the kubelet's token manager
 TOKEN_MAX_AGE_S = 24 * 3600
+SHM_SIZE = "64Mi"
 
 
 class VolumeError(Exception):
@@ -78,8 +83,12 @@ class PodVolumes:
         allocatable: dict[str, str] | None = None,
         tokens: TokenRequester | None = None,
         now: Callable[[], float] = time.time,
+        shm: bool = False,
     ) -> None:
         self.dir = pod_dir / "volumes"
+        # the pod's /dev/shm, once set up (None: its containers see the host's /dev)
+        self.shm: str | None = None
+        self._want_shm = shm
         self.allocatable = allocatable or {}
         self.paths: dict[str, str] = {}
         self._tmpfs: list[Path] = []
@@ -88,6 +97,8 @@ class PodVolumes:
         self._tokens: dict[tuple[str, str, str, int], ServiceAccountToken] = {}
 
     async def setup(self, pod: Obj, get: Getter, *, pod_ip: str, host_ip: str) -> None:
+        if self._want_shm and self.shm is None:
+            self.shm = self._shm()
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             self.paths[vol["name"]] = await self._one(pod, vol, get, pod_ip=pod_ip, host_ip=host_ip)
 
@@ -220,6 +231,16 @@ class PodVolumes:
             self._tmpfs.append(target)
         return str(target)
 
+    def _shm(self) -> str:
+        target = self.dir.parent / "shm"
+        target.mkdir(parents=True, exist_ok=True)
+        # mounted now, or by a kubelite before a restart: ours to unmount either way
+        if os.path.ismount(target) or _mount_tmpfs(target, SHM_SIZE, mode="1777", flags=_SHM_FLAGS):
+            self._tmpfs.append(target)
+        else:
+            os.chmod(target, 0o1777)
+        return str(target)
+
     def teardown(self) -> None:
         for path in self._tmpfs:
             _umount(path)
@@ -305,14 +326,30 @@ async def _pvc(name: str, ns: str, spec: Obj, get: Getter) -> str:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _mount_tmpfs(target: Path, size: str | None) -> bool:
+_SHM_FLAGS = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC, as runtimes mount /dev/shm
+
+
+def _mount_tmpfs(target: Path, size: str | None, *, mode: str = "777", flags: int = 0) -> bool:
     if os.geteuid() != 0:
         return False
-    data = f"mode=777,size={value(size)}" if size else "mode=777"
-    rc = _libc.mount(b"tmpfs", str(target).encode(), b"tmpfs", 0, data.encode())
+    data = f"mode={mode},size={value(size)}" if size else f"mode={mode}"
+    rc = _libc.mount(b"tmpfs", str(target).encode(), b"tmpfs", flags, data.encode())
     if rc != 0:
-        log.info("emptyDir %s: tmpfs not available (%s)", target, os.strerror(ctypes.get_errno()))
+        log.info("%s: tmpfs not available (%s)", target, os.strerror(ctypes.get_errno()))
     return rc == 0
+
+
+def release_mounts(pod_dir: Path) -> None:
+    """Unmount whatever the agent mounted under a pod's directory (its shm, emptyDirs
+    of medium Memory) before the directory goes: a pod a previous kubelite ran."""
+    prefix = str(pod_dir) + "/"
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            points = [line.split()[4].decode() for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        _umount(Path(point))
 
 
 def _umount(target: Path) -> None:

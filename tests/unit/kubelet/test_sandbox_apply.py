@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,15 @@ def test_touch_replaces_a_dangling_link(tmp_path: Path) -> None:
     link.symlink_to(tmp_path / "missing")
     _apply(Op("touch", str(link)))
     assert link.is_file() and not link.is_symlink()
+
+
+def test_a_new_file_is_made_with_its_directory_and_writable_by_anyone(tmp_path: Path) -> None:
+    path = tmp_path / "containers" / "app" / "01234567"
+    _apply(Op("file", "/r/dev/termination-log", source=str(path)))
+    assert path.read_text() == "" and stat.S_IMODE(path.stat().st_mode) == 0o666
+    path.write_text("stale")
+    _apply(Op("file", "/r/dev/termination-log", source=str(path)))
+    assert path.read_text() == ""  # an instance starts from an empty file
 
 
 def _umask() -> int:

@@ -157,3 +157,62 @@ def test_kept_listings_give_the_same_plan_as_fresh_ones(tmp_path: Path, kept: No
     sandbox._listings.clear()
     sandbox._steps.clear()
     assert plan_of(host, image) == fresh
+
+
+# ---- /dev -------------------------------------------------------------------------------
+
+
+def dev_plan(tmp_path: Path, shm: str | None, volumes: list[VolumeMount]) -> list[Op]:
+    host = fake_host(tmp_path)
+    (host / "dev").mkdir()
+    return plan(
+        root=Path("/r"),
+        scratch=Path("/s"),
+        image_rootfs=None,
+        volumes=volumes,
+        visible=[],
+        hostname="web-1",
+        workdir="/",
+        host_root=host,
+        shm=shm,
+    ).ops
+
+
+def test_a_container_gets_a_private_dev_with_the_pods_shm_and_its_binds_after_it(
+    tmp_path: Path,
+) -> None:
+    fuse = tmp_path / "fuse"
+    fuse.write_text("")  # stands for a device node: anything but a directory
+    ops = dev_plan(
+        tmp_path,
+        "/pods/p/shm",
+        [
+            VolumeMount(str(fuse), "/dev/fuse"),
+            VolumeMount(str(tmp_path), "/dev/shm"),
+            VolumeMount("/pods/p/containers/app/0123abcd", "/dev/termination-log", create=True),
+        ],
+    )
+    dev = [op for op in ops if op.target == "/r/dev"]
+    assert dev == [Op("mkdir", "/r/dev"), Op("dev", "/r/dev", source="/pods/p/shm")]
+    order = [(op.kind, op.target) for op in ops]
+    after = order[order.index(("dev", "/r/dev")) + 1 :]
+    # the pod's own binds come later, over the private /dev
+    assert after[-7:] == [
+        ("touch", "/r/dev/fuse"),
+        ("rbind", "/r/dev/fuse"),
+        ("mkdir", "/r/dev/shm"),
+        ("rbind", "/r/dev/shm"),
+        ("file", "/r/dev/termination-log"),  # the host file, made first
+        ("touch", "/r/dev/termination-log"),
+        ("rbind", "/r/dev/termination-log"),
+    ]
+    assert ops[-3].source == "/pods/p/containers/app/0123abcd"
+
+
+def test_without_a_shm_a_container_sees_the_hosts_dev(tmp_path: Path) -> None:
+    ops = dev_plan(tmp_path, None, [])
+    dev = [op for op in ops if op.target == "/r/dev"]
+    assert dev == [
+        Op("mkdir", "/r/dev"),
+        Op("rbind", "/r/dev", source=str(tmp_path / "host" / "dev")),
+    ]
