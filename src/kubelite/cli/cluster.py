@@ -127,7 +127,6 @@ class Cluster:
         on_ready: Callable[[Cluster], Awaitable[None] | None] | None = None,
     ) -> None:
         self.acquire()
-        moving = control_plane_cgroup.join_soon()
         service_ip = self.service_ip.acquire()  # before the store: a new data dir has none
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
         self.storage = RestStorage(self.store, admission=server_plugins())
@@ -149,7 +148,6 @@ class Cluster:
         write_private(
             self.dir.kubeconfig, kubeconfig.render(server_url, tls.ca_cert.read_bytes(), token)
         )
-        moving.join()  # done long since; before the node's shim is forked, as it inherits it
         async with asyncio.TaskGroup() as tg:
             for listener in self.listeners:
                 listener.server = _server(listener, tls if listener.ssl else None)
@@ -165,6 +163,7 @@ class Cluster:
             _watch_parts(api.health, component_tasks, stop)
             await self._wait_started(component_tasks, stop)
             self._ready = True
+            control_plane_cgroup.join_soon()  # the shim, started by now, stays where it is
             self.status = self._status(server_url)
             write_private(
                 self.dir.state, orjson.dumps(self.status, option=orjson.OPT_INDENT_2).decode()

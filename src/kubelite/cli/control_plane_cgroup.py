@@ -3,14 +3,20 @@
 On a real cluster the API server, scheduler and controllers run on control
 plane machines, and the kubelet beside the pods it starts. Here all of them
 share the pods' CPUs, and the pods' cgroups (`kubelite/<node>`, weighed
-from the node's allocatable CPU as the kubelet weighs `kubepods`) outweigh
-one process in the root cgroup: with 100 pods' interpreters starting, the
-process that starts them and answers kubectl got about a quarter of the
-machine. So the `kubelite up` process moves itself, before it starts the
-node's container shim (which inherits it), into a cgroup of its own that
-weighs as much as `CORES_WEIGHT` times the machine's cores: under
-contention the control plane goes first, and pods get what it leaves,
-which is nearly everything, as one event loop uses at most one core.
+from the node's allocatable CPU as the kubelet weighs `kubepods`) weigh as
+much as the whole session `kubelite up` was started from: with 100 pods'
+interpreters starting, the process that starts them and answers kubectl
+got about a quarter of the machine. So once ready, the `kubelite up`
+process moves itself into a cgroup of its own that weighs as much as
+`CORES_WEIGHT` times the machine's cores: under contention the control
+plane goes first, and pods get what it leaves, which is nearly
+everything, as one event loop uses at most one core.
+
+The node's container shim, started by then, is not moved: it already runs
+ahead of the containers (nice -10 in an autogroup of its own, see
+`kubelet.shim`), and in a cgroup other than the root each container's
+`setsid` would cost ~0.5 ms more (the kernel makes an autogroup it then
+cannot use).
 
 Only the cpu controller is used (memory and pids stay where they were).
 Where cgroups are not writable (rootless, a read-only hierarchy) nothing
@@ -40,8 +46,7 @@ def control_plane_shares(cores: int) -> int:
 
 def join_soon() -> threading.Thread:
     """`join` on a thread of its own: the first move into a cgroup waits for
-    an RCU grace period (~15 ms) that start-up need not wait for. Join the
-    thread before forking what must inherit the cgroup."""
+    an RCU grace period (~15 ms) that nothing need wait for."""
     thread = threading.Thread(target=join, name="control-plane-cgroup", daemon=True)
     thread.start()
     return thread
