@@ -22,7 +22,7 @@ import orjson
 
 from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import errors, metrics_api
+from kubelite.apiserver import errors, metrics_api, request_context
 from kubelite.apiserver.metrics_api import MetricsSource
 from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -255,7 +255,12 @@ class LocalClient:
                 obj["metadata"]["resourceVersion"] = rv
             return obj
 
-        kv = self.storage.replace_with(rt, namespace, md["name"], set_replicas)
+        # Recorded as a /scale write (the HPA's), as upstream's managedFields show it.
+        token = request_context.set_entry_subresource("scale")
+        try:
+            kv = self.storage.replace_with(rt, namespace, md["name"], set_replicas)
+        finally:
+            request_context.reset_entry_subresource(token)
         return scale_of(_copy(kv.value))
 
     def _scalable(self, api_version: str, kind: str) -> ResourceType:

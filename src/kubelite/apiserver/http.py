@@ -35,7 +35,12 @@ from kubelite.apiserver import (
     reviews,
     subresources,
 )
-from kubelite.apiserver.request_context import collect_warnings, set_user, warning_header
+from kubelite.apiserver.request_context import (
+    collect_warnings,
+    set_manager,
+    set_user,
+    warning_header,
+)
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -155,6 +160,7 @@ class ApiApp:
             return
         req = Request(scope, receive)
         warnings = collect_warnings()
+        set_manager(req.query.get("fieldManager"), req.headers.get("user-agent"))
         try:
             if req.path not in PUBLIC_PATHS and not healthz.is_health_path(req.path):
                 self._authenticate(req)

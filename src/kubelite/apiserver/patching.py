@@ -3,7 +3,9 @@
 JSON merge, JSON patch and strategic merge change a copy of the stored
 object, which then goes through the same update path as a PUT (defaults,
 admission, validation, optimistic concurrency). Server-side apply creates the
-object when it is absent and records the applier in `managedFields`.
+object when it is absent, refuses fields the kind does not declare, and keeps
+field ownership in `managedFields` (conflicts, `force`, dropped fields: see
+`managedfields`).
 
 For a version served by conversion (`conversion.Conversion`), every patch
 applies to the served view of the stored object, which is then converted
@@ -12,7 +14,6 @@ back and written: the patch means what it says in the version it was sent to.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ import orjson
 
 from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors
+from kubelite.apiserver import bodies, errors, managedfields, request_context
 from kubelite.apiserver import meta as m
 from kubelite.store import KV
 
@@ -75,6 +76,7 @@ async def apply_patch(
         new = mutate(obj)
         if isinstance(new, dict):
             app._field_validation(req, rt, new, None)
+            keep_null_template_timestamps(new, obj)
         return new
 
     storage_rt = rt if conversion is None else conversion.storage
@@ -158,9 +160,17 @@ async def _server_side_apply(
             f"the name of the object ({applied['metadata']['name']}) does not match "
             f"the name on the URL ({name})"
         )
+    if rt.custom is None:
+        managedfields.check_declared(rt, applied, ns, name)
     app._field_validation(req, rt, applied, None)
     # The entry names the version applied (upstream records the request's version).
-    entry = managed_entry(manager, "Apply", rt, applied, subresource)
+    entry = managedfields.make_entry(
+        manager,
+        "Apply",
+        rt.api_version,
+        set(managedfields.owned_fields(applied, rt.kind)),
+        subresource,
+    )
     storage_rt = rt if conversion is None else conversion.storage
     existing = app.storage.store.get(storage_rt.key(ns, name))
     if existing is None:
@@ -174,6 +184,7 @@ async def _server_side_apply(
             obj = conversion.to_storage(obj)
         kv = await app.storage.acreate(storage_rt, ns, obj, dry_run=dry)
         return CreatedKV(kv.key, kv.revision, kv.create_revision, kv.value)
+    force = req.flag("force")
 
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
         patch = orjson.loads(orjson.dumps(applied))
@@ -182,58 +193,62 @@ async def _server_side_apply(
             merged = json_merge_patch(obj, patch)
         else:
             merged = strategic_merge_patch(obj, patch, kind=rt.kind)
-        fields = [
-            f
-            for f in (m.meta(merged).get("managedFields") or [])
-            if not (f.get("manager") == manager and f.get("operation") == "Apply")
-        ]
-        m.meta(merged)["managedFields"] = [*fields, entry]
-        return merged
+        if conversion is not None:  # fields of another version: record, never compare
+            fields = [
+                f
+                for f in (m.meta(merged).get("managedFields") or [])
+                if not (f.get("manager") == manager and f.get("operation") == "Apply")
+            ]
+            m.meta(merged)["managedFields"] = [*fields, entry]
+            return merged
+        return managedfields.apply_ownership(
+            obj,
+            merged,
+            applied,
+            kind=rt.kind,
+            api_version=rt.api_version,
+            manager=manager,
+            force=force,
+            subresource=subresource,
+        )
 
-    return await app.storage.areplace_with(
-        storage_rt, ns, name, _through(conversion, mutate), subresource=subresource, dry_run=dry
-    )
-
-
-def managed_entry(
-    manager: str, operation: str, rt: ResourceType, obj: dict[str, Any], subresource: str = ""
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": rt.api_version,
-        "time": m.now_rfc3339(time.time()),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1(
-            {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, top=True
-        ),
-    }
-    if subresource:
-        entry["subresource"] = subresource
-    return entry
+    token = request_context.set_applying(True)
+    try:
+        return await app.storage.areplace_with(
+            storage_rt, ns, name, _through(conversion, mutate), subresource=subresource, dry_run=dry
+        )
+    finally:
+        request_context.reset_applying(token)
 
 
-def fields_v1(value: Any, *, top: bool = False) -> dict[str, Any]:
-    """The set of fields an object sets, in the `FieldsV1` trie format."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if top and key == "metadata":
-                child = {
-                    k: v
-                    for k, v in (child or {}).items()
-                    if k in ("labels", "annotations", "finalizers", "ownerReferences")
-                }
-                if not child:
-                    continue
-            out[f"f:{key}"] = fields_v1(child)
-    elif (
-        isinstance(value, list)
-        and value
-        and all(isinstance(item, dict) and "name" in item for item in value)
-    ):
-        for item in value:
-            sub = fields_v1(item)
-            sub["."] = {}
-            out["k:" + orjson.dumps({"name": item["name"]}).decode()] = sub
-    return out
+# Where a pod template's metadata sits in the kinds that carry one.
+_TEMPLATE_PATHS = (
+    ("spec", "template"),
+    ("template",),
+    ("spec", "jobTemplate"),
+    ("spec", "jobTemplate", "spec", "template"),
+)
+
+
+def keep_null_template_timestamps(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A patch cannot remove a template's `creationTimestamp: null`.
+
+    Upstream decodes the patched object into its Go type, where the field always
+    exists and prints as `null`; so a patch that "deletes" it (client-side apply of
+    `kubectl create --dry-run=client -o yaml` output, the dry run `kubectl diff`
+    sends) changes nothing there. Stored objects that carry the null keep it here.
+    """
+    for path in _TEMPLATE_PATHS:
+        before, after = _at(old, (*path, "metadata")), _at(new, (*path, "metadata"))
+        if before is None or after is None or "creationTimestamp" not in before:
+            continue
+        if before["creationTimestamp"] is None:
+            after.setdefault("creationTimestamp", None)
+
+
+def _at(obj: Any, path: tuple[str, ...]) -> dict[str, Any] | None:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj if isinstance(obj, dict) else None

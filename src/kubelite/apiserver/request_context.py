@@ -47,3 +47,51 @@ def warning_header(text: str) -> str:
     """RFC 7234 warning value as kube-apiserver writes it: code 299, agent `-`."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'299 - "{escaped}"'
+
+
+# Who writes, for `managedFields`: the request's `fieldManager`, else its User-Agent up
+# to the first `/` (as kube-apiserver names managers); in-process writes are the
+# controllers'. A server-side apply records its own entry, so it marks itself.
+IN_PROCESS_MANAGER = "kube-controller-manager"
+_manager: ContextVar[str | None] = ContextVar("kubelite_field_manager", default=None)
+_applying: ContextVar[bool] = ContextVar("kubelite_applying", default=False)
+
+
+def set_manager(field_manager: str | None, user_agent: str | None) -> None:
+    name = field_manager or (user_agent or "").split("/", 1)[0]
+    _manager.set(name[:128] or None)
+
+
+def field_manager() -> str:
+    return _manager.get() or IN_PROCESS_MANAGER
+
+
+def applying() -> bool:
+    return _applying.get()
+
+
+def set_applying(value: bool) -> Any:
+    """Mark the current write as a server-side apply; returns the token to reset with."""
+    return _applying.set(value)
+
+
+def reset_applying(token: Any) -> None:
+    _applying.reset(token)
+
+
+_entry_subresource: ContextVar[str] = ContextVar("kubelite_entry_subresource", default="")
+
+
+def set_entry_subresource(name: str) -> Any:
+    """The subresource a write's `managedFields` entry names when the storage write
+    itself goes to the main resource (`/scale` writes `spec.replicas`); returns the
+    token a long-lived task resets with."""
+    return _entry_subresource.set(name)
+
+
+def reset_entry_subresource(token: Any) -> None:
+    _entry_subresource.reset(token)
+
+
+def entry_subresource(subresource: str) -> str:
+    return subresource or _entry_subresource.get()

@@ -26,7 +26,7 @@ from kubelite.api.defaults import apply_defaults, prepare_update
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from kubelite.api.validation import validate
-from kubelite.apiserver import customresources, errors
+from kubelite.apiserver import customresources, errors, managedfields, request_context
 from kubelite.apiserver import meta as m
 from kubelite.apiserver.admission import (
     AdmissionPlugin,
@@ -431,6 +431,15 @@ class RestStorage:
             customresources.bump_generation(rt, new, old)
         else:
             m.bump_generation(new, old)
+        if not request_context.applying():
+            managedfields.track_update(
+                new,
+                old,
+                kind=rt.kind,
+                api_version=rt.api_version,
+                manager=request_context.field_manager(),
+                subresource=request_context.entry_subresource(subresource),
+            )
         self._before_write(rt, new, old)
         if m.same_content(new, old):
             return current

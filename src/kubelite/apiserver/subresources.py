@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors, eviction, exec_stream, portforward
+from kubelite.apiserver import bodies, errors, eviction, exec_stream, portforward, request_context
 from kubelite.apiserver import meta as m
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ async def _scale(
             obj["metadata"].pop("resourceVersion", None)
         return obj
 
+    request_context.set_entry_subresource("scale")
     kv = app.storage.replace_with(rt, ns, name, set_replicas, dry_run=_dry(req))
     return json_response(scale_view(kv.obj()))
 
