@@ -171,6 +171,26 @@ INGRESS_CLASS = REGISTRY.by_kind("networking.k8s.io/v1", "IngressClass")
 DEFAULT_INGRESS_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 
 
+class StorageObjectInUseProtection:
+    """New claims and volumes carry the in-use protection finalizer, as upstream's
+    plugin adds it; the pvc- and pv-protection controllers remove it once the object
+    is no longer in use, so deleting a claim a pod mounts waits for that pod."""
+
+    FINALIZERS = {
+        "PersistentVolumeClaim": "kubernetes.io/pvc-protection",
+        "PersistentVolume": "kubernetes.io/pv-protection",
+    }
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        finalizer = self.FINALIZERS.get(attrs.resource.kind)
+        if attrs.operation != "CREATE" or finalizer is None or attrs.resource.group != "":
+            return
+        md = obj.setdefault("metadata", {})
+        finalizers = md.get("finalizers") or []
+        if finalizer not in finalizers:
+            md["finalizers"] = [*finalizers, finalizer]
+
+
 class DefaultIngressClass:
     """An Ingress created with no class gets the default one (upstream's DefaultIngressClass).
 
@@ -217,11 +237,15 @@ def default_plugins() -> list[AdmissionPlugin]:
 
 def server_plugins() -> list[AdmissionPlugin]:
     """The chain `kubelite up` serves with: the defaults plus ServiceAccount (after
-    NamespaceLifecycle, as upstream orders it). ServiceAccount needs the
-    service-account controller, so in-process test APIs without controllers keep
-    `default_plugins`, as upstream's integration tests disable it."""
+    NamespaceLifecycle, as upstream orders it) and StorageObjectInUseProtection (after
+    DefaultStorageClass). Both need their controllers, so in-process test APIs
+    without controllers keep `default_plugins`, as upstream's integration tests
+    disable them."""
     from kubelite.apiserver.serviceaccount_admission import ServiceAccountAdmission
 
     plugins = default_plugins()
     plugins.insert(1, ServiceAccountAdmission())
+    # Needs the protection controllers to ever let a claim or volume go, as above.
+    after = next(i for i, p in enumerate(plugins) if isinstance(p, DefaultStorageClass))
+    plugins.insert(after + 1, StorageObjectInUseProtection())
     return plugins

@@ -28,6 +28,7 @@ from kubelite.controllers.resourcequota import ResourceQuotaController
 from kubelite.controllers.rootca import RootCACertPublisher, read_root_ca
 from kubelite.controllers.serviceaccounts import ServiceAccountsController
 from kubelite.controllers.statefulset import StatefulSetController
+from kubelite.controllers.storageprotection import StorageProtectionController
 from kubelite.controllers.volumes import PersistentVolumeController
 
 
@@ -42,6 +43,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         StatefulSetController(),
         DaemonSetController(),
         PersistentVolumeController(data_dir / "storage"),
+        StorageProtectionController(),
         EndpointsController(),
         EndpointSliceController(),
         NodeLifecycleController(),
@@ -86,6 +88,7 @@ __all__ = [
     "RootCACertPublisher",
     "ServiceAccountsController",
     "StatefulSetController",
+    "StorageProtectionController",
     "TTLAfterFinishedController",
     "controllers",
 ]

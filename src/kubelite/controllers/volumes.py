@@ -332,12 +332,14 @@ class PersistentVolumeController(Controller):
 
     async def _sync_volume(self, name: str) -> None:
         pv = self.pvs.get(name)
-        if pv is None or meta(pv).get("deletionTimestamp"):
+        if pv is None:
             return
+        # A volume being deleted is still synced: its in-use protection waits for it
+        # to be released, which happens here once its claim is gone.
         ref = (pv.get("spec") or {}).get("claimRef")
         phase = (pv.get("status") or {}).get("phase")
         if not ref:
-            if phase != "Available":
+            if phase != "Available" and not meta(pv).get("deletionTimestamp"):
                 await self._set_volume_phase(pv, "Available")
             return
         claim = self.pvcs.get(f"{ref.get('namespace')}/{ref.get('name')}")

@@ -304,3 +304,14 @@ async def test_failed_pod_is_replaced(h: Harness) -> None:
 
 def pod_phase_of(pod: dict) -> str:
     return str(pod["status"]["phase"])
+
+
+async def test_a_pending_pods_deleted_claim_is_made_again(h: Harness) -> None:
+    ctrl = await setup(h, replicas=1)
+    await drain(h, ctrl)
+    assert (await h.get("Pod", "web-0"))["status"]["phase"] == "Pending"
+    # The claim went while its pod had not started (in-use protection let it go).
+    await h.client.delete("v1", "PersistentVolumeClaim", "data-web-0", "default")
+    await drain(h, ctrl)  # the claim's deletion brings the StatefulSet back
+    claims = [c["metadata"]["name"] for c in await h.list("PersistentVolumeClaim")]
+    assert claims == ["data-web-0"]

@@ -106,6 +106,7 @@ class StatefulSetController(Controller):
                 on_add=self._owned, on_update=lambda _o, r: self._owned(r), on_delete=self._owned
             )
         )
+        self.pvc_informer.add_handlers(Handlers(on_delete=self._claim_deleted))
 
     def _sts(self, sts: Obj) -> None:
         self.enqueue(key_of(sts))
@@ -118,6 +119,12 @@ class StatefulSetController(Controller):
             for sts in self.sts_informer.list(meta(obj).get("namespace")):
                 if selector_of(sts).matches(labels(obj)):
                     self.enqueue(key_of(sts))
+
+    def _claim_deleted(self, pvc: Obj) -> None:
+        """A claim gone may leave a pending pod of ours without it."""
+        for sts in self.sts_informer.list(meta(pvc).get("namespace")):
+            if sts["spec"].get("volumeClaimTemplates") and selector_of(sts).matches(labels(pvc)):
+                self.enqueue(key_of(sts))
 
     # ---- reconcile -----------------------------------------------------------------
 
@@ -262,6 +269,11 @@ class StatefulSetController(Controller):
             if not deleting(pod):
                 await self._delete(plan, pod)
             return True  # its replacement comes once it is gone
+        if (pod.get("status") or {}).get("phase") == "Pending" and not deleting(pod):
+            # A claim deleted under a pod that has not started (it waited for the pod
+            # to go, then went): make it again, as upstream does for pending pods.
+            for template in plan.sts["spec"].get("volumeClaimTemplates") or []:
+                await self._ensure_claim(plan.sts, template, ordinal, meta(pod)["name"])
         if deleting(pod) or not _running_and_ready(pod):
             return True
         return not pod_available(pod, plan.min_ready, self.clock())
