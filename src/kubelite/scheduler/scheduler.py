@@ -56,6 +56,31 @@ def select_host(totals: list[tuple[str, int]], rng: random.Random) -> str:
     return ties[0] if len(ties) == 1 else ties[rng.randrange(len(ties))]
 
 
+def node_scheduling_properties_changed(old: Obj, new: Obj) -> bool:
+    """What upstream requeues unschedulable pods for on a node update: it turned
+    schedulable, or its allocatable, labels, taints, condition statuses or
+    annotations changed. Heartbeat times, images and addresses do not count."""
+    if not old:
+        return True
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if old_spec.get("unschedulable") and not new_spec.get("unschedulable"):
+        return True
+    if (old_spec.get("taints") or []) != (new_spec.get("taints") or []):
+        return True
+    old_md, new_md = old.get("metadata") or {}, new.get("metadata") or {}
+    for field in ("labels", "annotations"):
+        if (old_md.get(field) or {}) != (new_md.get(field) or {}):
+            return True
+    old_status, new_status = old.get("status") or {}, new.get("status") or {}
+    if (old_status.get("allocatable") or {}) != (new_status.get("allocatable") or {}):
+        return True
+    return _condition_statuses(old_status) != _condition_statuses(new_status)
+
+
+def _condition_statuses(status: Obj) -> dict[str, str]:
+    return {c.get("type", ""): c.get("status", "") for c in status.get("conditions") or []}
+
+
 class Scheduler:
     def __init__(
         self,
@@ -288,8 +313,13 @@ class Scheduler:
         self.queue.move_all_to_active_or_backoff(events.NODE_ADD)
 
     def on_node_update(self, node: Obj) -> None:
+        info = self.cache.get(node["metadata"]["name"])
+        old = info.node if info is not None else {}
         self.cache.update_node(node)
-        self.queue.move_all_to_active_or_backoff(events.NODE_UPDATE)
+        # Only a node that may have become more schedulable retries pods: a status
+        # heartbeat does not (upstream's nodeSchedulingPropertiesChange).
+        if node_scheduling_properties_changed(old, node):
+            self.queue.move_all_to_active_or_backoff(events.NODE_UPDATE)
 
     def on_node_delete(self, node: Obj) -> None:
         self.cache.remove_node(node["metadata"]["name"])

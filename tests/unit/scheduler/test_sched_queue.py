@@ -143,3 +143,21 @@ def test_deleting_an_assigned_pod_frees_room() -> None:
     sched.on_pod_delete(make_pod("hog", cpu="2", node="n"))
     _, res = sched.schedule_next()
     assert res.node_name == "n"
+
+
+def test_only_a_real_change_moves_an_unschedulable_pod() -> None:
+    q, _ = make_queue()
+    q.add(make_pod("p", cpu="8"))
+    qpi = q.pop()
+    q.add_unschedulable(
+        qpi, pod_scheduling_cycle=q.scheduling_cycle, unschedulable_plugins={"NodeResourcesFit"}
+    )
+    # The scheduler's own PodScheduled=False write: status and resourceVersion only.
+    written = make_pod("p", cpu="8")
+    written["metadata"]["resourceVersion"] = "42"
+    written["status"] = {"conditions": [{"type": "PodScheduled", "status": "False"}]}
+    q.update(written)
+    assert q.where("default/p") == "unschedulable"
+    relabelled = make_pod("p", cpu="8", labels={"tier": "web"})
+    q.update(relabelled)
+    assert q.where("default/p") in ("active", "backoff")

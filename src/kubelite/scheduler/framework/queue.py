@@ -19,7 +19,7 @@ from typing import Any
 
 from kubelite.scheduler.framework.types import PodInfo, pod_key
 
-__all__ = ["QueuedPodInfo", "SchedulingQueue"]
+__all__ = ["QueuedPodInfo", "SchedulingQueue", "pod_updated"]
 
 Obj = Mapping[str, Any]
 DEFAULT_INITIAL_BACKOFF = 1.0
@@ -118,9 +118,12 @@ class SchedulingQueue:
             return  # being scheduled now; its outcome requeues the stored copy
         pi = PodInfo(pod)
         if place == "unschedulable":
-            qpi = self._unschedulable.pop(pi.key)
+            qpi = self._unschedulable[pi.key]
+            changed = pod_updated(qpi.pod, pod)
             qpi.pod_info = pi
-            self._requeue(qpi)  # a changed pod may now fit
+            if changed:  # a changed pod may now fit; its status (our own
+                del self._unschedulable[pi.key]  # PodScheduled write) changes nothing
+                self._requeue(qpi)
             return
         for qpi in self._iter_queued(place):
             if qpi.key == pi.key:
@@ -254,3 +257,20 @@ class SchedulingQueue:
     def next_wakeup(self) -> float | None:
         """When the loop should next call :meth:`flush_backoff_completed`."""
         return self._backoff[0][0] if self._backoff else None
+
+
+_NOT_SCHEDULING_METADATA = ("resourceVersion", "generation", "managedFields", "finalizers")
+
+
+def pod_updated(old: Obj, new: Obj) -> bool:
+    """Upstream's isPodUpdated: a change beyond status and bookkeeping metadata."""
+
+    def strip(pod: Obj) -> dict[str, Any]:
+        md = dict(pod.get("metadata") or {})
+        for key in _NOT_SCHEDULING_METADATA:
+            md.pop(key, None)
+        out = {k: v for k, v in pod.items() if k not in ("status", "metadata")}
+        out["metadata"] = md
+        return out
+
+    return strip(old) != strip(new)
