@@ -499,7 +499,55 @@ def prepare_service_update(new: Obj, old: Obj) -> Obj:
                 spec.pop("clusterIPs", None)
         elif same_ips:
             spec["clusterIPs"] = [_s(spec, "clusterIP")]
+    drop_type_dependent_fields(new, old)
     return new
+
+
+def _needs_node_port(spec: Obj) -> bool:
+    if _s(spec, "type") == "NodePort":
+        return True
+    return _s(spec, "type") == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") in (
+        None,
+        True,
+    )
+
+
+def _node_ports(spec: Obj) -> list[int]:
+    return sorted(_i(p, "nodePort") for p in _dl(spec, "ports") if _i(p, "nodePort"))
+
+
+def drop_type_dependent_fields(new: Obj, old: Obj) -> None:
+    """The Service strategy's dropTypeDependentFields: when the type changes, a field
+    only the old type used goes, if the client left it as it was (a patch or an
+    apply carried it over). So `type: NodePort` -> `ClusterIP` drops the node ports
+    and externalTrafficPolicy instead of refusing them."""
+    spec, old_spec = new.setdefault("spec", {}), _d(old, "spec")
+    needs_ip = lambda s: _s(s, "type") != "ExternalName"  # noqa: E731
+    if needs_ip(old_spec) and not needs_ip(spec):
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if field in spec and spec.get(field) == old_spec.get(field):
+                spec.pop(field)
+    if (
+        _needs_node_port(old_spec)
+        and not _needs_node_port(spec)
+        and _node_ports(spec) == _node_ports(old_spec)
+    ):
+        for port in _dl(spec, "ports"):
+            port.pop("nodePort", None)
+    same_hc_port = _i(spec, "healthCheckNodePort") == _i(old_spec, "healthCheckNodePort")
+    if _needs_health_check(old_spec) and not _needs_health_check(spec) and same_hc_port:
+        spec.pop("healthCheckNodePort", None)
+    was_lb, is_lb = _s(old_spec, "type") == "LoadBalancer", _s(spec, "type") == "LoadBalancer"
+    if was_lb and not is_lb:
+        for field in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if spec.get(field) is not None and spec.get(field) == old_spec.get(field):
+                spec.pop(field)
+    same_policy = spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")
+    if _externally_accessible(old_spec) and not _externally_accessible(spec) and same_policy:
+        spec.pop("externalTrafficPolicy", None)
+    status = new.get("status")
+    if not is_lb and isinstance(status, dict) and status.get("loadBalancer"):
+        status["loadBalancer"] = {}
 
 
 def _upgrade_downgrade_cluster_ips(old_spec: Obj, spec: Obj) -> Errs:
