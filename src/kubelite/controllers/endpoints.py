@@ -196,7 +196,10 @@ def desired_endpoints(svc: Obj, pods: list[Obj], current: Obj | None) -> Obj:
         out_md["annotations"] = ann
     else:
         out_md.pop("annotations", None)
-    out["subsets"] = subsets
+    if subsets:
+        out["subsets"] = subsets
+    else:  # an empty list is omitted on the wire, as upstream's omitempty does
+        out.pop("subsets", None)
     return out
 
 
@@ -255,7 +258,7 @@ class EndpointsController(Controller):
 def _differs(want: Obj, current: Obj) -> bool:
     a, b = meta(want), meta(current)
     return (
-        want.get("subsets") != (current.get("subsets") or [])
+        (want.get("subsets") or []) != (current.get("subsets") or [])
         or a.get("labels") != (b.get("labels") or {})
         or a.get("annotations") != b.get("annotations")
     )
