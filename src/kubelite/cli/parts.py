@@ -39,6 +39,7 @@ def pod_nameservers(host: str, port: int) -> tuple[str, ...]:
 
 
 def components(cluster: Cluster) -> list[Component]:
+    from kubelite.apiserver.rbac_bootstrap import RbacBootstrapHook
     from kubelite.controllers import controllers
     from kubelite.dashboard import DASHBOARD_PORT, Dashboard
     from kubelite.kubelet import ExecRouter, LogRouter, MetricsRouter, node_agents
@@ -84,6 +85,7 @@ def components(cluster: Cluster) -> list[Component]:
         return port
 
     return [
+        RbacBootstrapHook(cluster.api_app.health),  # first: written before parts watch them
         TracingCollector(
             cluster.dir.traces_db,
             zipkin_port=0 if pick else 9411,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubelite.controllers.clusterrole_aggregation import ClusterRoleAggregationController
 from kubelite.controllers.controller import Controller, ControllerManager
 from kubelite.controllers.crdcleanup import CustomResourceCleanupController
 from kubelite.controllers.cronjob import CronJobController
@@ -55,6 +56,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         HorizontalPodAutoscalerController(),
         ResourceQuotaController(),
         RootCACertPublisher(read_root_ca(data_dir)),
+        ClusterRoleAggregationController(),
     ]
 
 
@@ -64,6 +66,7 @@ def controllers(data_dir: Path) -> list[ControllerManager]:
 
 
 __all__ = [
+    "ClusterRoleAggregationController",
     "Controller",
     "ControllerManager",
     "CronJobController",
