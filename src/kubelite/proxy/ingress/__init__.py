@@ -8,6 +8,10 @@ HTTPS (443, else 8443, else a free one) with the certificates `spec.tls` names, 
 ready endpoints of the backend Services.
 
 - `routes`: the routing table, pure (host and path precedence, default backend);
+- `annotations`: ingress-nginx's `nginx.ingress.kubernetes.io/*` annotations, read
+  into a per-route `Policy` when the table is built;
+- `policy`: what an annotated route does to a request (redirects, CORS,
+  allowlists, rewrites, canaries, limits, deadlines, HTTPS to the pod);
 - `endpoints`: backend Service port to ready endpoints, round robin;
 - `forwarding`: the reverse proxy (an ASGI app on the listener);
 - `upstream`: keep-alive HTTP/1.1 connections to the pods;

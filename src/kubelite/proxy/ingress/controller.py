@@ -7,7 +7,9 @@ HTTPS, with a certificate per host chosen by SNI) on listeners of its own,
 which the cluster binds and serves as it does its other listeners. Any change marks the routing snapshot stale; the next
 request rebuilds it (pure, `routes` and `endpoints`), so a burst of endpoint
 updates costs one rebuild. Each served Ingress gets its address written to
-`status.loadBalancer` by a level-triggered reconcile per Ingress key.
+`status.loadBalancer` by a level-triggered reconcile per Ingress key; the
+same reconcile records a Warning Event for each ingress-nginx annotation whose
+value it had to ignore (once per change of the annotations).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 from kubelite.apiserver import errors
 from kubelite.apiserver.bootstrap import INGRESS_CONTROLLER
 from kubelite.controllers.controller import Controller
+from kubelite.controllers.events import WARNING
 from kubelite.controllers.informer import Handlers
 from kubelite.controllers.objects import Obj, copy, key_of
+from kubelite.proxy.ingress.annotations import PREFIX, annotations_of, problems_of
 from kubelite.proxy.ingress.forwarding import IngressApp
 from kubelite.proxy.ingress.routes import RouteTable, is_served, served_classes
 from kubelite.proxy.ingress.status import status_change
-from kubelite.proxy.ingress.tls import Certificates
+from kubelite.proxy.ingress.tls import Certificates, lookup, tls_hosts
 from kubelite.proxy.servicemap import service_ports
 
 if TYPE_CHECKING:
@@ -92,7 +96,8 @@ class IngressController(Controller):
         self._bound_port = bound_port
         self.bound_tls_port = bound_tls_port
         self._stale = True
-        self.app = IngressApp(refresh=self.refresh)
+        self._reported: dict[str, dict[str, str]] = {}  # key -> annotations last reported on
+        self.app = IngressApp(refresh=self.refresh, tls_port=bound_tls_port)
         self.certificates = Certificates(refresh=self.refresh)
 
     # ---- the cluster's view of this part ---------------------------------------------
@@ -169,7 +174,8 @@ class IngressController(Controller):
             return
         self._stale = False
         served = self.served()
-        table = RouteTable(served)
+        hosts = tls_hosts(served) if self.tls_port is not None else {}
+        table = RouteTable(served, tls_host=lambda host: lookup(hosts, host) is not None)
         self.app.endpoints.update(
             table.backends(), service_ports(self.services.list(), self.slices.list())
         )
@@ -182,12 +188,16 @@ class IngressController(Controller):
     async def reconcile(self, key: str) -> float | None:
         ingress = self.ingresses.get(key)
         if ingress is None:
+            self._reported.pop(key, None)
             return None
         classes = served_classes(self.classes.list(), self.controller)
+        served = is_served(ingress, classes)
+        if served:
+            await self._report(key, ingress)
         tls = bool((ingress.get("spec") or {}).get("tls"))
         want = status_change(
             ingress,
-            served=is_served(ingress, classes),
+            served=served,
             address=self.address,
             port=self._bound_port(),
             tls_port=self.bound_tls_port() if tls else None,
@@ -199,6 +209,18 @@ class IngressController(Controller):
         with contextlib.suppress(errors.NotFound):
             await self.client.update_status(out)
         return None
+
+    async def _report(self, key: str, ingress: Obj) -> None:
+        """A Warning Event per annotation ignored for its value, once per change of them."""
+        annotations = annotations_of(ingress)
+        if self._reported.get(key) == annotations:
+            return
+        self._reported[key] = annotations
+        for name, reason in problems_of(ingress):
+            log.warning("ingress %s: annotation %s%s ignored: %s", key, PREFIX, name, reason)
+            await self.recorder.event(
+                ingress, WARNING, "InvalidAnnotation", f"{PREFIX}{name}: {reason}"
+            )
 
     async def run(self, client: LocalClient, ready: asyncio.Event) -> None:
         self.bind(client)

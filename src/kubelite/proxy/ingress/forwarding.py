@@ -8,7 +8,14 @@ Bodies stream both ways, never held whole. The request keeps its Host header and
 tracing headers included, passes untouched.
 
 Answers of its own: 404 when no rule and no default backend match, 503 when
-the backend has no ready endpoint, 502 when the pod cannot be reached.
+the backend has no ready endpoint (or is a `resource` backend, which
+kubelite does not serve), 502 when the pod cannot be reached, 504 when it
+does not connect or answer in time.
+
+A route whose Ingress carries ingress-nginx annotations has a `policy`;
+`policy.serve` applies it (redirects, CORS, allowlists, rewrites, canaries,
+limits) and forwards through `IngressApp.forward`. A route without one takes
+the plain path below, which the annotations cost nothing.
 
 WebSocket upgrades take the same routes and answers; `websocket` relays them
 (imported with the first one).
@@ -24,7 +31,13 @@ from typing import Any
 
 from kubelite.proxy.ingress.endpoints import Endpoints
 from kubelite.proxy.ingress.routes import Backend, RouteTable
-from kubelite.proxy.ingress.upstream import UpstreamError, UpstreamPool
+from kubelite.proxy.ingress.upstream import (
+    DEFAULT_TIMEOUTS,
+    Timeouts,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamTimeout,
+)
 from kubelite.proxy.servicemap import Endpoint
 
 log = logging.getLogger(__name__)
@@ -88,11 +101,15 @@ def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     return [(n, v) for n, v in strip_hop_by_hop(headers) if n.lower() not in _OWN_HEADERS]
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
+async def plain(
+    send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An answer of the ingress's own: a short text saying why."""
     body = text.encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", b"%d" % len(body)),
+        *(extra or ()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -102,17 +119,36 @@ NOT_FOUND = "404 page not found\n"
 
 
 def no_endpoints(backend: Backend) -> str:
+    if backend.resource:
+        return (
+            f"503 {backend} is a resource backend, which kubelite's ingress does not serve; "
+            "use a Service backend\n"
+        )
     return f"503 no ready endpoints for {backend}\n"
 
 
 class IngressApp:
     """ASGI app over a route table the controller swaps in (`table`, `endpoints`)."""
 
-    def __init__(self, *, refresh: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        *,
+        refresh: Callable[[], None] = lambda: None,
+        tls_port: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self.table = RouteTable()
         self.endpoints = Endpoints()
         self._refresh = refresh  # called per request: rebuilds only after a change
+        self.tls_port = tls_port  # the HTTPS listener's, for `ssl-redirect`
         self.upstream = UpstreamPool()
+        self._upstream_tls: UpstreamPool | None = None
+
+    @property
+    def upstream_tls(self) -> UpstreamPool:
+        """HTTPS to the pods (`backend-protocol: HTTPS`), made with its first use."""
+        if self._upstream_tls is None:
+            self._upstream_tls = UpstreamPool(tls=True)
+        return self._upstream_tls
 
     # Tells the cluster to serve WebSocket scopes on this app's listeners, not refuse them.
     serves_websockets = True
@@ -125,15 +161,21 @@ class IngressApp:
         self._refresh()
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
         host = next((v for n, v in headers if n == b"host"), b"").decode("latin-1")
-        backend = self.table.backend_for(host, scope.get("path") or "/")
-        if backend is None:
-            await _plain(send, 404, NOT_FOUND)
+        route = self.table.lookup(host, scope.get("path") or "/")
+        if route is None:
+            await plain(send, 404, NOT_FOUND)
             return
+        if route.policy is not None:
+            from kubelite.proxy.ingress import policy
+
+            await policy.serve(self, route, scope, receive, send, headers)
+            return
+        backend = route.backend
         endpoint = self.endpoints.pick(backend)
         if endpoint is None:
-            await _plain(send, 503, no_endpoints(backend))
+            await plain(send, 503, no_endpoints(backend))
             return
-        await self._forward(scope, receive, send, backend, endpoint, headers)
+        await self.forward(scope, receive, send, backend, endpoint, headers)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The same routes and answers as HTTP; the relay once a pod is picked."""
@@ -142,10 +184,21 @@ class IngressApp:
 
         self._refresh()
         upgrade = websocket.upgrade_of(scope)
-        backend = self.table.backend_for(upgrade.host, scope.get("path") or "/")
-        if backend is None:
+        route = self.table.lookup(upgrade.host, scope.get("path") or "/")
+        if route is None:
             await websocket.refuse(scope, receive, send, 404, NOT_FOUND)
             return
+        backend = route.backend
+        if route.policy is not None:
+            from kubelite.proxy.ingress import policy
+
+            headers = list(scope.get("headers") or [])
+            answer = policy.own_answer(self, route.policy, scope, headers)
+            if answer is not None:
+                await websocket.refuse(scope, receive, send, *answer)
+                return
+            backend = policy.choose_backend(backend, route.policy, headers)
+            upgrade = policy.websocket_upgrade(route, scope, upgrade)
         endpoint = self.endpoints.pick(backend)
         if endpoint is None:
             await websocket.refuse(scope, receive, send, 503, no_endpoints(backend))
@@ -156,8 +209,10 @@ class IngressApp:
 
     async def aclose(self) -> None:
         self.upstream.close()
+        if self._upstream_tls is not None:
+            self._upstream_tls.close()
 
-    async def _forward(
+    async def forward(
         self,
         scope: Scope,
         receive: Receive,
@@ -165,7 +220,19 @@ class IngressApp:
         backend: Backend,
         endpoint: Endpoint,
         headers: list[tuple[bytes, bytes]],
+        *,
+        target: bytes | None = None,
+        body: AsyncIterator[bytes] | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        pool: UpstreamPool | None = None,
+        adjust: Callable[[list[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]] | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
+        """Relay the request to `endpoint` and its answer back.
+
+        The keywords are what an annotated route changes: the request target,
+        a body already read (`body`), deadlines, the pool (HTTPS to the pod),
+        the forwarded headers (`adjust`) and headers added to the answer (`extra`)."""
         client_ip = (scope.get("client") or ("", 0))[0]
         out = forwarded_headers(headers, client_ip=client_ip, scheme=scope.get("scheme", "http"))
         out = [(n, v) for n, v in out if n.lower() != b"expect"]  # the listener answered it
@@ -174,29 +241,31 @@ class IngressApp:
         if chunked:
             out = [(n, v) for n, v in out if n.lower() != b"content-length"]
             out.append((b"transfer-encoding", b"chunked"))
-        target = scope.get("raw_path") or scope.get("path", "/").encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
+        if adjust is not None:
+            out = adjust(out)
+        if target is None:
+            target = scope.get("raw_path") or scope.get("path", "/").encode()
+            if scope.get("query_string"):
+                target += b"?" + scope["query_string"]
+        if body is None and has_body:
+            body = _request_body(receive)
         try:
-            response = await self.upstream.request(
-                endpoint,
-                scope["method"],
-                target,
-                out,
-                _request_body(receive) if has_body else None,
-                chunked=chunked,
+            response = await (pool or self.upstream).request(
+                endpoint, scope["method"], target, out, body, chunked=chunked, timeouts=timeouts
             )
+        except UpstreamTimeout as exc:
+            log.info("ingress: %s via %s timed out: %s", backend, endpoint, exc)
+            await plain(send, 504, f"504 gateway timeout: {backend} did not answer in time\n")
+            return
         except UpstreamError as exc:
             log.info("ingress: %s via %s failed: %s", backend, endpoint, exc)
-            await _plain(send, 502, f"502 bad gateway: {backend} did not answer\n")
+            await plain(send, 502, f"502 bad gateway: {backend} did not answer\n")
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": response_headers(response.headers),
-            }
-        )
+        answer = response_headers(response.headers)
+        if extra:
+            names = {n for n, _ in extra}
+            answer = [(n, v) for n, v in answer if n.lower() not in names] + extra
+        await send({"type": "http.response.start", "status": response.status, "headers": answer})
         relay = _relay(response.body, send)
         bounded = any(n.lower() == b"content-length" for n, _ in response.headers)
         try:
@@ -254,6 +323,7 @@ __all__ = [
     "HOP_BY_HOP",
     "IngressApp",
     "forwarded_headers",
+    "plain",
     "response_headers",
     "strip_hop_by_hop",
 ]

@@ -10,11 +10,18 @@ than filling memory.
 
 A reused connection the pod closed while idle (nothing at all came back) is
 retried once on a fresh one when the request has no body, as proxies do.
+
+A pod that does not connect or answer in time is an `UpstreamTimeout` (the
+ingress answers 504, as nginx does); the deadlines are nginx's defaults
+unless an Ingress's `proxy-*-timeout` annotations give others (`Timeouts`).
+A pool made with `tls=True` speaks HTTPS to the pods without verifying their
+certificates, as ingress-nginx does for `backend-protocol: HTTPS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -30,6 +37,30 @@ _READ_SIZE = 65536
 
 class UpstreamError(Exception):
     """The pod could not be reached, or broke off before answering."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The pod did not connect, take the request or answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds; `send` None: no deadline on handing the request body over."""
+
+    connect: float = CONNECT_TIMEOUT_S
+    read: float = READ_TIMEOUT_S
+    send: float | None = None
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+
+
+def _insecure_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
 class _Parsed:
@@ -85,10 +116,11 @@ class Response:
 class UpstreamPool:
     """`request(endpoint, method, target, headers, body)` -> a streaming `Response`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         self._idle: dict[Endpoint, list[_Conn]] = {}
+        self._ssl = _insecure_context() if tls else None
 
-    async def _connect(self, endpoint: Endpoint) -> _Conn:
+    async def _connect(self, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT_S) -> _Conn:
         idle = self._idle.get(endpoint) or []
         while idle:
             conn = idle.pop()
@@ -98,11 +130,19 @@ class UpstreamPool:
             conn.close()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(endpoint.ip, endpoint.port, limit=_READ_SIZE),
-                CONNECT_TIMEOUT_S,
+                asyncio.open_connection(
+                    endpoint.ip,
+                    endpoint.port,
+                    limit=_READ_SIZE,
+                    ssl=self._ssl,
+                    server_hostname="" if self._ssl is not None else None,
+                ),
+                timeout,
             )
-        except (OSError, TimeoutError) as exc:
-            raise UpstreamError(f"connect to {endpoint}: {exc or 'timed out'}") from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"connect to {endpoint}: timed out") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise UpstreamError(f"connect to {endpoint}: {exc}") from exc
         return _Conn(reader, writer)
 
     def _release(self, endpoint: Endpoint, conn: _Conn) -> None:
@@ -127,6 +167,7 @@ class UpstreamPool:
         body: AsyncIterator[bytes] | None,
         *,
         chunked: bool = False,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ) -> Response:
         """Send the request; return once the response head arrived.
 
@@ -134,24 +175,33 @@ class UpstreamPool:
         chunked; the ASGI server undid that framing)."""
         head = _request_head(method, target, headers)
         for attempt in (0, 1):
-            conn = await self._connect(endpoint)
+            conn = await self._connect(endpoint, timeouts.connect)
             try:
-                await _send(conn, head, body, chunked=chunked)
-                parsed, parser = await _read_head(conn, method)
+                await _send(conn, head, body, chunked=chunked, timeout=timeouts.send)
+                parsed, parser = await _read_head(conn, method, timeouts.read)
             except _ClosedBeforeAnswer:
                 conn.close()
                 if conn.reused and body is None and attempt == 0:
                     continue  # the pod dropped an idle connection: try a fresh one
                 raise UpstreamError(f"{endpoint} closed the connection before answering") from None
-            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+            except TimeoutError as exc:
                 conn.close()
-                raise UpstreamError(f"{endpoint}: {exc or 'timed out'}") from exc
+                raise UpstreamTimeout(f"{endpoint}: timed out") from exc
+            except (OSError, httptools.HttpParserError) as exc:
+                conn.close()
+                raise UpstreamError(f"{endpoint}: {exc}") from exc
             status = parser.get_status_code()
-            return Response(status, parsed.headers, self._body(endpoint, conn, parsed, parser))
+            body_iter = self._body(endpoint, conn, parsed, parser, timeouts.read)
+            return Response(status, parsed.headers, body_iter)
         raise AssertionError("unreachable")
 
     async def _body(
-        self, endpoint: Endpoint, conn: _Conn, parsed: _Parsed, parser: httptools.HttpResponseParser
+        self,
+        endpoint: Endpoint,
+        conn: _Conn,
+        parsed: _Parsed,
+        parser: httptools.HttpResponseParser,
+        timeout: float,
     ) -> AsyncIterator[bytes]:
         complete = False
         try:
@@ -162,7 +212,7 @@ class UpstreamPool:
                 if parsed.done:
                     complete = True
                     return
-                data = await _read(conn)
+                data = await _read(conn, timeout)
                 if not data:
                     return  # a body delimited by the connection's end
                 parser.feed_data(data)
@@ -177,9 +227,9 @@ class _ClosedBeforeAnswer(Exception):
     pass
 
 
-async def _read(conn: _Conn) -> bytes:
+async def _read(conn: _Conn, timeout: float = READ_TIMEOUT_S) -> bytes:
     # asyncio.timeout, not wait_for: no task per read on the hot path.
-    async with asyncio.timeout(READ_TIMEOUT_S):
+    async with asyncio.timeout(timeout):
         return await conn.reader.read(_READ_SIZE)
 
 
@@ -190,24 +240,37 @@ def _request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]]
 
 
 async def _send(
-    conn: _Conn, head: bytes, body: AsyncIterator[bytes] | None, *, chunked: bool
+    conn: _Conn,
+    head: bytes,
+    body: AsyncIterator[bytes] | None,
+    *,
+    chunked: bool,
+    timeout: float | None = None,
 ) -> None:
     conn.writer.write(head)
     if body is not None:
         async for chunk in body:
             conn.writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-            await conn.writer.drain()
+            await (conn.writer.drain() if timeout is None else _drain(conn, timeout))
         if chunked:
             conn.writer.write(b"0\r\n\r\n")
-    await conn.writer.drain()
+    await (conn.writer.drain() if timeout is None else _drain(conn, timeout))
 
 
-async def _read_head(conn: _Conn, method: str) -> tuple[_Parsed, httptools.HttpResponseParser]:
+async def _drain(conn: _Conn, timeout: float) -> None:
+    """nginx's proxy_send_timeout: the pod must take each write within `timeout`."""
+    async with asyncio.timeout(timeout):
+        await conn.writer.drain()
+
+
+async def _read_head(
+    conn: _Conn, method: str, timeout: float = READ_TIMEOUT_S
+) -> tuple[_Parsed, httptools.HttpResponseParser]:
     parsed = _Parsed()
     parser = parsed.parser = httptools.HttpResponseParser(parsed)
     received = False
     while not parsed.head_done or parser.get_status_code() < 200:  # 1xx heads are skipped
-        data = await _read(conn)
+        data = await _read(conn, timeout)
         if not data:
             if received:
                 raise UpstreamError("the pod broke off its answer")
@@ -220,4 +283,11 @@ async def _read_head(conn: _Conn, method: str) -> tuple[_Parsed, httptools.HttpR
     return parsed, parser
 
 
-__all__ = ["Response", "UpstreamError", "UpstreamPool"]
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "Response",
+    "Timeouts",
+    "UpstreamError",
+    "UpstreamPool",
+    "UpstreamTimeout",
+]

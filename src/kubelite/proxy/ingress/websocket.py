@@ -237,17 +237,31 @@ async def _open(
         raise
 
 
-async def refuse(scope: Scope, receive: Receive, send: Send, status: int, text: str) -> None:
-    """Answer the upgrade with an HTTP error of the ingress's own (404, 503)."""
+async def refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    text: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer the upgrade with an HTTP answer of the ingress's own (404, 503, a redirect)."""
     if (await receive())["type"] == "websocket.connect":
-        await _answer(scope, send, status, text)
+        await _answer(scope, send, status, text, extra)
 
 
-async def _answer(scope: Scope, send: Send, status: int, text: str) -> None:
+async def _answer(
+    scope: Scope,
+    send: Send,
+    status: int,
+    text: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = text.encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", b"%d" % len(body)),
+        *(extra or ()),
     ]
     if not await _respond(scope, send, status, headers):
         return
