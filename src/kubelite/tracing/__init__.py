@@ -7,13 +7,15 @@ Public surface (everything else in this package may change):
 - :func:`create_zipkin_app`, :func:`create_otlp_app` — ASGI apps for ports 9411 / 4318.
 - :func:`serve`, :func:`uvicorn_configs`, :func:`retention_loop` — running them.
 - :func:`dependency_links`, :func:`service_stats` — aggregations for the dashboard.
+- :func:`merge_trace` — a trace's spans as Zipkin cleans them before showing them
+  (pieces of one span joined, a server half missing ``shared`` marked shared).
 - :class:`PlatformTracer` — the control plane's own spans (pod lives, rollouts), which
   the collector component runs against the API client it is handed.
 """
 
 from __future__ import annotations
 
-from kubelite.tracing.dependencies import DependencyLink, dependency_links
+from kubelite.tracing.dependencies import DependencyLink, dependency_links, merge_trace
 from kubelite.tracing.model import Span
 from kubelite.tracing.otlp_app import create_otlp_app
 from kubelite.tracing.platform import PlatformTracer
@@ -35,6 +37,7 @@ __all__ = [
     "create_otlp_app",
     "create_zipkin_app",
     "dependency_links",
+    "merge_trace",
     "retention_loop",
     "serve",
     "service_stats",

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from kubelite.tracing.model import Span, local_service, remote_service
+from kubelite.tracing.model import Span, local_service, remote_service, sorted_annotations
 
 
 class DependencyLink(TypedDict):
@@ -299,7 +299,9 @@ def _merge_into(span: dict[str, Any], source: Span) -> None:
         if theirs:
             span[side] = {**theirs, **span.get(side, {})}
     if source.get("annotations"):
-        span["annotations"] = [*span.get("annotations", []), *source["annotations"]]
+        span["annotations"] = sorted_annotations(
+            [*span.get("annotations", []), *source["annotations"]]
+        )
     if source.get("tags"):
         span["tags"] = {**span.get("tags", {}), **source["tags"]}
     for flag in ("debug", "shared"):

@@ -4,7 +4,8 @@ The mapping is the OpenTelemetry Zipkin exporter's (the Python SDK's encoder,
 plus the spec's remote-endpoint ranking): ``service.name`` becomes the local
 service, INTERNAL spans lose their kind, attributes and resource attributes become
 string tags (booleans lower-case, arrays as JSON lists), the instrumentation scope
-becomes ``otel.library.name``/``otel.library.version``, a non-UNSET status becomes
+becomes ``otel.scope.name``/``otel.scope.version`` (and the deprecated
+``otel.library.*`` twins), a non-UNSET status becomes
 ``otel.status_code`` and an ERROR status also the ``error`` tag, dropped counts
 become ``otel.dropped_*_count`` tags, events become annotations whose value is
 ``json.dumps({name: attributes}, sort_keys=True)``, nanoseconds round to
@@ -125,11 +126,13 @@ def to_zipkin(request: ExportTraceServiceRequest) -> list[Span]:
 
 
 def _scope_tags(name: str, version: str) -> dict[str, str]:
+    """The scope under the spec's ``otel.scope.*`` keys, and the deprecated
+    ``otel.library.*`` ones the exporters still send beside them."""
     tags = {}
     if name:
-        tags["otel.library.name"] = name
+        tags["otel.library.name"] = tags["otel.scope.name"] = name
     if version:
-        tags["otel.library.version"] = version
+        tags["otel.library.version"] = tags["otel.scope.version"] = version
     return tags
 
 

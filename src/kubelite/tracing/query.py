@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from kubelite.tracing.model import Span, local_service, remote_service
 
@@ -130,14 +131,34 @@ def _lower_or_none(value: str | None, *, all_means_none: bool = False) -> str | 
     return value
 
 
-def _long(params: Mapping[str, str], name: str) -> int | None:
+MAX_LONG: Final = 2**63 - 1
+MAX_INT: Final = 2**31 - 1
+
+
+def parse_long(raw: str, name: str, *, largest: int = MAX_LONG) -> int:
+    """A Java ``long`` (``int`` for ``limit``) parameter; anything else is Zipkin's 400."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"Invalid {name}: {raw}") from None
+    if not -largest - 1 <= value <= largest:
+        raise QueryError(f"Invalid {name}: {raw}")
+    return value
+
+
+def _long(params: Mapping[str, str], name: str, *, largest: int = MAX_LONG) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise QueryError(f"Invalid {name}: {raw}") from None
+    return parse_long(raw, name, largest=largest)
+
+
+def micros(millis: int) -> int:
+    """Epoch milliseconds as microseconds, held to SQLite's integer range.
+
+    Zipkin's bounds are longs too; a far-future ``endTs`` just means "everything".
+    """
+    return max(-MAX_LONG - 1, min(MAX_LONG, millis * 1000))
 
 
 def query_from_params(
@@ -145,7 +166,7 @@ def query_from_params(
 ) -> QueryRequest:
     end_ts = _long(params, "endTs")
     lookback = _long(params, "lookback")
-    limit = _long(params, "limit")
+    limit = _long(params, "limit", largest=MAX_INT)
     return QueryRequest(
         end_ts=now_ms if end_ts is None else end_ts,
         lookback=default_lookback_ms if lookback is None else lookback,

@@ -32,7 +32,7 @@ from kubelite.tracing.checkpoint import Checkpointer
 from kubelite.tracing.dependencies import DependencyLink, DependencyLinker
 from kubelite.tracing.group_commit import GroupCommit
 from kubelite.tracing.model import Span
-from kubelite.tracing.query import QueryRequest
+from kubelite.tracing.query import QueryRequest, micros
 from kubelite.tracing.rows import rows_from_spans, rows_from_wire
 from kubelite.tracing.stats import SERVED_KINDS, ServiceStats, stats_from_samples
 from kubelite.tracing.writer import CACHED_STATEMENTS, NAME_REFRESH_US, Batch, SpanWriter
@@ -303,11 +303,17 @@ class SpanStore:
         return self._reader().execute("SELECT count(*) FROM spans").fetchone()[0]
 
     def _trace_blobs(self, trace_id: str) -> list[bytes]:
+        """The trace's spans, each distinct span once.
+
+        A reporter that retries a batch the collector had stored sends its spans
+        twice; Zipkin's default store keeps equal spans once, and so do answers
+        here. Stored JSON is canonical, so equal spans are equal bytes.
+        """
         rows = self._reader().execute(
             "SELECT json FROM spans WHERE trace_key = ? AND trace_id = ?",
             (schema.trace_key(trace_id), trace_id),
         )
-        return [blob for (blob,) in rows]
+        return list(dict.fromkeys(blob for (blob,) in rows))
 
     def trace_json(self, trace_id: str) -> bytes | None:
         """The trace as a JSON array (bytes), or None when no span has this id."""
@@ -352,9 +358,11 @@ class SpanStore:
         """Traces matching ``request``, newest first, at most ``request.limit``."""
         result: list[list[Span]] = []
         page: list[str] = []
+        # Pages never outgrow one IN (...) list, however large the limit asked for.
+        page_size = min(max(_CANDIDATE_PAGE, request.limit), _KEYS_PER_QUERY)
         for trace_id in self._candidate_trace_ids(request):
             page.append(trace_id)
-            if len(page) >= max(_CANDIDATE_PAGE, request.limit):
+            if len(page) >= page_size:
                 if self._collect(request, page, result):
                     return result
                 page = []
@@ -372,7 +380,7 @@ class SpanStore:
         return False
 
     def _candidate_trace_ids(self, request: QueryRequest) -> Iterator[str]:
-        begin, end = request.begin_ts * 1000, request.end_ts * 1000
+        begin, end = micros(request.begin_ts), micros(request.end_ts)
         seen: set[str] = set()
         for _, trace_id in self._newest_first(begin, end, request.service_name):
             if trace_id not in seen:
@@ -402,46 +410,54 @@ class SpanStore:
         yield from heapq.merge(*streams, key=_first, reverse=True)
 
     def _load_traces(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
-        traces: dict[str, list[Span]] = {}
         if not trace_ids:
-            return traces
+            return {}
         wanted = set(trace_ids)
         keys = {schema.trace_key(trace_id) for trace_id in wanted}
         marks = ",".join("?" * len(keys))
         rows = self._reader().execute(
             f"SELECT trace_id, json FROM spans WHERE trace_key IN ({marks})", tuple(keys)
         )
+        blobs: dict[str, dict[bytes, None]] = {}
         for trace_id, blob in rows:
             if trace_id in wanted:
-                traces.setdefault(trace_id, []).append(orjson.loads(blob))
-        return traces
+                blobs.setdefault(trace_id, {})[blob] = None  # equal spans once, as above
+        return {
+            trace_id: [orjson.loads(blob) for blob in distinct]
+            for trace_id, distinct in blobs.items()
+        }
 
     def dependencies(self, end_ts_ms: int, lookback_ms: int) -> list[DependencyLink]:
-        """Links over traces with a span timestamp in ``[endTs - lookback, endTs]``."""
-        begin, end = (end_ts_ms - lookback_ms) * 1000, end_ts_ms * 1000
+        """Links over traces with a span timestamp in ``[endTs - lookback, endTs]``.
+
+        A trace here is every span sharing the low 64 bits of the trace id, as in
+        Zipkin: a caller that sends 128-bit ids and a callee that keeps 64 bits still
+        form one trace, whose shared span links them once, not two halves.
+        """
+        begin, end = micros(end_ts_ms - lookback_ms), micros(end_ts_ms)
         keys = sorted(
             {schema.trace_key(trace_id) for _, trace_id in self._newest_first(begin, end)}
         )
         linker = DependencyLinker()
-        current: str | None = None
+        current: int | None = None
         trace: list[Span] = []
-        for trace_id, blob in self._spans_of_keys(keys):
-            if trace_id != current and trace:
+        for key, blob in self._spans_of_keys(keys):
+            if key != current and trace:
                 linker.put_trace(trace)
                 trace = []
-            current = trace_id
+            current = key
             trace.append(orjson.loads(blob))
         linker.put_trace(trace)
         return linker.links()
 
-    def _spans_of_keys(self, keys: Sequence[int]) -> Iterator[tuple[str, bytes]]:
-        """``(trace_id, json)`` of every span of ``keys``, grouped by trace."""
+    def _spans_of_keys(self, keys: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        """``(trace_key, json)`` of every span of ``keys``, grouped by key."""
         reader = self._reader()
         for start in range(0, len(keys), _KEYS_PER_QUERY):
             chunk = keys[start : start + _KEYS_PER_QUERY]
             yield from reader.execute(
-                f"SELECT trace_id, json FROM spans WHERE trace_key IN ({','.join('?' * len(chunk))})"
-                " ORDER BY trace_key, trace_id",
+                f"SELECT trace_key, json FROM spans WHERE trace_key IN ({','.join('?' * len(chunk))})"
+                " ORDER BY trace_key",
                 chunk,
             )
 
@@ -451,7 +467,7 @@ class SpanStore:
         rows = self._reader().execute(
             "SELECT duration, error FROM spans WHERE service = ? AND ts BETWEEN ? AND ?"
             f" AND kind IN ({','.join('?' * len(SERVED_KINDS))})",
-            (service, (end_ts_ms - lookback_ms) * 1000, end_ts_ms * 1000, *SERVED_KINDS),
+            (service, micros(end_ts_ms - lookback_ms), micros(end_ts_ms), *SERVED_KINDS),
         )
         return stats_from_samples(
             service, ((d, bool(e)) for d, e in rows), window_s=lookback_ms / 1000

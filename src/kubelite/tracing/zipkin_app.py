@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from kubelite.tracing import bodies, responses
+from kubelite.tracing import bodies, cors, responses
 from kubelite.tracing.model import Span, SpanFormatError, normalize_trace_id
-from kubelite.tracing.query import QueryError, query_from_params
+from kubelite.tracing.query import QueryError, parse_long, query_from_params
 from kubelite.tracing.store import SpanStore
 from kubelite.tracing.zipkin_json import SpanListError, decode_span_list
 from kubelite.tracing.zipkin_json_fast import decode_canonical
@@ -65,6 +65,8 @@ class _ZipkinServer(Starlette):
 
     Intake is the one hot route (every reporter posts there, query traffic is
     rare), and the generic dispatch cost as much per request as storing the spans.
+    Cross-origin requests get zipkin-server's CORS answers on every route (see
+    :mod:`kubelite.tracing.cors`).
     """
 
     def __init__(self, api: _ZipkinApi, **kwargs: Any) -> None:
@@ -72,10 +74,17 @@ class _ZipkinServer(Starlette):
         self._api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == _SPANS:
-            response = await self._api.post_spans(Request(scope, receive))
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            origin, preflight = cors.cross_origin(scope)
+            if preflight:
+                await cors.send_preflight(send)
+                return
+            if origin:
+                send = cors.with_cors_headers(send)
+            if scope["method"] == "POST" and scope["path"] == _SPANS:
+                response = await self._api.post_spans(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -84,6 +93,9 @@ class _ZipkinApi:
         self.store = store
         self.lookback_ms = lookback_ms
         self.now_ms = now_ms
+        # As Zipkin: span and remote service names are cached by browsers once the
+        # last service list had more than 3 entries (a cluster in active use).
+        self.service_count = 0
 
     async def spans(self, request: Request) -> Response:
         """One route for both verbs, so OPTIONS/405 answers list GET and POST."""
@@ -134,21 +146,22 @@ class _ZipkinApi:
 
     async def services(self, request: Request) -> Response:
         names = await to_thread.run_sync(self.store.service_names)
-        return self._names(names, cache=len(names) > 3)
+        self.service_count = len(names)
+        return self._names(names, cache=self.service_count > 3)
 
     async def span_names(self, request: Request) -> Response:
         service = request.query_params.get("serviceName")
         if service is None:
             return _missing("serviceName")
         names = await to_thread.run_sync(self.store.span_names, service)
-        return self._names(names, cache=len(names) > 3)
+        return self._names(names, cache=self.service_count > 3)
 
     async def remote_services(self, request: Request) -> Response:
         service = request.query_params.get("serviceName")
         if service is None:
             return _missing("serviceName")
         names = await to_thread.run_sync(self.store.remote_service_names, service)
-        return self._names(names, cache=len(names) > 3)
+        return self._names(names, cache=self.service_count > 3)
 
     async def autocomplete_keys(self, request: Request) -> Response:
         return self._names(sorted(self.store.autocomplete_keys), cache=True)
@@ -207,10 +220,11 @@ class _ZipkinApi:
         if params.get("endTs") is None:
             return _missing("endTs")
         try:
-            end_ts = int(params["endTs"])
-            lookback = int(params.get("lookback") or self.lookback_ms)
-        except ValueError:
-            return responses.text(400, "endTs and lookback must be integers")
+            end_ts = parse_long(params["endTs"], "endTs")
+            raw_lookback = params.get("lookback")
+            lookback = parse_long(raw_lookback, "lookback") if raw_lookback else self.lookback_ms
+        except QueryError as error:
+            return responses.text(400, str(error))
         if end_ts <= 0:
             return responses.text(400, "endTs <= 0")
         if lookback <= 0:

@@ -15,6 +15,7 @@ reader would and hands every other batch to it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -41,6 +42,8 @@ _PLAIN_KEYS: Final = frozenset(KEY_ORDER)
 _ZERO_ID: Final = "0" * 16
 _HEX_DIGITS: Final = "0123456789abcdef"
 _MAX_PORT: Final = 0xFFFF
+_MAX_LONG: Final = 2**63 - 1
+_MIN_LONG: Final = -(2**63)
 _ENDPOINT_ORDER: Final = ("serviceName", "ipv4", "ipv6", "port")
 _NOT_PLAIN: Final[Any] = object()
 _STR_TYPE: Final = frozenset({str})
@@ -131,12 +134,12 @@ def plain_span(raw: dict[str, Any], endpoints: dict[Any, Any] | None = None) -> 
             span["name"] = name if name.islower() else name.lower()
     timestamp, duration = get("timestamp"), get("duration")
     if timestamp is not None:
-        if type(timestamp) is not int:
+        if type(timestamp) is not int or not _MIN_LONG <= timestamp <= _MAX_LONG:
             return None
         if timestamp > 0:
             span["timestamp"] = timestamp
     if duration is not None:
-        if type(duration) is not int:
+        if type(duration) is not int or not _MIN_LONG <= duration <= _MAX_LONG:
             return None
         if duration > 0:
             span["duration"] = duration
@@ -263,17 +266,19 @@ def as_string(value: Any, field: str) -> str:
 
 
 def as_long(value: Any, field: str) -> int:
+    """A Java ``long``: a number past its range is refused as Zipkin refuses it."""
     kind = type(value)
+    number: int | None = None
     if kind is int:
-        return value
-    if kind is float and value.is_integer():
-        return int(value)
-    if kind is str:
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    if kind in (float, str):
+        number = value
+    elif kind is float and value.is_integer():
+        number = int(value)
+    elif kind is str:
+        with contextlib.suppress(ValueError):
+            number = int(value)
+    if number is not None and _MIN_LONG <= number <= _MAX_LONG:
+        return number
+    if number is not None or kind in (float, str):
         raise SpanFormatError(field, f"Expected a long but was {value}")
     raise SpanFormatError(field, f"Expected a long but was {_type_name(value)}")
 

@@ -169,3 +169,15 @@ CASES = [
 @pytest.mark.parametrize(("spans", "expected"), CASES)
 def test_link_rules(spans: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
     assert links(*spans) == expected
+
+
+def test_store_links_a_trace_whose_halves_differ_in_trace_id_width(store: Any) -> None:
+    """A 128-bit caller and a 64-bit callee share the low half: Zipkin links them as one
+    trace (the server span sits under its client), so the hop is counted once."""
+    low = "b" * 16
+    client = make_span(trace="a" * 16 + low, id="2" * 16, parent="1" * 16, kind="CLIENT", ts=NOW_US)
+    server = make_span(
+        trace=low, id="2" * 16, parent="1" * 16, kind="SERVER", service="backend", ts=NOW_US + 1
+    )
+    store.ingest(decode_span_list(orjson.dumps([client, server])))
+    assert store.dependencies(NOW_US // 1000 + 1000, 60_000) == [link("frontend", "backend")]

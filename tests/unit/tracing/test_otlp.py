@@ -102,6 +102,8 @@ EXPECTED_CLIENT = {
         "otel.dropped_attributes_count": "3",
         "otel.library.name": "kubelite.mesh",
         "otel.library.version": "0.1",
+        "otel.scope.name": "kubelite.mesh",
+        "otel.scope.version": "0.1",
         "otel.status_code": "ERROR",
         "peer.service": "Orders",
         "ratio": "0.5",
@@ -120,6 +122,8 @@ EXPECTED_INTERNAL = {
     "tags": {
         "otel.library.name": "kubelite.mesh",
         "otel.library.version": "0.1",
+        "otel.scope.name": "kubelite.mesh",
+        "otel.scope.version": "0.1",
         "otel.status_code": "OK",
         "service.name": "Checkout",
         "service.namespace": "shop",

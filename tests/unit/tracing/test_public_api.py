@@ -19,6 +19,7 @@ def test_exports() -> None:
             "create_otlp_app",
             "create_zipkin_app",
             "dependency_links",
+            "merge_trace",
             "retention_loop",
             "serve",
             "service_stats",

@@ -148,6 +148,17 @@ def test_trace_search(app: Any, query: str, expected: list[str]) -> None:
         ),
         pytest.param("minDuration=0", "minDuration <= 0", id="zero-min-duration"),
         pytest.param("limit=ten", "Invalid limit: ten", id="non-numeric"),
+        pytest.param("limit=2147483648", "Invalid limit: 2147483648", id="limit-past-an-int"),
+        pytest.param(
+            "minDuration=9223372036854775808",
+            "Invalid minDuration: 9223372036854775808",
+            id="min-duration-past-a-long",
+        ),
+        pytest.param(
+            "endTs=99999999999999999999",
+            "Invalid endTs: 99999999999999999999",
+            id="end-ts-past-a-long",
+        ),
     ],
 )
 def test_bad_search_is_400(app: Any, query: str, message: str) -> None:
@@ -237,8 +248,14 @@ def test_dependencies_endpoint(app: Any) -> None:
 
 @pytest.mark.parametrize(
     ("query", "status"),
-    [("", 400), ("endTs=0", 400), (f"endTs={NOW_MS}&lookback=-1", 400)],
-    ids=["missing-end-ts", "zero-end-ts", "negative-lookback"],
+    [
+        ("", 400),
+        ("endTs=0", 400),
+        (f"endTs={NOW_MS}&lookback=-1", 400),
+        ("endTs=99999999999999999999", 400),
+        (f"endTs={NOW_MS}&lookback=1e3", 400),
+    ],
+    ids=["missing-end-ts", "zero-end-ts", "negative-lookback", "end-ts-past-a-long", "float"],
 )
 def test_dependencies_bad_parameters(app: Any, query: str, status: int) -> None:
     assert request(app, "GET", f"/api/v2/dependencies?{query}").status_code == status
@@ -246,3 +263,70 @@ def test_dependencies_bad_parameters(app: Any, query: str, status: int) -> None:
 
 def test_health(app: Any) -> None:
     assert request(app, "GET", "/health").json()["status"] == "UP"
+
+
+def test_a_span_reported_twice_is_answered_once(store: SpanStore) -> None:
+    """Reporters retry batches the collector had already stored; Zipkin keeps equal
+    spans once, so neither the lookup nor a search shows the span twice."""
+    span = make_span(trace=TRACE_A, ts=NOW_US - 1000)
+    store.ingest(_normalized([span]))
+    store.ingest(_normalized([span]))
+    store.ingest(_normalized([{**span, "duration": 5}]))  # a different span with the id
+    app = create_zipkin_app(store, now_ms=lambda: NOW_MS)
+    trace = request(app, "GET", f"/api/v2/trace/{TRACE_A}").json()
+    assert sorted(span["duration"] for span in trace) == [5, 1000]
+    (found,) = request(app, "GET", "/api/v2/traces").json()
+    assert sorted(span["duration"] for span in found) == [5, 1000]
+    (many,) = request(app, "GET", f"/api/v2/traceMany?traceIds={TRACE_A},{TRACE_C}").json()
+    assert len(many) == 2
+
+
+def _services(count: int) -> list[dict[str, Any]]:
+    return [
+        make_span(trace=f"{index + 1:016x}", service=f"svc{index}", name=f"op{index}")
+        for index in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("services", "cached"),
+    [
+        pytest.param(3, False, id="three-services-getting-started"),
+        pytest.param(4, True, id="more-than-three-services-in-use"),
+    ],
+)
+def test_name_answers_are_cacheable_by_service_count(
+    store: SpanStore, services: int, cached: bool
+) -> None:
+    """Zipkin decides by the number of services (last listed), not of names answered:
+    a service with many span names among few services is not cached, and the other way."""
+    spans = _services(services - 1)  # and frontend, with more than 3 span names:
+    spans += [make_span(trace="f" * 16, name=f"name{index}") for index in range(5)]
+    spans[0]["remoteEndpoint"] = {"serviceName": "db"}
+    store.ingest(_normalized(spans))
+    app = create_zipkin_app(store, now_ms=lambda: NOW_MS)
+
+    def cache_control(path: str) -> str | None:
+        return request(app, "GET", path).headers.get("cache-control")
+
+    expected = "max-age=300, must-revalidate" if cached else None
+    assert cache_control("/api/v2/services") == expected
+    assert cache_control("/api/v2/spans?serviceName=frontend") == expected
+    assert cache_control("/api/v2/remoteServices?serviceName=svc0") == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/v2/traces?endTs=9223372036854775807", id="search"),
+        pytest.param("/api/v2/traces?endTs=9223372036854775807&serviceName=frontend", id="service"),
+        pytest.param("/api/v2/dependencies?endTs=9223372036854775807", id="dependencies"),
+        pytest.param(
+            "/api/v2/dependencies?endTs=1&lookback=9223372036854775807", id="lookback-past-epoch"
+        ),
+    ],
+)
+def test_the_largest_long_bounds_are_answered(app: Any, path: str) -> None:
+    """Any long is a valid bound to Zipkin; in microseconds it must not overflow SQLite."""
+    response = request(app, "GET", path)
+    assert response.status_code == 200, response.text

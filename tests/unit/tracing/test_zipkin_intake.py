@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from typing import Any
 
 import orjson
@@ -145,6 +146,26 @@ INVALID = [
         id="fractional-timestamp",
     ),
     pytest.param(
+        {"timestamp": 2**64},
+        ["Expected a long but was", "$[1].timestamp"],
+        id="timestamp-past-a-long",
+    ),
+    pytest.param(
+        {"duration": 2**63},
+        ["Expected a long but was 9223372036854775808", "$[1].duration"],
+        id="duration-past-a-long",
+    ),
+    pytest.param(
+        {"timestamp": 1e300},
+        ["Expected a long but was 1e+300", "$[1].timestamp"],
+        id="float-timestamp-past-a-long",
+    ),
+    pytest.param(
+        {"annotations": [{"timestamp": -(2**64), "value": "ws"}]},
+        ["Expected a long but was", "$[1].annotations[0].timestamp"],
+        id="annotation-timestamp-past-a-long",
+    ),
+    pytest.param(
         {"localEndpoint": {"port": 70000}},
         ["invalid port 70000", "$[1].localEndpoint.port"],
         id="port-out-of-range",
@@ -178,7 +199,8 @@ def test_malformed_span_fails_whole_batch(
     good = make_span(trace="c" * 16)
     bad = {**make_span(trace="a" * 16, id="2" * 16), **change}
 
-    response = post(store, orjson.dumps([good, bad]))
+    # The standard library writes numbers past 64 bits, as a client may send them.
+    response = post(store, json.dumps([good, bad]).encode())
 
     assert response.status_code == 400
     assert "reading List<Span> from json" in response.text
