@@ -1,6 +1,9 @@
 """Traces as the pages show them: a one-line summary, and the waterfall rows.
 
-A trace arrives as a flat list of Zipkin v2 spans. The waterfall nests them
+A trace arrives as a flat list of Zipkin v2 spans, which are first cleaned as
+the Zipkin UI cleans them (:func:`kubelite.tracing.merge_trace`): pieces of one
+span reported apart become one span, and a server span that re-uses its client's
+id without saying ``shared`` is marked shared. The waterfall nests them
 by `parentId` the way the Zipkin UI does: a server span that shares its
 client's id (`shared: true`) sits under that client, and children of such an
 id hang under the server side, where the work happened. Spans whose parent
@@ -14,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubelite.tracing import merge_trace
 
 Span = Mapping[str, Any]
 TRACE_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
@@ -57,7 +62,13 @@ def _root(spans: Sequence[Span]) -> Span:
     return min(pool, key=lambda s: (s.get("timestamp") is None, s.get("timestamp") or 0))
 
 
+def cleaned(spans: Sequence[Span]) -> Sequence[Span]:
+    """The spans as the Zipkin UI shows them (see the module docstring)."""
+    return merge_trace(spans)  # type: ignore[arg-type]
+
+
 def summarize(spans: Sequence[Span]) -> TraceSummary:
+    spans = cleaned(spans)
     start, end = bounds(spans)
     root = _root(spans)
     per_service: dict[str, int] = {}
@@ -103,6 +114,7 @@ def _parent_key(span: Span, present: set[tuple[str, bool]]) -> tuple[str, bool] 
 
 def waterfall(spans: Sequence[Span]) -> list[Row]:
     """Rows in display order (depth first, siblings by start time), nested by parent."""
+    spans = cleaned(spans)
     start, end = bounds(spans)
     total = max(end - start, 1)
     rows: dict[tuple[str, bool], Row] = {}

@@ -104,3 +104,34 @@ def test_summary() -> None:
 )
 def test_format_us(micros: int, text: str) -> None:
     assert format_us(micros) == text
+
+
+def test_a_server_half_without_the_shared_flag_is_shown_under_its_client() -> None:
+    """Some instrumentation re-uses the client's id for the server span but omits
+    ``shared``; the Zipkin UI marks it shared, so it is not hidden behind the client."""
+    spans = [
+        make_span(ROOT, service="frontend", name="get /", duration_ms=100),
+        make_span(CALL, parent=ROOT, name="call orders", kind="CLIENT", start_ms=10, duration_ms=50),
+        make_span(CALL, parent=ROOT, service="orders", name="get /orders", start_ms=12, duration_ms=46),
+    ]  # fmt: skip
+    assert _shape(spans) == [
+        ("frontend", "get /", 0),
+        ("frontend", "call orders", 1),
+        ("orders", "get /orders", 2),
+    ]
+    assert summarize(spans).services == {"frontend": 2, "orders": 1}
+
+
+def test_pieces_of_one_span_reported_apart_show_as_one_row() -> None:
+    """A span sent in two pieces (say, its annotations first, its end later) is one span."""
+    first = make_span(CALL, parent=ROOT, name="call orders", kind="CLIENT", start_ms=10)
+    del first["duration"]
+    first["annotations"] = [{"timestamp": first["timestamp"] + 5, "value": "ws"}]
+    late = {"traceId": first["traceId"], "id": CALL, "duration": 50_000,
+            "localEndpoint": {"serviceName": "frontend"}}  # fmt: skip
+    spans = [make_span(ROOT, duration_ms=100), first, late]
+    rows = waterfall(spans)
+    assert [r.span["id"] for r in rows] == [ROOT, CALL]
+    assert rows[1].span["duration"] == 50_000
+    assert rows[1].span["annotations"] == first["annotations"]
+    assert summarize(spans).spans == 2
