@@ -6,10 +6,12 @@ import asyncio
 import socket
 from typing import Any
 
+import dns.asyncquery
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from kubelite.apiserver.client import LocalClient
@@ -46,6 +48,29 @@ RECORDS = Records.build(
         svc("go-app"),
         svc("nginx", clusterIP="None"),
         svc("ext", type="ExternalName", externalName="example.com", clusterIP=None, ports=[]),
+        svc(
+            "alias",
+            type="ExternalName",
+            clusterIP=None,
+            ports=[],
+            externalName="go-app.default.svc.cluster.local",
+        ),
+        svc(
+            "alias2",
+            type="ExternalName",
+            clusterIP=None,
+            ports=[],
+            externalName="alias.default.svc.cluster.local.",
+        ),
+        svc(
+            "loop",
+            type="ExternalName",
+            clusterIP=None,
+            ports=[],
+            externalName="loop.default.svc.cluster.local",
+        ),
+        svc("empty", clusterIP="None"),
+        svc("db", clusterIP="None"),
     ],
     [
         slice_(
@@ -54,8 +79,15 @@ RECORDS = Records.build(
             ("127.244.0.3", "web-1", True),
             ("127.244.0.4", None, False),
         ),
-        slice_("go-app", ("127.244.0.9", None, True)),
+        slice_("db", ("127.244.0.5", "db-0", True)),
+        slice_(
+            "go-app",
+            ("127.244.0.9", None, True),
+            ("127.244.0.5", None, True),
+            ("127.0.0.1", None, True),
+        ),
     ],
+    namespaces=["default", "kube-system"],
 )
 
 
@@ -78,11 +110,45 @@ RECORDS = Records.build(
             id="headless-srv",
         ),
         pytest.param("ext.default.svc.cluster.local", "A", 0, ["example.com."], id="external-name-cname"),
+        # CoreDNS follows an in-cluster CNAME target: glibc's stub resolver does not
+        pytest.param(
+            "alias.default.svc.cluster.local", "A", 0,
+            ["go-app.default.svc.cluster.local.", "127.96.1.5"], id="external-name-in-cluster",
+        ),
+        pytest.param(
+            "alias2.default.svc.cluster.local", "A", 0,
+            ["alias.default.svc.cluster.local.", "go-app.default.svc.cluster.local.", "127.96.1.5"],
+            id="external-name-chain",
+        ),
+        pytest.param("alias.default.svc.cluster.local", "AAAA", 0, ["go-app.default.svc.cluster.local."], id="external-name-aaaa"),
+        pytest.param("alias.default.svc.cluster.local", "TXT", 0, ["go-app.default.svc.cluster.local."], id="external-name-other-type"),
+        pytest.param("loop.default.svc.cluster.local", "A", 0, ["loop.default.svc.cluster.local."] * 9, id="external-name-loop-bounded"),
         pytest.param("5.1.96.127.in-addr.arpa", "PTR", 0, ["go-app.default.svc.cluster.local."], id="ptr-cluster-ip"),
         pytest.param("2.0.244.127.in-addr.arpa", "PTR", 0, ["web-0.nginx.default.svc.cluster.local."], id="ptr-endpoint"),
         pytest.param("127-244-0-7.default.pod.cluster.local", "A", 0, ["127.244.0.7"], id="pod-a"),
+        # CoreDNS names the endpoints of every Service, not only headless ones
+        pytest.param("127-244-0-9.go-app.default.svc.cluster.local", "A", 0, ["127.244.0.9"], id="endpoint-of-cluster-ip-service"),
+        pytest.param("9.0.244.127.in-addr.arpa", "PTR", 0, ["127-244-0-9.go-app.default.svc.cluster.local."], id="ptr-endpoint-of-cluster-ip-service"),
+        pytest.param(
+            "5.0.244.127.in-addr.arpa", "PTR", 0,
+            ["127-244-0-5.go-app.default.svc.cluster.local.", "db-0.db.default.svc.cluster.local."],
+            id="ptr-endpoint-of-two-services",
+        ),
+        pytest.param("1.0.0.127.in-addr.arpa", "PTR", 0, ["localhost."], id="ptr-localhost-wins"),
         pytest.param("nope.default.svc.cluster.local", "A", 3, [], id="nxdomain"),
         pytest.param("default.svc.cluster.local", "A", 0, [], id="namespace-exists-nodata"),
+        # CoreDNS: an existing namespace is NODATA even with no Service in it
+        pytest.param("kube-system.svc.cluster.local", "A", 0, [], id="empty-namespace-nodata"),
+        pytest.param("nope.svc.cluster.local", "A", 3, [], id="no-namespace-nxdomain"),
+        pytest.param("127-244-0-7.nope.pod.cluster.local", "A", 3, [], id="pod-in-no-namespace"),
+        pytest.param("kube-system.pod.cluster.local", "A", 0, [], id="pod-namespace-nodata"),
+        # a headless Service with no ready endpoint has no name at all (CoreDNS: NXDOMAIN)
+        pytest.param("empty.default.svc.cluster.local", "A", 3, [], id="headless-no-endpoints"),
+        pytest.param("_http._tcp.empty.default.svc.cluster.local", "SRV", 3, [], id="headless-no-endpoints-srv"),
+        pytest.param(
+            "cluster.local", "SOA", 0,
+            ["ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"], id="apex-soa",
+        ),
         pytest.param("dns-version.cluster.local", "TXT", 0, ['"1.1.0"'], id="schema-version"),
     ],
 )  # fmt: skip
@@ -158,3 +224,119 @@ def _raw(server: tuple[str, int], wire: bytes) -> bytes:
         s.settimeout(5)
         s.sendto(wire, server)
         return s.recv(4096)
+
+
+class _FakeUpstream(asyncio.DatagramProtocol):
+    """An upstream resolver knowing one name: what a chased ExternalName target meets."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        resp = dns.message.make_response(query)
+        if query.question[0].name.to_text() == "db.example.org." and query.question[0].rdtype == 1:
+            resp.answer.append(dns.rrset.from_text("db.example.org.", 60, "IN", "A", "192.0.2.7"))
+        else:
+            resp.set_rcode(dns.rcode.NXDOMAIN)
+        self.transport.sendto(resp.to_wire(), addr)  # type: ignore[attr-defined]
+
+
+async def test_external_name_outside_the_cluster_is_chased_upstream(client: LocalClient) -> None:
+    loop = asyncio.get_running_loop()
+    upstream, _ = await loop.create_datagram_endpoint(_FakeUpstream, local_addr=("127.0.0.1", 0))
+    up_port = upstream.get_extra_info("sockname")[1]
+    server = ClusterDNS(host="127.0.0.1", port=0, upstreams=["127.0.0.1"])
+    real_udp = dns.asyncquery.udp_with_fallback
+
+    async def to_fake(q: Any, where: str, **kw: Any) -> Any:  # the upstream's port is not 53
+        return await real_udp(q, where, port=up_port, **kw)
+
+    ready = asyncio.Event()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dns.asyncquery, "udp_with_fallback", to_fake)
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(server.run(client, ready))
+                await ready.wait()
+                svc_ = make_service("db", type="ExternalName", externalName="db.example.org")
+                await client.create(svc_)
+                while server.services.get("default/db") is None:
+                    await asyncio.sleep(0)
+                reply = await asyncio.to_thread(
+                    _query, server.address, "db.default.svc.cluster.local"
+                )
+                assert reply.rcode() == dns.rcode.NOERROR
+                assert [(rr.name.to_text(), r.to_text()) for rr in reply.answer for r in rr] == [
+                    ("db.default.svc.cluster.local.", "db.example.org."),
+                    ("db.example.org.", "192.0.2.7"),
+                ]
+                # other types are not chased: the alias alone, answered here
+                txt = await asyncio.to_thread(
+                    _query, server.address, "db.default.svc.cluster.local", "TXT"
+                )
+                assert [r.to_text() for rr in txt.answer for r in rr] == ["db.example.org."]
+                task.cancel()
+    finally:
+        upstream.close()
+
+
+def _many_endpoints(n: int) -> ClusterDNS:
+    server = ClusterDNS(host="127.0.0.1", port=0, upstreams=[])
+    eps = [(f"10.1.0.{i + 1}", None, True) for i in range(n)]
+    server._records = Records.build([svc("big", clusterIP="None")], [slice_("big", *eps)])
+    return server
+
+
+@pytest.mark.parametrize(
+    ("udp", "payload", "truncated"),
+    [
+        # 60 A records make ~1 KB: too much for a plain UDP client (RFC 1035: 512 bytes)
+        pytest.param(True, None, True, id="udp-no-edns-truncated"),
+        pytest.param(True, 1232, False, id="udp-edns-1232-fits"),
+        pytest.param(False, None, False, id="tcp-whole"),
+    ],
+)
+def test_udp_answers_fit_what_the_client_can_take(
+    udp: bool, payload: int | None, truncated: bool
+) -> None:
+    server = _many_endpoints(60)
+    query = dns.message.make_query(
+        "big.default.svc.cluster.local", "A", use_edns=payload is not None, payload=payload or 0
+    )
+    reply, forwarded = server.handle_local(query.to_wire(), udp=udp)
+    assert forwarded is None and reply is not None
+    msg = dns.message.from_wire(reply)
+    assert bool(msg.flags & dns.flags.TC) == truncated
+    assert len(reply) <= (payload or 512) or not udp
+    # truncated: the records that fit (as CoreDNS), the client asks again over TCP
+    assert (sum(len(rr) for rr in msg.answer) < 60) == truncated
+
+
+def test_srv_names_each_endpoint_with_its_own_port() -> None:
+    """A named targetPort may resolve differently per pod (one slice per port set), and a
+    pod naming no such port sits in a slice without ports: it answers A, never SRV."""
+    records = Records.build(
+        [svc("db", clusterIP="None"), svc("two", ports=[
+            {"name": "http", "port": 80, "protocol": "TCP"},
+            {"name": "admin", "port": 81, "protocol": "TCP"},
+        ])],
+        [
+            slice_("db", ("127.244.0.2", "db-0", True), port=5432),
+            slice_("db", ("127.244.0.3", "db-1", True), port=6432),
+            {**slice_("db", ("127.244.0.4", "db-2", True)), "ports": []},
+        ],
+    )  # fmt: skip
+    ans = records.answer("_http._tcp.db.default.svc.cluster.local", "SRV")
+    assert [rr.value for rr in ans.answer] == [
+        "0 50 5432 db-0.db.default.svc.cluster.local.",
+        "0 50 6432 db-1.db.default.svc.cluster.local.",
+    ]
+    a = records.answer("db.default.svc.cluster.local", "A")
+    assert [rr.value for rr in a.answer] == ["127.244.0.2", "127.244.0.3", "127.244.0.4"]
+    # CoreDNS shares the weight among all the records of the answer
+    both = records.answer("two.default.svc.cluster.local", "SRV")
+    assert [rr.value for rr in both.answer] == [
+        "0 50 80 two.default.svc.cluster.local.",
+        "0 50 81 two.default.svc.cluster.local.",
+    ]

@@ -1,18 +1,23 @@
 """The cluster zone's records, derived from Services and EndpointSlices (the CoreDNS kubernetes plugin's schema).
 
 - `SVC.NS.svc.ZONE` A: the ClusterIP; for a headless Service, every ready
-  endpoint; for an ExternalName Service, a CNAME to its external name.
+  endpoint; for an ExternalName Service, a CNAME to its external name,
+  followed (for A/AAAA) by the target's records when it is in the zone.
 - `_PORT._PROTO.SVC.NS.svc.ZONE` SRV (and SRV on `SVC.NS.svc.ZONE` for all
   ports): `0 W PORT SVC.NS.svc.ZONE.`; headless: one per endpoint, naming
   `HOST.SVC.NS.svc.ZONE.` where HOST is the endpoint's hostname (a
   StatefulSet pod's name) or its dashed IP.
-- `HOST.SVC.NS.svc.ZONE` A for endpoints of headless Services.
+- `HOST.SVC.NS.svc.ZONE` A for ready endpoints (the spec's, for headless
+  Services; CoreDNS's, for any Service).
 - `A-B-C-D.NS.pod.ZONE` A: the IP in the name (the plugin's `pods insecure`).
-- PTR for cluster IPs and headless endpoints; `dns-version.ZONE` TXT.
+- PTR for cluster IPs, else for endpoint IPs (one per Service naming them);
+  `dns-version.ZONE` TXT.
 
 `Records.answer` is pure: name and type in, rcode and resource records out;
 the server turns them into wire format. Names that exist only as parents of
-other names (`svc.ZONE`, `NS.svc.ZONE`) answer NOERROR with no data.
+other names (`svc.ZONE`, `NS.svc.ZONE` of an existing namespace) answer
+NOERROR with no data; a headless Service with no ready endpoint, and a pod
+name in a namespace that does not exist, are NXDOMAIN (as CoreDNS answers).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SCHEMA_VERSION = "1.1.0"
 TTL = 5
 
 NOERROR, NXDOMAIN = 0, 3
+MAX_CHASE = 8  # CNAME hops followed inside the zone (ExternalName to ExternalName)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class _Service:
     external: str = ""
     ports: list[tuple[str, str, int]] = field(default_factory=list)  # (name, proto, port)
     endpoints: list[tuple[str, str]] = field(default_factory=list)  # (host label, ip), ready
+    endpoint_ports: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)  # by ip
 
 
 LOOPBACK_REVERSE_ZONE = "127.in-addr.arpa."
@@ -74,16 +81,25 @@ class Records:
         self.zone = zone.strip(".").lower() + "."
         self.services: dict[tuple[str, str], _Service] = {}
         self.hosts: dict[str, list[str]] = {}  # name -> IPs (service and endpoint names)
-        self.ptr: dict[str, str] = {}
+        self.ptr: dict[str, list[str]] = {}  # reverse name -> targets
+        self._vips: set[str] = set()  # reverse names of cluster IPs
         self.parents: set[str] = set()
+        self.namespaces: set[str] = set()  # existing ones: `NS.svc.ZONE` is NODATA, not NXDOMAIN
 
     # ---- building ----------------------------------------------------------------
 
     @classmethod
     def build(
-        cls, services: Iterable[Obj], slices: Iterable[Obj], zone: str = "cluster.local"
+        cls,
+        services: Iterable[Obj],
+        slices: Iterable[Obj],
+        zone: str = "cluster.local",
+        namespaces: Iterable[str] = (),
     ) -> Records:
         rec = cls(zone)
+        for ns in namespaces:
+            rec.namespaces.add(ns.lower())
+            rec.parents.update({f"{ns.lower()}.svc.{rec.zone}", f"{ns.lower()}.pod.{rec.zone}"})
         by_service: dict[tuple[str, str], list[Obj]] = {}
         for s in slices:
             md = s.get("metadata") or {}
@@ -102,13 +118,20 @@ class Records:
         self._parents(base)
         if svc.kind == "cluster":
             self.hosts[base] = [svc.cluster_ip]
-            self.ptr.setdefault(reverse_name(svc.cluster_ip), base)
-        elif svc.kind == "headless":
+            rev = reverse_name(svc.cluster_ip)
+            if rev not in self._vips:
+                self._vips.add(rev)
+                self.ptr[rev] = [base]
+        elif svc.kind == "headless" and svc.endpoints:  # none ready: NXDOMAIN, as CoreDNS
             self.hosts[base] = sorted({ip for _, ip in svc.endpoints}, key=_ip_key)
-            for host, ip in svc.endpoints:
-                name = f"{host}.{base}"
-                self.hosts.setdefault(name, []).append(ip)
-                self.ptr.setdefault(reverse_name(ip), name)
+        for host, ip in svc.endpoints:
+            # As CoreDNS: every ready endpoint is named under its Service (the spec asks
+            # it of headless ones), and its IP points back at each such name.
+            name = f"{host}.{base}"
+            self.hosts.setdefault(name, []).append(ip)
+            rev = reverse_name(ip)
+            if rev not in self._vips:
+                self.ptr.setdefault(rev, []).append(name)
 
     def _parents(self, name: str) -> None:
         labels = name.split(".")
@@ -133,31 +156,59 @@ class Records:
         q = qname.lower()
         return q == LOOPBACK_REVERSE_ZONE or q.endswith("." + LOOPBACK_REVERSE_ZONE)
 
-    def answer(self, qname: str, qtype: str) -> Answer:
+    def answer(self, qname: str, qtype: str, depth: int = 0) -> Answer:
         q = qname.lower()
         if not q.endswith("."):
             q += "."
         if q.endswith(".in-addr.arpa."):
-            target = self.ptr.get(q)
-            if target is None and q == LOCALHOST_PTR:
-                target = "localhost."
-            if target is None:
+            # 127.0.0.1 stays localhost, though the API and host-network pods serve on it
+            targets = ["localhost."] if q == LOCALHOST_PTR else self.ptr.get(q)
+            if targets is None:
                 return Answer(NXDOMAIN)
-            return Answer(NOERROR, (RR(q, "PTR", target),) if qtype in ("PTR", "ANY") else ())
+            if qtype not in ("PTR", "ANY"):
+                return Answer(NOERROR)
+            return Answer(NOERROR, tuple(RR(q, "PTR", t) for t in sorted(targets)))
         rel = q[: -len(self.zone)].rstrip(".").split(".") if q != self.zone else []
         if rel == ["dns-version"]:
             return Answer(NOERROR, (RR(q, "TXT", f'"{SCHEMA_VERSION}"'),) if qtype == "TXT" else ())
-        if len(rel) == 3 and rel[2] == "pod":
+        if not rel and qtype == "SOA":
+            return Answer(NOERROR, (RR(q, "SOA", self.soa()),))
+        if len(rel) == 3 and rel[2] == "pod" and (not self.namespaces or rel[1] in self.namespaces):
             return self._pod(q, rel[0], qtype)
         if len(rel) == 5 and rel[0].startswith("_") and rel[1].startswith("_") and rel[4] == "svc":
             return self._srv(q, rel[3], rel[2], port=rel[0][1:], proto=rel[1][1:], qtype=qtype)
         if len(rel) == 3 and rel[2] == "svc":
             svc = self.services.get((rel[1], rel[0]))
             if svc is not None and svc.kind == "external":
-                return Answer(NOERROR, (RR(q, "CNAME", svc.external),))
+                return self._external(q, svc.external, qtype, depth)
             if svc is not None and qtype == "SRV":
                 return self._srv(q, rel[1], rel[0], port=None, proto=None, qtype=qtype)
         return self._host(q, qtype)
+
+    def _external(self, q: str, target: str, qtype: str, depth: int) -> Answer:
+        """The CNAME, followed by the target's records when the cluster holds them.
+
+        As CoreDNS does: a stub resolver (glibc's) does not chase a CNAME itself,
+        so an answer with the bare alias would leave `getaddrinfo` with no address.
+        A target outside the zone is chased by the server, through its upstreams.
+        """
+        cname = RR(q, "CNAME", target)
+        if qtype not in ("A", "AAAA", "ANY") or not self.in_zone(target) or depth >= MAX_CHASE:
+            return Answer(NOERROR, (cname,))
+        chased = self.answer(target, qtype, depth + 1)
+        return Answer(NOERROR, (cname, *chased.answer))
+
+    def external_target(self, qname: str, ans: Answer | None = None) -> str | None:
+        """The name outside the zone that `qname`'s CNAME chain (in `ans`) ends at, if any."""
+        if ans is None:
+            ans = self.answer(qname, "A")
+        last = ans.answer[-1] if ans.answer else None
+        if last is None or last.rtype != "CNAME" or self.in_zone(last.value):
+            return None
+        return last.value
+
+    def soa(self) -> str:
+        return f"ns.dns.{self.zone} hostmaster.{self.zone} 1 7200 1800 86400 {TTL}"
 
     def _host(self, q: str, qtype: str) -> Answer:
         ips = self.hosts.get(q)
@@ -180,23 +231,30 @@ class Records:
         svc = self.services.get((ns, name))
         if svc is None or svc.kind == "external":
             return Answer(NXDOMAIN)
-        ports = [
-            p
-            for p in svc.ports
-            if (port is None or p[0].lower() == port) and (proto is None or p[1].lower() == proto)
-        ]
-        if not ports:
+
+        def wanted(p: tuple[str, str, int]) -> bool:
+            return (port is None or p[0].lower() == port) and (
+                proto is None or p[1].lower() == proto
+            )
+
+        base = f"{name}.{ns}.svc.{self.zone}"
+        records: list[tuple[int, str, str]]  # (port, target, its address)
+        if svc.kind == "cluster":
+            records = [(p[2], base, svc.cluster_ip) for p in svc.ports if wanted(p)]
+        else:  # each endpoint with the port of its own slice (a named targetPort varies)
+            records = [
+                (p[2], f"{host}.{base}", ip)
+                for host, ip in svc.endpoints
+                for p in svc.endpoint_ports.get(ip, ())
+                if wanted(p)
+            ]
+        if not records:
             return Answer(NXDOMAIN)
         if qtype not in ("SRV", "ANY"):
             return Answer(NOERROR)
-        base = f"{name}.{ns}.svc.{self.zone}"
-        if svc.kind == "cluster":
-            targets = [(base, svc.cluster_ip)]
-        else:
-            targets = [(f"{host}.{base}", ip) for host, ip in svc.endpoints]
-        weight = max(1, 100 // max(1, len(targets)))
-        answer = [RR(q, "SRV", f"0 {weight} {p[2]} {t}") for p in ports for t, _ in targets]
-        extra = [RR(t, "A", ip) for t, ip in dict(targets).items()]
+        weight = max(1, 100 // len(records))  # CoreDNS: 100 shared by the records
+        answer = [RR(q, "SRV", f"0 {weight} {n} {t}") for n, t, _ in records]
+        extra = [RR(t, "A", ip) for t, ip in {t: ip for _, t, ip in records}.items()]
         return Answer(NOERROR, tuple(answer), tuple(extra))
 
 
@@ -211,28 +269,36 @@ def _service(svc: Obj, slices: dict[tuple[str, str], list[Obj]]) -> _Service | N
         target = str(spec.get("externalName") or "").lower().rstrip(".") + "."
         return _Service(ns, name, "external", external=target)
     ip = spec.get("clusterIP")
-    if ip and ip != "None":
-        return _Service(ns, name, "cluster", cluster_ip=ip, ports=ports)
-    if ip == "None":
-        eps, eports = _ready_endpoints(slices.get((ns, name), []))
-        return _Service(ns, name, "headless", ports=eports or ports, endpoints=eps)
-    return None
+    if not ip:
+        return None
+    eps, by_ip = _ready_endpoints(slices.get((ns, name), []))
+    kind = "headless" if ip == "None" else "cluster"
+    return _Service(
+        ns, name, kind, cluster_ip="" if kind == "headless" else ip, ports=ports,
+        endpoints=eps, endpoint_ports=by_ip,
+    )  # fmt: skip
 
 
-def _ready_endpoints(slices: list[Obj]) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
+def _ready_endpoints(
+    slices: list[Obj],
+) -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str, int]]]]:
+    """Ready endpoints as (host label, IP), and each IP's ports (those of its slice)."""
     seen: dict[str, str] = {}
-    ports: dict[tuple[str, str], int] = {}
+    by_ip: dict[str, list[tuple[str, str, int]]] = {}
     for s in slices:
-        for p in s.get("ports") or []:
-            if p.get("port"):
-                ports[(p.get("name") or "", p.get("protocol", "TCP"))] = int(p["port"])
+        ports = [
+            (p.get("name") or "", p.get("protocol", "TCP"), int(p["port"]))
+            for p in s.get("ports") or []
+            if p.get("port")
+        ]
         for ep in s.get("endpoints") or []:
             if (ep.get("conditions") or {}).get("ready") is False:
                 continue
             for ip in ep.get("addresses") or []:
                 seen.setdefault(ip, str(ep.get("hostname") or dashed(ip)).lower())
+                by_ip.setdefault(ip, []).extend(p for p in ports if p not in by_ip[ip])
     eps = sorted(((host, ip) for ip, host in seen.items()), key=lambda e: _ip_key(e[1]))
-    return eps, [(n, proto, port) for (n, proto), port in sorted(ports.items())]
+    return eps, {ip: sorted(ps) for ip, ps in by_ip.items()}
 
 
 def _ip_key(ip: str) -> tuple[int, ...]:

@@ -50,6 +50,7 @@ DEFAULT_HOST = "127.96.0.10"
 FALLBACK_NET = "127.53"
 FORWARD_TIMEOUT_S = 2.0
 MAX_FORWARDS = 256
+CHASED = ("A", "AAAA", "ANY")  # query types whose ExternalName CNAME is followed
 
 
 def host_resolvers(path: str = "/etc/resolv.conf", *, exclude: Iterable[str] = ()) -> list[str]:
@@ -91,6 +92,7 @@ class ClusterDNS:
         self.upstreams = upstreams
         self.services = Informer("v1", "Service")
         self.slices = Informer("discovery.k8s.io/v1", "EndpointSlice")
+        self.namespaces = Informer("v1", "Namespace")
         self._records: Records | None = None
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
@@ -140,16 +142,18 @@ class ClusterDNS:
             on_update=lambda _o, _n: self._invalidate(),
             on_delete=lambda _o: self._invalidate(),
         )
-        self.services.add_handlers(dirty)
-        self.slices.add_handlers(dirty)
+        for informer in (self.services, self.slices, self.namespaces):
+            informer.add_handlers(dirty)
         loop = asyncio.get_running_loop()
         assert self._udp is not None and self._tcp is not None
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                synced = [asyncio.Event(), asyncio.Event()]
-                tg.create_task(self.services.run(client, synced[0]))
-                tg.create_task(self.slices.run(client, synced[1]))
+                synced = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
+                for informer, ev in zip(
+                    (self.services, self.slices, self.namespaces), synced, strict=True
+                ):
+                    tg.create_task(informer.run(client, ev))
                 for ev in synced:
                     await ev.wait()
                 transport, _ = await loop.create_datagram_endpoint(
@@ -177,12 +181,21 @@ class ClusterDNS:
     @property
     def records(self) -> Records:
         if self._records is None:
-            self._records = Records.build(self.services.list(), self.slices.list(), self.zone)
+            self._records = Records.build(
+                self.services.list(),
+                self.slices.list(),
+                self.zone,
+                namespaces=[
+                    str((n.get("metadata") or {}).get("name")) for n in self.namespaces.list()
+                ],
+            )
         return self._records
 
     # ---- answering ----------------------------------------------------------------------
 
-    def handle_local(self, wire: bytes) -> tuple[bytes | None, dns.message.Message | None]:
+    def handle_local(
+        self, wire: bytes, *, udp: bool = False
+    ) -> tuple[bytes | None, dns.message.Message | None]:
         """(reply, None) when answered here; (None, query) when it must be forwarded."""
         try:
             query = dns.message.from_wire(wire)
@@ -199,18 +212,30 @@ class ClusterDNS:
             return None, query
         qtype = dns.rdatatype.to_text(question.rdtype)
         answer = self.records.answer(qname, qtype)
-        return self._render(query, answer, LOOPBACK_REVERSE_ZONE if loopback else None), None
+        if qtype in CHASED and self.records.external_target(qname, answer) is not None:
+            return None, query  # an ExternalName pointing outside: `forward` chases it
+        zone = LOOPBACK_REVERSE_ZONE if loopback else None
+        return self._render(query, answer, zone, udp=udp), None
 
-    def _render(self, query: dns.message.Message, ans: Answer, zone: str | None = None) -> bytes:
+    def _render(
+        self,
+        query: dns.message.Message,
+        ans: Answer,
+        zone: str | None = None,
+        chased: list[dns.rrset.RRset] | None = None,
+        *,
+        udp: bool = False,
+    ) -> bytes:
         resp = dns.message.make_response(query)
         resp.flags |= dns.flags.AA
         resp.set_rcode(cast(dns.rcode.Rcode, ans.rcode))
         for section, rrs in ((resp.answer, ans.answer), (resp.additional, ans.additional)):
             for rr in rrs:
                 section.append(dns.rrset.from_text(rr.name, rr.ttl, "IN", rr.rtype, rr.value))
+        resp.answer.extend(chased or [])
         if not ans.answer:
             resp.authority.append(self._soa(zone or self.records.zone))
-        return bytes(resp.to_wire())
+        return _wire(resp, query, udp=udp)
 
     def _soa(self, zone: str) -> dns.rrset.RRset:
         return _soa_rrset(zone, self.records.zone)
@@ -221,6 +246,30 @@ class ClusterDNS:
         return bytes(resp.to_wire())
 
     async def forward(self, query: dns.message.Message, *, tcp: bool = False) -> bytes:
+        question = query.question[0]
+        qname = question.name.to_text()
+        target = self.records.external_target(qname) if self.records.in_zone(qname) else None
+        if target is None:
+            resp = await self._upstream(query, tcp=tcp)
+            if resp is None:
+                return self._reply(query, rcode=dns.rcode.SERVFAIL)
+            return _wire(resp, query, udp=not tcp)
+        # An ExternalName Service naming a host outside the cluster: our CNAME chain,
+        # then what the upstreams say about its target (CoreDNS's upstream lookup).
+        sub = dns.message.make_query(target, question.rdtype)
+        resp = await self._upstream(sub, tcp=tcp)
+        found = (
+            [rr for rr in resp.answer if rr.rdtype in (question.rdtype, dns.rdatatype.CNAME)]
+            if resp is not None and resp.rcode() == dns.rcode.NOERROR
+            else []
+        )
+        qtype = dns.rdatatype.to_text(question.rdtype)
+        return self._render(query, self.records.answer(qname, qtype), chased=found, udp=not tcp)
+
+    async def _upstream(
+        self, query: dns.message.Message, *, tcp: bool
+    ) -> dns.message.Message | None:
+        """The first upstream's answer; None if none answers."""
         for server in self.upstreams or []:
             try:
                 if tcp:
@@ -229,10 +278,10 @@ class ClusterDNS:
                     resp, _ = await dns.asyncquery.udp_with_fallback(
                         query, server, timeout=FORWARD_TIMEOUT_S
                     )
-                return bytes(resp.to_wire())
+                return resp
             except (dns.exception.DNSException, OSError) as exc:
                 log.debug("forwarding %s to %s failed: %s", query.question, server, exc)
-        return self._reply(query, rcode=dns.rcode.SERVFAIL)
+        return None
 
     # ---- transports ---------------------------------------------------------------------
 
@@ -288,7 +337,7 @@ class _UdpServer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            reply, query = self.server.handle_local(data)
+            reply, query = self.server.handle_local(data, udp=True)
         except Exception:  # one bad query must not stop the server
             log.exception("cluster DNS: query from %s failed", addr)
             reply, query = formerr_for(data), None
@@ -300,6 +349,21 @@ class _UdpServer(asyncio.DatagramProtocol):
     def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(wire, addr)
+
+
+def _wire(resp: dns.message.Message, query: dns.message.Message, *, udp: bool) -> bytes:
+    """The reply's wire form; over UDP no larger than the client can take.
+
+    That is 512 bytes (RFC 1035) or the payload size its EDNS record offers
+    (RFC 6891); a larger answer (a headless Service with many endpoints) is
+    truncated with TC set, so the client asks again over TCP, as CoreDNS
+    makes it. Sent whole, it would be cut off by a client reading into a
+    buffer of the size it announced (Go's resolver, musl).
+    """
+    if not udp:
+        return bytes(resp.to_wire())
+    limit = max(512, query.payload) if query.edns >= 0 else 512
+    return bytes(resp.to_wire(max_size=limit, prefer_truncation=True))
 
 
 @functools.lru_cache(maxsize=16)
