@@ -12,11 +12,13 @@ what direct traffic does. A service with no endpoints gets no element: its
 loopback address has no listener, so the kernel refuses the connection at
 once.
 
-Every sync replaces the whole table in one `nft -f` transaction (add, delete,
-re-create), so readers never see a half-written ruleset; the table is
-deleted when the proxy stops. Each cluster names its own table (derived from
-its data dir), so clusters side by side never touch each other's rules.
-ClientIP session affinity is not implemented in this mode (see issue notes).
+Every sync rewrites the table in one `nft -f` transaction, so readers never
+see a half-written ruleset: the first replaces it whole (add, delete,
+re-create); later ones flush its rules and maps and declare them again,
+which keeps the per-endpoint sets of ClientIP session affinity (and the
+clients in them) across syncs, as kube-proxy does. The table is deleted when
+the proxy stops. Each cluster names its own table (derived from its data
+dir), so clusters side by side never touch each other's rules.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 from kubelite.proxy.servicemap import ServicePort
 
@@ -58,11 +61,55 @@ def available() -> str | None:
     return None
 
 
-def render(table: str, ports: list[ServicePort], *, node_ip: str = "127.0.0.1") -> str:
-    """The `nft -f` script that replaces `table` with rules for `ports`."""
+@dataclass(frozen=True)
+class Objects:
+    """The chains and sets a ruleset declares (besides the fixed ones)."""
+
+    chains: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
+
+
+def render(
+    table: str,
+    ports: list[ServicePort],
+    *,
+    node_ip: str = "127.0.0.1",
+    previous: Objects | None = None,
+) -> str:
+    """The `nft -f` script that makes `table` hold the rules for `ports`.
+
+    Without `previous` (the first sync) the table is replaced whole. After that
+    it is emptied in place instead: rules and map elements are flushed and what
+    is no longer declared is deleted, but the affinity sets and their elements
+    (the clients' session affinity) survive the sync, as kube-proxy's do.
+    """
+    return _script(table, *_body(table, ports), previous)
+
+
+def _script(table: str, body: list[str], objects: Objects, previous: Objects | None) -> str:
+    if previous is None:
+        # add-then-delete makes the delete safe when the table does not exist yet.
+        head = [f"table {FAMILY} {table}", f"delete table {FAMILY} {table}"]
+    else:
+        head = [
+            f"flush table {FAMILY} {table}",
+            f"flush map {FAMILY} {table} service-ips",
+            f"flush map {FAMILY} {table} service-nodeports",
+            *(
+                f"delete chain {FAMILY} {table} {c}"
+                for c in sorted(previous.chains - objects.chains)
+            ),
+            *(f"delete set {FAMILY} {table} {n}" for n in sorted(previous.sets - objects.sets)),
+        ]
+    return "\n".join([*head, *body]) + "\n"
+
+
+def _body(table: str, ports: list[ServicePort]) -> tuple[list[str], Objects]:
     service_ips: dict[str, str] = {}  # "ip . proto . port" -> "goto chain"
     node_ports: dict[str, str] = {}  # "proto . port" -> "goto chain"
     chains: list[str] = []
+    names: set[str] = set()
+    sets: list[str] = []
     for i, sp in enumerate(p for p in ports if p.endpoints and p.protocol in _L4):
         chain = f"svc-{i}"
         l4 = _L4[sp.protocol]
@@ -72,12 +119,17 @@ def render(table: str, ports: list[ServicePort], *, node_ip: str = "127.0.0.1") 
             service_ips.setdefault(f"{ip} . {l4} . {sp.port}", f"goto {chain}")
         if sp.node_port:
             node_ports.setdefault(f"{l4} . {sp.node_port}", f"goto {chain}")
-        chains.append(_service_chain(chain, sp))
+        if sp.affinity_timeout:
+            chains.extend(_affinity_chains(chain, sp, names, sets))
+        else:
+            chains.append(_service_chain(chain, sp))
+        names.add(chain)
     body = [
         f"table {FAMILY} {table} {{",
         '  comment "kubelite service proxy rules"',
         *_map("service-ips", "ipv4_addr . inet_proto . inet_service", service_ips),
         *_map("service-nodeports", "inet_proto . inet_service", node_ports),
+        *sets,
         "  chain output {",
         "    type nat hook output priority -100; policy accept;",
         "    jump services",
@@ -89,8 +141,8 @@ def render(table: str, ports: list[ServicePort], *, node_ip: str = "127.0.0.1") 
         *chains,
         "}",
     ]
-    # add-then-delete makes the delete safe when the table does not exist yet.
-    return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n" + "\n".join(body) + "\n"
+    set_names = {line.split()[1] for line in sets}
+    return body, Objects(frozenset(names), frozenset(set_names))
 
 
 def _map(name: str, key_type: str, elements: dict[str, str]) -> list[str]:
@@ -116,17 +168,53 @@ def _service_chain(chain: str, sp: ServicePort) -> str:
     return f"  chain {chain} {{\n    {rule}\n  }}"
 
 
+def _affinity_chains(chain: str, sp: ServicePort, names: set[str], sets: list[str]) -> list[str]:
+    """ClientIP affinity as kube-proxy's nftables mode: a set of recent clients per endpoint.
+
+    The service chain sends a client found in an endpoint's set there; anyone
+    else gets a random endpoint, whose chain records the client (`update`
+    refreshes its timeout at each new connection). A set's name is derived
+    from the service port, the endpoint and the timeout, so it outlives syncs
+    and a changed timeout starts a fresh set.
+    """
+    comment = f'comment "{sp.id}"'
+    match = f"meta l4proto {_L4[sp.protocol]}"
+    sticky: list[str] = []
+    targets: list[str] = []
+    out: list[str] = []
+    for n, ep in enumerate(sp.endpoints):
+        ep_chain = f"{chain}-ep{n}"
+        key = f"{sp.id}/{sp.protocol}/{ep}/{sp.affinity_timeout}"
+        aff = "affinity-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        sets.append(
+            f"  set {aff} {{ type ipv4_addr; flags dynamic,timeout; "
+            f"timeout {sp.affinity_timeout}s; }}"
+        )
+        sticky.append(f"    ip saddr @{aff} goto {ep_chain}")
+        targets.append(f"{n} : goto {ep_chain}")
+        out.append(
+            f"  chain {ep_chain} {{\n    update @{aff} {{ ip saddr }}\n"
+            f"    {match} dnat to {ep.ip}:{ep.port} {comment}\n  }}"
+        )
+        names.add(ep_chain)
+    pick = f"    numgen random mod {len(sp.endpoints)} vmap {{ {', '.join(targets)} }}"
+    return [f"  chain {chain} {{", *sticky, pick, "  }", *out]
+
+
 class NftablesProxy:
     def __init__(self, table: str, *, node_ip: str = "127.0.0.1") -> None:
         self.table = table
         self.node_ip = node_ip
         self.last: str | None = None
+        self.objects: Objects | None = None  # what the table holds, once synced
         self.nft = shutil.which("nft") or "nft"
 
     async def sync(self, ports: list[ServicePort]) -> None:
-        script = render(self.table, ports, node_ip=self.node_ip)
-        if script == self.last:
+        body, objects = _body(self.table, ports)
+        wanted = "\n".join(body)
+        if wanted == self.last:
             return
+        script = _script(self.table, body, objects, self.objects)
         proc = await asyncio.create_subprocess_exec(
             self.nft, "-f", "-",
             stdin=asyncio.subprocess.PIPE,
@@ -143,8 +231,9 @@ class NftablesProxy:
             await proc.wait()
             raise
         if proc.returncode != 0:
+            self.objects = None  # the table may not be what we think: replace it next time
             raise RuntimeError(f"nft -f failed: {err.decode().strip()}")
-        self.last = script
+        self.last, self.objects = wanted, objects
         log.debug("nftables table %s synced (%d service ports)", self.table, len(ports))
 
     def remove(self) -> None:
@@ -153,7 +242,7 @@ class NftablesProxy:
         subprocess.run(
             [self.nft, "-f", "-"], input=script, text=True, capture_output=True, check=False
         )
-        self.last = None
+        self.last = self.objects = None
 
 
-__all__ = ["NftablesProxy", "available", "render", "table_name"]
+__all__ = ["NftablesProxy", "Objects", "available", "render", "table_name"]

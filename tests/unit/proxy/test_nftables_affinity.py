@@ -1,0 +1,96 @@
+"""ClientIP session affinity in kernel mode, and affinity surviving later syncs.
+
+As kube-proxy's nftables mode: one set of recent client addresses per endpoint,
+consulted before the random pick; a sync empties the table in place rather than
+replacing it, so the sets (and the clients in them) outlive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from kubelite.proxy.nftables import NftablesProxy, Objects, available, render
+from kubelite.proxy.servicemap import Endpoint, ServicePort
+
+EPS = (Endpoint("127.244.0.2", 8080), Endpoint("127.244.0.3", 8080))
+
+
+def port(name: str = "web", *, affinity: int = 0, eps: tuple[Endpoint, ...] = EPS) -> ServicePort:
+    return ServicePort(
+        "default", name, "http", "TCP", "127.96.1.1" if name == "web" else "127.96.1.2", 80,
+        affinity_timeout=affinity, endpoints=eps,
+    )  # fmt: skip
+
+
+def sets_of(script: str) -> list[str]:
+    return [line.split()[1] for line in script.splitlines() if line.strip().startswith("set ")]
+
+
+def test_affinity_checks_each_endpoints_clients_before_the_random_pick() -> None:
+    script = render("kubelite-t", [port(affinity=60)])
+    aff0, aff1 = sets_of(script)
+    assert f"set {aff0} {{ type ipv4_addr; flags dynamic,timeout; timeout 60s; }}" in script
+    chain = script[script.index("chain svc-0 {") :]
+    assert chain.splitlines()[1:4] == [
+        f"    ip saddr @{aff0} goto svc-0-ep0",
+        f"    ip saddr @{aff1} goto svc-0-ep1",
+        "    numgen random mod 2 vmap { 0 : goto svc-0-ep0, 1 : goto svc-0-ep1 }",
+    ]
+    # the chosen endpoint's chain remembers the client (and refreshes its timeout)
+    assert f"update @{aff1} {{ ip saddr }}\n    meta l4proto tcp dnat to 127.244.0.3:8080" in script
+
+
+def test_without_affinity_there_are_no_sets() -> None:
+    assert sets_of(render("kubelite-t", [port()])) == []
+
+
+def test_a_later_sync_keeps_the_table_and_drops_only_what_went_away() -> None:
+    first = render("kubelite-t", [port(affinity=60)])
+    kept = render("kubelite-t", [port(affinity=60)], previous=Objects(frozenset(), frozenset()))
+    assert "delete table" not in kept
+    assert kept.startswith("flush table ip kubelite-t\n")
+    old_sets = frozenset(sets_of(first))
+    previous = Objects(frozenset({"svc-0", "svc-0-ep0", "svc-0-ep1"}), old_sets)
+    # one endpoint left: its set stays, the other one's set and chain go
+    script = render("kubelite-t", [port(affinity=60, eps=EPS[:1])], previous=previous)
+    assert sets_of(script) == sets_of(first)[:1]
+    assert f"delete set ip kubelite-t {sets_of(first)[1]}" in script
+    assert "delete chain ip kubelite-t svc-0-ep1" in script
+    # a changed timeout is a new set
+    assert not set(sets_of(render("kubelite-t", [port(affinity=30)]))) & old_sets
+
+
+def _nft(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["nft", *args], input=script, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def kernel() -> Any:
+    why = available()
+    if why is not None or shutil.which("nft") is None:
+        pytest.skip(f"kernel mode cannot run here: {why}")
+    proxy = NftablesProxy(f"kubelite-afftest-{os.getpid()}")
+    yield proxy
+    proxy.remove()
+
+
+def test_clients_in_the_affinity_sets_survive_a_sync(kernel: NftablesProxy) -> None:
+    asyncio.run(kernel.sync([port(affinity=60)]))
+    aff0 = sets_of(render(kernel.table, [port(affinity=60)]))[0]
+    added = _nft("add", "element", "ip", kernel.table, aff0, "{ 127.244.9.9 }")
+    assert added.returncode == 0, added.stderr
+    # another Service appears: the table is rewritten, the client stays in its set
+    asyncio.run(kernel.sync([port(affinity=60), port("other")]))
+    listed = _nft("list", "set", "ip", kernel.table, aff0)
+    assert listed.returncode == 0, listed.stderr
+    assert "127.244.9.9" in listed.stdout
+    # the Service goes: its sets go with it
+    asyncio.run(kernel.sync([port("other")]))
+    assert _nft("list", "set", "ip", kernel.table, aff0).returncode != 0
+    assert "chain svc-0 {" in _nft("list", "table", "ip", kernel.table).stdout
