@@ -100,9 +100,9 @@ def desired_groups(svc: Obj, pods: list[Obj]) -> dict[PortSig, Group]:
     for pod in pods:
         if not should_include(pod, include_terminating=True):
             continue
+        # A port the pod does not name is left out; a pod naming none of them still
+        # has its endpoint, in a slice with no ports (upstream's getEndpointPorts).
         ports = [_slice_port(sp, p) for sp in svc_ports if (p := find_port(pod, sp)) is not None]
-        if svc_ports and not ports:
-            continue
         sig = port_sig(ports)
         group = groups.setdefault(sig, Group(ports))
         group.endpoints[str(pod_ip(pod))] = pod_endpoint(svc, pod)

@@ -160,6 +160,19 @@ def test_statefulset_hostname_only_for_its_subdomain() -> None:
     assert "hostname" not in group.endpoints["127.244.0.3"]
 
 
+def test_slice_keeps_a_pod_whose_named_port_does_not_resolve() -> None:
+    """Upstream's reconciler: such a pod sits in a slice of its own port set, with no ports
+    (`kubectl get endpointslices` lists it, PORTS `<unset>`); the proxy sends it nothing."""
+    groups = desired_groups(
+        service(target="http"),
+        [pod("a", "127.244.0.2"), pod("b", "127.244.0.3", port_name="other")],
+    )
+    by_ports = {sig: sorted(g.endpoints) for sig, g in groups.items()}
+    assert by_ports == {(("http", 8080, "TCP"),): ["127.244.0.2"], (): ["127.244.0.3"]}
+    plan = plan_slices(groups, [], slice_template(service(), MANAGED_BY))
+    assert sorted((len(s["ports"]), len(s["endpoints"])) for s in plan.create) == [(0, 1), (1, 1)]
+
+
 def _pods(n: int) -> list[Obj]:
     return [pod(f"p{i}", f"127.244.{i // 250}.{i % 250 + 2}") for i in range(n)]
 
