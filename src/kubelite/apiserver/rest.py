@@ -443,7 +443,7 @@ class RestStorage:
         self._before_write(rt, new, old)
         if m.same_content(new, old):
             return current
-        if md.get("deletionTimestamp") and not md.get("finalizers") and _finalizable(new):
+        if _delete_during_update(new, old):
             return self._delete_now(current, dry_run=dry_run)
         if dry_run:
             return _dry_kv(current.key, new)
@@ -955,6 +955,20 @@ def _ephemeral_containers_only(obj: dict[str, Any], old: dict[str, Any]) -> dict
         if md.get(field):
             new["metadata"][field] = md[field]
     return new
+
+
+def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """An update ends a deletion only when nothing is left to wait for: no finalizers,
+    and no grace period still running (a pod waits for its kubelet, which writes the
+    pod's final status before it deletes it with grace 0), as upstream's
+    ShouldDeleteDuringUpdate."""
+    old_md = old.get("metadata") or {}
+    return (
+        bool(old_md.get("deletionTimestamp"))
+        and not (new.get("metadata") or {}).get("finalizers")
+        and not old_md.get("deletionGracePeriodSeconds")
+        and _finalizable(new)
+    )
 
 
 def _finalizable(obj: dict[str, Any]) -> bool:
