@@ -7,8 +7,10 @@ until the pod is deleted or the agent stops. Ephemeral containers (`kubectl
 debug`) start once the pod's volumes are ready, whatever its init containers
 do, and are never restarted, as upstream's kubelet runs them. Termination is upstream's:
 preStop hook, SIGTERM, the grace period, SIGKILL; then, for a deleted pod,
-the object is removed with grace 0. Status is written whenever something
-changes, coalesced, through the status subresource.
+its final status (every container ended, never ready, a terminal phase) is
+written once, and the object is removed with grace 0 — upstream's status
+manager deletes a pod only once its API status shows the end. Status is
+written whenever something changes, coalesced, through the status subresource.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubelite.apiserver.errors import ApiError, NotFound
+from kubelite.apiserver.errors import ApiError, Conflict, NotFound
 from kubelite.kubelet import checkpoint, criolog, probes, termination
 from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
@@ -43,7 +45,14 @@ from kubelite.kubelet.prepare import (
 from kubelite.kubelet.process import Exit, StartError
 from kubelite.kubelet.runtime import ContainerProcess
 from kubelite.kubelet.startlane import Releaser
-from kubelite.kubelet.status import WAITING_INITIALIZING, ContainerRecord, pod_status
+from kubelite.kubelet.status import (
+    TERMINAL_PHASES,
+    WAITING_INITIALIZING,
+    ContainerRecord,
+    final_phase,
+    finish,
+    pod_status,
+)
 from kubelite.kubelet.volumes import PodVolumes, VolumeError
 
 if TYPE_CHECKING:
@@ -182,9 +191,12 @@ class PodRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await life
                 await self._stop_ephemeral_runs()
-                await self._terminate(
-                    from_shutdown=shutdown.is_set() and not self.terminating.is_set()
-                )
+                from_shutdown = shutdown.is_set() and not self.terminating.is_set()
+                if not from_shutdown:
+                    # A deleted pod's status is written once, when its containers
+                    # have stopped, not once per container as each stops.
+                    status_task.cancel()
+                await self._terminate(from_shutdown=from_shutdown)
                 status_task.cancel()
         finally:
             self.agent.lane.settled(self.uid)
@@ -768,6 +780,8 @@ class PodRunner:
             await self.event(NORMAL, "Killing", f"Stopping container {name}", name)
             stops.append(self._stop_and_record(specs.get(name), rec, proc, grace))
         await asyncio.gather(*stops)
+        if not from_shutdown:
+            await self._write_status(final=True)  # the truth first, then the removal
         self.volumes.teardown()
         self.agent.cgroups_remove(self)
         checkpoint.remove(self.dir)  # stopped on purpose: nothing to re-adopt
@@ -775,8 +789,8 @@ class PodRunner:
             return
         self.agent.ipam.release(self.uid)
         if not self.deleted:
-            await self._write_status()
-            with contextlib.suppress(NotFound):
+            # Gone already (404), or a new pod of the same name (409): not ours to remove.
+            with contextlib.suppress(NotFound, Conflict):
                 await self.agent.client.delete(
                     "v1",
                     "Pod",
@@ -818,7 +832,8 @@ class PodRunner:
             self.agent.lane.settled(self.uid)
             await asyncio.sleep(0.01)
 
-    async def _write_status(self) -> None:
+    async def _write_status(self, *, final: bool = False) -> None:
+        """Write the pod's status; `final` once its containers have stopped for good."""
         if self.deleted:
             return
         now = rfc3339(self.agent.clock.wall())
@@ -826,6 +841,9 @@ class PodRunner:
         def apply(pod: Obj) -> Obj:
             if pod["metadata"].get("uid") != self.uid:
                 raise NotFound(f'pods "{self.name}" not found')
+            phase = self.phase_override
+            if final:
+                phase = phase or self._final_phase(pod)
             pod["status"] = pod_status(
                 pod,
                 self.inits,
@@ -835,7 +853,7 @@ class PodRunner:
                 start_time=self.start_time,
                 now=now,
                 sandbox_ready=self.sandbox_ready,
-                phase_override=self.phase_override,
+                phase_override=phase,
                 ephemerals=self.ephemerals,
             )
             return pod
@@ -849,6 +867,16 @@ class PodRunner:
         except ApiError as exc:
             log.debug("status of pod %s/%s not written: %s", self.ns, self.name, exc)
             self._dirty.set()
+
+    def _final_phase(self, stored: Obj) -> str:
+        """Settle the containers' final states; the phase the pod ends in (one it
+        already ended in stays: a kubelite restarted meanwhile knows less than the API)."""
+        status = stored.get("status") or {}
+        finish(self.inits, self.containers, stored=status)
+        if status.get("phase") in TERMINAL_PHASES:
+            return str(status["phase"])
+        policy = (stored.get("spec") or {}).get("restartPolicy", "Always")
+        return final_phase(policy, self.inits, self.containers)
 
     async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
         path = container_path(self.pod, container) if container else ""

@@ -18,6 +18,14 @@ Obj = dict[str, Any]
 
 WAITING_CREATING = "ContainerCreating"
 WAITING_INITIALIZING = "PodInitializing"
+TERMINAL_PHASES = ("Succeeded", "Failed")
+# What upstream's status manager reports for a container with no end of its own
+# when its pod is done (TerminatePod): the pod must not look successful.
+UNKNOWN_END: Obj = {
+    "exitCode": 137,
+    "reason": "ContainerStatusUnknown",
+    "message": "The container could not be located when the pod was terminated",
+}
 
 
 @dataclass
@@ -83,7 +91,15 @@ def _init_failed(rec: ContainerRecord) -> bool:
     return t is not None and t.get("exitCode") != 0
 
 
-def phase(policy: str, inits: list[ContainerRecord], containers: list[ContainerRecord]) -> str:
+def phase(
+    policy: str,
+    inits: list[ContainerRecord],
+    containers: list[ContainerRecord],
+    *,
+    terminal: bool = False,
+) -> str:
+    """Upstream's getPhase; `terminal` for a pod whose containers will never run again
+    (it is being deleted), so a stopped container is final whatever the restart policy."""
     pending_init = sum(1 for r in inits if not _succeeded(r))
     failed_init = sum(1 for r in inits if _init_failed(r))
     running = stopped = succeeded = waiting = 0
@@ -104,6 +120,8 @@ def phase(policy: str, inits: list[ContainerRecord], containers: list[ContainerR
     if running:
         return "Running"
     if stopped:
+        if terminal:
+            return "Succeeded" if stopped == succeeded else "Failed"
         if policy == "Always":
             return "Running"
         if stopped == succeeded:
@@ -132,16 +150,18 @@ def conditions(
 ) -> list[Obj]:
     incomplete = [r.name for r in inits if not _succeeded(r)]
     unready = [r.name for r in containers if not r.ready]
-    done = phase_ in ("Succeeded", "Failed")
+    done = phase_ in TERMINAL_PHASES
     initialized = _condition(
         "Initialized",
         not incomplete or done,
         "ContainersNotInitialized",
         f"containers with incomplete status: [{' '.join(incomplete)}]",
     )
-    if done and unready:
-        ready = _condition("Ready", False, "PodCompleted")
-        c_ready = _condition("ContainersReady", False, "PodCompleted")
+    if done:
+        # As upstream reports a pod that ended: never ready, whatever the probes last said.
+        reason = "PodCompleted" if phase_ == "Succeeded" else "PodFailed"
+        ready = _condition("Ready", False, reason)
+        c_ready = _condition("ContainersReady", False, reason)
     else:
         message = f"containers with unready status: [{' '.join(unready)}]"
         ready = _condition("Ready", not unready, "ContainersNotReady", message)
@@ -153,6 +173,58 @@ def conditions(
         c_ready,
         _condition("PodScheduled", True),
     ]
+
+
+def finish(
+    inits: list[ContainerRecord], containers: list[ContainerRecord], *, stored: Obj | None = None
+) -> None:
+    """Give a pod's containers their final states once it will never run again.
+
+    As upstream's kubelet reports a deleted pod: a container waiting to be
+    restarted shows the end of its last run instead (the restart will not
+    come), and one this agent never saw end keeps the end the `stored`
+    status already shows; then, as its status manager's TerminatePod, every
+    container still without an end gets `ContainerStatusUnknown` (exit code
+    137) — the regular ones only once the pod got past its init containers,
+    the init ones up to the last that ever started.
+    """
+    ended = {
+        s.get("name"): s["state"]["terminated"]
+        for key in ("initContainerStatuses", "containerStatuses")
+        for s in (stored or {}).get(key) or []
+        if "terminated" in (s.get("state") or {})
+    }
+    for rec in inits + containers:
+        last = rec.last_state.get("terminated")
+        if "waiting" in rec.state and last is not None:
+            rec.state, rec.last_state = {"terminated": dict(last)}, {}
+        elif "waiting" in rec.state and rec.name in ended:
+            rec.state = {"terminated": dict(ended[rec.name])}
+        rec.ready = rec.started = False
+    started = [i for i, r in enumerate(inits) if "waiting" not in r.state]
+    attempted = inits[: started[-1] + 1] if started else inits[:1]
+    unknown = attempted + (containers if _initialized(inits, containers) else [])
+    for rec in unknown:
+        if rec.terminated is None:
+            rec.state = {"terminated": dict(UNKNOWN_END)}
+
+
+def _initialized(inits: list[ContainerRecord], containers: list[ContainerRecord]) -> bool:
+    """Upstream's hasPodInitialized: no init containers, a regular container that ever
+    left waiting, or a last init container that succeeded."""
+    if not inits or any("waiting" not in r.state or r.last_state for r in containers):
+        return True
+    last = inits[-1]
+    return _succeeded(last) or (last.last_state.get("terminated") or {}).get("exitCode") == 0
+
+
+def final_phase(
+    policy: str, inits: list[ContainerRecord], containers: list[ContainerRecord]
+) -> str:
+    """The phase a pod ends in: getPhase for a terminal pod, and Failed where that still
+    says Pending or Running (TerminatePod: a pod that will not run cannot be either)."""
+    ph = phase(policy, inits, containers, terminal=True)
+    return ph if ph in TERMINAL_PHASES else "Failed"
 
 
 def merge_conditions(old: list[Obj], new: list[Obj], now: str) -> list[Obj]:
