@@ -6,6 +6,11 @@ Zipkin UI, Zipkin reporters and scripts written against Zipkin work unchanged:
 400 whose plain-text body is Zipkin's message, a trace that is not stored is a
 404 ``<traceId> not found``. Spans are stored before the 202, so they are
 queryable as soon as the reporter hears back.
+
+``POST /api/v1/spans`` takes the v1 formats old reporters send (v1 JSON, and v1
+Thrift as py_zipkin before 1.0 sent by default), converted to v2 spans as Zipkin
+converts them. As zipkin-server does for its UI, the query API is also served under
+``/zipkin`` (``/zipkin/api/v2/...``); intake is not.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ DEFAULT_LOOKBACK_MS: Final = 86_400_000
 NAMES_MAX_AGE_S: Final = 300
 _V1_MARKER: Final = b'yAnnotations"'
 _SPANS: Final = "/api/v2/spans"
+_V1_SPANS: Final = "/api/v1/spans"
+_UI_PREFIX: Final = "/zipkin"
 _S = TypeVar("_S")
 
 
@@ -44,16 +51,24 @@ def create_zipkin_app(
 ) -> Starlette:
     """An ASGI app serving Zipkin's v2 API over ``store``; mount it on port 9411."""
     api = _ZipkinApi(store, default_lookback_ms, now_ms or (lambda: int(time.time() * 1000)))
+    query = [
+        ("/api/v2/services", api.services),
+        ("/api/v2/remoteServices", api.remote_services),
+        ("/api/v2/traces", api.traces),
+        ("/api/v2/trace/{traceId}", api.trace),
+        ("/api/v2/traceMany", api.trace_many),
+        ("/api/v2/dependencies", api.dependencies),
+        ("/api/v2/autocompleteKeys", api.autocomplete_keys),
+        ("/api/v2/autocompleteValues", api.autocomplete_values),
+    ]
     routes = [
         Route(_SPANS, api.spans, methods=["GET", "POST"]),
-        Route("/api/v2/services", api.services, methods=["GET"]),
-        Route("/api/v2/remoteServices", api.remote_services, methods=["GET"]),
-        Route("/api/v2/traces", api.traces, methods=["GET"]),
-        Route("/api/v2/trace/{traceId}", api.trace, methods=["GET"]),
-        Route("/api/v2/traceMany", api.trace_many, methods=["GET"]),
-        Route("/api/v2/dependencies", api.dependencies, methods=["GET"]),
-        Route("/api/v2/autocompleteKeys", api.autocomplete_keys, methods=["GET"]),
-        Route("/api/v2/autocompleteValues", api.autocomplete_values, methods=["GET"]),
+        Route(_V1_SPANS, api.post_spans_v1, methods=["POST"]),
+        *(Route(path, endpoint, methods=["GET"]) for path, endpoint in query),
+        # zipkin-server also serves the query API under /zipkin, where its UI lives;
+        # span intake stays at the root there too.
+        Route(_UI_PREFIX + _SPANS, api.span_names, methods=["GET"]),
+        *(Route(_UI_PREFIX + path, endpoint, methods=["GET"]) for path, endpoint in query),
         Route("/health", api.health, methods=["GET"]),
         Route("/info", api.info, methods=["GET"]),
     ]
@@ -106,14 +121,9 @@ class _ZipkinApi:
     # -- intake -----------------------------------------------------------------
 
     async def post_spans(self, request: Request) -> Response:
-        try:
-            body = await bodies.read_body(request)
-        except bodies.BodyTooLarge:
-            return responses.too_large()
-        except bodies.BadEncoding as error:
-            return responses.text(400, str(error))
-        if not body or body == b"[]":
-            return responses.accepted()
+        body = await _intake_body(request)
+        if isinstance(body, Response):
+            return body
         protobuf = "protobuf" in request.headers.get("content-type", "")
         try:
             if protobuf:
@@ -124,6 +134,21 @@ class _ZipkinApi:
                 if wire is not None:
                     return await self._store(wire, self.store.ingest_wire_async)
                 spans = decode_span_list(body)
+        except SpanListError as error:
+            return responses.text(400, str(error))
+        return await self._store(spans, self.store.ingest_async)
+
+    async def post_spans_v1(self, request: Request) -> Response:
+        """v1 JSON, or v1 Thrift when the Content-Type says so, stored as v2 spans."""
+        body = await _intake_body(request)
+        if isinstance(body, Response):
+            return body
+        # Imported here: most collectors never see a v1 span, so start-up skips the readers.
+        from kubelite.tracing.v1_intake import decode_v1
+
+        thrift = "thrift" in request.headers.get("content-type", "")
+        try:
+            spans = decode_v1(body, thrift=thrift)
         except SpanListError as error:
             return responses.text(400, str(error))
         return await self._store(spans, self.store.ingest_async)
@@ -241,6 +266,19 @@ class _ZipkinApi:
 
     async def info(self, request: Request) -> Response:
         return responses.json_response({"zipkin": {"version": "kubelite"}})
+
+
+async def _intake_body(request: Request) -> bytes | Response:
+    """The inflated body, or the answer already due: 413, a bad gzip, an empty batch."""
+    try:
+        body = await bodies.read_body(request)
+    except bodies.BodyTooLarge:
+        return responses.too_large()
+    except bodies.BadEncoding as error:
+        return responses.text(400, str(error))
+    if not body or body == b"[]":
+        return responses.accepted()
+    return body
 
 
 def _check_json_v2(body: bytes) -> None:
