@@ -1,7 +1,9 @@
 """A deleted pod's status tells the truth until the pod is gone.
 
 The node agent stops a deleted pod's containers (SIGTERM, the grace period),
-then writes the pod's final status — each container terminated with the
+still probing readiness — a change written at once, so an app that stops
+serving on SIGTERM shows not ready, and its endpoint serving=false while
+terminating — then writes the pod's final status — each container terminated with the
 exit code its app exited with, not ready, the Ready conditions False, a
 terminal phase — and only then removes the object, as upstream's kubelet
 does. A watcher (`kubectl get -w`) sees that status before the DELETED event.
@@ -40,15 +42,17 @@ while True:
 
 
 class PodWatch:
-    """`kubectl get pod NAME -w -o json --output-watch-events`, event by event."""
+    """`kubectl get pod NAME -w -o json --output-watch-events`, event by event
+    (`what` picks other objects: `["endpointslices", "-l", SELECTOR]`)."""
 
-    def __init__(self, cluster: Cluster, ns: str, name: str) -> None:
+    def __init__(self, cluster: Cluster, ns: str, name: str, what: list[str] | None = None) -> None:
         kubectl = shutil.which("kubectl")
         if kubectl is None:
             pytest.skip("kubectl is not installed on this machine (needed for e2e tests)")
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.proc = subprocess.Popen(
-            [kubectl, "get", "pod", name, "-n", ns, "-w", "-o", "json", "--output-watch-events"],
+            [kubectl, "get", *(what or ["pod", name]), "-n", ns]
+            + ["-w", "-o", "json", "--output-watch-events"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -218,3 +222,119 @@ def test_kubectl_get_shows_the_pod_not_ready_once_its_containers_stopped(
     assert ["1/1", "Terminating"] in [row[1:3] for row in seen]
     # a pod that ended is shown by how it ended, as kubectl shows a terminal pod
     assert seen[-1][1:3] == ["0/1", "Error"]
+
+
+# Serves on 8080 until SIGTERM; then stops listening (its readiness probe fails)
+# and drains a few seconds before it exits, as a graceful shutdown does.
+DRAINING_APP = """\
+import signal, socket, sys, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("", 8080))
+srv.listen()
+def stop(*_):
+    srv.close()
+    print("draining", flush=True)
+    time.sleep(8)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("up", flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.close()
+"""
+
+
+def endpoint_conditions(event: dict[str, Any], ip: str) -> dict[str, Any] | None:
+    """The conditions of `ip`'s endpoint in a watched EndpointSlice, if it has one."""
+    for ep in event["object"].get("endpoints") or []:
+        if ip in ep.get("addresses", []):
+            return dict(ep.get("conditions") or {})
+    return None
+
+
+def test_a_terminating_pod_that_stops_serving_is_not_ready_before_it_ends(
+    cluster: Cluster, namespace: str
+) -> None:
+    name = "draining"
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": f"python:{PY}",
+                    "command": ["python3", "-c", DRAINING_APP],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {
+                        "tcpSocket": {"port": 8080},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                }
+            ],
+        },
+    }
+    for obj in (service, pod):
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", f"pod/{name}", "-n", namespace, "--timeout=60s", timeout=90
+    )
+    wait_for(
+        lambda: "up" in cluster.kubectl("logs", name, "-n", namespace, check=False).stdout.split(),
+        what=f"{name} to handle SIGTERM",
+    )
+    ip = cluster.kubectl_json("get", "pod", name, "-n", namespace)["status"]["podIP"]
+    selector = f"kubernetes.io/service-name={name}"
+    slices = PodWatch(cluster, namespace, name, ["endpointslices", "-l", selector])
+    watch = PodWatch(cluster, namespace, name)
+    try:
+        first = watch.next()
+        assert container_status(first["object"])["ready"] is True
+        # the slice shows the pod serving before the deletion
+        while (endpoint_conditions(slices.next(), ip) or {}).get("ready") is not True:
+            pass
+        cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=false")
+        events = watch.until_deleted()
+        # the endpoint stays, not serving, while the pod terminates
+        seen = []
+        while not seen or seen[-1] != {"ready": False, "serving": False, "terminating": True}:
+            conds = endpoint_conditions(slices.next(), ip)
+            assert conds is not None, f"the endpoint went away first: {seen}"
+            seen.append(conds)
+    finally:
+        watch.stop()
+        slices.stop()
+
+    ended = next(
+        i for i, e in enumerate(events) if "terminated" in container_status(e["object"])["state"]
+    )
+    # before the container stopped: deleting, still running, and no longer ready
+    draining = next(
+        (
+            e
+            for e in events[:ended]
+            if e["object"]["metadata"].get("deletionTimestamp")
+            and container_status(e["object"])["ready"] is False
+        ),
+        None,
+    )
+    assert draining is not None, [e["type"] for e in events]
+    assert draining["type"] == "MODIFIED"
+    assert "running" in container_status(draining["object"])["state"]
+    assert condition(draining["object"], "Ready")["status"] == "False"
+    assert condition(draining["object"], "Ready")["reason"] == "ContainersNotReady"
+    assert draining["object"]["status"]["phase"] == "Running"
+    # then the app exited as it meant to, after its drain
+    final = events[ended]["object"]
+    assert container_status(final)["state"]["terminated"]["exitCode"] == 0
+    assert final["status"]["phase"] == "Succeeded"

@@ -5,12 +5,15 @@ lifecycle: set up volumes, run init containers one at a time to completion,
 then supervise every container (restart policy, CrashLoopBackOff, probes)
 until the pod is deleted or the agent stops. Ephemeral containers (`kubectl
 debug`) start once the pod's volumes are ready, whatever its init containers
-do, and are never restarted, as upstream's kubelet runs them. Termination is upstream's:
-preStop hook, SIGTERM, the grace period, SIGKILL; then, for a deleted pod,
-its final status (every container ended, never ready, a terminal phase) is
-written once, and the object is removed with grace 0 — upstream's status
-manager deletes a pod only once its API status shows the end. Status is
-written whenever something changes, coalesced, through the status subresource.
+do, and are never restarted, as upstream's kubelet runs them. Termination is
+upstream's: preStop hook, SIGTERM, the grace period, SIGKILL. Meanwhile
+liveness and startup probing has ended, but readiness is probed until each
+container stops, and a change is written at once, so endpoints see a pod that
+stops serving while it shuts down. Then, for a deleted pod, its final status
+(every container ended, never ready, a terminal phase) is written once, and
+the object is removed with grace 0 — upstream's status manager deletes a pod
+only once its API status shows the end. Otherwise status is written whenever
+something changes, coalesced, through the status subresource.
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ class PodRunner:
         self.order = agent.next_order()  # the lane serves pods in the order they came
         self._lane: Releaser | None = None  # held from set-up to the first spawn request
         self._liveness_killed: set[str] = set()
+        # Readiness probe loops, one per running container: owned here, not by the
+        # container's supervision, as they outlive it while the pod terminates.
+        self._readiness: dict[str, asyncio.Task[None]] = {}
 
     # ---- called by the agent ---------------------------------------------------
 
@@ -199,6 +205,7 @@ class PodRunner:
                 await self._terminate(from_shutdown=from_shutdown)
                 status_task.cancel()
         finally:
+            await self._stop_readiness_probes()
             self.agent.lane.settled(self.uid)
 
     async def _wait_stop(self, shutdown: asyncio.Event) -> None:
@@ -375,14 +382,26 @@ class PodRunner:
             proc = await self._start(c, rec)
         if proc is None:
             return None
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(self._probe_loop(c, rec, proc, kind))
-                for kind in _probe_kinds(c, rec)
-            ]
-            exit_ = await proc.wait()
-            for task in tasks:
-                task.cancel()
+        kinds = _probe_kinds(c, rec)
+        if "readinessProbe" in kinds:
+            self._readiness[rec.name] = asyncio.get_running_loop().create_task(
+                self._probe_loop(c, rec, proc, "readinessProbe")
+            )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self._probe_loop(c, rec, proc, kind))
+                    for kind in kinds
+                    if kind != "readinessProbe"
+                ]
+                exit_ = await proc.wait()
+                for task in tasks:
+                    task.cancel()
+        finally:
+            # A terminating pod's readiness is probed until its container stops, as
+            # upstream's; liveness and startup probing end as termination starts.
+            if not (self.terminating.is_set() and not proc.exited):
+                await self._stop_readiness_probes(rec.name)
         self._finish(rec, exit_)
         self.procs.pop(rec.name, None)
         self.save()
@@ -653,7 +672,12 @@ class PodRunner:
         if kind == "readinessProbe":
             if rec.ready != bool(result.value) and rec.running:
                 rec.ready = bool(result.value)
-                self.mark()
+                if self.terminating.is_set():
+                    # The status loop ended with the deletion: write this change alone,
+                    # so endpoints stop serving a pod that is shutting down.
+                    await self._write_status()
+                else:
+                    self.mark()
             return
         if kind == "startupProbe" and result.value:
             rec.started = True
@@ -669,6 +693,14 @@ class PodRunner:
                 rec.name,
             )
             await self._stop_container(c, rec, proc, self._grace())
+
+    async def _stop_readiness_probes(self, name: str | None = None) -> None:
+        """End container `name`'s readiness probing, or every container's."""
+        names = [name] if name is not None else list(self._readiness)
+        tasks = [t for n in names if (t := self._readiness.pop(n, None)) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _exec_runner(self, proc: ContainerProcess) -> probes.ExecRunner:
         async def run(command: list[str], timeout: float) -> tuple[int | None, bytes]:
@@ -780,6 +812,8 @@ class PodRunner:
             await self.event(NORMAL, "Killing", f"Stopping container {name}", name)
             stops.append(self._stop_and_record(specs.get(name), rec, proc, grace))
         await asyncio.gather(*stops)
+        # Before the final status: a readiness write after it would undo its end.
+        await self._stop_readiness_probes()
         if not from_shutdown:
             await self._write_status(final=True)  # the truth first, then the removal
         self.volumes.teardown()

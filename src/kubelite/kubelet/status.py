@@ -141,6 +141,24 @@ def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> Obj
     return cond
 
 
+def initialized(
+    phase_: str, inits: list[ContainerRecord], containers: list[ContainerRecord]
+) -> Obj:
+    """Upstream's GeneratePodInitializedCondition: True (reason PodCompleted) for a pod
+    that succeeded, True once a regular container ever ran, else False while an init
+    container has not succeeded — a pod that failed before that is not initialized."""
+    if phase_ == "Succeeded":
+        return {**_condition("Initialized", True), "reason": "PodCompleted"}
+    incomplete = [r.name for r in inits if not _succeeded(r)]
+    ran = any(r.running or r.terminated is not None for r in containers)
+    return _condition(
+        "Initialized",
+        ran or not incomplete,
+        "ContainersNotInitialized",
+        f"containers with incomplete status: [{' '.join(incomplete)}]",
+    )
+
+
 def conditions(
     phase_: str,
     inits: list[ContainerRecord],
@@ -148,15 +166,8 @@ def conditions(
     *,
     sandbox_ready: bool,
 ) -> list[Obj]:
-    incomplete = [r.name for r in inits if not _succeeded(r)]
     unready = [r.name for r in containers if not r.ready]
     done = phase_ in TERMINAL_PHASES
-    initialized = _condition(
-        "Initialized",
-        not incomplete or done,
-        "ContainersNotInitialized",
-        f"containers with incomplete status: [{' '.join(incomplete)}]",
-    )
     if done:
         # As upstream reports a pod that ended: never ready, whatever the probes last said.
         reason = "PodCompleted" if phase_ == "Succeeded" else "PodFailed"
@@ -168,7 +179,7 @@ def conditions(
         c_ready = _condition("ContainersReady", not unready, "ContainersNotReady", message)
     return [
         _condition("PodReadyToStartContainers", sandbox_ready and not done),
-        initialized,
+        initialized(phase_, inits, containers),
         ready,
         c_ready,
         _condition("PodScheduled", True),

@@ -16,6 +16,7 @@ from kubelite.kubelet.status import (
     conditions,
     final_phase,
     finish,
+    initialized,
     pod_status,
 )
 
@@ -177,3 +178,104 @@ def test_the_final_status_of_a_deleted_running_pod() -> None:
         "reason": "PodFailed",
         "lastTransitionTime": "now",
     }
+
+
+NOT_INITIALIZED = "ContainersNotInitialized"
+
+
+@pytest.mark.parametrize(
+    ("phase", "inits", "containers", "status", "reason", "message"),
+    [
+        # an init container failed (restartPolicy Never), the app never ran: not initialized
+        pytest.param(
+            "Failed",
+            [ended(1, "i", init=True)],
+            [waiting()],
+            "False",
+            NOT_INITIALIZED,
+            "containers with incomplete status: [i]",
+            id="failed-in-init",
+        ),
+        # deleted while its second init container ran: both the unfinished ones are named
+        pytest.param(
+            "Failed",
+            [ended(0, "i", init=True), ended(137, "j", init=True), waiting("k", init=True)],
+            [waiting()],
+            "False",
+            NOT_INITIALIZED,
+            "containers with incomplete status: [j k]",
+            id="deleted-while-initializing",
+        ),
+        pytest.param(
+            "Pending",
+            [running("i")],
+            [waiting()],
+            "False",
+            NOT_INITIALIZED,
+            "containers with incomplete status: [i]",
+            id="initializing",
+        ),
+        # the init containers finished and the app ran, then failed
+        pytest.param(
+            "Failed", [ended(0, "i", init=True)], [ended(2)], "True", None, None, id="failed-app"
+        ),
+        # a regular container that ever ran means the pod was initialized
+        pytest.param(
+            "Failed", [waiting("i", init=True)], [ended(143)], "True", None, None, id="app-ran"
+        ),
+        pytest.param("Failed", [], [ended(143)], "True", None, None, id="no-inits"),
+        # a pod that succeeded is initialized, with upstream's reason
+        pytest.param(
+            "Succeeded",
+            [ended(0, "i", init=True)],
+            [ended(0)],
+            "True",
+            "PodCompleted",
+            None,
+            id="succeeded",
+        ),
+    ],
+)
+def test_the_initialized_condition(
+    phase: str,
+    inits: list[ContainerRecord],
+    containers: list[ContainerRecord],
+    status: str,
+    reason: str | None,
+    message: str | None,
+) -> None:
+    cond = initialized(phase, inits, containers)
+    assert (cond["status"], cond.get("reason"), cond.get("message")) == (status, reason, message)
+
+
+def test_the_final_status_of_a_pod_deleted_while_initializing() -> None:
+    pod = {
+        "metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:30Z"},
+        "spec": {
+            "restartPolicy": "Always",
+            "initContainers": [{"name": "i"}],
+            "containers": [{"name": "c"}],
+        },
+        "status": {"phase": "Pending"},
+    }
+    inits, containers = [ended(143, "i", init=True)], [waiting()]
+    finish(inits, containers, stored=pod["status"])
+    ph = final_phase("Always", inits, containers)
+    status = pod_status(
+        pod,
+        inits,
+        containers,
+        pod_ip="127.244.0.5",
+        host_ip="127.0.0.1",
+        start_time="then",
+        now="now",
+        sandbox_ready=True,
+        phase_override=ph,
+    )
+    assert status["phase"] == "Failed"
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Initialized"]["status"] == "False"
+    assert conds["Initialized"]["reason"] == NOT_INITIALIZED
+    assert [s["state"] for s in status["containerStatuses"]] == [
+        {"waiting": {"reason": "ContainerCreating"}}
+    ]

@@ -59,11 +59,13 @@ def by_type(conds: list[dict]) -> dict[str, dict]:
 def test_conditions_name_unready_containers() -> None:
     conds = by_type(
         conditions(
-            "Running", [waiting("i")], [running("a"), running("b", ready=False)], sandbox_ready=True
+            "Running",
+            [terminated(0, "i", init=True)],
+            [running("a"), running("b", ready=False)],
+            sandbox_ready=True,
         )
     )
-    assert conds["Initialized"]["status"] == "False"
-    assert conds["Initialized"]["message"] == "containers with incomplete status: [i]"
+    assert conds["Initialized"]["status"] == "True"
     assert conds["Ready"]["reason"] == "ContainersNotReady"
     assert conds["Ready"]["message"] == "containers with unready status: [b]"
     assert conds["PodReadyToStartContainers"]["status"] == "True"
