@@ -17,7 +17,10 @@ and in half-open any failure reopens while that many consecutive successes close
 Everything here is sync and allocation-free on the success path: the caller
 asks `try_acquire()` before the call and reports `on_success(duration)` or
 `on_failure(duration)` after it (`on_cancel()` when it never finished). The
-async client wraps this; listeners hear every state change.
+async client wraps this; listeners hear every state change. Handing back the
+`Permit` the call was admitted with lets the breaker ignore an outcome from an
+earlier state, as gobreaker's generations do: a slow call admitted while closed
+must not close (or reopen) a half-open breaker that it never probed.
 
 Per endpoint, `OutlierDetector` does what Envoy's outlier detection does:
 eject an endpoint after consecutive 5xx answers, for longer each time, while
@@ -157,11 +160,11 @@ class BreakerPolicy(Protocol):
 
     def try_acquire(self) -> Permit: ...
 
-    def on_success(self, duration: float) -> None: ...
+    def on_success(self, duration: float, permit: Permit | None = None) -> None: ...
 
-    def on_failure(self, duration: float) -> None: ...
+    def on_failure(self, duration: float, permit: Permit | None = None) -> None: ...
 
-    def on_cancel(self) -> None: ...
+    def on_cancel(self, permit: Permit | None = None) -> None: ...
 
 
 class _TimeWindow:
@@ -270,7 +273,9 @@ class CircuitBreaker:
         self._half_open_left -= 1
         return self._permit
 
-    def on_success(self, duration: float) -> None:
+    def on_success(self, duration: float, permit: Permit | None = None) -> None:
+        if permit is not None and permit is not self._permit:
+            return  # admitted in an earlier state: not evidence about this one
         if self._fast and duration <= self._slow_threshold:
             # A fast success only lowers a count window's rates; it matters
             # once, when the window first holds the minimum number of calls.
@@ -280,12 +285,14 @@ class CircuitBreaker:
             return
         self._record(_SLOW if duration > self._slow_threshold else 0)
 
-    def on_failure(self, duration: float) -> None:
+    def on_failure(self, duration: float, permit: Permit | None = None) -> None:
+        if permit is not None and permit is not self._permit:
+            return  # admitted in an earlier state: not evidence about this one
         self._record(_FAILED | (_SLOW if duration > self._slow_threshold else 0))
 
-    def on_cancel(self) -> None:
+    def on_cancel(self, permit: Permit | None = None) -> None:
         """The admitted call never finished: give a half-open permit back."""
-        if self.state is State.HALF_OPEN:
+        if self.state is State.HALF_OPEN and (permit is None or permit is self._permit):
             self._half_open_left += 1
 
     def call(self, fn: Callable[..., T], *args: object) -> T:
@@ -431,6 +438,7 @@ class CircuitBreaker:
             self._enter_half_open()
         else:
             self.state = State.OPEN
+            self._permit = Permit(State.OPEN)  # outcomes of earlier calls are stale now
         change = StateChange(self.name, before, to, self._now(), reason)
         log.info("circuit breaker %s: %s -> %s (%s)", self.name, before, to, reason)
         for listener in self._listeners:
@@ -577,9 +585,16 @@ class OutlierDetector:
         return self._active
 
     def record(self, endpoint: object, status: int) -> None:
-        """Report an HTTP status (or the status a local failure maps to)."""
+        """Report an HTTP status (or the status a local failure maps to).
+
+        Once membership is known, an answer from an endpoint that has left it
+        (a call still in flight when discovery removed it) is dropped, as Envoy
+        drops a removed host's monitor: a ghost must not take an ejection slot.
+        """
         monitor = self._monitors.get(endpoint)
         if monitor is None:
+            if self._seen is not None:
+                return
             monitor = self._monitors[endpoint] = _Monitor()
         if status < 500:
             monitor.consecutive_5xx = monitor.consecutive_gateway = 0

@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Collection
 from typing import Any
 
 from kubelite.mesh.balancers import Endpoint
+from kubelite.mesh.breaker import Permit
 from kubelite.mesh.clock import SYSTEM_CLOCK, Clock, Sleep
 from kubelite.mesh.deadline import Deadline
 from kubelite.mesh.errors import DeadlineExceededError
@@ -305,37 +305,40 @@ class _UnaryCall:
         if n and self.ch._metrics is not None:
             self.ch._metrics.retries.labels(up.service).inc()
         endpoint = up.choose(self.ch._ready(), self._hash_key())
-        bulkhead = await up.admit()
+        permit, bulkhead = await up.admit()
         try:
-            return await self._send(endpoint)
+            return await self._send(endpoint, permit)
         finally:
             if bulkhead is not None:
                 bulkhead.release()
 
-    async def _send(self, endpoint: Endpoint) -> Any:
-        up, breaker = self.up, self.up.breaker
+    async def _send(self, endpoint: Endpoint, permit: Permit | None) -> Any:
+        up, breaker, balancer = self.up, self.up.breaker, self.up.balancer
         rpc = self.ch._channels.get(endpoint).unary_unary(
             self.method, self.serializer, self.deserializer
         )
-        up.balancer.on_start(endpoint)
-        start = time.monotonic()
+        balancer.on_start(endpoint)
+        now = self.ch._clock.now  # the clock the policies use, fake in tests
+        start = now()
         try:
             response = await rpc(self.request, timeout=self._try_timeout(), **self.kwargs)
         except asyncio.CancelledError:
             if breaker is not None:
-                breaker.on_cancel()
+                breaker.on_cancel(permit)
             raise
         except Exception as exc:
-            self._failed(endpoint, exc, time.monotonic() - start)
+            self._failed(endpoint, exc, now() - start, permit)
             raise self._classify(exc) from exc
         finally:
-            up.balancer.on_done(endpoint)
+            balancer.on_done(endpoint)  # the balancer that counted the start (reloads swap it)
         up.record(endpoint, 200)
         if breaker is not None:
-            breaker.on_success(time.monotonic() - start)
+            breaker.on_success(now() - start, permit)
         return response
 
-    def _failed(self, endpoint: Endpoint, exc: Exception, elapsed: float) -> None:
+    def _failed(
+        self, endpoint: Endpoint, exc: Exception, elapsed: float, permit: Permit | None
+    ) -> None:
         code = _code_name(exc)
         up = self.up
         if _never_sent(exc, code) and up.outlier is not None:
@@ -344,7 +347,7 @@ class _UnaryCall:
             up.record(endpoint, GRPC_TO_HTTP.get(code, 500))
         if up.breaker is not None:
             failed = code in _BREAKER_FAILURES
-            (up.breaker.on_failure if failed else up.breaker.on_success)(elapsed)
+            (up.breaker.on_failure if failed else up.breaker.on_success)(elapsed, permit)
 
     def _classify(self, exc: Exception) -> BaseException:
         """The error to raise into the retry loop: retryable ones wrapped, the rest as they are."""

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from kubelite.mesh.balancers import Endpoint
+from kubelite.mesh.breaker import Permit
 from kubelite.mesh.clock import SYSTEM_CLOCK, Clock, Sleep
 from kubelite.mesh.deadline import DEADLINE_HEADER, Deadline, deadline_to_headers
 from kubelite.mesh.errors import (
@@ -182,6 +183,7 @@ class _Call:
         self.request = request
         self.deadline = deadline
         self.last: httpx.Response | None = None
+        self.timer = asyncio.timeout(None)  # the current try's; expired() tells a timeout
         header = up.policy.hash_header
         self.key = request.extensions.get(HASH_KEY_EXTENSION) or (
             request.headers.get(header) if header else None
@@ -194,6 +196,7 @@ class _Call:
             response = await call_with_retries(
                 self.attempt, self.up.retry or _NO_RETRY, self.deadline, self.t._clock,
                 self.t._sleep, method=self.request.method,
+                local_timeouts=False,  # `attempt` times its try, to tell a timeout from a cancel
             )  # fmt: skip
         except (_RetryableTransportError, NotSentError) as exc:
             self._count("error")
@@ -227,43 +230,76 @@ class _Call:
         if n and self.t._metrics is not None:
             self.t._metrics.retries.labels(self.up.service).inc()
         up = self.up
-        endpoint = up.choose(self.eset.ready(), self.key)
-        bulkhead = await up.admit()
+        timeout, deadline_bound = self._try_timeout()
         try:
-            self.last = await self._send(endpoint)
-        finally:
-            if bulkhead is not None:
-                bulkhead.release()
+            async with asyncio.timeout(timeout) as self.timer:
+                endpoint = up.choose(self.eset.ready(), self.key)
+                permit, bulkhead = await up.admit()
+                try:
+                    self.last = await self._send(endpoint, permit)
+                finally:
+                    if bulkhead is not None:
+                        bulkhead.release()
+        except TimeoutError as exc:
+            if deadline_bound and self.timer.expired():
+                raise DeadlineExceededError(f"{self.request.method} {self.request.url}") from exc
+            raise  # a per-try timeout (or the transport's own): retryable
         return self.last
 
-    async def _send(self, endpoint: Endpoint) -> httpx.Response:
-        up, clock, breaker = self.up, self.t._clock, self.up.breaker
+    def _try_timeout(self) -> tuple[float | None, bool]:
+        """min(per-try timeout, deadline left), and whether the deadline is the bound."""
+        timeout = (self.up.retry or _NO_RETRY).per_try_timeout
+        if self.deadline is not None:
+            left = max(0.0, self.deadline.remaining(self.t._clock))
+            if timeout is None or left <= timeout:
+                return left, True
+        return timeout, False
+
+    async def _send(self, endpoint: Endpoint, permit: Permit | None) -> httpx.Response:
+        up, clock, breaker, balancer = self.up, self.t._clock, self.up.breaker, self.up.balancer
         request = self._request_for(endpoint)
-        up.balancer.on_start(endpoint)
+        balancer.on_start(endpoint)
         start = clock.now()
         try:
             response = await self.t._inner.handle_async_request(request)
-        except (httpx.TransportError, TimeoutError, asyncio.CancelledError) as exc:
-            timed_out = not isinstance(exc, httpx.ConnectError)
-            if up.outlier is not None:
-                up.outlier.on_local_failure(endpoint, timeout=timed_out)
-            if breaker is not None:
-                breaker.on_failure(clock.now() - start)
+        except asyncio.CancelledError:
+            if self.timer.expired():  # our try timed out: the endpoint was too slow
+                self._failed(endpoint, start, permit, timed_out=True)
+            elif breaker is not None:  # the caller gave up: no verdict on the upstream
+                breaker.on_cancel(permit)
+            raise
+        except (httpx.TransportError, TimeoutError) as exc:
+            self._failed(endpoint, start, permit, timed_out=not isinstance(exc, httpx.ConnectError))
             if isinstance(exc, httpx.ConnectError):
                 raise NotSentError(exc) from exc  # refused: the request never left
             if isinstance(exc, httpx.TransportError):
                 raise _RetryableTransportError(exc) from exc
             raise
+        except Exception:
+            # Any other error still ends the admitted call: a failure, so that
+            # a half-open breaker gets its verdict instead of a lost permit.
+            if breaker is not None:
+                breaker.on_failure(clock.now() - start, permit)
+            raise
         finally:
-            up.balancer.on_done(endpoint)
+            balancer.on_done(endpoint)  # the balancer that counted the start
         elapsed = clock.now() - start
         up.record(endpoint, response.status_code)
         if breaker is not None:
             if response.status_code >= 500:
-                breaker.on_failure(elapsed)
+                breaker.on_failure(elapsed, permit)
             else:
-                breaker.on_success(elapsed)
+                breaker.on_success(elapsed, permit)
         return response
+
+    def _failed(
+        self, endpoint: Endpoint, start: float, permit: Permit | None, *, timed_out: bool
+    ) -> None:
+        """A local failure (refused, reset, timed out) as outlier detection and the breaker see it."""
+        if self.up.outlier is not None:
+            self.up.outlier.on_local_failure(endpoint, timeout=timed_out)
+        if self.up.breaker is not None:
+            self.up.breaker.on_failure(self.t._clock.now() - start, permit)
 
     def _request_for(self, endpoint: Endpoint) -> httpx.Request:
         original = self.request

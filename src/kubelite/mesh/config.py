@@ -113,6 +113,9 @@ class Config(Generic[T]):
         self._value: T | None = None
         self._data: dict[str, Mapping[str, str] | None] = {"configmap": None, "secret": None}
         self._watches: list[ConfigMapWatch] = []
+        # The ConfigMap and the Secret are watched on two threads: one change at
+        # a time, so a slow parse of an older document cannot land last.
+        self._lock = threading.RLock()
         self.loaded = threading.Event()
         self.refusals = 0
         if override is not None:
@@ -145,6 +148,10 @@ class Config(Generic[T]):
         self, data: Mapping[str, str] | None, secret_data: Mapping[str, str] | None = None
     ) -> bool:
         """Validate and swap in a new document; False (and a refusal) when invalid."""
+        with self._lock:
+            return self._apply(data, secret_data)
+
+    def _apply(self, data: Mapping[str, str] | None, secret_data: Mapping[str, str] | None) -> bool:
         try:
             new = self._parse(document_from_data(data, secret_data))
         except Exception as exc:
@@ -214,10 +221,11 @@ class Config(Generic[T]):
             watch.start()
 
     def _on_object(self, kind: str, data: Mapping[str, str] | None) -> None:
-        self._data[kind] = data
-        if self._data["configmap"] is None or (self.secret and self._data["secret"] is None):
-            return  # wait until every bound object has been seen once
-        self.apply(self._data["configmap"], self._data["secret"])
+        with self._lock:
+            self._data[kind] = data
+            if self._data["configmap"] is None or (self.secret and self._data["secret"] is None):
+                return  # wait until every bound object has been seen once
+            self._apply(self._data["configmap"], self._data["secret"])
 
     def close(self) -> None:
         for watch in self._watches:

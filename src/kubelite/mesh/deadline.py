@@ -83,7 +83,8 @@ def to_grpc_timeout(seconds: float) -> str:
     """Encode a timeout as a `grpc-timeout` value, e.g. 5.0 -> "5000000u"."""
     if seconds <= 0:
         raise DeadlineExceededError("grpc-timeout encoding", overdue=-seconds)
-    nanos = math.ceil(seconds * 1e9 - 1e-3)  # tolerate float noise, then round up
+    # Tolerate float noise, then round up; a positive timeout never encodes as 0n (expired).
+    nanos = max(1, math.ceil(seconds * 1e9 - 1e-3))
     for unit in ("n", "u", "m", "S", "M", "H"):
         value = -(-nanos // _NANOS[unit])
         if value <= _MAX_VALUE:

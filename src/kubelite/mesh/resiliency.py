@@ -40,6 +40,7 @@ from kubelite.mesh.retry import RetryPolicy
 __all__ = [
     "Resiliency",
     "TargetPolicies",
+    "TripCondition",
     "parse_go_duration",
     "parse_resiliency",
     "parse_trip",
@@ -109,7 +110,33 @@ def parse_go_duration(text: str) -> float:
     return sign * total
 
 
-def parse_trip(expression: str) -> Callable[[Counts], bool]:
+@dataclass(frozen=True, slots=True)
+class TripCondition:
+    """A compiled trip condition that compares equal to the same condition.
+
+    Equality matters: a reload builds a new `CircuitBreakerConfig`, and the
+    upstream keeps its breaker (open or not) only when the config is equal.
+    A plain closure would differ every time and reset the breaker on every
+    re-read of an unchanged ConfigMap.
+    """
+
+    terms: tuple[tuple[tuple[str, str, int], ...], ...]  # or-ed groups of and-ed tests
+
+    def __call__(self, counts: Counts) -> bool:
+        return any(
+            all(_OPS[op](getattr(counts, attr), value) for attr, op, value in group)
+            for group in self.terms
+        )
+
+    def __str__(self) -> str:
+        names = {attr: name for name, attr in _COUNTERS.items()}
+        return " || ".join(
+            " && ".join(f"{names[attr]} {op} {value}" for attr, op, value in group)
+            for group in self.terms
+        )
+
+
+def parse_trip(expression: str) -> TripCondition:
     """Compile a trip condition such as "consecutiveFailures > 5 && requests >= 10"."""
     alternatives = []
     for alternative in expression.split("||"):
@@ -121,13 +148,9 @@ def parse_trip(expression: str) -> Callable[[Counts], bool]:
             name, op, value = match.groups()
             if name not in _COUNTERS:
                 raise ValueError(f"unknown counter {name!r} (known: {', '.join(_COUNTERS)})")
-            terms.append((_COUNTERS[name], _OPS[op], int(value)))
-        alternatives.append(terms)
-
-    def trip(counts: Counts) -> bool:
-        return any(all(op(getattr(counts, a), v) for a, op, v in t) for t in alternatives)
-
-    return trip
+            terms.append((_COUNTERS[name], op, int(value)))
+        alternatives.append(tuple(terms))
+    return TripCondition(tuple(alternatives))
 
 
 class _Reader:

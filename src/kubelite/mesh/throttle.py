@@ -96,13 +96,13 @@ class AdaptiveThrottle:
         self._last_pass = now
         return self._permit
 
-    def on_success(self, duration: float) -> None:
+    def on_success(self, duration: float, permit: Permit | None = None) -> None:
         self._add("success")
 
-    def on_failure(self, duration: float) -> None:
+    def on_failure(self, duration: float, permit: Permit | None = None) -> None:
         self._add("failure")
 
-    def on_cancel(self) -> None:
+    def on_cancel(self, permit: Permit | None = None) -> None:
         return None
 
     # -- the arithmetic ----------------------------------------------------------------

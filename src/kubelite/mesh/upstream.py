@@ -27,6 +27,7 @@ from kubelite.mesh.breaker import (
     EjectionEvent,
     OutlierConfig,
     OutlierDetector,
+    Permit,
     StateChange,
 )
 from kubelite.mesh.bulkhead import Bulkhead
@@ -181,20 +182,23 @@ class Upstream:
                 candidates = kept if len(kept) != len(endpoints) else endpoints
         return self.balancer.pick(candidates, key=key)
 
-    async def admit(self) -> Bulkhead | None:
-        """Pass the breaker and take a bulkhead slot; the caller releases the bulkhead
-        it got back (the policy may be replaced meanwhile)."""
+    async def admit(self) -> tuple[Permit | None, Bulkhead | None]:
+        """Pass the breaker and take a bulkhead slot.
+
+        The caller reports the outcome with the permit it got back (so a late
+        answer cannot judge a later breaker state) and releases the bulkhead it
+        got back (the policy may be replaced meanwhile).
+        """
         breaker, bulkhead = self.breaker, self.bulkhead
-        if breaker is not None:
-            breaker.try_acquire()
+        permit = breaker.try_acquire() if breaker is not None else None
         if bulkhead is not None:
             try:
                 await bulkhead.acquire()
             except BaseException:
                 if breaker is not None:
-                    breaker.on_cancel()
+                    breaker.on_cancel(permit)
                 raise
-        return bulkhead
+        return permit, bulkhead
 
     def record(self, endpoint: Endpoint, status: int) -> None:
         """Outlier detection sees every answer's status (local failures mapped by the caller)."""

@@ -108,3 +108,7 @@ def test_deadline_to_headers_rounds_up() -> None:
     clock.advance(1)
     with pytest.raises(DeadlineExceededError):
         deadline_to_headers(deadline)
+
+
+def test_a_positive_sub_nanosecond_timeout_is_not_sent_as_expired() -> None:
+    assert to_grpc_timeout(1e-13) == "1n"

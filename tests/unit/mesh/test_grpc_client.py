@@ -397,3 +397,37 @@ def test_first_calls_wait_for_the_resiliency_configmap_and_run_under_its_policy(
     held, hit = run(2, body)
     assert held
     assert hit == ["b0"]
+
+
+def test_a_late_answer_from_before_the_breaker_opened_does_not_judge_half_open() -> None:
+    from kubelite.mesh.breaker import CircuitBreaker, State
+    from kubelite.mesh.resiliency import parse_trip
+
+    async def body(backends: list[Backend]) -> State:
+        slow, failing = backends
+        slow.stall, slow.stalls = 0.2, 1
+        failing.fail = grpc.StatusCode.INTERNAL
+        clock = FakeClock()
+        config = CircuitBreakerConfig(
+            trip=parse_trip("consecutiveFailures > 0"), wait_duration_in_open_state=10.0,
+            permitted_number_of_calls_in_half_open_state=1,
+        )  # fmt: skip
+        channel, _ = channel_for(
+            [slow.endpoint, failing.endpoint],
+            CallPolicy(breaker=config, outlier=None, retry=None),
+            clock=clock,
+        )
+        late = asyncio.create_task(calls(channel, 1))  # round robin: the slow one, admitted closed
+        while not slow.hits:
+            await asyncio.sleep(0.01)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await calls(channel, 1)  # the failing one: the breaker opens
+        breaker = channel.upstream.breaker
+        assert isinstance(breaker, CircuitBreaker) and breaker.state is State.OPEN
+        clock.advance(10.0)
+        breaker.try_acquire()  # half-open; the one trial is taken elsewhere
+        assert await late == ["b0"]
+        await channel.close()
+        return breaker.state
+
+    assert run(2, body) is State.HALF_OPEN

@@ -143,3 +143,14 @@ def test_removed_endpoints_free_their_ejection_slot() -> None:
 def test_config_rejects_max_below_base() -> None:
     with pytest.raises(ValueError, match="max_ejection_time"):
         OutlierConfig(base_ejection_time=30, max_ejection_time=10)
+
+
+def test_answers_from_a_removed_endpoint_are_dropped() -> None:
+    # A call to eps[0] was in flight when discovery removed it; its failures
+    # must not eject a ghost that then holds the only ejection slot.
+    detector, eps, events = make(3, FakeClock(), max_ejection_percent=50)
+    detector.set_endpoints(eps[1:])
+    fail(detector, eps[0], 5)
+    assert detector.ejected_count() == 0 and not events
+    fail(detector, eps[1], 5)
+    assert detector.is_ejected(eps[1])

@@ -173,3 +173,33 @@ def test_bad_go_durations(text) -> None:
 )
 def test_trip_expressions(expression, counts, trips) -> None:
     assert parse_trip(expression)(counts) is trips
+
+
+def test_rereading_an_unchanged_spec_keeps_an_open_breaker() -> None:
+    # The config watch re-lists the ConfigMap on every reconnect; an equal
+    # document must compare equal, or each re-read would close an open breaker.
+    from kubelite.mesh.resiliency_watch import policy_for
+    from kubelite.mesh.upstream import Upstream
+
+    doc = {
+        "spec": {
+            "policies": {"circuitBreakers": {"cb": {"trip": "consecutiveFailures > 1"}}},
+            "targets": {"apps": {"orders": {"circuitBreaker": "cb"}}},
+        }
+    }
+    first, again = parse_resiliency(doc), parse_resiliency(doc)
+    assert first == again
+    up = Upstream("orders", "shop", policy_for(first, "orders"), clock=FakeClock())
+    breaker = up.breaker
+    assert breaker is not None
+    for _ in range(2):
+        breaker.on_failure(0.0, breaker.try_acquire())
+    up.set_policy(policy_for(again, "orders"))
+    assert up.breaker is breaker and breaker.state is State.OPEN  # type: ignore[attr-defined]
+
+
+def test_trip_condition_equality_and_text() -> None:
+    trip = parse_trip("consecutiveFailures>5 && requests >= 10 || totalFailures == 3")
+    assert trip == parse_trip("consecutiveFailures > 5 && requests>=10 || totalFailures==3")
+    assert trip != parse_trip("consecutiveFailures > 6")
+    assert str(trip) == "consecutiveFailures > 5 && requests >= 10 || totalFailures == 3"
