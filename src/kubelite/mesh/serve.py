@@ -191,10 +191,13 @@ class App:
         if deadline is None:
             await self._handler(scope, receive, send)
             return
+        timeout = asyncio.timeout(max(0.0, deadline.remaining()))
         try:
-            async with asyncio.timeout(max(0.0, deadline.remaining())):
+            async with timeout:
                 await self._handler(scope, receive, send)
         except TimeoutError:
+            if not timeout.expired():
+                raise  # the handler's own timeout, not ours: its error like any other
             log.info("deadline passed: abandoned %s %s", scope.get("method"), scope["path"])
             if status[0] == 500:  # nothing sent yet: the caller may still read why
                 status[0] = 504

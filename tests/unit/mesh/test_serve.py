@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -55,8 +56,18 @@ async def slow(request: Request) -> PlainTextResponse:
     return PlainTextResponse("late")
 
 
+async def own_timeout(request: Request) -> PlainTextResponse:
+    raise TimeoutError("the handler's own wait ran out")
+
+
 def make_app() -> App:
-    inner = Starlette(routes=[Route("/items/{id}", remaining), Route("/slow", slow)])
+    inner = Starlette(
+        routes=[
+            Route("/items/{id}", remaining),
+            Route("/slow", slow),
+            Route("/own-timeout", own_timeout),
+        ]
+    )
     return App(inner, tracing=False, metrics=MeshMetrics())
 
 
@@ -106,3 +117,14 @@ def test_metrics_label_route_templates() -> None:
     )
     assert 'route="<unmatched>"' in text
     assert "process_cpu_seconds_total" in text or "kubelite_http_server" in text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [pytest.param({"grpc-timeout": "1m"}, id="deadline"), pytest.param({}, id="no-deadline")],
+)
+def test_handler_timeout_error_is_not_the_deadline(headers: dict[str, str]) -> None:
+    # The deadline has a minute left: the TimeoutError is the handler's own failure,
+    # so it surfaces as any unhandled handler error does, not as a 504.
+    with pytest.raises(TimeoutError, match="own wait"):
+        call(make_app(), ("/own-timeout", headers))
