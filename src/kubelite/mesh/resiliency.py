@@ -287,10 +287,10 @@ def _breaker(r: _Reader, raw: Mapping[str, Any], path: str) -> CircuitBreakerCon
     except ValueError as exc:
         r.fail(f"{path}.trip", str(exc))
         trip = parse_trip(_DEFAULT_TRIP)
+    # Dapr hands maxRequests to gobreaker, which reads 0 as 1.
+    max_requests = r.integer(raw.get("maxRequests"), f"{path}.maxRequests", 1, 0) or 1
     return CircuitBreakerConfig(
-        permitted_number_of_calls_in_half_open_state=r.integer(
-            raw.get("maxRequests"), f"{path}.maxRequests", 1, 1
-        ),
+        permitted_number_of_calls_in_half_open_state=max_requests,
         counts_interval=r.duration(raw.get("interval"), f"{path}.interval", 0.0),
         wait_duration_in_open_state=r.duration(raw.get("timeout"), f"{path}.timeout", 60.0),
         trip=trip,

@@ -100,6 +100,14 @@ def broken(path: list[str], value: object) -> dict:
     return doc
 
 
+def test_zero_max_requests_means_one_probe() -> None:
+    # gobreaker reads MaxRequests 0 as 1, so Dapr accepts it.
+    doc = broken(["spec", "policies", "circuitBreakers", "simpleCB", "maxRequests"], 0)
+    breaker = parse_resiliency(doc).for_app("orders").circuit_breaker
+    assert breaker is not None
+    assert breaker.permitted_number_of_calls_in_half_open_state == 1
+
+
 @pytest.mark.parametrize(
     ("path", "value", "field"),
     [
@@ -119,8 +127,9 @@ def broken(path: list[str], value: object) -> dict:
         pytest.param(["spec", "policies", "circuitBreakers", "simpleCB", "trip"],
                      "failures > 5", "spec.policies.circuitBreakers.simpleCB.trip",
                      id="unknown-trip-counter"),
-        pytest.param(["spec", "policies", "circuitBreakers", "simpleCB", "maxRequests"], 0,
-                     "spec.policies.circuitBreakers.simpleCB.maxRequests", id="zero-max-requests"),
+        pytest.param(["spec", "policies", "circuitBreakers", "simpleCB", "maxRequests"], -1,
+                     "spec.policies.circuitBreakers.simpleCB.maxRequests",
+                     id="negative-max-requests"),
         pytest.param(["spec", "policies", "circuitBreakers", "simpleCB", "timeout"], "-1s",
                      "spec.policies.circuitBreakers.simpleCB.timeout", id="negative-timeout"),
         pytest.param(["spec", "targets", "apps", "orders", "retry"], "retryTen",
