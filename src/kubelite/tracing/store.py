@@ -382,7 +382,8 @@ class SpanStore:
     def _candidate_trace_ids(self, request: QueryRequest) -> Iterator[str]:
         begin, end = micros(request.begin_ts), micros(request.end_ts)
         seen: set[str] = set()
-        for _, trace_id in self._newest_first(begin, end, request.service_name):
+        newest_first = self._newest_first(begin, end, request.service_name)
+        for _, trace_id in _zipkin_order(newest_first):
             if trace_id not in seen:
                 seen.add(trace_id)
                 yield trace_id
@@ -476,3 +477,23 @@ class SpanStore:
 
 def _first(row: tuple[int, str]) -> int:
     return row[0]
+
+
+def _zipkin_order(rows: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """``rows`` (newest first) in the order Zipkin searches traces.
+
+    Zipkin keys spans by millisecond and low 64 bits of the trace id, newest
+    millisecond first and, within one, the greater low id (as hex text) first. Rows
+    arrive sorted by microsecond, so each millisecond is one run to reorder.
+    """
+    run: list[tuple[int, str]] = []
+    for row in rows:
+        if run and row[0] // 1000 != run[0][0] // 1000:
+            yield from sorted(run, key=_low_id_first, reverse=True)
+            run = []
+        run.append(row)
+    yield from sorted(run, key=_low_id_first, reverse=True)
+
+
+def _low_id_first(row: tuple[int, str]) -> tuple[str, str]:
+    return row[1][-16:], row[1]

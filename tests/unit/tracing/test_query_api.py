@@ -330,3 +330,37 @@ def test_the_largest_long_bounds_are_answered(app: Any, path: str) -> None:
     """Any long is a valid bound to Zipkin; in microseconds it must not overflow SQLite."""
     response = request(app, "GET", path)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("stamped", "expected"),
+    [
+        # Equal timestamps: the greater trace id first, whatever the arrival order.
+        pytest.param(
+            [("1" * 16, NOW_US - 500), ("3" * 16, NOW_US - 500), ("2" * 16, NOW_US - 500)],
+            ["3" * 16, "2" * 16, "1" * 16],
+            id="equal-timestamps",
+        ),
+        # NOW_US - 1001 and NOW_US - 1999 fall in one millisecond, Zipkin's resolution,
+        # so the id decides, not the microseconds.
+        pytest.param(
+            [("1" * 16, NOW_US - 1001), ("2" * 16, NOW_US - 1999), ("3" * 16, NOW_US - 2001)],
+            ["2" * 16, "1" * 16, "3" * 16],
+            id="same-millisecond",
+        ),
+        # The low 64 bits are compared: ...02 beats ...01 despite its high half.
+        pytest.param(
+            [("f" * 16 + "0" * 15 + "1", NOW_US - 500), ("0" * 15 + "2", NOW_US - 500)],
+            ["0" * 15 + "2", "f" * 16 + "0" * 15 + "1"],
+            id="low-64-bits",
+        ),
+    ],
+)
+def test_search_orders_ties_like_zipkin(
+    store: SpanStore, stamped: list[tuple[str, int]], expected: list[str]
+) -> None:
+    spans = [make_span(trace=trace, ts=ts) for trace, ts in stamped]
+    store.ingest(_normalized(spans))
+    app = create_zipkin_app(store, now_ms=lambda: NOW_MS)
+    found = request(app, "GET", "/api/v2/traces").json()
+    assert [trace[0]["traceId"] for trace in found] == expected
