@@ -340,3 +340,42 @@ def test_srv_names_each_endpoint_with_its_own_port() -> None:
         "0 50 80 two.default.svc.cluster.local.",
         "0 50 81 two.default.svc.cluster.local.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "qtype", "answer", "additional"),
+    [
+        # CoreDNS: the apex's name server is `ns.dns.ZONE`, glued to the server's address
+        pytest.param(
+            "cluster.local.", "NS",
+            ["cluster.local. NS ns.dns.cluster.local."], ["ns.dns.cluster.local. A 127.96.0.10"],
+            id="apex-ns",
+        ),
+        pytest.param(
+            "ns.dns.cluster.local", "A", ["ns.dns.cluster.local. A 127.96.0.10"], [], id="ns-a",
+        ),
+        pytest.param(
+            "NS.DNS.cluster.local.", "A", ["ns.dns.cluster.local. A 127.96.0.10"], [],
+            id="ns-a-case-insensitive",
+        ),
+        pytest.param("ns.dns.cluster.local", "AAAA", [], [], id="ns-no-aaaa-nodata"),
+    ],
+)  # fmt: skip
+def test_zone_name_server(name: str, qtype: str, answer: list[str], additional: list[str]) -> None:
+    records = Records.build([], [], ns_ips=["127.96.0.10"])
+    ans = records.answer(name, qtype)
+    assert ans.rcode == 0
+    assert [f"{rr.name} {rr.rtype} {rr.value}" for rr in ans.answer] == answer
+    assert [f"{rr.name} {rr.rtype} {rr.value}" for rr in ans.additional] == additional
+
+
+def test_server_names_itself_as_the_zone_name_server() -> None:
+    server = ClusterDNS(host="127.0.0.1", port=0, upstreams=[])
+    wire, forwarded = server.handle_local(
+        dns.message.make_query("cluster.local.", "NS").to_wire(), udp=True
+    )
+    assert forwarded is None and wire is not None
+    reply = dns.message.from_wire(wire)
+    assert [r.to_text() for rr in reply.answer for r in rr] == ["ns.dns.cluster.local."]
+    glue = [(rr.name.to_text(), r.to_text()) for rr in reply.additional for r in rr]
+    assert glue == [("ns.dns.cluster.local.", "127.0.0.1")]

@@ -12,6 +12,8 @@
 - `A-B-C-D.NS.pod.ZONE` A: the IP in the name (the plugin's `pods insecure`).
 - PTR for cluster IPs, else for endpoint IPs (one per Service naming them);
   `dns-version.ZONE` TXT.
+- `ZONE` NS: `ns.dns.ZONE.`, whose A (AAAA) records are the DNS server's own
+  addresses, as the plugin answers when no Service fronts the server.
 
 `Records.answer` is pure: name and type in, rcode and resource records out;
 the server turns them into wire format. Names that exist only as parents of
@@ -39,7 +41,7 @@ MAX_CHASE = 8  # CNAME hops followed inside the zone (ExternalName to ExternalNa
 @dataclass(frozen=True)
 class RR:
     name: str  # absolute, lower case, trailing dot
-    rtype: str  # A | SRV | CNAME | PTR | TXT
+    rtype: str  # A | AAAA | SRV | CNAME | PTR | TXT | SOA | NS
     value: str  # presentation format of the rdata
     ttl: int = TTL
 
@@ -77,8 +79,10 @@ def reverse_name(ip: str) -> str:
 
 
 class Records:
-    def __init__(self, zone: str = "cluster.local") -> None:
+    def __init__(self, zone: str = "cluster.local", ns_ips: Iterable[str] = ()) -> None:
         self.zone = zone.strip(".").lower() + "."
+        self.ns_name = f"ns.dns.{self.zone}"
+        self.ns_ips = tuple(ip for ip in ns_ips if _is_ip(ip))  # where this server listens
         self.services: dict[tuple[str, str], _Service] = {}
         self.hosts: dict[str, list[str]] = {}  # name -> IPs (service and endpoint names)
         self.ptr: dict[str, list[str]] = {}  # reverse name -> targets
@@ -95,8 +99,9 @@ class Records:
         slices: Iterable[Obj],
         zone: str = "cluster.local",
         namespaces: Iterable[str] = (),
+        ns_ips: Iterable[str] = (),
     ) -> Records:
-        rec = cls(zone)
+        rec = cls(zone, ns_ips)
         for ns in namespaces:
             rec.namespaces.add(ns.lower())
             rec.parents.update({f"{ns.lower()}.svc.{rec.zone}", f"{ns.lower()}.pod.{rec.zone}"})
@@ -173,6 +178,10 @@ class Records:
             return Answer(NOERROR, (RR(q, "TXT", f'"{SCHEMA_VERSION}"'),) if qtype == "TXT" else ())
         if not rel and qtype == "SOA":
             return Answer(NOERROR, (RR(q, "SOA", self.soa()),))
+        if not rel and qtype == "NS":
+            return Answer(NOERROR, (RR(q, "NS", self.ns_name),), self._ns_addresses("ANY"))
+        if q == self.ns_name:
+            return Answer(NOERROR, self._ns_addresses(qtype))
         if len(rel) == 3 and rel[2] == "pod" and (not self.namespaces or rel[1] in self.namespaces):
             return self._pod(q, rel[0], qtype)
         if len(rel) == 5 and rel[0].startswith("_") and rel[1].startswith("_") and rel[4] == "svc":
@@ -206,6 +215,14 @@ class Records:
         if last is None or last.rtype != "CNAME" or self.in_zone(last.value):
             return None
         return last.value
+
+    def _ns_addresses(self, qtype: str) -> tuple[RR, ...]:
+        records = []
+        for ip in self.ns_ips:
+            rtype = "A" if ipaddress.ip_address(ip).version == 4 else "AAAA"
+            if qtype in (rtype, "ANY"):
+                records.append(RR(self.ns_name, rtype, ip))
+        return tuple(records)
 
     def soa(self) -> str:
         return f"ns.dns.{self.zone} hostmaster.{self.zone} 1 7200 1800 86400 {TTL}"
@@ -299,6 +316,14 @@ def _ready_endpoints(
                 by_ip.setdefault(ip, []).extend(p for p in ports if p not in by_ip[ip])
     eps = sorted(((host, ip) for ip, host in seen.items()), key=lambda e: _ip_key(e[1]))
     return eps, {ip: sorted(ps) for ip, ps in by_ip.items()}
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ip_key(ip: str) -> tuple[int, ...]:

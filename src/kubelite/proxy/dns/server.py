@@ -117,6 +117,7 @@ class ClusterDNS:
             except OSError:
                 continue
             self.host, self.port = host, self._udp.getsockname()[1]
+            self._records = None  # `ns.dns.ZONE` names the address just bound
             return self.address
         raise OSError(f"cluster DNS: no address to listen on (tried {self.host}:{self.port})")
 
@@ -188,6 +189,7 @@ class ClusterDNS:
                 namespaces=[
                     str((n.get("metadata") or {}).get("name")) for n in self.namespaces.list()
                 ],
+                ns_ips=[self.host],
             )
         return self._records
 
