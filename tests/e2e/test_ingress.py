@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.e2e.echo_app import echo_app
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -41,39 +42,7 @@ http.server.ThreadingHTTPServer((os.environ["POD_IP"], 8080), Echo).serve_foreve
 
 
 def app(name: str) -> list[dict[str, Any]]:
-    labels = {"app": name}
-    container = {
-        "name": "app",
-        "image": "python:3.11",
-        "command": ["python", "-c", APP],
-        "env": [{"name": "WHO", "value": name}],
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-    }
-    return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {
-                "selector": labels,
-                "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
-            },
-        },
-    ]
+    return echo_app(name, APP, service_port_name="web")
 
 
 def rule(host: str, *paths: tuple[str, str, int | str]) -> dict[str, Any]:
