@@ -414,20 +414,17 @@ def _cidr(value: Any) -> Any:
         return _err(f"network address parse error during conversion from string: {exc}")
 
 
-def _is_ip(value: Any) -> Any:
-    try:
-        _parse_ip(str(value))
-    except ValueError:
-        return _types().BoolType(False)
-    return _types().BoolType(True)
+def _parses(parse: Any) -> Any:
+    """`isIP`/`isCIDR`: whether `parse` accepts the string."""
 
+    def check(value: Any) -> Any:
+        try:
+            parse(str(value))
+        except ValueError:
+            return _types().BoolType(False)
+        return _types().BoolType(True)
 
-def _is_cidr(value: Any) -> Any:
-    try:
-        _parse_cidr(str(value))
-    except ValueError:
-        return _types().BoolType(False)
-    return _types().BoolType(True)
+    return check
 
 
 def _address(value: Any) -> Any:
@@ -494,9 +491,9 @@ def _ip_functions() -> dict[str, Callable[..., Any]]:
 
     return {
         "ip": _ip,
-        "isIP": _is_ip,
+        "isIP": _parses(_parse_ip),
         "cidr": _cidr,
-        "isCIDR": _is_cidr,
+        "isCIDR": _parses(_parse_cidr),
         "family": lambda ip: t.IntType(_address(ip).version),
         "isUnspecified": check(lambda a: a.is_unspecified),
         "isLoopback": check(lambda a: a.is_loopback),

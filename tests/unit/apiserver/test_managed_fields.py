@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
+from tests.unit.apiserver.inprocess_api import api_app, call
 
 from kubelite.apiserver import managedfields as mf
 from kubelite.apiserver.http import ApiApp
-from kubelite.apiserver.rest import RestStorage
-from kubelite.store import Store
 
 Obj = dict[str, Any]
-TOKEN = "t0ken"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
 CMS = "/api/v1/namespaces/default/configmaps"
 APPLY = "application/apply-patch+yaml"
@@ -141,21 +138,7 @@ class Api:
         content_type: str = "application/json",
         agent: str = KUBECTL_UA,
     ) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-                return await client.request(
-                    method,
-                    path,
-                    content=None if body is None else orjson.dumps(body),
-                    headers={
-                        "authorization": f"Bearer {TOKEN}",
-                        "content-type": content_type,
-                        "user-agent": agent,
-                    },
-                )
-
-        return asyncio.run(go())
+        return call(self.app, method, path, body, content_type=content_type, user_agent=agent)
 
     def apply(self, obj: Obj, *, manager: str = "kubectl", force: bool = False) -> httpx.Response:
         query = f"?fieldManager={manager}" + ("&force=true" if force else "")
@@ -167,15 +150,8 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    storage.create(
-        storage.registry.by_kind("v1", "Namespace"),  # type: ignore[arg-type]
-        None,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-    )
-    yield Api(ApiApp(storage, token=TOKEN))
-    store.close()
+    with api_app(tmp_path) as app:
+        yield Api(app)
 
 
 def managers(obj: Obj) -> dict[tuple[str, str, str], set[str]]:

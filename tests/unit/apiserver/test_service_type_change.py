@@ -7,49 +7,29 @@ externalTrafficPolicy); a real cluster drops them when they are unchanged
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
+from tests.unit.apiserver import inprocess_api
+from tests.unit.apiserver.inprocess_api import api_app
 
 from kubelite.apiserver.http import ApiApp
-from kubelite.apiserver.rest import RestStorage
-from kubelite.store import Store
 
-TOKEN = "t0ken"
 SERVICES = "/api/v1/namespaces/default/services"
 STRATEGIC = "application/strategic-merge-patch+json"
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[ApiApp]:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    storage.create(
-        storage.registry.by_kind("v1", "Namespace"),  # type: ignore[arg-type]
-        None,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-    )
-    yield ApiApp(storage, token=TOKEN)
-    store.close()
+    with api_app(tmp_path) as app:
+        yield app
 
 
 def call(app: ApiApp, method: str, path: str, body: Any, content_type: str) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            return await client.request(
-                method,
-                path,
-                content=orjson.dumps(body),
-                headers={"authorization": f"Bearer {TOKEN}", "content-type": content_type},
-            )
-
-    return asyncio.run(go())
+    return inprocess_api.call(app, method, path, body, content_type=content_type)
 
 
 def service(kind: str) -> dict[str, Any]:
