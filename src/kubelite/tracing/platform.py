@@ -50,6 +50,7 @@ class SpanSink(Protocol):
 @dataclass
 class _PodState:
     pod: Obj
+    trace_id: str
     observed: ps.PodMilestones = field(default_factory=ps.PodMilestones)
     deleted_at: float | None = None
     complete_at: float | None = None  # when the tracer first saw the trace complete
@@ -94,7 +95,7 @@ class PlatformTracer:
                 state.pod, state.deleted_at = pod, now
             return
         if state is None:
-            state = self.pods[uid] = _PodState(pod)
+            state = self.pods[uid] = _PodState(pod, ps.pod_trace_id(uid))
         state.pod = pod
         seen = state.observed
         if seen.scheduled is None and ps.is_scheduled(pod):
@@ -148,12 +149,13 @@ class PlatformTracer:
     def _pod_traces(self, now: float) -> list[list[Span]]:
         traces = []
         for uid, state in list(self.pods.items()):
-            trace_id = ps.pod_trace_id(uid)
-            done = (
-                ps.is_ready(state.pod) or ps.is_finished(state.pod) or state.deleted_at is not None
-            )
-            if trace_id in self.written or not done:
+            trace_id = state.trace_id
+            if trace_id in self.written:  # most pods, every second: the cheap test first
                 self._drop_pod_if_gone(uid, state, trace_id)
+                continue
+            if not (
+                ps.is_ready(state.pod) or ps.is_finished(state.pod) or state.deleted_at is not None
+            ):
                 continue
             if state.complete_at is None:
                 state.complete_at = now
