@@ -161,12 +161,13 @@ async def measure(
     # tracer reports each pod's start (2 s after it is ready), which is start-up
     # work, not idling.
     await asyncio.sleep(SETTLE_S)
-    cpu0, shim0 = _cpu_seconds(), _proc_cpu_seconds(pid)
+    cpu0, shim0, pods0 = _cpu_seconds(), _proc_cpu_seconds(pid), _children_cpu_seconds(pid)
     t0 = time.perf_counter()
     await asyncio.sleep(idle_s)
     elapsed = time.perf_counter() - t0
     cpu = (_cpu_seconds() - cpu0) / elapsed * 100
     shim_cpu = (_proc_cpu_seconds(pid) - shim0) / elapsed * 100
+    pods_cpu = (_children_cpu_seconds(pid) - pods0) / elapsed * 100
     rss_mb = _rss_kb() / 1024
     pods, _ = await client.list("v1", "Pod", "default")
     probe_floor = await asyncio.to_thread(
@@ -196,6 +197,8 @@ async def measure(
         # the node's container shim (parent of the pods, writer of their logs), apart
         "shim_rss_mb": round(_rss_kb(pid) / 1024, 1) if pid else None,
         "shim_idle_cpu_percent": round(shim_cpu, 2) if pid else None,
+        # the 100 pods' own processes together meanwhile (serving their probes)
+        "pods_idle_cpu_percent": round(pods_cpu, 2) if pid else None,
     }
 
 
@@ -262,6 +265,17 @@ def _proc_cpu_seconds(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds(pid: int | None) -> float:
+    """CPU of the shim's children (the containers' processes) that are still alive."""
+    if not pid:
+        return 0.0
+    total = 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            total += _proc_cpu_seconds(int(child))
+    return total
 
 
 def _rss_kb(pid: int | None = None) -> int:
