@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from kubelite.tracing.collector_metrics import CollectorMetrics
 from kubelite.tracing.otlp_app import create_otlp_app
 from kubelite.tracing.platform import PlatformTracer
 from kubelite.tracing.serve import OTLP_PORT, ZIPKIN_PORT
@@ -104,9 +105,11 @@ class TracingCollector:
         self.platform = PlatformTracer(self.store) if trace_platform else None
 
     def listeners(self) -> list[tuple[str, Any, int]]:
+        # One metrics object: the Zipkin port's /metrics and /prometheus report both intakes.
+        metrics = CollectorMetrics()
         return [
-            ("zipkin", create_zipkin_app(self.store), self.zipkin_port),
-            ("otlp", create_otlp_app(self.store), self.otlp_port),
+            ("zipkin", create_zipkin_app(self.store, metrics=metrics), self.zipkin_port),
+            ("otlp", create_otlp_app(self.store, metrics=metrics), self.otlp_port),
         ]
 
     async def run(self, client: Any, ready: asyncio.Event) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import anyio
 import uvicorn
 
+from kubelite.tracing.collector_metrics import CollectorMetrics
 from kubelite.tracing.otlp_app import create_otlp_app
 from kubelite.tracing.store import SpanStore
 from kubelite.tracing.zipkin_app import create_zipkin_app
@@ -26,10 +27,17 @@ def uvicorn_configs(
     otlp_port: int = OTLP_PORT,
     host: str = "127.0.0.1",
 ) -> tuple[uvicorn.Config, uvicorn.Config]:
-    """Configs for the Zipkin and the OTLP listener; port 0 lets the OS pick."""
+    """Configs for the Zipkin and the OTLP listener; port 0 lets the OS pick.
+
+    The two apps share their collector metrics, so the Zipkin port's ``/metrics``
+    and ``/prometheus`` report OTLP intake too.
+    """
     common = {"host": host, "log_level": "warning", "access_log": False, "lifespan": "off"}
-    zipkin = uvicorn.Config(create_zipkin_app(store), port=zipkin_port, **common)  # type: ignore[arg-type]
-    otlp = uvicorn.Config(create_otlp_app(store), port=otlp_port, **common)  # type: ignore[arg-type]
+    metrics = CollectorMetrics()
+    zipkin_app = create_zipkin_app(store, metrics=metrics)
+    otlp_app = create_otlp_app(store, metrics=metrics)
+    zipkin = uvicorn.Config(zipkin_app, port=zipkin_port, **common)  # type: ignore[arg-type]
+    otlp = uvicorn.Config(otlp_app, port=otlp_port, **common)  # type: ignore[arg-type]
     return zipkin, otlp
 
 

@@ -11,6 +11,9 @@ queryable as soon as the reporter hears back.
 Thrift as py_zipkin before 1.0 sent by default), converted to v2 spans as Zipkin
 converts them. As zipkin-server does for its UI, the query API is also served under
 ``/zipkin`` (``/zipkin/api/v2/...``); intake is not.
+
+``GET /metrics`` and ``GET /prometheus`` report the collector's counters as
+zipkin-server does (see :mod:`kubelite.tracing.collector_metrics`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from kubelite.tracing import bodies, cors, responses
+from kubelite.tracing.collector_metrics import (
+    HTTP,
+    PROMETHEUS_CONTENT_TYPE,
+    CollectorMetrics,
+    TransportMetrics,
+)
 from kubelite.tracing.model import Span, SpanFormatError, normalize_trace_id
 from kubelite.tracing.query import QueryError, parse_long, query_from_params
 from kubelite.tracing.store import SpanStore
@@ -48,9 +57,19 @@ def create_zipkin_app(
     *,
     default_lookback_ms: int = DEFAULT_LOOKBACK_MS,
     now_ms: Callable[[], int] | None = None,
+    metrics: CollectorMetrics | None = None,
 ) -> Starlette:
-    """An ASGI app serving Zipkin's v2 API over ``store``; mount it on port 9411."""
-    api = _ZipkinApi(store, default_lookback_ms, now_ms or (lambda: int(time.time() * 1000)))
+    """An ASGI app serving Zipkin's v2 API over ``store``; mount it on port 9411.
+
+    ``metrics`` collects the ``http`` transport's counters and is what ``/metrics``
+    and ``/prometheus`` report; pass the OTLP app's too to report both.
+    """
+    api = _ZipkinApi(
+        store,
+        default_lookback_ms,
+        now_ms or (lambda: int(time.time() * 1000)),
+        metrics or CollectorMetrics(),
+    )
     query = [
         ("/api/v2/services", api.services),
         ("/api/v2/remoteServices", api.remote_services),
@@ -71,6 +90,8 @@ def create_zipkin_app(
         *(Route(_UI_PREFIX + path, endpoint, methods=["GET"]) for path, endpoint in query),
         Route("/health", api.health, methods=["GET"]),
         Route("/info", api.info, methods=["GET"]),
+        Route("/metrics", api.metrics_json, methods=["GET"]),
+        Route("/prometheus", api.prometheus, methods=["GET"]),
     ]
     return _ZipkinServer(api, routes=routes)
 
@@ -104,8 +125,16 @@ class _ZipkinServer(Starlette):
 
 
 class _ZipkinApi:
-    def __init__(self, store: SpanStore, lookback_ms: int, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: SpanStore,
+        lookback_ms: int,
+        now_ms: Callable[[], int],
+        metrics: CollectorMetrics,
+    ) -> None:
         self.store = store
+        self.metrics = metrics
+        self.intake = metrics.for_transport(HTTP)
         self.lookback_ms = lookback_ms
         self.now_ms = now_ms
         # As Zipkin: span and remote service names are cached by browsers once the
@@ -121,7 +150,9 @@ class _ZipkinApi:
     # -- intake -----------------------------------------------------------------
 
     async def post_spans(self, request: Request) -> Response:
-        body = await _intake_body(request)
+        intake = self.intake
+        intake.messages += 1
+        body = await _intake_body(request, intake)
         if isinstance(body, Response):
             return body
         protobuf = "protobuf" in request.headers.get("content-type", "")
@@ -135,12 +166,15 @@ class _ZipkinApi:
                     return await self._store(wire, self.store.ingest_wire_async)
                 spans = decode_span_list(body)
         except SpanListError as error:
+            intake.messages_dropped += 1
             return responses.text(400, str(error))
         return await self._store(spans, self.store.ingest_async)
 
     async def post_spans_v1(self, request: Request) -> Response:
         """v1 JSON, or v1 Thrift when the Content-Type says so, stored as v2 spans."""
-        body = await _intake_body(request)
+        intake = self.intake
+        intake.messages += 1
+        body = await _intake_body(request, intake)
         if isinstance(body, Response):
             return body
         # Imported here: most collectors never see a v1 span, so start-up skips the readers.
@@ -150,17 +184,27 @@ class _ZipkinApi:
         try:
             spans = decode_v1(body, thrift=thrift)
         except SpanListError as error:
+            intake.messages_dropped += 1
             return responses.text(400, str(error))
         return await self._store(spans, self.store.ingest_async)
 
     async def _store(
         self, spans: Sequence[_S], ingest: Callable[[Sequence[_S]], Awaitable[int]]
     ) -> Response:
-        if len(spans) > bodies.MAX_SPANS_PER_BATCH:
+        count = len(spans)
+        intake = self.intake
+        if count:  # as zipkin's Collector.accept: an empty list is not a span count
+            intake.increment_spans(count)
+        if count > bodies.MAX_SPANS_PER_BATCH:
+            intake.spans_dropped += count
             return responses.text(
-                413, f"Too many spans: {len(spans)} > {bodies.MAX_SPANS_PER_BATCH} per request"
+                413, f"Too many spans: {count} > {bodies.MAX_SPANS_PER_BATCH} per request"
             )
-        await ingest(spans)
+        try:
+            await ingest(spans)
+        except Exception:
+            intake.spans_dropped += count
+            raise
         return responses.accepted()
 
     # -- names ------------------------------------------------------------------
@@ -267,17 +311,32 @@ class _ZipkinApi:
     async def info(self, request: Request) -> Response:
         return responses.json_response({"zipkin": {"version": "kubelite"}})
 
+    async def metrics_json(self, request: Request) -> Response:
+        return responses.json_response(self.metrics.as_json())
 
-async def _intake_body(request: Request) -> bytes | Response:
-    """The inflated body, or the answer already due: 413, a bad gzip, an empty batch."""
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.prometheus_text(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+
+async def _intake_body(request: Request, intake: TransportMetrics) -> bytes | Response:
+    """The inflated body, or the answer already due: 413, a bad gzip, an empty batch.
+
+    Counted as zipkin-server counts them: a body that cannot be read is a dropped
+    message; the bytes are the inflated body's, and ``[]`` is 0 bytes, as zipkin
+    empties it before counting.
+    """
     try:
         body = await bodies.read_body(request)
     except bodies.BodyTooLarge:
+        intake.messages_dropped += 1
         return responses.too_large()
     except bodies.BadEncoding as error:
+        intake.messages_dropped += 1
         return responses.text(400, str(error))
     if not body or body == b"[]":
+        intake.increment_bytes(0)
         return responses.accepted()
+    intake.increment_bytes(len(body))
     return body
 
 
