@@ -147,3 +147,67 @@ def test_a_dual_stack_listener_on_all_addresses_lands_on_the_pod_ip(
         name = p["metadata"]["name"]
         wanted = f"bound ::ffff:{ip}"
         wait_for(partial(logged, cluster, namespace, name, wanted), wanted)
+
+
+WHOAMI = (
+    "import http.server\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        body = self.client_address[0].encode()\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "http.server.ThreadingHTTPServer(('', 8082), H).serve_forever()\n"
+)
+CALLER = (
+    "import os, sys, time, urllib.request\n"
+    "for url in sys.argv[1:]:\n"
+    "    for _ in range(100):\n"
+    "        try:\n"
+    "            seen = urllib.request.urlopen(url, timeout=5).read().decode()\n"
+    "            break\n"
+    "        except OSError:\n"
+    "            time.sleep(0.2)\n"
+    "    print('me', os.environ['POD_IP'], 'seen', seen, flush=True)\n"
+)
+
+
+def test_a_pod_connects_from_its_pod_ip(cluster: Cluster, namespace: str) -> None:
+    manifest = deployment("whoami", ["python3", "-c", WHOAMI], 1, 8082)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    (server,) = wait_for(lambda: all_ready(cluster, namespace, "whoami", 1), "a ready server")
+    cluster.kubectl(
+        "expose", "deployment", "whoami", "-n", namespace, "--port", "80", "--target-port", "8082"
+    )
+    urls = [f"http://{server['status']['podIP']}:8082/"]
+    if cluster.status.get("proxyMode") == "nftables":  # a userspace proxy dials anew
+        svc = cluster.kubectl_json("get", "service", "whoami", "-n", namespace)
+        urls.append(f"http://{svc['spec']['clusterIP']}/")
+    caller = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "caller"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "app",
+                    "image": f"python:{PY}",
+                    "command": ["python3", "-c", CALLER, *urls],
+                }
+            ],
+        },
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(caller))
+
+    def finished() -> dict[str, Any] | None:
+        pod = cluster.kubectl_json("get", "pod", "caller", "-n", namespace)
+        return pod if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") else None
+
+    pod = wait_for(finished, "the caller to finish")
+    assert pod["status"]["phase"] == "Succeeded"
+    ip = pod["status"]["podIP"]
+    lines = cluster.kubectl("logs", "-n", namespace, "caller").stdout.splitlines()
+    # the server saw the caller's pod IP, directly and through the Service
+    assert lines == [f"me {ip} seen {ip}"] * len(urls)

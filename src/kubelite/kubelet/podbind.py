@@ -1,4 +1,5 @@
-"""Wildcard binds land on the pod's IP: `0.0.0.0:8080` in a pod means `$POD_IP:8080`.
+"""Pods bind and connect from their own IP: `0.0.0.0:8080` in a pod means `$POD_IP:8080`,
+and a connection the pod opens to this machine comes from `$POD_IP`.
 
 Pods share this machine's network namespace. On a cluster each pod has a
 network of its own, so an app listens on all addresses (`0.0.0.0`, `::`, or
@@ -14,10 +15,21 @@ IP (an IPv6 socket that also takes IPv4 gets `::ffff:<pod IP>`); anything
 else continues as the process asked. The app sees its bind succeed, and
 `getsockname` tells the truth.
 
+`connect` is stopped the same way, so that a pod's connections carry its pod
+IP as their source, as on a cluster: the server sees which pod called, a
+Service's ClientIP affinity tells pods apart, an ingress allowlist sees the
+pod. The kernel would pick 127.0.0.1 for every unbound socket dialling a
+loopback address (pods, Services, the API server and the cluster DNS all
+live in 127.0.0.0/8); so when a TCP or UDP socket that is not bound yet
+connects to such an address, its duplicate is bound to the pod's IP with
+port 0 (an ephemeral port, as the kernel would choose) before the connect
+goes on. Connections elsewhere, and sockets the app bound itself, are left
+as they are; so are datagrams sent with `sendto` on an unconnected socket,
+which the filter does not stop.
+
 The filter is installed only where the process may (root, or root in its
-user namespace); elsewhere binds are left alone, as before. Only `bind` is
-stopped: every other system call runs at full speed, and a process that
-does not bind never meets the runtime.
+user namespace); elsewhere binds and connects are left alone, as before. Only
+`bind` and `connect` are stopped: every other system call runs at full speed.
 """
 
 from __future__ import annotations
@@ -61,11 +73,12 @@ class _Arch:
     audit: int  # AUDIT_ARCH_*
     seccomp: int  # __NR_seccomp
     bind: int  # __NR_bind
+    connect: int  # __NR_connect
 
 
 _ARCHES = {
-    "x86_64": _Arch(0xC000003E, 317, 49),
-    "aarch64": _Arch(0xC00000B7, 277, 200),
+    "x86_64": _Arch(0xC000003E, 317, 49, 42),
+    "aarch64": _Arch(0xC00000B7, 277, 200, 203),
 }
 
 
@@ -73,8 +86,9 @@ class _Filter(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def program(arch: int, bind_nr: int) -> bytes:
-    """The filter: a `bind` of an IPv4 or IPv6 address's length goes to the runtime."""
+def program(arch: int, bind_nr: int, connect_nr: int) -> bytes:
+    """The filter: a `bind` or `connect` of an IPv4 or IPv6 address's length goes to
+    the runtime (both take the address's length as their third argument)."""
 
     def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
         return struct.pack("=HBBI", code, jt, jf, k)
@@ -82,14 +96,15 @@ def program(arch: int, bind_nr: int) -> bytes:
     return b"".join(
         (
             op(BPF_LD_W_ABS, 4),  # 0: seccomp_data.arch
-            op(BPF_JEQ_K, arch, 0, 6),  # 1: another ABI: allow
+            op(BPF_JEQ_K, arch, 0, 7),  # 1: another ABI: allow
             op(BPF_LD_W_ABS, 0),  # 2: seccomp_data.nr
-            op(BPF_JEQ_K, bind_nr, 0, 4),  # 3: not bind: allow
-            op(BPF_LD_W_ABS, 32),  # 4: the low word of args[2], the address length
-            op(BPF_JEQ_K, SOCKADDR_IN_LEN, 1, 0),  # 5
-            op(BPF_JEQ_K, SOCKADDR_IN6_LEN, 0, 1),  # 6
-            op(BPF_RET_K, SECCOMP_RET_USER_NOTIF),  # 7
-            op(BPF_RET_K, SECCOMP_RET_ALLOW),  # 8
+            op(BPF_JEQ_K, bind_nr, 1, 0),  # 3: bind: look at the length
+            op(BPF_JEQ_K, connect_nr, 0, 4),  # 4: neither bind nor connect: allow
+            op(BPF_LD_W_ABS, 32),  # 5: the low word of args[2], the address length
+            op(BPF_JEQ_K, SOCKADDR_IN_LEN, 1, 0),  # 6
+            op(BPF_JEQ_K, SOCKADDR_IN6_LEN, 0, 1),  # 7
+            op(BPF_RET_K, SECCOMP_RET_USER_NOTIF),  # 8
+            op(BPF_RET_K, SECCOMP_RET_ALLOW),  # 9
         )
     )
 
@@ -106,7 +121,7 @@ def _prepared() -> tuple[Callable[..., int], int, ctypes.Array[ctypes.c_char], _
         return None
     if arch is None or "user_notif" not in actions:
         return None
-    code = program(arch.audit, arch.bind)
+    code = program(arch.audit, arch.bind, arch.connect)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _Filter(len(code) // 8, ctypes.addressof(buf))
     return _syscall(), arch.seccomp, buf, prog
@@ -158,8 +173,28 @@ def target(raw: bytes, pod_ip: str, dual_stack: Callable[[], bool]) -> tuple[obj
     return None
 
 
+def source(raw: bytes, pod_ip: str, dual_stack: Callable[[], bool]) -> tuple[object, ...] | None:
+    """The local address an unbound socket connecting to `raw` (a sockaddr) should
+    have, or None to leave it to the kernel: the pod's IP for a destination on this
+    machine's loopback network (IPv4, or IPv4-mapped on a dual-stack IPv6 socket)."""
+    if len(raw) < 2:
+        return None
+    family = struct.unpack_from("=H", raw)[0]
+    if family == socket.AF_INET and len(raw) >= SOCKADDR_IN_LEN and raw[4] == 127:
+        return (pod_ip, 0)
+    mapped = len(raw) >= SOCKADDR_IN6_LEN and raw[8:20] == _V4_MAPPED and raw[20] == 127
+    if family == socket.AF_INET6 and mapped and dual_stack():
+        return (f"::ffff:{pod_ip}", 0, 0, 0)
+    return None
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_INET_TYPES = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
+
+
 class Listener:
-    """Serves one container's stopped binds on the event loop, until it is closed."""
+    """Serves one container's stopped binds and connects on the event loop, until
+    it is closed."""
 
     def __init__(self, fd: int, pod_ip: str) -> None:
         self.fd = fd
@@ -191,22 +226,50 @@ class Listener:
             log.warning("bind listener: %s", exc)
             self._stop_watching()
             return
-        nid, pid, _flags, _nr, _arch, _ip, fd, addr, length, *_ = _NOTIF.unpack(buf)
+        nid, pid, _flags, nr, _arch, _ip, fd, addr, length, *_ = _NOTIF.unpack(buf)
         try:
-            error, cont = self._answer(nid, pid, fd, addr, length)
+            if nr == _CONNECT_NR:
+                self._answer_connect(nid, pid, fd, addr, length)
+                error, cont = 0, True
+            else:
+                error, cont = self._answer(nid, pid, fd, addr, length)
         except _Gone:
             return
         resp = _RESP.pack(nid, 0, error, SECCOMP_USER_NOTIF_FLAG_CONTINUE if cont else 0)
         with contextlib.suppress(OSError):  # the process went away meanwhile
             fcntl.ioctl(self.fd, NOTIF_SEND, bytearray(resp), True)
 
+    def _answer_connect(self, nid: int, pid: int, fd: int, addr: int, length: int) -> None:
+        """Bind the caller's socket to the pod's IP when it dials this machine unbound;
+        the connect itself always goes on as the process asked."""
+        raw = _read(pid, addr, length)
+        if raw is None:
+            return
+        self._still_valid(nid)
+        sock: socket.socket | None = None
+
+        def dual_stack() -> bool:
+            nonlocal sock
+            sock = sock or _their_socket(pid, fd)
+            return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+
+        try:
+            where = source(raw, self.pod_ip, dual_stack)
+            if where is None:
+                return
+            sock = sock or _their_socket(pid, fd)
+            if sock.type in _INET_TYPES and sock.getsockname()[1] == 0:
+                sock.bind(where)  # then the kernel keeps this address for the connection
+        except OSError:
+            return  # not a socket we may touch, or already bound: the kernel decides
+        finally:
+            if sock is not None:
+                sock.close()
+
     def _answer(self, nid: int, pid: int, fd: int, addr: int, length: int) -> tuple[int, bool]:
         """(error, continue): 0 and False when bound here, 0 and True to let it be."""
-        length = min(length, 128)
-        try:
-            with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-                raw = os.pread(mem.fileno(), length, addr)
-        except OSError:
+        raw = _read(pid, addr, length)
+        if raw is None:
             return 0, True  # cannot read it: the kernel will say what is wrong with it
         self._still_valid(nid)  # the pid was the caller's when we read its memory
         sock: socket.socket | None = None
@@ -255,6 +318,19 @@ class Listener:
 
 class _Gone(Exception):
     """The bind's caller was killed before it got an answer."""
+
+
+def _read(pid: int, addr: int, length: int) -> bytes | None:
+    """The sockaddr the caller passed, read from its memory (None if it cannot be)."""
+    try:
+        with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+            return os.pread(mem.fileno(), min(length, 128), addr)
+    except OSError:
+        return None
+
+
+_arch = _ARCHES.get(platform.machine())
+_CONNECT_NR = _arch.connect if _arch is not None else -1
 
 
 def _their_socket(pid: int, fd: int) -> socket.socket:

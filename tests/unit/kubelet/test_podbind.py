@@ -1,4 +1,5 @@
-"""Wildcard binds land on the pod's IP: the address rule, and real containers' binds."""
+"""Pods bind and connect from their pod IP: the address rules, and real containers'
+binds and connections."""
 
 from __future__ import annotations
 
@@ -64,13 +65,33 @@ def test_other_families_and_short_addresses_are_left_alone() -> None:
     assert podbind.target(sockaddr_in("0.0.0.0", 80)[:8], POD_IP, always(True)) is None
 
 
-def test_the_filter_stops_only_binds_of_an_inet_sized_address() -> None:
-    code = podbind.program(0xC000003E, 49)
+def test_the_filter_stops_only_binds_and_connects_of_an_inet_sized_address() -> None:
+    code = podbind.program(0xC000003E, 49, 42)
     ops = [struct.unpack("=HBBI", code[i : i + 8]) for i in range(0, len(code), 8)]
     assert ops[-2] == (podbind.BPF_RET_K, 0, 0, podbind.SECCOMP_RET_USER_NOTIF)
     assert ops[-1] == (podbind.BPF_RET_K, 0, 0, podbind.SECCOMP_RET_ALLOW)
     compared = {k for code_, _, _, k in ops if code_ == podbind.BPF_JEQ_K}
-    assert compared == {0xC000003E, 49, 16, 28}
+    assert compared == {0xC000003E, 49, 42, 16, 28}
+    # every jump lands inside the program
+    for i, (code_, jt, jf, _) in enumerate(ops):
+        if code_ == podbind.BPF_JEQ_K:
+            assert i + 1 + max(jt, jf) < len(ops)
+
+
+def test_a_connection_to_this_machine_comes_from_the_pod_ip() -> None:
+    assert podbind.source(sockaddr_in("127.244.0.7", 80), POD_IP, always(True)) == (POD_IP, 0)
+    assert podbind.source(sockaddr_in("127.0.0.1", 6443), POD_IP, always(True)) == (POD_IP, 0)
+    mapped = sockaddr_in6("::ffff:127.96.0.10", 80)
+    assert podbind.source(mapped, POD_IP, always(True)) == (f"::ffff:{POD_IP}", 0, 0, 0)
+    assert podbind.source(mapped, POD_IP, always(False)) is None
+
+
+def test_a_connection_elsewhere_is_left_to_the_kernel() -> None:
+    assert podbind.source(sockaddr_in("10.1.2.3", 443), POD_IP, always(True)) is None
+    assert podbind.source(sockaddr_in6("::1", 80), POD_IP, always(True)) is None
+    assert podbind.source(sockaddr_in6("2001:db8::1", 80), POD_IP, always(True)) is None
+    unspec = struct.pack("=H", socket.AF_UNSPEC) + bytes(14)  # a UDP socket's disconnect
+    assert podbind.source(unspec, POD_IP, always(True)) is None
 
 
 needs_filter = pytest.mark.skipif(
@@ -182,3 +203,68 @@ def test_a_bind_the_runtime_cannot_take_over_gets_the_kernels_answer(tmp_path: P
 
     out = asyncio.run(main()).strip().split(" ", 3)[3]
     assert out == "-1 88"  # ENOTSOCK, as without the filter
+
+
+CONNECTS = """
+import socket, sys
+port = int(sys.argv[1])
+out = []
+def peer_of(sock):
+    sock.sendall(b"?")
+    return sock.recv(64).decode()
+plain = socket.create_connection(("127.0.0.1", port))
+out.append(peer_of(plain))
+own = socket.socket()
+own.bind(("127.0.0.1", 0))  # the app chose its address: it keeps it
+own.connect(("127.0.0.1", port))
+out.append(peer_of(own))
+dual = socket.socket(socket.AF_INET6)
+dual.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+dual.connect(("::ffff:127.0.0.1", port))
+out.append(peer_of(dual))
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.connect(("127.0.0.1", port))
+out.append(udp.getsockname()[0])
+print("|".join(out), flush=True)
+"""
+
+
+@needs_filter
+def test_a_container_connects_from_its_pod_ip(tmp_path: Path) -> None:
+    srv = socket.socket()  # answers each connection with the address it came from
+    srv.bind(("0.0.0.0", 0))
+    srv.listen(8)
+    srv.setblocking(False)
+    port = srv.getsockname()[1]
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, peer = await loop.sock_accept(srv)
+            await loop.sock_recv(conn, 1)
+            await loop.sock_sendall(conn, peer[0].encode())
+            conn.close()
+
+    async def main() -> str:
+        server = asyncio.create_task(serve())
+        spec = process.Spec(
+            argv=[sys.executable, "-c", CONNECTS, str(port)],
+            env=dict(os.environ),
+            cwd="/",
+            log_path=tmp_path / "c.log",
+            pod_ip=POD_IP,
+        )
+        proc = await process.start(spec)
+        assert (await proc.wait()).code == 0
+        server.cancel()
+        return (tmp_path / "c.log").read_text()
+
+    try:
+        line = asyncio.run(main()).strip().split(" ", 3)[3]
+    finally:
+        srv.close()
+    plain, own, dual, udp = line.split("|")
+    assert plain == POD_IP
+    assert own == "127.0.0.1"
+    assert dual == POD_IP  # the server is IPv4: it sees the mapped address's IPv4 side
+    assert udp == POD_IP
