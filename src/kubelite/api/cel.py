@@ -9,9 +9,12 @@ the tree for what upstream's checker refuses before anything runs: variables
 the environment does not declare and functions nobody defines, reported in
 cel-go's words (`ERROR: <input>:1:5: undeclared reference to 'foo' (in
 container '')`). Functions of Kubernetes' CEL libraries kubelite does not
-have (url, quote, optional syntax, ...) are refused by name rather than failing at
-run time. Evaluation counts the nodes it visits and stops past a limit, the
-stand-in for cel-go's cost budget, so one rule cannot stall the server.
+have (semver, optional syntax, ...) are refused by name rather than failing at
+run time. A namespaced library function (`sets.contains(a, b)`) parses as a
+method call on an identifier; as in cel-go, a registered qualified name wins
+over a variable of that name, and it is called with the arguments alone.
+Evaluation counts the nodes it visits and stops past a limit, the stand-in
+for cel-go's cost budget, so one rule cannot stall the server.
 """
 
 from __future__ import annotations
@@ -49,11 +52,7 @@ _TYPE_NAMES = frozenset(
     | {"timestamp", "type", "uint"}
 )
 # Parts of Kubernetes' CEL libraries kubelite does not implement: refused by name.
-_UNSUPPORTED = frozenset(
-    {"url", "isURL", "quote", "reverse"}
-    | {"getScheme", "getHost", "getHostname", "getPort", "getEscapedPath", "getQuery"}
-    | {"semver", "isSemver", "jsonpatch", "escapeKey"}
-)
+_UNSUPPORTED = frozenset({"reverse", "semver", "isSemver", "jsonpatch", "escapeKey"})
 _NAMESPACES = frozenset({"math", "sets", "strings", "base64", "optional", "lists", "regex"})
 
 
@@ -239,6 +238,10 @@ class _Checker:
         args = list(node.children[2].children) if len(node.children) > 2 else []
         name = str(token)
         namespace = _bare_ident(target)
+        if namespace is not None and f"{namespace}.{name}" in self.functions:
+            for arg in args:  # `sets.contains(a, b)`: a namespaced function, not a method
+                self.check(arg, scope)
+            return
         if namespace in _NAMESPACES and namespace not in scope | self.variables:
             self._issue(
                 token, f"'{namespace}.{name}' of the Kubernetes CEL libraries is not supported"
@@ -345,6 +348,12 @@ def _single_child_chain(node: Any, data: str) -> Any:
     return None
 
 
+def _qualified_name(node: Any) -> str | None:
+    """`ns.f` for a call `ns.f(...)` whose target is one bare identifier, else None."""
+    namespace = _bare_ident(node.children[0])
+    return None if namespace is None else f"{namespace}.{node.children[1]}"
+
+
 def _bare_ident(node: Any) -> str | None:
     """The name when `node` is nothing but one identifier (through the precedence levels)."""
     while getattr(node, "data", None) is not None:
@@ -382,6 +391,15 @@ def _evaluator_class() -> Any:
 
         def sub_evaluator(self, ast: Any) -> Any:
             return Counting(ast, self.activation, self.meter)
+
+        def member_dot_arg(self, tree: Any) -> Any:
+            # `sets.contains(a, b)` calls the function named `sets.contains` with (a, b).
+            name = _qualified_name(tree)
+            if name is None or name not in library_functions():
+                return super().member_dot_arg(tree)
+            token = tree.children[1]
+            args = self.visit(tree.children[2]) if len(tree.children) > 2 else []
+            return self.function_eval(token.__class__.new_borrow_pos("IDENT", name, token), args)
 
         def macro_has_eval(self, exprlist: Any) -> Any:
             # has(e.f) is an error when `e` is: cel-python would say false.

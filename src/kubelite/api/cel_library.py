@@ -2,7 +2,8 @@
 
 cel-python brings CEL's standard functions and macros; Kubernetes adds
 libraries on top (strings, lists, regex, quantity, optionals, the
-admission `authorizer`). The parts implemented here are registered as
+admission `authorizer`; URLs, sets and `strings.quote` live in
+`cel_library_ext`). The parts implemented here are registered as
 cel-python functions: a method call `x.f(a)` arrives as `f(x, a)`, so each
 checks its receiver's type and raises TypeError (CEL's "no such overload")
 when it does not fit. Everything imports cel-python lazily, as `api.cel` does.
@@ -568,12 +569,24 @@ def _comparisons() -> dict[str, Callable[..., Any]]:
 
 @functools.cache
 def functions() -> dict[str, Callable[..., Any]]:
-    return {**_authorizer_functions(), **_extensions(), **_ip_functions(), **_comparisons()}
+    from kubelite.api import cel_library_ext
+
+    return {
+        **_authorizer_functions(),
+        **_extensions(),
+        **_ip_functions(),
+        **cel_library_ext.functions(),
+        **_comparisons(),
+    }
 
 
 @functools.cache
 def function_names() -> frozenset[str]:
+    """Every function name an expression may call; namespaced ones in full (`sets.contains`)."""
     from celpy.evaluation import base_functions
 
+    from kubelite.api import cel_library_ext
+
     names = frozenset(base_functions) | frozenset(_extensions()) | frozenset(_ip_functions())
+    names |= frozenset(cel_library_ext.functions())
     return (names | {"min"}) - AUTHORIZER_FUNCTIONS

@@ -99,11 +99,11 @@ def test_evaluates_like_upstream(expression: str, expected: Any) -> None:
         ("self.n.nope()", "ERROR: <input>:1:8: undeclared reference to 'nope' (in container '')"),
         ("self.n ==", "ERROR: <input>:1:10: Syntax error: mismatched input '<EOF>'"),
         ("self.n $ 1", "ERROR: <input>:1:8: Syntax error: token recognition error at: '$'"),
-        ("'%s'.quote()", "'quote' of the Kubernetes CEL libraries is not supported"),
+        ("semver('1.0.0')", "'semver' of the Kubernetes CEL libraries is not supported"),
         ("math.greatest(1, 2)", "'math.greatest' of the Kubernetes CEL libraries is not supported"),
         ("self.items.all(x, y > 0)", "undeclared reference to 'y'"),
         ("self.?labels.orValue({})", "optional syntax ('.?', '[?', '{?') is not supported"),
-        ("url('https://x').getHost()", "'url' of the Kubernetes CEL libraries is not supported"),
+        ("optional.of(1)", "'optional.of' of the Kubernetes CEL libraries is not supported"),
     ],
 )
 def test_compile_errors_name_the_problem(expression: str, detail: str) -> None:
