@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from prometheus_client.parser import text_string_to_metric_families
-from tracing_builders import NOW_US, make_span, request
+from tracing_builders import NOW_US, field, make_span, request
 from v1_builders import json_span
 
 from kubelite.tracing import SpanStore, bodies, create_otlp_app, create_zipkin_app
@@ -57,22 +57,9 @@ def two_spans() -> bytes:
 # -- zipkin proto3 (ListOfSpans), built by hand ------------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def proto_spans(count: int) -> bytes:
     return b"".join(
-        _field(1, _field(1, bytes.fromhex("a" * 32)) + _field(3, i.to_bytes(8, "big")))
+        field(1, field(1, bytes.fromhex("a" * 32)) + field(3, i.to_bytes(8, "big")))
         for i in range(1, count + 1)
     )
 

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import struct
 
-from tracing_builders import NOW_US, request
+from tracing_builders import NOW_US, field, request, varint
 
 from kubelite.tracing import SpanStore, create_zipkin_app
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def varint_field(number: int, value: int) -> bytes:

@@ -73,3 +73,20 @@ def request(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
             return await client.request(method, url, **kwargs)
 
     return anyio.run(send)
+
+
+# -- protobuf by hand ------------------------------------------------------------------
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
