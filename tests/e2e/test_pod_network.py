@@ -181,7 +181,7 @@ def test_a_pod_connects_from_its_pod_ip(cluster: Cluster, namespace: str) -> Non
         "expose", "deployment", "whoami", "-n", namespace, "--port", "80", "--target-port", "8082"
     )
     urls = [f"http://{server['status']['podIP']}:8082/"]
-    if cluster.status.get("proxyMode") == "nftables":  # a userspace proxy dials anew
+    if cluster.status.get("proxyMode") == "kernel":  # a userspace proxy dials anew
         svc = cluster.kubectl_json("get", "service", "whoami", "-n", namespace)
         urls.append(f"http://{svc['spec']['clusterIP']}/")
     caller = {

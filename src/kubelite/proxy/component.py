@@ -21,7 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from kubelite.controllers.informer import Handlers, Informer
-from kubelite.proxy import nftables
+from kubelite.proxy import netpol, nftables
 from kubelite.proxy.servicemap import service_ports
 from kubelite.proxy.userspace import UserspaceProxy
 
@@ -64,6 +64,8 @@ class ServiceProxy:
         self._changed = asyncio.Event()
         self.userspace: UserspaceProxy | None = None
         self.kernel: nftables.NftablesProxy | None = None
+        # NetworkPolicy enforcement: kernel mode only (its own table, see netpol.py).
+        self.netpol: netpol.NetworkPolicyEnforcer | None = None
         self.syncs = 0
 
     def status(self) -> dict[str, Any]:
@@ -95,6 +97,9 @@ class ServiceProxy:
                 tg.create_task(self.services.run(client, synced[0]))
                 tg.create_task(self.slices.run(client, synced[1]))
                 await self._start_mode(tg)
+                if self.mode == "kernel":
+                    self.netpol = netpol.NetworkPolicyEnforcer(netpol.table_for(self.table))
+                    tg.create_task(self.netpol.run(client))
                 for ev in synced:
                     await ev.wait()
                 await self._sync_once()
@@ -103,6 +108,8 @@ class ServiceProxy:
         finally:
             if self.kernel is not None:
                 self.kernel.remove()
+            if self.netpol is not None:
+                self.netpol.remove()
 
     async def _start_mode(self, tg: asyncio.TaskGroup) -> None:
         if self.mode == "kernel":
