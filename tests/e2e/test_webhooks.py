@@ -416,3 +416,51 @@ def test_mutating_webhook_served_by_a_pod_behind_a_service(cluster: Cluster) -> 
         cluster.kubectl("delete", "mutatingwebhookconfiguration", name)
         for ns in (app_ns, hook_ns):
             cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_kubectl_scale_goes_through_a_scale_webhook(
+    cluster: Cluster, labelled_namespace: str
+) -> None:
+    """`kubectl scale` is an UPDATE of deployments/scale with Scale objects."""
+
+    def at_most_two(req: dict[str, Any]) -> dict[str, Any]:
+        if req["object"]["spec"]["replicas"] > 2:
+            return {"allowed": False, "status": {"code": 403, "message": "at most 2 replicas"}}
+        return {"allowed": True}
+
+    server = WebhookServer(at_most_two).start()
+    ns = labelled_namespace
+    name = "scale-" + ns
+    config = json.loads(
+        _config("ValidatingWebhookConfiguration", name, ns, server.url, server.ca_bundle, "x")
+    )
+    config["webhooks"][0]["rules"] = [
+        {
+            "operations": ["UPDATE"],
+            "apiGroups": ["apps"],
+            "apiVersions": ["v1"],
+            "resources": ["deployments/scale"],
+        }
+    ]
+    cluster.kubectl("create", "deployment", "web", "--image=busybox", "--replicas=0", "-n", ns)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
+    try:
+        refused = cluster.kubectl(
+            "scale", "deployment", "web", "--replicas=3", "-n", ns, check=False
+        )
+        assert refused.returncode != 0
+        assert (
+            f'admission webhook "{name}.kubelite.test" denied the request: at most 2 replicas'
+            in refused.stderr
+        )
+        replicas = cluster.kubectl_json("get", "deployment", "web", "-n", ns)["spec"]["replicas"]
+        assert replicas == 0
+        cluster.kubectl("scale", "deployment", "web", "--replicas=0", "-n", ns)
+        reviews = [r["request"] for r in server.reviews]
+        assert [r["object"]["spec"]["replicas"] for r in reviews] == [3, 0]
+        assert {(r["kind"]["kind"], r["subResource"], r["operation"]) for r in reviews} == {
+            ("Scale", "scale", "UPDATE")
+        }
+    finally:
+        cluster.kubectl("delete", "validatingwebhookconfiguration", name)
+        server.stop()

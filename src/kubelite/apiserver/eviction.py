@@ -36,6 +36,7 @@ from kubelite.api.selectors import SelectorError, selector_from_dict
 from kubelite.apiserver import bodies, errors
 from kubelite.apiserver import meta as m
 from kubelite.apiserver.rest import DeleteOptions
+from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import Request, Response
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 EVICTION_API_VERSIONS = ("policy/v1", "policy/v1beta1")
+EVICTION_KIND = ("policy", "v1", "Eviction")
 DISRUPTION_BUDGET_CAUSE = "DisruptionBudget"
 # Evictions the API approved that the disruption controller has not yet seen;
 # beyond this many the budget refuses more until the controller catches up.
@@ -75,13 +77,36 @@ class StatusFailure(errors.ApiError):
 
 async def handle(storage: RestStorage, req: Request, namespace: str | None, name: str) -> Response:
     """POST pods/NAME/eviction: read the Eviction, evict, answer 201 with a Success Status."""
-    from kubelite.apiserver.http import json_response
-
     body = bodies.decode_object(
         await bodies.read_body(req.receive), req.headers.get("content-type")
     )
-    options = eviction_delete_options(body, name=name, namespace=namespace, query=req.query)
-    evict(storage, namespace, name, options)
+    pods = storage.registry.by_kind("v1", "Pod")
+    assert pods is not None
+    eviction_delete_options(body, name=name, namespace=namespace, query=req.query)
+    # Webhooks get it as the policy/v1 Eviction the endpoint serves (v1beta1 is the same shape).
+    body = {**body, "apiVersion": "policy/v1", "kind": "Eviction"}
+    # Admission sees the Eviction (a CREATE of pods/NAME/eviction), as upstream's
+    # create handler gives it: mutating webhooks first, then the Eviction's own
+    # checks, then the validating webhooks and policies; only then is the pod read.
+    checked: list[DeleteOptions] = []
+
+    def check(eviction: Obj | None) -> None:
+        checked[:] = [
+            eviction_delete_options(eviction or {}, name=name, namespace=namespace, query=req.query)
+        ]
+
+    await storage.webhooks.admit(
+        WebhookRequest("CREATE", pods, "eviction", namespace, name, body, None, kind=EVICTION_KIND),
+        dry_run=bool(req.query.get("dryRun")),
+        validate=check,
+    )
+    evict(storage, namespace, name, checked[0])
+    return _success()
+
+
+def _success() -> Response:
+    from kubelite.apiserver.http import json_response
+
     return json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
         201,

@@ -18,10 +18,14 @@ import orjson
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import bodies, errors, eviction, exec_stream, portforward, request_context
 from kubelite.apiserver import meta as m
+from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
     from kubelite.apiserver.paths import ResourcePath
+
+
+SCALE_KIND = ("autoscaling", "v1", "Scale")
 
 
 class LogSource(Protocol):
@@ -149,16 +153,18 @@ async def _scale(
         raise errors.MethodNotAllowed(
             "the server does not allow this method on the requested resource"
         )
-    replicas = (wanted.get("spec") or {}).get("replicas")
-    if not isinstance(replicas, int) or replicas < 0:
-        from kubelite.api.fielderrors import invalid
-
-        raise errors.Invalid.fields(
-            "Scale",
-            "autoscaling",
-            name,
-            [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
-        )
+    wanted.setdefault("apiVersion", "autoscaling/v1")
+    wanted.setdefault("kind", "Scale")
+    # Admission sees the Scale, new and old, as upstream's scale REST gives it:
+    # mutating webhooks may change it, then it is validated, then the validating
+    # webhooks and policies judge it.
+    admitted = await app.storage.webhooks.admit(
+        WebhookRequest("UPDATE", rt, "scale", ns, name, wanted, current, kind=SCALE_KIND),
+        dry_run=_dry(req),
+        validate=lambda scale: _scale_replicas(scale, name),
+    )
+    wanted = admitted if admitted is not None else wanted
+    replicas = _scale_replicas(wanted, name)
     rv = (wanted.get("metadata") or {}).get("resourceVersion")
 
     def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +183,21 @@ async def _scale(
     request_context.set_entry_subresource("scale")
     kv = app.storage.replace_with(rt, ns, name, set_replicas, dry_run=_dry(req))
     return json_response(scale_view(kv.obj()))
+
+
+def _scale_replicas(scale: dict[str, Any] | None, name: str) -> int:
+    """The Scale's `spec.replicas`, or the Invalid error upstream's Scale validation gives."""
+    replicas = ((scale or {}).get("spec") or {}).get("replicas")
+    if not isinstance(replicas, int) or replicas < 0:
+        from kubelite.api.fielderrors import invalid
+
+        raise errors.Invalid.fields(
+            "Scale",
+            "autoscaling",
+            name,
+            [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+        )
+    return replicas
 
 
 # ---- binding -----------------------------------------------------------------

@@ -53,7 +53,8 @@ def operation_options(operation: str, *, dry_run: bool, extra: Obj | None = None
 
 def review_request(uid: str, req: Request, *, user: Obj, dry_run: bool, options: Obj | None) -> Obj:
     rt = req.resource
-    kind = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+    group, version, kind_name = req.kind or (rt.group, rt.version, rt.kind)
+    kind = {"group": group, "version": version, "kind": kind_name}
     resource = {"group": rt.group, "version": rt.version, "resource": rt.plural}
     request: Obj = {
         "uid": uid,

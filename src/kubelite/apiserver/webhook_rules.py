@@ -32,6 +32,9 @@ class Request:
     name: str
     obj: Obj | None
     old: Obj | None
+    # (group, version, kind) of `obj` when it is not the resource's own kind: a
+    # subresource's, as autoscaling/v1 Scale for `scale`, policy/v1 Eviction for `eviction`.
+    kind: tuple[str, str, str] | None = None
 
 
 def _listed(values: Any, value: str) -> bool:

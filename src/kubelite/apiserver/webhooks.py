@@ -16,14 +16,17 @@ upstream's messages (`admission webhook "NAME" denied the request: ...`,
 `failed calling webhook "NAME": failed to call webhook: Post "URL": ...`).
 A webhook with `matchConditions` is called only when they all hold
 (`webhook_match`). ValidatingAdmissionPolicies (`admission_policy`) are
-checked in the validating step, before the validating webhooks.
+checked in the validating step, before the validating webhooks. The `scale`
+and `eviction` subresources, which do not go through that write path, run the
+same steps on their Scale or Eviction through `Webhooks.admit`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -272,6 +275,28 @@ class Webhooks:
         await self._validate(step)
         return step.request.obj
 
+    async def admit(
+        self,
+        request: Request,
+        *,
+        dry_run: bool = False,
+        validate: Callable[[Obj | None], object] | None = None,
+    ) -> Obj | None:
+        """A whole admission pass for a request not written through `RestStorage`'s
+        write path (the `scale` and `eviction` subresources, whose objects are a Scale
+        or an Eviction rather than the stored object): the mutating webhooks, then
+        `validate` on what they left, then the policies and validating webhooks, as
+        upstream orders them. Returns the (possibly changed) object."""
+        options = operation_options(request.operation, dry_run=dry_run)
+        if self.active(mutating=True):
+            obj = await self.run(WebhookStep(True, request, dry_run, options))
+            request = replace(request, obj=obj)
+        if validate is not None:
+            validate(request.obj)
+        if self.active(mutating=False):
+            await self.run(WebhookStep(False, request, dry_run, options))
+        return request.obj
+
     async def _validate(self, step: WebhookStep) -> None:
         hooks = self.matching(self._validating, step.request)
         if not hooks:
@@ -315,9 +340,7 @@ class Webhooks:
 
     async def _mutate_one(self, hook: Hook, step: WebhookStep, obj: Obj | None) -> Obj | None:
         req = step.request
-        current = Request(
-            req.operation, req.resource, req.subresource, req.namespace, req.name, obj, req.old
-        )
+        current = replace(req, obj=obj)
         if not object_selector_matches(hook.spec, current):
             return obj
         verdict = await self._decide(hook, WebhookStep(True, current, step.dry_run, step.options))
