@@ -42,14 +42,13 @@ import contextlib
 import ipaddress
 import logging
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api.selectors import LabelSelector, SelectorError, nothing, selector_from_dict
 from kubelite.controllers.informer import Handlers, Informer
-from kubelite.proxy.nftables import FAMILY
+from kubelite.proxy.nftables import FAMILY, delete_table, delete_table_script, run_script
 
 if TYPE_CHECKING:
     from kubelite.apiserver.client import LocalClient
@@ -398,8 +397,8 @@ def _vmap(name: str, elements: dict[str, str]) -> list[str]:
 
 
 def script(table: str, body: str) -> str:
-    """Replace the table whole, in one transaction (add-then-delete is safe when absent)."""
-    return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n{body}\n"
+    """Replace the table whole, in one transaction."""
+    return f"{delete_table_script(table)}{body}\n"
 
 
 class NetworkPolicyEnforcer:
@@ -464,41 +463,20 @@ class NetworkPolicyEnforcer:
         )
         if body == self.last:
             return
-        proc = await asyncio.create_subprocess_exec(
-            self.nft, "-f", "-",
-            stdin=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        text = script(self.table, body) if body else _delete(self.table)
+        text = script(self.table, body) if body else delete_table_script(self.table)
         try:
-            _, err = await proc.communicate(text.encode())
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
-        if proc.returncode != 0:
+            await run_script(self.nft, text)
+        except RuntimeError:
             self.last = None
-            raise RuntimeError(f"nft -f failed: {err.decode().strip()}")
+            raise
         self.last = body
         self.syncs += 1
         log.debug("network policy table %s synced", self.table)
 
     def remove(self) -> None:
         """Delete the table (sync: it runs while the proxy is being cancelled)."""
-        subprocess.run(
-            [self.nft, "-f", "-"],
-            input=_delete(self.table),
-            text=True,
-            capture_output=True,
-            check=False,
-        )
+        delete_table(self.nft, self.table)
         self.last = None
-
-
-def _delete(table: str) -> str:
-    """Delete the table; add-then-delete makes it safe when it does not exist."""
-    return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n"
 
 
 __all__ = [

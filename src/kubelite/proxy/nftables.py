@@ -215,34 +215,64 @@ class NftablesProxy:
         if wanted == self.last:
             return
         script = _script(self.table, body, objects, self.objects)
-        proc = await asyncio.create_subprocess_exec(
-            self.nft, "-f", "-",
-            stdin=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
         try:
-            _, err = await proc.communicate(script.encode())
-        except asyncio.CancelledError:
-            # Stopping mid-sync: `remove()` runs next, and an nft still running would
-            # put the table back after it. End it first (its transaction is
-            # all-or-nothing), and wait until it is gone.
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
-        if proc.returncode != 0:
+            await run_script(self.nft, script)
+        except RuntimeError:
             self.objects = None  # the table may not be what we think: replace it next time
-            raise RuntimeError(f"nft -f failed: {err.decode().strip()}")
+            raise
         self.last, self.objects = wanted, objects
         log.debug("nftables table %s synced (%d service ports)", self.table, len(ports))
 
     def remove(self) -> None:
         """Delete the table (sync: it runs while the proxy is being cancelled)."""
-        script = f"table {FAMILY} {self.table}\ndelete table {FAMILY} {self.table}\n"
-        subprocess.run(
-            [self.nft, "-f", "-"], input=script, text=True, capture_output=True, check=False
-        )
+        delete_table(self.nft, self.table)
         self.last = self.objects = None
 
 
-__all__ = ["NftablesProxy", "Objects", "available", "render", "table_name"]
+async def run_script(nft: str, script: str) -> None:
+    """Run one `nft -f` transaction; RuntimeError with nft's message if it fails."""
+    proc = await asyncio.create_subprocess_exec(
+        nft, "-f", "-",
+        stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await proc.communicate(script.encode())
+    except asyncio.CancelledError:
+        # Stopping mid-sync: the table's removal runs next, and an nft still running
+        # would put the table back after it. End it first (its transaction is
+        # all-or-nothing), and wait until it is gone.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"nft -f failed: {err.decode().strip()}")
+
+
+def delete_table_script(table: str) -> str:
+    """Delete `table`; adding it first makes the delete safe when it does not exist."""
+    return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n"
+
+
+def delete_table(nft: str, table: str) -> None:
+    """Delete `table` now (synchronously: it runs while a part is being cancelled)."""
+    subprocess.run(
+        [nft, "-f", "-"],
+        input=delete_table_script(table),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+
+
+__all__ = [
+    "NftablesProxy",
+    "Objects",
+    "available",
+    "delete_table",
+    "delete_table_script",
+    "render",
+    "run_script",
+    "table_name",
+]
