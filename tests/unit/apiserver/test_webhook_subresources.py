@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 from tests.unit.apiserver.inprocess_api import TOKEN, api_app
-from tests.unit.apiserver.webhook_server import WebhookServer, json_patch
+from tests.unit.apiserver.webhook_server import WebhookServer, WebhookServers, json_patch
 
 from kubelite.apiserver.http import ApiApp
 
@@ -28,17 +28,10 @@ def app(tmp_path: Path) -> Iterator[ApiApp]:
 
 
 @pytest.fixture
-def servers() -> Iterator[list[WebhookServer]]:
-    started: list[WebhookServer] = []
+def servers() -> Iterator[WebhookServers]:
+    started = WebhookServers()
     yield started
-    for server in started:
-        server.stop()
-
-
-def _serve(servers: list[WebhookServer], handler: Any) -> WebhookServer:
-    server = WebhookServer(handler).start()
-    servers.append(server)
-    return server
+    started.stop_all()
 
 
 def _hook(
@@ -129,10 +122,9 @@ MUTATING = ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")
 
 
 def test_validating_webhook_on_deployments_scale_sees_scale_and_denies(
-    app: ApiApp, servers: list[WebhookServer]
+    app: ApiApp, servers: WebhookServers
 ) -> None:
-    server = _serve(
-        servers,
+    server = servers.serve(
         lambda req: {
             "allowed": False,
             "status": {"code": 403, "reason": "Forbidden", "message": "no scaling today"},
@@ -179,9 +171,9 @@ def test_validating_webhook_on_deployments_scale_sees_scale_and_denies(
 
 
 def test_webhook_listing_only_deployments_does_not_see_scale(
-    app: ApiApp, servers: list[WebhookServer]
+    app: ApiApp, servers: WebhookServers
 ) -> None:
-    server = _serve(servers, lambda req: {"allowed": False, "status": {"message": "no"}})
+    server = servers.serve(lambda req: {"allowed": False, "status": {"message": "no"}})
     hook = _hook(server, ["deployments"], group="apps", operations=["UPDATE"])
     _, _, scaled, after = _session(
         app,
@@ -198,9 +190,9 @@ def test_webhook_listing_only_deployments_does_not_see_scale(
     assert server.reviews == []
 
 
-def test_mutating_webhook_patches_scale_replicas(app: ApiApp, servers: list[WebhookServer]) -> None:
-    server = _serve(
-        servers, lambda req: json_patch([{"op": "replace", "path": "/spec/replicas", "value": 2}])
+def test_mutating_webhook_patches_scale_replicas(app: ApiApp, servers: WebhookServers) -> None:
+    server = servers.serve(
+        lambda req: json_patch([{"op": "replace", "path": "/spec/replicas", "value": 2}])
     )
     hook = _hook(server, ["*/scale"], group="apps", operations=["UPDATE"])
     _, _, scaled, after = _session(
@@ -219,10 +211,9 @@ def test_mutating_webhook_patches_scale_replicas(app: ApiApp, servers: list[Webh
 
 
 def test_eviction_webhook_sees_create_of_eviction_and_can_deny(
-    app: ApiApp, servers: list[WebhookServer]
+    app: ApiApp, servers: WebhookServers
 ) -> None:
-    server = _serve(
-        servers,
+    server = servers.serve(
         lambda req: {"allowed": False, "status": {"code": 403, "message": "pod is precious"}},
     )
     hook = _hook(server, ["pods/eviction"], group="", operations=["CREATE"])
@@ -258,10 +249,10 @@ def test_eviction_webhook_sees_create_of_eviction_and_can_deny(
 
 
 def test_eviction_allowed_by_webhook_deletes_pod_and_pods_rule_does_not_match(
-    app: ApiApp, servers: list[WebhookServer]
+    app: ApiApp, servers: WebhookServers
 ) -> None:
-    allow = _serve(servers, lambda req: {"allowed": True})
-    deny_pods = _serve(servers, lambda req: {"allowed": False, "status": {"message": "no"}})
+    allow = servers.serve(lambda req: {"allowed": True})
+    deny_pods = servers.serve(lambda req: {"allowed": False, "status": {"message": "no"}})
     hooks = [
         {**_hook(allow, ["pods/*"], group="", operations=["CREATE"]), "name": "allow.example.com"},
         {**_hook(deny_pods, ["pods"], group="", operations=["CREATE"]), "name": "pods.example.com"},

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.apiserver.webhook_server import WebhookServer, json_patch
+from tests.unit.apiserver.webhook_server import WebhookServer, WebhookServers, json_patch
 
 from kubelite.apiserver import errors
 from kubelite.apiserver.client import LocalClient
@@ -73,17 +73,10 @@ def client(tmp_path: Path) -> LocalClient:
 
 
 @pytest.fixture
-def servers() -> Iterator[list[WebhookServer]]:
-    started: list[WebhookServer] = []
+def servers() -> Iterator[WebhookServers]:
+    started = WebhookServers()
     yield started
-    for server in started:
-        server.stop()
-
-
-def _serve(servers: list[WebhookServer], handler: Any) -> WebhookServer:
-    server = WebhookServer(handler).start()
-    servers.append(server)
-    return server
+    started.stop_all()
 
 
 def _free_port() -> int:
@@ -97,10 +90,10 @@ def _run(coro: Any) -> Any:
 
 
 def test_mutating_patch_applies_and_review_has_upstream_shape(
-    client: LocalClient, servers: list[WebhookServer]
+    client: LocalClient, servers: WebhookServers
 ) -> None:
-    server = _serve(
-        servers, lambda req: json_patch([{"op": "add", "path": "/data/added", "value": "yes"}])
+    server = servers.serve(
+        lambda req: json_patch([{"op": "add", "path": "/data/added", "value": "yes"}])
     )
 
     async def scenario() -> dict[str, Any]:
@@ -126,14 +119,14 @@ def test_mutating_patch_applies_and_review_has_upstream_shape(
 
 
 def test_validating_denial_uses_upstream_message(
-    client: LocalClient, servers: list[WebhookServer]
+    client: LocalClient, servers: WebhookServers
 ) -> None:
     def deny(req: dict[str, Any]) -> dict[str, Any]:
         if "forbidden" in (req["object"] or {}).get("data", {}):
             return {"allowed": False, "status": {"message": "key forbidden is not allowed"}}
         return {"allowed": True, "warnings": ["configmaps are watched"]}
 
-    server = _serve(servers, deny)
+    server = servers.serve(deny)
 
     async def scenario() -> tuple[errors.ApiError, list[str]]:
         await client.create(
@@ -154,11 +147,9 @@ def test_validating_denial_uses_upstream_message(
     assert warnings == ["configmaps are watched"]
 
 
-def test_denial_code_comes_from_the_status(
-    client: LocalClient, servers: list[WebhookServer]
-) -> None:
-    server = _serve(
-        servers, lambda req: {"allowed": False, "status": {"code": 403, "reason": "Forbidden"}}
+def test_denial_code_comes_from_the_status(client: LocalClient, servers: WebhookServers) -> None:
+    server = servers.serve(
+        lambda req: {"allowed": False, "status": {"code": 403, "reason": "Forbidden"}}
     )
 
     async def scenario() -> errors.ApiError:
@@ -196,11 +187,9 @@ def test_failure_policy(client: LocalClient, policy: str) -> None:
     )
 
 
-def test_untrusted_certificate_fails_the_call(
-    client: LocalClient, servers: list[WebhookServer]
-) -> None:
-    server = _serve(servers, lambda req: {"allowed": True})
-    other = _serve(servers, lambda req: {"allowed": True})
+def test_untrusted_certificate_fails_the_call(client: LocalClient, servers: WebhookServers) -> None:
+    server = servers.serve(lambda req: {"allowed": True})
+    other = servers.serve(lambda req: {"allowed": True})
     hook = _hook("tls.example.com", server)
     hook["clientConfig"]["caBundle"] = other.ca_bundle  # not the CA that signed the server
 
@@ -215,11 +204,10 @@ def test_untrusted_certificate_fails_the_call(
 
 
 def test_reinvocation_when_a_later_webhook_changes_the_object(
-    client: LocalClient, servers: list[WebhookServer]
+    client: LocalClient, servers: WebhookServers
 ) -> None:
-    first = _serve(servers, lambda req: {"allowed": True})
-    second = _serve(
-        servers,
+    first = servers.serve(lambda req: {"allowed": True})
+    second = servers.serve(
         lambda req: (
             json_patch([{"op": "add", "path": "/data/b", "value": "2"}])
             if "b" not in req["object"].get("data", {})
@@ -245,8 +233,8 @@ def test_reinvocation_when_a_later_webhook_changes_the_object(
     assert len(second.reviews) == 1
 
 
-def test_subresources_only_when_named(client: LocalClient, servers: list[WebhookServer]) -> None:
-    server = _serve(servers, lambda req: {"allowed": True})
+def test_subresources_only_when_named(client: LocalClient, servers: WebhookServers) -> None:
+    server = servers.serve(lambda req: {"allowed": True})
 
     async def scenario() -> None:
         hook = _hook("status.example.com", server, resources=("pods/status",))
@@ -267,9 +255,9 @@ def test_subresources_only_when_named(client: LocalClient, servers: list[Webhook
 
 
 def test_delete_review_and_sync_writes_skip_webhooks(
-    client: LocalClient, servers: list[WebhookServer]
+    client: LocalClient, servers: WebhookServers
 ) -> None:
-    server = _serve(servers, lambda req: {"allowed": True})
+    server = servers.serve(lambda req: {"allowed": True})
     storage = client.storage
     cm_rt = storage.registry.by_kind("v1", "ConfigMap")
     assert cm_rt is not None
@@ -289,8 +277,8 @@ def test_delete_review_and_sync_writes_skip_webhooks(
     assert req["options"]["kind"] == "DeleteOptions"
 
 
-def test_dry_run_needs_no_side_effects(client: LocalClient, servers: list[WebhookServer]) -> None:
-    server = _serve(servers, lambda req: {"allowed": True})
+def test_dry_run_needs_no_side_effects(client: LocalClient, servers: WebhookServers) -> None:
+    server = servers.serve(lambda req: {"allowed": True})
     storage = client.storage
     cm_rt = storage.registry.by_kind("v1", "ConfigMap")
     assert cm_rt is not None

@@ -123,3 +123,16 @@ class WebhookServer:
         self._httpd.server_close()
         self._thread.join()
         self._dir.cleanup()
+
+
+class WebhookServers(list["WebhookServer"]):
+    """The webhook servers a test started; `stop_all` ends them."""
+
+    def serve(self, handler: Handler) -> WebhookServer:
+        server = WebhookServer(handler).start()
+        self.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self:
+            server.stop()
