@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.proxy import netpol, nftables
 from kubelite.proxy.servicemap import service_ports
+from kubelite.proxy.sync_loop import sync_forever
 from kubelite.proxy.userspace import UserspaceProxy
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class ServiceProxy:
                     await ev.wait()
                 await self._sync_once()
                 ready.set()
-                await self._sync_loop()
+                await sync_forever(self._changed, self._sync_once, "service proxy")
         finally:
             if self.kernel is not None:
                 self.kernel.remove()
@@ -119,20 +120,6 @@ class ServiceProxy:
         started = asyncio.Event()
         tg.create_task(self.userspace.run(started))
         await started.wait()
-
-    async def _sync_loop(self) -> None:
-        delay = 0.0
-        while True:
-            await self._changed.wait()
-            if delay:
-                await asyncio.sleep(delay)
-            try:
-                await self._sync_once()
-                delay = 0.0
-            except Exception:
-                log.exception("service proxy sync failed; will retry")
-                delay = min(max(delay * 2, 0.05), 5.0)
-                self._changed.set()
 
     async def _sync_once(self) -> None:
         self._changed.clear()

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from kubelite.api.selectors import LabelSelector, SelectorError, nothing, selector_from_dict
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.proxy.nftables import FAMILY, delete_table, delete_table_script, run_script
+from kubelite.proxy.sync_loop import sync_forever
 
 if TYPE_CHECKING:
     from kubelite.apiserver.client import LocalClient
@@ -413,6 +414,7 @@ class NetworkPolicyEnforcer:
         self.pods = Informer("v1", "Pod")
         self.namespaces = Informer("v1", "Namespace")
         self._changed = asyncio.Event()
+        self._following = False  # pods and namespaces watched (once a policy exists)
         self.last: str | None = None
         self.syncs = 0
 
@@ -426,25 +428,18 @@ class NetworkPolicyEnforcer:
             inf.add_handlers(poke)
         async with asyncio.TaskGroup() as tg:
             await self._follow(tg, client, self.policies)
-            followed = False
-            delay = 0.0
-            self._changed.set()
-            while True:
-                await self._changed.wait()
-                await asyncio.sleep(delay or self.debounce_s)
-                if not followed and self.policies.list():
+
+            async def sync() -> None:
+                if not self._following and self.policies.list():
                     # Pods and namespaces matter once a policy exists: until then a
                     # burst of pod starts does not pay for a watcher that renders nothing.
                     await self._follow(tg, client, self.pods)
                     await self._follow(tg, client, self.namespaces)
-                    followed = True
-                try:
-                    await self.sync_once()
-                    delay = 0.0
-                except Exception:
-                    log.exception("network policy sync failed; will retry")
-                    delay = min(max(delay * 2, 0.05), 5.0)
-                    self._changed.set()
+                    self._following = True
+                await self.sync_once()
+
+            self._changed.set()
+            await sync_forever(self._changed, sync, "network policy", debounce_s=self.debounce_s)
 
     @staticmethod
     async def _follow(tg: asyncio.TaskGroup, client: LocalClient, informer: Informer) -> None:
