@@ -1,4 +1,4 @@
-"""A Deployment and a Service of a small echo app, for the ingress tests.
+"""A Deployment and a Service of a small app, for the ingress tests.
 
 `source` is the app's Python program, run by the host interpreter's image;
 it reads its name from `WHO` and listens on `$POD_IP:8080` (the port `http`).
@@ -10,7 +10,6 @@ from typing import Any
 
 
 def echo_app(name: str, source: str, service_port_name: str | None = None) -> list[dict[str, Any]]:
-    labels = {"app": name}
     container = {
         "name": "app",
         "image": "python:3.11",
@@ -22,6 +21,12 @@ def echo_app(name: str, source: str, service_port_name: str | None = None) -> li
     port: dict[str, Any] = {"port": 80, "targetPort": "http"}
     if service_port_name:
         port = {"name": service_port_name, **port}
+    return served(name, container, port)
+
+
+def served(name: str, container: dict[str, Any], port: dict[str, Any]) -> list[dict[str, Any]]:
+    """A one-replica Deployment of `container` (label app=NAME) and its Service on `port`."""
+    labels = {"app": name}
     return [
         {
             "apiVersion": "apps/v1",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import websockets
+from tests.e2e.echo_app import served
 from tests.e2e.polling import wait_for
 from tests.e2e.test_ingress import _certificate, ingress, rule
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -75,7 +76,6 @@ asyncio.run(main())
 
 def echo_app(name: str = "echo") -> list[dict[str, Any]]:
     """A Deployment of the echo server and its Service (port 80)."""
-    labels = {"app": name}
     site_packages = str(Path(websockets.__file__).resolve().parents[1])
     container = {
         "name": "echo",
@@ -88,30 +88,7 @@ def echo_app(name: str = "echo") -> list[dict[str, Any]]:
         "ports": [{"name": "ws", "containerPort": PORT}],
         "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1},
     }
-    return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {
-                "selector": labels,
-                "ports": [{"name": "web", "port": 80, "targetPort": "ws"}],
-            },
-        },
-    ]
+    return served(name, container, {"name": "web", "port": 80, "targetPort": "ws"})
 
 
 def deploy(cluster: Any, *objects: dict[str, Any]) -> None:

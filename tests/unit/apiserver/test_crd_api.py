@@ -17,15 +17,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.unit.apiserver.inprocess_api import TOKEN, api_app
 
 from kubelite.api.registry import REGISTRY
 from kubelite.apiserver import discovery, openapi
 from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
-from kubelite.store import Store
 
 Obj = dict[str, Any]
-TOKEN = "t0ken"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -71,16 +70,9 @@ def _forget_custom_types() -> None:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    storage.create(
-        storage.registry.by_kind("v1", "Namespace"),  # type: ignore[arg-type]
-        None,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-    )
-    yield Api(storage, ApiApp(storage, token=TOKEN))
+    with api_app(tmp_path) as app:
+        yield Api(app.storage, app)
     _forget_custom_types()
-    store.close()
 
 
 SCHEMA: Obj = {

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.unit.apiserver.inprocess_api import TOKEN, api_app
 
 from kubelite.api.registry import REGISTRY
 from kubelite.apiserver import converted, discovery
@@ -23,10 +24,8 @@ from kubelite.apiserver.conversion import conversion_for
 from kubelite.apiserver.http import ApiApp, Request
 from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.watching import WatchEvent
-from kubelite.store import Store
 
 Obj = dict[str, Any]
-TOKEN = "t0ken"
 V1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"
 V2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -66,15 +65,8 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    storage.create(
-        storage.registry.by_kind("v1", "Namespace"),  # type: ignore[arg-type]
-        None,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-    )
-    yield Api(storage, ApiApp(storage, token=TOKEN))
-    store.close()
+    with api_app(tmp_path) as app:
+        yield Api(app.storage, app)
 
 
 def make_hpa(name: str = "web", *, target: int = 50, **spec: Any) -> Obj:
