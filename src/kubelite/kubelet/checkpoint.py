@@ -50,7 +50,9 @@ def _public(state: Obj) -> Obj:
     return {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in state.items()}
 
 
-def container_entry(rec: ContainerRecord, pid: int | None) -> Obj:
+def container_entry(rec: ContainerRecord, pid: int | None, start_time: int | None = None) -> Obj:
+    """`start_time` as the runtime reported it; read from /proc only when it did not
+    (a shim from before it did): reading a process's stat waits out an exec under way."""
     return {
         "name": rec.name,
         "init": rec.init,
@@ -62,7 +64,7 @@ def container_entry(rec: ContainerRecord, pid: int | None) -> Obj:
         "started": rec.started,
         "ready": rec.ready,
         "pid": pid,
-        "pidStartTime": proc_start_time(pid) if pid else None,
+        "pidStartTime": start_time if start_time is not None or not pid else proc_start_time(pid),
     }
 
 

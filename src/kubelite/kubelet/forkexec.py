@@ -19,9 +19,9 @@ ignores), the working directory; then the `setup` hook (the
 container's filesystem view), and it finds the executable in the `PATH` of
 the given environment, as `runc create` does.
 Any failure so far is reported, by step, and the start fails. Otherwise the
-child reports `ready` (the start is done, as `runc start` is done once it
-has told the container's init to go), runs the `join` hook (its cgroups)
-and execs. A failure after `ready` is rare (the file changed in between, or
+child reports `ready` with its start time (the start is done, as `runc start`
+is done once it has told the container's init to go), runs the `join` hook
+(its cgroups) and execs. A failure after `ready` is rare (the file changed in between, or
 its format is one the kernel cannot run) and is the container's own: its
 message goes to the container's stderr and it exits with 126, the shell's
 code for a command found but not executable.
@@ -68,6 +68,9 @@ class Child:
     stderr: int  # -1 with a terminal: its output is all one stream
     stdin: int = -1  # the write end of its stdin (a copy of the master with a terminal)
     listener: int = -1  # what its `listen` hook made, sent with its report
+    # Its start time (field 22 of /proc/PID/stat), sent with `ready`: read by the
+    # caller instead, it could block while the child is in the middle of its exec.
+    start_time: int | None = None
 
     def fds(self) -> tuple[int, ...]:
         return tuple(fd for fd in (self.stdout, self.stderr, self.stdin, self.listener) if fd >= 0)
@@ -176,6 +179,7 @@ def _child(
     try:
         if first is not None:
             first()
+        ready = READY + b" " + _own_start_time()
         path = _prepare(cwd, setup, paths, stdio, tty, st_w)
         listener = listen() if listen is not None else -1
     except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
@@ -183,11 +187,11 @@ def _child(
     try:
         if listener >= 0:
             channel = socket.socket(fileno=st_w)
-            socket.send_fds(channel, [READY], [listener])
+            socket.send_fds(channel, [ready], [listener])
             channel.close()
             os.close(listener)
         else:
-            os.write(st_w, READY)
+            os.write(st_w, ready)
             os.close(st_w)
         if join is not None:
             join()
@@ -198,6 +202,20 @@ def _child(
         os._exit(CANNOT_EXECUTE)
     finally:
         os._exit(255)
+
+
+def _own_start_time() -> bytes:  # pragma: no cover - in the child
+    """Field 22 of /proc/self/stat (the process's start, in clock ticks after boot),
+    read before the set-up may leave /proc behind; empty if it cannot be read."""
+    try:
+        fd = os.open("/proc/self/stat", os.O_RDONLY)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        return stat.rsplit(b")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return b""
 
 
 def _prepare(
@@ -284,7 +302,10 @@ async def spawn(
     started: asyncio.Future[tuple[Child, bytes]] = loop.create_future()
     _enqueue(loop, (argv, env, cwd, setup, join, first, stdin, listen), started)
     child, report = await started
-    if report != READY:
+    if report.startswith(READY):
+        ticks = report[len(READY) + 1 :]
+        child.start_time = int(ticks) if ticks.isdigit() else None
+    else:
         for fd in child.fds():
             os.close(fd)
         _reap(child.pid)
@@ -368,7 +389,7 @@ def _watch_report(
             child.listener = fd
         if data:
             chunks.append(data)
-            if data != READY or len(chunks) > 1:
+            if not data.startswith(READY) or len(chunks) > 1:
                 return
         loop.remove_reader(st_r)
         st_r.close()

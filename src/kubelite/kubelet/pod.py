@@ -164,12 +164,11 @@ class PodRunner:
 
     def save(self) -> None:
         """The checkpoint a restarted kubelite re-adopts this pod from."""
-        entries = [
-            checkpoint.container_entry(
-                rec, self.procs[rec.name].pid if rec.name in self.procs else None
-            )
-            for rec in self.inits + self.containers + self.ephemerals
-        ]
+        entries = []
+        for rec in self.inits + self.containers + self.ephemerals:
+            proc = self.procs.get(rec.name)
+            pid, started = (proc.pid, proc.start_time) if proc is not None else (None, None)
+            entries.append(checkpoint.container_entry(rec, pid, started))
         data = {
             "uid": self.uid,
             "namespace": self.ns,

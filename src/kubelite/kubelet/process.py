@@ -171,6 +171,7 @@ class Process:
         pod_ip: str = "",
     ) -> None:
         self.pid = child.pid
+        self.start_time = child.start_time
         self._binds = podbind.Listener(child.listener, pod_ip) if child.listener >= 0 else None
         self.returncode: int | None = None
         # With a terminal, one stream: what the terminal shows is logged as stdout.

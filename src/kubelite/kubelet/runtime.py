@@ -49,6 +49,7 @@ LOST = Exit(
 
 class ContainerProcess(Protocol):
     pid: int
+    start_time: int | None  # clock ticks after boot (/proc/PID/stat), with the pid its identity
 
     def signal_group(self, sig: int) -> None: ...
 
@@ -77,10 +78,13 @@ class Runtime(Protocol):
 class RemoteProcess:
     """A container the shim parents; its exit comes over the shim connection."""
 
-    def __init__(self, runtime: ShimRuntime, cid: str, pid: int) -> None:
+    def __init__(
+        self, runtime: ShimRuntime, cid: str, pid: int, start_time: int | None = None
+    ) -> None:
         self.runtime = runtime
         self.id = cid
         self.pid = pid
+        self.start_time = start_time
         self._exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
 
     def signal_group(self, sig: int) -> None:
@@ -115,6 +119,7 @@ class EndedProcess:
 
     def __init__(self, pid: int, exit_: Exit) -> None:
         self.pid = pid
+        self.start_time: int | None = None
         self._exit = exit_
 
     def signal_group(self, sig: int) -> None:
@@ -138,6 +143,7 @@ class LocalProcess:
     def __init__(self, proc: process.Process) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self.start_time = proc.start_time
         self._sessions: set[asyncio.Task[None]] = set()
 
     def signal_group(self, sig: int) -> None:
@@ -347,7 +353,7 @@ class ShimRuntime:
             self._starting.discard(cid)
         if "error" in reply:
             raise StartError(reply["error"])
-        proc = RemoteProcess(self, cid, int(reply["pid"]))
+        proc = RemoteProcess(self, cid, int(reply["pid"]), reply.get("startTime"))
         early = self._early.pop(cid, None)
         if early is not None:
             proc.ended(early)
@@ -357,7 +363,7 @@ class ShimRuntime:
 
     def attach(self, cid: str, entry: Obj) -> RemoteProcess:
         """A container the shim held across a kubelite restart, running or ended."""
-        proc = RemoteProcess(self, cid, int(entry["pid"]))
+        proc = RemoteProcess(self, cid, int(entry["pid"]), entry.get("startTime"))
         if entry.get("exit") is not None:
             proc.ended(Exit(entry["exit"]["code"], entry["exit"].get("signal", 0)))
         else:

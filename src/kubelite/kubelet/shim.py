@@ -160,10 +160,10 @@ class Shim:
         except self.process.StartError as exc:
             self._send({"seq": seq, "error": str(exc)})
             return
-        entry = {"pid": proc.pid, "exit": None}
+        entry = {"pid": proc.pid, "startTime": proc.start_time, "exit": None}
         self.containers[cid] = entry
         self.running[cid] = proc
-        self._send({"seq": seq, "pid": proc.pid})
+        self._send({"seq": seq, "pid": proc.pid, "startTime": proc.start_time})
         exit_ = await proc.wait()
         self.running.pop(cid, None)
         entry["exit"] = {"code": exit_.code, "signal": exit_.signal}

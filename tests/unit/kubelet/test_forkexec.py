@@ -55,6 +55,21 @@ def test_a_started_child_runs_the_command_with_the_given_environment() -> None:
     run(main())
 
 
+def test_the_child_reports_its_start_time_with_ready() -> None:
+    """The caller never reads the child's /proc stat: that waits out an exec under way."""
+
+    async def main() -> None:
+        child = await forkexec.spawn(["sleep", "5"], ENV)
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            assert child.start_time == int(fields[19])
+        finally:
+            os.kill(child.pid, 9)
+            await finish(child)
+
+    run(main())
+
+
 def test_it_runs_in_a_session_of_its_own_at_nice_0_with_stdin_from_dev_null() -> None:
     async def main() -> None:
         script = "cut -d' ' -f6,19 /proc/$$/stat; cat; echo end"

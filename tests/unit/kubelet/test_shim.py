@@ -124,10 +124,14 @@ def test_a_new_agent_finds_running_and_ended_containers(tmp_path: Path) -> None:
     async def second(sleeper_pid: int) -> None:
         runtime = ShimRuntime(node)
         held = await runtime.connect()
-        assert held["run"] == {"pid": sleeper_pid, "exit": None}
+        started = checkpoint.proc_start_time(sleeper_pid)
+        assert started is not None
+        # the start time the child reported with `ready`, kept by the shim
+        assert held["run"] == {"pid": sleeper_pid, "startTime": started, "exit": None}
         assert held["end"]["exit"] == {"code": 7, "signal": 0}
         pump = asyncio.create_task(runtime.run())
         running = runtime.attach("run", held["run"])
+        assert running.start_time == started
         ended = runtime.attach("end", held["end"])
         assert ended.exited and (await ended.wait()).code == 7
         assert not running.exited

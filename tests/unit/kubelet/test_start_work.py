@@ -12,6 +12,7 @@ from kubelite.kubelet import checkpoint, images
 from kubelite.kubelet.cgroups import CpuWeights, Manager, milli_cpu_to_shares, shares_to_weight
 from kubelite.kubelet.envvars import Sources, container_env
 from kubelite.kubelet.images import ImageStore, host_python_version
+from kubelite.kubelet.status import ContainerRecord
 
 PY = "{}.{}".format(*host_python_version())
 
@@ -102,6 +103,21 @@ def test_start_time_of_this_process() -> None:
     fields = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
     assert checkpoint.proc_start_time(os.getpid()) == int(fields[19])
     assert checkpoint.proc_start_time(2**22 + 1) is None  # above any pid_max
+
+
+def test_a_checkpoint_keeps_the_start_time_the_runtime_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_reading(pid: int) -> int:
+        raise AssertionError("a reported start time is not read again from /proc")
+
+    rec = ContainerRecord("app", "img")
+    monkeypatch.setattr(checkpoint, "proc_start_time", no_reading)
+    assert checkpoint.container_entry(rec, 4242, 99)["pidStartTime"] == 99
+    assert checkpoint.container_entry(rec, None)["pidStartTime"] is None
+    monkeypatch.setattr(checkpoint, "proc_start_time", lambda pid: 7)
+    # a process from a shim that did not report it: read from /proc
+    assert checkpoint.container_entry(rec, 4242)["pidStartTime"] == 7
 
 
 # ---- cgroup steps -----------------------------------------------------------------------
