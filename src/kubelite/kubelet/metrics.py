@@ -99,14 +99,6 @@ class MetricsRouter:
     async def pods(
         self, namespace: str | None, wanted: Callable[[Obj], bool] | None = None
     ) -> list[Obj]:
-        scanned: dict[int, list[int]] | None = None
-
-        def by_session() -> dict[int, list[int]]:  # read once per pass, and only when needed
-            nonlocal scanned
-            if scanned is None:
-                scanned = sessions()
-            return scanned
-
         targets = [
             (runner, name, proc.pid)
             for agent in self.agents
@@ -119,17 +111,16 @@ class MetricsRouter:
         if fresh:
             # Not read before: a first reading now and the rate over a short window,
             # rather than an average over a life whose start-up would weigh on it.
-            for runner, name, pid in fresh:
-                usage = container_usage(pid, by_session)
+            readings = await asyncio.to_thread(usages, [pid for _, _, pid in fresh])
+            for (runner, name, pid), usage in zip(fresh, readings, strict=True):
                 if usage is not None:
                     self.rates.rate(_key(runner.pod, name, pid), usage[0], usage[1])
             await asyncio.sleep(FIRST_WINDOW_S)
-            scanned = None
         out: list[Obj] = []
         by_pod: dict[int, tuple[Obj, list[Obj], list[float]]] = {}
         now = rfc3339(time.time())
-        for runner, name, pid in targets:
-            usage = container_usage(pid, by_session)
+        readings = await asyncio.to_thread(usages, [pid for _, _, pid in targets])
+        for (runner, name, pid), usage in zip(targets, readings, strict=True):
             if usage is None:
                 continue
             cpu_s, lifetime_s, memory = usage
@@ -186,6 +177,20 @@ def _window(seconds: float) -> str:
 
 
 # ---- readings ---------------------------------------------------------------------------
+
+
+def usages(pids: list[int]) -> list[tuple[float, float, int] | None]:
+    """`container_usage` of each, off the event loop: reading a process's /proc stat
+    waits while that process is in the middle of an exec (a container starting)."""
+    scanned: dict[int, list[int]] | None = None
+
+    def by_session() -> dict[int, list[int]]:  # read once per pass, and only when needed
+        nonlocal scanned
+        if scanned is None:
+            scanned = sessions()
+        return scanned
+
+    return [container_usage(pid, by_session) for pid in pids]
 
 
 def container_usage(
