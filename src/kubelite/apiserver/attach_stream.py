@@ -62,7 +62,8 @@ async def serve(
 ) -> None:
     """One WebSocket connection, from the upgrade to the close."""
 
-    async def start(request: AttachRequest) -> ExecSession:
+    async def start(request: AttachRequest, _size: tuple[int, int] | None) -> ExecSession:
+        # the running container's terminal takes the size as the relay's first resize
         assert app.execs is not None
         return await app.execs.attach(
             request.pod,

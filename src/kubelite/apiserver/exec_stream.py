@@ -71,6 +71,9 @@ class Wanted(Protocol):
     @property
     def stderr(self) -> bool: ...
 
+    @property
+    def tty(self) -> bool: ...
+
 
 class ExecSource(Protocol):
     """Where `pods/exec` runs and `pods/attach` attaches: the node agent that runs the pod."""
@@ -80,9 +83,17 @@ class ExecSource(Protocol):
         ...
 
     async def start(
-        self, pod: dict[str, Any], container: str, command: list[str], *, stdin: bool, tty: bool
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] | None = None,
     ) -> ExecSession:
-        """Start the command, or raise ApiError (sent on the error channel)."""
+        """Start the command, or raise ApiError (sent on the error channel); `size`
+        (width, height) is its terminal's from the start."""
         ...
 
     def check_attach(self, pod: dict[str, Any], container: str) -> None:
@@ -171,16 +182,25 @@ async def serve(
             raise errors.NotFound("the server could not find the requested resource")
         return parse(app, target, scope.get("query_string", b""))
 
-    async def start(request: ExecRequest) -> ExecSession:
+    async def start(request: ExecRequest, size: tuple[int, int] | None) -> ExecSession:
         assert app.execs is not None
         return await app.execs.start(
-            request.pod, request.container, request.command, stdin=request.stdin, tty=request.tty
+            request.pod,
+            request.container,
+            request.command,
+            stdin=request.stdin,
+            tty=request.tty,
+            size=size,
         )
 
     await serve_session(scope, receive, send, checked, start, _exit_status)
 
 
 R = TypeVar("R", bound="Wanted")
+# With a terminal, how long the session waits for the client's first resize
+# (kubectl sends the terminal's size as soon as the connection is up), so the
+# command starts with its size rather than 0x0 until the resize comes.
+INITIAL_SIZE_WAIT_S = 0.5
 
 
 async def serve_session(
@@ -188,12 +208,14 @@ async def serve_session(
     receive: Receive,
     send: Send,
     checked: Callable[[], R],
-    start: Callable[[R], Awaitable[ExecSession]],
+    start: Callable[[R, tuple[int, int] | None], Awaitable[ExecSession]],
     final: Callable[[int, R], bytes],
 ) -> None:
     """The connection of an exec or an attach: the request checked before the upgrade
     (refused as a plain HTTP Status), the session opened after it (refused on the error
-    channel, as upstream), then relayed until it ends."""
+    channel, as upstream), then relayed until it ends. With a terminal, the session
+    opens once the client's first message is in (or after INITIAL_SIZE_WAIT_S), with
+    the size it gives."""
     if (await receive())["type"] != "websocket.connect":
         return
     try:
@@ -203,13 +225,36 @@ async def serve_session(
         await deny(send, err)
         return
     await send({"type": "websocket.accept", "subprotocol": protocol})
+    size, receive = await _initial_size(receive) if request.tty else (None, receive)
     try:
-        session = await start(request)
+        session = await start(request, size)
     except errors.ApiError as err:
         await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
         await send({"type": "websocket.close", "code": 1000})
         return
     await relay(session, request, receive, send, lambda code: final(code, request))
+
+
+async def _initial_size(receive: Receive) -> tuple[tuple[int, int] | None, Receive]:
+    """The terminal size of the client's first message if it is a resize, and a
+    `receive` that gives that message again (the relay still acts on it)."""
+    try:
+        first = await asyncio.wait_for(receive(), INITIAL_SIZE_WAIT_S)
+    except TimeoutError:
+        return None, receive
+    size = None
+    data = first.get("bytes") or b""
+    if data[:1] == bytes([RESIZE]):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            given = orjson.loads(data[1:])
+            width, height = int(given.get("Width", 0)), int(given.get("Height", 0))
+            size = (width, height) if width > 0 and height > 0 else None
+    pending = [first]
+
+    async def again() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return size, again
 
 
 def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:

@@ -54,10 +54,17 @@ class ExecRouter:
         self._target(pod, container)
 
     async def start(
-        self, pod: Obj, container: str, command: list[str], *, stdin: bool, tty: bool
+        self,
+        pod: Obj,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] | None = None,
     ) -> Session:
         agent, proc, root, cwd = self._target(pod, container)
-        return await Session.start(agent, proc, root, cwd, command, stdin=stdin, tty=tty)
+        return await Session.start(agent, proc, root, cwd, command, stdin=stdin, tty=tty, size=size)
 
     def _attach_target(self, pod: Obj, container: str) -> ContainerProcess:
         try:
@@ -99,6 +106,7 @@ class Session:
         *,
         stdin: bool,
         tty: bool,
+        size: tuple[int, int] | None = None,
     ) -> Session:
         isolated = agent.isolate and bool(root)
         groups = container_cgroups(proc.pid)
@@ -107,6 +115,8 @@ class Session:
         if tty:
             master, slave = os.openpty()
             os.set_blocking(master, False)
+            if size is not None:  # the command's terminal has its size before it runs
+                _set_size(master, *size)
             streams: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
         else:
             pipe = asyncio.subprocess.PIPE
@@ -201,9 +211,7 @@ class Session:
 
     def resize(self, width: int, height: int) -> None:
         if self.master is not None and width > 0 and height > 0:
-            with contextlib.suppress(OSError):
-                size = struct.pack("HHHH", height, width, 0, 0)
-                fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+            _set_size(self.master, width, height)
 
     async def wait(self) -> int:
         code = await self.child.wait()
@@ -268,3 +276,8 @@ def _close(*fds: int | None) -> None:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _set_size(master: int, width: int, height: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))

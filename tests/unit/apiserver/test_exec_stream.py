@@ -55,15 +55,24 @@ class FakeSource:
     def __init__(self, session: FakeSession | None = None, fail: str = "") -> None:
         self.session, self.fail = session, fail
         self.started: list[tuple[str, list[str], bool, bool]] = []
+        self.sizes: list[tuple[int, int] | None] = []
 
     def check(self, pod: dict[str, Any], container: str) -> None:
         if container == "side":
             raise errors.BadRequest(f'container not found ("{container}")')
 
     async def start(
-        self, pod: dict[str, Any], container: str, command: list[str], *, stdin: bool, tty: bool
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] | None = None,
     ) -> FakeSession:
         self.started.append((container, command, stdin, tty))
+        self.sizes.append(size)
         if self.fail:
             raise errors.InternalError(self.fail)
         assert self.session is not None
@@ -123,6 +132,42 @@ def test_streams_input_output_and_the_exit_code_status() -> None:
     }
     assert sent[-1] == {"type": "websocket.close", "code": 1000}
     assert session.stdin == [b"hello"] and session.sizes == [(80, 24)]
+
+
+TTY_QUERY = "command=sh&container=main&stdin=true&stdout=true&tty=true"
+
+
+def test_a_terminal_command_starts_with_the_size_of_the_clients_first_resize() -> None:
+    session = FakeSession([(1, b"$ ")], code=0)
+    source = FakeSource(session)
+    incoming = [
+        {"type": "websocket.receive", "bytes": b'\x04{"Width":91,"Height":17}'},
+        {"type": "websocket.receive", "bytes": b"\xff\x00"},
+    ]
+    asyncio.run(_run(source, TTY_QUERY, incoming, ["v5.channel.k8s.io"]))
+    assert source.sizes == [(91, 17)]
+    assert session.sizes == [(91, 17)]  # the first message is still relayed
+
+
+def test_a_terminal_command_starts_without_a_size_when_none_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exec_stream, "INITIAL_SIZE_WAIT_S", 0.01)
+    session = FakeSession([(1, b"$ ")], code=0)
+    session.stdin_closed.set()
+    source = FakeSource(session)
+    asyncio.run(_run(source, TTY_QUERY, [], ["v5.channel.k8s.io"]))
+    assert source.sizes == [None]
+    # input first: no size, and the input still reaches the command
+    stdin_first = [
+        {"type": "websocket.receive", "bytes": b"\x00ls\n"},
+        {"type": "websocket.receive", "bytes": b"\xff\x00"},
+    ]
+    session = FakeSession([], code=0)
+    source = FakeSource(session)
+    asyncio.run(_run(source, TTY_QUERY, stdin_first, ["v5.channel.k8s.io"]))
+    assert source.sizes == [None]
+    assert session.stdin == [b"ls\n"]
 
 
 def test_success_and_the_v4_protocol_of_the_python_client() -> None:
