@@ -245,16 +245,24 @@ async def _initial_size(receive: Receive) -> tuple[tuple[int, int] | None, Recei
     size = None
     data = first.get("bytes") or b""
     if data[:1] == bytes([RESIZE]):
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            given = orjson.loads(data[1:])
-            width, height = int(given.get("Width", 0)), int(given.get("Height", 0))
-            size = (width, height) if width > 0 and height > 0 else None
+        size = _resize(data[1:])
+        if size is not None and min(size) <= 0:
+            size = None
     pending = [first]
 
     async def again() -> dict[str, Any]:
         return pending.pop() if pending else await receive()
 
     return size, again
+
+
+def _resize(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) of a resize message's `{"Width", "Height"}`; None if unreadable."""
+    try:
+        size = orjson.loads(payload)
+        return int(size.get("Width", 0)), int(size.get("Height", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:
@@ -313,9 +321,9 @@ async def relay(
             if channel == STDIN and request.stdin:
                 await session.write(payload)
             elif channel == RESIZE:
-                with contextlib.suppress(ValueError, TypeError, AttributeError):
-                    size = orjson.loads(payload)
-                    session.resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
+                size = _resize(payload)
+                if size is not None:
+                    session.resize(*size)
             elif channel == CLOSE and payload[:1] == bytes([STDIN]):
                 session.close_stdin()
 

@@ -11,35 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from kubelite.kubelet.atomic_writer import replace_file
+from kubelite.kubelet.forkexec import proc_start_time
 from kubelite.kubelet.status import ContainerRecord
 
 Obj = dict[str, Any]
 FILE = "checkpoint.json"
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat: clock ticks after boot at which the process started."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        stat = os.read(fd, 4096)  # the whole line: a command name is at most 15 bytes
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    fields = stat.rsplit(b")", 1)[1].split()
-    if fields[0] == b"Z":
-        return None  # a zombie is as good as gone
-    return int(fields[19])
 
 
 def same_process(pid: int, start_time: int | None) -> bool:

@@ -51,6 +51,12 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
         return None
 
 
+def set_window_size(terminal: int, width: int, height: int) -> None:
+    """Give a terminal (either side) its size, as a terminal emulator does on resize."""
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 class Client:
     """One attached session's output side: frames to its connection."""
 
@@ -116,10 +122,7 @@ class ContainerIO:
 
     def resize(self, width: int, height: int) -> None:
         if self.tty and self.stdin >= 0 and width > 0 and height > 0:
-            with contextlib.suppress(OSError):
-                fcntl.ioctl(
-                    self.stdin, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0)
-                )
+            set_window_size(self.stdin, width, height)
 
     async def write(self, data: bytes) -> None:
         """To the container's stdin, waiting while its pipe (or terminal) is full."""

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import struct
 import subprocess
 import termios
 from collections.abc import AsyncIterator, Iterable
@@ -26,6 +25,7 @@ from kubelite.apiserver.errors import BadRequest, InternalError
 from kubelite.kubelet import sandbox
 from kubelite.kubelet.attach import AttachSession, NotRunning
 from kubelite.kubelet.cgroups import process_cgroups
+from kubelite.kubelet.containerio import set_window_size
 
 if TYPE_CHECKING:
     from kubelite.kubelet.agent import NodeAgent
@@ -116,7 +116,7 @@ class Session:
             master, slave = os.openpty()
             os.set_blocking(master, False)
             if size is not None:  # the command's terminal has its size before it runs
-                _set_size(master, *size)
+                set_window_size(master, *size)
             streams: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
         else:
             pipe = asyncio.subprocess.PIPE
@@ -211,7 +211,7 @@ class Session:
 
     def resize(self, width: int, height: int) -> None:
         if self.master is not None and width > 0 and height > 0:
-            _set_size(self.master, width, height)
+            set_window_size(self.master, width, height)
 
     async def wait(self) -> int:
         code = await self.child.wait()
@@ -276,8 +276,3 @@ def _close(*fds: int | None) -> None:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def _set_size(master: int, width: int, height: int) -> None:
-    with contextlib.suppress(OSError):
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))

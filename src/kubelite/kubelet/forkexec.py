@@ -204,18 +204,31 @@ def _child(
         os._exit(255)
 
 
-def _own_start_time() -> bytes:  # pragma: no cover - in the child
-    """Field 22 of /proc/self/stat (the process's start, in clock ticks after boot),
-    read before the set-up may leave /proc behind; empty if it cannot be read."""
+def proc_start_time(pid: int | str) -> int | None:
+    """Field 22 of /proc/PID/stat: clock ticks after boot at which the process started
+    (None if it is gone or a zombie). Waits while that process is in the middle of
+    an exec."""
     try:
-        fd = os.open("/proc/self/stat", os.O_RDONLY)
-        try:
-            stat = os.read(fd, 4096)
-        finally:
-            os.close(fd)
-        return stat.rsplit(b")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return b""
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        stat = os.read(fd, 4096)  # the whole line: a command name is at most 15 bytes
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    fields = stat.rsplit(b")", 1)[1].split()
+    if fields[0] == b"Z":
+        return None  # a zombie is as good as gone
+    return int(fields[19])
+
+
+def _own_start_time() -> bytes:  # pragma: no cover - in the child
+    """Its own start time, read before the set-up may leave /proc behind; empty if
+    it cannot be read."""
+    start = proc_start_time("self")
+    return b"" if start is None else b"%d" % start
 
 
 def _prepare(
