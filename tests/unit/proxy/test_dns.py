@@ -14,8 +14,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from kubelite.api import lowports
 from kubelite.apiserver.client import LocalClient
 from kubelite.proxy.dns import ClusterDNS, Records
+from kubelite.proxy.dns import server as dns_server
 from kubelite.proxy.dns.server import formerr_for
 
 from .conftest import make_service
@@ -379,3 +381,70 @@ def test_server_names_itself_as_the_zone_name_server() -> None:
     assert [r.to_text() for rr in reply.answer for r in rr] == ["ns.dns.cluster.local."]
     glue = [(rr.name.to_text(), r.to_text()) for rr in reply.additional for r in rr]
     assert glue == [("ns.dns.cluster.local.", "127.0.0.1")]
+
+
+def test_without_the_right_to_port_53_it_takes_the_stand_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lowports, "may_bind", lambda p: p >= 1024)
+    taken: set[tuple[str, int]] = set()
+    monkeypatch.setattr(dns_server, "_accepts", lambda host, port: (host, port) in taken)
+    server = ClusterDNS(host="127.96.0.10", port=53, upstreams=[])
+    candidates = server._candidates()
+    assert candidates[0] == ("127.96.0.10", 64565)
+    assert {p for _, p in candidates[1:-3]} == {64565}  # the fallback addresses too
+    assert candidates[-1] == ("127.96.0.10", 0)
+    # where another cluster's DNS has port 53, pods' connects would go there: skipped
+    taken.add(("127.96.0.10", 53))
+    candidates = server._candidates()
+    assert candidates[0][0].startswith("127.53.") and candidates[0][1] == 64565
+
+
+def _tcp_query(server: tuple[str, int], name: str) -> dns.message.Message:
+    with socket.create_connection(server, timeout=5) as s:
+        wire = dns.message.make_query(name, "A").to_wire()
+        s.sendall(len(wire).to_bytes(2, "big") + wire)
+        size = int.from_bytes(s.recv(2), "big")
+        data = b""
+        while len(data) < size:
+            data += s.recv(size - len(data))
+        return dns.message.from_wire(data)
+
+
+async def test_a_tcp_query_is_forwarded_over_udp_and_a_failing_upstream_is_servfail(
+    client: LocalClient,
+) -> None:
+    loop = asyncio.get_running_loop()
+    upstream, _ = await loop.create_datagram_endpoint(_FakeUpstream, local_addr=("127.0.0.1", 0))
+    up_port = upstream.get_extra_info("sockname")[1]
+    server = ClusterDNS(host="127.0.0.1", port=0, upstreams=["127.0.0.1"])
+    real_udp = dns.asyncquery.udp_with_fallback
+    broken = False
+
+    async def to_fake(q: Any, where: str, **kw: Any) -> Any:
+        if broken:  # an upstream that hangs up, as one without TCP does
+            raise EOFError("EOF")
+        return await real_udp(q, where, port=up_port, **kw)
+
+    async def no_tcp(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("forwarded over TCP")
+
+    ready = asyncio.Event()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dns.asyncquery, "udp_with_fallback", to_fake)
+            mp.setattr(dns.asyncquery, "tcp", no_tcp)
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(server.run(client, ready))
+                await ready.wait()
+                reply = await asyncio.to_thread(_tcp_query, server.address, "db.example.org")
+                assert [r.to_text() for rr in reply.answer for r in rr] == ["192.0.2.7"]
+                broken = True
+                reply = await asyncio.to_thread(_tcp_query, server.address, "db.example.org")
+                assert reply.rcode() == dns.rcode.SERVFAIL
+                broken = False  # and the server is still there
+                reply = await asyncio.to_thread(_query, server.address, "db.example.org")
+                assert [r.to_text() for rr in reply.answer for r in rr] == ["192.0.2.7"]
+                task.cancel()
+    finally:
+        upstream.close()

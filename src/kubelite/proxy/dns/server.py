@@ -10,10 +10,13 @@ server carries on.
 
 Where it listens: `127.96.0.10:53` by default. When that is taken (another
 cluster on this machine) it tries port 53 on a free address of 127.53.0.0/16,
-so pods' resolv.conf (which cannot name a port) still works; without root,
-a free port on the same address. `address` tells which; `bind()` may be
-called before `run()` so the node agents can be configured with it
-(`kubelite.cli.parts` passes it on as their cluster DNS, only when on port 53).
+so pods' resolv.conf (which cannot name a port) still works. Where this
+process may not bind port 53 (no root), the same addresses on port 53's
+stand-in (`kubelite.api.lowports`: 64565), to which the node agents send
+pods' TCP connects to port 53; failing those, a free port on the same
+address. `address` tells which; `bind()` may be called before `run()` so the
+node agents can be configured with it (`kubelite.cli.parts` passes it on as
+their cluster DNS when pods can reach it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from kubelite.api import lowports
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.proxy.dns.records import LOOPBACK_REVERSE_ZONE, NXDOMAIN, Answer, Records
 
@@ -65,6 +69,13 @@ def host_resolvers(path: str = "/etc/resolv.conf", *, exclude: Iterable[str] = (
         if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] not in skip:
             out.append(parts[1])
     return out
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something (another cluster's DNS) accepts TCP at host:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
 
 
 def formerr_for(wire: bytes) -> bytes | None:
@@ -122,13 +133,16 @@ class ClusterDNS:
         raise OSError(f"cluster DNS: no address to listen on (tried {self.host}:{self.port})")
 
     def _candidates(self) -> list[tuple[str, int]]:
-        out = [(self.host, self.port)]
+        port = self.port if lowports.may_bind(self.port) else lowports.stand_in(self.port)
+        out = [(self.host, port)]
         if self.port == 53:
             rng = random.Random()
             out += [
-                (f"{FALLBACK_NET}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", 53)
+                (f"{FALLBACK_NET}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", port)
                 for _ in range(8)
             ]
+        if port != self.port:  # pods' connects go to the stand-in only where 53 is free
+            out = [(host, p) for host, p in out if not _accepts(host, self.port)]
         out += [(self.host, 0)] * 3
         return out
 
@@ -252,14 +266,14 @@ class ClusterDNS:
         qname = question.name.to_text()
         target = self.records.external_target(qname) if self.records.in_zone(qname) else None
         if target is None:
-            resp = await self._upstream(query, tcp=tcp)
+            resp = await self._upstream(query)
             if resp is None:
                 return self._reply(query, rcode=dns.rcode.SERVFAIL)
             return _wire(resp, query, udp=not tcp)
         # An ExternalName Service naming a host outside the cluster: our CNAME chain,
         # then what the upstreams say about its target (CoreDNS's upstream lookup).
         sub = dns.message.make_query(target, question.rdtype)
-        resp = await self._upstream(sub, tcp=tcp)
+        resp = await self._upstream(sub)
         found = (
             [rr for rr in resp.answer if rr.rdtype in (question.rdtype, dns.rdatatype.CNAME)]
             if resp is not None and resp.rcode() == dns.rcode.NOERROR
@@ -268,20 +282,20 @@ class ClusterDNS:
         qtype = dns.rdatatype.to_text(question.rdtype)
         return self._render(query, self.records.answer(qname, qtype), chased=found, udp=not tcp)
 
-    async def _upstream(
-        self, query: dns.message.Message, *, tcp: bool
-    ) -> dns.message.Message | None:
-        """The first upstream's answer; None if none answers."""
+    async def _upstream(self, query: dns.message.Message) -> dns.message.Message | None:
+        """The first upstream's answer; None if none answers.
+
+        Over UDP first, and TCP only for a truncated answer, whatever the client
+        used (CoreDNS's `prefer_udp`): pods ask over TCP where the server sits on
+        port 53's stand-in, and many resolvers (a router's, a VM's) answer no TCP.
+        The answer's size limit stays the client's transport's."""
         for server in self.upstreams or []:
             try:
-                if tcp:
-                    resp = await dns.asyncquery.tcp(query, server, timeout=FORWARD_TIMEOUT_S)
-                else:
-                    resp, _ = await dns.asyncquery.udp_with_fallback(
-                        query, server, timeout=FORWARD_TIMEOUT_S
-                    )
+                resp, _ = await dns.asyncquery.udp_with_fallback(
+                    query, server, timeout=FORWARD_TIMEOUT_S
+                )
                 return resp
-            except (dns.exception.DNSException, OSError) as exc:
+            except (dns.exception.DNSException, OSError, EOFError) as exc:
                 log.debug("forwarding %s to %s failed: %s", query.question, server, exc)
         return None
 
@@ -297,6 +311,8 @@ class ClusterDNS:
     async def _forward_then(self, query: dns.message.Message, reply: Any) -> None:
         try:
             reply(await self.forward(query))
+        except Exception:  # one query's failure is not the server's
+            log.exception("forwarding %s failed", query.question)
         finally:
             self._forwards -= 1
 
@@ -323,6 +339,8 @@ class ClusterDNS:
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             return
+        except Exception:  # one connection's failure is not the server's
+            log.exception("cluster DNS: a TCP query failed")
         finally:
             writer.close()
 
