@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from kubelite.api import lowports
 from kubelite.proxy.balancer import Balancer, new_balancer
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
@@ -143,6 +144,7 @@ class UserspaceProxy:
         self.listeners: dict[Frontend, _Listener] = {}
         self.failed: dict[Frontend, str] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._told_stand_ins = False
 
     async def run(self, started: asyncio.Event) -> None:
         """Owns every task; closes every listener when cancelled."""
@@ -200,21 +202,43 @@ class UserspaceProxy:
     async def _start(self, listener: _Listener) -> None:
         assert self._tg is not None, "proxy not running"
         ip, port, proto = listener.frontend
+        at = self._bind_port(port)
         try:
             if proto == "TCP":
-                sock = _tcp_socket(ip, port)
+                sock = _tcp_socket(ip, at)
                 listener.server = await asyncio.get_running_loop().create_server(
                     lambda: _ClientSide(self, listener.balancer), sock=sock
                 )
             else:
-                listener.task = self._tg.create_task(self._udp_loop(listener))
+                inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(maxsize=4096)
+                listener.udp = await _udp_frontend(ip, at, inbox)
+                listener.task = self._tg.create_task(self._udp_loop(listener, inbox))
         except OSError as exc:
-            why = f"{listener.service}: cannot listen on {ip}:{port}/{proto}: {exc.strerror}"
+            where = f"{ip}:{port}" if at == port else f"{ip}:{at} (for port {port})"
+            why = f"{listener.service}: cannot listen on {where}/{proto}: {exc.strerror or exc}"
             if self.failed.get(listener.frontend) != why:
                 log.warning("%s", why)
             self.failed[listener.frontend] = why
             return
         self.failed.pop(listener.frontend, None)
+
+    def _bind_port(self, port: int) -> int:
+        """The port a frontend listens on: its own, or its stand-in where this process
+        may not bind it (`lowports`; pods still reach it on its own port)."""
+        if lowports.may_bind(port):
+            return port
+        if not self._told_stand_ins:
+            self._told_stand_ins = True
+            log.warning(
+                "ports below %d need root or CAP_NET_BIND_SERVICE: Service frontends on them "
+                "listen on the port + %d at the same address (%d for %d); pods reach them "
+                "on their own port",
+                lowports.unprivileged_start(),
+                lowports.OFFSET,
+                lowports.stand_in(port),
+                port,
+            )
+        return lowports.stand_in(port)
 
     def _stop(self, listener: _Listener) -> None:
         if listener.task is not None:
@@ -275,7 +299,9 @@ class UserspaceProxy:
                 return None
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await loop.create_connection(lambda: backend, ep.ip, ep.port)
+                    await loop.create_connection(
+                        lambda: backend, ep.ip, lowports.pod_port(ep.ip, ep.port)
+                    )
                 transport = backend.transport
                 if transport is not None:
                     sock = transport.get_extra_info("socket")
@@ -289,14 +315,11 @@ class UserspaceProxy:
 
     # ---- UDP ----------------------------------------------------------------------------
 
-    async def _udp_loop(self, listener: _Listener) -> None:
-        loop = asyncio.get_running_loop()
-        ip, port, _ = listener.frontend
-        inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(maxsize=4096)
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpFrontend(inbox), local_addr=(ip, port), reuse_port=False
-        )
-        listener.udp = transport
+    async def _udp_loop(
+        self, listener: _Listener, inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]]
+    ) -> None:
+        transport = listener.udp
+        assert transport is not None
         try:
             while True:
                 try:
@@ -317,9 +340,13 @@ class UserspaceProxy:
             if ep is None or listener.udp is None:
                 return
             session = _UdpSession(listener.udp, addr, ep, self.clock)
-            await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: session, remote_addr=(ep.ip, ep.port)
-            )
+            try:
+                await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: session, remote_addr=(ep.ip, lowports.pod_port(ep.ip, ep.port))
+                )
+            except OSError as exc:  # the datagram is lost, as on an unreachable backend
+                log.debug("endpoint %s failed: %s", ep, exc)
+                return
             listener.sessions[addr] = session
         session.send(data)
 
@@ -411,6 +438,24 @@ class _UdpSession(asyncio.DatagramProtocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+async def _udp_frontend(
+    ip: str, port: int, inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]]
+) -> asyncio.DatagramTransport:
+    """A UDP frontend's socket, bound before its loop starts: a port it cannot have is
+    the frontend's failure, reported as a TCP one is, never the proxy's."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((ip, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: _UdpFrontend(inbox), sock=sock
+    )
+    return transport
 
 
 def _tcp_socket(ip: str, port: int) -> socket.socket:

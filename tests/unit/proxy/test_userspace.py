@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 
+from kubelite.api import lowports
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 from kubelite.proxy.userspace import UserspaceProxy, reset
 
@@ -143,3 +145,33 @@ async def test_udp_relay() -> None:
         assert await got == b"echo:ping"
         client.close()
     backend.close()
+
+
+async def test_a_udp_frontend_that_cannot_bind_fails_alone() -> None:
+    taken = VIP.rsplit(".", 1)[0] + ".251"
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind((taken, PORT))  # another program has this address and port
+    try:
+        async with proxy_with(1) as (proxy, eps):
+            udp = ServicePort("default", "dns", "", "UDP", taken, PORT, endpoints=tuple(eps))
+            await proxy.sync([udp, port(eps)])
+            assert "cannot listen on" in proxy.failed[(taken, PORT, "UDP")]
+            assert await ask() == "127.244.0.2"  # the proxy and its other frontends go on
+            await proxy.sync([udp, port(eps)])  # and a later sync is no different
+            assert await ask() == "127.244.0.2"
+    finally:
+        holder.close()
+
+
+async def test_a_port_this_process_may_not_bind_listens_on_its_stand_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lowports, "may_bind", lambda p: p >= 1024)  # as without root
+    async with proxy_with(1) as (proxy, eps):
+        web = ServicePort("default", "web", "http", "TCP", VIP, 80, endpoints=tuple(eps))
+        await proxy.sync([web])
+        reader, writer = await asyncio.open_connection(VIP, lowports.stand_in(80))
+        writer.write(b"hi\n")
+        assert (await reader.readline()).decode().strip() == "127.244.0.2"
+        writer.close()
+        assert proxy.failed == {}
