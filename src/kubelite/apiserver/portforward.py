@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from kubelite.api import lowports
 from kubelite.apiserver import errors, spdy
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ async def serve(
 
 async def _dial(ip: str, port: int, pod: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
-        return await asyncio.wait_for(asyncio.open_connection(ip, port), 10)
+        return await asyncio.wait_for(asyncio.open_connection(ip, lowports.pod_port(ip, port)), 10)
     except (OSError, TimeoutError) as exc:
         if isinstance(exc, OSError) and exc.errno:
             reason = os.strerror(exc.errno)

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kubelite.api import lowports
 from kubelite.api.registry import REGISTRY
 from kubelite.apiserver import bodies, errors
 
@@ -141,6 +142,7 @@ async def handle(app: ApiApp, req: Request, target: ResourcePath) -> Streamed:
         ip, port = _pod_target(app, target.namespace, name, port)
     else:
         ip, port = _service_target(app, target.namespace, name, port)
+    port = str(lowports.pod_port(ip, int(port))) if port.isdigit() else port
     url = f"{scheme or 'http'}://{ip}:{port}{_raw_rest(req, target)}"
     query = req.scope.get("query_string", b"")
     if query:

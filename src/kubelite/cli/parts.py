@@ -18,24 +18,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def pod_nameservers(host: str, port: int) -> tuple[str, ...]:
-    """The node agents' --cluster-dns: empty when resolv.conf could not reach the server.
+def pod_nameservers(host: str, port: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The node agents' --cluster-dns and the resolver options that go with it.
 
-    resolv.conf names no port, so a DNS server that had to take another port
-    than 53 is of no use to pods: they fall back to the host's resolvers (the
-    node agent records MissingClusterDNS on each ClusterFirst pod), and the
-    log says why once.
+    resolv.conf names no port. On port 53's stand-in (`lowports`: kubelite may
+    not bind 53) the server is reached by TCP, which the node agents send there:
+    `options use-vc`. On any other port it is of no use to pods: they fall back
+    to the host's resolvers (the node agent records MissingClusterDNS on each
+    ClusterFirst pod), and the log says why once.
     """
+    from kubelite.api import lowports
+
     if port == 53:
-        return (host,)
+        return (host,), ()
+    if port == lowports.stand_in(53):
+        return (host,), ("use-vc",)
     log.warning(
         "cluster DNS listens on %s:%d, not port 53, which resolv.conf cannot name: "
-        "ClusterFirst pods fall back to the host's resolv.conf "
-        "(port 53 needs root or CAP_NET_BIND_SERVICE)",
+        "ClusterFirst pods fall back to the host's resolv.conf",
         host,
         port,
     )
-    return ()
+    return (), ()
 
 
 def components(cluster: Cluster) -> list[Component]:
@@ -52,12 +56,14 @@ def components(cluster: Cluster) -> list[Component]:
     dns = ClusterDNS(port=53)
     dns_host, dns_port = dns.bind()  # before the node agents: pods name it in resolv.conf
     cluster.dns = dns
+    nameservers, resolver_options = pod_nameservers(dns_host, dns_port)
     agents = node_agents(
         cluster.options.nodes,
         cluster.dir.root,
         cluster.options.extra.get("config"),
         **{
-            "cluster_dns": pod_nameservers(dns_host, dns_port),
+            "cluster_dns": nameservers,
+            "cluster_dns_options": resolver_options,
             "cluster_domain": dns.zone,
             **cluster.options.extra.get("kubelet", {}),
         },

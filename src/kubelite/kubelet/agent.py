@@ -81,6 +81,7 @@ class NodeAgent:
         shim: bool = True,
         cluster_dns: tuple[str, ...] = (),
         cluster_domain: str = "cluster.local",
+        cluster_dns_options: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.data_dir = data_dir
@@ -106,7 +107,9 @@ class NodeAgent:
         self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
         self._orders = itertools.count()
         # kubelet's --cluster-dns/--cluster-domain, and its Service lister (Service env).
-        self.dns = DNSConfig(tuple(cluster_dns), cluster_domain)
+        self.dns = DNSConfig(
+            tuple(cluster_dns), cluster_domain, cluster_options=tuple(cluster_dns_options)
+        )
         self.services = ServiceCache()
         # Containers are parented by the node's shim so they outlive a kubelite crash.
         self.runtime: Runtime = ShimRuntime(data_dir / "nodes" / name) if shim else LocalRuntime()

@@ -14,10 +14,14 @@ resolver's limits (3 nameservers, 32 search domains, 2048 characters), with
 a `DNSConfigForming` warning as upstream emits.
 
 The node agent learns the cluster DNS like kubelet's `--cluster-dns` and
-`--cluster-domain` flags (`DNSConfig`). A resolv.conf names no port, so
-kubelite passes no cluster DNS when its server could not get port 53; a
-ClusterFirst pod then gets the host's resolv.conf and a `MissingClusterDNS`
-warning, exactly as on a kubelet started without `--cluster-dns`.
+`--cluster-domain` flags (`DNSConfig`). A resolv.conf names no port: where
+kubelite may not bind port 53 its server answers on port 53's stand-in, to
+which the node agent sends pods' TCP connects to port 53, so ClusterFirst
+pods also get `options use-vc` (a resolver checks that a UDP answer comes
+from the port it asked). When the server got neither port, kubelite passes
+no cluster DNS; a ClusterFirst pod then gets the host's resolv.conf and a
+`MissingClusterDNS` warning, exactly as on a kubelet started without
+`--cluster-dns`.
 The file is written once per pod into its directory and bind-mounted over
 /etc/resolv.conf in each container's mount namespace. The host's file is
 parsed again only when its inode, size or mtime changes, since a burst of
@@ -57,6 +61,9 @@ class DNSConfig:
     cluster_dns: tuple[str, ...] = ()
     cluster_domain: str = "cluster.local"
     host_resolv_conf: str = "/etc/resolv.conf"
+    # resolver options ClusterFirst pods get besides ndots:5: `use-vc` (TCP) where
+    # the cluster DNS answers port 53 through its stand-in (`kubelite.api.lowports`)
+    cluster_options: tuple[str, ...] = ()
 
 
 @dataclass
@@ -151,7 +158,7 @@ def pod_resolver(pod: Obj, config: DNSConfig, host: Resolver) -> tuple[Resolver,
         resolver = Resolver(
             servers=list(config.cluster_dns),
             searches=_cluster_searches(pod, config.cluster_domain, host.searches),
-            options=list(DEFAULT_OPTIONS),
+            options=[*DEFAULT_OPTIONS, *config.cluster_options],
         )
     elif kind == "host":
         resolver = Resolver(list(host.servers), list(host.searches), list(host.options))

@@ -27,6 +27,18 @@ goes on. Connections elsewhere, and sockets the app bound itself, are left
 as they are; so are datagrams sent with `sendto` on an unconnected socket,
 which the filter does not stop.
 
+Where kubelite may not bind ports below 1024 (no root), its Services and
+cluster DNS answer such a port on `port + lowports.OFFSET` at the same address
+(`kubelite.api.lowports`). A TCP connect to a loopback address's port below
+1024 that nothing listens on, where the same address listens on the stand-in,
+is made by the runtime, on the duplicate, to the stand-in: the pod reaches the
+Service on the port it asked for (`getpeername` tells the stand-in). A blocking
+caller waits, stopped, until that connect completes, as it would in the kernel.
+A pod's own bind of such a port (the wildcard or its pod IP) takes the stand-in
+the same way (`getsockname` tells it), so an app may listen on port 80 as on a
+cluster; kubelite dials pods there (`lowports.pod_port`), other pods through
+the connect rule above.
+
 The filter is installed only where the process may (root, or root in its
 user namespace); elsewhere binds and connects are left alone, as before. Only
 `bind` and `connect` are stopped: every other system call runs at full speed.
@@ -34,6 +46,7 @@ user namespace); elsewhere binds and connects are left alone, as before. Only
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
@@ -48,6 +61,9 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from kubelite.api import lowports
+from kubelite.kubelet.listeners import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +204,54 @@ def source(raw: bytes, pod_ip: str, dual_stack: Callable[[], bool]) -> tuple[obj
     return None
 
 
+def stand_in(
+    raw: bytes, listening: Callable[[str, int], bool], dual_stack: Callable[[], bool]
+) -> tuple[object, ...] | None:
+    """Where a TCP connect to `raw` (a sockaddr) goes instead, or None to let it be:
+    a loopback address's port below 1024 that nothing listens on, where the same
+    address listens on the port's stand-in (`lowports`)."""
+    if len(raw) < SOCKADDR_IN_LEN:
+        return None
+    family, port = struct.unpack_from("=H", raw)[0], struct.unpack_from("!H", raw, 2)[0]
+    if not 0 < port < 1024:
+        return None
+    if family == socket.AF_INET and raw[4] == 127:
+        ip = socket.inet_ntoa(raw[4:8])
+        mapped = False
+    elif family == socket.AF_INET6 and len(raw) >= SOCKADDR_IN6_LEN and raw[8:20] == _V4_MAPPED:
+        if raw[20] != 127:
+            return None
+        ip, mapped = socket.inet_ntoa(raw[20:24]), True
+    else:
+        return None
+    other = lowports.stand_in(port)
+    if listening(ip, port) or not listening(ip, other):
+        return None
+    if mapped:
+        return (f"::ffff:{ip}", other, 0, 0) if dual_stack() else None
+    return (ip, other)
+
+
+def _own_ip(raw: bytes, pod_ip: str) -> tuple[object, ...] | None:
+    """The pod's IP and a port, when that is what an IPv4 bind of `raw` names (so that
+    a port below 1024 can go to its stand-in too); None otherwise."""
+    if len(raw) < SOCKADDR_IN_LEN or struct.unpack_from("=H", raw)[0] != socket.AF_INET:
+        return None
+    port = struct.unpack_from("!H", raw, 2)[0]
+    if 0 < port < 1024 and socket.inet_ntoa(raw[4:8]) == pod_ip:
+        return (pod_ip, port)
+    return None
+
+
+def _low_port_stand_in(where: tuple[object, ...]) -> tuple[object, ...]:
+    """`where`, with a port below 1024 this runtime may not bind moved to its stand-in
+    (`lowports`): as on a cluster, a pod may listen on port 80."""
+    port = where[1]
+    if isinstance(port, int) and 0 < port < 1024 and not lowports.may_bind(port):
+        return (where[0], lowports.stand_in(port), *where[2:])
+    return where
+
+
 _V4_MAPPED = bytes(10) + b"\xff\xff"
 _INET_TYPES = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
 
@@ -200,6 +264,7 @@ class Listener:
         self.fd = fd
         self.pod_ip = str(ipaddress.IPv4Address(pod_ip))
         self._watching = False
+        self._pending: dict[int, _Connecting] = {}  # connects made here, not done yet
 
     def watch(self, loop: object) -> None:
         add_reader = loop.add_reader  # type: ignore[attr-defined]
@@ -208,6 +273,10 @@ class Listener:
         self._loop = loop
 
     def close(self) -> None:
+        for fileno in list(self._pending):
+            pending = self._forget(fileno)
+            if pending is not None:
+                pending.sock.close()
         if self._watching:
             self._loop.remove_reader(self.fd)  # type: ignore[attr-defined]
             self._watching = False
@@ -229,22 +298,31 @@ class Listener:
         nid, pid, _flags, nr, _arch, _ip, fd, addr, length, *_ = _NOTIF.unpack(buf)
         try:
             if nr == _CONNECT_NR:
-                self._answer_connect(nid, pid, fd, addr, length)
+                redirect = self._answer_connect(nid, pid, fd, addr, length)
+                if redirect is not None:
+                    self._connect_for(nid, *redirect)  # it answers when connected
+                    return
                 error, cont = 0, True
             else:
                 error, cont = self._answer(nid, pid, fd, addr, length)
         except _Gone:
             return
+        self._send(nid, error, cont)
+
+    def _send(self, nid: int, error: int, cont: bool = False) -> None:
         resp = _RESP.pack(nid, 0, error, SECCOMP_USER_NOTIF_FLAG_CONTINUE if cont else 0)
         with contextlib.suppress(OSError):  # the process went away meanwhile
             fcntl.ioctl(self.fd, NOTIF_SEND, bytearray(resp), True)
 
-    def _answer_connect(self, nid: int, pid: int, fd: int, addr: int, length: int) -> None:
-        """Bind the caller's socket to the pod's IP when it dials this machine unbound;
-        the connect itself always goes on as the process asked."""
+    def _answer_connect(
+        self, nid: int, pid: int, fd: int, addr: int, length: int
+    ) -> tuple[socket.socket, tuple[object, ...]] | None:
+        """Bind the caller's socket to the pod's IP when it dials this machine unbound.
+        The connect then goes on as the process asked (None), or, to a privileged
+        port's stand-in, is made here: the caller's socket and where to."""
         raw = _read(pid, addr, length)
         if raw is None:
-            return
+            return None
         self._still_valid(nid)
         sock: socket.socket | None = None
 
@@ -256,15 +334,81 @@ class Listener:
         try:
             where = source(raw, self.pod_ip, dual_stack)
             if where is None:
-                return
+                return None
             sock = sock or _their_socket(pid, fd)
-            if sock.type in _INET_TYPES and sock.getsockname()[1] == 0:
+            if sock.type not in _INET_TYPES:
+                return None
+            if sock.getsockname()[1] == 0:
                 sock.bind(where)  # then the kernel keeps this address for the connection
+            other = (
+                stand_in(raw, _LISTENERS.accepting, dual_stack)
+                if sock.type == socket.SOCK_STREAM
+                else None
+            )
+            if other is not None:
+                redirect, sock = (sock, other), None  # the caller's socket goes on with it
+                return redirect
         except OSError:
-            return  # not a socket we may touch, or already bound: the kernel decides
+            return None  # not a socket we may touch, or already bound: the kernel decides
         finally:
             if sock is not None:
                 sock.close()
+        return None
+
+    def _connect_for(self, nid: int, sock: socket.socket, where: tuple[object, ...]) -> None:
+        """Connect the caller's socket to `where` and answer its connect with the
+        outcome. A blocking caller's connect is made non-blocking here and answered
+        once the connection is up (or failed): the loop never waits."""
+        fileno = sock.fileno()
+        try:
+            flags = fcntl.fcntl(fileno, fcntl.F_GETFL)
+        except OSError as exc:
+            sock.close()
+            self._send(nid, -(exc.errno or errno.EINVAL))
+            return
+        blocking = not flags & os.O_NONBLOCK
+        try:
+            if blocking:
+                fcntl.fcntl(fileno, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+            code = sock.connect_ex(where)
+        except OSError as exc:
+            code = exc.errno or errno.EINVAL
+        if code != errno.EINPROGRESS or not blocking:
+            self._finish(nid, sock, flags, code)
+            return
+        pending = _Connecting(nid, sock, flags)
+        self._pending[fileno] = pending
+        self._loop.add_writer(fileno, self._connected, fileno)  # type: ignore[attr-defined]
+        timeout = _send_timeout(sock)
+        if timeout:  # as the kernel's blocking connect under SO_SNDTIMEO
+            pending.timer = self._loop.call_later(  # type: ignore[attr-defined]
+                timeout, self._timed_out, fileno
+            )
+
+    def _connected(self, fileno: int) -> None:
+        pending = self._forget(fileno)
+        if pending is not None:
+            code = pending.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            self._finish(pending.nid, pending.sock, pending.flags, code)
+
+    def _timed_out(self, fileno: int) -> None:
+        pending = self._forget(fileno)
+        if pending is not None:
+            self._finish(pending.nid, pending.sock, pending.flags, errno.EINPROGRESS)
+
+    def _forget(self, fileno: int) -> _Connecting | None:
+        pending = self._pending.pop(fileno, None)
+        if pending is not None:
+            self._loop.remove_writer(fileno)  # type: ignore[attr-defined]
+            if pending.timer is not None:
+                pending.timer.cancel()
+        return pending
+
+    def _finish(self, nid: int, sock: socket.socket, flags: int, code: int) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(sock.fileno(), fcntl.F_SETFL, flags)  # the caller's own mode back
+        sock.close()
+        self._send(nid, -code)
 
     def _answer(self, nid: int, pid: int, fd: int, addr: int, length: int) -> tuple[int, bool]:
         """(error, continue): 0 and False when bound here, 0 and True to let it be."""
@@ -283,7 +427,10 @@ class Listener:
             try:
                 where = target(raw, self.pod_ip, dual_stack)
                 if where is None:
-                    return 0, True
+                    where = _own_ip(raw, self.pod_ip)
+                    if where is None or lowports.may_bind(where[1]):  # type: ignore[arg-type]
+                        return 0, True
+                where = _low_port_stand_in(where)
                 sock = sock or _their_socket(pid, fd)
             except OSError:
                 # Not ours to look at (a process that made itself undumpable, or
@@ -314,6 +461,27 @@ class Listener:
         if self._watching:
             self._loop.remove_reader(self.fd)  # type: ignore[attr-defined]
             self._watching = False
+
+
+@dataclass
+class _Connecting:
+    """A connect made for a blocking caller, until the connection is up or failed."""
+
+    nid: int
+    sock: socket.socket
+    flags: int  # the caller's file status flags, restored before it is answered
+    timer: asyncio.TimerHandle | None = None
+
+
+def _send_timeout(sock: socket.socket) -> float:
+    """The socket's SO_SNDTIMEO in seconds (0: none), which bounds a blocking connect."""
+    seconds, micros = struct.unpack(
+        "@ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+    )
+    return seconds + micros / 1e6
+
+
+_LISTENERS = Listeners()  # the kernel's socket table, asked which stand-ins listen
 
 
 class _Gone(Exception):

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubelite.api import lowports
 from kubelite.kubelet.listeners import LISTENERS
 
 Obj = dict[str, Any]
@@ -117,7 +118,7 @@ async def _http(
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+    reader, writer = await asyncio.open_connection(host, lowports.pod_port(host, port), ssl=ctx)
     try:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         writer.write(f"GET {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
@@ -147,16 +148,17 @@ async def tcp_socket(action: Obj, container: Obj, pod_ip: str, timeout: float) -
         port = resolve_port(action.get("port"), container)
     except ValueError as exc:
         return False, str(exc)
-    if host.startswith("127.") and LISTENERS.accepting(host, port):
+    dial = lowports.pod_port(host, port)  # error texts name the probe's own port
+    if host.startswith("127.") and LISTENERS.accepting(host, dial):
         return True, ""  # the kernel's listener table says a connect would succeed
     # A bare non-blocking connect: no streams or extra task per probe, which at
     # 100 pods probed every second is most of the node agent's idle CPU.
     loop = asyncio.get_running_loop()
     try:
-        addr: tuple[Any, ...] = (host, port)
+        addr: tuple[Any, ...] = (host, dial)
         family = _address_family(host)
         if family is None:  # a host name: resolve it (off the loop)
-            family, _, _, _, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+            family, _, _, _, addr = (await loop.getaddrinfo(host, dial, type=socket.SOCK_STREAM))[0]
         sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
     except OSError as exc:
         return False, _dial_error(host, port, exc)
@@ -229,7 +231,7 @@ async def grpc_probe(action: Obj, pod_ip: str, timeout: float) -> tuple[bool, st
     port = int(action.get("port", 0))
     service = (action.get("service") or "").encode()
     request = (b"\x0a" + bytes([len(service)]) + service) if service else b""
-    target = f"{pod_ip}:{port}"
+    target = f"{pod_ip}:{lowports.pod_port(pod_ip, port)}"
     async with grpc.aio.insecure_channel(target) as channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         try:

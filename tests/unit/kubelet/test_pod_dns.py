@@ -263,3 +263,14 @@ def test_pod_hostname_is_spec_hostname_when_set() -> None:
     plain = {"metadata": {"name": "n" * 70}, "spec": {}}
     assert pod_hostname(indexed) == "work-2"
     assert pod_hostname(plain) == "n" * 63
+
+
+def test_cluster_dns_on_its_stand_in_is_asked_over_tcp() -> None:
+    config = DNSConfig(cluster_dns=("127.96.0.10",), cluster_options=("use-vc",))
+    resolver, warnings = pod_resolver(make_pod(), config, HOST)
+    assert resolver.servers == ["127.96.0.10"] and warnings == []
+    assert resolver.options == ["ndots:5", "use-vc"]
+    assert resolver.render().endswith("options ndots:5 use-vc\n")
+    # a pod's own dnsConfig still overrides by name
+    pod = make_pod(dnsConfig={"options": [{"name": "ndots", "value": "2"}]})
+    assert pod_resolver(pod, config, HOST)[0].options == ["ndots:2", "use-vc"]

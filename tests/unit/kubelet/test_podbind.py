@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.api import lowports
 from kubelite.kubelet import podbind, process
 
 POD_IP = "127.244.9.2"
@@ -92,6 +93,33 @@ def test_a_connection_elsewhere_is_left_to_the_kernel() -> None:
     assert podbind.source(sockaddr_in6("2001:db8::1", 80), POD_IP, always(True)) is None
     unspec = struct.pack("=H", socket.AF_UNSPEC) + bytes(14)  # a UDP socket's disconnect
     assert podbind.source(unspec, POD_IP, always(True)) is None
+
+
+def listening_on(*where: tuple[str, int]):  # type: ignore[no-untyped-def]
+    return lambda ip, port: (ip, port) in where
+
+
+SVC_IP = "127.96.250.7"
+
+
+def test_a_privileged_port_nobody_listens_on_goes_to_its_stand_in() -> None:
+    up = listening_on((SVC_IP, 64592))
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 80), up, always(True)) == (SVC_IP, 64592)
+    mapped = sockaddr_in6(f"::ffff:{SVC_IP}", 80)
+    assert podbind.stand_in(mapped, up, always(True)) == (f"::ffff:{SVC_IP}", 64592, 0, 0)
+    assert podbind.stand_in(mapped, up, always(False)) is None  # an IPv6-only socket
+
+
+def test_a_port_that_listens_itself_or_has_no_stand_in_is_left_alone() -> None:
+    both = listening_on((SVC_IP, 80), (SVC_IP, 64592))
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 80), both, always(True)) is None
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 80), listening_on(), always(True)) is None
+    # unprivileged ports, other machines and IPv6 proper are never redirected
+    everything = lambda ip, port: True  # noqa: E731
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 8080), listening_on(), always(True)) is None
+    assert podbind.stand_in(sockaddr_in("10.1.2.3", 80), everything, always(True)) is None
+    assert podbind.stand_in(sockaddr_in6("::1", 80), everything, always(True)) is None
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 0), everything, always(True)) is None
 
 
 needs_filter = pytest.mark.skipif(
@@ -268,3 +296,109 @@ def test_a_container_connects_from_its_pod_ip(tmp_path: Path) -> None:
     assert own == "127.0.0.1"
     assert dual == POD_IP  # the server is IPv4: it sees the mapped address's IPv4 side
     assert udp == POD_IP
+
+
+STAND_IN_CONNECTS = """
+import asyncio, socket, sys
+ip = sys.argv[1]
+out = []
+def ask(sock):
+    sock.sendall(b"?")
+    return sock.recv(64).decode()
+blocking = socket.socket()  # no timeout: the connect blocks until it is up
+blocking.connect((ip, 80))
+out.append(ask(blocking))
+out.append(str(blocking.getpeername()[1]))
+timed = socket.create_connection((ip, 80), timeout=5)  # non-blocking underneath
+out.append(ask(timed))
+async def main():
+    reader, writer = await asyncio.open_connection(ip, 80)
+    writer.write(b"?")
+    return (await reader.read(64)).decode()
+out.append(asyncio.run(main()))
+try:
+    socket.create_connection((ip, 81), timeout=5)
+except OSError as exc:
+    out.append(f"81: {exc.errno}")
+print("|".join(out), flush=True)
+"""
+
+
+@needs_filter
+def test_a_container_reaches_a_privileged_port_through_its_stand_in(tmp_path: Path) -> None:
+    srv = socket.socket()  # a frontend that could not have port 80: on its stand-in
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past runs' TIME_WAITs
+    srv.bind((SVC_IP, 80 + 64512))
+    srv.listen(8)
+    srv.setblocking(False)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, peer = await loop.sock_accept(srv)
+            await loop.sock_recv(conn, 1)
+            await loop.sock_sendall(conn, peer[0].encode())
+            conn.close()
+
+    async def main() -> str:
+        server = asyncio.create_task(serve())
+        spec = process.Spec(
+            argv=[sys.executable, "-c", STAND_IN_CONNECTS, SVC_IP],
+            env=dict(os.environ),
+            cwd="/",
+            log_path=tmp_path / "c.log",
+            pod_ip=POD_IP,
+        )
+        proc = await process.start(spec)
+        assert (await proc.wait()).code == 0, (tmp_path / "c.log").read_text()
+        server.cancel()
+        return (tmp_path / "c.log").read_text()
+
+    try:
+        line = asyncio.run(main()).strip().split(" ", 3)[3]
+    finally:
+        srv.close()
+    blocking, peer_port, timed, in_asyncio, refused = line.split("|")
+    assert blocking == timed == in_asyncio == POD_IP  # reached, from the pod's IP
+    assert peer_port == "64592"  # the app can tell where it went
+    assert refused == "81: 111"  # no stand-in: refused as before
+
+
+LOW_BINDS = """
+import socket, sys
+ip = sys.argv[1]
+out = []
+for address in (("0.0.0.0", 80), (ip, 81)):
+    s = socket.socket()
+    s.bind(address)
+    s.listen()
+    out.append(str(s.getsockname()))
+print("|".join(out), flush=True)
+"""
+
+
+@needs_filter
+def test_a_container_listens_on_a_privileged_port_at_its_stand_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lowports, "may_bind", lambda port: port >= 1024)  # as without root
+
+    async def main() -> str:
+        spec = process.Spec(
+            argv=[sys.executable, "-c", LOW_BINDS, POD_IP],
+            env=dict(os.environ),
+            cwd="/",
+            log_path=tmp_path / "c.log",
+            pod_ip=POD_IP,
+        )
+        proc = await process.start(spec)
+        assert (await proc.wait()).code == 0, (tmp_path / "c.log").read_text()
+        return (tmp_path / "c.log").read_text()
+
+    wildcard, own_ip = asyncio.run(main()).strip().split(" ", 3)[3].split("|")
+    assert wildcard == str((POD_IP, 64592))
+    assert own_ip == str((POD_IP, 64593))
+    # and kubelite dials a pod's port 80 there
+    assert lowports.pod_port(POD_IP, 80) == 64592
+    assert lowports.pod_port(POD_IP, 8080) == 8080
+    assert lowports.pod_port("127.0.0.1", 80) == 80  # not a pod: as asked

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import httptools
 
+from kubelite.api import lowports
 from kubelite.proxy.servicemap import Endpoint
 
 CONNECT_TIMEOUT_S = 5.0
@@ -132,7 +133,7 @@ class UpstreamPool:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
                     endpoint.ip,
-                    endpoint.port,
+                    lowports.pod_port(endpoint.ip, endpoint.port),
                     limit=_READ_SIZE,
                     ssl=self._ssl,
                     server_hostname="" if self._ssl is not None else None,

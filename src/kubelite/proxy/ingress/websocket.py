@@ -50,6 +50,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from kubelite.api import lowports
 from kubelite.proxy.ingress.forwarding import (
     Receive,
     Scope,
@@ -148,7 +149,7 @@ class PodSocket:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 reader, writer = await asyncio.open_connection(
-                    endpoint.ip, endpoint.port, limit=_READ_SIZE
+                    endpoint.ip, lowports.pod_port(endpoint.ip, endpoint.port), limit=_READ_SIZE
                 )
         except (OSError, TimeoutError) as exc:
             raise UpstreamError(f"connect to {endpoint}: {exc or 'timed out'}") from exc
