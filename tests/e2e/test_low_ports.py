@@ -158,3 +158,14 @@ def test_pods_reach_services_and_dns_on_their_own_ports(low_cluster: Cluster) ->
     assert "MissingClusterDNS" not in {e["reason"] for e in events["items"]}
     status = c.kubectl_json("get", "pod", "web")["status"]["containerStatuses"][0]
     assert status["restartCount"] == 0  # its liveness probe found port 80 all along
+    # a command run with kubectl exec is the pod's as much as its main process is
+    execd = c.kubectl("exec", "web", "--", "python3", "-c", EXECD).stdout.split()
+    assert execd == [svc_ip, "200", web_ip]
+
+
+EXECD = """
+import socket, urllib.request
+svc = "web.default.svc"  # in its own pod, "web" is the pod (/etc/hosts)
+print(socket.gethostbyname(svc), urllib.request.urlopen(f"http://{svc}/", timeout=10).status)
+print(socket.create_connection((svc, 80), timeout=10).getsockname()[0])
+"""

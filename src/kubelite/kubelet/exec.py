@@ -16,13 +16,14 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
 import subprocess
 import termios
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import BadRequest, InternalError
-from kubelite.kubelet import sandbox
+from kubelite.kubelet import podbind, sandbox
 from kubelite.kubelet.attach import AttachSession, NotRunning
 from kubelite.kubelet.cgroups import process_cgroups
 from kubelite.kubelet.containerio import set_window_size
@@ -64,7 +65,11 @@ class ExecRouter:
         size: tuple[int, int] | None = None,
     ) -> Session:
         agent, proc, root, cwd = self._target(pod, container)
-        return await Session.start(agent, proc, root, cwd, command, stdin=stdin, tty=tty, size=size)
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        pod_ip = "" if spec.get("hostNetwork") else str(status.get("podIP") or "")
+        return await Session.start(
+            agent, proc, root, cwd, command, stdin=stdin, tty=tty, size=size, pod_ip=pod_ip
+        )
 
     def _attach_target(self, pod: Obj, container: str) -> ContainerProcess:
         try:
@@ -91,9 +96,15 @@ class ExecRouter:
 class Session:
     """One started command: its pipes (or terminal) and its exit."""
 
-    def __init__(self, child: asyncio.subprocess.Process, master: int | None) -> None:
+    def __init__(
+        self,
+        child: asyncio.subprocess.Process,
+        master: int | None,
+        binds: podbind.Listener | None = None,
+    ) -> None:
         self.child = child
         self.master = master  # the terminal's controlling side, with -t
+        self.binds = binds  # its binds and connects, served as the container's are
 
     @classmethod
     async def start(
@@ -107,8 +118,16 @@ class Session:
         stdin: bool,
         tty: bool,
         size: tuple[int, int] | None = None,
+        pod_ip: str = "",
     ) -> Session:
         isolated = agent.isolate and bool(root)
+        # As the container's own process, the command binds and connects from the
+        # pod's IP (and reaches ports below 1024 through their stand-ins): its
+        # filter's listener comes back over `ours` before it execs.
+        ours = theirs = None
+        if pod_ip and podbind.available():
+            podbind.warm()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         groups = container_cgroups(proc.pid)
         joiner = sandbox.joiner(proc.pid, root, cwd, groups)
         master = slave = None
@@ -134,6 +153,11 @@ class Session:
                 if os.getsid(0) != os.getpid():
                     os.setsid()
                 fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            if theirs is not None:
+                listener = podbind.install()  # last: nothing after it binds or connects
+                if listener >= 0:
+                    socket.send_fds(theirs, [b"listener"], [listener])
+                    os.close(listener)
 
         from kubelite.kubelet.agent import proc_env
 
@@ -148,14 +172,18 @@ class Session:
             )
         except FileNotFoundError:
             _close(master, slave)
+            _close_pair(ours, theirs)
             raise _exec_failed(
                 f'exec: "{command[0]}": executable file not found in $PATH'
             ) from None
         except (OSError, subprocess.SubprocessError) as exc:
             _close(master, slave)
+            _close_pair(ours, theirs)
             raise _exec_failed(str(exc)) from None
         _close(slave)
-        return cls(child, master)
+        binds = _served_binds(ours, pod_ip)
+        _close_pair(ours, theirs)
+        return cls(child, master, binds)
 
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         if self.master is not None:
@@ -218,12 +246,38 @@ class Session:
         if self.master is not None:
             _close(self.master)
             self.master = None
+        if self.binds is not None:
+            self.binds.close()
+            self.binds = None
         return code if code >= 0 else 128 - code  # killed by a signal: as a shell reports it
 
     def kill(self) -> None:
         if self.child.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.child.pid, signal.SIGKILL)
+
+
+def _served_binds(ours: socket.socket | None, pod_ip: str) -> podbind.Listener | None:
+    """The command's bind filter, served on this loop, when its child sent one (the
+    child has exec'd by now, so whatever it sent is there)."""
+    if ours is None:
+        return None
+    ours.setblocking(False)
+    try:
+        _, fds, _, _ = socket.recv_fds(ours, 16, 1, socket.MSG_CMSG_CLOEXEC)
+    except OSError:
+        return None
+    if not fds:
+        return None
+    binds = podbind.Listener(fds[0], pod_ip)
+    binds.watch(asyncio.get_running_loop())
+    return binds
+
+
+def _close_pair(*socks: socket.socket | None) -> None:
+    for sock in socks:
+        if sock is not None:
+            sock.close()
 
 
 def _exec_failed(detail: str) -> InternalError:
