@@ -231,7 +231,9 @@ def test_replica_deleted_during_traffic_loses_no_request(proxy_cluster) -> None:
         traffic.start(f"http://{ip}:{port}/")
         traffic.wait_for(lambda r: set(ROLLOUT_IPS) <= {who for _, who in r}, "all replicas hit")
         gone = ROLLOUT_IPS[2]
+        _d0 = len(traffic.results)
         cluster.kubectl("delete", "pod", "rollout-2", "--wait=false")
+        _d1 = len(traffic.results)
         # Removed from the proxy once 30 requests in a row went elsewhere
         # (round-robin: certain; random over 2 of 3: (2/3)^30 ~ 5e-6 by chance).
         traffic.wait_for(lambda r: _misses_since_last(r, gone) >= 30, "the replica to be left out")
@@ -244,6 +246,12 @@ def test_replica_deleted_during_traffic_loses_no_request(proxy_cluster) -> None:
             srv.shutdown()
         cluster.kubectl("delete", "pod", "rollout-2", "--force", "--grace-period=0", check=False)
     errors = [who for _, who in traffic.results if who.startswith("error")]
+    _whos = [w for _, w in traffic.results]
+    _last = max(i for i, w in enumerate(_whos) if w == gone)
+    with open("/tmp/repro/stats.jsonl", "a") as _f:
+        _f.write(json.dumps({"n": len(_whos), "d0": _d0, "d1": _d1, "last_gone": _last, "killed_at": killed_at,
+            "errs": [(i, w) for i, w in enumerate(_whos) if w.startswith("error")][:10],
+            "dur": traffic.results[-1][0] - traffic.results[0][0]}) + "\n")
     assert errors == []
     assert gone not in {who for _, who in traffic.results[killed_at:]}
 

@@ -257,40 +257,57 @@ print("|".join(out), flush=True)
 """
 
 
-@needs_filter
-def test_a_container_connects_from_its_pod_ip(tmp_path: Path) -> None:
-    srv = socket.socket()  # answers each connection with the address it came from
-    srv.bind(("0.0.0.0", 0))
+def _answering_server(ip: str, port: int) -> socket.socket:
+    """A listener that answers each connection with the address it came from."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past runs' TIME_WAITs
+    srv.bind((ip, port))
     srv.listen(8)
     srv.setblocking(False)
-    port = srv.getsockname()[1]
+    return srv
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, peer = await loop.sock_accept(srv)
-            await loop.sock_recv(conn, 1)
-            await loop.sock_sendall(conn, peer[0].encode())
-            conn.close()
+
+async def _answer(srv: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        conn, peer = await loop.sock_accept(srv)
+        await loop.sock_recv(conn, 1)
+        await loop.sock_sendall(conn, peer[0].encode())
+        conn.close()
+
+
+def _container_output(
+    tmp_path: Path, script: str, *args: str, srv: socket.socket | None = None
+) -> str:
+    """What a container running `script` (with the filter, as a pod's) printed, with
+    `srv` answering meanwhile; the container must succeed."""
 
     async def main() -> str:
-        server = asyncio.create_task(serve())
+        server = asyncio.create_task(_answer(srv)) if srv is not None else None
         spec = process.Spec(
-            argv=[sys.executable, "-c", CONNECTS, str(port)],
+            argv=[sys.executable, "-c", script, *args],
             env=dict(os.environ),
             cwd="/",
             log_path=tmp_path / "c.log",
             pod_ip=POD_IP,
         )
         proc = await process.start(spec)
-        assert (await proc.wait()).code == 0
-        server.cancel()
+        assert (await proc.wait()).code == 0, (tmp_path / "c.log").read_text()
+        if server is not None:
+            server.cancel()
         return (tmp_path / "c.log").read_text()
 
     try:
-        line = asyncio.run(main()).strip().split(" ", 3)[3]
+        return asyncio.run(main()).strip().split(" ", 3)[3]
     finally:
-        srv.close()
+        if srv is not None:
+            srv.close()
+
+
+@needs_filter
+def test_a_container_connects_from_its_pod_ip(tmp_path: Path) -> None:
+    srv = _answering_server("0.0.0.0", 0)
+    line = _container_output(tmp_path, CONNECTS, str(srv.getsockname()[1]), srv=srv)
     plain, own, dual, udp = line.split("|")
     assert plain == POD_IP
     assert own == "127.0.0.1"
@@ -326,38 +343,8 @@ print("|".join(out), flush=True)
 
 @needs_filter
 def test_a_container_reaches_a_privileged_port_through_its_stand_in(tmp_path: Path) -> None:
-    srv = socket.socket()  # a frontend that could not have port 80: on its stand-in
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past runs' TIME_WAITs
-    srv.bind((SVC_IP, 80 + 64512))
-    srv.listen(8)
-    srv.setblocking(False)
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, peer = await loop.sock_accept(srv)
-            await loop.sock_recv(conn, 1)
-            await loop.sock_sendall(conn, peer[0].encode())
-            conn.close()
-
-    async def main() -> str:
-        server = asyncio.create_task(serve())
-        spec = process.Spec(
-            argv=[sys.executable, "-c", STAND_IN_CONNECTS, SVC_IP],
-            env=dict(os.environ),
-            cwd="/",
-            log_path=tmp_path / "c.log",
-            pod_ip=POD_IP,
-        )
-        proc = await process.start(spec)
-        assert (await proc.wait()).code == 0, (tmp_path / "c.log").read_text()
-        server.cancel()
-        return (tmp_path / "c.log").read_text()
-
-    try:
-        line = asyncio.run(main()).strip().split(" ", 3)[3]
-    finally:
-        srv.close()
+    srv = _answering_server(SVC_IP, 80 + 64512)  # a frontend that could not have port 80
+    line = _container_output(tmp_path, STAND_IN_CONNECTS, SVC_IP, srv=srv)
     blocking, peer_port, timed, in_asyncio, refused = line.split("|")
     assert blocking == timed == in_asyncio == POD_IP  # reached, from the pod's IP
     assert peer_port == "64592"  # the app can tell where it went
@@ -382,20 +369,7 @@ def test_a_container_listens_on_a_privileged_port_at_its_stand_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lowports, "may_bind", lambda port: port >= 1024)  # as without root
-
-    async def main() -> str:
-        spec = process.Spec(
-            argv=[sys.executable, "-c", LOW_BINDS, POD_IP],
-            env=dict(os.environ),
-            cwd="/",
-            log_path=tmp_path / "c.log",
-            pod_ip=POD_IP,
-        )
-        proc = await process.start(spec)
-        assert (await proc.wait()).code == 0, (tmp_path / "c.log").read_text()
-        return (tmp_path / "c.log").read_text()
-
-    wildcard, own_ip = asyncio.run(main()).strip().split(" ", 3)[3].split("|")
+    wildcard, own_ip = _container_output(tmp_path, LOW_BINDS, POD_IP).split("|")
     assert wildcard == str((POD_IP, 64592))
     assert own_ip == str((POD_IP, 64593))
     # and kubelite dials a pod's port 80 there
