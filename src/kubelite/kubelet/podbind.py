@@ -213,8 +213,8 @@ def stand_in(
     if len(raw) < SOCKADDR_IN_LEN:
         return None
     family, port = struct.unpack_from("=H", raw)[0], struct.unpack_from("!H", raw, 2)[0]
-    if not 0 < port < 1024:
-        return None
+    if not 0 < port < 1024 or lowports.may_bind(port):
+        return None  # (where kubelite may bind it, nothing takes a stand-in)
     if family == socket.AF_INET and raw[4] == 127:
         ip = socket.inet_ntoa(raw[4:8])
         mapped = False

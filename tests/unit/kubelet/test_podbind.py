@@ -102,6 +102,13 @@ def listening_on(*where: tuple[str, int]):  # type: ignore[no-untyped-def]
 SVC_IP = "127.96.250.7"
 
 
+@pytest.fixture
+def unprivileged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As kubelite without root: ports below 1024 are not its to bind."""
+    monkeypatch.setattr(lowports, "may_bind", lambda port: port >= 1024)
+
+
+@pytest.mark.usefixtures("unprivileged")
 def test_a_privileged_port_nobody_listens_on_goes_to_its_stand_in() -> None:
     up = listening_on((SVC_IP, 64592))
     assert podbind.stand_in(sockaddr_in(SVC_IP, 80), up, always(True)) == (SVC_IP, 64592)
@@ -110,6 +117,7 @@ def test_a_privileged_port_nobody_listens_on_goes_to_its_stand_in() -> None:
     assert podbind.stand_in(mapped, up, always(False)) is None  # an IPv6-only socket
 
 
+@pytest.mark.usefixtures("unprivileged")
 def test_a_port_that_listens_itself_or_has_no_stand_in_is_left_alone() -> None:
     both = listening_on((SVC_IP, 80), (SVC_IP, 64592))
     assert podbind.stand_in(sockaddr_in(SVC_IP, 80), both, always(True)) is None
@@ -120,6 +128,14 @@ def test_a_port_that_listens_itself_or_has_no_stand_in_is_left_alone() -> None:
     assert podbind.stand_in(sockaddr_in("10.1.2.3", 80), everything, always(True)) is None
     assert podbind.stand_in(sockaddr_in6("::1", 80), everything, always(True)) is None
     assert podbind.stand_in(sockaddr_in(SVC_IP, 0), everything, always(True)) is None
+
+
+def test_where_kubelite_may_bind_low_ports_nothing_is_redirected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lowports, "may_bind", lambda port: True)
+    up = listening_on((SVC_IP, 64592))
+    assert podbind.stand_in(sockaddr_in(SVC_IP, 80), up, always(True)) is None
 
 
 needs_filter = pytest.mark.skipif(
@@ -342,6 +358,7 @@ print("|".join(out), flush=True)
 
 
 @needs_filter
+@pytest.mark.usefixtures("unprivileged")
 def test_a_container_reaches_a_privileged_port_through_its_stand_in(tmp_path: Path) -> None:
     srv = _answering_server(SVC_IP, 80 + 64512)  # a frontend that could not have port 80
     line = _container_output(tmp_path, STAND_IN_CONNECTS, SVC_IP, srv=srv)
@@ -366,9 +383,8 @@ print("|".join(out), flush=True)
 
 @needs_filter
 def test_a_container_listens_on_a_privileged_port_at_its_stand_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, unprivileged: None
 ) -> None:
-    monkeypatch.setattr(lowports, "may_bind", lambda port: port >= 1024)  # as without root
     wildcard, own_ip = _container_output(tmp_path, LOW_BINDS, POD_IP).split("|")
     assert wildcard == str((POD_IP, 64592))
     assert own_ip == str((POD_IP, 64593))
