@@ -2,18 +2,23 @@
 pods still listen on port 80, and reach Services on their own ports and the
 cluster DNS on port 53.
 
-The cluster runs without CAP_NET_BIND_SERVICE (as root, dropped with
-`setpriv`; as another user, as it is), so its Service frontends and DNS take
-the ports' stand-ins and the node agent sends pods' connects there.
+Two clusters: one without CAP_NET_BIND_SERVICE (as root, dropped with
+`setpriv`), and, when the tests run as root, one run by an unprivileged user
+(`nobody`) as a developer runs it: containers in user namespaces, the
+userspace proxy, the stand-ins. A suite run without root is the second kind
+throughout, so the second cluster is then not started again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +26,15 @@ from pathlib import Path
 import pytest
 from tests.e2e.conftest import Cluster, _new_cluster
 
+import kubelite
 from kubelite.kubelet import podbind
 
 pytestmark = pytest.mark.e2e
 
 PY = "{}.{}".format(*sys.version_info[:2])
 SETPRIV = shutil.which("setpriv")
+SOURCES = str(Path(kubelite.__file__).resolve().parents[1])  # the checkout's src/
+SITE = sysconfig.get_paths()["purelib"]
 
 
 class NoLowPortsCluster(Cluster):
@@ -36,14 +44,17 @@ class NoLowPortsCluster(Cluster):
     def env(self) -> dict[str, str]:
         return {**super().env(), "KUBELITE_PROXY_MODE": "userspace"}
 
+    def command(self) -> list[str]:
+        if os.geteuid() != 0:
+            return [sys.executable]
+        assert SETPRIV is not None
+        drop = "-net_bind_service"
+        return [SETPRIV, f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable]
+
     def kubelite(
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "kubelite", *args, "--data-dir", str(self.data_dir)]
-        if os.geteuid() == 0:
-            assert SETPRIV is not None
-            drop = "-net_bind_service"
-            cmd = [SETPRIV, f"--bounding-set={drop}", f"--inh-caps={drop}", *cmd]
+        cmd = [*self.command(), "-m", "kubelite", *args, "--data-dir", str(self.data_dir)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.env())
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -52,10 +63,74 @@ class NoLowPortsCluster(Cluster):
         return proc
 
 
-@pytest.fixture(scope="module")
-def low_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if os.geteuid() == 0 and SETPRIV is None:
-        pytest.skip("setpriv (util-linux) is not installed: cannot drop CAP_NET_BIND_SERVICE")
+class RootlessCluster(Cluster):
+    """`kubelite` run by `nobody`, with an interpreter of this Python's version that
+    user may run and this checkout's sources and packages on its path."""
+
+    python: str = ""
+
+    def kubelite(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            *_as_nobody(),
+            self.python,
+            "-m",
+            "kubelite",
+            *args,
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        env = _nobody_env(self.data_dir.parent)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubelite {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+
+def _as_nobody() -> list[str]:
+    assert SETPRIV is not None
+    return [SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def _nobody_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "PYTHONPATH": f"{SOURCES}:{SITE}",
+        "PYTHONPYCACHEPREFIX": str(home / "pycache"),  # the checkout is not theirs to write
+    }
+
+
+# The interpreter runs again from within (`up --detach`, the container shim): so
+# must its own path, and the checkout's modules must import.
+PROBE = (
+    "import subprocess, sys; sys.exit(subprocess.run("
+    "[sys.executable, '-c', 'import kubelite.cli.main, uvicorn']).returncode)"
+)
+
+
+def _python_for_nobody(home: Path) -> str | None:
+    """An interpreter of this version `nobody` can run kubelite with, if any."""
+    candidates = [
+        os.path.realpath(sys.executable),
+        f"/usr/bin/python{PY}",
+        f"/usr/local/bin/python{PY}",
+    ]
+    for python in dict.fromkeys(candidates):
+        probe = subprocess.run(
+            [*_as_nobody(), python, "-c", PROBE],
+            capture_output=True,
+            env=_nobody_env(home),
+        )
+        if probe.returncode == 0:
+            return python
+    return None
+
+
+def _need_filter() -> None:
     if not podbind.available():
         pytest.skip(
             "the kernel lacks seccomp user notification "
@@ -63,12 +138,49 @@ def low_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         )
     if os.geteuid() != 0 and not Path("/proc/self/ns/user").exists():
         pytest.skip("no user namespaces: containers get no resolv.conf of their own")
-    c = NoLowPortsCluster(**vars(_new_cluster(tmp_path_factory.mktemp("lowports"))))
-    c.start()
+
+
+@pytest.fixture(scope="module", params=["no-bind-capability", "rootless"])
+def low_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    _need_filter()
+    if os.geteuid() == 0 and SETPRIV is None:
+        pytest.skip("setpriv (util-linux) is not installed: cannot drop root's rights")
+    if request.param == "no-bind-capability":
+        c: Cluster = NoLowPortsCluster(**vars(_new_cluster(tmp_path_factory.mktemp("lowports"))))
+        c.start()
+        try:
+            yield c
+        finally:
+            c.stop()
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the suite runs without root: the other cluster is already rootless")
+    # Under /tmp, not pytest's directory (root's alone): `nobody` owns the data dir.
+    home = Path(tempfile.mkdtemp(prefix="kubelite-rootless-"))
     try:
-        yield c
+        nobody = pwd.getpwnam("nobody")
+        home.chmod(0o755)
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        python = _python_for_nobody(home)
+        if python is None:
+            pytest.skip(
+                f"no Python {PY} interpreter that the user nobody may run with this checkout "
+                f"({SOURCES}) and its packages ({SITE}) readable: tried {sys.executable}, "
+                f"/usr/bin/python{PY}, /usr/local/bin/python{PY}"
+            )
+        cache = home / "kubectl-cache"
+        cache.mkdir()
+        c = RootlessCluster(data_dir=home / "data", cache_dir=cache)
+        c.python = python
+        c.start()
+        try:
+            yield c
+        finally:
+            c.stop()
     finally:
-        c.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 CLIENT = """
@@ -161,6 +273,11 @@ def test_pods_reach_services_and_dns_on_their_own_ports(low_cluster: Cluster) ->
     # a command run with kubectl exec is the pod's as much as its main process is
     execd = c.kubectl("exec", "web", "--", "python3", "-c", EXECD).stdout.split()
     assert execd == [svc_ip, "200", web_ip]
+    if isinstance(c, RootlessCluster):  # root in the container, nobody on the host
+        inside, outside, _ = c.kubectl(
+            "exec", "web", "--", "cat", "/proc/self/uid_map"
+        ).stdout.split()
+        assert (inside, outside) == ("0", str(pwd.getpwnam("nobody").pw_uid))
 
 
 EXECD = """
