@@ -4,21 +4,39 @@ As kube-proxy's nftables mode: a `nat` chain on the `output` hook (every
 client here is a local process) dispatches each frontend through verdict
 maps (`service-ips` for ClusterIP:port and load-balancer ingress,
 `service-nodeports` for a nodePort on any local address) to a per-service
-chain that picks an endpoint with `numgen random mod N` and DNATs to it.
-The maps make dispatch one hash lookup whatever the number of Services, and
-only a connection's first packet meets these rules at all: conntrack
-translates the rest, so with kept-alive connections kernel mode costs about
-what direct traffic does. A service with no endpoints gets no element: its
-loopback address has no listener, so the kernel refuses the connection at
-once.
+chain that picks an endpoint at random and DNATs to it. The maps make
+dispatch one hash lookup whatever the number of Services, and only a
+connection's first packet meets these rules at all: conntrack translates
+the rest, so with kept-alive connections kernel mode costs about what direct
+traffic does. A service with no endpoints gets no element: its loopback
+address has no listener, so the kernel refuses the connection at once.
 
-Every sync rewrites the table in one `nft -f` transaction, so readers never
-see a half-written ruleset: the first replaces it whole (add, delete,
-re-create); later ones flush its rules and maps and declare them again,
-which keeps the per-endpoint sets of ClientIP session affinity (and the
-clients in them) across syncs, as kube-proxy does. The table is deleted when
-the proxy stops. Each cluster names its own table (derived from its data
-dir), so clusters side by side never touch each other's rules.
+Every sync rewrites the table in one `nft -f` transaction: the first
+replaces it whole (add, delete, re-create); later ones flush its rules and
+maps and declare them again, which keeps the per-endpoint sets of ClientIP
+session affinity (and the clients in them) across syncs, as kube-proxy does.
+The table is deleted when the proxy stops. Each cluster names its own table
+(derived from its data dir), so clusters side by side never touch each
+other's rules.
+
+One transaction is not enough on its own to keep a connection from meeting
+half of a sync. A packet walks the rules of the generation current when it
+entered the table, but each set or map lookup it makes reads the generation
+current at that moment; a commit landing between the two gives it old rules
+with new set contents. Two things keep that harmless:
+
+- no rule looks anything up in an anonymous map: replacing a rule retires
+  its inline map's elements in the new generation, so the old rule's lookup
+  would come back empty and the connection would leave un-NATed, to a
+  ClusterIP nothing listens on ("connection refused"). The random pick is a
+  row of rules instead, `numgen random mod k 0` for k = N .. 2 and the last
+  endpoint unconditionally (each endpoint 1/N, as kube-proxy's iptables mode
+  chains its `statistic` rules); the named maps are flushed and refilled, so
+  their keys never go missing;
+- a chain is named after its service port (`svc-` and a digest of its id),
+  never after its position, so a map element of the new generation leads to
+  a chain whose old rules belong to the same service: the packet gets that
+  service's old endpoints, never another service's (or an empty chain).
 """
 
 from __future__ import annotations
@@ -110,8 +128,10 @@ def _body(table: str, ports: list[ServicePort]) -> tuple[list[str], Objects]:
     chains: list[str] = []
     names: set[str] = set()
     sets: list[str] = []
-    for i, sp in enumerate(p for p in ports if p.endpoints and p.protocol in _L4):
-        chain = f"svc-{i}"
+    for sp in ports:
+        if not sp.endpoints or sp.protocol not in _L4:
+            continue
+        chain = chain_name(sp)
         l4 = _L4[sp.protocol]
         for ip in (sp.cluster_ip, *sp.ingress_ips):
             # First one wins a clash (two load balancers on one host port), as the
@@ -154,18 +174,31 @@ def _map(name: str, key_type: str, elements: dict[str, str]) -> list[str]:
     return [*lines, "  }"]
 
 
+def chain_name(sp: ServicePort) -> str:
+    """A service port's chain: the same name at every sync, whatever else comes and goes."""
+    key = f"{sp.id}/{sp.protocol}"
+    return "svc-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _pick(n: int, count: int) -> str:
+    """The condition that picks the n-th of `count` candidates (with a trailing space).
+
+    The n-th rule is reached with probability (count - n) / count and matches one
+    time in count - n, so each candidate gets 1 / count; the last one matches
+    whatever reaches it. No map: see the module docstring.
+    """
+    left = count - n
+    return f"numgen random mod {left} 0 " if left > 1 else ""
+
+
 def _service_chain(chain: str, sp: ServicePort) -> str:
     comment = f'comment "{sp.id}"'
     match = f"meta l4proto {_L4[sp.protocol]}"
-    if len(sp.endpoints) == 1:
-        ep = sp.endpoints[0]
-        rule = f"{match} dnat to {ep.ip}:{ep.port} {comment}"
-    else:
-        pairs = ", ".join(f"{n} : {ep.ip} . {ep.port}" for n, ep in enumerate(sp.endpoints))
-        rule = (
-            f"{match} dnat ip to numgen random mod {len(sp.endpoints)} map {{ {pairs} }} {comment}"
-        )
-    return f"  chain {chain} {{\n    {rule}\n  }}"
+    rules = [
+        f"    {match} {_pick(n, len(sp.endpoints))}dnat to {ep.ip}:{ep.port} {comment}"
+        for n, ep in enumerate(sp.endpoints)
+    ]
+    return "\n".join([f"  chain {chain} {{", *rules, "  }"])
 
 
 def _affinity_chains(chain: str, sp: ServicePort, names: set[str], sets: list[str]) -> list[str]:
@@ -180,7 +213,7 @@ def _affinity_chains(chain: str, sp: ServicePort, names: set[str], sets: list[st
     comment = f'comment "{sp.id}"'
     match = f"meta l4proto {_L4[sp.protocol]}"
     sticky: list[str] = []
-    targets: list[str] = []
+    picks: list[str] = []
     out: list[str] = []
     for n, ep in enumerate(sp.endpoints):
         ep_chain = f"{chain}-ep{n}"
@@ -191,14 +224,13 @@ def _affinity_chains(chain: str, sp: ServicePort, names: set[str], sets: list[st
             f"timeout {sp.affinity_timeout}s; }}"
         )
         sticky.append(f"    ip saddr @{aff} goto {ep_chain}")
-        targets.append(f"{n} : goto {ep_chain}")
+        picks.append(f"    {_pick(n, len(sp.endpoints))}goto {ep_chain}")
         out.append(
             f"  chain {ep_chain} {{\n    update @{aff} {{ ip saddr }}\n"
             f"    {match} dnat to {ep.ip}:{ep.port} {comment}\n  }}"
         )
         names.add(ep_chain)
-    pick = f"    numgen random mod {len(sp.endpoints)} vmap {{ {', '.join(targets)} }}"
-    return [f"  chain {chain} {{", *sticky, pick, "  }", *out]
+    return [f"  chain {chain} {{", *sticky, *picks, "  }", *out]
 
 
 class NftablesProxy:
@@ -270,6 +302,7 @@ __all__ = [
     "NftablesProxy",
     "Objects",
     "available",
+    "chain_name",
     "delete_table",
     "delete_table_script",
     "render",

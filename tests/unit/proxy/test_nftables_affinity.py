@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kubelite.proxy.nftables import NftablesProxy, Objects, available, render
+from kubelite.proxy.nftables import NftablesProxy, Objects, available, chain_name, render
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
 EPS = (Endpoint("127.244.0.2", 8080), Endpoint("127.244.0.3", 8080))
@@ -36,11 +36,15 @@ def test_affinity_checks_each_endpoints_clients_before_the_random_pick() -> None
     script = render("kubelite-t", [port(affinity=60)])
     aff0, aff1 = sets_of(script)
     assert f"set {aff0} {{ type ipv4_addr; flags dynamic,timeout; timeout 60s; }}" in script
-    chain = script[script.index("chain svc-0 {") :]
-    assert chain.splitlines()[1:4] == [
-        f"    ip saddr @{aff0} goto svc-0-ep0",
-        f"    ip saddr @{aff1} goto svc-0-ep1",
-        "    numgen random mod 2 vmap { 0 : goto svc-0-ep0, 1 : goto svc-0-ep1 }",
+    svc = chain_name(port(affinity=60))
+    chain = script[script.index(f"chain {svc} {{") :]
+    assert chain.splitlines()[1:6] == [
+        f"    ip saddr @{aff0} goto {svc}-ep0",
+        f"    ip saddr @{aff1} goto {svc}-ep1",
+        # the random pick, by rules (no inline map: see test_nftables_sync)
+        f"    numgen random mod 2 0 goto {svc}-ep0",
+        f"    goto {svc}-ep1",
+        "  }",
     ]
     # the chosen endpoint's chain remembers the client (and refreshes its timeout)
     assert f"update @{aff1} {{ ip saddr }}\n    meta l4proto tcp dnat to 127.244.0.3:8080" in script
@@ -56,12 +60,14 @@ def test_a_later_sync_keeps_the_table_and_drops_only_what_went_away() -> None:
     assert "delete table" not in kept
     assert kept.startswith("flush table ip kubelite-t\n")
     old_sets = frozenset(sets_of(first))
-    previous = Objects(frozenset({"svc-0", "svc-0-ep0", "svc-0-ep1"}), old_sets)
+    svc = chain_name(port(affinity=60))
+    previous = Objects(frozenset({svc, f"{svc}-ep0", f"{svc}-ep1"}), old_sets)
     # one endpoint left: its set stays, the other one's set and chain go
     script = render("kubelite-t", [port(affinity=60, eps=EPS[:1])], previous=previous)
     assert sets_of(script) == sets_of(first)[:1]
     assert f"delete set ip kubelite-t {sets_of(first)[1]}" in script
-    assert "delete chain ip kubelite-t svc-0-ep1" in script
+    assert f"delete chain ip kubelite-t {svc}-ep1" in script
+    assert f"delete chain ip kubelite-t {svc}\n" not in script
     # a changed timeout is a new set
     assert not set(sets_of(render("kubelite-t", [port(affinity=30)]))) & old_sets
 
@@ -93,4 +99,6 @@ def test_clients_in_the_affinity_sets_survive_a_sync(kernel: NftablesProxy) -> N
     # the Service goes: its sets go with it
     asyncio.run(kernel.sync([port("other")]))
     assert _nft("list", "set", "ip", kernel.table, aff0).returncode != 0
-    assert "chain svc-0 {" in _nft("list", "table", "ip", kernel.table).stdout
+    assert (
+        f"chain {chain_name(port('other'))} {{" in _nft("list", "table", "ip", kernel.table).stdout
+    )

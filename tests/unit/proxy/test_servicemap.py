@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubelite.proxy.nftables import render
+from kubelite.proxy.nftables import chain_name, render
 from kubelite.proxy.servicemap import Endpoint, ServicePort, service_ports
 
 
@@ -103,11 +103,15 @@ def test_nftables_ruleset_dnat_per_endpoint() -> None:
     # dispatch is one verdict-map lookup per new connection, as kube-proxy's nftables mode
     assert "ip daddr . meta l4proto . th dport vmap @service-ips" in script
     assert "fib daddr type local meta l4proto . th dport vmap @service-nodeports" in script
-    assert "elements = { 127.96.1.1 . tcp . 80 : goto svc-0 }" in script
-    assert "elements = { tcp . 30080 : goto svc-0 }" in script
+    chain = chain_name(sp)
+    assert f"elements = {{ 127.96.1.1 . tcp . 80 : goto {chain} }}" in script
+    assert f"elements = {{ tcp . 30080 : goto {chain} }}" in script
+    # a random pick by rules: the first endpoint one time in two, else the second
     assert (
-        "meta l4proto tcp dnat ip to numgen random mod 2 map "
-        "{ 0 : 127.244.0.2 . 8080, 1 : 127.244.0.3 . 8080 }"
+        f"  chain {chain} {{\n"
+        '    meta l4proto tcp numgen random mod 2 0 dnat to 127.244.0.2:8080 comment "default/web:http"\n'
+        '    meta l4proto tcp dnat to 127.244.0.3:8080 comment "default/web:http"\n'
+        "  }"
     ) in script
     assert Endpoint("127.244.0.2", 8080) in sp.endpoints
 
@@ -130,7 +134,7 @@ def test_nftables_first_frontend_wins_a_clash() -> None:
     )  # fmt: skip
     script = render("kubelite-t", [a, b])
     assert script.count("127.0.0.1 . tcp . 80 :") == 1
-    assert "127.0.0.1 . tcp . 80 : goto svc-0" in script
+    assert f"127.0.0.1 . tcp . 80 : goto {chain_name(a)}" in script
 
 
 def test_nftables_ruleset_is_accepted_by_the_kernel() -> None:
