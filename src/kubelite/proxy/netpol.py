@@ -32,7 +32,13 @@ ignored), with kubelite's choices:
 
 Every sync rewrites the table in one `nft -f` transaction; with no
 NetworkPolicy at all there is no table (nothing for packets to cross), and
-it is deleted when the proxy stops.
+it is deleted when the proxy stops. As in the service proxy's table
+(`nftables`), a packet walks the rules of the generation it entered with but
+looks maps up in the current one, so a sync keeps every such mix harmless:
+after the first, it flushes the table's rules and its two maps and declares
+them again, never deleting the table (a deleted map answers no lookup, and
+the packet would pass unchecked), and each pod's chain is named after its
+IP, so a new map element leads to the same pod's old rules, never another's.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -344,13 +351,11 @@ def render(
     ingress_map: dict[str, str] = {}
     egress_map: dict[str, str] = {}
     chains: list[str] = []
-    for n, (ip, iso) in enumerate(
-        sorted(isolation.items(), key=lambda kv: ipaddress.ip_address(kv[0]))
-    ):
+    for ip, iso in sorted(isolation.items(), key=lambda kv: ipaddress.ip_address(kv[0])):
         pod = by_ip[ip]
         comment = f'comment "{pod.namespace}/{pod.name}"'
         if iso.ingress_isolated:
-            chain = f"ingress-{n}"
+            chain = _chain("ingress", ip)
             ingress_map[ip] = f"jump {chain}"
             lines = [
                 f"    ip saddr != {POD_CIDR} accept {comment}",
@@ -363,7 +368,7 @@ def render(
                 )
             chains.extend([f"  chain {chain} {{", *lines, *_reject(), "  }"])
         if iso.egress_isolated:
-            chain = f"egress-{n}"
+            chain = _chain("egress", ip)
             egress_map[ip] = f"jump {chain}"
             lines = [f"    ip daddr {ip} return {comment}"]
             for policy, rule in iso.egress:
@@ -397,9 +402,27 @@ def _vmap(name: str, elements: dict[str, str]) -> list[str]:
     return [*lines, "  }"]
 
 
-def script(table: str, body: str) -> str:
-    """Replace the table whole, in one transaction."""
-    return f"{delete_table_script(table)}{body}\n"
+def _chain(kind: str, ip: str) -> str:
+    """A pod's chain: named after its IP, so the same at every sync."""
+    return f"{kind}-{ip.replace('.', '-')}"
+
+
+_CHAIN_LINE = re.compile(r"^  chain (\S+) \{$", re.MULTILINE)
+
+
+def script(table: str, body: str, previous: str | None = None) -> str:
+    """One transaction that makes the table `body`: the table replaced whole the
+    first time (no `previous` body in place), then flushed and declared again."""
+    if not previous:
+        return f"{delete_table_script(table)}{body}\n"
+    gone = set(_CHAIN_LINE.findall(previous)) - set(_CHAIN_LINE.findall(body))
+    head = [
+        f"flush table {FAMILY} {table}",
+        f"flush map {FAMILY} {table} ingress-pods",
+        f"flush map {FAMILY} {table} egress-pods",
+        *(f"delete chain {FAMILY} {table} {c}" for c in sorted(gone)),
+    ]
+    return "\n".join([*head, body]) + "\n"
 
 
 class NetworkPolicyEnforcer:
@@ -458,7 +481,7 @@ class NetworkPolicyEnforcer:
         )
         if body == self.last:
             return
-        text = script(self.table, body) if body else delete_table_script(self.table)
+        text = script(self.table, body, self.last) if body else delete_table_script(self.table)
         try:
             await run_script(self.nft, text)
         except RuntimeError:

@@ -342,3 +342,56 @@ def test_egress_named_and_numbered_ports_to_selected_pods() -> None:
         "ip daddr 127.244.0.2 meta l4proto tcp th dport 8080 return",
         *REJECT,
     ]
+
+
+def _syncs() -> list[str]:
+    """Bodies of a run of syncs: isolated pods come and go around the server."""
+    deny = pol("deny", {"podSelector": {"matchLabels": {"app": "server"}}})
+    everyone = pol("all", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    return [
+        render(deny),
+        render(deny, everyone),
+        render(deny, pods=[SERVER, OTHER]),
+        render(deny, everyone, pods=[CALLER, SERVER]),
+    ]
+
+
+def test_a_sync_after_the_first_keeps_the_table_and_each_pods_chain() -> None:
+    bodies = _syncs()
+    assert "delete table" in netpol.script(TABLE, bodies[0])  # nothing in place yet
+    for old, new in zip(bodies, bodies[1:], strict=False):
+        text = netpol.script(TABLE, new, old)
+        # a deleted table's maps answer no lookup: a packet mid-walk would pass unchecked
+        assert "delete table" not in text
+        assert text.startswith(f"flush table ip {TABLE}\n")
+        assert f"flush map ip {TABLE} ingress-pods" in text
+    # the server's chain is named after it, whoever else is isolated
+    for body in bodies:
+        assert "127.244.0.2 : jump ingress-127-244-0-2" in body
+    # a chain no longer needed goes in the same transaction
+    text = netpol.script(TABLE, bodies[2], bodies[1])
+    assert f"delete chain ip {TABLE} egress-127-244-0-3" in text
+    assert f"delete chain ip {TABLE} ingress-127-244-0-2" not in text
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("nft") is None,
+    reason="needs root and the nft command (Debian package nftables)",
+)
+def test_the_kernel_takes_each_sync_in_place() -> None:
+    table = f"kubelite-np-{os.getpid()}"
+    previous = None
+    try:
+        for body in _syncs():
+            text = netpol.script(table, body.replace(TABLE, table), previous)
+            proc = subprocess.run(
+                ["nft", "-f", "-"], input=text, capture_output=True, text=True, check=False
+            )
+            assert proc.returncode == 0, proc.stderr
+            previous = body.replace(TABLE, table)
+        listed = subprocess.run(
+            ["nft", "list", "table", "ip", table], capture_output=True, text=True, check=True
+        ).stdout
+        assert "chain egress-127-244-0-3" in listed and "chain ingress-127-244-0-4" not in listed
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
