@@ -37,7 +37,30 @@ SOURCES = str(Path(kubelite.__file__).resolve().parents[1])  # the checkout's sr
 SITE = sysconfig.get_paths()["purelib"]
 
 
-class NoLowPortsCluster(Cluster):
+class LaunchedCluster(Cluster):
+    """A cluster whose `kubelite` commands run as `command()` says, in `launch_env()`."""
+
+    def command(self) -> list[str]:
+        return [sys.executable]
+
+    def launch_env(self) -> dict[str, str]:
+        return self.env()
+
+    def kubelite(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [*self.command(), "-m", "kubelite", *args, "--data-dir", str(self.data_dir)]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=self.launch_env()
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubelite {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+
+class NoLowPortsCluster(LaunchedCluster):
     """`kubelite` run without CAP_NET_BIND_SERVICE, in userspace proxy mode (as a
     user without root; root keeps CAP_NET_ADMIN, which the kernel mode needs)."""
 
@@ -51,43 +74,18 @@ class NoLowPortsCluster(Cluster):
         drop = "-net_bind_service"
         return [SETPRIV, f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable]
 
-    def kubelite(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [*self.command(), "-m", "kubelite", *args, "--data-dir", str(self.data_dir)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.env())
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubelite {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-            )
-        return proc
 
-
-class RootlessCluster(Cluster):
+class RootlessCluster(LaunchedCluster):
     """`kubelite` run by `nobody`, with an interpreter of this Python's version that
     user may run and this checkout's sources and packages on its path."""
 
     python: str = ""
 
-    def kubelite(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [
-            *_as_nobody(),
-            self.python,
-            "-m",
-            "kubelite",
-            *args,
-            "--data-dir",
-            str(self.data_dir),
-        ]
-        env = _nobody_env(self.data_dir.parent)
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubelite {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-            )
-        return proc
+    def command(self) -> list[str]:
+        return [*_as_nobody(), self.python]
+
+    def launch_env(self) -> dict[str, str]:
+        return _nobody_env(self.data_dir.parent)
 
 
 def _as_nobody() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from kubelite.apiserver.bootstrap import bootstrap_objects
 from kubelite.apiserver.client import LocalClient
 from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.service_ips import ServiceIPAllocator
+from kubelite.proxy.nftables import NftablesProxy, available
 from kubelite.store import Store
 
 
@@ -91,3 +94,14 @@ def make_pod(
     if ip:
         status["podIP"], status["podIPs"] = ip, [{"ip": ip}]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec, "status": status}
+
+
+@pytest.fixture
+def kernel(request: pytest.FixtureRequest) -> Iterator[NftablesProxy]:
+    """A kernel-mode proxy with a table of the test's own, removed afterwards."""
+    why = available()
+    if why is not None or shutil.which("nft") is None:
+        pytest.skip(f"kernel mode cannot run here: {why}")
+    proxy = NftablesProxy(f"kubelite-{request.module.__name__[-8:]}-{os.getpid()}")
+    yield proxy
+    proxy.remove()

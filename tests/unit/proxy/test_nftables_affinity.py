@@ -8,14 +8,9 @@ replacing it, so the sets (and the clients in them) outlive it.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
-from typing import Any
 
-import pytest
-
-from kubelite.proxy.nftables import NftablesProxy, Objects, available, chain_name, render
+from kubelite.proxy.nftables import NftablesProxy, Objects, chain_name, render
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
 EPS = (Endpoint("127.244.0.2", 8080), Endpoint("127.244.0.3", 8080))
@@ -74,16 +69,6 @@ def test_a_later_sync_keeps_the_table_and_drops_only_what_went_away() -> None:
 
 def _nft(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["nft", *args], input=script, capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def kernel() -> Any:
-    why = available()
-    if why is not None or shutil.which("nft") is None:
-        pytest.skip(f"kernel mode cannot run here: {why}")
-    proxy = NftablesProxy(f"kubelite-afftest-{os.getpid()}")
-    yield proxy
-    proxy.remove()
 
 
 def test_clients_in_the_affinity_sets_survive_a_sync(kernel: NftablesProxy) -> None:

@@ -15,17 +15,14 @@ leading only to a chain that held the same service's rules in the old one.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import subprocess
 from fractions import Fraction
-from typing import Any
 
 import pytest
 
 from kubelite.proxy import nftables
-from kubelite.proxy.nftables import NftablesProxy, available, chain_name, render
+from kubelite.proxy.nftables import NftablesProxy, chain_name, render
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
 TABLE = "kubelite-t"
@@ -159,16 +156,6 @@ def test_the_random_pick_gives_each_endpoint_an_equal_share(n: int, affinity: in
 
 def _nft(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["nft", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def kernel() -> Any:
-    why = available()
-    if why is not None or shutil.which("nft") is None:
-        pytest.skip(f"kernel mode cannot run here: {why}")
-    proxy = NftablesProxy(f"kubelite-synctest-{os.getpid()}")
-    yield proxy
-    proxy.remove()
 
 
 def test_the_kernel_takes_every_sync_in_place(kernel: NftablesProxy) -> None:
