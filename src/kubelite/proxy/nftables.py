@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -240,13 +241,21 @@ class NftablesProxy:
         self.last: str | None = None
         self.objects: Objects | None = None  # what the table holds, once synced
         self.nft = shutil.which("nft") or "nft"
+        self._adopt = True  # the first sync may find the table a crashed kubelite left
 
     async def sync(self, ports: list[ServicePort]) -> None:
         body, objects = _body(self.table, ports)
         wanted = "\n".join(body)
         if wanted == self.last:
             return
-        script = _script(self.table, body, objects, self.objects)
+        previous = self.objects
+        if previous is None and self._adopt:
+            # Pods outlive a crashed kubelite, and its rules keep serving them: the
+            # table is synced in place (no window where a connection finds none, the
+            # affinity sets kept), unless it turns out not to be one this code writes.
+            self._adopt = False
+            previous = await _existing(self.nft, self.table)
+        script = _script(self.table, body, objects, previous)
         try:
             await run_script(self.nft, script)
         except RuntimeError:
@@ -259,6 +268,37 @@ class NftablesProxy:
         """Delete the table (sync: it runs while the proxy is being cancelled)."""
         delete_table(self.nft, self.table)
         self.last = self.objects = None
+
+
+_FIXED_CHAINS = frozenset({"output", "services"})
+_FIXED_MAPS = frozenset({"service-ips", "service-nodeports"})
+
+
+async def _existing(nft: str, table: str) -> Objects | None:
+    """The chains and sets of `table` as it stands, when it has the shape this code
+    writes (its fixed chains and maps); None when there is no such table."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            nft, "-j", "list", "table", FAMILY, table,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError:
+        return None
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        return None
+    try:
+        items = json.loads(out)["nftables"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    chains = {i["chain"]["name"] for i in items if "chain" in i}
+    sets = {i["set"]["name"] for i in items if "set" in i}
+    maps = {i["map"]["name"] for i in items if "map" in i}
+    if not (chains >= _FIXED_CHAINS and maps >= _FIXED_MAPS):
+        return None
+    return Objects(frozenset(chains - _FIXED_CHAINS), frozenset(sets))
 
 
 async def run_script(nft: str, script: str) -> None:

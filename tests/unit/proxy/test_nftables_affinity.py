@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 
+import pytest
+
+from kubelite.proxy import nftables
 from kubelite.proxy.nftables import NftablesProxy, Objects, chain_name, render
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
@@ -87,3 +90,27 @@ def test_clients_in_the_affinity_sets_survive_a_sync(kernel: NftablesProxy) -> N
     assert (
         f"chain {chain_name(port('other'))} {{" in _nft("list", "table", "ip", kernel.table).stdout
     )
+
+
+def test_a_restarted_proxy_syncs_the_table_it_finds_in_place(
+    kernel: NftablesProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pods outlive a crashed kubelite and its rules keep serving them: the next
+    kubelite's first sync must not replace the table (a racing connection would
+    find no rule) nor forget the clients in the affinity sets."""
+    asyncio.run(kernel.sync([port(affinity=60), port("other")]))
+    aff0 = sets_of(render(kernel.table, [port(affinity=60)]))[0]
+    assert _nft("add", "element", "ip", kernel.table, aff0, "{ 127.244.9.9 }").returncode == 0
+    sent: list[str] = []
+    real = nftables.run_script
+
+    async def recording(nft: str, script: str) -> None:
+        sent.append(script)
+        await real(nft, script)
+
+    monkeypatch.setattr(nftables, "run_script", recording)
+    again = NftablesProxy(kernel.table)  # no memory of what the table holds
+    asyncio.run(again.sync([port(affinity=60)]))
+    assert "delete table" not in sent[0]
+    assert f"delete chain ip {kernel.table} {chain_name(port('other'))}" in sent[0]
+    assert "127.244.9.9" in _nft("list", "set", "ip", kernel.table, aff0).stdout

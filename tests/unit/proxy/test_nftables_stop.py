@@ -22,6 +22,7 @@ def fake_nft(tmp_path: Path) -> tuple[Path, Path]:
     # Reads its script, then waits for `go` before it "commits": a sync in flight.
     script.write_text(
         "#!/bin/sh\n"
+        '[ "$1" = -j ] && exit 1\n'  # the first sync's look for a table left behind: none
         "input=$(cat)\n"
         'case "$input" in\n'
         f'  *"delete table"*"{{"*) while [ ! -e {go} ]; do sleep 0.01; done; echo applied >> {journal} ;;\n'
