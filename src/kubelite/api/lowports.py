@@ -36,13 +36,18 @@ def stand_in(port: int) -> int:
     return port + OFFSET
 
 
-def pod_port(ip: str, port: int) -> int:
-    """The port to dial for a pod's `port` at `ip`: its stand-in where this process
-    may not bind it (then no pod can have it: pods bind through the node agent,
-    which has this process's rights)."""
-    if 0 < port < 1024 and ip.startswith(POD_NETWORK) and not may_bind(port):
+def listen_port(port: int) -> int:
+    """The port a listener for `port` takes: its stand-in where this process may not
+    bind it, else the port itself (only ports below 1024 have a stand-in)."""
+    if 0 < port < 1024 and not may_bind(port):
         return stand_in(port)
     return port
+
+
+def pod_port(ip: str, port: int) -> int:
+    """The port to dial for a pod's `port` at `ip`: where its listener is (pods bind
+    through the node agent, which has this process's rights)."""
+    return listen_port(port) if ip.startswith(POD_NETWORK) else port
 
 
 def may_bind(port: int) -> bool:
@@ -71,4 +76,4 @@ def _has_bind_capability() -> bool:
     return False
 
 
-__all__ = ["OFFSET", "may_bind", "pod_port", "stand_in", "unprivileged_start"]
+__all__ = ["OFFSET", "listen_port", "may_bind", "pod_port", "stand_in", "unprivileged_start"]

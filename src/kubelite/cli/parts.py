@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from kubelite.api import lowports
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -27,8 +29,6 @@ def pod_nameservers(host: str, port: int) -> tuple[tuple[str, ...], tuple[str, .
     to the host's resolvers (the node agent records MissingClusterDNS on each
     ClusterFirst pod), and the log says why once.
     """
-    from kubelite.api import lowports
-
     if port == 53:
         return (host,), ()
     if port == lowports.stand_in(53):

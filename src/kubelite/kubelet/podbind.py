@@ -213,7 +213,8 @@ def stand_in(
     if len(raw) < SOCKADDR_IN_LEN:
         return None
     family, port = struct.unpack_from("=H", raw)[0], struct.unpack_from("!H", raw, 2)[0]
-    if not 0 < port < 1024 or lowports.may_bind(port):
+    other = lowports.listen_port(port)
+    if other == port:
         return None  # (where kubelite may bind it, nothing takes a stand-in)
     if family == socket.AF_INET and raw[4] == 127:
         ip = socket.inet_ntoa(raw[4:8])
@@ -224,7 +225,6 @@ def stand_in(
         ip, mapped = socket.inet_ntoa(raw[20:24]), True
     else:
         return None
-    other = lowports.stand_in(port)
     if listening(ip, port) or not listening(ip, other):
         return None
     if mapped:
@@ -232,7 +232,7 @@ def stand_in(
     return (ip, other)
 
 
-def _own_ip(raw: bytes, pod_ip: str) -> tuple[object, ...] | None:
+def _own_ip(raw: bytes, pod_ip: str) -> tuple[str, int] | None:
     """The pod's IP and a port, when that is what an IPv4 bind of `raw` names (so that
     a port below 1024 can go to its stand-in too); None otherwise."""
     if len(raw) < SOCKADDR_IN_LEN or struct.unpack_from("=H", raw)[0] != socket.AF_INET:
@@ -243,13 +243,11 @@ def _own_ip(raw: bytes, pod_ip: str) -> tuple[object, ...] | None:
     return None
 
 
-def _low_port_stand_in(where: tuple[object, ...]) -> tuple[object, ...]:
-    """`where`, with a port below 1024 this runtime may not bind moved to its stand-in
+def _at_listen_port(where: tuple[object, ...]) -> tuple[object, ...]:
+    """`where` with its port moved to its stand-in where this runtime may not bind it
     (`lowports`): as on a cluster, a pod may listen on port 80."""
     port = where[1]
-    if isinstance(port, int) and 0 < port < 1024 and not lowports.may_bind(port):
-        return (where[0], lowports.stand_in(port), *where[2:])
-    return where
+    return (where[0], lowports.listen_port(port), *where[2:]) if isinstance(port, int) else where
 
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
@@ -427,10 +425,11 @@ class Listener:
             try:
                 where = target(raw, self.pod_ip, dual_stack)
                 if where is None:
-                    where = _own_ip(raw, self.pod_ip)
-                    if where is None or lowports.may_bind(where[1]):  # type: ignore[arg-type]
+                    own = _own_ip(raw, self.pod_ip)  # taken over only for a stand-in
+                    if own is None or lowports.listen_port(own[1]) == own[1]:
                         return 0, True
-                where = _low_port_stand_in(where)
+                    where = own
+                where = _at_listen_port(where)
                 sock = sock or _their_socket(pid, fd)
             except OSError:
                 # Not ours to look at (a process that made itself undumpable, or

@@ -225,9 +225,8 @@ class UserspaceProxy:
     def _bind_port(self, port: int) -> int:
         """The port a frontend listens on: its own, or its stand-in where this process
         may not bind it (`lowports`; pods still reach it on its own port)."""
-        if lowports.may_bind(port):
-            return port
-        if not self._told_stand_ins:
+        at = lowports.listen_port(port)
+        if at != port and not self._told_stand_ins:
             self._told_stand_ins = True
             log.warning(
                 "ports below %d need root or CAP_NET_BIND_SERVICE: Service frontends on them "
@@ -235,10 +234,10 @@ class UserspaceProxy:
                 "on their own port",
                 lowports.unprivileged_start(),
                 lowports.OFFSET,
-                lowports.stand_in(port),
+                at,
                 port,
             )
-        return lowports.stand_in(port)
+        return at
 
     def _stop(self, listener: _Listener) -> None:
         if listener.task is not None:

@@ -133,7 +133,7 @@ class ClusterDNS:
         raise OSError(f"cluster DNS: no address to listen on (tried {self.host}:{self.port})")
 
     def _candidates(self) -> list[tuple[str, int]]:
-        port = self.port if lowports.may_bind(self.port) else lowports.stand_in(self.port)
+        port = lowports.listen_port(self.port)
         out = [(self.host, port)]
         if self.port == 53:
             rng = random.Random()
