@@ -35,8 +35,9 @@ NetworkPolicy at all there is no table (nothing for packets to cross), and
 it is deleted when the proxy stops. As in the service proxy's table
 (`nftables`), a packet walks the rules of the generation it entered with but
 looks maps up in the current one, so a sync keeps every such mix harmless:
-after the first, it flushes the table's rules and its two maps and declares
-them again, never deleting the table (a deleted map answers no lookup, and
+once a table is in place (the first sync reads back one a crashed kubelite
+left, as does a sync after a failed one), it flushes the table's rules and
+its two maps and declares them again, never deleting the table (a deleted map answers no lookup, and
 the packet would pass unchecked), and each pod's chain is named after its
 IP, so a new map element leads to the same pod's old rules, never another's.
 """
@@ -49,13 +50,19 @@ import ipaddress
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api.selectors import LabelSelector, SelectorError, nothing, selector_from_dict
 from kubelite.controllers.informer import Handlers, Informer
-from kubelite.proxy.nftables import FAMILY, delete_table, delete_table_script, run_script
+from kubelite.proxy.nftables import (
+    FAMILY,
+    delete_table,
+    delete_table_script,
+    list_table,
+    run_script,
+)
 from kubelite.proxy.sync_loop import sync_forever
 
 if TYPE_CHECKING:
@@ -408,14 +415,22 @@ def _chain(kind: str, ip: str) -> str:
 
 
 _CHAIN_LINE = re.compile(r"^  chain (\S+) \{$", re.MULTILINE)
+_FIXED_CHAINS = frozenset({"output"})
+_FIXED_MAPS = frozenset({"ingress-pods", "egress-pods"})
 
 
-def script(table: str, body: str, previous: str | None = None) -> str:
-    """One transaction that makes the table `body`: the table replaced whole the
-    first time (no `previous` body in place), then flushed and declared again."""
-    if not previous:
+def chains_of(body: str) -> frozenset[str]:
+    """The chains a rendered table declares."""
+    return frozenset(_CHAIN_LINE.findall(body))
+
+
+def script(table: str, body: str, in_place: Collection[str] | None = None) -> str:
+    """One transaction that makes the table `body`: replaced whole when no table
+    of this shape is in place (`in_place` None), else flushed and declared again,
+    deleting the chains of `in_place` that `body` no longer declares."""
+    if in_place is None:
         return f"{delete_table_script(table)}{body}\n"
-    gone = set(_CHAIN_LINE.findall(previous)) - set(_CHAIN_LINE.findall(body))
+    gone = set(in_place) - chains_of(body) - _FIXED_CHAINS
     head = [
         f"flush table {FAMILY} {table}",
         f"flush map {FAMILY} {table} ingress-pods",
@@ -423,6 +438,15 @@ def script(table: str, body: str, previous: str | None = None) -> str:
         *(f"delete chain {FAMILY} {table} {c}" for c in sorted(gone)),
     ]
     return "\n".join([*head, body]) + "\n"
+
+
+async def chains_in_place(nft: str, table: str) -> frozenset[str] | None:
+    """The chains of the policy table as it stands, when it has this code's shape
+    (its output chain and two maps); None when there is no such table."""
+    found = await list_table(nft, table)
+    if found is None or "output" not in found["chain"] or not found["map"] >= _FIXED_MAPS:
+        return None
+    return frozenset(found["chain"])
 
 
 class NetworkPolicyEnforcer:
@@ -438,7 +462,9 @@ class NetworkPolicyEnforcer:
         self.namespaces = Informer("v1", "Namespace")
         self._changed = asyncio.Event()
         self._following = False  # pods and namespaces watched (once a policy exists)
-        self.last: str | None = None
+        self.last: str | None = None  # the body in place, as far as this enforcer knows
+        # the chains of the table in place; None: not known, read back before a sync
+        self._in_place: frozenset[str] | None = None
         self.syncs = 0
 
     async def run(self, client: LocalClient) -> None:
@@ -481,24 +507,31 @@ class NetworkPolicyEnforcer:
         )
         if body == self.last:
             return
-        text = script(self.table, body, self.last) if body else delete_table_script(self.table)
+        if body and self._in_place is None:
+            # At start (a crashed kubelite's table still guards its pods) and after a
+            # failed sync: go on from the table as it stands, never replacing it whole
+            # (a packet racing that would find no map and pass unchecked).
+            self._in_place = await chains_in_place(self.nft, self.table)
+        text = script(self.table, body, self._in_place) if body else delete_table_script(self.table)
         try:
             await run_script(self.nft, text)
         except RuntimeError:
-            self.last = None
+            self.last = self._in_place = None
             raise
         self.last = body
+        self._in_place = chains_of(body) if body else None
         self.syncs += 1
         log.debug("network policy table %s synced", self.table)
 
     def remove(self) -> None:
         """Delete the table (sync: it runs while the proxy is being cancelled)."""
         delete_table(self.nft, self.table)
-        self.last = None
+        self.last = self._in_place = None
 
 
 __all__ = [
     "NetworkPolicyEnforcer",
+    "chains_of",
     "compute",
     "policy_types",
     "render",

@@ -12,12 +12,14 @@ traffic does. A service with no endpoints gets no element: its loopback
 address has no listener, so the kernel refuses the connection at once.
 
 Every sync rewrites the table in one `nft -f` transaction: the first
-replaces it whole (add, delete, re-create); later ones flush its rules and
-maps and declare them again, which keeps the per-endpoint sets of ClientIP
+creates it (or, finding the table a crashed kubelite left, reads it back
+with `nft -j list` and goes on from it), later ones flush its rules and maps
+and declare them again, which keeps the per-endpoint sets of ClientIP
 session affinity (and the clients in them) across syncs, as kube-proxy does.
-The table is deleted when the proxy stops. Each cluster names its own table
-(derived from its data dir), so clusters side by side never touch each
-other's rules.
+A sync after a failed one reads the table back the same way, so it too goes
+in place. The table is deleted when the proxy stops. Each cluster names its
+own table (derived from its data dir), so clusters side by side never touch
+each other's rules.
 
 One transaction is not enough on its own to keep a connection from meeting
 half of a sync. A packet walks the rules of the generation current when it
@@ -97,7 +99,7 @@ def render(
 ) -> str:
     """The `nft -f` script that makes `table` hold the rules for `ports`.
 
-    Without `previous` (the first sync) the table is replaced whole. After that
+    Without `previous` (no table of this shape yet) it is replaced whole. After that
     it is emptied in place instead: rules and map elements are flushed and what
     is no longer declared is deleted, but the affinity sets and their elements
     (the clients' session affinity) survive the sync, as kube-proxy's do.
@@ -259,7 +261,10 @@ class NftablesProxy:
         try:
             await run_script(self.nft, script)
         except RuntimeError:
-            self.objects = None  # the table may not be what we think: replace it next time
+            # A transaction is all or nothing, but what the table holds is read
+            # again before the next sync rather than assumed: it then goes in place
+            # too (replacing the table whole would refuse a connection racing it).
+            self.objects, self._adopt = None, True
             raise
         self.last, self.objects = wanted, objects
         log.debug("nftables table %s synced (%d service ports)", self.table, len(ports))
@@ -277,6 +282,15 @@ _FIXED_MAPS = frozenset({"service-ips", "service-nodeports"})
 async def _existing(nft: str, table: str) -> Objects | None:
     """The chains and sets of `table` as it stands, when it has the shape this code
     writes (its fixed chains and maps); None when there is no such table."""
+    found = await list_table(nft, table)
+    if found is None or not (found["chain"] >= _FIXED_CHAINS and found["map"] >= _FIXED_MAPS):
+        return None
+    return Objects(frozenset(found["chain"] - _FIXED_CHAINS), frozenset(found["set"]))
+
+
+async def list_table(nft: str, table: str) -> dict[str, set[str]] | None:
+    """The names of the chains, sets and maps `table` holds now (`nft -j list`),
+    by kind; None when there is no such table or nft cannot say."""
     try:
         proc = await asyncio.create_subprocess_exec(
             nft, "-j", "list", "table", FAMILY, table,
@@ -291,14 +305,11 @@ async def _existing(nft: str, table: str) -> Objects | None:
         return None
     try:
         items = json.loads(out)["nftables"]
+        return {
+            kind: {i[kind]["name"] for i in items if kind in i} for kind in ("chain", "set", "map")
+        }
     except (ValueError, KeyError, TypeError):
         return None
-    chains = {i["chain"]["name"] for i in items if "chain" in i}
-    sets = {i["set"]["name"] for i in items if "set" in i}
-    maps = {i["map"]["name"] for i in items if "map" in i}
-    if not (chains >= _FIXED_CHAINS and maps >= _FIXED_MAPS):
-        return None
-    return Objects(frozenset(chains - _FIXED_CHAINS), frozenset(sets))
 
 
 async def run_script(nft: str, script: str) -> None:

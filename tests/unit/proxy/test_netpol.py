@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -360,7 +361,7 @@ def test_a_sync_after_the_first_keeps_the_table_and_each_pods_chain() -> None:
     bodies = _syncs()
     assert "delete table" in netpol.script(TABLE, bodies[0])  # nothing in place yet
     for old, new in zip(bodies, bodies[1:], strict=False):
-        text = netpol.script(TABLE, new, old)
+        text = netpol.script(TABLE, new, netpol.chains_of(old))
         # a deleted table's maps answer no lookup: a packet mid-walk would pass unchecked
         assert "delete table" not in text
         assert text.startswith(f"flush table ip {TABLE}\n")
@@ -369,7 +370,7 @@ def test_a_sync_after_the_first_keeps_the_table_and_each_pods_chain() -> None:
     for body in bodies:
         assert "127.244.0.2 : jump ingress-127-244-0-2" in body
     # a chain no longer needed goes in the same transaction
-    text = netpol.script(TABLE, bodies[2], bodies[1])
+    text = netpol.script(TABLE, bodies[2], netpol.chains_of(bodies[1]))
     assert f"delete chain ip {TABLE} egress-127-244-0-3" in text
     assert f"delete chain ip {TABLE} ingress-127-244-0-2" not in text
 
@@ -383,7 +384,8 @@ def test_the_kernel_takes_each_sync_in_place() -> None:
     previous = None
     try:
         for body in _syncs():
-            text = netpol.script(table, body.replace(TABLE, table), previous)
+            in_place = None if previous is None else netpol.chains_of(previous)
+            text = netpol.script(table, body.replace(TABLE, table), in_place)
             proc = subprocess.run(
                 ["nft", "-f", "-"], input=text, capture_output=True, text=True, check=False
             )
@@ -393,5 +395,50 @@ def test_the_kernel_takes_each_sync_in_place() -> None:
             ["nft", "list", "table", "ip", table], capture_output=True, text=True, check=True
         ).stdout
         assert "chain egress-127-244-0-3" in listed and "chain ingress-127-244-0-4" not in listed
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("nft") is None,
+    reason="needs root and the nft command (Debian package nftables)",
+)
+def test_the_enforcer_never_replaces_a_table_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the table a crashed kubelite left nor the one a failed sync kept is
+    replaced whole: a packet racing that would pass unchecked."""
+    table = f"kubelite-npe-{os.getpid()}"
+    rendered = [body.replace(TABLE, table) for body in _syncs()]
+    bodies = iter(rendered)
+    left = next(bodies)
+    real = netpol.run_script
+    sent: list[str] = []
+
+    async def recording(nft: str, text: str) -> None:
+        sent.append(text)
+        await real(nft, text)
+
+    async def failing(nft: str, text: str) -> None:
+        raise RuntimeError("nft -f failed: Error: Could not process rule")
+
+    try:
+        asyncio.run(real("nft", netpol.script(table, left)))  # the crashed one's table
+        enforcer = netpol.NetworkPolicyEnforcer(table)
+        monkeypatch.setattr(enforcer.policies, "list", lambda: [{}])
+        monkeypatch.setattr(netpol, "render", lambda *_a: next(bodies))
+        monkeypatch.setattr(netpol, "run_script", recording)
+        asyncio.run(enforcer.sync_once())  # adopts it
+        monkeypatch.setattr(netpol, "run_script", failing)
+        with pytest.raises(RuntimeError):
+            asyncio.run(enforcer.sync_once())
+        monkeypatch.setattr(netpol, "run_script", recording)
+        asyncio.run(enforcer.sync_once())  # reads it back
+        assert len(sent) == 2
+        for text in sent:
+            assert "delete table" not in text and text.startswith(f"flush table ip {table}\n")
+        # the last body's chains, and none left of the tables before it
+        listed = subprocess.run(
+            ["nft", "list", "table", "ip", table], capture_output=True, text=True, check=True
+        ).stdout
+        assert netpol.chains_of(listed.replace("\t", "  ")) == netpol.chains_of(rendered[3])
     finally:
         subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)

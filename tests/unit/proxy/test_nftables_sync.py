@@ -166,3 +166,30 @@ def test_the_kernel_takes_every_sync_in_place(kernel: NftablesProxy) -> None:
             if sp.endpoints:
                 assert f"chain {chain_name(sp)} {{" in listed
         assert not re.search(r"\bv?map \{", listed)
+
+
+def test_a_sync_after_a_failed_one_goes_in_place(
+    kernel: NftablesProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, third = syncs()[1:4]
+    asyncio.run(kernel.sync(first))
+    real = nftables.run_script
+    sent: list[str] = []
+
+    async def failing(nft: str, script: str) -> None:
+        raise RuntimeError("nft -f failed: Error: Could not process rule")
+
+    async def recording(nft: str, script: str) -> None:
+        sent.append(script)
+        await real(nft, script)
+
+    monkeypatch.setattr(nftables, "run_script", failing)
+    with pytest.raises(RuntimeError):
+        asyncio.run(kernel.sync(second))
+    monkeypatch.setattr(nftables, "run_script", recording)
+    asyncio.run(kernel.sync(third))
+    assert len(sent) == 1 and "delete table" not in sent[0]
+    assert sent[0].startswith(f"flush table ip {kernel.table}\n")
+    listed = _nft("list", "table", "ip", kernel.table).stdout
+    for sp in third:
+        assert (f"chain {chain_name(sp)} {{" in listed) == bool(sp.endpoints)
