@@ -217,3 +217,67 @@ def test_network_policies_filter_pod_traffic(cluster: Cluster, namespace: str) -
     cluster.kubectl("delete", "networkpolicy", "--all", "-n", ns)
     for name in ("caller", "other"):
         after_next(cluster, ns, name, partial(reaches, cluster, ns, name), f"{name} back in")
+
+
+RESOLVER = (
+    "import socket, time\n"
+    "n = 0\n"
+    "while True:\n"
+    "    n += 1\n"
+    "    try:\n"
+    "        socket.getaddrinfo('kubernetes.default.svc.cluster.local', 443)\n"
+    "        print(n, 'ok', flush=True)\n"
+    "    except OSError as e:\n"
+    "        print(n, 'fail', type(e).__name__, e, flush=True)\n"
+    "    time.sleep(0.3)\n"
+)
+
+
+def test_the_usual_allow_dns_policy_lets_pods_resolve(cluster: Cluster, namespace: str) -> None:
+    """Default-deny egress plus the rule charts carry for CoreDNS (kube-system,
+    `k8s-app: kube-dns`, port 53) lets pods resolve names, and nothing else."""
+    if cluster.status.get("proxyMode") not in ("kernel", "nftables"):
+        pytest.skip(
+            "NetworkPolicies are enforced in nftables (kernel) proxy mode only; "
+            f"this cluster's proxy mode is {cluster.status.get('proxyMode')!r}"
+        )
+    ns = namespace
+    pod = caller_pod("resolver", "resolver", "")
+    pod["spec"]["containers"][0]["command"] = ["python3", "-c", RESOLVER]
+    apply(cluster, ns, pod)
+    resolves = partial(reaches, cluster, ns, "resolver")
+    wait_for(resolves, "the pod resolving a Service name")
+
+    deny = {"podSelector": {}, "policyTypes": ["Egress"]}
+    apply(cluster, ns, policy("default-deny-egress", deny))
+    after_next(
+        cluster, ns, "resolver", lambda: not resolves(), "resolution failing under default-deny"
+    )
+
+    dns_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }
+    allow_dns = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [dns_peer],
+                "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+            }
+        ],
+    }
+    apply(cluster, ns, policy("allow-dns", allow_dns))
+    after_next(cluster, ns, "resolver", resolves, "resolution allowed again")
+    # the rule reaches the DNS only: a connect to the API server's Service is still refused
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('kubernetes.default.svc.cluster.local', 443), 3)\n"
+        "    print('connected')\n"
+        "except OSError as e:\n"
+        "    print(type(e).__name__)\n"
+    )
+    out = cluster.kubectl("exec", "-n", ns, "resolver", "--", "python3", "-c", code).stdout
+    assert out.strip() == "ConnectionRefusedError"

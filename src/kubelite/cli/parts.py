@@ -101,7 +101,7 @@ def components(cluster: Cluster) -> list[Component]:
         *controllers(cluster.dir.root),
         SchedulerComponent(config_file=cluster.options.scheduler_config),
         LoadBalancerController(),
-        ServiceProxy(table=table_name(str(cluster.dir.root))),
+        ServiceProxy(table=table_name(str(cluster.dir.root)), cluster_dns=(dns_host, dns_port)),
         IngressController(
             0 if pick else default_port(cluster.options.host),
             bound_port=bound_port("ingress"),

@@ -54,8 +54,10 @@ class ServiceProxy:
         table: str = "kubelite",
         node_ip: str = "127.0.0.1",
         default_policy: str = "round-robin",
+        cluster_dns: tuple[str, int] | None = None,
     ) -> None:
         self.requested: Mode = mode or mode_from_env()
+        self.cluster_dns = cluster_dns  # host, port: a peer NetworkPolicies may allow
         self.mode: str = "none"
         self.table = table
         self.node_ip = node_ip
@@ -99,7 +101,8 @@ class ServiceProxy:
                 tg.create_task(self.slices.run(client, synced[1]))
                 await self._start_mode(tg)
                 if self.mode == "kernel":
-                    self.netpol = netpol.NetworkPolicyEnforcer(netpol.table_for(self.table))
+                    peers = [netpol.cluster_dns_peer(*self.cluster_dns)] if self.cluster_dns else []
+                    self.netpol = netpol.NetworkPolicyEnforcer(netpol.table_for(self.table), peers)
                     tg.create_task(self.netpol.run(client))
                 for ev in synced:
                     await ev.wait()

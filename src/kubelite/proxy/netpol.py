@@ -28,7 +28,12 @@ ignored), with kubelite's choices:
   server, the cluster DNS on port 53) only where a rule allows it, as
   upstream, e.g. with an ipBlock or a rule with ports and no `to`;
 - a named port in an egress rule matches destination pods only (never an
-  ipBlock address).
+  ipBlock address);
+- the cluster DNS is a peer as CoreDNS's pods are on a cluster: in namespace
+  `kube-system`, labelled `k8s-app: kube-dns`, with ports `dns` (UDP 53) and
+  `dns-tcp` (TCP 53). So the usual "allow DNS" egress rule (that namespace and
+  label, port 53) lets an egress-isolated pod resolve names here too. It is
+  never a subject (nothing isolates it).
 
 Every sync rewrites the table in one `nft -f` transaction; with no
 NetworkPolicy at all there is no table (nothing for packets to cross), and
@@ -94,6 +99,17 @@ class Pod:
             if n == name and proto == protocol:
                 return number
         return None
+
+
+def cluster_dns_peer(host: str, port: int) -> Pod:
+    """The cluster DNS as peers see it: CoreDNS's namespace, label and ports."""
+    return Pod(
+        "kube-dns",
+        "kube-system",
+        host,
+        {"k8s-app": "kube-dns"},
+        (("dns", "UDP", port), ("dns-tcp", "TCP", port)),
+    )
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
@@ -347,13 +363,18 @@ def _reject() -> list[str]:
 
 
 def render(
-    table: str, policies: Iterable[Obj], pods: Iterable[Obj], namespaces: Iterable[Obj]
+    table: str,
+    policies: Iterable[Obj],
+    pods: Iterable[Obj],
+    namespaces: Iterable[Obj],
+    peers: Iterable[Pod] = (),
 ) -> str:
-    """The whole table for these objects, as the body of an `nft -f` script."""
+    """The whole table for these objects, as the body of an `nft -f` script.
+    `peers` are what rules may select besides pods (the cluster DNS)."""
     pods = list(pods)
     subjects = subject_pods(pods)
     by_ip = {p.ip: p for p in subjects}
-    world = _World(subjects, namespaces)
+    world = _World([*subjects, *peers], namespaces)
     isolation = compute(policies, pods, namespaces)
     ingress_map: dict[str, str] = {}
     egress_map: dict[str, str] = {}
@@ -454,8 +475,9 @@ class NetworkPolicyEnforcer:
 
     debounce_s = 0.05
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, peers: Iterable[Pod] = ()) -> None:
         self.table = table
+        self.peers = tuple(peers)
         self.nft = shutil.which("nft") or "nft"
         self.policies = Informer("networking.k8s.io/v1", "NetworkPolicy")
         self.pods = Informer("v1", "Pod")
@@ -501,7 +523,7 @@ class NetworkPolicyEnforcer:
         policies = self.policies.list()
         # No policy, no table: packets meet no extra chain, and pod churn costs no render.
         body = (
-            render(self.table, policies, self.pods.list(), self.namespaces.list())
+            render(self.table, policies, self.pods.list(), self.namespaces.list(), self.peers)
             if policies
             else ""
         )
@@ -532,6 +554,7 @@ class NetworkPolicyEnforcer:
 __all__ = [
     "NetworkPolicyEnforcer",
     "chains_of",
+    "cluster_dns_peer",
     "compute",
     "policy_types",
     "render",

@@ -246,6 +246,48 @@ def test_egress_default_deny_and_allows() -> None:
     assert isolated(text, "ingress") == {"127.244.0.3"}
 
 
+def test_the_usual_allow_dns_rule_reaches_the_cluster_dns() -> None:
+    """`to` kube-system's `k8s-app: kube-dns` pods on port 53, as charts write it."""
+    dns = netpol.cluster_dns_peer("127.96.0.10", 53)
+    spec = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"port": 53, "protocol": "UDP"}, {"port": "dns-tcp", "protocol": "TCP"}],
+            }
+        ],
+    }
+    namespaces = [*NAMESPACES, ns("kube-system")]
+    text = netpol.render(TABLE, [pol("dns", spec)], PODS, namespaces, [dns])
+    rules = chain_of(text, "egress", "127.244.0.3")
+    assert "ip daddr 127.96.0.10 meta l4proto udp th dport 53 return" in rules
+    assert "ip daddr 127.96.0.10 meta l4proto tcp th dport 53 return" in rules
+    # a peer, never a subject; and no other pod is let through by this rule
+    assert "127.96.0.10" not in isolated(text, "egress") | isolated(text, "ingress")
+    assert not any("127.244.0.2" in r for r in rules)
+    # without the peer nothing is allowed
+    text = netpol.render(TABLE, [pol("dns", spec)], PODS, namespaces)
+    assert chain_of(text, "egress", "127.244.0.3")[1:] == REJECT
+    # nor for the label in another namespace
+    spec["egress"][0]["to"][0]["namespaceSelector"] = {"matchLabels": {"team": "x"}}
+    text = netpol.render(TABLE, [pol("dns", spec)], PODS, namespaces, [dns])
+    assert chain_of(text, "egress", "127.244.0.3")[1:] == REJECT
+    spec["egress"][0]["to"][0]["namespaceSelector"] = {}
+    # a rule selecting other labels in kube-system does not reach it
+    spec["egress"][0]["to"][0]["podSelector"] = {"matchLabels": {"k8s-app": "other"}}
+    text = netpol.render(TABLE, [pol("dns", spec)], PODS, namespaces, [dns])
+    assert chain_of(text, "egress", "127.244.0.3")[1:] == REJECT
+
+
 def test_egress_named_port_without_to_matches_pods_having_it() -> None:
     spec = {
         "podSelector": {"matchLabels": {"app": "caller"}},
