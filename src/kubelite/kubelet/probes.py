@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import lowports
+from kubelite.kubelet import grpcprobe
 from kubelite.kubelet.listeners import LISTENERS
 
 Obj = dict[str, Any]
@@ -223,31 +224,8 @@ async def exec_probe(action: Obj, run: ExecRunner, timeout: float) -> tuple[bool
 
 
 async def grpc_probe(action: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
-    """grpc.health.v1.Health/Check by hand-encoded protobuf (field 1: service, status)."""
-    try:
-        import grpc  # type: ignore[import-not-found]
-    except ImportError:
-        return False, "grpc probes need the grpcio package on the node"
-    port = int(action.get("port", 0))
-    service = (action.get("service") or "").encode()
-    request = (b"\x0a" + bytes([len(service)]) + service) if service else b""
-    target = f"{pod_ip}:{lowports.pod_port(pod_ip, port)}"
-    async with grpc.aio.insecure_channel(target) as channel:
-        check = channel.unary_unary("/grpc.health.v1.Health/Check")
-        try:
-            reply = await check(request, timeout=timeout)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return False, f"timeout: health rpc did not complete within {timeout:g}s"
-            return (
-                False,
-                f"rpc error: code = {exc.code().name.title().replace('_', '')} desc = {exc.details()}",
-            )
-    status = reply[1] if len(reply) >= 2 and reply[0] == 0x08 else 0
-    names = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
-    if status == 1:
-        return True, ""
-    return False, f'service unhealthy (responded with "{names.get(status, "UNKNOWN")}")'
+    port = lowports.pod_port(pod_ip, int(action.get("port", 0)))
+    return await grpcprobe.probe(pod_ip, port, action.get("service") or "", timeout, USER_AGENT)
 
 
 async def run_probe(
