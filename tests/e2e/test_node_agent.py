@@ -652,6 +652,10 @@ def test_pods_survive_kubelite_crash_and_are_readopted(
         cs = container_status(c, "default", "ticker")
         assert (cs["ready"], cs["restartCount"]) == (True, 0)
     assert _conditions(pod(c, "default", "ticker"))["Ready"]["status"] == "True"
+    # its resolv.conf names the cluster DNS of the first start, which answers again
+    resolve = "import socket; print(socket.getaddrinfo('kubernetes.default', 443)[0][4][0])"
+    answer = c.kubectl("exec", "ticker", "--", "python3", "-c", resolve).stdout.strip()
+    assert answer == c.kubectl_json("get", "svc", "kubernetes")["spec"]["clusterIP"]
 
 
 def test_pod_that_died_while_kubelite_was_down_is_restarted(

@@ -10,7 +10,8 @@ the same free address.
 
 Dynamic cluster IPs come from the upper part of the range first, so the
 lower band (where `kubernetes` = .1 and the cluster DNS = .10 live) stays
-for explicit requests, as upstream's allocator prefers. Refusals use
+for explicit requests, as upstream's allocator prefers; the DNS addresses of
+the other clusters this machine may run (`127.96.N.10`) are never picked. Refusals use
 upstream's wording: `spec.clusterIPs: Invalid value: []string{"..."}:
 failed to allocate IP ...: provided IP is already allocated`.
 """
@@ -36,6 +37,9 @@ Obj = dict[str, Any]
 SERVICE = REGISTRY.by_kind("v1", "Service")
 DEFAULT_SERVICE_CIDR = "127.96.0.0/16"
 DNS_SERVICE_IP = "127.96.0.10"
+# every cluster's DNS address on this machine (`127.96.N.10` beside its `kubernetes`
+# Service at `127.96.N.1`): never handed out dynamically
+DNS_SERVICE_IPS = tuple(f"127.96.{n}.10" for n in range(256))
 NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
 
@@ -70,7 +74,7 @@ class ServiceIPAllocator:
 
     cidr: str = DEFAULT_SERVICE_CIDR
     node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
-    reserved: tuple[str, ...] = (DNS_SERVICE_IP,)
+    reserved: tuple[str, ...] = DNS_SERVICE_IPS
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:

@@ -58,6 +58,11 @@ class DataDir:
         return self.root / "service-ip"
 
     @property
+    def dns_address(self) -> Path:
+        """The cluster DNS's address, kept for the pods that outlive a restart."""
+        return self.root / "dns-address"
+
+    @property
     def traces_db(self) -> Path:
         return self.root / "traces.db"
 

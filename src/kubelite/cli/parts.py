@@ -48,12 +48,17 @@ def components(cluster: Cluster) -> list[Component]:
     from kubelite.dashboard import DASHBOARD_PORT, Dashboard
     from kubelite.kubelet import ExecRouter, LogRouter, MetricsRouter, node_agents
     from kubelite.proxy import ClusterDNS, LoadBalancerController, ServiceProxy, table_name
+    from kubelite.proxy.dns.server import host_for as dns_host_for
     from kubelite.proxy.ingress import IngressController, default_port, default_tls_port
     from kubelite.scheduler.component import SchedulerComponent
     from kubelite.tracing.component import TracingCollector, retention_settings
 
     pick = cluster.options.port == 0  # --port 0: free ports for every listener
-    dns = ClusterDNS(port=53)
+    dns = ClusterDNS(
+        host=dns_host_for(cluster.service_ip.ip or ""),
+        port=53,
+        remembered=cluster.dir.dns_address,
+    )
     dns_host, dns_port = dns.bind()  # before the node agents: pods name it in resolv.conf
     cluster.dns = dns
     nameservers, resolver_options = pod_nameservers(dns_host, dns_port)

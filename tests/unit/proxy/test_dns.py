@@ -400,6 +400,41 @@ def test_without_the_right_to_port_53_it_takes_the_stand_in(
     assert candidates[0][0].startswith("127.53.") and candidates[0][1] == 64565
 
 
+@pytest.mark.parametrize(
+    ("service_ip", "host"),
+    [
+        ("127.96.0.1", "127.96.0.10"),
+        ("127.96.7.1", "127.96.7.10"),
+        ("10.0.0.1", "127.96.0.10"),  # outside the range: the default
+        ("", "127.96.0.10"),
+    ],
+)
+def test_each_cluster_has_its_dns_beside_its_kubernetes_service(service_ip: str, host: str) -> None:
+    assert dns_server.host_for(service_ip) == host
+
+
+def test_the_address_bound_is_kept_and_tried_first_next_time(tmp_path: Any) -> None:
+    """Pods outlive a restart with a resolv.conf naming the address of the last start."""
+    kept = tmp_path / "dns-address"
+    first = ClusterDNS(host="127.96.211.10", port=53, upstreams=[], remembered=kept)
+    try:
+        host, _ = first.bind()
+    finally:
+        first.close()
+    assert host == "127.96.211.10" and kept.read_text() == "127.96.211.10\n"
+    # the last start had to fall back elsewhere: that address comes first now
+    kept.write_text("127.53.211.9\n")
+    again = ClusterDNS(host="127.96.211.10", port=53, upstreams=[], remembered=kept)
+    assert [h for h, _ in again._candidates()[:2]] == ["127.53.211.9", "127.96.211.10"]
+    try:
+        assert again.bind()[0] == "127.53.211.9"
+    finally:
+        again.close()
+    # an unreadable or foreign address is ignored
+    kept.write_text("8.8.8.8\n")
+    assert ClusterDNS(host="127.96.211.10", remembered=kept)._candidates()[0][0] == "127.96.211.10"
+
+
 def _tcp_query(server: tuple[str, int], name: str) -> dns.message.Message:
     with socket.create_connection(server, timeout=5) as s:
         wire = dns.message.make_query(name, "A").to_wire()

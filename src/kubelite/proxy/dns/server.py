@@ -8,9 +8,14 @@ name is forwarded to the host's resolvers (from /etc/resolv.conf). A query
 that does not parse gets FORMERR (when it has a header to answer) and the
 server carries on.
 
-Where it listens: `127.96.0.10:53` by default. When that is taken (another
-cluster on this machine) it tries port 53 on a free address of 127.53.0.0/16,
-so pods' resolv.conf (which cannot name a port) still works. Where this
+Where it listens: port 53 at the tenth address of the cluster's own part of
+the service range (`127.96.N.10` beside its `kubernetes` Service at
+`127.96.N.1`, so `127.96.0.10` for the first cluster on a machine, as
+upstream's kube-dns takes the range's tenth address). The address bound is
+kept in the data dir (`remembered`) and tried first at the next start: pods
+that outlive a restart keep the resolv.conf that names it. When it is taken
+(another cluster on this machine) it tries port 53 on a free address of
+127.53.0.0/16, so pods' resolv.conf (which cannot name a port) still works. Where this
 process may not bind port 53 (no root), the same addresses on port 53's
 stand-in (`kubelite.api.lowports`: 64565), to which the node agents send
 pods' TCP connects to port 53; failing those, a free port on the same
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import random
 import socket
@@ -52,9 +58,20 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.96.0.10"
 FALLBACK_NET = "127.53"
+SERVICE_NET = ipaddress.IPv4Network("127.96.0.0/16")
 FORWARD_TIMEOUT_S = 2.0
 MAX_FORWARDS = 256
 CHASED = ("A", "AAAA", "ANY")  # query types whose ExternalName CNAME is followed
+
+
+def host_for(service_ip: str) -> str:
+    """The DNS address that goes with a cluster's `kubernetes` Service address:
+    the tenth of its /24 (`127.96.N.1` -> `127.96.N.10`)."""
+    try:
+        net = ipaddress.IPv4Network(f"{service_ip}/24", strict=False)
+    except ValueError:
+        return DEFAULT_HOST
+    return str(net[10]) if net.subnet_of(SERVICE_NET) else DEFAULT_HOST
 
 
 def host_resolvers(path: str = "/etc/resolv.conf", *, exclude: Iterable[str] = ()) -> list[str]:
@@ -98,8 +115,10 @@ class ClusterDNS:
         port: int = 53,
         zone: str = "cluster.local",
         upstreams: list[str] | None = None,
+        remembered: Path | None = None,
     ) -> None:
         self.host, self.port, self.zone = host, port, zone
+        self.remembered = remembered  # the address bound last time, tried first
         self.upstreams = upstreams
         self.services = Informer("v1", "Service")
         self.slices = Informer("discovery.k8s.io/v1", "EndpointSlice")
@@ -129,12 +148,31 @@ class ClusterDNS:
                 continue
             self.host, self.port = host, self._udp.getsockname()[1]
             self._records = None  # `ns.dns.ZONE` names the address just bound
+            if port:
+                self._remember(host)
             return self.address
         raise OSError(f"cluster DNS: no address to listen on (tried {self.host}:{self.port})")
 
+    def _recalled(self) -> str | None:
+        if self.remembered is None:
+            return None
+        try:
+            text = self.remembered.read_text().strip()
+            return text if ipaddress.ip_address(text).is_loopback else None
+        except (OSError, ValueError):
+            return None
+
+    def _remember(self, host: str) -> None:
+        if self.remembered is None or self._recalled() == host:
+            return
+        try:
+            self.remembered.write_text(host + "\n")
+        except OSError as exc:
+            log.warning("cluster DNS: could not keep its address in %s: %s", self.remembered, exc)
+
     def _candidates(self) -> list[tuple[str, int]]:
         port = lowports.listen_port(self.port)
-        out = [(self.host, port)]
+        out = [(host, port) for host in dict.fromkeys(filter(None, (self._recalled(), self.host)))]
         if self.port == 53:
             rng = random.Random()
             out += [
