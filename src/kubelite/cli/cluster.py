@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import logging
 import os
 import signal
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 # History kept for watches, and how often it is trimmed; tests shrink both.
 COMPACT_INTERVAL_S = float(os.environ.get("KUBELITE_COMPACT_INTERVAL", "60"))
 HISTORY_REVISIONS = int(os.environ.get("KUBELITE_HISTORY", "100000"))
+# stopping longer than this (past the usual grace periods) logs what is still running
+SHUTDOWN_REPORT_S = float(os.environ.get("KUBELITE_SHUTDOWN_REPORT", "45"))
 
 
 class AlreadyRunning(RuntimeError):
@@ -174,10 +177,13 @@ class Cluster:
                     await result
             await stop.wait()
             self._ready = False
-            for _comp, task, _ in reversed(component_tasks):
+            watchdog = asyncio.create_task(_report_stuck_shutdown(SHUTDOWN_REPORT_S))
+            for comp, task, _ in reversed(component_tasks):
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+                log.debug("%s stopped", comp.name)
+            watchdog.cancel()
             self.store.end_watches("server shutting down")  # streams end cleanly
             if self.storage is not None:  # admission webhooks' pooled connections
                 with contextlib.suppress(Exception):
@@ -376,3 +382,19 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+
+async def _report_stuck_shutdown(after_s: float) -> None:
+    """Log what every task still waits on when stopping takes longer than the
+    pods' grace periods should: a part that never ends keeps the process (and
+    `kubelite down`, which kills it at last) waiting, and this says which."""
+    await asyncio.sleep(after_s)
+    me = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is me or task.done():
+            continue
+        stack = io.StringIO()
+        task.print_stack(limit=12, file=stack)
+        log.warning(
+            "still stopping after %.0f s: %s\n%s", after_s, task.get_name(), stack.getvalue()
+        )
