@@ -4,22 +4,29 @@
 differs) with a per-image virtualenv in which RUN lines execute, so
 `RUN pip install -r requirements.txt` installs into the image and nowhere
 else. `FROM scratch` has no interpreter. COPY places files under the image's
-`rootfs/` at the paths the Dockerfile names; inside a container they appear
-at those same absolute paths.
+`rootfs/` at the paths the Dockerfile names, from the build context less what
+its `.dockerignore` excludes (`buildcontext`); inside a container they appear
+at those same absolute paths. Each RUN line sees the image as its containers
+will, in a mount namespace of its own (`buildroot`): it writes into the
+image, and never to the host.
 """
 
 from __future__ import annotations
 
-import glob
+import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from kubelite.kubelet import buildroot
 from kubelite.kubelet import dockerfile as df
+from kubelite.kubelet.buildcontext import BuildContext, ContextError
 from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.dockerignore import IgnoreError
 from kubelite.kubelet.imageconfig import content_digest, oci_config, tree_digest
 from kubelite.kubelet.images import (
     DEFAULT_PATH,
@@ -62,6 +69,10 @@ def build(
     if not dockerfile.is_file():
         raise BuildError(f"no Dockerfile in {context}")
     parsed = df.parse(dockerfile.read_text())
+    try:
+        files = BuildContext.open(context)
+    except IgnoreError as exc:
+        raise BuildError(str(exc)) from None
     image_dir = store.root / "store" / uuid.uuid4().hex
     state = _State(image_dir)
     state.rootfs.mkdir(parents=True)
@@ -75,7 +86,7 @@ def build(
         )
         for n, instr in enumerate(parsed.instructions, start=2):
             say(f"STEP {n}/{total}: {instr.keyword} {instr.args}")
-            _apply(state, instr, context)
+            _apply(state, instr, files)
         return _commit(store, ref, state)
     except BaseException:
         shutil.rmtree(image_dir, ignore_errors=True)
@@ -115,7 +126,7 @@ def _from(state: _State, base: str, *, needs_pip: bool) -> None:
     state.cmd_from_base = True
 
 
-def _apply(state: _State, instr: df.Instruction, context: Path) -> None:
+def _apply(state: _State, instr: df.Instruction, context: BuildContext) -> None:
     kw, args, line = instr.keyword, instr.args, instr.line
     if kw == "WORKDIR":
         path = df.substitute(args, state.env)
@@ -139,44 +150,50 @@ def _apply(state: _State, instr: df.Instruction, context: Path) -> None:
         state.cmd_from_base = False
 
 
-def _copy(state: _State, line: int, context: Path, sources: list[str], dest: str) -> None:
-    ctx = context.resolve()
+def _copy(state: _State, line: int, context: BuildContext, sources: list[str], dest: str) -> None:
     target = state.host_path(dest)
-    matches: list[Path] = []
+    found = []
     for src in sources:
-        found = (
-            sorted(glob.glob(str(ctx / src))) if any(c in src for c in "*?[") else [str(ctx / src)]
-        )
-        for item in found:
-            path = Path(item).resolve()
-            if path != ctx and ctx not in path.parents:
-                raise BuildError(f"Dockerfile line {line}: COPY {src}: outside the build context")
-            if not path.exists():
-                raise BuildError(f"Dockerfile line {line}: COPY {src}: no such file or directory")
-            matches.append(path)
-    if not matches:
+        try:
+            found.extend(context.find(src))
+        except ContextError as exc:
+            raise BuildError(f"Dockerfile line {line}: COPY {src}: {exc}") from None
+    if not found:
         raise BuildError(f"Dockerfile line {line}: COPY {' '.join(sources)}: no source files")
-    to_dir = dest.endswith("/") or len(matches) > 1 or target.is_dir()
-    for path in matches:
-        if path.is_dir():
-            shutil.copytree(path, target, dirs_exist_ok=True, symlinks=True)
-        elif to_dir:
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.name)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+    into = dest.endswith("/") or len(found) > 1 or target.is_dir()
+    for source in found:
+        context.copy(source, target, into=into)
 
 
 def _run(state: _State, line: int, argv: list[str]) -> None:
-    cwd = state.host_path(state.workdir)
-    cwd.mkdir(parents=True, exist_ok=True)
-    env = dict(state.env, HOME=str(state.dir / "home"))
-    proc = subprocess.run(argv, cwd=cwd, env=env)
-    if proc.returncode != 0:
-        raise BuildError(
-            f"Dockerfile line {line}: RUN {' '.join(argv)} failed with exit code {proc.returncode}"
+    state.host_path(state.workdir).mkdir(parents=True, exist_ok=True)
+    home = state.dir / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(state.env, HOME=str(home))
+    writable = [home] if state.venv is None else [state.venv, home]
+    try:
+        code = buildroot.run_line(
+            argv,
+            env=env,
+            rootfs=state.rootfs,
+            workdir=state.workdir,
+            writable=writable,
+            visible=_interpreter_paths(env),
         )
+    except buildroot.RunError as exc:
+        raise BuildError(f"Dockerfile line {line}: RUN {' '.join(argv)}: {exc}") from None
+    if code != 0:
+        raise BuildError(
+            f"Dockerfile line {line}: RUN {' '.join(argv)} failed with exit code {code}"
+        )
+
+
+def _interpreter_paths(env: dict[str, str]) -> list[Path]:
+    """Host directories a RUN line may load code from: the interpreter's own and its
+    PYTHONPATH (bound in read-only when they live under the host's /tmp)."""
+    paths = [Path(sys.base_prefix)]
+    paths += [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return [p for p in dict.fromkeys(paths) if p.is_absolute() and p.is_dir()]
 
 
 def _commit(store: ImageStore, ref: str, state: _State) -> Image:

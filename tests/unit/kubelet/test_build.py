@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kubelite.cli.build_cmd import BuildFailed, build, format_images, list_images
+from kubelite.kubelet import buildroot
 from kubelite.kubelet.images import ImageNotFound, ImageStore, host_python_version
 
 PY = "{}.{}".format(*host_python_version())
@@ -19,6 +20,18 @@ def context(tmp_path: Path, dockerfile: str, files: dict[str, str] | None = None
         (ctx / name).parent.mkdir(parents=True, exist_ok=True)
         (ctx / name).write_text(text)
     return ctx
+
+
+@pytest.fixture
+def namespaces() -> None:
+    """RUN lines need a mount namespace of their own (as root, or a user namespace)."""
+    missing = buildroot.support().missing
+    if missing:
+        pytest.skip(f"RUN lines cannot run on this machine: {missing}")
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
 
 
 def test_scratch_image_places_files_at_dockerfile_paths(tmp_path: Path) -> None:
@@ -40,6 +53,7 @@ def test_scratch_image_places_files_at_dockerfile_paths(tmp_path: Path) -> None:
     assert "MODE=prod" in config["Env"]
 
 
+@pytest.mark.usefixtures("namespaces")
 def test_python_image_runs_run_lines_in_its_venv(tmp_path: Path) -> None:
     ctx = context(
         tmp_path,
@@ -70,7 +84,6 @@ def test_entrypoint_resets_inherited_cmd(tmp_path: Path) -> None:
         ("FROM ubuntu:22.04\n", "not supported"),
         ("FROM scratch\nCOPY nothere /x\n", "line 2: COPY nothere: no such file"),
         ("FROM scratch\nCOPY ../x /x\n", "outside the build context"),
-        ("FROM scratch\nRUN exit 3\n", "line 2: RUN .* failed with exit code 3"),
     ],
 )
 def test_build_errors_are_one_line(tmp_path: Path, dockerfile: str, message: str) -> None:
@@ -98,3 +111,134 @@ def test_images_listing_and_builtin_python(tmp_path: Path) -> None:
         store.resolve("python:2.7")
     with pytest.raises(ImageNotFound):
         store.resolve("nothing")
+
+
+# ---- RUN lines: in the image's own view --------------------------------------------
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_run_sees_and_writes_the_image_at_its_absolute_paths(tmp_path: Path) -> None:
+    # The FastAPI docs' shape: COPY to an absolute path, then RUN reads it there.
+    ctx = context(
+        tmp_path,
+        f"FROM python:{PY}\nWORKDIR /code\n"
+        "COPY ./requirements.txt /code/requirements.txt\n"
+        "RUN cat /code/requirements.txt > /code/seen && mkdir /data && echo d > /data/x\n"
+        "RUN python -c \"import sys, pathlib; pathlib.Path(sys.prefix, 'mark').write_text('v')\"\n"
+        "RUN test -f /data/x && cp seen seen2\n",
+        {"requirements.txt": "tiny==1\n"},
+    )
+    build("fa:1", ctx, tmp_path / "data", quiet=True)
+    image = ImageStore(tmp_path / "data").resolve("fa:1")
+    assert (image.rootfs / "code" / "seen2").read_text() == "tiny==1\n"
+    assert (image.rootfs / "data" / "x").read_text() == "d\n"
+    assert image.venv is not None and (image.venv / "mark").read_text() == "v"
+    # what the line wrote, and not one of the mount points its view needed
+    assert files_under(image.rootfs) == [
+        "code",
+        "code/requirements.txt",
+        "code/seen",
+        "code/seen2",
+        "data",
+        "data/x",
+    ]
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_run_cannot_change_the_host(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    name = f"kubelite-test-{tmp_path.name}"
+    ctx = context(
+        tmp_path,
+        f"FROM scratch\nRUN mkdir -p /tmp/{name} && echo x > /tmp/{name}/f\n"
+        f"RUN echo bad > /etc/{name}\n",
+    )
+    with pytest.raises(BuildFailed, match=r"^Dockerfile line 3: RUN .* failed with exit code"):
+        build("host:1", ctx, tmp_path / "data", quiet=True)
+    assert "Read-only file system" in capfd.readouterr().err
+    assert not Path(f"/tmp/{name}").exists()  # its /tmp is its own
+    assert not Path(f"/etc/{name}").exists()
+    assert list_images(tmp_path / "data") == []
+
+
+@pytest.mark.usefixtures("namespaces")
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param("RUN exit 3", r"line 2: RUN .* failed with exit code 3", id="exit-code"),
+        pytest.param(
+            'RUN ["no-such-tool", "x"]',
+            r"line 2: RUN no-such-tool x: exec no-such-tool: No such file or directory",
+            id="not-found",
+        ),
+    ],
+)
+def test_run_failures_are_one_line(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(BuildFailed, match=message):
+        build("bad:1", context(tmp_path, f"FROM scratch\n{line}\n"), tmp_path / "data", quiet=True)
+
+
+# ---- .dockerignore -------------------------------------------------------------------
+
+IGNORED_CONTEXT = {
+    ".dockerignore": "# keep the image small\nsecrets\n.venv\ndocs\n!docs/README.md\n"
+    "**/*.pyc\nDockerfile\n.dockerignore\n",
+    "app.py": "print(1)\n",
+    "secrets/key": "k",
+    ".venv/big": "b",
+    "docs/README.md": "r",
+    "docs/other.md": "o",
+    "sub/x.pyc": "c",
+    "sub/y.py": "y",
+}
+
+
+def test_dockerignore_shapes_what_copy_sees(tmp_path: Path) -> None:
+    ctx = context(
+        tmp_path,
+        "FROM scratch\nWORKDIR /app\nCOPY . .\nCOPY docs /docs\nCOPY *.py sub/*.py* /py/\n",
+        IGNORED_CONTEXT,
+    )
+    build("ign:1", ctx, tmp_path / "data", quiet=True)
+    rootfs = ImageStore(tmp_path / "data").resolve("ign:1").rootfs
+    assert files_under(rootfs / "app") == [
+        "app.py",
+        "docs",  # excluded, but comes back with the README an exception brought back
+        "docs/README.md",
+        "sub",
+        "sub/y.py",
+    ]
+    assert files_under(rootfs / "docs") == ["README.md"]
+    assert files_under(rootfs / "py") == ["app.py", "y.py"]
+
+
+@pytest.mark.parametrize(
+    ("ignore", "line", "message"),
+    [
+        pytest.param(
+            None,
+            "COPY secrets/key /k",
+            r"^Dockerfile line 2: COPY secrets/key: no such file or directory "
+            r"\(excluded by .dockerignore\)$",
+            id="excluded-source",
+        ),
+        pytest.param(
+            None, "COPY .venv/* /v/", "line 2: COPY .venv/[*]: no source files", id="glob"
+        ),
+        pytest.param(
+            "ok\n[a-\n", "COPY . .", r"^.dockerignore line 2: bad pattern", id="bad-pattern"
+        ),
+        pytest.param("", "COPY . .", "^cannot read .dockerignore: Is a directory", id="unreadable"),
+    ],
+)
+def test_dockerignore_errors_are_one_line(
+    tmp_path: Path, ignore: str | None, line: str, message: str
+) -> None:
+    files = dict(IGNORED_CONTEXT)
+    if ignore is not None:
+        files[".dockerignore"] = ignore
+    ctx = context(tmp_path, f"FROM scratch\n{line}\n", files)
+    if ignore == "":
+        (ctx / ".dockerignore").unlink()
+        (ctx / ".dockerignore").mkdir()
+    with pytest.raises(BuildFailed, match=message):
+        build("bad:1", ctx, tmp_path / "data", quiet=True)
