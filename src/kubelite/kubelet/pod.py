@@ -3,10 +3,20 @@
 A `PodRunner` owns the pod's IP, volumes and container processes. Its
 lifecycle: set up volumes, run init containers one at a time to completion,
 then supervise every container (restart policy, CrashLoopBackOff, probes)
-until the pod is deleted or the agent stops. Ephemeral containers (`kubectl
+until the pod is deleted or the agent stops. A sidecar (an init container
+with `restartPolicy: Always`, upstream's native sidecar) takes its turn among
+the init containers but only until it has started (its postStart hook done,
+its startupProbe passed); it then runs beside the rest, probed, and is
+restarted whenever it exits, whatever the pod's restartPolicy. Once every
+regular container of a pod that does not restart them has ended (a Job's
+pod), its sidecars are stopped, last declared first, and the regular
+containers' ends alone decide the phase. Ephemeral containers (`kubectl
 debug`) start once the pod's volumes are ready, whatever its init containers
 do, and are never restarted, as upstream's kubelet runs them. Termination is
-upstream's: preStop hook, SIGTERM, the grace period, SIGKILL. Meanwhile
+upstream's: preStop hook, SIGTERM, the grace period, SIGKILL — the sidecars'
+SIGTERM only once the regular containers have exited, in reverse order of
+declaration (`termination.TerminationOrder`). A pod deleted before its
+runner set it up is only stopped: no IP, no volumes. Meanwhile
 liveness and startup probing has ended, but readiness is probed until each
 container stops, and a change is written at once, so endpoints see a pod that
 stops serving while it shuts down. Then, for a deleted pod, its final status
@@ -56,6 +66,7 @@ from kubelite.kubelet.status import (
     finish,
     pod_status,
 )
+from kubelite.kubelet.termination import MIN_SHUTDOWN_S, TerminationOrder, is_sidecar
 from kubelite.kubelet.volumes import PodVolumes, VolumeError
 
 if TYPE_CHECKING:
@@ -88,7 +99,7 @@ class PodRunner:
         self.dir = agent.pods_dir / f"{self.ns}_{self.name}_{self.uid}"
         spec = pod.get("spec") or {}
         self.inits = [
-            ContainerRecord(c["name"], c.get("image", ""), init=True)
+            ContainerRecord(c["name"], c.get("image", ""), init=True, sidecar=is_sidecar(c))
             for c in spec.get("initContainers") or []
         ]
         self.containers = [
@@ -122,6 +133,7 @@ class PodRunner:
         self.deleted = False  # the API object is gone already
         self.grace: float | None = None
         self._dirty = asyncio.Event()
+        self._progress = asyncio.Event()  # set by every mark(): what `_until_started` waits on
         self._settled = asyncio.Event()
         self.order = agent.next_order()  # the lane serves pods in the order they came
         self._lane: Releaser | None = None  # held from set-up to the first spawn request
@@ -189,12 +201,16 @@ class PodRunner:
         try:
             async with asyncio.TaskGroup() as tg:
                 status_task = tg.create_task(self._status_loop())
-                life = tg.create_task(self._lifecycle())
+                # Deleted before it was set up (or a deleted pod seen again after its
+                # runner ended): nothing to set up, only to stop — upstream's kubelet
+                # mounts no volumes for a terminating pod, so no FailedMount either.
+                life = None if self.terminating.is_set() else tg.create_task(self._lifecycle())
                 stop = tg.create_task(self._wait_stop(shutdown))
                 await stop
-                life.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await life
+                if life is not None:
+                    life.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await life
                 await self._stop_ephemeral_runs()
                 from_shutdown = shutdown.is_set() and not self.terminating.is_set()
                 if not from_shutdown:
@@ -239,17 +255,50 @@ class PodRunner:
         self._sandbox.set()
         self.mark()
         spec = self.pod.get("spec") or {}
-        for c in spec.get("initContainers") or []:
-            if not await self._run_init(c):
-                return
-        for rec in self.containers:
-            if rec.name not in self.adopted:
-                rec.waiting("ContainerCreating")
-        self.mark()
+        sidecars: dict[str, asyncio.Task[None]] = {}
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._refresh_volumes())
-            for c in spec.get("containers") or []:
-                tg.create_task(self._supervise(c))
+            if await self._initialize(spec, tg, sidecars):
+                for rec in self.containers:
+                    if rec.name not in self.adopted:
+                        rec.waiting("ContainerCreating")
+                self.mark()
+                tg.create_task(self._refresh_volumes())
+                await asyncio.gather(
+                    *(tg.create_task(self._supervise(c)) for c in spec.get("containers") or [])
+                )
+            # Every regular container has ended for good (or an init container failed
+            # in a pod that does not restart it): the sidecars go too, as upstream's
+            # KillPod for a pod with nothing left to keep running.
+            await self._stop_sidecars(sidecars)
+
+    async def _initialize(
+        self, spec: Obj, tg: asyncio.TaskGroup, sidecars: dict[str, asyncio.Task[None]]
+    ) -> bool:
+        """Run the init containers in order; False when one failed for good.
+
+        A sidecar is started, and the next init container waits only until it
+        has started; it then runs on (restarted on exit) under `sidecars`. A pod
+        that got past its init containers before kubelite restarted (a regular
+        container that ever left waiting) only gets its sidecars back, waiting for
+        none, as upstream's computeInitContainerActions.
+        """
+        initialized = any("waiting" not in r.state or r.last_state for r in self.containers)
+        for c in spec.get("initContainers") or []:
+            rec = self.record(c["name"])
+            assert rec is not None
+            if rec.sidecar:
+                sidecars[rec.name] = tg.create_task(self._run_sidecar(c, rec))
+                if not initialized:
+                    await self._until_started(rec)
+            elif not initialized and not await self._run_init(c):
+                return False
+        return True
+
+    async def _until_started(self, rec: ContainerRecord) -> None:
+        """Until the container has started; re-checked whenever something is marked."""
+        while not rec.started:
+            self._progress.clear()
+            await self._progress.wait()
 
     async def _setup_volumes(self) -> None:
         while True:
@@ -262,6 +311,10 @@ class PodRunner:
                 return
             except VolumeError as exc:
                 self._let_go()
+                if self.terminating.is_set():
+                    # Deleted meanwhile (a token for a pod that is gone): nothing to
+                    # report. Termination cancels the lifecycle: wait for that.
+                    await asyncio.Event().wait()
                 self.mark(settled=True)
                 await self.event(WARNING, "FailedMount", str(exc))
                 await self.agent.clock.sleep(CONFIG_RETRY_S * 2)
@@ -345,6 +398,44 @@ class PodRunner:
                 self.mark()
                 return
             await self._before_restart(c, rec)
+
+    async def _run_sidecar(self, c: Obj, rec: ContainerRecord) -> None:
+        """A sidecar: restarted (with CrashLoopBackOff) whenever it exits, whatever the
+        pod's restartPolicy, until the pod stops it (`_stop_sidecars`, `_terminate`)."""
+        while True:
+            await self._start_and_wait(c, rec)
+            await self._before_restart(c, rec)
+
+    async def _stop_sidecars(self, tasks: dict[str, asyncio.Task[None]]) -> None:
+        """Stop the sidecars of a pod whose regular containers are done, in upstream's
+        order (the last declared first), within the pod's grace period.
+
+        As `_terminate` does: their supervision ends first (no restart comes), then
+        what runs is stopped and recorded here.
+        """
+        if not tasks:
+            return
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for name in tasks:
+            if name in self.adopted:  # re-attached, its supervision not yet begun
+                self.procs[name] = self.adopted.pop(name)
+        procs = {n: p for n, p in self.procs.items() if n in tasks}
+        order = TerminationOrder(self.pod, [n for n, p in procs.items() if not p.exited])
+        grace = self._grace()
+
+        async def stop(name: str, proc: ContainerProcess) -> None:
+            rec = self.record(name)
+            assert rec is not None
+            if not proc.exited:
+                await self.event(NORMAL, "Killing", f"Stopping container {name}", name)
+            await self._stop_and_record(self._container_spec(name), rec, proc, grace, order)
+            self.procs.pop(name, None)
+
+        await asyncio.gather(*(stop(n, p) for n, p in procs.items()))
+        self.save()
+        self.mark()
 
     async def _before_restart(self, c: Obj, rec: ContainerRecord) -> None:
         """CrashLoopBackOff wait before the next start, as upstream's doBackOff."""
@@ -488,15 +579,25 @@ class PodRunner:
             await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
             if not await self._post_start(c, rec, proc, hook):
                 return proc  # killed: its exit is reported, and restarted per the policy
-        rec.state = {"running": {"startedAt": started_at}}
-        rec.started = "startupProbe" not in c
-        # Init and ephemeral containers are never ready, as upstream reports them.
-        rec.ready = rec.started and "readinessProbe" not in c and not (rec.init or rec.ephemeral)
-        self.save()
-        self.mark(settled=True)
+        self._now_running(c, rec, started_at)
         if not hook:
             await self.event(NORMAL, "Started", f"Started container {rec.name}", rec.name)
         return proc
+
+    def _now_running(self, c: Obj, rec: ContainerRecord, started_at: str) -> None:
+        """The container runs (its postStart hook done): started unless a startupProbe
+        is to say so, and ready as upstream's prober manager reports it — a running
+        regular init container is not (it is once it exits 0:
+        `ContainerRecord.completed_init`), a sidecar is as a regular container is,
+        an ephemeral container never is."""
+        rec.state = {"running": {"startedAt": started_at}}
+        rec.started = "startupProbe" not in c
+        regular_init = rec.init and not rec.sidecar
+        rec.ready = (
+            rec.started and "readinessProbe" not in c and not (regular_init or rec.ephemeral)
+        )
+        self.save()
+        self.mark(settled=True)
 
     async def _post_start(
         self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, hook: Obj
@@ -685,12 +786,10 @@ class PodRunner:
             return
         if result.value is False:
             label = "liveness" if kind == "livenessProbe" else "startup"
-            await self.event(
-                NORMAL,
-                "Killing",
-                f"Container {rec.name} failed {label} probe, will be restarted",
-                rec.name,
-            )
+            message = f"Container {rec.name} failed {label} probe, will be restarted"
+            if rec.sidecar:  # upstream's wording for a restartable init container
+                message = f"Init container {rec.name} failed {label} probe"
+            await self.event(NORMAL, "Killing", message, rec.name)
             await self._stop_container(c, rec, proc, self._grace())
 
     async def _stop_readiness_probes(self, name: str | None = None) -> None:
@@ -753,21 +852,36 @@ class PodRunner:
         return default if self.grace is None else self.grace
 
     async def _stop_container(
-        self, c: Obj | None, rec: ContainerRecord, proc: ContainerProcess, grace: float
+        self,
+        c: Obj | None,
+        rec: ContainerRecord,
+        proc: ContainerProcess,
+        grace: float,
+        order: TerminationOrder | None = None,
     ) -> None:
+        """preStop, SIGTERM, the grace period, SIGKILL; with an `order`, SIGTERM waits
+        for the container's turn (a sidecar: after the containers it outlives)."""
         clock = self.agent.clock
         deadline = clock.monotonic() + grace
-        hook = ((c or {}).get("lifecycle") or {}).get("preStop")
-        if hook and not proc.exited and grace > 0:
+        try:
+            hook = ((c or {}).get("lifecycle") or {}).get("preStop")
+            if hook and not proc.exited and grace > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._pre_stop(c or {}, rec, proc, hook), timeout=grace)
+            floor = 0.001
+            if order is not None and order.waits(rec.name) and not proc.exited:
+                await order.wait_turn(rec.name, deadline - clock.monotonic())
+                floor = MIN_SHUTDOWN_S  # a late turn still gets upstream's short window
+            proc.signal_group(signal.SIGTERM)
+            remaining = max(0.0, deadline - clock.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pre_stop(c or {}, rec, proc, hook), timeout=grace)
-        proc.signal_group(signal.SIGTERM)
-        remaining = max(0.0, deadline - clock.monotonic())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), timeout=max(remaining, 0.001))
-        if not proc.exited:
-            proc.signal_group(signal.SIGKILL)
-            await proc.wait()
+                await asyncio.wait_for(proc.wait(), timeout=max(remaining, floor))
+            if not proc.exited:
+                proc.signal_group(signal.SIGKILL)
+                await proc.wait()
+        finally:
+            if order is not None:
+                order.ended(rec.name)
 
     async def _pre_stop(
         self, c: Obj, rec: ContainerRecord, proc: ContainerProcess, hook: Obj
@@ -803,13 +917,15 @@ class PodRunner:
         specs.update(
             {c["name"]: c for c in (self.pod.get("spec") or {}).get("initContainers") or []}
         )
+        running = {n: p for n, p in self.procs.items() if self.record(n) and not p.exited}
+        # Regular containers first, then the sidecars, the last declared first.
+        order = TerminationOrder(self.pod, running)
         stops = []
-        for name, proc in list(self.procs.items()):
+        for name, proc in running.items():
             rec = self.record(name)
-            if rec is None or proc.exited:
-                continue
+            assert rec is not None
             await self.event(NORMAL, "Killing", f"Stopping container {name}", name)
-            stops.append(self._stop_and_record(specs.get(name), rec, proc, grace))
+            stops.append(self._stop_and_record(specs.get(name), rec, proc, grace, order))
         await asyncio.gather(*stops)
         # Before the final status: a readiness write after it would undo its end.
         await self._stop_readiness_probes()
@@ -837,9 +953,14 @@ class PodRunner:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     async def _stop_and_record(
-        self, c: Obj | None, rec: ContainerRecord, proc: ContainerProcess, grace: float
+        self,
+        c: Obj | None,
+        rec: ContainerRecord,
+        proc: ContainerProcess,
+        grace: float,
+        order: TerminationOrder | None = None,
     ) -> None:
-        await self._stop_container(c, rec, proc, grace)
+        await self._stop_container(c, rec, proc, grace, order)
         exit_ = await proc.wait()
         self._finish(rec, exit_)
         proc.release()
@@ -849,6 +970,7 @@ class PodRunner:
     def mark(self, *, settled: bool = False) -> None:
         """Status changed; `settled` once the start has an outcome worth showing."""
         self._dirty.set()
+        self._progress.set()
         if settled:
             self._settled.set()
 
@@ -935,8 +1057,8 @@ def pids_message(limit: int) -> str:
 
 
 def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:
-    if rec.init:
-        return []
+    if rec.init and not rec.sidecar:
+        return []  # regular init containers have no probes (the API refuses them)
     return [k for k in ("startupProbe", "livenessProbe", "readinessProbe") if c.get(k)]
 
 

@@ -5,6 +5,12 @@ this module turns them into `status` exactly as `kubectl get` and `kubectl
 describe` read it — phase by upstream's getPhase rules, the conditions with
 their reasons, containerStatuses with every field the official client
 requires (name, image, imageID, ready, restartCount).
+
+Sidecars (init containers with `restartPolicy: Always`) count as upstream
+counts them: one has initialized the pod once it has started, its readiness
+is part of ContainersReady, and its end never decides the pod's phase (the
+regular containers' ends do). A regular init container that exited 0 is
+ready, as upstream's prober manager reports it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class ContainerRecord:
     name: str
     image: str
     init: bool = False
+    sidecar: bool = False  # an init container with restartPolicy Always
     ephemeral: bool = False  # started once on request (`kubectl debug`), never restarted
     image_id: str = ""
     container_id: str = ""
@@ -50,6 +57,11 @@ class ContainerRecord:
     def terminated(self) -> Obj | None:
         return self.state.get("terminated")
 
+    @property
+    def completed_init(self) -> bool:
+        """A regular init container that exited 0: ready, as upstream reports it."""
+        return self.init and not self.sidecar and _succeeded(self)
+
     def waiting(self, reason: str, message: str = "") -> None:
         self.state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
         self.ready = False
@@ -61,7 +73,7 @@ class ContainerRecord:
             "name": self.name,
             "image": self.image,
             "imageID": self.image_id,
-            "ready": self.ready,
+            "ready": self.ready or self.completed_init,
             "restartCount": self.restart_count,
             "started": self.started,
             "state": _public(self.state, message_budget),
@@ -99,10 +111,25 @@ def phase(
     terminal: bool = False,
 ) -> str:
     """Upstream's getPhase; `terminal` for a pod whose containers will never run again
-    (it is being deleted), so a stopped container is final whatever the restart policy."""
-    pending_init = sum(1 for r in inits if not _succeeded(r))
-    failed_init = sum(1 for r in inits if _init_failed(r))
-    running = stopped = succeeded = waiting = 0
+    (it is being deleted), so a stopped container is final whatever the restart policy.
+
+    A running sidecar counts as running, one not yet started keeps the pod Pending
+    until a regular container has run, and a sidecar's end counts for nothing: the
+    regular containers' ends alone make a pod Succeeded or Failed.
+    """
+    regular_inits = [r for r in inits if not r.sidecar]
+    pending_init = sum(1 for r in regular_inits if not _succeeded(r))
+    failed_init = sum(1 for r in regular_inits if _init_failed(r))
+    running = stopped = succeeded = waiting = pending_sidecars = 0
+    for rec in inits:
+        if not rec.sidecar:
+            continue
+        if rec.running:
+            running += 1
+            pending_sidecars += not rec.started
+        elif rec.terminated is None and rec.last_state.get("terminated") is None:
+            waiting += 1
+            pending_sidecars += 1
     for rec in containers:
         if rec.running:
             running += 1
@@ -115,7 +142,7 @@ def phase(
             waiting += 1
     if failed_init and policy == "Never":
         return "Failed"
-    if pending_init or waiting:
+    if pending_init or (pending_sidecars and not _any_regular_started(containers)) or waiting:
         return "Pending"
     if running:
         return "Running"
@@ -132,6 +159,11 @@ def phase(
     return "Pending"
 
 
+def _any_regular_started(containers: list[ContainerRecord]) -> bool:
+    """Upstream's HasAnyRegularContainerStarted: one running, or ended."""
+    return any(r.running or r.terminated is not None for r in containers)
+
+
 def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> Obj:
     cond: Obj = {"type": type_, "status": "True" if ok else "False", "lastProbeTime": None}
     if not ok and reason:
@@ -146,14 +178,14 @@ def initialized(
 ) -> Obj:
     """Upstream's GeneratePodInitializedCondition: True (reason PodCompleted) for a pod
     that succeeded, True once a regular container ever ran, else False while an init
-    container has not succeeded — a pod that failed before that is not initialized."""
+    container has not succeeded (a sidecar: started) — a pod that failed before that
+    is not initialized."""
     if phase_ == "Succeeded":
         return {**_condition("Initialized", True), "reason": "PodCompleted"}
-    incomplete = [r.name for r in inits if not _succeeded(r)]
-    ran = any(r.running or r.terminated is not None for r in containers)
+    incomplete = [r.name for r in inits if not (r.started if r.sidecar else _succeeded(r))]
     return _condition(
         "Initialized",
-        ran or not incomplete,
+        _any_regular_started(containers) or not incomplete,
         "ContainersNotInitialized",
         f"containers with incomplete status: [{' '.join(incomplete)}]",
     )
@@ -166,7 +198,9 @@ def conditions(
     *,
     sandbox_ready: bool,
 ) -> list[Obj]:
-    unready = [r.name for r in containers if not r.ready]
+    # Upstream's GenerateContainersReadyCondition: the sidecars first, then the rest.
+    unready = [r.name for r in inits if r.sidecar and not r.ready]
+    unready += [r.name for r in containers if not r.ready]
     done = phase_ in TERMINAL_PHASES
     if done:
         # As upstream reports a pod that ended: never ready, whatever the probes last said.
@@ -199,6 +233,7 @@ def finish(
     137) — the regular ones only once the pod got past its init containers,
     the init ones up to the last that ever started.
     """
+    initialized = _initialized(inits, containers)
     ended = {
         s.get("name"): s["state"]["terminated"]
         for key in ("initContainerStatuses", "containerStatuses")
@@ -214,7 +249,7 @@ def finish(
         rec.ready = rec.started = False
     started = [i for i, r in enumerate(inits) if "waiting" not in r.state]
     attempted = inits[: started[-1] + 1] if started else inits[:1]
-    unknown = attempted + (containers if _initialized(inits, containers) else [])
+    unknown = attempted + (containers if initialized else [])
     for rec in unknown:
         if rec.terminated is None:
             rec.state = {"terminated": dict(UNKNOWN_END)}
@@ -222,10 +257,12 @@ def finish(
 
 def _initialized(inits: list[ContainerRecord], containers: list[ContainerRecord]) -> bool:
     """Upstream's hasPodInitialized: no init containers, a regular container that ever
-    left waiting, or a last init container that succeeded."""
+    left waiting, or a last init container that succeeded (a sidecar: runs, started)."""
     if not inits or any("waiting" not in r.state or r.last_state for r in containers):
         return True
     last = inits[-1]
+    if last.sidecar:
+        return last.running and last.started
     return _succeeded(last) or (last.last_state.get("terminated") or {}).get("exitCode") == 0
 
 

@@ -1,4 +1,6 @@
-"""Termination messages: what a container leaves behind for `kubectl describe` when it ends.
+"""Termination: the messages containers leave behind, and the order sidecars stop in.
+
+Messages are what a container leaves behind for `kubectl describe` when it ends.
 
 As the kubelet does, each container instance gets a file of its own under
 the pod's directory (`containers/<name>/<8 hex of its id>`), bound at its
@@ -10,12 +12,21 @@ empty or missing gets the tail of its log instead: its last 80 lines, cut
 to their last 2 KiB. The pod's status then keeps at most 12 KiB of such
 messages, shared evenly by its containers (upstream's status manager cuts
 each message to `12 KiB / containers`).
+
+`TerminationOrder` is upstream's terminationOrdering for pods with sidecars
+(init containers with `restartPolicy: Always`): every container's preStop
+hook runs at once, then a regular container gets SIGTERM at once, while a
+sidecar waits, within the grace period, until every regular container has
+exited and so has every sidecar declared after it — sidecars stop last, in
+the reverse of their order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +113,59 @@ def truncate(text: str, limit: int) -> str:
         return text
     data = text.encode()
     return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
+MIN_SHUTDOWN_S = 2.0  # upstream's minimumGracePeriodInSeconds: a sidecar's turn at least
+
+
+def is_sidecar(container: Obj) -> bool:
+    """An init container with `restartPolicy: Always` (upstream's restartable init container)."""
+    return container.get("restartPolicy") == "Always"
+
+
+class TerminationOrder:
+    """Who waits for whom before SIGTERM, for the containers running when the pod stops."""
+
+    def __init__(self, pod: Obj, running: Iterable[str]) -> None:
+        spec = pod.get("spec") or {}
+        alive = set(running)
+        self._ended: dict[str, asyncio.Event] = {}
+        self._prereqs: dict[str, list[asyncio.Event]] = {}
+        regular = [self._track(c["name"], alive) for c in spec.get("containers") or []]
+        later: asyncio.Event | None = None  # the next sidecar in declaration order
+        for c in reversed(spec.get("initContainers") or []):
+            ended = self._track(c["name"], alive)
+            if is_sidecar(c):
+                self._prereqs[c["name"]] = regular + ([later] if later is not None else [])
+                later = ended
+
+    def _track(self, name: str, alive: set[str]) -> asyncio.Event:
+        ended = self._ended[name] = asyncio.Event()
+        if name not in alive:
+            ended.set()  # nothing to wait for
+        return ended
+
+    def waits(self, name: str) -> bool:
+        """Whether container `name` has others to wait for (a sidecar)."""
+        return name in self._prereqs
+
+    def pending(self, name: str) -> list[str]:
+        """Which containers `name` still waits for (for tests and logs)."""
+        prereqs = self._prereqs.get(name) or []
+        return [n for n, ev in self._ended.items() if ev in prereqs and not ev.is_set()]
+
+    async def wait_turn(self, name: str, timeout: float) -> None:
+        """Until container `name` may be stopped, or `timeout` seconds have passed."""
+        prereqs = [ev for ev in self._prereqs.get(name) or [] if not ev.is_set()]
+        if not prereqs or timeout <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for ended in prereqs:
+                    await ended.wait()
+
+    def ended(self, name: str) -> None:
+        """Container `name` has exited: those waiting for it may go."""
+        ended = self._ended.get(name)
+        if ended is not None:
+            ended.set()

@@ -335,6 +335,78 @@ def test_sidecar_counts_in_ready_and_total() -> None:
     assert (ready, status, restarts) == ("2/2", "Running", 2)
 
 
+SIDECAR_INIT = [
+    {"name": "proxy", "image": "envoy", "restartPolicy": "Always"},
+    {"name": "setup", "image": "busybox"},
+]
+
+
+@pytest.mark.parametrize(
+    ("init_statuses", "statuses", "initialized", "ready", "status"),
+    [
+        # the sidecar has not started: the pod is at its first init container
+        pytest.param(
+            [running("proxy", ready=False, started=False), waiting("setup", "PodInitializing")],
+            [waiting(reason="PodInitializing")],
+            False,
+            "0/2",
+            "Init:0/2",
+            id="sidecar-starting",
+        ),
+        # started, it counts as done (and ready) while the next one runs
+        pytest.param(
+            [running("proxy", started=True), running("setup", ready=False)],
+            [waiting(reason="PodInitializing")],
+            False,
+            "1/2",
+            "Init:1/2",
+            id="next-init-running",
+        ),
+        pytest.param(
+            [running("proxy", started=True), terminated("setup", reason="Completed")],
+            [running()],
+            True,
+            "2/2",
+            "Running",
+            id="app-running",
+        ),
+        # a crash-looping sidecar shows as upstream shows it, the app still counted
+        pytest.param(
+            [waiting("proxy", "CrashLoopBackOff", started=False), terminated("setup")],
+            [running()],
+            True,
+            "1/2",
+            "Init:CrashLoopBackOff",
+            id="sidecar-crashlooping",
+        ),
+        # a Job's pod: the app completed, the sidecar stopped on SIGTERM
+        pytest.param(
+            [terminated("proxy", code=143, reason="Error"), terminated("setup")],
+            [terminated(reason="Completed")],
+            True,
+            "0/2",
+            "Completed",
+            id="job-done",
+        ),
+    ],
+)
+def test_pod_with_a_sidecar(
+    init_statuses: list[dict[str, Any]],
+    statuses: list[dict[str, Any]],
+    initialized: bool,
+    ready: str,
+    status: str,
+) -> None:
+    pod = make_pod(
+        phase="Running" if initialized else "Pending",
+        init=SIDECAR_INIT,
+        init_statuses=init_statuses,
+        statuses=statuses,
+        conditions=[{"type": "Initialized", "status": "True" if initialized else "False"}],
+    )
+    assert (cells("Pod", pod)["Ready"], cells("Pod", pod)["Status"]) == (ready, status)
+
+
 def test_restarts_show_when_the_last_restart_was() -> None:
     last = {"lastState": {"terminated": {"exitCode": 1, "finishedAt": ago(minutes=5)}}}
     pod = make_pod(statuses=[waiting(reason="CrashLoopBackOff", restarts=5, **last)])

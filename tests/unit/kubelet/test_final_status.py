@@ -279,3 +279,25 @@ def test_the_final_status_of_a_pod_deleted_while_initializing() -> None:
     assert [s["state"] for s in status["containerStatuses"]] == [
         {"waiting": {"reason": "ContainerCreating"}}
     ]
+
+
+def test_a_deleted_pod_keeps_its_completed_init_container_ready() -> None:
+    inits = [ended(0, "setup", init=True)]
+    sidecar = ended(143, "proxy", init=True)
+    sidecar.sidecar = True
+    inits.append(sidecar)
+    containers = [ended(0, "app")]
+    finish(inits, containers)
+    assert [r.to_status()["ready"] for r in inits] == [True, False]
+    # the sidecar's SIGTERM exit does not fail the pod: the app's end decides
+    assert final_phase("Always", inits, containers) == "Succeeded"
+
+
+def test_a_pod_deleted_after_its_last_sidecar_started_was_initialized() -> None:
+    # upstream's hasPodInitialized: a last init container that is a sidecar running
+    # and started; the app, not yet started, then ends ContainerStatusUnknown
+    sidecar = running("proxy")
+    sidecar.init = sidecar.sidecar = True
+    containers = [waiting("app")]
+    finish([sidecar], containers)
+    assert containers[0].terminated == UNKNOWN_END

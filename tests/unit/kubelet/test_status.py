@@ -130,3 +130,120 @@ def test_pod_status_has_every_field_clients_require() -> None:
         "lastState",
     } <= set(cs)
     assert cs["state"] == {"running": {"startedAt": "t"}}
+
+
+# ---- sidecars (init containers with restartPolicy Always) --------------------------------
+
+
+def sidecar(
+    name: str = "s", *, started: bool = True, ready: bool = True, state: str = "running"
+) -> ContainerRecord:
+    rec = ContainerRecord(name, "img", init=True, sidecar=True)
+    if state == "running":
+        rec.state = {"running": {"startedAt": "t"}}
+        rec.started, rec.ready = started, ready and started
+    elif state == "terminated":
+        rec.state = {"terminated": {"exitCode": 143}}
+    elif state == "crashloop":
+        rec.last_state = {"terminated": {"exitCode": 1}}
+        rec.waiting("CrashLoopBackOff")
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("policy", "inits", "containers", "expected"),
+    [
+        # started: the app may start; until it does, the pod is Pending
+        pytest.param("Always", [sidecar()], [waiting()], "Pending", id="app-not-yet-started"),
+        pytest.param("Always", [sidecar()], [running()], "Running", id="both-run"),
+        pytest.param(
+            "Always", [sidecar(started=False)], [waiting()], "Pending", id="sidecar-starting"
+        ),
+        # a sidecar restarting after the app ran does not send the pod back to Pending
+        pytest.param(
+            "Always", [sidecar(started=False)], [running()], "Running", id="sidecar-restarting"
+        ),
+        pytest.param(
+            "Always", [sidecar(state="crashloop")], [running()], "Running", id="crashloop"
+        ),
+        # a Job's pod: the app is done, the sidecar still runs until it is stopped
+        pytest.param("Never", [sidecar()], [terminated(0)], "Running", id="stopping-sidecars"),
+        # then the regular containers alone decide: a sidecar's exit code counts for nothing
+        pytest.param(
+            "Never", [sidecar(state="terminated")], [terminated(0)], "Succeeded", id="job-done"
+        ),
+        pytest.param(
+            "OnFailure", [sidecar(state="crashloop")], [terminated(0)], "Succeeded", id="onfailure"
+        ),
+        pytest.param(
+            "Never", [sidecar(state="terminated")], [terminated(2)], "Failed", id="job-failed"
+        ),
+        # never ran at all (an image problem): Pending
+        pytest.param("Always", [sidecar(state="waiting")], [waiting()], "Pending", id="waiting"),
+    ],
+)
+def test_phase_with_sidecars(policy: str, inits: list, containers: list, expected: str) -> None:
+    assert phase(policy, inits, containers) == expected
+
+
+def test_a_sidecars_readiness_is_part_of_containers_ready() -> None:
+    conds = by_type(
+        conditions(
+            "Running",
+            [terminated(0, "setup", init=True), sidecar("proxy", ready=False)],
+            [running("app", ready=False)],
+            sandbox_ready=True,
+        )
+    )
+    # upstream lists the sidecars first
+    assert conds["ContainersReady"]["message"] == "containers with unready status: [proxy app]"
+    assert conds["Ready"]["status"] == "False"
+    ready = by_type(conditions("Running", [sidecar("proxy")], [running()], sandbox_ready=True))
+    assert ready["Ready"]["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("inits", "status", "message"),
+    [
+        pytest.param([sidecar()], "True", None, id="sidecar-started"),
+        pytest.param(
+            [sidecar(started=False)],
+            "False",
+            "containers with incomplete status: [s]",
+            id="sidecar-not-started",
+        ),
+        pytest.param([sidecar(), terminated(0, "i", init=True)], "True", None, id="then-init-done"),
+    ],
+)
+def test_initialized_with_sidecars(inits: list, status: str, message: str | None) -> None:
+    cond = by_type(conditions("Pending", inits, [waiting()], sandbox_ready=True))["Initialized"]
+    assert (cond["status"], cond.get("message")) == (status, message)
+
+
+@pytest.mark.parametrize(
+    ("rec", "ready"),
+    [
+        # upstream's prober manager: an init container that exited 0 is ready
+        pytest.param(terminated(0, "i", init=True), True, id="init-completed"),
+        pytest.param(terminated(1, "i", init=True), False, id="init-failed"),
+        pytest.param(ContainerRecord("i", "img", init=True), False, id="init-waiting"),
+        # a sidecar is ready as its probes say, whatever its exit
+        pytest.param(sidecar(ready=False), False, id="sidecar-unready"),
+        pytest.param(sidecar(), True, id="sidecar-ready"),
+        pytest.param(
+            ContainerRecord(
+                "s", "img", init=True, sidecar=True, state={"terminated": {"exitCode": 0}}
+            ),
+            False,
+            id="sidecar-exited-0",
+        ),
+        # ephemeral containers never are
+        pytest.param(
+            ContainerRecord("e", "img", ephemeral=True, state={"terminated": {"exitCode": 0}}),
+            False,
+            id="ephemeral",
+        ),
+    ],
+)
+def test_reported_readiness(rec: ContainerRecord, ready: bool) -> None:
+    assert rec.to_status()["ready"] is ready

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from kubelite.kubelet import criolog, termination
 from kubelite.kubelet.criolog import LogWriter
 from kubelite.kubelet.status import ContainerRecord, pod_status
 from kubelite.kubelet.termination import (
+    TerminationOrder,
     host_file,
+    is_sidecar,
     message_path,
     per_status_budget,
     prune,
@@ -197,3 +200,79 @@ def test_limits_are_upstreams() -> None:
         termination.MAX_LOG_BYTES,
         termination.MAX_LOG_LINES,
     ) == (4096, 12288, 2048, 80)
+
+
+# ---- the order sidecars stop in ------------------------------------------------------------
+
+
+SIDECAR_POD = {
+    "spec": {
+        "initContainers": [
+            {"name": "logs", "restartPolicy": "Always"},
+            {"name": "setup"},
+            {"name": "proxy", "restartPolicy": "Always"},
+        ],
+        "containers": [{"name": "app"}, {"name": "web"}],
+    }
+}
+
+
+def test_sidecars_wait_for_the_regular_containers_and_the_later_sidecars() -> None:
+    order = TerminationOrder(SIDECAR_POD, ["logs", "proxy", "app", "web"])
+    assert not order.waits("app") and not order.waits("setup")
+    assert order.pending("proxy") == ["app", "web"]
+    assert order.pending("logs") == ["app", "web", "proxy"]
+    order.ended("app")
+    order.ended("web")
+    assert order.pending("proxy") == []
+    assert order.pending("logs") == ["proxy"]
+    order.ended("proxy")
+    assert order.pending("logs") == []
+
+
+def test_containers_not_running_hold_no_one_up() -> None:
+    order = TerminationOrder(SIDECAR_POD, ["logs", "proxy"])  # the app already ended
+    assert order.pending("proxy") == []
+    assert order.pending("logs") == ["proxy"]
+
+
+def test_a_turn_comes_at_the_latest_when_the_time_is_up() -> None:
+    async def wait() -> float:
+        order = TerminationOrder(SIDECAR_POD, ["logs", "app"])
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await order.wait_turn("logs", 0.05)  # the app never ends
+        return loop.time() - start
+
+    assert 0.04 < asyncio.run(wait()) < 1.0
+
+
+def test_a_turn_comes_as_the_last_container_it_waits_for_ends() -> None:
+    async def wait() -> list[str]:
+        order = TerminationOrder(SIDECAR_POD, ["logs", "proxy", "app"])
+        seen: list[str] = []
+
+        async def turn(name: str) -> None:
+            await order.wait_turn(name, 30)
+            seen.append(name)
+            order.ended(name)
+
+        tasks = [asyncio.create_task(turn(n)) for n in ("logs", "proxy")]
+        await asyncio.sleep(0.01)
+        assert seen == []
+        order.ended("app")
+        await asyncio.gather(*tasks)
+        return seen
+
+    assert asyncio.run(wait()) == ["proxy", "logs"]
+
+
+@pytest.mark.parametrize(
+    ("container", "expected"),
+    [
+        pytest.param({"name": "s", "restartPolicy": "Always"}, True, id="sidecar"),
+        pytest.param({"name": "i"}, False, id="regular-init"),
+    ],
+)
+def test_is_sidecar(container: dict[str, str], expected: bool) -> None:
+    assert is_sidecar(container) is expected
