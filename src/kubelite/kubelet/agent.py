@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import subprocess
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from kubelite.kubelet.startlane import StartLane
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HEARTBEAT_S = 10.0
+REMEMBER_REMOVED = 4096  # removed pods' uids kept, against their late watch events
 EVENT_FLUSH_S = 5.0  # on stop, how long queued events may take to be written
 KINDS = {
     "ConfigMap": "v1",
@@ -103,6 +105,10 @@ class NodeAgent:
             f"kubelite/{name}", pids_max=cgroups.pids_max_from_env()
         )
         self.runners: dict[str, PodRunner] = {}
+        # Pods whose runner stopped them for deletion and removed them: a watch event
+        # for one may still be on its way, and must not start a second runner (as
+        # upstream's pod workers remember finished pods until the API forgets them).
+        self._removed: OrderedDict[str, None] = OrderedDict()
         self._cpu_requests: dict[str, tuple[str, int]] = {}  # uid -> QoS class, millicores
         self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
         self._orders = itertools.count()
@@ -300,6 +306,8 @@ class NodeAgent:
         if runner is not None:
             runner.update(pod)
             return
+        if uid in self._removed:
+            return
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
             return  # finished before we came: nothing to run
@@ -312,8 +320,10 @@ class NodeAgent:
         self._tg.create_task(self._run_pod(runner))
 
     async def _run_pod(self, runner: PodRunner) -> None:
+        removed = False
         try:
             await runner.run(shutdown=self._shutdown)
+            removed = runner.terminating.is_set() and not self._shutdown.is_set()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -321,6 +331,10 @@ class NodeAgent:
         finally:
             if self.runners.get(runner.uid) is runner and not self._shutdown.is_set():
                 del self.runners[runner.uid]
+            if removed:
+                self._removed[runner.uid] = None
+                while len(self._removed) > REMEMBER_REMOVED:
+                    self._removed.popitem(last=False)
 
     def _restore(self, runner: PodRunner, saved: Obj) -> None:
         if saved.get("podIP"):

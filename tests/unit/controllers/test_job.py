@@ -309,3 +309,33 @@ async def test_a_job_managed_elsewhere_is_left_alone(h: Harness) -> None:
     await h.sync(ctrl, "default/work")
     assert await live_pods(h) == []
     assert (await job(h))["status"] == {}
+
+
+def test_an_exit_code_rule_looks_at_regular_containers_before_sidecars() -> None:
+    """A sidecar stopped with 143 after the app failed must not be the one named."""
+    from kubelite.controllers.job.pods import match_failure_policy
+
+    job = {
+        "spec": {
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [0]}}
+                ]
+            }
+        }
+    }
+    terminated = lambda name, code: {  # noqa: E731
+        "name": name,
+        "state": {"terminated": {"exitCode": code}},
+    }
+    pod = {
+        "metadata": {"name": "p", "namespace": "default"},
+        "status": {
+            "phase": "Failed",
+            "initContainerStatuses": [terminated("proxy", 143)],
+            "containerStatuses": [terminated("app", 3)],
+        },
+    }
+    hit = match_failure_policy(job, pod)
+    assert hit is not None
+    assert hit.message.startswith("Container app for pod default/p failed with exit code 3")

@@ -116,7 +116,7 @@ def _exit_code_hit(
     operator = requirement.get("operator")
     wanted = requirement.get("containerName")
     status = pod.get("status") or {}
-    for key in ("initContainerStatuses", "containerStatuses"):
+    for key in ("containerStatuses", "initContainerStatuses"):  # regular ones first
         for cs in status.get(key) or []:
             if wanted is not None and cs.get("name") != wanted:
                 continue
