@@ -2,7 +2,10 @@
 
 A Deployment of three quick pods sits under a budget; the budget's status
 comes from the disruption controller, the pods' readiness from the node
-agent, so every refusal here is what the real parts computed.
+agent, so every refusal here is what the real parts computed. A drain that
+should finish (a ReplicationController's pods under `maxUnavailable: 1`)
+runs on a two-node cluster of its own, so the evicted pods have somewhere
+to go.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import Cluster, _new_cluster
 from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -160,3 +163,90 @@ def pods_gone(cluster: Cluster, ns: str, name: str) -> bool:
         p["metadata"]["name"] == name and not p["metadata"].get("deletionTimestamp")
         for p in pods(cluster, ns)
     )
+
+
+@pytest.fixture
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = _new_cluster(tmp_path_factory.mktemp("two-nodes"))
+    c.kubelite("up", "--port", "0", "--nodes", "2", "--detach")
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def legacy_workload(node: str) -> list[dict[str, Any]]:
+    """ReplicationController `legacy` of 2 sleeping pods that prefer `node`, and budget
+    `legacy` (maxUnavailable 1) over them."""
+    term = {
+        "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]
+    }
+    affinity = {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": term}]
+        }
+    }
+    container = {
+        "name": "main",
+        "image": "python:3.11",
+        "command": ["python3", "-c", "import time; time.sleep(3600)"],
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ReplicationController",
+            "metadata": {"name": "legacy"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"app": "legacy"},
+                "template": {
+                    "metadata": {"labels": {"app": "legacy"}},
+                    "spec": {
+                        "containers": [container],
+                        "terminationGracePeriodSeconds": 1,
+                        "affinity": affinity,
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "legacy"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "legacy"}}},
+        },
+    ]
+
+
+def test_drain_finishes_under_a_budget_over_replication_controller_pods(
+    two_nodes: Cluster,
+) -> None:
+    c = two_nodes
+    node = sorted(n["metadata"]["name"] for n in c.kubectl_json("get", "nodes")["items"])[0]
+    c.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(legacy_workload(node)))
+    wait_for(lambda: len(ready_pods(c, "default")) == 2, "2 ready pods", timeout=120)
+    originals = {p["metadata"]["name"] for p in pods(c, "default")}
+    assert {p["spec"]["nodeName"] for p in pods(c, "default")} == {node}
+
+    def counted() -> dict[str, Any]:
+        status = c.kubectl_json("get", "pdb", "legacy").get("status") or {}
+        return status if status.get("currentHealthy") == 2 else {}
+
+    # expected = the RC's 2 replicas; desired = 2 - 1 = 1; healthy 2 -> allowed 1
+    status = wait_for(counted, "the budget to count 2 healthy pods")
+    assert (status["expectedPods"], status["desiredHealthy"], status["disruptionsAllowed"]) == (
+        2,
+        1,
+        1,
+    )
+    # The first eviction spends the one disruption; the second waits (429, retried
+    # every 5 s) until the first pod's replacement is Ready on the other node.
+    drain = ("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s")
+    proc = c.kubectl(*drain, check=False, timeout=200)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert f"(will retry after 5s): {VIOLATION}" in out
+    assert f"node/{node} drained" in out
+    left = [p for p in pods(c, "default") if not p["metadata"].get("deletionTimestamp")]
+    assert not originals & {p["metadata"]["name"] for p in left}, out
+    assert all(p["spec"].get("nodeName") != node for p in left)

@@ -39,6 +39,7 @@ from kubelite.api.defaults_admissionregistration import (
 )
 from kubelite.api.defaults_policy import default_limit_range, default_network_policy
 from kubelite.api.defaults_replicationcontroller import default_replication_controller
+from kubelite.api.status_fields import fill_status
 
 Obj = dict[str, Any]
 
@@ -445,8 +446,26 @@ def _default_replica_set(rs: Obj) -> None:
     _default_template(spec)
 
 
+def drop_disabled_stateful_set_fields(sts: Obj, old: Obj | None) -> None:
+    """The StatefulSet strategy's dropStatefulSetDisabledFields, on create (no `old`) and
+    update: `rollingUpdate.maxUnavailable` belongs to the MaxUnavailableStatefulSet gate,
+    off in 1.32, so it goes unless the stored object already uses it."""
+    if old is not None and _max_unavailable(old) is not None:
+        return
+    rolling = ((sts.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate")
+    if isinstance(rolling, dict):
+        rolling.pop("maxUnavailable", None)
+
+
+def _max_unavailable(sts: Obj) -> Any:
+    rolling = ((sts.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate")
+    return rolling.get("maxUnavailable") if isinstance(rolling, dict) else None
+
+
 def _default_stateful_set(sts: Obj) -> None:
     spec = _sub(sts, "spec")
+    if not _sub(sts, "metadata").get("resourceVersion"):  # a create: PrepareForCreate
+        drop_disabled_stateful_set_fields(sts, None)
     _set(spec, "podManagementPolicy", "OrderedReady")
     strategy = _sub(spec, "updateStrategy")
     if strategy.get("type") in (None, ""):
@@ -695,8 +714,9 @@ def prepare_update(obj: Obj, old: Obj) -> Obj:
     deletionTimestamp, deletionGracePeriodSeconds and generation from the
     stored object) plus the kind-specific part kubelite users can observe:
     a Service keeps its allocated clusterIP(s), nodePorts and IP families
-    when the client leaves them out, and a Namespace keeps its finalizers
-    (they change only through the finalize subresource).
+    when the client leaves them out, a Namespace keeps its finalizers
+    (they change only through the finalize subresource), and a StatefulSet
+    loses the fields of disabled feature gates it did not use already.
     """
     meta, old_meta = _sub(obj, "metadata"), old.get("metadata") or {}
     if not meta.get("uid") and old_meta.get("uid"):
@@ -716,6 +736,8 @@ def prepare_update(obj: Obj, old: Obj) -> Obj:
         from kubelite.api.validation_service import prepare_service_update  # avoid a cycle
 
         prepare_service_update(obj, old)
+    elif kind == ("apps/v1", "StatefulSet"):
+        drop_disabled_stateful_set_fields(obj, old)
     elif kind == ("v1", "Namespace"):
         finalizers = (old.get("spec") or {}).get("finalizers")
         if finalizers is not None:
@@ -731,4 +753,5 @@ def apply_defaults(obj: Obj) -> Obj:
     defaulter = _DEFAULTERS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
     if defaulter is not None:
         defaulter(obj)
+    fill_status(obj)  # not defaulting upstream, but what decoding into the Go type gives
     return obj

@@ -22,7 +22,7 @@ import orjson
 
 from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import errors, metrics_api, request_context
+from kubelite.apiserver import customresources, errors, metrics_api, request_context
 from kubelite.apiserver.metrics_api import MetricsSource
 from kubelite.apiserver.rest import DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -239,7 +239,9 @@ class LocalClient:
     ) -> Obj:
         """GET .../NAME/scale: the autoscaling/v1 Scale of a scalable object."""
         rt = self._scalable(api_version, kind)
-        return scale_of(self.storage.get(rt, namespace, name).obj())
+        obj = self.storage.get(rt, namespace, name).obj()
+        # A custom resource's replicas live where its CRD's scale paths say.
+        return customresources.scale_of(rt, obj) if rt.custom is not None else scale_of(obj)
 
     async def update_scale(
         self, api_version: str, kind: str, scale: Obj, replicas: int, namespace: str | None = None

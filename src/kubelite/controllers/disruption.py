@@ -23,11 +23,20 @@ all; a `NotDeleted` warning says so); the budget is looked at again when
 the oldest entry expires.
 
 The owners' scale is the `spec.replicas` of each distinct controller of the
-matched pods (ReplicaSet - or the Deployment owning it - and StatefulSet);
-pods with no controller at all are unmanaged and left out of the scale. A
-pod whose controller cannot be found makes the budget impossible to compute:
-it gets `DisruptionAllowed=False` with reason `SyncFailed` and allows
-nothing, as upstream's fail-safe.
+matched pods, found as upstream's finders do, in order: a ReplicationController,
+the Deployment owning a ReplicaSet, a ReplicaSet no Deployment owns, a
+StatefulSet (all from the informers), and last any other owner through its
+`scale` subresource read from the API (a custom resource whose CRD declares
+one). An owner whose type serves no `scale` (a DaemonSet, a Job) makes the
+budget impossible to compute ("daemonsets.apps does not implement the scale
+subresource"), and so does a controller that cannot be found ("found no
+controllers for pod ..."): the budget gets `DisruptionAllowed=False` with
+reason `SyncFailed`, allows nothing and keeps its other counters (upstream's
+fail-safe), and a `CalculateExpectedPodCountFailed` warning says why. Pods
+with no controller at all are unmanaged: left out of the scale, with an
+`UnmanagedPods` warning. A budget whose selector matches no pod gets a
+`NoPods` event. The scale is looked up only when the budget needs it
+(`maxUnavailable`, or a percentage `minAvailable`).
 """
 
 from __future__ import annotations
@@ -41,12 +50,13 @@ from typing import Any
 
 from kubelite.apiserver import errors
 from kubelite.controllers.controller import Controller
-from kubelite.controllers.informer import Handlers
+from kubelite.controllers.events import NORMAL, WARNING
+from kubelite.controllers.informer import Handlers, Informer
 from kubelite.controllers.objects import (
     Obj,
     controller_ref,
+    copy,
     deleting,
-    get_condition,
     key_of,
     meta,
     parse_time,
@@ -63,6 +73,8 @@ INSUFFICIENT_PODS = "InsufficientPods"
 SYNC_FAILED = "SyncFailed"
 # How long an approved eviction may take to show up as a deleting pod.
 DELETION_TIMEOUT = 2 * 60.0
+EVENT_SOURCE = "controllermanager"
+APPS = ("apps", "extensions")  # the groups a ReplicaSet or Deployment reference may name
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,23 @@ class Counts:
 
 
 class ScaleUnknown(Exception):
-    """A matched pod has no controller whose scale the budget could use."""
+    """The owners' scale cannot be computed; the message is upstream's error text."""
+
+
+@dataclass(frozen=True)
+class ControllerScale:
+    """A controller of matched pods and its `spec.replicas` (upstream controllerAndScale)."""
+
+    uid: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ExpectedScale:
+    """The owners' summed scale and the names of the matched pods without a controller."""
+
+    total: int
+    unmanaged: tuple[str, ...] = ()
 
 
 def _int_or_percent(value: Any) -> tuple[int, bool]:
@@ -95,21 +123,27 @@ def scaled_value(value: Any, total: int, *, round_up: bool) -> int:
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
-def desired_healthy(spec: Mapping[str, Any], pods: list[Obj], scale: Any) -> tuple[int, int]:
-    """(expectedPods, desiredHealthy); `scale(pods)` sums the owners' replicas."""
+def needs_scale(spec: Mapping[str, Any]) -> bool:
+    """Whether the budget is relative to its owners' scale (upstream getExpectedScale)."""
+    if spec.get("maxUnavailable") is not None:
+        return True
+    min_available = spec.get("minAvailable")
+    return min_available is not None and _int_or_percent(min_available)[1]
+
+
+def desired_healthy(spec: Mapping[str, Any], matched: int, scale: int) -> tuple[int, int]:
+    """(expectedPods, desiredHealthy) from `matched` pods and the owners' `scale`."""
     max_unavailable = spec.get("maxUnavailable")
     min_available = spec.get("minAvailable")
     if max_unavailable is not None:
-        expected = scale(pods)
-        desired = expected - scaled_value(max_unavailable, expected, round_up=True)
-        return expected, max(desired, 0)
+        desired = scale - scaled_value(max_unavailable, scale, round_up=True)
+        return scale, max(desired, 0)
     if min_available is None:
         return 0, 0
     number, percent = _int_or_percent(min_available)
     if not percent:
-        return len(pods), number
-    expected = scale(pods)
-    return expected, scaled_value(min_available, expected, round_up=True)
+        return matched, number
+    return scale, scaled_value(min_available, scale, round_up=True)
 
 
 def disruptions_allowed(expected: int, current_healthy: int, desired: int) -> int:
@@ -156,12 +190,78 @@ def count_healthy(pods: list[Obj], pending: Mapping[str, str]) -> int:
     )
 
 
+def parse_group_version(api_version: str) -> tuple[str, str]:
+    """(group, version) as schema.ParseGroupVersion splits an apiVersion."""
+    if api_version in ("", "/"):
+        return "", ""
+    if api_version.count("/") > 1:
+        raise ScaleUnknown(f"unexpected GroupVersion string: {api_version}")
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def _refers_to(ref: Mapping[str, Any], kind: str, groups: tuple[str, ...]) -> bool:
+    """verifyGroupKind: `ref` names `kind` in one of `groups`."""
+    group, _ = parse_group_version(str(ref.get("apiVersion") or ""))
+    return ref.get("kind") == kind and group in groups
+
+
+def go_selector(selector: Any) -> str:
+    """A LabelSelector as Go's %v prints it (its generated String method)."""
+    if not isinstance(selector, Mapping):
+        return "nil"
+    labels = "".join(f"{k}: {v}," for k, v in sorted((selector.get("matchLabels") or {}).items()))
+    exprs = "".join(
+        "LabelSelectorRequirement{"
+        f"Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+        f"Values:[{' '.join(e.get('values') or [])}],}},"
+        for e in selector.get("matchExpressions") or []
+    )
+    return (
+        f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+        f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
+    )
+
+
+def unmanaged_pods_message(pdb: Mapping[str, Any]) -> str:
+    selector = go_selector((pdb.get("spec") or {}).get("selector"))
+    return (
+        f"Pods selected by this PodDisruptionBudget (selector: {selector}) were found "
+        "to be unmanaged. As a result, the status of the PDB cannot be calculated correctly, "
+        "which may result in undefined behavior. To account for these pods please set "
+        '".spec.minAvailable" field of the PDB to an integer value.'
+    )
+
+
+def with_condition(conditions: list[Obj], cond: Obj, now: float) -> list[Obj]:
+    """apimeta.SetStatusCondition: replace the condition of the same type, keeping its
+    lastTransitionTime while its status holds; append it when new."""
+    out = [dict(c) for c in conditions]
+    for i, old in enumerate(out):
+        if old.get("type") == cond["type"]:
+            same = old.get("status") == cond["status"] and old.get("lastTransitionTime")
+            out[i] = {
+                **cond,
+                "lastTransitionTime": old["lastTransitionTime"] if same else timestamp(now),
+            }
+            return out
+    return [*out, {**cond, "lastTransitionTime": timestamp(now)}]
+
+
+def _replicas(obj: Mapping[str, Any]) -> int:
+    return int((obj.get("spec") or {}).get("replicas", 1))
+
+
 class DisruptionController(Controller):
     name = "disruption-controller"
 
     def setup(self) -> None:
+        # Upstream's disruption controller records its events as "controllermanager"
+        # (kubectl's "From" column), not under its own name as most controllers do.
+        self.recorder.component = EVENT_SOURCE
         self.pdbs = self.informers.informer("policy/v1", "PodDisruptionBudget")
         self.pods = self.informers.informer("v1", "Pod")
+        self.rcs = self.informers.informer("v1", "ReplicationController")
         self.rs = self.informers.informer("apps/v1", "ReplicaSet")
         self.deployments = self.informers.informer("apps/v1", "Deployment")
         self.statefulsets = self.informers.informer("apps/v1", "StatefulSet")
@@ -183,7 +283,7 @@ class DisruptionController(Controller):
             on_update=lambda _old, new: self._owner_changed(new),
             on_delete=self._owner_changed,
         )
-        for inf in (self.rs, self.deployments, self.statefulsets):
+        for inf in (self.rcs, self.rs, self.deployments, self.statefulsets):
             inf.add_handlers(owner)
 
     # ---- event handlers -----------------------------------------------------------
@@ -210,37 +310,103 @@ class DisruptionController(Controller):
             if selector_of(pdb).matches(labels)
         ]
 
-    # ---- the sync -----------------------------------------------------------------
+    # ---- the owners' scale: upstream's finders, in order ---------------------------
 
-    def _scale(self, pods: list[Obj]) -> int:
-        """Sum of `spec.replicas` over the distinct controllers of `pods`."""
-        seen: dict[str, int] = {}
+    async def _expected_scale(self, pods: list[Obj]) -> ExpectedScale:
+        """upstream getExpectedScale: the replicas of the matched pods' distinct controllers."""
+        scales: dict[str, int] = {}
+        unmanaged: list[str] = []
         for pod in pods:
+            name, ns = meta(pod).get("name", ""), str(meta(pod).get("namespace") or "")
             ref = controller_ref(pod)
             if ref is None:
-                continue  # an unmanaged pod: no scale to count
-            owner = self._scalable_owner(pod, ref)
-            if owner is None:
-                raise ScaleUnknown(f'found no controllers for pod "{meta(pod).get("name")}"')
-            uid = meta(owner).get("uid", "")
-            seen[uid] = int((owner.get("spec") or {}).get("replicas", 1))
-        return sum(seen.values())
+                unmanaged.append(name)
+                continue
+            if ref.get("uid") in scales:
+                continue
+            found = await self._find_controller(ref, ns)
+            if found is None:
+                raise ScaleUnknown(f'found no controllers for pod "{name}"')
+            scales[found.uid] = found.replicas
+        return ExpectedScale(sum(scales.values()), tuple(unmanaged))
 
-    def _scalable_owner(self, pod: Obj, ref: Mapping[str, Any]) -> Obj | None:
-        ns = meta(pod).get("namespace")
-        if ref.get("kind") == "StatefulSet":
-            return self.statefulsets.by_uid(ref.get("uid", ""))
-        if ref.get("kind") != "ReplicaSet":
+    async def _find_controller(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        cached = (
+            self._replication_controller,
+            self._deployment,
+            self._replica_set,
+            self._stateful_set,
+        )
+        for finder in cached:
+            found = finder(ref, ns)
+            if found is not None:
+                return found
+        return await self._scale_subresource(ref, ns)
+
+    @staticmethod
+    def _cached(informer: Informer, ref: Mapping[str, Any], ns: str) -> Obj | None:
+        """The object `ref` names, if the cache has it with the same uid."""
+        obj: Obj | None = informer.get(f"{ns}/{ref.get('name')}")
+        return obj if obj is not None and meta(obj).get("uid") == ref.get("uid") else None
+
+    def _replication_controller(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        if not _refers_to(ref, "ReplicationController", ("",)):
             return None
-        rs = self.rs.by_uid(ref.get("uid", ""))
-        if rs is None or meta(rs).get("namespace") != ns:
+        rc = self._cached(self.rcs, ref, ns)
+        return ControllerScale(meta(rc)["uid"], _replicas(rc)) if rc is not None else None
+
+    def _deployment(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        if not _refers_to(ref, "ReplicaSet", APPS):
             return None
-        owner_ref = controller_ref(rs)
-        if owner_ref is not None and owner_ref.get("kind") == "Deployment":
-            deployment = self.deployments.by_uid(owner_ref.get("uid", ""))
-            if deployment is not None:
-                return deployment
-        return rs
+        rs = self._cached(self.rs, ref, ns)
+        owner = controller_ref(rs) if rs is not None else None
+        if owner is None or not _refers_to(owner, "Deployment", APPS):
+            return None
+        deployment = self._cached(self.deployments, owner, ns)
+        if deployment is None:
+            return None
+        return ControllerScale(meta(deployment)["uid"], _replicas(deployment))
+
+    def _replica_set(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        if not _refers_to(ref, "ReplicaSet", APPS):
+            return None
+        rs = self._cached(self.rs, ref, ns)
+        if rs is None:
+            return None
+        owner = controller_ref(rs)
+        if owner is not None and owner.get("kind") == "Deployment":
+            return None  # the Deployment's to count (or, gone, the scale subresource's)
+        return ControllerScale(meta(rs)["uid"], _replicas(rs))
+
+    def _stateful_set(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        if not _refers_to(ref, "StatefulSet", ("apps",)):
+            return None
+        sts = self._cached(self.statefulsets, ref, ns)
+        return ControllerScale(meta(sts)["uid"], _replicas(sts)) if sts is not None else None
+
+    async def _scale_subresource(self, ref: Mapping[str, Any], ns: str) -> ControllerScale | None:
+        """getScaleController: any other owner, through its `scale` subresource."""
+        api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
+        group, _ = parse_group_version(api_version)
+        rt = self.client.find_resource(api_version, kind)
+        if rt is None:  # the RESTMapper's NoKindMatchError
+            raise ScaleUnknown(f'no matches for kind "{kind}" in version "{api_version}"')
+        if "scale" not in rt.subresources:
+            resource = f"{rt.plural}.{group}" if group else rt.plural
+            raise ScaleUnknown(f"{resource} does not implement the scale subresource")
+        try:
+            scale = await self.client.get_scale(api_version, kind, str(ref.get("name")), ns)
+        except errors.NotFound:
+            return None
+        except errors.ApiError as exc:
+            raise ScaleUnknown(exc.message) from None
+        if meta(scale).get("uid") != ref.get("uid"):
+            return None
+        return ControllerScale(
+            meta(scale)["uid"], int((scale.get("spec") or {}).get("replicas") or 0)
+        )
+
+    # ---- the sync -----------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
         pdb = self.pdbs.get(key)
@@ -252,38 +418,34 @@ class DisruptionController(Controller):
             (p for p in self.pods.list(ns) if selector.matches(meta(p).get("labels") or {})),
             key=lambda p: meta(p).get("name", ""),
         )
+        if not pods:
+            await self.recorder.event(pdb, NORMAL, "NoPods", "No matching pods found")
+        spec = pdb.get("spec") or {}
+        try:
+            scale = await self._expected_scale(pods) if needs_scale(spec) else ExpectedScale(0)
+        except ScaleUnknown as exc:
+            message = f"Failed to calculate the number of expected pods: {exc}"
+            await self.recorder.event(pdb, WARNING, "CalculateExpectedPodCountFailed", message)
+            await self._fail_safe(pdb, str(exc))
+            return None
+        if scale.unmanaged:
+            await self.recorder.event(pdb, WARNING, "UnmanagedPods", unmanaged_pods_message(pdb))
+        expected, desired = desired_healthy(spec, len(pods), scale.total)
         recorded = (pdb.get("status") or {}).get("disruptedPods") or {}
         disrupted = pending_disruptions(pods, recorded, self.clock())
         for pod in disrupted.expired:
             await self.recorder.event(
                 pod,
-                "Warning",
+                WARNING,
                 "NotDeleted",
                 f"Pod was expected by PDB {ns}/{meta(pdb).get('name')} to be deleted but it wasn't",
             )
         current = count_healthy(pods, disrupted.pending)
-        try:
-            expected, desired = desired_healthy(pdb.get("spec") or {}, pods, self._scale)
-        except ScaleUnknown as exc:
-            await self._write(
-                pdb, Counts(0, current, 0, 0), disrupted.pending, SYNC_FAILED, str(exc)
-            )
-            return None
         allowed = disruptions_allowed(expected, current, desired)
-        reason = SUFFICIENT_PODS if allowed > 0 else INSUFFICIENT_PODS
-        await self._write(
-            pdb, Counts(expected, current, desired, allowed), disrupted.pending, reason, ""
-        )
+        await self._write(pdb, Counts(expected, current, desired, allowed), disrupted.pending)
         return disrupted.recheck_after
 
-    async def _write(
-        self,
-        pdb: Obj,
-        counts: Counts,
-        disrupted: dict[str, str],
-        reason: str,
-        message: str,
-    ) -> None:
+    async def _write(self, pdb: Obj, counts: Counts, disrupted: dict[str, str]) -> None:
         old = pdb.get("status") or {}
         status: dict[str, Any] = {
             "observedGeneration": meta(pdb).get("generation", 1),
@@ -294,24 +456,34 @@ class DisruptionController(Controller):
         }
         if disrupted:
             status["disruptedPods"] = disrupted
-        truth = "True" if reason == SUFFICIENT_PODS else "False"
-        cond = get_condition(old, CONDITION)
-        transition = (
-            cond["lastTransitionTime"]
-            if cond and cond.get("status") == truth and cond.get("lastTransitionTime")
-            else timestamp(self.clock())
-        )
-        status["conditions"] = [
-            {
-                "type": CONDITION,
-                "status": truth,
-                "reason": reason,
-                "message": message,
-                "observedGeneration": status["observedGeneration"],
-                "lastTransitionTime": transition,
-            }
-        ]
-        if status == old:
+        sufficient = counts.allowed > 0
+        cond = {
+            "type": CONDITION,
+            "status": "True" if sufficient else "False",
+            "reason": SUFFICIENT_PODS if sufficient else INSUFFICIENT_PODS,
+            "message": "",
+            "observedGeneration": status["observedGeneration"],
+        }
+        status["conditions"] = with_condition(old.get("conditions") or [], cond, self.clock())
+        await self._put_status(pdb, status)
+
+    async def _fail_safe(self, pdb: Obj, message: str) -> None:
+        """upstream failSafe: allow nothing, say why, keep the rest of the status as it was."""
+        status = copy(pdb.get("status") or {})
+        status["disruptionsAllowed"] = 0
+        cond: Obj = {
+            "type": CONDITION,
+            "status": "False",
+            "reason": SYNC_FAILED,
+            "message": message,
+        }
+        if status.get("observedGeneration"):
+            cond["observedGeneration"] = status["observedGeneration"]
+        status["conditions"] = with_condition(status.get("conditions") or [], cond, self.clock())
+        await self._put_status(pdb, status)
+
+    async def _put_status(self, pdb: Obj, status: dict[str, Any]) -> None:
+        if status == (pdb.get("status") or {}):
             return
         # A whole-status PUT (not a merge patch), so dropped disruptedPods entries go;
         # the resourceVersion makes it lose to an eviction that wrote in between.
@@ -325,6 +497,8 @@ __all__ = [
     "count_healthy",
     "desired_healthy",
     "disruptions_allowed",
+    "go_selector",
+    "needs_scale",
     "pending_disruptions",
     "scaled_value",
 ]

@@ -439,6 +439,33 @@ def test_stateful_set_on_delete_strategy_untouched():
     assert apply_defaults(sts)["spec"]["updateStrategy"] == {"type": "OnDelete"}
 
 
+def _sts_with_max_unavailable(value: Any, **meta: Any) -> dict[str, Any]:
+    rolling = {"maxUnavailable": value}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", **meta},
+        "spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": rolling}},
+    }
+
+
+def test_stateful_set_max_unavailable_is_dropped_on_create():
+    # The MaxUnavailableStatefulSet gate is off in 1.32: PrepareForCreate drops the field.
+    spec = apply_defaults(_sts_with_max_unavailable(2))["spec"]
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+
+
+def test_stateful_set_max_unavailable_kept_on_update_only_when_already_used():
+    unused = apply_defaults({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {}})
+    new = _sts_with_max_unavailable(2, resourceVersion="7")
+    rolling = prepare_update(new, unused)["spec"]["updateStrategy"]["rollingUpdate"]
+    assert "maxUnavailable" not in rolling
+    used = _sts_with_max_unavailable(1, resourceVersion="6")  # stored before the gate was off
+    new = _sts_with_max_unavailable(2, resourceVersion="7")
+    spec = apply_defaults(prepare_update(new, used))["spec"]
+    assert spec["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": 2, "partition": 0}
+
+
 # --- Service ---
 
 
@@ -582,6 +609,52 @@ def test_set_values_kept(obj):
 def test_kinds_without_defaults_are_untouched(obj):
     before = copy.deepcopy(obj)
     assert apply_defaults(obj) == before
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "status"),
+    [
+        ("apps/v1", "ReplicaSet", {"replicas": 0}),
+        ("apps/v1", "StatefulSet", {"replicas": 0, "availableReplicas": 0}),
+        (
+            "apps/v1",
+            "DaemonSet",
+            {
+                "currentNumberScheduled": 0,
+                "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0,
+                "numberReady": 0,
+            },
+        ),
+        ("v1", "ReplicationController", {"replicas": 0}),
+        (
+            "policy/v1",
+            "PodDisruptionBudget",
+            {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+        ),
+        (
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            {"desiredReplicas": 0, "currentMetrics": None},  # a nil slice: null
+        ),
+        ("apps/v1", "Deployment", {}),  # every DeploymentStatus field is omitempty
+        ("batch/v1", "Job", {}),
+    ],
+    ids=["rs", "sts", "ds", "rc", "pdb", "hpa", "deployment", "job"],
+)
+def test_status_fields_without_omitempty_are_always_there(api_version, kind, status):
+    obj = apply_defaults({"apiVersion": api_version, "kind": kind, "status": {}})
+    assert obj["status"] == status
+
+
+def test_status_fields_without_omitempty_keep_their_values():
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "status": {"replicas": 3}}
+    assert apply_defaults(rs)["status"] == {"replicas": 3}
+    rs["status"] = {"replicas": None, "readyReplicas": 2}  # null decodes as 0
+    assert apply_defaults(rs)["status"] == {"replicas": 0, "readyReplicas": 2}
+    assert apply_defaults({"apiVersion": "apps/v1", "kind": "ReplicaSet"})["status"] == {
+        "replicas": 0
+    }
 
 
 def test_secret_string_data_merged_into_data():

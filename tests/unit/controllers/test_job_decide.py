@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kubelite.controllers.job.decide import Inputs, decide
+from kubelite.controllers.job.removal import pods_for_removal
 from kubelite.controllers.objects import timestamp
 
 NOW = 1_700_000_000.0
@@ -125,3 +128,106 @@ def test_fail_index_rule_and_max_failed_indexes() -> None:
         "FailureTarget": "MaxFailedIndexesExceeded",
         "Failed": "MaxFailedIndexesExceeded",  # nothing else runs: terminal at once
     }
+
+
+# --- which surplus pods go: upstream's activePodsForRemoval ---
+
+INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+def indexed(name: str, index: int | None, *, ready: bool = True, age: float = 0.0) -> Any:
+    annotations = {} if index is None else {INDEX: str(index)}
+    p = pod(name, annotations=annotations, creationTimestamp=timestamp(NOW - age))
+    p["spec"] = {"nodeName": "vm"}
+    if ready:
+        p["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    return p
+
+
+def names(pods: list[Any]) -> list[str]:
+    return [p["metadata"]["name"] for p in pods]
+
+
+def test_an_elastic_indexed_job_scaled_down_keeps_the_indexes_in_range() -> None:
+    # completions = parallelism 4 -> 1: indexes 1-3 are out of range, 0 is the only valid one.
+    j = job(completionMode="Indexed", completions=1, parallelism=1)
+    running = [indexed(f"el-{n}", n, age=10 - n) for n in range(4)]
+    d = decide(Inputs(j, {}, running, NOW))
+    assert names(d.discard) == ["el-1", "el-2", "el-3"]
+    assert d.create == [] and d.delete == []
+    assert d.status["active"] == 1
+
+
+def test_unusable_indexed_pods_go_even_when_none_are_surplus() -> None:
+    # 3 wanted, 3 active: nothing is surplus, yet the pod without an index and the
+    # repeat of index 0 (the not-ready one: the ready one is further along) go, and
+    # index 2 is created only in a later sync (deletions first).
+    j = job(completionMode="Indexed", completions=3, parallelism=3)
+    pods = [
+        indexed("a", 0),
+        indexed("b", 0, ready=False),
+        indexed("c", None),
+        indexed("d", 1),
+    ]
+    d = decide(Inputs(j, {}, pods, NOW))
+    assert names(d.discard) == ["c", "b"]  # by index: unknown (-1) first, then 0's repeat
+    assert d.create == []
+    after = decide(Inputs(j, {}, [indexed("a", 0), indexed("d", 1)], NOW))
+    assert after.discard == [] and after.create == [2]
+
+
+def test_a_surplus_beyond_unusable_pods_falls_back_to_active_pods_order() -> None:
+    # 2 wanted, 4 active, one out of range: 4 - 2 = 2 to remove, the out-of-range
+    # index 5 and then the least advanced of the rest (index 1, not ready).
+    j = job(completionMode="Indexed", completions=3, parallelism=2)
+    pods = [indexed("i0", 0), indexed("i1", 1, ready=False), indexed("i2", 2), indexed("i5", 5)]
+    d = decide(Inputs(j, {}, pods, NOW))
+    assert names(d.discard) == ["i5", "i1"]
+
+
+def test_terminating_pods_hold_places_but_delete_nothing() -> None:
+    # podReplacementPolicy Failed: 2 wanted, 2 active and 1 terminating -> no deletion
+    # (upstream removes active - wanted = 0) and no creation (2 - 1 - 2 < 0).
+    j = job(completions=5, parallelism=2, podReplacementPolicy="Failed")
+    gone = pod("gone", deletionTimestamp=timestamp(NOW))
+    d = decide(Inputs(j, {}, [pod("a"), pod("b"), gone], NOW))
+    assert d.discard == [] and d.create == []
+    # With one active pod the terminating one keeps the second place free.
+    d = decide(Inputs(j, {}, [pod("a"), gone], NOW))
+    assert d.discard == [] and d.create == []
+
+
+def _ranked(**status: Any) -> Any:
+    p = pod("x", creationTimestamp=timestamp(NOW - status.pop("age", 0.0)))
+    p["spec"] = {"nodeName": status.pop("node", "vm")}
+    p["status"].update(status)
+    return p
+
+
+READY_AT = [{"type": "Ready", "status": "True", "lastTransitionTime": timestamp(NOW - 5)}]
+READY_LONG = [{"type": "Ready", "status": "True", "lastTransitionTime": timestamp(NOW - 500)}]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param({"node": ""}, {"phase": "Pending"}, id="unscheduled-before-scheduled"),
+        pytest.param({"phase": "Pending"}, {"phase": "Unknown"}, id="pending-before-unknown"),
+        pytest.param({"phase": "Unknown"}, {"phase": "Running"}, id="unknown-before-running"),
+        pytest.param({}, {"conditions": READY_AT}, id="not-ready-before-ready"),
+        pytest.param(
+            {"conditions": READY_AT}, {"conditions": READY_LONG}, id="ready-for-less-time-first"
+        ),
+        pytest.param(
+            {"containerStatuses": [{"name": "main", "restartCount": 3}]},
+            {"containerStatuses": [{"name": "main", "restartCount": 1}]},
+            id="more-restarts-first",
+        ),
+        pytest.param({"age": 1.0}, {"age": 100.0}, id="newer-first"),
+    ],
+)
+def test_active_pods_order(first: dict[str, Any], second: dict[str, Any]) -> None:
+    a, b = _ranked(**first), _ranked(**second)
+    a["metadata"]["name"], b["metadata"]["name"] = "first", "second"
+    for pods in ([a, b], [b, a]):
+        assert names(pods_for_removal(job(), pods, 1)) == ["first"]

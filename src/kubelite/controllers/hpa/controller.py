@@ -286,10 +286,8 @@ class HorizontalPodAutoscalerController(Controller):
             )
         st["currentReplicas"] = current
         st["desiredReplicas"] = desired
-        if metric_statuses:
-            st["currentMetrics"] = metric_statuses
-        else:
-            st.pop("currentMetrics", None)
+        # No metric read: null, as the API serializes the unset list (no rewrite each sync).
+        st["currentMetrics"] = metric_statuses or None
 
     # ---- metrics ---------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ the terminal `Complete` or `Failed` condition (and the event). Failure
 causes, in upstream's order: a podFailurePolicy FailJob rule, the backoff
 limit (failed pods, or container restarts under restartPolicy OnFailure),
 then activeDeadlineSeconds; success is an Indexed Job's successPolicy, or
-its completions. A suspended Job keeps no active pods.
+its completions. A suspended Job keeps no active pods. Too many active pods
+(or an Indexed Job's unusable ones) are deleted in upstream's order
+(`removal`), and a sync that deletes creates nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from kubelite.controllers.job.pods import (
     restarts,
     spec_of,
 )
+from kubelite.controllers.job.removal import pods_for_removal
 from kubelite.controllers.job.tracking import condition_true
-from kubelite.controllers.objects import Obj, created_at, parse_time, timestamp
+from kubelite.controllers.objects import Obj, parse_time, timestamp
 
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -302,13 +305,15 @@ def _run(i: Inputs, d: Decision, active: list[Obj]) -> None:
         d.requeue = max(left, 0.0)
     if not i.can_manage:
         return
-    busy = len(active)
-    if only_failed_replaced(i.job):
-        busy += sum(1 for p in i.pods if is_terminating(p))
-    diff = _want_active(i, active) - busy
-    if diff < 0:
-        d.discard = _removal_order(active)[:-diff]
-    elif diff > 0:
+    want = _want_active(i, active)
+    d.discard = pods_for_removal(i.job, active, len(active) - want)
+    if d.discard:
+        return  # deletions first: this sync creates nothing, as upstream's manageJob
+    # Under podReplacementPolicy Failed a terminating pod still holds its place,
+    # but it is no reason to delete a running one.
+    terminating = sum(1 for p in i.pods if is_terminating(p)) if only_failed_replaced(i.job) else 0
+    diff = want - terminating - len(active)
+    if diff > 0:
         if perindex.per_index(i.job):
             _create_per_index(i, d, active, diff)
         elif i.backoff_remaining > 0:
@@ -349,11 +354,6 @@ def _new_indexes(i: Inputs, active: list[Obj], count: int | None) -> list[int | 
     taken = _completed_indexes(i) | {indexes.pod_index(p) for p in active}
     free = [n for n in range(int(spec.get("completions") or 0)) if n not in taken]
     return list(free if count is None else free[:count])
-
-
-def _removal_order(active: list[Obj]) -> list[Obj]:
-    """Not-ready pods first, then the newest: the least progress is lost."""
-    return sorted(active, key=lambda p: (is_ready(p), -created_at(p)))
 
 
 def _set_counts(i: Inputs, d: Decision) -> None:
