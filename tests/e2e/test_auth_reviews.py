@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cluster
@@ -38,28 +39,35 @@ def test_whoami_for_the_admin_and_a_service_account(cluster: Cluster) -> None:
 def test_token_review_checks_a_token_for_someone_else(cluster: Cluster) -> None:
     token = cluster.kubectl("create", "token", "default").stdout.strip()
 
-    def review(candidate: str) -> dict[str, object]:
-        body = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenReview",
-            "spec": {"token": candidate},
-        }
+    def review(candidate: str, *audiences: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {"token": candidate}
+        if audiences:
+            spec["audiences"] = list(audiences)
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
         out = cluster.kubectl("create", "-f", "-", "-o", "json", input=json.dumps(body)).stdout
-        status: dict[str, object] = json.loads(out)["status"]
+        status: dict[str, Any] = json.loads(out)["status"]
         return status
 
     good = review(token)
     assert good["authenticated"] is True
-    assert good["user"] == {
-        "username": "system:serviceaccount:default:default",
-        "groups": [
-            "system:serviceaccounts",
-            "system:serviceaccounts:default",
-            "system:authenticated",
-        ],
-    }
+    assert good["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    sa = json.loads(cluster.kubectl("get", "sa", "default", "-o", "json").stdout)
+    assert good["user"]["username"] == "system:serviceaccount:default:default"
+    assert good["user"]["uid"] == sa["metadata"]["uid"]
+    assert good["user"]["groups"] == [
+        "system:serviceaccounts",
+        "system:serviceaccounts:default",
+        "system:authenticated",
+    ]
+    (credential,) = good["user"]["extra"]["authentication.kubernetes.io/credential-id"]
+    assert credential.startswith("JTI=")
     bad = review("not-a-token")
-    assert bad["authenticated"] is False and bad["error"] == "invalid bearer token"
+    assert bad == {"user": {}, "error": "invalid bearer token"}  # authenticated: omitempty
+    # A token for another audience (Vault's Kubernetes auth) is checked for that audience.
+    vault = cluster.kubectl("create", "token", "default", "--audience", "vault").stdout.strip()
+    assert review(vault, "vault")["audiences"] == ["vault"]
+    assert "is invalid for the target audiences" in review(vault)["error"]
+    assert "authenticated" not in review(token, "vault")
 
 
 def test_a_review_without_attributes_is_invalid(cluster: Cluster) -> None:

@@ -102,3 +102,57 @@ def test_official_client_portforward(cluster: Cluster, web: str) -> None:
     sock.close()
     assert data.startswith(b"HTTP/1.0 200") and data.endswith(b"\r\n\r\nhello\n")
     assert pf.error(8080) is None
+
+
+@pytest.mark.parametrize("protocol", [None, "v4.base64.channel.k8s.io"], ids=["none", "base64"])
+def test_websocket_channels_without_a_subprotocol_or_base64(
+    cluster: Cluster, web: str, protocol: str | None
+) -> None:
+    """kr8s offers no subprotocol; the kubelet also speaks the base64 framing."""
+    import base64
+    import ssl
+    import struct
+
+    import websocket
+
+    url = cluster.status["api"].replace("https://", "wss://")
+    token = (cluster.data_dir / "token").read_text().strip()
+    ws = websocket.create_connection(
+        f"{url}/api/v1/namespaces/{web}/pods/web/portforward?ports=8080",
+        header=[f"Authorization: Bearer {token}"],
+        subprotocols=[protocol] if protocol else None,
+        sslopt={
+            "ca_certs": str(cluster.data_dir / "tls" / "ca.crt"),
+            "cert_reqs": ssl.CERT_REQUIRED,
+        },
+        timeout=10,
+    )
+
+    def decode(frame: bytes | str) -> tuple[int, bytes]:
+        if isinstance(frame, str):  # base64: the channel as a digit
+            return int(frame[0]), base64.b64decode(frame[1:])
+        return frame[0], frame[1:]
+
+    try:
+        assert ws.subprotocol == protocol
+        prefix = struct.pack("<H", 8080)
+        assert [decode(ws.recv()), decode(ws.recv())] == [(0, prefix), (1, prefix)]
+        request = b"GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n"
+        if protocol:
+            ws.send("0" + base64.b64encode(request).decode())
+        else:
+            ws.send_binary(b"\x00" + request)
+        data = b""
+        while True:
+            try:
+                frame = ws.recv()
+            except websocket.WebSocketConnectionClosedException:
+                break
+            if not frame:
+                break
+            channel, payload = decode(frame)
+            assert channel == 0, payload  # nothing on the error channel
+            data += payload
+    finally:
+        ws.close()
+    assert data.startswith(b"HTTP/1.0 200") and data.endswith(b"\r\n\r\nhello\n")

@@ -36,11 +36,14 @@ class ResourceType:
     # no watch, no OpenAPI; controllers that walk every kind leave them out.
     stored: bool = True
     # Set (with stored=False) on a version served by converting to and from the
-    # stored version of the same group and kind, named here: one object, two
-    # views (autoscaling/v1 HPAs are v2 HPAs). Served with every verb, watched
-    # and documented like a stored type; controllers still walk only the
-    # stored version, so each object is seen once.
+    # stored version of the same kind, named here: one object, two views
+    # (autoscaling/v1 HPAs are v2 HPAs). Served with every verb, watched and
+    # documented like a stored type; controllers still walk only the stored
+    # version, so each object is seen once.
     storage_version: str = ""
+    # The stored version's group when it is another one (events.k8s.io Events are
+    # core Events: ""); None: the same group.
+    storage_group: str | None = None
     # What a type served for a CustomResourceDefinition carries (`api.crd.types.CustomResource`):
     # its schema, subresources and printer columns. None for built-in kinds.
     custom: Any = field(default=None, compare=False, repr=False)
@@ -49,6 +52,14 @@ class ResourceType:
     def has_objects(self) -> bool:
         """True when objects of this type live in the store, as themselves or converted."""
         return self.stored or bool(self.storage_version)
+
+    @property
+    def storage_api_version(self) -> str:
+        """The apiVersion objects of this type are stored as (its own, if stored)."""
+        if not self.storage_version:
+            return self.api_version
+        group = self.group if self.storage_group is None else self.storage_group
+        return f"{group}/{self.storage_version}" if group else self.storage_version
 
     @property
     def singular(self) -> str:
@@ -212,7 +223,18 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)
     ),
-    ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    # One storage with core Events, converted (see apiserver/events_v1.py), as upstream.
+    ResourceType(
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        True,
+        ("ev",),
+        stored=False,
+        storage_version="v1",
+        storage_group="",
+    ),
     # Stored and served, never enforced: every authenticated user may do all (AlwaysAllow).
     ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),

@@ -389,7 +389,8 @@ def _go_parse_int64(text: str) -> int | None:
 # Event's `source` is its source component, and core/v1 and events.k8s.io/v1 Events
 # name the same fields differently (involvedObject/regarding, ...).
 _FIELD_PATHS = {
-    "source": ("source.component", "deprecatedSource.component"),
+    # `source`: the source component, else the reporting controller (EventToSelectableFields).
+    "source": ("source.component", "deprecatedSource.component", "reportingComponent"),
     "reportingComponent": ("reportingComponent", "reportingController"),
 }
 _PREFIX_ALIASES = {"involvedObject.": "regarding.", "regarding.": "involvedObject."}
@@ -434,6 +435,8 @@ def field_value(obj: Mapping[str, Any], name: str) -> str:
         node: Any = obj
         for part in path.split("."):
             node = node.get(part) if isinstance(node, Mapping) else None
+        if node == "" and name == "source":
+            continue  # an empty source component: the reporting controller's name instead
         if node is not None:
             if isinstance(node, bool):
                 return "true" if node else "false"

@@ -1,4 +1,5 @@
-"""Every verb of a version served by conversion (autoscaling/v1 HPAs over stored v2).
+"""Every verb of a version served by conversion (autoscaling/v1 HPAs over stored v2,
+events.k8s.io/v1 Events over core/v1 ones).
 
 Each request is the stored version's request with a conversion at each end,
 as kube-apiserver's generic handlers convert at decode and encode time:
@@ -12,7 +13,11 @@ as kube-apiserver's generic handlers convert at decode and encode time:
 - answers, list items and watch events are converted back. Tables are
   printed from the stored object, as upstream prints from its internal
   version, with the served version's object in the row when
-  `includeObject=Object` asks for it.
+  `includeObject=Object` asks for it;
+- field selectors name the served version's labels, mapped onto the stored
+  version's (`Conversion.field_selector`);
+- a version that upstream validates as itself (events.k8s.io) has its writes
+  validated in its own view (`request_context.ServedValidation`).
 
 resourceVersion, uid and managedFields pass through untouched: it is one
 object, whichever version reads or writes it.
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kubelite.apiserver import bodies, errors, patching
+from kubelite.apiserver import bodies, errors, listoptions, patching, request_context
 from kubelite.apiserver.conversion import Conversion, conversion_for
 from kubelite.apiserver.rest import Selectors
 from kubelite.apiserver.tables import to_table
@@ -49,6 +54,23 @@ async def handle(
 ) -> Response | AsyncIterator[bytes]:
     conv = conversion_for(target.resource)
     assert conv is not None, "routed here only for types with a storage version"
+    if not conv.validate_served or req.method == "GET":
+        return await _handle(app, req, conv, target)
+    storage = conv.storage
+    token = request_context.set_served_validation(
+        request_context.ServedValidation(
+            storage.api_version, storage.kind, conv.served.group, conv.served_view
+        )
+    )
+    try:
+        return await _handle(app, req, conv, target)
+    finally:
+        request_context.reset_served_validation(token)
+
+
+async def _handle(
+    app: ApiApp, req: Request, conv: Conversion, target: ResourcePath
+) -> Response | AsyncIterator[bytes]:
     ns, name, method = target.namespace, target.name, req.method
     if target.subresource == "status" and name is not None:
         return await _status(app, req, conv, ns, name)
@@ -141,22 +163,24 @@ def _list_response(conv: Conversion, items: list[Obj], meta: Obj) -> Response:
 
 
 def _selectors(req: Request, conv: Conversion) -> Selectors:
-    return Selectors.parse(
-        conv.storage, req.query.get("labelSelector"), req.query.get("fieldSelector")
-    )
+    fields = conv.field_selector(req.query.get("fieldSelector"))
+    return Selectors.parse(conv.storage, req.query.get("labelSelector"), fields)
 
 
 def _list(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Response:
     from kubelite.apiserver.http import int_param, json_response, list_meta, partial_metadata
 
+    limit = int_param(req.query.get("limit"), "limit")
+    options = listoptions.parse(req.query, watch=False, limit=limit)
     result = app.storage.list(
         conv.storage,
         ns,
         _selectors(req, conv),
-        limit=int_param(req.query.get("limit"), "limit"),
-        continue_token=req.query.get("continue") or None,
+        limit=limit,
+        continue_token=options.continue_token or None,
+        options=options,
     )
-    meta = list_meta(result.resource_version, result.continue_token)
+    meta = list_meta(result.resource_version, result.continue_token, result.remaining)
     items = [kv.obj() for kv in result.items]
     if req.wants_table:
         return json_response(_table(req, conv, items, meta))
@@ -239,6 +263,7 @@ def _watch(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Async
         resource_version=req.query.get("resourceVersion"),
         bookmarks=req.flag("allowWatchBookmarks"),
         timeout_s=float(timeout) if timeout else None,
+        send_initial_events=listoptions.parse(req.query, watch=True).send_initial_events,
     )
     batches = watch_batches(app.storage, wreq)
 

@@ -122,8 +122,10 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
 
 
 def storage_version_hash(rt: ResourceType) -> str:
-    """As `discovery.StorageVersionHash`: base64 of the first 8 bytes of sha256(g/v/k)."""
-    digest = hashlib.sha256(f"{rt.group}/{rt.version}/{rt.kind}".encode()).digest()
+    """As `discovery.StorageVersionHash`: base64 of the first 8 bytes of sha256(g/v/k) of
+    the version objects are stored in (a converted version has its storage's hash)."""
+    group, _, version = rt.storage_api_version.rpartition("/")
+    digest = hashlib.sha256(f"{group}/{version}/{rt.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
 
 

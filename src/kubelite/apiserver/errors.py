@@ -143,8 +143,27 @@ class Conflict(ApiError):
 
 
 class Gone(ApiError):
+    """410 Expired; a list's carries the `continue` token to go on with, as upstream's."""
+
     code = 410
     reason = "Expired"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        continue_token: str | None = None,
+    ) -> None:
+        super().__init__(message, details=details, headers=headers)
+        self.continue_token = continue_token
+
+    def status(self) -> dict[str, Any]:
+        body = super().status()
+        if self.continue_token:
+            body["metadata"] = {"continue": self.continue_token}
+        return body
 
 
 class RequestEntityTooLarge(ApiError):
@@ -188,6 +207,29 @@ class ServiceUnavailable(ApiError):
     reason = "ServiceUnavailable"
 
 
+class Timeout(ApiError):
+    """504: what a read waiting for a resourceVersion the server has not reached ends in."""
+
+    code = 504
+    reason = "Timeout"
+
+    @classmethod
+    def too_large_resource_version(cls, requested: int, current: int, retry_s: int) -> Timeout:
+        # storage.NewTooLargeResourceVersionError: a Timeout with one cause.
+        details: dict[str, Any] = {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ]
+        }
+        if retry_s:
+            details["retryAfterSeconds"] = retry_s
+        return cls(
+            f"Timeout: Too large resource version: {requested}, current: {current}",
+            details=details,
+            headers={"Retry-After": str(retry_s)} if retry_s else None,
+        )
+
+
 _BY_REASON: dict[str, type[ApiError]] = {
     c.reason: c
     for c in (
@@ -206,6 +248,7 @@ _BY_REASON: dict[str, type[ApiError]] = {
         TooManyRequests,
         InternalError,
         ServiceUnavailable,
+        Timeout,
     )
 }
 

@@ -10,6 +10,14 @@ ends, the error channel carries a `Status`: Success, or Failure with reason
 `NonZeroExitCode` and the code as the `ExitCode` cause, from which kubectl
 takes its own exit code. Then the server closes the connection normally.
 
+The other subprotocols the kubelet accepts are served too (`ChannelProtocol`):
+no subprotocol at all, `channel.k8s.io`, and the `base64.` variants, whose
+messages are text, the channel an ASCII digit and the data base64. Before
+v4 the error channel carries only a failure's message, nothing on success.
+As upstream, the first message after the upgrade is an empty one on the
+lowest channel the server writes (stdout, else stderr, else the error
+channel), which tells the client the connection is up.
+
 The request is checked before the upgrade, as upstream checks it before
 proxying to the kubelet: a bad request gets an HTTP error (`Status` body),
 on which kubectl gives up the WebSocket and retries over SPDY; that plain
@@ -22,9 +30,11 @@ a running container's own streams the same way (`relay`).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
@@ -39,8 +49,78 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+V5 = "v5.channel.k8s.io"
+V4 = "v4.channel.k8s.io"
+V4_BASE64 = "v4.base64.channel.k8s.io"
+V1 = "channel.k8s.io"
+V1_BASE64 = "base64.channel.k8s.io"
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+@dataclass(frozen=True)
+class ChannelProtocol:
+    """One subprotocol of the channel family, as wsstream's `ChannelProtocolConfig`."""
+
+    name: str  # "" when the client offered none
+    # False: `base64.channel.k8s.io` framing, text messages `<digit><base64 data>`.
+    binary: bool = True
+    # v4 and later: the error channel carries the final Status as JSON; before,
+    # only a failure's message, and nothing on success.
+    status: bool = True
+
+    def wrap(self, receive: Receive, send: Send) -> tuple[Receive, Send]:
+        """`receive` and `send` in binary framing: a base64 protocol's messages are
+        decoded on the way in and encoded on the way out, so relays speak one framing."""
+        if self.binary:
+            return receive, send
+
+        async def decoded() -> dict[str, Any]:
+            while True:
+                message = await receive()
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if message["type"] != "websocket.receive" or not data:
+                    return message
+                try:
+                    payload = base64.b64decode(data[1:].translate(None, b"\r\n"), validate=True)
+                except (binascii.Error, ValueError):
+                    log.debug("websocket: dropped a frame that is not base64")
+                    continue  # as upstream: logged, the connection goes on
+                channel = (data[0] - ord("0")) % 256
+                return {"type": "websocket.receive", "bytes": bytes([channel]) + payload}
+
+        async def encoded(message: dict[str, Any]) -> None:
+            data = message.get("bytes") if message["type"] == "websocket.send" else None
+            if data:
+                text = chr(ord("0") + data[0]) + base64.b64encode(data[1:]).decode()
+                message = {"type": "websocket.send", "text": text}
+            await send(message)
+
+        return decoded, encoded
+
+    def error_payload(self, status: bytes) -> bytes | None:
+        """What the error channel carries for the final `Status` (JSON); None: nothing."""
+        if self.status:
+            return status
+        parsed = orjson.loads(status)
+        if parsed.get("status") == "Success":
+            return None
+        return str(parsed.get("message", "")).encode()
+
+
+# What the kubelet's exec and attach WebSockets accept (`remotecommand/websocket.go`);
+# `v5.channel.k8s.io`, when offered, the API server serves itself (its stream translator).
+EXEC_PROTOCOLS: dict[str, ChannelProtocol] = {
+    p.name: p
+    for p in (
+        ChannelProtocol(V5),
+        ChannelProtocol(V4),
+        ChannelProtocol(V4_BASE64, binary=False),
+        ChannelProtocol(V1, status=False),
+        ChannelProtocol(V1_BASE64, binary=False, status=False),
+        ChannelProtocol("", status=False),
+    )
+}
+TRANSLATED = (V5,)
 
 
 class ExecSession(Protocol):
@@ -220,19 +300,31 @@ async def serve_session(
         return
     try:
         request = checked()
-        protocol = subprotocol(scope, PROTOCOLS)
+        name = negotiate(scope, TRANSLATED, EXEC_PROTOCOLS)
     except errors.ApiError as err:
         await deny(send, err)
         return
-    await send({"type": "websocket.accept", "subprotocol": protocol})
+    protocol = EXEC_PROTOCOLS[name]
+    await send({"type": "websocket.accept", "subprotocol": name or None})
+    receive, send = protocol.wrap(receive, send)
+    first = STDOUT if request.stdout else STDERR if request.stderr else ERROR
+    await send({"type": "websocket.send", "bytes": bytes([first])})  # the connection is up
     size, receive = await _initial_size(receive) if request.tty else (None, receive)
     try:
         session = await start(request, size)
     except errors.ApiError as err:
-        await send({"type": "websocket.send", "bytes": bytes([ERROR]) + orjson.dumps(err.status())})
+        payload = protocol.error_payload(orjson.dumps(err.status()))
+        if payload is not None:
+            await send({"type": "websocket.send", "bytes": bytes([ERROR]) + payload})
         await send({"type": "websocket.close", "code": 1000})
         return
-    await relay(session, request, receive, send, lambda code: final(code, request))
+    await relay(
+        session,
+        request,
+        receive,
+        send,
+        lambda code: protocol.error_payload(final(code, request)),
+    )
 
 
 async def _initial_size(receive: Receive) -> tuple[tuple[int, int] | None, Receive]:
@@ -265,14 +357,20 @@ def _resize(payload: bytes) -> tuple[int, int] | None:
         return None
 
 
-def subprotocol(scope: dict[str, Any], supported: tuple[str, ...]) -> str:
-    """The first of ours the client offered, in our order of preference."""
-    offered = list(scope.get("subprotocols") or [])
-    for protocol in supported:
+def negotiate(scope: dict[str, Any], translated: tuple[str, ...], served: Mapping[str, Any]) -> str:
+    """The subprotocol to accept, chosen as upstream chooses it: one of `translated`
+    (those the API server handles itself) whenever the client offers it; otherwise,
+    as wsstream's handshake, the first the client offered that is `served` ("" when
+    it offered none)."""
+    offered = [str(p) for p in scope.get("subprotocols") or []]
+    for protocol in translated:
         if protocol in offered:
             return protocol
+    for protocol in offered or [""]:
+        if protocol in served:
+            return protocol
     raise errors.BadRequest(
-        f"none of the offered subprotocols {offered} is one of {list(supported)}"
+        f"none of the offered subprotocols {offered} is one of {[p for p in served if p]}"
     )
 
 
@@ -288,9 +386,10 @@ async def relay(
     request: Wanted,
     receive: Receive,
     send: Send,
-    final: Callable[[int], bytes],
+    final: Callable[[int], bytes | None],
 ) -> None:
-    """Frames both ways until the session ends, then `final(code)` on the error channel.
+    """Frames both ways until the session ends, then `final(code)` on the error channel
+    (if not None).
 
     If the client goes away first, the session is ended (`kill`).
     """
@@ -331,7 +430,9 @@ async def relay(
     try:
         await outputs()
         code = await session.wait()
-        await emit({"type": "websocket.send", "bytes": bytes([ERROR]) + final(code)})
+        payload = final(code)
+        if payload is not None:
+            await emit({"type": "websocket.send", "bytes": bytes([ERROR]) + payload})
         await emit({"type": "websocket.close", "code": 1000})
     finally:
         reader.cancel()

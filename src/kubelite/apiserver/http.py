@@ -27,6 +27,7 @@ from kubelite.apiserver import (
     exec_stream,
     healthz,
     jws,
+    listoptions,
     metrics_api,
     openapi,
     paths,
@@ -44,7 +45,11 @@ from kubelite.apiserver.request_context import (
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.serviceaccount_admission import await_service_account
-from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens, store_lookup
+from kubelite.apiserver.serviceaccount_tokens import (
+    API_AUDIENCES,
+    ServiceAccountTokens,
+    store_lookup,
+)
 from kubelite.apiserver.tables import to_table
 from kubelite.apiserver.tokenrequest import handle as token_request
 from kubelite.apiserver.watching import WatchEvent, WatchRequest, watch_batches
@@ -54,7 +59,10 @@ log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+# What upstream's `system:public-info-viewer` role lets anyone read. `/version` is a
+# go-restful web service, so `/version/` is the same route (kr8s asks for it); the
+# health endpoints are exact paths (`/healthz/` is a 404, as upstream).
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 TABLE_ACCEPT = "as=Table"
 PARTIAL_ACCEPT = "as=PartialObjectMetadata"
 
@@ -162,7 +170,7 @@ class ApiApp:
         warnings = collect_warnings()
         set_manager(req.query.get("fieldManager"), req.headers.get("user-agent"))
         try:
-            if req.path not in PUBLIC_PATHS and not healthz.is_health_path(req.path):
+            if req.path not in PUBLIC_PATHS and not _is_health_path(req.path):
                 self._authenticate(req)
             result = await self._route(req)
         except errors.ApiError as err:
@@ -215,21 +223,35 @@ class ApiApp:
 
     def user_for(self, token: str) -> reviews.User | None:
         """Who a bearer token stands for: the cluster's admin or a service account; None if no one."""
+        try:
+            return self.authenticate_token(token)[0]
+        except jws.InvalidToken as exc:
+            log.debug("service account token refused: %s", exc)
+            return None
+
+    def authenticate_token(
+        self, token: str, audiences: list[str] | None = None
+    ) -> tuple[reviews.User | None, tuple[str, ...]]:
+        """The token's user (None if no authenticator knows it) and which of `audiences`
+        (default: the API server's) it is for; `InvalidToken` (upstream's reason) for a
+        token of ours that must be refused. The cluster's own token is audience-agnostic,
+        as upstream's static tokens: it is for the API's audiences only."""
+        api = self.tokens.audiences if self.tokens is not None else API_AUDIENCES
+        wanted = tuple(audiences or api)
         if hmac.compare_digest(token.encode(), self.token):
-            return reviews.ADMIN
-        if self.tokens is not None and jws.looks_like_jws(token):
-            try:
-                return reviews.service_account_user(self.tokens.authenticate(token, self._lookup))
-            except jws.InvalidToken as exc:
-                log.debug("service account token refused: %s", exc)
-        return None
+            matched = tuple(a for a in wanted if a in api)
+            return (reviews.ADMIN, matched) if matched else (None, ())
+        if self.tokens is not None and self.tokens.issued_here(token):
+            info = self.tokens.review(token, self._lookup, wanted)
+            return reviews.service_account_user(info), info.audiences
+        return None, ()
 
     async def _route(self, req: Request) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         path = req.path
-        if healthz.is_health_path(path):
+        if _is_health_path(path):
             code, text = healthz.respond(self.health, path, req.scope.get("query_string", b""))
             return Response(text.encode(), code, content_type=healthz.TEXT)
-        if path == "/version":
+        if path in ("/version", "/version/"):
             return json_response(discovery.version_info())
         if path.startswith("/openapi/"):
             return self._openapi(req, path)
@@ -243,9 +265,11 @@ class ApiApp:
     # ---- discovery -----------------------------------------------------------
 
     def _openapi(self, req: Request, path: str) -> Response:
-        if path.rstrip("/") == "/openapi/v3":
+        # Exact paths, as upstream's mux registers them: `/openapi/v2/` is a 404, and
+        # `/openapi/v3/` (or `/openapi/v3/api/v1/`) names no group version.
+        if path == "/openapi/v3":
             return json_response(openapi.openapi_v3_root())
-        if path.startswith("/openapi/v3/"):
+        if path.startswith("/openapi/v3/") and not path.endswith("/"):
             gv = path[len("/openapi/v3/") :]
             body = openapi.openapi_v3_bytes(gv)
             if body is not None:
@@ -253,7 +277,7 @@ class ApiApp:
                 if etag and req.headers.get("if-none-match") == etag:
                     return Response(b"", 304, headers={"etag": etag})
                 return Response(body, headers={"etag": etag} if etag else None)
-        if path.rstrip("/") == "/openapi/v2":
+        if path == "/openapi/v2":
             accept = req.accept
             wants_protobuf = any(t in accept for t in openapi.V2_PROTOBUF_ACCEPTED)
             if accept and wants_protobuf and "json" not in accept:
@@ -308,7 +332,7 @@ class ApiApp:
             if method == "GET":
                 if target.legacy_watch or req.flag("watch"):
                     return self._watch(req, rt, ns)
-                return self._list(req, rt, ns)
+                return await self._list(req, rt, ns)
             if method == "POST":
                 return await self._create(req, rt, ns)
             if method == "DELETE":
@@ -404,13 +428,20 @@ class ApiApp:
 
     # ---- list, get, watch rendering -------------------------------------------
 
-    def _list(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+    async def _list(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
         selectors = Selectors.parse(
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
         limit = int_param(req.query.get("limit"), "limit")
+        options = listoptions.parse(req.query, watch=False, limit=limit)
+        await listoptions.wait_for_revision(self.storage.store, options)
         result = self.storage.list(
-            rt, ns, selectors, limit=limit, continue_token=req.query.get("continue") or None
+            rt,
+            ns,
+            selectors,
+            limit=limit,
+            continue_token=options.continue_token or None,
+            options=options,
         )
         if req.wants_table:
             objs = [orjson.loads(self.served(rt, kv.value)) for kv in result.items]
@@ -418,7 +449,9 @@ class ApiApp:
                 rt.kind,
                 objs,
                 include_object=req.query.get("includeObject", "Metadata"),
-                list_meta=list_meta(result.resource_version, result.continue_token),
+                list_meta=list_meta(
+                    result.resource_version, result.continue_token, result.remaining
+                ),
                 resource=rt,
             )
             return json_response(table)
@@ -427,7 +460,9 @@ class ApiApp:
                 {
                     "kind": "PartialObjectMetadataList",
                     "apiVersion": "meta.k8s.io/v1",
-                    "metadata": list_meta(result.resource_version, result.continue_token),
+                    "metadata": list_meta(
+                        result.resource_version, result.continue_token, result.remaining
+                    ),
                     "items": [partial_metadata(kv.obj()) for kv in result.items],
                 }
             )
@@ -436,14 +471,19 @@ class ApiApp:
             [self.served(rt, kv.value) for kv in result.items],
             result.resource_version,
             result.continue_token,
+            result.remaining,
         )
 
     def _list_body(
-        self, rt: ResourceType, raws: list[bytes], rev: int, token: str | None
+        self,
+        rt: ResourceType,
+        raws: list[bytes],
+        rev: int,
+        token: str | None,
+        remaining: int | None = None,
     ) -> Response:
-        head = orjson.dumps(
-            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta(rev, token)}
-        )
+        meta = list_meta(rev, token, remaining)
+        head = orjson.dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
         body = head[:-1] + b',"items":[' + b",".join(raws) + b"]}"
         return Response(body)
 
@@ -470,6 +510,7 @@ class ApiApp:
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
         timeout = req.query.get("timeoutSeconds")
+        options = listoptions.parse(req.query, watch=True)
         wreq = WatchRequest(
             resource=rt,
             namespace=ns,
@@ -477,8 +518,15 @@ class ApiApp:
             resource_version=req.query.get("resourceVersion"),
             bookmarks=req.flag("allowWatchBookmarks"),
             timeout_s=float(timeout) if timeout else None,
+            send_initial_events=options.send_initial_events,
         )
         return _encode_events(watch_batches(self.storage, wreq), rt, req)
+
+
+def _is_health_path(path: str) -> bool:
+    """`/healthz`, `/livez`, `/readyz` and their checks (`/livez/ping`), without a trailing
+    slash: upstream registers each as an exact path."""
+    return healthz.is_health_path(path) and not path.endswith("/")
 
 
 def _encode_events(
@@ -585,10 +633,12 @@ def int_param(value: str | None, name: str) -> int:
         raise errors.BadRequest(f'invalid value for {name}: "{value}"') from None
 
 
-def list_meta(rev: int, token: str | None) -> dict[str, Any]:
+def list_meta(rev: int, token: str | None, remaining: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"resourceVersion": str(rev)}
     if token:
         out["continue"] = token
+    if remaining is not None:
+        out["remainingItemCount"] = remaining
     return out
 
 

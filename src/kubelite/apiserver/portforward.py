@@ -6,7 +6,9 @@ and the pod's `port`: `error` (it only reads; a failure to reach the port is
 written there) and `data` (the bytes both ways). The official Python client
 speaks the WebSocket channel protocol instead (`v4.channel.k8s.io`, ports in
 the query): channel 2i carries port i's bytes and 2i+1 its errors, and the
-first message on each starts with the port as two little-endian bytes.
+first message on each starts with the port as two little-endian bytes. As
+the kubelet, the same channels are served with no subprotocol at all (kr8s)
+and base64-framed (`v4.base64.channel.k8s.io`).
 
 Pods listen on their pod IP (every pod's is a loopback address of this
 machine), so the API server connects there itself, as it would proxy to a
@@ -27,6 +29,7 @@ from urllib.parse import parse_qsl
 
 from kubelite.api import lowports
 from kubelite.apiserver import errors, spdy
+from kubelite.apiserver.exec_stream import V4, V4_BASE64, ChannelProtocol
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Receive, Send
@@ -35,7 +38,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"
-CHANNELS = "v4.channel.k8s.io"
+# What the kubelet's port-forward WebSocket accepts (`portforward/websocket.go`); the
+# SPDY tunnel, when offered, the API server serves itself (its stream translator).
+CHANNEL_PROTOCOLS: dict[str, ChannelProtocol] = {
+    p.name: p
+    for p in (ChannelProtocol(""), ChannelProtocol(V4), ChannelProtocol(V4_BASE64, binary=False))
+}
 _READ = 32768
 
 
@@ -79,25 +87,26 @@ def check(app: ApiApp, target: ResourcePath, query_string: bytes) -> None:
 async def serve(
     app: ApiApp, target: ResourcePath, scope: dict[str, Any], receive: Receive, send: Send
 ) -> None:
-    from kubelite.apiserver.exec_stream import deny, subprotocol
+    from kubelite.apiserver.exec_stream import deny, negotiate
 
     if (await receive())["type"] != "websocket.connect":
         return
     try:
         pod = _pod_of(app, target)
         ports = _ports(scope.get("query_string", b""))
-        protocol = subprotocol(scope, (SPDY_TUNNEL, CHANNELS))
-        if protocol == CHANNELS and not ports:
+        protocol = negotiate(scope, (SPDY_TUNNEL,), CHANNEL_PROTOCOLS)
+        if protocol != SPDY_TUNNEL and not ports:
             raise errors.BadRequest('query parameter "port" is required')
     except errors.ApiError as err:
         await deny(send, err)
         return
-    await send({"type": "websocket.accept", "subprotocol": protocol})
+    await send({"type": "websocket.accept", "subprotocol": protocol or None})
     name = f"{pod['metadata']['name']}, uid {pod['metadata'].get('uid', '')}"
     session: _Tunnel | _Channels
     if protocol == SPDY_TUNNEL:
         session = _Tunnel(pod["status"]["podIP"], name, send)
     else:
+        receive, send = CHANNEL_PROTOCOLS[protocol].wrap(receive, send)
         session = _Channels(pod["status"]["podIP"], name, send, ports)
     try:
         await session.run(receive)

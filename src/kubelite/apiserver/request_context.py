@@ -9,7 +9,9 @@ API server's own loopback identity, as upstream's loopback client uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 LOOPBACK_USER: dict[str, Any] = {
@@ -95,3 +97,37 @@ def reset_entry_subresource(token: Any) -> None:
 
 def entry_subresource(subresource: str) -> str:
     return subresource or _entry_subresource.get()
+
+
+@dataclass(frozen=True)
+class ServedValidation:
+    """A write through a version served by conversion that upstream validates as that
+    version (events.k8s.io Events: stricter than core ones, by the request's group
+    version): objects of the stored `kind` are validated in their served `view`."""
+
+    api_version: str  # the stored version's, which the objects written are in
+    kind: str
+    group: str  # the served group, named by the Invalid error
+    view: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+_served_validation: ContextVar[ServedValidation | None] = ContextVar(
+    "kubelite_served_validation", default=None
+)
+
+
+def set_served_validation(value: ServedValidation | None) -> Any:
+    """Validate the current request's writes as served; returns the token to reset with."""
+    return _served_validation.set(value)
+
+
+def reset_served_validation(token: Any) -> None:
+    _served_validation.reset(token)
+
+
+def served_validation(api_version: str, kind: str) -> ServedValidation | None:
+    """How a write of `api_version`/`kind` is validated, if not as itself."""
+    value = _served_validation.get()
+    if value is None or (value.api_version, value.kind) != (api_version, kind):
+        return None
+    return value

@@ -25,8 +25,9 @@ import orjson
 from kubelite.api.defaults import apply_defaults, prepare_update
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from kubelite.api.timefields import TimeParseError, normalize_object
 from kubelite.api.validation import validate
-from kubelite.apiserver import customresources, errors, managedfields, request_context
+from kubelite.apiserver import customresources, errors, listoptions, managedfields, request_context
 from kubelite.apiserver import meta as m
 from kubelite.apiserver.admission import (
     AdmissionPlugin,
@@ -76,11 +77,7 @@ FIELD_SELECTORS: dict[str, frozenset[str]] = {
             "reportingComponent",
             "source",
             "type",
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-        }
+        }  # events.k8s.io/v1 labels (regarding.*) are mapped onto these (events_v1)
     ),
     "Node": frozenset({"spec.unschedulable"}),
     "Secret": frozenset({"type"}),
@@ -231,24 +228,68 @@ class RestStorage:
         *,
         limit: int = 0,
         continue_token: str | None = None,
+        options: listoptions.ListOptions | None = None,
     ) -> ListResult:
+        """A list, read now or at the revision `options` (or the continue token) names:
+        every page of a chunked list is read at its first page's revision."""
         prefix = rt.prefix(namespace)
+        start_after: str | None = None
+        at: int | None = None
+        if continue_token:
+            if options is not None and options.resource_version not in ("", "0"):
+                raise errors.BadRequest(
+                    "specifying resource version is not allowed when using continue"
+                )
+            start_after, token_rev = _decode_continue(continue_token, prefix)
+            at = token_rev if token_rev > 0 else None  # -1: go on at the latest revision
+        elif options is not None:
+            at = listoptions.list_revision(options, self.store.revision)
+        try:
+            return self._list_at(rt, namespace, prefix, selectors, limit, start_after, at)
+        except Compacted:
+            if start_after is None:
+                raise errors.Gone(listoptions.EXPIRED_LIST) from None
+            raise errors.Gone(
+                listoptions.INCONSISTENT_CONTINUE,
+                continue_token=_encode_continue(start_after, -1),
+            ) from None
+
+    def _list_at(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        prefix: str,
+        selectors: Selectors,
+        limit: int,
+        start_after: str | None,
+        at: int | None,
+    ) -> ListResult:
         name = selectors.exact_name()
         if name is not None and (namespace or not rt.namespaced):
-            kv = self.store.get(rt.key(namespace, name))
+            kv = self.store.get_at(rt.key(namespace, name), at)
             hits = [kv] if kv is not None and selectors.matches(kv.obj()) else []
-            return ListResult(hits, self.store.revision, None, None)
-        start_after = _decode_continue(continue_token, prefix) if continue_token else None
+            return ListResult(hits, at or self.store.revision, None, None)
         if selectors.empty:
-            items, rev, more = self.store.list(prefix, limit=limit, start_after=start_after)
+            items, rev, more = self.store.list(
+                prefix, limit=limit, start_after=start_after, revision=at
+            )
             token = _encode_continue(items[-1].key, rev) if more and items else None
-            return ListResult(items, rev, token, None)
-        return self._list_filtered(prefix, selectors, limit, start_after)
+            # Known exactly only without selectors, so only then (as upstream's etcd3 store).
+            remaining = (
+                self.store.count(prefix, start_after=items[-1].key, revision=at) if token else None
+            )
+            return ListResult(items, rev, token, remaining)
+        return self._list_filtered(prefix, selectors, limit, start_after, at)
 
     def _list_filtered(
-        self, prefix: str, selectors: Selectors, limit: int, start_after: str | None
+        self,
+        prefix: str,
+        selectors: Selectors,
+        limit: int,
+        start_after: str | None,
+        at: int | None = None,
     ) -> ListResult:
-        items, rev, _ = self.store.list(prefix, start_after=start_after)
+        items, rev, _ = self.store.list(prefix, start_after=start_after, revision=at)
         hits: list[KV] = []
         for i, kv in enumerate(items):
             if not selectors.matches(kv.obj()):
@@ -294,6 +335,7 @@ class RestStorage:
         dry_run: bool = False,
     ) -> Steps[KV]:
         self._check_type(rt, obj)
+        self._decode_times(rt, obj)
         md = m.meta(obj)
         if rt.namespaced:
             ns = md.get("namespace") or namespace
@@ -409,6 +451,7 @@ class RestStorage:
         subresource: str = "",
         dry_run: bool = False,
     ) -> Steps[KV]:
+        self._decode_times(rt, obj)
         old = current.obj()
         new = _merge_for_subresource(rt, obj, old, subresource)
         md = m.meta(new)
@@ -702,6 +745,17 @@ class RestStorage:
             )
         obj["apiVersion"], obj["kind"] = api_version, kind
 
+    def _decode_times(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Times as upstream decodes and stores them (UTC; see `timefields`)."""
+        if rt.custom is not None or not isinstance(obj, dict):
+            return  # custom resources: their schema's `format: date-time` applies
+        try:
+            normalize_object(rt, obj)
+        except TimeParseError as exc:
+            raise errors.BadRequest(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {exc}'
+            ) from None
+
     def _default(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.custom is not None:
             customresources.default(rt, obj)
@@ -827,13 +881,18 @@ class RestStorage:
         old: dict[str, Any] | None,
         subresource: str = "",
     ) -> None:
+        group = rt.group
         if rt.custom is not None:
             problems = customresources.validate(rt, obj, old)
+        elif served := request_context.served_validation(rt.api_version, rt.kind):
+            group, view = served.group, served.view  # as the version the request was made in
+            old_view = None if old is None else view(old)
+            problems = validate(view(obj), old=old_view, subresource=subresource)
         else:
             problems = validate(obj, old=old, subresource=subresource)
         if problems:
             name = str(obj.get("metadata", {}).get("name", ""))
-            raise errors.Invalid.fields(rt.kind, rt.group, name, problems)
+            raise errors.Invalid.fields(rt.kind, group, name, problems)
 
     def watch_start(self, rt: ResourceType, resource_version: int) -> None:
         if resource_version and resource_version < self.store.compact_revision:
@@ -995,17 +1054,19 @@ def _encode_continue(last_key: str, rev: int) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _decode_continue(token: str, prefix: str) -> str:
+def _decode_continue(token: str, prefix: str) -> tuple[str, int]:
+    """(the last key returned, the revision the list reads at; -1 or 0 for the latest)."""
     try:
         data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
         start = str(data["start"])
-    except (ValueError, KeyError, TypeError):
+        rev = int(data.get("rv") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise errors.BadRequest(
             "continue key is not valid: illegal base64 data at input byte 0"
         ) from None
     if not start.startswith(prefix):
         raise errors.BadRequest("continue key is not valid: key does not match the list prefix")
-    return start
+    return start, rev
 
 
 __all__ = [

@@ -7,8 +7,11 @@ asked: SelfSubjectAccessReview and (Local)SubjectAccessReview answer
 one rule that allows everything (`kubectl auth can-i --list`).
 SelfSubjectReview tells the caller who they are (`kubectl auth whoami`):
 `system:admin` in `system:masters` for the kubeconfig's token, a service
-account's user and groups for its token. TokenReview checks a token for
-another party (auth proxies in front of a pod's metrics, webhooks).
+account's user, uid, groups and extra for its token. TokenReview checks a
+token for another party (auth proxies in front of a pod's metrics, webhooks,
+Vault's Kubernetes auth) as upstream's TokenReview REST does: for the
+audiences in `spec.audiences`, else the API server's; the token must be for
+one of them, and `status.audiences` says which.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from kubelite.api.fielderrors import invalid
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import bodies, errors
+from kubelite.apiserver.jws import InvalidToken
 from kubelite.apiserver.meta import now_rfc3339
 
 if TYPE_CHECKING:
     from kubelite.apiserver.http import ApiApp, Request, Response
+    from kubelite.apiserver.serviceaccount_tokens import ServiceAccountInfo
 
 AUTHENTICATED = "system:authenticated"
 
@@ -48,11 +53,11 @@ class User:
 ADMIN = User("system:admin", ("system:masters", AUTHENTICATED))
 
 
-def service_account_user(username: str) -> User:
-    """`system:serviceaccount:NS:NAME` and its groups, as upstream's token authenticator has them."""
-    namespace = username.split(":")[2] if username.count(":") >= 3 else ""
-    groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED)
-    return User(username, groups)
+def service_account_user(info: ServiceAccountInfo) -> User:
+    """`system:serviceaccount:NS:NAME`, its uid, groups and extra, as upstream's token
+    authenticator has them (`system:authenticated` added, as the authenticator chain does)."""
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{info.namespace}", AUTHENTICATED)
+    return User(info.username, groups, info.uid, dict(info.extra))
 
 
 async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) -> Response:
@@ -88,7 +93,9 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
     elif rt.kind == "SelfSubjectReview":
         status = {"userInfo": req.user.info() if req.user else ADMIN.info()}
     elif rt.kind == "TokenReview":
-        status = _review_token(app, str(spec.get("token") or ""), spec.get("audiences"))
+        if not spec.get("token"):
+            raise errors.BadRequest("token is required for TokenReview in authentication")
+        status = _review_token(app, str(spec["token"]), spec.get("audiences"))
     else:
         raise errors.NotFound("the server could not find the requested resource")
     metadata = dict(obj.get("metadata") or {})
@@ -103,10 +110,17 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
 
 
 def _review_token(app: ApiApp, token: str, audiences: Any) -> dict[str, Any]:
-    user = app.user_for(token)
+    """TokenReviewStatus: `authenticated`, `user` and `audiences` (the requested ones the
+    token is for), or only an empty `user` and the authenticators' `error`
+    (`authenticated` false is left out, as Go's omitempty leaves it)."""
+    requested = [str(a) for a in audiences] if isinstance(audiences, list) else []
+    try:
+        user, matched = app.authenticate_token(token, requested or None)
+    except InvalidToken as exc:
+        return {"user": {}, "error": str(exc)}
     if user is None:
-        return {"authenticated": False, "user": {}, "error": "invalid bearer token"}
+        return {"user": {}, "error": "invalid bearer token"}
     out: dict[str, Any] = {"authenticated": True, "user": user.info()}
-    if audiences:
-        out["audiences"] = list(audiences)
+    if matched:
+        out["audiences"] = list(matched)
     return out

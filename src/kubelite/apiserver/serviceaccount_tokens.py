@@ -10,7 +10,11 @@ A request authenticates with such a token when the signature verifies, it is
 within its lifetime (60 s leeway, as upstream), it was issued by us for the
 API's audience, and the service account (and the bound object, if any) still
 exists with the uid in the token. Deleting the pod or the service account
-therefore revokes its tokens at once.
+therefore revokes its tokens at once. A TokenReview asks for other audiences
+(`review`): the token must name one of them, and the answer lists those it
+names. Either way the user is upstream's `ServiceAccountInfo`: the service
+account's uid, and as `extra` the token's `jti` as credential id and the pod
+and node it is bound to.
 
 kubelite has no authorization layer (no RBAC): every authenticated user,
 service accounts included, may do everything, as with the cluster's own
@@ -21,10 +25,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.apiserver import jws
@@ -39,6 +44,12 @@ LEEWAY_S = 60
 DELETED_POD_GRACE_S = 60  # a pod being deleted keeps its tokens this long
 USERNAME_PREFIX = "system:serviceaccount:"
 _CACHE_MAX = 4096
+# The user's `extra` keys upstream's ServiceAccountInfo fills.
+CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id"
+POD_NAME_KEY = "authentication.kubernetes.io/pod-name"
+POD_UID_KEY = "authentication.kubernetes.io/pod-uid"
+NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
+NODE_UID_KEY = "authentication.kubernetes.io/node-uid"
 
 
 def username(namespace: str, name: str) -> str:
@@ -49,6 +60,21 @@ def username(namespace: str, name: str) -> str:
 class Issued:
     token: str
     expires: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class ServiceAccountInfo:
+    """Who a valid token stands for, and which of the audiences asked for it names."""
+
+    namespace: str
+    name: str
+    uid: str
+    audiences: tuple[str, ...]
+    extra: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def username(self) -> str:
+        return username(self.namespace, self.name)
 
 
 class ServiceAccountTokens:
@@ -113,8 +139,29 @@ class ServiceAccountTokens:
 
     # ---- authenticating -----------------------------------------------------------
 
-    def verify(self, token: str) -> Obj:
-        """Claims of a token we issued for the API that is valid now; `InvalidToken` if not."""
+    def issued_here(self, token: str) -> bool:
+        """Whether the token claims to be ours (its issuer, read unverified): upstream's
+        authenticator passes over any other token without an error."""
+        if token in self._verified:
+            return True
+        parts = token.split(".")
+        if len(parts) != 3:
+            return False
+        try:
+            claims = orjson.loads(jws.b64url_decode(parts[1]))
+        except (InvalidToken, orjson.JSONDecodeError):
+            return False
+        return isinstance(claims, dict) and claims.get("iss") == self.issuer
+
+    def verify(self, token: str, audiences: Sequence[str] | None = None) -> Obj:
+        """Claims of a token we issued for one of `audiences` (default: the API's) that is
+        valid now; `InvalidToken` if not."""
+        claims = self._signed_claims(token)
+        self._audiences(claims, audiences)
+        self._check_lifetime(claims)
+        return claims
+
+    def _signed_claims(self, token: str) -> Obj:
         claims = self._verified.get(token)
         if claims is None:
             claims = jws.verify(token, self.public_key)
@@ -123,20 +170,43 @@ class ServiceAccountTokens:
             if len(self._verified) >= _CACHE_MAX:
                 self._verified.clear()
             self._verified[token] = claims
+        return claims
+
+    def _audiences(self, claims: Obj, requested: Sequence[str] | None) -> tuple[str, ...]:
+        """The requested audiences the token names, in the request's order (a token
+        naming none is the API's, as a legacy token); `InvalidToken` if there are none."""
+        aud = claims.get("aud")
+        named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        token_auds = tuple(str(a) for a in named) or self.audiences
+        wanted = tuple(requested) if requested else self.audiences
+        matched = tuple(a for a in wanted if a in token_auds)
+        if not matched and self.audiences:
+            raise InvalidToken(
+                f"token audiences {_go_quoted(token_auds)} is invalid for the target "
+                f"audiences {_go_quoted(wanted)}"
+            )
+        return matched
+
+    def _check_lifetime(self, claims: Obj) -> None:
         now = self.clock()
         if now > _number(claims, "exp") + LEEWAY_S:
             raise InvalidToken("service account token has expired")
         if now < _number(claims, "nbf") - LEEWAY_S:
             raise InvalidToken("service account token is not valid yet")
-        aud = claims.get("aud")
-        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if not set(auds) & set(self.audiences):
-            raise InvalidToken("token audiences do not match the API's audiences")
-        return claims
 
     def authenticate(self, token: str, lookup: Lookup) -> str:
         """The user name the token stands for; `InvalidToken` if it must be refused."""
-        claims = self.verify(token)
+        return self.review(token, lookup).username
+
+    def review(
+        self, token: str, lookup: Lookup, audiences: Sequence[str] | None = None
+    ) -> ServiceAccountInfo:
+        """Who the token stands for, checked as upstream's service-account authenticator
+        checks it (signature and issuer, audiences, lifetime, then the objects it names);
+        `InvalidToken` with upstream's reason if it must be refused."""
+        claims = self._signed_claims(token)
+        matched = self._audiences(claims, audiences)
+        self._check_lifetime(claims)
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):
             raise InvalidToken("token has no kubernetes.io claim")
@@ -150,7 +220,8 @@ class ServiceAccountTokens:
             # A pod's token also names its node, for information: only the pod binds it.
             if isinstance(ref, dict) and not (kind == "node" and "pod" in private):
                 self._check_bound(kind, ns, ref, lookup)
-        return username(ns, str(sa_ref["name"]))
+        name, uid = str(sa_ref["name"]), str(sa_ref.get("uid") or "")
+        return ServiceAccountInfo(ns, name, uid, matched, _extra(claims, private))
 
     def _check_bound(self, kind: str, ns: str, ref: Obj, lookup: Lookup) -> None:
         obj = lookup(kind.capitalize(), "" if kind == "node" else ns, str(ref.get("name") or ""))
@@ -178,6 +249,28 @@ def store_lookup(storage: Any) -> Lookup:
     return lookup
 
 
+def _extra(claims: Obj, private: Obj) -> dict[str, list[str]]:
+    """The user's `extra`, as upstream's ServiceAccountInfo.UserInfo fills it."""
+    extra: dict[str, list[str]] = {}
+    jti = claims.get("jti")
+    if isinstance(jti, str) and jti:
+        extra[CREDENTIAL_ID_KEY] = [f"JTI={jti}"]
+    pod, node = private.get("pod"), private.get("node")
+    if isinstance(pod, dict) and pod.get("name") and pod.get("uid"):
+        extra[POD_NAME_KEY] = [str(pod["name"])]
+        extra[POD_UID_KEY] = [str(pod["uid"])]
+    if isinstance(node, dict) and node.get("name"):
+        extra[NODE_NAME_KEY] = [str(node["name"])]
+        if node.get("uid"):  # only with the name
+            extra[NODE_UID_KEY] = [str(node["uid"])]
+    return dict(sorted(extra.items()))  # Go encodes a map's keys in order
+
+
+def _go_quoted(values: Sequence[str]) -> str:
+    """A []string as Go's %q prints it: `["a" "b"]`."""
+    return "[" + " ".join(orjson.dumps(v).decode() for v in values) + "]"
+
+
 def _number(claims: Obj, name: str) -> float:
     value = claims.get(name)
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -190,6 +283,7 @@ __all__ = [
     "ISSUER",
     "InvalidToken",
     "Issued",
+    "ServiceAccountInfo",
     "ServiceAccountTokens",
     "store_lookup",
     "username",

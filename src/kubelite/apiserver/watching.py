@@ -1,7 +1,10 @@
 """Watch streams: the store's events, filtered and shaped as kube-apiserver sends them.
 
-A watch with no resourceVersion (or "0") first replays the current objects as
-synthetic ADDED events, then follows live changes; a watch from a revision
+A watch with `sendInitialEvents=true` (which a watch with no resourceVersion,
+or "0", defaults to: WatchList is on in 1.32) first replays the current
+objects as synthetic ADDED events, then, if it allows bookmarks, sends a
+BOOKMARK annotated `k8s.io/initial-events-end: "true"` at the revision that
+state was read at, and then follows live changes. A watch from a revision
 replays what happened after it, or ends in a 410 `Expired` ERROR event when
 that history was compacted — which is what makes informers relist. With a
 selector, an object that stops matching arrives as DELETED and one that starts
@@ -10,6 +13,7 @@ matching as ADDED, so a filtered watcher's picture stays exact.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import errors
+from kubelite.apiserver import errors, listoptions
 from kubelite.apiserver.rest import RestStorage, Selectors
 from kubelite.store import Compacted, WatchClosed
 
@@ -39,6 +43,11 @@ class WatchRequest:
     resource_version: str | None
     bookmarks: bool = False
     timeout_s: float | None = None
+    # None: as upstream defaults it, True exactly when resource_version is unset or "0".
+    send_initial_events: bool | None = None
+
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 MAX_BATCH = 256  # events handed on together when they are already queued
@@ -59,13 +68,28 @@ async def watch_batches(storage: RestStorage, req: WatchRequest) -> AsyncIterato
     rt = req.resource
     prefix = rt.prefix(req.namespace)
     initial: list[WatchEvent] = []
+    send_initial = req.send_initial_events
+    if send_initial is None:
+        send_initial = req.resource_version in (None, "", "0")
     try:
-        if req.resource_version in (None, "", "0"):
+        if send_initial:
+            # The state at a revision not older than the one asked for: the store
+            # reaching it is what upstream's watch cache waits up to 3 s for.
+            wanted = _revision(req.resource_version or "0")
+            await _await_revision(storage, wanted)
+            if wanted > storage.store.revision:
+                timeout = errors.Timeout.too_large_resource_version(
+                    wanted, storage.store.revision, listoptions.TOO_LARGE_RETRY_S
+                )
+                yield [WatchEvent("ERROR", obj=timeout.status())]
+                return
             listed = storage.list(rt, req.namespace, req.selectors)
             start = listed.resource_version
             initial = [WatchEvent("ADDED", raw=kv.value) for kv in listed.items]
+            if req.bookmarks:
+                initial.append(_bookmark(rt, start, initial_events_end=True))
         else:
-            start = _revision(req.resource_version)
+            start = _revision(req.resource_version or "0")  # 0: from now
             storage.watch_start(rt, start)
         watcher = storage.store.watch(prefix, after_revision=start)
     except (Compacted, errors.Gone) as exc:
@@ -138,15 +162,23 @@ def _shape(event: Any, selectors: Selectors) -> WatchEvent | None:
     return None
 
 
-def _bookmark(rt: ResourceType, revision: int) -> WatchEvent:
+def _bookmark(rt: ResourceType, revision: int, *, initial_events_end: bool = False) -> WatchEvent:
+    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_events_end:
+        metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
     return WatchEvent(
         "BOOKMARK",
-        obj={
-            "kind": rt.kind,
-            "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(revision)},
-        },
+        obj={"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata},
     )
+
+
+async def _await_revision(storage: RestStorage, wanted: int) -> None:
+    if wanted <= storage.store.revision:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + listoptions.TOO_LARGE_WAIT_S
+    while wanted > storage.store.revision and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def _expired(storage: RestStorage, exc: Exception) -> WatchEvent:

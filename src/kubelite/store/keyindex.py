@@ -82,9 +82,12 @@ class KeyIndex:
             out.append(key)
         return out, False
 
-    def count(self, prefix: str) -> int:
+    def count(self, prefix: str, *, start_after: str | None = None) -> int:
+        """How many live keys start with `prefix` (and are greater than `start_after`)."""
         keys = self._settled()
         lo, hi = self._bounds(keys, prefix)
+        if start_after is not None:
+            lo = max(lo, bisect_right(keys, start_after, lo, hi))
         if not self._stale:
             return hi - lo
         return sum(1 for key in keys[lo:hi] if key not in self._stale)

@@ -15,12 +15,18 @@ autocommitted statement, committed before the call returns. A committed write
 survives a SIGKILL of the process (it is in the WAL, in the OS page cache); only
 a power loss may take the last few commits. The file is created mode 0600.
 
-Speed: `get`, `list` and `count` never touch SQLite. The current objects live in
-a dict (`key -> KV`) loaded at open, beside a sorted key index for prefix lists;
-a write goes to SQLite first and then to memory, so memory never holds what the
-disk does not. The last `event_buffer` events are kept in a ring, so a watch
-from a recent revision starts without SQL; older retained history is paged in
-from SQLite as the watcher reads it.
+Speed: `get`, `list` and `count` of the current objects never touch SQLite.
+The current objects live in a dict (`key -> KV`) loaded at open, beside a
+sorted key index for prefix lists; a write goes to SQLite first and then to
+memory, so memory never holds what the disk does not. The last `event_buffer`
+events are kept in a ring, so a watch from a recent revision starts without
+SQL; older retained history is paged in from SQLite as the watcher reads it.
+
+Reads at a past revision (`list`/`count` with `revision=`, `get_at`), which
+every page after the first of a chunked list is, take the current objects and
+undo the events since that revision: each changed key's first later event
+carries its value then. From the ring that is memory only; below the
+compaction point it is `Compacted`, as etcd answers a read there.
 
 Single writer, single thread
 ----------------------------
@@ -47,6 +53,7 @@ even when the newest rows were compacted away.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import sqlite3
@@ -73,6 +80,7 @@ log = logging.getLogger(__name__)
 
 # `list` is also a Store method: annotations inside the class use this alias.
 _Events: TypeAlias = list[Event]
+_KVs: TypeAlias = list[KV]
 
 SCHEMA_VERSION = 1
 _EVENTS_PAGE = 1000
@@ -155,6 +163,8 @@ class Store:
         self._watch_targets: tuple[tuple[str, tuple[Watcher, ...]], ...] = ()
         self._written: dict[str, int] = {}  # "/group/plural/" -> revision of its last write
         self._opened_rev = 0
+        # (prefix, revision, store revision, changes): the last `_changed_since` answer.
+        self._snapshot_cache: tuple[str, int, int, dict[str, KV | None]] | None = None
         try:
             self._load()
         except BaseException:
@@ -234,16 +244,106 @@ class Store:
         return self._current.get(key)
 
     def list(
-        self, prefix: str, *, limit: int = 0, start_after: str | None = None
+        self,
+        prefix: str,
+        *,
+        limit: int = 0,
+        start_after: str | None = None,
+        revision: int | None = None,
     ) -> tuple[list[KV], int, bool]:
-        """Current objects under `prefix`, sorted by key, after `start_after`, at most
-        `limit` (0 = all). Returns (items, store revision, whether more remain)."""
+        """Objects under `prefix`, sorted by key, after `start_after`, at most `limit`
+        (0 = all). Returns (items, the revision read at, whether more remain).
+
+        With `revision` below the current one, the objects as they were at that
+        revision (etcd's read `WithRev`); see `_changed_since`.
+        """
+        if revision is not None and revision < self._rev:
+            return self._list_at(prefix, revision, limit=limit, start_after=start_after)
         keys, more = self._keys.select(prefix, start_after=start_after, limit=limit)
         current = self._current
         return [current[k] for k in keys], self._rev, more
 
-    def count(self, prefix: str) -> int:
-        return self._keys.count(prefix)
+    def count(
+        self, prefix: str, *, start_after: str | None = None, revision: int | None = None
+    ) -> int:
+        """How many objects are under `prefix` (after `start_after`, if given), now or
+        at `revision`."""
+        now = self._keys.count(prefix, start_after=start_after)
+        if revision is None or revision >= self._rev:
+            return now
+        changed = self._changed_since(prefix, revision)
+        for key, then in changed.items():
+            if start_after is not None and key <= start_after:
+                continue
+            now += (then is not None) - (key in self._current)
+        return now
+
+    def get_at(self, key: str, revision: int | None) -> KV | None:
+        """`key` as it was at `revision` (None: now); Compacted below compact_revision."""
+        if revision is None or revision >= self._rev:
+            return self._current.get(key)
+        changed = self._changed_since(key, revision)
+        return changed[key] if key in changed else self._current.get(key)
+
+    # ---- reads at a past revision ------------------------------------------------
+    # Every row above the compaction point is kept, and so is the row each of them
+    # replaced: the first event after revision R for a key carries the key's value
+    # at R (its `prev`), or says the key did not exist then (ADDED). Undoing those
+    # events over the current objects gives the snapshot at R, with memory for the
+    # unchanged objects and the event ring (or SQLite) for the changed ones.
+
+    def _changed_since(self, prefix: str, revision: int) -> dict[str, KV | None]:
+        """Keys under `prefix` written after `revision` -> their value then (None: absent).
+
+        Raises Compacted below compact_revision. Cached for the current revision, so
+        the pages of one chunked list, and the count beside each, share the work.
+        """
+        if revision < self._compact_rev:
+            raise Compacted(revision, self._compact_rev)
+        cached = self._snapshot_cache
+        if cached is not None and cached[:3] == (prefix, revision, self._rev):
+            return cached[3]
+        changed: dict[str, KV | None] = {}
+        for event in self.events_since(prefix, revision):
+            key = event.kv.key
+            if key in changed:
+                continue
+            if event.type != ADDED and event.prev is None:
+                # The row it replaced is gone: only compaction removes such rows.
+                raise Compacted(revision, self._compact_rev)
+            changed[key] = event.prev
+        self._snapshot_cache = (prefix, revision, self._rev, changed)
+        return changed
+
+    def _list_at(
+        self, prefix: str, revision: int, *, limit: int, start_after: str | None
+    ) -> tuple[_KVs, int, bool]:
+        changed = self._changed_since(prefix, revision)
+        # Of the first `limit + len(changed)` current keys at most len(changed) are
+        # changed, so the rest hold at least `limit` keys of the snapshot, and its
+        # first `limit` keys all sort at or before the last of them.
+        keys, more_now = self._keys.select(
+            prefix, start_after=start_after, limit=limit + len(changed) if limit else 0
+        )
+        then = sorted(
+            k
+            for k, kv in changed.items()
+            if kv is not None and (start_after is None or k > start_after)
+        )
+        if more_now and keys:
+            then = then[: bisect_right(then, keys[-1])]
+        current = self._current
+        unchanged = (k for k in keys if k not in changed)
+        items: _KVs = []
+        for key in heapq.merge(unchanged, then):
+            if limit and len(items) == limit:
+                break
+            kv = changed.get(key) or current[key]
+            items.append(kv)
+        more = bool(limit and items) and (
+            self.count(prefix, start_after=items[-1].key, revision=revision) > 0
+        )
+        return items, revision, more
 
     def kind_revision(self, prefix: str) -> int:
         """A revision that changes whenever a key under `prefix` (one kind's

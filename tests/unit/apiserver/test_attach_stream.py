@@ -99,6 +99,7 @@ def _frames(sent: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
 
 
 SUCCESS = (3, b'{"metadata":{},"status":"Success"}')
+OPENED = (1, b"")  # the empty message on stdout that says the connection is up
 
 
 def test_input_and_output_flow_and_a_detach_ends_in_success() -> None:
@@ -113,7 +114,7 @@ def test_input_and_output_flow_and_a_detach_ends_in_success() -> None:
     sent = asyncio.run(_run(_app(source), query, incoming, V5))
     assert sent[0] == {"type": "websocket.accept", "subprotocol": "v5.channel.k8s.io"}
     assert source.attached == [("main", True, True, True)]
-    assert _frames(sent) == [(1, b"prompt> "), (2, b"warn\n"), SUCCESS]
+    assert _frames(sent) == [OPENED, (1, b"prompt> "), (2, b"warn\n"), SUCCESS]
     assert session.stdin == [b"ls\n"] and session.sizes == [(120, 40)] and session.stdin_closed
     assert sent[-1] == {"type": "websocket.close", "code": 1000}
 
@@ -126,7 +127,7 @@ def test_a_terminal_request_has_no_stderr_and_the_only_container_is_the_default(
     sent = asyncio.run(_run(_app(source, pod), "stdout=true&stderr=true&tty=true", [], V5[1:]))
     assert sent[0]["subprotocol"] == "v4.channel.k8s.io"
     assert source.attached == [("main", False, True, False)]
-    assert _frames(sent) == [(1, b"$ "), SUCCESS]
+    assert _frames(sent) == [OPENED, (1, b"$ "), SUCCESS]
 
 
 def test_a_client_that_goes_away_detaches() -> None:
@@ -134,7 +135,7 @@ def test_a_client_that_goes_away_detaches() -> None:
     incoming = [{"type": "websocket.disconnect", "code": 1006}]
     sent = asyncio.run(_run(_app(FakeSource(session)), "container=main&stdout=true", incoming, V5))
     assert session.detached.is_set()
-    assert not _frames(sent)
+    assert _frames(sent) == [OPENED]  # nothing after the client went away
 
 
 @pytest.mark.parametrize(
@@ -172,6 +173,7 @@ def test_a_container_that_ended_meanwhile_is_told_on_the_error_channel() -> None
     source = FakeSource(fail=text)
     sent = asyncio.run(_run(_app(source), "container=main&stdout=true", [], V5))
     assert sent[0]["type"] == "websocket.accept"
-    channel, status = _frames(sent)[0]
+    assert _frames(sent)[0] == OPENED
+    channel, status = _frames(sent)[1]
     assert channel == 3 and orjson.loads(status)["message"] == text
     assert sent[-1] == {"type": "websocket.close", "code": 1000}

@@ -105,6 +105,7 @@ def _frames(sent: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
 
 
 QUERY = "command=sh&command=-c&command=exit+3&container=main&stdin=true&stdout=true&stderr=true"
+OPENED = (1, b"")  # the empty message on stdout that says the connection is up
 
 
 def test_streams_input_output_and_the_exit_code_status() -> None:
@@ -119,7 +120,7 @@ def test_streams_input_output_and_the_exit_code_status() -> None:
     assert sent[0] == {"type": "websocket.accept", "subprotocol": "v5.channel.k8s.io"}
     assert source.started == [("main", ["sh", "-c", "exit 3"], True, False)]
     frames = _frames(sent)
-    assert frames[:2] == [(1, b"out\n"), (2, b"err\n")]
+    assert frames[:3] == [OPENED, (1, b"out\n"), (2, b"err\n")]
     channel, status = frames[-1]
     assert channel == 3
     assert orjson.loads(status) == {
@@ -176,7 +177,7 @@ def test_success_and_the_v4_protocol_of_the_python_client() -> None:
     query = "command=hostname&stdout=true&stderr=true&container=main"
     sent = asyncio.run(_run(FakeSource(session), query, [], ["v4.channel.k8s.io"]))
     assert sent[0]["subprotocol"] == "v4.channel.k8s.io"
-    assert _frames(sent) == [(1, b"web\n"), (3, b'{"metadata":{},"status":"Success"}')]
+    assert _frames(sent) == [OPENED, (1, b"web\n"), (3, b'{"metadata":{},"status":"Success"}')]
 
 
 def test_a_client_that_goes_away_ends_the_command() -> None:
@@ -184,7 +185,7 @@ def test_a_client_that_goes_away_ends_the_command() -> None:
     incoming = [{"type": "websocket.disconnect", "code": 1006}]
     sent = asyncio.run(_run(FakeSource(session), QUERY, incoming, ["v5.channel.k8s.io"]))
     assert session.killed
-    assert not _frames(sent)  # nothing is sent to a closed connection
+    assert _frames(sent) == [OPENED]  # nothing is sent to a closed connection
 
 
 @pytest.mark.parametrize(
@@ -216,7 +217,7 @@ def test_a_client_that_goes_away_ends_the_command() -> None:
         ),
         (
             "command=ls&stdout=true&container=main",
-            ["channel.k8s.io"],
+            ["v3.channel.k8s.io", "v2.channel.k8s.io"],
             400,
             "none of the offered subprotocols",
         ),
@@ -238,8 +239,73 @@ def test_a_command_that_cannot_start_is_told_on_the_error_channel() -> None:
     text = "Internal error occurred: error executing command in container: failed to exec"
     sent = asyncio.run(_run(FakeSource(fail=text), QUERY, [], ["v5.channel.k8s.io"]))
     assert sent[0]["type"] == "websocket.accept"
-    channel, status = _frames(sent)[0]
+    assert _frames(sent)[0] == OPENED
+    channel, status = _frames(sent)[1]
     assert channel == 3
     assert orjson.loads(status)["reason"] == "InternalError"
     assert orjson.loads(status)["message"] == text
+    assert sent[-1] == {"type": "websocket.close", "code": 1000}
+
+
+@pytest.mark.parametrize(
+    ("offered", "accepted"),
+    [
+        ([], None),  # no subprotocol: binary channels (kr8s, websocat)
+        (["channel.k8s.io"], "channel.k8s.io"),
+        (["base64.channel.k8s.io", "v4.channel.k8s.io"], "base64.channel.k8s.io"),
+        (["v4.base64.channel.k8s.io", "v4.channel.k8s.io"], "v4.base64.channel.k8s.io"),
+        (["v4.channel.k8s.io", "v5.channel.k8s.io"], "v5.channel.k8s.io"),  # the translator's
+        (["v3.channel.k8s.io", "v4.channel.k8s.io"], "v4.channel.k8s.io"),
+    ],
+    ids=["none", "v1", "client-order", "v4-base64", "v5-wins", "skips-unknown"],
+)
+def test_the_subprotocols_the_kubelet_accepts(offered: list[str], accepted: str | None) -> None:
+    session = FakeSession([], code=0)
+    session.stdin_closed.set()
+    query = "command=true&stdout=true&container=main"
+    sent = asyncio.run(_run(FakeSource(session), query, [], offered))
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": accepted}
+
+
+def test_without_a_subprotocol_the_error_channel_has_only_a_failures_message() -> None:
+    session = FakeSession([(1, b"out\n")], code=0)
+    session.stdin_closed.set()
+    query = "command=true&stdout=true&container=main"
+    assert _frames(asyncio.run(_run(FakeSource(session), query, [], []))) == [
+        OPENED,
+        (1, b"out\n"),
+    ]  # success: nothing on the error channel
+    session = EndsOnBye([], code=3)
+    incoming = [{"type": "websocket.receive", "bytes": b"\x00bye"}]
+    sent = asyncio.run(_run(FakeSource(session), QUERY, incoming, ["channel.k8s.io"]))
+    assert _frames(sent)[-1] == (
+        3,
+        b"command terminated with non-zero exit code: error executing command "
+        b"[sh -c exit 3], exit code 3",
+    )
+    assert session.stdin == [b"bye"]
+
+
+class EndsOnBye(FakeSession):
+    """A command that ends once it reads `bye` (base64 protocols cannot close stdin)."""
+
+    async def write(self, data: bytes) -> None:
+        await super().write(data)
+        if data == b"bye":
+            self.stdin_closed.set()
+
+
+def test_base64_framing_both_ways() -> None:
+    session = EndsOnBye([(1, b"out\n"), (2, b"err")], code=0)
+    incoming = [
+        {"type": "websocket.receive", "text": "0aGVsbG8="},  # "hello" on stdin
+        {"type": "websocket.receive", "text": "0!!"},  # not base64: dropped, as upstream
+        {"type": "websocket.receive", "text": "4eyJXaWR0aCI6ODAsIkhlaWdodCI6MjR9"},
+        {"type": "websocket.receive", "bytes": b"0Ynll"},  # "bye"; binary frames are read too
+    ]
+    sent = asyncio.run(_run(FakeSource(session), QUERY, incoming, ["v4.base64.channel.k8s.io"]))
+    texts = [m["text"] for m in sent if m["type"] == "websocket.send"]
+    success = "3eyJtZXRhZGF0YSI6e30sInN0YXR1cyI6IlN1Y2Nlc3MifQ=="  # '{"metadata":{},...}'
+    assert texts == ["1", "1b3V0Cg==", "2ZXJy", success]
+    assert session.stdin == [b"hello", b"bye"] and session.sizes == [(80, 24)]
     assert sent[-1] == {"type": "websocket.close", "code": 1000}

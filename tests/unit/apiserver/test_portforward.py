@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import struct
 import zlib
 from types import SimpleNamespace
@@ -98,11 +99,19 @@ async def _echo_server(size: int = -1) -> tuple[asyncio.AbstractServer, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def _serve(query: str, protocols: list[str], incoming: list[bytes], until: Any) -> list[Any]:
+async def _serve(
+    query: str,
+    protocols: list[str],
+    incoming: list[bytes],
+    until: Any,
+    messages: list[dict[str, Any]] | None = None,
+) -> list[Any]:
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     inbox.put_nowait({"type": "websocket.connect"})
     for data in incoming:
         inbox.put_nowait({"type": "websocket.receive", "bytes": data})
+    for message in messages or []:  # as sent, e.g. text frames
+        inbox.put_nowait(message)
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -210,3 +219,55 @@ def test_a_pod_that_does_not_run_is_refused_before_the_upgrade() -> None:
     asyncio.run(portforward.serve(SimpleNamespace(storage=storage), TARGET, scope, inbox.get, send))
     assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 400
     assert orjson.loads(sent[1]["body"])["message"] == "pod web is not running (phase Pending)"
+
+
+def test_no_subprotocol_is_the_binary_channel_protocol() -> None:
+    """kr8s offers none: the kubelet's "" protocol, channels as with v4.channel.k8s.io."""
+
+    async def run() -> tuple[list[dict[str, Any]], int]:
+        server, port = await _echo_server(size=2)
+        sent = await _serve(
+            f"ports={port}", [], [b"\x00hi"], lambda sent: sent[-1]["type"] == "websocket.close"
+        )
+        server.close()
+        return sent, port
+
+    sent, port = asyncio.run(run())
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": None}
+    frames = [m["bytes"] for m in sent if m["type"] == "websocket.send"]
+    prefix = struct.pack("<H", port)
+    assert frames[:2] == [b"\x00" + prefix, b"\x01" + prefix]
+    assert b"".join(f[1:] for f in frames[2:] if f[0] == 0) == b"echo:hi"
+
+
+def test_base64_channels_forward_a_connection() -> None:
+    async def run() -> tuple[list[dict[str, Any]], int]:
+        server, port = await _echo_server(size=2)
+        inbox = [{"type": "websocket.receive", "text": "0" + base64.b64encode(b"hi").decode()}]
+        sent = await _serve(
+            f"ports={port}",
+            ["v4.base64.channel.k8s.io", "v4.channel.k8s.io"],  # the client's first choice
+            [],
+            lambda sent: sent[-1]["type"] == "websocket.close",
+            messages=inbox,
+        )
+        server.close()
+        return sent, port
+
+    sent, port = asyncio.run(run())
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": "v4.base64.channel.k8s.io"}
+    texts = [m["text"] for m in sent if m["type"] == "websocket.send"]
+    prefix = base64.b64encode(struct.pack("<H", port)).decode()
+    assert texts[:2] == ["0" + prefix, "1" + prefix]
+    assert b"".join(base64.b64decode(t[1:]) for t in texts[2:] if t[0] == "0") == b"echo:hi"
+
+
+def test_channels_need_a_port_and_an_offered_protocol_we_serve() -> None:
+    async def refused(query: str, protocols: list[str]) -> tuple[int, str]:
+        sent = await _serve(query, protocols, [], lambda sent: True)
+        assert sent[0]["type"] == "websocket.http.response.start"
+        return sent[0]["status"], orjson.loads(sent[1]["body"])["message"]
+
+    assert asyncio.run(refused("", [])) == (400, 'query parameter "port" is required')
+    status, message = asyncio.run(refused("ports=80", ["channel.k8s.io"]))
+    assert status == 400 and message.startswith("none of the offered subprotocols")

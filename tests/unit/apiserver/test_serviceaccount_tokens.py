@@ -8,9 +8,11 @@ from typing import Any
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.unit.apiserver.inprocess_api import TOKEN, call
 
 from kubelite.apiserver import errors, jws
 from kubelite.apiserver.certs import service_account_key
+from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.serviceaccount_tokens import (
     ISSUER,
@@ -366,3 +368,139 @@ def test_expiration_timestamps_follow_the_clock(
         "2027-01-15T09:00:01Z",
         "2027-01-15T10:00:00Z",
     ]
+
+
+# ---- TokenReview -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token_auds", "asked", "matched"),
+    [
+        pytest.param(["aud1"], ["aud1"], ("aud1",), id="asked-for-its-audience"),
+        pytest.param(["aud1", "aud2"], ["aud2", "x", "aud1"], ("aud2", "aud1"), id="request-order"),
+        pytest.param([ISSUER], None, (ISSUER,), id="default-the-apis"),
+        pytest.param([], ["x", ISSUER], (ISSUER,), id="no-aud-is-the-apis"),  # legacy tokens
+    ],
+)
+def test_review_is_for_the_audiences_asked(
+    tokens: ServiceAccountTokens,
+    token_auds: list[str],
+    asked: list[str] | None,
+    matched: tuple[str, ...],
+) -> None:
+    token = tokens.issue(sa(), audiences=token_auds, expiration_s=600).token
+    info = tokens.review(token, lookup_of(("ServiceAccount", sa())), asked)
+    assert info.audiences == matched
+    assert (info.username, info.uid) == ("system:serviceaccount:default:default", "sa-uid")
+
+
+@pytest.mark.parametrize(
+    ("token_auds", "asked", "message"),
+    [
+        pytest.param(
+            ["aud1"],
+            None,
+            'token audiences ["aud1"] is invalid for the target audiences '
+            '["https://kubernetes.default.svc.cluster.local"]',
+            id="not-for-the-api",
+        ),
+        pytest.param(
+            [ISSUER],
+            ["vault", "other"],
+            'token audiences ["https://kubernetes.default.svc.cluster.local"] is invalid for '
+            'the target audiences ["vault" "other"]',
+            id="api-token-for-vault",
+        ),
+    ],
+)
+def test_review_refuses_a_token_for_other_audiences(
+    tokens: ServiceAccountTokens, token_auds: list[str], asked: list[str] | None, message: str
+) -> None:
+    token = tokens.issue(sa(), audiences=token_auds, expiration_s=600).token
+    with pytest.raises(InvalidToken) as exc:
+        tokens.review(token, lookup_of(("ServiceAccount", sa())), asked)
+    assert str(exc.value) == message
+
+
+def test_review_extra_names_the_credential_pod_and_node(tokens: ServiceAccountTokens) -> None:
+    node = {"metadata": {"name": "n1", "uid": "node-uid"}}
+    token = tokens.issue(
+        sa(), audiences=[ISSUER], expiration_s=600, bound={"pod": pod(), "node": node}
+    ).token
+    jti = payload(token)["jti"]
+    info = tokens.review(token, lookup_of(("ServiceAccount", sa()), ("Pod", pod())))
+    assert info.extra == {
+        "authentication.kubernetes.io/credential-id": [f"JTI={jti}"],
+        "authentication.kubernetes.io/node-name": ["n1"],
+        "authentication.kubernetes.io/node-uid": ["node-uid"],
+        "authentication.kubernetes.io/pod-name": ["web"],
+        "authentication.kubernetes.io/pod-uid": ["pod-uid"],
+    }
+    plain = tokens.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    assert list(tokens.review(plain, lookup_of(("ServiceAccount", sa()))).extra) == [
+        "authentication.kubernetes.io/credential-id"
+    ]
+
+
+def test_issued_here_reads_the_issuer_unverified(
+    tokens: ServiceAccountTokens, clock: Clock
+) -> None:
+    ours = tokens.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    theirs = ServiceAccountTokens(ec.generate_private_key(ec.SECP256R1()), issuer="https://x")
+    other = theirs.issue(sa(), audiences=[ISSUER], expiration_s=600).token
+    assert tokens.issued_here(ours) and not tokens.issued_here(other)
+    assert not tokens.issued_here("garbage") and not tokens.issued_here("a.b.c")
+
+
+def token_review(app: Any, token: str, audiences: list[str] | None = None) -> Obj:
+    spec: Obj = {"token": token, **({"audiences": audiences} if audiences else {})}
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+    resp = call(app, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body)
+    assert resp.status_code == 201, resp.text
+    status: Obj = resp.json()["status"]
+    return status
+
+
+def test_token_review_api(storage: Any, tokens: ServiceAccountTokens) -> None:
+    app = ApiApp(storage, token=TOKEN, tokens=tokens)
+    vault = create_token(storage, tokens, "default", "default", request(audiences=["aud1"]))
+    token = vault["status"]["token"]
+    sa_uid = storage.get(storage.registry.by_kind("v1", "ServiceAccount"), "default", "default")
+    good = token_review(app, token, ["aud1"])
+    assert good == {
+        "authenticated": True,
+        "user": {
+            "username": "system:serviceaccount:default:default",
+            "uid": sa_uid.obj()["metadata"]["uid"],
+            "groups": [
+                "system:serviceaccounts",
+                "system:serviceaccounts:default",
+                "system:authenticated",
+            ],
+            "extra": {
+                "authentication.kubernetes.io/credential-id": [f"JTI={payload(token)['jti']}"]
+            },
+        },
+        "audiences": ["aud1"],
+    }
+    # Not for the API server: refused by default, with upstream's reason, and no `authenticated`.
+    assert token_review(app, token) == {
+        "user": {},
+        "error": 'token audiences ["aud1"] is invalid for the target audiences '
+        '["https://kubernetes.default.svc.cluster.local"]',
+    }
+    api = create_token(storage, tokens, "default", "default", request())["status"]["token"]
+    assert token_review(app, api)["audiences"] == [ISSUER]
+    assert "error" in token_review(app, api, ["vault"])
+    # The cluster's own token is for the API's audiences only; junk is nobody's.
+    assert token_review(app, TOKEN)["user"]["username"] == "system:admin"
+    assert token_review(app, TOKEN, ["vault"]) == {"user": {}, "error": "invalid bearer token"}
+    assert token_review(app, "junk") == {"user": {}, "error": "invalid bearer token"}
+    missing = call(
+        app,
+        "POST",
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {}},
+    )
+    assert missing.status_code == 400
+    assert missing.json()["message"] == "token is required for TokenReview in authentication"

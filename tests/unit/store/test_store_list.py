@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from store_builders import key, make_cm
 
-from kubelite.store import Store
+from kubelite.store import Compacted, Store
 from kubelite.store.keyindex import KeyIndex, prefix_end
 
 
@@ -202,3 +202,75 @@ def test_key_index_purges_many_stale_slots():
     assert (keys, more) == (["k0001", "k0003", "k0005"], True)
     assert index.select("k")[0] == [f"k{i:04d}" for i in range(1, 1000, 2)]
     assert len(index) == index.count("") == 500
+
+
+# ---- reads at a past revision (etcd's WithRev) -----------------------------------------
+
+
+def snapshot(store: Store, revision: int, **kw) -> list[tuple[str, dict]]:
+    items, rev, _ = store.list("/registry/configmaps/default/", revision=revision, **kw)
+    assert rev == revision
+    return [(kv.key.rsplit("/", 1)[1], kv.obj()["data"]) for kv in items]
+
+
+def test_list_at_a_revision_undoes_later_writes(filled: Store):
+    # filled: a=3, b=5, c=1, d=6 in default (revisions 1..6)
+    filled.update(key("b"), make_cm("b", x="new"))  # 7
+    filled.delete(key("c"))  # 8
+    filled.create(key("bb"), make_cm("bb"))  # 9
+    filled.delete(key("a"))  # 10
+    filled.create(key("a"), make_cm("a", again="1"))  # 11
+    assert snapshot(filled, 6) == [("a", {}), ("b", {}), ("c", {}), ("d", {})]
+    assert snapshot(filled, 8) == [("a", {}), ("b", {"x": "new"}), ("d", {})]
+    assert snapshot(filled, 10) == [("b", {"x": "new"}), ("bb", {}), ("d", {})]
+    assert snapshot(filled, 3) == [("a", {}), ("c", {})]
+    assert filled.count("/registry/configmaps/default/", revision=6) == 4
+    assert filled.count("/registry/configmaps/default/", revision=10) == 3
+    assert filled.count("/registry/configmaps/default/", revision=6, start_after=key("b")) == 2
+    assert filled.get_at(key("c"), 6).obj()["metadata"]["resourceVersion"] == "1"
+    assert filled.get_at(key("c"), 9) is None
+    assert filled.get_at(key("a"), 11).obj()["data"] == {"again": "1"}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+def test_pages_at_a_revision_cover_the_snapshot_exactly(filled: Store, limit: int):
+    filled.delete(key("a"))  # 7
+    filled.create(key("ab"), make_cm("ab"))  # 8
+    filled.update(key("d"), make_cm("d", x="1"))  # 9
+    filled.delete(key("b"))  # 10
+    # The snapshot at 6 against the current keys ab, c, d: two of its four keys are gone.
+    seen, after, pages = [], None, 0
+    while True:
+        items, rev, more = filled.list(
+            "/registry/configmaps/default/", limit=limit, start_after=after, revision=6
+        )
+        pages += 1
+        assert rev == 6 and len(items) <= limit
+        seen += [(kv.key.rsplit("/", 1)[1], kv.obj()["data"]) for kv in items]
+        if not more:
+            break
+        after = items[-1].key
+    assert seen == [("a", {}), ("b", {}), ("c", {}), ("d", {})]
+    assert pages == -(-4 // limit)  # ceil: no empty last page
+
+
+def test_list_at_an_old_revision_reads_history_from_sqlite(db_path):
+    with Store(db_path, event_buffer=2) as s:
+        for i in range(5):
+            s.create(key(f"k{i}"), make_cm(f"k{i}"))
+        for i in range(5):
+            s.update(key(f"k{i}"), make_cm(f"k{i}", v="2"))
+        assert [d for _, d in snapshot(s, 5)] == [{}] * 5  # the ring holds the last 2 only
+        assert [d for _, d in snapshot(s, 7)] == [{"v": "2"}] * 2 + [{}] * 3
+
+
+def test_list_below_the_compaction_point_is_compacted(db_path):
+    with Store(db_path, keep_revisions=2) as s:
+        for i in range(4):
+            s.create(key(f"k{i}"), make_cm(f"k{i}"))
+        s.compact()  # to 2
+        assert len(snapshot(s, 2)) == 2
+        with pytest.raises(Compacted):
+            s.list("/registry/configmaps/default/", revision=1)
+        with pytest.raises(Compacted):
+            s.count("/registry/configmaps/default/", revision=1)
