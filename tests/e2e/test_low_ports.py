@@ -284,3 +284,36 @@ svc = "web.default.svc"  # in its own pod, "web" is the pod (/etc/hosts)
 print(socket.gethostbyname(svc), urllib.request.urlopen(f"http://{svc}/", timeout=10).status)
 print(socket.create_connection((svc, 80), timeout=10).getsockname()[0])
 """
+
+
+FETCH = """
+import sys, urllib.request
+for url in sys.argv[1:]:
+    print(url, urllib.request.urlopen(url, timeout=10).status, flush=True)
+"""
+
+
+def test_a_pod_reaches_its_own_port_80_on_localhost(low_cluster: Cluster) -> None:
+    c = low_cluster
+    # bound on 127.0.0.1 as asked: it takes the pod IP, at port 80's stand-in
+    app = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "self"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": f"python:{PY}",
+                    "command": ["python3", "-m", "http.server", "80", "--bind", "127.0.0.1"],
+                    "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
+    c.kubectl("apply", "-f", "-", input=json.dumps(app))
+    c.kubectl("wait", "pod/self", "--for=condition=Ready", "--timeout=60s")
+    urls = ["http://localhost/", "http://127.0.0.1:80/"]
+    out = c.kubectl("exec", "self", "--", "python3", "-c", FETCH, *urls).stdout
+    assert out.splitlines() == [f"{url} 200" for url in urls]

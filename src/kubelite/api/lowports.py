@@ -18,7 +18,8 @@ Pods' own listeners follow the same rule: a container's bind goes through the
 node agent, which binds a port below 1024 it may not have on the stand-in. So
 whatever kubelite dials on a pod's IP (Service backends, probes, port-forward,
 the ingress, the API's proxy) dials `pod_port()`, and other pods reach it on
-its own port through the node agent as above.
+its own port through the node agent as above; so does the pod itself on
+`localhost:80`, which the node agent takes to the pod's IP at `listen_port(80)`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import socket
-import subprocess
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from kubelite.api.quantity import milli_value
 from kubelite.api.resources import pod_requests
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
 from kubelite.kubelet import adopt, cgroups, checkpoint, sandbox
+from kubelite.kubelet import exec as kexec
 from kubelite.kubelet.backoff import Backoff
 from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
 from kubelite.kubelet.dns import DNSConfig
@@ -366,31 +366,12 @@ class NodeAgent:
         command: list[str],
         timeout: float | None,
         where: tuple[str, str],
+        pod_ip: str = "",
     ) -> tuple[int | None, bytes]:
-        """Run a command in a container's filesystem view (exec probes, preStop)."""
-        root, cwd = where
-        preexec = sandbox.joiner(proc.pid, root, cwd) if self.isolate and root else None
-        try:
-            child = await asyncio.create_subprocess_exec(
-                *command,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-                preexec_fn=preexec,
-                start_new_session=True,
-                env=proc_env(proc.pid),
-                cwd=None if preexec or not os.path.isdir(cwd) else cwd,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            return 126, str(exc).encode()
-        try:
-            out, _ = await asyncio.wait_for(child.communicate(), timeout)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, 9)
-            await child.wait()
-            return None, b""
-        return child.returncode, out
+        """Run a command in a container's filesystem view (exec probes, lifecycle hooks),
+        as `kubectl exec` runs it: its binds and connects the pod's at `pod_ip` (empty:
+        the host's network, a hostNetwork pod's), so it reaches the pod on localhost."""
+        return await kexec.run(self, proc, where, command, timeout=timeout, pod_ip=pod_ip)
 
     def cgroups_prepare(self, runner: PodRunner, container: Obj) -> cgroups.Placement:
         """The cgroup files the container's process writes itself into before exec."""

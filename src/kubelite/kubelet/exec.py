@@ -3,7 +3,12 @@
 As `runc exec` does, the command joins the container's cgroups, namespaces
 (mount, UTS, and the user namespace of a container made without root) and
 root, starts in its working directory with its environment, and with `-t`
-gets a terminal of its own (stderr then goes to the terminal too). The API
+gets a terminal of its own (stderr then goes to the terminal too) and, as
+containerd gives it, `TERM=xterm` (unless the container's environment names
+a TERM: podman's rule; containerd's replaces it). Its binds and connects are
+the pod's, as its containers' are (`podbind`): it reaches the pod's servers
+on `localhost`. `run` runs a command to its end the same way, with its
+output (what exec probes and lifecycle hooks need). The API
 server relays its streams (`kubelite.apiserver.exec_stream`); `ExecRouter`
 finds the node agent by the pod's `spec.nodeName`. It also opens `kubectl
 attach` sessions on a container's own streams (`attach`).
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 STDOUT, STDERR = 1, 2
+TERM = "xterm"  # what containerd sets for an exec with a terminal
 _READ = 32768
 
 
@@ -159,15 +165,13 @@ class Session:
                     socket.send_fds(theirs, [b"listener"], [listener])
                     os.close(listener)
 
-        from kubelite.kubelet.agent import proc_env
-
         try:
             child = await asyncio.create_subprocess_exec(
                 *command,
                 **streams,
                 preexec_fn=setup,
                 start_new_session=True,
-                env=proc_env(proc.pid),
+                env=command_env(proc.pid, tty=tty),
                 cwd=None if isolated or not os.path.isdir(cwd) else cwd,
             )
         except FileNotFoundError:
@@ -255,6 +259,54 @@ class Session:
         if self.child.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.child.pid, signal.SIGKILL)
+
+
+def command_env(pid: int, *, tty: bool) -> dict[str, str]:
+    """The environment of a command run beside the process `pid`: the process's own,
+    with `TERM=xterm` for a terminal where it names no TERM."""
+    from kubelite.kubelet.agent import proc_env
+
+    env = proc_env(pid)
+    if tty:
+        env.setdefault("TERM", TERM)
+    return env
+
+
+async def run(
+    agent: NodeAgent,
+    proc: ContainerProcess,
+    where: tuple[str, str],
+    command: list[str],
+    *,
+    timeout: float | None,
+    pod_ip: str = "",
+) -> tuple[int | None, bytes]:
+    """Run `command` to its end beside the container's process, as `kubectl exec`
+    runs it (in its root `where[0]` and working dir `where[1]`, its binds and
+    connects the pod's at `pod_ip`): its exit code (126 when it could not start,
+    None when `timeout` ran out and it was killed) and its output, stdout then
+    stderr, as the kubelet joins an exec probe's."""
+    root, cwd = where
+    try:
+        session = await Session.start(
+            agent, proc, root, cwd, command, stdin=False, tty=False, pod_ip=pod_ip
+        )
+    except InternalError as exc:
+        return 126, exc.message.encode()
+    out: dict[int, list[bytes]] = {STDOUT: [], STDERR: []}
+
+    async def finish() -> int:
+        async for channel, data in session.output():
+            out[channel].append(data)
+        return await session.wait()
+
+    try:
+        code = await asyncio.wait_for(finish(), timeout)
+    except TimeoutError:
+        session.kill()
+        await session.wait()
+        return None, b""
+    return code, b"".join(out[STDOUT] + out[STDERR])
 
 
 def _served_binds(ours: socket.socket | None, pod_ip: str) -> podbind.Listener | None:

@@ -802,9 +802,15 @@ class PodRunner:
 
     def _exec_runner(self, proc: ContainerProcess) -> probes.ExecRunner:
         async def run(command: list[str], timeout: float) -> tuple[int | None, bytes]:
-            return await self.agent.exec_in(proc, command, timeout, self._workdir_of(proc))
+            where = self._workdir_of(proc)
+            return await self.agent.exec_in(proc, command, timeout, where, self._network_ip())
 
         return run
+
+    def _network_ip(self) -> str:
+        """The pod IP its exec probes and hooks bind and connect from; empty for a
+        hostNetwork pod, whose processes use the host's network as they ask."""
+        return "" if (self.pod.get("spec") or {}).get("hostNetwork") else self.ip
 
     def _workdir_of(self, proc: ContainerProcess) -> tuple[str, str]:
         for name, p in self.procs.items():
@@ -896,7 +902,8 @@ class PodRunner:
         """Run a lifecycle handler (exec, httpGet or sleep); what failed, or ""."""
         if "exec" in hook:
             command = list(hook["exec"].get("command") or [])
-            code, out = await self.agent.exec_in(proc, command, None, self._workdir_of(proc))
+            where = self._workdir_of(proc)
+            code, out = await self.agent.exec_in(proc, command, None, where, self._network_ip())
             if code != 0:
                 output = out.decode(errors="replace")
                 return f"command '{' '.join(command)}' exited with {code}: {output}"

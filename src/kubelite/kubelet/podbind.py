@@ -1,5 +1,6 @@
 """Pods bind and connect from their own IP: `0.0.0.0:8080` in a pod means `$POD_IP:8080`,
-and a connection the pod opens to this machine comes from `$POD_IP`.
+a connection the pod opens to this machine comes from `$POD_IP`, and `localhost` in
+a pod is the pod.
 
 Pods share this machine's network namespace. On a cluster each pod has a
 network of its own, so an app listens on all addresses (`0.0.0.0`, `::`, or
@@ -27,6 +28,36 @@ goes on. Connections elsewhere, and sockets the app bound itself, are left
 as they are; so are datagrams sent with `sendto` on an unconnected socket,
 which the filter does not stop.
 
+A pod's `localhost` is the pod itself on a cluster: its containers share a
+network namespace, so a sidecar, an exec probe or `kubectl exec` reaches the
+app on `localhost:8080`. Here the app listens on its pod IP, and 127.0.0.1
+is the machine's (the API server, host services). So a TCP or UDP connect to
+the pod's localhost (127.0.0.1, `::1`, `::ffff:127.0.0.1`) on a port where
+the pod has a listener of that protocol (a socket bound to the pod's IP
+itself, as the kernel's socket table tells: `listeners.Listeners.bound`) is
+made by the runtime to the pod's IP instead, as a stand-in's connect is below
+(IPv4-mapped from an IPv6 socket that also takes IPv4; at the port's stand-in
+where the pod's bind took one). Where the pod has none the connect goes on as
+asked, so a host service on localhost still answers. Of 127.0.0.0/8 only
+127.0.0.1 is the pod's: the rest holds the pod IPs, the Services, the cluster
+DNS and the host's own (a `nameserver 127.0.0.53` copied by `dnsPolicy:
+Default` must stay the host's).
+
+A bind of the pod's localhost with a port (`127.0.0.1:9090`, `[::1]:9090`)
+goes to the pod's IP too, as a wildcard's does. On a cluster such a port is
+private to the pod; here it would be the machine's, and two replicas binding
+it would collide (EADDRINUSE). On the pod's IP replicas never meet, the
+redirect above finds it from the pod's own processes, and it is no less
+private than 127.0.0.1 was (every process on this machine reaches both).
+Services and httpGet or tcpSocket probes, which dial the pod's IP, then reach
+it too, where a cluster's would be refused (port-forward, which dials the
+pod's localhost on a cluster, reaches it on both). An IPv6 socket takes the
+IPv4-mapped pod IP only if it also takes IPv4; an IPv6-only one keeps `::1`
+(IPv6 has one loopback address, no pod's), and so does one whose mapped
+address the pod already holds on that port (it bound 127.0.0.1 too, which
+upstream allows beside `::1`). Port 0 (any free port) is left alone: it
+cannot collide.
+
 Where kubelite may not bind ports below 1024 (no root), its Services and
 cluster DNS answer such a port on `port + lowports.OFFSET` at the same address
 (`kubelite.api.lowports`). A TCP connect to a loopback address's port below
@@ -42,6 +73,9 @@ the connect rule above.
 The filter is installed only where the process may (root, or root in its
 user namespace); elsewhere binds and connects are left alone, as before. Only
 `bind` and `connect` are stopped: every other system call runs at full speed.
+A stopped connect to anywhere but this machine's loopback addresses costs a
+read of the caller's memory; one to a loopback address also a duplicate of
+its socket, and one to the pod's localhost one socket-table lookup (~3 µs).
 """
 
 from __future__ import annotations
@@ -173,18 +207,19 @@ def install() -> int:
 
 def target(raw: bytes, pod_ip: str, dual_stack: Callable[[], bool]) -> tuple[object, ...] | None:
     """Where a bind of the address `raw` (a sockaddr) should go instead, or None
-    to let it be. `dual_stack` says whether an IPv6 socket also takes IPv4."""
+    to let it be: a wildcard or the pod's localhost, with a port, goes to the pod's
+    IP. `dual_stack` says whether an IPv6 socket also takes IPv4."""
     if len(raw) < 2:
         return None
     family = struct.unpack_from("=H", raw)[0]
     if family == socket.AF_INET and len(raw) >= SOCKADDR_IN_LEN:
         port = struct.unpack_from("!H", raw, 2)[0]
-        if port and raw[4:8] == b"\0\0\0\0":
+        if port and raw[4:8] in _OURS4:
             return (pod_ip, port)
     elif family == socket.AF_INET6 and len(raw) >= SOCKADDR_IN6_LEN:
         port, flowinfo = struct.unpack_from("!HI", raw, 2)
         scope = struct.unpack_from("=I", raw, 24)[0]
-        if port and raw[8:24] == bytes(16) and dual_stack():
+        if port and raw[8:24] in _OURS6 and dual_stack():
             return (f"::ffff:{pod_ip}", port, flowinfo, scope)
     return None
 
@@ -232,6 +267,41 @@ def stand_in(
     return (ip, other)
 
 
+def to_self(
+    raw: bytes,
+    pod_ip: str,
+    serving: Callable[[str, int], bool],
+    dual_stack: Callable[[], bool],
+) -> tuple[object, ...] | None:
+    """Where a connect to `raw` (a sockaddr) goes instead, or None to let it be: the
+    pod's localhost (127.0.0.1, ::1, ::ffff:127.0.0.1) on a port the pod serves goes
+    to the pod's IP, at the port its bind took (`lowports.listen_port`). `serving`
+    says whether the pod's IP has a listener on a port; an IPv6 socket needs to take
+    IPv4 too (`dual_stack`), as it then dials the IPv4-mapped pod IP."""
+    if len(raw) < SOCKADDR_IN_LEN:
+        return None
+    family, port = struct.unpack_from("=H", raw)[0], struct.unpack_from("!H", raw, 2)[0]
+    if family == socket.AF_INET and raw[4:8] == _LOOPBACK4:
+        ipv6 = False
+    elif _loopback6(raw):
+        ipv6 = True
+    else:
+        return None
+    at = lowports.listen_port(port)
+    if not port or not serving(pod_ip, at):
+        return None
+    if ipv6:
+        return (f"::ffff:{pod_ip}", at, 0, 0) if dual_stack() else None
+    return (pod_ip, at)
+
+
+def _loopback6(raw: bytes) -> bool:
+    """Whether `raw` is an IPv6 sockaddr of localhost: `::1` or `::ffff:127.0.0.1`."""
+    if len(raw) < SOCKADDR_IN6_LEN or struct.unpack_from("=H", raw)[0] != socket.AF_INET6:
+        return False
+    return raw[8:24] in _LOOPBACKS6
+
+
 def _own_ip(raw: bytes, pod_ip: str) -> tuple[str, int] | None:
     """The pod's IP and a port, when that is what an IPv4 bind of `raw` names (so that
     a port below 1024 can go to its stand-in too); None otherwise."""
@@ -251,7 +321,13 @@ def _at_listen_port(where: tuple[object, ...]) -> tuple[object, ...]:
 
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
+_LOOPBACK4 = socket.inet_aton("127.0.0.1")
+_LOCALHOST6 = socket.inet_pton(socket.AF_INET6, "::1")
+_LOOPBACKS6 = (_LOCALHOST6, _V4_MAPPED + _LOOPBACK4)
+_OURS4 = (bytes(4), _LOOPBACK4)  # binds that take the pod's IP: the wildcard, localhost
+_OURS6 = (bytes(16), *_LOOPBACKS6)
 _INET_TYPES = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
+_TCP_UDP = {(socket.SOCK_STREAM, socket.IPPROTO_TCP), (socket.SOCK_DGRAM, socket.IPPROTO_UDP)}
 
 
 class Listener:
@@ -305,6 +381,9 @@ class Listener:
                 error, cont = self._answer(nid, pid, fd, addr, length)
         except _Gone:
             return
+        except Exception:  # a bug here must not leave the caller stopped for good
+            log.exception("bind listener: pid %d's call goes on as asked", pid)
+            error, cont = 0, True
         self._send(nid, error, cont)
 
     def _send(self, nid: int, error: int, cont: bool = False) -> None:
@@ -316,8 +395,9 @@ class Listener:
         self, nid: int, pid: int, fd: int, addr: int, length: int
     ) -> tuple[socket.socket, tuple[object, ...]] | None:
         """Bind the caller's socket to the pod's IP when it dials this machine unbound.
-        The connect then goes on as the process asked (None), or, to a privileged
-        port's stand-in, is made here: the caller's socket and where to."""
+        The connect then goes on as the process asked (None), or, to the pod's own
+        listener or a privileged port's stand-in, is made here: the caller's socket
+        and where to."""
         raw = _read(pid, addr, length)
         if raw is None:
             return None
@@ -331,18 +411,21 @@ class Listener:
 
         try:
             where = source(raw, self.pod_ip, dual_stack)
-            if where is None:
-                return None
+            if where is None and not _loopback6(raw):
+                return None  # another machine: the kernel's choice
             sock = sock or _their_socket(pid, fd)
             if sock.type not in _INET_TYPES:
                 return None
-            if sock.getsockname()[1] == 0:
+            other = self._elsewhere(raw, sock, dual_stack)
+            local = sock.getsockname()
+            if where is None:  # ::1: only a connect to the pod's own listener is ours
+                if other is None:
+                    return None
+                where = (other[0], 0, 0, 0)
+            if local[1] == 0:
                 sock.bind(where)  # then the kernel keeps this address for the connection
-            other = (
-                stand_in(raw, _LISTENERS.accepting, dual_stack)
-                if sock.type == socket.SOCK_STREAM
-                else None
-            )
+            elif other is not None and not _reaches(local, other):
+                return None
             if other is not None:
                 redirect, sock = (sock, other), None  # the caller's socket goes on with it
                 return redirect
@@ -351,6 +434,22 @@ class Listener:
         finally:
             if sock is not None:
                 sock.close()
+        return None
+
+    def _elsewhere(
+        self, raw: bytes, sock: socket.socket, dual_stack: Callable[[], bool]
+    ) -> tuple[object, ...] | None:
+        """Where the runtime makes a connect of `sock` to `raw` instead: the pod's own
+        listener (`to_self`), a privileged port's stand-in (TCP), or nowhere (None)."""
+        kind = (sock.type, sock.proto)
+        if kind in _TCP_UDP:
+            udp = kind[0] == socket.SOCK_DGRAM
+            serving = functools.partial(_LISTENERS.bound, udp=udp)
+            home = to_self(raw, self.pod_ip, serving, dual_stack)
+            if home is not None:
+                return home
+        if sock.type == socket.SOCK_STREAM:
+            return stand_in(raw, _LISTENERS.accepting, dual_stack)
         return None
 
     def _connect_for(self, nid: int, sock: socket.socket, where: tuple[object, ...]) -> None:
@@ -438,6 +537,10 @@ class Listener:
             try:
                 sock.bind(where)
             except OSError as exc:
+                if exc.errno == errno.EADDRINUSE and _loopback6(raw) and raw[8:24] == _LOCALHOST6:
+                    # the pod holds the port on its IPv4 side (127.0.0.1, which upstream
+                    # allows beside ::1): ::1 is the app's own
+                    return 0, True
                 return -(exc.errno or errno.EINVAL), False
             return 0, False
         finally:
@@ -470,6 +573,14 @@ class _Connecting:
     sock: socket.socket
     flags: int  # the caller's file status flags, restored before it is answered
     timer: asyncio.TimerHandle | None = None
+
+
+def _reaches(local: tuple[object, ...], where: tuple[object, ...]) -> bool:
+    """Whether a socket bound to `local` may connect to `where`: an IPv6 socket bound to
+    an IPv6 address proper (`::1`) reaches no IPv4-mapped one."""
+    if len(local) == 2 or not str(where[0]).startswith("::ffff:"):
+        return True
+    return local[0] == "::" or str(local[0]).startswith("::ffff:")
 
 
 def _send_timeout(sock: socket.socket) -> float:

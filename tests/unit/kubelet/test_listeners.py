@@ -132,7 +132,7 @@ def test_a_full_queue_is_probed_with_a_real_connect_and_its_timeout(fresh: Liste
 def test_without_sock_diag_probes_connect(
     fresh: Listeners, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refused(self: Listeners, addr: bytes, port: int) -> bool:
+    def refused(self: Listeners, addr: bytes, port: int, protocol: int = 0) -> None:
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(listeners.Listeners, "_lookup", refused)
@@ -154,3 +154,81 @@ def test_a_probe_to_a_port_nobody_listens_on_is_still_refused(fresh: Listeners) 
     srv.close()
     ok, message = asyncio.run(probes.tcp_socket({"port": port}, {}, "127.97.0.1", 1))
     assert (ok, message) == (False, f"dial tcp 127.97.0.1:{port}: connect: connection refused")
+
+
+# The connect supervisor's question (`podbind`): does the pod whose IP this is
+# serve the port itself? Only a socket bound to the address, never a wildcard.
+
+
+def test_a_listener_bound_to_the_address_itself_is_bound_there(fresh: Listeners) -> None:
+    srv = _listener("127.97.0.1", backlog=0)
+    port = srv.getsockname()[1]
+    first = socket.create_connection(("127.97.0.1", port))
+    try:
+        time.sleep(0.01)
+        assert fresh.bound("127.97.0.1", port)  # a full queue is still the pod's listener
+        assert not fresh.bound("127.97.0.2", port)
+        assert not fresh.bound("127.97.0.1", port, udp=True)  # another protocol's port
+    finally:
+        first.close()
+        srv.close()
+    assert not fresh.bound("127.97.0.1", port)
+
+
+def test_a_wildcard_listener_is_no_address_s_own(fresh: Listeners) -> None:
+    srv = _listener("0.0.0.0")
+    port = srv.getsockname()[1]
+    try:
+        assert fresh.accepting("127.97.3.4", port)
+        assert not fresh.bound("127.97.3.4", port)  # the host's, not the pod's
+    finally:
+        srv.close()
+
+
+def test_a_dual_stack_listener_on_the_mapped_address_is_bound_there(fresh: Listeners) -> None:
+    srv = socket.socket(socket.AF_INET6)
+    srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    srv.bind(("::ffff:127.97.0.5", 0))
+    srv.listen(8)
+    try:
+        assert fresh.bound("127.97.0.5", srv.getsockname()[1])
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "mapped"])
+def test_a_udp_socket_bound_to_the_address_is_bound_there(
+    fresh: Listeners, family: socket.AddressFamily
+) -> None:
+    host = "127.97.0.6" if family == socket.AF_INET else "::ffff:127.97.0.6"
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    wildcard = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((host, 0))
+    wildcard.bind(("0.0.0.0", 0))
+    try:
+        assert fresh.bound("127.97.0.6", udp.getsockname()[1], udp=True)
+        assert not fresh.bound("127.97.0.6", udp.getsockname()[1])  # not a TCP listener
+        assert not fresh.bound("127.97.0.6", wildcard.getsockname()[1], udp=True)
+    finally:
+        udp.close()
+        wildcard.close()
+
+
+def test_without_udp_diag_tcp_lookups_go_on(
+    fresh: Listeners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Listeners._lookup
+
+    def no_udp(self: Listeners, addr: bytes, port: int, protocol: int = 6) -> object:
+        if protocol == socket.IPPROTO_UDP:
+            raise OSError(95, "Operation not supported")
+        return real(self, addr, port, protocol)
+
+    monkeypatch.setattr(listeners.Listeners, "_lookup", no_udp)
+    srv = _listener("127.97.0.1")
+    try:
+        assert not fresh.bound("127.97.0.1", 9, udp=True)
+        assert fresh.bound("127.97.0.1", srv.getsockname()[1])
+        assert fresh.available
+    finally:
+        srv.close()

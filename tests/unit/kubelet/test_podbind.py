@@ -1,19 +1,23 @@
-"""Pods bind and connect from their pod IP: the address rules, and real containers'
-binds and connections."""
+"""Pods bind and connect from their pod IP, and reach their own servers on localhost:
+the address rules, and real containers' binds and connections."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import struct
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from kubelite.api import lowports
 from kubelite.kubelet import podbind, process
+from kubelite.kubelet.listeners import Listeners
 
 POD_IP = "127.244.9.2"
 
@@ -45,18 +49,35 @@ def test_an_ipv4_wildcard_with_a_port_goes_to_the_pod_ip() -> None:
     assert podbind.target(sockaddr_in("0.0.0.0", 8080), POD_IP, always(True)) == (POD_IP, 8080)
 
 
-def test_a_named_address_or_port_0_is_left_alone() -> None:
-    assert podbind.target(sockaddr_in("127.0.0.1", 8080), POD_IP, always(True)) is None
-    assert podbind.target(sockaddr_in(POD_IP, 8080), POD_IP, always(True)) is None
-    assert podbind.target(sockaddr_in("0.0.0.0", 0), POD_IP, always(True)) is None
+def test_the_pods_localhost_with_a_port_goes_to_the_pod_ip() -> None:
+    # private to the pod on a cluster; here replicas would collide on it
+    assert podbind.target(sockaddr_in("127.0.0.1", 9090), POD_IP, always(True)) == (POD_IP, 9090)
 
 
-def test_an_ipv6_wildcard_goes_to_the_mapped_pod_ip_only_on_a_dual_stack_socket() -> None:
-    raw = sockaddr_in6("::", 50051)
+@pytest.mark.parametrize(
+    "host, port",
+    [
+        (POD_IP, 8080),  # the pod's own address: already its own
+        ("127.0.0.2", 8080),  # the rest of 127/8 is the machine's (pods, Services, DNS)
+        ("127.0.0.1", 0),  # any free port: nothing to collide on
+        ("0.0.0.0", 0),
+    ],
+    ids=["pod-ip", "other-loopback", "localhost-port-0", "wildcard-port-0"],
+)
+def test_a_named_address_or_port_0_is_left_alone(host: str, port: int) -> None:
+    assert podbind.target(sockaddr_in(host, port), POD_IP, always(True)) is None
+
+
+@pytest.mark.parametrize("host", ["::", "::1", "::ffff:127.0.0.1"])
+def test_an_ipv6_wildcard_or_localhost_goes_to_the_mapped_pod_ip_on_a_dual_stack_socket(
+    host: str,
+) -> None:
+    raw = sockaddr_in6(host, 50051)
     assert podbind.target(raw, POD_IP, always(True)) == (f"::ffff:{POD_IP}", 50051, 0, 0)
     # an IPV6_V6ONLY socket cannot take an IPv4 address: its bind is its own
     assert podbind.target(raw, POD_IP, always(False)) is None
-    assert podbind.target(sockaddr_in6("::1", 50051), POD_IP, always(True)) is None
+    assert podbind.target(sockaddr_in6(host, 0), POD_IP, always(True)) is None
+    assert podbind.target(sockaddr_in6("2001:db8::1", 50051), POD_IP, always(True)) is None
 
 
 def test_other_families_and_short_addresses_are_left_alone() -> None:
@@ -100,6 +121,60 @@ def listening_on(*where: tuple[str, int]):  # type: ignore[no-untyped-def]
 
 
 SVC_IP = "127.96.250.7"
+MAPPED_POD_IP = f"::ffff:{POD_IP}"
+
+
+@pytest.mark.parametrize(
+    "dialled, dual_stack, expected",
+    [
+        (sockaddr_in("127.0.0.1", 8080), True, (POD_IP, 8080)),
+        (sockaddr_in6("::1", 8080), True, (MAPPED_POD_IP, 8080, 0, 0)),
+        (sockaddr_in6("::ffff:127.0.0.1", 8080), True, (MAPPED_POD_IP, 8080, 0, 0)),
+        # an IPv6-only socket cannot dial the (IPv4) pod IP: it dials ::1 as asked
+        (sockaddr_in6("::1", 8080), False, None),
+        # a port the pod does not serve: the machine's localhost answers, as before
+        (sockaddr_in("127.0.0.1", 6443), True, None),
+        # not the pod's localhost: the rest of 127/8, Services, other pods, elsewhere
+        (sockaddr_in("127.0.0.2", 8080), True, None),
+        (sockaddr_in(SVC_IP, 8080), True, None),
+        (sockaddr_in("127.244.0.7", 8080), True, None),
+        (sockaddr_in("10.1.2.3", 8080), True, None),
+        (sockaddr_in6("2001:db8::1", 8080), True, None),
+        (sockaddr_in("127.0.0.1", 0), True, None),
+        (struct.pack("=H", socket.AF_UNSPEC) + bytes(14), True, None),
+    ],
+    ids=[
+        "localhost",
+        "ipv6-localhost",
+        "mapped-localhost",
+        "ipv6-only-socket",
+        "port-not-served",
+        "other-loopback",
+        "service",
+        "other-pod",
+        "other-machine",
+        "ipv6-elsewhere",
+        "port-0",
+        "disconnect",
+    ],
+)
+def test_a_connect_to_the_pods_localhost_goes_to_its_own_listener(
+    dialled: bytes, dual_stack: bool, expected: tuple[object, ...] | None
+) -> None:
+    serving = listening_on((POD_IP, 8080))
+    assert podbind.to_self(dialled, POD_IP, serving, always(dual_stack)) == expected
+
+
+@pytest.mark.parametrize("port", [80, 8080])
+def test_the_pods_listener_is_dialled_where_its_bind_took_it(
+    monkeypatch: pytest.MonkeyPatch, port: int
+) -> None:
+    # without the right to bind port 80 the pod's bind of it took the stand-in
+    monkeypatch.setattr(lowports, "may_bind", lambda p: p >= 1024)
+    at = lowports.listen_port(port)  # 80 -> 64592, 8080 -> 8080
+    raw = sockaddr_in("127.0.0.1", port)
+    assert podbind.to_self(raw, POD_IP, listening_on((POD_IP, at)), always(True)) == (POD_IP, at)
+    assert podbind.to_self(raw, POD_IP, listening_on((POD_IP, port + 1)), always(True)) is None
 
 
 @pytest.fixture
@@ -392,3 +467,207 @@ def test_a_container_listens_on_a_privileged_port_at_its_stand_in(
     assert lowports.pod_port(POD_IP, 80) == 64592
     assert lowports.pod_port(POD_IP, 8080) == 8080
     assert lowports.pod_port("127.0.0.1", 80) == 80  # not a pod: as asked
+
+
+LOCALHOST = """
+import socket, sys, threading
+port, host_port, closed = (int(a) for a in sys.argv[1:4])
+srv = socket.socket(socket.AF_INET6)  # as `python -m http.server` listens: dual-stack ::
+srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+srv.bind(("::", port))
+srv.listen(8)
+def serve():
+    while True:
+        conn, peer = srv.accept()
+        conn.recv(1)
+        conn.sendall(peer[0].encode())
+        conn.close()
+threading.Thread(target=serve, daemon=True).start()
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("0.0.0.0", port))
+def ask(family, host, port, timeout=None):
+    s = socket.socket(family)
+    s.settimeout(timeout)  # with one, the connect is non-blocking underneath
+    try:
+        s.connect((host, port))
+        peer = s.getpeername()[0]
+        s.sendall(b"?")
+        return s.recv(64).decode() + "@" + peer
+    except OSError as exc:
+        return f"error {exc.errno}"
+out = [
+    ask(socket.AF_INET, "127.0.0.1", port),
+    ask(socket.AF_INET6, "::1", port, timeout=5),
+    ask(socket.AF_INET6, "::ffff:127.0.0.1", port),
+]
+client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+client.connect(("127.0.0.1", port))
+client.send(b"ping")
+data, peer = udp.recvfrom(64)
+out.append(f"{data.decode()} from {peer[0]} to {client.getpeername()[0]}")
+out.append(ask(socket.AF_INET, "127.0.0.1", host_port))  # the machine's own localhost
+out.append(ask(socket.AF_INET, "127.0.0.1", closed, timeout=5))
+print("|".join(out), flush=True)
+"""
+
+
+@needs_filter
+def test_a_container_reaches_its_own_servers_on_localhost(tmp_path: Path) -> None:
+    port, closed = _free_port(), _free_port()
+    host = _answering_server("127.0.0.1", 0)  # a host service on localhost
+    args = (str(port), str(host.getsockname()[1]), str(closed))
+    line = _container_output(tmp_path, LOCALHOST, *args, srv=host)
+    v4, v6, mapped, udp, host_service, refused = line.split("|")
+    # the app saw the connection come from the pod IP; the client sees where it went
+    assert v4 == f"::ffff:{POD_IP}@{POD_IP}"
+    assert v6 == mapped == f"::ffff:{POD_IP}@::ffff:{POD_IP}"
+    assert udp == f"ping from {POD_IP} to {POD_IP}"
+    assert host_service == f"{POD_IP}@127.0.0.1"  # not the pod's port: the host answers
+    assert refused == "error 111"  # nobody anywhere: refused, as before
+
+
+SERVE = """
+import socket, sys
+srv = socket.socket()
+srv.bind(("0.0.0.0", int(sys.argv[1])))
+srv.listen(8)
+while True:
+    conn, _ = srv.accept()
+    conn.sendall(b"app")
+    conn.close()
+"""
+
+FETCH = """
+import socket, sys
+with socket.create_connection(("localhost", int(sys.argv[1])), timeout=5) as s:
+    print(s.recv(16).decode(), flush=True)
+"""
+
+
+def _spec(tmp_path: Path, name: str, script: str, *args: str, ip: str = POD_IP) -> process.Spec:
+    return process.Spec(
+        argv=[sys.executable, "-c", script, *args],
+        env=dict(os.environ),
+        cwd="/",
+        log_path=tmp_path / f"{name}.log",
+        pod_ip=ip,
+    )
+
+
+def _logged(tmp_path: Path, name: str) -> str:
+    """A container's output, without the CRI log's time, stream and tag."""
+    lines = (tmp_path / f"{name}.log").read_text().splitlines()
+    return "\n".join(line.split(" ", 3)[3] for line in lines)
+
+
+async def _until(check: Callable[[], object]) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("timed out")
+
+
+@needs_filter
+def test_a_sidecar_reaches_the_app_of_its_pod_on_localhost_and_not_another_pods(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    other_ip = "127.244.9.3"
+    table = Listeners()
+
+    async def main() -> list[str]:
+        app = await process.start(_spec(tmp_path, "app", SERVE, str(port)))
+        try:
+            await _until(lambda: table.bound(POD_IP, port))
+            fetched = []
+            for name, ip in (("sidecar", POD_IP), ("elsewhere", other_ip)):
+                proc = await process.start(_spec(tmp_path, name, FETCH, str(port), ip=ip))
+                fetched.append((await proc.wait()).code)
+            return [str(code) for code in fetched]
+        finally:
+            app.signal_group(signal.SIGKILL)
+            await app.wait()
+
+    codes = asyncio.run(main())
+    assert codes[0] == "0" and _logged(tmp_path, "sidecar") == "app"
+    # another pod's localhost is its own: the app is not there
+    assert codes[1] != "0" and "ConnectionRefusedError" in _logged(tmp_path, "elsewhere")
+
+
+LOCAL_BINDS = """
+import os, socket, sys, time
+port, done = int(sys.argv[1]), sys.argv[2]
+out = []
+def bind(family, host, v6only=None, port=port):
+    s = socket.socket(family)
+    if v6only is not None:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    try:
+        s.bind((host, port))
+        s.listen()
+    except OSError as exc:
+        out.append(f"error {exc.errno}")
+        return None
+    out.append(str(s.getsockname()[:2]))
+    return s
+keep = [
+    bind(socket.AF_INET, "127.0.0.1"),
+    bind(socket.AF_INET6, "::1", v6only=0),  # the pod has 127.0.0.1's port: ::1 it is
+    bind(socket.AF_INET6, "::1", v6only=0, port=port + 1),
+    bind(socket.AF_INET6, "::1", v6only=1, port=port + 2),  # IPv6 only: its own
+    bind(socket.AF_INET, "127.0.0.1", port=0),
+]
+print("|".join(out), flush=True)
+for _ in range(400):  # holding its ports until every replica has bound
+    if os.path.exists(done):
+        break
+    time.sleep(0.025)
+"""
+
+
+@needs_filter
+def test_replicas_binding_localhost_each_get_their_pod_ip(tmp_path: Path) -> None:
+    port = _free_port()
+    ips = ("127.244.9.2", "127.244.9.3")
+
+    done = tmp_path / "done"
+
+    async def main() -> None:
+        procs = []
+        for i, ip in enumerate(ips):
+            spec = _spec(tmp_path, f"r{i}", LOCAL_BINDS, str(port), str(done), ip=ip)
+            procs.append(await process.start(spec))
+            await _until(partial(_logged, tmp_path, f"r{i}"))  # it has bound
+        done.touch()
+        for proc in procs:
+            assert (await proc.wait()).code == 0
+
+    asyncio.run(main())
+    outs = [_logged(tmp_path, f"r{i}").split("|") for i in range(2)]
+    for ip, (v4, _, v6, _, any_port) in zip(ips, outs, strict=True):
+        assert v4 == str((ip, port))  # both replicas: no EADDRINUSE
+        assert v6 == str((f"::ffff:{ip}", port + 1))
+        assert any_port.startswith("('127.0.0.1', ")  # port 0 cannot collide: its own
+    # ::1 beside the pod's own 127.0.0.1 port and an IPv6-only ::1 keep ::1, so only
+    # the first replica may have them
+    assert outs[0][1] == str(("::1", port)) and outs[0][3] == str(("::1", port + 2))
+    assert outs[1][1] == outs[1][3] == "error 98"
+
+
+STAND_IN_SELF = """
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 80))
+srv.listen()
+c = socket.create_connection(("localhost", 80), timeout=5)
+print(srv.getsockname()[1], c.getpeername()[1], flush=True)
+"""
+
+
+@needs_filter
+@pytest.mark.usefixtures("unprivileged")
+def test_a_container_reaches_its_own_port_80_on_localhost_at_the_stand_in(
+    tmp_path: Path,
+) -> None:
+    assert _container_output(tmp_path, STAND_IN_SELF) == "64592 64592"

@@ -130,7 +130,7 @@ class Agent:
         return None
 
     async def exec_in(
-        self, proc: Any, command: list[str], timeout: float | None, where: Any
+        self, proc: Any, command: list[str], timeout: float | None, where: Any, pod_ip: str = ""
     ) -> tuple[int | None, bytes]:
         await self.world.probe_gate.wait()
         return 0, b""
