@@ -411,6 +411,9 @@ def test_three_hop_trace_nests_in_the_collector(
     for child, parent in (("orders", "frontend"), ("payments", "orders")):
         client_span = by_id[servers[child]["parentId"]]  # server's parent: the caller's client span
         assert client_span["kind"] == "CLIENT" and service(client_span) == parent
+        # peer.service names the callee (mesh.http's host), which Zipkin's remote-service
+        # search and the dependency graph read
+        assert client_span.get("remoteEndpoint", {}).get("serviceName") == child
         # the client span sits inside the caller's server span (maybe via ASGI inner spans)
         ancestor = client_span
         while ancestor.get("parentId") and ancestor["id"] != servers[parent]["id"]:

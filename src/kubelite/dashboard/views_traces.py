@@ -17,12 +17,13 @@ from kubelite.dashboard.context import Context
 from kubelite.dashboard.html import Markup, badge, dl, link, message, section, table, tag, url
 from kubelite.dashboard.layout import View
 from kubelite.dashboard.waterfall import (
-    TRACE_ID,
+    TRACE_ID_RULE,
     Row,
     format_us,
     is_error,
     service,
     summarize,
+    valid_trace_id,
     waterfall,
 )
 from kubelite.dashboard.zipkin import TracesUnavailable
@@ -145,9 +146,10 @@ async def trace(ctx: Context, request: Request) -> View:
     trace_id = request.path_params["trace_id"]
     if trace_id == "lookup":
         trace_id = request.query_params.get("id", "").strip()
-    if not TRACE_ID.match(trace_id):
-        return View("Trace", message("A trace id is 16 or 32 hexadecimal characters.", "bad"),
-                    path="/traces", refresh=False, status=400)  # fmt: skip
+    if not valid_trace_id(trace_id):  # checked here: the collector would answer 400
+        return View(
+            "Trace", message(TRACE_ID_RULE, "bad"), path="/traces", refresh=False, status=400
+        )
     try:
         spans = await ctx.traces.trace(trace_id.lower())
     except LookupError:

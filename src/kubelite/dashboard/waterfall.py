@@ -21,7 +21,16 @@ from typing import Any
 from kubelite.tracing import merge_trace
 
 Span = Mapping[str, Any]
-TRACE_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
+TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+TRACE_ID_RULE = "A trace id is 1 to 32 hexadecimal characters, not all zeros."
+
+
+def valid_trace_id(text: str) -> bool:
+    """Zipkin's rule (`Span.normalizeTraceId`): 1 to 32 hex characters, not all zeros.
+
+    Shorter ids are zero-padded to 16 or 32 by the collector, as Zipkin pads them.
+    """
+    return TRACE_ID.fullmatch(text) is not None and text.strip("0") != ""
 
 
 def service(span: Span) -> str:

@@ -32,13 +32,19 @@ Streaming methods are balanced (and refused by an open breaker) but not
 retried: their outcome is known only at the stream's end.
 When an endpoint leaves, its channel is closed after a grace period that lets
 its calls finish.
+
+Tracing: each endpoint's channel carries OpenTelemetry's grpc.aio client
+interceptors, so every try is a CLIENT span (named by `peer.service`) whose
+context travels in the call's metadata (`traceparent`, `b3`: what
+`OTEL_PROPAGATORS` says, as for HTTP); `mesh.grpc_server` joins it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from kubelite.mesh.balancers import Endpoint
@@ -90,11 +96,17 @@ def _never_sent(exc: BaseException, code: str) -> bool:
     return any(hint in text for hint in _NOT_SENT_HINTS)
 
 
+Interceptors = Callable[[Endpoint], Sequence[Any]]
+
+
 class _Channels:
     """One grpc.aio channel per endpoint; channels of departed endpoints close after a grace."""
 
-    def __init__(self, options: list[tuple[str, Any]]) -> None:
+    def __init__(
+        self, options: list[tuple[str, Any]], interceptors: Interceptors | None = None
+    ) -> None:
         self._options = options
+        self._interceptors = interceptors
         self._open: dict[tuple[str, int], Any] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -105,7 +117,10 @@ class _Channels:
             import grpc
 
             target = f"{endpoint.address}:{endpoint.port}"
-            channel = self._open[key] = grpc.aio.insecure_channel(target, options=self._options)
+            chain = list(self._interceptors(endpoint)) if self._interceptors else None
+            channel = self._open[key] = grpc.aio.insecure_channel(
+                target, options=self._options, interceptors=chain
+            )
         return channel
 
     def keep_only(self, endpoints: Collection[Endpoint]) -> None:
@@ -137,6 +152,7 @@ class MeshChannel:
         sleep: Sleep = asyncio.sleep,
         metrics: Any | None = None,
         options: list[tuple[str, Any]] | None = None,
+        interceptors: Interceptors | None = None,
     ) -> None:
         self.upstream = upstream
         self._eset = eset
@@ -145,7 +161,7 @@ class MeshChannel:
         self._clock = clock
         self._sleep = sleep
         self._metrics = metrics
-        self._channels = _Channels(list(options or []))
+        self._channels = _Channels(list(options or []), interceptors)
         self._version = -1
         self._policy_loaded: threading.Event | None = None
 
@@ -368,6 +384,12 @@ class _UnaryCall:
         return exc
 
 
+def _traced(service: str, endpoint: Endpoint) -> list[Any]:
+    from kubelite.mesh.tracing import grpc_client_interceptors
+
+    return grpc_client_interceptors(service, endpoint.address, endpoint.port)
+
+
 def grpc_channel(
     target: str,
     *,
@@ -377,6 +399,7 @@ def grpc_channel(
     discovery: Any | None = None,
     idempotent: bool | Collection[str] = True,
     options: list[tuple[str, Any]] | None = None,
+    tracing: bool = True,
 ) -> MeshChannel:
     """A channel to `service:port` (the Service port or the target port; 50051 when omitted).
 
@@ -384,7 +407,9 @@ def grpc_channel(
     `idempotent` is True (every method may be retried), False, or the full
     method names ("/shop.Orders/Get") that may be. `resiliency` names a
     ConfigMap with a Dapr Resiliency spec whose target for this service is laid
-    over `policy`, now and on every change.
+    over `policy`, now and on every change. With `tracing`, each try is a client
+    span (OpenTelemetry's gRPC interceptors) and carries the trace context in
+    its metadata, as `mesh.http` does in its headers.
     """
     from kubelite.mesh.metrics import METRICS
     from kubelite.mesh.runtime import default_discovery, wire_upstream_events
@@ -400,9 +425,10 @@ def grpc_channel(
     )  # fmt: skip
     metrics.breaker_created(up.name)
     wire_upstream_events(up)
+    interceptors = functools.partial(_traced, service) if tracing else None
     channel = MeshChannel(
         up, disc.endpoint_set(service, ns, port), disc, idempotent=idempotent, metrics=metrics,
-        options=options,
+        options=options, interceptors=interceptors,
     )  # fmt: skip
     if resiliency is not None:
         from kubelite.mesh.resiliency_watch import bind_resiliency

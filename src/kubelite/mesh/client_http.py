@@ -241,9 +241,13 @@ class _Call:
                     if bulkhead is not None:
                         bulkhead.release()
         except TimeoutError as exc:
-            if deadline_bound and self.timer.expired():
-                raise DeadlineExceededError(f"{self.request.method} {self.request.url}") from exc
-            raise  # a per-try timeout (or the transport's own): retryable
+            what = f"{self.request.method} {self.request.url}"
+            if isinstance(exc, DeadlineExceededError) or not self.timer.expired():
+                raise  # the deadline seen beneath, or the transport's own timeout
+            if deadline_bound:
+                raise DeadlineExceededError(what) from exc
+            # a per-try timeout: retryable, and named like the gRPC client's
+            raise TimeoutError(f"per-try timeout ({timeout:g} s) of {what}, try {n + 1}") from exc
         return self.last
 
     def _try_timeout(self) -> tuple[float | None, bool]:

@@ -116,13 +116,16 @@ class Config(Generic[T]):
         # The ConfigMap and the Secret are watched on two threads: one change at
         # a time, so a slow parse of an older document cannot land last.
         self._lock = threading.RLock()
-        self.loaded = threading.Event()
+        self.loaded = threading.Event()  # a document was applied or refused
+        self._missing: set[str] = set()  # the bound kinds the API says do not exist
+        self._answered = threading.Event()  # loaded, or a bound object is known missing
         self.refusals = 0
         if override is not None:
             self._value = (
                 override if not isinstance(override, Mapping) else self._parse(dict(override))
             )
             self.loaded.set()
+            self._answered.set()
         elif start:
             self.start()
 
@@ -130,12 +133,20 @@ class Config(Generic[T]):
 
     @property
     def value(self) -> T:
-        """The last good settings (waits for the first load, at most 10 s)."""
-        if self._value is None and not self.loaded.wait(10.0):
-            raise ConfigError(self.name, [("<root>", "not loaded yet (is the API reachable?)")])
+        """The last good settings (waits for the first answer from the API, at most 10 s)."""
         if self._value is None:
-            raise ConfigError(self.name, [("<root>", "no valid config has been seen yet")])
-        return self._value
+            self._answered.wait(10.0)
+        value = self._value
+        if value is not None:
+            return value
+        missing = sorted(self._missing.copy())  # a C-level copy: no lock, like the read above
+        if missing:
+            names = {"configmap": ("ConfigMap", self.name), "secret": ("Secret", self.secret)}
+            found = [f"{names[k][0]} {self.namespace}/{names[k][1]} not found" for k in missing]
+            raise ConfigError(self.name, [("<root>", "; ".join(found))])
+        if not self.loaded.is_set():
+            raise ConfigError(self.name, [("<root>", "not loaded yet (is the API reachable?)")])
+        raise ConfigError(self.name, [("<root>", "no valid config has been seen yet")])
 
     def on_change(self, callback: Callable[[T, T | None], None]) -> Callable[[T, T | None], None]:
         """Call `callback(new, old)` after each accepted change; usable as a decorator."""
@@ -157,17 +168,25 @@ class Config(Generic[T]):
         except Exception as exc:
             self._refuse(exc)
             return False
+        # The callbacks registered before the new value is published are the ones
+        # told about it: one registered after `value` returned it must not hear of
+        # it again as a change (`value` never waits for this lock).
+        callbacks = list(self._callbacks)
         old = self._value
         self._value = new
-        self.loaded.set()
         self._count("applied")
-        if old is not None and new == old:
-            return True
-        for callback in self._callbacks:
-            try:
-                callback(new, old)
-            except Exception:
-                log.exception("config %s/%s: on_change callback failed", self.namespace, self.name)
+        if old is None or new != old:
+            for callback in callbacks:
+                try:
+                    callback(new, old)
+                except Exception:
+                    log.exception(
+                        "config %s/%s: on_change callback failed", self.namespace, self.name
+                    )
+        # Only now is the first load complete: a client holding its calls for a
+        # policy ConfigMap (`loaded`) resumes under the policy the callbacks set.
+        self.loaded.set()
+        self._answered.set()
         return True
 
     def _refuse(self, exc: Exception) -> None:
@@ -178,6 +197,7 @@ class Config(Generic[T]):
                     self.namespace, self.name, error)  # fmt: skip
         self._count("refused")
         self.loaded.set()  # readers get the last good value (or a clear error) at once
+        self._answered.set()
         events = self._events
         if events is None and self._access is not None:
             from kubelite.mesh.events import EventRecorder
@@ -216,16 +236,26 @@ class Config(Generic[T]):
             self._namespace = access.namespace
         kinds = [("configmap", self.name)] + ([("secret", self.secret)] if self.secret else [])
         for kind, name in kinds:
-            watch = ConfigMapWatch(access, kind, name, self.namespace, self._on_object)
+            watch = ConfigMapWatch(
+                access, kind, name, self.namespace, self._on_object, on_missing=self._on_missing
+            )
             self._watches.append(watch)
             watch.start()
 
     def _on_object(self, kind: str, data: Mapping[str, str] | None) -> None:
         with self._lock:
+            self._missing.discard(kind)
             self._data[kind] = data
             if self._data["configmap"] is None or (self.secret and self._data["secret"] is None):
                 return  # wait until every bound object has been seen once
             self._apply(self._data["configmap"], self._data["secret"])
+
+    def _on_missing(self, kind: str) -> None:
+        """The API listed no such object: `value` says so now instead of timing out."""
+        with self._lock:
+            if self._data[kind] is None:
+                self._missing.add(kind)
+        self._answered.set()
 
     def close(self) -> None:
         for watch in self._watches:
@@ -242,12 +272,15 @@ class ConfigMapWatch:
         name: str,
         namespace: str,
         on_data: Callable[[str, Mapping[str, str] | None], None],
+        *,
+        on_missing: Callable[[str], None] | None = None,
     ) -> None:
         self._access = access
         self.kind = kind
         self.name = name
         self.namespace = namespace
         self._on_data = on_data
+        self._on_missing = on_missing
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"mesh-{kind}-{namespace}/{name}", daemon=True
@@ -291,6 +324,8 @@ class ConfigMapWatch:
             log.warning(
                 "config %s %s/%s: not found; waiting for it", self.kind, self.namespace, self.name
             )
+            if self._on_missing is not None:
+                self._on_missing(self.kind)
         return str(plain.get("metadata", {}).get("resourceVersion") or "")
 
     def _watch(self, version: str) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 from kubelite.mesh.clock import SYSTEM_CLOCK, Clock
 from kubelite.mesh.deadline import deadline_from_headers
-from kubelite.mesh.errors import InvalidTimeoutError
+from kubelite.mesh.errors import DeadlineExceededError, InvalidTimeoutError
 from kubelite.mesh.upstream import deadline_scope
 
 __all__ = ["App", "Lifecycle", "MeshServer", "serve"]
@@ -56,6 +56,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_DRAIN_DELAY = 2.0
 DEFAULT_DRAIN_TIMEOUT = 25.0  # inside Kubernetes' default 30 s grace period
+# A timer may fire a hair before its instant: a DeadlineExceededError this close
+# to the request's deadline is that deadline passing.
+_SLACK_S = 0.001
 
 
 class Lifecycle:
@@ -164,44 +167,75 @@ class App:
         except InvalidTimeoutError as exc:
             await _plain(send, 400, str(exc).encode())
             return
-        status = [500]
-
-        async def send_tracking(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
+        reply = _Reply(send, hold_errors=deadline is not None)
         life, m = self.lifecycle, self.metrics
         life.in_flight += 1
         m.server_in_flight.inc()
         start = time.perf_counter()
         try:
             with deadline_scope(deadline):
-                await self._run(scope, receive, send_tracking, deadline, status)
+                await self._run(scope, receive, reply, deadline)
         finally:
             life.in_flight -= 1
             m.server_in_flight.dec()
             route, method = _route_of(scope), scope.get("method", "")
-            m.server_requests.labels(method, route, str(status[0])).inc()
+            m.server_requests.labels(method, route, str(reply.status or 500)).inc()
             m.server_latency.labels(method, route).observe(time.perf_counter() - start)
 
-    async def _run(
-        self, scope: Scope, receive: Receive, send: Send, deadline: Any, status: list[int]
-    ) -> None:
+    async def _run(self, scope: Scope, receive: Receive, reply: _Reply, deadline: Any) -> None:
         if deadline is None:
-            await self._handler(scope, receive, send)
+            await self._handler(scope, receive, reply)
             return
         timeout = asyncio.timeout(max(0.0, deadline.remaining()))
         try:
             async with timeout:
-                await self._handler(scope, receive, send)
-        except TimeoutError:
-            if not timeout.expired():
+                await self._handler(scope, receive, reply)
+        except TimeoutError as exc:
+            # Ours when our timer fired, or when an outbound mesh call saw this
+            # request's deadline pass first (its DeadlineExceededError wins the race).
+            passed = isinstance(exc, DeadlineExceededError) and deadline.remaining() <= _SLACK_S
+            if not (timeout.expired() or passed):
                 raise  # the handler's own timeout, not ours: its error like any other
             log.info("deadline passed: abandoned %s %s", scope.get("method"), scope["path"])
-            if status[0] == 500:  # nothing sent yet: the caller may still read why
-                status[0] = 504
-                await _plain(send, 504, b"deadline exceeded")
+            if reply.status in (0, 500):  # nothing sent, or only the app's held-back 500
+                await reply.replace(504, b"deadline exceeded")
+        finally:
+            await reply.release()
+
+
+class _Reply:
+    """The ASGI `send` the app gets: notes the status, and can hold back a 500.
+
+    An app answers an unhandled error with a 500 and then re-raises it (Starlette's
+    ServerErrorMiddleware does). When that error is the request's deadline passing,
+    `_run` replaces the held 500 with the 504 the caller should see; otherwise
+    `release` sends it on as it was.
+    """
+
+    def __init__(self, send: Send, *, hold_errors: bool) -> None:
+        self._send = send
+        self._hold_errors = hold_errors
+        self._held: list[dict[str, Any]] | None = None
+        self.status = 0  # 0 until the response starts
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.status == 500 and self._hold_errors:
+                self._held = []
+        if self._held is not None:
+            self._held.append(message)
+            return
+        await self._send(message)
+
+    async def release(self) -> None:
+        held, self._held = self._held, None
+        for message in held or ():
+            await self._send(message)
+
+    async def replace(self, status: int, body: bytes) -> None:
+        self._held, self.status = None, status
+        await _plain(self._send, status, body)
 
 
 def _server_class() -> type:

@@ -5,58 +5,91 @@ The node agent sets `OTEL_SERVICE_NAME` and the collector address
 `OTEL_EXPORTER_OTLP_ENDPOINT`, e.g. http://127.0.0.1:4318); pointing either at
 a real Zipkin or Jaeger needs no code change. `setup_tracing()` installs:
 
-- a `TracerProvider` whose resource carries `service.name`;
-- parent-based ratio sampling: a request that arrives sampled stays sampled,
-  new traces are sampled at `OTEL_TRACES_SAMPLER_ARG` (default 1.0);
-- a batch span processor per configured exporter (spans leave off the request path);
+- a `TracerProvider` whose resource carries `service.name` (the SDK reads
+  `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`); `OTEL_SDK_DISABLED=true`
+  makes it a no-op that exports nothing (propagation still works, as the spec says);
+- the sampler `OTEL_TRACES_SAMPLER` names (with `OTEL_TRACES_SAMPLER_ARG`),
+  read by the SDK; unset, kubelite's default is `parentbased_traceidratio`: a
+  request that arrives sampled stays sampled, new traces are sampled at
+  `OTEL_TRACES_SAMPLER_ARG` (default 1.0);
+- a batch span processor per exporter. `OTEL_TRACES_EXPORTER` picks them
+  (`otlp`, `zipkin`, `console`, `none`, or any installed exporter's entry point
+  name), each finding its collector the SDK's way
+  (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` before `OTEL_EXPORTER_OTLP_ENDPOINT`,
+  `OTEL_EXPORTER_ZIPKIN_ENDPOINT`). Unset, kubelite's default exports to
+  whichever of those collector addresses is set (the cluster's collector);
 - propagation that *extracts* W3C `traceparent`/`tracestate` and B3 in both
   single (`b3`) and multi-header (`X-B3-*`) forms, whatever the caller spoke,
   and *injects* what `OTEL_PROPAGATORS` lists (default `tracecontext,baggage`;
-  also `b3` single and `b3multi`), so a mesh service sits in a Zipkin/B3 shop as
-  well as in an OpenTelemetry one.
+  any installed propagator, e.g. `b3` single and `b3multi`), so a mesh service
+  sits in a Zipkin/B3 shop as well as in an OpenTelemetry one.
+  As everywhere in the spec, a variable set to the empty string counts as unset.
 
-Server spans come from the ASGI middleware `App` installs, client spans from
-`traced_transport` around the mesh transport (one span per logical call, the
-chosen endpoint is recorded by the transport beneath). Code written against
-OpenTracing works through `opentracing_tracer()` (the OpenTelemetry shim).
-All OpenTelemetry imports are inside functions: importing the SDK stays light.
+Server spans come from the ASGI middleware `App` installs (without the
+middleware's per-message "http send"/"http receive" children) and from the
+gRPC server interceptor; client spans from `traced_transport` around the mesh
+HTTP transport (one span per logical call, the chosen endpoint is recorded by
+the transport beneath) and from OpenTelemetry's gRPC client interceptors on
+each endpoint's channel (one span per try). Client spans carry `peer.service`,
+the callee's service name, which Zipkin shows as the remote service. The
+OpenTelemetry Python Zipkin exporter does not map it to `remoteEndpoint` (the
+spec says it should, and the Java and .NET exporters do), so the exporter
+installed here adds that mapping, the same ranking the collector applies to OTLP.
+Code written against OpenTracing works through `opentracing_tracer()` (the
+OpenTelemetry shim). All OpenTelemetry imports are inside functions: importing
+the SDK stays light.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
     "MeshPropagator",
+    "grpc_client_interceptors",
     "opentracing_tracer",
+    "select_exporters",
     "setup_tracing",
     "shutdown_tracing",
     "traced_transport",
+    "zipkin_exporter",
 ]
 
+log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
+_DEFAULT_PROPAGATORS = "tracecontext,baggage"
+_OTLP_PROTOCOLS = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated OTEL_* list; empty (or only blanks) means unset, as the spec says."""
+    text = os.environ.get(name, "").strip() or default
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _entry_point(group: str, name: str) -> Any | None:
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group=group, name=name))
+    return found[0].load() if found else None
 
 
 def _propagators(names: Sequence[str]) -> list[Any]:
-    from opentelemetry.baggage.propagation import W3CBaggagePropagator
-    from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    known: dict[str, Callable[[], Any]] = {
-        "tracecontext": TraceContextTextMapPropagator,
-        "baggage": W3CBaggagePropagator,
-        "b3": B3SingleFormat,
-        "b3multi": B3MultiFormat,
-    }
+    """The installed propagators by entry point name, as OpenTelemetry loads OTEL_PROPAGATORS."""
+    if any(name.lower() == "none" for name in names):
+        return []  # "none" switches propagation off, as in opentelemetry.propagate
     out = []
     for name in names:
-        if name == "none":
-            continue
-        if name not in known:
+        factory = _entry_point("opentelemetry_propagator", name)
+        if factory is None:
+            from importlib.metadata import entry_points
+
+            known = sorted({ep.name for ep in entry_points(group="opentelemetry_propagator")})
             raise ValueError(f"unknown propagator {name!r} (known: {', '.join(known)})")
-        out.append(known[name]())
+        out.append(factory())
     return out
 
 
@@ -100,18 +133,107 @@ class MeshPropagator:
         return fields
 
 
-def _exporters(zipkin: str | None, otlp: str | None) -> list[Any]:
-    exporters: list[Any] = []
-    if zipkin:
-        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+def zipkin_exporter(endpoint: str | None = None) -> Any:
+    """OpenTelemetry's Zipkin JSON exporter, plus the spec's `remoteEndpoint` for client spans.
 
-        exporters.append(ZipkinExporter(endpoint=zipkin))
-    if otlp:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    Without `endpoint` the exporter reads `OTEL_EXPORTER_ZIPKIN_ENDPOINT` itself.
+    """
+    from opentelemetry.exporter.zipkin.json import ZipkinExporter
+    from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 
-        url = otlp if otlp.rstrip("/").endswith("/v1/traces") else otlp.rstrip("/") + "/v1/traces"
-        exporters.append(OTLPSpanExporter(endpoint=url))
-    return exporters
+    from kubelite.tracing.otlp import remote_endpoint
+
+    class RemoteEndpointEncoder(JsonV2Encoder):
+        """JSON v2 with `remoteEndpoint` from `peer.service`, `server.address`, ... (spec ranking)."""
+
+        def _encode_span(self, span: Any, encoded_local_endpoint: Any) -> dict[str, Any]:
+            encoded: dict[str, Any] = super()._encode_span(span, encoded_local_endpoint)
+            if encoded.get("kind") in ("CLIENT", "PRODUCER"):
+                remote = remote_endpoint(dict(span.attributes or {}))
+                if remote:
+                    encoded["remoteEndpoint"] = remote
+            return encoded
+
+    exporter: Any = ZipkinExporter(endpoint=endpoint)  # JSON v2, the default protocol
+    exporter.encoder = RemoteEndpointEncoder(exporter.encoder.max_tag_value_length)
+    return exporter
+
+
+def _otlp_exporter(base: str | None = None) -> Any:
+    """OTLP/HTTP; without `base` the exporter resolves the OTEL_EXPORTER_OTLP_* endpoint itself."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if base is None:
+        return OTLPSpanExporter()
+    url = base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
+    return OTLPSpanExporter(endpoint=url)
+
+
+def _named_exporter(name: str) -> Any | None:
+    """One `OTEL_TRACES_EXPORTER` entry; an unknown one is logged and ignored (the spec's rule)."""
+    if name in ("zipkin", "zipkin_json"):
+        return zipkin_exporter()
+    if name == "otlp":
+        protocol = (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+            or "http/protobuf"
+        )
+        name = _OTLP_PROTOCOLS.get(protocol, "")
+        if not name:
+            log.warning("tracing: OTLP protocol %r is not supported; no OTLP export", protocol)
+            return None
+        if name == "otlp_proto_http":
+            return _otlp_exporter()
+    factory = _entry_point("opentelemetry_traces_exporter", name)
+    if factory is None:
+        log.warning("tracing: no span exporter named %r is installed; ignored", name)
+        return None
+    return factory()
+
+
+def select_exporters(
+    *, zipkin_endpoint: str | None = None, otlp_endpoint: str | None = None
+) -> list[Any]:
+    """The span exporters: the code's endpoints, else OTEL_TRACES_EXPORTER, else kubelite's default.
+
+    kubelite's default (OTEL_TRACES_EXPORTER unset) exports to each collector
+    whose address the environment gives: Zipkin, OTLP, both, or none.
+    """
+    if zipkin_endpoint or otlp_endpoint:  # code wins over the environment
+        chosen = [zipkin_exporter(zipkin_endpoint)] if zipkin_endpoint else []
+        return chosen + ([_otlp_exporter(otlp_endpoint)] if otlp_endpoint else [])
+    names = _env_list("OTEL_TRACES_EXPORTER")
+    if names:
+        named = (_named_exporter(n) for n in names if n.lower() != "none")
+        return [exporter for exporter in named if exporter is not None]
+    env = os.environ
+    found = [zipkin_exporter()] if env.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "").strip() else []
+    if any(env.get(k, "").strip() for k in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                             "OTEL_EXPORTER_OTLP_ENDPOINT")):  # fmt: skip
+        found.append(_otlp_exporter())
+    return found
+
+
+def _sampler(sample_ratio: float | None) -> Any | None:
+    """The code's ratio; else None, for the SDK to read OTEL_TRACES_SAMPLER; else kubelite's default."""
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
+    if sample_ratio is not None:
+        return ParentBasedTraceIdRatio(sample_ratio)
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None
+    arg = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    try:
+        return ParentBasedTraceIdRatio(float(arg) if arg else 1.0)
+    except ValueError:  # not a number, or outside [0, 1]: the SDK's fallback
+        log.warning("tracing: OTEL_TRACES_SAMPLER_ARG %r is not a ratio; using 1.0", arg)
+        return ParentBasedTraceIdRatio(1.0)
+
+
+def _sdk_disabled() -> bool:
+    """`OTEL_SDK_DISABLED`: only a case-insensitive "true" disables (the spec's boolean rule)."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def setup_tracing(
@@ -124,37 +246,34 @@ def setup_tracing(
     exporters: Sequence[Any] = (),
     batch: bool = True,
 ) -> Any:
-    """Install the tracer provider and propagators once per process; returns the provider."""
+    """Install the tracer provider and propagators once per process; returns the provider.
+
+    Arguments win over the environment: `service_name` over OTEL_SERVICE_NAME,
+    `sample_ratio` over OTEL_TRACES_SAMPLER, the endpoints over
+    OTEL_TRACES_EXPORTER; `exporters` are added to whatever that selects.
+    """
     if "provider" in _state:
         return _state["provider"]
     from opentelemetry import propagate, trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    env = os.environ
-    name = service_name or env.get("OTEL_SERVICE_NAME") or "unknown_service"
-    ratio = (
-        sample_ratio
-        if sample_ratio is not None
-        else float(env.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
-    )
     provider = TracerProvider(
-        resource=Resource.create({"service.name": name}),
-        sampler=ParentBased(TraceIdRatioBased(ratio)),
+        resource=Resource.create({"service.name": service_name} if service_name else {}),
+        sampler=_sampler(sample_ratio),
     )
-    found = list(exporters) + _exporters(
-        zipkin_endpoint or env.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
-        otlp_endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    )
-    processor = BatchSpanProcessor if batch else SimpleSpanProcessor
-    for exporter in found:
-        provider.add_span_processor(processor(exporter))
+    if not _sdk_disabled():
+        found = list(exporters) + select_exporters(
+            zipkin_endpoint=zipkin_endpoint, otlp_endpoint=otlp_endpoint
+        )
+        processor = BatchSpanProcessor if batch else SimpleSpanProcessor
+        for exporter in found:
+            provider.add_span_processor(processor(exporter))
     trace.set_tracer_provider(provider)
-    names = inject or [
-        n.strip() for n in env.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(",")
-    ]
+    names = (
+        list(inject) if inject is not None else _env_list("OTEL_PROPAGATORS", _DEFAULT_PROPAGATORS)
+    )
     propagate.set_global_textmap(MeshPropagator(names))  # type: ignore[arg-type]
     _state["provider"] = provider
     return provider
@@ -168,18 +287,52 @@ def shutdown_tracing() -> None:
         provider.shutdown()
 
 
+async def _name_http_peer(span: Any, request: Any) -> None:
+    """httpx request hook: a mesh host names the callee's service (`peer.service`)."""
+    from kubelite.mesh.client_http import split_service_host
+
+    host = getattr(getattr(request, "url", None), "host", "")
+    target = split_service_host(host, "") if host else None
+    if target is not None and span.is_recording():
+        span.set_attribute("peer.service", target[0])
+
+
 def traced_transport(transport: Any) -> Any:
     """Wrap an httpx async transport so each call is a client span carrying context."""
     from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
-    return AsyncOpenTelemetryTransport(transport)
+    return AsyncOpenTelemetryTransport(transport, request_hook=_name_http_peer)
+
+
+def grpc_client_interceptors(service: str, address: str, port: int) -> list[Any]:
+    """OpenTelemetry's grpc.aio client interceptors for one endpoint's channel.
+
+    Each try becomes a CLIENT span that carries the context onward (the global
+    propagator injects into the call's metadata) and names the callee:
+    `peer.service`, plus the endpoint as `network.peer.address`/`.port`.
+    """
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    def name_peer(span: Any, request: Any) -> None:
+        if span.is_recording():
+            span.set_attribute("peer.service", service)
+            span.set_attribute("network.peer.address", address)
+            span.set_attribute("network.peer.port", port)
+
+    return list(aio_client_interceptors(request_hook=name_peer))
 
 
 def asgi_middleware(app: Any) -> Any:
-    """Server spans for an ASGI app (context extracted with the global propagator)."""
+    """Server spans for an ASGI app (context extracted with the global propagator).
+
+    `exclude_spans` drops the middleware's INTERNAL "http send"/"http receive"
+    spans (two or more per request that say nothing the server span does not).
+    """
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-    return OpenTelemetryMiddleware(app, excluded_urls="healthz,readyz,metrics")
+    return OpenTelemetryMiddleware(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
 
 
 def opentracing_tracer() -> Any:

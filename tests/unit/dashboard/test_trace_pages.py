@@ -7,6 +7,7 @@ import pytest
 from dash_builders import make_span
 
 from kubelite.dashboard import Context, ZipkinClient, create_app
+from kubelite.dashboard.waterfall import TRACE_ID_RULE
 from kubelite.tracing import SpanStore
 
 pytestmark = pytest.mark.anyio
@@ -53,9 +54,18 @@ async def test_waterfall_page(http: httpx.AsyncClient) -> None:
 async def test_lookup_form_and_bad_ids(http: httpx.AsyncClient) -> None:
     assert (await http.get("/traces/lookup", params={"id": TRACE.upper()})).status_code == 200
     bad = await http.get("/traces/lookup", params={"id": "../api/v2/services"})
-    assert bad.status_code == 400 and "hexadecimal" in bad.text
+    assert bad.status_code == 400 and TRACE_ID_RULE in bad.text
     missing = await http.get("/traces/" + "0" * 15 + "1")
     assert missing.status_code == 404 and "has no trace" in missing.text
+
+
+@pytest.mark.parametrize("trace_id", ["0" * 16, "0" * 32, "a" * 33, "abc%0A"])
+async def test_ids_zipkin_refuses_are_bad_input(http: httpx.AsyncClient, trace_id: str) -> None:
+    # Checked by the page, with Zipkin's rule: a 400 that says the rule, not a
+    # 200 page relaying the collector's 400.
+    page = await http.get(f"/traces/{trace_id}")
+    assert page.status_code == 400
+    assert TRACE_ID_RULE in page.text and "collector" not in page.text
 
 
 @pytest.mark.usefixtures("traced")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dash_builders import make_span
 
-from kubelite.dashboard.waterfall import format_us, summarize, waterfall
+from kubelite.dashboard.waterfall import format_us, summarize, valid_trace_id, waterfall
 
 ROOT, CALL, DB = "1" * 16, "2" * 16, "3" * 16
 
@@ -135,3 +135,23 @@ def test_pieces_of_one_span_reported_apart_show_as_one_row() -> None:
     assert rows[1].span["duration"] == 50_000
     assert rows[1].span["annotations"] == first["annotations"]
     assert summarize(spans).spans == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("abcdef0123456789", True),  # 64-bit
+        ("ABCDEF0123456789" * 2, True),  # 128-bit; case is the page's to fold
+        ("1", True),  # short ids are zero-padded, as Zipkin pads them
+        ("0" * 15 + "1", True),
+        ("", False),
+        ("0" * 16, False),  # all zeros: Zipkin answers 400
+        ("0" * 32, False),
+        ("a" * 33, False),  # longer than 128 bits
+        ("abcdefg", False),
+        ("abc\n", False),
+        ("../api/v2/services", False),
+    ],
+)
+def test_trace_id_rule_is_zipkins(text: str, valid: bool) -> None:
+    assert valid_trace_id(text) is valid

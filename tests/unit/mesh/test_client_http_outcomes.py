@@ -165,3 +165,23 @@ def test_deadline_bound_timeout_raises_deadline_exceeded() -> None:
 
     asyncio.run(main())
     assert len(sent) == 1  # the deadline is the caller's: no retry after it
+
+
+def test_running_out_of_per_try_timeouts_says_what_timed_out() -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    policy = CallPolicy(
+        retry=RetryPolicy(max_attempts=2, per_try_timeout=0.01), outlier=None, breaker=None
+    )
+    client, _, sent = make_client(hang, policy)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError) as caught:
+            await client.get("/sleep/1")
+        assert not isinstance(caught.value, DeadlineExceededError)  # no deadline ran out
+        assert str(caught.value) == "per-try timeout (0.01 s) of GET http://orders/sleep/1, try 2"
+
+    asyncio.run(main())
+    assert len(sent) == 2

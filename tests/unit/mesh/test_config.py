@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -9,7 +12,7 @@ import pytest
 
 from kubelite.mesh.balancers import Endpoint
 from kubelite.mesh.client_http import MeshTransport
-from kubelite.mesh.config import Config, ConfigError, document_from_data
+from kubelite.mesh.config import Config, ConfigError, ConfigMapWatch, document_from_data
 from kubelite.mesh.discovery import StaticDiscovery
 from kubelite.mesh.events import ObjectRef
 from kubelite.mesh.resiliency_watch import bind_resiliency
@@ -118,3 +121,88 @@ def test_resiliency_configmap_reloads_client_policy() -> None:
     assert not config.apply({"resiliency.yaml": RESILIENCY.replace("retry: twice", "retry: nope")})
     assert up.policy.timeout == 2.0  # last good stays
     assert breaker is not None
+
+
+class FakeAccess:
+    """What ConfigMapWatch lists through: the objects named `present` exist."""
+
+    namespace = "shop"
+
+    def __init__(self, present: dict[str, dict[str, str]]) -> None:
+        self.present = present
+        self.api_client = SimpleNamespace(sanitize_for_serialization=lambda result: result)
+
+    def _list(self, namespace: str, *, field_selector: str) -> dict[str, Any]:
+        name = field_selector.removeprefix("metadata.name=")
+        items = [{"data": self.present[name]}] if name in self.present else []
+        return {"items": items, "metadata": {"resourceVersion": "7"}}
+
+    def core(self) -> Any:
+        return SimpleNamespace(list_namespaced_config_map=self._list,
+                               list_namespaced_secret=self._list)  # fmt: skip
+
+
+def listed(config: Config[Settings], access: FakeAccess) -> None:
+    """One list of each bound object, as the watch threads' first step does it."""
+    kinds = [("configmap", config.name)] + ([("secret", config.secret)] if config.secret else [])
+    for kind, name in kinds:
+        watch = ConfigMapWatch(access, kind, name, "shop", config._on_object,
+                               on_missing=config._on_missing)  # fmt: skip
+        watch._list()
+
+
+@pytest.mark.parametrize(
+    ("secret", "present", "says"),
+    [
+        (None, {}, "ConfigMap shop/app-config not found"),
+        ("creds", {"app-config": {"workers": "2"}}, "Secret shop/creds not found"),
+    ],
+    ids=["configmap", "secret"],
+)
+def test_a_missing_object_is_reported_as_not_found_at_once(
+    secret: str | None, present: dict[str, dict[str, str]], says: str
+) -> None:
+    config, _ = make_config(secret=secret)
+    access = FakeAccess(present)
+    listed(config, access)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=says):
+        _ = config.value
+    assert time.monotonic() - started < 1.0  # not the 10 s wait for an unreachable API
+    access.present.update({"app-config": {"workers": "3"}, "creds": {}})  # created later
+    listed(config, access)
+    assert config.value.workers == 3
+
+
+def test_unreachable_api_is_still_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _ = make_config()
+    monkeypatch.setattr(config._answered, "wait", lambda timeout: False)  # 10 s, no answer
+    with pytest.raises(ConfigError, match="not loaded yet"):
+        _ = config.value
+
+
+def test_a_callback_registered_after_reading_value_hears_only_later_changes() -> None:
+    config, _ = make_config()
+    in_callback, resume = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def early(new: Settings, old: Settings | None) -> None:
+        seen.setdefault("loaded_during_callbacks", config.loaded.is_set())
+        in_callback.set()
+        assert resume.wait(10.0)
+
+    config.on_change(early)
+    first = threading.Thread(target=config.apply, args=({"workers": "4"},))
+    first.start()
+    assert in_callback.wait(10.0)
+    # The value is readable while the first load's callbacks run; a callback
+    # registered now (as a program does after reading it) is not told about it.
+    assert config.value.workers == 4
+    late: list[tuple[int, int | None]] = []
+    config.on_change(lambda new, old: late.append((new.workers, old.workers if old else None)))
+    resume.set()
+    first.join(10.0)
+    assert seen["loaded_during_callbacks"] is False  # `loaded` marks the callbacks done
+    assert config.loaded.is_set()
+    config.apply({"workers": "5"})
+    assert late == [(5, 4)]

@@ -7,15 +7,22 @@ from typing import Any
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from kubelite.mesh import tracing
 from kubelite.mesh.balancers import Endpoint
 from kubelite.mesh.client_grpc import grpc_channel
 from kubelite.mesh.discovery import StaticDiscovery
 from kubelite.mesh.grpc_server import MeshGrpcServer, grpc_server
 from kubelite.mesh.grpcweb import GrpcWebApp, decode_frames, encode_frame
 from kubelite.mesh.serve import App
+from kubelite.mesh.tracing import MeshPropagator
 
 CHECK = "/grpc.health.v1.Health/Check"
 
@@ -119,3 +126,42 @@ def test_mesh_channel_resolves_through_discovery() -> None:
         return reply.status
 
     assert with_server(body) == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The mesh's gRPC instrumentation records here; context travels as W3C and B3 single."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(tracing, "_state", {"provider": provider})  # setup_tracing: done
+    monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", MeshPropagator(["tracecontext", "b3"]))
+    return exporter
+
+
+def test_grpc_call_joins_the_callers_trace(recorded: InMemorySpanExporter) -> None:
+    async def main() -> tuple[int, int]:
+        server = grpc_server(port=0, host="127.0.0.1", tracing=True)
+        await server.start()
+        disc = StaticDiscovery({"orders": [Endpoint("127.0.0.1", server.port)]})
+        channel = grpc_channel(f"orders:{server.port}", discovery=disc)
+        try:
+            stub = health_pb2_grpc.HealthStub(channel)
+            with trace.get_tracer("test").start_as_current_span("checkout") as root:
+                await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            return root.get_span_context().trace_id, root.get_span_context().span_id
+        finally:
+            await channel.close()
+            await server.server.stop(None)
+
+    trace_id, root_id = asyncio.run(main())
+    spans = {s.kind.name: s for s in recorded.get_finished_spans()}
+    assert sorted(spans) == ["CLIENT", "INTERNAL", "SERVER"]
+    client, served = spans["CLIENT"], spans["SERVER"]
+    # One trace: checkout -> the client's try -> the server's span.
+    assert {s.context.trace_id for s in spans.values()} == {trace_id}
+    assert client.parent is not None and client.parent.span_id == root_id
+    assert served.parent is not None and served.parent.span_id == client.context.span_id
+    assert client.name == served.name == CHECK
+    assert client.attributes is not None and client.attributes["peer.service"] == "orders"

@@ -9,10 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from kubelite.mesh.balancers import Endpoint
+from kubelite.mesh.client_http import MeshTransport
 from kubelite.mesh.clock import FakeClock
+from kubelite.mesh.discovery import StaticDiscovery
+from kubelite.mesh.errors import DeadlineExceededError
 from kubelite.mesh.metrics import MeshMetrics
 from kubelite.mesh.serve import App, Lifecycle
-from kubelite.mesh.upstream import current_deadline
+from kubelite.mesh.upstream import CallPolicy, current_deadline
 
 
 def test_lifecycle_drains_after_delay_and_in_flight() -> None:
@@ -60,12 +64,38 @@ async def own_timeout(request: Request) -> PlainTextResponse:
     raise TimeoutError("the handler's own wait ran out")
 
 
+ORDERS = httpx.AsyncClient(
+    base_url="http://orders",
+    transport=MeshTransport(
+        discovery=StaticDiscovery({"orders": [Endpoint("10.0.0.1", 8080)]}),
+        policy=CallPolicy(retry=None, breaker=None, outlier=None),
+        inner=httpx.MockTransport(lambda request: httpx.Response(200)),
+    ),
+)
+
+
+async def calls_orders(request: Request) -> PlainTextResponse:
+    await ORDERS.get("/orders")  # under the request's deadline, which it checks first
+    return PlainTextResponse("ok")
+
+
+async def policy_timeout(request: Request) -> PlainTextResponse:
+    raise DeadlineExceededError("GET http://orders/orders")  # a call's own, shorter timeout
+
+
+async def fails(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("broken", status_code=500)
+
+
 def make_app() -> App:
     inner = Starlette(
         routes=[
             Route("/items/{id}", remaining),
             Route("/slow", slow),
             Route("/own-timeout", own_timeout),
+            Route("/calls-orders", calls_orders),
+            Route("/policy-timeout", policy_timeout),
+            Route("/fails", fails),
         ]
     )
     return App(inner, tracing=False, metrics=MeshMetrics())
@@ -128,3 +158,22 @@ def test_handler_timeout_error_is_not_the_deadline(headers: dict[str, str]) -> N
     # so it surfaces as any unhandled handler error does, not as a 504.
     with pytest.raises(TimeoutError, match="own wait"):
         call(make_app(), ("/own-timeout", headers))
+
+
+def test_outbound_call_that_sees_the_deadline_pass_gives_504() -> None:
+    # The outbound mesh call raises DeadlineExceededError before the server's own
+    # timer fires, and Starlette has already answered it with a 500: the caller
+    # gets the 504 instead (and the ASGI server no traceback: nothing is raised here).
+    (reply,) = call(make_app(), ("/calls-orders", {"x-kubelite-deadline-ms": "0"}))
+    assert (reply.status_code, reply.text) == (504, "deadline exceeded")
+
+
+def test_a_calls_own_timeout_is_not_the_request_deadline() -> None:
+    # The request has a minute left: a shorter per-call timeout is the handler's error.
+    with pytest.raises(DeadlineExceededError):
+        call(make_app(), ("/policy-timeout", {"grpc-timeout": "1M"}))
+
+
+def test_an_apps_own_500_passes_through_under_a_deadline() -> None:
+    (reply,) = call(make_app(), ("/fails", {"x-kubelite-deadline-ms": "60000"}))
+    assert (reply.status_code, reply.text) == (500, "broken")

@@ -1,12 +1,28 @@
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
+import httpx
 import pytest
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from kubelite.mesh.tracing import MeshPropagator, opentracing_tracer
+from kubelite.mesh import tracing
+from kubelite.mesh.balancers import Endpoint
+from kubelite.mesh.client_http import MeshTransport
+from kubelite.mesh.discovery import StaticDiscovery
+from kubelite.mesh.metrics import MeshMetrics
+from kubelite.mesh.serve import App
+from kubelite.mesh.tracing import MeshPropagator, opentracing_tracer, traced_transport
+from kubelite.mesh.upstream import CallPolicy
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -74,3 +90,220 @@ def test_opentracing_code_records_through_the_shim(monkeypatch: pytest.MonkeyPat
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert spans["charge"].parent.span_id == spans["checkout"].context.span_id
     assert spans["checkout"].attributes["order.id"] == "42"
+
+
+# -- setup_tracing and the OTEL_* variables ---------------------------------------------
+
+OTEL_VARS = (
+    "OTEL_PROPAGATORS", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_ZIPKIN_ENDPOINT", "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME",
+)  # fmt: skip
+ZIPKIN = "http://zipkin.test:9411/api/v2/spans"
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """setup_tracing without touching this process's globals: what it installs lands here."""
+    for name in OTEL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    got: dict[str, Any] = {}
+    monkeypatch.setattr(tracing, "_state", {})
+    monkeypatch.setattr(trace, "set_tracer_provider", lambda p: got.__setitem__("provider", p))
+    monkeypatch.setattr(propagate, "set_global_textmap", lambda t: got.__setitem__("textmap", t))
+    return got
+
+
+def setup(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Any:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return tracing.setup_tracing("svc", batch=False, **kwargs)
+
+
+def exporters_of(provider: Any) -> list[tuple[str, str | None]]:
+    found = [p.span_exporter for p in provider._active_span_processor._span_processors]
+    return [
+        (type(e).__name__, getattr(e, "endpoint", None) or getattr(e, "_endpoint", None))
+        for e in found
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "injected"),
+    [
+        ({"OTEL_PROPAGATORS": ""}, {"traceparent"}),  # empty is unset: tracecontext,baggage
+        ({"OTEL_PROPAGATORS": " "}, {"traceparent"}),
+        ({"OTEL_PROPAGATORS": "b3, tracecontext"}, {"b3", "traceparent"}),
+        ({"OTEL_PROPAGATORS": "b3multi"}, {"x-b3-traceid", "x-b3-spanid", "x-b3-sampled"}),
+        ({"OTEL_PROPAGATORS": "none"}, set()),
+    ],
+    ids=["empty", "blank", "list-with-spaces", "b3multi", "none"],
+)
+def test_propagators_follow_otel_propagators(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+    injected: set[str],
+) -> None:  # fmt: skip
+    setup(env, monkeypatch)
+    carrier: dict[str, str] = {}
+    ctx = MeshPropagator().extract({"traceparent": f"00-{TRACE}-{SPAN}-01"})
+    installed["textmap"].inject(carrier, ctx)
+    assert {k.lower() for k in carrier} == injected
+
+
+@pytest.mark.parametrize(
+    ("env", "description"),
+    [
+        ({}, "ParentBased{root:TraceIdRatioBased{1.0}"),  # kubelite's default
+        ({"OTEL_TRACES_SAMPLER_ARG": "0.25"}, "ParentBased{root:TraceIdRatioBased{0.25}"),
+        ({"OTEL_TRACES_SAMPLER_ARG": "lots"}, "ParentBased{root:TraceIdRatioBased{1.0}"),
+        ({"OTEL_TRACES_SAMPLER": ""}, "ParentBased{root:TraceIdRatioBased{1.0}"),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, "AlwaysOffSampler"),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_on"}, "ParentBased{root:AlwaysOnSampler"),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+            "TraceIdRatioBased{0.5}",
+        ),
+    ],
+    ids=["default", "ratio-arg", "bad-arg", "empty", "always-off", "parentbased-on", "ratio"],
+)
+def test_sampler_follows_otel_traces_sampler(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+    description: str,
+) -> None:  # fmt: skip
+    provider = setup(env, monkeypatch)
+    assert provider.sampler.get_description().startswith(description)
+
+
+def test_sample_ratio_argument_wins(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = setup({"OTEL_TRACES_SAMPLER": "always_off"}, monkeypatch, sample_ratio=0.1)
+    assert provider.sampler.get_description().startswith("ParentBased{root:TraceIdRatioBased{0.1}")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, []),
+        ({"OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN}, [("ZipkinExporter", ZIPKIN)]),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+         [("OTLPSpanExporter", "http://c:4318/v1/traces")]),  # the base gets the signal path
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom"},
+         [("OTLPSpanExporter", "http://c:4318/custom")]),  # the per-signal one is used as is
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t/x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://b"},
+         [("OTLPSpanExporter", "http://t/x")]),  # and takes precedence
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN},
+         [("OTLPSpanExporter", "http://localhost:4318/v1/traces")]),  # the SDK's default address
+        ({"OTEL_TRACES_EXPORTER": "zipkin,console", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN},
+         [("ZipkinExporter", ZIPKIN), ("ConsoleSpanExporter", None)]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN}, []),
+        ({"OTEL_TRACES_EXPORTER": "", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN},
+         [("ZipkinExporter", ZIPKIN)]),  # empty is unset: kubelite's default
+        ({"OTEL_TRACES_EXPORTER": "carrier-pigeon"}, []),  # unknown: warned about, ignored
+        ({"OTEL_SDK_DISABLED": "TRUE", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN}, []),
+        ({"OTEL_SDK_DISABLED": "yes", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN},
+         [("ZipkinExporter", ZIPKIN)]),  # only "true" disables
+    ],
+    ids=["nothing", "zipkin", "otlp-base", "otlp-traces", "otlp-traces-wins", "exporter-otlp",
+         "exporter-list", "exporter-none", "exporter-empty", "exporter-unknown", "sdk-disabled",
+         "sdk-not-disabled"],
+)  # fmt: skip
+def test_exporters_follow_the_otel_variables(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+    expected: list[tuple[str, str | None]],
+) -> None:  # fmt: skip
+    assert exporters_of(setup(env, monkeypatch)) == expected
+
+
+def test_endpoint_arguments_win_over_the_environment(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    provider = setup(env, monkeypatch, zipkin_endpoint=ZIPKIN)
+    assert exporters_of(provider) == [("ZipkinExporter", ZIPKIN)]
+
+
+def test_disabled_sdk_records_nothing_but_still_propagates(
+    installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = setup({"OTEL_SDK_DISABLED": "true"}, monkeypatch)
+    assert not provider.get_tracer("t").start_span("x").is_recording()
+    assert isinstance(installed["textmap"], MeshPropagator)
+
+
+def test_zipkin_export_names_the_remote_service() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("get /checkout", kind=trace.SpanKind.SERVER):
+        attributes = {"peer.service": "orders", "server.port": 8080, "http.method": "GET"}
+        with tracer.start_as_current_span("GET", kind=trace.SpanKind.CLIENT, attributes=attributes):
+            pass
+        with tracer.start_as_current_span("GET", kind=trace.SpanKind.CLIENT):
+            pass  # nothing names the callee: no remoteEndpoint
+    zipkin = tracing.zipkin_exporter(ZIPKIN)
+    encoded = json.loads(zipkin.encoder.serialize(exporter.get_finished_spans(), zipkin.local_node))
+    remotes = [(s["kind"], s.get("remoteEndpoint")) for s in encoded]
+    assert remotes == [
+        ("CLIENT", {"serviceName": "orders", "port": 8080}),
+        ("CLIENT", None),
+        ("SERVER", None),
+    ]
+
+
+# -- spans from the mesh's own server and clients ----------------------------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The mesh's instrumentation records here; context travels as W3C and B3 single."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(tracing, "_state", {"provider": provider})  # setup_tracing: done
+    monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", MeshPropagator(["tracecontext", "b3"]))
+    return exporter
+
+
+def test_server_span_joins_and_client_span_names_the_callee(
+    recorded: InMemorySpanExporter,
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def orders(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=[])
+
+    mesh_transport = MeshTransport(
+        discovery=StaticDiscovery({"orders": [Endpoint("10.0.0.1", 8080)]}),
+        policy=CallPolicy(retry=None, breaker=None, outlier=None),
+        inner=httpx.MockTransport(orders),
+    )
+    client = httpx.AsyncClient(base_url="http://orders", transport=traced_transport(mesh_transport))
+
+    async def checkout(request: Request) -> PlainTextResponse:
+        await client.get("/orders")
+        return PlainTextResponse("ok")
+
+    app = App(Starlette(routes=[Route("/checkout", checkout)]), metrics=MeshMetrics())
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as caller:
+            return await caller.get("/checkout", headers={"b3": f"{TRACE}-{SPAN}-1"})
+
+    assert asyncio.run(main()).status_code == 200
+    spans = {s.kind.name: s for s in recorded.get_finished_spans()}
+    # One server span (no "http send"/"http receive" children) and one client span.
+    assert sorted(spans) == ["CLIENT", "SERVER"] and len(recorded.get_finished_spans()) == 2
+    server, call = spans["SERVER"], spans["CLIENT"]
+    assert {format(s.context.trace_id, "032x") for s in (server, call)} == {TRACE}
+    assert server.parent is not None and format(server.parent.span_id, "016x") == SPAN
+    assert call.parent is not None and call.parent.span_id == server.context.span_id
+    assert call.attributes is not None and call.attributes["peer.service"] == "orders"
+    span_id = format(call.context.span_id, "016x")
+    assert sent[0].headers["traceparent"] == f"00-{TRACE}-{span_id}-01"
+    assert sent[0].headers["b3"] == f"{TRACE}-{span_id}-1"
