@@ -7,6 +7,9 @@ OTEL_SERVICE_NAME), then the Service variables (`Sources.services`), then
 included), so a container's own `env` overrides a Service variable. A missing
 ConfigMap/Secret or key is an `EnvError` carrying upstream's message (the
 container waits with CreateContainerConfigError) unless marked optional.
+
+`HOME`, when none of these sets it, is what runc sets: the home directory of
+the container's user in the container's `/etc/passwd` (`passwd_home`).
 """
 
 from __future__ import annotations
@@ -220,3 +223,25 @@ def resource_value(pod: Obj, container: Obj, ref: Obj, allocatable: Mapping[str,
     divisor = parse_quantity(ref.get("divisor") or "1") or Fraction(1)
     quantity = parse_quantity(raw or "0")
     return str(math.ceil(quantity / divisor))
+
+
+def run_as_user(pod: Obj, container: Obj) -> int | None:
+    """`securityContext.runAsUser`: the container's, else the pod's."""
+    for sc in (container.get("securityContext"), (pod.get("spec") or {}).get("securityContext")):
+        uid = (sc or {}).get("runAsUser")
+        if uid is not None:
+            return int(uid)
+    return None
+
+
+def passwd_home(passwd: str | None, user: str) -> str:
+    """The `HOME` runc gives a process whose environment has none (or an empty one):
+    the home field of the first passwd entry of `user` (a uid when numeric, else
+    a name; `name:group` takes the name), "/" when there is none."""
+    name = user.partition(":")[0]
+    column, wanted = (2, str(int(name))) if name.isdigit() else (0, name)
+    for line in (passwd or "").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[column] == wanted:
+            return fields[5]
+    return "/"

@@ -4,6 +4,14 @@ Errors come back as `PrepareError(reason, message)` with the waiting reason
 the kubelet would show: ErrImageNeverPull/ErrImagePull for a missing image,
 CreateContainerConfigError for a missing ConfigMap/Secret key or a volume
 mount without a volume.
+
+As on a cluster, configMap, secret, downwardAPI and projected volumes are
+mounted read-only whatever the volumeMount says (their plugins' `ReadOnly`
+attribute), a `persistentVolumeClaim` volume with `readOnly: true` too;
+`readOnlyRootFilesystem` makes the container's root read-only, its
+`resolv.conf` included (containerd's rule; the kubelet's `/etc/hosts` stays
+writable); and a container whose environment has no `HOME` gets its user's
+home directory from the container's `/etc/passwd`, as runc gives it.
 """
 
 from __future__ import annotations
@@ -12,19 +20,28 @@ import functools
 import hashlib
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kubelite.kubelet import sandbox, termination
 from kubelite.kubelet.command import expand_all, resolve_argv
-from kubelite.kubelet.envvars import EnvError, Sources, container_env
+from kubelite.kubelet.envvars import (
+    EnvError,
+    Sources,
+    container_env,
+    passwd_home,
+    run_as_user,
+)
 from kubelite.kubelet.images import Image, ImageNotFound, ImageStore, how_to_build
 from kubelite.kubelet.process import Spec
+from kubelite.kubelet.volumes import projected_kinds
 
 Obj = dict[str, Any]
 RESOLV_CONF = "/etc/resolv.conf"  # a volumeMount of the user's at this path wins
 ETC_HOSTS = "/etc/hosts"  # likewise
+PASSWD = "/etc/passwd"
 
 
 class PrepareError(Exception):
@@ -97,17 +114,20 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     name = container["name"]
     plan = None
     cwd = workdir
+    rootfs = image.rootfs if ctx.isolate and os.path.isdir(image.rootfs) else None
+    if not env.get("HOME"):
+        env["HOME"] = _home(ctx, container, image, rootfs, mounts)
     if ctx.isolate:
-        rootfs = image.rootfs
         plan = sandbox.plan(
             root=os.path.join(ctx.pod_dir, "root", name),
             scratch=os.path.join(ctx.pod_dir, "scratch", name),
-            image_rootfs=rootfs if os.path.isdir(rootfs) else None,
+            image_rootfs=rootfs,
             volumes=mounts,
             visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
             hostname=pod_hostname(ctx.pod),
             workdir=workdir,
             shm=ctx.shm,
+            read_only_root=_read_only_root(container),
         )
     else:
         # No filesystem view of its own: run in the image directory's copy of workdir.
@@ -122,8 +142,13 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     return spec
 
 
+def _read_only_root(container: Obj) -> bool:
+    return bool((container.get("securityContext") or {}).get("readOnlyRootFilesystem"))
+
+
 def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
     out = []
+    forced = _read_only_volumes(ctx.pod)
     for vm in container.get("volumeMounts") or []:
         vol = vm["name"]
         if vol not in ctx.volumes:
@@ -136,9 +161,11 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
             source = source / vm["subPath"]
             if not source.exists():
                 source.mkdir(parents=True, exist_ok=True)
-        out.append(sandbox.VolumeMount(str(source), vm["mountPath"], bool(vm.get("readOnly"))))
+        read_only = bool(vm.get("readOnly")) or vol in forced
+        out.append(sandbox.VolumeMount(str(source), vm["mountPath"], read_only))
     if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
-        out.append(sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF))
+        resolv = sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF, _read_only_root(container))
+        out.append(resolv)
     if ctx.hosts is not None and not any(m.target == ETC_HOSTS for m in out):
         out.append(sandbox.VolumeMount(str(ctx.hosts), ETC_HOSTS))
     if ctx.termination_log is not None:  # last, as the kubelet adds it
@@ -147,20 +174,90 @@ def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
     return out
 
 
+def _read_only_volumes(pod: Obj) -> set[str]:
+    """Volumes mounted read-only whatever their volumeMounts say, as the kubelet
+    mounts them (their plugin's `GetAttributes().ReadOnly`)."""
+    kinds = projected_kinds()
+    out = set()
+    for vol in (pod.get("spec") or {}).get("volumes") or []:
+        claim = vol.get("persistentVolumeClaim")
+        if any(k in vol for k in kinds) or (claim and claim.get("readOnly")):
+            out.add(vol["name"])
+    return out
+
+
+def _home(
+    ctx: Context,
+    container: Obj,
+    image: Image,
+    rootfs: Path | None,
+    mounts: list[sandbox.VolumeMount],
+) -> str:
+    """HOME for a container whose environment sets none, as runc sets it: its user's
+    (`runAsUser`, else the image's `User`, else the one it runs as) home directory
+    in its own view of /etc/passwd."""
+    uid = run_as_user(ctx.pod, container)
+    if uid is not None:
+        user = str(uid)
+    else:
+        # In its own namespaces the process is root; without, the user running kubelite.
+        user = image.run_config.get("User") or str(0 if ctx.isolate else os.getuid())
+    return passwd_home(_passwd(_passwd_path(ctx, rootfs, mounts)), user)
+
+
+def _passwd_path(ctx: Context, rootfs: Path | None, mounts: list[sandbox.VolumeMount]) -> str:
+    """Where the container's /etc/passwd comes from: a volume over it (the last
+    wins), else the image's, else the host's."""
+    if ctx.isolate:
+        for m in reversed(mounts):
+            if m.target == PASSWD:
+                return m.source
+            if m.target == "/etc":
+                return os.path.join(m.source, "passwd")
+        if rootfs is not None and os.path.isfile(image_passwd := f"{rootfs}{PASSWD}"):
+            return image_passwd
+    return PASSWD
+
+
+_passwds: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+def _passwd(path: str) -> str | None:
+    """A passwd file's text, kept while its stat is the same (None if unreadable)."""
+    try:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        kept = _passwds.get(path)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    if len(_passwds) >= 64:
+        _passwds.clear()
+    _passwds[path] = (key, text)
+    return text
+
+
 @functools.cache
 def _own_paths() -> dict[Path, None]:
-    """This installation's environment and package source: fixed while kubelite runs."""
-    paths = dict.fromkeys([Path(sys.prefix), Path(__file__).resolve().parents[2]])
+    """This installation's environment, package source and standard library: fixed
+    while kubelite runs."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    paths = dict.fromkeys([Path(sys.prefix), Path(__file__).resolve().parents[2], stdlib])
     return {p: None for p in paths if p.is_absolute() and p.is_dir()}
 
 
 def _interpreter_paths(env: dict[str, str]) -> list[Path]:
     """Host paths a `FROM python` image may load code from: this installation's
-    environment and package source, and the container's PYTHONPATH.
+    environment, package source and standard library, and the container's PYTHONPATH.
 
     The container's /tmp is private, so when these live under the host's /tmp
-    (a checkout or virtualenv there) they are bound in read-only; elsewhere the
-    host's top-level directories already show them.
+    (a checkout or virtualenv there) they are bound in read-only; so are they
+    where the container sees the host's files through an overlay (which costs
+    on each path's first lookup); elsewhere the host's top-level directories
+    already show them.
     """
     own = _own_paths()
     extra = dict.fromkeys(Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)

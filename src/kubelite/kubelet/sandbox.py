@@ -1,12 +1,34 @@
 """The container's view of the filesystem: a private mount namespace per container.
 
-Inside, the root is a fresh tmpfs holding, at their usual paths, the host's
-top-level directories (bind-mounted read-only), the image's files (an
-overlay over the host directory of the same name, so `COPY app.py
-/app/app.py` is `/app/app.py`), each volume at its `mountPath`, and a
-private `/tmp`. Overlays take their writable layer from a tmpfs of the
-container's own, so a pod never changes a host file. A UTS namespace makes
-the hostname the pod name.
+Inside, the root holds, at their usual paths, the host's top-level
+directories, the image's files (an overlay over the host directory of the
+same name, so `COPY app.py /app/app.py` is `/app/app.py`), each volume at
+its `mountPath`, and a private `/tmp`. A UTS namespace makes the hostname
+the pod name.
+
+The root is writable as a container's is: its writes land in a layer of the
+container's own (a tmpfs in its namespace, gone with the container: a
+restarted container starts afresh) and no host file ever changes. How that
+layer is made depends on what the machine allows (`machine_layers`, probed
+once):
+
+- `root` (as root): one overlay over the host's whole root, so every path
+  is copy-on-write; the host's mounts, which that overlay does not show, are
+  bound read-only in place (a few per directory, else their common parents),
+  save a top-level mount point apps write to (`/home`, `/run`), which gets an
+  overlay of its own;
+- `dirs` (rootless: a user namespace may not overlay a directory with mounts
+  below it): a tmpfs root, an overlay over each of the directories apps
+  write to (`WRITABLE`: `/root`, `/home`, `/var`, `/opt`, `/srv`, with
+  `/etc` and `/run`) that has no mounts below, the others bound read-only;
+  a directory the user may not read is an empty one of the container's own;
+- `binds` (no overlayfs): a tmpfs root, host directories bound read-only,
+  and where the plan must add files (`/etc`, a volume's parent) a tmpfs with
+  each of the directory's entries bound in.
+
+With `readOnlyRootFilesystem` all of it is remounted read-only once the
+mount points are made: then only volumes, `/dev` and the termination-log
+file are writable, as with runc.
 
 `/dev` is private too, as container runtimes make it: a small tmpfs with
 the host's null, zero, full, random, urandom and tty bound in (a user
@@ -19,11 +41,13 @@ then whatever the pod binds there (its termination-log file, volumes).
 does not, containers get the host's `/dev` as before, and the agent binds
 nothing of its own (no termination-log file) under it.
 
-`plan()` is pure (what to mount where); `enter()` runs in the forked child
-before exec and performs it with raw syscalls. As a non-root user the child
-first enters a user namespace mapping it to root. If the kernel refuses,
-the container fails with a message naming the missing capability; nothing
-is ever mounted elsewhere instead.
+`plan()` is pure (what to mount where, from the host's and the image's
+top-level listings and the host's mount points, all kept while unchanged);
+`enter()` runs in the forked child before exec and performs it with raw
+syscalls. As a non-root user the child first enters a user namespace
+mapping it to root. If the kernel refuses, the container fails with a
+message naming the missing capability; nothing is ever mounted elsewhere
+instead.
 """
 
 from __future__ import annotations
@@ -31,13 +55,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import os
+import re
 import stat
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelite.kubelet.rootpath import path_parts, resolve_in_root
+
+log = logging.getLogger(__name__)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -65,6 +94,31 @@ DEV_LINKS = (
 )
 DEV_TMPFS = "mode=755,size=65536k"
 
+# How a container's root gets its writable layer (see the module docstring).
+ROOT_OVERLAY = "root"
+DIR_OVERLAYS = "dirs"
+BINDS = "binds"
+_STRENGTH = {BINDS: 0, DIR_OVERLAYS: 1, ROOT_OVERLAY: 2}
+# `KUBELITE_ROOTFS=dirs|binds` settles for less than the machine allows.
+ROOTFS_ENV = "KUBELITE_ROOTFS"
+
+# Where apps write (HOME, logs, caches, state, add-ons, served data) besides
+# /tmp, and what the `dirs` layout gives a layer; /etc and /run always had one.
+WRITABLE = frozenset({"etc", "home", "opt", "root", "run", "srv", "var"})
+# Without root the host's directories belong to nobody the container knows:
+# these get a directory of the container's root in its layer (same mode), so
+# it may add files there.
+OWN_SUBDIRS = {"var": ("cache", "lib", "log", "spool", "tmp")}
+# The host's mounts below /run are its runtime state, never a container's.
+HIDDEN_BELOW = frozenset({"run"})
+# At most this many host mounts below one top-level directory are bound one by
+# one; more (Docker's layers under /var/lib/docker, snaps) are bound by their
+# nearest common directories, and at worst the whole directory read-only.
+MAX_HOST_BINDS = 4
+# The node agents' own mounts (pods' /dev/shm, memory emptyDirs): of no
+# container's business, wherever a cluster's data directory is.
+_POD_MOUNT = re.compile(r"/nodes/[^/]+/pods/[^/]+/")
+
 
 @dataclass(frozen=True)
 class VolumeMount:
@@ -78,8 +132,10 @@ class VolumeMount:
 
 @dataclass(frozen=True)
 class Op:
-    # tmpfs, rbind, overlay, symlink, mkdir, touch, dev (source: the pod's shm),
-    # file (source: a host file to make, mode 0666)
+    # tmpfs, rbind, overlay (source: extra mount options), symlink, mkdir, touch,
+    # dev (source: the pod's shm), file (source: a host file to make, mode 0666),
+    # unlink, layerdir (source: its mode in octal), hostbind (read-only, skipped
+    # if the source has gone), readonly (source: "tmpfs" or "overlay")
     kind: str
     target: str
     source: str = ""
@@ -99,7 +155,7 @@ class Op:
         read_only: bool = False,
     ) -> None:
         # The generated frozen __init__ sets each field through object.__setattr__,
-        # three times slower; a container's plan has some sixty ops.
+        # three times slower; a container's plan has dozens of ops.
         d = self.__dict__
         d["kind"], d["target"], d["source"], d["lowers"] = kind, target, source, lowers
         d["upper"], d["work"], d["read_only"] = upper, work, read_only
@@ -125,39 +181,66 @@ def plan(
     workdir: str,
     host_root: Path = Path("/"),
     shm: str | None = None,
+    read_only_root: bool = False,
+    layers: str | None = None,
+    host_mounts: Sequence[str] | None = None,
+    as_root: bool | None = None,
 ) -> Plan:
     """Mount operations for one container; `visible` are host paths that must stay reachable.
 
     With `shm` (the pod's shared directory for `/dev/shm`) the container gets a
-    private `/dev`; without, the host's.
+    private `/dev`; without, the host's. `read_only_root` is the container's
+    `readOnlyRootFilesystem`. `layers` (one of ROOT_OVERLAY, DIR_OVERLAYS,
+    BINDS), `host_mounts` (mount points, absolute host paths) and `as_root`
+    default to what this machine and process have.
     """
     r, s = os.fspath(root), os.fspath(scratch)
-    layers = [layer for layer in (image_rootfs, host_root) if layer is not None]
+    mode, options = machine_layers() if layers is None else (layers, "")
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    if mode == ROOT_OVERLAY and not as_root:
+        mode = DIR_OVERLAYS  # a user namespace may not overlay a root with mounts below it
+    roots = [layer for layer in (image_rootfs, host_root) if layer is not None]
     volumes = [
-        VolumeMount(v.source, resolve_in_root(v.target, layers), v.read_only, v.create)
+        VolumeMount(v.source, resolve_in_root(v.target, roots), v.read_only, v.create)
         for v in volumes
     ]
     p = Plan(root=r, scratch=s, hostname=hostname, workdir=workdir or "/")
-    ops = p.ops
-    ops.append(Op("tmpfs", s))
-    ops.append(Op("tmpfs", r))
     image = _listing(str(image_rootfs)) if image_rootfs else _NOTHING
     host = _listing(str(host_root))
     volume_tops = frozenset(parts[1] for v in volumes if len(parts := path_parts(v.target)) > 1)
-    for kind, name, source, lowers, read_only in _top_steps(host, image, volume_tops):
-        target = f"{r}/{name}"
-        if kind == "overlay":
-            upper, work = f"{s}/upper/{name}", f"{s}/work/{name}"
-            ops.append(Op("mkdir", upper))
-            ops.append(Op("mkdir", work))
-            ops.append(Op("overlay", target, lowers=lowers, upper=upper, work=work))
-        elif name == "dev" and kind == "rbind" and shm is not None:
-            ops.append(Op("dev", target, source=shm))  # one op: the plan travels to the shim
-        else:
-            ops.append(Op(kind, target, source=source, read_only=read_only))
-    for path in visible:
+    layout = _Layout(mode, options, as_root, _host_mounts(str(host_root), as_root, host_mounts))
+    steps = _top_steps(host, image, volume_tops, layout)
+    if steps is None:  # the image turns a host directory into a file or link
+        layout = replace(layout, mode=DIR_OVERLAYS)
+        steps = _top_steps(host, image, volume_tops, layout)
+        assert steps is not None
+    ops = p.ops
+    ops.append(Op("tmpfs", s))
+    mounted: list[Op] = []  # the container's own file systems, for read_only_root
+    if layout.mode == ROOT_OVERLAY:
+        # the layer's own root directory gives the root its owner and mode
+        upper, work = f"{s}/rootfs-upper", f"{s}/rootfs-work"
+        ops.append(Op("layerdir", upper, f"{_mode(os.fspath(host_root)):o}"))
+        ops.extend((Op("mkdir", work), Op("mkdir", r)))
+        ops.append(Op("overlay", r, options, (os.fspath(host_root),), upper, work))
+        mounted.append(Op("readonly", r, "overlay"))
+    else:
+        ops.append(Op("tmpfs", r))
+        mounted.append(Op("readonly", r, "tmpfs"))
+    for step in steps:
+        _step_ops(ops, mounted, step, r, s, layout, shm)
+    # Under the private /tmp they would be gone. In a layer they are read through
+    # overlayfs, whose first look at each path costs (some 6 us: ~5 ms of an
+    # interpreter's imports), so they are bound as they are, read-only; but not a
+    # whole top-level directory (a system Python's /usr), which stays writable.
+    layered = {rel for kind, rel, *_ in steps if kind == "overlay"}
+    for path in sorted(visible):
         parts = path.parts
-        if len(parts) > 1 and parts[1] in PRIVATE_TMPFS:
+        if len(parts) < 2:
+            continue
+        if parts[1] in PRIVATE_TMPFS or (
+            len(parts) > 2 and (parts[1] in layered or layout.mode == ROOT_OVERLAY)
+        ):
             ops.append(Op("mkdir", r + str(path)))
             ops.append(Op("rbind", r + str(path), source=str(path), read_only=True))
     for v in volumes:
@@ -167,7 +250,40 @@ def plan(
         kind = "touch" if v.create or not os.path.isdir(v.source) else "mkdir"
         ops.append(Op(kind, r + v.target))
         ops.append(Op("rbind", r + v.target, source=v.source, read_only=v.read_only))
+    if read_only_root:
+        ops.extend(mounted)  # last: every mount point is made by now
     return p
+
+
+def _step_ops(
+    ops: list[Op],
+    mounted: list[Op],
+    step: _Step,
+    r: str,
+    s: str,
+    layout: _Layout,
+    shm: str | None,
+) -> None:
+    """The ops of one step: its target relative to the root (or to the scratch's
+    upper directory, for `upper` and `layerdir`)."""
+    kind, rel, source, lowers, read_only = step
+    target = f"{r}/{rel}"
+    if kind == "upper":
+        ops.append(Op("layerdir", f"{s}/upper/{rel}", source))
+        ops.append(Op("mkdir", f"{s}/work/{rel}"))
+    elif kind == "layerdir":
+        ops.append(Op("layerdir", f"{s}/upper/{rel}", source))
+    elif kind == "overlay":
+        upper, work = f"{s}/upper/{rel}", f"{s}/work/{rel}"
+        ops.append(Op("overlay", target, layout.options, lowers, upper, work))
+        mounted.append(Op("readonly", target, "overlay"))
+    elif kind == "tmpfs":
+        ops.append(Op("tmpfs", target))
+        mounted.append(Op("readonly", target, "tmpfs"))
+    elif rel == "dev" and kind == "rbind" and shm is not None:
+        ops.append(Op("dev", target, source=shm))  # one op: the plan travels to the shim
+    else:
+        ops.append(Op(kind, target, source=source, read_only=read_only))
 
 
 # A directory changed this recently may change again without its timestamps
@@ -175,6 +291,9 @@ def plan(
 # so its listing is read afresh until it has been still for this long.
 SETTLE_NS = 2_000_000_000
 _MAX_CACHED = 64
+# The host's mount points are read again at most this often: a mount made in
+# the meantime shows in the containers started after.
+MOUNTS_TTL_NS = 1_000_000_000
 
 
 class _Listing:
@@ -185,7 +304,7 @@ class _Listing:
     directory's mtime and ctime, so a listing is reused while its stat is the same.
     """
 
-    __slots__ = ("prefix", "key", "kinds", "settled", "_links")
+    __slots__ = ("prefix", "key", "kinds", "settled", "_links", "_modes")
 
     def __init__(self, path: str, key: tuple[int, ...], kinds: dict[str, str]) -> None:
         self.prefix = path if path.endswith("/") else path + "/"
@@ -193,6 +312,7 @@ class _Listing:
         self.kinds = kinds
         self.settled = False  # long unchanged, so kept in _listings
         self._links: dict[str, str] = {}
+        self._modes: dict[str, int] = {}
 
     def link(self, name: str) -> str:
         target = self._links.get(name)
@@ -200,15 +320,61 @@ class _Listing:
             target = self._links[name] = os.readlink(self.prefix + name)
         return target
 
+    def mode(self, name: str) -> int:
+        """The permission bits of an entry (0 if it has gone)."""
+        mode = self._modes.get(name)
+        if mode is None:
+            try:
+                mode = stat.S_IMODE(os.stat(self.prefix + name).st_mode)
+            except OSError:
+                mode = 0
+            self._modes[name] = mode
+        return mode
+
 
 _NOTHING = _Listing("", (), {})
 _NOTHING.settled = True
 _listings: dict[str, _Listing] = {}
 
+
+@dataclass(frozen=True)
+class _Mounts:
+    """The host's mount points as a plan needs them, by top-level name."""
+
+    tops: frozenset[str] = frozenset()  # top-level directories that are mount points
+    # the outermost mount points below each top-level directory (paths from the
+    # root), the agents' own pod mounts left out as root
+    below: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # top-level directories with any mount below them, pod mounts included
+    any_below: frozenset[str] = frozenset()
+
+    def under(self, name: str) -> tuple[str, ...]:
+        for top, points in self.below:
+            if top == name:
+                return points
+        return ()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    mode: str
+    options: str  # extra overlay options ("userxattr" in a user namespace)
+    as_root: bool
+    mounts: _Mounts
+
+    def blocked(self, name: str) -> bool:
+        """Whether an overlay of the host's `/name` would miss mounts below it (or,
+        in a user namespace, be refused for them)."""
+        if self.as_root:
+            return bool(self.mounts.under(name))
+        return name in self.mounts.any_below
+
+
 # What each top-level name becomes, with the container's root and scratch left out:
-# (kind, name, source, lowers, read_only); an "overlay" step also makes its upper and work dirs.
+# (kind, path relative to the root, source, lowers, read_only); see _step_ops.
 _Step = tuple[str, str, str, tuple[str, ...], bool]
-_steps: dict[tuple[_Listing, _Listing, frozenset[str]], list[_Step]] = {}
+_steps: dict[tuple[_Listing, _Listing, frozenset[str], _Layout], list[_Step]] = {}
+_mounts_read: dict[tuple[str, bool], tuple[int, _Mounts]] = {}
 
 
 def _listing(path: str) -> _Listing:
@@ -241,14 +407,96 @@ def _entries(path: str | Path) -> dict[str, str]:
     return out
 
 
-def _top_steps(host: _Listing, image: _Listing, volume_tops: frozenset[str]) -> list[_Step]:
-    key = (host, image, volume_tops)
+def _host_mounts(host_root: str, as_root: bool, points: Sequence[str] | None) -> _Mounts:
+    """The host's mounts below `host_root`; read from /proc at most every MOUNTS_TTL_NS."""
+    if points is not None:
+        return _mounts_of(host_root, points, as_root)
+    now = time.monotonic_ns()
+    cached = _mounts_read.get((host_root, as_root))
+    if cached is not None and now - cached[0] < MOUNTS_TTL_NS:
+        return cached[1]
+    mounts = _mounts_of(host_root, _mount_points(), as_root)
+    _mounts_read[(host_root, as_root)] = (now, mounts)
+    return mounts
+
+
+def _mount_points() -> list[str]:
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            return _parse_mountinfo(f.read())
+    except OSError:
+        return []
+
+
+def _parse_mountinfo(data: bytes) -> list[str]:
+    """The mount points of a /proc/PID/mountinfo (its fifth field)."""
+    points = []
+    for line in data.splitlines():
+        point = line.split(b" ", 5)[4]
+        if b"\\" in point:  # spaces, tabs, newlines and backslashes come as \ooo
+            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), point)
+        points.append(os.fsdecode(point))
+    return points
+
+
+def _mounts_of(host_root: str, points: Sequence[str], as_root: bool) -> _Mounts:
+    prefix = host_root.rstrip("/")
+    tops: set[str] = set()
+    any_below: set[str] = set()
+    below: dict[str, list[str]] = {}
+    for point in points:
+        if prefix and not point.startswith(prefix + "/"):
+            continue
+        rel = point[len(prefix) :]
+        parts = rel.split("/")
+        if len(parts) < 2 or not parts[1] or parts[1] in PASSTHROUGH or parts[1] in PRIVATE_TMPFS:
+            continue
+        name = parts[1]
+        if len(parts) == 2:
+            tops.add(name)
+            continue
+        any_below.add(name)
+        if as_root and _POD_MOUNT.search(rel):
+            continue
+        below.setdefault(name, []).append(rel)
+    outermost = []
+    for name, found in sorted(below.items()):
+        kept: list[str] = []
+        for path in sorted(set(found)):
+            if not any(path.startswith(k + "/") for k in kept):
+                kept.append(path)
+        outermost.append((name, tuple(kept)))
+    return _Mounts(frozenset(tops), tuple(outermost), frozenset(any_below))
+
+
+def _covers(points: tuple[str, ...], most: int = MAX_HOST_BINDS) -> tuple[str, ...]:
+    """At most `most` directories holding all of `points` (below one top-level
+    directory), each as deep as can be; the top-level directory alone at worst."""
+    paths = {tuple(p.split("/")[1:]) for p in points}
+    while len(paths) > most:
+        deepest = max(len(p) for p in paths)
+        if deepest == 1:
+            break
+        paths = {p[:-1] if len(p) == deepest else p for p in paths}
+        paths = {p for p in paths if not any(p[:i] in paths for i in range(1, len(p)))}
+    return tuple(sorted("/" + "/".join(p) for p in paths))
+
+
+def _top_steps(
+    host: _Listing, image: _Listing, volume_tops: frozenset[str], layout: _Layout
+) -> list[_Step] | None:
+    """Every top-level name's steps; None if the layout cannot make this image's root."""
+    key = (host, image, volume_tops, layout)
     steps = _steps.get(key)
     if steps is None:
         steps = []
         for name in sorted(host.kinds.keys() | image.kinds.keys()):
-            steps.extend(_top_level(name, host, image, volume_tops))
-        if host.settled and image.settled:
+            found = _top_level(name, host, image, volume_tops, layout)
+            if found is None:
+                return None
+            steps.extend(found)
+        # in `binds` the steps list entries below the top level, which may change unseen
+        if host.settled and image.settled and layout.mode != BINDS:
             if len(_steps) >= _MAX_CACHED:
                 _steps.clear()
             _steps[key] = steps
@@ -256,29 +504,125 @@ def _top_steps(host: _Listing, image: _Listing, volume_tops: frozenset[str]) -> 
 
 
 def _top_level(
-    name: str, host: _Listing, image: _Listing, volume_tops: frozenset[str]
-) -> list[_Step]:
+    name: str, host: _Listing, image: _Listing, volume_tops: frozenset[str], layout: _Layout
+) -> list[_Step] | None:
     host_kind, image_kind = host.kinds.get(name), image.kinds.get(name)
+    in_root = layout.mode == ROOT_OVERLAY  # the host's entry is there already
+    before: list[_Step] = []
+    if in_root and image_kind is not None and image_kind != host_kind:
+        if host_kind == "dir":
+            return None  # an overlay cannot make a directory a file or a link
+        if host_kind is not None:
+            before.append(("unlink", name, "", (), False))
     if image_kind == "link":
-        return [("symlink", name, image.link(name), (), False)]
+        return [*before, ("symlink", name, image.link(name), (), False)]
     if image_kind == "file":
-        return [("touch", name, "", (), False), ("rbind", name, image.prefix + name, (), True)]
-    if host_kind == "link" and image_kind is None:
-        return [("symlink", name, host.link(name), (), False)]
+        return [
+            *before,
+            ("touch", name, "", (), False),
+            ("rbind", name, image.prefix + name, (), True),
+        ]
+    if not (in_root and host_kind == "dir"):
+        before.append(("mkdir", name, "", (), False))
     if name in PRIVATE_TMPFS and image_kind is None:
-        return [("mkdir", name, "", (), False), ("tmpfs", name, "", (), False)]
+        return [*before, ("tmpfs", name, "", (), False)]
     if name in PASSTHROUGH:
-        return [("mkdir", name, "", (), False), ("rbind", name, host.prefix + name, (), False)]
+        return [*before, ("rbind", name, host.prefix + name, (), False)]
+    if image_kind == "dir":
+        lowers = [image.prefix + name]
+        inside = lowers[0].startswith(host.prefix + name + "/")  # overlapping layers
+        if host_kind == "dir" and not inside and (layout.as_root or not layout.blocked(name)):
+            lowers.append(host.prefix + name)
+        return [*before, *_layer(name, tuple(lowers), host, layout)]
+    if in_root:
+        return _in_root(name, host, host_kind, volume_tops, layout)
+    if host_kind == "link":
+        return [("symlink", name, host.link(name), (), False)]
     if host_kind == "file":
         return [("touch", name, "", (), False), ("rbind", name, host.prefix + name, (), True)]
-    if image_kind is None and name not in volume_tops:
-        return [("mkdir", name, "", (), False), ("rbind", name, host.prefix + name, (), True)]
-    lowers = []
-    if image_kind == "dir":
-        lowers.append(image.prefix + name)
-    if host_kind == "dir":
-        lowers.append(host.prefix + name)
-    return [("mkdir", name, "", (), False), ("overlay", name, "", tuple(lowers), False)]
+    return [*before, *_host_dir(name, host, volume_tops, layout)]
+
+
+def _in_root(
+    name: str, host: _Listing, host_kind: str | None, volume_tops: frozenset[str], layout: _Layout
+) -> list[_Step]:
+    """A host entry in the overlay of the host's root: there already, save the mounts
+    at or below it, which the overlay does not show."""
+    lower = host.prefix + name
+    if host_kind != "dir":
+        return [("hostbind", name, lower, (), True)] if name in layout.mounts.tops else []
+    if name in layout.mounts.tops and name not in WRITABLE and name not in volume_tops:
+        return [("rbind", name, lower, (), True)]  # a mount of its own (/boot): read-only
+    covers = () if name in HIDDEN_BELOW else _covers(layout.mounts.under(name))
+    if covers == ("/" + name,):  # too many mounts below to bind one by one
+        if name not in volume_tops:
+            return [("rbind", name, lower, (), True)]  # the host's directory as it is, read-only
+        covers = ()  # a volume's parent stays writable, the mounts below unseen
+    steps = _layer(name, (lower,), host, layout) if name in layout.mounts.tops else []
+    steps.extend(("hostbind", path[1:], host.prefix + path[1:], (), True) for path in covers)
+    return steps
+
+
+def _host_dir(
+    name: str, host: _Listing, volume_tops: frozenset[str], layout: _Layout
+) -> list[_Step]:
+    """A host directory on a tmpfs root (`dirs`, `binds`), its mount point made before."""
+    lower = host.prefix + name
+    if not layout.as_root and not os.access(lower, os.R_OK | os.X_OK):
+        return []  # not the user's to read (root's /root): an empty one of the container's
+    wanted = name in WRITABLE or name in volume_tops
+    if wanted and layout.mode == DIR_OVERLAYS and not layout.blocked(name):
+        return _layer(name, (lower,), host, layout)
+    if name == "run":
+        return []  # an empty /run of the container's own rather than the host's state
+    if name == "etc" or name in volume_tops:
+        return _farm(name, (lower,))  # files to add: each entry bound into a tmpfs
+    return [("rbind", name, lower, (), True)]
+
+
+def _layer(name: str, lowers: tuple[str, ...], host: _Listing, layout: _Layout) -> list[_Step]:
+    """Writable `/name` over `lowers` (the first wins): an overlay, or without overlayfs
+    a tmpfs with each entry of the lowers bound in (read-only)."""
+    if layout.mode == BINDS:
+        return _farm(name, lowers)
+    mode = (host.mode(name) if host.kinds.get(name) == "dir" else 0) or 0o755
+    # the layer's directory gives the merged one its owner and mode: the host's mode
+    steps: list[_Step] = [("upper", name, f"{mode:o}", (), False)]
+    if not layout.as_root and lowers[-1] == host.prefix + name:
+        # Its merged directories take the owner of the layer's: there the
+        # container's root, not the host's (whom a user namespace maps to nobody).
+        below = _listing(host.prefix + name)
+        for sub in OWN_SUBDIRS.get(name, ()):
+            if below.kinds.get(sub) == "dir":
+                steps.append(
+                    ("layerdir", f"{name}/{sub}", f"{below.mode(sub) or 0o755:o}", (), False)
+                )
+    steps.append(("overlay", name, "", lowers, False))
+    return steps
+
+
+def _mode(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode) or 0o755
+    except OSError:
+        return 0o755
+
+
+def _farm(name: str, lowers: tuple[str, ...]) -> list[_Step]:
+    entries: dict[str, tuple[str, str]] = {}
+    for lower in reversed(lowers):
+        listing = _listing(lower)
+        for entry, kind in listing.kinds.items():
+            entries[entry] = (kind, lower)
+    steps: list[_Step] = [("tmpfs", name, "", (), False)]
+    for entry, (kind, lower) in sorted(entries.items()):
+        rel, source = f"{name}/{entry}", f"{lower}/{entry}"
+        if kind == "link":
+            steps.append(("symlink", rel, os.readlink(source), (), False))
+        else:
+            steps.append(("mkdir" if kind == "dir" else "touch", rel, "", (), False))
+            steps.append(("hostbind", rel, source, (), True))
+    return steps
 
 
 # ---- in the child, before exec ----------------------------------------------------
@@ -392,11 +736,32 @@ def _apply(op: Op) -> None:
             _mount(None, op.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     elif op.kind == "overlay":
         data = f"lowerdir={':'.join(op.lowers)},upperdir={op.upper},workdir={op.work}"
-        _mount("overlay", op.target, "overlay", 0, data)
+        _mount("overlay", op.target, "overlay", 0, f"{data},{op.source}" if op.source else data)
+    elif op.kind == "hostbind":
+        with contextlib.suppress(FileNotFoundError):  # a host mount gone since the plan
+            _mount(op.source, op.target, None, MS_BIND | MS_REC)
+            _mount(None, op.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    elif op.kind == "unlink":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(op.target)
+    elif op.kind == "layerdir":
+        _mkdir(op.target)
+        os.chmod(op.target, int(op.source, 8))  # past the umask, sticky bit included
+    elif op.kind == "readonly":
+        keep = MS_NOSUID | MS_NODEV if op.source == "tmpfs" else 0
+        _mount(None, op.target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | keep)
     elif op.kind == "dev":
         private_dev(op.target, op.source)
     elif op.kind == "file":
         _new_file(op.source)
+    else:
+        # A step this code does not know: a plan from a newer kubelite reaching a
+        # container shim started by an older one. Skipping it would give the
+        # container another view than planned.
+        raise SandboxError(
+            f"unknown set-up step {op.kind!r}: the node's container shim is older than "
+            "this kubelite (it restarts once its containers are gone: kubelite down, up)"
+        )
 
 
 def _new_file(path: str) -> None:
@@ -447,6 +812,7 @@ def probe_private_dev(work: Path) -> str:
     A forked child does in a mount namespace of its own what each container
     will do; `work` (an empty directory) only serves as its mount point.
     """
+    machine_layers()  # the agent's start asks this once, off its loop: the layout too
     work.mkdir(parents=True, exist_ok=True)
     as_root = os.geteuid() == 0
     r, w = os.pipe()
@@ -520,3 +886,86 @@ def joiner(pid: int, root: str, cwd: str, cgroups: tuple[str, ...] = ()):  # typ
         os.chdir(cwd)
 
     return run
+
+
+# ---- what the machine allows ------------------------------------------------------
+
+_machine: tuple[str, str] | None = None  # (layout, overlay options), once probed
+
+
+def machine_layers() -> tuple[str, str]:
+    """The strongest layout this machine allows a container's root, and the overlay
+    options it needs: probed once (a forked child tries it), then kept.
+    `KUBELITE_ROOTFS=dirs|binds` asks for less."""
+    global _machine
+    if _machine is None:
+        import tempfile  # here: the shim, which imports this module too, never needs it
+
+        work = Path(tempfile.mkdtemp(prefix="kubelite-layers-"))
+        try:
+            found = probe_layers(work)
+        finally:
+            with contextlib.suppress(OSError):
+                work.rmdir()
+        wanted = os.environ.get(ROOTFS_ENV, "")
+        if _STRENGTH.get(wanted, 9) < _STRENGTH[found[0]]:
+            found = (wanted, found[1])
+        if found[0] == BINDS:
+            log.warning("no overlayfs here: containers see the host's directories read-only")
+        elif found[0] != ROOT_OVERLAY:
+            log.info("containers' root filesystems: %s layout", found[0])
+        _machine = found
+    return _machine
+
+
+def probe_layers(work: Path) -> tuple[str, str]:
+    """What a container's mount namespace here may overlay: (layout, options).
+
+    As root, an overlay over the host's whole root; in a user namespace one
+    over a plain directory, with `userxattr` if the kernel knows it (its
+    xattrs then work in the tmpfs layer, and it logs no warning per mount).
+    `work` (an empty directory) only serves as a mount point.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    as_root = os.geteuid() == 0
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits
+        os.close(r)
+        found = f"{BINDS} "
+        try:
+            unshare(as_root)
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", str(work), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+            found = _try_layers(str(work), as_root)
+        except BaseException:  # noqa: BLE001 - no namespace: nothing to overlay in
+            pass
+        os.write(w, found.encode())
+        os._exit(0)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as f:
+            answer = f.read().decode()
+    finally:
+        os.waitpid(pid, 0)
+    mode, _, options = answer.partition(" ")
+    return (mode if mode in _STRENGTH else BINDS), options
+
+
+def _try_layers(work: str, as_root: bool) -> str:  # pragma: no cover - in the probe's child
+    def overlay(n: int, lower: str, options: str) -> bool:
+        upper, wd, target = f"{work}/u{n}", f"{work}/w{n}", f"{work}/m{n}"
+        for d in (upper, wd, target):
+            os.mkdir(d)
+        data = f"lowerdir={lower},upperdir={upper},workdir={wd}" + (
+            f",{options}" if options else ""
+        )
+        return _libc.mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) == 0
+
+    if as_root and overlay(0, "/", ""):
+        return f"{ROOT_OVERLAY} "
+    os.mkdir(f"{work}/lower")
+    for n, options in enumerate([""] if as_root else ["userxattr", ""]):
+        if overlay(n + 1, f"{work}/lower", options):
+            return f"{DIR_OVERLAYS} {options}"
+    return f"{BINDS} "

@@ -19,7 +19,7 @@ from kubelite.kubelet.dns import (
 )
 from kubelite.kubelet.envvars import Sources
 from kubelite.kubelet.prepare import Context, _mounts, pod_hostname
-from kubelite.kubelet.sandbox import Op, VolumeMount, _apply, plan
+from kubelite.kubelet.sandbox import DIR_OVERLAYS, ROOT_OVERLAY, Op, VolumeMount, _apply, plan
 
 HOST = parse_resolv_conf(
     "# written by the host\n"
@@ -189,7 +189,8 @@ def test_resolv_conf_is_bound_unless_the_user_mounts_that_path(tmp_path: Path) -
     assert _mounts(_ctx(tmp_path, None), {"name": "c"}) == []
 
 
-def test_plan_binds_the_file_over_an_overlaid_etc(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layers", [ROOT_OVERLAY, DIR_OVERLAYS])
+def test_plan_binds_the_file_over_an_overlaid_etc(tmp_path: Path, layers: str) -> None:
     host = tmp_path / "host"
     (host / "etc").mkdir(parents=True)
     (host / "etc" / "resolv.conf").write_text("nameserver 10.0.0.2\n")
@@ -204,9 +205,14 @@ def test_plan_binds_the_file_over_an_overlaid_etc(tmp_path: Path) -> None:
         hostname="web-0",
         workdir="/",
         host_root=host,
+        layers=layers,
+        as_root=True,
+        host_mounts=[],
     )
-    etc = [op for op in p.ops if op.target == "/r/etc"]
-    assert etc[-1].kind == "overlay"  # writable, so the mount point can be made
+    # writable, so the mount point can be made: in the overlay of the whole root, or
+    # an overlay of its own
+    etc = [op.kind for op in p.ops if op.target in ("/r", "/r/etc")]
+    assert etc[-1] == "overlay"
     assert [op for op in p.ops if op.target == "/r/etc/resolv.conf"] == [
         Op("touch", "/r/etc/resolv.conf"),
         Op("rbind", "/r/etc/resolv.conf", source=str(resolv)),
