@@ -75,7 +75,7 @@ async def watch_batches(storage: RestStorage, req: WatchRequest) -> AsyncIterato
         if send_initial:
             # The state at a revision not older than the one asked for: the store
             # reaching it is what upstream's watch cache waits up to 3 s for.
-            wanted = _revision(req.resource_version or "0")
+            wanted = listoptions.revision(req.resource_version or "0")
             await _await_revision(storage, wanted)
             if wanted > storage.store.revision:
                 timeout = errors.Timeout.too_large_resource_version(
@@ -89,7 +89,7 @@ async def watch_batches(storage: RestStorage, req: WatchRequest) -> AsyncIterato
             if req.bookmarks:
                 initial.append(_bookmark(rt, start, initial_events_end=True))
         else:
-            start = _revision(req.resource_version or "0")  # 0: from now
+            start = listoptions.revision(req.resource_version or "0")  # 0: from now
             storage.watch_start(rt, start)
         watcher = storage.store.watch(prefix, after_revision=start)
     except (Compacted, errors.Gone) as exc:
@@ -191,16 +191,6 @@ def _expired(storage: RestStorage, exc: Exception) -> WatchEvent:
         )
         status = err.status()
     return WatchEvent("ERROR", obj=status)
-
-
-def _revision(value: str) -> int:
-    try:
-        rev = int(value)
-    except ValueError:
-        raise errors.BadRequest(f'invalid resource version "{value}"') from None
-    if rev < 0:
-        raise errors.BadRequest(f'invalid resource version "{value}"')
-    return rev
 
 
 async def aclose(gen: AsyncIterator[Any]) -> None:
