@@ -112,3 +112,19 @@ def test_a_value_that_is_not_a_string_is_a_decode_error() -> None:
         TimeParseError, match="cannot unmarshal number into Go value of type string"
     ):
         normalize_object(REGISTRY.by_kind("v1", "Event"), {"firstTimestamp": 5})  # type: ignore[arg-type]
+
+
+def test_the_generated_plans_are_what_the_client_models_give() -> None:
+    """`timefield_plans.py` is generated (`python -m kubelite.api.timefields`); run
+    that again when the official client's models change."""
+    import kubernetes
+
+    from kubelite.api import timefield_plans, timefields
+
+    if kubernetes.__version__.split(".")[0] != timefield_plans.CLIENT_VERSION.split(".")[0]:
+        pytest.skip(
+            f"the plans come from kubernetes {timefield_plans.CLIENT_VERSION}, "
+            f"this is {kubernetes.__version__}"
+        )
+    assert timefields.computed_plans() == timefield_plans.PLANS
+    assert "V1Pod" in timefield_plans.PLANS and "CoreV1Event" in timefield_plans.PLANS
