@@ -440,6 +440,25 @@ def test_missing_configmap_key_names_the_key(cluster: Cluster, namespace: str) -
     assert failed and failed[0]["type"] == "Warning"
 
 
+def test_run_as_non_root_with_a_root_image_is_refused_as_the_kubelet_does(
+    cluster: Cluster, namespace: str
+) -> None:
+    sc = {"runAsNonRoot": True}
+    apply(cluster, namespace, simple_pod("nonroot", ["true"], container={"securityContext": sc}))
+
+    def waiting() -> dict[str, Any] | None:
+        state = container_status(cluster, namespace, "nonroot").get("state", {})
+        return state["waiting"] if state.get("waiting", {}).get("message") else None
+
+    got = wait_for(waiting, what="waiting with a message")
+    uid = pod(cluster, namespace, "nonroot")["metadata"]["uid"]
+    assert got == {
+        "reason": "CreateContainerConfigError",
+        "message": "container has runAsNonRoot and image will run as root "
+        f'(pod: "nonroot_{namespace}({uid})", container: main)',
+    }
+
+
 def test_probe_on_undeclared_port_name_keeps_pod_unready(cluster: Cluster, namespace: str) -> None:
     probe = {"httpGet": {"port": "nope", "path": "/"}, "periodSeconds": 1}
     apply(

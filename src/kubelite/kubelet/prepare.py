@@ -95,6 +95,9 @@ class Context:
 
 
 def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Spec:
+    why = run_as_non_root_violation(ctx.pod, container, image.run_config.get("User") or "")
+    if why:
+        raise PrepareError("CreateContainerConfigError", why)
     try:
         env, defined = container_env(
             ctx.pod,
@@ -140,6 +143,34 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
         spec.stdin_once = spec.stdin and bool(container.get("stdinOnce"))
         spec.tty = bool(container.get("tty"))
     return spec
+
+
+def run_as_non_root_violation(pod: Obj, container: Obj, image_user: str) -> str:
+    """Upstream's verifyRunAsNonRoot: why `runAsNonRoot: true` refuses this container
+    ("" when it does not). The image's user decides when no runAsUser is set; an
+    image that names none runs as root."""
+    pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+    if not non_root:
+        return ""
+    md = pod.get("metadata") or {}
+    where = (
+        f'(pod: "{md.get("name", "")}_{md.get("namespace", "")}({md.get("uid", "")})", '
+        f"container: {container.get('name', '')})"
+    )
+    uid = run_as_user(pod, container)
+    if uid is not None:
+        return f"container's runAsUser breaks non-root policy {where}" if uid == 0 else ""
+    name = image_user.partition(":")[0]
+    if not name or name == "0":
+        return f"container has runAsNonRoot and image will run as root {where}"
+    if not name.isdigit():
+        return (
+            f"container has runAsNonRoot and image has non-numeric user ({name}), "
+            f"cannot verify user is non-root {where}"
+        )
+    return ""
 
 
 def _read_only_root(container: Obj) -> bool:

@@ -191,3 +191,32 @@ def test_home_is_not_offered_for_expansion_in_args(tmp_path: Path) -> None:
     )
     assert spec.argv == ["echo", "$(HOME)"]  # upstream expands only the spec's own variables
     assert isinstance(spec.plan, sandbox.Plan)
+
+
+@pytest.mark.parametrize(
+    ("pod_sc", "sc", "image_user", "why"),
+    [
+        ({}, {}, "", ""),  # not asked
+        ({"runAsNonRoot": True}, {}, "", "container has runAsNonRoot and image will run as root"),
+        ({"runAsNonRoot": True}, {}, "0:0", "container has runAsNonRoot and image will run as root"),
+        ({"runAsNonRoot": True}, {}, "1000", ""),
+        ({"runAsNonRoot": True}, {}, "app", "image has non-numeric user (app), cannot verify"),
+        ({"runAsNonRoot": True, "runAsUser": 1000}, {}, "", ""),
+        ({"runAsNonRoot": True}, {"runAsUser": 0}, "1000", "container's runAsUser breaks non-root"),
+        ({"runAsNonRoot": True}, {"runAsNonRoot": False}, "", ""),  # the container's wins
+        ({}, {"runAsNonRoot": True, "runAsUser": 7}, "", ""),
+    ],
+)
+def test_run_as_non_root_is_verified_as_the_kubelet_does(
+    pod_sc: dict[str, Any], sc: dict[str, Any], image_user: str, why: str
+) -> None:
+    from kubelite.kubelet.prepare import run_as_non_root_violation
+
+    pod = {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u-1"},
+        "spec": {"securityContext": pod_sc},
+    }
+    got = run_as_non_root_violation(pod, {"name": "app", "securityContext": sc}, image_user)
+    assert (why in got) and bool(got) == bool(why)
+    if got:
+        assert got.endswith('(pod: "web_shop(u-1)", container: app)')
