@@ -459,6 +459,29 @@ def test_run_as_non_root_with_a_root_image_is_refused_as_the_kubelet_does(
     }
 
 
+def test_a_pod_bound_to_a_node_it_does_not_fit_is_rejected_as_the_kubelet_does(
+    cluster: Cluster, namespace: str
+) -> None:
+    node = cluster.kubectl_json("get", "nodes")["items"][0]
+    resources = {"requests": {"cpu": "512"}}
+    body = simple_pod("toobig", ["true"], container={"resources": resources})
+    body["spec"]["nodeName"] = node["metadata"]["name"]  # past the scheduler
+    apply(cluster, namespace, body)
+    status = wait_for(
+        lambda: (s := pod(cluster, namespace, "toobig")["status"]).get("phase") == "Failed" and s,
+        what="the pod rejected",
+    )
+    assert status["reason"] == "OutOfcpu"
+    assert status["message"].startswith(
+        "Pod was rejected: Node didn't have enough resource: cpu, requested: 512000, used: "
+    )
+    assert not status.get("containerStatuses")  # never started
+    wait_for(
+        lambda: any(e["reason"] == "OutOfcpu" for e in events(cluster, namespace, "toobig")),
+        what="the OutOfcpu event",
+    )
+
+
 def test_probe_on_undeclared_port_name_keeps_pod_unready(cluster: Cluster, namespace: str) -> None:
     probe = {"httpGet": {"port": "nope", "path": "/"}, "periodSeconds": 1}
     apply(

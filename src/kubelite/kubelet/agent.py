@@ -22,10 +22,11 @@ import os
 import random
 import socket
 from collections import OrderedDict
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from kubelite.api.quantity import milli_value
+from kubelite.api.quantity import milli_value, value
 from kubelite.api.resources import pod_requests
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
 from kubelite.kubelet import adopt, cgroups, checkpoint, sandbox
@@ -109,6 +110,9 @@ class NodeAgent:
         # for one may still be on its way, and must not start a second runner (as
         # upstream's pod workers remember finished pods until the API forgets them).
         self._removed: OrderedDict[str, None] = OrderedDict()
+        # Each running pod's requests, for the admission of the next (`_admit`).
+        self._admitted: dict[str, dict[str, Fraction]] = {}
+        self._rejected: set[str] = set()  # pods refused admission (their status says why)
         self._cpu_requests: dict[str, tuple[str, int]] = {}  # uid -> QoS class, millicores
         self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
         self._orders = itertools.count()
@@ -311,11 +315,22 @@ class NodeAgent:
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
             return  # finished before we came: nothing to run
-        runner = PodRunner(self, pod)
         saved = self._saved.pop(uid, None)
+        if pod["metadata"].get("deletionTimestamp"):
+            self._rejected.discard(uid)
+        elif saved is None:
+            if uid in self._rejected:
+                return
+            rejection = self._admit(pod)
+            if rejection is not None:
+                self._rejected.add(uid)
+                self._tg.create_task(self._reject(pod, *rejection))
+                return
+        runner = PodRunner(self, pod)
         if saved is not None:
             self._restore(runner, saved[1])
         self.runners[uid] = runner
+        self._admitted[uid] = pod_requests(pod)
         runner.update(pod)
         self._tg.create_task(self._run_pod(runner))
 
@@ -331,10 +346,57 @@ class NodeAgent:
         finally:
             if self.runners.get(runner.uid) is runner and not self._shutdown.is_set():
                 del self.runners[runner.uid]
+                self._admitted.pop(runner.uid, None)
             if removed:
                 self._removed[runner.uid] = None
                 while len(self._removed) > REMEMBER_REMOVED:
                     self._removed.popitem(last=False)
+
+    def _admit(self, pod: Obj) -> tuple[str, str] | None:
+        """The kubelet's resource admission of a pod bound here (a pod given a
+        nodeName skips the scheduler): (reason, message) when it does not fit
+        beside the pods admitted before it, as upstream's InsufficientResourceError."""
+        allocatable = self.allocatable
+        requested = pod_requests(pod)
+        active = [r for u, r in self._admitted.items() if not self._finished(u)]
+        checks = [("pods", 1, len(active), value(allocatable.get("pods") or 0))]
+        for name in ("cpu", "memory", "ephemeral-storage"):
+            want = requested.get(name, 0)
+            if not want or name not in allocatable:
+                continue
+            measure = milli_value if name == "cpu" else value
+            used = sum((r.get(name, 0) for r in active), Fraction(0))
+            checks.append((name, measure(want), measure(used), measure(allocatable[name])))
+        for name, want, used, capacity in checks:
+            if capacity and want > capacity - used:
+                return (
+                    f"OutOf{name}",
+                    f"Node didn't have enough resource: {name}, requested: {want}, "
+                    f"used: {used}, capacity: {capacity}",
+                )
+        return None
+
+    def _finished(self, uid: str) -> bool:
+        runner = self.runners.get(uid)
+        phase = (runner.pod.get("status") or {}).get("phase") if runner is not None else None
+        return runner is None or phase in ("Succeeded", "Failed")
+
+    async def _reject(self, pod: Obj, reason: str, message: str) -> None:
+        """Upstream's rejectPod: a Warning event and the pod Failed, never started."""
+        md = pod["metadata"]
+        await self.recorder.emit(pod, "Warning", reason, message)
+
+        def failed(current: Obj) -> Obj:
+            if current["metadata"].get("uid") != md["uid"]:
+                raise NotFound(f'pods "{md["name"]}" not found')
+            status = current.setdefault("status", {})
+            status.update(phase="Failed", reason=reason, message="Pod was rejected: " + message)
+            return current
+
+        with contextlib.suppress(NotFound):
+            await self.client.mutate_only(
+                "v1", "Pod", md["name"], failed, md.get("namespace"), subresource="status"
+            )
 
     def _restore(self, runner: PodRunner, saved: Obj) -> None:
         if saved.get("podIP"):
