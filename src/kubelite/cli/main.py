@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from kubelite.cli.datadir import DataDir
 
@@ -37,8 +38,8 @@ DataDirOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
+def fail(message: str, code: int = 1) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -72,7 +73,8 @@ def _alive(pid: int) -> bool:
 def up(
     data_dir: DataDirOpt = None,
     port: Annotated[
-        int, typer.Option(help="API port; 0 picks free ports for every listener.")
+        int,
+        typer.Option(min=0, max=65535, help="API port; 0 picks free ports for every listener."),
     ] = 6443,
     nodes: Annotated[
         int, typer.Option(min=1, max=5000, help="Nodes to register on this machine.")
@@ -83,6 +85,13 @@ def up(
     scheduler_config: Annotated[
         Path | None,
         typer.Option(help="A KubeSchedulerConfiguration YAML: profiles, plugins, weights."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A cluster config YAML: `nodes: [{name, capacity, labels, taints}]`.",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
@@ -97,10 +106,26 @@ def up(
     if scheduler_config is not None:
         scheduler_config = _check_scheduler_config(scheduler_config)
     extra = ["--scheduler-config", str(scheduler_config)] if scheduler_config else []
+    cluster_config = None
+    if config is not None:
+        cluster_config = _check_cluster_config(config, nodes, data)
+        extra += ["--config", str(config.resolve())]
     if detach:
         _detach(data, port, nodes, verbose, extra)
         return
-    _run_foreground(data, port, nodes, verbose, scheduler_config)
+    _run_foreground(data, port, nodes, verbose, scheduler_config, cluster_config)
+
+
+def _check_cluster_config(path: Path, nodes: int, data: DataDir) -> dict[str, Any]:
+    """Refuse a bad cluster config before starting anything: one clear line."""
+    from kubelite.cli.nodeconfig import ConfigError, read_cluster_config
+
+    try:
+        return read_cluster_config(path, nodes, data.root)
+    except OSError as exc:
+        fail(f"cannot read cluster config {path}: {exc.strerror or exc}")
+    except ConfigError as exc:
+        fail(f"invalid cluster config {path}: {exc}")
 
 
 def _check_scheduler_config(path: Path) -> Path:
@@ -117,7 +142,12 @@ def _check_scheduler_config(path: Path) -> Path:
 
 
 def _run_foreground(
-    data: DataDir, port: int, nodes: int, verbose: bool, scheduler_config: Path | None = None
+    data: DataDir,
+    port: int,
+    nodes: int,
+    verbose: bool,
+    scheduler_config: Path | None = None,
+    cluster_config: dict[str, Any] | None = None,
 ) -> None:
     from kubelite.apiserver.gctuning import freeze_startup_heap, tune_collector
     from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
@@ -134,9 +164,12 @@ def _run_foreground(
     async def main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        cluster = Cluster(
-            UpOptions(data_dir=data, port=port, nodes=nodes, scheduler_config=scheduler_config)
+        options = UpOptions(
+            data_dir=data, port=port, nodes=nodes, scheduler_config=scheduler_config
         )
+        if cluster_config is not None:
+            options.extra["config"] = cluster_config
+        cluster = Cluster(options)
         await cluster.run(stop, on_ready=announce)
 
     tune_collector()

@@ -147,9 +147,27 @@ def _parse_profile(
         name = pc.get("name", "")
         _check_known(name, f"{where}.pluginConfig[{i}]", registry)
         prof.plugin_args[name] = dict(pc.get("args") or {})
+        _check_args(name, prof.plugin_args[name], f"{where}.pluginConfig[{i}].args")
     pct = raw.get("percentageOfNodesToScore", global_pct)
     prof.percentage_of_nodes_to_score = None if pct is None else _check_pct(pct, where)
     return prof
+
+
+_SCORING_STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
+
+
+def _check_args(name: str, args: Mapping[str, Any], where: str) -> None:
+    """The part of upstream's ValidateXxxArgs that would otherwise fail after start-up."""
+    if name != "NodeResourcesFit":
+        return
+    strategy = args.get("scoringStrategy") or {}
+    kind = strategy.get("type") if isinstance(strategy, Mapping) else None
+    if kind and kind not in _SCORING_STRATEGIES:
+        supported = ", ".join(f'"{s}"' for s in _SCORING_STRATEGIES)
+        raise ProfileError(
+            f'{where}.scoringStrategy.type: Unsupported value: "{kind}": '
+            f"supported values: {supported}"
+        )
 
 
 def _check_pct(pct: Any, where: str) -> int:
@@ -160,8 +178,15 @@ def _check_pct(pct: Any, where: str) -> int:
 
 def load_profiles(yaml_text: str, *, registry: Mapping[str, Factory] = REGISTRY) -> list[Profile]:
     """Parse a KubeSchedulerConfiguration document into profiles."""
-    doc = yaml.safe_load(yaml_text) or {}
-    if doc.get("apiVersion") != API_VERSION or doc.get("kind") != "KubeSchedulerConfiguration":
+    try:
+        doc = yaml.safe_load(yaml_text) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("apiVersion") != API_VERSION
+        or doc.get("kind") != "KubeSchedulerConfiguration"
+    ):
         raise ProfileError(f"expected apiVersion {API_VERSION}, kind KubeSchedulerConfiguration")
     global_pct = doc.get("percentageOfNodesToScore")
     if global_pct is not None:
