@@ -392,6 +392,21 @@ def _default_node(node: Obj) -> None:
         status["allocatable"] = dict(status["capacity"])
 
 
+def stamp_no_execute_taints(node: Obj, now: str) -> None:
+    """NoExecute taints without timeAdded get `now`, as upstream's node strategy does:
+    the taint eviction controller counts tolerationSeconds from it."""
+    spec = node.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for taint in spec.get("taints") or []:
+        if (
+            isinstance(taint, dict)
+            and taint.get("effect") == "NoExecute"
+            and not taint.get("timeAdded")
+        ):
+            taint["timeAdded"] = now
+
+
 def _default_secret(secret: Obj) -> None:
     # Conversion from v1, not defaulting upstream, but the same moment for
     # kubelite: write-only stringData overwrites data and is never stored.

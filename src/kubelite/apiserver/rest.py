@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from kubelite.api.defaults import apply_defaults, prepare_update
+from kubelite.api.defaults import apply_defaults, prepare_update, stamp_no_execute_taints
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
 from kubelite.api.timefields import TimeParseError, normalize_object
@@ -761,6 +761,8 @@ class RestStorage:
             customresources.default(rt, obj)
         else:
             apply_defaults(obj)
+            if rt.kind == "Node" and rt.group == "":
+                stamp_no_execute_taints(obj, m.now_rfc3339(self.clock()))
 
     def _before_write(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None

@@ -30,6 +30,7 @@ from kubelite.controllers.rootca import RootCACertPublisher, read_root_ca
 from kubelite.controllers.serviceaccounts import ServiceAccountsController
 from kubelite.controllers.statefulset import StatefulSetController
 from kubelite.controllers.storageprotection import StorageProtectionController
+from kubelite.controllers.tainteviction import TaintEvictionController
 from kubelite.controllers.volumes import PersistentVolumeController
 
 
@@ -48,6 +49,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         EndpointsController(),
         EndpointSliceController(),
         NodeLifecycleController(),
+        TaintEvictionController(),
         ServiceAccountsController(),
         DisruptionController(),
         JobController(),
@@ -93,5 +95,6 @@ __all__ = [
     "StatefulSetController",
     "StorageProtectionController",
     "TTLAfterFinishedController",
+    "TaintEvictionController",
     "controllers",
 ]

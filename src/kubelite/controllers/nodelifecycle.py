@@ -12,8 +12,8 @@ whose agent never posted one) and the pods on it are marked not Ready.
 Taints follow the Ready condition as upstream's NoExecute and NoSchedule
 tainting passes: Unknown means `node.kubernetes.io/unreachable`, False means
 `node.kubernetes.io/not-ready`, each with effect NoExecute (stamped with
-timeAdded) and NoSchedule; True removes them. Evicting pods that do not
-tolerate the NoExecute taint is not done here.
+timeAdded) and NoSchedule; True removes them. Pods that do not tolerate a
+NoExecute taint (or only for a while) are evicted by `tainteviction`.
 """
 
 from __future__ import annotations
