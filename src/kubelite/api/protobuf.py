@@ -73,7 +73,17 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise ProtobufError("varint too long")
 
 
-def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
+def encode_varint(n: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     """Split a message into (field number, wire type, value) in wire order."""
     out: list[tuple[int, int, int | bytes]] = []
     pos = 0
@@ -634,7 +644,7 @@ def _envelope(buf: bytes) -> tuple[dict[str, Any], bytes, str]:
     """runtime.Unknown: (typeMeta, raw, contentEncoding)."""
     type_meta: dict[str, Any] = {}
     raw, encoding = b"", ""
-    for number, _, value in _fields(buf):
+    for number, _, value in fields(buf):
         value = _length_delimited(value, f"Unknown field {number}")
         if number == 1:
             type_meta = _decode_message(value, "runtime.TypeMeta")
@@ -648,7 +658,7 @@ def _envelope(buf: bytes) -> tuple[dict[str, Any], bytes, str]:
 def _decode_message(buf: bytes, message: str) -> dict[str, Any]:
     schema = _MESSAGES[message]
     out: dict[str, Any] = {}
-    for number, wire, value in _fields(buf):
+    for number, wire, value in fields(buf):
         f = schema.get(number)
         if f is None:
             if value in (0, b""):
@@ -684,7 +694,7 @@ def _decode_field(f: _F, wire: int, value: int | bytes, where: str) -> Any:
 def _decode_map_entry(buf: bytes, value_kind: str, where: str) -> tuple[str, Any]:
     key: str = ""
     item: Any = _SCALAR_DECODERS[value_kind](b"", where)
-    for number, wire, value in _fields(buf):
+    for number, wire, value in fields(buf):
         if wire != _BYTES:
             raise ProtobufError(f"{where}: unexpected wire type {wire} in a map entry")
         if number == 1:
@@ -722,7 +732,7 @@ def _int(value: int | bytes, where: str) -> int:
 def _time(value: int | bytes, where: str) -> str | None:
     """metav1.Time {seconds, nanos} -> RFC 3339 in UTC (JSON has second precision)."""
     seconds = nanos = 0
-    for number, _, v in _fields(_length_delimited(value, where)):
+    for number, _, v in fields(_length_delimited(value, where)):
         if number == 1:
             seconds = _int(v, where)
         elif number == 2:
@@ -739,7 +749,7 @@ def _time(value: int | bytes, where: str) -> str | None:
 def _fields_v1(value: int | bytes, where: str) -> Any:
     """FieldsV1 {Raw} holds JSON; decode it so the object reads as its JSON form does."""
     raw = b""
-    for number, _, v in _fields(_length_delimited(value, where)):
+    for number, _, v in fields(_length_delimited(value, where)):
         if number == 1:
             raw = _length_delimited(v, where)
     try:
@@ -751,7 +761,7 @@ def _fields_v1(value: int | bytes, where: str) -> Any:
 def _quantity(value: int | bytes, where: str) -> str:
     """resource.Quantity {string} -> its string."""
     text = ""
-    for number, _, v in _fields(_length_delimited(value, where)):
+    for number, _, v in fields(_length_delimited(value, where)):
         if number == 1:
             text = _string(v, where)
     return text
@@ -760,7 +770,7 @@ def _quantity(value: int | bytes, where: str) -> str:
 def _int_or_string(value: int | bytes, where: str) -> int | str:
     """intstr.IntOrString {type, intVal, strVal} -> a JSON number or string."""
     kind, number, text = 0, 0, ""
-    for n, _, v in _fields(_length_delimited(value, where)):
+    for n, _, v in fields(_length_delimited(value, where)):
         if n == 1:
             kind = _int(v, where)
         elif n == 2:
@@ -778,7 +788,7 @@ def _string_list(value: int | bytes, where: str) -> list[str]:
     """An `ExtraValue` (a message of one repeated string field) as its JSON list."""
     return [
         _string(item, where)
-        for number, _, item in _fields(_length_delimited(value, where))
+        for number, _, item in fields(_length_delimited(value, where))
         if number == 1
     ]
 

@@ -24,6 +24,8 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
+from kubelite.api.protobuf import ProtobufError, encode_varint, fields
+
 PATH = "/grpc.health.v1.Health/Check"
 STATUS_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
 # grpc-go's codes.Code names, as its errors print them
@@ -69,17 +71,8 @@ def _duration(seconds: float) -> str:
 def request_message(service: str) -> bytes:
     """A gRPC frame (uncompressed, length-prefixed) of a HealthCheckRequest."""
     raw = service.encode()
-    body = b"\x0a" + _varint(len(raw)) + raw if raw else b""
+    body = b"\x0a" + encode_varint(len(raw)) + raw if raw else b""
     return b"\x00" + len(body).to_bytes(4, "big") + body
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def response_status(frames: bytes) -> int:
@@ -89,37 +82,15 @@ def response_status(frames: bytes) -> int:
     if frames[0] != 0:
         raise RpcError(13, "grpc: compressed response messages are not supported")
     size = int.from_bytes(frames[1:5], "big")
-    msg, i, status = frames[5 : 5 + size], 0, 0
-    while i < len(msg):
-        key, i = _read_varint(msg, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _read_varint(msg, i)
-            if field == 1:
-                status = value
-        elif wire == 2:
-            length, i = _read_varint(msg, i)
-            i += length
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            raise RpcError(13, "grpc: failed to unmarshal the received message")
+    try:
+        found = fields(frames[5 : 5 + size])
+    except ProtobufError:
+        raise RpcError(13, "grpc: failed to unmarshal the received message") from None
+    status = 0
+    for number, wire, value in found:  # the last one wins, as protobuf decodes
+        if number == 1 and wire == 0 and isinstance(value, int):
+            status = value
     return status
-
-
-def _read_varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(data):
-            raise RpcError(13, "grpc: failed to unmarshal the received message")
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, i
 
 
 async def check(host: str, port: int, service: str, user_agent: str) -> int:
