@@ -23,9 +23,9 @@ canonical form costs a dictionary lookup.
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any, NoReturn
 
+from kubelite.api import clientmodels
 from kubelite.api.registry import ResourceType
 from kubelite.api.timefield_plans import PLANS
 
@@ -48,12 +48,6 @@ MICRO_FIELDS = frozenset(
         ("V1beta1LeaseCandidateSpec", "renewTime"),
     }
 )
-
-# Kinds whose model name is not V1<Kind> (as in apiserver/schema.py).
-_MODEL_NAMES = {
-    ("v1", "Event"): "CoreV1Event",
-    ("events.k8s.io/v1", "Event"): "EventsV1Event",
-}
 
 
 class TimeParseError(ValueError):
@@ -288,23 +282,6 @@ def _format(seconds: int, nsec: int, *, micro: bool) -> str | None:
 Plan = tuple[tuple[str, Any], ...]
 
 
-@cache
-def _models() -> Any:
-    try:
-        import kubernetes.client.models as models
-    except ImportError:  # pragma: no cover - the client is a dependency
-        return None
-    return models
-
-
-_LIST = re.compile(r"^List\[(.+)\]$", re.I)
-_DICT = re.compile(r"^Dict\[str, (.+)\]$", re.I)
-
-
-def model_name(rt: ResourceType) -> str:
-    return _MODEL_NAMES.get((rt.api_version, rt.kind), f"{rt.version.capitalize()}{rt.kind}")
-
-
 def plan_for(model: str) -> Plan:
     """Where `model`'s objects hold times, () when nowhere."""
     return PLANS.get(model, ())
@@ -316,7 +293,7 @@ def computed_plans() -> dict[str, Plan]:
 
     plans = {}
     for rt in REGISTRY.resources:
-        model = model_name(rt)
+        model = clientmodels.model_name(rt)
         plan = _plan(model, frozenset())
         if plan:
             plans[model] = plan
@@ -347,7 +324,7 @@ def write_plans(path: str) -> None:
 
 
 def _plan(model: str, seen: frozenset[str]) -> Plan:
-    models = _models()
+    models = clientmodels.models()
     cls = getattr(models, model, None) if models is not None else None
     types = getattr(cls, "openapi_types", None)
     if not isinstance(types, dict) or model in seen:
@@ -365,7 +342,7 @@ def _plan(model: str, seen: frozenset[str]) -> Plan:
 def _how(type_name: str, *, micro: bool, seen: frozenset[str]) -> Any:
     if type_name == "datetime":
         return "m" if micro else "t"
-    for container, pattern in (("[]", _LIST), ("{}", _DICT)):
+    for container, pattern in (("[]", clientmodels.LIST), ("{}", clientmodels.DICT)):
         if m := pattern.match(type_name):
             inner = _how(m.group(1), micro=micro, seen=seen)
             return None if inner is None else (container, inner)
@@ -383,7 +360,7 @@ def normalize_object(rt: ResourceType, obj: dict[str, Any]) -> None:
 
     Raises TimeParseError (Go's message) for a value upstream cannot decode.
     """
-    plan = plan_for(model_name(rt))
+    plan = plan_for(clientmodels.model_name(rt))
     if plan:
         _walk_object(obj, plan)
 

@@ -8,42 +8,19 @@ schema; they are loaded on first use, off the start-up path.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
-from kubelite.api import quantity
+from kubelite.api import clientmodels, quantity
 from kubelite.api.registry import ResourceType
 
-_LIST = re.compile(r"^List\[(.+)\]$", re.I)
-_DICT = re.compile(r"^Dict\[str, (.+)\]$", re.I)
 _LEAVES = frozenset({"str", "int", "float", "bool", "object", "datetime", "date", "bytes"})
-
-# Kinds whose model name is not V1<Kind>.
-_MODEL_NAMES = {
-    ("v1", "Event"): "CoreV1Event",
-    ("events.k8s.io/v1", "Event"): "EventsV1Event",
-    ("discovery.k8s.io/v1", "EndpointSlice"): "V1EndpointSlice",
-}
-
-
-def _model_name(rt: ResourceType) -> str:
-    return _MODEL_NAMES.get((rt.api_version, rt.kind), f"{rt.version.capitalize()}{rt.kind}")
-
-
-@cache
-def _models() -> Any:
-    try:
-        import kubernetes.client.models as models
-    except ImportError:  # pragma: no cover - the client is a dependency
-        return None
-    return models
 
 
 @cache
 def _fields(model_name: str) -> dict[str, str] | None:
     """JSON field name -> type string, for one generated model."""
-    models = _models()
+    models = clientmodels.models()
     cls = getattr(models, model_name, None) if models is not None else None
     if cls is None:
         return None
@@ -132,10 +109,10 @@ def check_fields(rt: ResourceType, obj: dict[str, Any], *, prune: bool) -> list[
 
     Raises `TypeMismatch` for a value whose JSON type the schema does not allow.
     """
-    if _fields(_model_name(rt)) is None:
+    if _fields(clientmodels.model_name(rt)) is None:
         return []
     unknown: list[str] = []
-    _walk(obj, _model_name(rt), "", unknown, prune)
+    _walk(obj, clientmodels.model_name(rt), "", unknown, prune)
     return unknown
 
 
@@ -156,9 +133,9 @@ def _shape(type_name: str) -> tuple[str, str]:
     """("leaf" | "list" | "dict" | "model", element type): the type string parsed once."""
     if type_name in _LEAVES:
         return "leaf", ""
-    if m := _LIST.match(type_name):
+    if m := clientmodels.LIST.match(type_name):
         return "list", m.group(1)
-    if m := _DICT.match(type_name):
+    if m := clientmodels.DICT.match(type_name):
         return "dict", m.group(1)
     return "model", ""
 
