@@ -60,7 +60,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -813,6 +813,25 @@ def probe_private_dev(work: Path) -> str:
     will do; `work` (an empty directory) only serves as its mount point.
     """
     machine_layers()  # the agent's start asks this once, off its loop: the layout too
+
+    def test(root: str, _as_root: bool) -> str:  # pragma: no cover - in the probe's child
+        os.mkdir(f"{root}/dev")
+        os.mkdir(f"{root}/shm")
+        private_dev(f"{root}/dev", f"{root}/shm")
+        return ""
+
+    reason, code = _probe(work, MS_NOSUID, test)
+    with contextlib.suppress(OSError):
+        work.rmdir()
+    if code != 0:
+        return reason or "the test container ended abnormally"
+    return ""
+
+
+def _probe(work: Path, tmpfs_flags: int, test: Callable[[str, bool], str]) -> tuple[str, int]:
+    """Run `test(root, as_root)` in a forked child, in a mount namespace of its own
+    with a tmpfs at `work` (an empty directory): its answer, or the text of what it
+    raised, and the child's exit code (1 when it raised)."""
     work.mkdir(parents=True, exist_ok=True)
     as_root = os.geteuid() == 0
     r, w = os.pipe()
@@ -823,25 +842,19 @@ def probe_private_dev(work: Path) -> str:
         try:
             unshare(as_root)
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            _mount("tmpfs", str(work), "tmpfs", MS_NOSUID, "mode=755")
-            os.mkdir(f"{work}/dev")
-            os.mkdir(f"{work}/shm")
-            private_dev(f"{work}/dev", f"{work}/shm")
+            _mount("tmpfs", str(work), "tmpfs", tmpfs_flags, "mode=755")
+            answer = test(str(work), as_root)
         except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
-            os.write(w, (str(exc) or type(exc).__name__).encode(errors="replace"))
-            code = 1
+            answer, code = str(exc) or type(exc).__name__, 1
+        os.write(w, answer.encode(errors="replace"))
         os._exit(code)
     os.close(w)
     try:
         with os.fdopen(r, "rb") as f:
-            reason = f.read().decode(errors="replace")
+            answer = f.read().decode(errors="replace")
     finally:
         _, status = os.waitpid(pid, 0)
-    with contextlib.suppress(OSError):
-        work.rmdir()
-    if not reason and os.waitstatus_to_exitcode(status) != 0:
-        reason = "the test container ended abnormally"
-    return reason
+    return answer, os.waitstatus_to_exitcode(status)
 
 
 def _mkdir(path: str) -> None:
@@ -926,28 +939,9 @@ def probe_layers(work: Path) -> tuple[str, str]:
     xattrs then work in the tmpfs layer, and it logs no warning per mount).
     `work` (an empty directory) only serves as a mount point.
     """
-    work.mkdir(parents=True, exist_ok=True)
-    as_root = os.geteuid() == 0
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child exits
-        os.close(r)
-        found = f"{BINDS} "
-        try:
-            unshare(as_root)
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            _mount("tmpfs", str(work), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
-            found = _try_layers(str(work), as_root)
-        except BaseException:  # noqa: BLE001 - no namespace: nothing to overlay in
-            pass
-        os.write(w, found.encode())
-        os._exit(0)
-    os.close(w)
-    try:
-        with os.fdopen(r, "rb") as f:
-            answer = f.read().decode()
-    finally:
-        os.waitpid(pid, 0)
+    answer, code = _probe(work, MS_NOSUID | MS_NODEV, _try_layers)
+    if code != 0:  # no namespace: nothing to overlay in
+        answer = f"{BINDS} "
     mode, _, options = answer.partition(" ")
     return (mode if mode in _STRENGTH else BINDS), options
 
