@@ -198,7 +198,12 @@ def test_home_is_not_offered_for_expansion_in_args(tmp_path: Path) -> None:
     [
         ({}, {}, "", ""),  # not asked
         ({"runAsNonRoot": True}, {}, "", "container has runAsNonRoot and image will run as root"),
-        ({"runAsNonRoot": True}, {}, "0:0", "container has runAsNonRoot and image will run as root"),
+        (
+            {"runAsNonRoot": True},
+            {},
+            "0:0",
+            "container has runAsNonRoot and image will run as root",
+        ),
         ({"runAsNonRoot": True}, {}, "1000", ""),
         ({"runAsNonRoot": True}, {}, "app", "image has non-numeric user (app), cannot verify"),
         ({"runAsNonRoot": True, "runAsUser": 1000}, {}, "", ""),
