@@ -12,14 +12,14 @@ down, as Docker's walk makes them.
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from kubelite.kubelet.dockerignore import FILENAME, Matcher, MatchInfo, load
+from kubelite.kubelet.dockerignore import FILENAME, Matcher, MatchInfo, load, match_syntax_error
 
 
 class ContextError(ValueError):
@@ -45,8 +45,8 @@ class BuildContext:
 
     def find(self, src: str) -> list[Source]:
         """What a COPY source names: one path, or each path its glob matches (maybe none)."""
-        pattern = any(c in src for c in "*?[")
-        items = sorted(glob.glob(str(self.root / src))) if pattern else [str(self.root / src)]
+        pattern = any(c in src for c in "*?[\\")
+        items = _glob(self.root, src) if pattern else [str(self.root / src)]
         found = []
         for item in items:
             path = Path(item).resolve()
@@ -125,6 +125,61 @@ class BuildContext:
         if made:
             shutil.copystat(directory, target)
         return made
+
+
+def _glob(root: Path, pattern: str) -> list[str]:
+    """The paths under `root` that `pattern` matches, component by component with Go's
+    `filepath.Match` as Docker resolves COPY wildcards: unlike a shell, `*` matches
+    names that start with a dot, and `[^...]` negates a class."""
+    problem = match_syntax_error(pattern)
+    if problem:
+        raise ContextError(f"syntax error in pattern ({problem})")
+    found = [str(root)]
+    for part in (p for p in pattern.split("/") if p and p != "."):
+        if not any(c in part for c in "*?[\\"):
+            found = [os.path.join(d, part) for d in found if os.path.lexists(os.path.join(d, part))]
+            continue
+        regexp = re.compile(_component_regexp(part), re.DOTALL)
+        matched: list[str] = []
+        for directory in found:
+            if not os.path.isdir(directory):
+                continue
+            with os.scandir(directory) as it:
+                names = sorted(e.name for e in it)
+            matched.extend(os.path.join(directory, n) for n in names if regexp.fullmatch(n))
+        found = matched
+    return sorted(found)
+
+
+def _component_regexp(part: str) -> str:
+    """One path component of a Go `filepath.Match` pattern (already checked) as a regexp."""
+    out: list[str] = []
+    i, n = 0, len(part)
+    while i < n:
+        ch = part[i]
+        i += 1
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\":
+            out.append(re.escape(part[i]))
+            i += 1
+        elif ch == "[":
+            out.append("[")
+            if part[i] == "^":
+                out.append("^")
+                i += 1
+            while part[i] != "]":  # a checked class is never empty and always closed
+                escaped = part[i] == "\\"
+                i += escaped
+                out.append("-" if part[i] == "-" and not escaped else re.escape(part[i]))
+                i += 1
+            out.append("]")
+            i += 1
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
 
 
 def _copy_file(path: Path, target: Path) -> None:

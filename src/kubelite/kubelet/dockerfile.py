@@ -125,13 +125,11 @@ def parse_env(number: int, args: str, env: dict[str, str]) -> list[tuple[str, st
 
 
 def parse_copy(number: int, args: str, env: dict[str, str]) -> tuple[list[str], str]:
-    if args.startswith("["):
-        try:
-            words = list(json.loads(args))
-        except ValueError:
-            raise DockerfileError(f"Dockerfile line {number}: COPY: bad JSON array") from None
-    else:
+    words = _json_words(args)
+    if words is None:  # Docker reads a line that is not a JSON array as words
         words = shlex.split(args)
+    elif not all(isinstance(w, str) for w in words):
+        raise DockerfileError(f"Dockerfile line {number}: COPY: JSON array must hold strings")
     flags = [w for w in words if w.startswith("--")]
     for flag in flags:
         if flag.startswith("--from"):
@@ -140,6 +138,16 @@ def parse_copy(number: int, args: str, env: dict[str, str]) -> tuple[list[str], 
     if len(words) < 2:
         raise DockerfileError(f"Dockerfile line {number}: COPY needs a source and a destination")
     return words[:-1], words[-1]
+
+
+def _json_words(args: str) -> list[object] | None:
+    if not args.startswith("["):
+        return None
+    try:
+        value = json.loads(args)
+    except ValueError:
+        return None
+    return list(value) if isinstance(value, list) else None
 
 
 def parse_expose(number: int, args: str, env: dict[str, str]) -> list[str]:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from kubelite.cli.build_cmd import BuildFailed, build, format_images, list_images
-from kubelite.kubelet import buildroot
+from kubelite.kubelet import buildcontext, buildroot
 from kubelite.kubelet.images import ImageNotFound, ImageStore, host_python_version
 
 PY = "{}.{}".format(*host_python_version())
@@ -242,3 +243,48 @@ def test_dockerignore_errors_are_one_line(
         (ctx / ".dockerignore").mkdir()
     with pytest.raises(BuildFailed, match=message):
         build("bad:1", ctx, tmp_path / "data", quiet=True)
+
+
+def test_copy_globs_match_as_docker_matches(tmp_path: Path) -> None:
+    """COPY wildcards follow Go's filepath.Match: `*` takes dotfiles, `[^...]` negates."""
+    ctx = context(
+        tmp_path,
+        "FROM scratch\nCOPY * /all/\nCOPY [^a]*.txt /neg/\nCOPY d?r/x.* /q/\n",
+        {
+            ".env": "e",
+            "a.txt": "a",
+            "b.txt": "b",
+            "dir/x.cfg": "x",
+        },
+    )
+    build("glob:1", ctx, tmp_path / "data", quiet=True)
+    rootfs = ImageStore(tmp_path / "data").resolve("glob:1").rootfs
+    assert ".env" in files_under(rootfs / "all")
+    assert files_under(rootfs / "neg") == ["b.txt"]
+    assert files_under(rootfs / "q") == ["x.cfg"]
+
+
+def test_copy_glob_with_a_bad_class_is_one_line(tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM scratch\nCOPY [a- /x/\n", {"a": "a"})
+    with pytest.raises(BuildFailed, match=r"line 2: COPY \[a-: syntax error in pattern"):
+        build("bad:1", ctx, tmp_path / "data", quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("*", ".env", True),
+        ("[^a]x", "bx", True),
+        ("[^a]x", "ax", False),
+        ("[!a]", "!", True),  # Go negates with ^ only: this class holds ! and a
+        ("[!a]", "b", False),
+        ("[\\d]", "d", True),  # an escape inside a class is the character itself
+        ("[\\d]", "5", False),
+        ("[a-c]?", "bz", True),
+        ("\\*", "*", True),
+        ("\\*", "a", False),
+    ],
+)
+def test_copy_wildcard_components_follow_go_match(pattern: str, name: str, matches: bool) -> None:
+    regexp = buildcontext._component_regexp(pattern)
+    assert bool(re.fullmatch(regexp, name, re.DOTALL)) is matches
