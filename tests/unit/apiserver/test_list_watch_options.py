@@ -238,4 +238,11 @@ def test_times_are_stored_in_utc_on_create_update_and_patch(app: ApiApp) -> None
     assert r.json()["spec"]["acquireTime"] == "2024-01-02T03:00:00.000000Z"
     bad = {"spec": {"renewTime": "2024-01-02T03:04:05Z"}}  # MicroTime needs six digits
     r = call(app, "PATCH", f"{leases}/l", bad, content_type="application/merge-patch+json")
-    assert r.status_code == 400 and 'cannot parse "Z" as ".000000"' in r.json()["message"]
+    assert r.status_code == 422  # as upstream's patcher: the patched object did not decode
+    status = r.json()
+    assert status["message"].startswith(' "" is invalid: patch: Invalid value: "{')
+    assert status["message"].endswith('cannot parse "Z" as ".000000"')
+    assert '\\"renewTime\\":\\"2024-01-02T03:04:05Z\\"' in status["message"]
+    assert status["details"]["causes"][0]["field"] == "patch"
+    lease_now = call(app, "GET", f"{leases}/l").json()
+    assert lease_now["spec"]["renewTime"] == "2024-01-02T03:04:05.123456Z"  # nothing changed
