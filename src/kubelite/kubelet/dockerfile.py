@@ -125,10 +125,12 @@ def parse_env(number: int, args: str, env: dict[str, str]) -> list[tuple[str, st
 
 
 def parse_copy(number: int, args: str, env: dict[str, str]) -> tuple[list[str], str]:
-    words = _json_words(args)
-    if words is None:  # Docker reads a line that is not a JSON array as words
+    array = _json_words(args)
+    if array is None:  # Docker reads a line that is not a JSON array as words
         words = shlex.split(args)
-    elif not all(isinstance(w, str) for w in words):
+    elif all(isinstance(w, str) for w in array):
+        words = [str(w) for w in array]
+    else:
         raise DockerfileError(f"Dockerfile line {number}: COPY: JSON array must hold strings")
     flags = [w for w in words if w.startswith("--")]
     for flag in flags:
