@@ -135,3 +135,56 @@ spec:
     refused = c.kubectl("apply", "-f", "-", input=both, check=False)
     assert refused.returncode != 0
     assert "minAvailable and maxUnavailable cannot be both set" in refused.stderr
+
+
+def _pod_body(name: str, cpu: str, priority_class: str | None = None) -> dict:
+    spec: dict = {
+        "nodeSelector": {"e2e-scheduler": "yes"},
+        "containers": [
+            {"name": "main", "image": "python:3.11", "resources": {"requests": {"cpu": cpu}}}
+        ],
+    }
+    if priority_class:
+        spec["priorityClassName"] = priority_class
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def test_preemptor_keeps_the_room_it_freed(fresh_cluster):
+    """p preempts one of two pods; the victim goes and q (lower priority) is created
+    at once, while p backs off before its retry. The room stays p's: q waits, p
+    lands, and no second pod is evicted."""
+    c = fresh_cluster
+    api, client = c.api_client()
+    core = client.CoreV1Api(api)
+    c.kubectl("apply", "-f", "-", input=_node("solo", "2"))
+    c.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\n"
+        "metadata: {name: e2e-high}\nvalue: 1000\n",
+    )
+    running = ("v1", "v2")
+    for name in running:
+        core.create_namespaced_pod("default", _pod_body(name, "1"))
+    _wait(lambda: all(core.read_namespaced_pod(n, "default").spec.node_name for n in running))
+    core.create_namespaced_pod("default", _pod_body("p", "1", "e2e-high"))
+
+    deadline = time.monotonic() + 30
+    victims: list[str] = []
+    while not victims and time.monotonic() < deadline:
+        pods = [core.read_namespaced_pod(n, "default") for n in running]
+        victims = [p.metadata.name for p in pods if p.metadata.deletion_timestamp]
+        time.sleep(0.02)
+    assert len(victims) == 1, "p should have preempted exactly one pod"
+    # no kubelet runs this node: finish the victim's termination for it, then q comes
+    core.delete_namespaced_pod(victims[0], "default", grace_period_seconds=0)
+    core.create_namespaced_pod("default", _pod_body("q", "1"))
+
+    _wait(lambda: core.read_namespaced_pod("p", "default").spec.node_name == "solo", timeout=60)
+    (survivor,) = [n for n in running if n not in victims]
+    kept = core.read_namespaced_pod(survivor, "default")
+    assert kept.metadata.deletion_timestamp is None and kept.spec.node_name == "solo"
+    q = core.read_namespaced_pod("q", "default")
+    assert q.spec.node_name is None and q.metadata.deletion_timestamp is None
+    assert q.status.phase == "Pending"

@@ -5,8 +5,10 @@ has to implement :class:`Binder`. :func:`apply_result` turns a
 :class:`ScheduleResult` into the upstream API writes: ``pods/binding`` and a
 ``Scheduled`` event on success; on failure a ``FailedScheduling`` warning, the
 ``PodScheduled=False`` condition (reason ``Unschedulable`` or
-``SchedulerError``), the nominated node, and graceful deletion of preemption
-victims with a ``Preempted`` event on each.
+``SchedulerError``), the nominated node (set or cleared when the attempt
+decided it), graceful deletion of preemption victims with a ``Preempted`` event
+on each, and the cleared nominations of lower-priority pods the preemptor
+displaced.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ class Binder(Protocol):
     async def update_pod_condition(
         self, pod: Obj, condition: Mapping[str, Any], *, nominated_node_name: str | None = None
     ) -> None:
-        """Patch status.conditions (and status.nominatedNodeName when given)."""
+        """Patch status.conditions, and status.nominatedNodeName unless None ('' clears it)."""
+        ...
+
+    async def clear_nominated_node_name(self, pod: Obj) -> None:
+        """Patch status.nominatedNodeName away; a pod already gone is no error."""
         ...
 
     async def delete_pod(self, pod: Obj, *, grace_period_seconds: int | None = None) -> None: ...
@@ -128,6 +134,8 @@ async def apply_result(binder: Binder, pod: Obj, result: ScheduleResult, *, now:
             action="Preempting",
             note=preempted_message(pod, result.nominated_node_name),
         )
+    for other in result.nominated_pods_to_clear:
+        await binder.clear_nominated_node_name(other)
     reason = REASON_SCHEDULER_ERROR if result.error is not None else REASON_UNSCHEDULABLE
     await binder.record_event(
         regarding=pod,
@@ -136,7 +144,7 @@ async def apply_result(binder: Binder, pod: Obj, result: ScheduleResult, *, now:
         action="Scheduling",
         note=result.message,
     )
-    nominated = result.nominated_node_name if result.fit_error is not None else None
+    nominated = result.nominated_node_name if result.nominating else None
     await binder.update_pod_condition(
         pod,
         pod_scheduled_condition(scheduled=False, reason=reason, message=result.message, now=now),

@@ -436,12 +436,27 @@ class ApiBinder:
             status["conditions"] = [*conds, new]
             if nominated_node_name:
                 status["nominatedNodeName"] = nominated_node_name
+            elif nominated_node_name is not None:
+                status.pop("nominatedNodeName", None)
             current["metadata"].pop("resourceVersion", None)
             return current
 
         await self.client.mutate(
             "v1", "Pod", md["name"], change, md.get("namespace"), subresource="status"
         )
+
+    async def clear_nominated_node_name(self, pod: Mapping[str, Any]) -> None:
+        md = pod["metadata"]
+
+        def clear(current: Obj) -> Obj:
+            (current.get("status") or {}).pop("nominatedNodeName", None)
+            current["metadata"].pop("resourceVersion", None)
+            return current
+
+        with contextlib.suppress(errors.NotFound):
+            await self.client.mutate(
+                "v1", "Pod", md["name"], clear, md.get("namespace"), subresource="status"
+            )
 
     async def delete_pod(
         self, pod: Mapping[str, Any], *, grace_period_seconds: int | None = None

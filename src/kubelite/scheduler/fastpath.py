@@ -8,7 +8,10 @@ numpy evaluates over arrays of node allocatable/requested kept current from
 cache events. Rejected nodes get their status from the reference filters, so
 verdicts, scores, the rotating start index and the tie-breaking RNG calls are
 exactly those of the plugin-by-plugin path (tests hold both to that).
-Anything else falls back to the reference path.
+Anything else falls back to the reference path, including a pod that must
+yield to nominated pods (preemptors waiting for their victims) of equal or
+higher priority, or that is nominated itself: the arrays know nothing of
+nominations, and there are seldom any.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ else:
 from kubelite.scheduler.framework.cache import Cache
 from kubelite.scheduler.framework.cycle_state import CycleState
 from kubelite.scheduler.framework.helpers import find_untolerated_taint, tolerates
+from kubelite.scheduler.framework.nominator import nominated_node_name
 from kubelite.scheduler.framework.runtime import Framework, PluginScore, num_feasible_nodes_to_find
 from kubelite.scheduler.framework.types import NodeInfo, PodInfo
 from kubelite.scheduler.plugins import (
@@ -226,17 +230,21 @@ class FastPath:
             return False
         spec = pi.pod.get("spec", {})
         req = pi.request
-        if (
-            pi.node_name
-            or spec.get("affinity")
-            or (pi.pod.get("status") or {}).get("nominatedNodeName")
-        ):
+        if pi.node_name or spec.get("affinity") or self._nominations_matter(fw, pi):
             return False
         if req.ephemeral_storage or req.scalar:
             return False
         if self.cache.pods_with_affinity or self.cache.pods_with_required_anti_affinity:
             return False
         return not (spec.get("topologySpreadConstraints") or fw.handle.spread_selector(pi.pod))
+
+    @staticmethod
+    def _nominations_matter(fw: Framework, pi: PodInfo) -> bool:
+        """The pod is nominated, or nominated pods it must yield to would change the filters."""
+        nominator = fw.handle.nominator
+        if nominated_node_name(pi.pod) or nominator.node_for(pi.key):
+            return True
+        return bool(nominator) and nominator.any_at_least(pi.priority, pi.key)
 
     # -- the step ------------------------------------------------------------
     def try_schedule(

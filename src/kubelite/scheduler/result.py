@@ -22,6 +22,12 @@ class ScheduleResult:
     plugin -> raw/normalized/weighted score; ``total_scores`` the weighted sums;
     ``node_score`` the chosen node's total (0 when a single feasible node made
     scoring unnecessary, as upstream skips it then).
+
+    ``nominating`` says whether this attempt decides the pod's
+    ``status.nominatedNodeName``: then it becomes ``nominated_node_name``, ''
+    clearing it (preemption found no candidate, or an error). When False the
+    pod keeps its nomination, e.g. while it waits for its victims to go.
+    ``nominated_pods_to_clear`` lose theirs to this preemptor.
     """
 
     pod_key: str
@@ -36,7 +42,9 @@ class ScheduleResult:
     fit_error: FitError | None = None
     error: Status | None = None
     nominated_node_name: str = ""
+    nominating: bool = False
     victims: tuple[Mapping[str, Any], ...] = ()
+    nominated_pods_to_clear: tuple[Mapping[str, Any], ...] = ()
     volume_bindings: dict[str, str] = field(default_factory=dict)
     volume_provisions: list[str] = field(default_factory=list)
     assumed_pod: Mapping[str, Any] | None = None

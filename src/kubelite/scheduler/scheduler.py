@@ -5,6 +5,9 @@ Filter over a rotating window of nodes (``percentageOfNodesToScore``), PostFilte
 (preemption) when nothing fits, PreScore/Score/NormalizeScore with weights,
 selectHost with uniformly random ties, then assume + Reserve + Permit. The
 caller (the API loop) binds, writes events and conditions, deletes victims.
+Filters count the pods nominated to a node (preemptors waiting for their
+victims) of at least the pod's priority; the scheduler records its own
+nominations in the shared nominator at once, before the API write echoes back.
 Event hooks (``on_node_add``...) keep the cache and queue current so the
 wiring stays thin.
 """
@@ -22,6 +25,7 @@ from kubelite.scheduler.framework.cache import Cache
 from kubelite.scheduler.framework.cycle_state import CycleState
 from kubelite.scheduler.framework.diagnosis import Diagnosis, FitError
 from kubelite.scheduler.framework.interfaces import Handle, VolumeLister
+from kubelite.scheduler.framework.nominator import Nominator, nominated_node_name
 from kubelite.scheduler.framework.queue import QueuedPodInfo, SchedulingQueue
 from kubelite.scheduler.framework.runtime import Framework, num_feasible_nodes_to_find
 from kubelite.scheduler.framework.status import Code, Status, as_status
@@ -101,8 +105,9 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.frameworks: dict[str, Framework] = {}
+        self.nominator = Nominator()
         for prof in profiles or [default_profile()]:
-            handle = Handle(self.cache, rng=self.rng, volumes=volumes)
+            handle = Handle(self.cache, self.nominator, rng=self.rng, volumes=volumes)
             if namespace_labels is not None:
                 handle.namespace_labels = namespace_labels
             if spread_selector is not None:
@@ -111,7 +116,9 @@ class Scheduler:
                 handle.pdbs = pdbs
             self.frameworks[prof.scheduler_name] = build_framework(prof, handle, registry=registry)
         first = next(iter(self.frameworks.values()))
-        self.queue = SchedulingQueue(first.queue_sort.less, clock=clock, plugin_events=EVENTS)
+        self.queue = SchedulingQueue(
+            first.queue_sort.less, clock=clock, plugin_events=EVENTS, nominator=self.nominator
+        )
         self.next_start_node_index = 0
         self.fast_path = FastPath(self.cache) if fast_path else None
 
@@ -145,7 +152,25 @@ class Scheduler:
             log.exception("scheduling pod %s failed", pi.key)
             res.error = as_status(exc)
             res.node_name = ""
+        if not res.scheduled and res.fit_error is None:
+            res.nominating, res.nominated_node_name = True, ""  # an error clears it, as upstream
+        if assume and not res.scheduled:
+            self._record_nominations(pi, res)
         return res
+
+    def _record_nominations(self, pi: PodInfo, res: ScheduleResult) -> None:
+        """What the caller will write to the API, in the nominator now
+        (upstream handleSchedulingFailure), so the next cycle already sees it.
+
+        Lower-priority pods that lose their nomination retry at once to find
+        another place sooner (upstream prepareCandidate).
+        """
+        if res.nominating:
+            self.nominator.add(pi, res.nominated_node_name)
+        for other in res.nominated_pods_to_clear:
+            key = pod_key(other)
+            self.nominator.delete(key)
+            self.queue.activate(key)
 
     def _schedule_pod(
         self, fw: Framework, state: CycleState, pi: PodInfo, res: ScheduleResult
@@ -188,10 +213,10 @@ class Scheduler:
         res: ScheduleResult,
         diagnosis: Diagnosis,
     ) -> list[NodeInfo]:
-        nominated = (pi.pod.get("status") or {}).get("nominatedNodeName")
+        nominated = self.nominator.node_for(pi.key) or nominated_node_name(pi.pod)
         if nominated:
             info = self.cache.get(nominated)
-            if info is not None and fw.run_filter(state, pi, info) is None:
+            if info is not None and fw.run_filter_with_nominated_pods(state, pi, info) is None:
                 res.filter_verdicts[info.name] = None
                 res.evaluated_nodes = 1
                 return [info]
@@ -203,7 +228,7 @@ class Scheduler:
         for i in range(n):
             node = nodes[(start + i) % n]
             processed += 1
-            st = fw.run_filter(state, pi, node)
+            st = fw.run_filter_with_nominated_pods(state, pi, node)
             res.filter_verdicts[node.name] = st
             if st is None:
                 feasible.append(node)
@@ -259,14 +284,17 @@ class Scheduler:
             if st is not None:
                 diagnosis.post_filter_msg = st.message
             if result is not None:
+                res.nominating = True
                 res.nominated_node_name = result.nominated_node_name
                 res.victims = result.victims
+                res.nominated_pods_to_clear = result.nominated_pods_to_clear
         res.fit_error = fit
 
     def _assume_and_reserve(
         self, fw: Framework, state: CycleState, pi: PodInfo, res: ScheduleResult
     ) -> None:
         res.assumed_pod = self.cache.assume_pod(pi.pod, res.node_name, pi)
+        self.nominator.delete(pi.key)  # placed: it holds real room now (upstream assume)
         st = fw.run_reserve(state, pi, res.node_name)
         if st is None:
             st = fw.run_permit(state, pi, res.node_name)
@@ -326,6 +354,7 @@ class Scheduler:
 
     def on_pod_add(self, pod: Obj) -> None:
         if pod.get("spec", {}).get("nodeName"):
+            self.queue.delete(pod)  # bound: no longer pending, nor nominated
             self.cache.add_pod(pod)
             self.queue.move_all_to_active_or_backoff(events.ASSIGNED_POD_ADD)
         elif self.framework_for(pod) is not None:

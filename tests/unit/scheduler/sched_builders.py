@@ -161,3 +161,39 @@ def score_all(
     if hasattr(plugin, "normalize_score"):
         plugin.normalize_score(state, pi, norm)
     return {r[0]: (r[1], s[1]) for r, s in zip(raw, norm, strict=True)}
+
+
+class FakeBinder:
+    """Records the binder calls apply_result makes, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.annotations: list[dict[str, str]] = []
+
+    async def bind(self, pod: Any, node_name: str) -> None:
+        self.calls.append(("bind", node_name))
+
+    async def record_event(
+        self,
+        *,
+        regarding: Any,
+        type: str,  # noqa: A002
+        reason: str,
+        action: str,
+        note: str,
+        related: Any = None,
+        annotations: Any = None,
+    ) -> None:
+        self.calls.append(("event", (regarding["metadata"]["name"], type, reason, note)))
+        self.annotations.append(dict(annotations or {}))
+
+    async def update_pod_condition(
+        self, pod: Any, condition: Any, *, nominated_node_name: str | None = None
+    ) -> None:
+        self.calls.append(("condition", (dict(condition), nominated_node_name)))
+
+    async def clear_nominated_node_name(self, pod: Any) -> None:
+        self.calls.append(("clear-nomination", pod["metadata"]["name"]))
+
+    async def delete_pod(self, pod: Any, *, grace_period_seconds: int | None = None) -> None:
+        self.calls.append(("delete", pod["metadata"]["name"]))

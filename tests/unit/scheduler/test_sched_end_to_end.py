@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
-from sched_builders import affinity, anti_affinity, make_node, make_pod, make_scheduler, taint
+from sched_builders import (
+    FakeBinder,
+    affinity,
+    anti_affinity,
+    make_node,
+    make_pod,
+    make_scheduler,
+    taint,
+)
 
 from kubelite.scheduler.binder import apply_result, pod_scheduled_condition, scheduled_message
 
@@ -95,37 +102,6 @@ def test_preemption_then_placement_on_the_nominated_node() -> None:
     pod["status"] = {"nominatedNodeName": "n1"}
     again = sched.schedule_one(pod)
     assert again.node_name == "n1" and again.evaluated_nodes == 1
-
-
-class FakeBinder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.annotations: list[dict[str, str]] = []
-
-    async def bind(self, pod: Any, node_name: str) -> None:
-        self.calls.append(("bind", node_name))
-
-    async def record_event(
-        self,
-        *,
-        regarding: Any,
-        type: str,  # noqa: A002
-        reason: str,
-        action: str,
-        note: str,
-        related: Any = None,
-        annotations: Any = None,
-    ) -> None:
-        self.calls.append(("event", (regarding["metadata"]["name"], type, reason, note)))
-        self.annotations.append(dict(annotations or {}))
-
-    async def update_pod_condition(
-        self, pod: Any, condition: Any, *, nominated_node_name: str | None = None
-    ) -> None:
-        self.calls.append(("condition", (dict(condition), nominated_node_name)))
-
-    async def delete_pod(self, pod: Any, *, grace_period_seconds: int | None = None) -> None:
-        self.calls.append(("delete", pod["metadata"]["name"]))
 
 
 def test_binder_success_writes_binding_and_event() -> None:

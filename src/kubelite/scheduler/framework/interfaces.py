@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kubelite.scheduler.framework.cache import Cache
 from kubelite.scheduler.framework.cycle_state import CycleState
+from kubelite.scheduler.framework.nominator import Nominator
 from kubelite.scheduler.framework.status import Status
 from kubelite.scheduler.framework.types import NodeInfo, PodInfo
 
@@ -79,10 +80,16 @@ class FilterPlugin(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PostFilterResult:
-    """What PostFilter (preemption) found: a nominated node and the victims to evict."""
+    """What PostFilter (preemption) found: a nominated node and the victims to evict.
+
+    ``nominated_pods_to_clear`` are lower-priority pods nominated to that node:
+    they may no longer fit there, so their nominations are cleared and they
+    look for another place (upstream getLowerPriorityNominatedPods).
+    """
 
     nominated_node_name: str = ""
     victims: tuple[Obj, ...] = ()
+    nominated_pods_to_clear: tuple[Obj, ...] = ()
 
 
 @runtime_checkable
@@ -164,9 +171,10 @@ def _no_pdbs() -> list[Obj]:
 
 @dataclass
 class Handle:
-    """What a plugin may reach at build time: the snapshot and the listers."""
+    """What a plugin may reach at build time: the snapshot, the nominator, the listers."""
 
     cache: Cache
+    nominator: Nominator = field(default_factory=Nominator)
     namespace_labels: Callable[[str], Mapping[str, str] | None] = _no_namespaces
     spread_selector: Callable[[Obj], Obj | None] = _no_selector
     pdbs: Callable[[], list[Obj]] = _no_pdbs  # the PodDisruptionBudgets, for preemption

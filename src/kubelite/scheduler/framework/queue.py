@@ -6,6 +6,8 @@ in backoffQ. A pod found unschedulable waits in the unschedulable pool until a
 cluster event one of its rejecting plugins cares about (node added, pod
 deleted, PVC bound...) moves it back, or until it has waited 5 minutes. All
 state transitions are synchronous; time comes from an injectable clock.
+Every pending pod added, updated or deleted here also updates the nominator,
+as upstream's PriorityQueue does, so nominations follow the watch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.scheduler.framework.nominator import Nominator
 from kubelite.scheduler.framework.types import PodInfo, pod_key
 
 __all__ = ["QueuedPodInfo", "SchedulingQueue", "pod_updated"]
@@ -69,8 +72,10 @@ class SchedulingQueue:
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         max_unschedulable: float = DEFAULT_MAX_UNSCHEDULABLE,
         plugin_events: Mapping[str, frozenset[str]] | None = None,
+        nominator: Nominator | None = None,
     ) -> None:
         self.less = less
+        self.nominator = nominator if nominator is not None else Nominator()
         self.clock = clock
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
@@ -106,17 +111,19 @@ class SchedulingQueue:
         if pod_key(pod) in self._where:
             self.update(pod)
             return
-        now = self.clock()
-        self._push_active(QueuedPodInfo(PodInfo(pod), now, seq=next(self._seq)))
+        pi = PodInfo(pod)
+        self.nominator.add(pi)
+        self._push_active(QueuedPodInfo(pi, self.clock(), seq=next(self._seq)))
 
     def update(self, pod: Obj) -> None:
         place = self._where.get(pod_key(pod))
         if place is None:
             self.add(pod)
             return
+        pi = PodInfo(pod)
+        self.nominator.update(pi)
         if place == "inflight":
             return  # being scheduled now; its outcome requeues the stored copy
-        pi = PodInfo(pod)
         if place == "unschedulable":
             qpi = self._unschedulable[pi.key]
             changed = pod_updated(qpi.pod, pod)
@@ -131,6 +138,7 @@ class SchedulingQueue:
 
     def delete(self, pod: Obj) -> None:
         key = pod_key(pod)
+        self.nominator.delete(key)
         place = self._where.pop(key, None)
         if place == "unschedulable":
             self._unschedulable.pop(key, None)

@@ -4,6 +4,12 @@ Filters stop at the first failing plugin per node, like upstream
 ``RunFilterPlugins``. An exception raised by a plugin becomes an ``Error``
 status naming the plugin, so one broken plugin fails one pod's attempt (the
 caller requeues it with backoff) and never the scheduler.
+
+The scheduler and preemption filter through ``run_filter_with_nominated_pods``:
+pods nominated to the node with at least the pod's priority count as running
+there, and when there are any the filters run again without them, so the pod
+must fit both ways (resources and anti-affinity fail sooner with them,
+affinity without them).
 """
 
 from __future__ import annotations
@@ -107,6 +113,46 @@ class Framework:
         except Exception as exc:  # noqa: BLE001
             return as_status(exc, pl.name if pl is not None else "")
         return None
+
+    def run_filter_with_nominated_pods(
+        self, state: CycleState, pod: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        """upstream RunFilterPluginsWithNominatedPods: fit with and without the
+        nominated pods of equal or higher priority; one pass when there are none."""
+        if not self.handle.nominator:
+            return self.run_filter(state, pod, node)
+        try:
+            added = self._add_nominated_pods(state, pod, node)
+        except Exception as exc:  # noqa: BLE001 - a plugin bug fails this pod only
+            return as_status(exc)
+        if added is None:
+            return self.run_filter(state, pod, node)
+        st = self.run_filter(added[0], pod, added[1])
+        if st is not None:
+            return st
+        return self.run_filter(state, pod, node)
+
+    def _add_nominated_pods(
+        self, state: CycleState, pod: PodInfo, node: NodeInfo
+    ) -> tuple[CycleState, NodeInfo] | None:
+        """Copies of state and node with the nominated pods the pod must yield to.
+
+        Only equal or higher priority: a pod may take room freed for a
+        lower-priority preemptor (upstream addGENominatedPods). None when no pod
+        was added, so callers skip the copies.
+        """
+        nominated = [
+            pi
+            for pi in self.handle.nominator.pods_for(node.name)
+            if pi.priority >= pod.priority and pi.key != pod.key
+        ]
+        if not nominated:
+            return None
+        state_out, node_out = state.clone(), node.clone()
+        for pi in nominated:
+            node_out.add_pod(pi)
+            self.run_pre_filter_extension("add_pod", state_out, pod, pi, node_out)
+        return state_out, node_out
 
     def run_pre_filter_extension(
         self, op: str, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo

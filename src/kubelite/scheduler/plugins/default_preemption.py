@@ -10,7 +10,13 @@ makes room. Among candidate nodes the upstream pickOneNodeForPreemption order
 decides: fewest PDB violations, lowest highest-victim priority, smallest
 priority sum, fewest victims, latest start of the highest-priority victims,
 then the first. The victims are returned for the caller to delete gracefully;
-the pod's nominatedNodeName is the caller's write too.
+the pod's nominatedNodeName is the caller's write too, as is clearing the
+nominations of lower-priority pods nominated to the chosen node.
+
+Dry runs filter with the nominated pods of equal or higher priority, as the
+scheduling cycle does. A preemptor whose nominated node still has a
+lower-priority pod terminating is not eligible to preempt again: its victims
+are on their way out (upstream PodEligibleToPreemptOthers).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from kubelite.scheduler.framework.cycle_state import CycleState
 from kubelite.scheduler.framework.diagnosis import Diagnosis, FitError, NodeToStatus
 from kubelite.scheduler.framework.interfaces import Handle, PostFilterResult
+from kubelite.scheduler.framework.nominator import nominated_node_name
 from kubelite.scheduler.framework.status import Code, Status
 from kubelite.scheduler.framework.types import NodeInfo, PodInfo
 from kubelite.scheduler.plugins import events
@@ -142,7 +149,7 @@ class DefaultPreemption:
     def _eligible(self, pod: PodInfo, statuses: NodeToStatus) -> str:
         if pod.pod.get("spec", {}).get("preemptionPolicy") == "Never":
             return "not eligible due to preemptionPolicy=Never."
-        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        nominated = self.nominated_node(pod)
         if nominated:
             st = statuses.get(nominated)
             if st is not None and st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
@@ -153,6 +160,17 @@ class DefaultPreemption:
             ):
                 return "not eligible due to a terminating pod on the nominated node."
         return ""
+
+    def nominated_node(self, pod: PodInfo) -> str:
+        """The pod's nominated node: the nominator knows our own nomination before
+        the pod's status shows it (upstream re-reads the pod from the lister)."""
+        return self.handle.nominator.node_for(pod.key) or nominated_node_name(pod.pod)
+
+    def lower_priority_nominated(self, pod: PodInfo, node_name: str) -> tuple[Any, ...]:
+        """upstream getLowerPriorityNominatedPods: they may not fit beside the preemptor."""
+        return tuple(
+            pi.pod for pi in self.handle.nominator.pods_for(node_name) if pi.priority < pod.priority
+        )
 
     def _num_candidates(self, n: int) -> int:
         return min(max(n * self.min_pct // 100, self.min_abs), n)
@@ -176,7 +194,7 @@ class DefaultPreemption:
             return PostFilterResult(""), Status.unschedulable(fit.message)
         best = pick_one_node(candidates, violations)
         victims = tuple(v.pod for v in candidates[best])
-        return PostFilterResult(best, victims), None
+        return PostFilterResult(best, victims, self.lower_priority_nominated(pod, best)), None
 
     def _dry_run(
         self, state: CycleState, pod: PodInfo, potential: list[NodeInfo]
@@ -226,7 +244,7 @@ class DefaultPreemption:
             fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
         if not potential:
             return [], 0, Status.unresolvable(NO_VICTIMS)
-        st = fw.run_filter(state, pod, node)
+        st = fw.run_filter_with_nominated_pods(state, pod, node)
         if st is not None:
             return [], 0, st
         violating, non_violating = filter_pods_with_pdb_violation(
@@ -237,7 +255,7 @@ class DefaultPreemption:
         def reprieve(p: PodInfo) -> bool:
             node.add_pod(p)
             fw.run_pre_filter_extension("add_pod", state, pod, p, node)
-            if fw.run_filter(state, pod, node) is None:
+            if fw.run_filter_with_nominated_pods(state, pod, node) is None:
                 return True
             node.remove_pod(p.key)
             fw.run_pre_filter_extension("remove_pod", state, pod, p, node)
