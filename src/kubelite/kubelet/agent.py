@@ -26,10 +26,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from kubelite.api.quantity import milli_value, value
+from kubelite.api.quantity import milli_value
 from kubelite.api.resources import pod_requests
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
-from kubelite.kubelet import adopt, cgroups, checkpoint, sandbox
+from kubelite.kubelet import admission, adopt, cgroups, checkpoint, sandbox
 from kubelite.kubelet import exec as kexec
 from kubelite.kubelet.backoff import Backoff
 from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
@@ -43,6 +43,7 @@ from kubelite.kubelet.node import (
     machine_capacity,
     node_images,
     node_info,
+    node_labels,
     node_object,
     node_status,
 )
@@ -57,6 +58,8 @@ Obj = dict[str, Any]
 HEARTBEAT_S = 10.0
 REMEMBER_REMOVED = 4096  # removed pods' uids kept, against their late watch events
 EVENT_FLUSH_S = 5.0  # on stop, how long queued events may take to be written
+# Admission refusals that a stale copy of the Node could explain (`_recheck`).
+_NODE_STATE = frozenset({admission.NODE_AFFINITY, admission.TAINT_TOLERATION})
 KINDS = {
     "ConfigMap": "v1",
     "Secret": "v1",
@@ -113,6 +116,15 @@ class NodeAgent:
         # Each running pod's requests, for the admission of the next (`_admit`).
         self._admitted: dict[str, dict[str, Fraction]] = {}
         self._rejected: set[str] = set()  # pods refused admission (their status says why)
+        # Pods refused by the node's labels or taints, waiting for the Node re-read
+        # (`_recheck`): uid -> the pod's latest version.
+        self._rechecking: dict[str, Obj] = {}
+        # The Node as last written or read: admission checks its labels and taints.
+        # Until the first write, what this agent will register (upstream's initialNode).
+        self._node: Obj = {
+            "metadata": {"name": name, "labels": node_labels(name, self.labels)},
+            "spec": {"taints": self.taints},
+        }
         self._cpu_requests: dict[str, tuple[str, int]] = {}  # uid -> QoS class, millicores
         self.lane = StartLane()  # pods' start-up work, one at a time, oldest first
         self._orders = itertools.count()
@@ -213,6 +225,7 @@ class NodeAgent:
             node = await self.client.create(body)
         except AlreadyExists:
             node = await self.client.get("v1", "Node", self.name)
+        self._node = node
         self._node_uid = node["metadata"]["uid"]
         self._info = info
         await self._update_node_status()
@@ -238,7 +251,7 @@ class NodeAgent:
             )
             return node
 
-        await self.client.mutate("v1", "Node", self.name, apply, subresource="status")
+        self._node = await self.client.mutate("v1", "Node", self.name, apply, subresource="status")
 
     def _node_images(self) -> list[Obj]:
         """status.images, re-read only when the image store changed (a build or removal)."""
@@ -282,6 +295,8 @@ class NodeAgent:
         while True:
             pods, rv = await self.client.list("v1", "Pod", field_selector=selector)
             seen = {p["metadata"]["uid"] for p in pods}
+            for uid in self._rechecking.keys() - seen:
+                del self._rechecking[uid]  # gone while its node was re-read
             for pod in pods:
                 self._upsert(pod)
             self._stop_leftovers()
@@ -296,6 +311,7 @@ class NodeAgent:
                 if type_ == "BOOKMARK":
                     continue
                 if type_ == "DELETED":
+                    self._rechecking.pop(obj["metadata"]["uid"], None)
                     gone = self.runners.get(obj["metadata"]["uid"])
                     if gone is not None:
                         gone.request_termination(
@@ -304,13 +320,16 @@ class NodeAgent:
                     continue
                 self._upsert(obj)
 
-    def _upsert(self, pod: Obj) -> None:
+    def _upsert(self, pod: Obj, *, node_fresh: bool = False) -> None:
         uid = pod["metadata"]["uid"]
         runner = self.runners.get(uid)
         if runner is not None:
             runner.update(pod)
             return
         if uid in self._removed:
+            return
+        if uid in self._rechecking:
+            self._rechecking[uid] = pod  # admitted or refused once the node is re-read
             return
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
@@ -322,6 +341,10 @@ class NodeAgent:
             if uid in self._rejected:
                 return
             rejection = self._admit(pod)
+            if rejection is not None and not node_fresh and rejection.reason in _NODE_STATE:
+                self._rechecking[uid] = pod
+                self._tg.create_task(self._recheck(uid))
+                return
             if rejection is not None:
                 self._rejected.add(uid)
                 self._tg.create_task(self._reject(pod, *rejection))
@@ -352,29 +375,31 @@ class NodeAgent:
                 while len(self._removed) > REMEMBER_REMOVED:
                     self._removed.popitem(last=False)
 
-    def _admit(self, pod: Obj) -> tuple[str, str] | None:
-        """The kubelet's resource admission of a pod bound here (a pod given a
-        nodeName skips the scheduler): (reason, message) when it does not fit
-        beside the pods admitted before it, as upstream's InsufficientResourceError."""
-        allocatable = self.allocatable
-        requested = pod_requests(pod)
-        active = [r for u, r in self._admitted.items() if not self._finished(u)]
-        checks = [("pods", 1, len(active), value(allocatable.get("pods") or 0))]
-        for name in ("cpu", "memory", "ephemeral-storage"):
-            want = requested.get(name, 0)
-            if not want or name not in allocatable:
-                continue
-            measure = milli_value if name == "cpu" else value
-            used = sum((r.get(name, 0) for r in active), Fraction(0))
-            checks.append((name, measure(want), measure(used), measure(allocatable[name])))
-        for name, want, used, capacity in checks:
-            if capacity and want > capacity - used:
-                return (
-                    f"OutOf{name}",
-                    f"Node didn't have enough resource: {name}, requested: {want}, "
-                    f"used: {used}, capacity: {capacity}",
-                )
-        return None
+    def _admit(self, pod: Obj) -> admission.Rejection | None:
+        """The kubelet's admission of a pod bound here (a pod given a nodeName
+        skips the scheduler), against the pods admitted before it (`admission.py`)."""
+        admitted = [
+            admission.Admitted(requests, admission.host_ports(self.runners[uid].pod))
+            for uid, requests in self._admitted.items()
+            if not self._finished(uid)
+        ]
+        return admission.admit(
+            pod, node=self._node, allocatable=self.allocatable, admitted=admitted
+        )
+
+    async def _recheck(self, uid: str) -> None:
+        """Re-read the Node, then admit the pod again. The copy admission read is
+        as old as the last heartbeat, where upstream's kubelet watches its Node:
+        a `kubectl label node` just before the pod must not refuse it (newer
+        upstream kubelets likewise re-read the Node when node affinity refuses
+        a pod). A second refusal is final."""
+        try:
+            self._node = await self.client.get("v1", "Node", self.name)
+        except ApiError as exc:
+            log.warning("node %s: re-reading the Node for admission failed: %s", self.name, exc)
+        pod = self._rechecking.pop(uid, None)
+        if pod is not None and not self._shutdown.is_set():
+            self._upsert(pod, node_fresh=True)
 
     def _finished(self, uid: str) -> bool:
         runner = self.runners.get(uid)
