@@ -26,6 +26,7 @@ from kubelite.apiserver import (
     errors,
     exec_stream,
     healthz,
+    impersonation,
     jws,
     listoptions,
     metrics_api,
@@ -36,12 +37,14 @@ from kubelite.apiserver import (
     reviews,
     subresources,
 )
+from kubelite.apiserver.rbac_authorizer import Attributes, RbacAuthorizer, forbidden_status
 from kubelite.apiserver.request_context import (
     collect_warnings,
     set_manager,
     set_user,
     warning_header,
 )
+from kubelite.apiserver.requestinfo import request_info
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
 from kubelite.apiserver.schema import TypeMismatch, check_fields
 from kubelite.apiserver.serviceaccount_admission import await_service_account
@@ -143,11 +146,14 @@ class ApiApp:
         execs: exec_stream.ExecSource | None = None,
         metrics: metrics_api.MetricsSource | None = None,
         tokens: ServiceAccountTokens | None = None,
+        authorizer: RbacAuthorizer | None = None,
     ) -> None:
         self.storage = storage
         self.token = token.encode()
-        # Service-account tokens also authenticate (no RBAC: any authenticated user may do anything).
+        # Service-account tokens also authenticate.
         self.tokens = tokens
+        # None: `--authorization-mode AlwaysAllow`, any authenticated user may do anything.
+        self.authorizer = authorizer
         self._lookup = store_lookup(storage)
         self.ready = ready
         # What /livez and /readyz check; `kubelite up` adds its parts' own checks.
@@ -172,6 +178,7 @@ class ApiApp:
         try:
             if req.path not in PUBLIC_PATHS and not _is_health_path(req.path):
                 self._authenticate(req)
+                self._authorize(req)
             result = await self._route(req)
         except errors.ApiError as err:
             result = error_response(err)
@@ -196,6 +203,7 @@ class ApiApp:
         req = Request({**scope, "method": "GET"}, receive)
         try:
             self._authenticate(req)
+            self._authorize(req)
             target = paths.parse(req.path, self.registry)
             if not isinstance(target, paths.ResourcePath) or not target.subresource:
                 raise errors.NotFound("the server could not find the requested resource")
@@ -219,7 +227,42 @@ class ApiApp:
         if user is None:
             raise errors.Unauthorized("Unauthorized")
         req.user = user
-        set_user(user.info())
+        raw = req.scope["headers"]
+        if any(name.startswith(b"impersonate-") for name, _ in raw):
+            self._impersonate(req, user, raw)
+        else:
+            set_user(user.info())
+
+    def _impersonate(self, req: Request, user: reviews.User, raw: list[Any]) -> None:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
+        authorize = self.authorizer.authorize if self.authorizer is not None else None
+        acting = impersonation.impersonate(user, headers, authorize)
+        if acting is not None:
+            req.user = acting
+        set_user(req.user.info() if req.user is not None else user.info())
+
+    def _authorize(self, req: Request) -> None:
+        """Under RBAC, refuse what the user may not do with upstream's 403; with
+        AlwaysAllow (no authorizer) this costs nothing."""
+        if self.authorizer is None or req.user is None:
+            return
+        info = request_info(req.method, req.path, req.query)
+        attrs = Attributes(
+            req.user,
+            info.verb,
+            info.resource_request,
+            info.api_group,
+            info.api_version,
+            info.resource,
+            info.subresource,
+            info.namespace,
+            info.name,
+            info.path,
+        )
+        decision = self.authorizer.authorize(attrs)
+        if not decision.allowed:
+            message, details = forbidden_status(attrs, decision.reason)
+            raise errors.Forbidden(message, details=details)
 
     def user_for(self, token: str) -> reviews.User | None:
         """Who a bearer token stands for: the cluster's admin or a service account; None if no one."""

@@ -3,7 +3,8 @@
 Every cluster has `cluster-admin`, `admin`, `edit`, `view`, the `system:*`
 roles, the `system:controller:*` roles of each controller and their bindings
 from its first start; charts and `kubectl create rolebinding --clusterrole=view`
-rely on them, even though kubelite authorizes everyone for everything.
+rely on them, and under `--authorization-mode RBAC` they are what grants
+(by default kubelite authorizes everyone for everything).
 
 The objects are data, `rbac_defaults.json`: those of Kubernetes 1.32 with its
 default feature gates. Each gets the label `kubernetes.io/bootstrapping:

@@ -1,10 +1,15 @@
 """Who is asking, and may they: the review APIs kubectl and tools call before acting.
 
-kubelite authorizes every authenticated user for everything (no RBAC), as
+By default kubelite authorizes every authenticated user for everything, as
 kube-apiserver does with `--authorization-mode=AlwaysAllow`, and says so when
 asked: SelfSubjectAccessReview and (Local)SubjectAccessReview answer
 `allowed: true` (`kubectl auth can-i`), and SelfSubjectRulesReview lists the
-one rule that allows everything (`kubectl auth can-i --list`).
+one rule that allows everything (`kubectl auth can-i --list`). With
+`--authorization-mode RBAC` they answer as upstream's RBAC authorizer decides
+(`allowed`, and the grant as `reason`: `RBAC: allowed by ClusterRoleBinding
+"x" of ClusterRole "y" to User "z"`), for the caller (Self...) or for the
+`user`/`groups` in the spec, and SelfSubjectRulesReview lists the caller's
+rules in `spec.namespace`.
 SelfSubjectReview tells the caller who they are (`kubectl auth whoami`):
 `system:admin` in `system:masters` for the kubeconfig's token, a service
 account's user, uid, groups and extra for its token. TokenReview checks a
@@ -78,18 +83,19 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
         )
     spec = obj.get("spec") or {}
     if rt.kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
-        if not (spec.get("resourceAttributes") or spec.get("nonResourceAttributes")):
-            message = "exactly one of nonResourceAttributes or resourceAttributes must be specified"
-            raise errors.Invalid.fields(
-                rt.kind, rt.group, "", [invalid("spec.resourceAttributes", "null", message)]
-            )
-        status: dict[str, Any] = {"allowed": True}
+        _validate_access_review(rt, spec, ns)
+        status: dict[str, Any] = _access_review(app, req, rt, spec)
     elif rt.kind == "SelfSubjectRulesReview":
-        status = {
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": False,
-        }
+        if not spec.get("namespace"):
+            raise errors.BadRequest("no namespace on request")
+        if app.authorizer is None:
+            status = {
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "incomplete": False,
+            }
+        else:
+            status = app.authorizer.rules_review(req.user or ADMIN, str(spec["namespace"]))
     elif rt.kind == "SelfSubjectReview":
         status = {"userInfo": req.user.info() if req.user else ADMIN.info()}
     elif rt.kind == "TokenReview":
@@ -107,6 +113,63 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
         body["spec"] = spec
     body["status"] = status
     return json_response(body, 201)
+
+
+def _validate_access_review(rt: ResourceType, spec: dict[str, Any], ns: str | None) -> None:
+    """Upstream's validation of the (Local)(Self)SubjectAccessReview specs."""
+    problems = []
+    resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    if not (resource or non_resource):
+        message = "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+        problems.append(invalid("spec.resourceAttributes", "null", message))
+    if rt.kind != "SelfSubjectAccessReview" and not (spec.get("user") or spec.get("groups")):
+        message = "at least one of user or group must be specified"
+        problems.append(invalid("spec.user", str(spec.get("user") or ""), message))
+    if rt.kind == "LocalSubjectAccessReview":
+        if resource and (resource.get("namespace") or "") != (ns or ""):
+            value = str(resource.get("namespace") or "")
+            message = "must match metadata.namespace"
+            problems.append(invalid("spec.resourceAttributes.namespace", value, message))
+        if non_resource:
+            message = "disallowed on this kind of request"
+            problems.append(invalid("spec.nonResourceAttributes", non_resource, message))
+    if problems:
+        raise errors.Invalid.fields(rt.kind, rt.group, "", problems)
+
+
+def _access_review(app: ApiApp, req: Request, rt: ResourceType, spec: dict[str, Any]) -> Any:
+    """SubjectAccessReviewStatus: `allowed`, and the authorizer's `reason` if it gave one."""
+    if app.authorizer is None:
+        return {"allowed": True}
+    from kubelite.apiserver.rbac_authorizer import Attributes
+
+    if rt.kind == "SelfSubjectAccessReview":
+        user = req.user or ADMIN
+    else:
+        raw = spec.get("extra")
+        extra = {str(k): list(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        groups = tuple(str(g) for g in spec.get("groups") or [])
+        user = User(str(spec.get("user") or ""), groups, str(spec.get("uid") or ""), extra)
+    resource = spec.get("resourceAttributes")
+    if resource:
+        attrs = Attributes(
+            user,
+            str(resource.get("verb") or ""),
+            api_group=str(resource.get("group") or ""),
+            api_version=str(resource.get("version") or "*"),
+            resource=str(resource.get("resource") or ""),
+            subresource=str(resource.get("subresource") or ""),
+            namespace=str(resource.get("namespace") or ""),
+            name=str(resource.get("name") or ""),
+        )
+    else:
+        url = spec.get("nonResourceAttributes") or {}
+        attrs = Attributes(user, str(url.get("verb") or ""), False, path=str(url.get("path") or ""))
+    decision = app.authorizer.authorize(attrs)
+    status: dict[str, Any] = {"allowed": decision.allowed}
+    if decision.reason:
+        status["reason"] = decision.reason
+    return status
 
 
 def _review_token(app: ApiApp, token: str, audiences: Any) -> dict[str, Any]:

@@ -16,9 +16,9 @@ names. Either way the user is upstream's `ServiceAccountInfo`: the service
 account's uid, and as `extra` the token's `jti` as credential id and the pod
 and node it is bound to.
 
-kubelite has no authorization layer (no RBAC): every authenticated user,
-service accounts included, may do everything, as with the cluster's own
-bearer token.
+What the user may do is the authorizer's question: by default everything
+(`--authorization-mode AlwaysAllow`), under `--authorization-mode RBAC` what
+its roles grant (`rbac_authorizer`).
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ class UpOptions:
     nodes: int = 1
     host: str = "127.0.0.1"
     scheduler_config: Path | None = None
+    authorization_mode: str = "AlwaysAllow"  # or "RBAC"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +86,20 @@ class Listener:
     def bound_port(self) -> int:
         assert self.sock is not None
         return int(self.sock.getsockname()[1])
+
+
+def _authorization(mode: str, store: Store) -> tuple[Any, list[Any]]:
+    """The API's authorizer (None: AlwaysAllow) and admission chain for `mode`; RBAC
+    adds upstream's escalation checks on role and binding writes. kubelite's own
+    parts use the in-process client, privileged as upstream's loopback client."""
+    plugins: list[Any] = server_plugins()
+    if mode != "RBAC":
+        return None, plugins
+    from kubelite.apiserver.rbac_authorizer import RbacAuthorizer
+    from kubelite.apiserver.rbac_escalation import EscalationCheck
+
+    authorizer = RbacAuthorizer(store)
+    return authorizer, [*plugins, EscalationCheck(authorizer)]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -132,12 +147,19 @@ class Cluster:
         self.acquire()
         service_ip = self.service_ip.acquire()  # before the store: a new data dir has none
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
-        self.storage = RestStorage(self.store, admission=server_plugins())
+        authorizer, plugins = _authorization(self.options.authorization_mode, self.store)
+        self.storage = RestStorage(self.store, admission=plugins)
         tls = ensure_tls(self.dir.tls, service_ip)
         sa_tokens = ServiceAccountTokens(service_account_key(self.dir.tls))
         self.client = LocalClient(self.storage, tokens=sa_tokens)
         token = self.dir.token()
-        api = ApiApp(self.storage, token=token, ready=lambda: self._ready, tokens=sa_tokens)
+        api = ApiApp(
+            self.storage,
+            token=token,
+            ready=lambda: self._ready,
+            tokens=sa_tokens,
+            authorizer=authorizer,
+        )
         self.api_app = api
         api_listener = Listener("api", api, self.options.port, ssl=True)
         api_listener.sock = bind(self.options.host, self.options.port)

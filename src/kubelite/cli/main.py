@@ -38,6 +38,10 @@ DataDirOpt = Annotated[
 ]
 
 
+# `kubelite up --authorization-mode`: kube-apiserver's modes kubelite has.
+AUTHORIZATION_MODES = ("AlwaysAllow", "RBAC")
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
@@ -93,9 +97,21 @@ def up(
             help="A cluster config YAML: `nodes: [{name, capacity, labels, taints}]`.",
         ),
     ] = None,
+    authorization_mode: Annotated[
+        str,
+        typer.Option(
+            "--authorization-mode",
+            help="AlwaysAllow (any authenticated user may do anything) or RBAC.",
+        ),
+    ] = "AlwaysAllow",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
     """Start the whole cluster in this process."""
+    if authorization_mode not in AUTHORIZATION_MODES:
+        fail(
+            f'unknown --authorization-mode "{authorization_mode}": '
+            f"use {' or '.join(AUTHORIZATION_MODES)}"
+        )
     data = DataDir.at(data_dir)
     running = read_state(data)
     if running is not None:
@@ -110,8 +126,15 @@ def up(
     if config is not None:
         cluster_config = _check_cluster_config(config, nodes, data)
         extra += ["--config", str(config.resolve())]
+    if authorization_mode != "AlwaysAllow":
+        extra += ["--authorization-mode", authorization_mode]
     if detach:
         _detach(data, port, nodes, verbose, extra)
+        return
+    if authorization_mode != "AlwaysAllow":
+        _run_foreground(
+            data, port, nodes, verbose, scheduler_config, cluster_config, authorization_mode
+        )
         return
     _run_foreground(data, port, nodes, verbose, scheduler_config, cluster_config)
 
@@ -148,6 +171,7 @@ def _run_foreground(
     verbose: bool,
     scheduler_config: Path | None = None,
     cluster_config: dict[str, Any] | None = None,
+    authorization_mode: str = "AlwaysAllow",
 ) -> None:
     from kubelite.apiserver.gctuning import freeze_startup_heap, tune_collector
     from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
@@ -165,7 +189,11 @@ def _run_foreground(
         stop = asyncio.Event()
         install_signal_handlers(stop)
         options = UpOptions(
-            data_dir=data, port=port, nodes=nodes, scheduler_config=scheduler_config
+            data_dir=data,
+            port=port,
+            nodes=nodes,
+            scheduler_config=scheduler_config,
+            authorization_mode=authorization_mode,
         )
         if cluster_config is not None:
             options.extra["config"] = cluster_config
