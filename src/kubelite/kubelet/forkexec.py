@@ -33,6 +33,14 @@ report: the report channel is a socket pair for that reason.
 Reporting before the join matters in a burst: once in its cgroup the child
 shares the CPU with every container already starting up, and with 100 of
 them its last few steps before exec waited tens to hundreds of ms.
+
+With `become` (a container that runs as a user of its own, `sandbox.become`)
+the order is runc's: the child joins its cgroups and makes its `listen`
+descriptor while still root, then switches to the user and finds the
+executable as that user, so an executable it may not run (EACCES) fails the
+start; only then does it report `ready` and exec. Containers without a user
+keep the order above, and make no system call more.
+
 Every descriptor but 0, 1 and 2 is close-on-exec (PEP 446).
 """
 
@@ -117,6 +125,7 @@ def fork(
     first: Callable[[], None] | None = None,
     stdin: int = NO_STDIN,
     listen: Callable[[], int] | None = None,
+    become: Callable[[], None] | None = None,
 ) -> tuple[int, Child, socket.socket]:
     """Start the child; returns its pid, the caller's ends of its streams, and its
     report channel."""
@@ -130,7 +139,7 @@ def fork(
     st_r, st_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
-        hooks = (setup, join, first, listen)
+        hooks = (setup, join, first, listen, become)
         _child(argv, env, cwd, hooks, paths, theirs, stdin == STDIN_TTY, st_w.fileno())
     st_w.close()
     for fd in set(theirs) - {-1}:  # a terminal's one side stands for all three
@@ -162,6 +171,7 @@ _Hooks = tuple[
     Callable[[], None] | None,  # join
     Callable[[], None] | None,  # first
     Callable[[], int] | None,  # listen
+    Callable[[], None] | None,  # become
 ]
 
 
@@ -175,13 +185,22 @@ def _child(
     tty: bool,
     st_w: int,
 ) -> None:  # pragma: no cover - the child execs or exits
-    setup, join, first, listen = hooks
+    setup, join, first, listen, become = hooks
     try:
         if first is not None:
             first()
         ready = READY + b" " + _own_start_time()
-        path = _prepare(cwd, setup, paths, stdio, tty, st_w)
-        listener = listen() if listen is not None else -1
+        _prepare(cwd, setup, stdio, tty, st_w)
+        if become is None:
+            path = _find(paths, st_w)
+            listener = listen() if listen is not None else -1
+        else:  # root's steps first, then the user, as whom the executable is found
+            listener = listen() if listen is not None else -1
+            if join is not None:
+                join()
+                join = None
+            become()
+            path = _find(paths, st_w)
     except BaseException as exc:  # noqa: BLE001 - never let the child return into the caller
         _fail(st_w, SETUP, (str(exc) or type(exc).__name__).encode())
     try:
@@ -234,12 +253,12 @@ def _own_start_time() -> bytes:  # pragma: no cover - in the child
 def _prepare(
     cwd: str | None,
     setup: Callable[[], None] | None,
-    paths: tuple[bytes, ...],
     stdio: tuple[int, int, int],
     tty: bool,
     st_w: int,
-) -> bytes:  # pragma: no cover - in the child
-    """Everything up to `ready`: a failure here is reported and fails the start."""
+) -> None:  # pragma: no cover - in the child
+    """The session, streams, signals, working directory and set-up: a failure here
+    is reported and fails the start."""
     os.setsid()
     if os.getpriority(os.PRIO_PROCESS, 0) < 0:
         # A runtime's raised priority is not the container's (a lowered one, as
@@ -263,6 +282,10 @@ def _prepare(
             setup()
         except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear it
             _fail(st_w, SETUP, (str(exc) or "container setup failed").encode())
+
+
+def _find(paths: tuple[bytes, ...], st_w: int) -> bytes:  # pragma: no cover - in the child
+    """The executable to run; a failure is reported and fails the start."""
     path, err = _look_up(paths)
     if path is None:
         _fail(st_w, EXEC, str(err).encode())
@@ -304,16 +327,19 @@ async def spawn(
     first: Callable[[], None] | None = None,
     stdin: int = NO_STDIN,
     listen: Callable[[], int] | None = None,
+    become: Callable[[], None] | None = None,
 ) -> Child:
     """Fork, then wait on the loop for `ready`; ChildFailed if the child did not get there.
 
     `first` runs in the child before anything else, whatever fails next;
     `listen` last before `ready`, and the descriptor it returns (unless -1)
-    becomes the Child's `listener`.
+    becomes the Child's `listener`. `become` switches the child to the
+    container's user: then `join` and `listen` come before it, and the
+    executable is looked up after it, before `ready` (see the module's docstring).
     """
     loop = asyncio.get_running_loop()
     started: asyncio.Future[tuple[Child, bytes]] = loop.create_future()
-    _enqueue(loop, (argv, env, cwd, setup, join, first, stdin, listen), started)
+    _enqueue(loop, (argv, env, cwd, setup, join, first, stdin, listen, become), started)
     child, report = await started
     if report.startswith(READY):
         ticks = report[len(READY) + 1 :]
@@ -338,6 +364,7 @@ _Args = tuple[
     Callable[[], None] | None,
     int,
     Callable[[], int] | None,
+    Callable[[], None] | None,
 ]
 _Queue = tuple[asyncio.AbstractEventLoop, list[tuple[_Args, asyncio.Future[Any]]]]
 _queue: _Queue | None = None

@@ -12,6 +12,12 @@ attribute), a `persistentVolumeClaim` volume with `readOnly: true` too;
 `resolv.conf` included (containerd's rule; the kubelet's `/etc/hosts` stays
 writable); and a container whose environment has no `HOME` gets its user's
 home directory from the container's `/etc/passwd`, as runc gives it.
+
+The container runs as its `securityContext` user (`container_user`: the
+kubelet's and containerd's rules; the switch itself is `sandbox.become`'s);
+as root, the directories it must pass through to reach this machine's
+interpreter and the images (under `/root`, or a data directory of mode 0700)
+are made searchable in its own view of the filesystem.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 import sys
 import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kubelite.kubelet import sandbox, termination
+from kubelite.kubelet import images, sandbox, termination
 from kubelite.kubelet.command import expand_all, resolve_argv
 from kubelite.kubelet.envvars import (
     EnvError,
@@ -42,6 +50,7 @@ Obj = dict[str, Any]
 RESOLV_CONF = "/etc/resolv.conf"  # a volumeMount of the user's at this path wins
 ETC_HOSTS = "/etc/hosts"  # likewise
 PASSWD = "/etc/passwd"
+GROUP = "/etc/group"
 
 
 class PrepareError(Exception):
@@ -120,22 +129,27 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     rootfs = image.rootfs if ctx.isolate and os.path.isdir(image.rootfs) else None
     if not env.get("HOME"):
         env["HOME"] = _home(ctx, container, image, rootfs, mounts)
+    user = _user(ctx, container, image, rootfs, mounts)
     if ctx.isolate:
+        visible = [ctx.data_dir / "images", *_interpreter_paths(env)]
         plan = sandbox.plan(
             root=os.path.join(ctx.pod_dir, "root", name),
             scratch=os.path.join(ctx.pod_dir, "scratch", name),
             image_rootfs=rootfs,
             volumes=mounts,
-            visible=[ctx.data_dir / "images", *_interpreter_paths(env)],
+            visible=visible,
             hostname=pod_hostname(ctx.pod),
             workdir=workdir,
             shm=ctx.shm,
             read_only_root=_read_only_root(container),
+            searchable=_closed_dirs(tuple(visible)) if user and user.uid and _as_root() else (),
         )
     else:
         # No filesystem view of its own: run in the image directory's copy of workdir.
         cwd = str(image.rootfs / str(PurePosixPath(workdir)).lstrip("/"))
     spec = Spec(argv=argv, env=env, cwd=cwd, log_path=log_path, plan=plan)
+    if ctx.isolate or _as_root():  # without either, it can only run as kubelite's user
+        spec.user = user
     if not (ctx.pod.get("spec") or {}).get("hostNetwork"):
         spec.pod_ip = ctx.pod_ip  # its wildcard binds go there, as into a network of its own
     if container.get("stdin") or container.get("tty"):  # for `kubectl attach`
@@ -171,6 +185,79 @@ def run_as_non_root_violation(pod: Obj, container: Obj, image_user: str) -> str:
             f"cannot verify user is non-root {where}"
         )
     return ""
+
+
+def container_user(
+    pod: Obj, container: Obj, image_user: str, etc: Callable[[str], str | None]
+) -> sandbox.User | None:
+    """Whom the container runs as, as the kubelet and containerd decide it; None when
+    nothing asks for a user (the runtime's own, root, as before).
+
+    The user is `runAsUser` (the container's, else the pod's), else the image's
+    `User` (its part before any `:`, as the kubelet reads it), else root. Its
+    group is `runAsGroup` (the container's, else the pod's), else its entry's
+    in the container's /etc/passwd, else 0. Its supplementary groups are that
+    group, the groups whose member list in the container's /etc/group names
+    it (unless `supplementalGroupsPolicy: Strict`), the pod's
+    `supplementalGroups` and its `fsGroup`. A user named by the image but
+    missing from /etc/passwd is a CreateContainerError, as with containerd.
+    `etc` reads the container's /etc/passwd or /etc/group (None if it has none).
+    """
+    pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    uid = run_as_user(pod, container)
+    gid = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+    extra = [int(g) for g in pod_sc.get("supplementalGroups") or []]
+    if pod_sc.get("fsGroup") is not None:
+        extra.append(int(pod_sc["fsGroup"]))
+    name = image_user.partition(":")[0]
+    if uid is None and gid is None and not extra and not name:
+        return None
+    users = _passwd_entries(etc(PASSWD))
+    if uid is None and name and not name.isdigit():
+        found = next((u for u in users if u[0] == name), None)
+        if found is None:
+            raise PrepareError(
+                "CreateContainerError",
+                f"unable to find user {name}: no matching entries in passwd file",
+            )
+    else:
+        wanted = uid if uid is not None else int(name or 0)
+        found = next((u for u in users if u[1] == wanted), None) or ("", wanted, 0)
+    username, uid, primary = found
+    gid = int(gid) if gid is not None else primary
+    groups = [gid]
+    if username and pod_sc.get("supplementalGroupsPolicy") != "Strict":
+        groups.extend(_member_of(etc(GROUP), username))
+    groups.extend(extra)
+    user = sandbox.User(uid, gid, tuple(dict.fromkeys(groups)))
+    return None if user == sandbox.User(0, 0, (0,)) else user
+
+
+def _passwd_entries(passwd: str | None) -> list[tuple[str, int, int]]:
+    """(name, uid, gid) of each well-formed line of a passwd file."""
+    out = []
+    for line in (passwd or "").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[2].isdigit() and fields[3].isdigit():
+            out.append((fields[0], int(fields[2]), int(fields[3])))
+    return out
+
+
+def _member_of(group: str | None, username: str) -> list[int]:
+    """The gids of the groups of a group file that list `username` as a member
+    (not those only named after it)."""
+    out = []
+    for line in (group or "").splitlines():
+        fields = line.split(":")
+        if (
+            len(fields) >= 4
+            and fields[2].isdigit()
+            and fields[0] != username
+            and username in fields[3].split(",")
+        ):
+            out.append(int(fields[2]))
+    return out
 
 
 def _read_only_root(container: Obj) -> bool:
@@ -233,41 +320,59 @@ def _home(
     else:
         # In its own namespaces the process is root; without, the user running kubelite.
         user = image.run_config.get("User") or str(0 if ctx.isolate else os.getuid())
-    return passwd_home(_passwd(_passwd_path(ctx, rootfs, mounts)), user)
+    return passwd_home(_etc_text(_etc_path(ctx, rootfs, mounts, PASSWD)), user)
 
 
-def _passwd_path(ctx: Context, rootfs: Path | None, mounts: list[sandbox.VolumeMount]) -> str:
-    """Where the container's /etc/passwd comes from: a volume over it (the last
-    wins), else the image's, else the host's."""
+def _user(
+    ctx: Context,
+    container: Obj,
+    image: Image,
+    rootfs: Path | None,
+    mounts: list[sandbox.VolumeMount],
+) -> sandbox.User | None:
+    """`container_user`, with the container's own /etc/passwd and /etc/group."""
+    return container_user(
+        ctx.pod,
+        container,
+        image.run_config.get("User") or "",
+        lambda path: _etc_text(_etc_path(ctx, rootfs, mounts, path)),
+    )
+
+
+def _etc_path(
+    ctx: Context, rootfs: Path | None, mounts: list[sandbox.VolumeMount], path: str
+) -> str:
+    """Where the container's /etc/passwd (or /etc/group) comes from: a volume over
+    it (the last wins), else the image's, else the host's."""
     if ctx.isolate:
         for m in reversed(mounts):
-            if m.target == PASSWD:
+            if m.target == path:
                 return m.source
             if m.target == "/etc":
-                return os.path.join(m.source, "passwd")
-        if rootfs is not None and os.path.isfile(image_passwd := f"{rootfs}{PASSWD}"):
-            return image_passwd
-    return PASSWD
+                return os.path.join(m.source, os.path.basename(path))
+        if rootfs is not None and os.path.isfile(in_image := f"{rootfs}{path}"):
+            return in_image
+    return path
 
 
-_passwds: dict[str, tuple[tuple[int, ...], str]] = {}
+_etc_texts: dict[str, tuple[tuple[int, ...], str]] = {}
 
 
-def _passwd(path: str) -> str | None:
-    """A passwd file's text, kept while its stat is the same (None if unreadable)."""
+def _etc_text(path: str) -> str | None:
+    """A passwd or group file's text, kept while its stat is the same (None if unreadable)."""
     try:
         st = os.stat(path)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        kept = _passwds.get(path)
+        kept = _etc_texts.get(path)
         if kept is not None and kept[0] == key:
             return kept[1]
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
     except OSError:
         return None
-    if len(_passwds) >= 64:
-        _passwds.clear()
-    _passwds[path] = (key, text)
+    if len(_etc_texts) >= 64:
+        _etc_texts.clear()
+    _etc_texts[path] = (key, text)
     return text
 
 
@@ -293,6 +398,28 @@ def _interpreter_paths(env: dict[str, str]) -> list[Path]:
     own = _own_paths()
     extra = dict.fromkeys(Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
     return [*own, *(p for p in extra if p not in own and p.is_absolute() and p.is_dir())]
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+@functools.lru_cache(maxsize=64)
+def _closed_dirs(paths: tuple[Path, ...]) -> tuple[str, ...]:
+    """The directories on the way to `paths` (and to this machine's interpreter)
+    that not every user may pass through on the host (root's 0700 `/root`, a
+    0700 data directory): the container's user must, to run the interpreter
+    that stands for a `python` image's and to reach the images."""
+    closed: dict[str, None] = {}
+    for path in (*paths, Path(images.base_python()).parent):
+        for directory in (*reversed(path.parents[:-1]), path):
+            try:
+                mode = os.stat(directory).st_mode
+            except OSError:
+                break
+            if stat.S_ISDIR(mode) and mode & sandbox.SEARCHABLE != sandbox.SEARCHABLE:
+                closed[str(directory)] = None
+    return tuple(closed)
 
 
 def pod_hostname(pod: Obj) -> str:

@@ -9,7 +9,8 @@ and none per start either (`forkexec`). This runs in the node's shim
 process (`shim.py`), which outlives kubelite. When the main process exits,
 the rest of its group is killed, as a container runtime tears down a
 container's PID namespace. A container with a pod IP has its wildcard
-binds put on that IP (`podbind`).
+binds put on that IP (`podbind`); one with a `user` runs as that user
+(`sandbox.become`, in the child before it looks its executable up).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Spec:
     tty: bool = False
     # where its wildcard binds go (`podbind`); empty: the host's network as it is
     pod_ip: str = ""
+    # whom it runs as (`securityContext.runAsUser` and the rest); None: the
+    # runtime's own user (root, or root of the container's user namespace)
+    user: sandbox.User | None = None
 
 
 def spec_to_wire(spec: Spec) -> dict[str, object]:
@@ -70,6 +74,8 @@ def spec_to_wire(spec: Spec) -> dict[str, object]:
         wire["io"] = [spec.stdin, spec.stdin_once, spec.tty]
     if spec.pod_ip:
         wire["pod_ip"] = spec.pod_ip
+    if spec.user is not None:
+        wire["user"] = [spec.user.uid, spec.user.gid, list(spec.user.groups)]
     return wire
 
 
@@ -115,6 +121,9 @@ def spec_from_wire(wire: dict[str, Any]) -> Spec:
     io = wire.get("io")
     if io:
         spec.stdin, spec.stdin_once, spec.tty = (bool(x) for x in io)
+    user = wire.get("user")
+    if user:
+        spec.user = sandbox.User(int(user[0]), int(user[1]), tuple(int(g) for g in user[2]))
     return spec
 
 
@@ -287,7 +296,7 @@ async def start(spec: Spec) -> Process:
     if spec.pod_ip and podbind.available():
         listen = podbind.install
     try:
-        setup, join = _hooks(spec, joins)
+        setup, join, become = _hooks(spec, joins)
         child = await forkexec.spawn(
             spec.argv,
             spec.env,
@@ -297,6 +306,7 @@ async def start(spec: Spec) -> Process:
             first=functools.partial(_make_log, log_path),
             stdin=_stdin_kind(spec),
             listen=listen,
+            become=become,
         )
     except forkexec.ChildFailed as exc:
         _make_log(log_path)  # a container that failed to start has an empty log
@@ -352,25 +362,37 @@ def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
     return _error_text(err, spec.argv[0], spec.env)
 
 
-def _hooks(
-    spec: Spec, fds: list[int]
-) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
-    """What the child does before it reports ready (its filesystem view) and after
-    (joining its cgroups through `fds`, the open join files, right before exec)."""
+_Hook = Callable[[], None] | None
+
+
+def _hooks(spec: Spec, fds: list[int]) -> tuple[_Hook, _Hook, _Hook]:
+    """What the child does before it reports ready (its filesystem view), after
+    (joining its cgroups through `fds`, the open join files, right before exec),
+    and to run as the container's user (as root: `sandbox.become`; without root
+    its user namespace maps that user in `setup`)."""
     procs = spec.cgroup_procs
     plan = spec.plan
     as_root = os.geteuid() == 0
+    user = spec.user
 
     def setup() -> None:
         if plan is not None:
             try:
-                sandbox.enter(plan, as_root=as_root)
+                sandbox.enter(plan, as_root=as_root, user=None if as_root else user)
             except sandbox.SandboxError as exc:
                 raise forkexec.SetupFailed(exc.strerror) from None
 
+    def become() -> None:
+        assert user is not None
+        try:
+            sandbox.become(user)
+        except sandbox.SandboxError as exc:
+            raise forkexec.SetupFailed(exc.strerror) from None
+
     def join() -> None:
-        # Past `ready` a failure here cannot fail the start any more: the
-        # container runs, and its log says which limit is missing.
+        # A failure here does not fail the start (past `ready`, where most
+        # containers join, it no longer can): the container runs, and its log
+        # says which limit is missing.
         for fd, path in zip(fds, procs, strict=False):
             try:
                 os.write(fd, b"0")
@@ -378,7 +400,11 @@ def _hooks(
                 os.write(2, f"kubelite: not placed in cgroup {path}: {exc.strerror}\n".encode())
             os.close(fd)
 
-    return (setup if plan is not None else None), (join if fds else None)
+    return (
+        setup if plan is not None else None,
+        join if fds else None,
+        become if user is not None and as_root else None,
+    )
 
 
 def _cgroups(ops: list[tuple[str, str, bytes]], procs: list[str]) -> list[int]:

@@ -48,6 +48,16 @@ syscalls. As a non-root user the child first enters a user namespace
 mapping it to root. If the kernel refuses, the container fails with a
 message naming the missing capability; nothing is ever mounted elsewhere
 instead.
+
+A container with a user of its own (`securityContext.runAsUser` and the
+rest, `User`) runs as that user, as runc runs it: as root, the child
+switches (`become`) once everything that needs root is done, right before
+the executable is looked up, so an executable the user may not run fails
+the start. Without root, the user namespace's one mapped id is that user
+(and its group) instead of root: `id -u` tells what the pod asked for, and
+it owns what it writes as kubelite does; supplementary groups cannot be set
+there (as with rootless runc, they are left out). The container's `/tmp`
+is writable by all (mode 1777), as an image's is.
 """
 
 from __future__ import annotations
@@ -93,6 +103,9 @@ DEV_LINKS = (
     ("ptmx", "pts/ptmx"),
 )
 DEV_TMPFS = "mode=755,size=65536k"
+TMP_MODE = "1777"
+# The permission bits that let the group and others pass through a directory.
+SEARCHABLE = 0o011
 
 # How a container's root gets its writable layer (see the module docstring).
 ROOT_OVERLAY = "root"
@@ -132,10 +145,12 @@ class VolumeMount:
 
 @dataclass(frozen=True)
 class Op:
-    # tmpfs, rbind, overlay (source: extra mount options), symlink, mkdir, touch,
-    # dev (source: the pod's shm), file (source: a host file to make, mode 0666),
-    # unlink, layerdir (source: its mode in octal), hostbind (read-only, skipped
-    # if the source has gone), readonly (source: "tmpfs" or "overlay")
+    # tmpfs (source: its mode in octal, 755 if empty), rbind, overlay (source:
+    # extra mount options), symlink, mkdir, touch, dev (source: the pod's shm),
+    # file (source: a host file to make, mode 0666), unlink, layerdir (source: its
+    # mode in octal), hostbind (read-only, skipped if the source has gone),
+    # readonly (source: "tmpfs" or "overlay"), traverse (a directory made
+    # searchable by every user, where the container's view lets it change)
     kind: str
     target: str
     source: str = ""
@@ -185,14 +200,21 @@ def plan(
     layers: str | None = None,
     host_mounts: Sequence[str] | None = None,
     as_root: bool | None = None,
+    searchable: Sequence[str] = (),
 ) -> Plan:
     """Mount operations for one container; `visible` are host paths that must stay reachable.
 
     With `shm` (the pod's shared directory for `/dev/shm`) the container gets a
     private `/dev`; without, the host's. `read_only_root` is the container's
-    `readOnlyRootFilesystem`. `layers` (one of ROOT_OVERLAY, DIR_OVERLAYS,
-    BINDS), `host_mounts` (mount points, absolute host paths) and `as_root`
-    default to what this machine and process have.
+    `readOnlyRootFilesystem`. `searchable` are directories (absolute paths in
+    the container) its user must pass through but may not on the host (an
+    interpreter under root's 0700 `/root`): in the container's view they let
+    everyone through, where its layer lets them change (as a file system
+    change of the container's own: the host's stay as they are, and one at
+    or below a volume is left alone). `layers`
+    (one of ROOT_OVERLAY, DIR_OVERLAYS, BINDS), `host_mounts` (mount points,
+    absolute host paths) and `as_root` default to what this machine and
+    process have.
     """
     r, s = os.fspath(root), os.fspath(scratch)
     mode, options = machine_layers() if layers is None else (layers, "")
@@ -250,6 +272,11 @@ def plan(
         kind = "touch" if v.create or not os.path.isdir(v.source) else "mkdir"
         ops.append(Op(kind, r + v.target))
         ops.append(Op("rbind", r + v.target, source=v.source, read_only=v.read_only))
+    # never through a volume: that would change the host's directory
+    mounted_at = [v.target.rstrip("/") + "/" for v in volumes]
+    for closed in searchable:
+        if not any((closed + "/").startswith(target) for target in mounted_at):
+            ops.append(Op("traverse", r + closed))
     if read_only_root:
         ops.extend(mounted)  # last: every mount point is made by now
     return p
@@ -278,7 +305,7 @@ def _step_ops(
         ops.append(Op("overlay", target, layout.options, lowers, upper, work))
         mounted.append(Op("readonly", target, "overlay"))
     elif kind == "tmpfs":
-        ops.append(Op("tmpfs", target))
+        ops.append(Op("tmpfs", target, source))
         mounted.append(Op("readonly", target, "tmpfs"))
     elif rel == "dev" and kind == "rbind" and shm is not None:
         ops.append(Op("dev", target, source=shm))  # one op: the plan travels to the shim
@@ -525,7 +552,8 @@ def _top_level(
     if not (in_root and host_kind == "dir"):
         before.append(("mkdir", name, "", (), False))
     if name in PRIVATE_TMPFS and image_kind is None:
-        return [*before, ("tmpfs", name, "", (), False)]
+        # sticky and writable by all, as an image's /tmp is: any user may write there
+        return [*before, ("tmpfs", name, TMP_MODE, (), False)]
     if name in PASSTHROUGH:
         return [*before, ("rbind", name, host.prefix + name, (), False)]
     if image_kind == "dir":
@@ -663,7 +691,23 @@ def _mount(
     _check(rc, f"mount {fstype or 'bind'} {source or ''} on {target}")
 
 
-def unshare(as_root: bool) -> None:
+@dataclass(frozen=True)
+class User:
+    """Whom a container's process runs as: `runAsUser`, `runAsGroup` (or the
+    user's group) and the supplementary groups (`supplementalGroups`, `fsGroup`,
+    the user's groups in the container's `/etc/group`)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+def unshare(as_root: bool, user: User | None = None) -> None:
+    """New mount and UTS namespaces; without root a user namespace too, whose one
+    mapped user is this process's own: root there, or `user` (and its group) when
+    given, so the process is that user without a switch (its supplementary
+    groups cannot be set there: the kernel lets an unprivileged user namespace
+    map groups only once setgroups is denied)."""
     flags = CLONE_NEWNS | CLONE_NEWUTS
     uid, gid = os.getuid(), os.getgid()
     if not as_root:
@@ -677,9 +721,10 @@ def unshare(as_root: bool) -> None:
             f"kubelite needs {need} to give containers their own filesystem view",
         )
     if not as_root:
+        inner_uid, inner_gid = (user.uid, user.gid) if user is not None else (0, 0)
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"0 {uid} 1")
-        _write("/proc/self/gid_map", f"0 {gid} 1")
+        _write("/proc/self/uid_map", f"{inner_uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{inner_gid} {gid} 1")
 
 
 def _write(path: str, text: str) -> None:
@@ -690,8 +735,8 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def enter(p: Plan, *, as_root: bool) -> None:
-    unshare(as_root)
+def enter(p: Plan, *, as_root: bool, user: User | None = None) -> None:
+    unshare(as_root, user)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     for op in p.ops:
         _apply(op)
@@ -711,7 +756,7 @@ def enter(p: Plan, *, as_root: bool) -> None:
 def _apply(op: Op) -> None:
     if op.kind == "tmpfs":
         _mkdir(op.target)
-        _mount("tmpfs", op.target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+        _mount("tmpfs", op.target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={op.source or '755'}")
     elif op.kind == "mkdir":
         _mkdir(op.target)
     elif op.kind == "touch":
@@ -754,6 +799,13 @@ def _apply(op: Op) -> None:
         private_dev(op.target, op.source)
     elif op.kind == "file":
         _new_file(op.source)
+    elif op.kind == "traverse":
+        # Where the view is read-only (a host bind) it stays as it is: the user
+        # then meets the host's permissions, as the exec's error will say.
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(op.target).st_mode)
+            if mode & SEARCHABLE != SEARCHABLE:
+                os.chmod(op.target, mode | SEARCHABLE)
     else:
         # A step this code does not know: a plan from a newer kubelite reaching a
         # container shim started by an older one. Skipping it would give the
@@ -868,6 +920,57 @@ def _mkdir(path: str) -> None:
             raise
     except FileNotFoundError:
         os.makedirs(path, exist_ok=True)
+
+
+_DEV_NULL = os.makedev(1, 3)
+
+
+def become(user: User) -> None:
+    """Switch this process (root) to the container's user, as runc does before it
+    looks the executable up: its stdio made the user's first (so that it may
+    open `/dev/stdout`), then the supplementary groups, the group and the user,
+    in that order (each step needs the rights the next one drops).
+
+    A SandboxError names what failed, in runc's words: in a user namespace an
+    id that is not mapped there cannot be set.
+    """
+    _own_stdio(user.uid)
+    try:
+        os.setgroups(user.groups)
+    except PermissionError:
+        pass  # setgroups is denied in this user namespace: runc leaves them too
+    except OSError as exc:
+        raise _user_error(exc, "setgroups") from None
+    try:
+        os.setgid(user.gid)
+    except OSError as exc:
+        raise _user_error(exc, "setgid", "gid", user.gid) from None
+    try:
+        os.setuid(user.uid)
+    except OSError as exc:
+        raise _user_error(exc, "setuid", "uid", user.uid) from None
+
+
+def _own_stdio(uid: int) -> None:
+    """Give the user its stdio (pipes or terminal the runtime made), /dev/null aside."""
+    for fd in (0, 1, 2):
+        st = os.fstat(fd)
+        if st.st_uid == uid or (stat.S_ISCHR(st.st_mode) and st.st_rdev == _DEV_NULL):
+            continue
+        try:
+            os.fchown(fd, uid, -1)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EROFS):
+                raise _user_error(exc, "fchown") from None
+
+
+def _user_error(exc: OSError, call: str, kind: str = "", wanted: int = 0) -> SandboxError:
+    err = exc.errno or errno.EPERM
+    if err == errno.EINVAL and kind:
+        why = f"cannot {call} to unmapped {kind} {wanted} in user namespace"
+    else:
+        why = f"{call}: {os.strerror(err).lower()}"
+    return SandboxError(err, f"unable to setup user: {why}")
 
 
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -15,6 +15,19 @@ and asked for again once 80 % of its lifetime has passed (or after 24 h).
 With `shm`, the pod also gets the directory its containers share as
 `/dev/shm` (as a pod's IPC namespace shares it upstream): a 64 MiB tmpfs,
 containerd's default, where the agent may mount, else a plain directory.
+
+An emptyDir is writable by every user (mode 0777, as upstream makes it). With
+the pod's `fsGroup`, the kubelet's SetVolumeOwnership is applied to emptyDir,
+configMap, secret, downwardAPI and projected volumes, and to a claim's
+`local` PersistentVolume (not a hostPath one, nor a claim mounted
+`readOnly`, as upstream): every file and directory gets the group fsGroup and
+group read (and write, except for the read-only kinds), directories group
+search and the setgid bit, so that what is made in them later gets that
+group too. A claim's volume with `fsGroupChangePolicy: OnRootMismatch` is
+left alone when its root already has them. Projected files get those mode
+bits when written, so a refresh leaves no file without them. Without root
+only the modes change: the files are kubelite's user's, which is the
+container's own (`sandbox`).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +58,10 @@ TokenRequester = Callable[[str, str, Obj], Awaitable[Obj]]
 TOKEN_REFRESH_FRACTION = 0.8  # of a token's lifetime, as the kubelet's token manager
 TOKEN_MAX_AGE_S = 24 * 3600
 SHM_SIZE = "64Mi"
+# What SetVolumeOwnership adds to each file's mode (read-write or read-only
+# volume), and to each directory's besides.
+RW_MASK, RO_MASK, DIR_MASK = 0o660, 0o440, 0o2110
+EMPTY_DIR_MODE = 0o777
 
 
 class VolumeError(Exception):
@@ -113,16 +131,32 @@ class PodVolumes:
         name = vol["name"]
         ns = pod["metadata"].get("namespace", "default")
         target = self.dir / name
+        pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
+        fs_group = pod_sc.get("fsGroup")
         if "emptyDir" in vol:
-            return self._empty_dir(target, vol["emptyDir"] or {})
+            path = self._empty_dir(target, vol["emptyDir"] or {})
+            if fs_group is not None:
+                set_ownership(path, int(fs_group), read_only=False)
+            return path
         if "hostPath" in vol:
             return _host_path(name, vol["hostPath"])
         if "persistentVolumeClaim" in vol:
-            return await _pvc(name, ns, vol["persistentVolumeClaim"], get)
+            claim = vol["persistentVolumeClaim"]
+            path, local = await _pvc(name, ns, claim, get)
+            if fs_group is not None and local and not claim.get("readOnly"):
+                policy = pod_sc.get("fsGroupChangePolicy")
+                if policy != "OnRootMismatch" or _root_mismatch(path, int(fs_group)):
+                    set_ownership(path, int(fs_group), read_only=False)
+            return path
         payload = await self._payload(pod, vol, get, ns, pod_ip=pod_ip, host_ip=host_ip)
         if payload is None:
             raise VolumeError(failed_mount(name, f"unsupported volume type in {sorted(vol)}"))
-        atomic_writer.write(target, payload)
+        if fs_group is not None:
+            # the modes the ownership pass gives, from the start: a refresh then
+            # writes no file without them, and finds an unchanged payload unchanged
+            payload = {k: FileProjection(v.data, v.mode | RO_MASK) for k, v in payload.items()}
+        if atomic_writer.write(target, payload) and fs_group is not None:
+            set_ownership(str(target), int(fs_group), read_only=True)
         return str(target)
 
     async def _payload(
@@ -229,6 +263,7 @@ class PodVolumes:
             and (os.path.ismount(target) or _mount_tmpfs(target, spec.get("sizeLimit")))
         ):
             self._tmpfs.append(target)
+        os.chmod(target, EMPTY_DIR_MODE)  # past the umask: any user may write there
         return str(target)
 
     def _shm(self) -> str:
@@ -301,7 +336,46 @@ def _host_path(name: str, spec: Obj) -> str:
     return str(path)
 
 
-async def _pvc(name: str, ns: str, spec: Obj, get: Getter) -> str:
+def set_ownership(root: str, gid: int, *, read_only: bool) -> None:
+    """The kubelet's SetVolumeOwnership: every file and directory below `root` (and
+    `root`) gets group `gid` (as root) and the group's bits; symlinks are left as
+    they are. A file that cannot be changed is logged and skipped, as upstream."""
+    chown = os.geteuid() == 0
+    mask = RO_MASK if read_only else RW_MASK
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if is_dir:
+                with os.scandir(path) as entries:
+                    stack.extend(e.path for e in entries)
+            if chown and st.st_gid != gid:
+                os.chown(path, -1, gid)
+            mode = stat.S_IMODE(st.st_mode) | mask | (DIR_MASK if is_dir else 0)
+            if mode != stat.S_IMODE(st.st_mode):
+                os.chmod(path, mode)
+        except OSError as exc:
+            log.warning("fsGroup: cannot set the ownership of %s: %s", path, exc.strerror)
+
+
+def _root_mismatch(root: str, gid: int) -> bool:
+    """`fsGroupChangePolicy: OnRootMismatch`: whether the volume's root lacks the
+    group, its read-write-search bits or the setgid bit (then the whole volume is
+    changed)."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return True
+    wanted = RW_MASK | DIR_MASK
+    return st.st_gid != gid or not stat.S_ISDIR(st.st_mode) or st.st_mode & wanted != wanted
+
+
+async def _pvc(name: str, ns: str, spec: Obj, get: Getter) -> tuple[str, bool]:
+    """The claim's host path, and whether its PersistentVolume is a `local` one."""
     claim = spec["claimName"]
     pvc = await get("PersistentVolumeClaim", ns, claim)
     if pvc is None:
@@ -320,7 +394,7 @@ async def _pvc(name: str, ns: str, spec: Obj, get: Getter) -> str:
         )
     path = Path(source["path"])
     path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    return str(path), "hostPath" not in pv_spec
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
