@@ -266,3 +266,33 @@ def test_an_executable_the_user_may_not_reach_fails_the_start(
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["reason"], terminated["exitCode"]) == ("StartError", 128)
     assert 'exec: "/tools/tool": permission denied' in terminated["message"]
+
+
+def test_kubectl_exec_runs_as_the_containers_user(user_cluster: Cluster, ns: str) -> None:
+    """As runc's exec takes the container's process spec, a command run with
+    kubectl exec has the container's uid, gid and groups."""
+    apply_pod(
+        user_cluster,
+        ns,
+        "execd",
+        {
+            "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000},
+            "containers": [{"name": "c", "image": IMAGE, "command": ["sleep", "300"]}],
+        },
+    )
+    wait_for(
+        lambda: (
+            user_cluster.kubectl_json("get", "pod", "execd", "-n", ns)
+            .get("status", {})
+            .get("phase")
+            == "Running"
+        ),
+        "the pod to run",
+    )
+    out = user_cluster.kubectl(
+        "exec", "execd", "-n", ns, "--", "sh", "-c", 'echo "uid=$(id -u) gid=$(id -g)"'
+    ).stdout
+    assert fields(out.strip()) == {"uid": "1000", "gid": "3000"}
+    if not rootless(user_cluster):
+        groups = user_cluster.kubectl("exec", "execd", "-n", ns, "--", "id", "-G").stdout.split()
+        assert "2000" in groups

@@ -136,6 +136,7 @@ class Session:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         groups = container_cgroups(proc.pid)
         joiner = sandbox.joiner(proc.pid, root, cwd, groups)
+        user = container_user(proc.pid)
         master = slave = None
         if tty:
             master, slave = os.openpty()
@@ -160,10 +161,14 @@ class Session:
                     os.setsid()
                 fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
             if theirs is not None:
-                listener = podbind.install()  # last: nothing after it binds or connects
+                listener = podbind.install()  # nothing after it binds or connects
                 if listener >= 0:
                     socket.send_fds(theirs, [b"listener"], [listener])
                     os.close(listener)
+            if user is not None:  # last: the steps above need root
+                os.setgroups(user.groups)
+                os.setgid(user.gid)
+                os.setuid(user.uid)
 
         try:
             child = await asyncio.create_subprocess_exec(
@@ -259,6 +264,28 @@ class Session:
         if self.child.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.child.pid, signal.SIGKILL)
+
+
+def container_user(pid: int) -> sandbox.User | None:
+    """The user a command run beside the process `pid` runs as: the process's own,
+    as runc's exec takes the container's user. None when nothing is to change (the
+    process runs as root, or kubelite is not root: then the container's user
+    namespace, which the command joins, already maps it)."""
+    if os.geteuid() != 0:
+        return None
+    ids: dict[str, list[int]] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Uid", "Gid", "Groups"):
+                    ids[key] = [int(v) for v in rest.split()]
+    except (OSError, ValueError):
+        return None
+    uid, gid = ids.get("Uid", [0])[0], ids.get("Gid", [0])[0]
+    if uid == 0 and gid == 0:
+        return None
+    return sandbox.User(uid, gid, tuple(ids.get("Groups", [])))
 
 
 def command_env(pid: int, *, tty: bool) -> dict[str, str]:
