@@ -89,7 +89,8 @@ class NamespaceLifecycle:
 
 
 class Priority:
-    """Resolve `priorityClassName` into `priority`, as the Priority plugin does.
+    """Resolve `priorityClassName` into `priority`, as the Priority plugin does, and
+    keep PriorityClasses to one global default.
 
     The global default class is remembered until a PriorityClass is written,
     so a pod create does not list and parse every class (upstream reads them
@@ -97,50 +98,100 @@ class Priority:
     """
 
     def __init__(self) -> None:
-        self._default: tuple[Any, int, tuple[int | None, str | None]] | None = None
+        self._default: tuple[Any, int, dict[str, Any] | None] | None = None
 
     def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
-        if attrs.operation != "CREATE" or attrs.resource.kind != "Pod" or obj is None:
+        if obj is None or attrs.subresource:
             return
+        if attrs.resource.kind == "PriorityClass" and attrs.operation in ("CREATE", "UPDATE"):
+            self._one_default(attrs, obj, storage)
+        elif attrs.resource.kind == "Pod" and attrs.operation == "CREATE":
+            self._admit_pod(attrs, obj, storage)
+        elif attrs.resource.kind == "Pod" and attrs.operation == "UPDATE" and old is not None:
+            # Set on create; validation refuses any other change to them.
+            spec, old_spec = obj.setdefault("spec", {}), old.get("spec") or {}
+            for key in ("priority", "preemptionPolicy"):
+                if spec.get(key) is None and old_spec.get(key) is not None:
+                    spec[key] = old_spec[key]
+
+    def _admit_pod(self, attrs, obj: dict[str, Any], storage) -> None:  # type: ignore[no-untyped-def]
         spec = obj.setdefault("spec", {})
         name = spec.get("priorityClassName")
-        value, policy = self._lookup(name, storage)
-        if name and value is None:
-            raise errors.Forbidden(
-                f'pods "{attrs.name}" is forbidden: no PriorityClass with name {name} was found'
-            )
-        if spec.get("priority", 0) not in (0, value or 0):
+        if name:
+            pc = self._class(name, storage)
+            if pc is None:
+                raise errors.Forbidden(
+                    f'pods "{attrs.name}" is forbidden: no PriorityClass with name {name} was found'
+                )
+            value, policy = int(pc.get("value", 0)), pc.get("preemptionPolicy")
+        else:
+            default = self._default_class(storage)
+            if default is None:
+                value, policy = 0, "PreemptLowerPriority"
+            else:
+                spec["priorityClassName"] = default["metadata"]["name"]
+                value, policy = int(default.get("value", 0)), default.get("preemptionPolicy")
+        if spec.get("priority") is not None and spec["priority"] != value:
             raise errors.Forbidden(
                 f'pods "{attrs.name}" is forbidden: the integer value of priority '
                 f"({spec['priority']}) must not be provided in pod spec; priority admission "
-                "controller computed "
-                f"{value or 0} from the given PriorityClass name"
+                f"controller computed {value} from the given PriorityClass name"
             )
-        spec["priority"] = value or 0
-        if policy and "preemptionPolicy" not in spec:
+        spec["priority"] = value
+        if policy:
+            given = spec.get("preemptionPolicy")
+            if given is not None and given != policy:
+                raise errors.Forbidden(
+                    f'pods "{attrs.name}" is forbidden: the string value of PreemptionPolicy '
+                    f"({given}) must not be provided in pod spec; priority admission controller "
+                    f"computed {policy} from the given PriorityClass name"
+                )
             spec["preemptionPolicy"] = policy
 
-    def _lookup(self, name: str | None, storage: RestStorage) -> tuple[int | None, str | None]:
+    def _one_default(self, attrs, obj: dict[str, Any], storage) -> None:  # type: ignore[no-untyped-def]
+        if not obj.get("globalDefault"):
+            return
+        default = self._default_class(storage)
+        if default is None:
+            return
+        holder = default["metadata"]["name"]
+        if attrs.operation == "CREATE" or holder != attrs.name:
+            raise errors.Forbidden(
+                f'priorityclasses.scheduling.k8s.io "{attrs.name}" is forbidden: '
+                f"PriorityClass {holder} is already marked as default. Only one default can exist",
+                details={
+                    "name": attrs.name,
+                    "group": "scheduling.k8s.io",
+                    "kind": "priorityclasses",
+                },
+            )
+
+    def _class(self, name: str, storage: RestStorage) -> dict[str, Any] | None:
         assert PRIORITY_CLASS is not None
         if name in SYSTEM_PRIORITY_CLASSES:
-            return SYSTEM_PRIORITY_CLASSES[name], "PreemptLowerPriority"
-        if name:
-            kv = storage.store.get(PRIORITY_CLASS.key(None, name))
-            if kv is None:
-                return None, None
-            pc = kv.obj()
-            return int(pc.get("value", 0)), pc.get("preemptionPolicy")
+            return {
+                "metadata": {"name": name},
+                "value": SYSTEM_PRIORITY_CLASSES[name],
+                "preemptionPolicy": "PreemptLowerPriority",
+            }
+        kv = storage.store.get(PRIORITY_CLASS.key(None, name))
+        return None if kv is None else kv.obj()
+
+    def _default_class(self, storage: RestStorage) -> dict[str, Any] | None:
+        """The global default; with several (two writes racing), the lowest value's."""
+        assert PRIORITY_CLASS is not None
         revision = storage.store.kind_revision(PRIORITY_CLASS.prefix())
         cached = self._default
         if cached is not None and cached[0] is storage.store and cached[1] == revision:
             return cached[2]
-        found: tuple[int | None, str | None] = (None, None)
+        found: dict[str, Any] | None = None
         items, _, _ = storage.store.list(PRIORITY_CLASS.prefix())
         for kv in items:
             pc = kv.obj()
-            if pc.get("globalDefault"):
-                found = int(pc.get("value", 0)), pc.get("preemptionPolicy")
-                break
+            if pc.get("globalDefault") and (
+                found is None or int(found.get("value", 0)) > int(pc.get("value", 0))
+            ):
+                found = pc
         self._default = (storage.store, revision, found)
         return found
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from kubelite.apiserver import errors
+from kubelite.apiserver.admission import Priority
 from kubelite.apiserver.rest import DeleteOptions, RestStorage
 from kubelite.store import Store
 
@@ -51,4 +55,56 @@ def test_global_default_follows_priority_class_changes(tmp_path: Path) -> None:
     assert priority("d") == 1000
     storage.delete(pc_rt, None, "everyone", DeleteOptions())
     assert priority("e") == 0
+    store.close()
+
+
+def test_one_global_default_and_pods_name_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    storage = RestStorage(store)
+    reg = storage.registry
+    pod_rt = reg.by_kind("v1", "Pod")
+    pc_rt = reg.by_kind("scheduling.k8s.io/v1", "PriorityClass")
+    ns_rt = reg.by_kind("v1", "Namespace")
+    assert pod_rt and pc_rt and ns_rt
+    storage.create(
+        ns_rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+    )
+    plain = storage.create(pod_rt, "default", _pod("plain")).obj()["spec"]
+    assert (plain["priority"], plain["preemptionPolicy"]) == (0, "PreemptLowerPriority")
+    assert "priorityClassName" not in plain
+    storage.create(pc_rt, None, _class("gd", 1000, default=True))
+    with pytest.raises(errors.Forbidden) as second:
+        storage.create(pc_rt, None, _class("gd2", 2000, default=True))
+    assert second.value.message == (
+        'priorityclasses.scheduling.k8s.io "gd2" is forbidden: PriorityClass gd is already '
+        "marked as default. Only one default can exist"
+    )
+    storage.create(pc_rt, None, _class("other", 7, default=False))
+    with pytest.raises(errors.Forbidden, match="PriorityClass gd is already marked as default"):
+        storage.replace_with(pc_rt, None, "other", lambda o: {**o, "globalDefault": True})
+    assert not storage.get(pc_rt, None, "other").obj()["globalDefault"]  # nothing changed
+    # the default itself may be written again
+    storage.replace_with(pc_rt, None, "gd", lambda o: {**o, "description": "d"})
+    spec = storage.create(pod_rt, "default", _pod("p")).obj()["spec"]
+    assert (spec["priorityClassName"], spec["priority"]) == ("gd", 1000)
+    given = _pod("q")
+    given["spec"]["preemptionPolicy"] = "Never"
+    storage.create(pc_rt, None, {**_class("np", 5, default=False), "preemptionPolicy": "Never"})
+    given["spec"]["priorityClassName"] = "gd"
+    with pytest.raises(errors.Forbidden, match=r"the string value of PreemptionPolicy \(Never\)"):
+        storage.create(pod_rt, "default", given)
+    store.close()
+
+
+def test_with_racing_defaults_the_lowest_value_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    storage = RestStorage(store)
+    reg = storage.registry
+    pc_rt = reg.by_kind("scheduling.k8s.io/v1", "PriorityClass")
+    assert pc_rt
+    # two defaults stored past admission (as two racing creates can leave them)
+    for name, value in (("high", 900), ("low", 100)):
+        store.create(pc_rt.key(None, name), _class(name, value, default=True))
+    found = Priority()._default_class(storage)
+    assert found is not None and found["metadata"]["name"] == "low"
     store.close()
