@@ -446,6 +446,57 @@ def test_namespace_deletion_removes_content(cluster, seed):
     ]
 
 
+def test_a_terminating_namespace_says_what_holds_it(cluster: Cluster) -> None:
+    """Upstream's deletion conditions: which resources remain, which finalizers hold them."""
+    cluster.kubectl("create", "namespace", "held")
+    cluster.kubectl("create", "configmap", "keep", "-n", "held")
+    cluster.kubectl(
+        "patch",
+        "configmap",
+        "keep",
+        "-n",
+        "held",
+        "-p",
+        '{"metadata":{"finalizers":["example.com/x"]}}',
+    )
+    cluster.kubectl("delete", "namespace", "held", "--wait=false")
+
+    def conditions() -> dict[str, Any]:
+        ns = cluster.kubectl_json("get", "namespace", "held")
+        got = {c["type"]: c for c in ns.get("status", {}).get("conditions") or []}
+        return got if "NamespaceFinalizersRemaining" in got else {}
+
+    got = wait_for("the namespace's conditions", conditions)
+    assert got["NamespaceContentRemaining"]["status"] == "True"
+    assert got["NamespaceContentRemaining"]["reason"] == "SomeResourcesRemain"
+    assert got["NamespaceContentRemaining"]["message"] == (
+        "Some resources are remaining: configmaps. has 1 resource instances"
+    )
+    assert got["NamespaceFinalizersRemaining"]["message"] == (
+        "Some content in the namespace has finalizers remaining: "
+        "example.com/x in 1 resource instances"
+    )
+    assert got["NamespaceDeletionContentFailure"]["reason"] == "ContentDeleted"
+    assert got["NamespaceDeletionDiscoveryFailure"]["status"] == "False"
+    described = cluster.kubectl("describe", "namespace", "held").stdout
+    assert "SomeFinalizersRemain" in described
+    cluster.kubectl(
+        "patch",
+        "configmap",
+        "keep",
+        "-n",
+        "held",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )
+    wait_for(
+        "namespace gone",
+        lambda: cluster.kubectl("get", "namespace", "held", check=False).returncode != 0,
+        timeout=60,
+    )
+
+
 # ---- StatefulSets -------------------------------------------------------------------
 
 BOOT = 'touch /data/boots; n=$(wc -l < /data/boots); echo "$HOSTNAME boot $n" >> /data/boots; exec python -u /srv/app.py'
