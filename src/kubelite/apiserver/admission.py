@@ -272,6 +272,7 @@ class DefaultIngressClass:
 
 def default_plugins() -> list[AdmissionPlugin]:
     from kubelite.apiserver.limitranger import LimitRanger
+    from kubelite.apiserver.pvc_resize import PersistentVolumeClaimResize
     from kubelite.apiserver.resourcequota_admission import ResourceQuotaAdmission
     from kubelite.apiserver.service_ips import ServiceIPAllocator
 
@@ -282,6 +283,7 @@ def default_plugins() -> list[AdmissionPlugin]:
         DefaultStorageClass(),
         DefaultIngressClass(),
         ServiceIPAllocator(),
+        PersistentVolumeClaimResize(),
         ResourceQuotaAdmission(),  # last, as upstream: it charges what the others admitted
     ]
 

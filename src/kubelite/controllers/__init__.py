@@ -17,6 +17,7 @@ from kubelite.controllers.deployment import DeploymentController
 from kubelite.controllers.disruption import DisruptionController
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslices import EndpointSliceController
+from kubelite.controllers.ephemeral import EphemeralVolumeController
 from kubelite.controllers.garbagecollector import GarbageCollector
 from kubelite.controllers.hpa import HorizontalPodAutoscalerController
 from kubelite.controllers.informer import Handlers, Informer, InformerFactory
@@ -45,6 +46,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         StatefulSetController(),
         DaemonSetController(),
         PersistentVolumeController(data_dir / "storage"),
+        EphemeralVolumeController(),
         StorageProtectionController(),
         EndpointsController(),
         EndpointSliceController(),
@@ -78,6 +80,7 @@ __all__ = [
     "DisruptionController",
     "EndpointSliceController",
     "EndpointsController",
+    "EphemeralVolumeController",
     "GarbageCollector",
     "Handlers",
     "HorizontalPodAutoscalerController",

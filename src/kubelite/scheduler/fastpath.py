@@ -66,10 +66,17 @@ if TYPE_CHECKING:
 __all__ = ["FastPath"]
 
 _FILTERS = ["NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
-            "NodeResourcesFit", "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]  # fmt: skip
+            "NodeResourcesFit", "VolumeRestrictions", "VolumeBinding", "PodTopologySpread",
+            "InterPodAffinity"]  # fmt: skip
 _SCORE_WEIGHTS = {n: w for n, w in DEFAULT_MULTI_POINT if w}
 _CORDON = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
-_SKIPPED_PRE_FILTER = {"NodePorts", "VolumeBinding", "PodTopologySpread", "InterPodAffinity"}
+_SKIPPED_PRE_FILTER = {
+    "NodePorts",
+    "VolumeRestrictions",
+    "VolumeBinding",
+    "PodTopologySpread",
+    "InterPodAffinity",
+}
 
 
 def _framework_is_default(fw: Framework) -> bool:

@@ -20,6 +20,7 @@ from kubelite.scheduler.plugins import (
     priority_sort,
     taint_toleration,
     volume_binding,
+    volume_restrictions,
 )
 
 __all__ = ["EVENTS", "REGISTRY", "Factory"]
@@ -34,6 +35,7 @@ _MODULES = (
     node_affinity,
     node_ports,
     node_resources_fit,
+    volume_restrictions,
     volume_binding,
     pod_topology_spread,
     inter_pod_affinity,
@@ -50,6 +52,7 @@ REGISTRY: dict[str, Factory] = {
     node_affinity.NAME: node_affinity.new,
     node_ports.NAME: node_ports.new,
     node_resources_fit.NAME: node_resources_fit.new,
+    volume_restrictions.NAME: volume_restrictions.new,
     volume_binding.NAME: volume_binding.new,
     pod_topology_spread.NAME: pod_topology_spread.new,
     inter_pod_affinity.NAME: inter_pod_affinity.new,

@@ -189,7 +189,8 @@ def test_default_profile_points_and_weights() -> None:
     fw = build_framework(prof, _handle())
     assert fw.plugin_names("filter") == [
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
-        "NodeResourcesFit", "VolumeBinding", "PodTopologySpread", "InterPodAffinity",
+        "NodeResourcesFit", "VolumeRestrictions", "VolumeBinding", "PodTopologySpread",
+        "InterPodAffinity",
     ]  # fmt: skip
     assert fw.weights == {
         "TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2,

@@ -6,6 +6,10 @@ class that provisions dynamically). Unbound claims of an Immediate class make
 the pod unschedulable everywhere until the PV controller binds them. The
 chosen PV per claim is reported at Reserve; writing the bindings is the
 caller's job (upstream PreBind), through the API.
+
+Generic ephemeral volumes count as claims named `<pod>-<volume>`: until the
+ephemeral volume controller has made the claim the pod waits for it, and a
+claim of that name the pod does not control is refused.
 """
 
 from __future__ import annotations
@@ -89,6 +93,33 @@ def _pv_fits_claim(pv: Obj, pvc: Obj) -> bool:
     return capacity >= _pvc_request(pvc)
 
 
+def pod_claims(pod: Obj) -> list[tuple[str, bool]]:
+    """(claim name, whether it is a generic ephemeral volume's) per claim volume.
+
+    A generic ephemeral volume's claim is named ``<pod>-<volume>``; it is made
+    by the ephemeral volume controller and from then on is a claim like any other.
+    """
+    name = (pod.get("metadata") or {}).get("name", "")
+    out: list[tuple[str, bool]] = []
+    for v in (pod.get("spec") or {}).get("volumes") or ():
+        if v.get("persistentVolumeClaim"):
+            out.append((v["persistentVolumeClaim"]["claimName"], False))
+        elif v.get("ephemeral"):
+            out.append((f"{name}-{v.get('name', '')}", True))
+    return out
+
+
+def claim_is_for_pod(pvc: Obj, pod: PodInfo) -> bool:
+    """The ephemeral claim is controlled by this very pod (upstream VolumeIsForPod)."""
+    md = pvc.get("metadata") or {}
+    if (md.get("namespace") or "default") != pod.namespace:
+        return False
+    return any(
+        ref.get("controller") and ref.get("uid") == pod.uid
+        for ref in md.get("ownerReferences") or ()
+    )
+
+
 class VolumeBinding:
     name = NAME
 
@@ -100,19 +131,26 @@ class VolumeBinding:
         return self.handle.volumes
 
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
-        names = [
-            v["persistentVolumeClaim"]["claimName"]
-            for v in pod.pod.get("spec", {}).get("volumes") or ()
-            if v.get("persistentVolumeClaim")
-        ]
+        names = pod_claims(pod.pod)
         if not names:
             return Status.skip()
         lister = self.lister
         bound, delayed, immediate = [], [], False
-        for name in names:
+        for name, ephemeral in names:
             pvc = lister.pvc(pod.namespace, name) if lister else None
+            if pvc is None and ephemeral:
+                # Normal right after the pod was created: the claim is on its way.
+                return Status.unresolvable(
+                    "waiting for ephemeral volume controller to create the "
+                    f'persistentvolumeclaim "{name}"'
+                )
             if pvc is None:
                 return Status.unresolvable(f'persistentvolumeclaim "{name}" not found')
+            if ephemeral and not claim_is_for_pod(pvc, pod):
+                return Status.unresolvable(
+                    f"PVC {pod.namespace}/{name} was not created for pod "
+                    f"{pod.namespace}/{pod.name} (pod is not owner)"
+                )
             if pvc.get("metadata", {}).get("deletionTimestamp"):
                 return Status.unresolvable(f'persistentvolumeclaim "{name}" is being deleted')
             if (pvc.get("spec") or {}).get("volumeName"):
