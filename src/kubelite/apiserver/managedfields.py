@@ -20,17 +20,14 @@ hot paths (pod status, controller writes) free of this bookkeeping.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import orjson
 
 from kubelite.api.patch import _ANY_KIND, _KINDS, _Field
-from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver import meta as m
-from kubelite.apiserver.schema import check_fields
 
 Path = tuple[str, ...]
 Obj = dict[str, Any]
@@ -64,7 +61,7 @@ def _walk(value: Any, path: Path, spec: _Field, out: dict[Path, Any]) -> None:
         return
     if isinstance(value, list) and value and _keyed(value, spec):
         for item in value:
-            element = (*path, "k:" + _json(_element_key(item, spec.merge_key)))
+            element = (*path, "k:" + _json(element_key(item, spec.merge_key)))
             out[element] = _ELEMENT
             for key, child in item.items():
                 _walk(child, (*element, f"f:{key}"), spec.child(key), out)
@@ -89,7 +86,7 @@ def _scalar_set(items: list[Any], spec: _Field) -> bool:
     return all(not isinstance(item, dict | list) for item in items)
 
 
-def _element_key(item: Obj, merge_key: str) -> Obj:
+def element_key(item: Obj, merge_key: str) -> Obj:
     key = {merge_key: item.get(merge_key)}
     if merge_key in _PORT_KEYS:  # ports are keyed by port and protocol
         key["protocol"] = item.get("protocol") or "TCP"
@@ -280,7 +277,7 @@ def _matches(item: Any, step: str) -> bool:
     if not isinstance(item, dict):
         return False
     key = next(iter(wanted))
-    return _element_key(item, key) == wanted
+    return element_key(item, key) == wanted
 
 
 # ---- the conflict error ------------------------------------------------------------
@@ -337,55 +334,3 @@ def conflict_error(conflicts: list[tuple[Obj, Path]]) -> errors.Conflict:
             lines.extend(f"- {p}" for p in by_manager[name])
         message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
     return errors.Conflict(message, details={"causes": causes})
-
-
-# ---- fields the kind does not declare -----------------------------------------------
-
-
-class UndeclaredFields(errors.ApiError):
-    """Upstream turns an applied configuration into its typed form first; a field the
-    type does not declare fails there, as a plain error (500, no reason)."""
-
-    code = 500
-    reason = ""
-
-
-_STEP = re.compile(r"([^.\[]+)((?:\[\d+\])*)")
-
-
-def check_declared(rt: ResourceType, applied: Obj, namespace: str | None, name: str) -> None:
-    """Refuse an applied configuration of a built-in kind with undeclared fields."""
-    unknown = check_fields(rt, applied, prune=False)
-    if not unknown:
-        return
-    spec = _KINDS.get(rt.kind, _ANY_KIND)
-    # Upstream's order follows its map iteration; sorted here, to be stable.
-    problems = sorted(
-        f"{_typed_path(applied, spec, dotted)}: field not declared in schema" for dotted in unknown
-    )
-    text = (
-        problems[0] if len(problems) == 1 else "errors:\n" + "\n".join(f"  {p}" for p in problems)
-    )
-    gvk = f"{rt.group}/{rt.version}, Kind={rt.kind}"
-    raise UndeclaredFields(
-        f"failed to create typed patch object ({namespace or ''}/{name}; {gvk}): {text}"
-    )
-
-
-def _typed_path(obj: Any, spec: _Field, dotted: str) -> str:
-    """`spec.containers[0].imagee` as structured-merge-diff prints it: list elements
-    by their key (`[name="c"]`) where the list has one, by index otherwise."""
-    out = []
-    for field, indexes in _STEP.findall(dotted):
-        out.append("." + field)
-        obj = obj.get(field) if isinstance(obj, dict) else None
-        spec = spec.child(field)
-        for index in re.findall(r"\d+", indexes):
-            item = obj[int(index)] if isinstance(obj, list) and int(index) < len(obj) else None
-            if isinstance(item, dict) and spec.merge_key and spec.merge_key in item:
-                key = _element_key(item, spec.merge_key)
-                out.append("[" + ",".join(f"{k}={_value(v)}" for k, v in sorted(key.items())) + "]")
-            else:
-                out.append(f"[{index}]")
-            obj = item
-    return "".join(out)

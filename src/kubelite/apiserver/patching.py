@@ -3,9 +3,11 @@
 JSON merge, JSON patch and strategic merge change a copy of the stored
 object, which then goes through the same update path as a PUT (defaults,
 admission, validation, optimistic concurrency). Server-side apply creates the
-object when it is absent, refuses fields the kind does not declare, and keeps
-field ownership in `managedFields` (conflicts, `force`, dropped fields: see
-`managedfields`).
+object when it is absent, refuses a configuration that does not fit the kind's
+type (`ssa_typed`), merges it into the live object as upstream's structured
+merge does (`ssa_merge`: live list order kept, a `resourceVersion` merged like
+any field, so a stale one conflicts), and keeps field ownership in
+`managedFields` (conflicts, `force`, dropped fields: see `managedfields`).
 
 For a version served by conversion (`conversion.Conversion`), every patch
 applies to the served view of the stored object, which is then converted
@@ -19,9 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kubelite.api import clientmodels
 from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors, managedfields, request_context
+from kubelite.apiserver import (
+    bodies,
+    errors,
+    managedfields,
+    request_context,
+    ssa_merge,
+    ssa_typed,
+)
 from kubelite.apiserver import meta as m
 from kubelite.store import KV
 
@@ -155,13 +165,14 @@ async def _server_side_apply(
     )
     if not isinstance(applied, dict):
         raise errors.BadRequest("the applied configuration must be an object")
+    if _carries_managed_fields(applied):
+        raise errors.BadRequest("metadata.managedFields must be nil")
+    ssa_typed.check_applied(rt, applied, ns, name)  # upstream's first step: the typed form
     if m.meta(applied).get("name") not in (None, name):
         raise errors.BadRequest(
             f"the name of the object ({applied['metadata']['name']}) does not match "
             f"the name on the URL ({name})"
         )
-    if rt.custom is None:
-        managedfields.check_declared(rt, applied, ns, name)
     app._field_validation(req, rt, applied, None)
     # The entry names the version applied (upstream records the request's version).
     entry = managedfields.make_entry(
@@ -177,6 +188,9 @@ async def _server_side_apply(
         if subresource:
             raise errors.NotFound.object(rt.plural, rt.group, name)
         obj = orjson.loads(orjson.dumps(applied))
+        if rt.custom is None:  # created from the typed configuration: nulls are zero values
+            obj = ssa_merge.without_nulls(obj)
+            keep_null_template_timestamps(obj, applied)
         m.meta(obj)["name"] = name
         m.meta(obj)["managedFields"] = [entry]
         if conversion is not None:
@@ -187,12 +201,15 @@ async def _server_side_apply(
     force = req.flag("force")
 
     def mutate(obj: dict[str, Any]) -> dict[str, Any]:
+        # A `resourceVersion` in the configuration is merged like any field, so a
+        # stale one fails the write with a conflict (optimistic locking, as upstream).
         patch = orjson.loads(orjson.dumps(applied))
-        m.meta(patch).pop("resourceVersion", None)
         if rt.custom is not None:  # no Go types: maps merge, lists are atomic, as upstream
             merged = json_merge_patch(obj, patch)
         else:
-            merged = strategic_merge_patch(obj, patch, kind=rt.kind)
+            model = clientmodels.model_name(rt)
+            merged = ssa_merge.merge_applied(obj, patch, kind=rt.kind, model=model)
+            keep_null_template_timestamps(merged, obj)
         if conversion is not None:  # fields of another version: record, never compare
             fields = [
                 f
@@ -219,6 +236,13 @@ async def _server_side_apply(
         )
     finally:
         request_context.reset_applying(token)
+
+
+def _carries_managed_fields(applied: dict[str, Any]) -> bool:
+    """Upstream reads the entries as its accessor does: a list of maps (even `[]`)."""
+    entries = _at(applied, ("metadata",)) or {}
+    fields = entries.get("managedFields")
+    return isinstance(fields, list) and all(isinstance(e, dict) for e in fields)
 
 
 # Where a pod template's metadata sits in the kinds that carry one.
