@@ -27,10 +27,13 @@ _PV = "pv:"
 
 
 def claims_of(pod: Obj) -> list[str]:
-    """The claims a pod's volumes name."""
+    """The claims a pod's volumes name, its generic ephemeral volumes' included
+    (`<pod>-<volume>`, as upstream's ephemeral.VolumeClaimName)."""
     out = []
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not claim and volume.get("ephemeral") is not None:
+            claim = f"{(pod.get('metadata') or {}).get('name')}-{volume.get('name')}"
         if claim:
             out.append(claim)
     return out

@@ -74,6 +74,12 @@ def test_only_a_scheduled_pod_uses_a_claim() -> None:
     assert not pod_uses_claim(pod_with_claim("a"), "other")
 
 
+def test_a_pod_uses_the_claims_of_its_ephemeral_volumes() -> None:
+    pod = make_pod("a", node="node-1")
+    pod["spec"]["volumes"] = [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {}}}]
+    assert pod_uses_claim(pod, "a-scratch")
+
+
 async def test_a_claim_in_use_stays_terminating_until_its_pod_is_gone(h: Harness) -> None:
     ctrl = StorageProtectionController()
     h.bind(ctrl)
