@@ -29,7 +29,7 @@ from typing import Any
 from kubelite.api.quantity import milli_value
 from kubelite.api.resources import pod_requests
 from kubelite.apiserver.errors import AlreadyExists, ApiError, NotFound
-from kubelite.kubelet import admission, adopt, cgroups, checkpoint, sandbox
+from kubelite.kubelet import admission, adopt, cgroups, checkpoint, eviction, sandbox
 from kubelite.kubelet import exec as kexec
 from kubelite.kubelet.backoff import Backoff
 from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
@@ -52,6 +52,7 @@ from kubelite.kubelet.process import Exit
 from kubelite.kubelet.runtime import ContainerProcess, LocalRuntime, Runtime, ShimRuntime
 from kubelite.kubelet.services import ServiceCache
 from kubelite.kubelet.startlane import StartLane
+from kubelite.kubelet.volumes import release_orphans
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -198,6 +199,7 @@ class NodeAgent:
                     tg.create_task(self._heartbeat())
                     tg.create_task(self.services.run(self.client))
                     tg.create_task(self._watch_pods())
+                    tg.create_task(eviction.run(self))
             except asyncio.CancelledError:
                 cancelled = True
                 self._shutdown.set()
@@ -431,6 +433,7 @@ class NodeAgent:
 
     def _stop_leftovers(self) -> None:
         """After the first list: what the last kubelite ran for pods no longer here."""
+        release_orphans(self.pods_dir, self.runners.keys())  # mounts no worker will release
         if not self._saved and not self._held:
             return
         for uid in adopt.stop_leftovers(self._saved, self._held, self.runtime):

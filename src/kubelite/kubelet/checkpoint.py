@@ -3,8 +3,12 @@
 One `checkpoint.json` per pod directory: the pod IP and start time, and per
 container its id, restart count, state, lastState and the pid with the
 process start time from /proc/PID/stat (the pair identifies a process even
-after its pid is reused). Written whenever a container starts or ends,
-atomically (write and rename); removed when the pod is stopped on purpose.
+after its pid is reused). Written whenever a container starts or ends, and
+before a status is written that shows a pod IP, restart count or container
+state the checkpoint does not hold yet (a container that fails to start, a
+volume that does not mount, a back-off), so a pod re-adopted after a crash
+keeps its IP and counts as upstream's sandbox and runtime keep them.
+Atomically (write and rename); removed when the pod is stopped on purpose.
 """
 
 from __future__ import annotations

@@ -22,8 +22,11 @@ from the port it asked). When the server got neither port, kubelite passes
 no cluster DNS; a ClusterFirst pod then gets the host's resolv.conf and a
 `MissingClusterDNS` warning, exactly as on a kubelet started without
 `--cluster-dns`.
-The file is written once per pod into its directory and bind-mounted over
-/etc/resolv.conf in each container's mount namespace. The host's file is
+The file lives in the pod's directory and is bind-mounted over
+/etc/resolv.conf in each container's mount namespace. It is brought up to
+date whenever a container starts, and when kubelite re-adopts a running
+pod, rewritten in place (the bind mount holds its inode): the cluster DNS
+address may differ from the one a previous kubelite had. The host's file is
 parsed again only when its inode, size or mtime changes, since a burst of
 pods would otherwise parse the same file once each.
 """
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.kubelet.atomic_writer import replace_file
+from kubelite.kubelet.etchosts import ensure_file
 
 Obj = dict[str, Any]
 
@@ -239,12 +242,12 @@ def _fit_limits(resolver: Resolver) -> list[DNSWarning]:
 def write_pod_resolv_conf(
     pod: Obj, pod_dir: Path, config: DNSConfig
 ) -> tuple[Path, list[DNSWarning]]:
-    """The pod's resolv.conf, written on first use; warnings only when it is written."""
+    """The pod's resolv.conf as the node's DNS settings make it now; written, and
+    its warnings returned, only when the file did not already say so."""
     path = pod_dir / FILE_NAME
-    if os.path.exists(path):
-        return path, []
     resolver, warnings = pod_resolver(pod, config, read_host(config.host_resolv_conf))
-    replace_file(pod_dir, FILE_NAME, resolver.render().encode(), "resolv.tmp")
+    if not ensure_file(pod_dir, FILE_NAME, resolver.render().encode(), "resolv.tmp"):
+        return path, []
     return path, warnings
 
 

@@ -6,6 +6,11 @@ pod's `hostAliases`. So `socket.gethostbyname(socket.gethostname())` answers
 the pod IP inside a pod, as it does on a cluster. A hostNetwork pod gets the
 machine's own hosts file with its aliases added. A container that mounts a
 volume at /etc/hosts keeps it.
+
+As upstream's kubelet writes it on every container creation, the file is
+brought up to date whenever a container starts (a pod set up again after a
+restart of kubelite may have another IP): rewritten in place, since running
+containers see it through a bind mount of its inode.
 """
 
 from __future__ import annotations
@@ -59,13 +64,32 @@ def _alias_entries(aliases: list[Obj] | None) -> str:
     return "".join(lines)
 
 
+def ensure_file(directory: Path, name: str, data: bytes, tmp: str) -> bool:
+    """Make `directory/name` hold `data`; False when it did already.
+
+    A new file is written whole and renamed into place. An existing one is
+    rewritten in place, on its own inode: containers see it through a bind
+    mount of that inode, which a rename would leave on the old content.
+    """
+    try:
+        f = open(os.path.join(directory, name), "r+b")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        replace_file(directory, name, data, tmp)
+        return True
+    with f:
+        if f.read() == data:
+            return False
+        f.seek(0)
+        f.write(data)
+        f.truncate()
+    return True
+
+
 def write_pod_hosts(
     pod: Obj, pod_dir: Path, pod_ip: str, hostname: str, cluster_domain: str
 ) -> Path:
-    """The pod's hosts file, written once (its IP and names do not change)."""
+    """The pod's hosts file, as it should read now (written only when it does not)."""
     path = pod_dir / FILE_NAME
-    if os.path.exists(path):
-        return path
     spec = pod.get("spec") or {}
     aliases = spec.get("hostAliases") or []
     if spec.get("hostNetwork"):
@@ -80,5 +104,5 @@ def write_pod_hosts(
         ns = pod["metadata"].get("namespace", "default")
         domain = f"{subdomain}.{ns}.svc.{cluster_domain}" if subdomain else ""
         content = managed_hosts([pod_ip] if pod_ip else [], hostname, domain, aliases)
-    replace_file(pod_dir, FILE_NAME, content.encode(), "etc-hosts.tmp")
+    ensure_file(pod_dir, FILE_NAME, content.encode(), "etc-hosts.tmp")
     return path

@@ -43,7 +43,7 @@ from kubelite.apiserver.errors import ApiError, Conflict, NotFound
 from kubelite.kubelet import checkpoint, criolog, probes, termination
 from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
-from kubelite.kubelet.dns import write_pod_resolv_conf
+from kubelite.kubelet.dns import DNSWarning, write_pod_resolv_conf
 from kubelite.kubelet.envvars import Sources, referenced_objects
 from kubelite.kubelet.etchosts import write_pod_hosts
 from kubelite.kubelet.events import NORMAL, WARNING, container_path
@@ -117,6 +117,10 @@ class PodRunner:
         self.procs: dict[str, ContainerProcess] = {}
         # Containers found running (or ended) when kubelite restarted: re-attached, not started.
         self.adopted: dict[str, ContainerProcess] = {}
+        # Containers whose instance had ended (or was backing off) when kubelite
+        # restarted: their next start is a restart, as after any other end.
+        self._ended_before: set[str] = set()
+        self._checkpointed: tuple[object, ...] | None = None  # what the checkpoint holds
         self.restored_ip = ""
         self.volumes = PodVolumes(
             self.dir,
@@ -128,6 +132,8 @@ class PodRunner:
         self.ip = ""
         self.sandbox_ready = False
         self.phase_override: str | None = None
+        self.evicted = False  # the eviction manager ended it: Failed, left in the API
+        self.status_reason: tuple[str, str] = ("", "")  # status.reason and .message
         self.start_time = rfc3339(agent.clock.wall())
         self.terminating = asyncio.Event()
         self.deleted = False  # the API object is gone already
@@ -170,6 +176,8 @@ class PodRunner:
             rec = self.record(entry.get("name", ""))
             if rec is not None:
                 checkpoint.restore_record(rec, entry)
+                if not rec.ephemeral and rec.name not in adopted and _instance_ended(rec):
+                    self._ended_before.add(rec.name)
         self.adopted = adopted
         if adopted:
             self._settled.set()
@@ -181,6 +189,7 @@ class PodRunner:
             proc = self.procs.get(rec.name)
             pid, started = (proc.pid, proc.start_time) if proc is not None else (None, None)
             entries.append(checkpoint.container_entry(rec, pid, started))
+        self._checkpointed = self._checkpoint_key()
         data = {
             "uid": self.uid,
             "namespace": self.ns,
@@ -193,6 +202,25 @@ class PodRunner:
             checkpoint.save(self.dir, data)
         except OSError as exc:
             log.warning("checkpoint of pod %s/%s not written: %s", self.ns, self.name, exc)
+
+    def _checkpoint_key(self) -> tuple[object, ...]:
+        """What of the pod a restarted kubelite must get back (its IP, each
+        container's instance, restart count and state), cheap to compare.
+        Readiness is not in it: a probe's flip is no reason to write the file."""
+        return (
+            self.ip,
+            *(
+                (
+                    r.name,
+                    r.container_id,
+                    r.restart_count,
+                    tuple(r.state),
+                    (r.state.get("waiting") or {}).get("reason"),
+                    tuple(r.last_state),
+                )
+                for r in self.inits + self.containers + self.ephemerals
+            ),
+        )
 
     # ---- lifecycle ---------------------------------------------------------------
 
@@ -219,6 +247,12 @@ class PodRunner:
                     status_task.cancel()
                 await self._terminate(from_shutdown=from_shutdown)
                 status_task.cancel()
+        except Exception as exc:
+            # A worker that failed says so, and leaves no mounts behind.
+            self.volumes.teardown()
+            with contextlib.suppress(Exception):
+                await self.event(WARNING, "FailedSync", f"error syncing pod: {_first(exc)}")
+            raise
         finally:
             await self._stop_readiness_probes()
             self.agent.lane.settled(self.uid)
@@ -246,9 +280,18 @@ class PodRunner:
             release()
 
     async def _set_up_and_run(self) -> None:
-        if self.restored_ip:
-            self.agent.ipam.reserve(self.uid, self.restored_ip)
-        self.ip = self.agent.ipam.allocate(self.uid)
+        if (self.pod.get("spec") or {}).get("hostNetwork"):
+            # Upstream's pod IPs of a host-network pod: the node's own.
+            self.ip = self.agent.host_ip
+        else:
+            if self.restored_ip:
+                self.agent.ipam.reserve(self.uid, self.restored_ip)
+            self.ip = self.agent.ipam.allocate(self.uid)
+        if self.adopted and self.agent.isolate:
+            # Re-attached containers read these files in place: bring them up to date
+            # (the cluster DNS address may not be the previous kubelite's).
+            for w in self._pod_files()[1]:
+                await self.event(WARNING, w.reason, w.message)
         self.mark()
         await self._setup_volumes()
         self.sandbox_ready = True
@@ -259,7 +302,7 @@ class PodRunner:
         async with asyncio.TaskGroup() as tg:
             if await self._initialize(spec, tg, sidecars):
                 for rec in self.containers:
-                    if rec.name not in self.adopted:
+                    if rec.name not in self.adopted and rec.name not in self._ended_before:
                         rec.waiting("ContainerCreating")
                 self.mark()
                 tg.create_task(self._refresh_volumes())
@@ -464,6 +507,12 @@ class PodRunner:
 
     async def _start_and_wait(self, c: Obj, rec: ContainerRecord) -> Exit | None:
         """One container instance; None when it could not start."""
+        if rec.name in self._ended_before:
+            # Ended before kubelite restarted: that end, once more, decides what follows.
+            self._ended_before.discard(rec.name)
+            self._let_go()
+            ended = rec.terminated or rec.last_state.get("terminated") or {}
+            return Exit(int(ended.get("exitCode", 1)))
         proc = self.adopted.pop(rec.name, None)
         if proc is not None:
             self._let_go()  # re-attached: nothing to start
@@ -681,16 +730,9 @@ class PodRunner:
         )
         resolv = hosts = None
         if self.agent.isolate:  # without a mount namespace there is nowhere to bind them
-            resolv, warnings = write_pod_resolv_conf(self.pod, self.dir, self.agent.dns)
+            resolv, warnings, hosts = self._pod_files()
             for w in warnings:
                 await self.event(WARNING, w.reason, w.message)
-            hosts = write_pod_hosts(
-                self.pod,
-                self.dir,
-                self.ip,
-                pod_hostname(self.pod),
-                self.agent.dns.cluster_domain,
-            )
         return Context(
             pod=self.pod,
             pod_dir=self.dir,
@@ -705,6 +747,15 @@ class PodRunner:
             shm=self.volumes.shm,
             termination_log=await self._termination_log(c, rec, cid),
         )
+
+    def _pod_files(self) -> tuple[Path, list[DNSWarning], Path]:
+        """The pod's resolv.conf and hosts file as they should read now (written
+        only when they do not), and the DNS warnings of a written resolv.conf."""
+        resolv, warnings = write_pod_resolv_conf(self.pod, self.dir, self.agent.dns)
+        hosts = write_pod_hosts(
+            self.pod, self.dir, self.ip, pod_hostname(self.pod), self.agent.dns.cluster_domain
+        )
+        return resolv, warnings, hosts
 
     # ---- logs --------------------------------------------------------------------
 
@@ -944,7 +995,7 @@ class PodRunner:
         if from_shutdown:
             return
         self.agent.ipam.release(self.uid)
-        if not self.deleted:
+        if not self.deleted and not self.evicted:
             # Gone already (404), or a new pod of the same name (409): not ours to remove.
             with contextlib.suppress(NotFound, Conflict):
                 await self.agent.client.delete(
@@ -998,6 +1049,10 @@ class PodRunner:
         """Write the pod's status; `final` once its containers have stopped for good."""
         if self.deleted:
             return
+        if self.ip and not final and self._checkpoint_key() != self._checkpointed:
+            # Nothing is published that a restarted kubelite would not get back
+            # (a pod IP, a restart count, a container that never started).
+            self.save()
         now = rfc3339(self.agent.clock.wall())
 
         def apply(pod: Obj) -> Obj:
@@ -1005,7 +1060,8 @@ class PodRunner:
                 raise NotFound(f'pods "{self.name}" not found')
             phase = self.phase_override
             if final:
-                phase = phase or self._final_phase(pod)
+                settled = self._final_phase(pod)
+                phase = phase or settled
             pod["status"] = pod_status(
                 pod,
                 self.inits,
@@ -1017,6 +1073,7 @@ class PodRunner:
                 sandbox_ready=self.sandbox_ready,
                 phase_override=phase,
                 ephemerals=self.ephemerals,
+                reason=self.status_reason,
             )
             return pod
 
@@ -1040,12 +1097,36 @@ class PodRunner:
         policy = (stored.get("spec") or {}).get("restartPolicy", "Always")
         return final_phase(policy, self.inits, self.containers)
 
+    async def evict(self, message: str) -> None:
+        """Upstream's eviction manager evicting the pod: a Warning `Evicted` event,
+        its containers stopped within `EVICTION_GRACE_S`, the pod left `Failed` with
+        reason `Evicted` (not deleted: its controller replaces it)."""
+        if self.terminating.is_set():
+            return
+        log.info("evicting pod %s/%s: %s", self.ns, self.name, message)
+        self.evicted = True
+        self.phase_override = "Failed"
+        self.status_reason = (EVICTED, message)
+        await self.event(WARNING, EVICTED, message)
+        self.request_termination(EVICTION_GRACE_S)
+
     async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
         path = container_path(self.pod, container) if container else ""
         await self.agent.recorder.emit(self.pod, type_, reason, message, path)
 
 
 PIDS_PREFIX = "the container reached its pids limit"
+EVICTED = "Evicted"
+EVICTION_GRACE_S = 1.0  # upstream's immediateEvictionGracePeriodSeconds
+
+
+def _instance_ended(rec: ContainerRecord) -> bool:
+    """A checkpointed container whose instance had ended: terminated, or waiting out
+    its back-off (a CrashLoopBackOff follows an end)."""
+    return (
+        rec.terminated is not None
+        or (rec.state.get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+    )
 
 
 PROBE_GRID_S = 0.05
@@ -1071,6 +1152,13 @@ def _probe_kinds(c: Obj, rec: ContainerRecord) -> list[str]:
 
 def _public(terminated: Obj) -> Obj:
     return {k: v for k, v in terminated.items() if not k.startswith("_")}
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The first error inside task groups' exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _event_text(exc: PrepareError) -> str:

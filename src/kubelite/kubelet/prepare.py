@@ -2,8 +2,11 @@
 
 Errors come back as `PrepareError(reason, message)` with the waiting reason
 the kubelet would show: ErrImageNeverPull/ErrImagePull for a missing image,
-CreateContainerConfigError for a missing ConfigMap/Secret key or a volume
-mount without a volume.
+CreateContainerConfigError for a missing ConfigMap/Secret key, a volume
+mount without a volume, or a `subPath` (`subPathExpr`, expanded from the
+container's variables) that cannot be had safely inside its volume
+(`subpath`: the container then gets a bind of the checked path, never the
+path again).
 
 As on a cluster, configMap, secret, downwardAPI and projected volumes are
 mounted read-only whatever the volumeMount says (their plugins' `ReadOnly`
@@ -28,12 +31,12 @@ import os
 import stat
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kubelite.kubelet import images, sandbox, termination
+from kubelite.kubelet import images, sandbox, subpath, termination
 from kubelite.kubelet.command import expand_all, resolve_argv
 from kubelite.kubelet.envvars import (
     EnvError,
@@ -122,7 +125,7 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
     if not argv:
         raise PrepareError("CreateContainerError", "no command specified")
     workdir = container.get("workingDir") or image.run_config.get("WorkingDir") or "/"
-    mounts = _mounts(ctx, container)
+    mounts = _mounts(ctx, container, defined)
     name = container["name"]
     plan = None
     cwd = workdir
@@ -138,7 +141,8 @@ def build_spec(ctx: Context, container: Obj, image: Image, log_path: Path) -> Sp
             image_rootfs=rootfs,
             volumes=mounts,
             visible=visible,
-            hostname=pod_hostname(ctx.pod),
+            # a host-network pod keeps the node's hostname, as upstream's sandbox does
+            hostname="" if ctx.pod.get("spec", {}).get("hostNetwork") else pod_hostname(ctx.pod),
             workdir=workdir,
             shm=ctx.shm,
             read_only_root=_read_only_root(container),
@@ -264,23 +268,34 @@ def _read_only_root(container: Obj) -> bool:
     return bool((container.get("securityContext") or {}).get("readOnlyRootFilesystem"))
 
 
-def _mounts(ctx: Context, container: Obj) -> list[sandbox.VolumeMount]:
+def _mounts(
+    ctx: Context, container: Obj, env: Mapping[str, str] | None = None
+) -> list[sandbox.VolumeMount]:
+    """The container's volume mounts (`env`: its variables, for `subPathExpr`)."""
     out = []
     forced = _read_only_volumes(ctx.pod)
-    for vm in container.get("volumeMounts") or []:
+    for index, vm in enumerate(container.get("volumeMounts") or []):
         vol = vm["name"]
         if vol not in ctx.volumes:
             raise PrepareError(
                 "CreateContainerConfigError",
                 f'cannot find volume "{vol}" to mount into container "{container["name"]}"',
             )
-        source = Path(ctx.volumes[vol])
-        if vm.get("subPath"):
-            source = source / vm["subPath"]
-            if not source.exists():
-                source.mkdir(parents=True, exist_ok=True)
+        source = ctx.volumes[vol]
+        try:
+            sub = subpath.wanted(vm, env or {})
+            if sub:
+                source = subpath.prepare(
+                    source,
+                    sub,
+                    bind_at=subpath.bind_path(ctx.pod_dir, vol, container["name"], index),
+                    mount=vol,
+                    container=container["name"],
+                )
+        except subpath.SubPathError as exc:
+            raise PrepareError("CreateContainerConfigError", str(exc)) from None
         read_only = bool(vm.get("readOnly")) or vol in forced
-        out.append(sandbox.VolumeMount(str(source), vm["mountPath"], read_only))
+        out.append(sandbox.VolumeMount(source, vm["mountPath"], read_only))
     if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
         resolv = sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF, _read_only_root(container))
         out.append(resolv)

@@ -303,7 +303,9 @@ def pod_status(
     sandbox_ready: bool,
     phase_override: str | None = None,
     ephemerals: list[ContainerRecord] | None = None,
+    reason: tuple[str, str] = ("", ""),
 ) -> Obj:
+    """The pod's status; `reason` is its (reason, message), e.g. an eviction's."""
     old = dict(pod.get("status") or {})
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     ph = phase_override or phase(policy, inits, containers)
@@ -326,6 +328,9 @@ def pod_status(
         status["initContainerStatuses"] = [r.to_status(budget) for r in inits]
     if ephemerals:  # not part of the phase or the conditions, as upstream
         status["ephemeralContainerStatuses"] = [r.to_status(budget) for r in ephemerals]
-    for key in ("reason", "message"):
-        status.pop(key, None)
+    for key, text in zip(("reason", "message"), reason, strict=True):
+        if text:
+            status[key] = text
+        else:
+            status.pop(key, None)
     return status

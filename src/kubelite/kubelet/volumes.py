@@ -3,9 +3,17 @@
 emptyDir is a directory of the pod's (tmpfs for medium Memory where the
 agent may mount); configMap, secret, downwardAPI and projected volumes are
 projected with the atomic writer and refreshed while the pod runs; hostPath
-and persistentVolumeClaim resolve to existing host paths. A volume that
-cannot be set up is a `VolumeError` with upstream's FailedMount wording; the
-pod then waits in ContainerCreating.
+and persistentVolumeClaim resolve to existing host paths, a hostPath (inline
+or a PersistentVolume's) checked as its `type` says (`hostpath`). A generic
+`ephemeral` volume is the claim `<pod>-<volume>` its controller makes,
+mounted like a claim once it is bound and controlled by the pod. A volume
+that cannot be set up (the host's refusal included) is a `VolumeError` with
+upstream's FailedMount wording; the pod then waits in ContainerCreating and
+the set-up is retried.
+
+A pod's mounts (its shm, memory emptyDirs, subPath binds) are released by
+`teardown` as the pod goes, whichever way its worker ended, and by
+`release_orphans` for pods no worker holds.
 
 A projected `serviceAccountToken` source is a token the agent asks the
 TokenRequest API for (the pod's service account, the source's audience and
@@ -39,14 +47,14 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubelite.api.quantity import value
-from kubelite.kubelet import atomic_writer
+from kubelite.kubelet import atomic_writer, hostpath
 from kubelite.kubelet.atomic_writer import FileProjection
 from kubelite.kubelet.envvars import EnvError, field_value, resource_value
 
@@ -118,7 +126,14 @@ class PodVolumes:
         if self._want_shm and self.shm is None:
             self.shm = self._shm()
         for vol in (pod.get("spec") or {}).get("volumes") or []:
-            self.paths[vol["name"]] = await self._one(pod, vol, get, pod_ip=pod_ip, host_ip=host_ip)
+            try:
+                path = await self._one(pod, vol, get, pod_ip=pod_ip, host_ip=host_ip)
+            except OSError as exc:
+                # the host refused (a file where a directory goes, no space): this
+                # volume fails to mount and is retried, the pod's worker goes on
+                log.warning("volume %s of pod %s: %s", vol["name"], _pod_key(pod), exc)
+                raise VolumeError(failed_mount(vol["name"], _os_error(exc))) from None
+            self.paths[vol["name"]] = path
 
     async def refresh(self, pod: Obj, get: Getter, *, pod_ip: str, host_ip: str) -> None:
         """Re-project configMap/secret/downwardAPI volumes (the `..data` swap)."""
@@ -140,9 +155,12 @@ class PodVolumes:
             return path
         if "hostPath" in vol:
             return _host_path(name, vol["hostPath"])
-        if "persistentVolumeClaim" in vol:
-            claim = vol["persistentVolumeClaim"]
-            path, local = await _pvc(name, ns, claim, get)
+        if "persistentVolumeClaim" in vol or "ephemeral" in vol:
+            claim = vol.get("persistentVolumeClaim") or {}
+            if "ephemeral" in vol:
+                path, local = await _ephemeral(pod, name, get)
+            else:
+                path, local = await _pvc(name, ns, claim, get)
             if fs_group is not None and local and not claim.get("readOnly"):
                 policy = pod_sc.get("fsGroupChangePolicy")
                 if policy != "OnRootMismatch" or _root_mismatch(path, int(fs_group)):
@@ -277,15 +295,19 @@ class PodVolumes:
         return str(target)
 
     def teardown(self) -> None:
+        """Unmount all the pod's mounts: its shm and memory emptyDirs, its subPath
+        binds, and whatever a kubelite before a restart mounted there."""
         for path in self._tmpfs:
             _umount(path)
         self._tmpfs.clear()
+        release_mounts(self.dir.parent)
 
 
 async def _object_payload(name: str, vol: Obj, get: Getter, ns: str) -> dict[str, FileProjection]:
     is_secret = "secret" in vol
     spec = (vol["secret"] if is_secret else vol["configMap"]) or {}
-    obj_name = spec.get("secretName") if is_secret else spec.get("name")
+    # a secret volume names its secret in `secretName`, a projected one in `name`
+    obj_name = spec.get("secretName", spec.get("name")) if is_secret else spec.get("name")
     kind = "Secret" if is_secret else "ConfigMap"
     obj = await get(kind, ns, obj_name or "")
     if obj is None:
@@ -318,22 +340,28 @@ async def _object_payload(name: str, vol: Obj, get: Getter, ns: str) -> dict[str
 
 
 def _host_path(name: str, spec: Obj) -> str:
-    path = Path(spec["path"])
+    """An inline hostPath volume's path, made and checked as its `type` says."""
+    path = str(spec["path"])
     kind = spec.get("type") or ""
-    if kind == "DirectoryOrCreate":
-        path.mkdir(parents=True, exist_ok=True, mode=0o755)
-    elif kind == "FileOrCreate":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
-    elif kind == "Directory" and not path.is_dir():
-        raise VolumeError(
-            failed_mount(name, f"hostPath type check failed: {path} is not a directory")
-        )
-    elif kind == "File" and not path.is_file():
-        raise VolumeError(failed_mount(name, f"hostPath type check failed: {path} is not a file"))
-    elif kind == "" and not path.exists():
-        path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    try:
+        hostpath.check(path, kind)
+        if not kind and not os.path.lexists(path):
+            os.makedirs(path, exist_ok=True)  # the runtime's part, for a path of no type
+    except hostpath.HostPathError as exc:
+        raise VolumeError(failed_mount(name, str(exc))) from None
+    except OSError as exc:
+        raise VolumeError(failed_mount(name, _os_error(exc))) from None
+    return path
+
+
+def _pod_key(pod: Obj) -> str:
+    md = pod.get("metadata") or {}
+    return f"{md.get('namespace', 'default')}/{md.get('name', '')}"
+
+
+def _os_error(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return f"{exc.filename}: {text}" if exc.filename else text
 
 
 def set_ownership(root: str, gid: int, *, read_only: bool) -> None:
@@ -376,25 +404,59 @@ def _root_mismatch(root: str, gid: int) -> bool:
 
 async def _pvc(name: str, ns: str, spec: Obj, get: Getter) -> tuple[str, bool]:
     """The claim's host path, and whether its PersistentVolume is a `local` one."""
-    claim = spec["claimName"]
+    pvc = await _claim(ns, spec["claimName"], get)
+    return await _claim_volume(pvc, get)
+
+
+async def _claim(ns: str, claim: str, get: Getter) -> Obj:
     pvc = await get("PersistentVolumeClaim", ns, claim)
     if pvc is None:
         raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
+    return pvc
+
+
+async def _claim_volume(pvc: Obj, get: Getter) -> tuple[str, bool]:
+    """A bound claim's volume: its host path (checked as its PersistentVolume's
+    hostPath `type` says, or a `local` path that must exist), and whether it is
+    a `local` one. Messages name the PersistentVolume, as upstream's do."""
+    claim = pvc["metadata"]["name"]
     pv_name = (pvc.get("spec") or {}).get("volumeName")
     if not pv_name or (pvc.get("status") or {}).get("phase") not in (None, "Bound"):
         raise VolumeError(f'pod has unbound immediate PersistentVolumeClaims (claim "{claim}")')
     pv = await get("PersistentVolume", "", pv_name)
     if pv is None:
-        raise VolumeError(failed_mount(name, f'persistentvolume "{pv_name}" not found'))
+        raise VolumeError(failed_mount(pv_name, f'persistentvolume "{pv_name}" not found'))
     pv_spec = pv.get("spec") or {}
-    source = pv_spec.get("hostPath") or pv_spec.get("local")
-    if not source:
+    if "hostPath" in pv_spec:
+        return _host_path(pv_name, pv_spec["hostPath"] or {}), False
+    local = pv_spec.get("local") or {}
+    if not local.get("path"):
         raise VolumeError(
-            failed_mount(name, f"persistentvolume {pv_name} has no hostPath or local path")
+            failed_mount(pv_name, f"persistentvolume {pv_name} has no hostPath or local path")
         )
-    path = Path(source["path"])
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path), "hostPath" not in pv_spec
+    path = str(local["path"])
+    if not os.path.exists(path):
+        raise VolumeError(
+            f'MountVolume.NewMounter initialization failed for volume "{pv_name}" : '
+            f'path "{path}" does not exist'
+        )
+    return path, True
+
+
+async def _ephemeral(pod: Obj, name: str, get: Getter) -> tuple[str, bool]:
+    """A generic ephemeral volume: the claim `<pod>-<volume>` its controller makes,
+    mounted as a claim once it exists, is bound, and is the pod's own (controlled
+    by it: a claim of that name made by someone else is refused)."""
+    md = pod["metadata"]
+    ns = md.get("namespace", "default")
+    claim = f"{md['name']}-{name}"
+    pvc = await _claim(ns, claim, get)
+    owners = (pvc.get("metadata") or {}).get("ownerReferences") or []
+    if not any(o.get("controller") and o.get("uid") == md.get("uid") for o in owners):
+        raise VolumeError(
+            f"PVC {ns}/{claim} was not created for pod {ns}/{md['name']} (pod is not owner)"
+        )
+    return await _claim_volume(pvc, get)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -428,3 +490,20 @@ def release_mounts(pod_dir: Path) -> None:
 
 def _umount(target: Path) -> None:
     _libc.umount2(str(target).encode(), 2)  # MNT_DETACH
+
+
+def release_orphans(pods_dir: Path, known: Collection[str]) -> None:
+    """Unmount what is still mounted under the directories of pods whose uid is not
+    in `known` (a pod whose worker failed, one removed while kubelite was down or
+    one adopted half-way through its termination): no pod is left to do it."""
+    prefix = str(pods_dir) + "/"
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            points = [line.split()[4].decode() for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        pod = point[len(prefix) :].partition("/")[0]
+        if pod.rpartition("_")[2] not in known:
+            log.info("releasing %s: its pod is gone", point)
+            _umount(Path(point))

@@ -44,9 +44,14 @@ def test_a_host_network_pod_gets_the_machines_file_and_its_aliases() -> None:
     )
 
 
-def test_the_file_is_written_once_per_pod(tmp_path: Path) -> None:
+def test_the_file_follows_the_pod_ip_on_its_own_inode(tmp_path: Path) -> None:
+    # upstream rewrites it at every container creation; a pod set up again after a
+    # restart of kubelite may have another IP, and running containers bind its inode
     pod = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"subdomain": "s"}}
     path = etchosts.write_pod_hosts(pod, tmp_path, "127.244.0.5", "p", "cluster.local")
     assert "127.244.0.5\tp.s.ns.svc.cluster.local\tp\n" in path.read_text()
+    inode = path.stat().st_ino
     again = etchosts.write_pod_hosts(pod, tmp_path, "127.244.0.9", "p", "cluster.local")
-    assert again == path and "127.244.0.9" not in path.read_text()
+    assert again == path and path.stat().st_ino == inode
+    assert "127.244.0.9\tp.s.ns.svc.cluster.local\tp\n" in path.read_text()
+    assert "127.244.0.5" not in path.read_text()

@@ -65,6 +65,7 @@ def test_volumes_whose_plugin_says_read_only_are_mounted_so_whatever_the_mount_s
     tmp_path: Path, volume: dict[str, Any], read_only: bool
 ) -> None:
     ctx = make_ctx(tmp_path, volumes=[{"name": "v", **volume}])
+    Path(ctx.volumes["v"]).mkdir(parents=True)  # a subPath is made in an existing volume
     mounts = [
         {"name": "v", "mountPath": "/a", "readOnly": False},
         {"name": "v", "mountPath": "/b", "subPath": "x"},
