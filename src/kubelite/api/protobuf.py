@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,24 @@ def encode_varint(n: int) -> bytes:
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+# Encoding one field. proto3 leaves scalars at their zero value off the wire;
+# the callers decide that (a message field is written whenever it is present).
+
+
+def bytes_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field: a string, bytes, or an embedded message."""
+    return encode_varint(number << 3 | _BYTES) + encode_varint(len(payload)) + payload
+
+
+def varint_field(number: int, n: int) -> bytes:
+    """An int32/int64/bool field (a negative number as its 64-bit two's complement)."""
+    return encode_varint(number << 3 | _VARINT) + encode_varint(n & 0xFFFFFFFFFFFFFFFF)
+
+
+def double_field(number: int, x: float) -> bytes:
+    return encode_varint(number << 3 | _FIXED64) + struct.pack("<d", x)
 
 
 def fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:

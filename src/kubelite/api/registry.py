@@ -97,7 +97,7 @@ _ALL = ("all",)
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
-    ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status",)),
+    ResourceType("", "v1", "Node", "nodes", False, ("no",), ("status", "proxy")),
     ResourceType(
         "",
         "v1",
@@ -264,6 +264,9 @@ RESOURCES: tuple[ResourceType, ...] = (
             ("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", True),
         )
     ),
+    # The legacy form of `pods/NAME/binding` (what the official client's
+    # `create_namespaced_binding` posts): create only, nothing stored.
+    ResourceType("", "v1", "Binding", "bindings", True, verbs=("create",), stored=False),
     # Deprecated upstream, still what `kubectl get cs` asks: health computed on request.
     ResourceType(
         "",

@@ -112,8 +112,7 @@ def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, 
     if sub == "portforward":
         return "", "v1", "PodPortForwardOptions", ("create", "get")
     if sub == "proxy":
-        kind = "PodProxyOptions" if rt.kind == "Pod" else "ServiceProxyOptions"
-        return "", "v1", kind, ("create", "delete", "get", "patch", "update")
+        return "", "v1", f"{rt.kind}ProxyOptions", ("create", "delete", "get", "patch", "update")
     if sub == "eviction":
         return "policy", "v1", "Eviction", ("create",)
     if sub == "token":
@@ -286,7 +285,8 @@ def _api_resources(rt: ResourceType) -> list[dict[str, Any]]:
         main["shortNames"] = list(rt.short_names)
     if rt.categories:
         main["categories"] = list(rt.categories)
-    main["storageVersionHash"] = storage_version_hash(rt)
+    if rt.has_objects:  # views computed on request (bindings, reviews) have no storage version
+        main["storageVersionHash"] = storage_version_hash(rt)
     out = [main]
     for sub in sorted(rt.subresources):
         group, version, kind, verbs = _subresource(rt, sub)

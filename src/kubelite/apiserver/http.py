@@ -18,6 +18,7 @@ import orjson
 
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import (
+    binding,
     bodies,
     componentstatus,
     converted,
@@ -46,7 +47,7 @@ from kubelite.apiserver.request_context import (
 )
 from kubelite.apiserver.requestinfo import request_info
 from kubelite.apiserver.rest import RETURN_DELETED, DeleteOptions, RestStorage, Selectors
-from kubelite.apiserver.schema import TypeMismatch, check_fields
+from kubelite.apiserver.schema import TypeMismatch, check_fields, check_meta_types
 from kubelite.apiserver.serviceaccount_admission import await_service_account
 from kubelite.apiserver.serviceaccount_tokens import (
     API_AUDIENCES,
@@ -323,11 +324,15 @@ class ApiApp:
         if path == "/openapi/v2":
             accept = req.accept
             wants_protobuf = any(t in accept for t in openapi.V2_PROTOBUF_ACCEPTED)
-            if accept and wants_protobuf and "json" not in accept:
-                return Response(openapi.openapi_v2_protobuf(), content_type=openapi.V2_PROTOBUF)
-            if accept and "json" not in accept and "*/*" not in accept:
+            if accept and "json" not in accept and "*/*" not in accept and not wants_protobuf:
                 raise errors.NotAcceptable("only application/json is served for /openapi/v2")
-            return Response(openapi.openapi_v2_bytes())
+            etag = openapi.openapi_v2_etag()
+            if req.headers.get("if-none-match") == etag:
+                return Response(b"", 304, headers={"etag": etag})
+            if accept and wants_protobuf and "json" not in accept:
+                body = openapi.openapi_v2_protobuf()
+                return Response(body, content_type=openapi.V2_PROTOBUF, headers={"etag": etag})
+            return Response(openapi.openapi_v2_bytes(), headers={"etag": etag})
         raise errors.NotFound("the server could not find the requested resource")
 
     def _discovery(self, req: Request, target: paths.GroupPath) -> Response:
@@ -364,6 +369,8 @@ class ApiApp:
                 return await converted.handle(self, req, target)
             if rt.group == "metrics.k8s.io":
                 return await metrics_api.handle(self, req, rt, ns, name)
+            if rt.kind == "Binding":
+                return await binding.handle(self, req, target)
             return await reviews.handle(self, req, rt, ns)
         if sub == "proxy":
             return await proxy.handle(self, req, target)
@@ -420,6 +427,7 @@ class ApiApp:
             )
         try:
             if rt.custom is not None:
+                check_meta_types(obj)
                 unknown = customresources.prune_unknown(rt, obj, remove=mode != "Strict")
             else:
                 unknown = check_fields(rt, obj, prune=mode != "Strict")

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from kubelite.api.registry import REGISTRY, ResourceType
+from kubelite.apiserver import openapi_v2_proto
 from kubelite.apiserver.discovery import GIT_VERSION
 from kubelite.apiserver.openapi_crds import custom_schemas
 from kubelite.apiserver.openapi_schemas import (
@@ -250,6 +251,18 @@ class _PathBuilder:
                 "parameters": [_NAME, *scope, _PRETTY],
             }
         return out
+
+    def create_only_paths(self, base: str) -> dict[str, Any]:
+        """The one path of a kind that is only ever created, never stored (`bindings`)."""
+        rt = self.rt
+        scope = [_NAMESPACE] if rt.namespaced else []
+        collection = (
+            f"{base}/namespaces/{{namespace}}/{rt.plural}"
+            if rt.namespaced
+            else f"{base}/{rt.plural}"
+        )
+        post = self._collection()["post"]
+        return {collection: {"post": post, "parameters": [*scope, _PRETTY]}}
 
     def _list(self, op_id: str) -> dict[str, Any]:
         return self._op(
@@ -552,7 +565,7 @@ def _forget(groups: frozenset[str]) -> None:
         for path in list(cache_):
             if path.split("/")[0] == "apis" and path.count("/") and path.split("/")[1] in groups:
                 del cache_[path]
-    _swagger.cache_clear()
+    _clear_v2()
 
 
 REGISTRY.subscribe(_forget)
@@ -562,7 +575,12 @@ def clear_caches() -> None:
     """Drop every cached document (tests that change how schemas are made)."""
     _documents.clear()
     _bytes.clear()
-    _swagger.cache_clear()
+    _clear_v2()
+
+
+def _clear_v2() -> None:
+    for cached in (_swagger_document, _swagger, openapi_v2_etag):
+        cached.cache_clear()
 
 
 def _make(path: str) -> dict[str, Any] | None:
@@ -624,6 +642,10 @@ def _make(path: str) -> dict[str, Any] | None:
         schemas = custom_schemas([rt for rt in rts if rt.custom is not None])
     else:
         schemas = component_schemas(rts)
+    for rt in REGISTRY.in_group_version(group, version):
+        documented = kind_schema_id(rt.group, rt.version, rt.kind) in schemas
+        if rt.verbs == ("create",) and not rt.has_objects and documented:
+            paths.update(_PathBuilder(rt).create_only_paths(base))
     schemas.update(
         _discovery_schema("APIResourceList", "APIResourceList is a list of APIResource.")
     )
@@ -721,8 +743,33 @@ def _v2_path(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v2_schemas(node: Any) -> Any:
+    """A v3 schema (or any part of a document) as swagger 2.0 writes it.
+
+    References point into `#/definitions/`, and a field that refers to another
+    type is a plain `$ref` beside its own description, as upstream's v2
+    document has it (v3 wraps the reference in `allOf`, with a `default`).
+    """
+    if isinstance(node, list):
+        return [_v2_schemas(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and set(all_of[0]) == {"$ref"}:
+        rest = {k: _v2_schemas(v) for k, v in node.items() if k not in ("allOf", "default")}
+        return {"$ref": _v2_ref(all_of[0]["$ref"]), **rest}
+    return {k: _v2_ref(v) if k == "$ref" else _v2_schemas(v) for k, v in node.items()}
+
+
+def _v2_ref(ref: Any) -> Any:
+    """A v3 reference as v2 spells it; anything else (a property named `$ref`) walked on."""
+    if isinstance(ref, str):
+        return "#/definitions/" + ref.removeprefix(REF) if ref.startswith(REF) else ref
+    return _v2_schemas(ref)
+
+
 @cache
-def _swagger() -> bytes:
+def _swagger_document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     definitions: dict[str, Any] = {}
     for path, (kind, _, _) in _served_paths().items():
@@ -731,30 +778,35 @@ def _swagger() -> bytes:
             continue
         paths.update({p: _v2_path(item) for p, item in doc["paths"].items()})
         definitions.update(doc["components"]["schemas"])
-    swagger = {
+    return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": dict(sorted(paths.items())),
-        "definitions": dict(sorted(definitions.items())),
+        "paths": _v2_schemas(dict(sorted(paths.items()))),
+        "definitions": _v2_schemas(dict(sorted(definitions.items()))),
         "securityDefinitions": _SECURITY["securitySchemes"],
         "security": [{"BearerToken": []}],
     }
-    return orjson.dumps(swagger).replace(REF.encode(), b"#/definitions/")
+
+
+@cache
+def _swagger() -> bytes:
+    return orjson.dumps(_swagger_document())
 
 
 def openapi_v2() -> dict[str, Any]:
-    """`/openapi/v2` as JSON: swagger 2.0 with every kind's `definitions`.
-
-    kubectl asks for this document in protobuf only, so serve it as JSON to
-    clients whose Accept allows JSON and answer others 406 (kubectl then falls
-    back to its compiled-in types). A fresh copy on every call.
-    """
+    """`/openapi/v2` as JSON: swagger 2.0 with every kind's `definitions`. A fresh copy."""
     return orjson.loads(_swagger())
 
 
 def openapi_v2_bytes() -> bytes:
     """`openapi_v2()` serialised."""
     return _swagger()
+
+
+@cache
+def openapi_v2_etag() -> str:
+    """The ETag of `/openapi/v2` in either form: the quoted SHA-512 of the JSON, as upstream."""
+    return f'"{hashlib.sha512(_swagger()).hexdigest().upper()}"'
 
 
 # What kubectl asks for (the older "@v1.0" spelling) and what it is answered with:
@@ -764,42 +816,20 @@ V2_PROTOBUF_ACCEPTED = (
     "com.github.proto-openapi.spec.v2.v1.0+protobuf",
 )
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+# The protobuf form of the document whose ETag is the key (one entry: the current one).
+_v2_protobuf: dict[str, bytes] = {}
 
 
-@cache
 def openapi_v2_protobuf() -> bytes:
-    """`/openapi/v2` in the protobuf form kubectl asks for (an `openapi.v2.Document`).
+    """`/openapi/v2` as gnostic's `openapi.v2.Document` message, what kubectl asks for.
 
-    kubectl reads it only to validate the items of a `kind: List` on the
-    client side, and skips the kinds the document does not define. This form
-    carries the document's header alone: the items go to the server, which
-    validates each of them (strict field validation) as it does any object.
-    The JSON form has the full document.
+    The same document as the JSON form (`openapi_v2_proto` encodes it), built
+    once per version of the document: it is big.
     """
-    document = _v2_document_class()()
-    document.swagger = "2.0"
-    document.info.title = "Kubernetes"
-    document.info.version = GIT_VERSION
-    return bytes(document.SerializeToString())
-
-
-def _v2_document_class() -> Any:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    string = descriptor_pb2.FieldDescriptorProto.TYPE_STRING
-    message = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
-    optional = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
-    file = descriptor_pb2.FileDescriptorProto(
-        name="kubelite/openapi_v2_header.proto", package="openapi.v2", syntax="proto3"
-    )
-    info = file.message_type.add(name="Info")
-    info.field.add(name="title", number=1, type=string, label=optional)
-    info.field.add(name="version", number=2, type=string, label=optional)
-    document = file.message_type.add(name="Document")
-    document.field.add(name="swagger", number=1, type=string, label=optional)
-    document.field.add(
-        name="info", number=2, type=message, label=optional, type_name=".openapi.v2.Info"
-    )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("openapi.v2.Document"))
+    etag = openapi_v2_etag()
+    body = _v2_protobuf.get(etag)
+    if body is None:
+        body = openapi_v2_proto.document(_swagger_document())
+        _v2_protobuf.clear()
+        _v2_protobuf[etag] = body
+    return body

@@ -214,10 +214,9 @@ class _SchemaBuilder:
             type_name = cls.openapi_types[attr]
             prop = self._type(type_name, field)
             description = field.description if field is not None else None
-            if not description and hasattr(self.models, type_name):
-                # The client drops descriptions of fields that are other types;
-                # the type's own description reads well enough in `explain`.
-                description = _class_description(getattr(self.models, type_name))
+            # The client drops the descriptions of fields that are other types:
+            # such a field has none rather than a copy of its type's (`explain`
+            # prints the field's, then the type's, so a copy read twice).
             if description:
                 prop = {"description": description, **prop}
             properties[json_name] = prop

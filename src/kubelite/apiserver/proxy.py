@@ -7,7 +7,8 @@ takes the Service port by name or number and one of its ready endpoints
 from the EndpointSlices, picked at random, as upstream does; with none,
 503 `no endpoints available for service "NAME"`. This is how `kubectl
 proxy` users open an app (`localhost:8001/api/v1/namespaces/default/services/web/proxy/`)
-and `kubectl get --raw` reads a pod's `/metrics`.
+and `kubectl get --raw` reads a pod's `/metrics`. `nodes/NAME/proxy` is
+answered by `node_proxy`.
 
 Method, query, body and headers pass through, except hop-by-hop headers and
 the caller's credentials, which are the cluster's and never the app's. The
@@ -27,7 +28,7 @@ from kubelite.api.registry import REGISTRY
 from kubelite.apiserver import bodies, errors
 
 if TYPE_CHECKING:
-    from kubelite.apiserver.http import ApiApp, Request, Send
+    from kubelite.apiserver.http import ApiApp, Request, Response, Send
     from kubelite.apiserver.paths import ResourcePath
 
 HOP_BY_HOP = frozenset(
@@ -134,7 +135,11 @@ def _service_target(app: ApiApp, ns: str | None, name: str, port: str) -> tuple[
     return ip, str(number)
 
 
-async def handle(app: ApiApp, req: Request, target: ResourcePath) -> Streamed:
+async def handle(app: ApiApp, req: Request, target: ResourcePath) -> Streamed | Response:
+    if target.resource.kind == "Node" and target.name:
+        from kubelite.apiserver import node_proxy
+
+        return await node_proxy.handle(app, req, target)
     if target.resource.kind not in ("Pod", "Service") or not target.name:
         raise errors.NotFound("the server could not find the requested resource")
     scheme, name, port = split_scheme_name_port(target.name)

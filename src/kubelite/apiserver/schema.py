@@ -116,6 +116,14 @@ def check_fields(rt: ResourceType, obj: dict[str, Any], *, prune: bool) -> list[
     return unknown
 
 
+def check_meta_types(obj: dict[str, Any]) -> None:
+    """A custom resource's `metadata` holds ObjectMeta's types, as its decoding into
+    ObjectMeta requires (`TypeMismatch` otherwise); unknown keys are the pruner's."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        _walk(meta, "V1ObjectMeta", "metadata", [], False)
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"

@@ -4,7 +4,7 @@ namespace finalize.
 Each maps onto the parent object: `/status` writes only status,
 `pods/ephemeralcontainers` only `spec.ephemeralContainers`, `/scale`
 reads and writes `spec.replicas` through an `autoscaling/v1` Scale,
-`/binding` assigns a pod to a node once, and `/log` streams from whichever
+`/binding` assigns a pod to a node once (see `binding`), and `/log` streams from whichever
 node agent runs the pod.
 """
 
@@ -13,11 +13,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors, eviction, exec_stream, portforward, request_context
-from kubelite.apiserver import meta as m
+from kubelite.apiserver import (
+    binding,
+    bodies,
+    errors,
+    eviction,
+    exec_stream,
+    portforward,
+    request_context,
+)
+from kubelite.apiserver.binding import bind_pod as bind_pod  # re-exported for the clients
 from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 
 if TYPE_CHECKING:
@@ -56,8 +62,8 @@ async def handle(
             return await app.patch(req, rt, ns, name, sub)
     elif sub == "scale":
         return await _scale(app, req, rt, ns, name)
-    elif sub == "binding" and method == "POST":
-        return await _bind(app, req, rt, ns, name)
+    elif sub == "binding":
+        return await binding.handle(app, req, target)
     elif sub == "log" and method == "GET":
         return _log(app, req, rt, ns, name)
     elif sub == "exec" and method in ("GET", "POST"):
@@ -126,6 +132,7 @@ async def _scale(
 ) -> Response:
     from kubelite.api.patch import json_merge_patch, json_patch, strategic_merge_patch
     from kubelite.apiserver.http import json_response
+    from kubelite.apiserver.tables import to_table
 
     if rt.custom is not None:
         from kubelite.apiserver import customresources
@@ -135,7 +142,11 @@ async def _scale(
     else:
         scale_view = scale_of
     if req.method == "GET":
-        return json_response(scale_view(app.storage.get(rt, ns, name).obj()))
+        scale = scale_view(app.storage.get(rt, ns, name).obj())
+        if req.wants_table and rt.custom is None:
+            include = req.query.get("includeObject", "Metadata")
+            return json_response(to_table("Scale", [scale], include_object=include))
+        return json_response(scale)
     body = await bodies.read_body(req.receive)
     current = scale_view(app.storage.get(rt, ns, name).obj())
     if req.method == "PUT":
@@ -198,55 +209,6 @@ def _scale_replicas(scale: dict[str, Any] | None, name: str) -> int:
             [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
         )
     return replicas
-
-
-# ---- binding -----------------------------------------------------------------
-
-
-async def _bind(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Response:
-    from kubelite.apiserver.http import json_response
-
-    body = bodies.decode_object(
-        await bodies.read_body(req.receive), req.headers.get("content-type")
-    )
-    target = (body.get("target") or {}).get("name")
-    if not target:
-        raise errors.Invalid(f'Binding "{name}" is invalid: target.name: Required value')
-    bind_pod(app.storage, ns, name, target)
-    return json_response(
-        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
-        201,
-    )
-
-
-def bind_pod(storage: Any, ns: str | None, name: str, node: str) -> Any:
-    """Assign a pod to a node once, with PodScheduled=True, in one write (upstream's assignPod).
-
-    Binding is the one writer allowed to set `spec.nodeName`, so it writes the
-    store directly rather than through the update path's immutability checks.
-    """
-    from kubelite.store import Conflict as StoreConflict
-
-    rt = storage.registry.by_kind("v1", "Pod")
-    now = m.now_rfc3339(storage.clock())
-    current = storage.get(rt, ns, name)
-    pod = orjson.loads(current.value)
-    spec = pod.setdefault("spec", {})
-    if pod["metadata"].get("deletionTimestamp"):
-        raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-    if spec.get("nodeName"):
-        raise errors.Conflict(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
-    spec["nodeName"] = node
-    status = pod.setdefault("status", {})
-    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-    conditions.append(
-        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
-    )
-    status["conditions"] = conditions
-    try:
-        return storage.store.update(current.key, pod, expected_revision=current.revision)
-    except StoreConflict:
-        raise errors.Conflict.stale(rt.plural, rt.group, name) from None
 
 
 # ---- log ---------------------------------------------------------------------

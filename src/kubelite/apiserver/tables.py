@@ -66,6 +66,7 @@ from kubelite.apiserver.tables_printers import (
     Printer,
     Row,
 )
+from kubelite.apiserver.tables_scale import SCALE
 
 __all__ = ["PRINTERS", "columns_for", "human_duration", "to_table"]
 
@@ -123,6 +124,7 @@ PRINTERS: dict[str, Printer] = {
     "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION,
     "ValidatingAdmissionPolicy": VAP,
     "ValidatingAdmissionPolicyBinding": VAP_BINDING,
+    "Scale": SCALE,
 }
 
 

@@ -156,6 +156,89 @@ class MetricsRouter:
         self.rates.forget([*live, "node"])
         return out
 
+    async def summary(self, node: str) -> Obj | None:
+        """The kubelet's Summary API (`/stats/summary`) of node `node`, or None if not ours.
+
+        CPU as both the cumulative core-nanoseconds (what metrics-server reads) and
+        the rate over the window since an earlier reading; memory as the working
+        set (the node's also its usage and what is available). Filesystem, network
+        and volume statistics are not measured: those keys are left out.
+        """
+        agent = next((a for a in self.agents if a.name == node), None)
+        if agent is None:
+            return None
+        share = max(1, len(self.agents))
+        now_s = time.time()
+        now = rfc3339(now_s)
+        cpu_s, uptime_s = machine_cpu_seconds()
+        cores, _ = self.rates.rate("node", cpu_s, uptime_s)
+        used, available = machine_memory_used(), machine_memory_available()
+        targets = [
+            (runner, name, proc.pid)
+            for runner in list(agent.runners.values())
+            for name, proc in list(runner.procs.items())
+        ]
+        readings = await asyncio.to_thread(usages, [pid for _, _, pid in targets])
+        pods: dict[int, Obj] = {}
+        for (runner, name, pid), usage in zip(targets, readings, strict=True):
+            if usage is None:
+                continue
+            c_cpu_s, lifetime_s, memory = usage
+            c_cores, _ = self.rates.rate(_key(runner.pod, name, pid), c_cpu_s, lifetime_s)
+            md = runner.pod.get("metadata") or {}
+            if id(runner) not in pods:
+                pods[id(runner)] = {
+                    "podRef": {
+                        "name": md.get("name", ""),
+                        "namespace": md.get("namespace", ""),
+                        "uid": md.get("uid", ""),
+                    },
+                    "startTime": (runner.pod.get("status") or {}).get("startTime")
+                    or md.get("creationTimestamp"),
+                    "containers": [],
+                }
+            pods[id(runner)]["containers"].append(
+                {
+                    "name": name,
+                    "startTime": rfc3339(now_s - lifetime_s),
+                    "cpu": _cpu_stats(now, c_cores, c_cpu_s),
+                    "memory": {"time": now, "workingSetBytes": memory},
+                }
+            )
+        for pod in pods.values():
+            containers = pod["containers"]
+            pod["cpu"] = {
+                "time": now,
+                "usageNanoCores": sum(c["cpu"]["usageNanoCores"] for c in containers),
+                "usageCoreNanoSeconds": sum(c["cpu"]["usageCoreNanoSeconds"] for c in containers),
+            }
+            pod["memory"] = {
+                "time": now,
+                "workingSetBytes": sum(c["memory"]["workingSetBytes"] for c in containers),
+            }
+        return {
+            "node": {
+                "nodeName": node,
+                "startTime": rfc3339(now_s - uptime_s),
+                "cpu": _cpu_stats(now, cores / share, cpu_s / share),
+                "memory": {
+                    "time": now,
+                    "availableBytes": available // share,
+                    "usageBytes": used // share,
+                    "workingSetBytes": used // share,
+                },
+            },
+            "pods": list(pods.values()),
+        }
+
+
+def _cpu_stats(now: str, cores: float, cpu_s: float) -> Obj:
+    return {
+        "time": now,
+        "usageNanoCores": round(cores * 1e9),
+        "usageCoreNanoSeconds": round(cpu_s * 1e9),
+    }
+
 
 def _key(pod: Obj, container: str, pid: int) -> str:
     """A container instance's readings: a restart (a new pid) starts afresh."""
@@ -237,15 +320,24 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return busy / TICKS, _uptime()
 
 
-def machine_memory_used() -> int:
+def _meminfo() -> dict[str, int]:
     values: dict[str, int] = {}
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             key, _, rest = line.partition(":")
             values[key] = int(rest.split()[0]) * 1024
     except (OSError, ValueError, IndexError):
-        return 0
+        return {}
+    return values
+
+
+def machine_memory_used() -> int:
+    values = _meminfo()
     return values.get("MemTotal", 0) - values.get("MemAvailable", 0)
+
+
+def machine_memory_available() -> int:
+    return _meminfo().get("MemAvailable", 0)
 
 
 def _cgroup_pids(groups: dict[str, str]) -> list[int]:

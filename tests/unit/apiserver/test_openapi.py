@@ -279,15 +279,3 @@ def test_openapi_v2_definitions() -> None:
     assert patch["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
     assert any(p["name"] == "fieldValidation" and p["in"] == "query" for p in patch["parameters"])
     assert SMP not in patch["consumes"]
-
-
-def test_openapi_v2_protobuf_is_a_document_header() -> None:
-    from kubelite.apiserver.openapi import _v2_document_class, openapi_v2_protobuf
-
-    body = openapi_v2_protobuf()
-    # field 1 (swagger) is the first thing on the wire, as gnostic's Document has it
-    assert body.startswith(b"\x0a\x032.0\x12")
-    document = _v2_document_class()()
-    document.ParseFromString(body)
-    assert (document.swagger, document.info.title) == ("2.0", "Kubernetes")
-    assert document.info.version == openapi_v2()["info"]["version"]
