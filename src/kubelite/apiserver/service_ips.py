@@ -105,7 +105,9 @@ class ServiceIPAllocator:
 
     def allocate(self, svc: Obj, old: Obj | None, taken: Taken) -> list[FieldError]:
         """Fill in what is missing, check what was asked for; mutates `svc`."""
-        spec = svc.setdefault("spec", {})
+        if not isinstance(svc.get("spec"), dict):
+            svc["spec"] = {}  # `spec: null` decodes as an empty spec upstream
+        spec = svc["spec"]
         old_spec = (old or {}).get("spec") or {}
         problems = self._cluster_ip(spec, old_spec, taken)
         if problems:

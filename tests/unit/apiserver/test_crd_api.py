@@ -370,3 +370,22 @@ def test_read_applies_defaults_added_later(api: Api) -> None:
     updated = api.call("PUT", f"{CRDS}/widgets.example.com", crd)
     assert updated.status_code == 200, updated.text
     assert api.call("GET", f"{WIDGETS}/w").json()["spec"]["shape"] == "round"
+
+
+def test_metadata_of_the_wrong_type_is_refused_and_stores_nothing(api: Api) -> None:
+    """Metadata decodes into ObjectMeta: a finalizer that is not a string is a 400,
+    never an object stored that every later update would trip on."""
+    api.call("POST", CRDS, make_crd())
+    body = widget("badmeta")
+    body["metadata"]["finalizers"] = [{"name": "x"}]
+    r = api.call("POST", WIDGETS, body)
+    assert r.status_code == 400
+    assert "metadata.finalizers" in r.json()["message"]
+    assert api.call("GET", f"{WIDGETS}/badmeta").status_code == 404
+
+
+def test_a_service_with_a_null_spec_is_invalid_not_a_crash(api: Api) -> None:
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": None}
+    r = api.call("POST", "/api/v1/namespaces/default/services", body)
+    assert r.status_code == 422
+    assert "spec.ports: Required value" in r.json()["message"]
