@@ -10,6 +10,7 @@ CLIENT_VERSION = "37.0.2"
 PLANS: dict[str, Any] = {
     'CoreV1Event': (('eventTime', 'm'), ('firstTimestamp', 't'), ('lastTimestamp', 't'), ('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('series', ('', (('lastObservedTime', 'm'),)))),
     'EventsV1Event': (('deprecatedFirstTimestamp', 't'), ('deprecatedLastTimestamp', 't'), ('eventTime', 'm'), ('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('series', ('', (('lastObservedTime', 'm'),)))),
+    'V1Binding': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1ClusterRole': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1ClusterRoleBinding': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1ComponentStatus': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
