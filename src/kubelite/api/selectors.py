@@ -392,10 +392,19 @@ _FIELD_PATHS = {
     # `source`: the source component, else the reporting controller (EventToSelectableFields).
     "source": ("source.component", "deprecatedSource.component", "reportingComponent"),
     "reportingComponent": ("reportingComponent", "reportingController"),
+    # A Job's `status.successful` is its succeeded count (JobToSelectableFields).
+    "status.successful": ("status.succeeded",),
+    # Accepted for Pods, but not in their field set: always the empty string.
+    "status.podIPs": (),
 }
 _PREFIX_ALIASES = {"involvedObject.": "regarding.", "regarding.": "involvedObject."}
 # What a Go field set reports for an unset bool/int field (strconv of the zero value).
-_ZERO_VALUES = {"spec.hostNetwork": "false", "spec.unschedulable": "false", "status.replicas": "0"}
+_ZERO_VALUES = {
+    "spec.hostNetwork": "false",
+    "spec.unschedulable": "false",
+    "status.replicas": "0",
+    "status.successful": "0",
+}
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,22 @@ def _deleting_now(new: dict[str, Any], old: dict[str, Any]) -> bool:
     return bool(meta(new).get("deletionTimestamp")) and not meta(old).get("deletionTimestamp")
 
 
+# ObjectMeta's map and list fields are `omitempty`: upstream's round trip through
+# its Go types drops an empty one, so `finalizers: []` or `labels: {}` is never
+# stored nor served.
+_OMIT_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+
+
+def drop_empty_fields(obj: dict[str, Any]) -> None:
+    """Remove empty (or null) omitempty map and list fields from `obj`'s metadata."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        return
+    for field in _OMIT_EMPTY:
+        if field in md and md[field] in (None, [], {}):
+            del md[field]
+
+
 def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Equal apart from resourceVersion: such an update writes nothing."""
     am, bm = a.get("metadata", {}), b.get("metadata", {})

@@ -37,6 +37,7 @@ from kubelite.apiserver.admission import (
     default_plugins,
 )
 from kubelite.apiserver.crds import CrdRegistrar
+from kubelite.apiserver.fieldlabels import field_labels
 from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 from kubelite.apiserver.webhooks import Webhooks, WebhookStep, operation_options
 from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store
@@ -50,44 +51,6 @@ T = TypeVar("T")
 Steps = Generator[WebhookStep, dict[str, Any] | None, T]
 # Retries of a write whose object changed while its webhooks were awaited.
 _WEBHOOK_RETRIES = 3
-
-# Field selectors each kind supports beyond metadata.name/metadata.namespace.
-FIELD_SELECTORS: dict[str, frozenset[str]] = {
-    "Pod": frozenset(
-        {
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        }
-    ),
-    "Event": frozenset(
-        {
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        }  # events.k8s.io/v1 labels (regarding.*) are mapped onto these (events_v1)
-    ),
-    "Node": frozenset({"spec.unschedulable"}),
-    "Secret": frozenset({"type"}),
-    "Namespace": frozenset({"status.phase"}),
-    "ReplicaSet": frozenset({"status.replicas"}),
-    "ReplicationController": frozenset({"status.replicas"}),
-    "Service": frozenset({"spec.clusterIP", "spec.type"}),
-}
-_BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
 # Kinds whose status writes may also change annotations (upstream's status
 # strategies for these keep everything but spec and labels).
@@ -120,12 +83,14 @@ class Selectors:
             raise errors.BadRequest(str(exc)) from exc
         fields = None
         if field:
-            extra = FIELD_SELECTORS.get(rt.kind, frozenset()) if rt.custom is None else frozenset()
-            supported = _BASE_FIELDS | extra
             try:
-                fields = parse_field_selector(field, supported=set(supported))
+                fields = parse_field_selector(field)
             except ValueError as exc:
                 raise errors.BadRequest(str(exc)) from exc
+            allowed = field_labels(rt)
+            for label, _, _ in fields.requirements:
+                if label not in allowed.supported:
+                    raise errors.BadRequest(allowed.refuse(label))
         return cls(labels, fields)
 
     @property
@@ -782,6 +747,7 @@ class RestStorage:
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
         """Last changes the server makes to an object it is about to store."""
+        m.drop_empty_fields(obj)
         if rt.custom is not None:
             customresources.to_storage(rt, obj)
         elif self.crds.is_crd(rt):

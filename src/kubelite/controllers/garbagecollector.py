@@ -15,6 +15,14 @@ dependency graph. Three things are processed, one object at a time:
 Background deletion needs nothing here beyond the first rule: the owner goes
 at once and its dependents follow as dangling. Decisions are made on live
 reads, never on the cache alone, as upstream's collector does.
+
+An object is deleted only when every owner is verified gone. A reference
+that cannot be resolved with certainty leaves the object alone: a kind the
+API does not serve (looked at again later: its CRD may come), and a
+cluster-scoped object naming a namespaced owner kind, which can never
+resolve (upstream forgets such an object). A reference to an owner that
+exists in another namespace than its dependent's is reported with a
+Warning `OwnerRefInvalidNamespace` event, as upstream's graph builder does.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 from kubelite.api.crd.types import CRD_API_VERSION, CRD_KIND, resource_types
 from kubelite.apiserver import errors
 from kubelite.controllers.controller import Controller
+from kubelite.controllers.events import WARNING
 from kubelite.controllers.informer import Handlers, Informer
 from kubelite.controllers.objects import Obj, deleting, meta
 
@@ -35,6 +44,13 @@ NAME = "garbage-collector-controller"
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 _SKIPPED_KINDS = frozenset({"Event"})
+# Owner states, as upstream classifies references (solid, dangling, waiting),
+# plus the two that stop the collector from touching the object at all.
+SOLID, GONE, WAITING = "solid", "gone", "waiting"
+INVALID = "invalid"  # a cluster-scoped object naming a namespaced owner kind
+UNKNOWN_KIND = "unknown-kind"  # a kind not served (now)
+# How soon an object whose owner kind is not served is looked at again.
+UNKNOWN_KIND_RETRY_S = 60.0
 
 
 def item_key(obj: Obj) -> str:
@@ -139,20 +155,28 @@ class GarbageCollector(Controller):
                 await self._delete_dependents_first(obj)
             return None
         if meta(obj).get("ownerReferences"):
-            await self._attempt_to_delete(obj)
+            return await self._attempt_to_delete(obj)
         return None
 
-    async def _attempt_to_delete(self, obj: Obj) -> None:
-        solid: list[dict[str, Any]] = []
-        gone: list[dict[str, Any]] = []
-        waiting: list[dict[str, Any]] = []
+    async def _attempt_to_delete(self, obj: Obj) -> float | None:
+        by_state: dict[str, list[dict[str, Any]]] = {
+            SOLID: [],
+            GONE: [],
+            WAITING: [],
+            INVALID: [],
+            UNKNOWN_KIND: [],
+        }
         for ref in meta(obj).get("ownerReferences") or []:
-            state = await self._owner_state(obj, ref)
-            {"solid": solid, "gone": gone, "waiting": waiting}[state].append(ref)
+            by_state[await self._owner_state(obj, ref)].append(ref)
+        if by_state[INVALID]:
+            return None  # never resolves: neither deleted nor retried
+        if by_state[UNKNOWN_KIND]:
+            return UNKNOWN_KIND_RETRY_S
+        solid, gone, waiting = by_state[SOLID], by_state[GONE], by_state[WAITING]
         if solid:
             if gone or waiting:
                 await self._drop_refs(obj, {r.get("uid") for r in gone + waiting})
-            return
+            return None
         finalizers = meta(obj).get("finalizers") or []
         if waiting and self.dependents(meta(obj)["uid"]):
             policy = "Foreground"  # keep blocking the owner until our own dependents are gone
@@ -175,18 +199,56 @@ class GarbageCollector(Controller):
                 propagation_policy=policy,
                 preconditions={"uid": md["uid"]},
             )
+        return None
 
     async def _owner_state(self, obj: Obj, ref: dict[str, Any]) -> str:
         rt = self.client.find_resource(ref.get("apiVersion", ""), ref.get("kind", ""))
         if rt is None:
-            return "solid"  # a kind we do not serve: never guess it is gone
-        ns = meta(obj).get("namespace") if rt.namespaced else None
-        owner = await self.client.get_or_none(rt.api_version, rt.kind, ref.get("name", ""), ns)
+            return UNKNOWN_KIND  # never guess that an owner of an unknown kind is gone
+        ns = meta(obj).get("namespace") or None
+        if rt.namespaced:
+            await self._report_other_namespace(obj, ref, rt.kind)
+            if ns is None:
+                return INVALID
+        owner = await self.client.get_or_none(
+            rt.api_version, rt.kind, ref.get("name", ""), ns if rt.namespaced else None
+        )
         if owner is None or meta(owner).get("uid") != ref.get("uid"):
-            return "gone"
+            return GONE
         if deleting(owner) and FOREGROUND in (meta(owner).get("finalizers") or []):
-            return "waiting"
-        return "solid"
+            return WAITING
+        return SOLID
+
+    async def _report_other_namespace(self, obj: Obj, ref: dict[str, Any], kind: str) -> None:
+        """Warn when the referenced owner exists, but not in the dependent's namespace."""
+        ns = meta(obj).get("namespace") or ""
+        uid = ref.get("uid", "")
+        owner = next(
+            (o for inf in self.watched if inf.kind == kind and (o := inf.by_uid(uid)) is not None),
+            None,
+        )
+        if owner is None or (meta(owner).get("namespace") or "") == ns:
+            return
+        md = meta(obj)
+        log.info(
+            "gc: %s %s/%s names owner %s %s/%s from another namespace",
+            obj["kind"],
+            ns,
+            md["name"],
+            kind,
+            meta(owner).get("namespace"),
+            ref.get("name"),
+        )
+        owner_ref = (
+            f"[{ref.get('apiVersion', '')}/{ref.get('kind', '')}, namespace: {ns}, "
+            f"name: {ref.get('name', '')}, uid: {uid}]"
+        )
+        await self.recorder.event(
+            obj,
+            WARNING,
+            "OwnerRefInvalidNamespace",
+            f'ownerRef {owner_ref} does not exist in namespace "{ns}"',
+        )
 
     async def _drop_refs(self, obj: Obj, uids: set[Any]) -> None:
         def drop(live: Obj) -> Obj:

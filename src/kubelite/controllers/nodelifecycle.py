@@ -9,10 +9,17 @@ and PIDPressure conditions turn Unknown with reason NodeStatusUnknown
 ("Kubelet stopped posting node status."; NodeStatusNeverUpdated for a node
 whose agent never posted one) and the pods on it are marked not Ready.
 
-Taints follow the Ready condition as upstream's NoExecute and NoSchedule
-tainting passes: Unknown means `node.kubernetes.io/unreachable`, False means
+Taints follow the node as upstream's NoExecute and NoSchedule tainting
+passes. Ready Unknown means `node.kubernetes.io/unreachable`, False means
 `node.kubernetes.io/not-ready`, each with effect NoExecute (stamped with
-timeAdded) and NoSchedule; True removes them. Pods that do not tolerate a
+timeAdded) and NoSchedule; True removes them. MemoryPressure, DiskPressure,
+PIDPressure and NetworkUnavailable True mean the matching
+`node.kubernetes.io/*` NoSchedule taint, and a cordoned node
+(`spec.unschedulable`) carries `node.kubernetes.io/unschedulable:NoSchedule`
+until it is uncordoned. The scheduler's NodeUnschedulable plugin and its
+TaintToleration plugin both let through exactly the pods that tolerate that
+taint (daemon pods do: the DaemonSet controller adds the toleration), so the
+taint keeps off no pod the cordon did not. Pods that do not tolerate a
 NoExecute taint (or only for a while) are evicted by `tainteviction`.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +47,21 @@ GRACE_ENV = "KUBELITE_NODE_MONITOR_GRACE_PERIOD"
 LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
-OWN_TAINTS = (UNREACHABLE, NOT_READY)
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+# The NoSchedule taint each (condition type, status) stands for.
+CONDITION_TAINTS: dict[tuple[str, str], str] = {
+    ("Ready", "False"): NOT_READY,
+    ("Ready", "Unknown"): UNREACHABLE,
+    ("MemoryPressure", "True"): "node.kubernetes.io/memory-pressure",
+    ("DiskPressure", "True"): "node.kubernetes.io/disk-pressure",
+    ("NetworkUnavailable", "True"): "node.kubernetes.io/network-unavailable",
+    ("PIDPressure", "True"): "node.kubernetes.io/pid-pressure",
+}
+# The (key, effect) pairs this controller owns: added and removed here only.
+OWN_TAINTS = frozenset(
+    {(UNREACHABLE, "NoExecute"), (NOT_READY, "NoExecute"), (UNSCHEDULABLE, "NoSchedule")}
+    | {(key, "NoSchedule") for key in CONDITION_TAINTS.values()}
+)
 CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
 
@@ -96,22 +118,46 @@ def unknown_conditions(node: Obj, now: str) -> list[Obj]:
     return out
 
 
-def wanted_taints(ready_status: str | None) -> list[tuple[str, str]]:
-    """(key, effect) pairs this controller keeps on a node with this Ready status."""
+def wanted_taints(
+    ready_status: str | None,
+    *,
+    conditions: Mapping[str, str] | None = None,
+    unschedulable: bool = False,
+) -> list[tuple[str, str]]:
+    """(key, effect) pairs this controller keeps on a node in this state.
+
+    `conditions` maps condition type to status (Ready's is `ready_status`).
+    """
+    want: list[tuple[str, str]] = []
     if ready_status == "Unknown":
-        return [(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")]
-    if ready_status == "False":
-        return [(NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule")]
-    return []
+        want.append((UNREACHABLE, "NoExecute"))
+    elif ready_status == "False":
+        want.append((NOT_READY, "NoExecute"))
+    statuses = {**(conditions or {}), "Ready": ready_status}
+    for type_, status in statuses.items():
+        key = CONDITION_TAINTS.get((type_, status or ""))
+        if key is not None:
+            want.append((key, "NoSchedule"))
+    if unschedulable:
+        want.append((UNSCHEDULABLE, "NoSchedule"))
+    return want
 
 
-def reconcile_taints(taints: list[Obj], ready_status: str | None, now: str) -> list[Obj]:
-    """Other taints untouched; ours made to match the Ready status (timeAdded kept if present)."""
-    want = wanted_taints(ready_status)
+def reconcile_taints(
+    taints: list[Obj],
+    ready_status: str | None,
+    now: str,
+    *,
+    conditions: Mapping[str, str] | None = None,
+    unschedulable: bool = False,
+) -> list[Obj]:
+    """Other taints untouched; ours made to match the node (timeAdded kept if present)."""
+    want = wanted_taints(ready_status, conditions=conditions, unschedulable=unschedulable)
     kept = [
         t
         for t in taints
-        if t.get("key") not in OWN_TAINTS or (t.get("key"), t.get("effect")) in want
+        if (t.get("key"), t.get("effect")) not in OWN_TAINTS
+        or (t.get("key"), t.get("effect")) in want
     ]
     have = {(t.get("key"), t.get("effect")) for t in kept}
     for key, effect in want:
@@ -121,6 +167,15 @@ def reconcile_taints(taints: list[Obj], ready_status: str | None, now: str) -> l
                 taint["timeAdded"] = now
             kept.append(taint)
     return kept
+
+
+def node_state(node: Obj) -> tuple[dict[str, str], bool]:
+    """The node's condition statuses by type, and whether it is cordoned."""
+    conditions = {
+        c.get("type", ""): c.get("status", "")
+        for c in (node.get("status") or {}).get("conditions") or []
+    }
+    return conditions, bool((node.get("spec") or {}).get("unschedulable"))
 
 
 def pod_not_ready(pod: Obj, now: str) -> Obj | None:
@@ -222,15 +277,21 @@ class NodeLifecycleController(Controller):
         return node
 
     async def _taint(self, name: str, node: Obj, ready_status: str | None, now: float) -> None:
-        taints = (node.get("spec") or {}).get("taints") or []
-        want = reconcile_taints(taints, ready_status, timestamp(now))
-        if want == taints:
+        stamp = timestamp(now)
+
+        def wanted(obj: Obj) -> list[Obj]:
+            conditions, unschedulable = node_state(obj)
+            current = (obj.get("spec") or {}).get("taints") or []
+            return reconcile_taints(
+                current, ready_status, stamp, conditions=conditions, unschedulable=unschedulable
+            )
+
+        if wanted(node) == ((node.get("spec") or {}).get("taints") or []):
             return
 
         def apply(obj: Obj) -> Obj:
-            current = (obj.get("spec") or {}).get("taints") or []
             spec = obj.setdefault("spec", {})
-            spec["taints"] = reconcile_taints(current, ready_status, timestamp(now))
+            spec["taints"] = wanted(obj)
             if not spec["taints"]:
                 del spec["taints"]
             return obj

@@ -308,7 +308,10 @@ class JobController(Controller):
                 finalizers = [
                     f for f in meta(live).get("finalizers") or [] if f != TRACKING_FINALIZER
                 ]
-                meta(live)["finalizers"] = finalizers
+                if finalizers:
+                    meta(live)["finalizers"] = finalizers
+                else:
+                    meta(live).pop("finalizers", None)
                 return live
 
             try:
