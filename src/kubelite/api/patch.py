@@ -25,6 +25,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.api.gofmt import go_type, go_v
+
 
 class PatchError(ValueError):
     """A patch that cannot be applied; the message is the upstream library's."""
@@ -33,44 +35,13 @@ class PatchError(ValueError):
 # --- formatting values the way Go's %v does, for error messages ------------------------
 
 
-def _go_fmt(v: Any) -> str:
-    if v is None:
-        return "<nil>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) < 1e21 else repr(v)
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_go_fmt(v[k])}" for k in sorted(v)) + "]"
-    if isinstance(v, list):
-        return "[" + " ".join(_go_fmt(x) for x in v) + "]"
-    return str(v)
-
-
-def _go_type(v: Any) -> str:
-    """The Go type encoding/json decodes a value into (numbers are all float64)."""
-    if v is None:
-        return "<nil>"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    if isinstance(v, list):
-        return "[]interface {}"
-    return type(v).__name__
-
-
 def _go_equal(a: Any, b: Any) -> bool:
     """Go interface equality on decoded JSON scalars (1 == 1.0, but true != 1)."""
-    return _go_type(a) == _go_type(b) and a == b
+    return go_type(a) == go_type(b) and a == b
 
 
 def _bad_arg_type(expected: str, actual: Any) -> PatchError:
-    return PatchError(f"expected a {expected}, but received a {_go_type(actual)}")
+    return PatchError(f"expected a {expected}, but received a {go_type(actual)}")
 
 
 # --- JSON merge patch (RFC 7386) ------------------------------------------------------
@@ -510,7 +481,7 @@ def _strategy(meta: _Field) -> str:
 
 
 def _no_merge_key(item: dict[str, Any], key: str) -> PatchError:
-    return PatchError(f"map: {_go_fmt(item)} does not contain declared merge key: {key}")
+    return PatchError(f"map: {go_v(item)} does not contain declared merge key: {key}")
 
 
 def _merge_map(original: dict[str, Any], patch: dict[str, Any], meta: _Field) -> dict[str, Any]:
@@ -522,7 +493,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], meta: _Field) ->
         if directive == "delete":
             return {}
         patch[_DIRECTIVE] = directive
-        raise PatchError(f"unknown patch type: {_go_fmt(directive)} in map: {_go_fmt(patch)}")
+        raise PatchError(f"unknown patch type: {go_v(directive)} in map: {go_v(patch)}")
     _apply_retain_keys(original, patch)
     _merge_ordered_lists(original, patch, meta)
     for key, value in patch.items():
@@ -533,7 +504,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], meta: _Field) ->
             original.pop(key, None)
             continue
         current: Any = original.get(key)
-        if key not in original or _go_type(current) != _go_type(value):
+        if key not in original or go_type(current) != go_type(value):
             if not is_delete_list:
                 _discard_nulls(value)
                 _set_or_drop(original, key, value)
@@ -663,13 +634,13 @@ def _element_kind(*lists: list[Any]) -> str:
     first: str | None = None
     for items in lists:
         for v in items:
-            t = _go_type(v)
+            t = go_type(v)
             if first is None:
                 if isinstance(v, list):
                     raise PatchError("lists of lists are not supported")
                 first = t
             elif t != first:
-                shown = "[" + " ".join(_go_fmt(x) for x in lists) + "]"
+                shown = "[" + " ".join(go_v(x) for x in lists) + "]"
                 raise PatchError(f"list element types are not identical: {shown}")
     if first is None:
         raise PatchError("no elements in any of the given slices")
@@ -735,7 +706,7 @@ def _apply_list_directives(
         elif directive == "merge":
             raise PatchError("merging lists cannot yet be specified in the patch")
         else:
-            raise PatchError(f"unknown patch type: {_go_fmt(directive)} in map: {_go_fmt(item)}")
+            raise PatchError(f"unknown patch type: {go_v(directive)} in map: {go_v(item)}")
     return (plain, []) if replace else (original, plain)
 
 
@@ -923,8 +894,8 @@ def _check_set_order(patch_list: list[Any], order: list[Any], key: str) -> None:
         s += 1
     if p < len(items) and s >= len(order):
         raise PatchError(
-            f"The order in patch list:\n{_go_fmt(patch_list)}\n doesn't match "
-            f"{_SET_ORDER} list:\n{_go_fmt(order)}\n"
+            f"The order in patch list:\n{go_v(patch_list)}\n doesn't match "
+            f"{_SET_ORDER} list:\n{go_v(order)}\n"
         )
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from tests.unit.apiserver.inprocess_api import api_app, call
 
+from kubelite.api import gofmt
 from kubelite.api.registry import Registry
 from kubelite.apiserver import ssa_typed
 from kubelite.apiserver.http import ApiApp
@@ -179,7 +180,7 @@ def test_typed_problems_as_upstream_words_them(kind: str, fields: Obj, problems:
     + [(0.0001, "0.0001"), (0.00001, "1e-05"), (-2.5, "-2.5"), (0, "0")],
 )
 def test_numbers_print_as_go_prints_a_float64(number: float, text: str) -> None:
-    assert ssa_typed.go_float(number) == text
+    assert gofmt.go_float(number) == text
 
 
 # ---- the merge: upstream's list order ----------------------------------------------------
