@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -27,7 +25,7 @@ from typing import Any
 import pytest
 from tests.e2e.conftest import Cluster
 from tests.e2e.polling import wait_for as _wait_for
-from tests.e2e.test_low_ports import SETPRIV, RootlessCluster, _python_for_nobody
+from tests.e2e.test_low_ports import SETPRIV, rootless_cluster
 
 pytestmark = pytest.mark.e2e
 PY = "{}.{}".format(*sys.version_info[:2])
@@ -69,26 +67,8 @@ def fs_cluster(
         pytest.skip("setpriv (util-linux) is not installed: cannot run kubelite as nobody")
     if not Path("/proc/self/ns/user").exists():
         pytest.skip("no user namespaces: a rootless cluster gives containers no root of their own")
-    # Under /tmp, not pytest's directory (root's alone): `nobody` owns the data dir.
-    home = Path(tempfile.mkdtemp(prefix="kubelite-rootless-fs-"))
-    try:
-        nobody = pwd.getpwnam("nobody")
-        home.chmod(0o755)
-        os.chown(home, nobody.pw_uid, nobody.pw_gid)
-        python = _python_for_nobody(home)
-        if python is None:
-            pytest.skip(f"no Python {PY} interpreter the user nobody may run kubelite with")
-        cache = home / "kubectl-cache"
-        cache.mkdir()
-        c = RootlessCluster(data_dir=home / "data", cache_dir=cache)
-        c.python = python
-        c.start()
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with rootless_cluster("kubelite-rootless-fs-") as c:
+        yield c
 
 
 @pytest.fixture

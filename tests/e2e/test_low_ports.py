@@ -11,6 +11,7 @@ throughout, so the second cluster is then not started again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -155,8 +156,16 @@ def low_cluster(
         return
     if os.geteuid() != 0:
         pytest.skip("the suite runs without root: the other cluster is already rootless")
-    # Under /tmp, not pytest's directory (root's alone): `nobody` owns the data dir.
-    home = Path(tempfile.mkdtemp(prefix="kubelite-rootless-"))
+    with rootless_cluster("kubelite-rootless-") as c:
+        yield c
+
+
+@contextlib.contextmanager
+def rootless_cluster(prefix: str) -> Iterator[RootlessCluster]:
+    """A cluster run by `nobody` (the suite runs as root), under /tmp, not pytest's
+    directory (root's alone): `nobody` owns its data dir. Skips when no
+    interpreter `nobody` may run kubelite with is found."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         nobody = pwd.getpwnam("nobody")
         home.chmod(0o755)

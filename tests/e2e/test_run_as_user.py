@@ -17,10 +17,8 @@ import grp
 import json
 import os
 import pwd
-import shutil
 import stat
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -30,7 +28,7 @@ from typing import Any
 import pytest
 from tests.e2e.conftest import Cluster
 from tests.e2e.polling import wait_for as _wait_for
-from tests.e2e.test_low_ports import SETPRIV, RootlessCluster, _python_for_nobody
+from tests.e2e.test_low_ports import SETPRIV, RootlessCluster, rootless_cluster
 
 from kubelite.kubelet import images
 
@@ -63,26 +61,8 @@ def user_cluster(
         pytest.skip("setpriv (util-linux) is not installed: cannot run kubelite as nobody")
     if not Path("/proc/self/ns/user").exists():
         pytest.skip("no user namespaces: a rootless cluster gives containers no user of its own")
-    # Under /tmp, not pytest's directory (root's alone): `nobody` owns the data dir.
-    home = Path(tempfile.mkdtemp(prefix="kubelite-rootless-user-"))
-    try:
-        nobody = pwd.getpwnam("nobody")
-        home.chmod(0o755)
-        os.chown(home, nobody.pw_uid, nobody.pw_gid)
-        python = _python_for_nobody(home)
-        if python is None:
-            pytest.skip(f"no Python {PY} interpreter the user nobody may run kubelite with")
-        cache = home / "kubectl-cache"
-        cache.mkdir()
-        c = RootlessCluster(data_dir=home / "data", cache_dir=cache)
-        c.python = python
-        c.start()
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with rootless_cluster("kubelite-rootless-user-") as c:
+        yield c
 
 
 def rootless(cluster: Cluster) -> bool:
