@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver.admission import Priority
 from kubelite.apiserver.rest import DeleteOptions, RestStorage
@@ -32,17 +35,30 @@ def _class(name: str, value: int, *, default: bool) -> dict[str, Any]:
     }
 
 
-def test_global_default_follows_priority_class_changes(tmp_path: Path) -> None:
+@dataclass
+class Api:
+    storage: RestStorage
+    pod_rt: ResourceType
+    pc_rt: ResourceType
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
     store = Store(tmp_path / "db")
     storage = RestStorage(store)
-    reg = storage.registry
-    pod_rt = reg.by_kind("v1", "Pod")
-    pc_rt = reg.by_kind("scheduling.k8s.io/v1", "PriorityClass")
-    ns_rt = reg.by_kind("v1", "Namespace")
+    pod_rt = storage.registry.by_kind("v1", "Pod")
+    pc_rt = storage.registry.by_kind("scheduling.k8s.io/v1", "PriorityClass")
+    ns_rt = storage.registry.by_kind("v1", "Namespace")
     assert pod_rt and pc_rt and ns_rt
     storage.create(
         ns_rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
     )
+    yield Api(storage, pod_rt, pc_rt)
+    store.close()
+
+
+def test_global_default_follows_priority_class_changes(api: Api) -> None:
+    storage, pod_rt, pc_rt = api.storage, api.pod_rt, api.pc_rt
 
     def priority(name: str) -> int:
         return storage.create(pod_rt, "default", _pod(name)).obj()["spec"]["priority"]
@@ -55,20 +71,10 @@ def test_global_default_follows_priority_class_changes(tmp_path: Path) -> None:
     assert priority("d") == 1000
     storage.delete(pc_rt, None, "everyone", DeleteOptions())
     assert priority("e") == 0
-    store.close()
 
 
-def test_one_global_default_and_pods_name_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    reg = storage.registry
-    pod_rt = reg.by_kind("v1", "Pod")
-    pc_rt = reg.by_kind("scheduling.k8s.io/v1", "PriorityClass")
-    ns_rt = reg.by_kind("v1", "Namespace")
-    assert pod_rt and pc_rt and ns_rt
-    storage.create(
-        ns_rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
-    )
+def test_one_global_default_and_pods_name_it(api: Api) -> None:
+    storage, pod_rt, pc_rt = api.storage, api.pod_rt, api.pc_rt
     plain = storage.create(pod_rt, "default", _pod("plain")).obj()["spec"]
     assert (plain["priority"], plain["preemptionPolicy"]) == (0, "PreemptLowerPriority")
     assert "priorityClassName" not in plain
@@ -93,18 +99,11 @@ def test_one_global_default_and_pods_name_it(tmp_path: Path) -> None:
     given["spec"]["priorityClassName"] = "gd"
     with pytest.raises(errors.Forbidden, match=r"the string value of PreemptionPolicy \(Never\)"):
         storage.create(pod_rt, "default", given)
-    store.close()
 
 
-def test_with_racing_defaults_the_lowest_value_wins(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
-    storage = RestStorage(store)
-    reg = storage.registry
-    pc_rt = reg.by_kind("scheduling.k8s.io/v1", "PriorityClass")
-    assert pc_rt
+def test_with_racing_defaults_the_lowest_value_wins(api: Api) -> None:
     # two defaults stored past admission (as two racing creates can leave them)
     for name, value in (("high", 900), ("low", 100)):
-        store.create(pc_rt.key(None, name), _class(name, value, default=True))
-    found = Priority()._default_class(storage)
+        api.storage.store.create(api.pc_rt.key(None, name), _class(name, value, default=True))
+    found = Priority()._default_class(api.storage)
     assert found is not None and found["metadata"]["name"] == "low"
-    store.close()
