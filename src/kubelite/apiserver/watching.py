@@ -114,12 +114,16 @@ async def _follow(
             wait = min(wait, deadline - time.monotonic())
             if wait <= 0:
                 return
+        # A bookmark only after a whole interval without events: a wait cut short by
+        # the watch's timeout ends the watch (an event loop's timer may fire a
+        # millisecond early, and must not make the last moments a run of bookmarks).
+        bookmark_due = wait >= BOOKMARK_INTERVAL_S
         try:
             # Events already queued are taken without a timer: a timed wait per
             # event is what a busy watch would otherwise spend most on.
             event = watcher.next_nowait()
             if event is None and not await watcher.wait(wait):
-                if req.bookmarks and (deadline is None or deadline > time.monotonic()):
+                if req.bookmarks and bookmark_due:
                     yield [_bookmark(req.resource, storage.store.revision)]
                 continue
             if event is None:
