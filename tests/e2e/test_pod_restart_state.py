@@ -16,19 +16,17 @@ kubelet rules that show in a pod's status (hostNetwork, emptyDir sizeLimit evict
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
 import sys
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cluster
 from tests.e2e.polling import wait_for as _wait_for
+from tests.e2e.test_node_agent import _crash_kubelite
 
 pytestmark = pytest.mark.e2e
 PY = "{}.{}".format(*sys.version_info[:2])
@@ -74,20 +72,6 @@ def failed_mounts(cluster: Cluster, name: str) -> dict[str, int]:
     }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def crash(cluster: Cluster) -> None:
-    pid = json.loads((cluster.data_dir / "kubelite.json").read_text())["pid"]
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not _alive(pid), what="kubelite gone")
-
-
 # ---- a crash keeps pod IPs and restart counts ------------------------------------------------
 
 
@@ -111,7 +95,7 @@ def test_pods_whose_containers_never_started_keep_ip_and_restart_count_across_a_
     before_nomount = wait_for(
         lambda: (st := status(c, "nomount")).get("podIP") and st, what="nomount's IP"
     )
-    crash(c)
+    _crash_kubelite(c)
     c.start()
 
     # Every status written from now on keeps the IP and never counts fewer restarts;
@@ -169,7 +153,7 @@ def test_pods_name_the_cluster_dns_address_of_now_after_restarts(fresh_cluster: 
     uid = c.kubectl_json("get", "pod", "client")["metadata"]["uid"]
 
     # a crash, and the DNS comes back elsewhere: the re-adopted pod's file follows
-    crash(c)
+    _crash_kubelite(c)
     moved = move_dns(c)
     c.start()
     now = c.status["dns"].rsplit(":", 1)[0]

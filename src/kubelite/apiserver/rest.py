@@ -404,6 +404,7 @@ class RestStorage:
         rv = md.get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(current.revision):
             raise errors.Conflict.stale(rt.plural, rt.group, name)
+        self._decode_times(rt, obj)
         return (
             yield from self._replace(rt, current, obj, subresource=subresource, dry_run=dry_run)
         )
@@ -417,7 +418,7 @@ class RestStorage:
         subresource: str = "",
         dry_run: bool = False,
     ) -> Steps[KV]:
-        self._decode_times(rt, obj)
+        """Write `obj` (its times already decoded: by `update` or `_replace_with`)."""
         old = current.obj()
         new = _merge_for_subresource(rt, obj, old, subresource)
         md = m.meta(new)

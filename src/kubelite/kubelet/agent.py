@@ -22,7 +22,6 @@ import os
 import random
 import socket
 from collections import OrderedDict
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,7 @@ class NodeAgent:
         # upstream's pod workers remember finished pods until the API forgets them).
         self._removed: OrderedDict[str, None] = OrderedDict()
         # Each running pod's requests, for the admission of the next (`_admit`).
-        self._admitted: dict[str, dict[str, Fraction]] = {}
+        self._admitted: dict[str, admission.Admitted] = {}
         self._rejected: set[str] = set()  # pods refused admission (their status says why)
         # Pods refused by the node's labels or taints, waiting for the Node re-read
         # (`_recheck`): uid -> the pod's latest version.
@@ -355,7 +354,8 @@ class NodeAgent:
         if saved is not None:
             self._restore(runner, saved[1])
         self.runners[uid] = runner
-        self._admitted[uid] = pod_requests(pod)
+        # a pod's requests and host ports are fixed at creation: taken once
+        self._admitted[uid] = admission.Admitted(pod_requests(pod), admission.host_ports(pod))
         runner.update(pod)
         self._tg.create_task(self._run_pod(runner))
 
@@ -380,11 +380,7 @@ class NodeAgent:
     def _admit(self, pod: Obj) -> admission.Rejection | None:
         """The kubelet's admission of a pod bound here (a pod given a nodeName
         skips the scheduler), against the pods admitted before it (`admission.py`)."""
-        admitted = [
-            admission.Admitted(requests, admission.host_ports(self.runners[uid].pod))
-            for uid, requests in self._admitted.items()
-            if not self._finished(uid)
-        ]
+        admitted = [a for uid, a in self._admitted.items() if not self._finished(uid)]
         return admission.admit(
             pod, node=self._node, allocatable=self.allocatable, admitted=admitted
         )

@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kubelite.kubelet.admission import Admitted
 from kubelite.kubelet.agent import NodeAgent
 
 
@@ -25,7 +26,7 @@ def node(tmp_path: Path) -> NodeAgent:
 def test_requests_beyond_what_is_left_are_refused_with_upstreams_reason(tmp_path: Path) -> None:
     n = node(tmp_path)
     assert n._admit(pod("a", cpu="500m")) is None
-    n._admitted["a"] = {"cpu": Fraction(1, 2)}
+    n._admitted["a"] = Admitted({"cpu": Fraction(1, 2)})
     n.runners["a"] = type("R", (), {"pod": {"status": {"phase": "Running"}}})()  # type: ignore[assignment]
     assert n._admit(pod("b", cpu="2")) == (
         "OutOfcpu",
@@ -42,7 +43,7 @@ def test_requests_beyond_what_is_left_are_refused_with_upstreams_reason(tmp_path
 def test_the_pod_count_is_checked_first_and_finished_pods_do_not_count(tmp_path: Path) -> None:
     n = node(tmp_path)
     for uid, phase in (("a", "Running"), ("b", "Running"), ("c", "Succeeded")):
-        n._admitted[uid] = {}
+        n._admitted[uid] = Admitted({})
         n.runners[uid] = type("R", (), {"pod": {"status": {"phase": phase}}})()  # type: ignore[assignment]
     assert n._admit(pod("d")) is None  # two active of three
     n.runners["c"].pod["status"]["phase"] = "Running"
