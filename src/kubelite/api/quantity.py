@@ -108,6 +108,18 @@ def canonicalize(s: str | int | float) -> str:
     return str(parse(s))
 
 
+def decode_json(value: object) -> str:
+    """What Quantity.UnmarshalJSON then MarshalJSON make of a decoded JSON value:
+    a string (spaces trimmed) or a number, canonical; null is the zero quantity."""
+    if value is None:
+        return "0"
+    if isinstance(value, str):
+        return canonicalize(value.strip())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return canonicalize(value)
+    raise QuantityError(ERR_FORMAT)  # ParseQuantity of `true`, `{...}` or `[...]`
+
+
 def format_quantity(f: Fraction | int, format: Format = "DecimalSI") -> str:
     """`Quantity.String()` for a value in a format (`CanonicalizeBytes`)."""
     amount = _round_nano(Fraction(f))

@@ -26,7 +26,7 @@ from kubelite.api.defaults import apply_defaults, prepare_update, stamp_no_execu
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
-from kubelite.api.timefields import TimeParseError, normalize_object
+from kubelite.api.timefields import DecodeError, normalize_object
 from kubelite.api.validation import validate
 from kubelite.apiserver import customresources, errors, listoptions, managedfields, request_context
 from kubelite.apiserver import meta as m
@@ -301,7 +301,7 @@ class RestStorage:
         dry_run: bool = False,
     ) -> Steps[KV]:
         self._check_type(rt, obj)
-        self._decode_times(rt, obj)
+        self._decode_values(rt, obj)
         md = m.meta(obj)
         if rt.namespaced:
             ns = md.get("namespace") or namespace
@@ -404,7 +404,7 @@ class RestStorage:
         rv = md.get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(current.revision):
             raise errors.Conflict.stale(rt.plural, rt.group, name)
-        self._decode_times(rt, obj)
+        self._decode_values(rt, obj)
         return (
             yield from self._replace(rt, current, obj, subresource=subresource, dry_run=dry_run)
         )
@@ -520,7 +520,7 @@ class RestStorage:
                 f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: '
                 f'"{new["metadata"]["name"]}": field is immutable'
             )
-        self._decode_patched_times(rt, new)
+        self._decode_patched(rt, new)
         return (
             yield from self._replace(rt, current, new, subresource=subresource, dry_run=dry_run)
         )
@@ -713,25 +713,25 @@ class RestStorage:
             )
         obj["apiVersion"], obj["kind"] = api_version, kind
 
-    def _decode_times(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """Times as upstream decodes and stores them (UTC; see `timefields`)."""
+    def _decode_values(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Times and quantities as upstream decodes and stores them (see `timefields`)."""
         if rt.custom is not None or not isinstance(obj, dict):
             return  # custom resources: their schema's `format: date-time` applies
         try:
             normalize_object(rt, obj)
-        except TimeParseError as exc:
+        except DecodeError as exc:
             raise errors.BadRequest(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {exc}'
             ) from None
 
-    def _decode_patched_times(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """A patch that leaves a time unreadable: 422 naming the patched object, as
+    def _decode_patched(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """A patch that leaves a time or quantity unreadable: 422 naming the patched object, as
         upstream's patcher fails to decode it (an Invalid with no kind or name)."""
         if rt.custom is not None:
             return
         try:
             normalize_object(rt, obj)
-        except TimeParseError as exc:
+        except DecodeError as exc:
             patched = orjson.dumps(obj).decode()
             cause = FieldError("FieldValueInvalid", "patch", str(exc), patched)
             raise errors.Invalid.fields("", "", "", [cause]) from None

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from kubelite.api import clientmodels, quantity
+from kubelite.api.quantityfields import QUANTITY_FIELDS
 from kubelite.api.registry import ResourceType
 
 _LEAVES = frozenset({"str", "int", "float", "bool", "object", "datetime", "date", "bytes"})
@@ -43,37 +44,6 @@ _CHECKS: dict[str, Any] = {
 }
 
 
-# Fields of type `resource.Quantity` (a string in the generated models), by model:
-# field -> True when the field is a map of quantities (a ResourceList).
-# Quantity.UnmarshalJSON also takes a JSON number (`cpu: 1` in YAML), which is
-# stored and served as the canonical string, so numbers are converted here.
-_QUANTITY_FIELDS: dict[str, dict[str, bool]] = {
-    "V1ResourceRequirements": {"limits": True, "requests": True},
-    "V1VolumeResourceRequirements": {"limits": True, "requests": True},
-    "V1EmptyDirVolumeSource": {"sizeLimit": False},
-    "V1ResourceFieldSelector": {"divisor": False},
-    "V1PodSpec": {"overhead": True},
-    "V1PodStatus": {"allocatedResources": True},
-    "V1ContainerStatus": {"allocatedResources": True},
-    "V1Overhead": {"podFixed": True},
-    "V1NodeStatus": {"allocatable": True, "capacity": True},
-    "V1LimitRangeItem": {
-        "default": True,
-        "defaultRequest": True,
-        "max": True,
-        "maxLimitRequestRatio": True,
-        "min": True,
-    },
-    "V1ResourceQuotaSpec": {"hard": True},
-    "V1ResourceQuotaStatus": {"hard": True, "used": True},
-    "V1PersistentVolumeSpec": {"capacity": True},
-    "V1PersistentVolumeClaimStatus": {"allocatedResources": True, "capacity": True},
-    "V1CSIStorageCapacity": {"capacity": False, "maximumVolumeSize": False},
-    "V2MetricTarget": {"averageValue": False, "value": False},
-    "V2MetricValueStatus": {"averageValue": False, "value": False},
-}
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -96,8 +66,12 @@ def _accept_numeric_quantities(obj: dict[str, Any], fields: dict[str, bool], pat
             for name, item in value.items():
                 if _is_number(item):
                     value[name] = _quantity_from_number(item, f"{child}.{name}")
+                elif isinstance(item, bool | list | dict):
+                    raise TypeMismatch(quantity.ERR_FORMAT)  # ParseQuantity of its JSON text
         elif not is_map and _is_number(value):
             obj[key] = _quantity_from_number(value, child)
+        elif not is_map and isinstance(value, bool | list | dict):
+            raise TypeMismatch(quantity.ERR_FORMAT)
 
 
 class TypeMismatch(ValueError):
@@ -177,8 +151,8 @@ def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool
     fields = _fields(type_name)
     if fields is None or not isinstance(value, dict):
         return
-    if type_name in _QUANTITY_FIELDS:
-        _accept_numeric_quantities(value, _QUANTITY_FIELDS[type_name], path)
+    if type_name in QUANTITY_FIELDS:
+        _accept_numeric_quantities(value, QUANTITY_FIELDS[type_name], path)
     for key in list(value):
         child = f"{path}.{key}" if path else key
         if key not in fields:

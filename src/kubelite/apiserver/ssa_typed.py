@@ -25,10 +25,11 @@ import orjson
 from kubelite.api import clientmodels
 from kubelite.api.gofmt import go_sharp_v, go_type, go_v
 from kubelite.api.patch import _ANY_KIND, _KINDS, _Field
+from kubelite.api.quantityfields import QUANTITY_FIELDS
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver.managedfields import element_key
-from kubelite.apiserver.schema import _QUANTITY_FIELDS, _fields, _shape
+from kubelite.apiserver.schema import _fields, _shape
 
 Obj = dict[str, Any]
 
@@ -116,7 +117,7 @@ def _check_fields(value: Obj, type_name: str, spec: _Field, path: str, out: list
     fields = _fields(type_name)
     if fields is None:  # a model the client lacks: nothing to hold it against
         return
-    quantities = _QUANTITY_FIELDS.get(type_name, {})
+    quantities = QUANTITY_FIELDS.get(type_name, {})
     for key, item in value.items():
         child = f"{path}.{key}"
         if key not in fields:

@@ -115,16 +115,16 @@ def test_a_value_that_is_not_a_string_is_a_decode_error() -> None:
 
 
 def test_the_generated_plans_are_what_the_client_models_give() -> None:
-    """`timefield_plans.py` is generated (`python -m kubelite.api.timefields`); run
+    """`decode_plans.py` is generated (`python -m kubelite.api.timefields`); run
     that again when the official client's models change."""
     import kubernetes
 
-    from kubelite.api import timefield_plans, timefields
+    from kubelite.api import decode_plans, timefields
 
-    if kubernetes.__version__.split(".")[0] != timefield_plans.CLIENT_VERSION.split(".")[0]:
+    if kubernetes.__version__.split(".")[0] != decode_plans.CLIENT_VERSION.split(".")[0]:
         pytest.skip(
-            f"the plans come from kubernetes {timefield_plans.CLIENT_VERSION}, "
+            f"the plans come from kubernetes {decode_plans.CLIENT_VERSION}, "
             f"this is {kubernetes.__version__}"
         )
-    assert timefields.computed_plans() == timefield_plans.PLANS
-    assert "V1Pod" in timefield_plans.PLANS and "CoreV1Event" in timefield_plans.PLANS
+    assert timefields.computed_plans() == decode_plans.PLANS
+    assert "V1Pod" in decode_plans.PLANS and "CoreV1Event" in decode_plans.PLANS
