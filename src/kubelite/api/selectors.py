@@ -453,6 +453,19 @@ def field_value(obj: Mapping[str, Any], name: str) -> str:
     return _ZERO_VALUES.get(name, "")
 
 
+def custom_field_value(obj: Mapping[str, Any], name: str) -> str:
+    """A custom resource's field label (`metadata.name` or a selectable field) on an
+    object: the value at its dotted path as Go's `%v` prints it, "" when unset."""
+    node: Any = obj
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if node is None:
+        return ""
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return str(node)
+
+
 def _candidate_paths(name: str) -> tuple[str, ...]:
     if name in _FIELD_PATHS:
         return _FIELD_PATHS[name]

@@ -9,8 +9,8 @@ with its own list (Nodes and Namespaces do not even take `metadata.namespace`);
 every other built-in kind gets the default, `metadata.name` and
 `metadata.namespace` only. A ReplicaSet's `status.replicas` is in its
 registry's field set but no conversion function lets it through, so upstream
-refuses it too. Custom resources take `metadata.name`, and `metadata.namespace`
-when namespaced.
+refuses it too. Custom resources take `metadata.name`, `metadata.namespace`
+when namespaced, and their version's `selectableFields`.
 
 What value a label has on an object is `kubelite.api.selectors.field_value`.
 """
@@ -98,5 +98,8 @@ _CUSTOM_CLUSTER = FieldLabels(frozenset({NAME}))
 def field_labels(rt: ResourceType) -> FieldLabels:
     """The labels `rt`'s field selectors may use."""
     if rt.custom is not None:
-        return _CUSTOM_NAMESPACED if rt.namespaced else _CUSTOM_CLUSTER
+        base = _CUSTOM_NAMESPACED if rt.namespaced else _CUSTOM_CLUSTER
+        if rt.custom.selectable:
+            return FieldLabels(base.supported | set(rt.custom.selectable))
+        return base
     return BY_KIND.get((rt.group, rt.kind), DEFAULT)

@@ -25,7 +25,12 @@ import orjson
 from kubelite.api.defaults import apply_defaults, prepare_update, stamp_no_execute_taints
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
-from kubelite.api.selectors import LabelSelector, parse_field_selector, parse_label_selector
+from kubelite.api.selectors import (
+    LabelSelector,
+    custom_field_value,
+    parse_field_selector,
+    parse_label_selector,
+)
 from kubelite.api.timefields import DecodeError, normalize_object
 from kubelite.api.validation import validate
 from kubelite.apiserver import customresources, errors, listoptions, managedfields, request_context
@@ -74,6 +79,7 @@ class ListResult:
 class Selectors:
     labels: LabelSelector | None = None
     fields: Any = None  # FieldSelector | None
+    custom: bool = False  # a custom resource's: fields read at their plain paths
 
     @classmethod
     def parse(cls, rt: ResourceType, label: str | None, field: str | None) -> Selectors:
@@ -91,7 +97,7 @@ class Selectors:
             for label, _, _ in fields.requirements:
                 if label not in allowed.supported:
                     raise errors.BadRequest(allowed.refuse(label))
-        return cls(labels, fields)
+        return cls(labels, fields, rt.custom is not None)
 
     @property
     def empty(self) -> bool:
@@ -102,7 +108,11 @@ class Selectors:
             obj.get("metadata", {}).get("labels") or {}
         ):
             return False
-        return self.fields is None or self.fields.matches(obj)
+        if self.fields is None:
+            return True
+        if self.custom:
+            return bool(self.fields.matches(lambda name: custom_field_value(obj, name)))
+        return bool(self.fields.matches(obj))
 
     def exact_name(self) -> str | None:
         """`metadata.name=X` lets a list read one key instead of scanning."""

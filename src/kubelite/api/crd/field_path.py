@@ -57,8 +57,9 @@ def _unquote(token: str) -> str:
     return "".join(out)
 
 
-def _walk(text: str, schema: Obj) -> list[tuple[str, bool]]:
-    """(name, is_property) steps; ValueError with upstream's reason when the path is bad."""
+def _walk(text: str, schema: Obj, brackets: bool = True) -> tuple[list[tuple[str, bool]], Any]:
+    """(name, is_property) steps and the schema node they end at; ValueError with
+    upstream's reason when the path is bad."""
     steps: list[tuple[str, bool]] = []
     tokens = _tokens(text)
     i = 0
@@ -66,6 +67,8 @@ def _walk(text: str, schema: Obj) -> list[tuple[str, bool]]:
     while i < len(tokens):
         tok = tokens[i]
         if tok == "[":
+            if not brackets:
+                raise ValueError("array notation is not allowed")
             if i + 1 >= len(tokens):
                 raise ValueError("unexpected end of JSON path")
             quoted = tokens[i + 1]
@@ -87,7 +90,7 @@ def _walk(text: str, schema: Obj) -> list[tuple[str, bool]]:
         i += 1
         node, is_property = _step(node, name)
         steps.append((name, is_property))
-    return steps
+    return steps, node
 
 
 def _step(node: Any, name: str) -> tuple[Any, bool]:
@@ -102,6 +105,13 @@ def _step(node: Any, name: str) -> tuple[Any, bool]:
     if isinstance(extra, dict):
         return extra, False
     raise ValueError("does not refer to a valid field")
+
+
+def resolve(text: str, schema: Obj) -> tuple[list[str], Any]:
+    """The names along a dotted `text` (no brackets, as a selectable field's) and
+    the schema node it ends at; ValueError (upstream's reason) when the path is bad."""
+    steps, node = _walk(text, schema, brackets=False)
+    return [name for name, _ in steps], node
 
 
 def field_path_error(text: str, schema: Obj) -> str | None:

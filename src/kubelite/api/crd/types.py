@@ -44,6 +44,8 @@ class CustomResource:
     terminating: bool = False
     has_defaults: bool = False
     has_rules: bool = False  # x-kubernetes-validations anywhere: CEL runs on writes
+    # The version's selectableFields, as field selectors name them (`spec.color`).
+    selectable: tuple[str, ...] = ()
 
 
 def condition(crd: Obj, kind: str) -> Obj | None:
@@ -142,6 +144,11 @@ def resource_types(crd: Obj) -> tuple[ResourceType, ...]:
             terminating=terminating,
             has_defaults=_has_default(schema),
             has_rules=has_rules(schema),
+            selectable=tuple(
+                str(f.get("jsonPath", "")).removeprefix(".")
+                for f in version.get("selectableFields") or ()
+                if isinstance(f, dict)
+            ),
         )
         out.append(
             ResourceType(

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from kubelite.api import names
+from kubelite.api.crd.field_path import resolve
 from kubelite.api.crd.structural import check_structural
 from kubelite.api.crd.types import has_rules
 from kubelite.api.fielderrors import (
@@ -24,11 +25,16 @@ from kubelite.api.fielderrors import (
     not_supported,
     required,
 )
-from kubelite.api.validation_meta import validate_object_meta, validate_object_meta_update
+from kubelite.api.validation_meta import (
+    too_many,
+    validate_object_meta,
+    validate_object_meta_update,
+)
 
 Obj = dict[str, Any]
 Errs = list[FieldError]
 
+MAX_SELECTABLE_FIELDS = 8
 COLUMN_TYPES = ["boolean", "date", "integer", "number", "string"]
 COLUMN_FORMATS = ["int32", "int64", "float", "double", "byte", "date", "date-time", "password"]
 _SIMPLE_PATH = re.compile(r"^(\.[A-Za-z0-9_\-]+|\[[^\]]+\])+$")
@@ -168,6 +174,54 @@ def _validate_version(version: Obj, path: str) -> Errs:
         errs += _validate_scale(scale, f"{path}.subresources.scale")
     for i, column in enumerate(version.get("additionalPrinterColumns") or []):
         errs += _validate_column(column, f"{path}.additionalPrinterColumns[{i}]")
+    selectable = version.get("selectableFields")
+    if selectable:
+        if schema is None:
+            errs.append(
+                invalid(
+                    f"{path}.selectableFields",
+                    "",
+                    "may only be set when `version.schema.openAPIV3Schema` is not included",
+                )
+            )
+        elif isinstance(schema, dict):
+            errs += _validate_selectable(selectable, schema, f"{path}.selectableFields")
+    return errs
+
+
+def _validate_selectable(fields: Any, schema: Obj, path: str) -> Errs:
+    """ValidateCustomResourceSelectableFields: simple paths to string, boolean or integer
+    fields outside metadata, no duplicates, at most MAX_SELECTABLE_FIELDS."""
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, item in enumerate(fields if isinstance(fields, list) else []):
+        at = f"{path}[{i}].jsonPath"
+        json_path = str((item or {}).get("jsonPath") or "") if isinstance(item, dict) else ""
+        if not json_path:
+            errs.append(required(at, ""))
+            continue
+        try:
+            names_, node = resolve(json_path, schema)
+        except ValueError as exc:
+            errs.append(invalid(at, json_path, f"is an invalid path: {exc}"))
+            continue
+        if names_ and names_[0] == "metadata":
+            errs.append(invalid(at, json_path, "must not point to fields in metadata"))
+        if not isinstance(node, dict) or node.get("type") not in ("string", "boolean", "integer"):
+            errs.append(
+                invalid(
+                    at,
+                    json_path,
+                    "must point to a field of type string, boolean or integer. Enum string "
+                    "fields and strings with formats are allowed.",
+                )
+            )
+        key = ".".join(names_)
+        if key in seen:
+            errs.append(duplicate(at, json_path))
+        seen.add(key)
+    if len(seen) > MAX_SELECTABLE_FIELDS:
+        errs.append(too_many(path, len(seen), MAX_SELECTABLE_FIELDS))
     return errs
 
 
