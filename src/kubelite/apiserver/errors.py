@@ -36,8 +36,9 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # StatusReasonUnknown ("") is omitted, as upstream marshals it
+            body["reason"] = self.reason
         # Field order as upstream's Status marshals it: details sit before code.
         if self.details is not None:
             body["details"] = self.details
@@ -200,6 +201,15 @@ class TooManyRequests(ApiError):
 class InternalError(ApiError):
     code = 500
     reason = "InternalError"
+
+
+class StorageError(ApiError):
+    """A write the store could not make (the disk is full, the database unwritable):
+    upstream answers an error that is not a Status with a 500 of unknown reason
+    carrying the storage error's own text, so the user sees why."""
+
+    code = 500
+    reason = ""
 
 
 class ServiceUnavailable(ApiError):

@@ -144,7 +144,7 @@ def eviction_delete_options(
             f"Non-matching dry-run options in request and content: "
             f"[{' '.join(requested)}] and [{' '.join(in_body)}]"
         )
-        err.reason = "Unknown"  # a plain error upstream, not a typed API error
+        err.reason = ""  # a plain error upstream: StatusReasonUnknown, omitted
         raise err
     raw["dryRun"] = in_body or requested
     return DeleteOptions.parse(raw, {})

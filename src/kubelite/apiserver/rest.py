@@ -45,7 +45,7 @@ from kubelite.apiserver.crds import CrdRegistrar
 from kubelite.apiserver.fieldlabels import field_labels
 from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 from kubelite.apiserver.webhooks import Webhooks, WebhookStep, operation_options
-from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store
+from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store, StoreError
 from kubelite.store import Conflict as StoreConflict
 
 log = logging.getLogger(__name__)
@@ -856,6 +856,8 @@ class RestStorage:
             except errors.Conflict:
                 if not waited or attempt == _WEBHOOK_RETRIES:
                     raise
+            except StoreError as exc:
+                raise _storage_error(exc) from exc
             finally:
                 steps.close()
         raise AssertionError("unreachable")
@@ -902,6 +904,14 @@ def _run_now(steps: Steps[T]) -> T:
             step = steps.send(step.request.obj)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    except StoreError as exc:
+        raise _storage_error(exc) from exc
+
+
+def _storage_error(exc: StoreError) -> errors.StorageError:
+    """A store failure no step mapped (a full disk): a 500 saying what failed."""
+    log.warning("storage error: %s", exc)
+    return errors.StorageError(str(exc))
 
 
 def _reset_status_on_create(obj: dict[str, Any]) -> None:
