@@ -35,6 +35,7 @@ from kubelite.apiserver import (
     paths,
     portforward,
     proxy,
+    requestoptions,
     reviews,
     subresources,
 )
@@ -411,6 +412,7 @@ class ApiApp:
         )
 
     async def read_object(self, req: Request, rt: ResourceType) -> dict[str, Any]:
+        requestoptions.check_write(req.method, req.query)
         body = await bodies.read_body(req.receive)
         obj = bodies.decode_object(body, req.headers.get("content-type"))
         self._field_validation(req, rt, obj, body)
@@ -419,12 +421,7 @@ class ApiApp:
     def _field_validation(
         self, req: Request, rt: ResourceType, obj: dict[str, Any], body: bytes | None
     ) -> None:
-        mode = req.query.get("fieldValidation", "Warn")
-        if mode not in ("Ignore", "Warn", "Strict"):
-            raise errors.BadRequest(
-                f'fieldValidation parameter unsupported: "{mode}" (must be one of '
-                '"Ignore", "Warn" or "Strict")'
-            )
+        mode = req.query.get("fieldValidation") or "Warn"  # checked with the request's options
         try:
             if rt.custom is not None:
                 check_meta_types(obj)

@@ -29,6 +29,7 @@ from kubelite.apiserver import (
     errors,
     managedfields,
     request_context,
+    requestoptions,
     ssa_merge,
     ssa_typed,
 )
@@ -76,6 +77,7 @@ async def apply_patch(
         from kubelite.apiserver.customresources import unsupported_patch
 
         raise unsupported_patch()
+    requestoptions.check_patch(req.query, apply=kind == bodies.APPLY_PATCH)
     dry = bool(req.query.get("dryRun"))
     if kind == bodies.APPLY_PATCH:
         return await _server_side_apply(app, req, rt, ns, name, body, subresource, dry, conversion)
@@ -155,11 +157,7 @@ async def _server_side_apply(
     dry: bool,
     conversion: Conversion | None = None,
 ) -> KV:
-    manager = req.query.get("fieldManager")
-    if not manager:
-        raise errors.BadRequest(
-            "PATCH /apply requires fieldManager to be set (the name of the applier)"
-        )
+    manager = req.query["fieldManager"]  # required by the patch's options
     applied = (
         bodies.parse_yaml(body) if not body.lstrip().startswith(b"{") else bodies.parse_json(body)
     )

@@ -33,7 +33,14 @@ from kubelite.api.selectors import (
 )
 from kubelite.api.timefields import DecodeError, normalize_object
 from kubelite.api.validation import validate
-from kubelite.apiserver import customresources, errors, listoptions, managedfields, request_context
+from kubelite.apiserver import (
+    customresources,
+    errors,
+    listoptions,
+    managedfields,
+    request_context,
+    requestoptions,
+)
 from kubelite.apiserver import meta as m
 from kubelite.apiserver.admission import (
     AdmissionPlugin,
@@ -134,15 +141,11 @@ class DeleteOptions:
     @classmethod
     def parse(cls, body: dict[str, Any] | None, query: dict[str, str]) -> DeleteOptions:
         body = body or {}
+        requestoptions.check_delete(body, query)
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         policy = body.get("propagationPolicy", query.get("propagationPolicy"))
         if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
             policy = policy or "Orphan"
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.Invalid(
-                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
-                f'"{policy}": supported values: "Foreground", "Background", "Orphan", "nil"'
-            )
         dry = body.get("dryRun") or query.get("dryRun")
         return cls(
             grace_period_seconds=None if grace is None else int(grace),

@@ -1,0 +1,81 @@
+"""A request's options are validated before anything else, as kube-apiserver's handlers
+validate them: a 422 naming the options kind, and nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.unit.apiserver.inprocess_api import api_app, call
+
+from kubelite.apiserver.http import ApiApp
+
+CMS = "/api/v1/namespaces/default/configmaps"
+MERGE = "application/merge-patch+json"
+APPLY = "application/apply-patch+yaml"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[ApiApp]:
+    with api_app(tmp_path) as a:
+        assert call(a, "POST", CMS, {"metadata": {"name": "c"}}).status_code == 201
+        yield a
+
+
+def refused(r: object, message: str) -> None:
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    assert r.json()["message"] == message  # type: ignore[attr-defined]
+
+
+def test_an_unknown_dry_run_value_is_refused_on_every_verb(app: ApiApp) -> None:
+    unsupported = 'dryRun: Unsupported value: []string{"Foo"}: supported values: "All"'
+    r = call(app, "POST", f"{CMS}?dryRun=Foo", {"metadata": {"name": "d"}})
+    refused(r, f'CreateOptions.meta.k8s.io "" is invalid: {unsupported}')
+    r = call(app, "PUT", f"{CMS}/c?dryRun=Foo", {"metadata": {"name": "c"}})
+    refused(r, f'UpdateOptions.meta.k8s.io "" is invalid: {unsupported}')
+    r = call(app, "PATCH", f"{CMS}/c?dryRun=Foo", {"data": {"a": "b"}}, content_type=MERGE)
+    refused(r, f'PatchOptions.meta.k8s.io "" is invalid: {unsupported}')
+    r = call(app, "DELETE", f"{CMS}/c", {"dryRun": ["Foo"]})
+    refused(r, f'DeleteOptions.meta.k8s.io "" is invalid: {unsupported}')
+    assert call(app, "GET", f"{CMS}/d").status_code == 404
+    assert "data" not in call(app, "GET", f"{CMS}/c").json()
+
+
+def test_delete_options_may_not_both_orphan_and_name_a_policy(app: ApiApp) -> None:
+    body = {"propagationPolicy": "Orphan", "orphanDependents": True}
+    refused(
+        call(app, "DELETE", f"{CMS}/c", body),
+        'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Orphan": '
+        "orphanDependents and deletionPropagation cannot be both set",
+    )
+    assert call(app, "GET", f"{CMS}/c").status_code == 200
+
+
+def test_force_is_for_apply_patches_only_and_apply_needs_a_manager(app: ApiApp) -> None:
+    refused(
+        call(app, "PATCH", f"{CMS}/c?force=true", {}, content_type=MERGE),
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: '
+        "may not be specified for non-apply patch",
+    )
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    refused(
+        call(app, "PATCH", f"{CMS}/c", body, content_type=APPLY),
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+        "is required for apply patch",
+    )
+
+
+def test_field_manager_and_field_validation_are_checked(app: ApiApp) -> None:
+    refused(
+        call(app, "POST", f"{CMS}?fieldManager={'a' * 129}", {"metadata": {"name": "d"}}),
+        'CreateOptions.meta.k8s.io "" is invalid: fieldManager: Too long: '
+        "may not be more than 128 bytes",
+    )
+    refused(
+        call(app, "POST", f"{CMS}?fieldValidation=Bogus", {"metadata": {"name": "d"}}),
+        'CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": '
+        'supported values: "", "Ignore", "Strict", "Warn"',
+    )
+    r = call(app, "POST", f"{CMS}?fieldValidation=&dryRun=All", {"metadata": {"name": "d"}})
+    assert r.status_code == 201, r.text  # empty: the default (Warn)
