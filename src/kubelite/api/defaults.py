@@ -670,6 +670,21 @@ def _default_crd(crd: Obj) -> None:
     default_crd(crd)
 
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _default_role_binding(obj: Obj) -> None:
+    """rbac/v1 SetDefaults_RoleBinding / _ClusterRoleBinding / _Subject: the roleRef's
+    group, and a User or Group subject's, is RBAC's when left out."""
+    ref = obj.get("roleRef")
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = RBAC_GROUP
+    for subject in obj.get("subjects") or []:
+        user_or_group = isinstance(subject, dict) and subject.get("kind") in ("User", "Group")
+        if user_or_group and not subject.get("apiGroup"):
+            subject["apiGroup"] = RBAC_GROUP
+
+
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("v1", "Pod"): _default_pod,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _default_crd,
@@ -702,6 +717,8 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("v1", "ReplicationController"): default_replication_controller,
     ("v1", "LimitRange"): default_limit_range,
     ("v1", "ResourceQuota"): _no_defaults,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _default_role_binding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _default_role_binding,
     ("networking.k8s.io/v1", "NetworkPolicy"): default_network_policy,
     (
         "admissionregistration.k8s.io/v1",
