@@ -61,11 +61,14 @@ class _Quotas:
 
 
 def _forbidden(attrs: Attributes, message: str) -> errors.Forbidden:
-    plural = attrs.resource.plural
-    return errors.Forbidden(
-        f'{plural} "{attrs.name}" is forbidden: {message}',
-        details={"name": attrs.name, "kind": plural},
-    )
+    """admission.NewForbidden: the resource qualified by its group, as upstream names it."""
+    rt = attrs.resource
+    resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+    details: Obj = {"name": attrs.name} if attrs.name else {}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    return errors.Forbidden(f'{resource} "{attrs.name}" is forbidden: {message}', details=details)
 
 
 class ResourceQuotaAdmission:

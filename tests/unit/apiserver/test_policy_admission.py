@@ -204,3 +204,29 @@ def test_tables() -> None:
     ]
     columns = [c["name"] for c in to_table("PodTemplate", [], now=now)["columnDefinitions"]]
     assert columns == ["Name", "Containers", "Images", "Pod Labels"]
+
+
+def test_quota_names_a_grouped_resource_with_its_group(storage: RestStorage) -> None:
+    create(storage, make_quota(**{"count/jobs.batch": "0"}))
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "app:1"}],
+                }
+            }
+        },
+    }
+    rt = storage.registry.by_kind("batch/v1", "Job")
+    assert rt is not None
+    with pytest.raises(errors.Forbidden) as err:
+        storage.create(rt, "default", job)
+    assert err.value.message == (
+        'jobs.batch "j" is forbidden: exceeded quota: q, requested: count/jobs.batch=1, '
+        "used: count/jobs.batch=0, limited: count/jobs.batch=0"
+    )
+    assert err.value.details == {"name": "j", "group": "batch", "kind": "jobs"}
