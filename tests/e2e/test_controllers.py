@@ -497,6 +497,64 @@ def test_a_terminating_namespace_says_what_holds_it(cluster: Cluster) -> None:
     )
 
 
+NO_DELETE_POLICY = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: keep-marked}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [DELETE], resources: [configmaps]}
+  validations:
+  - expression: "!has(oldObject.metadata.labels) || !('keep' in oldObject.metadata.labels)"
+    messageExpression: "'cannot delete ' + oldObject.metadata.name"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: keep-marked}
+spec: {policyName: keep-marked, validationActions: [Deny]}
+"""
+
+
+def test_a_refused_delete_holds_its_type_only_and_the_namespace_says_so(cluster: Cluster) -> None:
+    """Upstream's deleter: a type whose deletion is refused (here by an admission
+    policy) fails alone, everything else goes, and ContentDeletionFailed says why."""
+    cluster.kubectl("apply", "-f", "-", input=NO_DELETE_POLICY)
+    try:
+        cluster.kubectl("create", "namespace", "guarded")
+        cluster.kubectl("create", "configmap", "kk", "-n", "guarded")
+        cluster.kubectl("label", "configmap", "kk", "keep=1", "-n", "guarded")
+        cluster.kubectl("create", "secret", "generic", "s1", "-n", "guarded")
+        cluster.kubectl("delete", "namespace", "guarded", "--wait=false")
+
+        def failure() -> dict[str, Any] | None:
+            ns = cluster.kubectl_json("get", "namespace", "guarded")
+            got = {c["type"]: c for c in ns.get("status", {}).get("conditions") or []}
+            failed = got.get("NamespaceDeletionContentFailure") or {}
+            return failed if failed.get("status") == "True" else None
+
+        failed = wait_for("the content failure condition", failure)
+        assert failed["reason"] == "ContentDeletionFailed"
+        assert failed["message"] == (
+            'Failed to delete all resource types, 1 remaining: configmaps "kk" is forbidden: '
+            "ValidatingAdmissionPolicy 'keep-marked' with binding 'keep-marked' denied "
+            "request: cannot delete kk"
+        )
+        wait_for(
+            "the secret deleted",
+            lambda: (
+                cluster.kubectl("get", "secret", "s1", "-n", "guarded", check=False).returncode != 0
+            ),
+        )
+    finally:
+        cluster.kubectl("delete", "-f", "-", input=NO_DELETE_POLICY, check=False)
+    wait_for(
+        "namespace gone",
+        lambda: cluster.kubectl("get", "namespace", "guarded", check=False).returncode != 0,
+        timeout=60,
+    )
+
+
 # ---- StatefulSets -------------------------------------------------------------------
 
 BOOT = 'touch /data/boots; n=$(wc -l < /data/boots); echo "$HOSTNAME boot $n" >> /data/boots; exec python -u /srv/app.py'

@@ -78,6 +78,7 @@ class NamespaceController(Controller):
             return 0
         remaining = 0
         listed = []
+        failures: list[str] = []  # one per resource type whose deletion failed, as upstream
         # Asked each time: custom resources come and go with their CRDs. Their
         # versions share one store, so each (group, resource) is listed once.
         seen: set[tuple[str, str]] = set()
@@ -88,11 +89,12 @@ class NamespaceController(Controller):
             items, _ = await client.list(rt.api_version, rt.kind, name)
             if items:
                 listed.append(rt)
+            failed = False
             for obj in items:
                 remaining += 1
-                if deleting(obj):
+                if deleting(obj) or failed:
                     continue
-                with contextlib.suppress(errors.NotFound, errors.Conflict):
+                try:
                     await client.delete(
                         rt.api_version,
                         rt.kind,
@@ -100,7 +102,14 @@ class NamespaceController(Controller):
                         name,
                         propagation_policy="Background",
                     )
-        await self._report(ns, await self._left(name, listed))
+                except (errors.NotFound, errors.Conflict):
+                    pass
+                except errors.ApiError as exc:
+                    # Refused (an admission policy, a webhook): this type's deletion
+                    # stops here; every other type's goes on.
+                    failures.append(exc.message)
+                    failed = True
+        await self._report(ns, await self._left(name, listed), failures)
         if remaining == 0:
             finalizers = [
                 f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER
@@ -123,10 +132,19 @@ class NamespaceController(Controller):
         held = [f"{f} in {n} resource instances" for f, n in finalizers.items()]
         return sorted(resources), sorted(held)
 
-    async def _report(self, ns: Obj, left: tuple[list[str], list[str]]) -> None:
+    async def _report(
+        self, ns: Obj, left: tuple[list[str], list[str]], failures: list[str]
+    ) -> None:
         """The deletion's conditions, written when any changed."""
         resources, finalizers = left
         wanted = {t: ("False", reason, message) for t, reason, message in OK_CONDITIONS}
+        if failures:
+            errs = failures[0] if len(failures) == 1 else "[" + ", ".join(failures) + "]"
+            wanted["NamespaceDeletionContentFailure"] = (
+                "True",
+                "ContentDeletionFailed",
+                f"Failed to delete all resource types, {len(failures)} remaining: {errs}",
+            )
         if resources:
             wanted["NamespaceContentRemaining"] = (
                 "True",
