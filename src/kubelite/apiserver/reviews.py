@@ -25,9 +25,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from kubelite.api.fielderrors import invalid
 from kubelite.api.registry import ResourceType
-from kubelite.apiserver import bodies, errors
+from kubelite.apiserver import errors
 from kubelite.apiserver.jws import InvalidToken
 from kubelite.apiserver.meta import now_rfc3339
 
@@ -72,7 +74,7 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
         raise errors.MethodNotAllowed(
             "the server does not allow this method on the requested resource"
         )
-    obj = bodies.decode_object(await bodies.read_body(req.receive), req.headers.get("content-type"))
+    obj = await app.read_object(req, rt)  # the request's options and the body's types
     if obj.get("kind") not in (None, rt.kind) or obj.get("apiVersion") not in (
         None,
         rt.api_version,
@@ -82,6 +84,11 @@ async def handle(app: ApiApp, req: Request, rt: ResourceType, ns: str | None) ->
             f"Kind={rt.kind}, got {obj.get('apiVersion')}, Kind={obj.get('kind')}"
         )
     spec = obj.get("spec") or {}
+    given_ns = (obj.get("metadata") or {}).get("namespace")
+    if rt.namespaced and given_ns and given_ns != ns:
+        raise errors.BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
     if rt.kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
         _validate_access_review(rt, spec, ns)
         status: dict[str, Any] = _access_review(app, req, rt, spec)
@@ -119,6 +126,11 @@ def _validate_access_review(rt: ResourceType, spec: dict[str, Any], ns: str | No
     """Upstream's validation of the (Local)(Self)SubjectAccessReview specs."""
     problems = []
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    if resource is not None and non_resource is not None:
+        message = "cannot be specified in combination with resourceAttributes"
+        problems.append(
+            invalid("spec.nonResourceAttributes", _go_non_resource(non_resource), message)
+        )
     if not (resource or non_resource):
         message = "exactly one of nonResourceAttributes or resourceAttributes must be specified"
         problems.append(invalid("spec.resourceAttributes", "null", message))
@@ -132,9 +144,26 @@ def _validate_access_review(rt: ResourceType, spec: dict[str, Any], ns: str | No
             problems.append(invalid("spec.resourceAttributes.namespace", value, message))
         if non_resource:
             message = "disallowed on this kind of request"
-            problems.append(invalid("spec.nonResourceAttributes", non_resource, message))
+            struct = _go_non_resource(non_resource)
+            problems.append(invalid("spec.nonResourceAttributes", struct, message))
     if problems:
         raise errors.Invalid.fields(rt.kind, rt.group, "", problems)
+
+
+class _GoStruct:
+    """A struct as `%#v` prints it in a field error."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _go_non_resource(attrs: Any) -> _GoStruct:
+    attrs = attrs if isinstance(attrs, dict) else {}
+    path, verb = (orjson.dumps(str(attrs.get(k) or "")).decode() for k in ("path", "verb"))
+    return _GoStruct(f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}")
 
 
 def _access_review(app: ApiApp, req: Request, rt: ResourceType, spec: dict[str, Any]) -> Any:

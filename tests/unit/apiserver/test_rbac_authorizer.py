@@ -611,6 +611,36 @@ def test_subject_access_reviews_ask_for_the_spec_user(cluster: Cluster) -> None:
     )
 
 
+def test_review_requests_upstream_refuses_are_refused(cluster: Cluster) -> None:
+    both = {**LIST_PODS, "nonResourceAttributes": {"path": "/x", "verb": "get"}, "user": "x"}
+    r = access_review(cluster, "SubjectAccessReview", both)
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.nonResourceAttributes: '
+        'Invalid value: authorization.NonResourceAttributes{Path:"/x", Verb:"get"}: '
+        "cannot be specified in combination with resourceAttributes"
+    )
+    path = "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews"
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "LocalSubjectAccessReview",
+        "metadata": {"namespace": "other"},
+        "spec": {**LIST_PODS, "user": "x"},
+    }
+    r = call(cluster.app, "POST", path, body)
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": 5}}
+    r = call(cluster.app, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", review)
+    assert r.status_code == 400
+    assert r.json()["message"].startswith(
+        'TokenReview in version "v1" cannot be handled as a TokenReview: '
+        "json: cannot unmarshal number into Go struct field"
+    )
+
+
 def test_self_subject_rules_review_lists_the_users_rules(cluster: Cluster) -> None:
     grant_pod_reader(cluster, {"kind": "ServiceAccount", "name": "x"})
     body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview"}
