@@ -272,6 +272,7 @@ class DefaultIngressClass:
 
 def default_plugins() -> list[AdmissionPlugin]:
     from kubelite.apiserver.limitranger import LimitRanger
+    from kubelite.apiserver.podsecurity.plugin import PodSecurity
     from kubelite.apiserver.pvc_resize import PersistentVolumeClaimResize
     from kubelite.apiserver.resourcequota_admission import ResourceQuotaAdmission
     from kubelite.apiserver.service_ips import ServiceIPAllocator
@@ -279,6 +280,7 @@ def default_plugins() -> list[AdmissionPlugin]:
     return [
         NamespaceLifecycle(),
         LimitRanger(),
+        PodSecurity(),
         Priority(),
         DefaultStorageClass(),
         DefaultIngressClass(),

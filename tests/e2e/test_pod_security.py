@@ -1,0 +1,84 @@
+"""Pod Security admission through the real kubectl: a namespace's labels hold its pods
+to a standard, with kube-apiserver's refusals and warnings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.e2e
+IMAGE = "python:{}.{}".format(*sys.version_info[:2])
+
+
+def sleeper(name: str, ns: str, **container_sc: Any) -> str:
+    container: dict[str, Any] = {"name": "c", "image": IMAGE, "command": ["sleep", "600"]}
+    if container_sc:
+        container["securityContext"] = container_sc
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"containers": [container]},
+    }
+    return json.dumps(pod)
+
+
+def test_enforce_refuses_and_a_stricter_label_warns(cluster: Cluster) -> None:
+    cluster.kubectl("create", "namespace", "psa")
+    cluster.kubectl("label", "namespace", "psa", "pod-security.kubernetes.io/enforce=baseline")
+    refused = cluster.kubectl(
+        "apply", "-f", "-", input=sleeper("priv", "psa", privileged=True), check=False
+    )
+    assert refused.returncode != 0
+    assert (
+        'pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged '
+        '(container "c" must not set securityContext.privileged=true)'
+    ) in refused.stderr
+    cluster.kubectl("apply", "-f", "-", input=sleeper("plain", "psa"))
+    dry = cluster.kubectl(
+        "label",
+        "--dry-run=server",
+        "--overwrite",
+        "namespace",
+        "psa",
+        "pod-security.kubernetes.io/enforce=restricted",
+    )
+    assert (
+        'Warning: existing pods in namespace "psa" violate the new PodSecurity enforce level '
+        '"restricted:latest"'
+    ) in dry.stderr
+    assert (
+        "Warning: plain: allowPrivilegeEscalation != false, unrestricted capabilities, "
+        "runAsNonRoot != true, seccompProfile"
+    ) in dry.stderr
+    labels = cluster.kubectl_json("get", "namespace", "psa")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"  # a dry run changes nothing
+    cluster.kubectl("delete", "namespace", "psa", "--wait=false")
+
+
+def test_warn_admits_a_workload_with_a_warning(cluster: Cluster) -> None:
+    cluster.kubectl("create", "namespace", "psa-warn")
+    cluster.kubectl("label", "namespace", "psa-warn", "pod-security.kubernetes.io/warn=baseline")
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "psa-warn"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": IMAGE}]},
+            },
+        },
+    }
+    out = cluster.kubectl("apply", "-f", "-", input=json.dumps(deploy))
+    assert (
+        'Warning: would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)'
+        in (out.stderr)
+    )
+    assert "deployment.apps/d created" in out.stdout
+    cluster.kubectl("delete", "namespace", "psa-warn", "--wait=false")
