@@ -29,6 +29,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 class FileProjection:
     data: bytes
     mode: int = 0o644
+    uid: int | None = None  # the owner the kubelet gives a token file (FsUser); None: ours
 
 
 def current(target: Path) -> dict[str, FileProjection]:
@@ -115,13 +116,16 @@ def _write_payload(base: str, payload: dict[str, FileProjection]) -> str:
         if "/" in rel:
             rel = os.path.normpath(rel)  # "a//b", "a/./b", "a/" as pathlib reads them
             os.makedirs(os.path.dirname(os.path.join(fresh, rel)), exist_ok=True)
-        write_file(os.path.join(fresh, rel), item.data, 0o600, chmod=item.mode)
+        write_file(os.path.join(fresh, rel), item.data, 0o600, chmod=item.mode, uid=item.uid)
     return stamp
 
 
-def write_file(path: str, data: bytes, mode: int = 0o666, *, chmod: int | None = None) -> None:
+def write_file(
+    path: str, data: bytes, mode: int = 0o666, *, chmod: int | None = None, uid: int | None = None
+) -> None:
     """Create or truncate `path` and write all of `data`; `chmod` sets the exact
-    mode, whatever the umask."""
+    mode, whatever the umask; `uid` the owner, where kubelite may give files away
+    (run by root: rootless, its own uid is the pod's user inside the pod)."""
     fd = os.open(path, _CREATE, mode)
     try:
         view = memoryview(data)
@@ -129,6 +133,8 @@ def write_file(path: str, data: bytes, mode: int = 0o666, *, chmod: int | None =
             view = view[os.write(fd, view) :]
         if chmod is not None:
             os.fchmod(fd, chmod)
+        if uid is not None and os.geteuid() == 0:
+            os.fchown(fd, uid, -1)
     finally:
         os.close(fd)
 

@@ -222,7 +222,12 @@ class PodVolumes:
                     raise VolumeError(failed_mount(name, f"failed to fetch token: {exc}")) from None
                 log.warning("pod %s/%s: token refresh failed: %s", ns, md.get("name"), exc)
         mode = int(spec.get("defaultMode", 0o644))
-        return {spec.get("path") or "token": FileProjection(held.token.encode(), mode)}
+        fs_user = fs_user_of(pod)
+        fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+        if fs_user is not None or fs_group is not None:
+            mode = 0o600  # the projected volume's rule: readable by the pod's user alone
+        path = spec.get("path") or "token"
+        return {path: FileProjection(held.token.encode(), mode, fs_user)}
 
     async def _fetch_token(
         self, pod: Obj, ns: str, account: str, audience: str, seconds: int
@@ -301,6 +306,20 @@ class PodVolumes:
             _umount(path)
         self._tmpfs.clear()
         release_mounts(self.dir.parent)
+
+
+def fs_user_of(pod: Obj) -> int | None:
+    """volumeutil.FsUserFrom: the user every init and regular container runs as
+    (its runAsUser, else the pod's), or None when one sets none or they differ."""
+    spec = pod.get("spec") or {}
+    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
+    found: int | None = None
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        user = (c.get("securityContext") or {}).get("runAsUser", pod_user)
+        if user is None or (found is not None and int(user) != found):
+            return None
+        found = int(user)
+    return found
 
 
 async def _object_payload(name: str, vol: Obj, get: Getter, ns: str) -> dict[str, FileProjection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubelite.kubelet.rootpath import resolve_in_root
-from kubelite.kubelet.volumes import PodVolumes, VolumeError
+from kubelite.kubelet.volumes import PodVolumes, VolumeError, fs_user_of
 
 Obj = dict[str, Any]
 T0 = 1_800_000_000.0
@@ -164,3 +165,40 @@ def test_image_layer_wins_over_host(tmp_path: Path) -> None:
     (host / "var" / "run").symlink_to("/run")
     target = "/var/run/secrets/kubernetes.io/serviceaccount"
     assert resolve_in_root(target, [image, host]) == target
+
+
+def test_a_pod_running_as_one_user_gets_a_token_only_that_user_reads(tmp_path: Path) -> None:
+    clock = [T0]
+    p = pod()
+    p["spec"]["volumes"][0]["projected"]["defaultMode"] = 0o644
+    p["spec"]["securityContext"] = {"runAsUser": 1234}
+    p["spec"]["containers"] = [{"name": "app", "image": "app:1"}]
+    setup(tmp_path, FakeTokenApi(clock), clock, p)
+    info = token_file(tmp_path).stat()
+    assert info.st_mode & 0o777 == 0o600
+    if os.geteuid() == 0:  # only root gives files away; rootless, kubelite's uid is the pod's
+        assert info.st_uid == 1234
+
+
+def test_fs_user_is_the_one_user_every_container_runs_as() -> None:
+    def spec(pod_user: int | None, *users: int | None) -> Obj:
+        containers = [
+            {"name": f"c{i}", **({"securityContext": {"runAsUser": u}} if u is not None else {})}
+            for i, u in enumerate(users)
+        ]
+        sc = {"runAsUser": pod_user} if pod_user is not None else {}
+        return {"spec": {"securityContext": sc, "containers": containers}}
+
+    assert fs_user_of(spec(1000, None, None)) == 1000
+    assert fs_user_of(spec(None, 5, 5)) == 5
+    assert fs_user_of(spec(None, 5, 6)) is None
+    assert fs_user_of(spec(None, 5, None)) is None
+
+
+def test_without_a_user_or_group_the_projected_mode_stands(tmp_path: Path) -> None:
+    clock = [T0]
+    p = pod()
+    p["spec"]["volumes"][0]["projected"]["defaultMode"] = 0o644
+    p["spec"]["containers"] = [{"name": "app", "image": "app:1"}]
+    setup(tmp_path, FakeTokenApi(clock), clock, p)
+    assert token_file(tmp_path).stat().st_mode & 0o777 == 0o644
