@@ -31,6 +31,7 @@ from kubelite.apiserver import (
     jws,
     listoptions,
     metrics_api,
+    oidc_discovery,
     openapi,
     paths,
     portforward,
@@ -300,6 +301,8 @@ class ApiApp:
             return json_response(discovery.version_info())
         if path.startswith("/openapi/"):
             return self._openapi(req, path)
+        if path in oidc_discovery.PATHS and self.tokens is not None:
+            return self._issuer_discovery(req, path, self.tokens)
         target = paths.parse(path, self.registry)
         if target is None:
             raise errors.NotFound("the server could not find the requested resource")
@@ -308,6 +311,17 @@ class ApiApp:
         return await self._resource(req, target)
 
     # ---- discovery -----------------------------------------------------------
+
+    def _issuer_discovery(self, req: Request, path: str, tokens: ServiceAccountTokens) -> Response:
+        if req.method != "GET":
+            raise errors.MethodNotAllowed(
+                "the server does not allow this method on the requested resource"
+            )
+        headers = {"cache-control": oidc_discovery.CACHE_CONTROL}
+        if path == oidc_discovery.JWKS_PATH:
+            body = orjson.dumps(oidc_discovery.key_set(tokens.public_key))
+            return Response(body, content_type=oidc_discovery.JWK_SET_TYPE, headers=headers)
+        return json_response(oidc_discovery.configuration(tokens.issuer), headers=headers)
 
     def _openapi(self, req: Request, path: str) -> Response:
         # Exact paths, as upstream's mux registers them: `/openapi/v2/` is a 404, and

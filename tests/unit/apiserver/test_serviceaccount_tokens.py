@@ -504,3 +504,34 @@ def test_token_review_api(storage: Any, tokens: ServiceAccountTokens) -> None:
     )
     assert missing.status_code == 400
     assert missing.json()["message"] == "token is required for TokenReview in authentication"
+
+
+def test_issuer_discovery_serves_the_keys_that_verify_the_tokens(
+    storage: Any, tokens: ServiceAccountTokens
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec as ec_keys
+
+    from kubelite.apiserver import jws
+
+    app = ApiApp(storage, token=TOKEN, tokens=tokens)
+    config = call(app, "GET", "/.well-known/openid-configuration")
+    assert config.status_code == 200
+    assert config.json() == {
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "jwks_uri": "https://kubernetes.default.svc.cluster.local/openid/v1/jwks",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    }
+    keys = call(app, "GET", "/openid/v1/jwks")
+    assert keys.headers["content-type"] == "application/jwk-set+json"
+    (key,) = keys.json()["keys"]
+    assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+    numbers = ec_keys.EllipticCurvePublicNumbers(
+        int.from_bytes(jws.b64url_decode(key["x"]), "big"),
+        int.from_bytes(jws.b64url_decode(key["y"]), "big"),
+        ec_keys.SECP256R1(),
+    )
+    token = create_token(storage, tokens, "default", "default", request())["status"]["token"]
+    assert jws.verify(token, numbers.public_key())["iss"] == config.json()["issuer"]
+    assert key["kid"] == jws.key_id(numbers.public_key())
