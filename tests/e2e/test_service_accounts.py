@@ -360,3 +360,59 @@ def test_token_request_validation_and_discovery(cluster: Cluster, namespace: str
         "TokenRequest",
         ["create"],
     )
+
+
+def test_a_token_secret_gets_a_long_lived_token_that_lives_with_it(
+    cluster: Cluster, namespace: str
+) -> None:
+    """The documented way to a long-lived token: a service-account-token Secret."""
+    import base64
+
+    cluster.kubectl("create", "serviceaccount", "app", "-n", namespace)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "app-token",
+            "annotations": {"kubernetes.io/service-account.name": "app"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    create(cluster, namespace, secret)
+
+    def filled() -> dict[str, Any] | None:
+        got = cluster.kubectl_json("get", "secret", "app-token", "-n", namespace)
+        return got if (got.get("data") or {}).get("token") else None
+
+    got = wait_for(filled, what="the token in the secret")
+    sa = cluster.kubectl_json("get", "sa", "app", "-n", namespace)
+    assert (
+        got["metadata"]["annotations"]["kubernetes.io/service-account.uid"]
+        == (sa["metadata"]["uid"])
+    )
+    assert base64.b64decode(got["data"]["namespace"]).decode() == namespace
+    assert b"BEGIN CERTIFICATE" in base64.b64decode(got["data"]["ca.crt"])
+    token = base64.b64decode(got["data"]["token"]).decode()
+    whoami = kubectl_as(cluster, token, "auth", "whoami", "-o", "json")
+    assert whoami.returncode == 0, whoami.stderr
+    assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == (
+        f"system:serviceaccount:{namespace}:app"
+    )
+    cluster.kubectl("delete", "secret", "app-token", "-n", namespace)
+    proc = kubectl_as(cluster, token, "get", "pods", "-n", namespace)
+    assert proc.returncode != 0 and "Unauthorized" in proc.stderr
+
+    create(cluster, namespace, {**secret, "metadata": {**secret["metadata"], "name": "t2"}})
+    wait_for(
+        lambda: (
+            cluster.kubectl_json("get", "secret", "t2", "-n", namespace).get("data") or {}
+        ).get("token"),
+        what="the second token",
+    )
+    cluster.kubectl("delete", "serviceaccount", "app", "-n", namespace)
+    wait_for(
+        lambda: (
+            cluster.kubectl("get", "secret", "t2", "-n", namespace, check=False).returncode != 0
+        ),
+        what="the orphaned token secret deleted",
+    )

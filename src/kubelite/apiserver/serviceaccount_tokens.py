@@ -23,6 +23,7 @@ its roles grant (`rbac_authorizer`).
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,6 +40,8 @@ Obj = dict[str, Any]
 Lookup = Callable[[str, str, str], Obj | None]  # (kind, namespace, name) -> object
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+LEGACY_ISSUER = "kubernetes/serviceaccount"  # tokens kept in service-account-token Secrets
+_LEGACY = "kubernetes.io/serviceaccount/"
 API_AUDIENCES = (ISSUER,)  # upstream's --api-audiences default: the issuer
 LEEWAY_S = 60
 DELETED_POD_GRACE_S = 60  # a pod being deleted keeps its tokens this long
@@ -137,6 +140,20 @@ class ServiceAccountTokens:
         claims = self.claims(sa, audiences=audiences, expiration_s=expiration_s, bound=bound)
         return Issued(jws.sign(claims, self.key, kid=self.kid), float(claims["exp"]))
 
+    def issue_legacy(self, sa: Obj, secret: Obj) -> str:
+        """A token for a `kubernetes.io/service-account-token` Secret, with upstream's
+        LegacyClaims: no audience and no expiry; it lives as long as its Secret."""
+        md, secret_name = sa["metadata"], secret["metadata"]["name"]
+        claims = {
+            "iss": LEGACY_ISSUER,
+            _LEGACY + "namespace": md["namespace"],
+            _LEGACY + "secret.name": secret_name,
+            _LEGACY + "service-account.name": md["name"],
+            _LEGACY + "service-account.uid": md.get("uid", ""),
+            "sub": username(md["namespace"], md["name"]),
+        }
+        return jws.sign(claims, self.key, kid=self.kid)
+
     # ---- authenticating -----------------------------------------------------------
 
     def issued_here(self, token: str) -> bool:
@@ -151,7 +168,7 @@ class ServiceAccountTokens:
             claims = orjson.loads(jws.b64url_decode(parts[1]))
         except (InvalidToken, orjson.JSONDecodeError):
             return False
-        return isinstance(claims, dict) and claims.get("iss") == self.issuer
+        return isinstance(claims, dict) and claims.get("iss") in (self.issuer, LEGACY_ISSUER)
 
     def verify(self, token: str, audiences: Sequence[str] | None = None) -> Obj:
         """Claims of a token we issued for one of `audiences` (default: the API's) that is
@@ -165,7 +182,7 @@ class ServiceAccountTokens:
         claims = self._verified.get(token)
         if claims is None:
             claims = jws.verify(token, self.public_key)
-            if claims.get("iss") != self.issuer:
+            if claims.get("iss") not in (self.issuer, LEGACY_ISSUER):
                 raise InvalidToken("token was not issued by this cluster")
             if len(self._verified) >= _CACHE_MAX:
                 self._verified.clear()
@@ -206,6 +223,8 @@ class ServiceAccountTokens:
         `InvalidToken` with upstream's reason if it must be refused."""
         claims = self._signed_claims(token)
         matched = self._audiences(claims, audiences)
+        if claims.get("iss") == LEGACY_ISSUER:
+            return self._review_legacy(token, claims, lookup, matched)
         self._check_lifetime(claims)
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):
@@ -222,6 +241,34 @@ class ServiceAccountTokens:
                 self._check_bound(kind, ns, ref, lookup)
         name, uid = str(sa_ref["name"]), str(sa_ref.get("uid") or "")
         return ServiceAccountInfo(ns, name, uid, matched, _extra(claims, private))
+
+    def _review_legacy(
+        self, token: str, claims: Obj, lookup: Lookup, matched: tuple[str, ...]
+    ) -> ServiceAccountInfo:
+        """Upstream's legacy validator: the Secret still holds this very token, and the
+        service account it names is there with the uid in the token."""
+        ns = str(claims.get(_LEGACY + "namespace") or "")
+        secret_name = str(claims.get(_LEGACY + "secret.name") or "")
+        name = str(claims.get(_LEGACY + "service-account.name") or "")
+        uid = str(claims.get(_LEGACY + "service-account.uid") or "")
+        secret = lookup("Secret", ns, secret_name)
+        if secret is None or secret["metadata"].get("deletionTimestamp"):
+            raise InvalidToken("token has been invalidated")
+        held = (secret.get("data") or {}).get("token") or ""
+        try:
+            same = base64.b64decode(held).decode() == token
+        except ValueError:
+            same = False
+        if not same:
+            raise InvalidToken("token does not match the token in its secret")
+        sa = lookup("ServiceAccount", ns, name)
+        if (
+            sa is None
+            or sa["metadata"].get("uid") != uid
+            or sa["metadata"].get("deletionTimestamp")
+        ):
+            raise InvalidToken(f"service account {ns}/{name} has been deleted")
+        return ServiceAccountInfo(ns, name, uid, matched, {})
 
     def _check_bound(self, kind: str, ns: str, ref: Obj, lookup: Lookup) -> None:
         obj = lookup(kind.capitalize(), "" if kind == "node" else ns, str(ref.get("name") or ""))
@@ -280,6 +327,7 @@ def _number(claims: Obj, name: str) -> float:
 
 __all__ = [
     "API_AUDIENCES",
+    "LEGACY_ISSUER",
     "ISSUER",
     "InvalidToken",
     "Issued",

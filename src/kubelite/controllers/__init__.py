@@ -32,6 +32,7 @@ from kubelite.controllers.serviceaccounts import ServiceAccountsController
 from kubelite.controllers.statefulset import StatefulSetController
 from kubelite.controllers.storageprotection import StorageProtectionController
 from kubelite.controllers.tainteviction import TaintEvictionController
+from kubelite.controllers.tokens import TokensController
 from kubelite.controllers.volumes import PersistentVolumeController
 
 
@@ -53,6 +54,7 @@ def all_controllers(data_dir: Path) -> list[Controller]:
         NodeLifecycleController(),
         TaintEvictionController(),
         ServiceAccountsController(),
+        TokensController(read_root_ca(data_dir)),
         DisruptionController(),
         JobController(),
         TTLAfterFinishedController(),
@@ -95,6 +97,7 @@ __all__ = [
     "ResourceQuotaController",
     "RootCACertPublisher",
     "ServiceAccountsController",
+    "TokensController",
     "StatefulSetController",
     "StorageProtectionController",
     "TTLAfterFinishedController",

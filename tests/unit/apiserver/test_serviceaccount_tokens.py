@@ -535,3 +535,33 @@ def test_issuer_discovery_serves_the_keys_that_verify_the_tokens(
     token = create_token(storage, tokens, "default", "default", request())["status"]["token"]
     assert jws.verify(token, numbers.public_key())["iss"] == config.json()["issuer"]
     assert key["kid"] == jws.key_id(numbers.public_key())
+
+
+def test_a_legacy_token_lives_with_its_secret_and_account(tokens: ServiceAccountTokens) -> None:
+    import base64
+
+    from kubelite.apiserver.serviceaccount_tokens import LEGACY_ISSUER
+
+    secret = {"metadata": {"name": "t", "namespace": "default", "uid": "s-uid"}}
+    token = tokens.issue_legacy(sa(), secret)
+    claims = payload(token)
+    assert claims == {
+        "iss": LEGACY_ISSUER,
+        "kubernetes.io/serviceaccount/namespace": "default",
+        "kubernetes.io/serviceaccount/secret.name": "t",
+        "kubernetes.io/serviceaccount/service-account.name": "default",
+        "kubernetes.io/serviceaccount/service-account.uid": "sa-uid",
+        "sub": "system:serviceaccount:default:default",
+    }
+    held = {**secret, "data": {"token": base64.b64encode(token.encode()).decode()}}
+    assert tokens.issued_here(token)
+    assert tokens.authenticate(token, lookup_of(("Secret", held), ("ServiceAccount", sa()))) == (
+        "system:serviceaccount:default:default"
+    )
+    with pytest.raises(InvalidToken, match="invalidated"):
+        tokens.authenticate(token, lookup_of(("ServiceAccount", sa())))
+    other = {**secret, "data": {"token": base64.b64encode(b"x").decode()}}
+    with pytest.raises(InvalidToken, match="does not match"):
+        tokens.authenticate(token, lookup_of(("Secret", other), ("ServiceAccount", sa())))
+    with pytest.raises(InvalidToken, match="has been deleted"):
+        tokens.authenticate(token, lookup_of(("Secret", held), ("ServiceAccount", sa(uid="new"))))
