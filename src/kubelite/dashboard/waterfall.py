@@ -143,14 +143,18 @@ def waterfall(spans: Sequence[Span]) -> list[Row]:
     out: list[Row] = []
     seen: set[int] = set()
 
-    def walk(row: Row, depth: int) -> None:
-        if id(row) in seen:  # a parentId cycle in bad data: show each span once
-            return
-        seen.add(id(row))
-        row.depth = depth
-        out.append(row)
-        for child in sorted(row.children, key=_start):
-            walk(child, depth + 1)
+    def walk(top: Row, top_depth: int) -> None:
+        # Depth first with a stack of its own: a call chain thousands of spans deep
+        # (recursion in the traced code) must not exhaust Python's.
+        stack = [(top, top_depth)]
+        while stack:
+            row, depth = stack.pop()
+            if id(row) in seen:  # a parentId cycle in bad data: show each span once
+                continue
+            seen.add(id(row))
+            row.depth = depth
+            out.append(row)
+            stack.extend((c, depth + 1) for c in reversed(sorted(row.children, key=_start)))
 
     for root in sorted(roots, key=_start):
         walk(root, 0)
@@ -170,5 +174,11 @@ def format_us(micros: int | float) -> str:
     if micros < 1000:
         return f"{int(micros)}µs"
     if micros < 1_000_000:
-        return f"{micros / 1000:.3g}ms"
-    return f"{micros / 1_000_000:.3g}s"
+        return f"{_three_digits(micros / 1000)}ms"
+    return f"{_three_digits(micros / 1_000_000)}s"
+
+
+def _three_digits(value: float) -> str:
+    """Three significant digits, never in exponent form (999.9996 is 1000, not 1e+03)."""
+    text = f"{value:.3g}"
+    return f"{float(text):.0f}" if "e" in text else text

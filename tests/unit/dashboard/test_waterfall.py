@@ -100,7 +100,15 @@ def test_summary() -> None:
 
 
 @pytest.mark.parametrize(
-    ("micros", "text"), [(850, "850µs"), (12_345, "12.3ms"), (1_520_000, "1.52s"), (0, "0µs")]
+    ("micros", "text"),
+    [
+        (850, "850µs"),
+        (12_345, "12.3ms"),
+        (1_520_000, "1.52s"),
+        (0, "0µs"),
+        (999_999, "1000ms"),  # never in exponent form
+        (3_600_000_000, "3600s"),
+    ],
 )
 def test_format_us(micros: int, text: str) -> None:
     assert format_us(micros) == text
@@ -155,3 +163,15 @@ def test_pieces_of_one_span_reported_apart_show_as_one_row() -> None:
 )
 def test_trace_id_rule_is_zipkins(text: str, valid: bool) -> None:
     assert valid_trace_id(text) is valid
+
+
+def test_a_call_chain_deeper_than_pythons_stack_is_laid_out() -> None:
+    depth = 3000
+    ids = [f"{i + 1:016x}" for i in range(depth)]
+    spans = [
+        make_span(span_id, parent=ids[i - 1] if i else None, service="deep", name=f"call {i}",
+                  start_ms=i, duration_ms=depth - i)
+        for i, span_id in enumerate(ids)
+    ]  # fmt: skip
+    rows = waterfall(spans)
+    assert [r.depth for r in rows] == list(range(depth))
