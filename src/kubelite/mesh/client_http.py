@@ -157,6 +157,10 @@ class MeshTransport(httpx.AsyncBaseTransport):
         up = self.upstream(*target)
         eset = self._discovery.endpoint_set(target[0], target[1], self._port)
         await self._discovery.wait_synced(eset)
+        if eset.service_exists is False and request.url.host.count(".") == 1:
+            # `example.com`: cluster DNS tries the Service `example` in namespace `com`
+            # first, and with none there resolves the outside name.
+            return await self._inner.handle_async_request(request)
         await request.aread()  # a retry must be able to send the body again
         extra = request.extensions.get(DEADLINE_EXTENSION)
         call = _Call(self, up, eset, request, up.deadline(extra))

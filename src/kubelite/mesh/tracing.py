@@ -327,12 +327,17 @@ def asgi_middleware(app: Any) -> Any:
 
     `exclude_spans` drops the middleware's INTERNAL "http send"/"http receive"
     spans (two or more per request that say nothing the server span does not).
+    Only the probe and scrape paths themselves go untraced: OpenTelemetry searches
+    each excluded pattern anywhere in the URL, so they are anchored.
     """
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     return OpenTelemetryMiddleware(
-        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+        app, excluded_urls=UNTRACED_URLS, exclude_spans=["receive", "send"]
     )
+
+
+UNTRACED_URLS = r"^[a-z]+://[^/]+/(healthz|readyz|metrics)/?(\?.*)?$"
 
 
 def opentracing_tracer() -> Any:

@@ -293,3 +293,13 @@ def test_metrics_count_outcomes_and_rejections() -> None:
     assert 'kubelite_upstream_requests_total{code="500",upstream="orders"} 2.0' in text
     assert 'kubelite_upstream_rejected_total{reason="circuit_open",upstream="orders"} 1.0' in text
     assert 'kubelite_circuit_breaker_state{breaker="shop/orders",state="open"} 1.0' in text
+
+
+def test_a_two_label_name_no_service_has_is_an_outside_host() -> None:
+    """`example.com` as cluster DNS resolves it: the Service `example` in namespace
+    `com` if there is one, else the outside name."""
+    client, _, sent = make_client(lambda r: httpx.Response(200))
+    assert run(client.get("http://example.com/x")).status_code == 200
+    assert [str(r.url) for r in sent] == ["http://example.com/x"]
+    assert run(client.get("http://orders.shop/y")).status_code == 200
+    assert sent[-1].url.host == "10.0.0.1"  # a Service by that name: the mesh's

@@ -307,3 +307,15 @@ def test_server_span_joins_and_client_span_names_the_callee(
     span_id = format(call.context.span_id, "016x")
     assert sent[0].headers["traceparent"] == f"00-{TRACE}-{span_id}-01"
     assert sent[0].headers["b3"] == f"{TRACE}-{span_id}-1"
+
+
+def test_only_the_probe_and_scrape_paths_go_untraced() -> None:
+    from opentelemetry.util.http import parse_excluded_urls
+
+    from kubelite.mesh.tracing import UNTRACED_URLS
+
+    excluded = parse_excluded_urls(UNTRACED_URLS)
+    for url in ("http://shop/healthz", "http://shop/readyz", "http://shop/metrics?x=1"):
+        assert excluded.url_disabled(url), url
+    for url in ("http://shop/reports/metrics-daily", "http://metrics-api/orders"):
+        assert not excluded.url_disabled(url), url
