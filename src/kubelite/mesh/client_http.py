@@ -155,7 +155,9 @@ class MeshTransport(httpx.AsyncBaseTransport):
 
             await wait_for_first_read(self._policy_loaded)
         up = self.upstream(*target)
-        eset = self._discovery.endpoint_set(target[0], target[1], self._port)
+        # A port in the URL is the Service port to call, as through its ClusterIP.
+        port = request.url.port if request.url.port is not None else self._port
+        eset = self._discovery.endpoint_set(target[0], target[1], port)
         await self._discovery.wait_synced(eset)
         if eset.service_exists is False and request.url.host.count(".") == 1:
             # `example.com`: cluster DNS tries the Service `example` in namespace `com`

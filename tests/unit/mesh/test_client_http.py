@@ -303,3 +303,23 @@ def test_a_two_label_name_no_service_has_is_an_outside_host() -> None:
     assert [str(r.url) for r in sent] == ["http://example.com/x"]
     assert run(client.get("http://orders.shop/y")).status_code == 200
     assert sent[-1].url.host == "10.0.0.1"  # a Service by that name: the mesh's
+
+
+def test_a_port_in_the_url_chooses_the_service_port() -> None:
+    asked: list[Any] = []
+
+    class Recording(StaticDiscovery):
+        def endpoint_set(self, service: str, namespace: str | None = None, port: Any = None) -> Any:
+            asked.append(port)
+            return super().endpoint_set(service, namespace, port)
+
+    transport = MeshTransport(
+        discovery=Recording({"orders": (A,)}, namespace="shop"),
+        policy=NO_RETRY,
+        inner=httpx.MockTransport(lambda r: httpx.Response(200)),
+        port="http",
+    )
+    client = httpx.AsyncClient(transport=transport)
+    run(client.get("http://orders:9090/x"))
+    run(client.get("http://orders/y"))
+    assert asked == [9090, "http"]
