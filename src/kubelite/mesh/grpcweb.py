@@ -47,7 +47,15 @@ def decode_frames(body: bytes) -> list[tuple[int, bytes]]:
 
 
 def _trailers(code: int, message: str) -> bytes:
-    return f"grpc-status:{code}\r\ngrpc-message:{message}\r\n".encode()
+    return f"grpc-status:{code}\r\ngrpc-message:{percent_encode(message)}\r\n".encode()
+
+
+def percent_encode(message: str) -> str:
+    """grpc-message as the gRPC protocol encodes it: the UTF-8 bytes, each outside
+    printable ASCII (0x20-0x7E) and every `%` written `%XX` (upper-case hex)."""
+    return "".join(
+        chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in message.encode()
+    )
 
 
 class GrpcWebApp:

@@ -165,3 +165,11 @@ def test_grpc_call_joins_the_callers_trace(recorded: InMemorySpanExporter) -> No
     assert served.parent is not None and served.parent.span_id == client.context.span_id
     assert client.name == served.name == CHECK
     assert client.attributes is not None and client.attributes["peer.service"] == "orders"
+
+
+def test_grpc_web_status_messages_are_percent_encoded() -> None:
+    from kubelite.mesh.grpcweb import _trailers
+
+    assert _trailers(13, "50% off\r\nnaïve") == (
+        b"grpc-status:13\r\ngrpc-message:50%25 off%0D%0Ana%C3%AFve\r\n"
+    )
