@@ -73,6 +73,9 @@ def event_body(
     }
 
 
+_READERS = {"Pod": "read_namespaced_pod", "ConfigMap": "read_namespaced_config_map"}
+
+
 class EventRecorder:
     """Posts Events in the background; `flush()` waits for the queue (tests)."""
 
@@ -82,6 +85,7 @@ class EventRecorder:
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(_QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._uids: dict[tuple[str, str, str], str | None] = {}
 
     def record(self, ref: ObjectRef, *, reason: str, message: str, type_: str = "Normal") -> None:
         body = event_body(
@@ -129,4 +133,25 @@ class EventRecorder:
             from kubelite.mesh.kube import connect
 
             self._access = connect()
+        involved = body["involvedObject"]
+        if "uid" not in involved:
+            uid = self._uid_of(involved["kind"], involved["namespace"], involved["name"])
+            if uid:
+                involved["uid"] = uid
         self._access.core().create_namespaced_event(body["metadata"]["namespace"], body)
+
+    def _uid_of(self, kind: str, namespace: str, name: str) -> str | None:
+        """The object's uid, read once: `kubectl describe` finds an object's events by
+        name, namespace, kind and uid, as client-go's recorder fills them."""
+        key = (kind, namespace, name)
+        if key not in self._uids:
+            read = _READERS.get(kind)
+            uid = None
+            if read is not None:
+                try:
+                    core = self._access.core()  # type: ignore[union-attr]
+                    uid = getattr(core, read)(name, namespace).metadata.uid
+                except Exception as exc:  # gone, or not ours to read: the event goes without
+                    log.debug("no uid for %s %s/%s: %s", kind, namespace, name, exc)
+            self._uids[key] = uid
+        return self._uids[key]

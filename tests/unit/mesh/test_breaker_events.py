@@ -82,3 +82,30 @@ def test_events_are_what_the_dashboard_reads_back() -> None:
     assert (state.upstream, state.state, state.previous, state.reason) == (
         "shop/down", "open", "closed", "after 5 consecutive failures",
     )  # fmt: skip
+
+
+def test_recorded_events_carry_the_objects_uid_for_kubectl_describe() -> None:
+    from types import SimpleNamespace
+
+    from kubelite.mesh.events import EventRecorder
+
+    posted: list[dict[str, Any]] = []
+    reads: list[tuple[str, str]] = []
+
+    class Core:
+        def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+            reads.append((name, namespace))
+            return SimpleNamespace(metadata=SimpleNamespace(uid="pod-uid-1"))
+
+        def create_namespaced_event(self, namespace: str, body: dict[str, Any]) -> None:
+            posted.append(body)
+
+    access = SimpleNamespace(core=lambda: Core())
+    recorder = EventRecorder(access)
+    for _ in range(2):
+        recorder.record(
+            ObjectRef("Pod", "orders-1", "shop"), reason="CircuitBreakerOpened", message="m"
+        )
+    recorder.flush()
+    assert [p["involvedObject"]["uid"] for p in posted] == ["pod-uid-1", "pod-uid-1"]
+    assert reads == [("orders-1", "shop")]  # read once
