@@ -390,6 +390,23 @@ def _traced(service: str, endpoint: Endpoint) -> list[Any]:
     return grpc_client_interceptors(service, endpoint.address, endpoint.port)
 
 
+def parse_target(target: str, namespace: str) -> tuple[str, str, int]:
+    """(service, namespace, port) of `service[.namespace[.svc[.cluster.local]]][:port]`,
+    the names cluster DNS resolves (`dns:///` accepted, as gRPC's naming allows)."""
+    from kubelite.mesh.client_http import split_service_host
+
+    text = target.removeprefix("dns:///")
+    host, _, port_text = text.partition(":")
+    if not host or "/" in host or (port_text and not port_text.isdigit()):
+        raise ValueError(
+            f"cannot call {target!r}: expected a Service as service[.namespace][:port]"
+        )
+    found = split_service_host(host, namespace)
+    if found is None:
+        raise ValueError(f"cannot call {target!r}: {host!r} is not a Service name")
+    return found[0], found[1], int(port_text) if port_text else 50051
+
+
 def grpc_channel(
     target: str,
     *,
@@ -414,10 +431,9 @@ def grpc_channel(
     from kubelite.mesh.metrics import METRICS
     from kubelite.mesh.runtime import default_discovery, wire_upstream_events
 
-    service, _, port_text = target.partition(":")
-    port = int(port_text) if port_text else 50051
     disc = discovery if discovery is not None else default_discovery()
-    ns = namespace or disc.namespace
+    service, named_ns, port = parse_target(target, namespace or disc.namespace)
+    ns = named_ns
     metrics = METRICS()
     up = Upstream(
         service, ns, policy or CallPolicy(), on_breaker_change=[metrics.on_breaker_change],

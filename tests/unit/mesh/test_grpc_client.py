@@ -431,3 +431,15 @@ def test_a_late_answer_from_before_the_breaker_opened_does_not_judge_half_open()
         return breaker.state
 
     assert run(2, body) is State.HALF_OPEN
+
+
+def test_channel_targets_take_the_names_cluster_dns_resolves() -> None:
+    from kubelite.mesh.client_grpc import parse_target
+
+    assert parse_target("orders", "shop") == ("orders", "shop", 50051)
+    assert parse_target("orders:80", "shop") == ("orders", "shop", 80)
+    assert parse_target("orders.pay:80", "shop") == ("orders", "pay", 80)
+    assert parse_target("orders.pay.svc.cluster.local:80", "shop") == ("orders", "pay", 80)
+    assert parse_target("dns:///orders:80", "shop") == ("orders", "shop", 80)
+    with pytest.raises(ValueError, match="expected a Service"):
+        parse_target("orders:http", "shop")
