@@ -251,6 +251,13 @@ class _SliceWatcher:
         eset.service_exists = True
         eset.port_names = {p.port: p.name for p in (svc.spec.ports or []) if p.name}
 
+    def _ports_unknown(self, slice_: dict[str, Any]) -> bool:
+        eset = self._eset
+        if eset.service_exists is not True:
+            return True
+        named = {p.get("name") for p in slice_.get("ports") or [] if p.get("name")}
+        return not named <= set(eset.port_names.values())
+
     def _watch(self, version: str) -> None:
         from kubernetes import watch
 
@@ -273,8 +280,16 @@ class _SliceWatcher:
                 raise RuntimeError(f"watch error: {event.get('raw_object')}")
             if kind == "BOOKMARK":
                 continue
-            obj = self._access.api_client.sanitize_for_serialization(event["object"])
-            eset.apply(kind, obj)
+            self._on_event(
+                kind, self._access.api_client.sanitize_for_serialization(event["object"])
+            )
+
+    def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind != "DELETED" and self._ports_unknown(obj):
+            # A Service made (or its ports renamed) since the list: its port names
+            # map the caller's port to the slice's, so it is read again.
+            self._read_service()
+        self._eset.apply(kind, obj)
 
     def _on_error(self, exc: Exception) -> None:
         eset = self._eset

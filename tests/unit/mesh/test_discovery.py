@@ -114,3 +114,27 @@ def test_fallback_falls_back_to_dns_then_nothing() -> None:
         ["::1"],
     )
     assert fallback_endpoints("no-such-service-kubelite-test", "nowhere", 80) == []
+
+
+def test_a_service_made_after_the_list_is_read_when_its_slice_comes() -> None:
+    from types import SimpleNamespace
+
+    from kubelite.mesh.discovery import _SliceWatcher
+
+    service_ports: list[Any] = []
+
+    class Core:
+        def read_namespaced_service(self, name: str, namespace: str) -> Any:
+            return SimpleNamespace(spec=SimpleNamespace(ports=service_ports))
+
+    eset = EndpointSet("orders", "shop", 9090)
+    eset.service_exists = False  # what the first list found
+    watcher = _SliceWatcher(SimpleNamespace(core=lambda: Core()), eset)
+    service_ports[:] = [
+        SimpleNamespace(port=80, name="http"),
+        SimpleNamespace(port=9090, name="metrics"),
+    ]
+    ports = [{"name": "http", "port": 18101}, {"name": "metrics", "port": 18102}]
+    watcher._on_event("ADDED", make_slice("orders-x", "10.0.0.1", ports=ports))
+    assert eset.service_exists is True
+    assert [e.port for e in eset.ready()] == [18102]  # Service port 9090 is `metrics`
