@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from kubelite.api import names
+from kubelite.api.fielderrors import FieldError
 from kubelite.api.validation_meta import (
     BadQuantity,
     Errs,
@@ -337,6 +338,29 @@ def _resize_policy(policies: list[Obj], path: str, restart_policy: str) -> Errs:
     return errs
 
 
+def _app_armor_profile(profile: Any, path: str) -> Errs:
+    """validateAppArmorProfileField."""
+    if not isinstance(profile, dict):
+        return []
+    kind, local = _s(profile, "type"), profile.get("localhostProfile")
+    at = child(path, "localhostProfile")
+    if kind == "Localhost":
+        if local is None or (isinstance(local, str) and local == local.strip() == ""):
+            return [required(at, "must be set when AppArmor type is Localhost")]
+        if isinstance(local, str) and local != local.strip():
+            return [invalid(at, local, "must not be padded with whitespace")]
+        if isinstance(local, str) and len(local) > 4095:
+            return [FieldError("FieldValueTooLong", at, "may not be more than 4095 bytes")]
+        return []
+    if kind in ("RuntimeDefault", "Unconfined"):
+        if local is not None:
+            return [invalid(at, local, "can only be set when AppArmor type is Localhost")]
+        return []
+    if kind == "":
+        return [required(child(path, "type"), "type is required when appArmorProfile is set")]
+    return [not_supported(child(path, "type"), kind, ["Localhost", "RuntimeDefault", "Unconfined"])]
+
+
 def _seccomp_profile(sp: Any, path: str) -> Errs:
     if not isinstance(sp, dict):
         return []
@@ -394,6 +418,7 @@ def _container_security_context(sc: Any, path: str, host_users: bool) -> Errs:
                 )
             )
     errs += _seccomp_profile(sc.get("seccompProfile"), child(path, "seccompProfile"))
+    errs += _app_armor_profile(sc.get("appArmorProfile"), child(path, "appArmorProfile"))
     if sc.get("allowPrivilegeEscalation") is False:
         if sc.get("privileged") is True:
             errs.append(

@@ -12,11 +12,13 @@ privileged containers are allowed (kubelite is one user's own machine).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kubelite.api import names
 from kubelite.api.validation_containers import (
     MAX_INT32,
+    _app_armor_profile,
     _containers,
     _id_field,
     _init_containers,
@@ -104,11 +106,64 @@ def _pod_security_context(sc: Any, spec: Obj, path: str) -> Errs:
             not_supported(child(path, "fsGroupChangePolicy"), policy, ["Always", "OnRootMismatch"])
         )
     errs += _seccomp_profile(sc.get("seccompProfile"), child(path, "seccompProfile"))
+    errs += _app_armor_profile(sc.get("appArmorProfile"), child(path, "appArmorProfile"))
+    errs += _sysctls(_l(sc, "sysctls"), spec, child(path, "sysctls"))
     sgp = sc.get("supplementalGroupsPolicy")
     if sgp is not None and sgp not in ("Merge", "Strict"):
         errs.append(
             not_supported(child(path, "supplementalGroupsPolicy"), sgp, ["Merge", "Strict"])
         )
+    return errs
+
+
+SYSCTL_MAX_LENGTH = 253
+_SYSCTL_SEGMENT = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+SYSCTL_PATTERN = "^(" + _SYSCTL_SEGMENT + "[\\./])*" + _SYSCTL_SEGMENT + "$"
+_SYSCTL_RE = re.compile(SYSCTL_PATTERN)
+_IPC_SYSCTLS = frozenset(
+    {
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+    }
+)
+
+
+def sysctl_namespace(name: str) -> str:
+    """utilsysctl.GetNamespace: "ipc", "net" or "" (not namespaced)."""
+    name = name.replace("/", ".")
+    if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        return "ipc"
+    return "net" if name.startswith("net.") else ""
+
+
+def _sysctls(sysctls: list[Any], spec: Obj, path: str) -> Errs:
+    """validateSysctls: names, duplicates, and none of the host's own namespaces."""
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, item in enumerate(sysctls):
+        name = _s(item, "name") if isinstance(item, dict) else ""
+        at = child(idx(path, i), "name")
+        if not name:
+            errs.append(required(at, ""))
+        elif len(name) > SYSCTL_MAX_LENGTH or not _SYSCTL_RE.match(name):
+            detail = (
+                f"must have at most {SYSCTL_MAX_LENGTH} characters and match regex {SYSCTL_PATTERN}"
+            )
+            errs.append(invalid(at, name, detail))
+        elif name in seen:
+            errs.append(duplicate(at, name))
+        ns = sysctl_namespace(name)
+        if spec.get("hostNetwork") is True and ns == "net":
+            errs.append(invalid(at, name, "may not be specified when 'hostNetwork' is true"))
+        elif spec.get("hostIPC") is True and ns == "ipc":
+            errs.append(invalid(at, name, "may not be specified when 'hostIPC' is true"))
+        seen.add(name)
     return errs
 
 

@@ -95,11 +95,50 @@ def admit(
     pod: Obj, *, node: Obj, allocatable: Mapping[str, str], admitted: Sequence[Admitted]
 ) -> Rejection | None:
     """None when `pod` may run on `node` beside `admitted`; else the first reason it may not."""
-    rejection = os_rejection(pod)
+    rejection = sysctl_rejection(pod) or os_rejection(pod)
     if rejection is not None:
         return rejection
     reasons = general_filter(pod, node=node, allocatable=allocatable, admitted=admitted)
     return reasons[0] if reasons else None
+
+
+# The kubelet's SafeSysctlAllowlist (1.32); no unsafe sysctls are allowed on top.
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+    }
+)
+SYSCTL_FORBIDDEN = "SysctlForbidden"
+
+
+def sysctl_rejection(pod: Obj) -> Rejection | None:
+    """The sysctl allowlist's admission: only the safe sysctls, and none of a namespace
+    the pod shares with the host."""
+    from kubelite.api.validation_pod import sysctl_namespace
+
+    spec = pod.get("spec") or {}
+    for item in (spec.get("securityContext") or {}).get("sysctls") or []:
+        name = str(item.get("name") or "").replace("/", ".")
+        if name not in SAFE_SYSCTLS:
+            return Rejection(SYSCTL_FORBIDDEN, f'forbidden sysctl: "{name}" not allowlisted')
+        ns = sysctl_namespace(name)
+        if (ns == "net" and spec.get("hostNetwork")) or (ns == "ipc" and spec.get("hostIPC")):
+            return Rejection(
+                SYSCTL_FORBIDDEN,
+                f'forbidden sysctl: "{name}" not allowed with host {ns} enabled',
+            )
+    return None
 
 
 def os_rejection(pod: Obj) -> Rejection | None:

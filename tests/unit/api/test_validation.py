@@ -1473,3 +1473,41 @@ def test_pod_status_rejects_bad_ips_qos_change_and_condition_types():
         'status.podIPs[1].ip: Duplicate value: "127.244.0.5"',
         'status.podIPs[2].ip: Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
     ]
+
+
+def test_pod_sysctls_and_app_armor_profiles_are_validated_as_upstream() -> None:
+    sysctls = [
+        {"name": "bad sysctl", "value": "1"},
+        {"name": "kernel.shm_rmid_forced", "value": "1"},
+        {"name": "kernel.shm_rmid_forced", "value": "0"},
+    ]
+    container = make_container(securityContext={"appArmorProfile": {"type": "Bogus"}})
+    pod = make_pod(
+        containers=[container],
+        securityContext={"sysctls": sysctls, "appArmorProfile": {"type": "Localhost"}},
+    )
+    found = errors(pod)
+    pattern = "^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
+    assert (
+        'spec.securityContext.sysctls[0].name: Invalid value: "bad sysctl": must have at most '
+        f"253 characters and match regex {pattern}"
+    ) in found
+    assert (
+        'spec.securityContext.sysctls[2].name: Duplicate value: "kernel.shm_rmid_forced"' in found
+    )
+    assert (
+        "spec.securityContext.appArmorProfile.localhostProfile: Required value: "
+        "must be set when AppArmor type is Localhost"
+    ) in found
+    assert (
+        'spec.containers[0].securityContext.appArmorProfile.type: Unsupported value: "Bogus": '
+        'supported values: "Localhost", "RuntimeDefault", "Unconfined"'
+    ) in found
+    host = make_pod(
+        hostNetwork=True,
+        securityContext={"sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]},
+    )
+    assert (
+        'spec.securityContext.sysctls[0].name: Invalid value: "net.ipv4.tcp_syncookies": '
+        "may not be specified when 'hostNetwork' is true"
+    ) in errors(host)

@@ -465,3 +465,23 @@ def test_a_pod_updated_while_the_node_is_reread_starts_as_last_seen(
     asyncio.run(main())
     assert client.node_reads == 1
     assert FakeRunner.started == ["a"]
+
+
+def test_only_safe_sysctls_are_admitted() -> None:
+    def with_sysctls(*names: str, **spec: Any) -> Obj:
+        sysctls = [{"name": n, "value": "1"} for n in names]
+        return make_pod(securityContext={"sysctls": sysctls}, **spec)
+
+    node = make_node()
+    assert (
+        admit(with_sysctls("net.ipv4.tcp_syncookies"), node=node, allocatable={}, admitted=[])
+        is None
+    )
+    assert admit(with_sysctls("net.core.somaxconn"), node=node, allocatable={}, admitted=[]) == (
+        Rejection("SysctlForbidden", 'forbidden sysctl: "net.core.somaxconn" not allowlisted')
+    )
+    host = with_sysctls("net.ipv4.tcp_syncookies", hostNetwork=True)
+    assert admit(host, node=node, allocatable={}, admitted=[]) == Rejection(
+        "SysctlForbidden",
+        'forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled',
+    )
