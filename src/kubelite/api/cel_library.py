@@ -199,29 +199,67 @@ def _or_value(o: Any, default: Any) -> Any:
     return o.value if o.present else default
 
 
-@dataclass(frozen=True)
-class Authorizer:
-    """`authorizer` of admission expressions. kubelite authorizes every request
-    (as `--authorization-mode=AlwaysAllow`), so every check is allowed."""
+# What an `authorizer` check asks: the narrowed attributes plus "verb"; answers
+# (allowed, reason). None: every check is allowed (`--authorization-mode AlwaysAllow`).
+AuthorizerCheck = Callable[[dict[str, Any]], tuple[bool, str]]
 
-    checked: tuple[str, ...] = ()
+
+@functools.cache
+def _authorizer_type() -> Any:
+    t = _types()
+
+    class AuthorizerValue(t.MapType):  # type: ignore[misc,name-defined]
+        """`authorizer` (and its narrowed checks) of admission expressions. A map, so
+        that `authorizer.requestResource` selects the request's own resource."""
+
+        def __init__(self, check: AuthorizerCheck | None, attrs: dict[str, Any]) -> None:
+            super().__init__()
+            self.check_fn = check
+            self.attrs = attrs
+
+    return AuthorizerValue
+
+
+def Authorizer(  # noqa: N802 - the CEL variable's type, built as a value
+    check: AuthorizerCheck | None = None, request: dict[str, Any] | None = None
+) -> Any:
+    """The `authorizer` variable; `request` holds the request's resource attributes
+    (group, resource, subresource, namespace, name) for `authorizer.requestResource`."""
+    cls = _authorizer_type()
+    value = cls(check, {})
+    if request is not None:
+        value[_types().StringType("requestResource")] = cls(check, dict(request))
+    return value
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool = True
+    reason: str = ""
 
 
-def _narrow(a: Any, *parts: Any) -> Any:
-    if not isinstance(a, Authorizer):
-        raise TypeError("no such overload")
-    return Authorizer(a.checked + tuple(str(p) for p in parts))
+def _narrowing(field: str) -> Callable[..., Any]:
+    def narrow(a: Any, *parts: Any) -> Any:
+        cls = _authorizer_type()
+        if not isinstance(a, cls):
+            raise TypeError("no such overload")
+        attrs = dict(a.attrs)
+        if field == "serviceAccount":
+            attrs["serviceAccount"] = (str(parts[0]), str(parts[1]))
+        else:
+            attrs[field] = str(parts[0])
+        return cls(a.check_fn, attrs)
+
+    return narrow
 
 
 def _check(a: Any, verb: Any) -> Any:
-    if not isinstance(a, Authorizer):
+    if not isinstance(a, _authorizer_type()):
         raise TypeError("no such overload")
-    return Decision(True)
+    if a.check_fn is None:
+        return Decision(True)
+    allowed, reason = a.check_fn({**a.attrs, "verb": str(verb)})
+    return Decision(allowed, reason)
 
 
 def _decision(d: Any, answer: Callable[[Decision], Any]) -> Any:
@@ -233,12 +271,12 @@ def _decision(d: Any, answer: Callable[[Decision], Any]) -> Any:
 def _authorizer_functions() -> dict[str, Callable[..., Any]]:
     t = _types()
     narrowing = ("group", "resource", "subresource", "namespace", "name", "path")
-    out: dict[str, Callable[..., Any]] = {n: _narrow for n in narrowing}
-    out["serviceAccount"] = _narrow
+    out: dict[str, Callable[..., Any]] = {n: _narrowing(n) for n in narrowing}
+    out["serviceAccount"] = _narrowing("serviceAccount")
     out["check"] = _check
     out["allowed"] = lambda d: _decision(d, lambda x: t.BoolType(x.allowed))
     out["errored"] = lambda d: _decision(d, lambda x: t.BoolType(False))
-    out["reason"] = lambda d: _decision(d, lambda x: t.StringType(""))
+    out["reason"] = lambda d: _decision(d, lambda x: t.StringType(x.reason))
     out["error"] = lambda d: _decision(d, lambda x: t.StringType(""))
     return out
 

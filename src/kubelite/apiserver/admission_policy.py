@@ -27,7 +27,7 @@ from typing import Any
 
 from kubelite.api.registry import Registry, ResourceType
 from kubelite.api.validation_meta import selector_matches
-from kubelite.apiserver import errors
+from kubelite.apiserver import cel_authorizer, errors
 from kubelite.apiserver.request_context import add_warning
 from kubelite.apiserver.webhook_match import (
     Match,
@@ -197,7 +197,7 @@ class Policies:
             "oldObject": cel.to_cel(req.old),
             "request": cel.to_cel(request),
             "namespaceObject": cel.to_cel(namespace),
-            "authorizer": cel.Authorizer(),
+            "authorizer": cel_authorizer.for_request(request),
         }
         out: list[Decision] = []
         for param in params:

@@ -43,6 +43,7 @@ from kubelite.apiserver import (
 from kubelite.apiserver.rbac_authorizer import Attributes, RbacAuthorizer, forbidden_status
 from kubelite.apiserver.request_context import (
     collect_warnings,
+    set_authorizer,
     set_manager,
     set_user,
     warning_header,
@@ -178,6 +179,7 @@ class ApiApp:
         req = Request(scope, receive)
         warnings = collect_warnings()
         set_manager(req.query.get("fieldManager"), req.headers.get("user-agent"))
+        set_authorizer(self.authorizer.authorize if self.authorizer is not None else None)
         try:
             if req.path not in PUBLIC_PATHS and not _is_health_path(req.path):
                 self._authenticate(req)

@@ -32,6 +32,21 @@ def user_info() -> dict[str, Any]:
     return _user.get() or LOOPBACK_USER
 
 
+# The request's authorizer (RBAC's `authorize`), for the `authorizer` of admission
+# expressions; None: everything is allowed (AlwaysAllow, or kubelite's own writes).
+_authorize: ContextVar[Callable[[Any], Any] | None] = ContextVar(
+    "kubelite_request_authorizer", default=None
+)
+
+
+def set_authorizer(authorize: Callable[[Any], Any] | None) -> None:
+    _authorize.set(authorize)
+
+
+def authorizer() -> Callable[[Any], Any] | None:
+    return _authorize.get()
+
+
 def collect_warnings() -> list[str]:
     """Start gathering warnings for the current request; returns the live list."""
     found: list[str] = []

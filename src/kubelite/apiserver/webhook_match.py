@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubelite.apiserver import errors
+from kubelite.apiserver import cel_authorizer, errors
 from kubelite.apiserver.webhook_rules import Request
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _variables(req: Request, request: Obj) -> dict[str, Any]:
         "object": cel.to_cel(req.obj),
         "oldObject": cel.to_cel(req.old),
         "request": cel.to_cel(request),
-        "authorizer": cel.Authorizer(),
+        "authorizer": cel_authorizer.for_request(request),
     }
 
 

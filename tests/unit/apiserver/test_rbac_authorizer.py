@@ -883,3 +883,63 @@ def test_always_allow_authorizes_everyone(tmp_path: Path) -> None:
         assert me.json()["status"]["userInfo"]["username"] == SA
     finally:
         store.close()
+
+
+def test_admission_policies_ask_the_real_authorizer(cluster: Cluster) -> None:
+    """`authorizer` in a ValidatingAdmissionPolicy asks RBAC for the request's user;
+    `authorizer.requestResource` is the request's own resource."""
+    arg = "admissionregistration.k8s.io/v1"
+    checks = [
+        ("list-secrets", "authorizer.group('').resource('secrets').namespace('default').check('list').allowed()"),
+        ("own-resource", "authorizer.requestResource.check('get').allowed()"),
+    ]  # fmt: skip
+    for name, expression in checks:
+        cluster.put(
+            {
+                "apiVersion": arg,
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": name},
+                "spec": {
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {
+                                "apiGroups": [""],
+                                "apiVersions": ["v1"],
+                                "operations": ["CREATE"],
+                                "resources": ["configmaps"],
+                            }  # fmt: skip
+                        ]
+                    },
+                    "validations": [{"expression": expression, "message": f"{name} needed"}],
+                },
+            }
+        )
+        cluster.put(
+            {
+                "apiVersion": arg,
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name},
+                "spec": {"policyName": name, "validationActions": ["Deny"]},
+            }
+        )
+    writer = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}
+    cluster.put(rbac("Role", "cm-writer", "default", rules=[writer]))
+    subject = {"kind": "ServiceAccount", "name": "x", "namespace": "default"}
+    binding = rbac("RoleBinding", "cm-writer", "default", roleRef=role_ref("Role", "cm-writer"))
+    cluster.put({**binding, "subjects": [subject]})
+    body = {"metadata": {"name": "c1"}}
+    path = "/api/v1/namespaces/default/configmaps"
+    refused = call(cluster.app, "POST", path, body, **AS_SA)
+    assert refused.status_code == 422, refused.text  # a policy's denial: reason Invalid
+    assert refused.json()["message"].endswith("denied request: list-secrets needed")
+
+    def grant(name: str, rule: dict[str, Any]) -> None:
+        cluster.put(rbac("Role", name, "default", rules=[rule]))
+        bound = rbac("RoleBinding", name, "default", roleRef=role_ref("Role", name))
+        cluster.put({**bound, "subjects": [subject]})
+
+    grant("secret-lister", {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]})
+    refused = call(cluster.app, "POST", path, body, **AS_SA)
+    assert refused.json()["message"].endswith("denied request: own-resource needed")
+    grant("cm-getter", {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]})
+    assert call(cluster.app, "POST", path, body, **AS_SA).status_code == 201
