@@ -82,3 +82,36 @@ def test_warn_admits_a_workload_with_a_warning(cluster: Cluster) -> None:
     )
     assert "deployment.apps/d created" in out.stdout
     cluster.kubectl("delete", "namespace", "psa-warn", "--wait=false")
+
+
+def test_restricted_refuses_a_privileged_pod_and_admits_a_compliant_one(cluster: Cluster) -> None:
+    cluster.kubectl("create", "namespace", "psa-r")
+    cluster.kubectl("label", "namespace", "psa-r", "pod-security.kubernetes.io/enforce=restricted")
+    refused = cluster.kubectl(
+        "apply", "-f", "-", input=sleeper("priv", "psa-r", privileged=True), check=False
+    )
+    assert refused.returncode != 0
+    assert (
+        'pods "priv" is forbidden: violates PodSecurity "restricted:latest": privileged '
+        '(container "c" must not set securityContext.privileged=true), '
+        "allowPrivilegeEscalation != false "
+        '(container "c" must set securityContext.allowPrivilegeEscalation=false), '
+        'unrestricted capabilities (container "c" must set securityContext.capabilities.drop=["ALL"]), '
+        'runAsNonRoot != true (pod or container "c" must set securityContext.runAsNonRoot=true), '
+        'seccompProfile (pod or container "c" must set securityContext.seccompProfile.type to '
+        '"RuntimeDefault" or "Localhost")'
+    ) in refused.stderr
+    ok = sleeper(
+        "ok",
+        "psa-r",
+        allowPrivilegeEscalation=False,
+        capabilities={"drop": ["ALL"]},
+        runAsNonRoot=True,
+        runAsUser=1000,
+        seccompProfile={"type": "RuntimeDefault"},
+    )
+    out = cluster.kubectl("apply", "-f", "-", input=ok)
+    assert "pod/ok created" in out.stdout
+    assert "Warning:" not in out.stderr
+    assert cluster.kubectl("get", "pod", "-n", "psa-r", "priv", check=False).returncode != 0
+    cluster.kubectl("delete", "namespace", "psa-r", "--wait=false")

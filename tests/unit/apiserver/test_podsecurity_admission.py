@@ -136,3 +136,102 @@ def test_updates_that_change_no_image_are_not_evaluated_again(app: ApiApp) -> No
         app, "PATCH", f"{NS}/n/pods/a", image, content_type="application/strategic-merge-patch+json"
     )
     assert r.status_code == 403
+
+
+def test_an_ephemeral_container_is_held_to_the_enforce_level(app: ApiApp) -> None:
+    namespace(app, "e", enforce="baseline")
+    assert call(app, "POST", f"{NS}/e/pods", pod("p")).status_code == 201
+    current = call(app, "GET", f"{NS}/e/pods/p").json()
+    current["spec"]["ephemeralContainers"] = [
+        {"name": "dbg", "image": "busybox", "securityContext": {"privileged": True}}
+    ]
+    r = call(app, "PUT", f"{NS}/e/pods/p/ephemeralcontainers", current)
+    assert r.status_code == 403, r.text
+    assert r.json()["message"] == (
+        'pods "p" is forbidden: violates PodSecurity "baseline:latest": '
+        'privileged (container "dbg" must not set securityContext.privileged=true)'
+    )
+
+
+def test_a_pinned_version_is_named_and_skips_later_checks(app: ApiApp) -> None:
+    namespace(app, "v", enforce="restricted", **{"enforce-version": "v1.22"})
+    compliant_but_root = {
+        "metadata": {"name": "root"},
+        "spec": {
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 0,  # refused only from 1.23
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "app:1",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+    assert call(app, "POST", f"{NS}/v/pods", compliant_but_root).status_code == 201
+    r = call(app, "POST", f"{NS}/v/pods", pod("p", privileged=True))
+    assert r.status_code == 403
+    assert r.json()["message"].startswith(
+        'pods "p" is forbidden: violates PodSecurity "restricted:v1.22": privileged ('
+    )
+
+
+def test_audit_alone_admits_without_a_warning(app: ApiApp) -> None:
+    namespace(app, "a", audit="restricted")
+    r = call(app, "POST", f"{NS}/a/pods", pod("p", privileged=True))
+    assert r.status_code == 201
+    assert warnings(r) == []
+
+
+def test_status_updates_are_not_evaluated(app: ApiApp) -> None:
+    namespace(app, "s")
+    assert call(app, "POST", f"{NS}/s/pods", pod("p", privileged=True)).status_code == 201
+    patch = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    assert call(app, "PATCH", f"{NS}/s", patch, content_type=MERGE).status_code == 200
+    status = {"status": {"phase": "Running"}}
+    r = call(app, "PATCH", f"{NS}/s/pods/p/status", status, content_type=MERGE)
+    assert r.status_code == 200, r.text
+
+
+def test_existing_pod_warnings_count_the_others_and_sort(app: ApiApp) -> None:
+    namespace(app, "m")
+    for name in ("z", "y", "x"):  # three pods share one reason; "x" names them
+        assert call(app, "POST", f"{NS}/m/pods", pod(name, privileged=True)).status_code == 201
+    host = pod("h")
+    host["spec"]["hostNetwork"] = True
+    assert call(app, "POST", f"{NS}/m/pods", host).status_code == 201
+    patch = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}
+    r = call(app, "PATCH", f"{NS}/m", patch, content_type=MERGE)
+    assert r.status_code == 200, r.text
+    assert warnings(r) == [
+        'existing pods in namespace "m" violate the new PodSecurity enforce level "baseline:latest"',
+        "h: host namespaces",
+        "x (and 2 other pods): privileged",
+    ]
+    # Relaxing the level, or labelling it the same again, checks nothing.
+    relax = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
+    assert warnings(call(app, "PATCH", f"{NS}/m", relax, content_type=MERGE)) == []
+
+
+def test_a_changed_bad_label_is_refused_on_update(app: ApiApp) -> None:
+    namespace(app, "u")
+    patch = {"metadata": {"labels": {"pod-security.kubernetes.io/warn-version": "1.24"}}}
+    r = call(app, "PATCH", f"{NS}/u", patch, content_type=MERGE)
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        'Namespace "u" is invalid: metadata.labels[pod-security.kubernetes.io/warn-version]: '
+        'Invalid value: "1.24": must be "latest" or "v1.x"'
+    )
+
+
+def test_kube_system_has_no_exemption(app: ApiApp) -> None:
+    namespace(app, "kube-system", enforce="baseline")  # the test API starts without it
+    r = call(app, "POST", f"{NS}/kube-system/pods", pod("p", privileged=True))
+    assert r.status_code == 403

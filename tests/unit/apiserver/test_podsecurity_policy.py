@@ -138,3 +138,78 @@ def test_levels_and_versions_parse_as_upstream() -> None:
     assert parse_version("latest") == (None, None)
     assert parse_version("1.24") == (None, 'must be "latest" or "v1.x"')
     assert str(LevelVersion(RESTRICTED, 24)) == "restricted:v1.24"
+
+
+def test_one_pod_per_controller_is_checked_first() -> None:
+    from kubelite.apiserver.podsecurity.plugin import _prioritized
+
+    def owned(name: str, uid: str | None) -> Obj:
+        refs = [{"uid": uid, "controller": True}] if uid else []
+        return {"metadata": {"name": name, "ownerReferences": refs}}
+
+    pods = [owned("a1", "A"), owned("a2", "A"), owned("b1", "B"), owned("solo", None)]
+    # a2 repeats controller A, so it goes after every first-of-its-controller pod
+    assert [p["metadata"]["name"] for p in _prioritized(pods)] == ["a1", "b1", "solo", "a2"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "enforce", "warn", "audit", "bad"),
+    [
+        ({}, "privileged:latest", "privileged:latest", "privileged:latest", []),
+        # warn follows a stricter enforce level, and its version unless warn-version is set
+        (
+            {"enforce": "baseline", "enforce-version": "v1.24"},
+            "baseline:v1.24",
+            "baseline:v1.24",
+            "privileged:latest",
+            [],
+        ),
+        (
+            {"enforce": "restricted", "warn-version": "v1.30"},
+            "restricted:latest",
+            "restricted:v1.30",
+            "privileged:latest",
+            [],
+        ),
+        (
+            {"enforce": "restricted", "warn": "baseline"},
+            "restricted:latest",
+            "baseline:latest",
+            "privileged:latest",
+            [],
+        ),
+        # a bad enforce level fails closed (restricted) and warn is not defaulted from it;
+        # bad audit and warn levels fail open (privileged)
+        (
+            {"enforce": "foo"},
+            "restricted:latest",
+            "privileged:latest",
+            "privileged:latest",
+            ["enforce"],
+        ),
+        (
+            {"audit": "foo", "warn": "bar"},
+            "privileged:latest",
+            "privileged:latest",
+            "privileged:latest",
+            ["audit", "warn"],
+        ),
+        (
+            {"enforce": "baseline", "enforce-version": "1.2"},
+            "baseline:latest",
+            "baseline:latest",
+            "privileged:latest",
+            ["enforce-version"],
+        ),
+    ],
+)
+def test_policy_to_evaluate(
+    labels: dict[str, str], enforce: str, warn: str, audit: str, bad: list[str]
+) -> None:
+    from kubelite.apiserver.podsecurity.plugin import policy_of
+
+    policy, errs = policy_of({f"pod-security.kubernetes.io/{k}": v for k, v in labels.items()})
+    assert (str(policy.enforce), str(policy.warn), str(policy.audit)) == (enforce, warn, audit)
+    assert [e.field for e in errs] == [
+        f"metadata.labels[pod-security.kubernetes.io/{b}]" for b in bad
+    ]

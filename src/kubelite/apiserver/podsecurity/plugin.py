@@ -184,7 +184,7 @@ class PodSecurity:
         self, namespace: str, enforce: LevelVersion, storage: RestStorage
     ) -> list[str]:
         assert POD is not None
-        pods = [kv.obj() for kv in storage.list(POD, namespace).items]
+        pods = _prioritized([kv.obj() for kv in storage.list(POD, namespace).items])
         total = len(pods)
         pods = pods[:MAX_PODS_TO_CHECK]
         first: dict[str, tuple[str, int]] = {}  # reason -> (first pod by name, count)
@@ -263,6 +263,29 @@ class PodSecurity:
             failures = evaluate(policy.warn, meta, spec)
         if failures:
             add_warning(f'would violate PodSecurity "{policy.warn}": {forbidden_detail(failures)}')
+
+
+def _prioritized(pods: list[Obj]) -> list[Obj]:
+    """prioritizePods: one pod per controller first, so the checked ones (at most
+    MAX_PODS_TO_CHECK) cover as many workloads as they can; the rest of each
+    controller's pods after them."""
+    first, rest, seen = [], [], set()
+    for pod in pods:
+        owner = next(
+            (
+                ref.get("uid")
+                for ref in (pod.get("metadata") or {}).get("ownerReferences") or []
+                if ref.get("controller") is True
+            ),
+            None,
+        )
+        if owner is None or owner not in seen:
+            first.append(pod)
+            if owner is not None:
+                seen.add(owner)
+        else:
+            rest.append(pod)
+    return first + rest
 
 
 def _significant_update(pod: Obj, old: Obj) -> bool:

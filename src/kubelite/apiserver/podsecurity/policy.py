@@ -411,7 +411,7 @@ _OK_VOLUMES = (
     "downwardAPI",
     "emptyDir",
     "ephemeral",
-    "image",
+    # not "image": 1.33 allowed image volumes (kubernetes#130394); 1.32 calls them "unknown"
     "persistentVolumeClaim",
     "projected",
     "secret",
