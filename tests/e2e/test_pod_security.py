@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cluster
+from tests.e2e.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 IMAGE = "python:{}.{}".format(*sys.version_info[:2])
@@ -115,3 +116,43 @@ def test_restricted_refuses_a_privileged_pod_and_admits_a_compliant_one(cluster:
     assert "Warning:" not in out.stderr
     assert cluster.kubectl("get", "pod", "-n", "psa-r", "priv", check=False).returncode != 0
     cluster.kubectl("delete", "namespace", "psa-r", "--wait=false")
+
+
+def test_a_controllers_violating_pods_are_refused_with_an_event(cluster: Cluster) -> None:
+    """Enforce holds controllers' pods too: the Deployment is admitted with the
+    warning (warn follows enforce), its ReplicaSet's pod creates fail as upstream's
+    do ("Error creating: pods ... is forbidden: violates PodSecurity ...")."""
+    cluster.kubectl("create", "namespace", "psa-ctl")
+    cluster.kubectl("label", "namespace", "psa-ctl", "pod-security.kubernetes.io/enforce=baseline")
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "h", "namespace": "psa-ctl"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "h"}},
+            "template": {
+                "metadata": {"labels": {"app": "h"}},
+                "spec": {"hostPID": True, "containers": [{"name": "c", "image": IMAGE}]},
+            },
+        },
+    }
+    out = cluster.kubectl("apply", "-f", "-", input=json.dumps(deploy))
+    assert (
+        'Warning: would violate PodSecurity "baseline:latest": host namespaces (hostPID=true)'
+        in (out.stderr)
+    )
+
+    def refused() -> list[str]:
+        events = cluster.kubectl_json("get", "events", "-n", "psa-ctl")["items"]
+        return [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+
+    messages = wait_for(refused, "the ReplicaSet's FailedCreate event")
+    assert any(
+        m.startswith('Error creating: pods "h-')
+        and m.endswith(
+            'is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostPID=true)'
+        )
+        for m in messages
+    ), messages
+    assert cluster.kubectl_json("get", "pods", "-n", "psa-ctl")["items"] == []
+    cluster.kubectl("delete", "namespace", "psa-ctl", "--wait=false")

@@ -285,3 +285,40 @@ def test_checks_after_132_do_not_apply() -> None:
     assert policy.evaluate(policy.LevelVersion(policy.BASELINE), meta, spec) == []
     ids = {e.id for e in policy.checks_for(policy.LevelVersion(policy.RESTRICTED))}
     assert "hostProbesAndhostLifecycle" not in ids and "procMount_restricted" not in ids
+
+
+# Rules later releases relaxed; a 1.32 server still refuses them, at "latest" and at any
+# newer pin (a version newer than the server's evaluates as latest).
+LATER_RELAXATIONS = [
+    (  # 1.35: a pod in a user namespace may run as root (behind a gate, off, in 1.32)
+        "hostUsers-false-runAsUser-0",
+        policy.RESTRICTED,
+        pod(hostUsers=False, c={"runAsUser": 0}),
+        ("runAsUser=0", 'container "c" must not set runAsUser=0'),
+    ),
+    (  # 1.35: ... and unmask /proc
+        "hostUsers-false-procMount-Unmasked",
+        policy.BASELINE,
+        pod(hostUsers=False, c={"procMount": "Unmasked"}),
+        ("procMount", 'container "c" must not set securityContext.procMount to "Unmasked"'),
+    ),
+    (  # 1.37: two more safe sysctls
+        "sysctl-tcp_slow_start_after_idle",
+        policy.BASELINE,
+        pod(securityContext={"sysctls": [{"name": "net.ipv4.tcp_slow_start_after_idle"}]}),
+        ("forbidden sysctls", "net.ipv4.tcp_slow_start_after_idle"),
+    ),
+]
+
+
+@pytest.mark.parametrize("minor", [None, 35, 40], ids=["latest", "v1.35", "v1.40"])
+@pytest.mark.parametrize(
+    ("level", "case", "expected"),
+    [c[1:] for c in LATER_RELAXATIONS],
+    ids=[c[0] for c in LATER_RELAXATIONS],
+)
+def test_later_relaxations_do_not_apply(
+    minor: int | None, level: str, case: tuple[Obj, Obj], expected: tuple[str, str]
+) -> None:
+    meta, spec = case
+    assert expected in policy.evaluate(policy.LevelVersion(level, minor), meta, spec)

@@ -150,7 +150,8 @@ class PodSecurity:
         if not namespace or NAMESPACE is None:
             return Policy(), []
         kv = storage.store.get(NAMESPACE.key(None, namespace))
-        if kv is None:
+        if kv is None:  # gone: forget it, so deleted namespaces do not pile up here
+            self._policies.pop(namespace, None)
             return Policy(), []
         cached = self._policies.get(namespace)
         if cached is not None and cached[0] == kv.revision:
