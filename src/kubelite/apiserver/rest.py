@@ -50,6 +50,7 @@ from kubelite.apiserver.admission import (
 )
 from kubelite.apiserver.crds import CrdRegistrar
 from kubelite.apiserver.fieldlabels import field_labels
+from kubelite.apiserver.resourcequota_admission import ResourceQuotaAdmission
 from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 from kubelite.apiserver.webhooks import Webhooks, WebhookStep, operation_options
 from kubelite.store import KV, Compacted, KeyExists, KeyNotFound, Store, StoreError
@@ -339,8 +340,9 @@ class RestStorage:
             _reset_status_on_create(obj)
         self._default(rt, obj)
         self._validate(rt, obj, None)
-        yield from self._webhook_validate(attrs, obj, None, dry_run)
         self._admit_validate(attrs, obj, None)
+        yield from self._webhook_validate(attrs, obj, None, dry_run)
+        self._admit_validate(attrs, obj, None, last=True)
         self._before_write(rt, obj, None)
         if dry_run:
             if self.store.get(rt.key(md.get("namespace"), name)) is not None:
@@ -448,8 +450,9 @@ class RestStorage:
         self._admit_late(attrs, new, old)
         self._default(rt, new)
         self._validate(rt, new, old, subresource)
-        yield from self._webhook_validate(attrs, new, old, dry_run)
         self._admit_validate(attrs, new, old)
+        yield from self._webhook_validate(attrs, new, old, dry_run)
+        self._admit_validate(attrs, new, old, last=True)
         if rt.custom is not None:
             customresources.bump_generation(rt, new, old)
         else:
@@ -866,11 +869,19 @@ class RestStorage:
         raise AssertionError("unreachable")
 
     def _admit_validate(
-        self, attrs: Attributes, obj: dict[str, Any], old: dict[str, Any] | None
+        self,
+        attrs: Attributes,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        *,
+        last: bool = False,
     ) -> None:
-        """Validating admission: runs on the defaulted, valid object, as upstream orders it."""
+        """Validating admission on the defaulted, valid object, as upstream orders it:
+        the built-in plugins, then (the caller) the policies and webhooks, then
+        (`last`) ResourceQuota, which charges what all the others admitted."""
         for plugin in self._validating:
-            plugin.validate(attrs, obj, old, self)
+            if isinstance(plugin, ResourceQuotaAdmission) == last:
+                plugin.validate(attrs, obj, old, self)
 
     def _validate(
         self,

@@ -235,3 +235,36 @@ def test_kube_system_has_no_exemption(app: ApiApp) -> None:
     namespace(app, "kube-system", enforce="baseline")  # the test API starts without it
     r = call(app, "POST", f"{NS}/kube-system/pods", pod("p", privileged=True))
     assert r.status_code == 403
+
+
+def test_pod_security_answers_before_admission_policies(app: ApiApp) -> None:
+    """Upstream's order: the built-in validating plugins, then policies and webhooks."""
+    arg = "/apis/admissionregistration.k8s.io/v1"
+    policy = {
+        "metadata": {"name": "no-pods"},
+        "spec": {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["pods"],
+                    }
+                ]
+            },
+            "validations": [{"expression": "false", "message": "no pods at all"}],
+        },
+    }
+    assert call(app, "POST", f"{arg}/validatingadmissionpolicies", policy).status_code == 201
+    binding = {
+        "metadata": {"name": "no-pods"},
+        "spec": {"policyName": "no-pods", "validationActions": ["Deny"]},
+    }
+    assert call(app, "POST", f"{arg}/validatingadmissionpolicybindings", binding).status_code == 201
+    namespace(app, "both", enforce="baseline")
+    r = call(app, "POST", f"{NS}/both/pods", pod("p", privileged=True))
+    assert r.status_code == 403
+    assert "violates PodSecurity" in r.json()["message"]
+    r = call(app, "POST", f"{NS}/both/pods", pod("q"))
+    assert r.status_code == 422 and "no pods at all" in r.json()["message"]
