@@ -13,8 +13,13 @@ by default), `Warn` adds a warning, `Audit` only logs (kubelite keeps no
 audit log). An expression that fails follows the policy's failurePolicy.
 
 Params: a binding's `paramRef` picks the object(s) of the policy's
-`paramKind` by name or label selector; none found is allowed or denied as
-`parameterNotFoundAction` says. `status.typeChecking` is not computed.
+`paramKind` by name or label selector (a binding without one validates with
+no params); none found is allowed or denied as `parameterNotFoundAction`
+says. A denial for want of params, like a `paramKind` no API serves, is a
+configuration error, as upstream's addConfigError: ignored under
+`failurePolicy: Ignore`, else it denies (`failed to configure binding: ...`,
+or `policy` for the policy's own) whatever the binding's actions.
+`status.typeChecking` is not computed.
 Policies and bindings are re-read only after a write to them; with no
 bindings stored, `active()` is a dict lookup and nothing else runs.
 """
@@ -82,6 +87,16 @@ class Decision:
     pair: Pair
     message: str
     reason: str = "Invalid"
+    # A configuration error (upstream's addConfigError): it denies whatever the binding's
+    # validationActions say, unless the policy's failurePolicy is Ignore.
+    config: bool = False
+    # An error of the policy itself: its denial names no binding.
+    policy_level: bool = False
+
+    def describe(self) -> str:
+        if self.policy_level:
+            return f"ValidatingAdmissionPolicy '{self.pair.policy['metadata']['name']}'"
+        return self.pair.describe()
 
 
 def _matches_resources(match: Any, req: Request, ns_labels: Obj | None) -> bool:
@@ -168,12 +183,15 @@ class Policies:
                 self._act(decision, denied)
         if denied:
             first = denied[0]
-            text = f"{first.pair.describe()} denied request: {first.message}"
+            text = f"{first.describe()} denied request: {first.message}"
             message, details = forbidden_message(req, text)
             details["causes"] = [{"message": text}]
             raise PolicyDenied(message, details, first.reason)
 
     def _act(self, decision: Decision, denied: list[Decision]) -> None:
+        if decision.config:
+            denied.append(decision)
+            return
         actions = (decision.pair.binding.get("spec") or {}).get("validationActions") or []
         if "Deny" in actions:
             denied.append(decision)
@@ -247,27 +265,32 @@ class Policies:
         return cel.make_map(values)
 
     def _params(self, pair: Pair, req: Request) -> list[Obj | None] | Decision:
+        """The binding's params (upstream's CollectParams), or its configuration error."""
         kind = pair.spec.get("paramKind")
         if not isinstance(kind, dict):
             return [None]
-        ref = (pair.binding.get("spec") or {}).get("paramRef")
         rt = self.registry.by_kind(str(kind.get("apiVersion", "")), str(kind.get("kind", "")))
-        if not isinstance(ref, dict) or rt is None:
+        if rt is None:
             gvk = f"{kind.get('apiVersion')}, Kind={kind.get('kind')}"
-            problem = (
-                "no paramRef in binding"
-                if not isinstance(ref, dict)
-                else f"failed to find resource referenced by paramKind: '{gvk}'"
-            )
-            if pair.spec.get("failurePolicy", "Fail") == "Ignore":
-                return []
-            return Decision(pair, problem)
-        namespace = str(ref.get("namespace") or (req.namespace if rt.namespaced else "") or "")
+            problem = f"failed to find resource referenced by paramKind: '{gvk}'"
+            return _config_error(pair, problem, policy_level=True)
+        ref = (pair.binding.get("spec") or {}).get("paramRef")
+        if not isinstance(ref, dict):
+            return [None]  # the binding does not use params: validate with none
+        namespace = ""
+        if rt.namespaced:
+            namespace = str(ref.get("namespace") or req.namespace or "")
+            if not namespace:
+                return _config_error(
+                    pair,
+                    "cannot use namespaced paramRef in policy binding that matches "
+                    "cluster-scoped resources",
+                )
         found = self._find_params(rt, ref, namespace)
         if found:
             return list(found)
         if ref.get("parameterNotFoundAction") == "Deny":
-            return Decision(
+            return _config_error(
                 pair, "no params found for policy binding with `Deny` parameterNotFoundAction"
             )
         return []
@@ -284,6 +307,18 @@ class Policies:
             for o in objs
             if selector_matches(selector, (o.get("metadata") or {}).get("labels") or {})
         ]
+
+
+def _config_error(
+    pair: Pair, problem: str, *, policy_level: bool = False
+) -> list[Obj | None] | Decision:
+    """Upstream's addConfigError: ignored under failurePolicy Ignore, else a denial."""
+    if pair.spec.get("failurePolicy", "Fail") == "Ignore":
+        return []
+    what = "policy" if policy_level else "binding"
+    return Decision(
+        pair, f"failed to configure {what}: {problem}", config=True, policy_level=policy_level
+    )
 
 
 def _message(validation: Obj, expression: str, variables: dict[str, Any]) -> str:

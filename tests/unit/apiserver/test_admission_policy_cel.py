@@ -220,9 +220,46 @@ def test_missing_params_follow_parameter_not_found_action(client: LocalClient) -
     p = policy("p", paramKind={"apiVersion": "v1", "kind": "ConfigMap"})
     deny = binding("b", "p", paramRef={"name": "nothere", "parameterNotFoundAction": "Deny"})
     err = refused(client, p, deny, attempt=cm("x"))
-    assert err.message.endswith(
-        "denied request: no params found for policy binding with `Deny` parameterNotFoundAction"
+    assert err.message == (
+        "configmaps \"x\" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'b' denied "
+        "request: failed to configure binding: no params found for policy binding with `Deny` "
+        "parameterNotFoundAction"
     )
+
+
+def test_a_missing_param_is_a_configuration_error_ignored_under_failure_policy_ignore(
+    client: LocalClient,
+) -> None:
+    # upstream's addConfigError returns without denying when failurePolicy is Ignore
+    p = policy("p", paramKind={"apiVersion": "v1", "kind": "ConfigMap"}, failurePolicy="Ignore")
+    deny = binding("b", "p", paramRef={"name": "nothere", "parameterNotFoundAction": "Deny"})
+    assert created(client, p, deny, cm("x", a="1", b="2"))[-1]["metadata"]["name"] == "x"
+
+
+def test_a_configuration_error_denies_whatever_the_binding_actions(client: LocalClient) -> None:
+    p = policy("p", paramKind={"apiVersion": "v1", "kind": "ConfigMap"})
+    warn = binding("b", "p", "Warn", paramRef={"name": "no", "parameterNotFoundAction": "Deny"})
+    assert (
+        "failed to configure binding: no params found"
+        in refused(client, p, warn, attempt=cm("x")).message
+    )
+
+
+def test_an_unknown_param_kind_is_a_policy_configuration_error(client: LocalClient) -> None:
+    p = policy("p", paramKind={"apiVersion": "example.com/v1", "kind": "Missing"})
+    ref = {"name": "mp", "parameterNotFoundAction": "Deny"}
+    err = refused(client, p, binding("b", "p", paramRef=ref), attempt=cm("x"))
+    assert err.message == (
+        "configmaps \"x\" is forbidden: ValidatingAdmissionPolicy 'p' denied request: failed to "
+        "configure policy: failed to find resource referenced by paramKind: "
+        "'example.com/v1, Kind=Missing'"
+    )
+
+
+def test_a_binding_without_a_param_ref_validates_with_no_params(client: LocalClient) -> None:
+    check = {"expression": "params == null", "message": "params were given"}
+    p = policy("p", check, paramKind={"apiVersion": "v1", "kind": "ConfigMap"})
+    assert created(client, p, binding("b", "p"), cm("x"))[-1]["metadata"]["name"] == "x"
 
 
 @pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
