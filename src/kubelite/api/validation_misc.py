@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
-from kubelite.api import names
+from kubelite.api import gojson, names
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.validation_containers import validate_quantity_value
 from kubelite.api.validation_meta import (
@@ -136,11 +135,8 @@ def _secret_type_rules(secret: Obj, data: dict[str, bytes]) -> Errs:
             errs.append(required(key("data", data_key), ""))
         else:
             try:
-                if not isinstance(json.loads(data[data_key] or b"null"), dict):
-                    raise ValueError(
-                        "json: cannot unmarshal into Go value of type map[string]interface {}"
-                    )
-            except (ValueError, UnicodeDecodeError) as exc:
+                gojson.unmarshal_map(data[data_key])
+            except gojson.GoJSONError as exc:
                 errs.append(invalid(key("data", data_key), "<secret contents redacted>", str(exc)))
     elif kind == "kubernetes.io/basic-auth":
         if "username" not in data and "password" not in data:

@@ -7,6 +7,7 @@ what kubectl prints after `The <Kind> "<name>" is invalid:`.
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Callable
 from pathlib import Path
@@ -1069,6 +1070,30 @@ def test_immutable_config_map_data_cannot_change():
 def test_immutable_flag_cannot_be_unset():
     out = update_errors(make_config_map(immutable=True), setter("immutable", False))
     assert out == ["immutable: Forbidden: field is immutable when `immutable` is set"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"{bad", "invalid character 'b' looking for beginning of object key string", id="key"),
+        pytest.param(b"[1]", "json: cannot unmarshal array into Go value of type map[string]interface {}", id="array"),
+        pytest.param(b'"s"', "json: cannot unmarshal string into Go value of type map[string]interface {}", id="string"),
+        pytest.param(b"", "unexpected end of JSON input", id="empty"),
+        pytest.param(b"null", None, id="null-is-a-nil-map"),
+        pytest.param(b'{"auths":{}}', None, id="ok"),
+    ],
+)  # fmt: skip
+def test_docker_config_secret_json_errors_are_gos(content: bytes, expected: str | None) -> None:
+    # pkg/apis/core/validation ValidateSecret: json.Unmarshal's err.Error() is the detail
+    for kind, data_key in (
+        ("kubernetes.io/dockerconfigjson", ".dockerconfigjson"),
+        ("kubernetes.io/dockercfg", ".dockercfg"),
+    ):
+        data = {data_key: base64.b64encode(content).decode()}
+        want = [] if expected is None else [
+            f'data[{data_key}]: Invalid value: "<secret contents redacted>": {expected}'
+        ]  # fmt: skip
+        assert errors(make_secret(type=kind, data=data)) == want
 
 
 def test_secret_type_immutable():
