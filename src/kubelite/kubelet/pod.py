@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import ApiError, Conflict, NotFound
-from kubelite.kubelet import checkpoint, criolog, probes, termination
+from kubelite.kubelet import checkpoint, criolog, probes, pullsecrets, termination
 from kubelite.kubelet.backoff import go_duration
 from kubelite.kubelet.clock import rfc3339
 from kubelite.kubelet.dns import DNSWarning, write_pod_resolv_conf
@@ -294,6 +294,7 @@ class PodRunner:
                 await self.event(WARNING, w.reason, w.message)
         self.mark()
         await self._setup_volumes()
+        await self._check_pull_secrets()
         self.sandbox_ready = True
         self._sandbox.set()
         self.mark()
@@ -342,6 +343,12 @@ class PodRunner:
         while not rec.started:
             self._progress.clear()
             await self._progress.wait()
+
+    async def _check_pull_secrets(self) -> None:
+        """The kubelet's getPullSecretsForPod, after the volumes: warn of missing ones."""
+        missing = await pullsecrets.missing_pull_secrets(self.pod, self.agent.lookup)
+        if missing:
+            await self.event(WARNING, pullsecrets.REASON, pullsecrets.warning_message(missing))
 
     async def _setup_volumes(self) -> None:
         while True:
