@@ -290,6 +290,13 @@ def _scope_valid_for(scope: str, resource: str) -> bool:
     return True
 
 
+class _GoScopes(tuple[str, ...]):
+    """spec.scopes as upstream's field error prints it (Go's %#v)."""
+
+    def __str__(self) -> str:
+        return "[]core.ResourceQuotaScope{" + ", ".join(f'"{s}"' for s in self) + "}"
+
+
 def _scope_errors(scopes: list[Any], hard: list[str], path: str, shown: Any) -> Errs:
     errs: Errs = []
     for scope in scopes:
@@ -357,7 +364,7 @@ def validate_resource_quota_spec(spec: Obj, path: str = "spec") -> Errs:
     hard = sorted(_d(spec, "hard"))
     scopes = _l(spec, "scopes")
     if scopes:
-        errs += _scope_errors(scopes, hard, child(path, "scopes"), scopes)
+        errs += _scope_errors(scopes, hard, child(path, "scopes"), _GoScopes(map(str, scopes)))
     return errs + _scope_selector(spec, hard, path)
 
 

@@ -10,6 +10,7 @@ API group and cannot change.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubelite.api.fielderrors import FieldError, invalid, not_supported, required
@@ -108,8 +109,20 @@ def validate_binding(obj: Obj) -> list[FieldError]:
     return validate_object_meta(obj, namespaced=namespaced, name_fn=rbac_name) + _binding(obj)
 
 
+class _GoRoleRef:
+    """A roleRef as upstream's field error prints it (Go's %#v of rbac.RoleRef)."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref if isinstance(ref, dict) else {}
+
+    def __str__(self) -> str:
+        fields = (("APIGroup", "apiGroup"), ("Kind", "kind"), ("Name", "name"))
+        shown = ", ".join(f"{go}:{json.dumps(str(self.ref.get(k) or ''))}" for go, k in fields)
+        return "rbac.RoleRef{" + shown + "}"
+
+
 def validate_binding_update(new: Obj, old: Obj) -> list[FieldError]:
     errs = validate_object_meta_update(new, old) + _binding(new)
     if (new.get("roleRef") or {}) != (old.get("roleRef") or {}):
-        errs.append(invalid("roleRef", new.get("roleRef"), "cannot change roleRef"))
+        errs.append(invalid("roleRef", _GoRoleRef(new.get("roleRef")), "cannot change roleRef"))
     return errs

@@ -44,7 +44,11 @@ LEGACY_ISSUER = "kubernetes/serviceaccount"  # tokens kept in service-account-to
 _LEGACY = "kubernetes.io/serviceaccount/"
 API_AUDIENCES = (ISSUER,)  # upstream's --api-audiences default: the issuer
 LEEWAY_S = 60
-DELETED_POD_GRACE_S = 60  # a pod being deleted keeps its tokens this long
+DELETED_POD_GRACE_S = 60  # an object being deleted keeps its tokens this long
+INVALIDATED = "service account token has been invalidated"
+# pkg/serviceaccount: the kubelet's default token lifetime marks a token to extend
+WARN_ONLY_EXPIRATION_S = 3607
+EXPIRATION_EXTENSION_S = 365 * 24 * 60 * 60
 USERNAME_PREFIX = "system:serviceaccount:"
 _CACHE_MAX = 4096
 # The user's `extra` keys upstream's ServiceAccountInfo fills.
@@ -108,8 +112,13 @@ class ServiceAccountTokens:
         audiences: list[str],
         expiration_s: int,
         bound: dict[str, Obj] | None = None,
+        extend: bool = False,
     ) -> Obj:
-        """Upstream's claims for `sa`; `bound` maps "pod"/"secret"/"node" to the object."""
+        """Upstream's claims for `sa`; `bound` maps "pod"/"secret"/"node" to the object.
+
+        `extend`: the token lives a year, warning after `expiration_s` (upstream's
+        --service-account-extend-token-expiration, on by default, for the kubelet's tokens).
+        """
         now = int(self.clock())
         md = sa["metadata"]
         private: Obj = {
@@ -118,9 +127,13 @@ class ServiceAccountTokens:
         }
         for kind, obj in (bound or {}).items():
             private[kind] = {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", "")}
+        lifetime = int(expiration_s)
+        if extend:
+            private["warnafter"] = now + lifetime
+            lifetime = EXPIRATION_EXTENSION_S
         return {
             "aud": list(audiences),
-            "exp": now + int(expiration_s),
+            "exp": now + lifetime,
             "iat": now,
             "iss": self.issuer,
             "jti": str(uuid.uuid4()),
@@ -137,8 +150,17 @@ class ServiceAccountTokens:
         expiration_s: int,
         bound: dict[str, Obj] | None = None,
     ) -> Issued:
-        claims = self.claims(sa, audiences=audiences, expiration_s=expiration_s, bound=bound)
-        return Issued(jws.sign(claims, self.key, kid=self.kid), float(claims["exp"]))
+        """A signed token; a kubelet's pod token (pod-bound, 3607 s, API audiences only) is
+        extended as upstream's TokenRequest extends it; `expires` stays the requested one."""
+        extend = (
+            "pod" in (bound or {})
+            and expiration_s == WARN_ONLY_EXPIRATION_S
+            and all(a in self.audiences for a in audiences)
+        )
+        claims = self.claims(
+            sa, audiences=audiences, expiration_s=expiration_s, bound=bound, extend=extend
+        )
+        return Issued(jws.sign(claims, self.key, kid=self.kid), float(claims["iat"] + expiration_s))
 
     def issue_legacy(self, sa: Obj, secret: Obj) -> str:
         """A token for a `kubernetes.io/service-account-token` Secret, with upstream's
@@ -231,9 +253,17 @@ class ServiceAccountTokens:
             raise InvalidToken("token has no kubernetes.io claim")
         ns = str(private.get("namespace") or "")
         sa_ref = private.get("serviceaccount") or {}
-        sa = lookup("ServiceAccount", ns, str(sa_ref.get("name") or ""))
-        if sa is None or sa["metadata"].get("uid") != sa_ref.get("uid"):
-            raise InvalidToken(f"service account {ns}/{sa_ref.get('name')} has been deleted")
+        sa_name = str(sa_ref.get("name") or "")
+        sa = lookup("ServiceAccount", ns, sa_name)
+        if sa is None:
+            raise InvalidToken(f'serviceaccounts "{sa_name}" not found')
+        if sa["metadata"].get("uid") != sa_ref.get("uid"):
+            raise InvalidToken(
+                f"service account UID ({sa['metadata'].get('uid')}) does not match claim "
+                f"({sa_ref.get('uid')})"
+            )
+        if self._deleted_long_ago(sa):
+            raise InvalidToken(f"service account {ns}/{sa_name} has been deleted")
         for kind in ("pod", "secret", "node"):
             ref = private.get(kind)
             # A pod's token also names its node, for information: only the pod binds it.
@@ -271,15 +301,27 @@ class ServiceAccountTokens:
         return ServiceAccountInfo(ns, name, uid, matched, {})
 
     def _check_bound(self, kind: str, ns: str, ref: Obj, lookup: Lookup) -> None:
+        """Upstream's checks of a bound object, with its texts (pkg/serviceaccount/claims.go)."""
         obj = lookup(kind.capitalize(), "" if kind == "node" else ns, str(ref.get("name") or ""))
-        if obj is None or obj["metadata"].get("uid") != ref.get("uid"):
-            raise InvalidToken(f"{kind} {ref.get('name')} has been deleted")
-        deleted_at = obj["metadata"].get("deletionTimestamp")
-        if kind == "pod" and deleted_at:
-            from kubelite.apiserver.meta import parse_rfc3339
+        if obj is None:
+            raise InvalidToken(INVALIDATED)
+        uid = obj["metadata"].get("uid")
+        if uid != ref.get("uid"):
+            raise InvalidToken(
+                f"{kind} UID ({uid}) does not match service account {kind} ref claim "
+                f"({ref.get('uid')})"
+            )
+        if self._deleted_long_ago(obj):
+            raise InvalidToken(INVALIDATED)
 
-            if parse_rfc3339(deleted_at) < self.clock() - DELETED_POD_GRACE_S:
-                raise InvalidToken(f"pod {ref.get('name')} has been deleted")
+    def _deleted_long_ago(self, obj: Obj) -> bool:
+        """Deleted (awaiting removal) for longer than upstream's 60 s of grace."""
+        deleted_at = obj["metadata"].get("deletionTimestamp")
+        if not deleted_at:
+            return False
+        from kubelite.apiserver.meta import parse_rfc3339
+
+        return bool(parse_rfc3339(deleted_at) < self.clock() - DELETED_POD_GRACE_S)
 
 
 def store_lookup(storage: Any) -> Lookup:

@@ -64,7 +64,11 @@ def create_token(
     ref = spec.get("boundObjectRef") or None
     bound = _bound_objects(storage, namespace, name, ref) if ref else {}
     issued = tokens.issue(sa, audiences=audiences, expiration_s=seconds, bound=bound)
-    spec.update({"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": ref})
+    spec.update({"audiences": audiences, "expirationSeconds": seconds})
+    if ref:
+        spec["boundObjectRef"] = ref
+    else:
+        spec.pop("boundObjectRef", None)  # omitempty, as upstream's encoding
     return {
         "kind": "TokenRequest",
         "apiVersion": API_VERSION,
@@ -135,7 +139,7 @@ def _bound_objects(storage: RestStorage, namespace: str, sa_name: str, ref: Obj)
     if ref.get("uid") and ref["uid"] != uid:
         raise errors.Conflict(
             f'Operation cannot be fulfilled on {kind} "{ref.get("name")}": the UID in the bound '
-            f"object reference ({ref['uid']}) does not match the UID in record ({uid}). "
+            f"object reference ({ref['uid']}) does not match the UID in record. "
             "The object might have been deleted and then recreated"
         )
     bound = {kind.lower(): obj}

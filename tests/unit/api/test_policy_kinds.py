@@ -187,12 +187,16 @@ def quota(**spec: Any) -> dict[str, Any]:
         ),
         pytest.param(
             {"hard": {"pods": "1"}, "scopes": ["BestEffort", "NotBestEffort"]},
-            ['spec.scopes: Invalid value: ["BestEffort","NotBestEffort"]: conflicting scopes'],
+            [
+                'spec.scopes: Invalid value: []core.ResourceQuotaScope{"BestEffort", "NotBestEffort"}: conflicting scopes'
+            ],
             id="conflicting-scopes",
         ),
         pytest.param(
             {"hard": {"services": "1"}, "scopes": ["Terminating"]},
-            ['spec.scopes: Invalid value: ["Terminating"]: unsupported scope applied to resource'],
+            [
+                'spec.scopes: Invalid value: []core.ResourceQuotaScope{"Terminating"}: unsupported scope applied to resource'
+            ],
             id="scope-on-services",
         ),
     ],

@@ -85,5 +85,5 @@ def test_role_ref_cannot_change() -> None:
     new = binding(name="other")
     new["metadata"]["resourceVersion"] = "1"
     assert messages(new, old=old) == [
-        'roleRef: Invalid value: {"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"other"}: cannot change roleRef'
+        'roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"other"}: cannot change roleRef'
     ]

@@ -246,6 +246,7 @@ def test_token_request_defaults_and_answer(storage: Any, tokens: ServiceAccountT
     assert out["kind"] == "TokenRequest" and out["apiVersion"] == "authentication.k8s.io/v1"
     assert out["spec"]["expirationSeconds"] == 3600
     assert out["spec"]["audiences"] == [ISSUER]
+    assert "boundObjectRef" not in out["spec"]  # omitempty, not null
     assert out["status"]["expirationTimestamp"] == "2027-01-15T09:00:00Z"  # T0 (08:00) + 3600 s
     claims = payload(out["status"]["token"])
     assert claims["exp"] - claims["iat"] == 3600
@@ -262,7 +263,7 @@ def test_pod_bound_token_names_the_pod(storage: Any, tokens: ServiceAccountToken
     lookup = store_lookup(storage)
     assert tokens.authenticate(out["status"]["token"], lookup)
     storage.store.delete(storage.registry.by_kind("v1", "Pod").key("default", "web"))
-    with pytest.raises(InvalidToken, match="deleted"):
+    with pytest.raises(InvalidToken, match="service account token has been invalidated"):
         tokens.authenticate(out["status"]["token"], lookup)
 
 
@@ -297,7 +298,10 @@ def test_pod_bound_token_names_the_pod(storage: Any, tokens: ServiceAccountToken
             "default",
             {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": "stale"}},
             errors.Conflict,
-            "does not match the UID in record",
+            # the record's UID is not revealed (pkg/registry/core/serviceaccount/storage/token.go)
+            'Operation cannot be fulfilled on Pod "web": the UID in the bound object reference '
+            "(stale) does not match the UID in record. The object might have been deleted and "
+            "then recreated",
             id="stale-uid",
         ),
         pytest.param(
@@ -565,3 +569,77 @@ def test_a_legacy_token_lives_with_its_secret_and_account(tokens: ServiceAccount
         tokens.authenticate(token, lookup_of(("Secret", other), ("ServiceAccount", sa())))
     with pytest.raises(InvalidToken, match="has been deleted"):
         tokens.authenticate(token, lookup_of(("Secret", held), ("ServiceAccount", sa(uid="new"))))
+
+
+def _secret(uid: str = "sec-uid", **md: Any) -> Obj:
+    return {"metadata": {"name": "bs", "namespace": "default", "uid": uid, **md}}
+
+
+def _node(uid: str = "node-uid") -> Obj:
+    return {"metadata": {"name": "n1", "uid": uid}}
+
+
+# T0 (08:00:00) - 61 s and - 30 s: deleted before / within upstream's 60 s of grace
+LONG_AGO, JUST_NOW = "2027-01-15T07:58:59Z", "2027-01-15T07:59:30Z"
+
+
+@pytest.mark.parametrize(
+    ("bound", "objs", "message"),
+    [
+        pytest.param({"pod": pod()}, [], "service account token has been invalidated", id="pod-gone"),
+        pytest.param({"pod": pod()}, [("Pod", pod(uid="new"))], "pod UID (new) does not match service account pod ref claim (pod-uid)", id="pod-recreated"),
+        pytest.param({"pod": pod()}, [("Pod", pod(deletionTimestamp=LONG_AGO))], "service account token has been invalidated", id="pod-deleting"),
+        pytest.param({"secret": _secret()}, [], "service account token has been invalidated", id="secret-gone"),
+        pytest.param({"secret": _secret()}, [("Secret", _secret(uid="new"))], "secret UID (new) does not match service account secret ref claim (sec-uid)", id="secret-recreated"),
+        pytest.param({"secret": _secret()}, [("Secret", _secret(deletionTimestamp=LONG_AGO))], "service account token has been invalidated", id="secret-deleting"),
+        pytest.param({"node": _node()}, [], "service account token has been invalidated", id="node-gone"),
+        pytest.param({"node": _node()}, [("Node", _node(uid="new"))], "node UID (new) does not match service account node ref claim (node-uid)", id="node-recreated"),
+        pytest.param({}, [("ServiceAccount", None)], 'serviceaccounts "default" not found', id="sa-gone"),
+        pytest.param({}, [("ServiceAccount", sa(uid="new"))], "service account UID (new) does not match claim (sa-uid)", id="sa-recreated"),
+    ],
+)  # fmt: skip
+def test_review_refusals_use_upstream_texts(
+    tokens: ServiceAccountTokens, clock: Clock, bound: Obj, objs: list[Any], message: str
+) -> None:
+    # pkg/serviceaccount/claims.go validator.Validate
+    clock.now = T0 - 3600  # issued an hour before the review
+    issued = tokens.issue(sa(), audiences=[ISSUER], expiration_s=7200, bound=bound)
+    clock.now = T0
+    table = dict([("ServiceAccount", sa())] + objs)
+    found = [(kind, obj) for kind, obj in table.items() if obj is not None]
+    with pytest.raises(InvalidToken) as caught:
+        tokens.authenticate(issued.token, lookup_of(*found))
+    assert str(caught.value) == message
+
+
+def test_an_object_deleted_within_the_grace_keeps_its_tokens(
+    tokens: ServiceAccountTokens,
+) -> None:
+    issued = tokens.issue(sa(), audiences=[ISSUER], expiration_s=3600, bound={"secret": _secret()})
+    lookup = lookup_of(("ServiceAccount", sa()), ("Secret", _secret(deletionTimestamp=JUST_NOW)))
+    assert tokens.authenticate(issued.token, lookup) == "system:serviceaccount:default:default"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "bound", "audiences", "extended"),
+    [
+        pytest.param(3607, {"pod": pod()}, [ISSUER], True, id="kubelet-pod-token"),
+        pytest.param(3600, {"pod": pod()}, [ISSUER], False, id="other-lifetime"),
+        pytest.param(3607, {}, [ISSUER], False, id="not-pod-bound"),
+        pytest.param(3607, {"pod": pod()}, ["vault"], False, id="foreign-audience"),
+    ],
+)
+def test_kubelet_pod_tokens_are_extended_to_a_year(
+    tokens: ServiceAccountTokens, seconds: int, bound: Obj, audiences: list[str], extended: bool
+) -> None:
+    # pkg/registry/core/serviceaccount/storage/token.go with --service-account-extend-token-
+    # expiration (default true): exp = iat + 1 year, kubernetes.io.warnafter = iat + 3607
+    issued = tokens.issue(sa(), audiences=audiences, expiration_s=seconds, bound=bound)
+    claims = payload(issued.token)
+    assert issued.expires == T0 + seconds  # the TokenRequest's status keeps the asked lifetime
+    if extended:
+        assert claims["exp"] == T0 + 365 * 24 * 3600
+        assert claims["kubernetes.io"]["warnafter"] == T0 + 3607
+    else:
+        assert claims["exp"] == T0 + seconds
+        assert "warnafter" not in claims["kubernetes.io"]
