@@ -594,6 +594,8 @@ class RestStorage:
         if md.get("deletionTimestamp") and grace >= int(md.get("deletionGracePeriodSeconds") or 0):
             return current, False
         now = self.clock()
+        if not md.get("deletionTimestamp") and int(md.get("generation") or 0) > 0:
+            md["generation"] = int(md["generation"]) + 1  # as upstream marks an object deleting
         md["deletionTimestamp"] = m.now_rfc3339(now + grace)
         md["deletionGracePeriodSeconds"] = grace
         md["finalizers"] = finalizers
@@ -691,7 +693,8 @@ class RestStorage:
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
             return 0
         if options.grace_period_seconds is not None:
-            return max(0, options.grace_period_seconds)
+            # BeforeDelete: a negative period is taken as 1 s on the delete path
+            return 1 if options.grace_period_seconds < 0 else options.grace_period_seconds
         return int(spec.get("terminationGracePeriodSeconds", 30))
 
     def _check_preconditions(
@@ -700,17 +703,23 @@ class RestStorage:
         if not pre:
             return
         md = obj["metadata"]
+        # rest.BeforeDelete's conflicts, which name the kind (not the resource)
+        qualified = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+        details: dict[str, Any] = {"name": name, **({"group": rt.group} if rt.group else {})}
+        details["kind"] = rt.kind
         if pre.get("uid") and pre["uid"] != md.get("uid"):
             raise errors.Conflict(
-                f"Precondition failed: UID in precondition: {pre['uid']}, "
-                f"UID in object meta: {md.get('uid')}",
-                details={"name": name, "kind": rt.plural},
+                f'Operation cannot be fulfilled on {qualified} "{name}": the UID in the '
+                f"precondition ({pre['uid']}) does not match the UID in record "
+                f"({md.get('uid')}). The object might have been deleted and then recreated",
+                details=details,
             )
         if pre.get("resourceVersion") and str(pre["resourceVersion"]) != md.get("resourceVersion"):
             raise errors.Conflict(
-                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                f"ResourceVersion in object meta: {md.get('resourceVersion')}",
-                details={"name": name, "kind": rt.plural},
+                f'Operation cannot be fulfilled on {qualified} "{name}": the ResourceVersion in '
+                f"the precondition ({pre['resourceVersion']}) does not match the ResourceVersion "
+                f"in record ({md.get('resourceVersion')}). The object might have been modified",
+                details=details,
             )
 
     # ---- helpers -------------------------------------------------------------
