@@ -62,13 +62,11 @@ class _Quotas:
 
 def _forbidden(attrs: Attributes, message: str) -> errors.Forbidden:
     """admission.NewForbidden: the resource qualified by its group, as upstream names it."""
+    from kubelite.apiserver.webhook_match import admission_forbidden
+
     rt = attrs.resource
-    resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-    details: Obj = {"name": attrs.name} if attrs.name else {}
-    if rt.group:
-        details["group"] = rt.group
-    details["kind"] = rt.plural
-    return errors.Forbidden(f'{resource} "{attrs.name}" is forbidden: {message}', details=details)
+    text, details = admission_forbidden(rt.plural, rt.group, attrs.name, message)
+    return errors.Forbidden(text, details=details)
 
 
 class ResourceQuotaAdmission:

@@ -101,13 +101,17 @@ def conditions_hold(spec: Obj, variables: dict[str, Any], names: tuple[str, ...]
 
 def forbidden_message(req: Request, error: str) -> tuple[str, Obj]:
     """admission.NewForbidden's message and details: `<resource> "<name>" is forbidden: ...`."""
-    rt = req.resource
-    resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-    details: Obj = {"name": req.name} if req.name else {}
-    if rt.group:
-        details["group"] = rt.group
-    details["kind"] = rt.plural
-    return f'{resource} "{req.name}" is forbidden: {error}', details
+    return admission_forbidden(req.resource.plural, req.resource.group, req.name, error)
+
+
+def admission_forbidden(plural: str, group: str, name: str, error: str) -> tuple[str, Obj]:
+    """The same for any admission plugin's refusal of `plural.group` named `name`."""
+    resource = f"{plural}.{group}" if group else plural
+    details: Obj = {"name": name} if name else {}
+    if group:
+        details["group"] = group
+    details["kind"] = plural
+    return f'{resource} "{name}" is forbidden: {error}', details
 
 
 def refused(req: Request, error: str) -> errors.Forbidden:
