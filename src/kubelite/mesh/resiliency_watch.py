@@ -41,9 +41,14 @@ def policy_for(spec: Resiliency, app: str, base: CallPolicy | None = None) -> Ca
     policy = base or CallPolicy()
     target = spec.for_app(app)
     changes: dict[str, Any] = {}
-    if target.timeout is not None:
-        changes["timeout"] = target.timeout
-    if target.retry is not None:
+    retry = target.retry if target.retry is not None else policy.retry
+    if target.timeout is not None and retry is not None:
+        # Dapr applies a timeout to each attempt, the retries around it: a slow
+        # replica's try times out and the next try goes elsewhere.
+        changes["retry"] = dataclasses.replace(retry, per_try_timeout=target.timeout)
+    elif target.timeout is not None:
+        changes["timeout"] = target.timeout  # one attempt: the same thing
+    elif target.retry is not None:
         changes["retry"] = target.retry
     if target.circuit_breaker is not None:
         changes["breaker"] = target.circuit_breaker

@@ -212,3 +212,26 @@ def test_trip_condition_equality_and_text() -> None:
     assert trip == parse_trip("consecutiveFailures > 5 && requests>=10 || totalFailures==3")
     assert trip != parse_trip("consecutiveFailures > 6")
     assert str(trip) == "consecutiveFailures > 5 && requests >= 10 || totalFailures == 3"
+
+
+def test_a_timeout_with_retries_bounds_each_try_as_dapr_does() -> None:
+    """Dapr's retries wrap its timeout: each attempt gets the timeout, so a slow
+    replica's try is cut short and the next one goes elsewhere."""
+    from kubelite.mesh.resiliency_watch import policy_for
+    from kubelite.mesh.upstream import CallPolicy
+
+    spec = parse_resiliency(SPEC["spec"])
+    orders = policy_for(spec, "orders")
+    assert orders.timeout is None
+    assert orders.retry is not None and orders.retry.per_try_timeout == 5.0
+    assert orders.retry.max_attempts == spec.for_app("orders").retry.max_attempts  # type: ignore[union-attr]
+    alone = {
+        "spec": {
+            "policies": {"timeouts": {"t": "2s"}},
+            "targets": {"apps": {"a": {"timeout": "t"}}},
+        }
+    }
+    only_timeout = policy_for(parse_resiliency(alone["spec"]), "a")
+    assert only_timeout.retry is not None and only_timeout.retry.per_try_timeout == 2.0
+    no_retries = policy_for(parse_resiliency(alone["spec"]), "a", CallPolicy(retry=None))
+    assert no_retries.timeout == 2.0  # one attempt: a deadline for the call
