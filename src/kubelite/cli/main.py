@@ -176,6 +176,7 @@ def _run_foreground(
     from kubelite.apiserver.gctuning import freeze_startup_heap, tune_collector
     from kubelite.cli.cluster import AlreadyRunning, Cluster, UpOptions, install_signal_handlers
     from kubelite.cli.logs import configure_logging
+    from kubelite.store import StoreError
 
     configure_logging(verbose=verbose)
     quiet = os.environ.get("KUBELITE_DETACHED") == "1"
@@ -205,6 +206,8 @@ def _run_foreground(
         _run_loop(main())
     except AlreadyRunning as exc:
         fail(str(exc))
+    except StoreError as exc:  # a store file that is not one, or is damaged
+        fail(f"cannot start: {exc}")
     except OSError as exc:
         fail(f"cannot start: {exc.strerror or exc}")
 

@@ -629,7 +629,7 @@ def _open(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA temp_store = MEMORY")
         for statement in _SCHEMA:
             db.execute(statement)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # locked, or not a database at all
         db.close()
         if "locked" in str(exc):
             raise StoreError(f"{path} is in use by another store") from exc

@@ -148,3 +148,15 @@ def test_detach_passes_the_cluster_config_on(tmp_path: Path, started: list[Any])
     (kind, args), *_ = started
     assert kind == "detach"
     assert args[-1][-2:] == ["--config", str(Path(path).resolve())]
+
+
+def test_a_store_file_that_is_not_one_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "state.db").write_bytes(b"not a database at all")
+    result = _up(tmp_path, "--port", "0")
+    assert result.exit_code == 1
+    line = _one_line_error(result)
+    assert line.endswith(
+        f"error: cannot start: cannot open {data / 'state.db'}: file is not a database"
+    )
