@@ -30,6 +30,13 @@ def deploy(cluster: Cluster, ns: str, *, min_available: int) -> None:
         "name": "main",
         "image": "python:3.11",
         "command": ["python", "-c", "import time; time.sleep(3600)"],
+        # Ready a few seconds after starting: a replacement is surely not Ready
+        # yet when the next eviction comes right after the one that made it.
+        "readinessProbe": {
+            "exec": {"command": ["true"]},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 1,
+        },
     }
     docs = [
         {
