@@ -12,10 +12,9 @@ privileged containers are allowed (kubelite is one user's own machine).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from kubelite.api import names
+from kubelite.api import names, sysctls
 from kubelite.api.validation_containers import (
     MAX_INT32,
     _app_armor_profile,
@@ -116,49 +115,24 @@ def _pod_security_context(sc: Any, spec: Obj, path: str) -> Errs:
     return errs
 
 
-SYSCTL_MAX_LENGTH = 253
-_SYSCTL_SEGMENT = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
-SYSCTL_PATTERN = "^(" + _SYSCTL_SEGMENT + "[\\./])*" + _SYSCTL_SEGMENT + "$"
-_SYSCTL_RE = re.compile(SYSCTL_PATTERN)
-_IPC_SYSCTLS = frozenset(
-    {
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-    }
-)
-
-
-def sysctl_namespace(name: str) -> str:
-    """utilsysctl.GetNamespace: "ipc", "net" or "" (not namespaced)."""
-    name = name.replace("/", ".")
-    if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
-        return "ipc"
-    return "net" if name.startswith("net.") else ""
-
-
-def _sysctls(sysctls: list[Any], spec: Obj, path: str) -> Errs:
+def _sysctls(items: list[Any], spec: Obj, path: str) -> Errs:
     """validateSysctls: names, duplicates, and none of the host's own namespaces."""
     errs: Errs = []
     seen: set[str] = set()
-    for i, item in enumerate(sysctls):
+    for i, item in enumerate(items):
         name = _s(item, "name") if isinstance(item, dict) else ""
         at = child(idx(path, i), "name")
         if not name:
             errs.append(required(at, ""))
-        elif len(name) > SYSCTL_MAX_LENGTH or not _SYSCTL_RE.match(name):
+        elif not sysctls.valid_name(name):
             detail = (
-                f"must have at most {SYSCTL_MAX_LENGTH} characters and match regex {SYSCTL_PATTERN}"
+                f"must have at most {sysctls.MAX_LENGTH} characters and match regex "
+                f"{sysctls.PATTERN}"
             )
             errs.append(invalid(at, name, detail))
         elif name in seen:
             errs.append(duplicate(at, name))
-        ns = sysctl_namespace(name)
+        ns = sysctls.namespace(name)
         if spec.get("hostNetwork") is True and ns == "net":
             errs.append(invalid(at, name, "may not be specified when 'hostNetwork' is true"))
         elif spec.get("hostIPC") is True and ns == "ipc":

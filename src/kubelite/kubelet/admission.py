@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from kubelite.api import sysctls
 from kubelite.api.nodeaffinity import find_untolerated_taint, required_affinity_matches
 from kubelite.api.quantity import milli_value, value
 from kubelite.api.resources import pod_requests
@@ -103,36 +104,19 @@ def admit(
 
 
 # The kubelet's SafeSysctlAllowlist (1.32); no unsafe sysctls are allowed on top.
-SAFE_SYSCTLS = frozenset(
-    {
-        "kernel.shm_rmid_forced",
-        "net.ipv4.ip_local_port_range",
-        "net.ipv4.tcp_syncookies",
-        "net.ipv4.ping_group_range",
-        "net.ipv4.ip_unprivileged_port_start",
-        "net.ipv4.ip_local_reserved_ports",
-        "net.ipv4.tcp_keepalive_time",
-        "net.ipv4.tcp_fin_timeout",
-        "net.ipv4.tcp_keepalive_intvl",
-        "net.ipv4.tcp_keepalive_probes",
-        "net.ipv4.tcp_rmem",
-        "net.ipv4.tcp_wmem",
-    }
-)
+SAFE_SYSCTLS = sysctls.safe(32)
 SYSCTL_FORBIDDEN = "SysctlForbidden"
 
 
 def sysctl_rejection(pod: Obj) -> Rejection | None:
     """The sysctl allowlist's admission: only the safe sysctls, and none of a namespace
     the pod shares with the host."""
-    from kubelite.api.validation_pod import sysctl_namespace
-
     spec = pod.get("spec") or {}
     for item in (spec.get("securityContext") or {}).get("sysctls") or []:
         name = str(item.get("name") or "").replace("/", ".")
         if name not in SAFE_SYSCTLS:
             return Rejection(SYSCTL_FORBIDDEN, f'forbidden sysctl: "{name}" not allowlisted')
-        ns = sysctl_namespace(name)
+        ns = sysctls.namespace(name)
         if (ns == "net" and spec.get("hostNetwork")) or (ns == "ipc" and spec.get("hostIPC")):
             return Rejection(
                 SYSCTL_FORBIDDEN,

@@ -56,7 +56,7 @@ from typing import Any
 from kubelite.api.quantity import value
 from kubelite.kubelet import atomic_writer, hostpath
 from kubelite.kubelet.atomic_writer import FileProjection
-from kubelite.kubelet.envvars import EnvError, field_value, resource_value
+from kubelite.kubelet.envvars import EnvError, field_value, resource_value, run_as_user
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -312,13 +312,12 @@ def fs_user_of(pod: Obj) -> int | None:
     """volumeutil.FsUserFrom: the user every init and regular container runs as
     (its runAsUser, else the pod's), or None when one sets none or they differ."""
     spec = pod.get("spec") or {}
-    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
     found: int | None = None
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        user = (c.get("securityContext") or {}).get("runAsUser", pod_user)
-        if user is None or (found is not None and int(user) != found):
+        user = run_as_user(pod, c)
+        if user is None or (found is not None and user != found):
             return None
-        found = int(user)
+        found = user
     return found
 
 

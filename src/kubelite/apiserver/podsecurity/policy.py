@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kubelite.api.sysctls import safe as safe_sysctls
+
 Obj = dict[str, Any]
 Result = tuple[str, str] | None  # (forbidden reason, detail)
 
@@ -319,27 +321,8 @@ def _seccomp(spec: Obj, *, require: bool) -> Result:
     return None
 
 
-_SYSCTLS = {
-    0: {
-        "kernel.shm_rmid_forced",
-        "net.ipv4.ip_local_port_range",
-        "net.ipv4.tcp_syncookies",
-        "net.ipv4.ping_group_range",
-        "net.ipv4.ip_unprivileged_port_start",
-    },
-    27: {"net.ipv4.ip_local_reserved_ports"},
-    29: {
-        "net.ipv4.tcp_keepalive_time",
-        "net.ipv4.tcp_fin_timeout",
-        "net.ipv4.tcp_keepalive_intvl",
-        "net.ipv4.tcp_keepalive_probes",
-    },
-    32: {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"},
-}
-
-
 def sysctls(meta: Obj, spec: Obj, minor: int) -> Result:
-    allowed = set().union(*(names for since, names in _SYSCTLS.items() if minor >= since))
+    allowed = safe_sysctls(minor)
     bad = [
         str(s.get("name")) for s in _sc(spec).get("sysctls") or [] if s.get("name") not in allowed
     ]
