@@ -29,6 +29,17 @@ _TYPES: dict[str, str] = {
 _NO_VALUE = object()
 
 
+class GoValue:
+    """A field error's value printed as is: what Go's %#v shows for a struct or a
+    slice (`[]string{"a"}`, `authorization.NonResourceAttributes{Path:"/x"}`)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def render_value(value: Any) -> str:
     """Render a bad value as apimachinery does: `%q` for strings, JSON for structures."""
     if isinstance(value, str):

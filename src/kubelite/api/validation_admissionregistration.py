@@ -11,12 +11,11 @@ includes v1 or v1beta1. Objects arrive defaulted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from kubelite.api import names
-from kubelite.api.fielderrors import duplicate, invalid, not_supported, required
+from kubelite.api.fielderrors import GoValue, duplicate, invalid, not_supported, required
 from kubelite.api.validation_match_conditions import validate_match_conditions
 from kubelite.api.validation_meta import (
     Errs,
@@ -36,16 +35,6 @@ SIDE_EFFECTS_V1 = ["None", "NoneOnDryRun"]
 _URL_FORM = "; desired format: https://host[/path]"
 
 
-@dataclass(frozen=True)
-class _GoStrings:
-    """A []string field value, printed as Go's %#v (as upstream's messages show it)."""
-
-    values: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return go_list(list(self.values))
-
-
 def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -60,7 +49,7 @@ def _dicts(value: Any) -> list[Obj]:
 def _wildcard_mixed(values: list[str], path: str, what: str) -> Errs:
     if len(values) > 1 and "*" in values:
         return [
-            invalid(path, _GoStrings(tuple(values)), f"if '*' is present, must not specify {what}")
+            invalid(path, GoValue(go_list(values)), f"if '*' is present, must not specify {what}")
         ]
     return []
 
@@ -92,7 +81,7 @@ def _resources(resources: list[str], path: str) -> Errs:
             wildcard_sub.add(res)
         if res == "*":
             wildcard_res.add(sub)
-    shown = _GoStrings(tuple(resources))
+    shown = GoValue(go_list(resources))
     if len(resources) > 1 and "*/*" in resources:
         errs.append(invalid(path, shown, "if '*/*' is present, must not specify other resources"))
     if "*" in resources and bare:
@@ -225,7 +214,7 @@ def validate_review_versions(versions: list[str], path: str) -> Errs:
         errs += [invalid(idx(path, i), version, m) for m in names.is_dns1035_label(version)]
     if not seen & set(ACCEPTED_REVIEW_VERSIONS):
         errs.append(
-            invalid(path, _GoStrings(tuple(versions)), f"must include at least one of {accepted}")
+            invalid(path, GoValue(go_list(versions)), f"must include at least one of {accepted}")
         )
     return errs
 

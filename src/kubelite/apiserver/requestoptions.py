@@ -10,10 +10,15 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-import orjson
-
-from kubelite.api.fielderrors import FieldError, forbidden, invalid, not_supported, required
-from kubelite.api.validation_meta import too_long
+from kubelite.api.fielderrors import (
+    FieldError,
+    GoValue,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+)
+from kubelite.api.validation_meta import go_list, too_long
 from kubelite.apiserver import errors
 
 FIELD_MANAGER_MAX_LENGTH = 128
@@ -22,20 +27,10 @@ _FIELD_VALIDATION_VALUES = ["", "Ignore", "Strict", "Warn"]
 _PROPAGATION = ("Foreground", "Background", "Orphan")
 
 
-class _GoStrings:
-    """A `[]string` as `%#v` prints it in a field error."""
-
-    def __init__(self, values: list[str]) -> None:
-        self.values = values
-
-    def __str__(self) -> str:
-        return "[]string{" + ", ".join(orjson.dumps(v).decode() for v in self.values) + "}"
-
-
 def _dry_run(values: list[str]) -> list[FieldError]:
     if all(v in _DRY_RUN_VALUES for v in values):
         return []
-    return [not_supported("dryRun", _GoStrings(values), _DRY_RUN_VALUES)]
+    return [not_supported("dryRun", GoValue(go_list(values)), _DRY_RUN_VALUES)]
 
 
 def _field_manager(manager: str) -> list[FieldError]:

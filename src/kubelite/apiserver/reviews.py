@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kubelite.api.fielderrors import invalid
+from kubelite.api.fielderrors import GoValue, invalid
 from kubelite.api.registry import ResourceType
 from kubelite.apiserver import errors
 from kubelite.apiserver.jws import InvalidToken
@@ -150,20 +150,10 @@ def _validate_access_review(rt: ResourceType, spec: dict[str, Any], ns: str | No
         raise errors.Invalid.fields(rt.kind, rt.group, "", problems)
 
 
-class _GoStruct:
-    """A struct as `%#v` prints it in a field error."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def _go_non_resource(attrs: Any) -> _GoStruct:
+def _go_non_resource(attrs: Any) -> GoValue:
     attrs = attrs if isinstance(attrs, dict) else {}
     path, verb = (orjson.dumps(str(attrs.get(k) or "")).decode() for k in ("path", "verb"))
-    return _GoStruct(f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}")
+    return GoValue(f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}")
 
 
 def _access_review(app: ApiApp, req: Request, rt: ResourceType, spec: dict[str, Any]) -> Any:

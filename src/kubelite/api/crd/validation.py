@@ -19,6 +19,7 @@ from kubelite.api.crd.structural import check_structural
 from kubelite.api.crd.types import has_rules
 from kubelite.api.fielderrors import (
     FieldError,
+    GoValue,
     duplicate,
     forbidden,
     invalid,
@@ -140,24 +141,16 @@ def _validate_versions(versions: Any, path: str) -> Errs:
                 "FieldValueInvalid",
                 path,
                 "must have exactly one version marked as storage version",
-                _Raw(summary),
+                GoValue(summary),
             )
         )
     if served == 0:
         errs.append(
-            FieldError("FieldValueInvalid", path, "must serve at least one version", _Raw(summary))
+            FieldError(
+                "FieldValueInvalid", path, "must serve at least one version", GoValue(summary)
+            )
         )
     return errs
-
-
-class _Raw:
-    """A value printed as is (not quoted): upstream prints Go structs there."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
 
 
 def _validate_version(version: Obj, path: str) -> Errs:
