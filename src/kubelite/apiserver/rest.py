@@ -145,8 +145,9 @@ class DeleteOptions:
         requestoptions.check_delete(body, query)
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         policy = body.get("propagationPolicy", query.get("propagationPolicy"))
-        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
-            policy = policy or "Orphan"
+        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        if orphan is not None and policy is None:  # the deprecated flag, as a policy
+            policy = "Orphan" if orphan in (True, "true") else "Background"
         dry = body.get("dryRun") or query.get("dryRun")
         return cls(
             grace_period_seconds=None if grace is None else int(grace),
@@ -584,17 +585,25 @@ class RestStorage:
         if latest.revision != current.revision:
             raise errors.Conflict.stale(rt.plural, rt.group, name)
         md = m.meta(obj)
-        finalizers = list(md.get("finalizers") or [])
-        finalizers += _policy_finalizers(rt, options.propagation_policy, finalizers)
         grace = self._grace_period(rt, obj, options)
         if rt.kind == "Namespace":
             return self._start_namespace_deletion(current, obj, options.dry_run), False
+        pending = int(md.get("deletionGracePeriodSeconds") or 0)
+        if md.get("deletionTimestamp"):
+            if pending and grace >= pending:
+                return current, False  # a graceful deletion runs: only a shorter grace changes it
+            grace = min(grace, pending)  # one marked deleting with no grace stays so
+        existing = list(md.get("finalizers") or [])
+        finalizers = _gc_finalizers(rt, options.propagation_policy, existing)
         if not finalizers and grace == 0:
             return self._delete_now(current, dry_run=options.dry_run), True
-        if md.get("deletionTimestamp") and grace >= int(md.get("deletionGracePeriodSeconds") or 0):
-            return current, False
         now = self.clock()
-        if not md.get("deletionTimestamp") and int(md.get("generation") or 0) > 0:
+        if md.get("deletionTimestamp"):
+            if finalizers == existing and grace == pending:
+                return current, False  # nothing to change: no new revision
+            if grace == 0 and m.parse_rfc3339(md["deletionTimestamp"]) <= now:
+                now = m.parse_rfc3339(md["deletionTimestamp"])  # never moved later
+        elif int(md.get("generation") or 0) > 0:
             md["generation"] = int(md["generation"]) + 1  # as upstream marks an object deleting
         md["deletionTimestamp"] = m.now_rfc3339(now + grace)
         md["deletionGracePeriodSeconds"] = grace
@@ -1060,14 +1069,24 @@ def _finalizable(obj: dict[str, Any]) -> bool:
     return obj.get("kind") != "Namespace" or not (obj.get("spec") or {}).get("finalizers")
 
 
-def _policy_finalizers(rt: ResourceType, policy: str | None, existing: list[str]) -> list[str]:
-    if policy is None and (rt.group, rt.kind) == ("batch", "Job"):
-        policy = "Orphan"  # batch/v1's default GC policy, kept for backward compatibility
-    if policy == "Orphan" and "orphan" not in existing:
-        return ["orphan"]
-    if policy == "Foreground" and "foregroundDeletion" not in existing:
-        return ["foregroundDeletion"]
-    return []
+_GC_FINALIZERS = ("orphan", "foregroundDeletion")
+
+
+def _gc_finalizers(rt: ResourceType, policy: str | None, existing: list[str]) -> list[str]:
+    """The finalizers a delete leaves for the garbage collector, as upstream's
+    deletionFinalizersForGarbageCollection: the request's policy first (so a second
+    DELETE may swap them), then the object's own GC finalizer, then the type's default."""
+    if policy is None:
+        if any(f in _GC_FINALIZERS for f in existing):
+            return existing
+        if (rt.group, rt.kind) == ("batch", "Job"):
+            policy = "Orphan"  # batch/v1's default GC policy, kept for backward compatibility
+    wanted = [f for f in existing if f not in _GC_FINALIZERS]
+    if policy == "Orphan":
+        wanted.append("orphan")
+    elif policy == "Foreground":
+        wanted.append("foregroundDeletion")
+    return existing if set(wanted) == set(existing) else wanted
 
 
 def _dry_kv(key: str, obj: dict[str, Any]) -> KV:

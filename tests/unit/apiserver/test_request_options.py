@@ -79,3 +79,11 @@ def test_field_manager_and_field_validation_are_checked(app: ApiApp) -> None:
     )
     r = call(app, "POST", f"{CMS}?fieldValidation=&dryRun=All", {"metadata": {"name": "d"}})
     assert r.status_code == 201, r.text  # empty: the default (Warn)
+
+
+def test_orphan_dependents_false_is_a_background_delete() -> None:
+    from kubelite.apiserver.rest import DeleteOptions
+
+    assert DeleteOptions.parse({"orphanDependents": False}, {}).propagation_policy == "Background"
+    assert DeleteOptions.parse({}, {"orphanDependents": "true"}).propagation_policy == "Orphan"
+    assert DeleteOptions.parse({}, {}).propagation_policy is None

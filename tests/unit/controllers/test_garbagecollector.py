@@ -94,3 +94,42 @@ async def test_dependent_with_another_live_owner_survives(h: Harness) -> None:
     await drain(h, gc)
     pod = await h.get("Pod", "p")
     assert [r["name"] for r in pod["metadata"]["ownerReferences"]] == ["keep"]
+
+
+async def test_a_second_delete_swaps_the_gc_finalizers(h: Harness) -> None:
+    """As upstream's deletionFinalizersForGarbageCollection: the latest request's policy
+    wins, other finalizers stay, and a delete naming no policy changes nothing."""
+    rs = make_rs(replicas=0)
+    rs["metadata"]["finalizers"] = ["example.com/hold"]
+    await h.create(rs)
+
+    async def finalizers_after(policy: str | None) -> list[str]:
+        await h.client.delete("apps/v1", "ReplicaSet", "web", "default", propagation_policy=policy)
+        return list((await h.get("ReplicaSet", "web"))["metadata"]["finalizers"])
+
+    assert await finalizers_after("Orphan") == ["example.com/hold", "orphan"]
+    assert await finalizers_after("Foreground") == ["example.com/hold", "foregroundDeletion"]
+    marked = (await h.get("ReplicaSet", "web"))["metadata"]
+    assert await finalizers_after(None) == ["example.com/hold", "foregroundDeletion"]
+    again = (await h.get("ReplicaSet", "web"))["metadata"]
+    assert again["resourceVersion"] == marked["resourceVersion"]
+    assert again["deletionTimestamp"] == marked["deletionTimestamp"]
+    assert await finalizers_after("Background") == ["example.com/hold"]
+    assert (await h.get("ReplicaSet", "web"))["metadata"]["generation"] == 2  # bumped once
+
+
+async def test_an_orphan_delete_ends_a_foreground_wait(h: Harness) -> None:
+    gc, rc = GarbageCollector(clock=h.clock), ReplicaSetController(clock=h.clock)
+    h.bind(gc, rc)
+    rs = make_rs(replicas=2)
+    await h.create(rs)
+    await drain(h, gc, rc, ready=True)  # pods bound to a node: graceful deletion
+    await h.client.delete(
+        "apps/v1", "ReplicaSet", "web", "default", propagation_policy="Foreground"
+    )
+    await drain(h, gc, rc)
+    assert (await h.get("ReplicaSet", "web"))["metadata"]["finalizers"] == ["foregroundDeletion"]
+    await h.client.delete("apps/v1", "ReplicaSet", "web", "default", propagation_policy="Orphan")
+    await drain(h, gc, rc)
+    assert await h.list("ReplicaSet") == []  # no longer waits for its terminating pods
+    assert all("ownerReferences" not in p["metadata"] for p in await h.list("Pod"))
