@@ -169,6 +169,37 @@ def test_discovery_follows_scale_up_and_down(
     disc.close()
 
 
+def test_an_external_name_service_is_followed_as_a_cname(
+    cluster: Any, namespace: str, procs: list[Backend], tmp_path: Path
+) -> None:
+    env = base_env(cluster, namespace, tmp_path)
+    procs.append(Backend(EXAMPLES / "echo.py", "127.0.0.1", env, "outside"))
+    procs.append(Backend(EXAMPLES / "echo.py", "127.0.0.5", env, "inside"))
+    publish(cluster, namespace, "inside", procs[1:])
+    for name, target in (
+        ("legacy", "localhost"),
+        ("alias", f"inside.{namespace}.svc.cluster.local"),
+    ):
+        service = {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"type": "ExternalName", "externalName": target},
+        }  # fmt: skip
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+    disc = discovery_for(cluster)
+
+    async def main() -> tuple[Any, Any]:
+        async with mesh.http("legacy", namespace=namespace, discovery=disc, tracing=False) as c:
+            outside = (await c.get(f"http://legacy:{procs[0].port}/")).json()
+        async with mesh.http("alias", namespace=namespace, discovery=disc, tracing=False) as c:
+            inside = (await c.get("/")).json()  # through the mesh: the Service's port 80
+        return outside, inside
+
+    outside, inside = asyncio.run(main())
+    assert outside["pod"] == "outside" and inside["pod"] == "inside"
+    disc.close()
+
+
 def test_each_balancer_spreads_calls_as_it_should(
     cluster: Any, namespace: str, procs: list[Backend], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ httpx API they know (`await client.get("/orders/1")`).
 Per request the transport
 1. reads the host as a service name: `orders`, `orders.shop` (namespace shop)
    or `orders.shop.svc.cluster.local`; IP literals and `localhost` go direct;
+   an ExternalName Service is followed to its name, as its DNS CNAME is;
 2. computes the deadline: the policy's timeout, the deadline of the request
    being served (see `deadline_scope`), and `extensions["kubelite.deadline"]`;
 3. per try: takes ready endpoints (typed `NoEndpointsError` when none), skips
@@ -39,6 +40,7 @@ from kubelite.mesh.balancers import Endpoint
 from kubelite.mesh.breaker import Permit
 from kubelite.mesh.clock import SYSTEM_CLOCK, Clock, Sleep
 from kubelite.mesh.deadline import DEADLINE_HEADER, Deadline, deadline_to_headers
+from kubelite.mesh.discovery import ExternalNameLoopError
 from kubelite.mesh.errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -54,6 +56,8 @@ __all__ = ["MeshTransport", "http", "split_service_host"]
 HASH_KEY_EXTENSION = "kubelite.hash_key"
 DEADLINE_EXTENSION = "kubelite.deadline"
 _NO_RETRY = RetryPolicy(max_attempts=1)
+_CNAME_HOPS_EXTENSION = "kubelite.cname_hops"
+_MAX_CNAME_HOPS = 8  # ExternalName Services naming each other in a loop end here
 _REJECT_REASONS: tuple[tuple[type[MeshError], str], ...] = (
     (CircuitOpenError, "circuit_open"),  # ThrottledError included
     (BulkheadFullError, "bulkhead_full"),
@@ -163,10 +167,30 @@ class MeshTransport(httpx.AsyncBaseTransport):
             # `example.com`: cluster DNS tries the Service `example` in namespace `com`
             # first, and with none there resolves the outside name.
             return await self._inner.handle_async_request(request)
+        if eset.external_name is not None:
+            return await self._follow_external_name(request, target, eset.external_name)
         await request.aread()  # a retry must be able to send the body again
         extra = request.extensions.get(DEADLINE_EXTENSION)
         call = _Call(self, up, eset, request, up.deadline(extra))
         return await call.run()
+
+    async def _follow_external_name(
+        self, request: httpx.Request, target: tuple[str, str], name: str
+    ) -> httpx.Response:
+        """An ExternalName Service is a CNAME: the call goes to its name, resolved
+        again (a Service's name goes through the mesh, an outside name directly),
+        with the Host header the caller sent, as a CNAME leaves it."""
+        hops = int(request.extensions.get(_CNAME_HOPS_EXTENSION, 0)) + 1
+        if hops > _MAX_CNAME_HOPS:
+            raise ExternalNameLoopError(*target, _MAX_CNAME_HOPS)
+        followed = httpx.Request(
+            request.method,
+            request.url.copy_with(host=name),
+            headers=request.headers,
+            stream=request.stream,
+            extensions={**request.extensions, _CNAME_HOPS_EXTENSION: hops},
+        )
+        return await self.handle_async_request(followed)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

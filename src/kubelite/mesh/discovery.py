@@ -36,6 +36,7 @@ __all__ = [
     "SERVICE_NAME_LABEL",
     "Discovery",
     "EndpointSet",
+    "ExternalNameLoopError",
     "ServiceNotFoundError",
     "StaticDiscovery",
     "endpoints_from_slice",
@@ -56,6 +57,18 @@ class ServiceNotFoundError(NoEndpointsError):
     def __init__(self, service: str, namespace: str) -> None:
         super().__init__(service, namespace)
         Exception.__init__(self, f'service "{service}" not found in namespace "{namespace}"')
+
+
+class ExternalNameLoopError(NoEndpointsError):
+    """ExternalName Services name each other, or one another, in a loop."""
+
+    def __init__(self, service: str, namespace: str, hops: int) -> None:
+        super().__init__(service, namespace)
+        Exception.__init__(
+            self,
+            f'service "{service}" in namespace "{namespace}": more than {hops} '
+            "ExternalName Services followed (a loop?)",
+        )
 
 
 def _pick_port(ports: Sequence[Mapping[str, Any]], want: PortSpec, names: Mapping[int, str]) -> int:
@@ -114,6 +127,7 @@ class EndpointSet:
         self._ready: tuple[Endpoint, ...] = ()
         self.version = 0
         self.service_exists: bool | None = None
+        self.external_name: str | None = None  # an ExternalName Service's DNS name
         self.port_names: dict[int, str] = {}
         self.fallback = False
         self.synced = threading.Event()
@@ -246,10 +260,13 @@ class _SliceWatcher:
         except ApiException as exc:
             if exc.status == 404:
                 eset.service_exists = False
+                eset.external_name = None
                 return
             raise
         eset.service_exists = True
         eset.port_names = {p.port: p.name for p in (svc.spec.ports or []) if p.name}
+        external = svc.spec.external_name if svc.spec.type == "ExternalName" else None
+        eset.external_name = external.rstrip(".").lower() if external else None
 
     def _ports_unknown(self, slice_: dict[str, Any]) -> bool:
         eset = self._eset

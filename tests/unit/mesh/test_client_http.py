@@ -13,7 +13,7 @@ from kubelite.mesh.breaker import CircuitBreakerConfig, OutlierConfig
 from kubelite.mesh.client_http import MeshTransport, split_service_host
 from kubelite.mesh.clock import FakeClock
 from kubelite.mesh.deadline import Deadline
-from kubelite.mesh.discovery import ServiceNotFoundError, StaticDiscovery
+from kubelite.mesh.discovery import ExternalNameLoopError, ServiceNotFoundError, StaticDiscovery
 from kubelite.mesh.errors import BulkheadFullError, CircuitOpenError, NoEndpointsError
 from kubelite.mesh.metrics import MeshMetrics
 from kubelite.mesh.retry import RetryPolicy
@@ -323,3 +323,29 @@ def test_a_port_in_the_url_chooses_the_service_port() -> None:
     run(client.get("http://orders:9090/x"))
     run(client.get("http://orders/y"))
     assert asked == [9090, "http"]
+
+
+def test_an_external_name_service_is_called_at_its_name_as_a_cname_leaves_the_host() -> None:
+    client, transport, sent = make_client(lambda r: httpx.Response(200))
+    transport._discovery.set("legacy", ()).external_name = "api.example.net"
+    assert run(client.get("http://legacy:8443/v1?q=1")).status_code == 200
+    [request] = sent
+    assert str(request.url) == "http://api.example.net:8443/v1?q=1"
+    assert request.headers["host"] == "legacy:8443"
+
+
+def test_an_external_name_naming_a_service_goes_through_the_mesh() -> None:
+    client, transport, sent = make_client(lambda r: httpx.Response(200))
+    alias = transport._discovery.set("alias", ())
+    alias.external_name = "orders.shop.svc.cluster.local"
+    assert run(client.post("http://alias/pay", content=b"1")).status_code == 200
+    assert sent[0].url.host == "10.0.0.1" and sent[0].content == b"1"
+
+
+def test_external_names_in_a_loop_end_in_a_clear_error() -> None:
+    client, transport, sent = make_client(lambda r: httpx.Response(200))
+    transport._discovery.set("ping", ()).external_name = "pong.shop.svc.cluster.local"
+    transport._discovery.set("pong", ()).external_name = "ping.shop.svc.cluster.local"
+    with pytest.raises(ExternalNameLoopError, match="more than 8 ExternalName Services"):
+        run(client.get("http://ping/"))
+    assert sent == []

@@ -125,7 +125,7 @@ def test_a_service_made_after_the_list_is_read_when_its_slice_comes() -> None:
 
     class Core:
         def read_namespaced_service(self, name: str, namespace: str) -> Any:
-            return SimpleNamespace(spec=SimpleNamespace(ports=service_ports))
+            return SimpleNamespace(spec=SimpleNamespace(ports=service_ports, type="ClusterIP"))
 
     eset = EndpointSet("orders", "shop", 9090)
     eset.service_exists = False  # what the first list found
@@ -138,3 +138,23 @@ def test_a_service_made_after_the_list_is_read_when_its_slice_comes() -> None:
     watcher._on_event("ADDED", make_slice("orders-x", "10.0.0.1", ports=ports))
     assert eset.service_exists is True
     assert [e.port for e in eset.ready()] == [18102]  # Service port 9090 is `metrics`
+
+
+def test_an_external_name_service_is_read_as_its_dns_name() -> None:
+    from types import SimpleNamespace
+
+    from kubelite.mesh.discovery import _SliceWatcher
+
+    spec = SimpleNamespace(ports=[], type="ExternalName", external_name="API.Example.NET.")
+
+    class Core:
+        def read_namespaced_service(self, name: str, namespace: str) -> Any:
+            return SimpleNamespace(spec=spec)
+
+    eset = EndpointSet("legacy", "shop")
+    watcher = _SliceWatcher(SimpleNamespace(core=lambda: Core()), eset)
+    watcher._read_service()
+    assert eset.external_name == "api.example.net"
+    spec.type = "ClusterIP"  # turned into an ordinary Service
+    watcher._read_service()
+    assert eset.external_name is None
