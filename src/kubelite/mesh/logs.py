@@ -12,17 +12,37 @@ import json
 import logging
 import os
 import sys
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["JsonFormatter", "TraceContextFilter", "configure_logging"]
+__all__ = ["JsonFormatter", "TraceContextFilter", "configure_logging", "remember_request_ids"]
+
+# The server span's ids, kept for lines the same request logs once its span has
+# ended: the server's "Exception in ASGI application" traceback, a deadline's
+# "abandoned" line. Each request runs in its own task, so each has its own value.
+_REQUEST_IDS: ContextVar[tuple[str, str]] = ContextVar("kubelite_request_ids", default=("", ""))
 
 
 class TraceContextFilter(logging.Filter):
-    """Adds `trace_id`/`span_id` of the current span (empty when none)."""
+    """Adds `trace_id`/`span_id` of the current span, else of the request being
+    served (empty when neither)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.trace_id, record.span_id = _ids()
+        ids = _ids()
+        record.trace_id, record.span_id = ids if ids[0] else _REQUEST_IDS.get()
         return True
+
+
+def remember_request_ids(app: Any) -> Any:
+    """Wraps an ASGI app inside the tracing middleware, where the server span is current."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        ids = _ids()
+        if ids[0]:
+            _REQUEST_IDS.set(ids)
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 def _ids() -> tuple[str, str]:

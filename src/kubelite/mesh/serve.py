@@ -134,10 +134,11 @@ class App:
         self.metrics = metrics or METRICS()
         self._handler: ASGIApp = app
         if tracing:
+            from kubelite.mesh.logs import remember_request_ids
             from kubelite.mesh.tracing import asgi_middleware, setup_tracing
 
             setup_tracing()
-            self._handler = asgi_middleware(app)
+            self._handler = asgi_middleware(remember_request_ids(app))
 
     def readiness_check(self, check: Callable[[], bool]) -> Callable[[], bool]:
         """Register a check `/readyz` must pass (usable as a decorator)."""

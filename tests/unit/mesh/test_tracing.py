@@ -319,3 +319,46 @@ def test_only_the_probe_and_scrape_paths_go_untraced() -> None:
         assert excluded.url_disabled(url), url
     for url in ("http://shop/reports/metrics-daily", "http://metrics-api/orders"):
         assert not excluded.url_disabled(url), url
+
+
+def test_lines_logged_after_the_server_span_ends_carry_its_ids(
+    recorded: InMemorySpanExporter,
+) -> None:
+    """The server's traceback line comes once the tracing middleware has ended the
+    span; it still names the request's trace, so the error joins its trace."""
+    import logging
+
+    from kubelite.mesh.logs import TraceContextFilter
+
+    async def boom(request: Request) -> PlainTextResponse:
+        raise RuntimeError("boom")
+
+    app = App(Starlette(routes=[Route("/boom", boom)]), metrics=MeshMetrics())
+    lines: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = lines.append  # type: ignore[method-assign]
+    handler.addFilter(TraceContextFilter())
+    log = logging.getLogger("kubelite.test.server")
+    log.addHandler(handler)
+
+    async def as_a_server_runs_it(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        except RuntimeError:
+            log.error("Exception in ASGI application", exc_info=True)
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=as_a_server_runs_it)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as caller:
+            await caller.get("/boom", headers={"traceparent": f"00-{TRACE}-{SPAN}-01"})
+
+    try:
+        asyncio.run(main())
+        log.warning("after the request")  # outside any request: no ids
+    finally:
+        log.removeHandler(handler)
+    [server] = recorded.get_finished_spans()
+    first, after = lines
+    assert first.trace_id == TRACE  # type: ignore[attr-defined]
+    assert first.span_id == format(server.context.span_id, "016x")  # type: ignore[attr-defined]
+    assert after.trace_id == "" and after.span_id == ""  # type: ignore[attr-defined]
