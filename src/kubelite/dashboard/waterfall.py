@@ -3,7 +3,8 @@
 A trace arrives as a flat list of Zipkin v2 spans, which are first cleaned as
 the Zipkin UI cleans them (:func:`kubelite.tracing.merge_trace`): pieces of one
 span reported apart become one span, and a server span that re-uses its client's
-id without saying ``shared`` is marked shared. The waterfall nests them
+id without saying ``shared`` is marked shared, and a host whose clock disagrees
+with its caller's is moved back in line. The waterfall nests them
 by `parentId` the way the Zipkin UI does: a server span that shares its
 client's id (`shared: true`) sits under that client, and children of such an
 id hang under the server side, where the work happened. Spans whose parent
@@ -73,7 +74,105 @@ def _root(spans: Sequence[Span]) -> Span:
 
 def cleaned(spans: Sequence[Span]) -> Sequence[Span]:
     """The spans as the Zipkin UI shows them (see the module docstring)."""
-    return merge_trace(spans)  # type: ignore[arg-type]
+    return corrected_for_clock_skew(merge_trace(spans))  # type: ignore[arg-type]
+
+
+# -- clock skew, as the Zipkin UI corrects it (its clock-skew module) ------------------
+
+
+def _ips_match(a: Span | None, b: Span | None) -> bool:
+    if not a or not b:
+        return False
+    if a.get("ipv6") and a.get("ipv6") == b.get("ipv6"):
+        return True
+    if not a.get("ipv4") and not b.get("ipv4"):
+        return False
+    return bool(a.get("ipv4") == b.get("ipv4"))
+
+
+def _clock_skew(parent: Span | None, child: Span) -> tuple[Span, int] | None:
+    """(the server's endpoint, µs its clock runs ahead) when a server span seems to
+    start before the client span that called it, on another host; else None."""
+    if parent is None or parent.get("kind") != "CLIENT" or child.get("kind") != "SERVER":
+        return None
+    client_ts, server_ts = parent.get("timestamp"), child.get("timestamp")
+    if not client_ts or not server_ts or server_ts > client_ts:
+        return None
+    server, client = child.get("localEndpoint"), parent.get("localEndpoint")
+    if not server or not client or _ips_match(server, client):
+        return None  # no endpoint to blame, or a call to the same host (one clock)
+    client_dur, server_dur = parent.get("duration"), child.get("duration")
+    if not client_dur or not server_dur:  # one way: push them apart by the minimum
+        return server, server_ts - client_ts - 1
+    if client_dur < server_dur:  # the client finished first (async): still after it
+        return server, server_ts - client_ts - 1
+    # the network's latency taken as half of what the client waited beyond the server
+    skew = server_ts - (client_dur - server_dur) // 2 - client_ts
+    return (server, skew) if skew else None
+
+
+def _shifted(span: Span, skew: tuple[Span, int]) -> Span:
+    """The span moved back by the skew, when it ran on the skewed host."""
+    endpoint, micros = skew
+    if not _ips_match(endpoint, span.get("localEndpoint")):
+        return span
+    out = dict(span)
+    if span.get("timestamp"):
+        out["timestamp"] = span["timestamp"] - micros
+    if span.get("annotations"):
+        out["annotations"] = [
+            {**a, "timestamp": a["timestamp"] - micros} for a in span["annotations"]
+        ]
+    return out
+
+
+def corrected_for_clock_skew(spans: Sequence[Span]) -> list[Span]:
+    """Spans whose hosts' clocks disagree, moved as the Zipkin UI moves them: from the
+    root down, a server seen starting before its client is shifted to start half the
+    unexplained latency after it, with every span of that host beneath it. A trace
+    without one root span is left as it came, as the Zipkin UI leaves it."""
+    out = list(spans)
+    tree = _Tree(out)
+    if len(tree.roots) != 1 or out[tree.index[tree.roots[0]]].get("parentId"):
+        return out
+    stack: list[tuple[tuple[str, bool], tuple[Span, int] | None]] = [(tree.roots[0], None)]
+    seen: set[tuple[str, bool]] = set()
+    while stack:  # parents before children, without recursion (deep traces)
+        key, inherited = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        i = tree.index[key]
+        if inherited is not None:
+            out[i] = _shifted(out[i], inherited)
+        parent = tree.parent.get(key)
+        skew = _clock_skew(out[tree.index[parent]] if parent else None, out[i])
+        if skew is not None:
+            out[i] = _shifted(out[i], skew)
+        else:
+            skew = inherited  # the same host as its parent: the same correction
+        stack.extend((child, skew) for child in tree.children[key])
+    return out
+
+
+class _Tree:
+    """Spans nested as the Zipkin UI nests them (the first span of each key wins)."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self.index: dict[tuple[str, bool], int] = {}
+        for i, span in enumerate(spans):
+            self.index.setdefault(_node_key(span), i)
+        present = set(self.index)
+        self.children: dict[tuple[str, bool], list[tuple[str, bool]]] = {k: [] for k in present}
+        self.parent: dict[tuple[str, bool], tuple[str, bool]] = {}
+        self.roots: list[tuple[str, bool]] = []
+        for key, i in self.index.items():
+            parent = _parent_key(spans[i], present)
+            if parent is None or parent == key:
+                self.roots.append(key)
+            else:
+                self.parent[key] = parent
+                self.children[parent].append(key)
 
 
 def summarize(spans: Sequence[Span]) -> TraceSummary:
@@ -126,20 +225,17 @@ def waterfall(spans: Sequence[Span]) -> list[Row]:
     spans = cleaned(spans)
     start, end = bounds(spans)
     total = max(end - start, 1)
+    tree = _Tree(spans)
     rows: dict[tuple[str, bool], Row] = {}
-    for span in spans:
+    for key, i in tree.index.items():
+        span = spans[i]
         ts = span.get("timestamp")
         offset = (ts - start) / total if ts is not None else 0.0
         width = (span.get("duration") or 0) / total
-        rows.setdefault(_node_key(span), Row(span, 0, offset, min(width, 1.0 - offset)))
-    present = set(rows)
-    roots: list[Row] = []
-    for key, row in rows.items():
-        parent = _parent_key(row.span, present)
-        if parent is None or parent == key:
-            roots.append(row)
-        else:
-            rows[parent].children.append(row)
+        rows[key] = Row(span, 0, offset, min(width, 1.0 - offset))
+    roots = [rows[key] for key in tree.roots]
+    for key, parent in tree.parent.items():
+        rows[parent].children.append(rows[key])
     out: list[Row] = []
     seen: set[int] = set()
 

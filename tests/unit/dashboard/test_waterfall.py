@@ -175,3 +175,51 @@ def test_a_call_chain_deeper_than_pythons_stack_is_laid_out() -> None:
     ]  # fmt: skip
     rows = waterfall(spans)
     assert [r.depth for r in rows] == list(range(depth))
+
+
+# -- clock skew between hosts, corrected as the Zipkin UI corrects it ------------------
+
+
+def _on(span: dict, ip: str) -> dict:
+    span["localEndpoint"]["ipv4"] = ip
+    return span
+
+
+def _skewed_trace(orders_ip: str = "10.0.0.2") -> list[dict]:
+    # frontend (10.0.0.1) waits 100 ms on orders, which served for 50 ms but whose
+    # clock says it started 40 ms before it was called.
+    return [
+        _on(make_span(ROOT, service="frontend", duration_ms=200), "10.0.0.1"),
+        _on(make_span(CALL, parent=ROOT, kind="CLIENT", start_ms=50, duration_ms=100), "10.0.0.1"),
+        _on(make_span(DB, parent=CALL, service="orders", start_ms=10, duration_ms=50), orders_ip),
+        _on(make_span("4" * 16, parent=DB, service="orders", kind=None, start_ms=20), orders_ip),
+        _on(make_span("5" * 16, parent=DB, service="db", kind="CLIENT", start_ms=30), "10.0.0.3"),
+    ]
+
+
+def _starts_ms(spans: list[dict]) -> dict[str, float]:
+    rows = waterfall(spans)
+    root = rows[0].span["timestamp"]
+    return {r.span["id"][0]: (r.span["timestamp"] - root) / 1000 for r in rows}
+
+
+def test_a_server_seen_before_its_client_moves_with_its_host_beneath_it() -> None:
+    # latency = (100 - 50) / 2 = 25 ms: orders starts at 75 ms, its own span 10 ms
+    # later; the database client on another host keeps its time.
+    assert _starts_ms(_skewed_trace()) == {"1": 0, "2": 50, "3": 75, "4": 85, "5": 30}
+    assert summarize(_skewed_trace()).duration_us == 200_000
+
+
+def test_no_correction_within_one_host_or_without_a_root() -> None:
+    same_host = _starts_ms(_skewed_trace(orders_ip="10.0.0.1"))
+    assert same_host == {"1": 0, "2": 50, "3": 10, "4": 20, "5": 30}
+    headless = [s for s in _skewed_trace() if s["id"] != ROOT]
+    rows = waterfall(headless)  # the Zipkin UI leaves a trace without its root as it came
+    assert [r.span["timestamp"] for r in rows] == [s["timestamp"] for s in headless]
+
+
+def test_a_one_way_server_span_is_pushed_just_after_its_client() -> None:
+    spans = _skewed_trace()
+    spans[2]["duration"] = 0  # the server reported no duration
+    starts = _starts_ms(spans)
+    assert starts["3"] == 50.001
