@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import io
 import logging
@@ -104,11 +105,43 @@ def _authorization(mode: str, store: Store) -> tuple[Any, list[Any]]:
 
 def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
+
+
+class ListenError(OSError):
+    """A listener's address could not be bound: the message names it."""
+
+
+# Listeners on a well-known port other software often holds (a Zipkin of one's own,
+# an OpenTelemetry collector, Prometheus): taken, they move to a free port (status
+# and the dashboard tell where) rather than keep the cluster from starting.
+MOVABLE = {"zipkin": "the Zipkin collector", "otlp": "the OTLP collector",
+           "dashboard": "the dashboard"}  # fmt: skip
+
+
+def bind_listener(host: str, listener: Listener) -> socket.socket:
+    try:
+        return bind(host, listener.port)
+    except OSError as exc:
+        what = MOVABLE.get(listener.name)
+        if what is not None and listener.port and exc.errno == errno.EADDRINUSE:
+            log.warning("port %d (%s) is in use: %s listens on a free port instead",
+                        listener.port, what, what)  # fmt: skip
+            return bind(host, 0)
+        hint = " (--port picks another; --port 0, free ones)" if listener.name == "api" else ""
+        raise ListenError(
+            exc.errno or 0,
+            f"cannot listen on {host}:{listener.port} ({listener.name}): "
+            f"{exc.strerror or exc}{hint}",
+        ) from None
 
 
 class Cluster:
@@ -162,12 +195,12 @@ class Cluster:
         )
         self.api_app = api
         api_listener = Listener("api", api, self.options.port, ssl=True)
-        api_listener.sock = bind(self.options.host, self.options.port)
+        api_listener.sock = bind_listener(self.options.host, api_listener)
         self.listeners.append(api_listener)
         await bootstrap(self.client, api_port=api_listener.bound_port, service_ip=service_ip)
         self._add_optional_components()
         for listener in self.listeners[1:]:
-            listener.sock = bind(self.options.host, listener.port)
+            listener.sock = bind_listener(self.options.host, listener)
 
         server_url = f"https://127.0.0.1:{api_listener.bound_port}"
         write_private(

@@ -7,6 +7,7 @@ side by giving each its own directory.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass
@@ -67,6 +68,10 @@ class DataDir:
         return self.root / "traces.db"
 
     def ensure(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(
+                errno.ENOTDIR, "not a directory (the data dir must be one)", str(self.root)
+            )
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
 

@@ -208,8 +208,9 @@ def _run_foreground(
         fail(str(exc))
     except StoreError as exc:  # a store file that is not one, or is damaged
         fail(f"cannot start: {exc}")
-    except OSError as exc:
-        fail(f"cannot start: {exc.strerror or exc}")
+    except OSError as exc:  # the path or the address is in the message
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"cannot start: {where}{exc.strerror or exc}")
 
 
 def _run_loop(coro: Any) -> None:

@@ -160,3 +160,34 @@ def test_a_store_file_that_is_not_one_is_one_line(tmp_path: Path) -> None:
     assert line.endswith(
         f"error: cannot start: cannot open {data / 'state.db'}: file is not a database"
     )
+
+
+def test_a_data_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
+    from kubelite.cli.datadir import DataDir
+
+    (tmp_path / "afile").write_text("hi\n")
+    with pytest.raises(NotADirectoryError) as caught:
+        DataDir(tmp_path / "afile").ensure()
+    assert caught.value.filename == str(tmp_path / "afile")
+    assert caught.value.strerror == "not a directory (the data dir must be one)"
+    assert (tmp_path / "afile").read_text() == "hi\n"
+
+
+def test_a_busy_api_port_is_named_and_a_busy_collector_port_moves() -> None:
+    import socket
+
+    from kubelite.cli.cluster import Listener, ListenError, bind_listener
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ListenError) as caught:
+            bind_listener("127.0.0.1", Listener("api", None, port))
+        assert caught.value.strerror == (
+            f"cannot listen on 127.0.0.1:{port} (api): Address already in use"
+            " (--port picks another; --port 0, free ones)"
+        )
+        moved = bind_listener("127.0.0.1", Listener("zipkin", None, port))
+        with moved:
+            assert moved.getsockname()[1] not in (0, port)
