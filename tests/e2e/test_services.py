@@ -114,6 +114,33 @@ def test_duplicate_cluster_ip_and_node_port_refused(cluster) -> None:  # type: i
     )
 
 
+def test_a_second_cluster_on_the_machine_takes_none_of_the_first_ones_addresses(
+    cluster, fresh_cluster
+) -> None:  # type: ignore[no-untyped-def]
+    """Both clusters' Services answer on this machine's loopback addresses and ports."""
+    cluster.kubectl("create", "service", "nodeport", "held", "--tcp=80", "--node-port=31777")
+    ip = cluster.kubectl("get", "svc", "held", "-o", "jsonpath={.spec.clusterIP}").stdout
+    proc = fresh_cluster.kubectl(
+        "create", "service", "clusterip", "same-ip", "--tcp=80", f"--clusterip={ip}", check=False
+    )
+    assert f"failed to allocate IP {ip}: provided IP is already allocated" in proc.stderr
+    proc = fresh_cluster.kubectl(
+        "create", "service", "nodeport", "same-port", "--tcp=80", "--node-port=31777", check=False
+    )
+    assert "nodePort: Invalid value: 31777: provided port is already allocated" in proc.stderr
+    cluster.kubectl("delete", "service", "held")
+    deadline = time.monotonic() + 30
+    while True:  # the first cluster's list of what it holds follows its Services
+        proc = fresh_cluster.kubectl(
+            "create", "service", "nodeport", "same-port", "--tcp=80", "--node-port=31777",
+            check=False,
+        )  # fmt: skip
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.fixture(scope="module", params=["default", "userspace"])
 def proxy_cluster(request, cluster, tmp_path_factory):  # type: ignore[no-untyped-def]
     """The module's cluster (kernel mode when root), then one forced into userspace mode."""

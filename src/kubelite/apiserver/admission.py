@@ -15,7 +15,10 @@ from kubelite.api.registry import REGISTRY, ResourceType
 from kubelite.apiserver import errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kubelite.apiserver.rest import RestStorage
+    from kubelite.apiserver.service_ips import Taken
 
 NAMESPACE = REGISTRY.by_kind("v1", "Namespace")
 PRIORITY_CLASS = REGISTRY.by_kind("scheduling.k8s.io/v1", "PriorityClass")
@@ -290,15 +293,22 @@ def default_plugins() -> list[AdmissionPlugin]:
     ]
 
 
-def server_plugins() -> list[AdmissionPlugin]:
+def server_plugins(
+    service_addresses_elsewhere: Callable[[], Taken] | None = None,
+) -> list[AdmissionPlugin]:
     """The chain `kubelite up` serves with: the defaults plus ServiceAccount (after
     NamespaceLifecycle, as upstream orders it) and StorageObjectInUseProtection (after
     DefaultStorageClass). Both need their controllers, so in-process test APIs
     without controllers keep `default_plugins`, as upstream's integration tests
-    disable them."""
+    disable them. `service_addresses_elsewhere`: what other clusters on this
+    machine hold, for the Service allocator to leave alone."""
+    from kubelite.apiserver.service_ips import ServiceIPAllocator
     from kubelite.apiserver.serviceaccount_admission import ServiceAccountAdmission
 
     plugins = default_plugins()
+    for plugin in plugins:
+        if isinstance(plugin, ServiceIPAllocator):
+            plugin.elsewhere = service_addresses_elsewhere
     plugins.insert(1, ServiceAccountAdmission())
     # Needs the protection controllers to ever let a claim or volume go, as above.
     after = next(i for i, p in enumerate(plugins) if isinstance(p, DefaultStorageClass))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,9 @@ class ServiceIPAllocator:
     node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
     reserved: tuple[str, ...] = DNS_SERVICE_IPS
     rng: random.Random = field(default_factory=random.Random)
+    # What the other clusters running on this machine hold (their Services answer
+    # on the same loopback addresses and node ports): taken here too.
+    elsewhere: Callable[[], Taken] | None = None
 
     def __post_init__(self) -> None:
         self.network = ipaddress.ip_network(self.cidr)
@@ -89,8 +92,11 @@ class ServiceIPAllocator:
             return
         if old is not None:
             prepare_service_update(obj, old)
-        others = self._others(storage, attrs.namespace, attrs.name)
-        problems = self.allocate(obj, old, taken_by(others))
+        taken = taken_by(self._others(storage, attrs.namespace, attrs.name))
+        if self.elsewhere is not None:
+            other = self.elsewhere()
+            taken = Taken(taken.ips | other.ips, taken.node_ports | other.node_ports)
+        problems = self.allocate(obj, old, taken)
         if problems:
             raise errors.Invalid.fields("Service", "", attrs.name, problems)
 

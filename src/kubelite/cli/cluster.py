@@ -37,6 +37,7 @@ from kubelite.apiserver.rest import RestStorage
 from kubelite.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from kubelite.cli import control_plane_cgroup, kubeconfig
 from kubelite.cli.datadir import DataDir, write_private
+from kubelite.cli.service_addresses import ServiceAddresses, ServiceAddressPublisher
 from kubelite.cli.service_ip import ServiceIPClaim
 from kubelite.store import Store
 
@@ -89,11 +90,13 @@ class Listener:
         return int(self.sock.getsockname()[1])
 
 
-def _authorization(mode: str, store: Store) -> tuple[Any, list[Any]]:
+def _authorization(
+    mode: str, store: Store, addresses: ServiceAddresses | None = None
+) -> tuple[Any, list[Any]]:
     """The API's authorizer (None: AlwaysAllow) and admission chain for `mode`; RBAC
     adds upstream's escalation checks on role and binding writes. kubelite's own
     parts use the in-process client, privileged as upstream's loopback client."""
-    plugins: list[Any] = server_plugins()
+    plugins: list[Any] = server_plugins(addresses.taken_elsewhere if addresses else None)
     if mode != "RBAC":
         return None, plugins
     from kubelite.apiserver.rbac_authorizer import RbacAuthorizer
@@ -158,6 +161,7 @@ class Cluster:
         self._ready = False
         self._lock_fd: int | None = None
         self.service_ip = ServiceIPClaim(self.dir)
+        self.service_addresses = ServiceAddresses(self.dir.root)
         self.started_at = time.monotonic()
 
     # ---- lifecycle -----------------------------------------------------------
@@ -180,7 +184,9 @@ class Cluster:
         self.acquire()
         service_ip = self.service_ip.acquire()  # before the store: a new data dir has none
         self.store = Store(self.dir.db, keep_revisions=HISTORY_REVISIONS)
-        authorizer, plugins = _authorization(self.options.authorization_mode, self.store)
+        authorizer, plugins = _authorization(
+            self.options.authorization_mode, self.store, self.service_addresses
+        )
         self.storage = RestStorage(self.store, admission=plugins)
         tls = ensure_tls(self.dir.tls, service_ip)
         sa_tokens = ServiceAccountTokens(service_account_key(self.dir.tls))
@@ -212,6 +218,8 @@ class Cluster:
                 assert listener.sock is not None
                 tg.create_task(listener.server.serve(sockets=[listener.sock]))
             tg.create_task(self._compact_loop(stop))
+            publisher = ServiceAddressPublisher(self.service_addresses, self.store)
+            publishing = tg.create_task(publisher.run(self.client, asyncio.Event()))
             component_tasks = []
             for comp in self.components:
                 started = asyncio.Event()
@@ -232,6 +240,7 @@ class Cluster:
                     await result
             await stop.wait()
             self._ready = False
+            publishing.cancel()
             watchdog = asyncio.create_task(_report_stuck_shutdown(SHUTDOWN_REPORT_S))
             for comp, task, _ in reversed(component_tasks):
                 task.cancel()
@@ -255,6 +264,7 @@ class Cluster:
             self.store.close()
             self.store = None
         self.service_ip.release()
+        self.service_addresses.withdraw()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
