@@ -93,6 +93,7 @@ async def _handle(
                 s for s in (req.query.get("fieldSelector"), field) if s
             )
             return _watch(app, req, conv, ns)
+        await listoptions.get_not_older_than(app.storage.store, req.query.get("resourceVersion"))
         return _one(req, conv, app.storage.get(conv.storage, ns, name).obj())
     if method == "PUT":
         obj = await _read_object(app, req, conv)
@@ -198,7 +199,7 @@ def _list(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Respon
 
 async def _create(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> Response:
     obj = await _read_object(app, req, conv)
-    kv = await app.storage.acreate(conv.storage, ns, obj, dry_run=_dry(req))
+    kv = await app.storage.acreate(conv.storage, ns, obj, dry_run=_dry(req), posted=True)
     return _one(req, conv, kv.obj(), 201)
 
 

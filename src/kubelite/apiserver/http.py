@@ -414,6 +414,9 @@ class ApiApp:
                     s for s in (req.query.get("fieldSelector"), field) if s
                 )
                 return self._watch(req, rt, ns)
+            await listoptions.get_not_older_than(
+                self.storage.store, req.query.get("resourceVersion")
+            )
             return self.render_one(req, rt, self.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await self.read_object(req, rt)
@@ -463,7 +466,7 @@ class ApiApp:
         obj = await self.read_object(req, rt)
         if rt.kind == "Pod":
             await await_service_account(self.storage, ns, obj)
-        kv = await self.storage.acreate(rt, ns, obj, dry_run=dry_run(req))
+        kv = await self.storage.acreate(rt, ns, obj, dry_run=dry_run(req), posted=True)
         return Response(self.served(rt, kv.value), 201)
 
     async def patch(

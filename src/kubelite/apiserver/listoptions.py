@@ -199,7 +199,21 @@ async def wait_for_revision(store: _Revisioned, opts: ListOptions) -> None:
     reach the resourceVersion asked for; here that is the store reaching it."""
     if not opts.from_watch_cache:
         return
-    wanted = revision(opts.resource_version)
+    await _wait(store, revision(opts.resource_version))
+
+
+async def get_not_older_than(store: _Revisioned, resource_version: str | None) -> None:
+    """A GET with a resourceVersion reads the object not older than it (upstream's
+    watch cache): a bad one is refused, one not reached in 3 s is a 504."""
+    if not resource_version:
+        return  # the latest, as a read from etcd
+    wanted = revision(resource_version)
+    await _wait(store, wanted)
+    if wanted > store.revision:
+        raise errors.Timeout.too_large_resource_version(wanted, store.revision, TOO_LARGE_RETRY_S)
+
+
+async def _wait(store: _Revisioned, wanted: int) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TOO_LARGE_WAIT_S
     while wanted > store.revision and loop.time() < deadline:

@@ -303,9 +303,13 @@ class RestStorage:
         obj: dict[str, Any],
         *,
         dry_run: bool = False,
+        posted: bool = False,
     ) -> KV:
-        """Create as a client's request is served: admission webhooks included."""
-        return await self._run(lambda: self._create(rt, namespace, obj, dry_run=dry_run))
+        """Create as a client's request is served: admission webhooks included.
+        `posted`: the body of a POST, which may not carry a resourceVersion."""
+        return await self._run(
+            lambda: self._create(rt, namespace, obj, dry_run=dry_run, posted=posted)
+        )
 
     def _create(
         self,
@@ -314,6 +318,7 @@ class RestStorage:
         obj: dict[str, Any],
         *,
         dry_run: bool = False,
+        posted: bool = False,
     ) -> Steps[KV]:
         self._check_type(rt, obj)
         self._decode_values(rt, obj)
@@ -328,6 +333,7 @@ class RestStorage:
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
+        asked_rv = md.get("resourceVersion")
         m.fill_create(obj, now=self.clock())
         if rt.custom is not None:
             customresources.prepare_create(rt, obj)
@@ -349,6 +355,13 @@ class RestStorage:
             if self.store.get(rt.key(md.get("namespace"), name)) is not None:
                 raise errors.AlreadyExists.object(rt.plural, rt.group, name)
             return _dry_kv(rt.key(md.get("namespace"), name), obj)
+        if posted and _set_resource_version(md.get("resourceVersion") or asked_rv):
+            # etcd3 store's Create refuses it: an object read back must not be
+            # created again as it was (its resourceVersion means nothing there)
+            text = "resourceVersion should not be set on objects to be created"
+            raise errors.InternalError(
+                f"Internal error occurred: {text}", details={"causes": [{"message": text}]}
+            )
         try:
             kv = self.store.create(rt.key(md.get("namespace"), name), obj)
         except KeyExists:
@@ -1063,6 +1076,14 @@ def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
         and not old_md.get("deletionGracePeriodSeconds")
         and _finalizable(new)
     )
+
+
+def _set_resource_version(value: Any) -> bool:
+    """A resourceVersion upstream's versioner parses as a revision other than 0."""
+    try:
+        return isinstance(value, str) and value.isdigit() and int(value) != 0
+    except ValueError:
+        return False
 
 
 def _finalizable(obj: dict[str, Any]) -> bool:

@@ -46,6 +46,11 @@ class WatchRequest:
     # None: as upstream defaults it, True exactly when resource_version is unset or "0".
     send_initial_events: bool | None = None
 
+    def __post_init__(self) -> None:
+        # Refused here, while the handler can still answer with a Status: once the
+        # stream has begun, a 200 has gone out.
+        listoptions.revision(self.resource_version or "")
+
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -162,7 +167,11 @@ def _shape(event: Any, selectors: Selectors) -> WatchEvent | None:
     if now:
         return WatchEvent("ADDED", raw=event.kv.value)
     if before:
-        return WatchEvent("DELETED", raw=event.kv.value)
+        # Out of the selection: the object as it was (as it matched), at the event's
+        # resourceVersion, as upstream's cache watcher sends it.
+        left = event.prev.obj()
+        left.setdefault("metadata", {})["resourceVersion"] = str(event.kv.revision)
+        return WatchEvent("DELETED", obj=left)
     return None
 
 

@@ -246,3 +246,40 @@ def test_times_are_stored_in_utc_on_create_update_and_patch(app: ApiApp) -> None
     assert status["details"]["causes"][0]["field"] == "patch"
     lease_now = call(app, "GET", f"{leases}/l").json()
     assert lease_now["spec"]["renewTime"] == "2024-01-02T03:04:05.123456Z"  # nothing changed
+
+
+@pytest.mark.parametrize("rv", ["abc", "-3"])
+def test_a_watch_from_a_bad_resource_version_is_a_400_status(app: ApiApp, rv: str) -> None:
+    code, body = watch(app, f"resourceVersion={rv}")
+    assert code == 400
+    assert body[0]["message"] == f'invalid resource version "{rv}"'
+
+
+def test_an_object_leaving_a_watchs_selection_is_deleted_as_it_was(app: ApiApp) -> None:
+    merge = "application/merge-patch+json"
+    labelled = call(app, "PATCH", f"{CMS}/s0", {"metadata": {"labels": {"sel": "yes"}}},
+                    content_type=merge).json()  # fmt: skip
+    moved = call(app, "PATCH", f"{CMS}/s0", {"metadata": {"labels": {"sel": "no"}}},
+                 content_type=merge).json()  # fmt: skip
+    rv = labelled["metadata"]["resourceVersion"]
+    _, events = watch(app, f"resourceVersion={rv}&labelSelector=sel%3Dyes")
+    [deleted] = events
+    assert deleted["type"] == "DELETED"
+    assert deleted["object"]["metadata"]["labels"] == {"sel": "yes"}  # as it matched
+    assert deleted["object"]["metadata"]["resourceVersion"] == moved["metadata"]["resourceVersion"]
+
+
+def test_a_get_reads_not_older_than_its_resource_version(
+    app: ApiApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelite.apiserver import listoptions
+
+    monkeypatch.setattr(listoptions, "TOO_LARGE_WAIT_S", 0.1)
+    current = call(app, "GET", f"{CMS}/s0").json()["metadata"]["resourceVersion"]
+    assert call(app, "GET", f"{CMS}/s0?resourceVersion={current}").status_code == 200
+    assert call(app, "GET", f"{CMS}/s0?resourceVersion=0").status_code == 200
+    bad = call(app, "GET", f"{CMS}/s0?resourceVersion=abc")
+    assert (bad.status_code, bad.json()["message"]) == (400, 'invalid resource version "abc"')
+    ahead = call(app, "GET", f"{CMS}/s0?resourceVersion=999999")
+    assert ahead.status_code == 504
+    assert ahead.json()["message"] == "Timeout: Too large resource version: 999999, current: 7"

@@ -87,3 +87,21 @@ def test_orphan_dependents_false_is_a_background_delete() -> None:
     assert DeleteOptions.parse({"orphanDependents": False}, {}).propagation_policy == "Background"
     assert DeleteOptions.parse({}, {"orphanDependents": "true"}).propagation_policy == "Orphan"
     assert DeleteOptions.parse({}, {}).propagation_policy is None
+
+
+def test_a_posted_object_may_not_carry_a_resource_version(app: ApiApp) -> None:
+    """As etcd3's store refuses it: an object read back is not created again as it was."""
+    r = call(app, "POST", CMS, {"metadata": {"name": "again", "resourceVersion": "5"}})
+    assert r.status_code == 500
+    assert r.json()["message"] == (
+        "Internal error occurred: resourceVersion should not be set on objects to be created"
+    )
+    assert r.json()["reason"] == "InternalError"
+    assert call(app, "GET", f"{CMS}/again").status_code == 404
+    dry = call(
+        app, "POST", f"{CMS}?dryRun=All", {"metadata": {"name": "d", "resourceVersion": "5"}}
+    )
+    assert dry.status_code == 201  # a dry run never reaches the store's check
+    for rv in ("0", "-1", ""):  # what the versioner reads as no version, or not at all
+        body = {"metadata": {"name": f"v{len(rv)}{rv.strip('-')}", "resourceVersion": rv}}
+        assert call(app, "POST", CMS, body).status_code == 201, rv
