@@ -217,6 +217,8 @@ def validate(
         return quota.validate_resource_quota_status_update(obj, old)
     if key == ("v1", "ReplicationController") and old is not None and subresource == "status":
         return rc.validate_replication_controller_status_update(obj, old)
+    if key == ("v1", "Namespace") and old is not None and subresource == "status":
+        return misc.validate_namespace_status_update(obj, old)
     if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
         return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):

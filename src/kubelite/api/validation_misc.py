@@ -186,6 +186,20 @@ def validate_namespace_update(new: Obj, old: Obj) -> Errs:
     return validate_object_meta_update(new, old)
 
 
+def validate_namespace_status_update(new: Obj, old: Obj) -> Errs:
+    """The phase follows the deletion: a status write cannot end or fake one."""
+    errs = validate_object_meta_update(new, old)
+    phase = (new.get("status") or {}).get("phase") or ""
+    if not (new.get("metadata") or {}).get("deletionTimestamp"):
+        if phase != "Active":
+            errs.append(invalid("status.Phase", phase,
+                                "may only be 'Active' if `deletionTimestamp` is empty"))  # fmt: skip
+    elif phase != "Terminating":
+        errs.append(invalid("status.Phase", phase,
+                            "may only be 'Terminating' if `deletionTimestamp` is not empty"))  # fmt: skip
+    return errs
+
+
 # --- Node ---
 
 

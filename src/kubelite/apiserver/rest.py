@@ -421,15 +421,7 @@ class RestStorage:
         self._check_type(rt, obj)
         current = self.get(rt, namespace, name)
         md = m.meta(obj)
-        if md.get("name") and md["name"] != name:
-            raise errors.BadRequest(
-                f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
-            )
-        if rt.namespaced and md.get("namespace") and md["namespace"] != namespace:
-            raise errors.BadRequest(
-                "the namespace of the provided object does not match the namespace "
-                "sent on the request"
-            )
+        check_put_target(md, name, namespace if rt.namespaced else None)
         rv = md.get("resourceVersion")
         if rv not in (None, "") and str(rv) != str(current.revision):
             raise errors.Conflict.stale(rt.plural, rt.group, name)
@@ -1076,6 +1068,20 @@ def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
         and not old_md.get("deletionGracePeriodSeconds")
         and _finalizable(new)
     )
+
+
+def check_put_target(md: dict[str, Any], name: str, namespace: str | None) -> None:
+    """A PUT's body names the object of its URL (upstream's checkName and
+    EnsureObjectNamespaceMatchesRequestNamespace, for objects and subresources)."""
+    if md.get("name", "") != name:
+        raise errors.BadRequest(
+            f"the name of the object ({md.get('name', '')}) does not match the name on the "
+            f"URL ({name})"
+        )
+    if namespace and md.get("namespace") and md["namespace"] != namespace:
+        raise errors.BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
 
 
 def _set_resource_version(value: Any) -> bool:

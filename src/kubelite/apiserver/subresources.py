@@ -24,6 +24,7 @@ from kubelite.apiserver import (
     request_context,
 )
 from kubelite.apiserver.binding import bind_pod as bind_pod  # re-exported for the clients
+from kubelite.apiserver.rest import check_put_target
 from kubelite.apiserver.webhook_rules import Request as WebhookRequest
 
 if TYPE_CHECKING:
@@ -151,6 +152,13 @@ async def _scale(
     current = scale_view(app.storage.get(rt, ns, name).obj())
     if req.method == "PUT":
         wanted = bodies.decode_object(body, req.headers.get("content-type"))
+        api_version = wanted.get("apiVersion") or "autoscaling/v1"
+        if api_version != "autoscaling/v1":
+            raise errors.BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected "
+                "API version (autoscaling/v1)"
+            )
+        check_put_target(wanted.get("metadata") or {}, name, ns)
     elif req.method == "PATCH":
         kind = bodies.media_type(req.headers.get("content-type"))
         patch = bodies.parse_json(body)

@@ -1,0 +1,76 @@
+"""A PUT names the object of its URL, on subresources too; a namespace's phase
+follows its deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.unit.apiserver.inprocess_api import api_app, call
+
+from kubelite.apiserver.http import ApiApp
+
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+MERGE = "application/merge-patch+json"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[ApiApp]:
+    with api_app(tmp_path) as a:
+        container = {"name": "c", "image": "python:3.11"}
+        spec = {"replicas": 3, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}}}  # fmt: skip
+        assert (
+            call(a, "POST", DEPLOY, {"metadata": {"name": "d1"}, "spec": spec}).status_code == 201
+        )
+        assert (
+            call(a, "POST", "/api/v1/namespaces", {"metadata": {"name": "nsx"}}).status_code == 201
+        )
+        yield a
+
+
+def scale(
+    name: Any = "d1", namespace: str = "default", api_version: str = "autoscaling/v1"
+) -> dict:
+    md = {"name": name, "namespace": namespace} if name is not None else {}
+    return {"apiVersion": api_version, "kind": "Scale", "metadata": md, "spec": {"replicas": 1}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (scale("zz"), "the name of the object (zz) does not match the name on the URL (d1)"),
+        (scale(namespace="kube-system"),
+         "the namespace of the provided object does not match the namespace sent on the request"),
+        (scale(None), "the name of the object () does not match the name on the URL (d1)"),
+        (scale(api_version="apps/v1"), "the API version in the data (apps/v1) does not match "
+         "the expected API version (autoscaling/v1)"),
+    ],
+    ids=["name", "namespace", "no-name", "api-version"],
+)  # fmt: skip
+def test_a_scale_put_must_name_its_object(app: ApiApp, body: dict, message: str) -> None:
+    r = call(app, "PUT", f"{DEPLOY}/d1/scale", body)
+    assert (r.status_code, r.json()["message"]) == (400, message)
+    assert call(app, "GET", f"{DEPLOY}/d1").json()["spec"]["replicas"] == 3  # unchanged
+    assert call(app, "PUT", f"{DEPLOY}/d1/scale", scale()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("phase", "message"),
+    [
+        ("Terminating", "may only be 'Active' if `deletionTimestamp` is empty"),
+        ("Bogus", "may only be 'Active' if `deletionTimestamp` is empty"),
+    ],
+)
+def test_a_live_namespaces_phase_stays_active(app: ApiApp, phase: str, message: str) -> None:
+    url = "/api/v1/namespaces/nsx/status"
+    r = call(app, "PATCH", url, {"status": {"phase": phase}}, content_type=MERGE)
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        f'Namespace "nsx" is invalid: status.Phase: Invalid value: "{phase}": {message}'
+    )
+    assert call(app, "GET", "/api/v1/namespaces/nsx").json()["status"]["phase"] == "Active"
+    cm = {"metadata": {"name": "x"}}
+    assert call(app, "POST", "/api/v1/namespaces/nsx/configmaps", cm).status_code == 201
