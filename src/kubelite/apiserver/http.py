@@ -42,6 +42,7 @@ from kubelite.apiserver import (
 )
 from kubelite.apiserver.rbac_authorizer import Attributes, RbacAuthorizer, forbidden_status
 from kubelite.apiserver.request_context import (
+    add_warning,
     collect_warnings,
     set_authorizer,
     set_manager,
@@ -438,8 +439,16 @@ class ApiApp:
         return obj
 
     def _field_validation(
-        self, req: Request, rt: ResourceType, obj: dict[str, Any], body: bytes | None
+        self,
+        req: Request,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        body: bytes | None,
+        *,
+        warn: bool = True,
     ) -> None:
+        """Unknown (and duplicate) fields: refused under Strict; under Warn, the
+        default, dropped with a `Warning` each, as upstream's handlers add them."""
         mode = req.query.get("fieldValidation") or "Warn"  # checked with the request's options
         try:
             if rt.custom is not None:
@@ -451,11 +460,15 @@ class ApiApp:
             raise errors.BadRequest(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {exc}'
             ) from None
-        if mode != "Strict":
+        if mode == "Ignore" or (mode == "Warn" and not warn):
             return
         problems = [f'unknown field "{f}"' for f in unknown]
         if body is not None and bodies.media_type(req.headers.get("content-type")) == bodies.JSON:
             problems += [f'duplicate field "{f}"' for f in bodies.find_duplicate_keys(body)]
+        if mode == "Warn":
+            for problem in problems:
+                add_warning(problem)
+            return
         if problems:
             raise errors.BadRequest(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '

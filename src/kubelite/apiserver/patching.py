@@ -171,7 +171,7 @@ async def _server_side_apply(
             f"the name of the object ({applied['metadata']['name']}) does not match "
             f"the name on the URL ({name})"
         )
-    app._field_validation(req, rt, applied, None)
+    app._field_validation(req, rt, applied, None, warn=False)
     # The entry names the version applied (upstream records the request's version).
     entry = managedfields.make_entry(
         manager,

@@ -105,3 +105,16 @@ def test_a_posted_object_may_not_carry_a_resource_version(app: ApiApp) -> None:
     for rv in ("0", "-1", ""):  # what the versioner reads as no version, or not at all
         body = {"metadata": {"name": f"v{len(rv)}{rv.strip('-')}", "resourceVersion": rv}}
         assert call(app, "POST", CMS, body).status_code == 201, rv
+
+
+def test_unknown_fields_are_warned_about_by_default_and_dropped(app: ApiApp) -> None:
+    """fieldValidation=Warn, the server's default: a `Warning` per unknown field."""
+    body = {"metadata": {"name": "uw"}, "junk": 1, "data": {"a": "b"}}
+    r = call(app, "POST", CMS, body)
+    assert r.status_code == 201
+    assert r.headers.get_list("warning") == ['299 - "unknown field \\"junk\\""']
+    assert "junk" not in call(app, "GET", f"{CMS}/uw").json()
+    r = call(app, "PATCH", f"{CMS}/uw", {"junk2": 1}, content_type=MERGE)
+    assert r.headers.get_list("warning") == ['299 - "unknown field \\"junk2\\""']
+    r = call(app, "PUT", f"{CMS}/uw?fieldValidation=Ignore", {"metadata": {"name": "uw"}, "x": 1})
+    assert r.status_code == 200 and r.headers.get_list("warning") == []
