@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
 from kubelite.api import names
 from kubelite.api.fielderrors import (
     FieldError,
+    GoValue,
     duplicate,
     forbidden,
     invalid,
@@ -135,6 +137,17 @@ def immutable(new: Any, old: Any, path: str) -> Errs:
     if semantic_equal(new, old):
         return []
     return [invalid(path, new, FIELD_IMMUTABLE)]
+
+
+def _go_time(value: Any) -> Any:
+    """A time as Go's time.Time prints it in a field error (`2030-01-01 00:00:00 +0000 UTC`)."""
+    if not isinstance(value, str):
+        return GoValue("null") if value is None else value
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
+    return GoValue(when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"))
 
 
 def nonnegative(value: int, path: str) -> Errs:
@@ -434,7 +447,12 @@ def validate_object_meta_update(
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ):
-        errs += immutable(meta.get(field_name), old_meta.get(field_name), child(path, field_name))
+        found = immutable(meta.get(field_name), old_meta.get(field_name), child(path, field_name))
+        if found and field_name == "deletionTimestamp":
+            found = [
+                invalid(child(path, field_name), _go_time(meta.get(field_name)), FIELD_IMMUTABLE)
+            ]
+        errs += found
     errs += validate_labels(meta.get("labels"), child(path, "labels"))
     errs += validate_annotations(meta.get("annotations"), child(path, "annotations"))
     errs += _validate_owner_references(_l(meta, "ownerReferences"), child(path, "ownerReferences"))

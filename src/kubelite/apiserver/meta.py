@@ -124,11 +124,19 @@ def carry_over(new: dict[str, Any], old: dict[str, Any]) -> None:
     for field in ("uid", "creationTimestamp"):
         if not nm.get(field) and field in om:
             nm[field] = om[field]
-    for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
-        if field in om:
-            nm[field] = om[field]
-        else:
-            nm.pop(field, None)
+    if "generation" in om:
+        nm["generation"] = om["generation"]
+    else:
+        nm.pop("generation", None)
+    # An update never removes or moves a deletion; one that starts one is refused by
+    # validation (the fields are immutable), as upstream's BeforeUpdate leaves it.
+    if om.get("deletionTimestamp"):
+        nm["deletionTimestamp"] = om["deletionTimestamp"]
+    if (
+        om.get("deletionGracePeriodSeconds") is not None
+        and nm.get("deletionGracePeriodSeconds") is None
+    ):
+        nm["deletionGracePeriodSeconds"] = om["deletionGracePeriodSeconds"]
     nm.pop("selfLink", None)
 
 

@@ -34,6 +34,7 @@ from kubelite.apiserver import (
     ssa_typed,
 )
 from kubelite.apiserver import meta as m
+from kubelite.apiserver.rest import check_put_target
 from kubelite.store import KV
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ async def apply_patch(
     def checked(obj: dict[str, Any]) -> dict[str, Any]:
         new = mutate(obj)
         if isinstance(new, dict):
+            # the patched object names the URL's, as an update's body must
+            check_put_target(m.meta(new), name, ns if rt.namespaced else None)
             app._field_validation(req, rt, new, None)
             keep_null_template_timestamps(new, obj)
         return new

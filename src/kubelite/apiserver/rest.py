@@ -1016,6 +1016,8 @@ def _merge_for_subresource(
     if subresource == "status":
         new = orjson.loads(orjson.dumps(old))
         new["status"] = obj.get("status", {})
+        if rt.custom is not None and "status" not in obj:
+            del new["status"]  # a custom resource's status strategy drops a missing one
         if rt.kind == "Pod" and isinstance(new["status"], dict):
             # QoS is set at creation and immutable; a write that leaves it out keeps it.
             old_qos = (old.get("status") or {}).get("qosClass")

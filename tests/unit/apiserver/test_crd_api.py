@@ -239,6 +239,15 @@ def test_status_subresource_and_generation(api: Api) -> None:
     assert labels["metadata"]["generation"] == 2
 
 
+def test_a_status_write_without_status_leaves_none(api: Api) -> None:
+    """The custom resource status strategy drops a missing status (no `status: {}`)."""
+    api.call("POST", CRDS, make_crd())
+    api.call("POST", WIDGETS, widget())
+    out = api.call("PATCH", f"{WIDGETS}/w/status", {"spec": {"size": 3}}, content_type=MERGE)
+    assert out.status_code == 200 and "status" not in out.json()
+    assert "status" not in api.call("GET", f"{WIDGETS}/w").json()
+
+
 def test_scale_subresource(api: Api) -> None:
     api.call("POST", CRDS, make_crd())
     api.call("POST", WIDGETS, widget(replicas=1, selector="app=w"))

@@ -74,3 +74,45 @@ def test_a_live_namespaces_phase_stays_active(app: ApiApp, phase: str, message: 
     assert call(app, "GET", "/api/v1/namespaces/nsx").json()["status"]["phase"] == "Active"
     cm = {"metadata": {"name": "x"}}
     assert call(app, "POST", "/api/v1/namespaces/nsx/configmaps", cm).status_code == 201
+
+
+CMS = "/api/v1/namespaces/default/configmaps"
+
+
+@pytest.mark.parametrize(
+    ("patch", "content_type", "message"),
+    [
+        ([{"op": "replace", "path": "/metadata/namespace", "value": "kube-system"}],
+         "application/json-patch+json",
+         "the namespace of the provided object does not match the namespace sent on the request"),
+        ({"metadata": {"namespace": "kube-system"}}, MERGE,
+         "the namespace of the provided object does not match the namespace sent on the request"),
+        ({"metadata": {"name": "other"}}, "application/strategic-merge-patch+json",
+         "the name of the object (other) does not match the name on the URL (c)"),
+    ],
+    ids=["json-namespace", "merge-namespace", "strategic-name"],
+)  # fmt: skip
+def test_a_patch_cannot_move_its_object(
+    app: ApiApp, patch: Any, content_type: str, message: str
+) -> None:
+    assert call(app, "POST", CMS, {"metadata": {"name": "c"}}).status_code == 201
+    r = call(app, "PATCH", f"{CMS}/c", patch, content_type=content_type)
+    assert (r.status_code, r.json()["message"]) == (400, message)
+    assert call(app, "GET", f"{CMS}/c").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"deletionTimestamp": "2030-01-01T00:00:00Z"},
+         "metadata.deletionTimestamp: Invalid value: 2030-01-01 00:00:00 +0000 UTC: "
+         "field is immutable"),
+        ({"deletionGracePeriodSeconds": 30},
+         "metadata.deletionGracePeriodSeconds: Invalid value: 30: field is immutable"),
+    ],
+)  # fmt: skip
+def test_an_update_cannot_start_a_deletion(app: ApiApp, meta: dict, message: str) -> None:
+    assert call(app, "POST", CMS, {"metadata": {"name": "c"}}).status_code == 201
+    r = call(app, "PATCH", f"{CMS}/c", {"metadata": meta}, content_type=MERGE)
+    assert (r.status_code, r.json()["message"]) == (422, f'ConfigMap "c" is invalid: {message}')
+    assert "deletionTimestamp" not in call(app, "GET", f"{CMS}/c").json()["metadata"]
