@@ -39,12 +39,14 @@ _ABSENT = ("absent",)
 _PORT_KEYS = ("containerPort", "port")
 
 
-def owned_fields(obj: Obj, kind: str) -> dict[Path, Any]:
-    """Every field `obj` sets that a manager can own, with its value."""
+def owned_fields(obj: Obj, kind: str, subresource: str = "") -> dict[Path, Any]:
+    """Every field `obj` sets that a manager can own, with its value: a write to the
+    object owns no status, one to `/status` no spec (the strategies' reset fields)."""
     spec = _KINDS.get(kind, _ANY_KIND)
+    reset = "spec" if subresource == "status" else "status"
     out: dict[Path, Any] = {}
     for key, value in obj.items():
-        if key in ("apiVersion", "kind", "status"):
+        if key in ("apiVersion", "kind", reset):
             continue
         if key == "metadata":
             value = {k: v for k, v in (value or {}).items() if k in OWNED_METADATA}
@@ -222,8 +224,9 @@ def apply_ownership(
     entries = [e for e in (m.meta(live).get("managedFields") or []) if isinstance(e, dict)]
     mine = next((e for e in entries if _is(e, manager, "Apply", subresource)), None)
     others = [e for e in entries if e is not mine]
-    wanted = owned_fields(applied, kind)
-    before, after = owned_fields(live, kind), owned_fields(merged, kind)
+    wanted = owned_fields(applied, kind, subresource)
+    before = owned_fields(live, kind, subresource)
+    after = owned_fields(merged, kind, subresource)
     changing = {p for p in wanted if before.get(p, _ABSENT) != after.get(p, _ABSENT)}
     conflicts = [(e, p) for e in others for p in sorted(entry_paths(e) & changing)]
     if conflicts and not force:

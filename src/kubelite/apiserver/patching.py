@@ -180,7 +180,7 @@ async def _server_side_apply(
         manager,
         "Apply",
         rt.api_version,
-        set(managedfields.owned_fields(applied, rt.kind)),
+        set(managedfields.owned_fields(applied, rt.kind, subresource)),
         subresource,
     )
     storage_rt = rt if conversion is None else conversion.storage

@@ -1028,6 +1028,10 @@ def _merge_for_subresource(
             new["metadata"]["annotations"] = md["annotations"]
         if "resourceVersion" in md:
             new["metadata"]["resourceVersion"] = md["resourceVersion"]
+        if request_context.applying() and "managedFields" in md:
+            # an apply's ownership, its status fields included: kept, as the status
+            # strategies keep what the field manager tracked
+            new["metadata"]["managedFields"] = md["managedFields"]
         return new
     has_status = rt.custom.status if rt.custom is not None else rt.kind in m.STATUS_KINDS
     if has_status and "status" in old:

@@ -403,3 +403,28 @@ def test_a_resource_version_on_an_apply_that_creates_is_ignored(api: Api) -> Non
     obj = make("ConfigMap", data={"a": "1"})
     obj["metadata"]["resourceVersion"] = "5"
     assert api.apply(obj).status_code == 201
+
+
+def test_an_apply_to_status_owns_its_fields_and_drops_what_it_stops_applying(api: Api) -> None:
+    """As controllers publish status with SSA: the manager's status fields are tracked
+    (subresource status), so a condition it no longer applies goes."""
+    svc = make("Service", spec={"ports": [{"port": 80}]})
+    assert api.apply(svc).status_code == 201
+    url = f"{PATHS['Service']}/x/status?fieldManager=ctrl"
+
+    def apply_status(*types: str) -> httpx.Response:
+        conds = [{"type": t, "status": "True", "reason": "R", "message": "m",
+                  "lastTransitionTime": "2026-01-01T00:00:00Z"} for t in types]  # fmt: skip
+        body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                "status": {"conditions": conds}}  # fmt: skip
+        return call(api.app, "PATCH", url, body, content_type=APPLY)
+
+    assert apply_status("A", "B").status_code == 200
+    managers = {
+        (e["manager"], e.get("subresource", "")): e
+        for e in api.get("Service", "x")["metadata"]["managedFields"]
+    }
+    assert managers[("ctrl", "status")]["operation"] == "Apply"
+    assert apply_status("A").status_code == 200
+    conditions = api.get("Service", "x")["status"]["conditions"]
+    assert [c["type"] for c in conditions] == ["A"]
