@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import orjson
 
 from kubelite.api.defaults import apply_defaults, prepare_update, stamp_no_execute_taints
-from kubelite.api.fielderrors import FieldError
+from kubelite.api.fielderrors import FieldError, GoValue, invalid
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.api.selectors import (
     LabelSelector,
@@ -423,6 +423,11 @@ class RestStorage:
         md = m.meta(obj)
         check_put_target(md, name, namespace if rt.namespaced else None)
         rv = md.get("resourceVersion")
+        if rv in (None, "", "0") and not _allows_unconditional_update(rt):
+            problem = invalid(
+                "metadata.resourceVersion", GoValue("0x0"), "must be specified for an update"
+            )
+            raise errors.Invalid.fields(rt.plural, rt.group, name, [problem])
         if rv not in (None, "") and str(rv) != str(current.revision):
             raise errors.Conflict.stale(rt.plural, rt.group, name)
         self._decode_values(rt, obj)
@@ -1074,6 +1079,12 @@ def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
         and not old_md.get("deletionGracePeriodSeconds")
         and _finalizable(new)
     )
+
+
+def _allows_unconditional_update(rt: ResourceType) -> bool:
+    """Custom resources and their definitions refuse a PUT without a resourceVersion
+    (their strategies' AllowUnconditionalUpdate is false): it would overwrite blind."""
+    return rt.custom is None and rt.kind != "CustomResourceDefinition"
 
 
 def check_put_target(md: dict[str, Any], name: str, namespace: str | None) -> None:

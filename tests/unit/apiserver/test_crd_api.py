@@ -248,6 +248,28 @@ def test_a_status_write_without_status_leaves_none(api: Api) -> None:
     assert "status" not in api.call("GET", f"{WIDGETS}/w").json()
 
 
+def test_a_put_without_a_resource_version_is_refused(api: Api) -> None:
+    """Custom resources and CRDs allow no unconditional update: a blind PUT overwrites."""
+    api.call("POST", CRDS, make_crd())
+    api.call("POST", WIDGETS, widget())
+    r = api.call("PUT", f"{WIDGETS}/w", widget(size=6))
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        'widgets.example.com "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+        "must be specified for an update"
+    )
+    assert api.call("GET", f"{WIDGETS}/w").json()["spec"]["size"] == 1
+    crd = make_crd()
+    r = api.call("PUT", f"{CRDS}/widgets.example.com", crd)
+    assert r.json()["message"].startswith(
+        'customresourcedefinitions.apiextensions.k8s.io "widgets.example.com" is invalid: '
+        "metadata.resourceVersion: Invalid value: 0x0"
+    )
+    current = api.call("GET", f"{WIDGETS}/w").json()
+    current["spec"]["size"] = 6
+    assert api.call("PUT", f"{WIDGETS}/w", current).status_code == 200
+
+
 def test_scale_subresource(api: Api) -> None:
     api.call("POST", CRDS, make_crd())
     api.call("POST", WIDGETS, widget(replicas=1, selector="app=w"))
