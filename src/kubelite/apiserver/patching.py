@@ -166,6 +166,11 @@ async def _server_side_apply(
     )
     if not isinstance(applied, dict):
         raise errors.BadRequest("the applied configuration must be an object")
+    api_version, kind = str(applied.get("apiVersion") or ""), str(applied.get("kind") or "")
+    if (api_version, kind) != (rt.api_version, rt.kind):
+        # the field manager's version check: an apply configuration names its type
+        group, _, version = api_version.rpartition("/")
+        raise errors.BadRequest(f"invalid object type: {group}/{version}, Kind={kind}")
     if _carries_managed_fields(applied):
         raise errors.BadRequest("metadata.managedFields must be nil")
     ssa_typed.check_applied(rt, applied, ns, name)  # upstream's first step: the typed form

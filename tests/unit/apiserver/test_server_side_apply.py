@@ -428,3 +428,20 @@ def test_an_apply_to_status_owns_its_fields_and_drops_what_it_stops_applying(api
     assert apply_status("A").status_code == 200
     conditions = api.get("Service", "x")["status"]["conditions"]
     assert [c["type"] for c in conditions] == ["A"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"metadata": {"name": "x"}}, "invalid object type: /, Kind="),
+        ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}},
+         "invalid object type: /v1, Kind=Secret"),
+        ({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+         "invalid object type: apps/v1, Kind=ConfigMap"),
+    ],
+)  # fmt: skip
+def test_an_apply_configuration_must_name_its_type(api: Api, body: Obj, message: str) -> None:
+    path = f"{PATHS['ConfigMap']}/x?fieldManager=t"
+    r = call(api.app, "PATCH", path, body, content_type=APPLY)
+    assert (r.status_code, r.json()["message"]) == (400, message)
+    assert call(api.app, "GET", f"{PATHS['ConfigMap']}/x").status_code == 404
