@@ -55,7 +55,7 @@ def media_type(content_type: str | None) -> str:
 def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     """Decode a create/update body into an object."""
     kind = media_type(content_type)
-    if kind in (JSON, "*/*", "text/plain"):
+    if kind == JSON:  # also when none is named; any other type is a 415, as upstream's
         return _object(parse_json(body))
     if kind in (YAML, "application/x-yaml", "text/yaml"):
         return _object(parse_yaml(body))

@@ -118,3 +118,14 @@ def test_unknown_fields_are_warned_about_by_default_and_dropped(app: ApiApp) -> 
     assert r.headers.get_list("warning") == ['299 - "unknown field \\"junk2\\""']
     r = call(app, "PUT", f"{CMS}/uw?fieldValidation=Ignore", {"metadata": {"name": "uw"}, "x": 1})
     assert r.status_code == 200 and r.headers.get_list("warning") == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "*/*", "application/x-www-form-urlencoded"])
+def test_a_body_in_an_unknown_format_is_a_415(app: ApiApp, content_type: str) -> None:
+    r = call(app, "POST", CMS, {"metadata": {"name": "km"}}, content_type=content_type)
+    assert r.status_code == 415
+    assert r.json()["message"] == (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    )
+    assert call(app, "GET", f"{CMS}/km").status_code == 404
