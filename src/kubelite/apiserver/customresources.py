@@ -7,6 +7,7 @@ in the storage version; on read they are defaulted again and shown in the
 version asked for (conversion strategy None: only `apiVersion` changes).
 With a status subresource the main resource ignores status and `/status`
 ignores everything else; `metadata.generation` moves only on spec changes.
+A request to a deprecated version gets its warning from `warn_if_deprecated`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 
 from kubelite.api import names
 from kubelite.api.crd.defaulting import apply_defaults
-from kubelite.api.crd.pruning import prune
+from kubelite.api.crd.pruning import prune_resource
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.registry import ResourceType
 from kubelite.api.validation_meta import validate_object_meta, validate_object_meta_update
@@ -26,6 +27,13 @@ from kubelite.apiserver import meta as m
 from kubelite.apiserver.request_context import add_warning
 
 Obj = dict[str, Any]
+
+
+def warn_if_deprecated(rt: ResourceType) -> None:
+    """A request to a deprecated version carries its warning (upstream adds it to every
+    request the custom resource handler serves for that version, watches included)."""
+    if rt.custom is not None and rt.custom.deprecation_warning:
+        add_warning(rt.custom.deprecation_warning)
 
 
 def storage_api_version(rt: ResourceType) -> str:
@@ -73,9 +81,19 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
     from kubelite.api.crd.schema_validation import validate_value
 
     errs += validate_value(body, {**rt.custom.schema, "required": _required(rt)}, "")
+    errs += _list_errors(rt, obj, old)
     if rt.custom.has_rules:
         errs += _rules(rt, obj, old, errs)
     return errs
+
+
+def _list_errors(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
+    """Duplicates in set and map lists; on update only if the old object had none (ratcheting)."""
+    from kubelite.api.crd.listtype import list_errors
+
+    if old is not None and list_errors(old, rt.custom.schema):
+        return []
+    return list_errors(obj, rt.custom.schema)
 
 
 def _rules(rt: ResourceType, obj: Obj, old: Obj | None, errs: list[FieldError]) -> list[FieldError]:
@@ -137,8 +155,9 @@ def unsupported_patch() -> errors.ApiError:
 
 
 def prune_unknown(rt: ResourceType, obj: Obj, *, remove: bool) -> list[str]:
-    """Fields the version's schema does not declare (see `api.crd.pruning`)."""
-    return prune(obj, rt.custom.schema, remove=remove)
+    """Fields the version's schema does not declare, and those of `metadata` that
+    ObjectMeta does not (`metadata.junk`); see `api.crd.pruning`."""
+    return prune_resource(obj, rt.custom.schema, remove=remove)
 
 
 # ---- scale ------------------------------------------------------------------------------

@@ -201,7 +201,9 @@ class ApiApp:
             await result.send(send)
         else:
             text = req.path.endswith("/log")
-            await _stream(result, send, b"text/plain" if text else b"application/json")
+            await _stream(
+                result, send, b"text/plain" if text else b"application/json", warnings=warnings
+            )
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Streaming subresources (`pods/exec`, `pods/attach`, `pods/portforward`) come as
@@ -380,6 +382,8 @@ class ApiApp:
     ) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
+        if rt.custom is not None:
+            customresources.warn_if_deprecated(rt)  # every request to a deprecated version
         if not rt.stored:
             if rt.kind == "ComponentStatus":
                 return await componentstatus.handle(self, req, rt, name)
@@ -641,19 +645,19 @@ def _served_event(rt: ResourceType, ev: WatchEvent) -> WatchEvent:
 
 
 async def _stream(
-    chunks: AsyncIterator[bytes], send: Send, content_type: bytes = b"application/json"
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    content_type: bytes = b"application/json",
+    *,
+    warnings: list[str] | None = None,
 ) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", content_type),
-                (b"cache-control", b"no-cache, private"),
-                (b"transfer-encoding", b"chunked"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", content_type),
+        (b"cache-control", b"no-cache, private"),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    headers += [(b"warning", warning_header(w).encode()) for w in warnings or ()]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
         async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -2,8 +2,9 @@
 
 As upstream's CRD table convertor: each column's `jsonPath` is evaluated on
 the object; a path that finds nothing leaves the cell empty (kubectl shows
-`<none>`), a `date` column reads as an age ("5m"), and a CRD without columns
-gets AGE. Paths are the simple kind CRDs use: `.spec.replicas`,
+`<none>`), a `date` column reads as an age ("5m"; `<unknown>` for an empty or
+zero time, `<invalid>` for a string that is not RFC 3339), and a CRD without
+columns gets AGE. Paths are the simple kind CRDs use: `.spec.replicas`,
 `.status.conditions[0].type`, `.items[*].name`, and filters such as
 `.status.conditions[?(@.type=="Ready")].status`.
 """
@@ -18,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from kubelite.apiserver.tables_format import since
+from kubelite.api.timefields import TimeParseError, normalize
+from kubelite.apiserver.tables_format import INVALID, UNKNOWN, since
 from kubelite.apiserver.tables_printers import AGE_DOC, NAME, Printer, Row, col
 
 Obj = dict[str, Any]
@@ -105,8 +107,20 @@ def _cell(column: Obj, value: Any, now: datetime) -> Any:
     if kind == "boolean":
         return value if isinstance(value, bool) else None
     if kind == "date":
-        return since(value, now) if isinstance(value, str) else None
+        return _age(value, now) if isinstance(value, str) else None
     return None
+
+
+def _age(value: str, now: datetime) -> str:
+    """As upstream reads a date cell: a query-parameter `metav1.Time` (RFC 3339; "" and
+    "null" are the zero time), shown as an age."""
+    if value in ("", "null"):
+        return UNKNOWN
+    try:
+        canonical = normalize(value, micro=False)
+    except TimeParseError:
+        return INVALID
+    return UNKNOWN if canonical is None else since(canonical, now)
 
 
 def printer_for(columns: tuple[Obj, ...]) -> Printer:

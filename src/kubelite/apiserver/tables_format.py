@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 UNKNOWN = "<unknown>"
+INVALID = "<invalid>"
 NONE = "<none>"
 UNSET = "<unset>"
 
@@ -25,7 +26,7 @@ def human_duration(seconds: float) -> str:
     """
     whole = math.trunc(seconds)
     if whole < -1:
-        return "<invalid>"
+        return INVALID
     if whole < 0:
         return "0s"
     if whole < 60 * 2:

@@ -1,11 +1,13 @@
 """CustomResourceDefinitions (apiextensions.k8s.io/v1): the object model side.
 
 What kube-apiserver's apiextensions part decides without HTTP: whether a CRD
-is valid (`validation`), whether its schemas are structural (`structural`),
+is valid (`validation`), whether its schemas are structural (`structural`)
+and give list and map extensions a meaning they can have (`list_extensions`),
 which names it may use (`status`), and, for the custom resources it
 defines, how a body is pruned (`pruning`), defaulted (`defaulting`) and
-validated against the schema (`schema_validation`) and its CEL rules
-(`cel_rules`, with `field_path` for a rule's `fieldPath`). `types` turns an
+validated against the schema (`schema_validation`), its set and map lists
+(`listtype`) and its CEL rules (`cel_rules`, with `field_path` for a rule's
+`fieldPath`). `types` turns an
 established CRD into the `ResourceType`s the API server serves.
 """
 

@@ -188,7 +188,8 @@ def _array(value: list[Any], schema: Obj, path: str) -> Errs:
         errs.append(
             invalid(path, len(value), f"{path} in body should have at least {min_items} items")
         )
-    if schema.get("uniqueItems") or schema.get("x-kubernetes-list-type") == "set":
+    # x-kubernetes-list-type sets and maps are checked after this validator (`listtype`).
+    if schema.get("uniqueItems"):
         seen: list[Any] = []
         for i, item in enumerate(value):
             if item in seen:

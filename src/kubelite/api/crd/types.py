@@ -46,6 +46,8 @@ class CustomResource:
     has_rules: bool = False  # x-kubernetes-validations anywhere: CEL runs on writes
     # The version's selectableFields, as field selectors name them (`spec.color`).
     selectable: tuple[str, ...] = ()
+    # A deprecated version's `Warning` on every request to it; "" when not deprecated.
+    deprecation_warning: str = ""
 
 
 def condition(crd: Obj, kind: str) -> Obj | None:
@@ -112,6 +114,29 @@ def version_priority(name: str) -> tuple[int, int, int, str]:
     return (stage, -int(m.group(1)), -int(m.group(3) or 0), name)
 
 
+def deprecation_warning(crd: Obj, version: Obj) -> str:
+    """The warning requests to a deprecated `version` get: its `deprecationWarning`, else
+    upstream's default, naming the most preferred served, not deprecated, newer version."""
+    if not version.get("deprecated"):
+        return ""
+    if version.get("deprecationWarning") is not None:
+        return str(version["deprecationWarning"])
+    spec = crd.get("spec") or {}
+    group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
+    name = str(version.get("name", ""))
+    text = f"{group}/{name} {kind} is deprecated"
+    newer = [
+        str(v.get("name", ""))
+        for v in spec.get("versions") or []
+        if v.get("served")
+        and not v.get("deprecated")
+        and version_priority(str(v.get("name", ""))) < version_priority(name)
+    ]
+    if not newer:
+        return text
+    return f"{text}; use {group}/{min(newer, key=version_priority)} {kind}"
+
+
 def resource_types(crd: Obj) -> tuple[ResourceType, ...]:
     """The served versions of an established CRD, under its accepted names; () otherwise."""
     if not is_established(crd):
@@ -149,6 +174,7 @@ def resource_types(crd: Obj) -> tuple[ResourceType, ...]:
                 for f in version.get("selectableFields") or ()
                 if isinstance(f, dict)
             ),
+            deprecation_warning=deprecation_warning(crd, version),
         )
         out.append(
             ResourceType(

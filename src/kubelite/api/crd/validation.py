@@ -15,6 +15,7 @@ from typing import Any
 
 from kubelite.api import names
 from kubelite.api.crd.field_path import resolve
+from kubelite.api.crd.list_extensions import ListRules, check_list_extensions
 from kubelite.api.crd.structural import check_structural
 from kubelite.api.crd.types import has_rules
 from kubelite.api.fielderrors import (
@@ -111,7 +112,7 @@ def _versions_summary(versions: list[Any]) -> str:
     return json.dumps([v.get("name") for v in versions if isinstance(v, dict)])
 
 
-def _validate_versions(versions: Any, path: str) -> Errs:
+def _validate_versions(versions: Any, path: str, rules: ListRules) -> Errs:
     if not isinstance(versions, list) or not versions:
         return [invalid(path, [], "must have exactly one version marked as storage version")]
     errs: Errs = []
@@ -133,7 +134,7 @@ def _validate_versions(versions: Any, path: str) -> Errs:
             seen.add(name)
         storage += bool(version.get("storage"))
         served += bool(version.get("served"))
-        errs += _validate_version(version, vpath)
+        errs += _validate_version(version, vpath, rules)
     summary = _versions_summary(versions)
     if storage != 1:
         errs.append(
@@ -153,13 +154,14 @@ def _validate_versions(versions: Any, path: str) -> Errs:
     return errs
 
 
-def _validate_version(version: Obj, path: str) -> Errs:
+def _validate_version(version: Obj, path: str, rules: ListRules) -> Errs:
     errs: Errs = []
     schema = (version.get("schema") or {}).get("openAPIV3Schema")
     schema_path = f"{path}.schema.openAPIV3Schema"
     if schema is None:
         errs.append(required(schema_path, "schemas are required"))
     else:
+        errs += check_list_extensions(schema, schema_path, rules)
         errs += check_structural(schema, schema_path)
     subs = version.get("subresources") or {}
     scale = subs.get("scale") if isinstance(subs, dict) else None
@@ -327,8 +329,9 @@ def _validate_group(crd: Obj, group: str) -> Errs:
     return errs
 
 
-def validate_crd(crd: Obj) -> Errs:
-    """Create-time validation of a CustomResourceDefinition."""
+def validate_crd(crd: Obj, rules: ListRules | None = None) -> Errs:
+    """Create-time validation of a CustomResourceDefinition (on update, with the
+    list rules the old CRD already met)."""
     errs = validate_object_meta(
         crd, namespaced=False, name_fn=names.name_is_dns_subdomain, kube_finalizers=False
     )
@@ -347,7 +350,7 @@ def validate_crd(crd: Obj) -> Errs:
         errs.append(required("spec.scope", ""))
     elif scope not in ("Cluster", "Namespaced"):
         errs.append(not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
-    errs += _validate_versions(spec.get("versions"), "spec.versions")
+    errs += _validate_versions(spec.get("versions"), "spec.versions", rules or ListRules())
     errs += _validate_rules(crd)
     errs += _validate_conversion(spec.get("conversion"), "spec.conversion")
     return errs
@@ -356,7 +359,8 @@ def validate_crd(crd: Obj) -> Errs:
 def validate_crd_update(crd: Obj, old: Obj) -> Errs:
     """Update-time validation: the create rules, metadata updates, immutable scope and group."""
     errs = validate_object_meta_update(crd, old, kube_finalizers=False)
-    errs += [e for e in validate_crd(crd) if not e.field.startswith("metadata.")]
+    rules = ListRules.for_update(old)
+    errs += [e for e in validate_crd(crd, rules) if not e.field.startswith("metadata.")]
     spec, old_spec = crd.get("spec") or {}, old.get("spec") or {}
     for key in ("group", "scope"):
         if spec.get(key) != old_spec.get(key) and old_spec.get(key) is not None:
