@@ -91,6 +91,40 @@ class NamespaceLifecycle:
             )
 
 
+DEFAULT_TOLERATION_SECONDS = 300  # kube-apiserver's --default-not-ready-toleration-seconds
+
+
+class DefaultTolerationSeconds:
+    """Every pod tolerates a node that is not ready, or unreachable, for 300 s before
+    the taint manager evicts it, as upstream's DefaultTolerationSeconds plugin adds
+    (a node's brief trouble must not delete every pod on it)."""
+
+    TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+    def admit(self, attrs, obj, old, storage) -> None:  # type: ignore[no-untyped-def]
+        if attrs.resource.kind != "Pod" or attrs.subresource or obj is None:
+            return
+        if attrs.operation not in ("CREATE", "UPDATE"):
+            return
+        spec = obj.setdefault("spec", {})
+        tolerations = spec.get("tolerations") or []
+        if not isinstance(tolerations, list):
+            return  # validation says what is wrong with it
+        for taint in self.TAINTS:
+            if not any(_tolerates_no_execute(t, taint) for t in tolerations if isinstance(t, dict)):
+                tolerations.append({
+                    "key": taint, "operator": "Exists", "effect": "NoExecute",
+                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                })  # fmt: skip
+        spec["tolerations"] = tolerations
+
+
+def _tolerates_no_execute(toleration: dict[str, Any], taint: str) -> bool:
+    return toleration.get("key") in (taint, "", None) and toleration.get("effect") in (
+        "NoExecute", "", None,
+    )  # fmt: skip
+
+
 class Priority:
     """Resolve `priorityClassName` into `priority`, as the Priority plugin does, and
     keep PriorityClasses to one global default.
@@ -285,6 +319,7 @@ def default_plugins() -> list[AdmissionPlugin]:
         LimitRanger(),
         PodSecurity(),
         Priority(),
+        DefaultTolerationSeconds(),
         DefaultStorageClass(),
         DefaultIngressClass(),
         ServiceIPAllocator(),
