@@ -62,11 +62,15 @@ def parse_quantity(text: str | int | float) -> Fraction:
     return _local_parse(text)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def milli_value(q: Fraction) -> int:
-    """Thousandths of the quantity, rounded up (``Quantity.MilliValue``)."""
-    return math.ceil(q * 1000)
+    """Thousandths of the quantity, rounded up (``Quantity.MilliValue``), held to
+    int64 as upstream's are: a node of absurd capacity must not stop scheduling."""
+    return min(max(math.ceil(q * 1000), INT64_MIN), INT64_MAX)
 
 
 def value(q: Fraction) -> int:
-    """The quantity in whole units, rounded up (``Quantity.Value``)."""
-    return math.ceil(q)
+    """The quantity in whole units, rounded up (``Quantity.Value``), held to int64."""
+    return min(max(math.ceil(q), INT64_MIN), INT64_MAX)

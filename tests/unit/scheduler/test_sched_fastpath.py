@@ -161,3 +161,12 @@ def test_fast_path_steps_aside_for_affinity() -> None:
         },
     )
     assert _run(True, cluster, [pod], 0)[0][-1] is False
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_a_node_of_absurd_capacity_does_not_stop_scheduling(fast: bool) -> None:
+    """Quantities are held to int64 as upstream's MilliValue is (a 1e400 cpu node made
+    every pod fail with an OverflowError)."""
+    nodes = [make_node("huge", cpu="1e400", memory="8Gi"), make_node("plain", cpu="4")]
+    [(node, message, *_)] = _run(fast, nodes, [make_pod("p", cpu="1")], 0)
+    assert node in ("huge", "plain") and not message
