@@ -23,10 +23,6 @@ def max_len_error(length: int) -> str:
     return f"must be no more than {length} characters"
 
 
-def max_len_bytes_error(length: int) -> str:
-    return f"must be no more than {length} bytes"
-
-
 def regex_error(msg: str, fmt: str, *examples: str) -> str:
     if not examples:
         return f"{msg} (regex used for validation is '{fmt}')"
@@ -152,7 +148,7 @@ def is_qualified_name(value: str) -> list[str]:
     if not name:
         errs.append("name part " + empty_error())
     elif _blen(name) > LABEL_KEY_MAX:
-        errs.append("name part " + max_len_bytes_error(LABEL_KEY_MAX))
+        errs.append("name part " + max_len_error(LABEL_KEY_MAX))
     if not _label_key_re.fullmatch(name):
         errs.append(
             "name part " + regex_error(LABEL_KEY_ERR, LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
@@ -166,7 +162,7 @@ is_label_key = is_qualified_name
 def is_valid_label_value(value: str) -> list[str]:
     errs: list[str] = []
     if _blen(value) > LABEL_VALUE_MAX:
-        errs.append(max_len_bytes_error(LABEL_VALUE_MAX))
+        errs.append(max_len_error(LABEL_VALUE_MAX))
     if not _label_value_re.fullmatch(value):
         errs.append(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
     return errs

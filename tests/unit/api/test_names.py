@@ -98,7 +98,7 @@ def test_is_dns1035_label(value, expected):
         pytest.param("/app", ["prefix part must be non-empty"], id="empty-prefix"),
         pytest.param("Example.com/app", ["prefix part " + SUBDOMAIN_MSG], id="bad-prefix"),
         pytest.param("a/", ["name part must be non-empty", KEY_NAME_MSG], id="empty-name"),
-        pytest.param("a" * 64, ["name part must be no more than 63 bytes"], id="too-long"),
+        pytest.param("a" * 64, ["name part must be no more than 63 characters"], id="too-long"),
         pytest.param(
             "a/b/c",
             [
@@ -121,7 +121,7 @@ def test_is_qualified_name(value, expected):
         pytest.param("", [], id="empty-ok"),
         pytest.param("v1.2_x-y", [], id="valid"),
         pytest.param("bad value", [LABEL_VALUE_MSG], id="space"),
-        pytest.param("a" * 64, ["must be no more than 63 bytes"], id="too-long"),
+        pytest.param("a" * 64, ["must be no more than 63 characters"], id="too-long"),
     ],
 )
 def test_is_valid_label_value(value, expected):

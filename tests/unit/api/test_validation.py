@@ -382,7 +382,7 @@ def test_unchanged_update_is_valid(obj):
                 **make_pod(),
                 "metadata": {"name": "web", "namespace": "default", "labels": {"a": "v" * 64}},
             },
-            [f'metadata.labels: Invalid value: "{"v" * 64}": must be no more than 63 bytes'],
+            [f'metadata.labels: Invalid value: "{"v" * 64}": must be no more than 63 characters'],
             id="label-value-63",
         ),  # fmt: skip
         pytest.param(
