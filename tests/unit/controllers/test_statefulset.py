@@ -315,3 +315,22 @@ async def test_a_pending_pods_deleted_claim_is_made_again(h: Harness) -> None:
     await drain(h, ctrl)  # the claim's deletion brings the StatefulSet back
     claims = [c["metadata"]["name"] for c in await h.list("PersistentVolumeClaim")]
     assert claims == ["data-web-0"]
+
+
+async def test_claims_follow_a_changed_retention_policy(h: Harness) -> None:
+    """Switched to Retain, the claims lose their set reference (deleting the set must
+    keep the data); switched back to Delete, they get it again."""
+    delete = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    ctrl = await setup(h, replicas=2, persistentVolumeClaimRetentionPolicy=delete)
+    await drain(h, ctrl, ready=True)
+
+    async def set_refs() -> list[list[str]]:
+        claims = sorted(await h.list("PersistentVolumeClaim"), key=lambda c: c["metadata"]["name"])
+        return [[r["kind"] for r in c["metadata"].get("ownerReferences") or []] for c in claims]
+
+    assert await set_refs() == [["StatefulSet"], ["StatefulSet"]]
+    for when, refs in (("Retain", []), ("Delete", ["StatefulSet"])):
+        policy = {"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": when}}}
+        await h.client.patch("apps/v1", "StatefulSet", "web", policy, "default")
+        await drain(h, ctrl, ready=True)
+        assert await set_refs() == [refs, refs], when

@@ -31,10 +31,12 @@ from kubelite.controllers.informer import Handlers
 from kubelite.controllers.objects import (
     Obj,
     controller_ref,
+    copy,
     deleting,
     key_of,
     labels,
     meta,
+    owner_ref_for,
     pod_available,
     pod_phase,
     pod_ready,
@@ -274,9 +276,41 @@ class StatefulSetController(Controller):
             # to go, then went): make it again, as upstream does for pending pods.
             for template in plan.sts["spec"].get("volumeClaimTemplates") or []:
                 await self._ensure_claim(plan.sts, template, ordinal, meta(pod)["name"])
+        for template in plan.sts["spec"].get("volumeClaimTemplates") or []:
+            await self._match_retention_policy(plan.sts, template, ordinal)
         if deleting(pod) or not _running_and_ready(pod):
             return True
         return not pod_available(pod, plan.min_ready, self.clock())
+
+    async def _match_retention_policy(self, sts: Obj, template: dict[str, Any], i: int) -> None:
+        """A claim's reference to its set follows `whenDeleted` as the policy changes
+        (upstream's UpdatePodClaimForRetentionPolicy): switched to Retain, deleting
+        the set must no longer delete the data; switched to Delete, it does."""
+        ns = meta(sts)["namespace"]
+        claim_obj = self.pvc_informer.get(f"{ns}/{ident.claim_name(template, sts, i)}")
+        if claim_obj is None or deleting(claim_obj):
+            return
+        policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
+        uid, name = meta(sts).get("uid"), meta(sts)["name"]
+        refs = list(meta(claim_obj).get("ownerReferences") or [])
+
+        def of_this_set(ref: dict[str, Any]) -> bool:  # a same-named set's stale one too
+            return ref.get("kind") == "StatefulSet" and (
+                ref.get("uid") == uid or ref.get("name") == name
+            )
+
+        kept = [r for r in refs if not of_this_set(r)]
+        if policy.get("whenDeleted") == "Delete":
+            kept.append({**owner_ref_for(sts), "controller": False})
+        if kept == refs:
+            return
+        out = copy(claim_obj)
+        if kept:
+            meta(out)["ownerReferences"] = kept
+        else:
+            meta(out).pop("ownerReferences", None)
+        with contextlib.suppress(errors.NotFound, errors.Conflict):  # seen again next sync
+            await self.client.update(out)
 
     async def _process_condemned(self, plan: _Plan, pod: Obj, first_unhealthy: Obj | None) -> bool:
         """Scale down past `replicas`; True when OrderedReady must stop here."""
