@@ -112,6 +112,8 @@ class SpecSchedule:
         return None
 
     def _first_on(self, day: date, zone: tzinfo, after: datetime) -> datetime | None:
+        if _falls_back(day, zone):
+            return self._first_on_fall_back_day(day, zone, after)
         for hour in self.hours:
             for minute in self.minutes:
                 candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
@@ -120,6 +122,28 @@ class SpecSchedule:
                 if candidate > after:
                     return candidate
         return None
+
+    def _first_on_fall_back_day(self, day: date, zone: tzinfo, after: datetime) -> datetime | None:
+        """A repeated wall-clock time fires on both passes, as upstream's cron library
+        steps through absolute time: the earliest of every match, both folds counted."""
+        found: datetime | None = None
+        limit = after.astimezone(UTC)
+        for hour in self.hours:
+            for minute in self.minutes:
+                for fold in (0, 1):
+                    wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                    instant = wall.replace(fold=fold).astimezone(UTC)
+                    if instant > limit and (found is None or instant < found):
+                        found = instant
+        return None if found is None else found.astimezone(zone)
+
+
+def _falls_back(day: date, zone: tzinfo) -> bool:
+    """Whether the clocks go back during `day` in `zone` (some wall times repeat)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    end = start + timedelta(days=1)
+    before, later = start.utcoffset(), end.utcoffset()
+    return before is not None and later is not None and later < before
 
 
 def _exists(moment: datetime) -> bool:

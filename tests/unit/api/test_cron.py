@@ -107,3 +107,26 @@ def test_go_durations(text: str, seconds: float) -> None:
 
 def test_every_is_at_least_one_second() -> None:
     assert parse("@every 10ms").next(AFTER) == AFTER.replace(second=1)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "start", "expected"),
+    [
+        ("0 * * * *", "2026-11-01T04:00", ["05:00", "06:00", "07:00"]),  # 01:00 EDT, then EST
+        ("30 1 * * *", "2026-10-31T12:00", ["05:30", "06:30", "11-02 06:30"]),
+    ],
+    ids=["hourly", "daily-in-the-repeated-hour"],
+)
+def test_a_repeated_hour_fires_on_both_passes(
+    schedule: str, start: str, expected: list[str]
+) -> None:
+    """On the fall-back day the repeated wall-clock time fires twice, as upstream's
+    cron library (stepping through absolute time) fires it."""
+    spec = parse(f"TZ=America/New_York {schedule}")
+    t = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    got = []
+    for _ in range(3):
+        t = spec.next(t)
+        text = t.astimezone(UTC).strftime("%m-%d %H:%M")
+        got.append(text[6:] if text.startswith("11-01") else text)
+    assert got == expected
