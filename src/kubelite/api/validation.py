@@ -76,6 +76,9 @@ from kubelite.api import (
 from kubelite.api import (
     validation_storage as storage,
 )
+from kubelite.api import (
+    validation_workload_status as workload_status,
+)
 from kubelite.api.fielderrors import FieldError
 from kubelite.api.names import validate_object_name
 from kubelite.api.validation_service import DEFAULT_NODE_PORT_RANGE
@@ -192,6 +195,14 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
 }
 
 
+_STATUS_VALIDATORS = {
+    ("apps/v1", "Deployment"): workload_status.validate_deployment_status_update,
+    ("apps/v1", "ReplicaSet"): workload_status.validate_replica_set_status_update,
+    ("apps/v1", "StatefulSet"): workload_status.validate_stateful_set_status_update,
+    ("apps/v1", "DaemonSet"): workload_status.validate_daemon_set_status_update,
+}
+
+
 def validate(
     obj: Obj,
     *,
@@ -219,6 +230,8 @@ def validate(
         return rc.validate_replication_controller_status_update(obj, old)
     if key == ("v1", "Namespace") and old is not None and subresource == "status":
         return misc.validate_namespace_status_update(obj, old)
+    if old is not None and subresource == "status" and key in _STATUS_VALIDATORS:
+        return _STATUS_VALIDATORS[key](obj, old)
     if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
         return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):
@@ -237,4 +250,9 @@ def validate(
     if validators is None:
         return []
     create, update = validators
-    return create(obj) if old is None else update(obj, old)
+    if old is None:
+        return create(obj)
+    errs = update(obj, old)
+    if key == ("batch/v1", "Job"):
+        errs += workload_status.validate_job_status_counts(obj)
+    return errs

@@ -116,3 +116,48 @@ def test_an_update_cannot_start_a_deletion(app: ApiApp, meta: dict, message: str
     r = call(app, "PATCH", f"{CMS}/c", {"metadata": meta}, content_type=MERGE)
     assert (r.status_code, r.json()["message"]) == (422, f'ConfigMap "c" is invalid: {message}')
     assert "deletionTimestamp" not in call(app, "GET", f"{CMS}/c").json()["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ({"observedGeneration": -1},
+         "status.observedGeneration: Invalid value: -1: must be greater than or equal to 0"),
+        ({"replicas": 1, "readyReplicas": 5},
+         "status.readyReplicas: Invalid value: 5: cannot be greater than status.replicas"),
+        ({"replicas": 3, "readyReplicas": 1, "availableReplicas": 2},
+         "status.availableReplicas: Invalid value: 2: cannot be greater than readyReplicas"),
+    ],
+)  # fmt: skip
+def test_a_deployment_status_that_cannot_be_true_is_refused(
+    app: ApiApp, status: dict, message: str
+) -> None:
+    r = call(app, "PATCH", f"{DEPLOY}/d1/status", {"status": status}, content_type=MERGE)
+    assert (r.status_code, r.json()["message"]) == (
+        422,
+        f'Deployment.apps "d1" is invalid: {message}',
+    )
+    ok = {"replicas": 3, "readyReplicas": 2, "availableReplicas": 2, "collisionCount": 2}
+    assert (
+        call(app, "PATCH", f"{DEPLOY}/d1/status", {"status": ok}, content_type=MERGE).status_code
+        == 200
+    )
+    back = call(app, "PATCH", f"{DEPLOY}/d1/status", {"status": {"collisionCount": 1}},
+                content_type=MERGE)  # fmt: skip
+    assert back.json()["message"].endswith(
+        "status.collisionCount: Invalid value: 1: cannot be decremented"
+    )
+
+
+def test_a_jobs_counters_stay_non_negative(app: ApiApp) -> None:
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    spec = {"template": {"spec": {"restartPolicy": "Never",
+                                  "containers": [{"name": "c", "image": "python:3.11"}]}}}  # fmt: skip
+    assert call(app, "POST", jobs, {"metadata": {"name": "j"}, "spec": spec}).status_code == 201
+    r = call(app, "PATCH", f"{jobs}/j/status", {"status": {"active": -1, "ready": -2}},
+             content_type=MERGE)  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        'Job.batch "j" is invalid: [status.active: Invalid value: -1: must be greater than or '
+        "equal to 0, status.ready: Invalid value: -2: must be greater than or equal to 0]"
+    )

@@ -1,0 +1,117 @@
+"""Status writes of the workload kinds, as apps and batch validation check them.
+
+A `/status` write is a controller's report; upstream refuses one that cannot be
+true (a negative count, more ready replicas than replicas, a collision count
+going back) so a buggy or foreign controller cannot publish nonsense that
+`kubectl rollout status` or an autoscaler would then act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.fielderrors import FieldError, invalid
+from kubelite.api.validation_meta import _d, _i, child, nonnegative, validate_object_meta_update
+
+Obj = dict[str, Any]
+Errs = list[FieldError]
+NOT_ABOVE_REPLICAS = "cannot be greater than status.replicas"
+
+
+def _counts(status: Obj, fields: tuple[str, ...], path: str) -> tuple[dict[str, int], Errs]:
+    counts = {f: _i(status, f) for f in fields}
+    errs: Errs = []
+    for name, value in counts.items():
+        errs += nonnegative(value, child(path, name))
+    return counts, errs
+
+
+def _not_above(counts: dict[str, int], fields: tuple[str, ...], path: str) -> Errs:
+    return [
+        invalid(child(path, f), counts[f], NOT_ABOVE_REPLICAS)
+        for f in fields
+        if counts[f] > counts["replicas"]
+    ]
+
+
+def _collision_count(status: Obj, old_status: Obj, path: str) -> Errs:
+    """Non-negative when set, and never decremented (IsDecremented: a set count may
+    not go down or be unset)."""
+    errs: Errs = []
+    new, old = status.get("collisionCount"), old_status.get("collisionCount")
+    if isinstance(new, int):
+        errs += nonnegative(new, child(path, "collisionCount"))
+    if isinstance(old, int) and (not isinstance(new, int) or new < old):
+        value = new if isinstance(new, int) else 0
+        errs.append(invalid(child(path, "collisionCount"), value, "cannot be decremented"))
+    return errs
+
+
+def validate_deployment_status_update(new: Obj, old: Obj) -> Errs:
+    status, path = _d(new, "status"), "status"
+    fields = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
+              "availableReplicas", "unavailableReplicas")  # fmt: skip
+    counts, errs = _counts(status, fields, path)
+    errs = validate_object_meta_update(new, old) + errs
+    errs += _not_above(counts, ("updatedReplicas", "readyReplicas", "availableReplicas"), path)
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
+                            "cannot be greater than readyReplicas"))  # fmt: skip
+    return errs + _collision_count(status, _d(old, "status"), path)
+
+
+def validate_replica_set_status_update(new: Obj, old: Obj) -> Errs:
+    status, path = _d(new, "status"), "status"
+    fields = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas",
+              "observedGeneration")  # fmt: skip
+    counts, errs = _counts(status, fields, path)
+    errs = validate_object_meta_update(new, old) + errs
+    errs += _not_above(counts, ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"), path)
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
+                            "cannot be greater than readyReplicas"))  # fmt: skip
+    return errs
+
+
+def validate_stateful_set_status_update(new: Obj, old: Obj) -> Errs:
+    status, path = _d(new, "status"), "status"
+    fields = ("replicas", "readyReplicas", "currentReplicas", "updatedReplicas",
+              "availableReplicas", "observedGeneration")  # fmt: skip
+    counts, errs = _counts(status, fields, path)
+    errs = validate_object_meta_update(new, old) + errs
+    errs += _not_above(
+        counts, ("readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"), path
+    )
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
+                            "cannot be greater than status.readyReplicas"))  # fmt: skip
+    return errs + _collision_count(status, _d(old, "status"), path)
+
+
+def validate_daemon_set_status_update(new: Obj, old: Obj) -> Errs:
+    status, path = _d(new, "status"), "status"
+    fields = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
+              "numberReady", "observedGeneration", "updatedNumberScheduled", "numberAvailable",
+              "numberUnavailable")  # fmt: skip
+    _, errs = _counts(status, fields, path)
+    errs = validate_object_meta_update(new, old) + errs
+    return errs + _collision_count(status, _d(old, "status"), path)
+
+
+def validate_job_status_counts(new: Obj) -> Errs:
+    """The counters every Job status write keeps non-negative (validateJobStatus)."""
+    status, path = _d(new, "status"), "status"
+    _, errs = _counts(status, ("active", "succeeded", "failed"), path)
+    for optional in ("ready", "terminating"):
+        if isinstance(status.get(optional), int):
+            errs += nonnegative(status[optional], child(path, optional))
+    return errs
+
+
+__all__ = [
+    "validate_daemon_set_status_update",
+    "validate_deployment_status_update",
+    "validate_job_status_counts",
+    "validate_replica_set_status_update",
+    "validate_stateful_set_status_update",
+]
