@@ -26,6 +26,7 @@ from kubelite.apiserver.rest import RestStorage, Selectors
 from kubelite.store import Compacted, WatchClosed
 
 BOOKMARK_INTERVAL_S = 30.0
+PRE_TIMEOUT_BOOKMARK_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,26 +111,38 @@ async def watch_batches(storage: RestStorage, req: WatchRequest) -> AsyncIterato
         watcher.close()
 
 
+def _next_bookmark(now: float, deadline: float | None) -> float | None:
+    """When the next bookmark goes, as upstream's cache watcher times them: every
+    interval, and two seconds before the watch's timeout (so a client restarts its
+    watch from a fresh resourceVersion); None when that moment has passed."""
+    due = now + BOOKMARK_INTERVAL_S
+    if deadline is not None:
+        due = min(due, deadline - PRE_TIMEOUT_BOOKMARK_S)
+    return due if due > now else None
+
+
 async def _follow(
     storage: RestStorage, watcher: Any, req: WatchRequest, deadline: float | None
 ) -> AsyncIterator[list[WatchEvent]]:
+    bookmark_at = _next_bookmark(time.monotonic(), deadline) if req.bookmarks else None
     while True:
+        now = time.monotonic()
         wait = BOOKMARK_INTERVAL_S
         if deadline is not None:
-            wait = min(wait, deadline - time.monotonic())
+            wait = min(wait, deadline - now)
             if wait <= 0:
                 return
-        # A bookmark only after a whole interval without events: a wait cut short by
-        # the watch's timeout ends the watch (an event loop's timer may fire a
-        # millisecond early, and must not make the last moments a run of bookmarks).
-        bookmark_due = wait >= BOOKMARK_INTERVAL_S
+        if bookmark_at is not None:
+            wait = min(wait, max(0.0, bookmark_at - now))
         try:
             # Events already queued are taken without a timer: a timed wait per
             # event is what a busy watch would otherwise spend most on.
             event = watcher.next_nowait()
             if event is None and not await watcher.wait(wait):
-                if req.bookmarks and bookmark_due:
+                now = time.monotonic()
+                if bookmark_at is not None and now >= bookmark_at:
                     yield [_bookmark(req.resource, storage.store.revision)]
+                    bookmark_at = _next_bookmark(now, deadline)
                 continue
             if event is None:
                 continue

@@ -1,4 +1,4 @@
-"""Periodic bookmarks come after a whole quiet interval, never as a timed watch ends."""
+"""Bookmarks: every interval and two seconds before a timed watch ends, never as it ends."""
 
 from __future__ import annotations
 
@@ -59,3 +59,24 @@ def test_a_wait_cut_short_by_the_timeout_sends_no_bookmark() -> None:
 def test_a_whole_quiet_interval_sends_one() -> None:
     types, _ = asyncio.run(_follow(time.monotonic() + 30, interval=0.01))
     assert types and set(types) == {"BOOKMARK"}
+
+
+class QuietWatcher(EarlyTimerWatcher):
+    """No events: every timed wait runs its whole time."""
+
+    async def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        await asyncio.sleep(timeout)
+        return False
+
+
+def test_one_bookmark_comes_two_seconds_before_the_timeout() -> None:
+    """As upstream's cache watcher: so a client restarts from a fresh resourceVersion."""
+
+    async def follow() -> list[str]:
+        storage: Any = SimpleNamespace(store=SimpleNamespace(revision=7))
+        deadline = time.monotonic() + 2.2
+        gen = watching._follow(storage, QuietWatcher(), _request(True), deadline)
+        return [e.type async for batch in gen for e in batch]
+
+    assert asyncio.run(follow()) == ["BOOKMARK"]
