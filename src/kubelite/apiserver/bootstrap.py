@@ -104,20 +104,57 @@ async def bootstrap(client: LocalClient, *, api_port: int, service_ip: str = SER
 
 
 async def _kubernetes_endpoints(client: LocalClient, api_port: int) -> None:
-    """The API's own endpoints, refreshed with this start's port."""
+    """The API's own endpoints, refreshed with this start's port: the Endpoints and
+    the EndpointSlice both named `kubernetes`, as upstream's endpoint reconciler
+    writes them (the Endpoints marked so that no mirror slice is made of them)."""
     ports = [{"name": "https", "port": api_port, "protocol": "TCP"}]
-    obj = {
+    endpoints = {
         "apiVersion": "v1",
         "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default"},
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {SKIP_MIRROR: "true"}},
         "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": ports}],
-    }
-    current = await client.get_or_none("v1", "Endpoints", "kubernetes", "default")
+    }  # fmt: skip
+    endpoint_slice = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {SERVICE_NAME: "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+        "ports": ports,
+    }  # fmt: skip
+    for obj, fields in ((endpoints, ("subsets",)), (endpoint_slice, ("endpoints", "ports"))):
+        await _write(client, obj, fields)
+    # Slices mirrored from the Endpoints before they were marked: gone.
+    try:
+        mirrored, _ = await client.list(
+            "discovery.k8s.io/v1", "EndpointSlice", "default",
+            label_selector=f"{SERVICE_NAME}=kubernetes,{MANAGED_BY}={MIRRORING}",
+        )  # fmt: skip
+        for old in mirrored:
+            await client.delete("discovery.k8s.io/v1", "EndpointSlice", old["metadata"]["name"],
+                                "default")  # fmt: skip
+    except errors.ApiError as exc:
+        log.warning("old kubernetes endpoint slices not removed: %s", exc)
+
+
+async def _write(client: LocalClient, obj: dict[str, Any], fields: tuple[str, ...]) -> None:
+    md = obj["metadata"]
+    current = await client.get_or_none(obj["apiVersion"], obj["kind"], md["name"], md["namespace"])
     try:
         if current is None:
             await client.create(obj)
         else:
-            current["subsets"] = obj["subsets"]
+            for name in fields:
+                current[name] = obj[name]
+            current["metadata"].setdefault("labels", {}).update(md["labels"])
             await client.update(current)
     except errors.ApiError as exc:
-        log.warning("kubernetes endpoints not written: %s", exc)
+        log.warning("kubernetes %s not written: %s", obj["kind"], exc)
+
+
+SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
+SERVICE_NAME = "kubernetes.io/service-name"
+MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
+MIRRORING = "endpointslicemirroring-controller.k8s.io"
