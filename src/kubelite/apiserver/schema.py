@@ -8,6 +8,7 @@ schema; they are loaded on first use, off the start-up path.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -95,7 +96,7 @@ def check_meta_types(obj: dict[str, Any]) -> None:
     ObjectMeta requires (`TypeMismatch` otherwise); unknown keys are the pruner's."""
     meta = obj.get("metadata")
     if isinstance(meta, dict):
-        _walk(meta, "V1ObjectMeta", "metadata", [], False)
+        _walk(meta, "V1ObjectMeta", "metadata", [], False, ("", "metadata"))
 
 
 def _json_type(value: Any) -> str:
@@ -122,37 +123,42 @@ def _shape(type_name: str) -> tuple[str, str]:
     return "model", ""
 
 
-def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool) -> None:
+def _walk(
+    value: Any,
+    type_name: str,
+    path: str,
+    unknown: list[str],
+    prune: bool,
+    where: tuple[str, str] = ("", ""),
+) -> None:
+    """`path` names fields as upstream's unknown-field errors do (with list indices);
+    `where` is (the innermost Go struct, its JSON field path) as encoding/json words
+    a type error: `Go struct field EnvVar.spec.template.spec.containers.env.value`."""
     if value is None:
         return
     check = _CHECKS.get(type_name)
     if check is not None and not check(value):
-        raise TypeMismatch(
-            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
-            f".{path} of type {_GO_TYPES[type_name]}"
-        )
+        raise _type_error(value, where, _GO_TYPES[type_name])
     shape, inner = _shape(type_name)
     if shape == "leaf":
         return
     if shape == "list":
         if not isinstance(value, list):
-            raise TypeMismatch(
-                f"json: cannot unmarshal {_json_type(value)} into Go struct field "
-                f".{path} of type []{inner}"
-            )
+            raise _type_error(value, where, f"[]{_go_type(inner)}")
         for i, item in enumerate(value):
-            _walk(item, inner, f"{path}[{i}]", unknown, prune)
+            _walk(item, inner, f"{path}[{i}]", unknown, prune, where)
         return
     if shape == "dict":
         if isinstance(value, dict):
             for key, item in value.items():
-                _walk(item, inner, f"{path}.{key}" if path else key, unknown, prune)
+                _walk(item, inner, f"{path}.{key}" if path else key, unknown, prune, where)
         return
     fields = _fields(type_name)
     if fields is None or not isinstance(value, dict):
         return
     if type_name in QUANTITY_FIELDS:
         _accept_numeric_quantities(value, QUANTITY_FIELDS[type_name], path)
+    struct, go_path = _go_type(type_name).rsplit(".", 1)[-1], where[1]
     for key in list(value):
         child = f"{path}.{key}" if path else key
         if key not in fields:
@@ -160,4 +166,26 @@ def _walk(value: Any, type_name: str, path: str, unknown: list[str], prune: bool
             if prune:
                 del value[key]
             continue
-        _walk(value[key], fields[key], child, unknown, prune)
+        field_path = f"{go_path}.{key}" if go_path else key
+        _walk(value[key], fields[key], child, unknown, prune, (struct, field_path))
+
+
+def _type_error(value: Any, where: tuple[str, str], go_type: str) -> TypeMismatch:
+    struct, field_path = where
+    return TypeMismatch(
+        f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+        f"{struct}.{field_path} of type {go_type}"
+    )
+
+
+_VERSION_PREFIX = re.compile(r"^V\d+(?:(?:alpha|beta)\d+)?(?=[A-Z])")
+
+
+def _go_type(type_name: str) -> str:
+    """A client model's Go name (`V1EnvVar` -> `v1.EnvVar`); leaves as they are."""
+    if type_name in _GO_TYPES:
+        return _GO_TYPES[type_name]
+    m = _VERSION_PREFIX.match(type_name)
+    if m is None:
+        return type_name
+    return f"{m.group(0).lower()}.{type_name[m.end() :]}"

@@ -129,3 +129,18 @@ def test_a_body_in_an_unknown_format_is_a_415(app: ApiApp, content_type: str) ->
         "application/json, application/yaml, application/vnd.kubernetes.protobuf"
     )
     assert call(app, "GET", f"{CMS}/km").status_code == 404
+
+
+def test_a_value_of_the_wrong_type_is_worded_as_encoding_json_words_it(app: ApiApp) -> None:
+    """The innermost Go struct and the JSON field path without indices, as upstream's
+    decoder prints it (the line users search for)."""
+    container = {"name": "c", "image": "i", "env": [{"name": "X", "value": 1}]}
+    spec = {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}}}  # fmt: skip
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": spec}
+    r = call(app, "POST", "/apis/apps/v1/namespaces/default/deployments", body)
+    assert (r.status_code, r.json()["message"]) == (
+        400,
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal '
+        "number into Go struct field EnvVar.spec.template.spec.containers.env.value of type string",
+    )
