@@ -334,3 +334,38 @@ async def test_claims_follow_a_changed_retention_policy(h: Harness) -> None:
         await h.client.patch("apps/v1", "StatefulSet", "web", policy, "default")
         await drain(h, ctrl, ready=True)
         assert await set_refs() == [refs, refs], when
+
+
+async def claim_names(h: Harness) -> list[str]:
+    return sorted(c["metadata"]["name"] for c in await h.list("PersistentVolumeClaim"))
+
+
+async def test_when_scaled_delete_takes_a_claim_once_its_pod_is_gone(h: Harness) -> None:
+    scaled = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+    ctrl = await setup(h, podManagementPolicy="Parallel",
+                       persistentVolumeClaimRetentionPolicy=scaled)  # fmt: skip
+    await drain(h, ctrl, ready=True)
+    await h.client.patch("apps/v1", "StatefulSet", "web", {"spec": {"replicas": 1}}, "default")
+    await drain(h, ctrl)  # the pods are terminating: their claims stay for now
+    assert await claim_names(h) == ["data-web-0", "data-web-1", "data-web-2"]
+    await drain(h, ctrl, ready=True)  # the kubelet lets them go
+    assert await claim_names(h) == ["data-web-0"]
+
+
+async def test_a_scale_back_up_before_the_pod_is_gone_keeps_its_claim(h: Harness) -> None:
+    """The returning pod must find its data, not an empty claim made anew."""
+    scaled = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+    ctrl = await setup(h, podManagementPolicy="Parallel",
+                       persistentVolumeClaimRetentionPolicy=scaled)  # fmt: skip
+    await drain(h, ctrl, ready=True)
+    uids = {
+        c["metadata"]["name"]: c["metadata"]["uid"] for c in await h.list("PersistentVolumeClaim")
+    }
+    await h.client.patch("apps/v1", "StatefulSet", "web", {"spec": {"replicas": 1}}, "default")
+    await drain(h, ctrl)
+    await h.client.patch("apps/v1", "StatefulSet", "web", {"spec": {"replicas": 3}}, "default")
+    await drain(h, ctrl, ready=True)
+    after = {
+        c["metadata"]["name"]: c["metadata"]["uid"] for c in await h.list("PersistentVolumeClaim")
+    }
+    assert after == uids  # the same claims, none deleted and made again

@@ -91,6 +91,8 @@ class StatefulSetController(Controller):
     workers = 2
 
     def setup(self) -> None:
+        # Ordinals this controller scaled down, per set uid: their claims wait for the pod.
+        self._scaled_down: dict[str, set[int]] = {}
         self.sts_informer = self.informers.informer("apps/v1", "StatefulSet")
         self.pod_informer = self.informers.informer("v1", "Pod")
         self.pvc_informer = self.informers.informer("v1", "PersistentVolumeClaim")
@@ -144,6 +146,7 @@ class StatefulSetController(Controller):
         current, update, collisions = await self._revisions(sts, revisions)
         plan = self._plan(sts, pods, current, update)
         await self._converge(plan)
+        await self._scaled_claims(plan, selector)
         status = self._status(plan, collisions)
         await self._write_status(sts, status)
         await self._truncate_history(sts, pods + plan.created, revisions, current, update)
@@ -324,8 +327,8 @@ class StatefulSetController(Controller):
             return True
         await self._delete(plan, pod)
         ordinal = ident.ordinal(plan.sts, pod)
-        assert ordinal is not None
-        await self._scaled_claims(plan.sts, ordinal)
+        if ordinal is not None:  # its claims go once it is gone (whenScaled: Delete)
+            self._scaled_down.setdefault(meta(plan.sts)["uid"], set()).add(ordinal)
         return True
 
     def _versioned_set(self, plan: _Plan, ordinal: int) -> tuple[Obj, str]:
@@ -415,18 +418,38 @@ class StatefulSetController(Controller):
         msg = f"delete Pod {name} in StatefulSet {meta(sts)['name']} successful"
         await self.recorder.event(sts, NORMAL, "SuccessfulDelete", msg)
 
-    async def _scaled_claims(self, sts: Obj, i: int) -> None:
+    async def _scaled_claims(self, plan: _Plan, selector: Any) -> None:
+        """`whenScaled: Delete`: a claim goes once its ordinal is out of range AND its
+        pod is gone, as upstream lets the garbage collector take it with the pod. A
+        scale back up before then keeps it (it was deleted with the pod's deletion,
+        and the returning pod found an empty claim)."""
+        sts = plan.sts
+        pending = self._scaled_down.get(meta(sts)["uid"])
+        if not pending:
+            return
+        wanted = range(plan.start, plan.start + len(plan.replicas))
+        pending -= set(wanted)  # scaled back up: its claim stays
         policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if policy.get("whenScaled") != "Delete":
+            pending.clear()
             return
-        for template in sts["spec"].get("volumeClaimTemplates") or []:
+        ns, name = meta(sts)["namespace"], meta(sts)["name"]
+        pods = [p for p in plan.replicas if p is not None] + plan.condemned
+        alive = {ident.ordinal(sts, p) for p in pods}
+        prefixes = [
+            f"{meta(t)['name']}-{name}-" for t in sts["spec"].get("volumeClaimTemplates") or []
+        ]
+        for claim_obj in self.pvc_informer.list(ns, selector):
+            claim_name = meta(claim_obj)["name"]
+            prefix = next((p for p in prefixes if claim_name.startswith(p)), None)
+            ordinal = claim_name[len(prefix) :] if prefix is not None else ""
+            if not ordinal.isdigit() or deleting(claim_obj):
+                continue
+            if int(ordinal) not in pending or int(ordinal) in alive:
+                continue
             with contextlib.suppress(errors.NotFound):
-                await self.client.delete(
-                    "v1",
-                    "PersistentVolumeClaim",
-                    ident.claim_name(template, sts, i),
-                    meta(sts)["namespace"],
-                )
+                await self.client.delete("v1", "PersistentVolumeClaim", claim_name, ns)
+        pending -= {o for o in pending if o not in alive}
 
     # ---- status --------------------------------------------------------------------
 
