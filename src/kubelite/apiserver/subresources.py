@@ -244,7 +244,13 @@ def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
 def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
     pod = app.storage.get(rt, ns, name).obj()
     container = container_of(pod, name, req.query.get("container"))
-    if app.logs is None or not (pod.get("spec") or {}).get("nodeName"):
+    if not (pod.get("spec") or {}).get("nodeName"):
+        # Upstream's LogLocation gives no location for a pod not yet scheduled,
+        # and its stream then answers 204 with no body: `kubectl logs` prints nothing.
+        from kubelite.apiserver.http import Response
+
+        return Response(b"", status=204)
+    if app.logs is None:
         raise errors.BadRequest(
             f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
         )

@@ -20,6 +20,7 @@ import itertools
 import logging
 import os
 import random
+import shutil
 import socket
 from collections import OrderedDict
 from pathlib import Path
@@ -51,7 +52,7 @@ from kubelite.kubelet.process import Exit
 from kubelite.kubelet.runtime import ContainerProcess, LocalRuntime, Runtime, ShimRuntime
 from kubelite.kubelet.services import ServiceCache
 from kubelite.kubelet.startlane import StartLane
-from kubelite.kubelet.volumes import release_orphans
+from kubelite.kubelet.volumes import release_mounts, release_orphans
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -318,6 +319,8 @@ class NodeAgent:
                         gone.request_termination(
                             obj["metadata"].get("deletionGracePeriodSeconds"), deleted=True
                         )
+                    else:
+                        self._forget_ended(obj)
                     continue
                 self._upsert(obj)
 
@@ -334,7 +337,12 @@ class NodeAgent:
             return
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
-            return  # finished before we came: nothing to run
+            # Finished before we came: nothing to run, but its directory (its
+            # containers' logs, for `kubectl logs`) stays until the pod is deleted.
+            done = self._saved.pop(uid, None)
+            if done is not None:
+                checkpoint.remove(done[0])
+            return
         saved = self._saved.pop(uid, None)
         if pod["metadata"].get("deletionTimestamp"):
             self._rejected.discard(uid)
@@ -376,6 +384,15 @@ class NodeAgent:
                 self._removed[runner.uid] = None
                 while len(self._removed) > REMEMBER_REMOVED:
                     self._removed.popitem(last=False)
+
+    def _forget_ended(self, pod: Obj) -> None:
+        """A pod deleted with no runner (it had ended before this kubelite started):
+        the directory its logs were kept in goes with it."""
+        md = pod["metadata"]
+        pod_dir = self.pods_dir / f"{md.get('namespace', 'default')}_{md['name']}_{md['uid']}"
+        if pod_dir.is_dir() and not checkpoint.load(pod_dir):
+            release_mounts(pod_dir)
+            shutil.rmtree(pod_dir, ignore_errors=True)
 
     def _admit(self, pod: Obj) -> admission.Rejection | None:
         """The kubelet's admission of a pod bound here (a pod given a nodeName

@@ -3,7 +3,9 @@
 As upstream: the first restart is immediate and arms a delay of `base`
 seconds; each later restart doubles it up to `cap`; a container that ran
 clean for 2 x cap (10 minutes by default) starts over at `base`. Pure state
-keyed by container; the caller passes the time.
+keyed by container; the caller passes the time. The image puller's back-off
+(ImagePullBackOff) is the same state, keyed by pod and image, each failed
+pull counting as a restart.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ class Backoff:
         if entry is None or self._expired(entry, now):
             return 0.0
         return max(0.0, finished_at + entry.delay - now)
+
+    def since_update(self, key: str, now: float) -> float:
+        """Seconds left of the delay counted from its last update (upstream's
+        IsInBackOffSinceUpdate, as the image puller asks it); 0 when none is."""
+        entry = self._entries.get(key)
+        if entry is None or self._expired(entry, now):
+            return 0.0
+        return max(0.0, entry.last_update + entry.delay - now)
 
     def restarted(self, key: str, now: float) -> None:
         """Record a restart: arm or double the delay."""

@@ -11,6 +11,10 @@ As upstream's kubelet writes it on every container creation, the file is
 brought up to date whenever a container starts (a pod set up again after a
 restart of kubelite may have another IP): rewritten in place, since running
 containers see it through a bind mount of its inode.
+
+The pod's `/etc/hostname` is written beside it, as containerd writes its
+sandbox's `hostname` file: the pod's host name (`spec.hostname`, else its
+name), or the machine's own for a hostNetwork pod.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from kubelite.kubelet.atomic_writer import replace_file
 Obj = dict[str, Any]
 ETC_HOSTS = "/etc/hosts"
 FILE_NAME = "etc-hosts"
+ETC_HOSTNAME = "/etc/hostname"
+HOSTNAME_FILE = "hostname"
 HEADER = "# Kubernetes-managed hosts file.\n"
 HOST_NETWORK_HEADER = "# Kubernetes-managed hosts file (host network).\n"
 _LOCAL = (
@@ -105,4 +111,13 @@ def write_pod_hosts(
         domain = f"{subdomain}.{ns}.svc.{cluster_domain}" if subdomain else ""
         content = managed_hosts([pod_ip] if pod_ip else [], hostname, domain, aliases)
     ensure_file(pod_dir, FILE_NAME, content.encode(), "etc-hosts.tmp")
+    return path
+
+
+def write_pod_hostname(pod: Obj, pod_dir: Path, hostname: str) -> Path:
+    """The pod's hostname file, bound over each container's /etc/hostname."""
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        hostname = os.uname().nodename  # the sandbox shares the node's UTS namespace
+    path = pod_dir / HOSTNAME_FILE
+    ensure_file(pod_dir, HOSTNAME_FILE, f"{hostname}\n".encode(), "hostname.tmp")
     return path

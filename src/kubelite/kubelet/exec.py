@@ -32,6 +32,7 @@ from kubelite.kubelet import podbind, sandbox
 from kubelite.kubelet.attach import AttachSession, NotRunning
 from kubelite.kubelet.cgroups import process_cgroups
 from kubelite.kubelet.containerio import set_window_size
+from kubelite.kubelet.process import error_text
 
 if TYPE_CHECKING:
     from kubelite.kubelet.agent import NodeAgent
@@ -179,13 +180,11 @@ class Session:
                 env=command_env(proc.pid, tty=tty),
                 cwd=None if isolated or not os.path.isdir(cwd) else cwd,
             )
-        except FileNotFoundError:
+        except OSError as exc:
             _close(master, slave)
             _close_pair(ours, theirs)
-            raise _exec_failed(
-                f'exec: "{command[0]}": executable file not found in $PATH'
-            ) from None
-        except (OSError, subprocess.SubprocessError) as exc:
+            raise _exec_failed(runc_exec_failed(error_text(exc, command[0]))) from None
+        except subprocess.SubprocessError as exc:
             _close(master, slave)
             _close_pair(ours, theirs)
             raise _exec_failed(str(exc)) from None
@@ -357,6 +356,15 @@ def _close_pair(*socks: socket.socket | None) -> None:
     for sock in socks:
         if sock is not None:
             sock.close()
+
+
+def runc_exec_failed(detail: str) -> str:
+    """How containerd reports a process runc could not exec in a container."""
+    exec_id = os.urandom(32).hex()
+    return (
+        f'failed to start exec "{exec_id}": OCI runtime exec failed: exec failed: '
+        f"unable to start container process: {detail}: unknown"
+    )
 
 
 def _exec_failed(detail: str) -> InternalError:

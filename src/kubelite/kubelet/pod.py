@@ -24,6 +24,11 @@ stops serving while it shuts down. Then, for a deleted pod, its final status
 the object is removed with grace 0 — upstream's status manager deletes a pod
 only once its API status shows the end. Otherwise status is written whenever
 something changes, coalesced, through the status subresource.
+
+A container whose image is missing is "pulled" as upstream's image manager
+pulls (kubelite has no registry: the pull fails, ErrImagePull), and each
+failure arms a back-off per image (10 s doubling to 5 min) during which the
+container waits as ImagePullBackOff; an image built meanwhile is used at once.
 """
 
 from __future__ import annotations
@@ -41,18 +46,22 @@ from typing import TYPE_CHECKING, Any
 
 from kubelite.apiserver.errors import ApiError, Conflict, NotFound
 from kubelite.kubelet import checkpoint, criolog, probes, pullsecrets, termination
-from kubelite.kubelet.backoff import go_duration
+from kubelite.kubelet.backoff import Backoff, go_duration
 from kubelite.kubelet.clock import rfc3339
 from kubelite.kubelet.dns import DNSWarning, write_pod_resolv_conf
 from kubelite.kubelet.envvars import Sources, referenced_objects
-from kubelite.kubelet.etchosts import write_pod_hosts
+from kubelite.kubelet.etchosts import write_pod_hostname, write_pod_hosts
 from kubelite.kubelet.events import NORMAL, WARNING, container_path
+from kubelite.kubelet.images import Image
 from kubelite.kubelet.prepare import (
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACK_OFF,
     Context,
     PrepareError,
     build_spec,
     container_id,
     pod_hostname,
+    pull_error,
     resolve_image,
 )
 from kubelite.kubelet.process import Exit, StartError
@@ -65,6 +74,7 @@ from kubelite.kubelet.status import (
     final_phase,
     finish,
     pod_status,
+    readiness_gates,
 )
 from kubelite.kubelet.termination import MIN_SHUTDOWN_S, TerminationOrder, is_sidecar
 from kubelite.kubelet.volumes import PodVolumes, VolumeError
@@ -75,6 +85,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 CONFIG_RETRY_S = 2.0
+IMAGE_BACKOFF_S = 10.0  # the kubelet's backOffPeriod for image pulls
+IMAGE_BACKOFF_MAX_S = 300.0  # and its MaxContainerBackOff
 STATUS_HOLD_S = 1.0  # longest a starting pod's first status write waits for the start
 
 
@@ -144,6 +156,8 @@ class PodRunner:
         self.order = agent.next_order()  # the lane serves pods in the order they came
         self._lane: Releaser | None = None  # held from set-up to the first spawn request
         self._liveness_killed: set[str] = set()
+        # Upstream's image back-off, per pod and image: 10 s doubling to 5 min.
+        self._image_backoff = Backoff(IMAGE_BACKOFF_S, IMAGE_BACKOFF_MAX_S)
         # Readiness probe loops, one per running container: owned here, not by the
         # container's supervision, as they outlive it while the pod terminates.
         self._readiness: dict[str, asyncio.Task[None]] = {}
@@ -151,7 +165,12 @@ class PodRunner:
     # ---- called by the agent ---------------------------------------------------
 
     def update(self, pod: Obj) -> None:
+        gates_before = _gate_conditions(self.pod)
         self.pod = pod
+        if _gate_conditions(pod) != gates_before and self.sandbox_ready:
+            # A controller set a readiness gate's condition: Ready is the kubelet's
+            # to recompute, as upstream's status manager does on the pod's update.
+            self.mark()
         if pod["metadata"].get("deletionTimestamp"):
             self.request_termination(pod["metadata"].get("deletionGracePeriodSeconds"))
         elif not self.terminating.is_set():
@@ -570,19 +589,51 @@ class PodRunner:
                 release()
             rec.waiting(failure.reason, failure.message)
             self.mark(settled=True)
-            await self.event(
-                WARNING,
-                failure.reason if failure.reason.startswith("ErrImage") else "Failed",
-                _event_text(failure),
-                rec.name,
-            )
+            for type_, reason, message in _failure_events(failure):
+                await self.event(type_, reason, message, rec.name)
+            await self._retry_wait(c, failure)
+
+    async def _ensure_image(self, c: Obj, rec: ContainerRecord) -> Image:
+        """Upstream's EnsureImageExists: an image present is used whatever the
+        back-off; a missing one is "pulled" (kubelite has no registry, so the pull
+        fails: Pulling, then Failed with why), and each failure arms the pod's
+        back-off for the image (10 s doubling to 5 min); until it runs out the
+        answer is ImagePullBackOff, without a pull."""
+        try:
+            return resolve_image(self.agent.images, c)
+        except PrepareError as exc:
+            if exc.reason != ERR_IMAGE_PULL:
+                raise
+            failure = exc
+        image = c.get("image", "")
+        backoff = self._image_backoff
+        if backoff.since_update(image, self.agent.clock.monotonic()) > 0:
+            raise PrepareError(IMAGE_PULL_BACK_OFF, f'Back-off pulling image "{image}"')
+        await self.event(NORMAL, "Pulling", f'Pulling image "{image}"', rec.name)
+        await self.event(
+            WARNING, "Failed", f'Failed to pull image "{image}": {pull_error(image)}', rec.name
+        )
+        backoff.restarted(image, self.agent.clock.monotonic())
+        raise failure
+
+    async def _retry_wait(self, c: Obj, failure: PrepareError) -> None:
+        """Until the next try at starting the container: CONFIG_RETRY_S, or for an
+        image in back-off until the back-off runs out or the image is built."""
+        if failure.reason != IMAGE_PULL_BACK_OFF:
             await self.agent.clock.sleep(CONFIG_RETRY_S)
+            return
+        image = c.get("image", "")
+        while (left := self._image_backoff.since_update(image, self.agent.clock.monotonic())) > 0:
+            await self.agent.clock.sleep(min(left, CONFIG_RETRY_S))
+            with contextlib.suppress(PrepareError):
+                resolve_image(self.agent.images, c)
+                return  # built meanwhile: present images need no pull
 
     async def _start_once(
         self, c: Obj, rec: ContainerRecord, sent: Callable[[], None]
     ) -> ContainerProcess | None:
         """Prepare and spawn; the lane is let go once the spawn request is out."""
-        image = resolve_image(self.agent.images, c)
+        image = await self._ensure_image(c, rec)
         rec.image_id = image.image_id
         cid = container_id(self.uid, rec.name, rec.restart_count)
         spec = build_spec(
@@ -735,11 +786,12 @@ class PodRunner:
             node_allocatable=self.agent.allocatable,
             services=await self.agent.services.env_for(self.pod),
         )
-        resolv = hosts = None
+        resolv = hosts = hostname = None
         if self.agent.isolate:  # without a mount namespace there is nowhere to bind them
             resolv, warnings, hosts = self._pod_files()
             for w in warnings:
                 await self.event(WARNING, w.reason, w.message)
+            hostname = write_pod_hostname(self.pod, self.dir, pod_hostname(self.pod))
         return Context(
             pod=self.pod,
             pod_dir=self.dir,
@@ -751,6 +803,7 @@ class PodRunner:
             isolate=self.agent.isolate,
             resolv_conf=resolv,
             hosts=hosts,
+            hostname=hostname,
             shm=self.volumes.shm,
             termination_log=await self._termination_log(c, rec, cid),
         )
@@ -770,6 +823,7 @@ class PodRunner:
         return self.dir / "logs" / name / f"{restart}.log"
 
     def log_path(self, name: str, *, previous: bool) -> Any:
+        """The log of the container's current instance, or of the one before it."""
         rec = self.record(name)
         if rec is None:
             return None
@@ -777,6 +831,10 @@ class PodRunner:
         if restart < 0:
             return None
         return self._log_path(name, restart)
+
+    def instance_log(self, name: str, instance: int) -> Path:
+        """The log of the container's run under restart count `instance`."""
+        return Path(self._log_path(name, instance))
 
     def _prune_logs(self, rec: ContainerRecord) -> None:
         """Keep the current and the previous instance's logs, as the kubelet does."""
@@ -1127,6 +1185,14 @@ EVICTED = "Evicted"
 EVICTION_GRACE_S = 1.0  # upstream's immediateEvictionGracePeriodSeconds
 
 
+def _gate_conditions(pod: Obj) -> list[tuple[str, str]]:
+    """The statuses of the conditions the pod's readiness gates name, as stored."""
+    by_type = {
+        c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []
+    }
+    return [(gate, str(by_type.get(gate))) for gate in readiness_gates(pod)]
+
+
 def _instance_ended(rec: ContainerRecord) -> bool:
     """A checkpointed container whose instance had ended: terminated, or waiting out
     its back-off (a CrashLoopBackOff follows an end)."""
@@ -1168,7 +1234,14 @@ def _first(exc: BaseException) -> BaseException:
     return exc
 
 
-def _event_text(exc: PrepareError) -> str:
+def _failure_events(exc: PrepareError) -> list[tuple[str, str, str]]:
+    """The events of a container that could not be created, as upstream's
+    kubelet records them: an image's failure with its own reason first, then
+    `Failed` "Error: <reason>" (FailedToCreateContainer)."""
+    if exc.reason == ERR_IMAGE_PULL:
+        return [(WARNING, "Failed", f"Error: {exc.reason}")]  # the pull's Failed came first
+    if exc.reason == IMAGE_PULL_BACK_OFF:
+        return [(NORMAL, "BackOff", exc.message), (WARNING, "Failed", f"Error: {exc.reason}")]
     if exc.reason.startswith("ErrImage"):
-        return exc.message
-    return f"Error: {exc.message}"
+        return [(WARNING, exc.reason, exc.message), (WARNING, "Failed", f"Error: {exc.reason}")]
+    return [(WARNING, "Failed", f"Error: {exc.message}")]

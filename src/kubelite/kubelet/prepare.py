@@ -12,7 +12,7 @@ As on a cluster, configMap, secret, downwardAPI and projected volumes are
 mounted read-only whatever the volumeMount says (their plugins' `ReadOnly`
 attribute), a `persistentVolumeClaim` volume with `readOnly: true` too;
 `readOnlyRootFilesystem` makes the container's root read-only, its
-`resolv.conf` included (containerd's rule; the kubelet's `/etc/hosts` stays
+`resolv.conf` and `/etc/hostname` included (containerd's rule; the kubelet's `/etc/hosts` stays
 writable); and a container whose environment has no `HOME` gets its user's
 home directory from the container's `/etc/passwd`, as runc gives it.
 
@@ -52,8 +52,13 @@ from kubelite.kubelet.volumes import projected_kinds
 Obj = dict[str, Any]
 RESOLV_CONF = "/etc/resolv.conf"  # a volumeMount of the user's at this path wins
 ETC_HOSTS = "/etc/hosts"  # likewise
+ETC_HOSTNAME = "/etc/hostname"  # likewise
 PASSWD = "/etc/passwd"
 GROUP = "/etc/group"
+
+
+ERR_IMAGE_PULL = "ErrImagePull"
+IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 
 
 class PrepareError(Exception):
@@ -71,10 +76,12 @@ def image_missing(container: Obj) -> PrepareError:
             "ErrImageNeverPull",
             f'Container image "{image}" is not present with pull policy of Never; {how_to_build(image)}',
         )
-    return PrepareError(
-        "ErrImagePull",
-        f'failed to pull image "{image}": kubelite runs only local images; {how_to_build(image)}',
-    )
+    return PrepareError(ERR_IMAGE_PULL, f'failed to pull image "{image}": {pull_error(image)}')
+
+
+def pull_error(image: str) -> str:
+    """Why pulling `image` failed: kubelite has no registry to pull from."""
+    return f"kubelite runs only local images; {how_to_build(image)}"
 
 
 def resolve_image(store: ImageStore, container: Obj) -> Image:
@@ -101,6 +108,7 @@ class Context:
     isolate: bool
     resolv_conf: Path | None = None  # the pod's resolv.conf, bound over /etc/resolv.conf
     hosts: Path | None = None  # the pod's hosts file, bound over /etc/hosts
+    hostname: Path | None = None  # the pod's hostname file, bound over /etc/hostname
     shm: str | None = None  # the pod's /dev/shm; None: the container sees the host's /dev
     # bound at its terminationMessagePath (the container's child makes the file)
     termination_log: Path | None = None
@@ -299,6 +307,10 @@ def _mounts(
     if ctx.resolv_conf is not None and not any(m.target == RESOLV_CONF for m in out):
         resolv = sandbox.VolumeMount(str(ctx.resolv_conf), RESOLV_CONF, _read_only_root(container))
         out.append(resolv)
+    if ctx.hostname is not None and not any(m.target == ETC_HOSTNAME for m in out):
+        # containerd's rule: read-only with a read-only root, as resolv.conf
+        name = sandbox.VolumeMount(str(ctx.hostname), ETC_HOSTNAME, _read_only_root(container))
+        out.append(name)
     if ctx.hosts is not None and not any(m.target == ETC_HOSTS for m in out):
         out.append(sandbox.VolumeMount(str(ctx.hosts), ETC_HOSTS))
     if ctx.termination_log is not None:  # last, as the kubelet adds it

@@ -153,14 +153,16 @@ class Exit:
     message: str = ""
 
 
-def _error_text(exc: OSError, argv0: str, env: dict[str, str]) -> str:
+def error_text(exc: OSError, argv0: str) -> str:
+    """runc's words for a command it could not exec (Go's exec.LookPath and execve)."""
     if isinstance(exc, FileNotFoundError):
         if "/" in argv0:
             return f'exec: "{argv0}": stat {argv0}: no such file or directory'
         return f'exec: "{argv0}": executable file not found in $PATH'
     if isinstance(exc, PermissionError):
         return f'exec: "{argv0}": permission denied'
-    return f'exec: "{argv0}": {exc.strerror or exc}'
+    text = exc.strerror or str(exc)
+    return f'exec: "{argv0}": {text[:1].lower()}{text[1:]}'  # Go's errno texts are lower case
 
 
 def start_message(detail: str) -> str:
@@ -313,7 +315,7 @@ async def start(spec: Spec) -> Process:
         raise StartError(start_message(_failure_text(exc, spec))) from None
     except OSError as exc:  # no pipe or fork for it: the node is out of resources
         _make_log(log_path)
-        raise StartError(start_message(_error_text(exc, spec.argv[0], spec.env))) from None
+        raise StartError(start_message(error_text(exc, spec.argv[0]))) from None
     finally:
         for fd in joins:
             os.close(fd)
@@ -359,7 +361,7 @@ def _failure_text(exc: forkexec.ChildFailed, spec: Spec) -> str:
                 f'chdir to cwd ("{spec.cwd}") set in config.json failed: no such file or directory'
             )
         return f'chdir to cwd ("{spec.cwd}") set in config.json failed: {err.strerror}'
-    return _error_text(err, spec.argv[0], spec.env)
+    return error_text(err, spec.argv[0])
 
 
 _Hook = Callable[[], None] | None

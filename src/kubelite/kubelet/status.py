@@ -11,6 +11,11 @@ counts them: one has initialized the pod once it has started, its readiness
 is part of ContainersReady, and its end never decides the pod's phase (the
 regular containers' ends do). A regular init container that exited 0 is
 ready, as upstream's prober manager reports it.
+
+Readiness gates (`spec.readinessGates`) hold Ready back as upstream's
+GeneratePodReadyCondition does: once the containers are ready, the pod is
+Ready only when each gate's condition, written by some controller into the
+stored status (and kept there by every write of the agent's), is True.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ Obj = dict[str, Any]
 WAITING_CREATING = "ContainerCreating"
 WAITING_INITIALIZING = "PodInitializing"
 TERMINAL_PHASES = ("Succeeded", "Failed")
+READINESS_GATES_NOT_READY = "ReadinessGatesNotReady"
 # What upstream's status manager reports for a container with no end of its own
 # when its pod is done (TerminatePod): the pod must not look successful.
 UNKNOWN_END: Obj = {
@@ -197,7 +203,11 @@ def conditions(
     containers: list[ContainerRecord],
     *,
     sandbox_ready: bool,
+    gates: list[str] | None = None,
+    existing: list[Obj] | None = None,
 ) -> list[Obj]:
+    """The conditions the kubelet owns; `gates` are the pod's readinessGates'
+    condition types, looked up in `existing` (the conditions others wrote)."""
     # Upstream's GenerateContainersReadyCondition: the sidecars first, then the rest.
     unready = [r.name for r in inits if r.sidecar and not r.ready]
     unready += [r.name for r in containers if not r.ready]
@@ -209,8 +219,11 @@ def conditions(
         c_ready = _condition("ContainersReady", False, reason)
     else:
         message = f"containers with unready status: [{' '.join(unready)}]"
-        ready = _condition("Ready", not unready, "ContainersNotReady", message)
         c_ready = _condition("ContainersReady", not unready, "ContainersNotReady", message)
+        ready = _condition("Ready", not unready, "ContainersNotReady", message)
+        gated = gates_not_ready(gates or [], existing or [])
+        if not unready and gated:
+            ready = _condition("Ready", False, READINESS_GATES_NOT_READY, ", ".join(gated))
     return [
         _condition("PodReadyToStartContainers", sandbox_ready and not done),
         initialized(phase_, inits, containers),
@@ -218,6 +231,29 @@ def conditions(
         c_ready,
         _condition("PodScheduled", True),
     ]
+
+
+def gates_not_ready(gates: list[str], existing: list[Obj]) -> list[str]:
+    """Upstream's GeneratePodReadyCondition: why each readiness gate holds the pod
+    back (its condition missing, or not True), in the order the spec lists them."""
+    by_type = {c.get("type"): c for c in existing}
+    out = []
+    for gate in gates:
+        cond = by_type.get(gate)
+        if cond is None:
+            out.append(f'corresponding condition of pod readiness gate "{gate}" does not exist.')
+        elif cond.get("status") != "True":
+            out.append(
+                f'the status of pod readiness gate "{gate}" is not "True", '
+                f"but {cond.get('status', '')}"
+            )
+    return out
+
+
+def readiness_gates(pod: Obj) -> list[str]:
+    """The condition types the pod's spec.readinessGates wait for."""
+    gates = (pod.get("spec") or {}).get("readinessGates") or []
+    return [str(g.get("conditionType", "")) for g in gates if g.get("conditionType")]
 
 
 def finish(
@@ -313,7 +349,14 @@ def pod_status(
     status["phase"] = ph
     status["conditions"] = merge_conditions(
         old.get("conditions") or [],
-        conditions(ph, inits, containers, sandbox_ready=sandbox_ready),
+        conditions(
+            ph,
+            inits,
+            containers,
+            sandbox_ready=sandbox_ready,
+            gates=readiness_gates(pod),
+            existing=old.get("conditions") or [],
+        ),
         now,
     )
     status["hostIP"] = host_ip
