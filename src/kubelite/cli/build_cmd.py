@@ -9,7 +9,7 @@ from typing import Any
 from kubelite.kubelet.build import BuildError
 from kubelite.kubelet.build import build as build_image
 from kubelite.kubelet.dockerfile import DockerfileError
-from kubelite.kubelet.images import ImageStore, normalize
+from kubelite.kubelet.images import ImageStore, normalize, tag_error
 
 
 class BuildFailed(RuntimeError):
@@ -19,6 +19,9 @@ class BuildFailed(RuntimeError):
 def build(tag: str, context: Path, data_dir: Path, *, quiet: bool = False) -> str:
     """Build CONTEXT/Dockerfile as TAG; return the image digest."""
     say = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+    problem = tag_error(tag)
+    if problem is not None:  # before any step runs, as docker build checks it
+        raise BuildFailed(f'invalid tag "{tag}": {problem}')
     if not context.is_dir():
         raise BuildFailed(f"build context {context} is not a directory")
     try:

@@ -6,7 +6,7 @@ differs) with a per-image virtualenv in which RUN lines execute, so
 else. `FROM scratch` has no interpreter. COPY places files under the image's
 `rootfs/` at the paths the Dockerfile names, from the build context less what
 its `.dockerignore` excludes (`buildcontext`); inside a container they appear
-at those same absolute paths. Each RUN line sees the image as its containers
+at those same absolute paths, owned and moded as `--chown`/`--chmod` say. Each RUN line sees the image as its containers
 will, in a mount namespace of its own (`buildroot`): it writes into the
 image, and never to the host.
 """
@@ -68,7 +68,8 @@ def build(
     dockerfile = context / "Dockerfile"
     if not dockerfile.is_file():
         raise BuildError(f"no Dockerfile in {context}")
-    parsed = df.parse(dockerfile.read_text())
+    # bytes that are not UTF-8 stay as they are (in a COPY path, say), as BuildKit keeps them
+    parsed = df.parse(dockerfile.read_bytes().decode("utf-8", errors="surrogateescape"))
     try:
         files = BuildContext.open(context)
     except IgnoreError as exc:
@@ -137,8 +138,7 @@ def _apply(state: _State, instr: df.Instruction, context: BuildContext) -> None:
     elif kw == "EXPOSE":
         state.exposed.extend(df.parse_expose(line, args, state.env))
     elif kw == "COPY":
-        sources, dest = df.parse_copy(line, args, state.env)
-        _copy(state, line, context, sources, dest)
+        _copy(state, line, context, df.parse_copy(line, args, state.env))
     elif kw == "RUN":
         _run(state, line, df.shell_or_exec(instr))
     elif kw == "ENTRYPOINT":
@@ -150,7 +150,9 @@ def _apply(state: _State, instr: df.Instruction, context: BuildContext) -> None:
         state.cmd_from_base = False
 
 
-def _copy(state: _State, line: int, context: BuildContext, sources: list[str], dest: str) -> None:
+def _copy(state: _State, line: int, context: BuildContext, args: df.CopyArgs) -> None:
+    sources, dest = args.sources, args.dest
+    owner = None if args.chown is None else _owner(state, line, args.chown)
     target = state.host_path(dest)
     found = []
     for src in sources:
@@ -161,16 +163,77 @@ def _copy(state: _State, line: int, context: BuildContext, sources: list[str], d
     if not found:
         raise BuildError(f"Dockerfile line {line}: COPY {' '.join(sources)}: no source files")
     into = dest.endswith("/") or len(found) > 1 or target.is_dir()
+    parents = _missing_dirs(target if into else target.parent, state.rootfs)
+    written: list[Path] = []
     for source in found:
-        context.copy(source, target, into=into)
+        written += context.copy(source, target, into=into)
+    if owner is not None:  # the directories the copy made get the owner too, as in BuildKit
+        for path in parents + written:
+            os.lchown(path, *owner)
+    if args.chmod is not None:  # after chown, which clears set-id bits
+        for path in written:
+            if not path.is_symlink():
+                path.chmod(args.chmod)
+
+
+def _missing_dirs(directory: Path, rootfs: Path) -> list[Path]:
+    """The directories from `directory` up that do not exist yet (a copy will make them)."""
+    missing = []
+    while directory != rootfs and not os.path.lexists(directory):
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _owner(state: _State, line: int, chown: str) -> tuple[int, int] | None:
+    """`--chown=user[:group]` as ids, names looked up as the image's containers see
+    /etc/passwd and /etc/group; None where the files already have that owner."""
+    user, _, group = chown.partition(":")
+    uid, gid = _id(state, line, user, "passwd") if user else (0, 0)
+    if group:
+        gid = _id(state, line, group, "group")[0]
+    if os.geteuid() != 0:  # the builder's files are root's in its containers (a user namespace)
+        if (uid, gid) == (0, 0):
+            return None
+        raise BuildError(
+            f"Dockerfile line {line}: COPY --chown={chown}: giving files another owner "
+            "needs kubelite build to run as root"
+        )
+    return uid, gid
+
+
+def _id(state: _State, line: int, name: str, database: str) -> tuple[int, int]:
+    """A user's (uid, primary gid) or a group's (gid, gid); a number stands for itself."""
+    if name.isdigit():
+        return int(name), int(name)
+    own = state.rootfs / "etc" / database
+    path = own if own.is_file() else Path("/etc") / database
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for entry in lines:
+        fields = entry.split(":")
+        if fields[0] == name and len(fields) > 3 and fields[2].isdigit():
+            gid = fields[3] if database == "passwd" else fields[2]
+            return int(fields[2]), int(gid) if gid.isdigit() else int(fields[2])
+    what = "user" if database == "passwd" else "group"
+    raise BuildError(
+        f"Dockerfile line {line}: COPY --chown: unable to find {what} {name}: "
+        f"no matching entries in {database} file"
+    )
 
 
 def _run(state: _State, line: int, argv: list[str]) -> None:
     state.host_path(state.workdir).mkdir(parents=True, exist_ok=True)
-    home = state.dir / "home"
-    home.mkdir(exist_ok=True)
-    env = dict(state.env, HOME=str(home))
-    writable = [home] if state.venv is None else [state.venv, home]
+    writable = [] if state.venv is None else [state.venv]
+    if buildroot.overlays() is not None:
+        home = "/root"  # root's, as under docker build: what it writes there is the image's
+    else:  # no overlays: /root is the host's, read-only; a home of the image's own instead
+        (state.dir / "home").mkdir(exist_ok=True)
+        home = str(state.dir / "home")
+        writable.append(state.dir / "home")
+    env = {"HOME": home, **state.env}  # an ENV HOME wins, as in Docker
     try:
         code = buildroot.run_line(
             argv,

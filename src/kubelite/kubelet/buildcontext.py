@@ -63,17 +63,25 @@ class BuildContext:
             found.append(Source(rel, path, info))
         return found
 
-    def copy(self, source: Source, target: Path, *, into: bool) -> None:
-        """A directory's contents to `target`; a file to `target`, or into it with `into`."""
+    def copy(self, source: Source, target: Path, *, into: bool) -> list[Path]:
+        """A directory's contents to `target`; a file to `target`, or into it with `into`.
+
+        Returns what the copy wrote (files, links and the directories it filled),
+        for COPY's `--chown` and `--chmod`.
+        """
+        written: list[Path] = []
         if source.path.is_dir():
-            self._copy_tree(source.path, source.rel, source.info, target, keep=True)
+            self._copy_tree(source.path, source.rel, source.info, target, keep=True, out=written)
         elif into:
             target.mkdir(parents=True, exist_ok=True)
             # named as the Dockerfile named it, not as a link it went through points
-            _copy_file(source.path, target / PurePosixPath(source.rel).name)
+            written.append(target / PurePosixPath(source.rel).name)
+            _copy_file(source.path, written[-1])
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             _copy_file(source.path, target)
+            written.append(target)
+        return written
 
     def _entries(
         self, directory: Path, rel: str, info: MatchInfo
@@ -104,7 +112,14 @@ class BuildContext:
         return False
 
     def _copy_tree(
-        self, directory: Path, rel: str, info: MatchInfo, target: Path, *, keep: bool
+        self,
+        directory: Path,
+        rel: str,
+        info: MatchInfo,
+        target: Path,
+        *,
+        keep: bool,
+        out: list[Path],
     ) -> bool:
         """Copy what the context holds of `directory` into `target`, made if `keep` or
         if anything lands in it; whether it was."""
@@ -115,15 +130,17 @@ class BuildContext:
             path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
                 made |= self._copy_tree(
-                    path, child, child_info, target / entry.name, keep=not excluded
+                    path, child, child_info, target / entry.name, keep=not excluded, out=out
                 )
             elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
                 target.mkdir(parents=True, exist_ok=True)
                 _copy_file(path, target / entry.name)
+                out.append(target / entry.name)
                 made = True
             # sockets, fifos and devices are not copied (reading a fifo would block)
         if made:
             shutil.copystat(directory, target)
+            out.append(target)
         return made
 
 

@@ -7,15 +7,19 @@ them read-only, a private `/tmp`, the host's `/proc` and `/sys`, and a `/dev`
 of its own (the host's where the machine cannot give one, as for containers).
 
 What differs from a container is where writes go. A container writes into a
-layer thrown away with it; a RUN line writes into the image. The root of its
-view *is* the image's `rootfs/`, so a file under one of the image's
-directories, or a new top-level directory (`RUN mkdir /data`), lands in the
-image, where later lines and the containers find it. A directory only the
-host has is a read-only bind, so writing there (`RUN echo > /etc/foo` in an
-image without `/etc`) fails with EROFS, and the host is never changed. Where
-both have a directory (an image with `/usr/src/app`), the view has the
-image's, with the host's entries bound read-only into it, as the
-container's overlay shows both.
+layer thrown away with it; a RUN line writes into the image, as Docker's
+RUN writes into the image's new layer. The root of its view *is* the
+image's `rootfs/`, so a new top-level directory (`RUN mkdir /data`) lands in
+the image, where later lines and the containers find it. Each of the host's
+directories is an overlay whose upper layer is the image's directory of that
+name: the line sees the host's files and the image's over them, and what it
+writes anywhere (`/etc/passwd` by `useradd`, `/root/.cache`, `/opt/app`) is
+copied up into the image, never onto the host. An overlay's lower layer
+does not show the mounts below it, and may not contain the image itself
+(the data dir under `/root`): such a directory is the image's own, with the
+host's entries bound read-only into it and its subdirectories overlays
+again, one level down. Where the machine has no overlayfs, every host
+entry is such a read-only bind, so writing there fails with EROFS.
 
 Binding the host's entries into the image's directories needs mount points
 there: empty directories and files, and links, made by the child and removed
@@ -35,7 +39,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import logging
 import os
+import re
+import shutil
 import signal
 import stat
 import sys
@@ -48,12 +55,28 @@ from typing import NoReturn
 from kubelite.kubelet import sandbox
 from kubelite.kubelet.sandbox import Op
 
+log = logging.getLogger(__name__)
+
 # What the child reports when it fails before exec: the step, then its text.
 _SETUP, _EXEC = b"S", b"E"
 
 
 class RunError(RuntimeError):
     """The line could not be started in its view; the text says why."""
+
+    def __init__(self, text: str, *, setup: bool = False) -> None:
+        super().__init__(text)
+        self.setup = setup  # the view could not be made (not the command's exec)
+
+
+# Set once an overlay could not be mounted where the probe said it could (the
+# data dir's file system may lack what the probe's had): read-only binds from then on.
+_overlays_refused: list[str] = []
+
+
+def overlays() -> str | None:
+    """The overlay options RUN lines use here; None when they get read-only binds."""
+    return None if _overlays_refused else support().overlay
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,19 @@ class Support:
     missing: str  # why this machine gives no mount namespace; "" when it does
     private_dev: bool  # whether the view may have a /dev of its own
     as_root: bool
+    overlay: str | None = None  # overlay options, None where there is no overlayfs
+
+
+@dataclass(frozen=True)
+class Layers:
+    """How the host's directories are layered under the image's: `options` for
+    each overlay ("userxattr" in a user namespace), `work` (a directory on the
+    image's file system) for their work directories, and the host's mount
+    points (an overlay would not show what is mounted below it)."""
+
+    options: str
+    work: str
+    mounts: frozenset[str] = frozenset()
 
 
 def plan(
@@ -79,18 +115,21 @@ def plan(
     dev_shm: str | None = None,
     scratch: str = "",
     host_root: Path = Path("/"),
+    layers: Layers | None = None,
 ) -> Root:
     """The view of one RUN line, rooted at the image's `rootfs`.
 
-    `writable` host directories (the virtualenv, HOME) are bound read-write at
+    `writable` host directories (the virtualenv) are bound read-write at
     their own paths; `visible` ones are bound read-only where the private /tmp
     would hide them. With `dev_shm` (a host directory for `/dev/shm`) the view
-    gets a private `/dev`, else the host's.
+    gets a private `/dev`, else the host's. With `layers` the host's
+    directories are overlays writing into the image; without, read-only binds.
     """
     root = os.fspath(rootfs)
     ops: list[Op] = []
     made: list[Op] = []
-    _merge(root, os.fspath(host_root), top=True, dev_shm=dev_shm, ops=ops, made=made)
+    merge = _Merge(ops, made, dev_shm, layers, os.fspath(rootfs.parent))
+    merge.dir(root, os.fspath(host_root), top=True)
     private_tmp = not os.path.lexists(os.path.join(root, "tmp"))
     for paths, read_only in ((writable, False), (visible, True)):
         for path in paths:
@@ -106,42 +145,79 @@ def plan(
     return Root(p, tuple(made))
 
 
-def _merge(
-    image: str, host: str, *, top: bool, dev_shm: str | None, ops: list[Op], made: list[Op]
-) -> None:
-    """Bind the host's entries of `host` into the image's directory `image`.
+@dataclass
+class _Merge:
+    ops: list[Op]
+    made: list[Op]  # placeholders: mount points made in the image
+    dev_shm: str | None
+    layers: Layers | None
+    image_dir: str  # the image's own directory, which no overlay may contain
 
-    The image's entry wins where both have one, except that two directories
-    merge, one level down, and `/dev`, `/proc` and `/sys` are the host's (a
-    private `/dev` with `dev_shm`), as in a container.
-    """
-    image_kinds, host_kinds = _kinds(image), _kinds(host)
+    def dir(self, image: str, host: str, *, top: bool) -> None:
+        """Bind or overlay the host's entries of `host` into the image's directory `image`.
 
-    def placeholder(op: Op) -> None:
-        ops.append(op)
-        made.append(op)
+        The image's entry wins where both have one, except that two directories
+        merge, and `/dev`, `/proc` and `/sys` are the host's (a private `/dev`
+        with `dev_shm`), as in a container.
+        """
+        image_kinds, host_kinds = _kinds(image), _kinds(host)
+        for name in sorted(host_kinds):
+            host_kind, image_kind = host_kinds[name], image_kinds.get(name)
+            target, source = f"{image}/{name}", os.path.join(host, name)
+            if image_kind is None and host_kind == "link":
+                self.placeholder(Op("symlink", target, source=os.readlink(source)))
+            elif top and name in sandbox.PASSTHROUGH and image_kind in (None, "dir"):
+                if image_kind is None:
+                    self.placeholder(Op("mkdir", target))
+                if name == "dev" and self.dev_shm is not None:
+                    self.ops.append(Op("dev", target, source=self.dev_shm))
+                else:
+                    self.ops.append(Op("rbind", target, source=source))
+            elif top and name in sandbox.PRIVATE_TMPFS and image_kind is None:
+                self.placeholder(Op("mkdir", target))
+                self.ops.append(Op("tmpfs", target))
+            elif host_kind == "dir" and image_kind in (None, "dir") and self.overlays(source, top):
+                self.overlay(target, source, made=image_kind is None)
+            elif image_kind is None and host_kind == "dir" and self.merges(source):
+                self.placeholder(Op("mkdir", target))  # the image's now, if the line writes
+                self.dir(target, source, top=False)
+            elif image_kind is None:
+                self.placeholder(Op("mkdir" if host_kind == "dir" else "touch", target))
+                self.ops.append(Op("rbind", target, source=source, read_only=True))
+            elif image_kind == "dir" and host_kind == "dir":
+                self.dir(target, source, top=False)
+            # otherwise the image's own file or link is what the line sees
 
-    for name in sorted(host_kinds):
-        host_kind, image_kind = host_kinds[name], image_kinds.get(name)
-        target, source = f"{image}/{name}", os.path.join(host, name)
-        if image_kind is None and host_kind == "link":
-            placeholder(Op("symlink", target, source=os.readlink(source)))
-        elif top and name in sandbox.PASSTHROUGH and image_kind in (None, "dir"):
-            if image_kind is None:
-                placeholder(Op("mkdir", target))
-            if name == "dev" and dev_shm is not None:
-                ops.append(Op("dev", target, source=dev_shm))
-            else:
-                ops.append(Op("rbind", target, source=source))
-        elif top and name in sandbox.PRIVATE_TMPFS and image_kind is None:
-            placeholder(Op("mkdir", target))
-            ops.append(Op("tmpfs", target))
-        elif image_kind is None:
-            placeholder(Op("mkdir" if host_kind == "dir" else "touch", target))
-            ops.append(Op("rbind", target, source=source, read_only=True))
-        elif image_kind == "dir" and host_kind == "dir":
-            _merge(target, source, top=False, dev_shm=dev_shm, ops=ops, made=made)
-        # otherwise the image's own file or link is what the line sees
+    def placeholder(self, op: Op) -> None:
+        self.ops.append(op)
+        self.made.append(op)
+
+    def overlays(self, host_dir: str, top: bool) -> bool:
+        """Whether the host's directory can be an overlay's lower layer: not one
+        holding the image, nor one with mounts below, nor the private /tmp."""
+        if not self.merges(host_dir):
+            return False
+        if top and os.path.basename(host_dir) in sandbox.PRIVATE_TMPFS:
+            return False
+        below = host_dir.rstrip("/") + "/"
+        if (self.image_dir + "/").startswith(below):
+            return False
+        return not any(m.startswith(below) for m in self.layers.mounts)  # type: ignore[union-attr]
+
+    def merges(self, host_dir: str) -> bool:
+        """Whether the host's directory may be layered or merged at all: not the
+        image's own directory (its rootfs, virtualenv), which is bound read-only."""
+        if self.layers is None:
+            return False
+        return not (host_dir + "/").startswith(self.image_dir + "/")
+
+    def overlay(self, target: str, source: str, *, made: bool) -> None:
+        assert self.layers is not None
+        if made:
+            self.placeholder(Op("mkdir", target))
+        work = f"{self.layers.work}/{len(self.ops)}"
+        self.ops.append(Op("mkdir", work))
+        self.ops.append(Op("overlay", target, self.layers.options, (source,), target, work))
 
 
 def _kinds(path: str) -> dict[str, str]:
@@ -176,10 +252,12 @@ def remove_placeholders(root: Root) -> None:
 def support() -> Support:
     """What this machine allows a RUN line (found once per process: two forks at most)."""
     as_root = os.geteuid() == 0
+    mode, options = sandbox.machine_layers()
+    overlay = None if mode == sandbox.BINDS else options
     with tempfile.TemporaryDirectory(prefix="kubelite-build-probe-") as tmp:
         if not sandbox.probe_private_dev(Path(tmp) / "dev"):
-            return Support("", True, as_root)
-    return Support(_probe_namespace(as_root), False, as_root)
+            return Support("", True, as_root, overlay)
+    return Support(_probe_namespace(as_root), False, as_root, overlay)
 
 
 def _probe_namespace(as_root: bool) -> str:
@@ -233,6 +311,32 @@ def run_line(
     """Run one RUN line in the image's view; its exit code (negative: killed by that signal)."""
     found = found or support()
     check(found)
+    # the overlays' work directories: beside the image, on its file system
+    work = rootfs.parent / ".run-work"
+    options = None if _overlays_refused else found.overlay
+    layers = None if options is None else Layers(options, os.fspath(work), host_mount_points())
+    try:
+        return _run_in_view(argv, env, rootfs, workdir, writable, visible, found, layers)
+    except RunError as exc:
+        if layers is None or not exc.setup:
+            raise
+        log.warning("RUN lines get read-only host directories: overlay refused (%s)", exc)
+        _overlays_refused.append(str(exc))
+        return _run_in_view(argv, env, rootfs, workdir, writable, visible, found, None)
+    finally:
+        _remove_work(work)
+
+
+def _run_in_view(
+    argv: list[str],
+    env: dict[str, str],
+    rootfs: Path,
+    workdir: str,
+    writable: Sequence[Path],
+    visible: Sequence[Path],
+    found: Support,
+    layers: Layers | None,
+) -> int:
     with tempfile.TemporaryDirectory(prefix="kubelite-build-") as scratch:
         shm = None
         if found.private_dev:
@@ -245,8 +349,32 @@ def run_line(
             visible=visible,
             dev_shm=shm,
             scratch=scratch,
+            layers=layers,
         )
         return execute(argv, env=env, root=root, as_root=found.as_root)
+
+
+def host_mount_points() -> frozenset[str]:
+    """The host's mount points, from this process's mountinfo."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().decode(errors="surrogateescape").splitlines()
+    except OSError:
+        return frozenset()
+    points = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:  # octal escapes (\040 for a space) as the kernel writes them
+            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return frozenset(points)
+
+
+def _remove_work(work: Path) -> None:
+    """Overlay work directories: the kernel leaves a mode-0 `work/` in each."""
+    for inner in work.glob("*/*"):
+        with contextlib.suppress(OSError):
+            os.chmod(inner, 0o700)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def execute(argv: list[str], *, env: dict[str, str], root: Root, as_root: bool) -> int:
@@ -279,7 +407,9 @@ def execute(argv: list[str], *, env: dict[str, str], root: Root, as_root: bool) 
         remove_placeholders(root)
     if report:
         step, text = report[:1], report[1:].decode(errors="replace")
-        raise RunError(text if step == _SETUP else f"exec {argv[0]}: {text}")
+        if step == _SETUP:
+            raise RunError(text, setup=True)
+        raise RunError(f"exec {argv[0]}: {text}")
     return os.waitstatus_to_exitcode(status)
 
 

@@ -3,7 +3,10 @@
 Only FROM, WORKDIR, COPY, ENV, RUN, EXPOSE, ENTRYPOINT and CMD are known;
 anything else is a `DockerfileError` naming the line, so a user sees at once
 which line kubelite cannot honour instead of getting a silently different
-image. Parsing is pure: the builder executes the result.
+image. The same goes for an instruction's flags: COPY's `--chown`, `--chmod`
+and `--link` are honoured, and any other flag (`COPY --from`, `RUN --mount`)
+is refused rather than dropped. Parsing is pure: the builder executes the
+result.
 """
 
 from __future__ import annotations
@@ -14,6 +17,19 @@ import shlex
 from dataclasses import dataclass, field
 
 SUPPORTED = ("FROM", "WORKDIR", "COPY", "ENV", "RUN", "EXPOSE", "ENTRYPOINT", "CMD")
+
+# BuildKit drops a UTF-8 byte-order mark at the start of the first line
+# (frontend/dockerfile/parser/parser.go `utf8bom`), as Windows editors write one.
+_BOM = "\ufeff"
+
+# The flags BuildKit knows, per instruction; which of them kubelite applies is
+# decided where the instruction is read.
+_KNOWN_FLAGS = {
+    "FROM": ("platform",),
+    "COPY": ("from", "chown", "chmod", "link", "parents", "exclude"),
+    "RUN": ("mount", "network", "security", "device"),
+}
+_BOOL_FLAGS = ("link", "parents")
 
 
 class DockerfileError(ValueError):
@@ -29,6 +45,14 @@ class Instruction:
     exec_form: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class CopyArgs:
+    sources: list[str]
+    dest: str
+    chown: str | None = None  # "user[:group]" as written, after substitution
+    chmod: int | None = None  # permission bits
+
+
 @dataclass
 class Dockerfile:
     base: str
@@ -40,7 +64,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     buf: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.removeprefix(_BOM).splitlines(), start=1):
         stripped = raw.strip()
         if not buf and (not stripped or stripped.startswith("#")):
             continue
@@ -66,12 +90,15 @@ def parse(text: str) -> Dockerfile:
         keyword = keyword.upper()
         rest = rest.strip()
         if keyword not in SUPPORTED:
+            shown = keyword if keyword.isascii() and keyword.isprintable() else ascii(keyword)
             raise DockerfileError(
-                f"Dockerfile line {number}: unsupported instruction {keyword} "
+                f"Dockerfile line {number}: unsupported instruction {shown} "
                 f"(kubelite builds {', '.join(SUPPORTED)})"
             )
         if not rest:
             raise DockerfileError(f"Dockerfile line {number}: {keyword} needs an argument")
+        if keyword in ("FROM", "RUN"):
+            rest = _take_flags(number, keyword, rest)
         exec_form = _exec_form(number, keyword, rest)
         instructions.append(Instruction(number, keyword, rest, exec_form))
     if not instructions or instructions[0].keyword != "FROM":
@@ -124,22 +151,82 @@ def parse_env(number: int, args: str, env: dict[str, str]) -> list[tuple[str, st
     return pairs
 
 
-def parse_copy(number: int, args: str, env: dict[str, str]) -> tuple[list[str], str]:
-    array = _json_words(args)
+def split_flags(number: int, keyword: str, args: str) -> tuple[dict[str, str], str]:
+    """An instruction's leading `--name[=value]` words, as BuildKit's
+    `extractBuilderFlags` reads them, and the rest of the line.
+
+    An unknown flag, or a flag that needs a value and has none, fails as it
+    fails under BuildKit.
+    """
+    flags: dict[str, str] = {}
+    rest = args
+    while rest.startswith("--"):
+        word, _, after = rest.partition(" ")
+        rest = after.lstrip()
+        if word == "--":
+            break
+        name, sep, value = word[2:].partition("=")
+        if name not in _KNOWN_FLAGS.get(keyword, ()):
+            raise DockerfileError(f"Dockerfile line {number}: unknown flag: {name}")
+        if name in _BOOL_FLAGS:
+            if sep and value.lower() not in ("true", "false"):
+                raise DockerfileError(
+                    f"Dockerfile line {number}: expecting boolean value for flag {name}, "
+                    f"not: {value}"
+                )
+            value = value.lower() if sep else "true"
+        elif not sep or not value:
+            raise DockerfileError(f"Dockerfile line {number}: missing a value on flag: {name}")
+        flags[name] = value
+    return flags, rest
+
+
+def _take_flags(number: int, keyword: str, args: str) -> str:
+    """FROM's and RUN's flags change where a line runs (`--platform`, `--mount`,
+    `--network=none`): kubelite runs every line one way, so a flag is refused rather
+    than ignored, except `RUN --network=default|host`, which is that way."""
+    flags, rest = split_flags(number, keyword, args)
+    for name, value in flags.items():
+        if keyword == "RUN" and name == "network" and value in ("default", "host"):
+            continue
+        raise DockerfileError(f"Dockerfile line {number}: {keyword} --{name} is not supported")
+    if not rest:
+        raise DockerfileError(f"Dockerfile line {number}: {keyword} needs an argument")
+    return rest
+
+
+def parse_copy(number: int, args: str, env: dict[str, str]) -> CopyArgs:
+    """COPY's sources, destination and the `--chown`/`--chmod` to give what it copies."""
+    flags, rest = split_flags(number, "COPY", args)
+    for name in ("from", "parents", "exclude"):
+        if flags.get(name, "false") != "false":
+            raise DockerfileError(f"Dockerfile line {number}: COPY --{name} is not supported")
+    array = _json_words(rest)
     if array is None:  # Docker reads a line that is not a JSON array as words
-        words = shlex.split(args)
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:
+            raise DockerfileError(f"Dockerfile line {number}: COPY: {exc}") from None
     elif all(isinstance(w, str) for w in array):
         words = [str(w) for w in array]
     else:
         raise DockerfileError(f"Dockerfile line {number}: COPY: JSON array must hold strings")
-    flags = [w for w in words if w.startswith("--")]
-    for flag in flags:
-        if flag.startswith("--from"):
-            raise DockerfileError(f"Dockerfile line {number}: COPY --from is not supported")
-    words = [substitute(w, env) for w in words if not w.startswith("--")]
+    words = [substitute(w, env) for w in words]
     if len(words) < 2:
         raise DockerfileError(f"Dockerfile line {number}: COPY needs a source and a destination")
-    return words[:-1], words[-1]
+    chown = substitute(flags["chown"], env) if "chown" in flags else None
+    chmod = _chmod(number, substitute(flags["chmod"], env)) if "chmod" in flags else None
+    return CopyArgs(words[:-1], words[-1], chown, chmod)
+
+
+def _chmod(number: int, value: str) -> int:
+    """An octal mode, as in `--chmod=0644` (BuildKit's symbolic modes are refused)."""
+    if not re.fullmatch(r"[0-7]{1,4}", value):
+        raise DockerfileError(
+            f"Dockerfile line {number}: COPY --chmod={value}: kubelite takes an octal mode "
+            "such as 644 or 0755"
+        )
+    return int(value, 8)
 
 
 def _json_words(args: str) -> list[object] | None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,9 @@ def tree_digest(root: Path) -> tuple[str, int]:
             h.update(f"{rel}\0{st.st_mode:o}\0".encode())
             if path.is_symlink():
                 h.update(os.readlink(path).encode())
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a RUN line's whiteout (a 0/0 device), a fifo
+                h.update(f"{st.st_rdev}".encode())
                 continue
             with path.open("rb") as fh:
                 while chunk := fh.read(1 << 20):

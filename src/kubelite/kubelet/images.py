@@ -10,6 +10,7 @@ Images named `python:X.Y` need no build: they stand for the host interpreter.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,35 @@ _PYTHON_REF = re.compile(r"^(?:docker\.io/)?(?:library/)?python:(\d+)\.(\d+)(?:[
 
 class ImageNotFound(LookupError):
     pass
+
+
+# The grammar of github.com/distribution/reference (regexp.go): a name is an
+# optional domain then `/`-separated lowercase path components, at most 255
+# characters; a tag is `[\w][\w.-]{0,127}`.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+_TAGGED = re.compile(
+    rf"(?P<name>{_NAME})(?::(?P<tag>[\w][\w.-]{{0,127}}))?",
+    re.ASCII,  # Go's \w
+)
+NAME_TOTAL_LENGTH_MAX = 255
+
+
+def tag_error(ref: str) -> str | None:
+    """Why `ref` cannot name an image built with `-t` (None if it can), in the words
+    of distribution/reference's errors: a digest is no tag, and names are lowercase."""
+    if "@" in ref:
+        return "a tag cannot hold a digest (@...)"
+    m = _TAGGED.fullmatch(ref)
+    if m is None:
+        if _TAGGED.fullmatch(ref.lower()) is not None:
+            return "repository name must be lowercase"
+        return "invalid reference format"
+    if len(m.group("name")) > NAME_TOTAL_LENGTH_MAX:
+        return f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,12 +148,12 @@ class ImageStore:
         return self.root / "refs"
 
     def ref_file(self, ref: str) -> Path:
-        return self.refs / (normalize(ref).replace("/", "%2F") + ".json")
+        return self.refs / _ref_file_name(normalize(ref))
 
     def resolve(self, ref: str) -> Image:
         ref = normalize(ref)
         # as ref_file(), without building Paths: a built image of the name wins
-        path = f"{self.root}/refs/{ref.replace('/', '%2F')}.json"
+        path = f"{self.root}/refs/{_ref_file_name(ref)}"
         if os.path.exists(path):
             return self._resolve_built(ref, Path(path))
         version = python_version(ref)
@@ -202,6 +232,15 @@ class ImageStore:
             "created": created,
         }
         write_private(self.ref_file(ref), json.dumps(entry, indent=2))
+
+
+def _ref_file_name(ref: str) -> str:
+    """A normalized reference's file in `refs/`: the reference itself, or where that
+    would pass the 255-byte limit on a file name, its hash (the JSON inside names it)."""
+    name = ref.replace("/", "%2F")
+    if len(name.encode(errors="surrogateescape")) > 200:
+        name = "sha256-" + hashlib.sha256(ref.encode(errors="surrogateescape")).hexdigest()
+    return name + ".json"
 
 
 def how_to_build(ref: str) -> str:

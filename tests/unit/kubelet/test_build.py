@@ -146,19 +146,22 @@ def test_run_sees_and_writes_the_image_at_its_absolute_paths(tmp_path: Path) -> 
 
 
 @pytest.mark.usefixtures("namespaces")
-def test_run_cannot_change_the_host(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_run_cannot_change_the_host(tmp_path: Path) -> None:
     name = f"kubelite-test-{tmp_path.name}"
     ctx = context(
         tmp_path,
         f"FROM scratch\nRUN mkdir -p /tmp/{name} && echo x > /tmp/{name}/f\n"
-        f"RUN echo bad > /etc/{name}\n",
+        f"RUN echo image > /etc/{name}\n",
     )
-    with pytest.raises(BuildFailed, match=r"^Dockerfile line 3: RUN .* failed with exit code"):
+    if buildroot.overlays() is None:  # no overlayfs: the host's /etc is a read-only bind
+        with pytest.raises(BuildFailed, match=r"^Dockerfile line 3: RUN .* failed with exit"):
+            build("host:1", ctx, tmp_path / "data", quiet=True)
+    else:  # as under docker build, the line writes /etc into the image
         build("host:1", ctx, tmp_path / "data", quiet=True)
-    assert "Read-only file system" in capfd.readouterr().err
+        rootfs = ImageStore(tmp_path / "data").resolve("host:1").rootfs
+        assert (rootfs / "etc" / name).read_text() == "image\n"
     assert not Path(f"/tmp/{name}").exists()  # its /tmp is its own
     assert not Path(f"/etc/{name}").exists()
-    assert list_images(tmp_path / "data") == []
 
 
 @pytest.mark.usefixtures("namespaces")
