@@ -172,8 +172,13 @@ class Cluster:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise AlreadyRunning(f"kubelite is already running in {self.dir.root}") from None
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise AlreadyRunning(f"kubelite is already running in {self.dir.root}{pid}") from None
+        # who holds it, for `status` and `down` when the state file is gone
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
     async def run(

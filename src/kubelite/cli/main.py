@@ -7,6 +7,8 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -29,8 +31,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# No emoji codes and no wrapping: a path, a tag or a Dockerfile line such as
+# `app:x:1000:...` is printed as written, and a result line stays one line in a pipe.
+console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+out = Console(highlight=False, emoji=False, soft_wrap=True)
 
 DataDirOpt = Annotated[
     Path | None,
@@ -57,6 +61,26 @@ def read_state(data: DataDir) -> dict[str, Any] | None:
     if pid <= 0 or not _alive(pid):
         return None
     return state
+
+
+def lock_holder(data: DataDir) -> int | None:
+    """The pid of a kubelite that holds DIR's lock: one starting up, or one whose
+    state file is gone. `up` holds the lock as long as it runs and writes its pid
+    there (`Cluster.acquire`), so the lock, not the state file, says who runs."""
+    try:
+        pid = int(data.lock.read_text().split()[0])
+        fd = os.open(data.lock, os.O_RDONLY)
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return pid if _alive(pid) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # and with it the shared lock, if it was free
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -236,10 +260,10 @@ def _print_started(status: dict[str, Any]) -> None:
     out.print(f"[bold green]kubelite is up[/bold green] in {status.get('startupMs', 0):.0f} ms")
     for key, label in LISTENER_LABELS:
         if status.get(key):
-            out.print(f"  {label:<10} {status[key]}")
-    out.print(f"  {'proxy':<10} {status.get('proxyMode')}")
-    out.print(f"  {'data':<10} {status['dataDir']}")
-    out.print(f"\nexport KUBECONFIG={status['kubeconfig']}")
+            out.print(f"  {label:<10} {escape(str(status[key]))}")
+    out.print(f"  {'proxy':<10} {escape(str(status.get('proxyMode')))}")
+    out.print(f"  {'data':<10} {escape(str(status['dataDir']))}")
+    out.print(f"\nexport KUBECONFIG={escape(str(status['kubeconfig']))}")
 
 
 def _detach(data: DataDir, port: int, nodes: int, verbose: bool, extra: list[str]) -> None:
@@ -298,21 +322,35 @@ def down(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for pods to stop.")] = 90.0,
 ) -> None:
     """Stop the cluster gracefully (pods get their grace period)."""
+    from kubelite.cli import leftovers
+
     data = DataDir.at(data_dir)
     state = read_state(data)
-    if state is None:
-        out.print(f"kubelite is not running in {data.root}")
+    pid = int(state["pid"]) if state is not None else lock_holder(data)
+    if pid is None:
+        left = leftovers.find(data.root)
+        if left:  # kubelite crashed or was killed; its pods did not
+            fail(f"kubelite is not running in {data.root}, but {leftovers.describe(left)}")
+        sys.stdout.write(f"kubelite is not running in {data.root}\n")
         return
-    pid = int(state["pid"])
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        out.print(f"kubelite (pid {pid}) did not stop within {timeout:.0f} s and was killed")
+    if not _alive(pid):
+        sys.stdout.write(f"kubelite stopped (pid {pid})\n")
         return
-    out.print(f"kubelite stopped (pid {pid})")
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.kill(pid, signal.SIGKILL)
+    gone = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < gone:  # before asking its shims
+        time.sleep(0.02)
+    left = leftovers.find(data.root)
+    fail(
+        f"kubelite (pid {pid}) did not stop within {timeout:.0f} s and was killed"
+        + (f"; {leftovers.describe(left)}" if left else "")
+    )
 
 
 @app.command()
@@ -327,9 +365,13 @@ def status(
     state = read_state(data)
     if state is None:
         if output == "json":
-            out.print_json(orjson.dumps({"running": False, "dataDir": str(data.root)}).decode())
+            pid = lock_holder(data)
+            doc: dict[str, Any] = {"running": pid is not None, "dataDir": str(data.root)}
+            if pid is not None:  # starting, or its state file is gone: no listeners to give
+                doc.update(pid=pid, ready=False)
+            sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
             raise typer.Exit(1)
-        fail(f"kubelite is not running in {data.root}")
+        _not_running(data)
         return
     from kubelite.cli.live import live_status
 
@@ -341,7 +383,18 @@ def status(
         fail(f'unknown output format "{output}": use json or text')
     _print_started(state)
     for node in state.get("nodes") or []:
-        out.print(f"  node       {node.get('name')} {node.get('status')}")
+        out.print(escape(f"  node       {node.get('name')} {node.get('status')}"))
+
+
+def _not_running(data: DataDir) -> NoReturn:
+    """No state file: not running, or running without one (still starting, or deleted)."""
+    pid = lock_holder(data)
+    if pid is not None:
+        fail(
+            f"kubelite runs in {data.root} (pid {pid}) but has no state file {data.state} "
+            "(it is starting, or the file was deleted); `kubelite down` stops it"
+        )
+    fail(f"kubelite is not running in {data.root}")
 
 
 @app.command()
@@ -355,12 +408,14 @@ def explain(
     """Show, per node, each filter's verdict and each score plugin's score for a pod."""
     from kubelite.cli import explain as ex
 
+    if output not in ("table", "json"):
+        fail(f'unknown output format "{output}": use table or json')
     if kind not in ("pod", "pods", "po"):
         fail(f'cannot explain "{kind}": only pods are scheduled')
     data = DataDir.at(data_dir)
     state = read_state(data)
     if state is None:
-        fail(f"kubelite is not running in {data.root}")
+        _not_running(data)
         return
     config = state.get("schedulerConfig")
     try:
@@ -396,7 +451,7 @@ def build(
     except build_cmd.BuildFailed as exc:
         fail(str(exc))
         return
-    out.print(f"built {tag} {digest}")
+    sys.stdout.write(f"built {tag} {digest}\n")
 
 
 @app.command()
@@ -444,8 +499,17 @@ def kubeconfig(data_dir: DataDirOpt = None) -> None:
     data = DataDir.at(data_dir)
     try:
         sys.stdout.write(data.kubeconfig.read_text())
-    except OSError:
-        fail(f"no kubeconfig in {data.root}: start the cluster with `kubelite up` first")
+    except OSError as exc:
+        state = read_state(data)
+        pid = int(state["pid"]) if state is not None else lock_holder(data)
+        if pid is None:
+            fail(f"no kubeconfig in {data.root}: start the cluster with `kubelite up` first")
+        if isinstance(exc, FileNotFoundError):
+            fail(
+                f"{data.kubeconfig} is missing though kubelite runs there (pid {pid}): "
+                "`kubelite down` and `kubelite up` write it again"
+            )
+        fail(f"cannot read {data.kubeconfig}: {exc.strerror or exc}")
 
 
 def main() -> None:

@@ -195,4 +195,10 @@ def read_cluster_config(path: Path, count: int, data_dir: Path) -> dict[str, Any
     """The file at `path`, checked; `OSError` when it cannot be read."""
     from kubelite.kubelet.node import machine_capacity
 
-    return load_cluster_config(path.read_text(), count, machine_capacity(data_dir, count))
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # saved as UTF-16 by an editor, or not text at all
+        raise ConfigError(
+            f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    return load_cluster_config(text, count, machine_capacity(data_dir, count))
