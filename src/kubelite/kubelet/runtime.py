@@ -200,6 +200,7 @@ class ShimRuntime:
         self._replies: dict[int, asyncio.Future[Obj]] = {}
         self._seq = 0
         self._connected = asyncio.Event()
+        self._connect_lock = asyncio.Lock()
         self._child: subprocess.Popen[bytes] | None = None
 
     @property
@@ -209,18 +210,28 @@ class ShimRuntime:
     # ---- connection ------------------------------------------------------------------
 
     async def connect(self) -> dict[str, Obj]:
-        """Reach the node's shim (starting one if needed); what it holds, by container id."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if not await self._open():
-            self._spawn()
-            deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT_S
-            while not await self._open():
-                if asyncio.get_running_loop().time() > deadline:
-                    raise OSError(f"container shim did not start; see {self.dir / 'shim.log'}")
-                await asyncio.sleep(0.02)
-        listing = await self._call_inline({"op": "list"})
-        self._connected.set()
-        return dict(listing.get("containers") or {})
+        """Reach the node's shim (starting one if needed); what it holds, by container id.
+
+        One connection at a time: after a shim dies, the agent's reconnect and every
+        pod worker's next call all ask at once, and each starting a shim left two
+        running. A shim that fails while answering is an OSError, as one not there is."""
+        async with self._connect_lock:
+            if self._connected.is_set():
+                return {}  # another caller connected meanwhile (its listing was the news)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if not await self._open():
+                self._spawn()
+                deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT_S
+                while not await self._open():
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise OSError(f"container shim did not start; see {self.dir / 'shim.log'}")
+                    await asyncio.sleep(0.02)
+            try:
+                listing = await self._call_inline({"op": "list"})
+            except (EOFError, ValueError) as exc:
+                raise OSError(f"container shim connection failed: {exc}") from exc
+            self._connected.set()
+            return dict(listing.get("containers") or {})
 
     async def _open(self) -> bool:
         try:
@@ -268,8 +279,10 @@ class ShimRuntime:
                 await self._connected.wait()
                 await self._pump()
                 self._connection_lost()
-                with contextlib.suppress(OSError):
+                try:
                     await self.connect()
+                except OSError as exc:  # the next container start asks again
+                    log.warning("container shim: reconnecting failed: %s", exc)
         finally:
             await self._goodbye()
 
