@@ -6,7 +6,9 @@ address. Every process on the machine meets the kernel proxy's DNAT rules
 the same address would send one cluster's pods to the other's API server,
 where they fail TLS. So a cluster picks its address the first time its data
 dir is used: `127.96.0.1` (upstream's first address of the service range)
-unless a running cluster holds it, else `127.96.N.1` for the first free N.
+unless a running cluster holds it, else `127.96.N.1` for the first free N; an
+address another data dir keeps (its cluster is stopped, not gone) is taken only
+when no other is free.
 The choice is kept in the data dir (`service-ip`): the serving certificate
 names it and the pods' `KUBERNETES_SERVICE_HOST` carries it.
 
@@ -67,7 +69,11 @@ class ServiceIPClaim:
                     self.shared_with or "another data dir",
                 )
             return stored
-        self.ip = next((ip for ip in CANDIDATES if self._lock(ip)), DEFAULT_SERVICE_IP)
+        # Addresses another data dir keeps (its cluster merely stopped) come last: it
+        # comes back with that address, its certificate and its pods' settings.
+        kept = [ip for ip in CANDIDATES if self._kept_elsewhere(ip)]
+        order = [ip for ip in CANDIDATES if ip not in kept] + kept
+        self.ip = next((ip for ip in order if self._lock(ip)), DEFAULT_SERVICE_IP)
         self.file.write_text(self.ip + "\n")
         return self.ip
 
@@ -101,6 +107,16 @@ class ServiceIPClaim:
         self.release()
         self._fd = fd
         return True
+
+    def _kept_elsewhere(self, ip: str) -> bool:
+        """Whether the last data dir to hold `ip` still exists and still names it."""
+        holder = self._holder(ip)
+        if not holder or holder == str(self.data.root):
+            return False
+        try:
+            return DataDir.at(Path(holder)).service_ip.read_text().strip() == ip
+        except OSError:
+            return False
 
     def _holder(self, ip: str) -> str:
         try:

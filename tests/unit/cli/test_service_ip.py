@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,8 @@ def test_a_second_running_cluster_gets_the_next_free_address(tmp_path: Path) -> 
     first, second, third = (_claim(tmp_path, n) for n in ("a", "b", "c"))
     assert first.acquire() == "127.96.0.1"
     assert second.acquire() == "127.96.1.1"
-    second.release()  # b stops: its address is free again, but b keeps it for its next start
-    assert third.acquire() == "127.96.1.1"
+    second.release()  # b stops: b keeps its address for its next start
+    assert third.acquire() == "127.96.2.1"  # so a new cluster takes another
     assert (tmp_path / "b" / "service-ip").read_text() == "127.96.1.1\n"
 
 
@@ -72,4 +73,20 @@ def test_a_cluster_that_ended_frees_its_address(tmp_path: Path) -> None:
     proc.start()
     proc.join()  # its lock went with it, without a release
     assert ready.is_set()
+    back = _claim(tmp_path, "gone")  # its next start holds it again, shared with none
+    assert back.acquire() == DEFAULT_SERVICE_IP and not back.shared_with
+    back.release()
+    shutil.rmtree(tmp_path / "gone")  # its data dir deleted: the address is anyone's
     assert _claim(tmp_path, "next").acquire() == DEFAULT_SERVICE_IP
+
+
+def test_a_stopped_clusters_address_is_taken_last(tmp_path: Path) -> None:
+    """A data dir whose cluster merely stopped keeps its address from new clusters
+    while others are free: it comes back with it."""
+    first = _claim(tmp_path, "a")
+    assert first.acquire() == "127.96.0.1"
+    first.release()  # a stops; its data dir stays
+    newcomer = _claim(tmp_path, "b")
+    assert newcomer.acquire() == "127.96.1.1"
+    again = _claim(tmp_path, "a")
+    assert again.acquire() == "127.96.0.1" and not again.shared_with
