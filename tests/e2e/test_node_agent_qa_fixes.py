@@ -225,3 +225,22 @@ def test_finished_pods_logs_survive_a_restart(fresh_cluster: Cluster) -> None:
     c.stop()
     c.start()
     logs_read()
+
+
+def test_a_node_records_its_lifecycle_events(fresh_cluster: Cluster) -> None:
+    """As the kubelet and the node controller record them: `kubectl describe node`."""
+    node = fresh_cluster.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
+
+    def reasons() -> set[str]:
+        listed = fresh_cluster.kubectl_json(
+            "get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node"
+        )
+        return {e["reason"] for e in listed["items"]}
+
+    first = {"Starting", "NodeHasSufficientMemory", "NodeHasNoDiskPressure",
+             "NodeHasSufficientPID", "NodeReady", "RegisteredNode"}  # fmt: skip
+    wait_for(lambda: first <= reasons(), "the node's first events")
+    fresh_cluster.kubectl("cordon", node)
+    wait_for(lambda: "NodeNotSchedulable" in reasons(), "NodeNotSchedulable after a cordon")
+    fresh_cluster.kubectl("uncordon", node)
+    wait_for(lambda: "NodeSchedulable" in reasons(), "NodeSchedulable after an uncordon")

@@ -227,6 +227,9 @@ class NodeLifecycleController(Controller):
             self.health.pop(key, None)
             return None
         now = self.clock()
+        if key not in self.health:  # first seen by this controller, as upstream says so
+            message = f"Node {key} event: Registered Node {key} in Controller"
+            await self.recorder.event(node, "Normal", "RegisteredNode", message)
         health = self._observe(node, now)
         remaining = health.probe + self.grace_period_s - now
         ready = condition(node, "Ready")

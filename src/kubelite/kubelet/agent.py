@@ -34,7 +34,7 @@ from kubelite.kubelet import exec as kexec
 from kubelite.kubelet.backoff import Backoff
 from kubelite.kubelet.clock import Clock, SystemClock, rfc3339_micro
 from kubelite.kubelet.dns import DNSConfig
-from kubelite.kubelet.events import WARNING, Recorder
+from kubelite.kubelet.events import NORMAL, WARNING, Recorder
 from kubelite.kubelet.images import ImageStore
 from kubelite.kubelet.ipam import IpPool
 from kubelite.kubelet.node import (
@@ -66,6 +66,15 @@ KINDS = {
     "Secret": "v1",
     "PersistentVolumeClaim": "v1",
     "PersistentVolume": "v1",
+}
+
+
+# The kubelet's node status events, by condition and status (nodestatus setters).
+NODE_CONDITION_EVENTS = {
+    "MemoryPressure": {"False": "NodeHasSufficientMemory", "True": "NodeHasInsufficientMemory"},
+    "DiskPressure": {"False": "NodeHasNoDiskPressure", "True": "NodeHasDiskPressure"},
+    "PIDPressure": {"False": "NodeHasSufficientPID", "True": "NodeHasInsufficientPID"},
+    "Ready": {"True": "NodeReady", "False": "NodeNotReady"},
 }
 
 
@@ -143,6 +152,8 @@ class NodeAgent:
         self.client: Any = None
         self.recorder: Recorder = None  # type: ignore[assignment]
         self._node_uid = ""
+        self._node_conditions: dict[str, str] = {}  # as the last status write left them
+        self._unschedulable = False  # as the kubelet starts assuming, so no first event
         self._shutdown = asyncio.Event()
 
     @property
@@ -254,6 +265,47 @@ class NodeAgent:
             return node
 
         self._node = await self.client.mutate("v1", "Node", self.name, apply, subresource="status")
+        await self._record_node_transitions(self._node)
+
+    async def _record_node_transitions(self, node: Obj) -> None:
+        """The kubelet's node events: each condition as it changes (all of them at the
+        first status), and cordon or uncordon as the kubelet next sees the spec."""
+        ref = {
+            "kind": "Node",
+            "apiVersion": "v1",
+            "metadata": {"name": self.name, "uid": self.name},
+        }
+        first = not self._node_conditions
+        if first:
+            await self.recorder.emit(ref, NORMAL, "Starting", "Starting kubelet.")
+        current = {
+            c.get("type"): c.get("status")
+            for c in (node.get("status") or {}).get("conditions") or []
+        }
+        for kind, reasons in NODE_CONDITION_EVENTS.items():
+            status = current.get(kind)
+            if status is None or self._node_conditions.get(kind) == status:
+                continue
+            reason = reasons.get(status)
+            if reason is not None:
+                await self.recorder.emit(
+                    ref, NORMAL, reason, f"Node {self.name} status is now: {reason}"
+                )
+            if first and kind == "PIDPressure":
+                await self.recorder.emit(
+                    ref,
+                    NORMAL,
+                    "NodeAllocatableEnforced",
+                    "Updated Node Allocatable limit across pods",
+                )
+        self._node_conditions = {k: v for k, v in current.items() if isinstance(k, str)}
+        unschedulable = bool((node.get("spec") or {}).get("unschedulable"))
+        if unschedulable != self._unschedulable:
+            reason = "NodeNotSchedulable" if unschedulable else "NodeSchedulable"
+            await self.recorder.emit(
+                ref, NORMAL, reason, f"Node {self.name} status is now: {reason}"
+            )
+            self._unschedulable = unschedulable
 
     def _node_images(self) -> list[Obj]:
         """status.images, re-read only when the image store changed (a build or removal)."""

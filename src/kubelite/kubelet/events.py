@@ -102,6 +102,8 @@ class Recorder:
 
     async def run(self) -> None:
         self._wake = asyncio.Event()
+        if self._queue:  # queued before the writer started (the node's first events)
+            self._wake.set()
         try:
             while True:
                 await self._wake.wait()
