@@ -12,6 +12,9 @@ from typing import Any
 
 from kubelite.api.fielderrors import FieldError, invalid
 from kubelite.api.validation_meta import _d, _i, child, nonnegative, validate_object_meta_update
+from kubelite.api.validation_replicationcontroller import (
+    validate_replication_controller_status_update,
+)
 
 Obj = dict[str, Any]
 Errs = list[FieldError]
@@ -47,45 +50,38 @@ def _collision_count(status: Obj, old_status: Obj, path: str) -> Errs:
     return errs
 
 
-def validate_deployment_status_update(new: Obj, old: Obj) -> Errs:
+def _replica_status(
+    new: Obj, old: Obj, fields: tuple[str, ...], bounded: tuple[str, ...], ready_word: str
+) -> tuple[Obj, Errs]:
+    """The shape apps validation shares: non-negative counts, none above `replicas`,
+    no more available than ready."""
     status, path = _d(new, "status"), "status"
+    counts, errs = _counts(status, fields, path)
+    errs = validate_object_meta_update(new, old) + errs + _not_above(counts, bounded, path)
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
+                            f"cannot be greater than {ready_word}"))  # fmt: skip
+    return status, errs
+
+
+def validate_deployment_status_update(new: Obj, old: Obj) -> Errs:
     fields = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
               "availableReplicas", "unavailableReplicas")  # fmt: skip
-    counts, errs = _counts(status, fields, path)
-    errs = validate_object_meta_update(new, old) + errs
-    errs += _not_above(counts, ("updatedReplicas", "readyReplicas", "availableReplicas"), path)
-    if counts["availableReplicas"] > counts["readyReplicas"]:
-        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
-                            "cannot be greater than readyReplicas"))  # fmt: skip
-    return errs + _collision_count(status, _d(old, "status"), path)
+    bounded = ("updatedReplicas", "readyReplicas", "availableReplicas")
+    status, errs = _replica_status(new, old, fields, bounded, "readyReplicas")
+    return errs + _collision_count(status, _d(old, "status"), "status")
 
 
-def validate_replica_set_status_update(new: Obj, old: Obj) -> Errs:
-    status, path = _d(new, "status"), "status"
-    fields = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas",
-              "observedGeneration")  # fmt: skip
-    counts, errs = _counts(status, fields, path)
-    errs = validate_object_meta_update(new, old) + errs
-    errs += _not_above(counts, ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"), path)
-    if counts["availableReplicas"] > counts["readyReplicas"]:
-        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
-                            "cannot be greater than readyReplicas"))  # fmt: skip
-    return errs
+# A ReplicaSet's status has the ReplicationController's fields and rules.
+validate_replica_set_status_update = validate_replication_controller_status_update
 
 
 def validate_stateful_set_status_update(new: Obj, old: Obj) -> Errs:
-    status, path = _d(new, "status"), "status"
     fields = ("replicas", "readyReplicas", "currentReplicas", "updatedReplicas",
               "availableReplicas", "observedGeneration")  # fmt: skip
-    counts, errs = _counts(status, fields, path)
-    errs = validate_object_meta_update(new, old) + errs
-    errs += _not_above(
-        counts, ("readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"), path
-    )
-    if counts["availableReplicas"] > counts["readyReplicas"]:
-        errs.append(invalid(child(path, "availableReplicas"), counts["availableReplicas"],
-                            "cannot be greater than status.readyReplicas"))  # fmt: skip
-    return errs + _collision_count(status, _d(old, "status"), path)
+    bounded = ("readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas")
+    status, errs = _replica_status(new, old, fields, bounded, "status.readyReplicas")
+    return errs + _collision_count(status, _d(old, "status"), "status")
 
 
 def validate_daemon_set_status_update(new: Obj, old: Obj) -> Errs:
