@@ -329,6 +329,8 @@ async def test_claims_follow_a_changed_retention_policy(h: Harness) -> None:
         return [[r["kind"] for r in c["metadata"].get("ownerReferences") or []] for c in claims]
 
     assert await set_refs() == [["StatefulSet"], ["StatefulSet"]]
+    claims = await h.list("PersistentVolumeClaim")
+    assert all(c["metadata"]["ownerReferences"][0]["controller"] for c in claims)  # since 1.31
     for when, refs in (("Retain", []), ("Delete", ["StatefulSet"])):
         policy = {"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": when}}}
         await h.client.patch("apps/v1", "StatefulSet", "web", policy, "default")

@@ -304,7 +304,7 @@ class StatefulSetController(Controller):
 
         kept = [r for r in refs if not of_this_set(r)]
         if policy.get("whenDeleted") == "Delete":
-            kept.append({**owner_ref_for(sts), "controller": False})
+            kept.append(owner_ref_for(sts))  # a controller ref since 1.31
         if kept == refs:
             return
         out = copy(claim_obj)

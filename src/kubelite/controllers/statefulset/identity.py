@@ -66,7 +66,7 @@ def new_claim(sts: Obj, template: dict[str, Any], index: int) -> Obj:
         md["labels"] = claim_labels
     policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
     if policy.get("whenDeleted") == "Delete":
-        md["ownerReferences"] = [{**owner_ref_for(sts), "controller": False}]
+        md["ownerReferences"] = [owner_ref_for(sts)]
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
