@@ -161,7 +161,10 @@ async def _scale(
         check_put_target(wanted.get("metadata") or {}, name, ns)
     elif req.method == "PATCH":
         kind = bodies.media_type(req.headers.get("content-type"))
-        patch = bodies.parse_json(body)
+        if kind == bodies.APPLY_PATCH and not body.lstrip().startswith(b"{"):
+            patch = bodies.parse_yaml(body)  # an apply configuration is YAML
+        else:
+            patch = bodies.parse_json(body)
         if kind == bodies.JSON_PATCH:
             wanted = json_patch(current, patch)
         elif kind == bodies.STRATEGIC_PATCH and rt.custom is None:

@@ -3,12 +3,14 @@ follows its deletion."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from tests.unit.apiserver.inprocess_api import api_app, call
+from tests.unit.apiserver.inprocess_api import TOKEN, api_app, call
 
 from kubelite.apiserver.http import ApiApp
 
@@ -161,3 +163,19 @@ def test_a_jobs_counters_stay_non_negative(app: ApiApp) -> None:
         'Job.batch "j" is invalid: [status.active: Invalid value: -1: must be greater than or '
         "equal to 0, status.ready: Invalid value: -2: must be greater than or equal to 0]"
     )
+
+
+def test_an_apply_to_scale_takes_a_yaml_configuration(app: ApiApp) -> None:
+    body = "apiVersion: autoscaling/v1\nkind: Scale\nmetadata: {name: d1}\nspec: {replicas: 2}\n"
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            headers = {"authorization": f"Bearer {TOKEN}",
+                       "content-type": "application/apply-patch+yaml"}  # fmt: skip
+            return await client.patch(f"{DEPLOY}/d1/scale?fieldManager=hpa", content=body,
+                                      headers=headers)  # fmt: skip
+
+    r = asyncio.run(go())
+    assert r.status_code == 200 and r.json()["spec"] == {"replicas": 2}
+    assert call(app, "GET", f"{DEPLOY}/d1").json()["spec"]["replicas"] == 2
