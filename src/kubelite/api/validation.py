@@ -16,8 +16,8 @@ copy the stored `resourceVersion` into an unconditional update.
 
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_daemonset`, `validation_service`,
-`validation_storage`, `validation_batch`, `validation_autoscaling`, `validation_networking` and
-`validation_misc`.
+`validation_storage`, `validation_batch`, `validation_autoscaling`, `validation_networking`,
+`validation_node` and `validation_misc`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ from kubelite.api import (
 )
 from kubelite.api import (
     validation_networkpolicy as netpol,
+)
+from kubelite.api import (
+    validation_node as node,
 )
 from kubelite.api import (
     validation_pod as pod,
@@ -165,6 +168,10 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         networking.validate_ingress_class,
         networking.validate_ingress_class_update,
     ),
+    ("node.k8s.io/v1", "RuntimeClass"): (
+        node.validate_runtime_class,
+        node.validate_runtime_class_update,
+    ),
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): (
         admissionregistration.validate_mutating_webhook_configuration,
         admissionregistration.validate_mutating_webhook_configuration_update,
@@ -255,4 +262,6 @@ def validate(
     errs = update(obj, old)
     if key == ("batch/v1", "Job"):
         errs += workload_status.validate_job_status_counts(obj)
+        if subresource == "status":
+            errs += workload_status.validate_job_status_transitions(obj, old)
     return errs

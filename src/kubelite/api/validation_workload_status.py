@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.fielderrors import FieldError, invalid
+from kubelite.api.fielderrors import FieldError, invalid, required
 from kubelite.api.validation_meta import _d, _i, child, nonnegative, validate_object_meta_update
 from kubelite.api.validation_replicationcontroller import (
     validate_replication_controller_status_update,
@@ -104,10 +104,44 @@ def validate_job_status_counts(new: Obj) -> Errs:
     return errs
 
 
+def _condition_true(status: Obj, kind: str) -> bool:
+    return any(
+        isinstance(c, dict) and c.get("type") == kind and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def validate_job_status_transitions(new: Obj, old: Obj) -> Errs:
+    """What a status write that finishes a Job must carry (1.32's JobManagedBy rules,
+    checked when the verdict or the time changes, so old objects keep working)."""
+    status, old_status = _d(new, "status"), _d(old, "status")
+    errs: Errs = []
+    complete, was_complete = (
+        _condition_true(status, "Complete"),
+        _condition_true(old_status, "Complete"),
+    )
+    finished = complete or _condition_true(status, "Failed")
+    was_finished = was_complete or _condition_true(old_status, "Failed")
+    completion_changed = status.get("completionTime") != old_status.get("completionTime")
+    if (
+        complete
+        and not status.get("completionTime")
+        and (complete != was_complete or completion_changed)
+    ):
+        errs.append(
+            required("status.completionTime", "completionTime is required for Complete jobs")
+        )
+    start_changed = status.get("startTime") != old_status.get("startTime")
+    if finished and not status.get("startTime") and (finished != was_finished or start_changed):
+        errs.append(required("status.startTime", "startTime is required for finished job"))
+    return errs
+
+
 __all__ = [
     "validate_daemon_set_status_update",
     "validate_deployment_status_update",
     "validate_job_status_counts",
+    "validate_job_status_transitions",
     "validate_replica_set_status_update",
     "validate_stateful_set_status_update",
 ]

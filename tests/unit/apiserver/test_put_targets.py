@@ -179,3 +179,20 @@ def test_an_apply_to_scale_takes_a_yaml_configuration(app: ApiApp) -> None:
     r = asyncio.run(go())
     assert r.status_code == 200 and r.json()["spec"] == {"replicas": 2}
     assert call(app, "GET", f"{DEPLOY}/d1").json()["spec"]["replicas"] == 2
+
+
+def test_a_job_cannot_be_marked_complete_without_its_times(app: ApiApp) -> None:
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    spec = {"managedBy": "example.com/foo",
+            "template": {"spec": {"restartPolicy": "Never",
+                                  "containers": [{"name": "c", "image": "python:3.11"}]}}}  # fmt: skip
+    assert call(app, "POST", jobs, {"metadata": {"name": "jm"}, "spec": spec}).status_code == 201
+    done = {"type": "Complete", "status": "True", "reason": "X", "message": "m"}
+    r = call(app, "PATCH", f"{jobs}/jm/status", {"status": {"conditions": [done]}},
+             content_type=MERGE)  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        'Job.batch "jm" is invalid: [status.completionTime: Required value: completionTime is '
+        "required for Complete jobs, status.startTime: Required value: startTime is required "
+        "for finished job]"
+    )
