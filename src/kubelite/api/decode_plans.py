@@ -45,6 +45,7 @@ PLANS: dict[str, Any] = {
     'V1ResourceQuota': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('spec', ('', (('hard', ('{}', 'q')),))), ('status', ('', (('hard', ('{}', 'q')), ('used', ('{}', 'q')))))),
     'V1Role': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1RoleBinding': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
+    'V1RuntimeClass': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('overhead', ('', (('podFixed', ('{}', 'q')),)))),
     'V1Secret': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1SelfSubjectAccessReview': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1SelfSubjectReview': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),

@@ -183,6 +183,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    ResourceType("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
     ResourceType(
         "admissionregistration.k8s.io",
         "v1",

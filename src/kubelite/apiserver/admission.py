@@ -312,6 +312,7 @@ def default_plugins() -> list[AdmissionPlugin]:
     from kubelite.apiserver.podsecurity.plugin import PodSecurity
     from kubelite.apiserver.pvc_resize import PersistentVolumeClaimResize
     from kubelite.apiserver.resourcequota_admission import ResourceQuotaAdmission
+    from kubelite.apiserver.runtimeclass_admission import RuntimeClassAdmission
     from kubelite.apiserver.service_ips import ServiceIPAllocator
 
     return [
@@ -321,6 +322,9 @@ def default_plugins() -> list[AdmissionPlugin]:
         Priority(),
         DefaultTolerationSeconds(),
         DefaultStorageClass(),
+        # Upstream's place: after the storage plugins, before DefaultIngressClass; its
+        # tolerations merge with those DefaultTolerationSeconds added.
+        RuntimeClassAdmission(),
         DefaultIngressClass(),
         ServiceIPAllocator(),
         PersistentVolumeClaimResize(),

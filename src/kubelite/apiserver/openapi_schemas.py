@@ -58,6 +58,8 @@ _GROUP_PACKAGES = {
     "HTTPIngressPath": "networking",
     "ServiceBackendPort": "networking",
     "IPBlock": "networking",
+    "Overhead": "node",
+    "Scheduling": "node",
     "MutatingWebhook": "admissionregistration",
     "ValidatingWebhook": "admissionregistration",
     "RuleWithOperations": "admissionregistration",

@@ -1082,9 +1082,10 @@ def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
 
 
 def _allows_unconditional_update(rt: ResourceType) -> bool:
-    """Custom resources and their definitions refuse a PUT without a resourceVersion
-    (their strategies' AllowUnconditionalUpdate is false): it would overwrite blind."""
-    return rt.custom is None and rt.kind != "CustomResourceDefinition"
+    """Custom resources, their definitions and RuntimeClasses refuse a PUT without a
+    resourceVersion (their strategies' AllowUnconditionalUpdate is false): it would
+    overwrite blind."""
+    return rt.custom is None and rt.kind not in ("CustomResourceDefinition", "RuntimeClass")
 
 
 def check_put_target(md: dict[str, Any], name: str, namespace: str | None) -> None:

@@ -887,6 +887,24 @@ INGRESS_CLASS = Printer(
 )
 
 
+# ---- node.k8s.io ------------------------------------------------------------------
+
+
+def _runtime_class(obj: Obj, now: datetime) -> Row:
+    return [_name(obj), obj.get("handler", ""), _age(obj, now)], None
+
+
+RUNTIME_CLASS = Printer(
+    (
+        NAME,
+        # upstream looks the description up in ObjectMeta's docs, which have no "handler"
+        col("Handler", ""),
+        AGE,
+    ),
+    _runtime_class,
+)
+
+
 # ---- storage ---------------------------------------------------------------------
 
 _BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
