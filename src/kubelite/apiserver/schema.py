@@ -149,9 +149,10 @@ def _walk(
             _walk(item, inner, f"{path}[{i}]", unknown, prune, where)
         return
     if shape == "dict":
-        if isinstance(value, dict):
-            for key, item in value.items():
-                _walk(item, inner, f"{path}.{key}" if path else key, unknown, prune, where)
+        if not isinstance(value, dict):
+            raise _type_error(value, where, f"map[string]{_go_type(inner)}")
+        for key, item in value.items():
+            _walk(item, inner, f"{path}.{key}" if path else key, unknown, prune, where)
         return
     fields = _fields(type_name)
     if fields is None or not isinstance(value, dict):

@@ -144,3 +144,16 @@ def test_a_value_of_the_wrong_type_is_worded_as_encoding_json_words_it(app: ApiA
         'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal '
         "number into Go struct field EnvVar.spec.template.spec.containers.env.value of type string",
     )
+
+
+def test_a_map_field_given_another_type_is_refused_as_the_decoder_refuses_it(
+    app: ApiApp,
+) -> None:
+    pod = {"metadata": {"name": "p"},
+           "spec": {"nodeSelector": "a", "containers": [{"name": "c", "image": "i"}]}}  # fmt: skip
+    r = call(app, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert (r.status_code, r.json()["message"]) == (
+        400,
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into '
+        "Go struct field PodSpec.spec.nodeSelector of type map[string]string",
+    )
