@@ -654,6 +654,27 @@ def _default_storage_class(sc: Obj) -> None:
     _set(sc, "volumeBindingMode", "Immediate")
 
 
+# SetDefaults_CSIDriver (storage/v1, 1.32); seLinuxMount too, its feature gate
+# (SELinuxMountReadWriteOncePod) being on by default since 1.28.
+_CSI_DRIVER_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("attachRequired", True),
+    ("podInfoOnMount", False),
+    ("storageCapacity", False),
+    ("fsGroupPolicy", "ReadWriteOnceWithFSType"),
+    ("requiresRepublish", False),
+    ("seLinuxMount", False),
+)
+
+
+def _default_csi_driver(driver: Obj) -> None:
+    spec = _sub(driver, "spec")
+    for key, value in _CSI_DRIVER_DEFAULTS:
+        if spec.get(key) is None:  # pointers upstream: only nil is defaulted ("" is kept)
+            spec[key] = value
+    if not spec.get("volumeLifecycleModes"):
+        spec["volumeLifecycleModes"] = ["Persistent"]
+
+
 def _default_ingress_class(ic: Obj) -> None:
     params = (ic.get("spec") or {}).get("parameters")
     if isinstance(params, dict) and params.get("scope") is None:  # "" stays, and fails validation
@@ -705,6 +726,10 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("discovery.k8s.io/v1", "EndpointSlice"): _default_endpoint_slice,
     ("scheduling.k8s.io/v1", "PriorityClass"): _default_priority_class,
     ("storage.k8s.io/v1", "StorageClass"): _default_storage_class,
+    ("storage.k8s.io/v1", "CSIDriver"): _default_csi_driver,
+    ("storage.k8s.io/v1", "CSINode"): _no_defaults,
+    ("storage.k8s.io/v1", "VolumeAttachment"): _no_defaults,
+    ("storage.k8s.io/v1", "CSIStorageCapacity"): _no_defaults,
     ("networking.k8s.io/v1", "Ingress"): _no_defaults,  # pathType is required, not defaulted
     ("networking.k8s.io/v1", "IngressClass"): _default_ingress_class,
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,

@@ -181,6 +181,12 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    ResourceType("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False),
+    ResourceType("storage.k8s.io", "v1", "CSINode", "csinodes", False),
+    ResourceType(
+        "storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", False, (), ("status",)
+    ),
+    ResourceType("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", True),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     ResourceType("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),

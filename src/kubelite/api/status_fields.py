@@ -39,6 +39,7 @@ ALWAYS_SERIALIZED: dict[tuple[str, str], dict[str, Any]] = {
         "expectedPods": 0,
     },
     # A nil slice without omitempty encodes as null.
+    ("storage.k8s.io/v1", "VolumeAttachment"): {"attached": False},
     ("autoscaling/v2", "HorizontalPodAutoscaler"): {"desiredReplicas": 0, "currentMetrics": None},
 }
 

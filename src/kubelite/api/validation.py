@@ -17,7 +17,7 @@ copy the stored `resourceVersion` into an unconditional update.
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_daemonset`, `validation_service`,
 `validation_storage`, `validation_batch`, `validation_autoscaling`, `validation_networking`,
-`validation_node` and `validation_misc`.
+`validation_node`, `validation_csi` and `validation_misc`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from kubelite.api import (
 )
 from kubelite.api import (
     validation_batch as batch,
+)
+from kubelite.api import (
+    validation_csi as csi,
 )
 from kubelite.api import (
     validation_daemonset as daemonset,
@@ -148,6 +151,16 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         storage.validate_storage_class,
         storage.validate_storage_class_update,
     ),
+    ("storage.k8s.io/v1", "CSIDriver"): (csi.validate_csi_driver, csi.validate_csi_driver_update),
+    ("storage.k8s.io/v1", "CSINode"): (csi.validate_csi_node, csi.validate_csi_node_update),
+    ("storage.k8s.io/v1", "VolumeAttachment"): (
+        csi.validate_volume_attachment,
+        csi.validate_volume_attachment_update,
+    ),
+    ("storage.k8s.io/v1", "CSIStorageCapacity"): (
+        csi.validate_csi_storage_capacity,
+        csi.validate_csi_storage_capacity_update,
+    ),
     ("coordination.k8s.io/v1", "Lease"): (misc.validate_lease, misc.validate_lease_update),
     ("events.k8s.io/v1", "Event"): (misc.validate_event, misc.validate_event_update),
     ("policy/v1", "PodDisruptionBudget"): (
@@ -207,6 +220,7 @@ _STATUS_VALIDATORS = {
     ("apps/v1", "ReplicaSet"): workload_status.validate_replica_set_status_update,
     ("apps/v1", "StatefulSet"): workload_status.validate_stateful_set_status_update,
     ("apps/v1", "DaemonSet"): workload_status.validate_daemon_set_status_update,
+    ("storage.k8s.io/v1", "VolumeAttachment"): csi.validate_volume_attachment_status_update,
 }
 
 

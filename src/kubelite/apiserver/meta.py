@@ -54,6 +54,7 @@ STATUS_KINDS = frozenset(
         "Ingress",
         "HorizontalPodAutoscaler",
         "ResourceQuota",
+        "VolumeAttachment",
     }
 )
 

@@ -60,6 +60,8 @@ _GROUP_PACKAGES = {
     "IPBlock": "networking",
     "Overhead": "node",
     "Scheduling": "node",
+    "VolumeNodeResources": "storage",
+    "VolumeError": "storage",
     "MutatingWebhook": "admissionregistration",
     "ValidatingWebhook": "admissionregistration",
     "RuleWithOperations": "admissionregistration",

@@ -970,6 +970,7 @@ def _reset_status_on_create(obj: dict[str, Any]) -> None:
         "CronJob",
         "HorizontalPodAutoscaler",
         "ResourceQuota",
+        "VolumeAttachment",
     ):
         obj["status"] = {}
     elif kind == "Pod":
@@ -1081,11 +1082,23 @@ def _delete_during_update(new: dict[str, Any], old: dict[str, Any]) -> bool:
     )
 
 
+_CONDITIONAL_UPDATE_KINDS = frozenset(
+    {
+        "CustomResourceDefinition",
+        "RuntimeClass",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "CSIStorageCapacity",
+    }
+)
+
+
 def _allows_unconditional_update(rt: ResourceType) -> bool:
-    """Custom resources, their definitions and RuntimeClasses refuse a PUT without a
-    resourceVersion (their strategies' AllowUnconditionalUpdate is false): it would
-    overwrite blind."""
-    return rt.custom is None and rt.kind not in ("CustomResourceDefinition", "RuntimeClass")
+    """Custom resources, their definitions, RuntimeClasses and the CSI kinds of
+    storage.k8s.io refuse a PUT without a resourceVersion (their strategies'
+    AllowUnconditionalUpdate is false): it would overwrite blind."""
+    return rt.custom is None and rt.kind not in _CONDITIONAL_UPDATE_KINDS
 
 
 def check_put_target(md: dict[str, Any], name: str, namespace: str | None) -> None:

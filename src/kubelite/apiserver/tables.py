@@ -22,6 +22,12 @@ from kubelite.apiserver import errors
 from kubelite.apiserver.tables_admission import WEBHOOK_CONFIGURATION
 from kubelite.apiserver.tables_admission_policy import BINDING as VAP_BINDING
 from kubelite.apiserver.tables_admission_policy import POLICY as VAP
+from kubelite.apiserver.tables_csi import (
+    CSI_DRIVER,
+    CSI_NODE,
+    CSI_STORAGE_CAPACITY,
+    VOLUME_ATTACHMENT,
+)
 from kubelite.apiserver.tables_custom import CUSTOM_RESOURCE_DEFINITION, printer_for
 from kubelite.apiserver.tables_format import human_duration, since
 from kubelite.apiserver.tables_hpa import HORIZONTAL_POD_AUTOSCALER
@@ -103,6 +109,10 @@ PRINTERS: dict[str, Printer] = {
     "Event": EVENT,
     "PriorityClass": PRIORITY_CLASS,
     "StorageClass": STORAGE_CLASS,
+    "CSIDriver": CSI_DRIVER,
+    "CSINode": CSI_NODE,
+    "VolumeAttachment": VOLUME_ATTACHMENT,
+    "CSIStorageCapacity": CSI_STORAGE_CAPACITY,
     "Lease": LEASE,
     "PodDisruptionBudget": POD_DISRUPTION_BUDGET,
     "Role": ROLE,
