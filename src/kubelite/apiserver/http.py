@@ -382,8 +382,7 @@ class ApiApp:
     ) -> Response | AsyncIterator[bytes] | proxy.Streamed:
         rt, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         method = req.method
-        if rt.custom is not None:
-            customresources.warn_if_deprecated(rt)  # every request to a deprecated version
+        customresources.warn_if_deprecated(rt)  # every request to a deprecated version
         if not rt.stored:
             if rt.kind == "ComponentStatus":
                 return await componentstatus.handle(self, req, rt, name)

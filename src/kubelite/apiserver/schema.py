@@ -182,6 +182,7 @@ def _type_error(value: Any, where: tuple[str, str], go_type: str) -> TypeMismatc
 _VERSION_PREFIX = re.compile(r"^V\d+(?:(?:alpha|beta)\d+)?(?=[A-Z])")
 
 
+@cache
 def _go_type(type_name: str) -> str:
     """A client model's Go name (`V1EnvVar` -> `v1.EnvVar`); leaves as they are."""
     if type_name in _GO_TYPES:

@@ -1187,10 +1187,13 @@ EVICTION_GRACE_S = 1.0  # upstream's immediateEvictionGracePeriodSeconds
 
 def _gate_conditions(pod: Obj) -> list[tuple[str, str]]:
     """The statuses of the conditions the pod's readiness gates name, as stored."""
+    gates = readiness_gates(pod)
+    if not gates:  # most pods: every watch event of theirs passes here
+        return []
     by_type = {
         c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []
     }
-    return [(gate, str(by_type.get(gate))) for gate in readiness_gates(pod)]
+    return [(gate, str(by_type.get(gate))) for gate in gates]
 
 
 def _instance_ended(rec: ContainerRecord) -> bool:
