@@ -493,9 +493,61 @@ def test_probe_on_undeclared_port_name_keeps_pod_unready(cluster: Cluster, names
         lambda: [e for e in events(cluster, namespace, "noport") if e["reason"] == "Unhealthy"],
         what="Unhealthy event",
     )
-    assert "Readiness probe failed: unable to find port 'nope'" in unhealthy[0]["message"]
+    assert unhealthy[0]["message"] == (
+        'Readiness probe errored and resulted in unknown state: strconv.Atoi: parsing "nope": '
+        "invalid syntax"
+    )
     cs = container_status(cluster, namespace, "noport")
     assert "running" in cs["state"] and cs["ready"] is False
+
+
+REDIRECTING_APP = (
+    "import http.server as h, os\n"
+    "class H(h.BaseHTTPRequestHandler):\n"
+    "  def do_GET(s):\n"
+    "    if s.path == '/': s.send_response(302); s.send_header('Location', '/broken')\n"
+    "    elif s.path == '/away': s.send_response(302); s.send_header('Location', 'http://example.invalid/')\n"
+    "    else: s.send_response(503)\n"
+    "    s.send_header('Content-Length', '0'); s.end_headers()\n"
+    "h.HTTPServer((os.environ['POD_IP'], 8080), H).serve_forever()\n"
+)
+
+
+def test_probes_follow_same_host_redirects_and_warn_at_another_host(
+    cluster: Cluster, namespace: str
+) -> None:
+    """A readiness probe redirected to a failing page fails (the kubelet follows
+    it); one redirected off the host passes with a ProbeWarning event."""
+    container = {
+        "readinessProbe": {"httpGet": {"port": 8080, "path": "/"}, "periodSeconds": 1},
+        "livenessProbe": {"httpGet": {"port": 8080, "path": "/away"}, "periodSeconds": 1},
+    }
+    apply(
+        cluster,
+        namespace,
+        simple_pod("redirects", ["python3", "-c", REDIRECTING_APP], container=container),
+    )
+    failed = wait_for(
+        lambda: [
+            e
+            for e in events(cluster, namespace, "redirects")
+            if e["reason"] == "Unhealthy" and "503" in e["message"]
+        ],
+        what="the readiness failure at the redirect's target",
+    )
+    assert failed[0]["message"] == "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    warned = wait_for(
+        lambda: [
+            e for e in events(cluster, namespace, "redirects") if e["reason"] == "ProbeWarning"
+        ],
+        what="the ProbeWarning event",
+    )
+    assert warned[0]["type"] == "Warning"
+    assert warned[0]["message"] == (
+        "Liveness probe warning: Probe terminated redirects, Response body:"
+    )
+    cs = container_status(cluster, namespace, "redirects")
+    assert cs["ready"] is False and cs["restartCount"] == 0
 
 
 # ---- bad input: floods and fork bombs leave the node and other pods unharmed ---------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.cel_library import _err, _numeric, _plain, _types
+from kubelite.api.gofmt import GO_ESCAPES, go_quote
 
 # ---- the URL library -----------------------------------------------------------------
 
@@ -55,34 +56,6 @@ class _Parts:
 
 _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def _go_quote(text: str) -> str:
-    """Go's strconv.Quote (`%q`), for the strings its error messages quote."""
-    out = []
-    for ch in text:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
 
 
 def _should_escape(c: int, mode: str) -> bool:
@@ -106,7 +79,7 @@ def _should_escape(c: int, mode: str) -> bool:
 
 
 def _escape_error(chunk: bytes) -> URLError:
-    return URLError("invalid URL escape " + _go_quote(chunk.decode("utf-8", "replace")))
+    return URLError("invalid URL escape " + go_quote(chunk.decode("utf-8", "replace")))
 
 
 def _unescape(text: str, mode: str) -> str:
@@ -129,7 +102,7 @@ def _unescape(text: str, mode: str) -> str:
             i += 3
         else:
             if mode in ("host", "zone") and c < 0x80 and _should_escape(c, mode):
-                raise URLError(f"invalid character {_go_quote(chr(c))} in host name")
+                raise URLError(f"invalid character {go_quote(chr(c))} in host name")
             i += 1
     out = bytearray()
     i = 0
@@ -185,7 +158,7 @@ def _parse_host(host: str) -> str:
             raise URLError("missing ']' in host")
         colon_port = host[end + 1 :]
         if not _valid_optional_port(colon_port):
-            raise URLError(f"invalid port {_go_quote(colon_port)} after host")
+            raise URLError(f"invalid port {go_quote(colon_port)} after host")
         zone = host[:end].find("%25")
         if zone >= 0:
             return (
@@ -196,7 +169,7 @@ def _parse_host(host: str) -> str:
     elif (colon := host.rfind(":")) != -1:
         colon_port = host[colon:]
         if not _valid_optional_port(colon_port):
-            raise URLError(f"invalid port {_go_quote(colon_port)} after host")
+            raise URLError(f"invalid port {go_quote(colon_port)} after host")
     return _unescape(host, "host")
 
 
@@ -255,16 +228,16 @@ def parse_url(raw: str) -> URL:
     try:
         _parse(raw, True)
     except URLError as exc:
-        raise URLError(f"parse {_go_quote(raw)}: {exc}") from None
+        raise URLError(f"parse {go_quote(raw)}: {exc}") from None
     before, _, fragment = raw.partition("#")
     try:
         parts = _parse(before, False)
     except URLError as exc:
-        raise URLError(f"parse {_go_quote(before)}: {exc}") from None
+        raise URLError(f"parse {go_quote(before)}: {exc}") from None
     try:
         _unescape(fragment, "fragment")
     except URLError as exc:
-        raise URLError(f"parse {_go_quote(raw)}: {exc}") from None
+        raise URLError(f"parse {go_quote(raw)}: {exc}") from None
     return URL(
         raw,
         scheme=parts.scheme,
@@ -439,7 +412,7 @@ def _quote(s: Any) -> Any:
     if not isinstance(s, str):
         raise TypeError("no such overload")
     text = "".join(
-        "\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else _GO_ESCAPES.get(ch, ch) for ch in str(s)
+        "\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else GO_ESCAPES.get(ch, ch) for ch in str(s)
     )
     return _types().StringType('"' + text + '"')
 

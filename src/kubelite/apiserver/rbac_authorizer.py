@@ -32,13 +32,13 @@ they use the in-process client, as privileged as upstream's loopback client.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from kubelite.api.gofmt import go_quote
 from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver.reviews import User
 from kubelite.store import Store
@@ -49,11 +49,6 @@ SA_PREFIX = "system:serviceaccount:"
 _CACHE_MAX = 8192  # entries per cache; past it the cache starts over
 
 Obj = dict[str, Any]
-
-
-def go_quote(text: str) -> str:
-    """A string as Go's `%q` writes it (for ASCII and UTF-8 text alike)."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 def go_quote_list(items: Iterable[str]) -> str:

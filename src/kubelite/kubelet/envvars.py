@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from kubelite.api.gofmt import go_quote
 from kubelite.api.quantity import parse_quantity
 from kubelite.kubelet.command import expand
 
@@ -197,7 +198,8 @@ def field_value(pod: Obj, path: str, *, pod_ip: str, host_ip: str) -> str:
         return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
     if path in ("metadata.labels", "metadata.annotations"):
         items = md.get(path.split(".")[1]) or {}
-        return "\n".join(f'{k}="{v}"' for k, v in sorted(items.items()))
+        # upstream's FormatMap: one `key=%q` line per key, sorted
+        return "\n".join(f"{k}={go_quote(str(v))}" for k, v in sorted(items.items()))
     raise EnvError(f"unsupported fieldPath: {path}")
 
 

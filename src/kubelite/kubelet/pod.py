@@ -865,11 +865,23 @@ class PodRunner:
             "startupProbe": "Startup",
         }[kind]
         while not proc.exited:
-            ok, message = await probes.run_probe(probe, c, self.ip, self._exec_runner(proc))
-            if not ok and not proc.exited:
-                await self.event(
-                    WARNING, "Unhealthy", f"{label} probe failed: {message}".rstrip(), rec.name
+            try:
+                outcome, message = await probes.run_probe(
+                    probe, c, self.ip, self._exec_runner(proc)
                 )
+            except probes.ProbeError as exc:
+                # Upstream's prober records the error and throws the result away:
+                # the container keeps its last readiness, liveness or start.
+                if not proc.exited:
+                    text = f"{label} probe errored and resulted in unknown state: {exc}"
+                    await self.event(WARNING, "Unhealthy", text, rec.name)
+                await clock.sleep(_on_grid(clock.monotonic(), timing.period))
+                continue
+            ok = outcome != probes.FAILURE
+            if not proc.exited and outcome != probes.SUCCESS:
+                reason, what = ("Unhealthy", "failed") if not ok else ("ProbeWarning", "warning")
+                text = f"{label} probe {what}: {message}".rstrip()
+                await self.event(WARNING, reason, text, rec.name)
             if result.observe(ok) or kind == "readinessProbe":
                 await self._probe_changed(c, rec, proc, kind, result, ok)
                 if kind == "startupProbe" and result.value:
@@ -1010,9 +1022,11 @@ class PodRunner:
     ) -> None:
         failure = await self._run_handler(c, proc, hook)
         if failure:
-            await self.event(
-                WARNING, "FailedPreStopHook", f"PreStopHook failed: {failure}", rec.name
+            # As upstream: the event leaves out the hook's output (it may hold secrets).
+            log.info(
+                "pod %s/%s: PreStopHook of %s failed: %s", self.ns, self.name, rec.name, failure
             )
+            await self.event(WARNING, "FailedPreStopHook", "PreStopHook failed", rec.name)
 
     async def _run_handler(self, c: Obj, proc: ContainerProcess, hook: Obj) -> str:
         """Run a lifecycle handler (exec, httpGet or sleep); what failed, or ""."""
@@ -1024,9 +1038,10 @@ class PodRunner:
                 output = out.decode(errors="replace")
                 return f"command '{' '.join(command)}' exited with {code}: {output}"
         elif "httpGet" in hook:
-            ok, message = await probes.http_get(hook["httpGet"], c, self.ip, timeout=3600)
-            if not ok:
-                return message
+            try:
+                return await probes.http_hook(hook["httpGet"], c, self.ip, timeout=3600)
+            except probes.ProbeError as exc:
+                return str(exc)
         elif "sleep" in hook:
             await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
         return ""

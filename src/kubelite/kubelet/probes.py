@@ -15,19 +15,25 @@ import errno
 import functools
 import ipaddress
 import os
+import re
 import select
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import lowports
+from kubelite.api.gofmt import go_quote
 from kubelite.kubelet import grpcprobe
 from kubelite.kubelet.listeners import LISTENERS
 
 Obj = dict[str, Any]
 USER_AGENT = "kube-probe/1.32"
+LIFECYCLE_USER_AGENT = "kube-lifecycle/1.32"
+# A handler's result, as upstream's probe.Result: a warning counts as a success.
+SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 
 
 @dataclass(frozen=True)
@@ -76,64 +82,243 @@ class ProbeResult:
         self._run = 0
 
 
+class ProbeError(Exception):
+    """The probe could not be run at all (upstream's probe.Unknown with an error):
+    the kubelet records it and keeps the previous result."""
+
+
 def resolve_port(port: Any, container: Obj) -> int:
-    """A port number or a containerPort name."""
-    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
-        return int(port)
-    for p in container.get("ports") or []:
-        if p.get("name") == port:
-            return int(p["containerPort"])
-    raise ValueError(f"unable to find port {port!r}: container does not declare it")
+    """A port number or a containerPort name, as upstream's ResolveContainerPort:
+    a name no port has is tried as a number last, and that parse's error is the
+    one reported."""
+    if isinstance(port, int):
+        number = port
+    else:
+        text = str(port)
+        found = [p for p in container.get("ports") or [] if p.get("name") == text]
+        if found:
+            number = int(found[0]["containerPort"])
+        elif _GO_INT.fullmatch(text):
+            number = int(text)
+        else:
+            raise ProbeError(f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
+    if 0 < number < 65536:
+        return number
+    raise ProbeError(f"invalid port number: {number}")
 
 
-async def http_get(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
-    scheme = (action.get("scheme") or "HTTP").lower()
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+REDIRECTS = (301, 302, 303, 307, 308)  # the ones Go's client follows (with a Location)
+MAX_BODY = 10 * 1024  # what upstream reads of a response
+
+
+def canonical_key(name: str) -> str:
+    """Go's CanonicalMIMEHeaderKey: `user-agent` is `User-Agent` (a name with a
+    character a header name may not hold is kept as it is)."""
+    if not name or any(not (c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~")) for c in name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def request_headers(action: Obj, user_agent: str) -> tuple[str, list[str]]:
+    """The pod's Host header ("" for none) and the other header lines of a probe's
+    (or an httpGet hook's) request, as upstream's newProbeRequest builds them:
+    the pod's headers by canonical name (a repeated one sent once per value),
+    its User-Agent and Accept in place of the defaults (an empty Accept sends
+    none, an empty User-Agent neither)."""
+    given: dict[str, list[str]] = {}
+    for h in action.get("httpHeaders") or []:
+        given.setdefault(canonical_key(str(h.get("name", ""))), []).append(str(h.get("value", "")))
+    agent = given.pop("User-Agent", [user_agent])[0]
+    if "Accept" not in given:
+        given["Accept"] = ["*/*"]
+    elif given["Accept"][0] == "":
+        del given["Accept"]
+    host = given.pop("Host", [""])[0]
+    lines = [f"User-Agent: {agent}"] if agent else []
+    lines += [f"{key}: {value}" for key in sorted(given) for value in given[key]]
+    return host, lines
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    netloc: str  # as the URL has it: the Host header when the pod gives none
+    host: str
+    port: int
+    path: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.path}"
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    code: int
+    body: bytes
+
+
+async def http_get(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[str, str]:
+    """An httpGet probe: (SUCCESS, ""), (WARNING, text) for a redirect it did not
+    follow, or (FAILURE, the kubelet's message). ProbeError when the port is unknown."""
+    answer = await _get(action, container, pod_ip, timeout, USER_AGENT)
+    if isinstance(answer, str):
+        return FAILURE, answer
+    if 200 <= answer.code < 300:
+        return SUCCESS, ""
+    if 300 <= answer.code < 400:
+        body = answer.body.decode(errors="replace")
+        return WARNING, f"Probe terminated redirects, Response body: {body}"
+    return FAILURE, f"HTTP probe failed with statuscode: {answer.code}"
+
+
+async def http_hook(action: Obj, container: Obj, pod_ip: str, timeout: float) -> str:
+    """An httpGet lifecycle hook: what failed, or "" once any answer came (upstream
+    does not look at a hook's status code). ProbeError when the port is unknown."""
+    answer = await _get(action, container, pod_ip, timeout, LIFECYCLE_USER_AGENT)
+    return answer if isinstance(answer, str) else ""
+
+
+async def _get(
+    action: Obj, container: Obj, pod_ip: str, timeout: float, agent: str
+) -> HttpAnswer | str:
+    """The answer once redirects to the same host are followed (upstream's probe
+    client stops at another host, and after 10 requests), or the client's error."""
     host = action.get("host") or pod_ip
-    try:
-        port = resolve_port(action.get("port"), container)
-    except ValueError as exc:
-        return False, str(exc)
+    port = resolve_port(action.get("port"), container)
     path = action.get("path") or "/"
     if not path.startswith("/"):
         path = "/" + path
-    url = f"{scheme}://{host}:{port}{path}"
-    headers = {"Host": f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*"}
-    for h in action.get("httpHeaders") or []:
-        headers[h["name"]] = h["value"]
+    scheme = (action.get("scheme") or "HTTP").lower()
+    first = _Target(scheme, _host_port(host, port), host, port, path)
+    custom_host, lines = request_headers(action, agent)
+    sent = [first]  # the requests made, the last one's URL for the error texts
     try:
-        return await asyncio.wait_for(_http(scheme, host, port, path, headers), timeout)
+        async with asyncio.timeout(timeout):
+            return await _follow(first, custom_host, lines, sent)
     except TimeoutError:
         return (
-            False,
-            f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
+            f'Get "{sent[-1].url}": context deadline exceeded '
+            "(Client.Timeout exceeded while awaiting headers)"
         )
     except OSError as exc:
-        return False, f'Get "{url}": {_dial_error(host, port, exc)}'
+        last = sent[-1]
+        return f'Get "{last.url}": {_dial_error(last.host, last.port, exc)}'
+    except _HttpError as exc:
+        return f'Get "{exc.url}": {exc}'
 
 
-async def _http(
-    scheme: str, host: str, port: int, path: str, headers: dict[str, str]
-) -> tuple[bool, str]:
+class _HttpError(Exception):
+    def __init__(self, url: str, text: str) -> None:
+        super().__init__(text)
+        self.url = url
+
+
+async def _follow(
+    first: _Target, custom_host: str, lines: list[str], sent: list[_Target]
+) -> HttpAnswer:
+    target = first
+    host_header = custom_host or first.netloc
+    while True:
+        code, headers, body = await _exchange(target, host_header, lines)
+        location = headers.get("location")
+        if code not in REDIRECTS or location is None:
+            return HttpAnswer(code, body)
+        nxt = _resolve(target, location)
+        if nxt is None or nxt.host != first.host:
+            return HttpAnswer(code, body)  # upstream's ErrUseLastResponse
+        if len(sent) >= 10:
+            raise _HttpError(location, "stopped after 10 redirects")
+        relative = not urllib.parse.urlsplit(location).scheme
+        keep = custom_host and custom_host != first.netloc and relative
+        host_header = custom_host if keep else nxt.netloc  # as Go's client keeps a Host
+        target = nxt
+        sent.append(target)
+
+
+def _resolve(base: _Target, location: str) -> _Target | None:
+    url = urllib.parse.urlsplit(urllib.parse.urljoin(base.url, location))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return None
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        return None
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return _Target(url.scheme, url.netloc, url.hostname, port, path)
+
+
+async def _exchange(
+    target: _Target, host_header: str, lines: list[str]
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET: the status code, the headers (lower-cased names, first value) and
+    up to 10 KiB of the body (read, as Go's client reads a redirect's)."""
     ctx = None
-    if scheme == "https":
+    if target.scheme == "https":
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection(host, lowports.pod_port(host, port), ssl=ctx)
+    dial = lowports.pod_port(target.host, target.port)
+    reader, writer = await asyncio.open_connection(target.host, dial, ssl=ctx)
     try:
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        writer.write(f"GET {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+        head = "".join(f"{line}\r\n" for line in lines)
+        request = f"GET {target.path} HTTP/1.1\r\nHost: {host_header}\r\n{head}"
+        writer.write(f"{request}Connection: close\r\n\r\n".encode())
         await writer.drain()
         status_line = await reader.readline()
+        if not status_line:
+            raise _HttpError(target.url, "EOF")
+        parts = status_line.split()
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            shown = go_quote(status_line.decode(errors="replace").rstrip("\r\n"))
+            raise _HttpError(
+                target.url,
+                f"net/http: HTTP/1.x transport connection broken: malformed HTTP response {shown}",
+            )
+        headers: dict[str, str] = {}
+        while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        code = int(parts[1])
+        body = await _body(reader, headers)
     finally:
         writer.close()
-    parts = status_line.decode(errors="replace").split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        return False, "HTTP probe failed: malformed HTTP response"
-    code = int(parts[1])
-    if 200 <= code < 400:
-        return True, ""
-    return False, f"HTTP probe failed with statuscode: {code}"
+    return code, headers, body
+
+
+async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    """At most MAX_BODY bytes of the body (sized, chunked, or up to the close);
+    what came of a body cut short."""
+    try:
+        return await _read_body(reader, headers)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial[:MAX_BODY]
+    except ValueError:  # a chunk size that is not one
+        return b""
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        out = b""
+        while len(out) < MAX_BODY:
+            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            out += await reader.readexactly(size)
+            await reader.readline()
+        return out[:MAX_BODY]
+    length = headers.get("content-length", "")
+    if length.isdigit():
+        return await reader.readexactly(min(int(length), MAX_BODY))
+    out = b""
+    while len(out) < MAX_BODY and (chunk := await reader.read(MAX_BODY - len(out))):
+        out += chunk
+    return out
 
 
 def _dial_error(host: str, port: int, exc: OSError) -> str:
@@ -144,11 +329,9 @@ def _dial_error(host: str, port: int, exc: OSError) -> str:
 
 
 async def tcp_socket(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
+    """ProbeError when the port is unknown."""
     host = action.get("host") or pod_ip
-    try:
-        port = resolve_port(action.get("port"), container)
-    except ValueError as exc:
-        return False, str(exc)
+    port = resolve_port(action.get("port"), container)
     dial = lowports.pod_port(host, port)  # error texts name the probe's own port
     if host.startswith("127.") and LISTENERS.accepting(host, dial):
         return True, ""  # the kernel's listener table says a connect would succeed
@@ -230,14 +413,17 @@ async def grpc_probe(action: Obj, pod_ip: str, timeout: float) -> tuple[bool, st
 
 async def run_probe(
     probe: Obj, container: Obj, pod_ip: str, exec_runner: ExecRunner
-) -> tuple[bool, str]:
+) -> tuple[str, str]:
+    """(SUCCESS, WARNING or FAILURE, the message); ProbeError when it could not run."""
     timeout = float(probe.get("timeoutSeconds") or 1)
     if "httpGet" in probe:
         return await http_get(probe["httpGet"], container, pod_ip, timeout)
     if "tcpSocket" in probe:
-        return await tcp_socket(probe["tcpSocket"], container, pod_ip, timeout)
-    if "exec" in probe:
-        return await exec_probe(probe["exec"], exec_runner, timeout)
-    if "grpc" in probe:
-        return await grpc_probe(probe["grpc"], pod_ip, timeout)
-    return True, ""
+        ok, message = await tcp_socket(probe["tcpSocket"], container, pod_ip, timeout)
+    elif "exec" in probe:
+        ok, message = await exec_probe(probe["exec"], exec_runner, timeout)
+    elif "grpc" in probe:
+        ok, message = await grpc_probe(probe["grpc"], pod_ip, timeout)
+    else:
+        return SUCCESS, ""
+    return (SUCCESS if ok else FAILURE), message

@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+from kubelite.kubelet import envvars
 from kubelite.kubelet.envvars import EnvError, Sources, container_env
 
 
@@ -172,3 +173,17 @@ def test_optional_missing_reference_is_skipped() -> None:
         }
     )
     assert "V" not in env
+
+
+def test_label_and_annotation_files_quote_values_as_go_does() -> None:
+    """upstream's FormatMap: sorted `key=%q` lines, escapes included."""
+    pod = {
+        "metadata": {
+            "name": "p",
+            "annotations": {"q": 'x"y\\z', "multi": "line1\nline2\ttab", "plain": "é"},
+            "labels": {},
+        }
+    }
+    text = envvars.field_value(pod, "metadata.annotations", pod_ip="", host_ip="")
+    assert text == 'multi="line1\\nline2\\ttab"\nplain="é"\nq="x\\"y\\\\z"'
+    assert envvars.field_value(pod, "metadata.labels", pod_ip="", host_ip="") == ""

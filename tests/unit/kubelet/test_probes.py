@@ -48,9 +48,12 @@ def test_resolve_port(port: object, expected: int) -> None:
     assert resolve_port(port, {"ports": [{"name": "http", "containerPort": 80}]}) == expected
 
 
-def test_unknown_port_name() -> None:
-    with pytest.raises(ValueError, match="does not declare"):
+def test_unknown_port_name_is_the_kubelets_last_parse_error() -> None:
+    with pytest.raises(probes.ProbeError) as err:
         resolve_port("metrics", {"ports": []})
+    assert str(err.value) == 'strconv.Atoi: parsing "metrics": invalid syntax'
+    with pytest.raises(probes.ProbeError, match="invalid port number: 70000"):
+        resolve_port("70000", {})
 
 
 def test_exec_probe_reports_output() -> None:
@@ -112,7 +115,6 @@ def test_tcp_probe_refused_reads_as_the_kubelets_dial_error() -> None:
     assert message == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
 
 
-def test_tcp_probe_unknown_port_name_fails_without_dialing() -> None:
-    ok, message = asyncio.run(probes.tcp_socket({"port": "metrics"}, {}, "127.0.0.1", 1))
-    assert not ok
-    assert "unable to find port 'metrics'" in message
+def test_tcp_probe_unknown_port_name_errors_without_dialing() -> None:
+    with pytest.raises(probes.ProbeError, match='parsing "metrics"'):
+        asyncio.run(probes.tcp_socket({"port": "metrics"}, {}, "127.0.0.1", 1))
