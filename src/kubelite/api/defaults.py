@@ -110,6 +110,9 @@ def _default_probe(probe: Any) -> None:
         if not probe.get(key):  # Go zero (0 or unset) means "use the default"
             probe[key] = value
     _default_http_get(probe.get("httpGet"))
+    grpc = probe.get("grpc")
+    if isinstance(grpc, dict) and grpc.get("service") is None:
+        grpc["service"] = ""  # the type's `+default=""`: kubectl describe dereferences it
 
 
 def _default_http_get(action: Any) -> None:

@@ -184,6 +184,17 @@ def test_probe_defaults(probe):
     }
 
 
+def test_grpc_probe_service_defaults_to_empty():
+    """kubectl 1.32's describe dereferences it: a nil one panicked there."""
+    probe = {"grpc": {"port": 9000}}
+    pod = make_pod(containers=[{"name": "c", "image": "x:1", "readinessProbe": probe}])
+    out = container(apply_defaults(pod))["readinessProbe"]
+    assert out["grpc"] == {"port": 9000, "service": ""}
+    named = {"grpc": {"port": 9000, "service": "health"}}
+    pod = make_pod(containers=[{"name": "c", "image": "x:1", "livenessProbe": named}])
+    assert container(apply_defaults(pod))["livenessProbe"]["grpc"]["service"] == "health"
+
+
 def test_probe_values_kept():
     probe = {
         "exec": {"command": ["true"]},
