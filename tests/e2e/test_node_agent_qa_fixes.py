@@ -168,6 +168,37 @@ def test_logs_of_an_unscheduled_pod_are_empty(cluster: Cluster, namespace: str) 
     assert out.returncode == 0 and out.stdout == "" and out.stderr == ""
 
 
+def test_log_options_are_decoded_and_validated(cluster: Cluster, namespace: str) -> None:
+    """A bad number is a 400 and an out-of-range one a 422, as upstream (a 500 and a
+    traceback before); good options still read the log."""
+    apply(cluster, namespace, simple_pod("talker", ["sh", "-c", "echo one; echo two; sleep 3600"]))
+    wait_for(lambda: "running" in container_status(cluster, namespace, "talker").get("state", {}))
+    base = f"/api/v1/namespaces/{namespace}/pods/talker/log"
+    bad = cluster.kubectl("get", "--raw", f"{base}?sinceSeconds=abc", check=False)
+    assert bad.returncode != 0
+    assert (
+        'Error from server (BadRequest): strconv.ParseInt: parsing "abc": invalid syntax'
+        in bad.stderr
+    )
+    out = cluster.kubectl("logs", "talker", "-n", namespace, "--tail=-1", "--timestamps")
+    assert out.stdout.splitlines()[0].endswith(" one")
+    invalid = cluster.kubectl("get", "--raw", f"{base}?limitBytes=0", check=False)
+    assert (
+        'PodLogOptions "talker" is invalid: limitBytes: Invalid value: 0: must be greater than 0'
+        in invalid.stderr
+    )
+    two = wait_for(
+        lambda: (
+            (o := cluster.kubectl("get", "--raw", f"{base}?tailLines=1&timestamps=yes"))
+            .stdout.strip()
+            .endswith(" two")
+            and o.stdout
+        ),
+        what="the last line, with its timestamp",
+    )
+    assert len(two.strip().splitlines()) == 1
+
+
 def test_a_missing_image_backs_off(cluster: Cluster, namespace: str) -> None:
     ns = namespace
     apply(cluster, ns, simple_pod("noimg", ["true"], container={"image": "nosuch:1"}))

@@ -245,6 +245,8 @@ def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
 
 
 def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
+    from kubelite.apiserver import log_options
+
     pod = app.storage.get(rt, ns, name).obj()
     container = container_of(pod, name, req.query.get("container"))
     if not (pod.get("spec") or {}).get("nodeName"):
@@ -257,7 +259,7 @@ def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str)
         raise errors.BadRequest(
             f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
         )
-    options = dict(req.query)
+    options = log_options.parse(req.query, name)
     options["container"] = container
     return app.logs.stream(pod, options)
 
