@@ -15,6 +15,7 @@ PLANS: dict[str, Any] = {
     'V1CSIDriver': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1CSINode': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('status', ('', (('storageHealth', ('[]', ('', (('healthConditions', ('[]', ('', (('lastTransitionTime', 't'),)))),)))),)))),
     'V1CSIStorageCapacity': (('capacity', 'q'), ('maximumVolumeSize', 'q'), ('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),)))))))),
+    'V1CertificateSigningRequest': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))), ('status', ('', (('conditions', ('[]', ('', (('lastTransitionTime', 't'), ('lastUpdateTime', 't'))))),)))),
     'V1ClusterRole': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1ClusterRoleBinding': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),
     'V1ComponentStatus': (('metadata', ('', (('creationTimestamp', 't'), ('deletionTimestamp', 't'), ('managedFields', ('[]', ('', (('time', 't'),))))))),),

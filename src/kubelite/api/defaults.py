@@ -733,6 +733,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("storage.k8s.io/v1", "CSINode"): _no_defaults,
     ("storage.k8s.io/v1", "VolumeAttachment"): _no_defaults,
     ("storage.k8s.io/v1", "CSIStorageCapacity"): _no_defaults,
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): _no_defaults,  # none in v1
     ("networking.k8s.io/v1", "Ingress"): _no_defaults,  # pathType is required, not defaulted
     ("networking.k8s.io/v1", "IngressClass"): _default_ingress_class,
     ("coordination.k8s.io/v1", "Lease"): _no_defaults,

@@ -29,6 +29,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api.protobuf_certificates import CERTIFICATES_MESSAGES
 from kubelite.api.protobuf_core import CORE_MESSAGES
 from kubelite.api.protobuf_schema import (
     _F,
@@ -601,6 +602,7 @@ _MESSAGES.update(
 )
 
 _MESSAGES.update(CORE_MESSAGES)
+_MESSAGES.update(CERTIFICATES_MESSAGES)
 
 # (apiVersion, kind) -> top-level message
 _KINDS: dict[tuple[str, str], str] = {
@@ -631,6 +633,7 @@ _KINDS: dict[tuple[str, str], str] = {
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "SubjectAccessReview",
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): "CertificateSigningRequest",
 }
 
 

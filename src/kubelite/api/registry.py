@@ -187,6 +187,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         "storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", False, (), ("status",)
     ),
     ResourceType("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", True),
+    ResourceType(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        False,
+        ("csr",),
+        ("approval", "status"),
+    ),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     ResourceType("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),

@@ -17,7 +17,7 @@ copy the stored `resourceVersion` into an unconditional update.
 The per-kind rules live in `validation_meta` (ObjectMeta, labels,
 selectors), `validation_pod`, `validation_apps`, `validation_daemonset`, `validation_service`,
 `validation_storage`, `validation_batch`, `validation_autoscaling`, `validation_networking`,
-`validation_node`, `validation_csi` and `validation_misc`.
+`validation_node`, `validation_csi`, `validation_certificates` and `validation_misc`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from kubelite.api import (
 )
 from kubelite.api import (
     validation_batch as batch,
+)
+from kubelite.api import (
+    validation_certificates as certificates,
 )
 from kubelite.api import (
     validation_csi as csi,
@@ -161,6 +164,10 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
         csi.validate_csi_storage_capacity,
         csi.validate_csi_storage_capacity_update,
     ),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): (
+        certificates.validate_csr,
+        certificates.validate_csr_update,
+    ),
     ("coordination.k8s.io/v1", "Lease"): (misc.validate_lease, misc.validate_lease_update),
     ("events.k8s.io/v1", "Event"): (misc.validate_event, misc.validate_event_update),
     ("policy/v1", "PodDisruptionBudget"): (
@@ -215,12 +222,14 @@ _VALIDATORS: dict[tuple[str, str], tuple[_Create, _Update]] = {
 }
 
 
+_CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 _STATUS_VALIDATORS = {
     ("apps/v1", "Deployment"): workload_status.validate_deployment_status_update,
     ("apps/v1", "ReplicaSet"): workload_status.validate_replica_set_status_update,
     ("apps/v1", "StatefulSet"): workload_status.validate_stateful_set_status_update,
     ("apps/v1", "DaemonSet"): workload_status.validate_daemon_set_status_update,
     ("storage.k8s.io/v1", "VolumeAttachment"): csi.validate_volume_attachment_status_update,
+    _CSR: certificates.validate_csr_status_update,
 }
 
 
@@ -253,6 +262,8 @@ def validate(
         return misc.validate_namespace_status_update(obj, old)
     if old is not None and subresource == "status" and key in _STATUS_VALIDATORS:
         return _STATUS_VALIDATORS[key](obj, old)
+    if old is not None and subresource == "approval" and key == _CSR:
+        return certificates.validate_csr_approval_update(obj, old)
     if key == ("v1", "Pod") and old is not None and subresource == "ephemeralcontainers":
         return pod.validate_pod_ephemeral_containers_update(obj, old)
     if key == ("v1", "Service"):

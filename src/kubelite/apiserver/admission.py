@@ -308,6 +308,7 @@ class DefaultIngressClass:
 
 
 def default_plugins() -> list[AdmissionPlugin]:
+    from kubelite.apiserver.csr_strategy import CertificateAdmission
     from kubelite.apiserver.limitranger import LimitRanger
     from kubelite.apiserver.podsecurity.plugin import PodSecurity
     from kubelite.apiserver.pvc_resize import PersistentVolumeClaimResize
@@ -328,6 +329,7 @@ def default_plugins() -> list[AdmissionPlugin]:
         DefaultIngressClass(),
         ServiceIPAllocator(),
         PersistentVolumeClaimResize(),
+        CertificateAdmission(),  # approval, signing, subject restriction: the request's authorizer
         ResourceQuotaAdmission(),  # last, as upstream: it charges what the others admitted
     ]
 

@@ -97,7 +97,7 @@ _RW = ("get", "patch", "update")
 
 def _subresource(rt: ResourceType, sub: str) -> tuple[str, str, str, tuple[str, ...]]:
     """(group, version, kind, verbs) that `<plural>/<sub>` answers with."""
-    if sub in ("status", "ephemeralcontainers"):
+    if sub in ("status", "ephemeralcontainers", "approval"):
         return rt.group, rt.version, rt.kind, _RW
     if sub == "scale":
         return "autoscaling", "v1", "Scale", _RW

@@ -20,6 +20,7 @@ from kubelite.api.registry import REGISTRY, Registry, ResourceType
 from kubelite.apiserver import (
     binding,
     bodies,
+    client_certs,
     componentstatus,
     converted,
     customresources,
@@ -167,6 +168,10 @@ class ApiApp:
         self.logs = logs
         self.execs = execs
         self.metrics = metrics
+        # Set by `kubelite up`: the CA client certificates are checked against, and the
+        # signer of approved CSRs (client_certs, csr_signing); None: neither.
+        self.client_ca: Any = None
+        self.csr_signer: Any = None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -231,7 +236,9 @@ class ApiApp:
     def _authenticate(self, req: Request) -> None:
         header = req.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        user = self.user_for(value.strip()) if scheme.lower() == "bearer" else None
+        user = client_certs.user_for_request(req.scope, self.client_ca)
+        if user is None and scheme.lower() == "bearer":
+            user = self.user_for(value.strip())
         if user is None:
             raise errors.Unauthorized("Unauthorized")
         req.user = user

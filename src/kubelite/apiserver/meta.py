@@ -55,6 +55,7 @@ STATUS_KINDS = frozenset(
         "HorizontalPodAutoscaler",
         "ResourceQuota",
         "VolumeAttachment",
+        "CertificateSigningRequest",
     }
 )
 

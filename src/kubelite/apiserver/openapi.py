@@ -348,7 +348,7 @@ class _PathBuilder:
     def _subresource(self, sub: str) -> dict[str, Any]:
         suffix = f"{self.gv}{self.name}{sub.capitalize()}"
         kind = self.rt.kind
-        if sub in ("status", "ephemeralcontainers"):
+        if sub in ("status", "ephemeralcontainers", "approval"):
             return self._read_write(suffix, self.kind_ref, f"{sub} of the specified {kind}")
         if sub == "scale":
             scale = group_version_kind("autoscaling", "v1", "Scale")

@@ -34,6 +34,7 @@ from kubelite.api.selectors import (
 from kubelite.api.timefields import DecodeError, normalize_object
 from kubelite.api.validation import validate
 from kubelite.apiserver import (
+    csr_strategy,
     customresources,
     errors,
     listoptions,
@@ -345,6 +346,8 @@ class RestStorage:
         self._admit_late(attrs, obj, None)
         if rt.custom is None:  # PrepareForCreate: after mutating admission (QoS sees its limits)
             _reset_status_on_create(obj)
+        if csr_strategy.is_csr(rt.group, rt.kind):
+            csr_strategy.prepare_create(obj, request_context.user_info())
         self._default(rt, obj)
         self._validate(rt, obj, None)
         self._admit_validate(attrs, obj, None)
@@ -446,7 +449,10 @@ class RestStorage:
     ) -> Steps[KV]:
         """Write `obj` (its times already decoded: by `update` or `_replace_with`)."""
         old = current.obj()
-        new = _merge_for_subresource(rt, obj, old, subresource)
+        if csr_strategy.is_csr(rt.group, rt.kind):  # its own strategies, /approval too
+            new = csr_strategy.prepare_update(obj, old, subresource, m.now_rfc3339(self.clock()))
+        else:
+            new = _merge_for_subresource(rt, obj, old, subresource)
         md = m.meta(new)
         md["name"] = old["metadata"]["name"]
         if rt.namespaced:

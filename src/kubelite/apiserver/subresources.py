@@ -17,6 +17,7 @@ from kubelite.api.registry import ResourceType
 from kubelite.apiserver import (
     binding,
     bodies,
+    csr_signing,
     errors,
     eviction,
     exec_stream,
@@ -50,17 +51,22 @@ async def handle(
 
     rt, ns, name, sub = target.resource, target.namespace, target.name or "", target.subresource
     method = req.method
-    if sub in ("status", "ephemeralcontainers"):
-        # Both read and write the whole object; the storage layer keeps all but
+    if sub in ("status", "ephemeralcontainers", "approval"):
+        # All read and write the whole object; the storage layer keeps all but
         # the part the subresource owns (see `rest._merge_for_subresource`).
         if method == "GET":
             return app.render_one(req, rt, app.storage.get(rt, ns, name).value)
         if method == "PUT":
             obj = await app.read_object(req, rt)
             kv = await app.storage.aupdate(rt, ns, name, obj, subresource=sub, dry_run=_dry(req))
+            if sub == "approval" and not _dry(req):
+                await csr_signing.after_approval(app, rt, ns, name)
             return Response(app.served(rt, kv.value))
         if method == "PATCH":
-            return await app.patch(req, rt, ns, name, sub)
+            response = await app.patch(req, rt, ns, name, sub)
+            if sub == "approval" and not _dry(req):
+                await csr_signing.after_approval(app, rt, ns, name)
+            return response
     elif sub == "scale":
         return await _scale(app, req, rt, ns, name)
     elif sub == "binding":

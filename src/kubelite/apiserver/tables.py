@@ -22,6 +22,7 @@ from kubelite.apiserver import errors
 from kubelite.apiserver.tables_admission import WEBHOOK_CONFIGURATION
 from kubelite.apiserver.tables_admission_policy import BINDING as VAP_BINDING
 from kubelite.apiserver.tables_admission_policy import POLICY as VAP
+from kubelite.apiserver.tables_certificates import CERTIFICATE_SIGNING_REQUEST
 from kubelite.apiserver.tables_csi import (
     CSI_DRIVER,
     CSI_NODE,
@@ -113,6 +114,7 @@ PRINTERS: dict[str, Printer] = {
     "CSINode": CSI_NODE,
     "VolumeAttachment": VOLUME_ATTACHMENT,
     "CSIStorageCapacity": CSI_STORAGE_CAPACITY,
+    "CertificateSigningRequest": CERTIFICATE_SIGNING_REQUEST,
     "Lease": LEASE,
     "PodDisruptionBudget": POD_DISRUPTION_BUDGET,
     "Role": ROLE,

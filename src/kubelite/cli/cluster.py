@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import io
 import logging
 import os
@@ -27,10 +28,12 @@ from typing import Any, Protocol
 import orjson
 import uvicorn
 
+from kubelite.apiserver import client_certs
 from kubelite.apiserver.admission import server_plugins
 from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.certs import ensure_tls, service_account_key
 from kubelite.apiserver.client import LocalClient
+from kubelite.apiserver.csr_signing import Authority
 from kubelite.apiserver.healthz import Health, part_check
 from kubelite.apiserver.http import ApiApp
 from kubelite.apiserver.rest import RestStorage
@@ -205,7 +208,13 @@ class Cluster:
             authorizer=authorizer,
         )
         self.api_app = api
+        api.client_ca = client_certs.load_ca(tls.ca_cert)
+        api.csr_signer = Authority.from_dir(self.dir.tls)
         api_listener = Listener("api", api, self.options.port, ssl=True)
+        # Client certificates are asked for, and verified by the API (client_certs).
+        api_listener.context = functools.partial(
+            client_certs.server_context, tls.cert, tls.key, tls.ca_cert
+        )
         api_listener.sock = bind_listener(self.options.host, api_listener)
         self.listeners.append(api_listener)
         await bootstrap(self.client, api_port=api_listener.bound_port, service_ip=service_ip)
@@ -390,6 +399,8 @@ def _server(listener: Listener, tls: Any) -> uvicorn.Server:
         "timeout_keep_alive": 120,
         "timeout_graceful_shutdown": 2,
     }
+    if listener.ssl:  # the API: the peer's certificate reaches the app (client_certs)
+        common |= {"http": client_certs.http_protocol(), "ws": client_certs.WebSockets}
     if listener.context is not None:
         return _QuietServer(_ContextConfig(listener.app, listener.context, **common))
     if tls is not None:
