@@ -199,6 +199,56 @@ def test_log_options_are_decoded_and_validated(cluster: Cluster, namespace: str)
     assert len(two.strip().splitlines()) == 1
 
 
+def test_active_deadline_fails_the_pod(cluster: Cluster, namespace: str) -> None:
+    """The kubelet's activeDeadlineHandler: Failed, DeadlineExceeded, containers stopped."""
+    manifest = simple_pod("deadline", ["sleep", "3600"])
+    manifest["spec"]["activeDeadlineSeconds"] = 2
+    manifest["spec"]["terminationGracePeriodSeconds"] = 1
+    apply(cluster, namespace, manifest)
+    status = wait_for(
+        lambda: (s := pod(cluster, namespace, "deadline")["status"]).get("phase") == "Failed" and s,
+        what="the pod failed at its deadline",
+    )
+    assert status["reason"] == "DeadlineExceeded"
+    assert status["message"] == "Pod was active on the node longer than the specified deadline"
+    cs = wait_for(
+        lambda: (
+            "terminated" in (c := container_status(cluster, namespace, "deadline"))["state"] and c
+        ),
+        what="its container stopped",
+    )
+    assert cs["state"]["terminated"]["exitCode"] in (137, 143)
+    event = next(
+        e for e in events(cluster, namespace, "deadline") if e["reason"] == "DeadlineExceeded"
+    )
+    assert event["type"] == "Normal"
+
+
+def test_a_probes_own_grace_period_stops_the_container(cluster: Cluster, namespace: str) -> None:
+    """A liveness failure kills with the probe's terminationGracePeriodSeconds (1 s here),
+    not the pod's (600 s): the container, which ignores SIGTERM, restarts."""
+    script = "trap 'echo TERM' TERM; while true; do sleep 0.2; done"
+    probe = {
+        "exec": {"command": ["false"]},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+        "terminationGracePeriodSeconds": 1,
+    }
+    manifest = simple_pod("probegrace", ["sh", "-c", script], container={"livenessProbe": probe})
+    manifest["spec"]["terminationGracePeriodSeconds"] = 600
+    apply(cluster, namespace, manifest)
+    cs = wait_for(
+        lambda: (
+            (c := container_status(cluster, namespace, "probegrace")).get("restartCount", 0) >= 1
+            and c
+        ),
+        what="the restart after the probe's short grace period",
+    )
+    assert cs["lastState"]["terminated"]["exitCode"] == 137
+    # not the pod's 600 s at the namespace's deletion
+    cluster.kubectl("delete", "pod", "probegrace", "-n", namespace, "--grace-period=1")
+
+
 def test_a_missing_image_backs_off(cluster: Cluster, namespace: str) -> None:
     ns = namespace
     apply(cluster, ns, simple_pod("noimg", ["true"], container={"image": "nosuch:1"}))

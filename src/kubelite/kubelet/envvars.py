@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,12 +64,20 @@ def referenced_objects(container: Obj) -> tuple[set[str], set[str]]:
     return cms, secrets
 
 
+def pod_hostname(pod: Obj) -> str:
+    """`spec.hostname` when set (an Indexed Job's `<job>-<index>`), else the pod's
+    name cut to a DNS label, as the kubelet names a pod's host."""
+    return (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"][:63]
+
+
 def kubelite_env(pod: Obj, pod_ip: str) -> dict[str, str]:
     md = pod["metadata"]
     labels = md.get("labels") or {}
     service = labels.get("app.kubernetes.io/name") or labels.get("app") or md["name"]
+    # As the runtime sets it: the sandbox's hostname, the node's for host networking.
+    host_network = (pod.get("spec") or {}).get("hostNetwork")
     return {
-        "HOSTNAME": md["name"],
+        "HOSTNAME": os.uname().nodename if host_network else pod_hostname(pod),
         "POD_IP": pod_ip,
         "POD_NAME": md["name"],
         "POD_NAMESPACE": md.get("namespace", "default"),

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from kubelite.apiserver.errors import ApiError, Conflict, NotFound
 from kubelite.kubelet import checkpoint, criolog, probes, pullsecrets, termination
 from kubelite.kubelet.backoff import Backoff, go_duration
-from kubelite.kubelet.clock import rfc3339
+from kubelite.kubelet.clock import parse_rfc3339, rfc3339
 from kubelite.kubelet.dns import DNSWarning, write_pod_resolv_conf
 from kubelite.kubelet.envvars import Sources, referenced_objects
 from kubelite.kubelet.etchosts import write_pod_hostname, write_pod_hosts
@@ -73,6 +73,7 @@ from kubelite.kubelet.status import (
     ContainerRecord,
     final_phase,
     finish,
+    phase,
     pod_status,
     readiness_gates,
 )
@@ -151,6 +152,7 @@ class PodRunner:
         self.deleted = False  # the API object is gone already
         self.grace: float | None = None
         self._dirty = asyncio.Event()
+        self._updated = asyncio.Event()  # set by each update of the API object
         self._progress = asyncio.Event()  # set by every mark(): what `_until_started` waits on
         self._settled = asyncio.Event()
         self.order = agent.next_order()  # the lane serves pods in the order they came
@@ -167,6 +169,7 @@ class PodRunner:
     def update(self, pod: Obj) -> None:
         gates_before = _gate_conditions(self.pod)
         self.pod = pod
+        self._updated.set()
         if _gate_conditions(pod) != gates_before and self.sandbox_ready:
             # A controller set a readiness gate's condition: Ready is the kubelet's
             # to recompute, as upstream's status manager does on the pod's update.
@@ -252,8 +255,10 @@ class PodRunner:
                 # runner ended): nothing to set up, only to stop — upstream's kubelet
                 # mounts no volumes for a terminating pod, so no FailedMount either.
                 life = None if self.terminating.is_set() else tg.create_task(self._lifecycle())
+                deadline = tg.create_task(self._active_deadline())
                 stop = tg.create_task(self._wait_stop(shutdown))
                 await stop
+                deadline.cancel()
                 if life is not None:
                     life.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -275,6 +280,34 @@ class PodRunner:
         finally:
             await self._stop_readiness_probes()
             self.agent.lane.settled(self.uid)
+
+    async def _active_deadline(self) -> None:
+        """Upstream's activeDeadlineHandler: a pod still active `activeDeadlineSeconds`
+        after its start time is failed with reason DeadlineExceeded and its containers
+        stopped (the API object stays). The field may be set or lowered later."""
+        clock = self.agent.clock
+        start = parse_rfc3339(self.start_time)
+        while not self.terminating.is_set():
+            self._updated.clear()
+            seconds = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
+            remaining = None if seconds is None else start + float(seconds) - clock.wall()
+            if remaining is not None and remaining <= 0:
+                await self._deadline_exceeded()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._updated.wait(), remaining)
+
+    async def _deadline_exceeded(self) -> None:
+        policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        if phase(policy, self.inits, self.containers) in TERMINAL_PHASES:
+            return  # it ended in time: the kubelet syncs a finished pod no more
+        message = "Pod was active on the node longer than the specified deadline"
+        log.info("pod %s/%s: %s", self.ns, self.name, message)
+        self.evicted = True  # failed here, left in the API for its owner to see
+        self.phase_override = "Failed"
+        self.status_reason = (DEADLINE_EXCEEDED, message)
+        await self.event(NORMAL, DEADLINE_EXCEEDED, message)
+        self.request_termination()
 
     async def _wait_stop(self, shutdown: asyncio.Event) -> None:
         t1 = asyncio.ensure_future(self.terminating.wait())
@@ -918,7 +951,10 @@ class PodRunner:
             if rec.sidecar:  # upstream's wording for a restartable init container
                 message = f"Init container {rec.name} failed {label} probe"
             await self.event(NORMAL, "Killing", message, rec.name)
-            await self._stop_container(c, rec, proc, self._grace())
+            # Upstream's killContainer: a liveness or startup probe's own grace
+            # period, when it has one, in place of the pod's.
+            grace = c[kind].get("terminationGracePeriodSeconds")
+            await self._stop_container(c, rec, proc, self._grace() if grace is None else grace)
 
     async def _stop_readiness_probes(self, name: str | None = None) -> None:
         """End container `name`'s readiness probing, or every container's."""
@@ -1196,6 +1232,7 @@ class PodRunner:
 
 
 PIDS_PREFIX = "the container reached its pids limit"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
 EVICTED = "Evicted"
 EVICTION_GRACE_S = 1.0  # upstream's immediateEvictionGracePeriodSeconds
 

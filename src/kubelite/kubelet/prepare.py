@@ -43,6 +43,7 @@ from kubelite.kubelet.envvars import (
     Sources,
     container_env,
     passwd_home,
+    pod_hostname,
     run_as_user,
 )
 from kubelite.kubelet.images import Image, ImageNotFound, ImageStore, how_to_build
@@ -447,9 +448,3 @@ def _closed_dirs(paths: tuple[Path, ...]) -> tuple[str, ...]:
             if stat.S_ISDIR(mode) and mode & sandbox.SEARCHABLE != sandbox.SEARCHABLE:
                 closed[str(directory)] = None
     return tuple(closed)
-
-
-def pod_hostname(pod: Obj) -> str:
-    """`spec.hostname` when set (an Indexed Job's `<job>-<index>`), else the pod's
-    name cut to a DNS label, as the kubelet names a pod's host."""
-    return (pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"][:63]

@@ -187,3 +187,15 @@ def test_label_and_annotation_files_quote_values_as_go_does() -> None:
     text = envvars.field_value(pod, "metadata.annotations", pod_ip="", host_ip="")
     assert text == 'multi="line1\\nline2\\ttab"\nplain="é"\nq="x\\"y\\\\z"'
     assert envvars.field_value(pod, "metadata.labels", pod_ip="", host_ip="") == ""
+
+
+def test_hostname_is_the_sandboxes() -> None:
+    """As the runtime sets it: spec.hostname when given, the node's for host networking."""
+    import os
+
+    named = {"metadata": {"name": "p"}, "spec": {"hostname": "myhost"}}
+    assert envvars.kubelite_env(named, "10.0.0.1")["HOSTNAME"] == "myhost"
+    plain = {"metadata": {"name": "p" * 70}, "spec": {}}
+    assert envvars.kubelite_env(plain, "10.0.0.1")["HOSTNAME"] == "p" * 63
+    host = {"metadata": {"name": "p"}, "spec": {"hostNetwork": True, "hostname": "x"}}
+    assert envvars.kubelite_env(host, "10.0.0.1")["HOSTNAME"] == os.uname().nodename
