@@ -9,6 +9,7 @@ there after kubelite restarts."""
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from typing import Any
 
@@ -247,6 +248,26 @@ def test_a_probes_own_grace_period_stops_the_container(cluster: Cluster, namespa
     assert cs["lastState"]["terminated"]["exitCode"] == 137
     # not the pod's 600 s at the namespace's deletion
     cluster.kubectl("delete", "pod", "probegrace", "-n", namespace, "--grace-period=1")
+
+
+def test_a_memory_volume_is_sized_by_the_pods_memory_limit(
+    cluster: Cluster, namespace: str
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for a memory-backed emptyDir needs root")
+    manifest = simple_pod("memvol", ["sh", "-c", "df -k /m | tail -1; sleep 3600"])
+    container = manifest["spec"]["containers"][0]
+    container["resources"] = {"limits": {"memory": "100Mi"}}
+    container["volumeMounts"] = [{"name": "m", "mountPath": "/m"}]
+    manifest["spec"]["volumes"] = [
+        {"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}
+    ]
+    apply(cluster, namespace, manifest)
+    line = wait_for(
+        lambda: cluster.kubectl("logs", "memvol", "-n", namespace, check=False).stdout.strip(),
+        what="df's line",
+    )
+    assert line.split()[1] == "102400"  # 100 Mi in KiB: the pod's limit, below sizeLimit
 
 
 def test_a_missing_image_backs_off(cluster: Cluster, namespace: str) -> None:

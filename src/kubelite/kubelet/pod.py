@@ -1075,9 +1075,16 @@ class PodRunner:
                 return f"command '{' '.join(command)}' exited with {code}: {output}"
         elif "httpGet" in hook:
             try:
-                return await probes.http_hook(hook["httpGet"], c, self.ip, timeout=3600)
+                failure, fell_back = await probes.http_hook(hook["httpGet"], c, self.ip, 3600)
             except probes.ProbeError as exc:
                 return str(exc)
+            if fell_back:
+                message = (
+                    f"request to HTTPS lifecycle hook {fell_back} got HTTP response, "
+                    "retry with HTTP succeeded"
+                )
+                await self.event(WARNING, "LifecycleHTTPFallback", message)
+            return failure
         elif "sleep" in hook:
             await self.agent.clock.sleep(float(hook["sleep"].get("seconds") or 0))
         return ""

@@ -177,11 +177,25 @@ async def http_get(action: Obj, container: Obj, pod_ip: str, timeout: float) -> 
     return FAILURE, f"HTTP probe failed with statuscode: {answer.code}"
 
 
-async def http_hook(action: Obj, container: Obj, pod_ip: str, timeout: float) -> str:
-    """An httpGet lifecycle hook: what failed, or "" once any answer came (upstream
-    does not look at a hook's status code). ProbeError when the port is unknown."""
+async def http_hook(action: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[str, str]:
+    """An httpGet lifecycle hook: (what failed or "" once any answer came, as
+    upstream does not look at a hook's status code; the host:port of an HTTPS
+    hook that answered in plain HTTP and was asked again so, as upstream falls
+    back, or ""). ProbeError when the port is unknown."""
     answer = await _get(action, container, pod_ip, timeout, LIFECYCLE_USER_AGENT)
-    return answer if isinstance(answer, str) else ""
+    plain_answer = isinstance(answer, str) and answer.endswith(_PLAIN_ANSWER)
+    if plain_answer and (action.get("scheme") or "").upper() == "HTTPS":
+        headers = [
+            h
+            for h in action.get("httpHeaders") or []
+            if canonical_key(h.get("name", "")) != "Authorization"
+        ]
+        plain = {**action, "scheme": "HTTP", "httpHeaders": headers}
+        again = await _get(plain, container, pod_ip, timeout, LIFECYCLE_USER_AGENT)
+        if not isinstance(again, str):
+            host = action.get("host") or pod_ip
+            return "", _host_port(host, resolve_port(action.get("port"), container))
+    return (answer if isinstance(answer, str) else ""), ""
 
 
 async def _get(
@@ -206,11 +220,20 @@ async def _get(
             f'Get "{sent[-1].url}": context deadline exceeded '
             "(Client.Timeout exceeded while awaiting headers)"
         )
+    except ssl.SSLError as exc:
+        if exc.reason == "WRONG_VERSION_NUMBER":  # what a plain HTTP answer reads as
+            return f'Get "{sent[-1].url}": {_PLAIN_ANSWER}'
+        return f'Get "{sent[-1].url}": {exc.reason or exc}'
     except OSError as exc:
         last = sent[-1]
         return f'Get "{last.url}": {_dial_error(last.host, last.port, exc)}'
     except _HttpError as exc:
         return f'Get "{exc.url}": {exc}'
+
+
+# Go's error for a TLS request answered in plain HTTP (its client sees "HTTP/" where a
+# TLS record should be).
+_PLAIN_ANSWER = "http: server gave HTTP response to HTTPS client"
 
 
 class _HttpError(Exception):

@@ -149,7 +149,7 @@ class PodVolumes:
         pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
         fs_group = pod_sc.get("fsGroup")
         if "emptyDir" in vol:
-            path = self._empty_dir(target, vol["emptyDir"] or {})
+            path = self._empty_dir(target, vol["emptyDir"] or {}, pod)
             if fs_group is not None:
                 set_ownership(path, int(fs_group), read_only=False)
             return path
@@ -277,13 +277,16 @@ class PodVolumes:
             out[item["path"]] = FileProjection(text.encode(), int(item.get("mode", mode)))
         return out
 
-    def _empty_dir(self, target: Path, spec: Obj) -> str:
+    def _empty_dir(self, target: Path, spec: Obj, pod: Obj) -> str:
         target.mkdir(parents=True, exist_ok=True)
         # Already mounted (by a kubelite before a restart) is still the pod's to unmount.
         if (
             spec.get("medium") == "Memory"
             and target not in self._tmpfs
-            and (os.path.ismount(target) or _mount_tmpfs(target, spec.get("sizeLimit")))
+            and (
+                os.path.ismount(target)
+                or _mount_tmpfs(target, memory_volume_size(pod, self.allocatable, spec))
+            )
         ):
             self._tmpfs.append(target)
         os.chmod(target, EMPTY_DIR_MODE)  # past the umask: any user may write there
@@ -481,6 +484,42 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 _SHM_FLAGS = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC, as runtimes mount /dev/shm
+
+
+def memory_volume_size(pod: Obj, allocatable: dict[str, str], spec: Obj) -> str | None:
+    """Bytes of a memory-backed emptyDir, as upstream's calculateEmptyDirMemorySize:
+    the node's allocatable memory, lowered to the pod's memory limit (when every
+    container declares one) and then to the volume's sizeLimit, each only when
+    above zero and smaller. None: the kernel's default (nothing known)."""
+    size = value(allocatable["memory"]) if allocatable.get("memory") else None
+    for bound in (_pod_memory_limit(pod), spec.get("sizeLimit")):
+        limit = value(bound) if bound not in (None, "") else 0
+        if limit > 0 and (size is None or limit <= size):
+            size = limit
+    return None if size is None else str(int(size))
+
+
+def _pod_memory_limit(pod: Obj) -> int | None:
+    """The pod cgroup's memory limit as upstream's ResourceConfigForPod sets it: only
+    when every container declares one; the larger of the containers' sum (sidecars
+    with them) and the largest init container, plus the pod's overhead."""
+    spec = pod.get("spec") or {}
+    regular, inits = 0, 0
+    for c in spec.get("containers") or []:
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit is None:
+            return None
+        regular += value(limit)
+    for c in spec.get("initContainers") or []:
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit is None:
+            return None
+        if c.get("restartPolicy") == "Always":
+            regular += value(limit)
+        else:
+            inits = max(inits, value(limit))
+    overhead = (spec.get("overhead") or {}).get("memory")
+    return int(max(regular, inits) + (value(overhead) if overhead else 0))
 
 
 def _mount_tmpfs(target: Path, size: str | None, *, mode: str = "777", flags: int = 0) -> bool:

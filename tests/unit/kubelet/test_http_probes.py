@@ -139,7 +139,7 @@ def test_a_custom_host_survives_a_relative_redirect_only(serve: Any) -> None:
 def test_hooks_send_their_own_agent_and_ignore_the_status(serve: Any) -> None:
     srv = serve({"/stop": (500, {}, b"boom")})
     action = {"port": srv.port, "path": "/stop"}
-    assert asyncio.run(probes.http_hook(action, {}, "127.0.0.1", 2)) == ""
+    assert asyncio.run(probes.http_hook(action, {}, "127.0.0.1", 2)) == ("", "")
     assert dict(srv.requests[0][1])["User-Agent"] == "kube-lifecycle/1.32"
 
 
@@ -148,7 +148,7 @@ def test_a_hook_that_cannot_connect_fails(serve: Any) -> None:
     port = srv.port
     srv.httpd.shutdown()
     srv.httpd.server_close()
-    failure = asyncio.run(probes.http_hook({"port": port}, {}, "127.0.0.1", 2))
+    failure, _ = asyncio.run(probes.http_hook({"port": port}, {}, "127.0.0.1", 2))
     assert (
         failure
         == f'Get "http://127.0.0.1:{port}/": dial tcp 127.0.0.1:{port}: connect: connection refused'
@@ -161,3 +161,29 @@ def test_a_hook_that_cannot_connect_fails(serve: Any) -> None:
 )
 def test_canonical_key(name: str, canonical: str) -> None:
     assert probes.canonical_key(name) == canonical
+
+
+def test_an_https_probe_answered_in_plain_http_reads_as_gos_error(serve: Any) -> None:
+    srv = serve({"/": (200, {}, b"")})
+    outcome, message = _probe(srv.port, scheme="HTTPS")
+    assert outcome == probes.FAILURE
+    assert message == (
+        f'Get "https://127.0.0.1:{srv.port}/": http: server gave HTTP response to HTTPS client'
+    )
+
+
+def test_an_https_hook_answered_in_plain_http_falls_back(serve: Any) -> None:
+    srv = serve({"/stop": (200, {}, b"")})
+    action = {
+        "port": srv.port,
+        "path": "/stop",
+        "scheme": "HTTPS",
+        "httpHeaders": [
+            {"name": "authorization", "value": "Bearer x"},
+            {"name": "X", "value": "y"},
+        ],
+    }
+    failure, fell_back = asyncio.run(probes.http_hook(action, {}, "127.0.0.1", 2))
+    assert (failure, fell_back) == ("", f"127.0.0.1:{srv.port}")
+    sent = dict(srv.requests[-1][1])
+    assert sent["X"] == "y" and "Authorization" not in sent
