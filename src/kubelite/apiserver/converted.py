@@ -256,15 +256,15 @@ async def _delete_collection(
 
 
 def _watch(app: ApiApp, req: Request, conv: Conversion, ns: str | None) -> AsyncIterator[bytes]:
-    timeout = req.query.get("timeoutSeconds")
+    options = listoptions.parse(req.query, watch=True)
     wreq = WatchRequest(
         resource=conv.storage,
         namespace=ns,
         selectors=_selectors(req, conv),
         resource_version=req.query.get("resourceVersion"),
         bookmarks=req.flag("allowWatchBookmarks"),
-        timeout_s=float(timeout) if timeout else None,
-        send_initial_events=listoptions.parse(req.query, watch=True).send_initial_events,
+        timeout_s=float(options.timeout_seconds) if options.timeout_seconds else None,
+        send_initial_events=options.send_initial_events,
     )
     batches = watch_batches(app.storage, wreq)
 

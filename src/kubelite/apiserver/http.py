@@ -37,6 +37,7 @@ from kubelite.apiserver import (
     paths,
     portforward,
     proxy,
+    queryparams,
     requestoptions,
     reviews,
     subresources,
@@ -91,7 +92,8 @@ class Request:
         self.user: reviews.User | None = None  # set once authenticated
 
     def flag(self, name: str) -> bool:
-        return self.query.get(name, "").lower() in ("1", "true")
+        """A boolean query parameter as upstream decodes it: true unless absent, 0 or false."""
+        return queryparams.flag(self.query.get(name))
 
     @property
     def accept(self) -> str:
@@ -604,7 +606,6 @@ class ApiApp:
         selectors = Selectors.parse(
             rt, req.query.get("labelSelector"), req.query.get("fieldSelector")
         )
-        timeout = req.query.get("timeoutSeconds")
         options = listoptions.parse(req.query, watch=True)
         wreq = WatchRequest(
             resource=rt,
@@ -612,7 +613,7 @@ class ApiApp:
             selectors=selectors,
             resource_version=req.query.get("resourceVersion"),
             bookmarks=req.flag("allowWatchBookmarks"),
-            timeout_s=float(timeout) if timeout else None,
+            timeout_s=float(options.timeout_seconds) if options.timeout_seconds else None,
             send_initial_events=options.send_initial_events,
         )
         return _encode_events(watch_batches(self.storage, wreq), rt, req)
@@ -720,12 +721,8 @@ def dry_run(req: Request) -> bool:
 
 
 def int_param(value: str | None, name: str) -> int:
-    if not value:
-        return 0
-    try:
-        return max(0, int(value))
-    except ValueError:
-        raise errors.BadRequest(f'invalid value for {name}: "{value}"') from None
+    """An int64 query parameter (`limit`): strconv's 400 if it does not parse."""
+    return max(0, queryparams.int64(value)) if value is not None else 0
 
 
 def list_meta(rev: int, token: str | None, remaining: int | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kubelite.api.fielderrors import FieldError, forbidden, not_supported
-from kubelite.apiserver import errors
+from kubelite.apiserver import errors, queryparams
 
 EXACT = "Exact"
 NOT_OLDER_THAN = "NotOlderThan"
@@ -51,6 +51,7 @@ class ListOptions:
     send_initial_events: bool | None = None
     continue_token: str = ""
     limit: int = 0
+    timeout_seconds: int | None = None
 
     @property
     def exact(self) -> bool:
@@ -68,6 +69,8 @@ class ListOptions:
 
 def parse(query: dict[str, str], *, watch: bool, limit: int = 0) -> ListOptions:
     """The options of a list (or, with `watch`, a watch) request; Invalid if forbidden."""
+    # decoded first, as upstream's parameter codec does: a bad number is a 400
+    timeout = queryparams.optional_int64(query, "timeoutSeconds")
     raw = query.get("sendInitialEvents")
     opts = ListOptions(
         resource_version=query.get("resourceVersion", ""),
@@ -76,6 +79,7 @@ def parse(query: dict[str, str], *, watch: bool, limit: int = 0) -> ListOptions:
         send_initial_events=None if raw is None else raw not in ("0", "false"),
         continue_token=query.get("continue", ""),
         limit=limit,
+        timeout_seconds=timeout,
     )
     if (
         watch
@@ -90,6 +94,7 @@ def parse(query: dict[str, str], *, watch: bool, limit: int = 0) -> ListOptions:
             send_initial_events=True,
             continue_token=opts.continue_token,
             limit=limit,
+            timeout_seconds=timeout,
         )
     problems = _validate_watch(opts) if watch else _validate_list(opts)
     if problems:

@@ -9,37 +9,15 @@ spelling only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from kubelite.api.fielderrors import FieldError, forbidden, invalid
-from kubelite.api.gofmt import go_quote
 from kubelite.api.timefields import TimeParseError, normalize
 from kubelite.apiserver import errors
+from kubelite.apiserver.queryparams import flag, int64
 
-_INT64 = re.compile(r"[+-]?[0-9]+")
-_INT64_MAX = 2**63 - 1
 FLAGS = ("follow", "previous", "timestamps", "insecureSkipTLSVerifyBackend")
 NUMBERS = ("sinceSeconds", "tailLines", "limitBytes")
-
-
-def _int64(text: str) -> int:
-    """Go's Convert_Slice_string_To_Pointer_int64: spaces trimmed, empty is 0,
-    else strconv.ParseInt's answer or its error."""
-    text = text.strip()
-    if not text:
-        return 0
-    if not _INT64.fullmatch(text):
-        raise errors.BadRequest(f"strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
-    value = int(text)
-    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        raise errors.BadRequest(f"strconv.ParseInt: parsing {go_quote(text)}: value out of range")
-    return value
-
-
-def flag(text: str | None) -> bool:
-    """Go's Convert_Slice_string_To_bool: absent, `0` or `false` (any case) is false."""
-    return text is not None and text != "0" and text.lower() != "false"
 
 
 def parse(query: Mapping[str, str], name: str) -> dict[str, str]:
@@ -49,7 +27,7 @@ def parse(query: Mapping[str, str], name: str) -> dict[str, str]:
     for key in FLAGS:
         if key in query:
             out[key] = "true" if flag(query[key]) else "false"
-    numbers = {key: _int64(query[key]) for key in NUMBERS if key in query}
+    numbers = {key: int64(query[key]) for key in NUMBERS if key in query}
     since_time = None
     if "sinceTime" in query:
         raw = query["sinceTime"]

@@ -87,11 +87,11 @@ def check_patch(query: dict[str, str], *, apply: bool) -> None:
     _raise("PatchOptions", errs)
 
 
-def check_delete(body: dict[str, Any], query: dict[str, str]) -> None:
-    """DeleteOptions, from the body or, failing that, the query."""
+def check_delete(options: dict[str, Any]) -> None:
+    """DeleteOptions, as the body has them (or the query, read as a body)."""
     errs: list[FieldError] = []
-    orphan = body.get("orphanDependents", query.get("orphanDependents"))
-    policy = body.get("propagationPolicy", query.get("propagationPolicy"))
+    orphan = options.get("orphanDependents")
+    policy = options.get("propagationPolicy")
     if orphan is not None and policy is not None:
         errs.append(
             invalid(
@@ -102,7 +102,6 @@ def check_delete(body: dict[str, Any], query: dict[str, str]) -> None:
         )
     if policy is not None and policy not in _PROPAGATION:
         errs.append(not_supported("propagationPolicy", policy, [*_PROPAGATION, "nil"]))
-    dry = body.get("dryRun")
-    values = [str(v) for v in dry] if isinstance(dry, list) else _query_dry_run(query)
-    errs += _dry_run(values)
+    dry = options.get("dryRun")
+    errs += _dry_run([str(v) for v in dry] if isinstance(dry, list) else [])
     _raise("DeleteOptions", errs)

@@ -39,6 +39,7 @@ from kubelite.apiserver import (
     errors,
     listoptions,
     managedfields,
+    queryparams,
     request_context,
     requestoptions,
 )
@@ -142,19 +143,20 @@ class DeleteOptions:
 
     @classmethod
     def parse(cls, body: dict[str, Any] | None, query: dict[str, str]) -> DeleteOptions:
-        body = body or {}
-        requestoptions.check_delete(body, query)
-        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
-        policy = body.get("propagationPolicy", query.get("propagationPolicy"))
-        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        """From the body when one was sent, else from the query: upstream's delete
+        handlers decode one or the other, never both."""
+        options = _query_delete_options(query) if body is None else body
+        requestoptions.check_delete(options)
+        grace = options.get("gracePeriodSeconds")
+        policy = options.get("propagationPolicy")
+        orphan = options.get("orphanDependents")
         if orphan is not None and policy is None:  # the deprecated flag, as a policy
-            policy = "Orphan" if orphan in (True, "true") else "Background"
-        dry = body.get("dryRun") or query.get("dryRun")
+            policy = "Orphan" if orphan is True else "Background"
         return cls(
             grace_period_seconds=None if grace is None else int(grace),
             propagation_policy=policy,
-            preconditions=body.get("preconditions"),
-            dry_run=bool(dry),
+            preconditions=options.get("preconditions"),
+            dry_run=bool(options.get("dryRun")),
         )
 
     def webhook_options(self) -> dict[str, Any]:
@@ -167,6 +169,21 @@ class DeleteOptions:
         if self.preconditions:
             out["preconditions"] = self.preconditions
         return out
+
+
+def _query_delete_options(query: dict[str, str]) -> dict[str, Any]:
+    """A DELETE's query as the DeleteOptions body it stands for (numbers and flags
+    decoded as upstream's parameter codec decodes them)."""
+    out: dict[str, Any] = {}
+    if "gracePeriodSeconds" in query:
+        out["gracePeriodSeconds"] = queryparams.int64(query["gracePeriodSeconds"])
+    if "propagationPolicy" in query:
+        out["propagationPolicy"] = query["propagationPolicy"]
+    if "orphanDependents" in query:
+        out["orphanDependents"] = queryparams.flag(query["orphanDependents"])
+    if query.get("dryRun"):
+        out["dryRun"] = [query["dryRun"]]
+    return out
 
 
 class RestStorage:

@@ -85,8 +85,32 @@ def test_orphan_dependents_false_is_a_background_delete() -> None:
     from kubelite.apiserver.rest import DeleteOptions
 
     assert DeleteOptions.parse({"orphanDependents": False}, {}).propagation_policy == "Background"
-    assert DeleteOptions.parse({}, {"orphanDependents": "true"}).propagation_policy == "Orphan"
+    assert DeleteOptions.parse(None, {"orphanDependents": "true"}).propagation_policy == "Orphan"
+    assert DeleteOptions.parse(None, {"orphanDependents": "yes"}).propagation_policy == "Orphan"
     assert DeleteOptions.parse({}, {}).propagation_policy is None
+
+
+def test_a_delete_body_is_read_instead_of_the_query() -> None:
+    """Upstream's delete handler decodes the body when one is sent, else the query."""
+    from kubelite.apiserver.rest import DeleteOptions
+
+    both = DeleteOptions.parse({"propagationPolicy": "Background"}, {"dryRun": "All"})
+    assert both.dry_run is False and both.propagation_policy == "Background"
+    assert DeleteOptions.parse(None, {"dryRun": "All"}).dry_run is True
+    assert DeleteOptions.parse(None, {"gracePeriodSeconds": " 5 "}).grace_period_seconds == 5
+
+
+def test_bad_numbers_in_the_query_are_a_bad_request() -> None:
+    from kubelite.apiserver import errors, listoptions
+    from kubelite.apiserver.rest import DeleteOptions
+
+    with pytest.raises(errors.BadRequest, match='strconv.ParseInt: parsing "abc": invalid syntax'):
+        DeleteOptions.parse(None, {"gracePeriodSeconds": "abc"})
+    with pytest.raises(errors.BadRequest, match='parsing "1.5": invalid syntax'):
+        listoptions.parse({"timeoutSeconds": "1.5"}, watch=True)
+    with pytest.raises(errors.BadRequest, match='parsing "nan"'):
+        listoptions.parse({"timeoutSeconds": "nan"}, watch=False)
+    assert listoptions.parse({"timeoutSeconds": "30"}, watch=True).timeout_seconds == 30
 
 
 def test_a_posted_object_may_not_carry_a_resource_version(app: ApiApp) -> None:
