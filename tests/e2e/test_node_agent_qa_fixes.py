@@ -268,6 +268,11 @@ def test_a_memory_volume_is_sized_by_the_pods_memory_limit(
         what="df's line",
     )
     assert line.split()[1] == "102400"  # 100 Mi in KiB: the pod's limit, below sizeLimit
+    mounts = container_status(cluster, namespace, "memvol")["volumeMounts"]
+    assert mounts[0] == {"mountPath": "/m", "name": "m"}
+    token = mounts[1]  # the service account token's, added at admission
+    assert token["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert token["readOnly"] is True and token["recursiveReadOnly"] == "Disabled"
 
 
 def test_a_missing_image_backs_off(cluster: Cluster, namespace: str) -> None:

@@ -73,6 +73,7 @@ from kubelite.kubelet.status import (
     ContainerRecord,
     final_phase,
     finish,
+    mount_statuses,
     phase,
     pod_status,
     readiness_gates,
@@ -112,14 +113,23 @@ class PodRunner:
         self.dir = agent.pods_dir / f"{self.ns}_{self.name}_{self.uid}"
         spec = pod.get("spec") or {}
         self.inits = [
-            ContainerRecord(c["name"], c.get("image", ""), init=True, sidecar=is_sidecar(c))
+            ContainerRecord(
+                c["name"],
+                c.get("image", ""),
+                init=True,
+                sidecar=is_sidecar(c),
+                volume_mounts=mount_statuses(c),
+            )
             for c in spec.get("initContainers") or []
         ]
         self.containers = [
-            ContainerRecord(c["name"], c.get("image", "")) for c in spec.get("containers") or []
+            ContainerRecord(c["name"], c.get("image", ""), volume_mounts=mount_statuses(c))
+            for c in spec.get("containers") or []
         ]
         self.ephemerals = [
-            ContainerRecord(c["name"], c.get("image", ""), ephemeral=True)
+            ContainerRecord(
+                c["name"], c.get("image", ""), ephemeral=True, volume_mounts=mount_statuses(c)
+            )
             for c in spec.get("ephemeralContainers") or []
         ]
         self._ephemeral_runs: dict[str, asyncio.Task[None]] = {}
@@ -452,7 +462,11 @@ class PodRunner:
             if name in self._ephemeral_runs:
                 continue
             if self.record(name) is None:
-                self.ephemerals.append(ContainerRecord(name, c.get("image", ""), ephemeral=True))
+                self.ephemerals.append(
+                    ContainerRecord(
+                        name, c.get("image", ""), ephemeral=True, volume_mounts=mount_statuses(c)
+                    )
+                )
                 self.mark()
             self._ephemeral_runs[name] = asyncio.get_running_loop().create_task(
                 self._run_ephemeral(c)

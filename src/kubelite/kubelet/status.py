@@ -54,6 +54,8 @@ class ContainerRecord:
     restart_count: int = 0
     started: bool = False
     ready: bool = False
+    # containerStatuses[].volumeMounts, as 1.32's kubelet reports each of the spec's
+    volume_mounts: list[Obj] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -87,7 +89,24 @@ class ContainerRecord:
         }
         if self.container_id:
             status["containerID"] = self.container_id
+        if self.volume_mounts:
+            status["volumeMounts"] = self.volume_mounts
         return status
+
+
+def mount_statuses(container: Obj) -> list[Obj]:
+    """The container's volumeMounts as its status reports them (VolumeMountStatus):
+    a read-only one says whether it is recursively so; kubelite's read-only binds are
+    not, unless the pod asked for it outright."""
+    out = []
+    for m in container.get("volumeMounts") or []:
+        entry: Obj = {"mountPath": m.get("mountPath", ""), "name": m.get("name", "")}
+        if m.get("readOnly"):
+            entry["readOnly"] = True
+            wanted = m.get("recursiveReadOnly")
+            entry["recursiveReadOnly"] = "Enabled" if wanted == "Enabled" else "Disabled"
+        out.append(entry)
+    return out
 
 
 def _public(state: Obj, message_budget: int | None = None) -> Obj:

@@ -32,3 +32,28 @@ def _limited(*limits: str | None, inits: tuple[str, ...] = ()) -> dict:
 )
 def test_memory_volume_size_as_upstream(pod: dict, spec: dict, size: str) -> None:
     assert volumes.memory_volume_size(pod, {"memory": "24Gi"}, spec) == size
+
+
+def test_mount_statuses_as_the_kubelet_reports_them() -> None:
+    from kubelite.kubelet.status import ContainerRecord, mount_statuses
+
+    container = {
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "token", "mountPath": "/var/run/secrets/x", "readOnly": True},
+            {"name": "r", "mountPath": "/r", "readOnly": True, "recursiveReadOnly": "Enabled"},
+        ]
+    }
+    mounts = mount_statuses(container)
+    assert mounts == [
+        {"mountPath": "/data", "name": "data"},
+        {
+            "mountPath": "/var/run/secrets/x",
+            "name": "token",
+            "readOnly": True,
+            "recursiveReadOnly": "Disabled",
+        },
+        {"mountPath": "/r", "name": "r", "readOnly": True, "recursiveReadOnly": "Enabled"},
+    ]
+    assert ContainerRecord("c", "i", volume_mounts=mounts).to_status()["volumeMounts"] == mounts
+    assert "volumeMounts" not in ContainerRecord("c", "i").to_status()
