@@ -47,6 +47,8 @@ from kubelite.mesh.deadline import (
 from kubelite.mesh.discovery import (
     Discovery,
     EndpointSet,
+    PortNotFoundError,
+    ServiceForbiddenError,
     ServiceNotFoundError,
     StaticDiscovery,
 )
@@ -54,6 +56,7 @@ from kubelite.mesh.errors import (
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceededError,
+    ForbiddenError,
     InvalidTimeoutError,
     MeshError,
     NoEndpointsError,
@@ -113,6 +116,8 @@ __all__ = [
     "Lifecycle",
     "MeshTransport",
     "ObjectRef",
+    "PortNotFoundError",
+    "ServiceForbiddenError",
     "ServiceNotFoundError",
     "StaticDiscovery",
     "Upstream",
@@ -142,6 +147,7 @@ __all__ = [
     "DeadlineExceededError",
     "Endpoint",
     "FakeClock",
+    "ForbiddenError",
     "InvalidTimeoutError",
     "LeastRequest",
     "MeshError",

@@ -28,6 +28,12 @@ local refusals raise the mesh's typed errors (`CircuitOpenError`,
 `BulkheadFullError`, `NoEndpointsError`), and a call whose overall deadline
 passed raises `DeadlineExceededError` (a `TimeoutError`), as the HTTP client does.
 
+A unary call returns a `MeshUnaryCall`, which behaves as grpc.aio's
+`UnaryUnaryCall` does: awaiting it gives the response, and it answers
+`initial_metadata()`, `trailing_metadata()`, `code()`, `details()`,
+`cancel()`, `done()` and `add_done_callback()`. The metadata are the last
+try's (the one whose answer counts) and are available once the call is over.
+
 Streaming methods are balanced (and refused by an open breaker) but not
 retried: their outcome is known only at the stream's end.
 When an endpoint leaves, its channel is closed after a grace period that lets
@@ -55,7 +61,7 @@ from kubelite.mesh.errors import DeadlineExceededError
 from kubelite.mesh.retry import NotSentError, RetryPolicy, call_with_retries
 from kubelite.mesh.upstream import CallPolicy, Upstream
 
-__all__ = ["GRPC_TO_HTTP", "MeshChannel", "grpc_channel"]
+__all__ = ["GRPC_TO_HTTP", "MeshChannel", "MeshUnaryCall", "grpc_channel"]
 
 # Envoy's mapping of gRPC status codes to HTTP statuses (grpc-status -> :status).
 GRPC_TO_HTTP = {
@@ -203,17 +209,22 @@ class MeshChannel:
         response_deserializer: Callable[[bytes], Any] | None = None,
         **_: Any,
     ) -> Callable[..., Any]:
-        async def call(request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
-            if self._policy_loaded is not None:
-                from kubelite.mesh.resiliency_watch import wait_for_first_read
-
-                await wait_for_first_read(self._policy_loaded)
-            await self._discovery.wait_synced(self._eset)
-            extra = None if timeout is None else Deadline.after(timeout, self._clock)
+        def call(request: Any, *, timeout: float | None = None, **kwargs: Any) -> MeshUnaryCall:
             rpc = _UnaryCall(self, method, request_serializer, response_deserializer)
-            return await rpc.run(request, self.upstream.deadline(extra), kwargs)
+            return MeshUnaryCall(rpc, self._run_unary(rpc, request, timeout, kwargs))
 
         return call
+
+    async def _run_unary(
+        self, rpc: _UnaryCall, request: Any, timeout: float | None, kwargs: dict[str, Any]
+    ) -> Any:
+        if self._policy_loaded is not None:
+            from kubelite.mesh.resiliency_watch import wait_for_first_read
+
+            await wait_for_first_read(self._policy_loaded)
+        await self._discovery.wait_synced(self._eset)
+        extra = None if timeout is None else Deadline.after(timeout, self._clock)
+        return await rpc.run(request, self.upstream.deadline(extra), kwargs)
 
     def unary_stream(self, method: str, request_serializer: Any = None,
                      response_deserializer: Any = None, **_: Any) -> Callable[..., Any]:  # fmt: skip
@@ -272,6 +283,7 @@ class _UnaryCall:
         self.deserializer = deserializer
         self.idempotent = channel.is_idempotent(method)
         self.deadline_bound = False
+        self.last_call: Any = None  # the latest try's grpc.aio call: its metadata are ours
 
     async def run(self, request: Any, deadline: Deadline | None, kwargs: dict[str, Any]) -> Any:
         self.request, self.deadline, self.kwargs = request, deadline, kwargs
@@ -337,7 +349,8 @@ class _UnaryCall:
         now = self.ch._clock.now  # the clock the policies use, fake in tests
         start = now()
         try:
-            response = await rpc(self.request, timeout=self._try_timeout(), **self.kwargs)
+            self.last_call = rpc(self.request, timeout=self._try_timeout(), **self.kwargs)
+            response = await self.last_call
         except asyncio.CancelledError:
             if breaker is not None:
                 breaker.on_cancel(permit)
@@ -384,6 +397,82 @@ class _UnaryCall:
         return exc
 
 
+class MeshUnaryCall:
+    """A unary mesh call, shaped as grpc.aio's `UnaryUnaryCall` (see the module docstring)."""
+
+    def __init__(self, rpc: _UnaryCall, run: Any) -> None:
+        self._rpc = rpc
+        self._task: asyncio.Task[Any] = asyncio.ensure_future(run)
+
+    def __await__(self) -> Any:
+        return self._task.__await__()
+
+    async def _outcome(self) -> BaseException | None:
+        """Wait for the end of the call; its error (None when it succeeded)."""
+        await asyncio.wait([self._task])
+        if self._task.cancelled():
+            return asyncio.CancelledError()
+        return self._task.exception()
+
+    async def _metadata(self, which: str) -> Any:
+        import grpc
+
+        error = await self._outcome()
+        if isinstance(error, grpc.aio.AioRpcError):
+            return getattr(error, which)()
+        last = self._rpc.last_call
+        if last is not None and error is None:
+            return await getattr(last, which)()
+        return grpc.aio.Metadata()
+
+    async def initial_metadata(self) -> Any:
+        return await self._metadata("initial_metadata")
+
+    async def trailing_metadata(self) -> Any:
+        return await self._metadata("trailing_metadata")
+
+    async def code(self) -> Any:
+        import grpc
+
+        error = await self._outcome()
+        if error is None:
+            return grpc.StatusCode.OK
+        if isinstance(error, grpc.aio.AioRpcError):
+            return error.code()
+        if isinstance(error, asyncio.CancelledError):
+            return grpc.StatusCode.CANCELLED
+        if isinstance(error, TimeoutError):
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return grpc.StatusCode.UNAVAILABLE  # refused locally (breaker, bulkhead, no endpoints)
+
+    async def details(self) -> str:
+        import grpc
+
+        error = await self._outcome()
+        if isinstance(error, grpc.aio.AioRpcError):
+            return error.details() or ""
+        return "" if error is None or isinstance(error, asyncio.CancelledError) else str(error)
+
+    async def wait_for_connection(self) -> None:
+        await asyncio.wait([self._task])
+
+    def cancel(self) -> bool:
+        return self._task.cancel()
+
+    def cancelled(self) -> bool:
+        return self._task.cancelled()
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def add_done_callback(self, callback: Callable[[MeshUnaryCall], None]) -> None:
+        self._task.add_done_callback(lambda _: callback(self))
+
+    def time_remaining(self) -> float | None:
+        deadline = getattr(self._rpc, "deadline", None)
+        return None if deadline is None else max(0.0, deadline.remaining(self._rpc.ch._clock))
+
+
 def _traced(service: str, endpoint: Endpoint) -> list[Any]:
     from kubelite.mesh.tracing import grpc_client_interceptors
 
@@ -404,7 +493,10 @@ def parse_target(target: str, namespace: str) -> tuple[str, str, int]:
     found = split_service_host(host, namespace)
     if found is None:
         raise ValueError(f"cannot call {target!r}: {host!r} is not a Service name")
-    return found[0], found[1], int(port_text) if port_text else 50051
+    port = int(port_text) if port_text else 50051
+    if not 1 <= port <= 65535:
+        raise ValueError(f"cannot call {target!r}: port {port} is out of range (1-65535)")
+    return found[0], found[1], port
 
 
 def grpc_channel(

@@ -339,7 +339,14 @@ class _Call:
         original = self.request
         url = original.url.copy_with(host=endpoint.address, port=endpoint.port)
         headers = original.headers.copy()
-        headers["host"] = original.url.netloc.decode("ascii")
+        # httpx put the caller's Host there, or the URL's authority when none was given.
+        if "host" not in headers:
+            headers["host"] = original.url.netloc.decode("ascii")
+        # The body was read whole (for retries) and goes with a Content-Length;
+        # a message must not carry both framings (RFC 9112 section 6.1).
+        if "transfer-encoding" in headers:
+            del headers["transfer-encoding"]
+            headers["content-length"] = str(len(original.content))
         if self.deadline is not None:
             headers.update(deadline_to_headers(self.deadline))
         else:

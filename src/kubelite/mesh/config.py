@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from kubelite.mesh.errors import MeshError
+from kubelite.mesh.errors import ForbiddenError, MeshError
 
 __all__ = ["Config", "ConfigError", "ConfigMapWatch", "document_from_data"]
 
@@ -118,6 +118,10 @@ class Config(Generic[T]):
         self._lock = threading.RLock()
         self.loaded = threading.Event()  # a document was applied or refused
         self._missing: set[str] = set()  # the bound kinds the API says do not exist
+        self._forbidden: dict[str, str] = {}  # kind -> the API's 403 message
+        # The (ConfigMap, Secret) data last validated: a re-list that brings the
+        # same data again is no change (no new reload, log line or Event).
+        self._last_applied: tuple[Any, Any] | None = None
         self._answered = threading.Event()  # loaded, or a bound object is known missing
         self.refusals = 0
         if override is not None:
@@ -139,6 +143,17 @@ class Config(Generic[T]):
         value = self._value
         if value is not None:
             return value
+        forbidden = dict(self._forbidden)
+        if forbidden:
+            names = {"configmap": ("configmaps", self.name), "secret": ("secrets", self.secret)}
+            kind = sorted(forbidden)[0]
+            raise ForbiddenError(
+                f'config "{self.name}": cannot read {names[kind][0]} '
+                f"{self.namespace}/{names[kind][1]}",
+                forbidden[kind],
+                hint="grant the pod's service account get, list and watch on it "
+                "with a Role and RoleBinding",
+            )
         missing = sorted(self._missing.copy())  # a C-level copy: no lock, like the read above
         if missing:
             names = {"configmap": ("ConfigMap", self.name), "secret": ("Secret", self.secret)}
@@ -237,18 +252,31 @@ class Config(Generic[T]):
         kinds = [("configmap", self.name)] + ([("secret", self.secret)] if self.secret else [])
         for kind, name in kinds:
             watch = ConfigMapWatch(
-                access, kind, name, self.namespace, self._on_object, on_missing=self._on_missing
-            )
+                access, kind, name, self.namespace, self._on_object,
+                on_missing=self._on_missing, on_forbidden=self._on_forbidden,
+            )  # fmt: skip
             self._watches.append(watch)
             watch.start()
 
     def _on_object(self, kind: str, data: Mapping[str, str] | None) -> None:
         with self._lock:
             self._missing.discard(kind)
+            self._forbidden.pop(kind, None)
             self._data[kind] = data
             if self._data["configmap"] is None or (self.secret and self._data["secret"] is None):
                 return  # wait until every bound object has been seen once
-            self._apply(self._data["configmap"], self._data["secret"])
+            seen = (self._data["configmap"], self._data["secret"])
+            if seen == self._last_applied:
+                return  # a re-list or resync of unchanged objects: nothing changed
+            self._last_applied = seen
+            self._apply(*seen)
+
+    def _on_forbidden(self, kind: str, message: str) -> None:
+        """The API refused the read (403): `value` says so, naming the grant that is missing."""
+        with self._lock:
+            if self._data[kind] is None:
+                self._forbidden[kind] = message
+        self._answered.set()
 
     def _on_missing(self, kind: str) -> None:
         """The API listed no such object: `value` says so now instead of timing out."""
@@ -274,6 +302,7 @@ class ConfigMapWatch:
         on_data: Callable[[str, Mapping[str, str] | None], None],
         *,
         on_missing: Callable[[str], None] | None = None,
+        on_forbidden: Callable[[str, str], None] | None = None,
     ) -> None:
         self._access = access
         self.kind = kind
@@ -281,6 +310,7 @@ class ConfigMapWatch:
         self.namespace = namespace
         self._on_data = on_data
         self._on_missing = on_missing
+        self._on_forbidden = on_forbidden
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"mesh-{kind}-{namespace}/{name}", daemon=True
@@ -308,8 +338,16 @@ class ConfigMapWatch:
             except Exception as exc:
                 log.warning("config %s %s/%s: watch failed (%s); retrying",
                             self.kind, self.namespace, self.name, exc)  # fmt: skip
+                self._report_forbidden(exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
+
+    def _report_forbidden(self, exc: Exception) -> None:
+        from kubelite.mesh.kube import forbidden_message
+
+        message = forbidden_message(exc)
+        if message is not None and self._on_forbidden is not None:
+            self._on_forbidden(self.kind, message)
 
     def _selector(self) -> str:
         return f"metadata.name={self.name}"

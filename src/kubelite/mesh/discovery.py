@@ -30,13 +30,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubelite.mesh.balancers import Endpoint
-from kubelite.mesh.errors import NoEndpointsError
+from kubelite.mesh.errors import ForbiddenError, NoEndpointsError
 
 __all__ = [
     "SERVICE_NAME_LABEL",
     "Discovery",
     "EndpointSet",
     "ExternalNameLoopError",
+    "PortNotFoundError",
+    "ServiceForbiddenError",
     "ServiceNotFoundError",
     "StaticDiscovery",
     "endpoints_from_slice",
@@ -68,6 +70,35 @@ class ExternalNameLoopError(NoEndpointsError):
             self,
             f'service "{service}" in namespace "{namespace}": more than {hops} '
             "ExternalName Services followed (a loop?)",
+        )
+
+
+class ServiceForbiddenError(NoEndpointsError, ForbiddenError):
+    """The API refused the reads discovery needs, and no ClusterIP fallback was found."""
+
+    def __init__(self, service: str, namespace: str, message: str) -> None:
+        ForbiddenError.__init__(
+            self,
+            f'cannot discover service "{service}" in namespace "{namespace}"',
+            message,
+            hint="grant the pod's service account get, list and watch on services and "
+            "discovery.k8s.io endpointslices with a Role and RoleBinding",
+        )
+        self.service = service
+        self.namespace = namespace
+
+
+class PortNotFoundError(NoEndpointsError):
+    """The Service has endpoints, but no port matching the one asked for."""
+
+    def __init__(self, service: str, namespace: str, port: int | str, ports: list[str]) -> None:
+        super().__init__(service, namespace)
+        self.port = port
+        self.ports = ports
+        Exception.__init__(
+            self,
+            f'service "{service}" in namespace "{namespace}" has no port {port!r} '
+            f"(its ports: {', '.join(ports) or 'none'})",
         )
 
 
@@ -127,6 +158,7 @@ class EndpointSet:
         self._ready: tuple[Endpoint, ...] = ()
         self.version = 0
         self.service_exists: bool | None = None
+        self.forbidden: str | None = None  # the API's 403 message while reads are refused
         self.external_name: str | None = None  # an ExternalName Service's DNS name
         self.port_names: dict[int, str] = {}
         self.fallback = False
@@ -141,6 +173,7 @@ class EndpointSet:
         """A full list: forget slices not in it."""
         self._slices = {s["metadata"]["name"]: s for s in slices}
         self.fallback = False
+        self.forbidden = None
         return self._publish()
 
     def apply(self, event_type: str, slice_obj: Mapping[str, Any]) -> bool:
@@ -163,7 +196,23 @@ class EndpointSet:
             return self._ready
         if self.service_exists is False:
             raise ServiceNotFoundError(self.service, self.namespace)
+        if self.forbidden is not None and not self.endpoints:
+            raise ServiceForbiddenError(self.service, self.namespace, self.forbidden)
+        ports = self._ports_when_none_match()
+        if ports is not None and self.port is not None:
+            raise PortNotFoundError(self.service, self.namespace, self.port, ports)
         raise NoEndpointsError(self.service, self.namespace)
+
+    def _ports_when_none_match(self) -> list[str] | None:
+        """The Service's ports when its slices have ports but none is the one asked for."""
+        if self.port is None or self.endpoints:
+            return None
+        slice_ports = [p for s in self._slices.values() for p in s.get("ports") or []]
+        if not slice_ports or _pick_port(slice_ports, self.port, self.port_names) >= 0:
+            return None  # no ports known yet, or the port exists and its endpoints are gone
+        if self.port_names:
+            return [f"{number}/{name}" for number, name in sorted(self.port_names.items())]
+        return sorted({str(p.get("name") or p.get("port")) for p in slice_ports})
 
     def _publish(self) -> bool:
         found: list[Endpoint] = []
@@ -309,7 +358,12 @@ class _SliceWatcher:
         self._eset.apply(kind, obj)
 
     def _on_error(self, exc: Exception) -> None:
+        from kubelite.mesh.kube import forbidden_message
+
         eset = self._eset
+        forbidden = forbidden_message(exc)
+        if forbidden is not None:
+            eset.forbidden = forbidden
         log.warning("endpoints %s/%s: API watch failed (%s); retrying",
                     eset.namespace, eset.service, exc)  # fmt: skip
         if not eset.synced.is_set():

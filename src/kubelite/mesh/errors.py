@@ -12,6 +12,7 @@ __all__ = [
     "BulkheadFullError",
     "CircuitOpenError",
     "DeadlineExceededError",
+    "ForbiddenError",
     "InvalidTimeoutError",
     "MeshError",
     "NoEndpointsError",
@@ -31,6 +32,19 @@ class NoEndpointsError(MeshError):
         self.service = service
         self.namespace = namespace
         super().__init__(f'no ready endpoints for service "{service}" in namespace "{namespace}"')
+
+
+class ForbiddenError(MeshError, PermissionError):
+    """The API refused the SDK's own read (403): the pod's service account lacks a grant.
+
+    `message` is the API's Forbidden message, which names the user, verb and resource.
+    """
+
+    def __init__(self, what: str, message: str, *, hint: str = "") -> None:
+        self.what = what
+        self.message = message
+        text = f"{what}: the API refused access (403 Forbidden): {message}"
+        super().__init__(text + (f" ({hint})" if hint else ""))
 
 
 class CircuitOpenError(MeshError):

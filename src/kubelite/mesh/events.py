@@ -8,6 +8,11 @@ node agent through the downward API) or about the ConfigMap it refused.
 Recording never blocks or fails the caller: events go to a bounded queue that
 one daemon thread drains; a full queue or an API error is logged and dropped,
 as client-go's event broadcaster does.
+
+A repeat of an event already posted (same object, type, reason and message)
+updates that Event — `count` + 1 and a new `lastTimestamp` — instead of making
+another, as client-go's EventCorrelator does, so `kubectl describe` shows
+"(x6 over 5m)" rather than six lines.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import queue
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +31,7 @@ __all__ = ["EventRecorder", "ObjectRef", "pod_ref"]
 
 log = logging.getLogger(__name__)
 _QUEUE_SIZE = 1000
+_CORRELATION_SIZE = 4096  # client-go's maxLruCacheEntries
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class EventRecorder:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._uids: dict[tuple[str, str, str], str | None] = {}
+        # (object, type, reason, message) -> (Event name, count) of what was posted
+        self._posted: OrderedDict[tuple[str, ...], tuple[str, int]] = OrderedDict()
 
     def record(self, ref: ObjectRef, *, reason: str, message: str, type_: str = "Normal") -> None:
         body = event_body(
@@ -138,7 +147,34 @@ class EventRecorder:
             uid = self._uid_of(involved["kind"], involved["namespace"], involved["name"])
             if uid:
                 involved["uid"] = uid
-        self._access.core().create_namespaced_event(body["metadata"]["namespace"], body)
+        namespace = body["metadata"]["namespace"]
+        key = (involved["kind"], involved["namespace"], involved["name"], body["type"],
+               body["reason"], body["message"])  # fmt: skip
+        seen = self._posted.get(key)
+        if seen is not None and self._bump(namespace, *seen, body["lastTimestamp"]):
+            self._remember(key, seen[0], seen[1] + 1)
+            return
+        self._access.core().create_namespaced_event(namespace, body)
+        self._remember(key, body["metadata"]["name"], 1)
+
+    def _bump(self, namespace: str, name: str, count: int, now: str) -> bool:
+        """Count one more of a posted Event; False when it is gone (expired, deleted)."""
+        patch = {"count": count + 1, "lastTimestamp": now}
+        try:
+            self._access.core().patch_namespaced_event(  # type: ignore[union-attr]
+                name, namespace, patch, _content_type="application/merge-patch+json"
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise
+        return True
+
+    def _remember(self, key: tuple[str, ...], name: str, count: int) -> None:
+        self._posted[key] = (name, count)
+        self._posted.move_to_end(key)
+        while len(self._posted) > _CORRELATION_SIZE:
+            self._posted.popitem(last=False)
 
     def _uid_of(self, kind: str, namespace: str, name: str) -> str | None:
         """The object's uid, read once: `kubectl describe` finds an object's events by

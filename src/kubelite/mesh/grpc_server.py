@@ -10,11 +10,23 @@ which grpc-core reads from `grpc-timeout`), and per-method metrics.
 
 Streaming methods pass through the interceptors untouched except for tracing;
 deadlines and metrics are applied to unary-unary methods, the common case.
+
+Graceful drain follows the order `serve.py` documents for HTTP (and grpc-go's
+health `Shutdown()` + `GracefulStop`): at SIGTERM (while `wait()` runs) health
+turns NOT_SERVING for every service, the server keeps accepting RPCs for
+`drain_delay` seconds while the endpoint update spreads, then `stop(grace)`
+refuses new RPCs and lets in-flight ones finish for at most `drain_timeout`.
+The defaults and the `KUBELITE_DRAIN_DELAY`/`KUBELITE_DRAIN_TIMEOUT` variables
+are the ones `mesh.serve` uses.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -23,6 +35,8 @@ from kubelite.mesh.deadline import Deadline
 from kubelite.mesh.upstream import deadline_scope
 
 __all__ = ["MeshGrpcServer", "grpc_server"]
+
+log = logging.getLogger(__name__)
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -64,24 +78,64 @@ def _mesh_interceptor(metrics: Any) -> Any:
 
 
 class MeshGrpcServer:
-    """A started-on-demand grpc.aio server with health and reflection."""
+    """A started-on-demand grpc.aio server with health, reflection and graceful drain."""
 
     def __init__(self, server: Any, health: Any, port: int, services: Sequence[str]) -> None:
+        from kubelite.mesh.serve import DEFAULT_DRAIN_DELAY, DEFAULT_DRAIN_TIMEOUT
+
         self.server = server
         self.health = health
         self.port = port
         self.services = list(services)
+        self.drain_delay = _env_seconds("KUBELITE_DRAIN_DELAY", DEFAULT_DRAIN_DELAY)
+        self.drain_timeout = _env_seconds("KUBELITE_DRAIN_TIMEOUT", DEFAULT_DRAIN_TIMEOUT)
+        self.draining = False
+        self._sleep = asyncio.sleep  # the seam tests use to hold the drain delay open
+        self._drain_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.server.start()
 
-    async def drain(self, grace: float = 5.0) -> None:
-        """NOT_SERVING for every service, then stop with `grace` for in-flight calls."""
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+    async def begin_drain(self) -> None:
+        """NOT_SERVING for every service; RPCs (health checks too) are still accepted."""
+        if not self.draining:
+            self.draining = True
+            log.info("grpc server :%d draining: health NOT_SERVING", self.port)
+            await self.health.enter_graceful_shutdown()
 
-    async def wait(self) -> None:
-        await self.server.wait_for_termination()
+    async def drain(self, grace: float | None = None, *, delay: float | None = None) -> None:
+        """NOT_SERVING, keep serving `delay` seconds, then stop with `grace` for in-flight calls.
+
+        `delay` defaults to `drain_delay`, `grace` to `drain_timeout`.
+        """
+        await self.begin_drain()
+        await self._sleep(self.drain_delay if delay is None else delay)
+        await self.server.stop(self.drain_timeout if grace is None else grace)
+
+    async def wait(self, *, handle_sigterm: bool = True) -> None:
+        """Serve until the server stops; SIGTERM (as the kubelet sends it) drains it first."""
+        loop = asyncio.get_running_loop()
+        installed = False
+        if handle_sigterm:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+                installed = True
+        try:
+            await self.server.wait_for_termination()
+            if self._drain_task is not None:
+                await self._drain_task
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    def _on_sigterm(self) -> None:
+        if self._drain_task is None:
+            self._drain_task = asyncio.get_running_loop().create_task(self.drain())
+
+
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
 
 
 def grpc_server(

@@ -7,6 +7,13 @@ frame (binary `application/grpc-web+proto` or base64 `application/grpc-web-text`
 forwards the call to the gRPC server over a grpc.aio channel with opaque bytes
 (no generated code needed), and encodes the reply and `grpc-status` trailers.
 
+Custom metadata travels as in HTTP/2 gRPC (grpc/grpc doc/PROTOCOL-WEB.md):
+request headers become call metadata, `-bin` values base64-decoded to the bytes
+grpc.aio wants; the server's initial metadata become response headers and its
+trailing metadata go into the trailer frame beside `grpc-status`, `-bin` values
+base64-encoded again. A header gRPC cannot carry (a value that is not printable
+ASCII, `-bin` that is not base64) is answered with INVALID_ARGUMENT, never a 500.
+
 The `sonora` package was tried first: it pins `urllib3<2`, which breaks the
 `kubernetes` client kubelite depends on, so this bridge is kubelite's own.
 Unary methods only (what grpc-web clients mostly use); CORS preflight is answered.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from kubelite.mesh.deadline import parse_grpc_timeout
@@ -25,10 +33,11 @@ __all__ = ["GrpcWebApp", "decode_frames", "encode_frame"]
 _TRAILER_FLAG = 0x80
 _SKIP_HEADERS = {"content-type", "content-length", "host", "connection", "accept", "user-agent",
                  "origin", "referer", "x-grpc-web", "grpc-timeout", "accept-encoding", "te"}  # fmt: skip
-_CORS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"grpc-status,grpc-message"),
-]
+_CORS_ORIGIN = (b"access-control-allow-origin", b"*")
+_CORS = [_CORS_ORIGIN, (b"access-control-expose-headers", b"grpc-status,grpc-message")]
+# Response headers the bridge itself sets; the server's metadata must not repeat them.
+_OWN_RESPONSE_HEADERS = {"content-type", "content-length", "grpc-status", "grpc-message"}
+Metadata = list[tuple[str, str | bytes]]
 
 
 def encode_frame(payload: bytes, *, trailer: bool = False) -> bytes:
@@ -46,8 +55,38 @@ def decode_frames(body: bytes) -> list[tuple[int, bytes]]:
     return frames
 
 
-def _trailers(code: int, message: str) -> bytes:
-    return f"grpc-status:{code}\r\ngrpc-message:{percent_encode(message)}\r\n".encode()
+def _trailers(code: int, message: str, metadata: Any = ()) -> bytes:
+    lines = [f"grpc-status:{code}", f"grpc-message:{percent_encode(message)}"]
+    lines += [f"{k}:{v}" for k, v in _wire_metadata(metadata) if k not in _OWN_RESPONSE_HEADERS]
+    return "".join(line + "\r\n" for line in lines).encode()
+
+
+def _wire_metadata(metadata: Any) -> list[tuple[str, str]]:
+    """grpc.aio metadata as header text: `-bin` values base64-encoded, as on the HTTP/2 wire."""
+    out = []
+    for key, value in metadata or ():
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        out.append((str(key).lower(), str(value)))
+    return out
+
+
+def request_metadata(headers: dict[str, str]) -> Metadata:
+    """The call metadata for the request headers; ValueError names a header gRPC cannot carry."""
+    out: Metadata = []
+    for key, value in headers.items():
+        if key in _SKIP_HEADERS:
+            continue
+        if key.endswith("-bin"):
+            try:  # gRPC senders may omit the padding (PROTOCOL-HTTP2.md)
+                out.append((key, base64.b64decode(value + "=" * (-len(value) % 4), validate=True)))
+            except (ValueError, TypeError):
+                raise ValueError(f"metadata {key}: not base64") from None
+        elif all(0x20 <= ord(c) <= 0x7E for c in value):
+            out.append((key, value))
+        else:
+            raise ValueError(f"metadata {key}: value is not printable ASCII (use a -bin header)")
+    return out
 
 
 def percent_encode(message: str) -> str:
@@ -85,41 +124,58 @@ class GrpcWebApp:
         content_type = headers.get("content-type", "")
         text = content_type.startswith("application/grpc-web-text")
         body = await _read_body(receive)
-        code, message, reply = await self._call(scope["path"], headers, body, text)
-        out = (encode_frame(reply) if reply is not None else b"") + encode_frame(
-            _trailers(code, message), trailer=True
+        result = await self._call(scope["path"], headers, body, text)
+        out = (encode_frame(result.reply) if result.reply is not None else b"") + encode_frame(
+            _trailers(result.code, result.message, result.trailing), trailer=True
         )
         if text:
             out = base64.b64encode(out)
         reply_type = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
+        custom = [(k, v) for k, v in _wire_metadata(result.initial)
+                  if k not in _OWN_RESPONSE_HEADERS and not k.startswith("access-control-")]  # fmt: skip
+        expose = ",".join(["grpc-status", "grpc-message", *dict.fromkeys(k for k, _ in custom)])
         response_headers = [(b"content-type", reply_type.encode()),
-                            (b"grpc-status", str(code).encode()), *_CORS]  # fmt: skip
+                            (b"grpc-status", str(result.code).encode()),
+                            *((k.encode(), v.encode()) for k, v in custom),
+                            _CORS_ORIGIN, (b"access-control-expose-headers", expose.encode())]  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": out})
 
-    async def _call(
-        self, path: str, headers: dict[str, str], body: bytes, text: bool
-    ) -> tuple[int, str, bytes | None]:
+    async def _call(self, path: str, headers: dict[str, str], body: bytes, text: bool) -> _Result:
         import grpc
 
         try:
             frames = decode_frames(base64.b64decode(body) if text else body)
             if len(frames) != 1 or frames[0][0] != 0:
-                return grpc.StatusCode.INTERNAL.value[0], "want exactly one message frame", None
+                return _Result(grpc.StatusCode.INTERNAL.value[0], "want exactly one message frame")
             timeout = headers.get("grpc-timeout")
             seconds = parse_grpc_timeout(timeout) if timeout else None
+            metadata = request_metadata(headers)
         except ValueError as exc:
-            return grpc.StatusCode.INVALID_ARGUMENT.value[0], str(exc), None
-        metadata = [(k, v) for k, v in headers.items() if k not in _SKIP_HEADERS]
+            return _Result(grpc.StatusCode.INVALID_ARGUMENT.value[0], str(exc))
         try:
-            reply = await self._rpc(path)(frames[0][1], timeout=seconds, metadata=metadata)
+            call = self._rpc(path)(frames[0][1], timeout=seconds, metadata=metadata)
+            reply = await call
         except grpc.aio.AioRpcError as exc:
-            return exc.code().value[0], exc.details() or "", None
-        return 0, "", reply
+            return _Result(exc.code().value[0], exc.details() or "", None,
+                           exc.initial_metadata(), exc.trailing_metadata())  # fmt: skip
+        except (TypeError, ValueError) as exc:  # metadata grpc-core refuses (reserved keys)
+            return _Result(grpc.StatusCode.INVALID_ARGUMENT.value[0], f"bad metadata: {exc}")
+        initial, trailing = await call.initial_metadata(), await call.trailing_metadata()
+        return _Result(0, "", reply, initial, trailing)
 
     async def aclose(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+
+
+@dataclass(frozen=True)
+class _Result:
+    code: int
+    message: str
+    reply: bytes | None = None
+    initial: Any = ()
+    trailing: Any = ()
 
 
 async def _read_body(receive: Any) -> bytes:

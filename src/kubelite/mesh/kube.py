@@ -32,6 +32,7 @@ wait (list, watch, create) run in worker threads so the event loop never blocks.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
     "ApiAccess",
     "connect",
     "current_namespace",
+    "forbidden_message",
     "service_account_dir",
 ]
 
@@ -120,3 +122,15 @@ def _from_kubeconfig(path: str | None, source: str) -> ApiAccess:
     except Exception:  # a kubeconfig without contexts still has a server
         context_ns = None
     return ApiAccess(client.ApiClient(configuration), current_namespace(context_ns), source)
+
+
+def forbidden_message(exc: BaseException) -> str | None:
+    """The API's message when `exc` is a 403 from the client, else None."""
+    if getattr(exc, "status", None) != 403:
+        return None
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if body else None
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or getattr(exc, "reason", None) or "Forbidden")

@@ -23,6 +23,13 @@ a real Zipkin or Jaeger needs no code change. `setup_tracing()` installs:
   and *injects* what `OTEL_PROPAGATORS` lists (default `tracecontext,baggage`;
   any installed propagator, e.g. `b3` single and `b3multi`), so a mesh service
   sits in a Zipkin/B3 shop as well as in an OpenTelemetry one.
+  B3 sampling decisions hold as openzipkin/b3-propagation defines them: a
+  deny without ids (`b3: 0`, `X-B3-Sampled: 0`) makes the request's trace
+  unsampled (not recorded, `sampled=0` downstream), and a debug flag
+  (`b3: ...-d`, `X-B3-Flags: 1`) implies sampled, is carried with the trace
+  (as the `kubelite-b3=d` tracestate entry, so it crosses W3C hops too), is
+  injected again as `-d` / `X-B3-Flags: 1`, and only such spans are exported
+  with Zipkin's `debug: true`.
   As everywhere in the spec, a variable set to the empty string counts as unset.
 
 Server spans come from the ASGI middleware `App` installs (without the
@@ -62,6 +69,8 @@ log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 _DEFAULT_PROPAGATORS = "tracecontext,baggage"
 _OTLP_PROTOCOLS = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
+# The tracestate entry that carries a B3 debug decision from span to span.
+DEBUG_STATE_KEY, DEBUG_STATE_VALUE = "kubelite-b3", "d"
 
 
 def _env_list(name: str, default: str = "") -> list[str]:
@@ -116,21 +125,85 @@ class MeshPropagator:
                 carrier = {str(k).lower(): v for k, v in carrier.items()}
         ctx = self._w3c.extract(carrier, context, getter)
         if not get_current_span(ctx).get_span_context().is_valid:
-            ctx = self._b3.extract(carrier, context, getter)
+            ctx = self._extract_b3(carrier, context, getter)
         return self._baggage.extract(carrier, ctx, getter)
 
+    def _extract_b3(self, carrier: Any, context: Any, getter: Any) -> Any:
+        from opentelemetry import trace
+
+        ctx = self._b3.extract(carrier, context, getter)
+        found = trace.get_current_span(ctx).get_span_context()
+        single = (_first(getter.get(carrier, "b3")) or "").strip().lower()
+        if found.is_valid:
+            parts = single.split("-")
+            debug = (len(parts) >= 3 and parts[2] == "d") if single else (
+                _first(getter.get(carrier, "x-b3-flags")) == "1")  # fmt: skip
+            return _with_span_context(found, context, debug=True) if debug else ctx
+        sampled = (_first(getter.get(carrier, "x-b3-sampled")) or "").strip().lower()
+        if single == "0" or (not single and sampled in ("0", "false")):
+            # A deny without ids: this trace is not recorded, and says so downstream.
+            # The ids are made up (the caller sent none); an unsampled trace never shows them.
+            from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+            ids = RandomIdGenerator()
+            denied = trace.SpanContext(ids.generate_trace_id(), ids.generate_span_id(),
+                                       is_remote=True, trace_flags=trace.TraceFlags(0))  # fmt: skip
+            return trace.set_span_in_context(trace.NonRecordingSpan(denied), context)
+        return ctx
+
     def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        from opentelemetry import trace
+        from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
         from opentelemetry.propagators.textmap import default_setter
 
+        setter = setter or default_setter
+        span_context = trace.get_current_span(context).get_span_context()
+        debug = span_context.is_valid and is_debug(span_context)
         for propagator in self._inject:
-            propagator.inject(carrier, context, setter or default_setter)
+            if not (debug and isinstance(propagator, B3MultiFormat)):
+                propagator.inject(carrier, context, setter)
+                continue
+            # Debug implies accept: `-d` in place of the sampled field, or X-B3-Flags
+            # instead of X-B3-Sampled (openzipkin/b3-propagation).
+            trace_id = trace.format_trace_id(span_context.trace_id)
+            span_id = trace.format_span_id(span_context.span_id)
+            if isinstance(propagator, B3SingleFormat):
+                setter.set(carrier, "b3", f"{trace_id}-{span_id}-d")
+            else:
+                setter.set(carrier, "x-b3-traceid", trace_id)
+                setter.set(carrier, "x-b3-spanid", span_id)
+                setter.set(carrier, "x-b3-flags", "1")
 
     @property
     def fields(self) -> set[str]:
         fields: set[str] = set()
         for p in [self._w3c, self._b3, self._baggage, *self._inject]:
             fields |= set(p.fields)
-        return fields
+        return fields | {"x-b3-flags"}
+
+
+def _first(values: Any) -> str | None:
+    if values is None or isinstance(values, str):
+        return values
+    return next(iter(values), None)
+
+
+def is_debug(span_context: Any) -> bool:
+    """Whether the trace carries a B3 debug decision (see `MeshPropagator`)."""
+    return bool(span_context.trace_state.get(DEBUG_STATE_KEY) == DEBUG_STATE_VALUE)
+
+
+def _with_span_context(found: Any, context: Any, *, debug: bool) -> Any:
+    from opentelemetry import trace
+
+    state = found.trace_state
+    if debug:
+        state = state.update(DEBUG_STATE_KEY, DEBUG_STATE_VALUE) if DEBUG_STATE_KEY in state \
+            else state.add(DEBUG_STATE_KEY, DEBUG_STATE_VALUE)  # fmt: skip
+    flags = trace.TraceFlags(found.trace_flags | trace.TraceFlags.SAMPLED)
+    carried = trace.SpanContext(found.trace_id, found.span_id, is_remote=True,
+                                trace_flags=flags, trace_state=state)  # fmt: skip
+    return trace.set_span_in_context(trace.NonRecordingSpan(carried), context)
 
 
 def zipkin_exporter(endpoint: str | None = None) -> Any:
@@ -145,6 +218,11 @@ def zipkin_exporter(endpoint: str | None = None) -> Any:
 
     class RemoteEndpointEncoder(JsonV2Encoder):
         """JSON v2 with `remoteEndpoint` from `peer.service`, `server.address`, ... (spec ranking)."""
+
+        @staticmethod
+        def _encode_debug(span_context: Any) -> Any:
+            # Zipkin's debug is "force this trace", not "sampled" (what the base encodes).
+            return True if is_debug(span_context) else None
 
         def _encode_span(self, span: Any, encoded_local_endpoint: Any) -> dict[str, Any]:
             encoded: dict[str, Any] = super()._encode_span(span, encoded_local_endpoint)

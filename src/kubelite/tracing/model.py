@@ -12,7 +12,6 @@ service names are lower-cased, an all-zero parent id means "root".
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from typing import Any, Final, NotRequired, TypedDict
 
@@ -115,27 +114,141 @@ def normalize_parent_id(value: str, field: str = "parentId") -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def parse_ip(value: str) -> tuple[str, str] | None:
-    """Return ``("ipv4"|"ipv6", text)``; unparseable input is ignored as Zipkin does.
+    """Return ``("ipv4"|"ipv6", text)`` as Zipkin's ``Endpoint.Builder.parseIp(String)`` does.
 
-    Cached: a cluster has few addresses and parsing them dominated span decoding.
+    The family comes from the text's shape (``detectFamily``): dotted text that
+    netty accepts is kept as IPv4 verbatim (``01.2.3.4`` too); text with colons
+    is IPv6, rewritten in Zipkin's compressed form, with no embedded-IPv4
+    extraction (``::a01:203`` stays IPv6); only ``::1.2.3.4`` and
+    ``::ffff:1.2.3.4`` are IPv4, the part after the last colon. Anything else
+    is ignored, as Zipkin ignores it. Cached: a cluster has few addresses.
     """
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or _compatible_ipv4(address)
-        if embedded is not None:
-            return "ipv4", str(embedded)
-        return "ipv6", address.compressed
-    return "ipv4", str(address)
-
-
-def _compatible_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    packed = address.packed
-    if packed[:12] == bytes(12) and packed[12:] != bytes(4) and packed[12:] != b"\0\0\0\1":
-        return ipaddress.IPv4Address(packed[12:])
+    family = _detect_family(value)
+    if family == "ipv4":
+        return "ipv4", value
+    if family == "embedded":
+        return "ipv4", value[value.rindex(":") + 1 :]
+    if family == "ipv6":
+        raw = _ipv6_bytes(value)
+        return None if raw is None else ("ipv6", _write_ipv6(raw))
     return None
+
+
+def parse_ip_bytes(raw: bytes) -> tuple[str, str] | None:
+    """Zipkin's ``parseIp(byte[])``: 4 bytes are IPv4; 16 are IPv6 unless IPv4-compatible
+    (96 zero bits, not ::1: ``parseEmbeddedIPv4`` refuses a non-zero flag, so an
+    IPv4-mapped ``::ffff:a.b.c.d`` stays IPv6); any other length is ignored."""
+    if len(raw) == 4:
+        return "ipv4", ".".join(str(b) for b in raw)
+    if len(raw) != 16:
+        return None
+    if raw[:12] == bytes(12) and raw[12:] != b"\0\0\0\1":
+        return "ipv4", ".".join(str(b) for b in raw[12:])
+    return "ipv6", _write_ipv6(raw)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _detect_family(text: str) -> str | None:
+    has_colon = has_dot = False
+    for c in text:
+        if c == ".":
+            has_dot = True
+        elif c == ":":
+            if has_dot:
+                return None  # colons must not follow dots
+            has_colon = True
+        elif c not in _HEX:
+            return None
+    if has_colon:
+        if not has_dot:
+            return "ipv6"
+        last = text.rindex(":")
+        if not _valid_ipv4(text[last + 1 :]):
+            return None
+        if last == 1 and text[0] == ":":  # ::1.2.3.4
+            return "embedded"
+        if last != 6 or not text.startswith("::") or any(c not in "fF0" for c in text[2:6]):
+            return None
+        return "embedded"
+    return "ipv4" if has_dot and _valid_ipv4(text) else None
+
+
+def _valid_ipv4(text: str) -> bool:
+    """netty's ``isValidIpV4Address``: four decimal words of 1-3 digits, each at most 255."""
+    if not 7 <= len(text) <= 15:
+        return False
+    words = text.split(".")
+    return len(words) == 4 and all(_valid_ipv4_word(w) for w in words)
+
+
+def _valid_ipv4_word(word: str) -> bool:
+    if not 1 <= len(word) <= 3 or not word.isdigit() or not word.isascii():
+        return False
+    return len(word) < 3 or int(word) <= 255
+
+
+def _ipv6_bytes(text: str) -> bytes | None:
+    """Guava's ``textToNumericFormatV6`` (the text holds only hex digits and colons)."""
+    parts = text.split(":")
+    if not 3 <= len(parts) <= 9:
+        return None
+    skip = [i for i in range(1, len(parts) - 1) if parts[i] == ""]
+    if len(skip) > 1:
+        return None
+    if skip:
+        hi, lo = skip[0], len(parts) - skip[0] - 1
+        if parts[0] == "":
+            hi -= 1
+            if hi != 0:
+                return None
+        if parts[-1] == "":
+            lo -= 1
+            if lo != 0:
+                return None
+    else:
+        hi, lo = len(parts), 0
+    skipped = 8 - (hi + lo)
+    if not (skipped >= 1 if skip else skipped == 0):
+        return None
+    words = parts[:hi] + ["0"] * skipped + (parts[len(parts) - lo :] if lo else [])
+    if any(w == "" or int(w, 16) > 0xFFFF for w in words):
+        return None
+    return b"".join(int(w, 16).to_bytes(2, "big") for w in words)
+
+
+def _write_ipv6(raw: bytes) -> str:
+    """Zipkin's ``writeIpV6``: the first longest run of zero hextets before a non-zero one
+    becomes ``::`` (a trailing run only when there was no other), lower-case hex."""
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, 16, 2)]
+    if not any(words):
+        return "::"
+    best_at, best_len, run_at = -1, -1, -1
+    for i, w in enumerate(words):
+        if w == 0:
+            if run_at < 0:
+                run_at = i
+            continue
+        if run_at >= 0:
+            if i - run_at > best_len:
+                best_at, best_len = run_at, i - run_at
+            run_at = -1
+    if best_at == -1 and run_at != -1:
+        best_at, best_len = run_at, 8 - run_at
+    out, i = "", 0
+    while i < 8:
+        if i == best_at:
+            out += ":"
+            i += best_len
+            if i == 8:
+                out += ":"
+            continue
+        if i:
+            out += ":"
+        out += format(words[i], "x")
+        i += 1
+    return out
 
 
 def check_port(port: int, field: str) -> int | None:

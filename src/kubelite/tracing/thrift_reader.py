@@ -19,7 +19,13 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from kubelite.tracing.model import Endpoint, Span, SpanFormatError, check_port, parse_ip
+from kubelite.tracing.model import (
+    Endpoint,
+    Span,
+    SpanFormatError,
+    check_port,
+    parse_ip_bytes,
+)
 from kubelite.tracing.v1_spans import (
     V1Annotation,
     V1BinaryAnnotation,
@@ -253,8 +259,4 @@ def _endpoint(buffer: _Buffer) -> Endpoint | None:
 
 def _ip_bytes(raw: bytes) -> tuple[str, str] | None:
     """Zipkin reads 4 bytes as IPv4 and 16 as IPv6 (an embedded IPv4 as IPv4); else nothing."""
-    if len(raw) == 4:
-        return "ipv4", str(ipaddress.IPv4Address(raw))
-    if len(raw) == 16:
-        return parse_ip(str(ipaddress.IPv6Address(raw)))
-    return None
+    return parse_ip_bytes(raw)

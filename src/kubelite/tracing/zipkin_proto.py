@@ -9,7 +9,6 @@ in ``reading List<Span> from proto3``.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Final
 
 from kubelite.tracing.model import (
@@ -20,6 +19,7 @@ from kubelite.tracing.model import (
     normalize_parent_id,
     normalize_span_id,
     normalize_trace_id,
+    parse_ip_bytes,
 )
 from kubelite.tracing.zipkin_json import SpanListError
 
@@ -187,14 +187,12 @@ def _endpoint(reader: _Reader, field: str) -> dict[str, Any] | None:
             name = _string(reader)
             if name:
                 endpoint["serviceName"] = name.lower()
-        elif number == 2 and wire == _BYTES:
-            raw = reader.take(reader.varint())
-            if len(raw) == 4:
-                endpoint["ipv4"] = ".".join(str(b) for b in raw)
-        elif number == 3 and wire == _BYTES:
-            raw = reader.take(reader.varint())
-            if len(raw) == 16:
-                endpoint["ipv6"] = ipaddress.IPv6Address(raw).compressed
+        elif number in (2, 3) and wire == _BYTES:
+            # Zipkin's EndpointField hands either field to parseIp(byte[]): the
+            # length decides the family, and an embedded IPv4 is IPv4.
+            parsed = parse_ip_bytes(reader.take(reader.varint()))
+            if parsed is not None:
+                endpoint[parsed[0]] = parsed[1]
         elif number == 4 and wire == _VARINT:
             port = check_port(reader.varint() & 0xFFFFFFFF, f"{field}.port")
             if port is not None:

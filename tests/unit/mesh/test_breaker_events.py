@@ -102,10 +102,47 @@ def test_recorded_events_carry_the_objects_uid_for_kubectl_describe() -> None:
 
     access = SimpleNamespace(core=lambda: Core())
     recorder = EventRecorder(access)
-    for _ in range(2):
+    for message in ("m1", "m2"):
         recorder.record(
-            ObjectRef("Pod", "orders-1", "shop"), reason="CircuitBreakerOpened", message="m"
+            ObjectRef("Pod", "orders-1", "shop"), reason="CircuitBreakerOpened", message=message
         )
     recorder.flush()
     assert [p["involvedObject"]["uid"] for p in posted] == ["pod-uid-1", "pod-uid-1"]
     assert reads == [("orders-1", "shop")]  # read once
+
+
+def test_a_repeated_event_counts_up_on_the_first_one_as_client_go_correlates() -> None:
+    from types import SimpleNamespace
+
+    from kubernetes.client.exceptions import ApiException
+
+    from kubelite.mesh.events import EventRecorder
+
+    created: list[dict[str, Any]] = []
+    patched: list[tuple[str, dict[str, Any]]] = []
+    gone: set[str] = set()
+
+    class Core:
+        def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+            return SimpleNamespace(metadata=SimpleNamespace(uid="cm-uid"))
+
+        def create_namespaced_event(self, namespace: str, body: dict[str, Any]) -> None:
+            created.append(body)
+
+        def patch_namespaced_event(self, name: str, namespace: str, body: Any, **_: Any) -> None:
+            if name in gone:
+                raise ApiException(status=404)
+            patched.append((name, body))
+
+    recorder = EventRecorder(SimpleNamespace(core=lambda: Core()))
+    ref = ObjectRef("ConfigMap", "res", "shop")
+    for message in ("refused: a", "refused: a", "refused: a", "refused: b"):
+        recorder.record(ref, reason="InvalidConfig", message=message, type_="Warning")
+    recorder.flush()
+    first = created[0]["metadata"]["name"]
+    assert [c["message"] for c in created] == ["refused: a", "refused: b"]
+    assert [(name, body["count"]) for name, body in patched] == [(first, 2), (first, 3)]
+    gone.add(first)  # the Event expired: the next repeat makes a new one
+    recorder.record(ref, reason="InvalidConfig", message="refused: a", type_="Warning")
+    recorder.flush()
+    assert [c["message"] for c in created] == ["refused: a", "refused: b", "refused: a"]

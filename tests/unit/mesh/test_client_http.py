@@ -349,3 +349,24 @@ def test_external_names_in_a_loop_end_in_a_clear_error() -> None:
     with pytest.raises(ExternalNameLoopError, match="more than 8 ExternalName Services"):
         run(client.get("http://ping/"))
     assert sent == []
+
+
+def test_explicit_host_header_is_kept() -> None:
+    client, _, sent = make_client(lambda r: httpx.Response(200))
+    run(client.get("/", headers={"Host": "custom.example"}))
+    assert sent[0].url.host == "10.0.0.1"
+    assert sent[0].headers.get_list("host") == ["custom.example"]
+
+
+def test_streamed_body_is_sent_with_content_length_only() -> None:
+    client, _, sent = make_client(lambda r: httpx.Response(200))
+
+    async def chunks() -> Any:
+        yield b"chunk1-"
+        yield b"chunk2"
+
+    run(client.post("/upload", content=chunks()))
+    headers = sent[0].headers
+    assert "transfer-encoding" not in headers
+    assert headers.get_list("content-length") == ["13"]
+    assert sent[0].content == b"chunk1-chunk2"

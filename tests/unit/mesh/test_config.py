@@ -205,3 +205,56 @@ def test_a_callback_registered_after_reading_value_hears_only_later_changes() ->
     assert config.loaded.is_set()
     config.apply({"workers": "5"})
     assert late == [(5, 4)]
+
+
+def test_a_forbidden_read_is_reported_as_forbidden_with_the_apis_message() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from kubelite.mesh.errors import ForbiddenError
+
+    class DeniedAccess(FakeAccess):
+        def _list(self, namespace: str, *, field_selector: str) -> dict[str, Any]:
+            error = ApiException(status=403, reason="Forbidden")
+            error.body = (
+                '{"kind":"Status","code":403,"reason":"Forbidden","message":"configmaps '
+                '\\"app-config\\" is forbidden: User \\"system:serviceaccount:shop:default\\" '
+                'cannot list resource \\"configmaps\\""}'
+            )
+            raise error
+
+    config, _ = make_config()
+    watch = ConfigMapWatch(DeniedAccess({}), "configmap", "app-config", "shop", config._on_object,
+                           on_forbidden=config._on_forbidden)  # fmt: skip
+    with pytest.raises(ApiException):
+        watch._list()
+    watch._report_forbidden(ApiException(status=500))  # other errors are not a 403
+    assert not config._answered.is_set()
+    try:
+        watch._list()
+    except ApiException as exc:
+        watch._report_forbidden(exc)
+    assert config._answered.is_set()  # `.value` answers at once, not after 10 s
+    with pytest.raises(ForbiddenError) as caught:
+        _ = config.value
+    message = str(caught.value)
+    assert 'cannot list resource "configmaps"' in message and "403 Forbidden" in message
+    assert "not loaded yet" not in message
+
+
+@pytest.mark.parametrize(
+    "data", [{"workers": "many"}, {"workers": "2"}], ids=["refused", "applied"]
+)
+def test_a_relist_of_unchanged_data_is_not_a_new_reload(data: dict[str, str]) -> None:
+    from kubelite.mesh.metrics import METRICS
+
+    config, events = make_config()
+    result = "refused" if data["workers"] == "many" else "applied"
+    counter = METRICS().config_reloads.labels("app-config", result)
+    before = counter._value.get()
+    for _ in range(3):  # the first list, then two watch re-lists with the same data
+        config._on_object("configmap", dict(data))
+    assert counter._value.get() - before == 1
+    assert len(events.recorded) == (1 if result == "refused" else 0)
+    assert config.refusals == (1 if result == "refused" else 0)
+    config._on_object("configmap", {"workers": "5"})  # a real change still counts
+    assert config.value.workers == 5

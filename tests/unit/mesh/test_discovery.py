@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -158,3 +159,73 @@ def test_an_external_name_service_is_read_as_its_dns_name() -> None:
     spec.type = "ClusterIP"  # turned into an ordinary Service
     watcher._read_service()
     assert eset.external_name is None
+
+
+FORBIDDEN_BODY = (
+    '{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403,'
+    '"message":"services \\"orders\\" is forbidden: User \\"system:serviceaccount:shop:default\\" '
+    'cannot get resource \\"services\\" in API group \\"\\" in the namespace \\"shop\\""}'
+)
+
+
+def test_a_forbidden_api_read_is_reported_as_forbidden_not_as_no_endpoints() -> None:
+    from types import SimpleNamespace
+
+    from kubernetes.client.exceptions import ApiException
+
+    from kubelite.mesh.discovery import ServiceForbiddenError, _SliceWatcher
+    from kubelite.mesh.errors import ForbiddenError
+
+    class Core:
+        def read_namespaced_service(self, name: str, namespace: str) -> Any:
+            error = ApiException(status=403, reason="Forbidden")
+            error.body = FORBIDDEN_BODY
+            raise error
+
+    eset = EndpointSet("orders-x-nowhere", "shop")
+    access = SimpleNamespace(core=lambda: Core(), discovery=lambda: None)
+    watcher = _SliceWatcher(access, eset)
+    try:
+        watcher._list()
+    except ApiException as exc:
+        watcher._on_error(exc)
+    with pytest.raises(ServiceForbiddenError) as caught:
+        eset.ready()
+    assert isinstance(caught.value, ForbiddenError) and isinstance(caught.value, PermissionError)
+    message = str(caught.value)
+    assert 'cannot discover service "orders-x-nowhere" in namespace "shop"' in message
+    assert 'User "system:serviceaccount:shop:default" cannot get resource "services"' in message
+    assert "no ready endpoints" not in message
+    eset.replace([make_slice("s1", "10.0.0.1")])  # granted later: listed, found
+    assert [e.address for e in eset.ready()] == ["10.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("want", "names", "says"),
+    [
+        (9999, {80: "http", 50051: "grpc"}, "has no port 9999 (its ports: 80/http, 50051/grpc)"),
+        ("admin", {}, "has no port 'admin' (its ports: grpc, http)"),
+    ],
+    ids=["number", "name"],
+)
+def test_a_port_the_service_lacks_is_named_in_the_error(
+    want: Any, names: dict[int, str], says: str
+) -> None:
+    from kubelite.mesh.discovery import PortNotFoundError
+
+    eset = EndpointSet("orders", "shop", want)
+    eset.port_names = names
+    eset.replace([make_slice("s1", "10.0.0.1", ports=[{"name": "http", "port": 8080},
+                                                       {"name": "grpc", "port": 50051}])])  # fmt: skip
+    with pytest.raises(PortNotFoundError, match=re.escape(says)) as caught:
+        eset.ready()
+    assert "no ready endpoints" not in str(caught.value)
+    assert isinstance(caught.value, NoEndpointsError)  # still the family callers catch
+
+
+def test_a_known_port_without_endpoints_is_still_no_ready_endpoints() -> None:
+    eset = EndpointSet("orders", "shop", 80)
+    eset.port_names = {80: "http"}
+    eset.replace([make_slice("s1")])  # the port exists; no pod behind it
+    with pytest.raises(NoEndpointsError, match="no ready endpoints"):
+        eset.ready()

@@ -443,3 +443,68 @@ def test_channel_targets_take_the_names_cluster_dns_resolves() -> None:
     assert parse_target("dns:///orders:80", "shop") == ("orders", "shop", 80)
     with pytest.raises(ValueError, match="expected a Service"):
         parse_target("orders:http", "shop")
+
+
+@pytest.mark.parametrize("target", ["orders:99999", "orders:0"])
+def test_a_port_out_of_range_is_refused_by_name(target: str) -> None:
+    from kubelite.mesh.client_grpc import parse_target
+
+    with pytest.raises(ValueError, match=r"port \d+ is out of range \(1-65535\)"):
+        parse_target(target, "shop")
+
+
+class MetadataBackend(Backend):
+    """Answers with initial and trailing metadata, or aborts with them."""
+
+    async def handle(self, request: bytes, context: Any) -> bytes:
+        await context.send_initial_metadata((("x-init", "1"),))
+        context.set_trailing_metadata((("x-trail", "2"),))
+        if request == b"fail":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+        return b"ok"
+
+
+def test_a_unary_call_is_a_grpc_aio_call_with_metadata_code_and_details() -> None:
+    async def main() -> list[Any]:
+        backend = await MetadataBackend("m").start()
+        try:
+            channel, _ = channel_for([backend.endpoint], NO_POLICIES)
+            rpc = channel.unary_unary(METHOD)
+            call = rpc(b"hi")
+            reply = await call
+            ok = [reply, await call.code(), await call.details(),
+                  dict(await call.initial_metadata())["x-init"],
+                  dict(await call.trailing_metadata())["x-trail"], call.done()]  # fmt: skip
+            failing = rpc(b"fail")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await failing
+            failed = [await failing.code(), await failing.details(),
+                      dict(await failing.trailing_metadata())["x-trail"]]  # fmt: skip
+            await channel.close()
+            return ok + failed
+        finally:
+            await backend.server.stop(None)
+
+    assert asyncio.run(main()) == [
+        b"ok", grpc.StatusCode.OK, "", "1", "2", True,
+        grpc.StatusCode.NOT_FOUND, "no such order", "2",
+    ]  # fmt: skip
+
+
+def test_a_unary_call_can_be_cancelled() -> None:
+    async def body(backends: list[Backend]) -> list[Any]:
+        backends[0].stall, backends[0].stalls = 30.0, 1
+        channel, _ = channel_for([backends[0].endpoint], NO_POLICIES)
+        call = channel.unary_unary(METHOD)(b"hi")
+        seen: list[Any] = []
+        call.add_done_callback(seen.append)
+        while backends[0].hits == 0:  # the call reached the server
+            await asyncio.sleep(0.01)
+        assert call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        code = await call.code()
+        await channel.close()
+        return [call.cancelled(), code, seen == [call]]
+
+    assert run(1, body) == [True, grpc.StatusCode.CANCELLED, True]

@@ -362,3 +362,87 @@ def test_lines_logged_after_the_server_span_ends_carry_its_ids(
     assert first.trace_id == TRACE  # type: ignore[attr-defined]
     assert first.span_id == format(server.context.span_id, "016x")  # type: ignore[attr-defined]
     assert after.trace_id == "" and after.span_id == ""  # type: ignore[attr-defined]
+
+
+# -- B3 sampling decisions: deny without ids, debug ----------------------------------------
+
+
+def _through_the_mesh(headers: dict[str, str]) -> httpx.Request:
+    """A request with `headers` reaches a mesh service, which calls `orders`; the call sent."""
+    sent: list[httpx.Request] = []
+
+    def orders(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    mesh_transport = MeshTransport(
+        discovery=StaticDiscovery({"orders": [Endpoint("10.0.0.1", 8080)]}),
+        policy=CallPolicy(retry=None, breaker=None, outlier=None),
+        inner=httpx.MockTransport(orders),
+    )
+    client = httpx.AsyncClient(base_url="http://orders", transport=traced_transport(mesh_transport))
+
+    async def checkout(request: Request) -> PlainTextResponse:
+        await client.get("/orders")
+        return PlainTextResponse("ok")
+
+    app = App(Starlette(routes=[Route("/checkout", checkout)]), metrics=MeshMetrics())
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as caller:
+            assert (await caller.get("/checkout", headers=headers)).status_code == 200
+
+    asyncio.run(main())
+    return sent[0]
+
+
+@pytest.mark.parametrize(
+    "headers", [{"b3": "0"}, {"X-B3-Sampled": "0"}, {"x-b3-sampled": "false"}],
+    ids=["b3-single", "b3-multi", "b3-multi-false"],
+)  # fmt: skip
+def test_a_b3_deny_without_ids_is_honoured_and_propagated(
+    recorded: InMemorySpanExporter, headers: dict[str, str]
+) -> None:
+    sent = _through_the_mesh(headers)
+    assert recorded.get_finished_spans() == ()
+    assert sent.headers["traceparent"].endswith("-00")
+    assert sent.headers["b3"].endswith("-0")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"b3": f"{TRACE}-{SPAN}-d"},
+        {"X-B3-TraceId": TRACE, "X-B3-SpanId": SPAN, "X-B3-Flags": "1"},
+        {"X-B3-TraceId": TRACE, "X-B3-SpanId": SPAN, "X-B3-Sampled": "0", "X-B3-Flags": "1"},
+    ],
+    ids=["b3-single", "b3-multi", "b3-multi-flags-win"],
+)
+def test_a_b3_debug_flag_is_sampled_propagated_and_exported_as_debug(
+    recorded: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str]
+) -> None:
+    sent = _through_the_mesh(headers)
+    spans = recorded.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {TRACE}
+    assert len(spans) == 2
+    assert sent.headers["traceparent"].endswith("-01")
+    assert sent.headers["b3"].endswith("-d")
+    zipkin = tracing.zipkin_exporter(ZIPKIN)
+    encoded = json.loads(zipkin.encoder.serialize(spans, zipkin.local_node))
+    assert [s.get("debug") for s in encoded] == [True, True]
+    # The next hop speaks B3 multi: X-B3-Flags, and no X-B3-Sampled beside it (the spec).
+    monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", MeshPropagator(["b3multi"]))
+    sent = _through_the_mesh({"traceparent": sent.headers["traceparent"],
+                              "tracestate": sent.headers["tracestate"]})  # fmt: skip
+    assert sent.headers["x-b3-flags"] == "1" and "x-b3-sampled" not in sent.headers
+
+
+def test_an_ordinary_sampled_span_is_not_exported_as_debug(
+    recorded: InMemorySpanExporter,
+) -> None:
+    sent = _through_the_mesh({"b3": f"{TRACE}-{SPAN}-1"})
+    assert sent.headers["b3"].endswith("-1")
+    zipkin = tracing.zipkin_exporter(ZIPKIN)
+    encoded = json.loads(zipkin.encoder.serialize(recorded.get_finished_spans(), zipkin.local_node))
+    assert len(encoded) == 2 and all("debug" not in s for s in encoded)

@@ -50,6 +50,22 @@ NORMALIZED = [
         {"remoteEndpoint": {"ipv6": "2001:db8::1"}},
         id="ipv6-canonical-bad-ip-ignored",
     ),
+    # Endpoint.Builder.parseIp(String): the text's shape decides the family.
+    pytest.param(
+        {"localEndpoint": {"ipv6": "::a01:203"}},
+        {"localEndpoint": {"ipv6": "::a01:203"}},
+        id="hex-ipv6-stays-ipv6",
+    ),
+    pytest.param(
+        {"localEndpoint": {"ipv4": "01.2.3.4"}},
+        {"localEndpoint": {"ipv4": "01.2.3.4"}},
+        id="leading-zero-ipv4-kept",
+    ),
+    pytest.param(
+        {"localEndpoint": {"ipv6": "::10.1.2.3"}},
+        {"localEndpoint": {"ipv4": "10.1.2.3"}},
+        id="dotted-embedded-ipv4-is-ipv4",
+    ),
     pytest.param({"duration": -5}, {"duration": None}, id="negative-duration-dropped-as-zipkin"),
     pytest.param({"timestamp": 0}, {"timestamp": None}, id="zero-timestamp-dropped"),
     pytest.param(

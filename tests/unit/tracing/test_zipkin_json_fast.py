@@ -129,7 +129,7 @@ STEPS_ASIDE = [
     pytest.param(orjson.dumps([{**make_span(), "traceId": None}]), id="null-trace"),
     pytest.param(orjson.dumps([{"id": "1" * 16}]), id="missing-trace"),
     pytest.param(
-        orjson.dumps([make_span(localEndpoint={"ipv4": "010.0.0.1"})]), id="non-canonical-ipv4"
+        orjson.dumps([make_span(localEndpoint={"ipv4": "::10.0.0.1"})]), id="embedded-ipv4-text"
     ),
     pytest.param(
         orjson.dumps([make_span(localEndpoint={"ipv6": "::ffff:10.0.0.1"})]), id="mapped-ipv6"

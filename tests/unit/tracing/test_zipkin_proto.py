@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from tracing_builders import NOW_US, field, request, varint
 
 from kubelite.tracing import SpanStore, create_zipkin_app
@@ -88,3 +89,34 @@ def test_proto3_bad_id_names_the_field(store: SpanStore) -> None:
 
     assert response.status_code == 400
     assert response.text == "id is all zeros reading List<Span> from proto3 (at spans[0].id)"
+
+
+def _stored_endpoint(store: SpanStore, endpoint: bytes) -> object:
+    span = b"".join([field(1, bytes.fromhex("b" * 32)), field(3, bytes.fromhex("4" * 16)),
+                     fixed64_field(6, NOW_US), field(8, field(1, b"p") + endpoint)])  # fmt: skip
+    response = request(create_zipkin_app(store), "POST", "/api/v2/spans",
+                       content=field(1, span), headers=PROTOBUF)  # fmt: skip
+    assert response.status_code == 202
+    return store.get_trace("b" * 32)[0]["localEndpoint"]
+
+
+COMPATIBLE = bytes(12) + bytes([10, 1, 2, 3])  # ::10.1.2.3, IPv4-compatible
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        (field(3, COMPATIBLE), {"serviceName": "p", "ipv4": "10.1.2.3"}),
+        (field(3, bytes(10) + b"\xff\xff" + bytes([10, 1, 2, 3])),
+         {"serviceName": "p", "ipv6": "::ffff:a01:203"}),  # a non-zero flag: not embedded
+        (field(3, bytes(15) + b"\x01"), {"serviceName": "p", "ipv6": "::1"}),
+        (field(2, COMPATIBLE), {"serviceName": "p", "ipv4": "10.1.2.3"}),  # by length
+        (field(3, bytes([10, 0, 0, 9])), {"serviceName": "p", "ipv4": "10.0.0.9"}),  # by length
+        (field(2, b"\x01\x02\x03"), {"serviceName": "p"}),  # neither 4 nor 16 bytes
+    ],
+    ids=["compatible", "mapped", "loopback", "16-in-ipv4", "4-in-ipv6", "bad-length"],
+)  # fmt: skip
+def test_proto3_endpoint_ips_are_read_as_zipkin_parses_bytes(
+    store: SpanStore, endpoint: bytes, expected: dict[str, str]
+) -> None:
+    assert _stored_endpoint(store, endpoint) == expected
