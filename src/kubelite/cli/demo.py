@@ -61,6 +61,12 @@ _RESOURCES = {
     ("v1", "Secret"): "/api/v1/namespaces/{ns}/secrets/{name}",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services/{name}",
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+    ("rbac.authorization.k8s.io/v1", "Role"): (
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{name}"
+    ),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): (
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/{name}"
+    ),
 }
 _FROM_PYTHON = re.compile(r"^(\s*FROM\s+)(?:docker\.io/)?(?:library/)?python:\S+(.*)$", re.I)
 

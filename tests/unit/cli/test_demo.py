@@ -76,6 +76,7 @@ def test_cluster_objects_put_the_cluster_facts_first() -> None:
     assert base64.b64decode(secret["data"]["kubeconfig"]) == b"kc: 1\n"
     kinds = [(d["kind"], d["metadata"]["name"]) for d in docs[2:]]
     assert kinds == [
+        ("Role", "shop-mesh"), ("RoleBinding", "shop-mesh"),
         ("Deployment", "frontend"), ("Service", "frontend"),
         ("Deployment", "orders"), ("Service", "orders"),
         ("Deployment", "payments"), ("Service", "payments"),
