@@ -220,6 +220,38 @@ def test_escalation_is_refused(rbac_cluster: Cluster, ns: str) -> None:
     assert 'rolebindings.rbac.authorization.k8s.io "b" is forbidden' in binding.stderr
 
 
+def test_an_aggregated_cluster_role_needs_cluster_admin_to_change(
+    rbac_cluster: Cluster, ns: str
+) -> None:
+    """Upstream's clusterrole storage: relabelling, or removing the aggregationRule of, an
+    aggregated ClusterRole needs `*` on everything (the QA reproduction)."""
+    c = rbac_cluster
+    c.kubectl("create", "serviceaccount", "gina", "-n", ns)
+    writer, agg = f"{ns}-cr-writer", f"{ns}-aggx"
+    c.kubectl(
+        "create", "clusterrole", writer, "--verb=create,update,get,patch",
+        "--resource=clusterroles",
+    )  # fmt: skip
+    c.kubectl(
+        "create", "clusterrolebinding", writer, f"--clusterrole={writer}",
+        f"--serviceaccount={ns}:gina",
+    )  # fmt: skip
+    c.kubectl("create", "clusterrole", agg, "--aggregation-rule=foo=bar")
+    token = c.kubectl("create", "token", "gina", "-n", ns).stdout.strip()
+    refused = (
+        f'Error from server (Forbidden): clusterroles.rbac.authorization.k8s.io "{agg}" is '
+        "forbidden: must have cluster-admin privileges to use the aggregationRule"
+    )
+    labelled = kubectl_with(c, token, "label", "clusterrole", agg, "x=y")
+    assert labelled.returncode != 0 and refused in labelled.stderr
+    removed = kubectl_with(
+        c, token, "patch", "clusterrole", agg, "--type=json",
+        "-p", '[{"op":"remove","path":"/aggregationRule"}]',
+    )  # fmt: skip
+    assert removed.returncode != 0 and refused in removed.stderr
+    assert c.kubectl_json("get", "clusterrole", agg)["aggregationRule"]
+
+
 def test_the_default_cluster_still_allows_everyone(cluster: Cluster, tmp_path: Path) -> None:
     token = cluster.kubectl("create", "token", "default").stdout.strip()
     assert kubectl_with(cluster, token, "get", "pods", "-n", "kube-system").returncode == 0

@@ -416,3 +416,48 @@ def test_a_token_secret_gets_a_long_lived_token_that_lives_with_it(
         ),
         what="the orphaned token secret deleted",
     )
+
+
+def test_legacy_token_use_is_recorded_and_an_invalidated_one_refused(
+    cluster: Cluster, namespace: str
+) -> None:
+    """LegacyServiceAccountTokenTracking / CleanUp: the Secret is labelled with the day of
+    use, and the `legacy-token-invalid-since` label switches the token off."""
+    import base64
+    import re
+
+    cluster.kubectl("create", "serviceaccount", "tmp", "-n", namespace)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "tmp-tok",
+            "annotations": {"kubernetes.io/service-account.name": "tmp"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    create(cluster, namespace, secret)
+    got = wait_for(
+        lambda: (
+            cluster.kubectl_json("get", "secret", "tmp-tok", "-n", namespace).get("data") or {}
+        ).get("token"),
+        what="the token in the secret",
+    )
+    token = base64.b64decode(got).decode()
+    assert kubectl_as(cluster, token, "auth", "whoami").returncode == 0
+    labels = cluster.kubectl_json("get", "secret", "tmp-tok", "-n", namespace)["metadata"]["labels"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", labels["kubernetes.io/legacy-token-last-used"])
+    found = cluster.kubectl(
+        "get", "secrets", "-A", "-l", "kubernetes.io/legacy-token-last-used", "-o", "name"
+    )
+    assert "secret/tmp-tok" in found.stdout.split()
+    cluster.kubectl(
+        "label",
+        "secret",
+        "tmp-tok",
+        "-n",
+        namespace,
+        "kubernetes.io/legacy-token-invalid-since=2026-01-01",
+    )
+    refused = kubectl_as(cluster, token, "auth", "whoami")
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr

@@ -73,6 +73,11 @@ def test_metrics_objects_as_metrics_server_writes_them(cluster: Cluster, busy: s
     missing = cluster.kubectl(
         "get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{busy}/pods/nope", check=False
     )
-    assert 'podmetrics.metrics.k8s.io "nope" not found' in missing.stderr
+    # metrics-server returns the pod lister's NotFound for a pod that does not exist.
+    assert 'pods "nope" not found' in missing.stderr
+    # ... and its own Table to `kubectl get`: name, one column per resource, window.
+    table = cluster.kubectl("get", "pods.metrics.k8s.io", "-n", busy).stdout.splitlines()
+    assert table[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    assert "burner" in [line.split()[0] for line in table[1:]]
     resources = cluster.kubectl("api-resources", "--api-group=metrics.k8s.io").stdout
     assert "NodeMetrics" in resources and "PodMetrics" in resources

@@ -613,7 +613,7 @@ def _default_cron_job(cj: Obj) -> None:
 
 def _default_scaling_rules(rules: Obj, *, up: bool) -> None:
     """Fill what a given scaleUp/scaleDown leaves out (upstream GenerateHPAScale*Rules)."""
-    if not rules.get("policies"):
+    if rules.get("policies") is None:  # `[]` stays, for validation to refuse (as upstream)
         if up:
             rules["policies"] = [
                 {"type": "Pods", "value": 4, "periodSeconds": 15},

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from kubelite.api.fielderrors import FieldError, invalid, not_supported, required
+from kubelite.api.names import name_is_dns_subdomain
 from kubelite.api.validation_meta import validate_object_meta, validate_object_meta_update
 
 Obj = dict[str, Any]
@@ -95,6 +96,14 @@ def _binding(obj: Obj) -> list[FieldError]:
         if kind not in SUBJECT_KINDS:
             errs.append(not_supported(f"{path}.kind", kind, SUBJECT_KINDS))
         elif kind == "ServiceAccount":
+            # ValidateServiceAccountName: the name of an object that can exist. (An
+            # empty User/Group name is only "Required": upstream dropped its second
+            # "user name cannot be empty" error in 1.12, kubernetes#66203.)
+            if subject.get("name"):
+                errs += [
+                    invalid(f"{path}.name", subject["name"], m)
+                    for m in name_is_dns_subdomain(str(subject["name"]))
+                ]
             if subject.get("apiGroup"):
                 errs.append(not_supported(f"{path}.apiGroup", subject["apiGroup"], [""]))
             if not subject.get("namespace") and obj.get("kind") == "ClusterRoleBinding":

@@ -4,9 +4,10 @@ Upstream's RBAC storage refuses a Role or ClusterRole whose rules its writer
 does not hold, unless the writer may `escalate` that role; and a RoleBinding
 or ClusterRoleBinding to a role whose rules its writer does not hold, unless
 the writer may `bind` that role. Members of `system:masters` (and kubelite's
-own parts, which write as the privileged loopback user) are exempt. Only
-setting `aggregationRule` needs full authority (`*` on everything), since it
-can gather any rule. An update that changes only what the garbage collector
+own parts, which write as the privileged loopback user) are exempt. Writing a
+ClusterRole that has or had an `aggregationRule` needs full authority (`*` on
+everything), since the rule can gather any rule and removing it freezes what it
+gathered. An update that changes only what the garbage collector
 changes (owner references, finalizers) is not checked.
 
 "Holds" is upstream's Covers: every rule of the role, broken down to one verb,
@@ -106,9 +107,11 @@ class EscalationCheck:
         problem = self.missing(user, namespace, rules)
         if problem:
             raise _forbidden(rt.plural, attrs.name, problem)
-        aggregation = obj.get("aggregationRule")
-        changed = old is None or old.get("aggregationRule") != aggregation
-        full = rt.kind == "ClusterRole" and aggregation and changed
+        # Upstream: "to change the aggregation rule, since it can gather anything and
+        # prevent tightening, requires * on *.*" -- checked on every (non-GC) write of a
+        # ClusterRole that has, or had, a rule, so removing one is guarded as well.
+        aggregated = _has_aggregation_rule(obj) or (old is not None and _has_aggregation_rule(old))
+        full = rt.kind == "ClusterRole" and aggregated
         if full and self.missing(user, namespace, list(FULL_AUTHORITY)):
             raise _forbidden(
                 rt.plural,
@@ -164,6 +167,12 @@ def _forbidden(plural: str, name: str, message: str) -> errors.Forbidden:
     details: Obj = {"name": name} if name else {}
     details.update({"group": RBAC_GROUP, "kind": plural})
     return errors.Forbidden(f"{head} is forbidden: {message}", details=details)
+
+
+def _has_aggregation_rule(role: Obj) -> bool:
+    """Upstream's hasAggregationRule: a rule counts only with at least one selector."""
+    rule = role.get("aggregationRule")
+    return isinstance(rule, dict) and bool(rule.get("clusterRoleSelectors"))
 
 
 def _only_gc_fields(obj: Obj, old: Obj) -> bool:

@@ -16,6 +16,11 @@ names. Either way the user is upstream's `ServiceAccountInfo`: the service
 account's uid, and as `extra` the token's `jti` as credential id and the pod
 and node it is bound to.
 
+A legacy token (kept in a `kubernetes.io/service-account-token` Secret) is
+refused once its Secret carries a non-empty `kubernetes.io/legacy-token-invalid-since`
+label, and each use labels the Secret `kubernetes.io/legacy-token-last-used: <date>`
+(UTC, written at most once a day), as upstream's legacy token tracking and cleaner do.
+
 What the user may do is the authorizer's question: by default everything
 (`--authorization-mode AlwaysAllow`), under `--authorization-mode RBAC` what
 its roles grant (`rbac_authorizer`).
@@ -24,17 +29,22 @@ its roles grant (`rbac_authorizer`).
 from __future__ import annotations
 
 import base64
+import contextvars
+import datetime
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kubelite.apiserver import jws
+from kubelite.apiserver import errors, jws
 from kubelite.apiserver.jws import InvalidToken
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str, str], Obj | None]  # (kind, namespace, name) -> object
@@ -46,6 +56,9 @@ API_AUDIENCES = (ISSUER,)  # upstream's --api-audiences default: the issuer
 LEEWAY_S = 60
 DELETED_POD_GRACE_S = 60  # an object being deleted keeps its tokens this long
 INVALIDATED = "service account token has been invalidated"
+# Labels of legacy token Secrets (LegacyServiceAccountTokenTracking / CleanUp, GA).
+LAST_USED_LABEL = "kubernetes.io/legacy-token-last-used"
+INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
 # pkg/serviceaccount: the kubelet's default token lifetime marks a token to extend
 WARN_ONLY_EXPIRATION_S = 3607
 EXPIRATION_EXTENSION_S = 365 * 24 * 60 * 60
@@ -298,7 +311,30 @@ class ServiceAccountTokens:
             or sa["metadata"].get("deletionTimestamp")
         ):
             raise InvalidToken(f"service account {ns}/{name} has been deleted")
+        # Upstream records the day of use even when refusing a token marked invalid,
+        # so the cleaner sees it is still tried.
+        self._record_last_used(secret, lookup)
+        if (secret["metadata"].get("labels") or {}).get(INVALID_SINCE_LABEL):
+            raise InvalidToken(
+                f"the token in secret {ns}/{secret_name} for service account {ns}/{name} has "
+                "been marked invalid. Use tokens from the TokenRequest API or manually created "
+                f"secret-based tokens, or remove the '{INVALID_SINCE_LABEL}' label from the "
+                "secret to temporarily allow use of this token"
+            )
         return ServiceAccountInfo(ns, name, uid, matched, {})
+
+    def _record_last_used(self, secret: Obj, lookup: Lookup) -> None:
+        """Upstream's patchSecretWithLastUsedDate: label the Secret with today's UTC date,
+        unless it already says today (or tomorrow, for a skewed clock), so a token used all
+        day costs one write a day."""
+        if not isinstance(lookup, SecretLabeler):
+            return
+        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        today = now.strftime("%Y-%m-%d")
+        tomorrow = (now + datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+        if (secret["metadata"].get("labels") or {}).get(LAST_USED_LABEL) in (today, tomorrow):
+            return
+        lookup.label_secret(secret, {LAST_USED_LABEL: today})
 
     def _check_bound(self, kind: str, ns: str, ref: Obj, lookup: Lookup) -> None:
         """Upstream's checks of a bound object, with its texts (pkg/serviceaccount/claims.go)."""
@@ -324,18 +360,58 @@ class ServiceAccountTokens:
         return bool(parse_rfc3339(deleted_at) < self.clock() - DELETED_POD_GRACE_S)
 
 
-def store_lookup(storage: Any) -> Lookup:
-    """A `Lookup` reading the store directly (authentication runs on every request)."""
-    registry = storage.registry
+@runtime_checkable
+class SecretLabeler(Protocol):
+    """A `Lookup` that may also label a Secret (the legacy tokens' last-used date)."""
 
-    def lookup(kind: str, namespace: str, name: str) -> Obj | None:
-        rt = registry.by_kind("v1", kind)
+    def __call__(self, kind: str, namespace: str, name: str) -> Obj | None: ...
+
+    def label_secret(self, secret: Obj, labels: dict[str, str]) -> None: ...
+
+
+class StoreLookup:
+    """A `Lookup` reading the store directly (authentication runs on every request),
+    and labelling Secrets through the API's storage as the API server itself."""
+
+    def __init__(self, storage: Any) -> None:
+        self.storage = storage
+
+    def __call__(self, kind: str, namespace: str, name: str) -> Obj | None:
+        rt = self.storage.registry.by_kind("v1", kind)
         if rt is None or not name:
             return None
-        kv = storage.store.get(rt.key(namespace or None, name))
+        kv = self.storage.store.get(rt.key(namespace or None, name))
         return None if kv is None else kv.obj()
 
-    return lookup
+    def label_secret(self, secret: Obj, labels: dict[str, str]) -> None:
+        md = secret["metadata"]
+        rt = self.storage.registry.by_kind("v1", "Secret")
+
+        def relabel(current: Obj) -> Obj:
+            cmd = current.setdefault("metadata", {})
+            if cmd.get("uid") != md.get("uid"):  # upstream's patch carries the uid
+                raise errors.Conflict("the Secret was replaced")
+            cmd["labels"] = {**(cmd.get("labels") or {}), **labels}
+            return current
+
+        # A fresh context: the write is the API server's own (loopback user, no
+        # authorizer), not the request's whose token is being checked.
+        try:
+            contextvars.Context().run(
+                self.storage.replace_with, rt, md.get("namespace"), md["name"], relabel
+            )
+        except errors.ApiError as exc:  # upstream logs the failure and authenticates anyway
+            log.warning(
+                "failed to label legacy service account token Secret %s/%s: %s",
+                md.get("namespace"),
+                md.get("name"),
+                exc,
+            )
+
+
+def store_lookup(storage: Any) -> StoreLookup:
+    """A `Lookup` over the API's storage that can also record legacy tokens' use."""
+    return StoreLookup(storage)
 
 
 def _extra(claims: Obj, private: Obj) -> dict[str, list[str]]:
@@ -369,12 +445,16 @@ def _number(claims: Obj, name: str) -> float:
 
 __all__ = [
     "API_AUDIENCES",
+    "LAST_USED_LABEL",
     "LEGACY_ISSUER",
+    "INVALID_SINCE_LABEL",
     "ISSUER",
     "InvalidToken",
     "Issued",
     "ServiceAccountInfo",
+    "SecretLabeler",
     "ServiceAccountTokens",
+    "StoreLookup",
     "store_lookup",
     "username",
 ]

@@ -256,6 +256,8 @@ def _usage(cores: float, memory: int) -> dict[str, str]:
 def _window(seconds: float) -> str:
     if seconds >= 60:
         return go_duration(seconds)
+    if 0 < seconds < 1:  # Go's Duration.String writes 361ms, not 0.361s
+        return f"{seconds * 1000:.3f}".rstrip("0").rstrip(".") + "ms"
     return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 

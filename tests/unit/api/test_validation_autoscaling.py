@@ -136,6 +136,18 @@ def test_defaults_fill_a_given_behavior() -> None:
             ],
             id="bad-policy",
         ),
+        # `policies: []` is not `policies` left out: upstream's defaulting keeps a
+        # non-nil empty list, and validateScalingRules refuses it.
+        pytest.param(
+            {"behavior": {"scaleUp": {"policies": []}}},
+            ["spec.behavior.scaleUp.policies: Required value: must specify at least one Policy"],
+            id="empty-policies",
+        ),
+        pytest.param(
+            {"behavior": {"scaleDown": {"policies": []}}},
+            ["spec.behavior.scaleDown.policies: Required value: must specify at least one Policy"],
+            id="empty-scale-down-policies",
+        ),
     ],
 )
 def test_validation(spec: dict[str, Any], expected: list[str]) -> None:

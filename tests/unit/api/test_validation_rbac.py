@@ -7,6 +7,7 @@ from typing import Any
 from kubelite.api.validation import validate
 
 GROUP = "rbac.authorization.k8s.io/v1"
+RBAC = "rbac.authorization.k8s.io"
 
 
 def messages(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
@@ -70,6 +71,34 @@ def test_bindings_name_a_role_of_this_group() -> None:
     assert messages(bad_subject) == [
         "subjects[0].name: Required value",
         'subjects[0].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"',
+    ]
+
+
+SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+
+
+def test_binding_subjects_as_upstreams_validate_role_binding_subject() -> None:
+    # The QA reproduction: a service account is named as an object name; an empty
+    # User name is only "Required" (kubernetes#66203 dropped "user name cannot be empty").
+    bad = binding(name="a/b")
+    bad["subjects"] = [
+        {"kind": "ServiceAccount", "name": "a:b"},
+        {"kind": "User", "name": "", "apiGroup": RBAC},
+        {"kind": "ServiceAccount", "name": "x", "apiGroup": RBAC},
+        {"kind": "ServiceAccount", "name": "Bad_Name"},
+        {"kind": "Group", "name": "", "apiGroup": RBAC},
+    ]
+    assert messages(bad) == [
+        "roleRef.name: Invalid value: \"a/b\": may not contain '/'",
+        f'subjects[0].name: Invalid value: "a:b": {SUBDOMAIN}',
+        "subjects[1].name: Required value",
+        'subjects[2].apiGroup: Unsupported value: "rbac.authorization.k8s.io": supported values: ""',
+        f'subjects[3].name: Invalid value: "Bad_Name": {SUBDOMAIN}',
+        "subjects[4].name: Required value",
     ]
 
 

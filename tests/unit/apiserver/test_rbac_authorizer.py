@@ -843,6 +843,47 @@ def test_a_binding_needs_the_roles_permissions_or_bind(cluster: Cluster) -> None
     assert call(cluster.app, "POST", BINDINGS, body, **AS_SA).status_code == 201
 
 
+CLUSTER_ROLES = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+AGGREGATION = {"clusterRoleSelectors": [{"matchLabels": {"foo": "bar"}}]}
+
+
+def test_writing_an_aggregated_cluster_role_needs_full_authority(cluster: Cluster) -> None:
+    # Upstream's clusterrole policybased Storage.Update: when the old or the new object
+    # has a non-empty aggregationRule, the writer needs * on *.* -- also to relabel it
+    # or to remove the rule (which would freeze what it gathered).
+    writer = {
+        "apiGroups": [RBAC],
+        "resources": ["clusterroles"],
+        "verbs": ["create", "update", "get", "patch"],
+    }
+    cluster.put(rbac("ClusterRole", "cr-writer", rules=[writer]))
+    cluster.put(
+        rbac(
+            "ClusterRoleBinding",
+            "cr-writer",
+            roleRef=role_ref("ClusterRole", "cr-writer"),
+            subjects=[{"kind": "ServiceAccount", "name": "x", "namespace": "default"}],
+        )
+    )
+    cluster.put(rbac("ClusterRole", "aggx", aggregationRule=AGGREGATION))
+    cluster.put(rbac("ClusterRole", "plain", aggregationRule={"clusterRoleSelectors": []}))
+
+    def put(name: str, change: dict[str, Any]) -> Any:
+        current = call(cluster.app, "GET", f"{CLUSTER_ROLES}/{name}").json()
+        return call(cluster.app, "PUT", f"{CLUSTER_ROLES}/{name}", {**current, **change}, **AS_SA)
+
+    refused = (
+        'clusterroles.rbac.authorization.k8s.io "aggx" is forbidden: '
+        "must have cluster-admin privileges to use the aggregationRule"
+    )
+    labelled = put("aggx", {"metadata": {"name": "aggx", "labels": {"x": "y"}}})
+    assert (labelled.status_code, labelled.json()["message"]) == (403, refused)
+    removed = put("aggx", {"aggregationRule": None})
+    assert (removed.status_code, removed.json()["message"]) == (403, refused)
+    # An empty selector list is no aggregation rule (upstream's hasAggregationRule).
+    assert put("plain", {"metadata": {"name": "plain", "labels": {"x": "y"}}}).status_code == 200
+
+
 def test_in_process_writes_are_privileged(cluster: Cluster) -> None:
     # The in-process client (controllers, the RBAC bootstrap) writes as the loopback
     # user in system:masters: no escalation check stops it.

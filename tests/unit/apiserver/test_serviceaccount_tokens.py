@@ -643,3 +643,104 @@ def test_kubelet_pod_tokens_are_extended_to_a_year(
     else:
         assert claims["exp"] == T0 + seconds
         assert "warnafter" not in claims["kubernetes.io"]
+
+
+# ---- legacy token tracking and invalidation (LegacyServiceAccountTokenTracking/CleanUp) --
+
+
+class Labeler:
+    """A lookup that records the labels written, as `StoreLookup` writes them."""
+
+    def __init__(self, *objs: tuple[str, Obj]) -> None:
+        self.find = lookup_of(*objs)
+        self.written: list[dict[str, str]] = []
+
+    def __call__(self, kind: str, ns: str, name: str) -> Obj | None:
+        return self.find(kind, ns, name)
+
+    def label_secret(self, secret: Obj, labels: dict[str, str]) -> None:
+        self.written.append(labels)
+
+
+def legacy(tokens: ServiceAccountTokens, **labels: str) -> tuple[str, Obj]:
+    import base64
+
+    secret: Obj = {"metadata": {"name": "t", "namespace": "default", "uid": "s-uid"}}
+    token = tokens.issue_legacy(sa(), secret)
+    secret["metadata"]["labels"] = labels
+    secret["data"] = {"token": base64.b64encode(token.encode()).decode()}
+    return token, secret
+
+
+LAST_USED = "kubernetes.io/legacy-token-last-used"
+INVALID_SINCE = "kubernetes.io/legacy-token-invalid-since"
+
+
+@pytest.mark.parametrize(
+    ("last_used", "written"),
+    [
+        # T0 is 2027-01-15T08:00:00Z: upstream writes unless the label says today or tomorrow.
+        pytest.param(None, [{LAST_USED: "2027-01-15"}], id="never-used"),
+        pytest.param("2027-01-14", [{LAST_USED: "2027-01-15"}], id="used-yesterday"),
+        pytest.param("2027-01-15", [], id="used-today"),
+        pytest.param("2027-01-16", [], id="used-tomorrow-skew"),
+    ],
+)
+def test_a_legacy_token_records_the_day_it_is_used(
+    tokens: ServiceAccountTokens, last_used: str | None, written: list[dict[str, str]]
+) -> None:
+    token, secret = legacy(tokens, **({LAST_USED: last_used} if last_used else {}))
+    lookup = Labeler(("Secret", secret), ("ServiceAccount", sa()))
+    assert tokens.authenticate(token, lookup) == "system:serviceaccount:default:default"
+    assert lookup.written == written
+
+
+def test_a_legacy_token_marked_invalid_is_refused(tokens: ServiceAccountTokens) -> None:
+    token, secret = legacy(tokens, **{INVALID_SINCE: "2026-01-01"})
+    lookup = Labeler(("Secret", secret), ("ServiceAccount", sa()))
+    with pytest.raises(InvalidToken) as refused:
+        tokens.authenticate(token, lookup)
+    assert str(refused.value) == (
+        "the token in secret default/t for service account default/default has been marked "
+        "invalid. Use tokens from the TokenRequest API or manually created secret-based "
+        "tokens, or remove the 'kubernetes.io/legacy-token-invalid-since' label from the "
+        "secret to temporarily allow use of this token"
+    )
+    assert lookup.written == [{LAST_USED: "2027-01-15"}]  # upstream records it anyway
+    # An empty label does not invalidate (upstream: `invalidSince != ""`).
+    token, secret = legacy(tokens, **{INVALID_SINCE: ""})
+    assert tokens.authenticate(token, lookup_of(("Secret", secret), ("ServiceAccount", sa())))
+
+
+def test_legacy_token_labels_through_the_api(storage: Any, tokens: ServiceAccountTokens) -> None:
+    import base64
+
+    reg = storage.registry
+    secrets, sas = reg.by_kind("v1", "Secret"), reg.by_kind("v1", "ServiceAccount")
+    account = storage.get(sas, "default", "default").obj()
+    body: Obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "tok",
+            "annotations": {"kubernetes.io/service-account.name": "default"},
+        },
+        "type": "Opaque",
+    }
+    created = storage.create(secrets, "default", body).obj()
+    token = tokens.issue_legacy(account, created)
+    created["data"] = {"token": base64.b64encode(token.encode()).decode()}
+    storage.update(secrets, "default", "tok", created)
+    app = ApiApp(storage, token=TOKEN, tokens=tokens)
+    pods = "/api/v1/namespaces/default/pods"
+    assert call(app, "GET", pods, authorization=f"Bearer {token}").status_code == 200
+    labels = storage.get(secrets, "default", "tok").obj()["metadata"]["labels"]
+    assert labels == {LAST_USED: "2027-01-15"}
+
+    def invalidate(s: Obj) -> Obj:
+        s["metadata"]["labels"][INVALID_SINCE] = "2026-01-01"
+        return s
+
+    storage.replace_with(secrets, "default", "tok", invalidate)
+    refused = call(app, "GET", pods, authorization=f"Bearer {token}")
+    assert refused.status_code == 401

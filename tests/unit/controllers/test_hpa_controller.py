@@ -169,3 +169,136 @@ async def test_replicas_above_max_are_brought_down(h: Harness) -> None:
     assert await h.events("SuccessfulRescale") == [
         "New size: 10; reason: Current number of replicas above Spec.MaxReplicas"
     ]
+
+
+# ---- several metrics, one failing (upstream's computeReplicasForMetrics) ----------------
+
+PACKETS = {
+    "type": "Pods",
+    "pods": {
+        "metric": {"name": "packets-per-second"},
+        "target": {"type": "AverageValue", "averageValue": "1k"},
+    },
+}
+CPU_50 = hpa()["spec"]["metrics"][0]
+NO_CUSTOM_API = (
+    "unable to get metric packets-per-second: unable to fetch metrics from custom metrics "
+    "API: no custom metrics API (custom.metrics.k8s.io) registered"
+)
+
+
+async def test_a_failing_metric_blocks_a_scale_down(h: Harness) -> None:
+    from kubelite.apiserver.tables_hpa import format_hpa_metrics
+
+    ctrl, metrics = await setup(h, pods=4)
+    metrics.cpu = {f"web-{i}": 30 for i in range(4)}  # 30 % of 50 %: cpu alone says 3
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 0}}
+    await h.client.create(hpa(metrics=[PACKETS, CPU_50], behavior=behavior))
+    await h.sync(ctrl)
+    assert (await h.get("Deployment", "web"))["spec"]["replicas"] == 4
+    got = await h.client.get(HPA, "HorizontalPodAutoscaler", "web", "default")
+    assert conditions(got)["ScalingActive"] == ("False", "FailedGetPodsMetric")
+    assert await h.events("FailedGetPodsMetric") == [NO_CUSTOM_API]
+    assert await h.events("FailedComputeMetricsReplicas") == [
+        "invalid metrics (1 invalid out of 2), first error is: "
+        f"failed to get pods metric value: {NO_CUSTOM_API}"
+    ]
+    assert await h.events("SuccessfulRescale") == []
+    # One status per spec metric, the failed one empty: kubectl pairs them by index.
+    current = got["status"]["currentMetrics"]
+    assert current[0] == {"type": ""}
+    assert current[1]["resource"]["current"]["averageUtilization"] == 30
+    assert format_hpa_metrics(got["spec"]["metrics"], current) == "<unknown>/1k, cpu: 30%/50%"
+
+
+async def test_a_failing_metric_does_not_block_a_scale_up(h: Harness) -> None:
+    ctrl, metrics = await setup(h, pods=2)
+    metrics.cpu = {"web-0": 90, "web-1": 90}  # 90/50 = 1.8 -> 4
+    await h.client.create(hpa(metrics=[PACKETS, CPU_50]))
+    await h.sync(ctrl)
+    assert (await h.get("Deployment", "web"))["spec"]["replicas"] == 4
+    got = await h.client.get(HPA, "HorizontalPodAutoscaler", "web", "default")
+    assert conditions(got)["ScalingActive"] == ("True", "ValidMetricFound")
+    assert await h.events("FailedGetPodsMetric") == [NO_CUSTOM_API]
+    assert await h.events("FailedComputeMetricsReplicas") == []
+
+
+def container_cpu(container: str, utilization: int = 50) -> dict[str, Any]:
+    return {
+        "type": "ContainerResource",
+        "containerResource": {
+            "name": "cpu",
+            "container": container,
+            "target": {"type": "Utilization", "averageUtilization": utilization},
+        },
+    }
+
+
+async def test_container_resource_metrics_scale(h: Harness) -> None:
+    ctrl, metrics = await setup(h, pods=2)
+    metrics.cpu = {"web-0": 90, "web-1": 90}  # container app: 90m of 100m = 90 %; 1.8 -> 4
+    await h.client.create(hpa(metrics=[container_cpu("app")]))
+    await h.sync(ctrl)
+    assert (await h.get("Deployment", "web"))["spec"]["replicas"] == 4
+    got = await h.client.get(HPA, "HorizontalPodAutoscaler", "web", "default")
+    assert got["status"]["currentMetrics"] == [
+        {
+            "type": "ContainerResource",
+            "containerResource": {
+                "name": "cpu",
+                "container": "app",
+                "current": {"averageValue": "90m", "averageUtilization": 90},
+            },
+        }
+    ]
+    assert await h.events("SuccessfulRescale") == [
+        "New size: 4; reason: cpu container resource utilization (percentage of request) "
+        "above target"
+    ]
+
+
+async def test_container_resource_metric_of_a_missing_container(h: Harness) -> None:
+    ctrl, metrics = await setup(h, pods=1)
+    metrics.cpu = {"web-0": 90}
+    await h.client.create(hpa(metrics=[container_cpu("sidecar")]))
+    await h.sync(ctrl)
+    got = await h.client.get(HPA, "HorizontalPodAutoscaler", "web", "default")
+    assert conditions(got)["ScalingActive"] == ("False", "FailedGetContainerResourceMetric")
+    inner = (
+        "failed to get cpu utilization: unable to get metrics for resource cpu: "
+        "container sidecar not present in metrics for pod default/web-0"
+    )
+    assert await h.events("FailedComputeMetricsReplicas") == [
+        "invalid metrics (1 invalid out of 1), first error is: "
+        f"failed to get sidecar container metric value: {inner}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        # Upstream's RESTMapper is asked for the group and kind only.
+        pytest.param(
+            {"apiVersion": "v1", "kind": "Foo", "name": "nosuchx"},
+            'no matches for kind "Foo" in group ""',
+            id="unknown-kind",
+        ),
+        # The scale client GETs .../scale: the server's 404.
+        pytest.param(
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm"},
+            "the server could not find the requested resource",
+            id="no-scale-subresource",
+        ),
+    ],
+)
+async def test_failed_get_scale_wording(h: Harness, ref: dict[str, str], message: str) -> None:
+    ctrl, _ = await setup(h, pods=0)
+    await h.client.create(hpa(scaleTargetRef=ref))
+    await h.sync(ctrl)
+    got = await h.client.get(HPA, "HorizontalPodAutoscaler", "web", "default")
+    able = next(c for c in got["status"]["conditions"] if c["type"] == "AbleToScale")
+    assert (able["reason"], able["message"]) == (
+        "FailedGetScale",
+        f"the HPA controller was unable to get the target's current scale: {message}",
+    )
+    assert await h.events("FailedGetScale") == [message]

@@ -289,3 +289,48 @@ def test_behavior_scale_down_window_and_disabled() -> None:
         now=NOW,
     )
     assert (decision.replicas, decision.limited_reason) == (10, "ScaleDownLimit")
+
+
+ONE_POD_PER_5_MIN = {
+    "selectPolicy": "Max",
+    "stabilizationWindowSeconds": 0,
+    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+}
+UP_DOWN_BEHAVIOR = {"scaleUp": ONE_POD_PER_5_MIN, "scaleDown": ONE_POD_PER_5_MIN}
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "events", "expected", "reason"),
+    [
+        # The QA case: 2 -> 3 (+1) then 3 -> 2 (-1) in the period. The period started at
+        # 2 - 1 + 1 = 2, so one more pod is allowed: 3 (same-direction only said 2 - 1 = 1,
+        # limit 2: stuck).
+        pytest.param(
+            2, 3, [ScaleEvent(NOW - 50, 1), ScaleEvent(NOW - 25, -1)], 3, "DesiredWithinRange",
+            id="up-after-up-and-down",
+        ),
+        # Mirror: 3 -> 2 (-1) then 2 -> 3 (+1): the period started at 3 + 1 - 1 = 3: 2 allowed.
+        pytest.param(
+            3, 2, [ScaleEvent(NOW - 50, -1), ScaleEvent(NOW - 25, 1)], 2, "DesiredWithinRange",
+            id="down-after-down-and-up",
+        ),
+        # Same-direction events still count: +1 already this period -> start 2, limit 3.
+        pytest.param(3, 5, [ScaleEvent(NOW - 25, 1)], 3, "ScaleUpLimit", id="up-after-up"),
+        # Events older than the period are forgotten: start 2, limit 3.
+        pytest.param(2, 5, [ScaleEvent(NOW - 301, 1)], 3, "ScaleUpLimit", id="old-event"),
+    ],
+)  # fmt: skip
+def test_behavior_rate_limits_count_both_directions(
+    current: int, desired: int, events: list[ScaleEvent], expected: int, reason: str
+) -> None:
+    decision = with_behavior(
+        current=current,
+        desired=desired,
+        min_replicas=1,
+        max_replicas=10,
+        behavior=UP_DOWN_BEHAVIOR,
+        history=[],
+        events=events,
+        now=NOW,
+    )
+    assert (decision.replicas, decision.limited_reason) == (expected, reason)

@@ -62,6 +62,8 @@ def test_windows_as_go_durations() -> None:
     assert _window(15.046) == "15.046s"
     assert _window(10.0) == "10s"
     assert _window(75) == "1m15s"
+    assert _window(0.361) == "361ms"  # sub-second: Go's unit, not 0.361s
+    assert _window(0.25) == "250ms"
 
 
 def test_this_process_reads_as_a_container_without_cgroups() -> None:
@@ -121,7 +123,9 @@ def test_pods_are_reported_and_gone_containers_forgotten() -> None:
     # read twice a short window apart, not averaged over this process's life
     key = f"u1/main/{os.getpid()}"
     assert len(router.rates.readings[key]) == 2
-    assert metrics.FIRST_WINDOW_S <= float(item["window"].rstrip("s")) < metrics.KEEP_S
+    window = item["window"]  # a Go duration: "252.9ms" or "1.5s"
+    seconds = float(window[:-2]) / 1000 if window.endswith("ms") else float(window.rstrip("s"))
+    assert metrics.FIRST_WINDOW_S <= seconds < metrics.KEEP_S
     assert asyncio.run(router.pods("b")) == []  # another namespace
     assert key in router.rates.readings
     agent.runners.clear()  # the pod went away

@@ -6,9 +6,11 @@ KUBELITE_HPA_SYNC_PERIOD shortens it for tests) and whenever its spec
 changes. A sync reads the target's scale, the pods its selector picks and
 their usage from metrics.k8s.io through the API, asks `replicas` for each
 metric's proposal, takes the highest, lets `normalize` stabilize and limit
-it, then writes the scale and the HPA's status. Only Resource metrics
-(cpu, memory; Utilization or AverageValue) are computed; others are
-reported as invalid. Recommendations and scale events live in memory, as
+it, then writes the scale and the HPA's status. Resource and
+ContainerResource metrics (cpu, memory; Utilization or AverageValue) are
+computed; Pods, Object and External metrics fail as on a cluster without a
+custom or external metrics adapter. As upstream, a failed metric blocks a
+scale-down the others propose, but not a scale-up. Recommendations and scale events live in memory, as
 upstream's: a restart forgets them.
 """
 
@@ -51,11 +53,12 @@ class _History:
 
 
 class _MetricError(Exception):
-    """A metric that gave no proposal: its event reason and message."""
+    """A metric that gave no proposal: its event reason and message, and the message
+    as upstream's computeReplicasForMetric wraps it (`failed to get ... value: ...`)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, wrapped: str) -> None:
         super().__init__(message)
-        self.reason, self.message = reason, message
+        self.reason, self.message, self.wrapped = reason, message, wrapped
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class HorizontalPodAutoscalerController(Controller):
         now = self.clock()
         ref = spec.get("scaleTargetRef") or {}
         try:
+            self._check_scalable(ref)
             scale = await self.client.get_scale(
                 str(ref.get("apiVersion") or ""),
                 str(ref.get("kind") or ""),
@@ -166,12 +170,15 @@ class HorizontalPodAutoscalerController(Controller):
         elif current < min_replicas:
             desired, reason = min_replicas, "Current number of replicas below Spec.MinReplicas"
         else:
-            proposed = await self._from_metrics(hpa, scale, current, now)
-            if proposed is None:
+            outcome = await self._from_metrics(hpa, scale, current, now)
+            if outcome is None:
                 st["currentReplicas"] = current
                 return
-            metric_statuses = [r.status for r in proposed]
-            best = max(proposed, key=lambda r: r.replicas)
+            best, metric_statuses = outcome
+            if best is None:  # no rescale; the statuses still say what was measured
+                st["currentReplicas"] = current
+                st["currentMetrics"] = metric_statuses or None
+                return
             desired = current
             if best.replicas > desired:
                 desired, reason = best.replicas, f"{best.description} above target"
@@ -179,6 +186,18 @@ class HorizontalPodAutoscalerController(Controller):
                 desired, reason = best.replicas, "All metrics below target"
             desired = self._normalize(key, hpa, current, desired, now)
         await self._finish(hpa, scale, ref, current, desired, reason, metric_statuses, now)
+
+    def _check_scalable(self, ref: dict[str, Any]) -> None:
+        """The target's errors as upstream's controller meets them: its RESTMapper is asked
+        for the group and kind only (no version in the NoKindMatchError), and the scale
+        client just GETs .../scale, answered 404 for a kind without one."""
+        api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
+        rt = self.client.find_resource(api_version, kind)
+        if rt is None:
+            group = api_version.rpartition("/")[0]
+            raise errors.NotFound(f'no matches for kind "{kind}" in group "{group}"')
+        if "scale" not in rt.subresources:
+            raise errors.NotFound("the server could not find the requested resource")
 
     def _normalize(self, key: str, hpa: Obj, current: int, desired: int, now: float) -> int:
         spec, st = hpa.get("spec") or {}, hpa["status"]
@@ -293,8 +312,12 @@ class HorizontalPodAutoscalerController(Controller):
 
     async def _from_metrics(
         self, hpa: Obj, scale: Obj, current: int, now: float
-    ) -> list[_MetricResult] | None:
-        """Each metric's proposal, or None when none could be computed (status says why)."""
+    ) -> tuple[_MetricResult | None, list[Obj]] | None:
+        """Upstream's computeReplicasForMetrics: the winning proposal and one status per
+        spec metric (an empty one for a metric that failed, so each stays at its spec's
+        index). No proposal when every metric failed, or when some failed and the others
+        would scale down: a missing metric must not shrink the target. None when the
+        pods cannot even be selected. The status conditions say why."""
         st = hpa["status"]
         selector = str((scale.get("status") or {}).get("selector") or "")
         if not selector:
@@ -327,33 +350,40 @@ class HorizontalPodAutoscalerController(Controller):
         )
         results: list[_MetricResult] = []
         failures: list[_MetricError] = []
+        statuses: list[Obj] = []
         specs = (hpa.get("spec") or {}).get("metrics") or []
         for spec in specs:
             try:
-                results.append(self._resource_metric(spec, current, pods, usage, now))
+                result = _metric(spec, current, pods, usage, now, namespace=str(namespace))
             except _MetricError as exc:
+                # Upstream's getUnableComputeReplicaCountCondition: an event per failure.
+                await self.recorder.event(hpa, "Warning", exc.reason, exc.message)
                 failures.append(exc)
-        if not results:
-            reason, message = failures[0].reason, failures[0].message
-            await self.recorder.event(hpa, "Warning", reason, message)
-            first = f"failed to get {_resource_name(specs[0])} resource metric value: {message}"
+                statuses.append({"type": ""})  # Go's zero MetricStatus
+                continue
+            results.append(result)
+            statuses.append(result.status)
+        best = max(results, key=lambda r: r.replicas, default=None)
+        if failures and (best is None or best.replicas < current):
+            first = failures[0]
             await self.recorder.event(
                 hpa,
                 "Warning",
                 "FailedComputeMetricsReplicas",
                 f"invalid metrics ({len(failures)} invalid out of {len(specs)}), "
-                f"first error is: {first}",
+                f"first error is: {first.wrapped}",
             )
             status.set_condition(
                 st,
                 status.SCALING_ACTIVE,
                 False,
-                reason,
-                f"the HPA was unable to compute the replica count: {message}",
+                first.reason,
+                f"the HPA was unable to compute the replica count: {first.message}",
                 now=now,
             )
-            return None
-        best = max(results, key=lambda r: r.replicas)
+            return None, statuses
+        if best is None:
+            return None, statuses
         status.set_condition(
             st,
             status.SCALING_ACTIVE,
@@ -362,47 +392,110 @@ class HorizontalPodAutoscalerController(Controller):
             f"the HPA was able to successfully calculate a replica count from {best.description}",
             now=now,
         )
-        return results
+        return best, statuses
 
-    def _resource_metric(
-        self, spec: Obj, current: int, pods: list[Obj], usage: list[Obj], now: float
-    ) -> _MetricResult:
-        if spec.get("type") != "Resource":
-            kind = spec.get("type")
-            raise _MetricError(
-                "InvalidMetricSourceType", f'unsupported metric source type "{kind}"'
-            )
-        source = spec.get("resource") or {}
-        name = str(source.get("name"))
-        target = source.get("target") or {}
-        utilization = target.get("averageUtilization") is not None
-        goal = (
-            int(target["averageUtilization"])
-            if utilization
-            else milli_value(target.get("averageValue") or 0)
+
+# Metrics served by adapters kubelite does not have (custom.metrics.k8s.io and
+# external.metrics.k8s.io): they fail as upstream's do on a cluster without one.
+_NO_CUSTOM_API = (
+    "unable to fetch metrics from custom metrics API: "
+    "no custom metrics API (custom.metrics.k8s.io) registered"
+)
+_NO_EXTERNAL_API = (
+    "unable to fetch metrics from external metrics API: "
+    "no external metrics API (external.metrics.k8s.io) registered"
+)
+
+
+def _metric(
+    spec: Obj, current: int, pods: list[Obj], usage: list[Obj], now: float, *, namespace: str
+) -> _MetricResult:
+    """One metric's proposal (upstream's computeReplicasForMetric); `_MetricError` if none."""
+    kind = spec.get("type")
+    if kind == "Resource":
+        return _resource_metric(spec.get("resource") or {}, "", current, pods, usage, now)
+    if kind == "ContainerResource":
+        source = spec.get("containerResource") or {}
+        container = str(source.get("container") or "")
+        return _resource_metric(source, container, current, pods, usage, now)
+    if kind == "Pods":
+        name = ((spec.get("pods") or {}).get("metric") or {}).get("name")
+        message = f"unable to get metric {name}: {_NO_CUSTOM_API}"
+        raise _MetricError(
+            "FailedGetPodsMetric", message, f"failed to get pods metric value: {message}"
         )
-        try:
-            proposal = resource_replicas(
-                current=current,
-                pods=pods,
-                samples=samples_of(usage, name),
-                resource=name,
-                target=goal,
-                utilization=utilization,
-                now=now,
-            )
-        except CalculationError as exc:
-            what = "utilization" if utilization else "usage"
+    if kind == "Object":
+        name = ((spec.get("object") or {}).get("metric") or {}).get("name")
+        message = f"unable to get metric {name}: {_NO_CUSTOM_API}"
+        raise _MetricError(
+            "FailedGetObjectMetric", message, f"failed to get object metric value: {message}"
+        )
+    if kind == "External":
+        name = ((spec.get("external") or {}).get("metric") or {}).get("name")
+        message = f"unable to get external metric {namespace}/{name}: {_NO_EXTERNAL_API}"
+        raise _MetricError(
+            "FailedGetExternalMetric",
+            message,
+            f"failed to get {name} external metric value: {message}",
+        )
+    message = f'unknown metric source type "{kind}"'
+    raise _MetricError("InvalidMetricSourceType", message, message)
+
+
+def _resource_metric(
+    source: Obj, container: str, current: int, pods: list[Obj], usage: list[Obj], now: float
+) -> _MetricResult:
+    """A Resource metric, or with `container` a ContainerResource one (the same
+    calculation over that container's usage and request only)."""
+    name = str(source.get("name"))
+    target = source.get("target") or {}
+    utilization = target.get("averageUtilization") is not None
+    goal = (
+        int(target["averageUtilization"])
+        if utilization
+        else milli_value(target.get("averageValue") or 0)
+    )
+    try:
+        proposal = resource_replicas(
+            current=current,
+            pods=pods,
+            samples=samples_of(usage, name, container),
+            resource=name,
+            target=goal,
+            utilization=utilization,
+            now=now,
+            container=container,
+        )
+    except CalculationError as exc:
+        what = "utilization" if utilization else "usage"
+        message = f"failed to get {name} {what}: {exc}"
+        if container:
             raise _MetricError(
-                "FailedGetResourceMetric", f"failed to get {name} {what}: {exc}"
+                "FailedGetContainerResourceMetric",
+                message,
+                f"failed to get {container} container metric value: {message}",
             ) from exc
+        raise _MetricError(
+            "FailedGetResourceMetric",
+            message,
+            f"failed to get {name} resource metric value: {message}",
+        ) from exc
+    shown = proposal.utilization if utilization else None
+    if container:
         return _MetricResult(
             proposal.replicas,
-            status.metric_description(name, utilization),
-            status.resource_metric_status(
-                name, utilization=proposal.utilization, average_milli=proposal.average_value
+            status.metric_description(name, utilization, container=True),
+            status.container_metric_status(
+                name, container, utilization=shown, average_milli=proposal.average_value
             ),
         )
+    return _MetricResult(
+        proposal.replicas,
+        status.metric_description(name, utilization),
+        status.resource_metric_status(
+            name, utilization=proposal.utilization, average_milli=proposal.average_value
+        ),
+    )
 
 
 def _min_replicas(spec: dict[str, Any]) -> int:
@@ -410,15 +503,21 @@ def _min_replicas(spec: dict[str, Any]) -> int:
     return 1 if value is None else int(value)
 
 
-def _resource_name(spec: Obj) -> str:
-    return str((spec.get("resource") or {}).get("name") or spec.get("type"))
-
-
-def samples_of(usage: list[Obj], resource: str) -> dict[str, PodSample]:
-    """Per pod, the summed container usage of `resource`; pods lacking it are left out."""
+def samples_of(usage: list[Obj], resource: str, container: str = "") -> dict[str, PodSample]:
+    """Per pod, the summed container usage of `resource` (only `container`'s, when given);
+    pods lacking it are left out. A pod whose metrics lack `container` is an error, as
+    upstream's resource metrics client has it."""
     out: dict[str, PodSample] = {}
     for item in usage:
         containers = item.get("containers") or []
+        if container:
+            containers = [c for c in containers if c.get("name") == container]
+            if not containers:
+                md = item.get("metadata") or {}
+                raise CalculationError(
+                    f"unable to get metrics for resource {resource}: container {container} "
+                    f"not present in metrics for pod {md.get('namespace')}/{md.get('name')}"
+                )
         values = [(c.get("usage") or {}).get(resource) for c in containers]
         if not containers or None in values:
             continue

@@ -118,6 +118,15 @@ def _changed_in(events: Sequence[ScaleEvent], period_s: float, now: float, up: b
     )
 
 
+def _period_start(current: int, events: Sequence[ScaleEvent], period_s: float, now: float) -> int:
+    """The replica count at the start of a policy period: upstream (since kubernetes#109058)
+    takes back what was added and adds back what was removed, both directions, so an
+    up-then-down inside the period does not eat the next scale-up's allowance."""
+    added = _changed_in(events, period_s, now, True)
+    removed = _changed_in(events, period_s, now, False)
+    return current - added + removed
+
+
 def _up_limit(
     rules: Mapping[str, Any], current: int, events: Sequence[ScaleEvent], now: float
 ) -> int:
@@ -126,7 +135,7 @@ def _up_limit(
         return current
     proposals = []
     for policy in rules.get("policies") or []:
-        start = current - _changed_in(events, float(policy.get("periodSeconds") or 0), now, True)
+        start = _period_start(current, events, float(policy.get("periodSeconds") or 0), now)
         value = int(policy.get("value") or 0)
         if policy.get("type") == "Pods":
             proposals.append(start + value)
@@ -145,7 +154,7 @@ def _down_limit(
         return current
     proposals = []
     for policy in rules.get("policies") or []:
-        start = current + _changed_in(events, float(policy.get("periodSeconds") or 0), now, False)
+        start = _period_start(current, events, float(policy.get("periodSeconds") or 0), now)
         value = int(policy.get("value") or 0)
         if policy.get("type") == "Pods":
             proposals.append(start - value)

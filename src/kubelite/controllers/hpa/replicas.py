@@ -88,14 +88,17 @@ def _group(
     return groups
 
 
-def pod_requests(pods: Sequence[Obj], resource: str) -> dict[str, int]:
-    """Each pod's summed container request in milli-units; a missing one is an error."""
+def pod_requests(pods: Sequence[Obj], resource: str, container: str = "") -> dict[str, int]:
+    """Each pod's summed container request in milli-units (only `container`'s, when
+    given: a ContainerResource metric); a missing one is an error."""
     from kubelite.api.quantity import milli_value
 
     out: dict[str, int] = {}
     for pod in pods:
         total = 0
         for c in (pod.get("spec") or {}).get("containers") or []:
+            if container and c.get("name") != container:
+                continue
             request = ((c.get("resources") or {}).get("requests") or {}).get(resource)
             if request is None:
                 raise CalculationError(
@@ -131,8 +134,10 @@ def resource_replicas(
     utilization: bool,
     now: float,
     tolerance: float = TOLERANCE,
+    container: str = "",
 ) -> Proposal:
-    """The replica count a Resource metric proposes.
+    """The replica count a Resource (or, with `container`, ContainerResource) metric
+    proposes.
 
     `target` is a percentage of the request when `utilization`, else an
     average value per pod in milli-units.
@@ -144,7 +149,7 @@ def resource_replicas(
             f"unable to get metrics for resource {resource}: "
             "no metrics returned from resource metrics API"
         )
-    requests = pod_requests(pods, resource) if utilization else None
+    requests = pod_requests(pods, resource, container) if utilization else None
     groups = _group(pods, samples, resource, now)
     usage = dict(groups.ready)
     if not usage:

@@ -57,8 +57,22 @@ def resource_metric_status(name: str, *, utilization: int | None, average_milli:
     return {"type": "Resource", "resource": {"name": name, "current": current}}
 
 
-def metric_description(name: str, utilization: bool) -> str:
-    """How upstream names a Resource metric in reasons and messages."""
+def container_metric_status(
+    name: str, container: str, *, utilization: int | None, average_milli: int
+) -> Obj:
+    current: Obj = {"averageValue": milli_quantity(average_milli)}
+    if utilization is not None:
+        current["averageUtilization"] = utilization
+    return {
+        "type": "ContainerResource",
+        "containerResource": {"name": name, "container": container, "current": current},
+    }
+
+
+def metric_description(name: str, utilization: bool, *, container: bool = False) -> str:
+    """How upstream names a Resource (or ContainerResource) metric in reasons and
+    messages; an AverageValue target reads the same for both, as upstream's."""
     if utilization:
-        return f"{name} resource utilization (percentage of request)"
+        kind = "container resource" if container else "resource"
+        return f"{name} {kind} utilization (percentage of request)"
     return f"{name} resource"
