@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import urllib.parse
 from typing import Any
 
@@ -304,3 +305,100 @@ def test_resource_backend_says_why(cluster, apps) -> None:  # type: ignore[no-un
         lambda: (r := request(base, "bucket.local", "/"))[0] != 404 and r, "the resource rule"
     )
     assert status == 503 and b"resource backend" in body and b"StorageBucket/assets" in body
+
+
+def test_the_client_cannot_claim_its_address_or_scheme(cluster, apps) -> None:  # type: ignore[no-untyped-def]
+    # ingress-nginx's default use-forwarded-headers: false: X-Forwarded-* from the client
+    # neither open an allowlist nor skip ssl-redirect, and the pod sees the real peer.
+    base = cluster.status["ingress"]
+    apply(
+        cluster,
+        apps,
+        ingress(
+            "xff-closed",
+            "xff-closed.local",
+            ("/", "Prefix", "stable"),
+            whitelist_source_range="10.0.0.0/8",
+        ),
+        ingress(
+            "xff-secure",
+            "xff-secure.local",
+            ("/", "Prefix", "stable"),
+            tls=True,
+            ssl_redirect="true",
+        ),
+        ingress("xff-open", "xff-open.local", ("/", "Prefix", "stable")),
+    )
+    spoof = {"X-Forwarded-For": "10.9.9.9", "X-Real-IP": "10.9.9.9", "X-Forwarded-Proto": "https"}
+    got = wait_for(lambda: seen(base, "xff-open.local", "/", headers=spoof), "the open Ingress")
+    assert got["headers"]["x-forwarded-for"] == got["headers"]["x-real-ip"] == "127.0.0.1"
+    assert got["headers"]["x-forwarded-proto"] == "http"
+    wait_for(lambda: request(base, "xff-closed.local", "/")[0] == 403, "the allowlist")
+    assert request(base, "xff-closed.local", "/", headers=spoof)[0] == 403
+    wait_for(lambda: request(base, "xff-secure.local", "/")[0] == 308, "the redirect")
+    assert request(base, "xff-secure.local", "/", headers=spoof)[0] == 308
+
+
+def test_paths_are_normalised_before_matching(cluster, apps) -> None:  # type: ignore[no-untyped-def]
+    # nginx matches locations on the URI with `//` merged and `.`/`..` resolved, so the
+    # allowlist on /admin cannot be walked around; the pod gets the target as sent.
+    base = cluster.status["ingress"]
+    apply(
+        cluster,
+        apps,
+        ingress(
+            "acl-admin",
+            "acl.local",
+            ("/admin", "Prefix", "stable"),
+            whitelist_source_range="10.0.0.0/8",
+        ),
+        ingress("acl-pub", "acl.local", ("/", "Prefix", "preview")),
+    )
+    wait_for(lambda: request(base, "acl.local", "/admin/secret")[0] == 403, "the allowlist")
+    for path in ("/pub/../admin/secret", "//admin/secret", "/./admin/secret", "/pub/%2e%2e/admin"):
+        assert request(base, "acl.local", path)[0] == 403, path
+    got = seen(base, "acl.local", "/pub/./x/../y")
+    assert got is not None and got["who"] == "preview" and got["path"] == "/pub/./x/../y"
+    assert request(base, "acl.local", "/../etc/passwd")[0] == 400
+
+
+def test_a_headless_service_is_a_backend(cluster, apps) -> None:  # type: ignore[no-untyped-def]
+    base = cluster.status["ingress"]
+    headless = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "stable-headless"},
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app": "stable"},
+            "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
+        },
+    }
+    ing = ingress("headless", "headless.local", ("/", "Prefix", "stable-headless"))
+    apply(cluster, apps, headless, ing)
+    got = wait_for(lambda: seen(base, "headless.local", "/h"), "the headless backend")
+    assert got["who"] == "stable"
+
+
+def raw(base: str, request_bytes: bytes) -> bytes:
+    """One request written as is; the status line of the answer."""
+    url = urllib.parse.urlsplit(base)
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=20) as s:
+        s.sendall(request_bytes)
+        data = b""
+        while b"\r\n" not in data and (chunk := s.recv(65536)):
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_hosts_as_nginx_reads_them(cluster, apps) -> None:  # type: ignore[no-untyped-def]
+    base = cluster.status["ingress"]
+    apply(cluster, apps, ingress("abs", "abs.local", ("/", "Prefix", "stable")))
+    wait_for(lambda: seen(base, "abs.local", "/"), "the Ingress")
+    # a fully qualified name's trailing dot is dropped
+    assert seen(base, "abs.local.", "/") is not None
+    # an absolute-form target's host wins over the Host header (RFC 9112 3.2.2)
+    absolute = b"GET http://abs.local/x HTTP/1.1\r\nHost: other.local\r\nConnection: close\r\n\r\n"
+    assert raw(base, absolute).startswith(b"HTTP/1.1 200")
+    # HTTP/1.1 without Host: 400 (RFC 9112 3.2)
+    assert raw(base, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 400")

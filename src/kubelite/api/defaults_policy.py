@@ -18,10 +18,19 @@ def _dicts(value: Any) -> list[Obj]:
 
 def default_network_policy(np: Obj) -> None:
     """SetDefaults_NetworkPolicy(Port): ports are TCP; no policyTypes means Ingress,
-    plus Egress when egress rules are given."""
+    plus Egress when egress rules are given.
+
+    Also the wire shape of the Go type: `podSelector` is a non-pointer field without
+    omitempty, so an omitted one reads back as `{}` (all pods); empty `ingress`/`egress`
+    lists are omitempty, so they read back absent."""
     spec = np.get("spec")
     if not isinstance(spec, dict):
         spec = np["spec"] = {}
+    if spec.get("podSelector") is None:
+        spec["podSelector"] = {}
+    for direction in ("ingress", "egress"):
+        if spec.get(direction) == []:
+            del spec[direction]
     for direction in ("ingress", "egress"):
         for rule in _dicts(spec.get(direction)):
             for port in _dicts(rule.get("ports")):

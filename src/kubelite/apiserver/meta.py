@@ -32,6 +32,7 @@ GENERATION_KINDS = frozenset(
         "CronJob",
         "Ingress",
         "IngressClass",
+        "NetworkPolicy",
     }
 )
 # Kinds with a status subresource: the main resource ignores status writes.

@@ -394,10 +394,13 @@ def _server(listener: Listener, tls: Any) -> uvicorn.Server:
         "access_log": False,
         "lifespan": "off",
         "loop": "none",
-        "http": "httptools",
+        "http": getattr(listener.app, "http_protocol", "httptools"),  # the ingress's own
         "ws": _WS if websockets else "none",
         "timeout_keep_alive": 120,
         "timeout_graceful_shutdown": 2,
+        # No listener sits behind a proxy: the peer and scheme are the connection's, never
+        # X-Forwarded-For/-Proto (uvicorn trusts them from 127.0.0.1 by default).
+        "proxy_headers": False,
     }
     if listener.ssl:  # the API: the peer's certificate reaches the app (client_certs)
         common |= {"http": client_certs.http_protocol(), "ws": client_certs.WebSockets}

@@ -3,7 +3,8 @@
 Level-triggered, as upstream's endpoints controller: a Service or Pod event
 enqueues the Service's key; `reconcile` recomputes the Endpoints object from
 the cached Service and Pods and writes it only when it differs. Services
-without a selector are left alone (their Endpoints are the user's), and an
+without a selector, and ExternalName ones, are left alone (their Endpoints are the
+user's), and an
 Endpoints object whose Service is gone is deleted.
 
 The pod-to-address rules here (which pods count, how a named targetPort is
@@ -240,6 +241,10 @@ class EndpointsController(Controller):
             if current is not None:
                 with contextlib.suppress(errors.NotFound):
                     await self.client.delete("v1", "Endpoints", name, ns)
+            return None
+        if (svc.get("spec") or {}).get("type") == "ExternalName":
+            # As upstream's syncService: ExternalName Services get no Endpoints from this
+            # controller, selector or not (https://issues.k8s.io/105986).
             return None
         if not (svc.get("spec") or {}).get("selector"):
             return None

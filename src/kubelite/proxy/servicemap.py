@@ -96,8 +96,17 @@ def _policy(svc: Mapping[str, Any], default: str) -> str:
 
 
 def service_ports(
-    services: Iterable[Obj], slices: Iterable[Obj], *, default_policy: str = "round-robin"
+    services: Iterable[Obj],
+    slices: Iterable[Obj],
+    *,
+    default_policy: str = "round-robin",
+    headless: bool = False,
 ) -> list[ServicePort]:
+    """The ports of the Services kube-proxy serves (those with a ClusterIP).
+
+    `headless`: headless Services too (with `cluster_ip` ""), for an ingress, which
+    routes to a Service's endpoints directly, as ingress-nginx does; ExternalName
+    Services never have endpoints here."""
     by_service: dict[tuple[str, str], list[Obj]] = {}
     for s in slices:
         md = s.get("metadata") or {}
@@ -108,8 +117,12 @@ def service_ports(
     for svc in services:
         md, spec = svc.get("metadata") or {}, svc.get("spec") or {}
         ip = spec.get("clusterIP")
-        if not ip or ip == "None" or spec.get("type") == "ExternalName":
+        if spec.get("type") == "ExternalName":
             continue
+        if not ip or ip == "None":
+            if not headless:
+                continue
+            ip = ""
         ingress = tuple(
             i["ip"]
             for i in (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") or []

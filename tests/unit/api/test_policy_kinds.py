@@ -34,6 +34,15 @@ def test_network_policy_defaults_follow_the_rules_given() -> None:
     assert explicit["spec"]["policyTypes"] == ["Egress"]
 
 
+def test_network_policy_reads_back_as_the_go_type_serialises() -> None:
+    # podSelector is a non-pointer field without omitempty: omitted, it reads back as {}.
+    bare = apply_defaults({**netpol(), "spec": {}})
+    assert bare["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    # ingress/egress are omitempty: an empty list reads back absent.
+    emptied = apply_defaults(netpol(ingress=[], egress=[]))
+    assert "ingress" not in emptied["spec"] and "egress" not in emptied["spec"]
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [

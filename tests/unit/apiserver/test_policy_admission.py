@@ -230,3 +230,24 @@ def test_quota_names_a_grouped_resource_with_its_group(storage: RestStorage) -> 
         "used: count/jobs.batch=0, limited: count/jobs.batch=0"
     )
     assert err.value.details == {"name": "j", "group": "batch", "kind": "jobs"}
+
+
+def test_network_policy_generation_counts_spec_changes(storage: RestStorage) -> None:
+    # networkPolicyStrategy: 1 at create, +1 when the spec changes, not for metadata.
+    np = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "np", "namespace": "default"},
+        "spec": {},
+    }
+    made = create(storage, np)
+    assert made["metadata"]["generation"] == 1
+    assert made["spec"]["podSelector"] == {}
+    rt = storage.registry.by_kind("networking.k8s.io/v1", "NetworkPolicy")
+    assert rt is not None
+    made["metadata"]["labels"] = {"a": "b"}
+    relabelled = storage.update(rt, "default", "np", made).obj()
+    assert relabelled["metadata"]["generation"] == 1
+    relabelled["spec"]["podSelector"] = {"matchLabels": {"a": "b"}}
+    changed = storage.update(rt, "default", "np", relabelled).obj()
+    assert changed["metadata"]["generation"] == 2

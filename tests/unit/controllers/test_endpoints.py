@@ -284,3 +284,13 @@ async def test_service_deleted_removes_endpoints(h: Harness) -> None:
     await h.sync(eps)
     items, _ = await h.client.list("v1", "Endpoints", "default")
     assert items == []
+
+
+async def test_external_name_service_gets_no_endpoints_even_with_a_selector(h: Harness) -> None:
+    # As upstream's endpoints and endpointslice controllers (https://issues.k8s.io/105986).
+    svc = service(type="ExternalName", externalName="example.com")
+    eps, slices = await _setup(h, pod("a"), svc=svc)
+    await h.sync(eps)
+    await h.sync(slices)
+    assert await h.list("Endpoints") == []
+    assert await _slices(h) == []

@@ -10,6 +10,7 @@ import pytest
 
 from kubelite.proxy.ingress.endpoints import Endpoints
 from kubelite.proxy.ingress.forwarding import IngressApp
+from kubelite.proxy.ingress.listener import REQUEST_HOST, absolute_form_host
 from kubelite.proxy.ingress.routes import RouteTable
 from kubelite.proxy.servicemap import Endpoint, ServicePort
 
@@ -61,8 +62,10 @@ async def pod() -> AsyncIterator[tuple[Pod, int]]:
     server.close()
 
 
-def app_for(port: int | None) -> IngressApp:
-    ingress = {
+def app_for(port: int | None, *, admin: bool = False) -> IngressApp:
+    """foo.com/ -> web:80 (the pod at `port`); with `admin`, also foo.com/admin -> admin:80,
+    which has no endpoints (so its 503 names the route taken)."""
+    ingress: dict[str, Any] = {
         "metadata": {"name": "web", "namespace": "default"},
         "spec": {
             "rules": [
@@ -81,6 +84,15 @@ def app_for(port: int | None) -> IngressApp:
             ]
         },
     }
+    if admin:
+        paths = ingress["spec"]["rules"][0]["http"]["paths"]
+        paths.append(
+            {
+                "path": "/admin",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": "admin", "port": {"number": 80}}},
+            }
+        )
     app = IngressApp()
     app.table = RouteTable([ingress])
     endpoints = (Endpoint("127.0.0.1", port),) if port else ()
@@ -96,11 +108,11 @@ async def call(
     app: IngressApp,
     path: str,
     *,
-    host: bytes = b"foo.com",
+    host: bytes | None = b"foo.com",
     body: list[bytes] | None = None,
     **extra: Any,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    headers = [(b"host", host), *extra.get("headers", [])]
+    headers = [*([(b"host", host)] if host is not None else []), *extra.get("headers", [])]
     if body is not None:
         headers.append((b"transfer-encoding", b"chunked"))
     scope = {
@@ -112,6 +124,8 @@ async def call(
         "headers": headers,
         "client": ("127.0.0.5", 5555),
         "scheme": "http",
+        "http_version": extra.get("http_version", "1.1"),
+        **({REQUEST_HOST: extra["request_host"]} if "request_host" in extra else {}),
     }
     parts = [*(body or [])]
     messages = [
@@ -174,6 +188,72 @@ async def test_no_rule_no_endpoint_and_unreachable_pod() -> None:
     server.close()
     await server.wait_closed()
     assert (await call(app_for(port), "/"))[0] == 502
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/pub/../admin/secret", "//admin/secret", "/./admin/secret", "/pub/.././/admin"],
+)
+async def test_paths_are_matched_normalised_as_nginx_does(pod: tuple[Pod, int], path: str) -> None:
+    # nginx matches locations on the URI with slashes merged and dot segments resolved:
+    # a rule for /admin (and whatever guards it) cannot be walked around.
+    p, port = pod
+    status, _, body = await call(app_for(port, admin=True), path)
+    assert status == 503 and b"default/admin:80" in body
+    assert p.requests == []
+
+
+async def test_the_pod_gets_the_target_as_sent(pod: tuple[Pod, int]) -> None:
+    # ingress-nginx's proxy_pass without a URI forwards the client's request target.
+    p, port = pod
+    app = app_for(port, admin=True)
+    assert (await call(app, "/pub/./x/../y", query=b"a=1"))[0] == 200
+    assert p.requests[0][0].startswith(b"GET /pub/./x/../y?a=1 HTTP/1.1\r\n")
+    app.upstream.close()
+
+
+async def test_a_path_above_the_root_is_a_bad_request(pod: tuple[Pod, int]) -> None:
+    p, port = pod
+    assert (await call(app_for(port), "/a/../../etc/passwd"))[0] == 400
+    assert p.requests == []
+
+
+async def test_host_rules_as_nginx(pod: tuple[Pod, int]) -> None:
+    p, port = pod
+    app = app_for(port)
+    # the trailing dot of a fully qualified name is dropped before matching
+    assert (await call(app, "/", host=b"FOO.com.:80"))[0] == 200
+    # HTTP/1.1 without Host: 400 (RFC 9112 3.2); HTTP/1.0 may omit it (no rule: 404)
+    assert (await call(app, "/", host=None))[0] == 400
+    assert (await call(app, "/", host=b""))[0] == 400
+    assert (await call(app, "/", host=None, http_version="1.0"))[0] == 404
+    assert len(p.requests) == 1
+    app.upstream.close()
+
+
+async def test_an_absolute_form_target_routes_by_its_host(pod: tuple[Pod, int]) -> None:
+    # RFC 9112 3.2.2: the request line's host wins over the Host header; the pod still
+    # gets the Host header the client sent.
+    p, port = pod
+    app = app_for(port)
+    assert (await call(app, "/x", host=b"other.com", request_host=b"foo.com:80"))[0] == 200
+    assert b"\r\nhost: other.com\r\n" in p.requests[0][0]
+    assert (await call(app, "/x", host=b"foo.com", request_host=b"other.com"))[0] == 404
+    app.upstream.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        (b"/foo", None),
+        (b"/http://foo.com/", None),
+        (b"http://foo.com/foo", b"foo.com"),
+        (b"http://Foo.com:8080/foo?x=1", b"Foo.com:8080"),
+        (b"*", None),
+    ],
+)
+def test_absolute_form_host(url: bytes, host: bytes | None) -> None:
+    assert absolute_form_host(url) == host
 
 
 async def test_an_endless_stream_ends_when_the_client_leaves() -> None:

@@ -16,6 +16,7 @@ from kubelite.proxy.ingress.routes import (
     Backend,
     RouteTable,
     is_served,
+    normalize_path,
     request_host,
     served_classes,
 )
@@ -135,7 +136,14 @@ def test_backends_are_namespaced_and_keep_port_names() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("Foo.COM", "foo.com"), ("foo.com:80", "foo.com"), ("[::1]:8080", "[::1]"), ("", "")],
+    [
+        ("Foo.COM", "foo.com"),
+        ("foo.com:80", "foo.com"),
+        ("[::1]:8080", "[::1]"),
+        ("", ""),
+        ("foo.com.", "foo.com"),  # nginx drops the trailing dot of a fully qualified name
+        ("foo.com.:8080", "foo.com"),
+    ],
 )
 def test_request_host(header: str, expected: str) -> None:
     assert request_host(header) == expected
@@ -228,6 +236,19 @@ def test_no_ready_endpoint_wrong_port_or_missing_service_picks_nothing() -> None
     assert [endpoints.pick(b) for b in backends] == [None, None, None, None]
 
 
+@pytest.mark.parametrize("cluster_ip", ["None", None], ids=["clusterIP-None", "no-clusterIP"])
+def test_a_headless_service_is_a_backend(cluster_ip: str | None) -> None:
+    # ingress-nginx routes to a Service's endpoints, never through its ClusterIP.
+    svc = service("web", {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"})
+    svc["spec"]["clusterIP"] = cluster_ip
+    slices = [endpoint_slice("web", "http", 8080, ("127.244.0.2", True))]
+    endpoints = Endpoints()
+    backends = [Backend("default", "web", 80), Backend("default", "web", "http")]
+    endpoints.update(backends, service_ports([svc], slices, headless=True))
+    assert [endpoints.pick(b) for b in backends] == [Endpoint("127.244.0.2", 8080)] * 2
+    assert service_ports([svc], slices) == []  # kube-proxy has no frontend for it
+
+
 def test_rotation_survives_a_rebuild() -> None:
     svc = [service("web", {"name": "", "port": 80, "targetPort": 80, "protocol": "TCP"})]
     slices = [endpoint_slice("web", "", 80, ("127.244.0.2", True), ("127.244.0.3", True))]
@@ -254,6 +275,27 @@ def test_status_written_once_with_port_when_not_80_and_cleared_when_not_ours() -
     }
 
 
+@pytest.mark.parametrize(
+    ("path", "normal"),
+    [
+        ("/", "/"),
+        ("/foo/bar", "/foo/bar"),
+        ("//foo///bar", "/foo/bar"),
+        ("/foo/./bar/", "/foo/bar/"),
+        ("/foo/../exact", "/exact"),
+        ("/a///b/../../c", "/c"),  # slashes merged first, as nginx
+        ("/a/b/..", "/a/"),
+        ("/a/.", "/a/"),
+        ("/a/..", "/"),
+        ("/.hidden/..x/...", "/.hidden/..x/..."),  # only whole segments are dots
+        ("/..", None),
+        ("/a/../..", None),
+    ],
+)
+def test_normalize_path(path: str, normal: str | None) -> None:
+    assert normalize_path(path) == normal
+
+
 # ---- headers -----------------------------------------------------------------------------
 
 
@@ -264,7 +306,6 @@ def test_forwarded_headers_keep_host_and_tracing_and_drop_hop_by_hop() -> None:
         (b"x-private", b"1"),
         (b"keep-alive", b"timeout=5"),
         (b"te", b"trailers"),
-        (b"x-forwarded-for", b"10.0.0.1"),
         (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         (b"x-b3-traceid", b"80f198ee56343ba864fe8b2a57d3eff7"),
     ]
@@ -273,10 +314,30 @@ def test_forwarded_headers_keep_host_and_tracing_and_drop_hop_by_hop() -> None:
         (b"host", b"foo.com"),
         (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         (b"x-b3-traceid", b"80f198ee56343ba864fe8b2a57d3eff7"),
-        (b"x-forwarded-for", b"10.0.0.1, 127.0.0.9"),
+        (b"x-forwarded-for", b"127.0.0.9"),
         (b"x-forwarded-proto", b"http"),
         (b"x-forwarded-host", b"foo.com"),
         (b"x-real-ip", b"127.0.0.9"),
+    ]
+
+
+def test_forwarded_headers_replace_what_the_client_claims() -> None:
+    # ingress-nginx's default use-forwarded-headers: false: the client's X-Forwarded-*
+    # and X-Real-IP are not trusted; the pod sees the peer and the connection's scheme.
+    headers = [
+        (b"host", b"foo.com"),
+        (b"x-forwarded-for", b"10.9.9.9"),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-host", b"evil.com"),
+        (b"X-Real-IP", b"10.9.9.9"),
+    ]
+    out = forwarded_headers(headers, client_ip="127.0.0.1", scheme="http")
+    assert out == [
+        (b"host", b"foo.com"),
+        (b"x-forwarded-for", b"127.0.0.1"),
+        (b"x-forwarded-proto", b"http"),
+        (b"x-forwarded-host", b"foo.com"),
+        (b"x-real-ip", b"127.0.0.1"),
     ]
 
 

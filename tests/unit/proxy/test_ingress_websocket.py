@@ -98,7 +98,7 @@ def make_scope(
                 (b"origin", b"http://foo.com"),
                 (b"cookie", b"session=1"),
                 (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-                (b"x-forwarded-for", b"10.0.0.1, 127.0.0.5"),  # the chain grows
+                (b"x-forwarded-for", b"127.0.0.5"),  # the peer's, not the client's claim
                 (b"x-forwarded-proto", b"http"),
                 (b"x-forwarded-host", b"foo.com"),
                 (b"x-real-ip", b"127.0.0.5"),

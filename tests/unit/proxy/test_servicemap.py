@@ -72,6 +72,20 @@ def test_which_services_are_proxied(spec: dict, count: int) -> None:
     assert len(service_ports([svc(**spec)], [])) == count
 
 
+@pytest.mark.parametrize(
+    ("spec", "count"),
+    [
+        pytest.param({"clusterIP": "None"}, 1, id="headless"),
+        pytest.param({"type": "ExternalName", "clusterIP": None}, 0, id="external-name"),
+        pytest.param({}, 1, id="cluster-ip"),
+    ],
+)
+def test_which_services_an_ingress_reaches(spec: dict, count: int) -> None:
+    ports = service_ports([svc(**spec)], [], headless=True)
+    assert len(ports) == count
+    assert all(p.cluster_ip in ("", "127.96.1.1") for p in ports)
+
+
 def test_frontends_and_affinity() -> None:
     s = svc(
         type="LoadBalancer",

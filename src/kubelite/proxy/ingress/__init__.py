@@ -14,6 +14,7 @@ ready endpoints of the backend Services.
   allowlists, rewrites, canaries, limits, deadlines, HTTPS to the pod);
 - `endpoints`: backend Service port to ready endpoints, round robin;
 - `forwarding`: the reverse proxy (an ASGI app on the listener);
+- `listener`: the listener's HTTP parser (uvicorn's, keeping an absolute-form target's host);
 - `upstream`: keep-alive HTTP/1.1 connections to the pods;
 - `websocket`: WebSocket upgrades, relayed message by message to the pod;
 - `tls`: the HTTPS listener's context, a certificate per host chosen by SNI;

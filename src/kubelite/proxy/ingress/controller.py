@@ -177,7 +177,7 @@ class IngressController(Controller):
         hosts = tls_hosts(served) if self.tls_port is not None else {}
         table = RouteTable(served, tls_host=lambda host: lookup(hosts, host) is not None)
         self.app.endpoints.update(
-            table.backends(), service_ports(self.services.list(), self.slices.list())
+            table.backends(), service_ports(self.services.list(), self.slices.list(), headless=True)
         )
         self.app.table = table
         if self.tls_port is not None:

@@ -2,12 +2,20 @@
 
 uvicorn (httptools) parses the client side; `upstream.UpstreamPool` keeps
 keep-alive connections to the pods and parses their answers with httptools.
-Bodies stream both ways, never held whole. The request keeps its Host header and gains X-Forwarded-For/-Proto/
--Host and X-Real-IP; hop-by-hop headers (RFC 9110 7.6.1, and whatever
-`Connection` names) are dropped in both directions; everything else,
-tracing headers included, passes untouched.
+Bodies stream both ways, never held whole. The request keeps its Host header
+and gains X-Forwarded-For/-Proto/-Host and X-Real-IP, made from the connection
+alone: as ingress-nginx with its default `use-forwarded-headers: false`, the
+client's own X-Forwarded-* and X-Real-IP are replaced, never trusted (nor does
+the listener take the peer or scheme from them). Hop-by-hop headers (RFC 9110
+7.6.1, and whatever `Connection` names) are dropped in both directions;
+everything else, tracing headers included, passes untouched.
 
-Answers of its own: 404 when no rule and no default backend match, 503 when
+Routes are matched on the path as nginx matches locations (`routes.normalize_path`:
+slashes merged, `.`/`..` resolved) and the host without port or trailing dot: that
+of an absolute-form request target (`listener`), else the Host header.
+
+Answers of its own: 400 for an HTTP/1.1 request without Host or a path climbing
+above the root (as nginx), 404 when no rule and no default backend match, 503 when
 the backend has no ready endpoint (or is a `resource` backend, which
 kubelite does not serve), 502 when the pod cannot be reached, 504 when it
 does not connect or answer in time.
@@ -30,7 +38,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from kubelite.proxy.ingress.endpoints import Endpoints
-from kubelite.proxy.ingress.routes import Backend, RouteTable
+from kubelite.proxy.ingress.listener import PROTOCOL, REQUEST_HOST
+from kubelite.proxy.ingress.routes import Backend, RouteTable, normalize_path
 from kubelite.proxy.ingress.upstream import (
     DEFAULT_TIMEOUTS,
     Timeouts,
@@ -79,14 +88,17 @@ def strip_hop_by_hop(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
 def forwarded_headers(
     headers: list[tuple[bytes, bytes]], *, client_ip: str, scheme: str
 ) -> list[tuple[bytes, bytes]]:
-    """The request's end-to-end headers plus the X-Forwarded-* set a proxy adds."""
+    """The request's end-to-end headers plus the X-Forwarded-* set a proxy adds.
+
+    The client's own X-Forwarded-* and X-Real-IP are dropped, not extended: as
+    ingress-nginx by default (`use-forwarded-headers` and `compute-full-forwarded-for`
+    false), X-Forwarded-For and X-Real-IP are the peer's address (`$remote_addr`),
+    X-Forwarded-Proto the connection's scheme."""
     kept = strip_hop_by_hop(headers)
-    prior = [v for n, v in kept if n.lower() == b"x-forwarded-for"]
     host = next((v for n, v in kept if n.lower() == b"host"), b"")
     out = [(n, v) for n, v in kept if n.lower() not in _FORWARDED]
-    chain = b", ".join([*prior, client_ip.encode()]) if client_ip else b", ".join(prior)
-    if chain:
-        out.append((b"x-forwarded-for", chain))
+    if client_ip:
+        out.append((b"x-forwarded-for", client_ip.encode()))
     out.append((b"x-forwarded-proto", scheme.encode()))
     if host:
         out.append((b"x-forwarded-host", host))
@@ -116,6 +128,18 @@ async def plain(
 
 
 NOT_FOUND = "404 page not found\n"
+BAD_REQUEST = "400 bad request\n"
+
+
+def routing_request(scope: Scope, host: bytes | None) -> tuple[str, str] | None:
+    """The host and path a request is routed by, None for one nginx answers 400:
+    an HTTP/1.1 request without Host (RFC 9112 3.2), a path with `..` above the root."""
+    if not host and scope.get("http_version", "1.1") == "1.1":
+        return None
+    path = normalize_path(scope.get("path") or "/")
+    if path is None:
+        return None
+    return (host or b"").decode("latin-1"), path
 
 
 def no_endpoints(backend: Backend) -> str:
@@ -152,6 +176,8 @@ class IngressApp:
 
     # Tells the cluster to serve WebSocket scopes on this app's listeners, not refuse them.
     serves_websockets = True
+    # The parser its listeners use: uvicorn's, keeping an absolute-form target's host.
+    http_protocol = PROTOCOL
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,8 +186,15 @@ class IngressApp:
             return
         self._refresh()
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
-        host = next((v for n, v in headers if n == b"host"), b"").decode("latin-1")
-        route = self.table.lookup(host, scope.get("path") or "/")
+        host = scope.get(REQUEST_HOST) or next((v for n, v in headers if n == b"host"), None)
+        request = routing_request(scope, host)
+        if request is None:
+            await plain(send, 400, BAD_REQUEST)
+            return
+        # What follows (policy, rewrite) sees the normalised path, as nginx's `$uri`;
+        # `raw_path`, forwarded to the pod, stays as the client sent it.
+        scope = {**scope, "path": request[1]}
+        route = self.table.lookup(*request)
         if route is None:
             await plain(send, 404, NOT_FOUND)
             return
@@ -184,7 +217,12 @@ class IngressApp:
 
         self._refresh()
         upgrade = websocket.upgrade_of(scope)
-        route = self.table.lookup(upgrade.host, scope.get("path") or "/")
+        request = routing_request(scope, upgrade.host.encode())
+        if request is None:
+            await websocket.refuse(scope, receive, send, 400, BAD_REQUEST)
+            return
+        scope = {**scope, "path": request[1]}
+        route = self.table.lookup(upgrade.host, request[1])
         if route is None:
             await websocket.refuse(scope, receive, send, 404, NOT_FOUND)
             return

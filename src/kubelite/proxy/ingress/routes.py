@@ -128,11 +128,39 @@ def routes_of(ingress: Obj, policy: Policy | None = None) -> list[Route]:
 
 
 def request_host(value: str) -> str:
-    """The Host header without its port, lower case (`[::1]:80` -> `[::1]`)."""
+    """The Host header without its port, lower case (`[::1]:80` -> `[::1]`), without
+    the trailing dot of a fully qualified name, which nginx drops before it picks a server."""
     value = value.strip().lower()
     if value.startswith("["):
         return value.split("]", 1)[0] + "]"
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    value = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    return value[:-1] if value.endswith(".") else value
+
+
+def normalize_path(path: str) -> str | None:
+    """The decoded request path as nginx matches its locations: adjacent slashes merged
+    (`merge_slashes on`), then `.` and `..` segments resolved (`/a//b/../c` -> `/a/c`,
+    `/a/.` -> `/a/`). None for a `..` above the root, which nginx answers 400.
+
+    Only the matching uses it (and what nginx runs on `$uri`, such as `rewrite`); the
+    request goes to the pod with the target the client sent, as ingress-nginx's
+    `proxy_pass` without a URI does."""
+    if not path.startswith("/") or ("//" not in path and "/." not in path):
+        return path
+    segments = re.sub("/{2,}", "/", path).split("/")[1:]
+    out: list[str] = []
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "..":
+            if not out:
+                return None
+            out.pop()
+        elif segment != ".":
+            out.append(segment)
+            continue
+        if last:
+            out.append("")
+    return "/" + "/".join(out)
 
 
 class RouteTable:
@@ -304,6 +332,7 @@ __all__ = [
     "RouteTable",
     "backend_of",
     "is_served",
+    "normalize_path",
     "request_host",
     "routes_of",
     "served_classes",
