@@ -6,6 +6,7 @@ its own cache dir, so clusters and tests never share state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,10 +94,14 @@ def _new_cluster(tmp: Path) -> Cluster:
     return Cluster(data_dir=tmp / "data", cache_dir=cache)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = _new_cluster(tmp_path_factory.mktemp("cluster"))
-    c.start()
+@contextlib.contextmanager
+def _running(c: Cluster, *up_args: str) -> Iterator[Cluster]:
+    """The cluster up (with `up_args`) for the block; its log's traceback, if any, shown."""
+    if up_args:
+        c.kubelite("up", "--port", "0", "--detach", *up_args)
+        c.status = json.loads(c.kubelite("status", "-o", "json").stdout)
+    else:
+        c.start()
     try:
         yield c
     finally:
@@ -104,6 +109,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         log = c.data_dir / "kubelite.log"
         if log.exists() and "Traceback" in log.read_text(errors="replace"):
             sys.stderr.write(log.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with _running(_new_cluster(tmp_path_factory.mktemp("cluster"))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def rbac_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster of the module's own that enforces RBAC (`--authorization-mode RBAC`)."""
+    with _running(
+        _new_cluster(tmp_path_factory.mktemp("rbac")), "--authorization-mode", "RBAC"
+    ) as c:
+        yield c
 
 
 @pytest.fixture

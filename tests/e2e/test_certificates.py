@@ -12,13 +12,11 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Cluster, _new_cluster
+from tests.e2e.conftest import Cluster
 from tests.e2e.test_node_agent import apply, pod, simple_pod, wait_for
 
 x509 = pytest.importorskip("cryptography.x509", reason="the cryptography package is needed")
@@ -29,20 +27,6 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 pytestmark = pytest.mark.e2e
 
 SIGNER = "kubernetes.io/kube-apiserver-client"
-
-
-@pytest.fixture(scope="module")
-def rbac_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = _new_cluster(tmp_path_factory.mktemp("certificates"))
-    c.kubelite("up", "--port", "0", "--detach", "--authorization-mode", "RBAC")
-    c.status = json.loads(c.kubelite("status", "-o", "json").stdout)
-    try:
-        yield c
-    finally:
-        c.stop()
-        log = c.data_dir / "kubelite.log"
-        if log.exists() and "Traceback" in log.read_text(errors="replace"):
-            sys.stderr.write(log.read_text(errors="replace")[-4000:])
 
 
 def key_and_request(directory: Path, name: str, subject: str = "") -> tuple[Path, str]:

@@ -3,17 +3,15 @@ Forbidden message, not "no ready endpoints" or "not loaded yet"."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.e2e.conftest import Cluster, _new_cluster
+from tests.e2e.conftest import Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -38,17 +36,6 @@ SDK_SCRIPT = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-@pytest.fixture(scope="module")
-def rbac_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = _new_cluster(tmp_path_factory.mktemp("mesh-rbac"))
-    c.kubelite("up", "--port", "0", "--detach", "--authorization-mode", "RBAC")
-    c.status = json.loads(c.kubelite("status", "-o", "json").stdout)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def service_account_kubeconfig(c: Cluster, token: str, path: Path) -> Path:

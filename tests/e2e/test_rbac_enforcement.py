@@ -4,31 +4,15 @@ are refused, then allowed, as on a cluster running upstream's RBAC authorizer.""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Cluster, _new_cluster
+from tests.e2e.conftest import Cluster
 from tests.e2e.polling import wait_for
 from tests.e2e.test_service_accounts import finished_log, python_pod
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def rbac_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = _new_cluster(tmp_path_factory.mktemp("rbac"))
-    c.kubelite("up", "--port", "0", "--detach", "--authorization-mode", "RBAC")
-    c.status = json.loads(c.kubelite("status", "-o", "json").stdout)
-    try:
-        yield c
-    finally:
-        c.stop()
-        log = c.data_dir / "kubelite.log"
-        if log.exists() and "Traceback" in log.read_text(errors="replace"):
-            sys.stderr.write(log.read_text(errors="replace")[-4000:])
 
 
 @pytest.fixture
