@@ -275,6 +275,37 @@ def test_a_memory_volume_is_sized_by_the_pods_memory_limit(
     assert token["readOnly"] is True and token["recursiveReadOnly"] == "Disabled"
 
 
+def test_envfrom_keys_that_are_not_env_names_are_reported(cluster: Cluster, namespace: str) -> None:
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "mixed"},
+        "data": {"GOOD": "yes", "1num": "no"},
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(cm))
+    manifest = simple_pod("envfrom", ["sh", "-c", "env; sleep 3600"])
+    manifest["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "mixed"}}]
+    apply(cluster, namespace, manifest)
+    warned = wait_for(
+        lambda: [
+            e
+            for e in events(cluster, namespace, "envfrom")
+            if e["reason"] == "InvalidEnvironmentVariableNames"
+        ],
+        what="the InvalidEnvironmentVariableNames event",
+    )
+    assert warned[0]["type"] == "Warning"
+    assert warned[0]["message"] == (
+        f"Keys [1num] from the EnvFrom configMap {namespace}/mixed were skipped since they "
+        "are considered invalid environment variable names."
+    )
+    logs = wait_for(
+        lambda: cluster.kubectl("logs", "envfrom", "-n", namespace, check=False).stdout,
+        what="the container's env",
+    )
+    assert "GOOD=yes" in logs and "1num" not in logs
+
+
 def test_a_missing_image_backs_off(cluster: Cluster, namespace: str) -> None:
     ns = namespace
     apply(cluster, ns, simple_pod("noimg", ["true"], container={"image": "nosuch:1"}))

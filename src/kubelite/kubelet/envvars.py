@@ -44,6 +44,9 @@ class Sources:
     secrets: Mapping[str, Obj | None] = field(default_factory=dict)
     node_allocatable: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[str, str] = field(default_factory=dict)  # Service env, see services.py
+    # Filled while building: the envFrom keys left out as invalid names, per source
+    # ("configMap"/"secret", its name, the keys), for the kubelet's warning event.
+    skipped: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def referenced_objects(container: Obj) -> tuple[set[str], set[str]]:
@@ -140,7 +143,30 @@ def _env_from(src: Obj, ns: str, sources: Sources) -> dict[str, str]:
             raise EnvError(f'secret "{ref["name"]}" not found')
         data = {k: _b64(v) for k, v in (obj.get("data") or {}).items()}
         data.update(obj.get("stringData") or {})
-    return {prefix + k: v for k, v in data.items() if _C_IDENTIFIER.match(prefix + k)}
+    out, invalid = {}, []
+    for key, value in data.items():
+        name = prefix + key
+        if is_env_var_name(name):
+            out[name] = value
+        else:
+            invalid.append(name)
+    if invalid:
+        kind = "configMap" if "configMapRef" in src else "secret"
+        sources.skipped.append((kind, ref["name"], sorted(invalid)))
+    return out
+
+
+def is_env_var_name(name: str) -> bool:
+    """Upstream's IsEnvVarName, which the kubelet checks envFrom keys with."""
+    return bool(_C_IDENTIFIER.match(name)) and not (name in (".", "..") or name.startswith(".."))
+
+
+def skipped_keys_message(kind: str, name: str, namespace: str, keys: list[str]) -> str:
+    """The kubelet's InvalidEnvironmentVariableNames event message."""
+    return (
+        f"Keys [{', '.join(keys)}] from the EnvFrom {kind} {namespace}/{name} were skipped "
+        "since they are considered invalid environment variable names."
+    )
 
 
 def _b64(value: str) -> str:

@@ -49,7 +49,7 @@ from kubelite.kubelet import checkpoint, criolog, probes, pullsecrets, terminati
 from kubelite.kubelet.backoff import Backoff, go_duration
 from kubelite.kubelet.clock import parse_rfc3339, rfc3339
 from kubelite.kubelet.dns import DNSWarning, write_pod_resolv_conf
-from kubelite.kubelet.envvars import Sources, referenced_objects
+from kubelite.kubelet.envvars import Sources, referenced_objects, skipped_keys_message
 from kubelite.kubelet.etchosts import write_pod_hostname, write_pod_hosts
 from kubelite.kubelet.events import NORMAL, WARNING, container_path
 from kubelite.kubelet.images import Image
@@ -683,9 +683,11 @@ class PodRunner:
         image = await self._ensure_image(c, rec)
         rec.image_id = image.image_id
         cid = container_id(self.uid, rec.name, rec.restart_count)
-        spec = build_spec(
-            await self._context(c, rec, cid), c, image, self._log_path(rec.name, rec.restart_count)
-        )
+        ctx = await self._context(c, rec, cid)
+        spec = build_spec(ctx, c, image, self._log_path(rec.name, rec.restart_count))
+        for kind, name, keys in ctx.sources.skipped:
+            message = skipped_keys_message(kind, name, self.ns, keys)
+            await self.event(WARNING, "InvalidEnvironmentVariableNames", message)
         await self.event(
             NORMAL,
             "Pulled",

@@ -199,3 +199,18 @@ def test_hostname_is_the_sandboxes() -> None:
     assert envvars.kubelite_env(plain, "10.0.0.1")["HOSTNAME"] == "p" * 63
     host = {"metadata": {"name": "p"}, "spec": {"hostNetwork": True, "hostname": "x"}}
     assert envvars.kubelite_env(host, "10.0.0.1")["HOSTNAME"] == os.uname().nodename
+
+
+def test_envfrom_keys_that_are_not_env_names_are_skipped_and_reported() -> None:
+    cm = {"data": {"ok": "1", "1num": "2", "..x": "3", "a.b-c": "4"}}
+    sources = Sources(configmaps={"cfg": cm})
+    pod = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {}}
+    container = {"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}]}
+    env, _ = container_env(pod, container, image_env=[], pod_ip="", host_ip="", sources=sources)
+    assert env["ok"] == "1" and env["a.b-c"] == "4"
+    assert "1num" not in env and "..x" not in env
+    assert sources.skipped == [("configMap", "cfg", ["..x", "1num"])]
+    assert envvars.skipped_keys_message("configMap", "cfg", "ns", ["..x", "1num"]) == (
+        "Keys [..x, 1num] from the EnvFrom configMap ns/cfg were skipped since they are "
+        "considered invalid environment variable names."
+    )
