@@ -1,10 +1,12 @@
-"""A pod's effective resource requests, as every part counts them.
+"""A pod's effective resource requests and limits, as every part counts them.
 
 The effective request is ``max(sum(containers) + sidecars, max init step)``
 plus ``spec.overhead``, where an init step of a regular init container costs
 its own request plus every restartable (sidecar) init container started before
 it (upstream ``resourcehelper.PodRequests``, v1.32). The scheduler fits and
-scores pods with it; the node agent weights a pod's CPU share by it.
+scores pods with it; the node agent weights a pod's CPU share by it. Limits
+add up the same way (``PodLimits``), the overhead only to a resource that has
+a limit; the node agent sizes memory-backed volumes by them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from kubelite.api.quantity import parse_quantity
 
-__all__ = ["pod_requests"]
+__all__ = ["pod_limits", "pod_requests"]
 
 
 def pod_requests(
@@ -26,14 +28,25 @@ def pod_requests(
     `defaults` stand in for what a container leaves unrequested (the
     scheduler's "non-zero" cpu and memory for scoring).
     """
+    return _pod_total(pod, "requests", defaults)
+
+
+def pod_limits(pod: Mapping[str, Any]) -> dict[str, Fraction]:
+    """The pod's effective limit per resource name that any container limits."""
+    return _pod_total(pod, "limits", None)
+
+
+def _pod_total(
+    pod: Mapping[str, Any], field: str, defaults: Mapping[str, Fraction] | None
+) -> dict[str, Fraction]:
     spec = pod.get("spec", {})
     reqs: dict[str, Fraction] = {}
     for c in spec.get("containers") or ():
-        _add(reqs, _container_requests(c, defaults))
+        _add(reqs, _container_amounts(c, field, defaults))
     sidecars: dict[str, Fraction] = {}
     init_max: dict[str, Fraction] = {}
     for c in spec.get("initContainers") or ():
-        creqs = _container_requests(c, defaults)
+        creqs = _container_amounts(c, field, defaults)
         if c.get("restartPolicy") == "Always":
             _add(reqs, creqs)
             _add(sidecars, creqs)
@@ -45,14 +58,17 @@ def pod_requests(
     _max(reqs, init_max)
     overhead = spec.get("overhead")
     if overhead:
-        _add(reqs, {name: parse_quantity(q) for name, q in overhead.items()})
+        extra = {name: parse_quantity(q) for name, q in overhead.items()}
+        if field == "limits":  # upstream adds it to the resources limited only
+            extra = {name: q for name, q in extra.items() if name in reqs}
+        _add(reqs, extra)
     return reqs
 
 
-def _container_requests(
-    c: Mapping[str, Any], defaults: Mapping[str, Fraction] | None
+def _container_amounts(
+    c: Mapping[str, Any], field: str, defaults: Mapping[str, Fraction] | None
 ) -> dict[str, Fraction]:
-    raw = (c.get("resources") or {}).get("requests") or {}
+    raw = (c.get("resources") or {}).get(field) or {}
     reqs = {name: parse_quantity(q) for name, q in raw.items()}
     if defaults:
         for name, default in defaults.items():

@@ -21,6 +21,7 @@ from kubelite.apiserver import (
     errors,
     eviction,
     exec_stream,
+    log_options,
     portforward,
     request_context,
 )
@@ -251,8 +252,6 @@ def container_of(pod: dict[str, Any], name: str, requested: str | None) -> str:
 
 
 def _log(app: ApiApp, req: Request, rt: ResourceType, ns: str | None, name: str) -> Any:
-    from kubelite.apiserver import log_options
-
     pod = app.storage.get(rt, ns, name).obj()
     container = container_of(pod, name, req.query.get("container"))
     if not (pod.get("spec") or {}).get("nodeName"):

@@ -82,6 +82,9 @@ class ProbeResult:
         self._run = 0
 
 
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
 class ProbeError(Exception):
     """The probe could not be run at all (upstream's probe.Unknown with an error):
     the kubelet records it and keeps the previous result."""
@@ -107,7 +110,6 @@ def resolve_port(port: Any, container: Obj) -> int:
     raise ProbeError(f"invalid port number: {number}")
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
 REDIRECTS = (301, 302, 303, 307, 308)  # the ones Go's client follows (with a Location)
 MAX_BODY = 10 * 1024  # what upstream reads of a response
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.api.quantity import value
+from kubelite.api.resources import pod_limits
 from kubelite.kubelet import atomic_writer, hostpath
 from kubelite.kubelet.atomic_writer import FileProjection
 from kubelite.kubelet.envvars import EnvError, field_value, resource_value, run_as_user
@@ -501,25 +502,12 @@ def memory_volume_size(pod: Obj, allocatable: dict[str, str], spec: Obj) -> str 
 
 def _pod_memory_limit(pod: Obj) -> int | None:
     """The pod cgroup's memory limit as upstream's ResourceConfigForPod sets it: only
-    when every container declares one; the larger of the containers' sum (sidecars
-    with them) and the largest init container, plus the pod's overhead."""
+    when every container declares one (upstream's PodLimits otherwise)."""
     spec = pod.get("spec") or {}
-    regular, inits = 0, 0
-    for c in spec.get("containers") or []:
-        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-        if limit is None:
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if ((c.get("resources") or {}).get("limits") or {}).get("memory") is None:
             return None
-        regular += value(limit)
-    for c in spec.get("initContainers") or []:
-        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-        if limit is None:
-            return None
-        if c.get("restartPolicy") == "Always":
-            regular += value(limit)
-        else:
-            inits = max(inits, value(limit))
-    overhead = (spec.get("overhead") or {}).get("memory")
-    return int(max(regular, inits) + (value(overhead) if overhead else 0))
+    return int(pod_limits(pod).get("memory", 0))
 
 
 def _mount_tmpfs(target: Path, size: str | None, *, mode: str = "777", flags: int = 0) -> bool:
